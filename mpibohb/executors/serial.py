@@ -1,0 +1,39 @@
+"""Evaluate each job in this process, when the loop waits for it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ..optimizer import Job
+from ..worker import Outcome, evaluate
+
+
+class SerialExecutor:
+    """One worker: the calling process itself."""
+
+    def __init__(self, compute: Callable[..., Any], working_directory: str) -> None:
+        self.compute = compute
+        self.working_directory = working_directory
+        self.name = f"serial@{socket.gethostname()}"
+        self._pending: Job | None = None
+
+    def idle_count(self) -> int:
+        """1 while no job is pending, else 0."""
+        return 0 if self._pending else 1
+
+    def submit(self, job: Job) -> None:
+        """Remember ``job``; it runs in :meth:`wait`."""
+        self._pending = job
+
+    def wait(self) -> list[tuple[Job, Outcome]]:
+        """Run the pending job now."""
+        job, self._pending = self._pending, None
+        if job is None:
+            return []
+        outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, self.name)
+        return [(job, outcome)]
+
+    def close(self) -> None:
+        """Nothing to stop."""

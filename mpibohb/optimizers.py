@@ -1,0 +1,138 @@
+"""The optimizers users know from HpBandSter: ``BOHB``, ``HyperBand`` and ``RandomSearch``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from . import schedule
+from .executors.serial import SerialExecutor
+from .loop import RunRecorder, run_loop
+from .optimizer import Optimizer
+from .result import Result
+from .samplers import Sampler
+from .samplers.bohb import KDESampler, KDESettings
+from .samplers.random import RandomSampler
+from .space import SearchSpace
+from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function
+
+logger = logging.getLogger("mpibohb")
+
+
+class _HyperbandFamily:
+    """What the three optimizers share: budgets, seed, search space, and ``run``."""
+
+    name = "hyperband"
+
+    def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
+                 max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike | None = None,
+                 **hpbandster_arguments: Any) -> None:
+        unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
+        if hpbandster_arguments:
+            logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
+                        sorted(hpbandster_arguments))
+        schedule.validate_budgets(min_budget, max_budget, eta)
+        self.space = SearchSpace(configspace)
+        self.configspace = configspace
+        self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
+        self.budgets = schedule.rung_budgets(min_budget, max_budget, eta)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        self.run_dir = None if run_dir is None else os.fspath(run_dir)
+
+    def _make_sampler(self) -> Sampler:
+        return RandomSampler(self.space)
+
+    def plan(self, iteration: int) -> schedule.BracketPlan:
+        """The bracket this optimizer runs as iteration ``iteration``."""
+        return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta)
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings, with HpBandSter's ``HB_config`` keys."""
+        return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
+                "max_budget": self.max_budget, "budgets": list(self.budgets),
+                "max_SH_iter": len(self.budgets), "seed": self.seed}
+
+    def make_optimizer(self, n_iterations: int) -> Optimizer:
+        """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
+        rng = np.random.default_rng(self.seed)
+        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
+
+    def run(self, n_iterations: int = 1, worker: Any = None, **hpbandster_run_arguments: Any) -> Result:
+        """Run ``n_iterations`` brackets with ``worker`` and return the :class:`Result`.
+
+        ``worker`` is a :class:`~mpibohb.Worker` or a function ``f(config, budget)``. For the
+        form ``run(worker, n_iterations=...)`` the worker may come first.
+        HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored.
+
+        Raises:
+            ValueError: ``n_iterations < 1`` or a worker without ``compute``.
+        """
+        if worker is None and not isinstance(n_iterations, (int, np.integer)):
+            n_iterations, worker = hpbandster_run_arguments.pop("n_iterations", 1), n_iterations
+        unknown = sorted(set(hpbandster_run_arguments) - {"min_n_workers", "iteration_kwargs"})
+        if unknown:
+            raise TypeError(f"run() got unexpected keyword arguments {unknown}")
+        if worker is None:
+            raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
+        compute = as_compute_function(worker)
+        optimizer = self.make_optimizer(n_iterations)
+        recorder = RunRecorder(self.settings())
+        executor = SerialExecutor(compute, self.run_dir or os.getcwd())
+        try:
+            run_loop(optimizer, executor, recorder)
+        finally:
+            executor.close()
+        return recorder.result()
+
+    def shutdown(self, shutdown_workers: bool = False) -> None:
+        """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""
+
+
+class HyperBand(_HyperbandFamily):
+    """Hyperband (Li et al., 2018): successive halving brackets over random configurations."""
+
+    name = "hyperband"
+
+
+class RandomSearch(_HyperbandFamily):
+    """Random search at ``max_budget``, as HpBandSter runs it: each iteration evaluates as many
+    configurations as Hyperband has rungs, all on ``max_budget``."""
+
+    name = "randomsearch"
+
+    def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 1,
+                 max_budget: float = 1, **kwargs: Any) -> None:
+        super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
+
+    def plan(self, iteration: int) -> schedule.BracketPlan:
+        """Every iteration: ``len(budgets)`` configurations at ``max_budget``."""
+        return schedule.BracketPlan(0, (len(self.budgets),), (float(self.max_budget),))
+
+
+class BOHB(_HyperbandFamily):
+    """BOHB (Falkner et al., 2018): Hyperband whose configurations come from a KDE model."""
+
+    name = "bohb"
+
+    def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
+                 max_budget: float = 1, min_points_in_model: int | None = None, top_n_percent: int = 15,
+                 num_samples: int = 64, random_fraction: float = 1 / 3, bandwidth_factor: float = 3,
+                 min_bandwidth: float = 1e-3, max_points_in_model: int | None = 512, **kwargs: Any) -> None:
+        super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
+        self.kde_settings = KDESettings(min_points_in_model, top_n_percent, num_samples, random_fraction,
+                                        bandwidth_factor, min_bandwidth, max_points_in_model)
+        self.kde_settings.validate()
+
+    def _make_sampler(self) -> Sampler:
+        return KDESampler(self.space, self.kde_settings)
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings, with the model's parameters."""
+        return dict(super().settings(), **self.kde_settings.__dict__)

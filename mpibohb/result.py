@@ -1,0 +1,126 @@
+"""Read-only analysis of a run, with HpBandSter's ``Result`` API."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ConfigId = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluation: HpBandSter's ``Run`` fields. ``loss is None`` for a failed run, whose
+    ``error_logs`` say why. ``time_stamps`` has ``submitted``, ``started`` and ``finished``, in
+    seconds since the run's time reference."""
+
+    config_id: ConfigId
+    budget: float
+    loss: float | None
+    info: Any
+    time_stamps: dict[str, float]
+    error_logs: str | None = None
+    worker: str = ""
+
+    def __repr__(self) -> str:
+        return (f"Run(config_id={self.config_id}, budget={self.budget}, loss={self.loss}, "
+                f"time_stamps={self.time_stamps}, error={'yes' if self.error_logs else 'no'})")
+
+
+@dataclass
+class Result:
+    """All runs of an optimisation and the configurations they evaluated.
+
+    ``settings`` holds HpBandSter's ``HB_config`` keys (``eta``, ``min_budget``, ``max_budget``,
+    ``budgets``, ``max_SH_iter``, ``time_ref``) and mpibohb's own (``seed``, ``optimizer``).
+    """
+
+    runs: list[Run]
+    id2config: dict[ConfigId, dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def HB_config(self) -> dict[str, Any]:  # noqa: N802 - HpBandSter's name
+        """HpBandSter's name for :attr:`settings`."""
+        return self.settings
+
+    def get_id2config_mapping(self) -> dict[ConfigId, dict[str, Any]]:
+        """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration."""
+        return {cid: dict(entry) for cid, entry in self.id2config.items()}
+
+    def get_all_runs(self, only_largest_budget: bool = False) -> list[Run]:
+        """Every run in the order they finished; or, per configuration, only its largest budget."""
+        if not only_largest_budget:
+            return list(self.runs)
+        largest: dict[ConfigId, Run] = {}
+        for run in self.runs:
+            if run.config_id not in largest or run.budget > largest[run.config_id].budget:
+                largest[run.config_id] = run
+        return [run for run in self.runs if largest[run.config_id] is run]
+
+    def get_runs_by_id(self, config_id: ConfigId) -> list[Run]:
+        """The runs of one configuration, by increasing budget."""
+        config_id = tuple(config_id)
+        return sorted((r for r in self.runs if r.config_id == config_id), key=lambda r: r.budget)
+
+    def get_incumbent_id(self) -> ConfigId | None:
+        """The configuration with the lowest loss on the largest budget that has a finished run.
+
+        HpBandSter looks at ``max_budget`` only; this agrees with it whenever some run reached
+        ``max_budget``, and otherwise falls back to the largest budget reached instead of
+        returning ``None``. ``None`` only when no run succeeded.
+        """
+        successful = [r for r in self.runs if r.loss is not None]
+        if not successful:
+            return None
+        top_budget = max(r.budget for r in successful)
+        return min((r.loss, r.config_id) for r in successful if r.budget == top_budget)[1]
+
+    def get_incumbent_trajectory(self, all_budgets: bool = True, bigger_is_better: bool = True,
+                                 non_decreasing_budget: bool = True) -> dict[str, list[Any]]:
+        """How the incumbent changed over time, as HpBandSter computes it.
+
+        Args:
+            all_budgets: consider runs on every budget, not just ``max_budget``.
+            bigger_is_better: a run on a larger budget than the incumbent's replaces it.
+            non_decreasing_budget: a run on a smaller budget never replaces the incumbent.
+
+        Returns:
+            ``{"config_ids", "times_finished", "budgets", "losses"}``, one entry per change, the
+            last incumbent repeated at the time of the last finished run.
+        """
+        runs = [r for r in self.runs if r.loss is not None]
+        if not all_budgets:
+            runs = [r for r in runs if r.budget == self.settings.get("max_budget")]
+        runs.sort(key=lambda r: r.time_stamps["finished"])
+        trajectory: dict[str, list[Any]] = {"config_ids": [], "times_finished": [], "budgets": [], "losses": []}
+        best_loss, best_budget = math.inf, -math.inf
+        for run in runs:
+            better = run.loss < best_loss or (bigger_is_better and run.budget > best_budget)
+            if non_decreasing_budget and run.budget < best_budget:
+                better = False
+            if better:
+                best_loss, best_budget = run.loss, run.budget
+                _append(trajectory, run.config_id, run.time_stamps["finished"], run.budget, run.loss)
+        if runs and trajectory["times_finished"][-1] != runs[-1].time_stamps["finished"]:
+            last = trajectory
+            _append(trajectory, last["config_ids"][-1], runs[-1].time_stamps["finished"],
+                    last["budgets"][-1], last["losses"][-1])
+        return trajectory
+
+    def num_iterations(self) -> int:
+        """Number of Hyperband iterations (brackets) that sampled a configuration."""
+        return 1 + max((cid[0] for cid in self.id2config), default=-1)
+
+    def failed_runs(self) -> list[Run]:
+        """The runs that produced no loss, with their ``error_logs``."""
+        return [r for r in self.runs if r.loss is None]
+
+
+def _append(trajectory: dict[str, list[Any]], config_id: ConfigId, time: float, budget: float,
+            loss: float) -> None:
+    trajectory["config_ids"].append(config_id)
+    trajectory["times_finished"].append(time)
+    trajectory["budgets"].append(budget)
+    trajectory["losses"].append(loss)

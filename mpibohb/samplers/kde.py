@@ -1,0 +1,179 @@
+"""A product-kernel density estimator over mixed continuous, unordered and ordered dimensions.
+
+The kernels are those of ``statsmodels.nonparametric.KDEMultivariate`` (Gaussian for continuous,
+Aitchison-Aitken for unordered, Wang-van Ryzin for ordered dimensions) and the bandwidths its
+``normal_reference`` rule, so the density agrees with statsmodels on the same data and
+bandwidths. One difference on purpose: the unordered kernel uses the parameter's true number of
+levels, where statsmodels counts the levels present in the data.
+
+The density of ``m`` points against ``n`` data points is computed as one matrix product: each
+dimension's log-kernel is written as ``a(x) . b(y)`` (a squared distance expanded into three
+terms for a continuous dimension; a row of a level-by-level table against a one-hot vector for a
+discrete one), so all dimensions of all pairs cost a single BLAS call plus one ``exp``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from ..space import CONTINUOUS, ORDERED, UNORDERED
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_BLOCK_ROWS = 512  # data points per kernel block: 64 x 512 doubles stay in L2 cache
+
+
+@dataclass(frozen=True)
+class KDEParameters:
+    """What the estimator was built from: the data (one row per point) and one bandwidth per dimension."""
+
+    data: np.ndarray
+    bandwidths: np.ndarray
+    kinds: tuple[str, ...]
+    num_levels: tuple[int, ...]
+
+
+def normal_reference_bandwidths(data: np.ndarray) -> np.ndarray:
+    """statsmodels' ``normal_reference`` rule: ``1.06 * std * n**(-1 / (4 + d))`` per dimension."""
+    n, d = data.shape
+    return 1.06 * data.std(axis=0) * n ** (-1.0 / (4 + d))
+
+
+def bounded_bandwidths(
+    raw: np.ndarray, kinds: tuple[str, ...], num_levels: tuple[int, ...], min_bandwidth: float
+) -> np.ndarray:
+    """Clip bandwidths to ``min_bandwidth`` below and, for discrete dimensions, to ``(c-1)/c`` above.
+
+    At ``(c-1)/c`` the Aitchison-Aitken kernel is uniform; a larger value would make a different
+    level likelier than the same one (a fault of HpBandSter's BOHB, which leaves it unbounded).
+    """
+    bandwidths = np.maximum(np.asarray(raw, dtype=float), min_bandwidth)
+    for i, (kind, levels) in enumerate(zip(kinds, num_levels)):
+        if kind != CONTINUOUS:
+            bandwidths[i] = min(bandwidths[i], max((levels - 1) / levels, min_bandwidth))
+    return bandwidths
+
+
+class MixedKDE:
+    """An immutable kernel density estimator; build it with :meth:`fit` or from explicit bandwidths."""
+
+    def __init__(self, params: KDEParameters) -> None:
+        self.params = params
+        data, bw = params.data, params.bandwidths
+        continuous = np.array([k == CONTINUOUS for k in params.kinds], dtype=bool)
+        self._continuous = continuous
+        self._center = data[:, continuous].mean(axis=0) if len(data) else np.zeros(continuous.sum())
+        self._tables = [_log_kernel_table(k, c, h) for k, c, h in zip(params.kinds, params.num_levels, bw)]
+        self._data_features = self._features(data, data_side=True)
+        self._log_norm = -math.log(len(data)) - np.log(bw[continuous]).sum() - 0.5 * continuous.sum() * _LOG_2PI
+
+    @classmethod
+    def fit(
+        cls, data: np.ndarray, kinds: tuple[str, ...], num_levels: tuple[int, ...], min_bandwidth: float = 1e-3
+    ) -> MixedKDE:
+        """Build the estimator from ``data`` with normal-reference bandwidths, bounded as above."""
+        data = np.ascontiguousarray(data, dtype=float)
+        if data.ndim != 2 or data.shape[0] < 1:
+            raise ValueError(f"data must be a non-empty 2-d array, got shape {data.shape}")
+        raw = normal_reference_bandwidths(data)
+        return cls(KDEParameters(data, bounded_bandwidths(raw, kinds, num_levels, min_bandwidth), kinds, num_levels))
+
+    @property
+    def num_points(self) -> int:
+        """Number of data points."""
+        return len(self.params.data)
+
+    def _features(self, points: np.ndarray, data_side: bool) -> np.ndarray:
+        """Feature rows whose products give the summed log-kernel (see the module docstring)."""
+        bw = self.params.bandwidths
+        scaled = (points[:, self._continuous] - self._center) / bw[self._continuous]
+        half_sq = -0.5 * np.einsum("ij,ij->i", scaled, scaled)[:, None]
+        ones = np.ones_like(half_sq)
+        blocks = [scaled, ones, half_sq] if data_side else [scaled, half_sq, ones]
+        columns = np.flatnonzero(~self._continuous)
+        for column in columns:
+            levels = points[:, column].astype(int)
+            table = self._tables[column]
+            blocks.append(np.eye(len(table))[levels] if data_side else table[levels])
+        return np.ascontiguousarray(np.hstack(blocks))
+
+    def log_kernel_sums(self, points: np.ndarray, precise: bool = True) -> np.ndarray:
+        """``log sum_j K(points_i, data_j)`` without the normalising constants.
+
+        The data are taken in blocks small enough for the kernel matrix to stay in cache; each
+        block is shifted by its row maximum, so nothing overflows and an underflow loses nothing
+        that matters. With ``precise=False`` the exponentials are taken in single precision
+        (relative error about 1e-6, several times faster on CPUs without a vectorised
+        double-precision ``exp``); ranking candidates needs no more.
+        """
+        features = self._features(np.atleast_2d(np.asarray(points, dtype=float)), data_side=False)
+        total = np.full(len(features), -np.inf)
+        for start in range(0, self.num_points, _BLOCK_ROWS):
+            log_kernels = features @ self._data_features[start : start + _BLOCK_ROWS].T
+            peak = log_kernels.max(axis=1)
+            log_kernels -= peak[:, None]
+            if precise:
+                sums = np.exp(log_kernels).sum(axis=1)
+            else:
+                single = log_kernels.astype(np.float32)
+                sums = np.exp(single, out=single).sum(axis=1)
+            total = np.logaddexp(total, peak + np.log(sums))
+        return total
+
+    def log_pdf(self, points: np.ndarray, precise: bool = True) -> np.ndarray:
+        """Natural log of the density at each row of ``points`` (model dimensions, discrete as indices)."""
+        return self.log_kernel_sums(points, precise) + self._log_norm
+
+    def pdf(self, points: np.ndarray) -> np.ndarray:
+        """The density at each row of ``points``."""
+        return np.exp(self.log_pdf(points))
+
+    def sample(self, rng: np.random.Generator, size: int, bandwidth_factor: float = 1.0,
+               min_bandwidth: float = 1e-3) -> np.ndarray:
+        """Draw ``size`` points the way BOHB does: a random data point, perturbed per dimension.
+
+        Continuous dimensions get a normal perturbation of scale ``bandwidth * bandwidth_factor``
+        truncated to ``[0, 1]``; a discrete dimension keeps its level with probability
+        ``1 - bandwidth`` and takes a uniformly random level otherwise.
+        """
+        data, bw = self.params.data, np.maximum(self.params.bandwidths, min_bandwidth)
+        centers = data[rng.integers(0, len(data), size=size)]
+        samples = centers.copy()
+        cont = self._continuous
+        if cont.any():
+            samples[:, cont] = _truncated_normal(rng, centers[:, cont], bw[cont] * bandwidth_factor)
+        for column in np.flatnonzero(~cont):
+            resample = rng.random(size) >= 1.0 - bw[column]
+            samples[resample, column] = rng.integers(0, self.params.num_levels[column], size=int(resample.sum()))
+        return samples
+
+
+def _truncated_normal(rng: np.random.Generator, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Normal(mean, scale) truncated to [0, 1], by inverting the CDF.
+
+    ``mean`` lies in [0, 1], so the interval always holds the mode and the CDF inversion stays
+    away from the far tails where it would lose precision.
+    """
+    low = special.ndtr((0.0 - mean) / scale)
+    high = special.ndtr((1.0 - mean) / scale)
+    draws = special.ndtri(low + rng.random(mean.shape) * (high - low))
+    return np.clip(mean + scale * draws, 0.0, 1.0)
+
+
+def _log_kernel_table(kind: str, num_levels: int, bandwidth: float) -> np.ndarray:
+    """``T[a, b] = log k(a, b)`` for a discrete dimension (empty for a continuous one)."""
+    if kind == CONTINUOUS:
+        return np.empty((0, 0))
+    levels = np.arange(num_levels)
+    same = levels[:, None] == levels[None, :]
+    if kind == UNORDERED:
+        other = math.log(bandwidth / (num_levels - 1)) if num_levels > 1 else -np.inf
+        return np.where(same, math.log1p(-bandwidth), other)
+    if kind == ORDERED:
+        distance = np.abs(levels[:, None] - levels[None, :])
+        other = math.log(0.5) + math.log1p(-bandwidth) + distance * math.log(bandwidth)
+        return np.where(same, math.log1p(-bandwidth), other)
+    raise ValueError(f"unknown kernel kind {kind!r}; expected one of 'c', 'u', 'o'")

@@ -1,0 +1,94 @@
+"""Pure budget arithmetic of Hyperband: the rung ladder and the bracket plans.
+
+The ladder is ``max_budget * eta**-k`` for ``k = 0 .. s_max``; the number of rungs is counted
+float-safely, so ``(min, max, eta) = (1, 243, 3)`` has six rungs ``1, 3, 9, 27, 81, 243``.
+
+Bracket sizes follow the Hyperband paper (Li et al., 2018, Algorithm 1):
+``n = ceil((s_max + 1) / (s + 1) * eta**s)`` configurations enter bracket ``s`` and
+``n_i = floor(n * eta**-i)`` of them reach its stage ``i``. Brackets cycle from the most
+aggressive (``s = s_max``, starting at the smallest budget) to the least (``s = 0``, all configs
+at ``max_budget``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+_RELATIVE_SLACK = 1e-9
+
+
+def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
+    """Raise ``ValueError`` naming the offending value when the budgets cannot form a ladder."""
+    for name, value in (("min_budget", min_budget), ("max_budget", max_budget), ("eta", eta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if min_budget <= 0:
+        raise ValueError(f"min_budget must be > 0, got {min_budget!r}")
+    if min_budget > max_budget:
+        raise ValueError(f"min_budget ({min_budget!r}) must not exceed max_budget ({max_budget!r})")
+    if eta <= 1:
+        raise ValueError(f"eta must be > 1, got {eta!r}")
+
+
+def max_stages(min_budget: float, max_budget: float, eta: float) -> int:
+    """Return ``s_max``: the largest ``k`` with ``max_budget * eta**-k >= min_budget`` (float-safe)."""
+    validate_budgets(min_budget, max_budget, eta)
+    ratio = math.log(max_budget / min_budget) / math.log(eta)
+    return int(math.floor(ratio + _RELATIVE_SLACK * max(1.0, ratio)))
+
+
+def rung_budgets(min_budget: float, max_budget: float, eta: float) -> list[float]:
+    """Return the budget ladder from smallest to largest, ending at exactly ``max_budget``.
+
+    >>> rung_budgets(1, 243, 3)
+    [1.0, 3.0, 9.0, 27.0, 81.0, 243.0]
+    """
+    s_max = max_stages(min_budget, max_budget, eta)
+    return [_ladder_value(min_budget, max_budget, eta, k) for k in range(s_max, -1, -1)]
+
+
+def _ladder_value(min_budget: float, max_budget: float, eta: float, k: int) -> float:
+    """``max_budget * eta**-k``, snapped to ``min_budget`` or to an integer when it is one up to
+    rounding noise, so that budgets are exact (never 0.9999999)."""
+    value = float(max_budget) / float(eta) ** k
+    for exact in (float(min_budget), float(round(value))):
+        if exact > 0 and abs(value - exact) <= _RELATIVE_SLACK * exact:
+            return exact
+    return value
+
+
+@dataclass(frozen=True)
+class BracketPlan:
+    """How many configurations run at which budget in one successive-halving bracket."""
+
+    s: int
+    num_configs: tuple[int, ...]
+    budgets: tuple[float, ...]
+
+    @property
+    def num_stages(self) -> int:
+        """Number of stages (rungs used) in this bracket."""
+        return len(self.budgets)
+
+
+def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: float) -> BracketPlan:
+    """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based)."""
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration!r}")
+    ladder = rung_budgets(min_budget, max_budget, eta)
+    s_max = len(ladder) - 1
+    s = s_max - iteration % (s_max + 1)
+    first = math.ceil((s_max + 1) / (s + 1) * eta**s - _RELATIVE_SLACK)
+    num_configs = tuple(max(1, math.floor(first * eta**-i + _RELATIVE_SLACK)) for i in range(s + 1))
+    return BracketPlan(s=s, num_configs=num_configs, budgets=tuple(ladder[s_max - s :]))
+
+
+def runs_per_budget(n_iterations: int, min_budget: float, max_budget: float, eta: float) -> dict[float, int]:
+    """Total number of evaluations per budget over ``n_iterations`` brackets."""
+    totals: dict[float, int] = {b: 0 for b in rung_budgets(min_budget, max_budget, eta)}
+    for iteration in range(n_iterations):
+        plan = bracket_plan(iteration, min_budget, max_budget, eta)
+        for n, budget in zip(plan.num_configs, plan.budgets):
+            totals[budget] += n
+    return totals

@@ -1,0 +1,144 @@
+"""The search space: ConfigSpace configurations <-> unit-cube vectors, kernel kinds per dimension.
+
+A vector is ConfigSpace's own representation (``Configuration.get_array()``): floats and integers
+in ``[0, 1]`` (log-scaled where the parameter is), categorical and ordinal values as their index,
+``NaN`` for an inactive parameter. Constants carry no information and are left out of the model.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+from ConfigSpace.exceptions import ForbiddenValueError
+from ConfigSpace.hyperparameters import IntegerHyperparameter
+from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
+
+
+@dataclass(frozen=True)
+class ModelDimension:
+    """One dimension the model sees: its position in the vector, its kind and its level count."""
+
+    index: int
+    name: str
+    kind: str  # CONTINUOUS, UNORDERED or ORDERED (statsmodels' var_type letters)
+    num_levels: int  # 0 for continuous
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python scalar it holds (smaller to pickle, JSON-safe)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class SearchSpace:
+    """A ConfigSpace ``ConfigurationSpace`` seen as vectors for the samplers.
+
+    Raises:
+        ValueError: ``configspace`` is not a ``ConfigurationSpace`` or has no hyperparameters.
+    """
+
+    def __init__(self, configspace: CS.ConfigurationSpace) -> None:
+        if not isinstance(configspace, CS.ConfigurationSpace):
+            raise ValueError(
+                f"configspace must be a ConfigSpace.ConfigurationSpace, got {type(configspace).__name__}"
+            )
+        if len(configspace) == 0:
+            raise ValueError("configspace has no hyperparameters; add at least one")
+        self.configspace = configspace
+        self.hyperparameters = list(configspace.values())
+        self.has_conditions = bool(configspace.conditions)
+        self.dimensions = [
+            dim for i, hp in enumerate(self.hyperparameters) if (dim := _model_dimension(i, hp)) is not None
+        ]
+        self._integer_indices = [
+            i for i, hp in enumerate(self.hyperparameters) if isinstance(hp, IntegerHyperparameter)
+        ]
+        self._index_kinds = [d.index for d in self.dimensions if d.kind != CONTINUOUS]
+
+    @property
+    def model_indices(self) -> np.ndarray:
+        """Positions in the full vector of the dimensions the model uses (constants left out)."""
+        return np.array([d.index for d in self.dimensions], dtype=int)
+
+    def sampler_copy(self, seed: int) -> CS.ConfigurationSpace:
+        """A private copy of the space whose sampling stream starts at ``seed``."""
+        private = copy.deepcopy(self.configspace)
+        private.seed(seed)
+        return private
+
+    def vector_of(self, config: dict[str, Any]) -> np.ndarray:
+        """The vector of a configuration given as a dict (inactive parameters -> NaN)."""
+        return CS.Configuration(self.configspace, values=config).get_array()
+
+    def config_of(self, vector: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:
+        """The configuration a (model-made) vector stands for and its exact vector, or ``None``
+        when it is forbidden.
+
+        Integer, categorical and ordinal entries are rounded to legal values first; inactive
+        parameters are dropped.
+        """
+        vector = np.array(vector, dtype=float)
+        for i in self._index_kinds:
+            vector[i] = np.rint(vector[i])
+        for i in self._integer_indices:
+            hp = self.hyperparameters[i]
+            vector[i] = hp.to_vector(hp.to_value(np.clip(vector[i], 0.0, 1.0)))
+        if self.has_conditions:
+            return self._config_with_conditions(vector)
+        try:
+            self.configspace.check_configuration_vector_representation(vector)
+        except ForbiddenValueError:
+            return None
+        return {hp.name: _plain(hp.to_value(v)) for hp, v in zip(self.hyperparameters, vector)}, vector
+
+    def _config_with_conditions(self, vector: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:
+        values = {
+            hp.name: hp.to_value(v) for hp, v in zip(self.hyperparameters, vector) if not np.isnan(v)
+        }
+        try:
+            config = deactivate_inactive_hyperparameters(values, self.configspace)
+        except ForbiddenValueError:
+            return None
+        return plain_config(config), config.get_array()
+
+
+def _model_dimension(index: int, hp: Any) -> ModelDimension | None:
+    if isinstance(hp, CS.Constant):
+        return None
+    if isinstance(hp, CS.OrdinalHyperparameter):
+        return ModelDimension(index, hp.name, ORDERED, len(hp.sequence))
+    if isinstance(hp, CS.CategoricalHyperparameter):
+        return ModelDimension(index, hp.name, UNORDERED, len(hp.choices))
+    return ModelDimension(index, hp.name, CONTINUOUS, 0)
+
+
+def plain_config(config: Any) -> dict[str, Any]:
+    """A ``Configuration`` or mapping as a plain dict of Python scalars."""
+    return {name: _plain(value) for name, value in dict(config).items()}
+
+
+def impute_inactive(data: np.ndarray, dimensions: list[ModelDimension], rng: np.random.Generator) -> np.ndarray:
+    """Fill NaN (inactive) entries the way HpBandSter's BOHB does.
+
+    An inactive value is replaced by the value of that dimension in a random row where it is
+    active, or, where no row has it active, by a uniform random value of the dimension.
+    ``data`` holds the model dimensions only, one row per observation; a new array is returned.
+    """
+    data = np.array(data, dtype=float)
+    for column, dim in enumerate(dimensions):
+        missing = np.isnan(data[:, column])
+        if not missing.any():
+            continue
+        present = data[~missing, column]
+        if present.size:
+            data[missing, column] = rng.choice(present, size=int(missing.sum()))
+        elif dim.kind == CONTINUOUS:
+            data[missing, column] = rng.random(int(missing.sum()))
+        else:
+            data[missing, column] = rng.integers(0, dim.num_levels, size=int(missing.sum()))
+    return data

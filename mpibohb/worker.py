@@ -1,0 +1,144 @@
+"""The user's side: the ``Worker`` base class and the checked call of ``compute``.
+
+User code failing is data: :func:`evaluate` turns an exception or an invalid return value into
+an :class:`Outcome` with ``loss=None`` and the reason in ``error``; the run goes on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import numbers
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_COMPUTE_ARGUMENTS = ("config_id", "config", "budget", "working_directory")
+# HpBandSter's Worker/Master arguments that the MPI communicator makes unnecessary.
+HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
+    {"run_id", "nameserver", "nameserver_port", "host", "id", "logger", "ping_interval",
+     "job_queue_sizes", "dynamic_queue_size", "result_logger", "working_directory", "timeout"}
+)
+
+
+class Worker:
+    """Base class of a problem: override :meth:`compute`.
+
+    Both HpBandSter signatures work, because ``compute`` is called by keyword with the
+    arguments it declares: ``compute(self, config, budget, **kwargs)`` and
+    ``compute(self, config_id, config, budget, working_directory)``. HpBandSter's connection
+    arguments (``run_id``, ``nameserver``, ``host``, ...) are accepted and ignored.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - HPBANDSTER_CONNECTION_ARGUMENTS)
+        if unknown:
+            raise TypeError(f"Worker got unexpected keyword arguments {unknown}")
+        if args or kwargs:
+            logger.debug("ignoring HpBandSter connection arguments %s %s", args, sorted(kwargs))
+
+    def compute(self, config_id: tuple[int, int, int], config: dict[str, Any], budget: float,
+                working_directory: str) -> dict[str, Any]:
+        """Evaluate ``config`` at ``budget``; return ``{"loss": float, "info": anything}``."""
+        raise NotImplementedError("subclasses of Worker must implement compute()")
+
+
+@dataclass
+class Outcome:
+    """What came of one evaluation. ``loss is None`` means it failed; ``error`` says why."""
+
+    loss: float | None
+    info: Any = None
+    error: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    worker: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True when the evaluation produced no usable loss."""
+        return self.loss is None
+
+    def loss_for_model(self) -> float:
+        """The loss as the optimizer sees it: failed runs count as +inf."""
+        return math.inf if self.loss is None else self.loss
+
+
+def as_compute_function(worker: Any) -> Callable[..., Any]:
+    """Return a callable ``f(config_id, config, budget, working_directory)`` for ``worker``.
+
+    ``worker`` is a :class:`Worker` (or any object with ``compute``), or a plain function
+    ``f(config, budget)`` returning a float or a dict with ``loss``.
+
+    Raises:
+        ValueError: ``worker`` has no ``compute`` method and is not callable.
+    """
+    compute = getattr(worker, "compute", None)
+    if callable(compute):
+        return _keyword_caller(compute)
+    if callable(worker) and not isinstance(worker, type):
+        return lambda config_id, config, budget, working_directory: worker(config, budget)
+    raise ValueError(
+        f"worker must have a compute() method or be a function f(config, budget); got {worker!r}"
+    )
+
+
+def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
+    parameters = inspect.signature(compute).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    names = [name for name in _COMPUTE_ARGUMENTS if takes_any or name in parameters]
+
+    def call(config_id: Any, config: Any, budget: float, working_directory: str) -> Any:
+        values = {"config_id": config_id, "config": config, "budget": budget,
+                  "working_directory": working_directory}
+        return compute(**{name: values[name] for name in names})
+
+    return call
+
+
+def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], config: dict[str, Any],
+             budget: float, working_directory: str, worker_name: str = "") -> Outcome:
+    """Call ``compute`` and check what it returns; never raises for the user's faults."""
+    started = time.time()
+    try:
+        returned = compute(config_id, config, budget, working_directory)
+        loss, info = check_returned(returned)
+        error = None
+    except Exception as exc:  # noqa: BLE001 - user code failing is data, not a crash
+        loss, info = None, None
+        error = _describe(exc, worker_name)
+    return Outcome(loss, info, error, started, time.time(), worker_name)
+
+
+class InvalidResultError(ValueError):
+    """``compute`` returned something that is not a usable result."""
+
+
+def check_returned(returned: Any) -> tuple[float, Any]:
+    """``(loss, info)`` from what ``compute`` returned, or :class:`InvalidResultError` saying why not."""
+    if isinstance(returned, numbers.Real) and not isinstance(returned, bool):
+        returned = {"loss": returned}
+    if not isinstance(returned, dict):
+        kind = type(returned).__name__
+        raise InvalidResultError(f"compute must return a dict with a 'loss', got {kind}: {returned!r:.200}")
+    if "loss" not in returned:
+        raise InvalidResultError(f"compute returned a dict without 'loss': keys {sorted(map(str, returned))}")
+    loss = returned["loss"]
+    if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+        raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
+    loss = float(loss)
+    if not math.isfinite(loss):
+        raise InvalidResultError(f"the loss must be finite, got {loss!r}")
+    return loss, returned.get("info")
+
+
+def _describe(exc: BaseException, worker_name: str) -> str:
+    where = f" on {worker_name}" if worker_name else ""
+    if isinstance(exc, InvalidResultError):
+        return f"InvalidResult{where}: {exc}"
+    return f"{type(exc).__name__}{where}: {exc}\n" + "".join(traceback.format_exception(exc))

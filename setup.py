@@ -1,0 +1,17 @@
+from setuptools import find_packages, setup
+
+MPICH = ["mpich"]
+TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH
+
+setup(
+    name="mpibohb",
+    version="0.1.0",
+    description="BOHB, HyperBand and RandomSearch over MPI: an MPI-native successor of HpBandSter",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["mpibohb", "mpibohb.*"]),
+    python_requires=">=3.9",
+    install_requires=["mpi4py>=3.1", "ConfigSpace>=1.2", "numpy>=1.22", "scipy>=1.8", "statsmodels>=0.13"],
+    extras_require={"mpich": MPICH, "test": TEST},
+    license="BSD-3-Clause",
+)
