@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from . import schedule
+from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
+from .executors.threads import ThreadExecutor
 from .loop import RunRecorder, run_loop
 from .optimizer import Optimizer
 from .result import Result
@@ -64,15 +66,27 @@ class _HyperbandFamily:
         rng = np.random.default_rng(self.seed)
         return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
 
-    def run(self, n_iterations: int = 1, worker: Any = None, **hpbandster_run_arguments: Any) -> Result:
-        """Run ``n_iterations`` brackets with ``worker`` and return the :class:`Result`.
+    def run(self, n_iterations: int = 1, worker: Any = None, *, n_workers: int = 1, comm: Any = None,
+            timeout: float | None = None, **hpbandster_run_arguments: Any) -> Result | None:
+        """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
-        ``worker`` is a :class:`~mpibohb.Worker` or a function ``f(config, budget)``. For the
-        form ``run(worker, n_iterations=...)`` the worker may come first.
+        Every process of the job calls ``run`` the same way. Under an MPI launcher with more than
+        one rank (or with ``comm`` given), rank 0 runs the optimizer and returns the ``Result``;
+        the other ranks evaluate jobs and return ``None`` once the master tells them to stop.
+        In a single process, ``n_workers > 1`` evaluates in that many threads, else serially.
+
+        Args:
+            n_iterations: number of Hyperband iterations (brackets).
+            worker: a :class:`~mpibohb.Worker` or a function ``f(config, budget)``. The form
+                ``run(worker, n_iterations=...)`` works too.
+            n_workers: threads to evaluate in when there is a single process.
+            comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
+            timeout: seconds after which an evaluation is recorded as failed ("timeout").
+
         HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored.
 
         Raises:
-            ValueError: ``n_iterations < 1`` or a worker without ``compute``.
+            ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``.
         """
         if worker is None and not isinstance(n_iterations, (int, np.integer)):
             n_iterations, worker = hpbandster_run_arguments.pop("n_iterations", 1), n_iterations
@@ -81,10 +95,28 @@ class _HyperbandFamily:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         compute = as_compute_function(worker)
+        self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
+        working_directory = os.path.abspath(self.run_dir or os.getcwd())
+        comm = comm if comm is not None else launched_communicator()
+        if comm is not None and comm.Get_size() > 1:
+            from .executors.mpi import run_spmd
+
+            return run_spmd(comm, lambda executor: self._drive(executor, n_iterations, comm.Get_size() - 1),
+                            compute, working_directory, timeout)
+        if n_workers == 1:
+            executor: Executor = SerialExecutor(compute, working_directory, timeout)
+        else:
+            executor = ThreadExecutor(compute, working_directory, n_workers, timeout)
+        return self._drive(executor, n_iterations, n_workers)
+
+    def _drive(self, executor: Executor, n_iterations: int, n_workers: int) -> Result:
         optimizer = self.make_optimizer(n_iterations)
-        recorder = RunRecorder(self.settings())
-        executor = SerialExecutor(compute, self.run_dir or os.getcwd())
+        recorder = RunRecorder(dict(self.settings(), n_workers=n_workers))
+        logger.info("%s: %d iterations, budgets %s, %d worker(s), seed %d", self.name, n_iterations,
+                    [f"{b:g}" for b in self.budgets], n_workers, self.seed)
         try:
             run_loop(optimizer, executor, recorder)
         finally:

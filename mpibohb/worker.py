@@ -6,13 +6,16 @@ an :class:`Outcome` with ``loss=None`` and the reason in ``error``; the run goes
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import math
 import numbers
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,18 +104,50 @@ def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+class JobTimeoutError(Exception):
+    """The evaluation ran past its time limit."""
+
+
 def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], config: dict[str, Any],
-             budget: float, working_directory: str, worker_name: str = "") -> Outcome:
-    """Call ``compute`` and check what it returns; never raises for the user's faults."""
+             budget: float, working_directory: str, worker_name: str = "",
+             timeout: float | None = None) -> Outcome:
+    """Call ``compute`` and check what it returns; never raises for the user's faults.
+
+    With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
+    "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
+    (which cannot be interrupted) its result is discarded when it returns late.
+    """
     started = time.time()
     try:
-        returned = compute(config_id, config, budget, working_directory)
+        with _time_limit(timeout):
+            returned = compute(config_id, config, budget, working_directory)
+        if timeout is not None and time.time() - started > timeout:
+            raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)
         error = None
     except Exception as exc:  # noqa: BLE001 - user code failing is data, not a crash
         loss, info = None, None
         error = _describe(exc, worker_name)
     return Outcome(loss, info, error, started, time.time(), worker_name)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise JobTimeoutError(f"timeout: interrupted after the limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class InvalidResultError(ValueError):
@@ -139,6 +174,6 @@ def check_returned(returned: Any) -> tuple[float, Any]:
 
 def _describe(exc: BaseException, worker_name: str) -> str:
     where = f" on {worker_name}" if worker_name else ""
-    if isinstance(exc, InvalidResultError):
-        return f"InvalidResult{where}: {exc}"
+    if isinstance(exc, (InvalidResultError, JobTimeoutError)):
+        return f"{type(exc).__name__}{where}: {exc}"
     return f"{type(exc).__name__}{where}: {exc}\n" + "".join(traceback.format_exception(exc))

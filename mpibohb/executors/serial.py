@@ -13,8 +13,9 @@ from ..worker import Outcome, evaluate
 class SerialExecutor:
     """One worker: the calling process itself."""
 
-    def __init__(self, compute: Callable[..., Any], working_directory: str) -> None:
+    def __init__(self, compute: Callable[..., Any], working_directory: str, timeout: float | None = None) -> None:
         self.compute = compute
+        self.timeout = timeout
         self.working_directory = working_directory
         self.name = f"serial@{socket.gethostname()}"
         self._pending: Job | None = None
@@ -32,7 +33,8 @@ class SerialExecutor:
         job, self._pending = self._pending, None
         if job is None:
             return []
-        outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, self.name)
+        outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, self.name,
+                           self.timeout)
         return [(job, outcome)]
 
     def close(self) -> None:

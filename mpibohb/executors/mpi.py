@@ -1,0 +1,186 @@
+"""Evaluate jobs on MPI ranks: rank 0 is the master, ranks 1..N-1 run :func:`serve`.
+
+The only module that imports mpi4py. Both sides poll with ``Iprobe`` and a capped exponential
+backoff sleep, because a rank blocked in ``recv`` spins a full core with MPICH and Open MPI.
+
+Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG_OUTCOME`:
+
+* master -> worker: ``(version, job_key, config_id, config, budget, working_directory, timeout)``,
+  or ``None``: stop.
+* worker -> master: ``(version, job_key, fields)`` where ``fields`` are the pickled bytes of
+  ``(loss, info, error, started, finished, worker_name)``, pickled apart so that a result that
+  cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import socket
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from mpi4py import MPI
+
+from ..optimizer import Job
+from ..worker import Outcome, evaluate
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+TAG_JOB = 11
+TAG_OUTCOME = 12
+JobKey = tuple[tuple[int, int, int], float]
+
+
+class Backoff:
+    """Sleep between polls: from ``start`` seconds, doubling up to ``cap``; ``reset`` on a message."""
+
+    def __init__(self, start: float = 1e-5, cap: float = 1e-2) -> None:
+        self.start, self.cap = start, cap
+        self.delay = start
+
+    def reset(self) -> None:
+        """Poll fast again (a message just arrived)."""
+        self.delay = self.start
+
+    def sleep(self) -> None:
+        """Sleep the current delay, then double it up to the cap."""
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, self.cap)
+
+
+def worker_name(comm: MPI.Comm) -> str:
+    """``rank R@host`` for outcomes and error messages."""
+    return f"rank {comm.Get_rank()}@{socket.gethostname()}"
+
+
+class MPIExecutor:
+    """The master's side: hands jobs to idle worker ranks and collects their outcomes."""
+
+    def __init__(self, comm: MPI.Comm, working_directory: str, timeout: float | None = None) -> None:
+        if comm.Get_size() < 2:
+            raise ValueError(f"the MPI executor needs at least 2 ranks, got {comm.Get_size()}")
+        self.comm = comm
+        self.working_directory = working_directory
+        self.timeout = timeout
+        self._idle: deque[int] = deque(range(1, comm.Get_size()))
+        self._running: dict[JobKey, tuple[Job, int]] = {}
+        self._backoff = Backoff()
+        self._closed = False
+
+    def idle_count(self) -> int:
+        """Worker ranks without a job."""
+        return len(self._idle)
+
+    def submit(self, job: Job) -> None:
+        """Send ``job`` to the longest-idle worker rank."""
+        rank = self._idle.popleft()
+        key = (job.config_id, job.budget)
+        self._running[key] = (job, rank)
+        message = (PROTOCOL_VERSION, key, job.config_id, job.config, job.budget, self.working_directory,
+                   self.timeout)
+        self.comm.send(message, dest=rank, tag=TAG_JOB)
+
+    def wait(self) -> list[tuple[Job, Outcome]]:
+        """Poll until at least one outcome arrived; return every outcome that is waiting."""
+        finished: list[tuple[Job, Outcome]] = []
+        status = MPI.Status()
+        while not finished:
+            while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_OUTCOME, status=status):
+                finished.append(self._receive(status.Get_source()))
+            if not finished:
+                self._backoff.sleep()
+        self._backoff.reset()
+        return finished
+
+    def _receive(self, rank: int) -> tuple[Job, Outcome]:
+        version, key, fields = self.comm.recv(source=rank, tag=TAG_OUTCOME)
+        if version != PROTOCOL_VERSION:
+            raise RuntimeError(f"rank {rank} speaks protocol {version}, the master {PROTOCOL_VERSION}: "
+                               "every rank must run the same mpibohb version")
+        job, _ = self._running.pop(key)
+        self._idle.append(rank)
+        return job, _unpickle_outcome(fields, rank)
+
+    def close(self) -> None:
+        """Tell every worker rank to stop (all are idle once the loop is done); only once."""
+        if self._closed:
+            return
+        self._closed = True
+        for rank in range(1, self.comm.Get_size()):
+            self.comm.send(None, dest=rank, tag=TAG_JOB)
+
+
+def serve(comm: MPI.Comm, compute: Callable[..., Any]) -> None:
+    """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops."""
+    name = worker_name(comm)
+    backoff = Backoff()
+    while True:
+        if not comm.Iprobe(source=0, tag=TAG_JOB):
+            backoff.sleep()
+            continue
+        backoff.reset()
+        message = comm.recv(source=0, tag=TAG_JOB)
+        if message is None:
+            return
+        version, key, config_id, config, budget, working_directory, timeout = message
+        if version != PROTOCOL_VERSION:
+            raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {version}")
+        outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout)
+        _send_outcome(comm, key, outcome)
+
+
+def _send_outcome(comm: MPI.Comm, key: JobKey, outcome: Outcome) -> None:
+    """Send ``outcome``; one that cannot be pickled becomes a failed run instead of a hang."""
+    try:
+        fields = pickle.dumps(_fields(outcome), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure of user data
+        reason = f"the result of compute cannot be pickled: {type(exc).__name__}: {exc}"
+        fields = pickle.dumps(_fields(_failed(outcome, f"UnpicklableResult on {outcome.worker}: {reason}")))
+    comm.send((PROTOCOL_VERSION, key, fields), dest=0, tag=TAG_OUTCOME)
+
+
+def _fields(outcome: Outcome) -> tuple[Any, ...]:
+    return (outcome.loss, outcome.info, outcome.error, outcome.started, outcome.finished, outcome.worker)
+
+
+def _failed(outcome: Outcome, reason: str) -> Outcome:
+    return Outcome(None, None, reason, outcome.started, outcome.finished, outcome.worker)
+
+
+def _unpickle_outcome(fields: bytes, rank: int) -> Outcome:
+    try:
+        return Outcome(*pickle.loads(fields))
+    except Exception as exc:  # noqa: BLE001 - user data the master cannot rebuild
+        now = time.time()
+        return Outcome(None, None, f"UnpicklableResult from rank {rank}: the master cannot unpickle the result: "
+                       f"{type(exc).__name__}: {exc}", now, now, f"rank {rank}")
+
+
+def abort_on_error(comm: MPI.Comm, where: str) -> None:
+    """Print the current exception tagged with rank and host, then end the whole MPI job."""
+    print(f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}",
+          file=sys.stderr, flush=True)
+    MPI.COMM_WORLD.Abort(1)
+
+
+def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
+             working_directory: str, timeout: float | None) -> Any:
+    """Rank 0 runs ``run_master(executor)`` and returns what it returns; the other ranks serve
+    jobs until told to stop and return ``None``. An exception in mpibohb's own code on any rank
+    ends the whole MPI job with a non-zero exit (``Abort``) instead of leaving it hanging."""
+    if comm.Get_rank() == 0:
+        try:
+            return run_master(MPIExecutor(comm, working_directory, timeout))
+        except BaseException:
+            abort_on_error(comm, "the master")
+    try:
+        serve(comm, compute)
+    except BaseException:
+        abort_on_error(comm, "the worker loop")
+    return None
