@@ -117,23 +117,26 @@ class Optimizer:
         self.n_iterations = n_iterations
         self.rng = rng
         self.brackets: list[Bracket] = []
+        self._open: list[Bracket] = []  # started and not finished, oldest first
         self.num_running = 0
 
     @property
     def finished(self) -> bool:
         """True once every bracket of every iteration has all its results."""
-        return len(self.brackets) == self.n_iterations and all(b.finished for b in self.brackets)
+        return len(self.brackets) == self.n_iterations and not self._open
 
     def ask(self) -> Job | None:
         """The next job, or ``None`` when every open bracket waits and no new one may start."""
-        for bracket in self.brackets:
+        for bracket in self._open:
             job = bracket.next_job(self.rng)
             if job is not None:
                 self.num_running += 1
                 return job
         if len(self.brackets) < self.n_iterations:
             iteration = len(self.brackets)
-            self.brackets.append(Bracket(iteration, self.plan_of(iteration), self.sampler))
+            bracket = Bracket(iteration, self.plan_of(iteration), self.sampler)
+            self.brackets.append(bracket)
+            self._open.append(bracket)
             return self.ask()
         return None
 
@@ -148,4 +151,6 @@ class Optimizer:
         bracket = self.brackets[iteration]
         bracket.record(index, job.budget, loss)
         self.num_running -= 1
+        if bracket.finished:
+            self._open.remove(bracket)
         self.sampler.observe(bracket.entries[index].proposal.vector, job.budget, loss)

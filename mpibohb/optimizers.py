@@ -66,20 +66,20 @@ class _HyperbandFamily:
         rng = np.random.default_rng(self.seed)
         return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
 
-    def run(self, n_iterations: int = 1, worker: Any = None, *, n_workers: int = 1, comm: Any = None,
+    def run(self, n_iterations: int = 1, worker: Any = None, *, n_workers: int | None = None, comm: Any = None,
             timeout: float | None = None, **hpbandster_run_arguments: Any) -> Result | None:
         """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
         Every process of the job calls ``run`` the same way. Under an MPI launcher with more than
         one rank (or with ``comm`` given), rank 0 runs the optimizer and returns the ``Result``;
         the other ranks evaluate jobs and return ``None`` once the master tells them to stop.
-        In a single process, ``n_workers > 1`` evaluates in that many threads, else serially.
+        In a single process, evaluations run serially, or with ``n_workers`` in that many threads.
 
         Args:
             n_iterations: number of Hyperband iterations (brackets).
             worker: a :class:`~mpibohb.Worker` or a function ``f(config, budget)``. The form
                 ``run(worker, n_iterations=...)`` works too.
-            n_workers: threads to evaluate in when there is a single process.
+            n_workers: threads to evaluate in when there is a single process (None: serially).
             comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
             timeout: seconds after which an evaluation is recorded as failed ("timeout").
 
@@ -106,11 +106,9 @@ class _HyperbandFamily:
 
             return run_spmd(comm, lambda executor: self._drive(executor, n_iterations, comm.Get_size() - 1),
                             compute, working_directory, timeout)
-        if n_workers == 1:
-            executor: Executor = SerialExecutor(compute, working_directory, timeout)
-        else:
-            executor = ThreadExecutor(compute, working_directory, n_workers, timeout)
-        return self._drive(executor, n_iterations, n_workers)
+        if n_workers is None:
+            return self._drive(SerialExecutor(compute, working_directory, timeout), n_iterations, 1)
+        return self._drive(ThreadExecutor(compute, working_directory, n_workers, timeout), n_iterations, n_workers)
 
     def _drive(self, executor: Executor, n_iterations: int, n_workers: int) -> Result:
         optimizer = self.make_optimizer(n_iterations)

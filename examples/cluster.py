@@ -1,0 +1,41 @@
+"""Example 4 of the HpBandSter quickstart: a distributed run on a cluster.
+
+Submit it with a job script (see ``jobscripts/``), which runs on every allocated slot:
+
+    mpiexec -n $NSLOTS python examples/cluster.py --run_dir runs/$JOB_ID     # SGE
+    srun python examples/cluster.py --run_dir runs/$SLURM_JOB_ID              # SLURM
+
+HpBandSter needed ``--run_id``, ``--nic_name`` and ``--shared_directory`` here so that workers
+could find the nameserver; the MPI launcher does that job. The run directory is where results go.
+"""
+
+import argparse
+import logging
+import os
+import pickle
+
+from toy_worker import MyWorker, add_common_arguments, print_summary
+
+from mpibohb import BOHB
+
+
+def main():
+    parser = argparse.ArgumentParser(description="mpibohb: BOHB on a cluster.")
+    add_common_arguments(parser)
+    parser.add_argument("--run_dir", default="runs/cluster", help="Directory the results are written to.")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
+                max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
+    res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval))
+    if res is None:
+        return
+    os.makedirs(args.run_dir, exist_ok=True)
+    with open(os.path.join(args.run_dir, "results.pkl"), "wb") as fh:
+        pickle.dump(res, fh)
+    print_summary(res, args.max_budget)
+
+
+if __name__ == "__main__":
+    main()

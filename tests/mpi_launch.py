@@ -1,0 +1,65 @@
+"""Start ``mpiexec -n K python ...`` for tests: a new session, a timeout, the group killed after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCRIPTS = Path(__file__).parent / "scripts"
+ROOT = Path(__file__).parent.parent
+
+
+def mpiexec() -> str:
+    """The ``mpiexec`` next to this Python (the mpich wheel's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else "mpiexec"
+
+
+def mpi_environment() -> dict[str, str]:
+    """The environment for an MPI child: Open MPI may run as root and oversubscribe."""
+    env = dict(os.environ)
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+@dataclass
+class Finished:
+    """What a launched command did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_command(command: list[str], timeout: float, cwd: str | os.PathLike | None = None) -> Finished:
+    """Run ``command`` in its own session; on timeout kill its whole process group and raise."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=mpi_environment(), cwd=cwd, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"{command} still running after {timeout} s; killed.\n"
+                             f"stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}") from None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # leftovers of a launcher that exited first
+        except ProcessLookupError:
+            pass
+    return Finished(process.returncode, stdout, stderr, time.monotonic() - started)
+
+
+def run_mpi(ranks: int, script: str | os.PathLike, *args: str, timeout: float = 120,
+            cwd: str | os.PathLike | None = None) -> Finished:
+    """``mpiexec -n ranks python script args...``"""
+    return run_command([mpiexec(), "-n", str(ranks), sys.executable, str(script), *args], timeout, cwd)

@@ -1,0 +1,56 @@
+"""In-process MPI tests, run by ``.ci/run`` as ``mpiexec -n 3 python -m pytest --with-mpi``.
+
+Without ``--with-mpi`` pytest-mpi skips them; the same behaviour is also covered by the
+subprocess tests in ``test_mpi_runtime.py``.
+"""
+
+from __future__ import annotations
+
+import ConfigSpace as CS
+import pytest
+
+from mpibohb import BOHB, RandomSearch
+
+
+def space() -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace({"x": (0.0, 1.0), "n": (1, 5)})
+
+
+def loss(config, budget):
+    return (config["x"] - 0.5) ** 2 + config["n"] / 10 + 1 / budget
+
+
+@pytest.mark.mpi(min_size=2)
+def test_rank_zero_gets_the_result_and_workers_get_none():
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    res = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=3, worker=loss)
+    if comm.Get_rank() == 0:
+        assert res is not None
+        assert len(res.get_all_runs()) == 9 + 3 + 1 + 5 + 1 + 3
+        workers = {run.worker.split("@")[0] for run in res.get_all_runs()}
+        assert workers <= {f"rank {r}" for r in range(1, comm.Get_size())}
+    else:
+        assert res is None
+    comm.Barrier()
+
+
+@pytest.mark.mpi(min_size=3)
+def test_runs_on_a_sub_communicator():
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    color = 0 if world.Get_rank() < 2 else 1  # ranks 0,1 form one optimisation; rank 2 runs alone
+    sub = world.Split(color, world.Get_rank())
+    try:
+        res = RandomSearch(space(), min_budget=1, max_budget=1, seed=5).run(n_iterations=4, worker=loss, comm=sub)
+        if sub.Get_rank() == 0:
+            assert res is not None and len(res.get_all_runs()) == 4
+            expected = "rank 1" if sub.Get_size() > 1 else "serial"
+            assert {run.worker.split("@")[0] for run in res.get_all_runs()} == {expected}
+        else:
+            assert res is None
+    finally:
+        sub.Free()
+    world.Barrier()
