@@ -79,3 +79,20 @@ def test_an_internal_error_on_the_master_aborts_the_job(tmp_path):
     assert finished.seconds < 30
     assert "fatal error on rank 0" in finished.stderr
     assert "simulated internal error" in finished.stderr
+
+
+def test_an_internal_error_on_a_worker_aborts_the_job(tmp_path):
+    finished = run_mpi(3, SPMD, "--worker", "worker_internal", timeout=60, cwd=tmp_path)
+    assert finished.returncode != 0
+    assert finished.seconds < 30
+    assert "fatal error on rank 1" in finished.stderr
+    assert "simulated internal error in the worker loop" in finished.stderr
+
+
+def test_a_single_process_run_does_not_import_mpi4py(tmp_path):
+    code = ("import sys; sys.argv = ['x', '--n_iterations', '1']; import runpy; "
+            f"runpy.run_path({str(SPMD)!r}, run_name='__main__'); "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'")
+    finished = run_command([sys.executable, "-c", code], timeout=120, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT " in finished.stdout

@@ -8,6 +8,7 @@ Workers:
            the timeout; every other config succeeds
   exit     rank 2 ends its process with os._exit(3) on its first job
   internal the master's own code raises after 5 results (a simulated mpibohb bug)
+  worker_internal  the worker loop's own code raises on rank 1 (a simulated mpibohb bug)
 """
 
 import argparse
@@ -67,14 +68,21 @@ def exiting(config, budget):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--optimizer", default="bohb", choices=sorted(OPTIMIZERS))
-    parser.add_argument("--worker", default="toy", choices=["toy", "faulty", "exit", "internal"])
+    parser.add_argument("--worker", default="toy", choices=["toy", "faulty", "exit", "internal", "worker_internal"])
     parser.add_argument("--n_iterations", type=int, default=3)
     parser.add_argument("--n_workers", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    worker = {"toy": toy, "faulty": Faulty(), "exit": exiting, "internal": toy}[args.worker]
+    worker = {"toy": toy, "faulty": Faulty(), "exit": exiting, "internal": toy, "worker_internal": toy}[args.worker]
+    if args.worker == "worker_internal" and os.environ.get("PMI_RANK") == "1":
+        import mpibohb.executors.mpi as mpi_executor
+
+        def broken_send(comm, key, outcome):
+            raise KeyError("simulated internal error in the worker loop")
+
+        mpi_executor._send_outcome = broken_send
     if args.worker == "internal":
         original, calls = mpibohb.optimizer.Optimizer.tell, []
 
