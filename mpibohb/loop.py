@@ -1,13 +1,16 @@
-"""One event loop for every executor: ask -> submit -> wait -> record -> tell."""
+"""One event loop for every executor: ask -> journal -> submit -> wait -> journal -> tell."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from .executors import Executor
+from .journal import RunDirectory
 from .optimizer import ConfigId, Job, Optimizer
 from .result import Result, Run
 from .worker import Outcome
@@ -16,24 +19,40 @@ logger = logging.getLogger("mpibohb")
 
 
 class RunRecorder:
-    """Collects the runs of an optimisation into a :class:`Result` and logs progress."""
+    """Collects the runs of an optimisation into a :class:`Result`, journals every event before
+    the optimizer acts on it (when there is a run directory), and logs progress."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.time_ref = time.time()
+    def __init__(self, settings: dict[str, Any], directory: RunDirectory | None = None,
+                 time_ref: float | None = None, previous: Result | None = None) -> None:
+        self.time_ref = time.time() if time_ref is None else time_ref
         self.settings = dict(settings, time_ref=self.time_ref)
-        self.runs: list[Run] = []
-        self.id2config: dict[ConfigId, dict[str, Any]] = {}
+        self.directory = directory
+        self.runs: list[Run] = list(previous.runs) if previous else []
+        self.id2config: dict[ConfigId, dict[str, Any]] = dict(previous.id2config) if previous else {}
         self._submitted: dict[tuple[ConfigId, float], float] = {}
-        self.best_loss = math.inf
-        self.num_failed = 0
+        successful = [r.loss for r in self.runs if r.loss is not None]
+        self.best_loss = min(successful, default=math.inf)
+        self.num_failed = sum(r.loss is None for r in self.runs)
 
-    def submitted(self, job: Job) -> None:
-        """Note the time a job was handed out, and its configuration."""
+    def journal(self, record: dict[str, Any]) -> None:
+        """Append ``record`` to the run directory's journal, if there is one."""
+        if self.directory is not None:
+            self.directory.append(record)
+
+    def submitted(self, job: Job, resubmit: bool = False) -> None:
+        """Journal a job handed out (``resubmit``: again, after a resume)."""
+        now = time.time()
         self.id2config.setdefault(job.config_id, {"config": job.config, "config_info": job.config_info})
-        self._submitted[(job.config_id, job.budget)] = time.time() - self.time_ref
+        self._submitted[(job.config_id, job.budget)] = now - self.time_ref
+        self.journal({"type": "resubmit" if resubmit else "job", "config_id": list(job.config_id),
+                      "budget": job.budget, "config": job.config, "config_info": job.config_info,
+                      "submitted": now})
 
     def finished(self, job: Job, outcome: Outcome) -> Run:
-        """Turn an outcome into a :class:`Run`; log a new incumbent."""
+        """Journal an outcome and turn it into a :class:`Run`; log a new best loss."""
+        self.journal({"type": "result", "config_id": list(job.config_id), "budget": job.budget,
+                      "loss": outcome.loss, "info": outcome.info, "error": outcome.error,
+                      "started": outcome.started, "finished": outcome.finished, "worker": outcome.worker})
         stamps = {
             "submitted": self._submitted.pop((job.config_id, job.budget)),
             "started": outcome.started - self.time_ref,
@@ -63,14 +82,23 @@ class RunRecorder:
         return Result(list(self.runs), dict(self.id2config), dict(self.settings))
 
 
-def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder) -> None:
-    """Drive ``optimizer`` with ``executor`` until every bracket is finished."""
+def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = ()) -> None:
+    """Drive ``optimizer`` with ``executor`` until every bracket is finished.
+
+    ``pending`` are jobs the optimizer handed out before a resume that never finished; they are
+    handed out again before any new job.
+    """
+    pending = deque(pending)
     while not optimizer.finished:
         while executor.idle_count() > 0:
-            job = optimizer.ask()
-            if job is None:
-                break
-            recorder.submitted(job)
+            if pending:
+                job = pending.popleft()
+                recorder.submitted(job, resubmit=True)
+            else:
+                job = optimizer.ask()
+                if job is None:
+                    break
+                recorder.submitted(job)
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")

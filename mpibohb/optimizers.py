@@ -12,12 +12,12 @@ from . import schedule
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
-from .loop import RunRecorder, run_loop
 from .optimizer import Optimizer
 from .result import Result
 from .samplers import Sampler
 from .samplers.bohb import KDESampler, KDESettings
 from .samplers.random import RandomSampler
+from .session import EXIT_STOPPED, RunStopped, run_master
 from .space import SearchSpace
 from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function
 
@@ -45,6 +45,7 @@ class _HyperbandFamily:
         self.budgets = schedule.rung_budgets(min_budget, max_budget, eta)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.seed_given = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.run_dir = None if run_dir is None else os.fspath(run_dir)
 
@@ -61,19 +62,19 @@ class _HyperbandFamily:
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
                 "max_SH_iter": len(self.budgets), "seed": self.seed}
 
-    def make_optimizer(self, n_iterations: int) -> Optimizer:
-        """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
-        rng = np.random.default_rng(self.seed)
-        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
-
     def run(self, n_iterations: int = 1, worker: Any = None, *, n_workers: int | None = None, comm: Any = None,
-            timeout: float | None = None, **hpbandster_run_arguments: Any) -> Result | None:
+            timeout: float | None = None, resume: bool = False, overwrite: bool = False,
+            previous_result: Any = None, **hpbandster_run_arguments: Any) -> Result | None:
         """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
         Every process of the job calls ``run`` the same way. Under an MPI launcher with more than
         one rank (or with ``comm`` given), rank 0 runs the optimizer and returns the ``Result``;
         the other ranks evaluate jobs and return ``None`` once the master tells them to stop.
         In a single process, evaluations run serially, or with ``n_workers`` in that many threads.
+
+        With a ``run_dir``, every job and result is journaled there before the optimizer acts on
+        it; SIGTERM, SIGINT or SIGUSR1 then stop the run after recording everything, and the
+        process exits with code 99 (:data:`mpibohb.EXIT_STOPPED`).
 
         Args:
             n_iterations: number of Hyperband iterations (brackets).
@@ -82,11 +83,17 @@ class _HyperbandFamily:
             n_workers: threads to evaluate in when there is a single process (None: serially).
             comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
             timeout: seconds after which an evaluation is recorded as failed ("timeout").
+            resume: continue the run in ``run_dir`` (a new run if there is none): finished
+                evaluations are kept, unfinished ones run again.
+            overwrite: delete the run in ``run_dir`` and start afresh.
+            previous_result: a ``Result`` or run directory whose evaluations warm-start the model.
 
         HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored.
 
         Raises:
-            ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``.
+            ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``,
+                resuming a run with other settings.
+            FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
         """
         if worker is None and not isinstance(n_iterations, (int, np.integer)):
             n_iterations, worker = hpbandster_run_arguments.pop("n_iterations", 1), n_iterations
@@ -97,29 +104,33 @@ class _HyperbandFamily:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if resume and overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other; pick one")
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         working_directory = os.path.abspath(self.run_dir or os.getcwd())
         comm = comm if comm is not None else launched_communicator()
+
+        def master(executor: Executor, workers: int) -> Result:
+            return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
+
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
-            return run_spmd(comm, lambda executor: self._drive(executor, n_iterations, comm.Get_size() - 1),
-                            compute, working_directory, timeout)
+            return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
+                            working_directory, timeout, graceful_stop=self.run_dir is not None)
         if n_workers is None:
-            return self._drive(SerialExecutor(compute, working_directory, timeout), n_iterations, 1)
-        return self._drive(ThreadExecutor(compute, working_directory, n_workers, timeout), n_iterations, n_workers)
-
-    def _drive(self, executor: Executor, n_iterations: int, n_workers: int) -> Result:
-        optimizer = self.make_optimizer(n_iterations)
-        recorder = RunRecorder(dict(self.settings(), n_workers=n_workers))
-        logger.info("%s: %d iterations, budgets %s, %d worker(s), seed %d", self.name, n_iterations,
-                    [f"{b:g}" for b in self.budgets], n_workers, self.seed)
+            return master(SerialExecutor(compute, working_directory, timeout), 1)
         try:
-            run_loop(optimizer, executor, recorder)
-        finally:
-            executor.close()
-        return recorder.result()
+            return master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
+        except RunStopped:
+            logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
+            os._exit(EXIT_STOPPED)
+
+    def make_optimizer(self, n_iterations: int) -> Optimizer:
+        """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
+        rng = np.random.default_rng(self.seed)
+        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""

@@ -124,3 +124,37 @@ def _append(trajectory: dict[str, list[Any]], config_id: ConfigId, time: float, 
     trajectory["times_finished"].append(time)
     trajectory["budgets"].append(budget)
     trajectory["losses"].append(loss)
+
+
+def result_from_records(records: list[dict[str, Any]]) -> Result:
+    """A :class:`Result` from journal records (see :mod:`mpibohb.journal`)."""
+    header = records[0]
+    time_ref = header["created"]
+    settings = dict(header["settings"], time_ref=time_ref)
+    id2config: dict[ConfigId, dict[str, Any]] = {}
+    submitted: dict[tuple[ConfigId, float], float] = {}
+    runs: list[Run] = []
+    for record in records[1:]:
+        kind = record.get("type")
+        if kind in ("job", "resubmit"):
+            config_id = tuple(record["config_id"])
+            id2config.setdefault(config_id, {"config": record["config"], "config_info": record["config_info"]})
+            submitted[(config_id, record["budget"])] = record["submitted"] - time_ref
+        elif kind == "result":
+            config_id = tuple(record["config_id"])
+            stamps = {"submitted": submitted.get((config_id, record["budget"]), record["started"] - time_ref),
+                      "started": record["started"] - time_ref, "finished": record["finished"] - time_ref}
+            runs.append(Run(config_id, record["budget"], record["loss"], record["info"], stamps, record["error"],
+                            record.get("worker", "")))
+    return Result(runs, id2config, settings)
+
+
+def load_result(run_dir: Any) -> Result:
+    """The :class:`Result` of the run in ``run_dir``: finished, still running, or killed mid-write.
+
+    Raises:
+        JournalError: ``run_dir`` holds no readable journal.
+    """
+    from .journal import read_journal
+
+    return result_from_records(read_journal(run_dir))

@@ -27,6 +27,7 @@ from typing import Any
 from mpi4py import MPI
 
 from ..optimizer import Job
+from ..session import RunStopped, ignore_stop_signals
 from ..worker import Outcome, evaluate
 
 logger = logging.getLogger(__name__)
@@ -171,22 +172,40 @@ def _unpickle_outcome(fields: bytes, rank: int) -> Outcome:
 
 
 def abort_on_error(comm: MPI.Comm, where: str) -> None:
-    """Print the current exception tagged with rank and host, then end the whole MPI job."""
-    print(f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}",
-          file=sys.stderr, flush=True)
+    """Print the current exception tagged with rank and host, then end the whole MPI job.
+
+    A mistake of the user's (a run directory that exists, settings that differ on resume) is
+    printed as its message alone; anything else with its traceback.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, (FileExistsError, ValueError)):
+        text = f"mpibohb: error on {worker_name(comm)}: {error}"
+    else:
+        text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
+    print(text, file=sys.stderr, flush=True)
     MPI.COMM_WORLD.Abort(1)
 
 
 def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
-             working_directory: str, timeout: float | None) -> Any:
+             working_directory: str, timeout: float | None, graceful_stop: bool) -> Any:
     """Rank 0 runs ``run_master(executor)`` and returns what it returns; the other ranks serve
-    jobs until told to stop and return ``None``. An exception in mpibohb's own code on any rank
-    ends the whole MPI job with a non-zero exit (``Abort``) instead of leaving it hanging."""
+    jobs until told to stop and return ``None``.
+
+    An exception in mpibohb's own code on any rank ends the whole MPI job with a non-zero exit
+    (``Abort``) instead of leaving it hanging. With ``graceful_stop`` the worker ranks ignore
+    SIGTERM, SIGINT and SIGUSR1: the master records everything, then ends the job with exit code
+    :data:`~mpibohb.session.EXIT_STOPPED` (busy workers cannot be waited for).
+    """
     if comm.Get_rank() == 0:
         try:
             return run_master(MPIExecutor(comm, working_directory, timeout))
+        except RunStopped as stopped:
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(stopped.code)
         except BaseException:
             abort_on_error(comm, "the master")
+    if graceful_stop:
+        ignore_stop_signals()
     try:
         serve(comm, compute)
     except BaseException:

@@ -48,5 +48,6 @@ class ThreadExecutor:
         return [(self._running.pop(future), future.result()) for future in finished]
 
     def close(self) -> None:
-        """Wait for running jobs and stop the threads."""
-        self._pool.shutdown(wait=True)
+        """Stop the threads once their jobs end; do not wait for them (after a stop, jobs may
+        still run; at a normal end none does)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

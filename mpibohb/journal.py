@@ -1,0 +1,206 @@
+"""The run directory: an append-only journal, and HpBandSter's ``configs.json``/``results.json``.
+
+``journal.jsonl`` holds one JSON object per line, in the order the master did things:
+
+* ``{"type": "header", "format": 1, "settings": {...}, "configspace": "<ConfigSpace JSON>",
+  "created": t, "warm_start": [...]}``: first line, once per run directory;
+* ``{"type": "session", "n_iterations": n, "started": t}``: each call of ``run`` (a resume adds one);
+* ``{"type": "job", "config_id": [i, s, k], "budget": b, "config": {...}, "config_info": {...},
+  "submitted": t}``: a job handed out by the optimizer (``"resubmit"``: handed out again after a
+  resume; not an ``ask`` of the optimizer);
+* ``{"type": "result", "config_id": ..., "budget": ..., "loss": x or null, "info": ...,
+  "error": "..." or null, "started": t, "finished": t, "worker": "..."}``;
+* ``{"type": "stop", "signal": n, "time": t}`` and ``{"type": "end", "time": t}``.
+
+Every record is written and flushed before the master acts on it, and fsync'd at least once a
+second and at the end. A torn last line (a crash mid-write) is ignored by the reader.
+``configs.json`` and ``results.json`` follow HpBandSter's ``json_result_logger`` line format, so
+``hpbandster.core.result.logged_results_to_HBS_result(run_dir)`` reads them; they are derived
+from the journal and rewritten from it on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+JOURNAL = "journal.jsonl"
+CONFIGS = "configs.json"
+RESULTS = "results.json"
+FSYNC_INTERVAL = 1.0
+
+
+class JournalError(ValueError):
+    """The journal cannot be read or does not belong to this optimizer."""
+
+
+def to_json(value: Any) -> Any:
+    """``json.dumps``' fallback: numpy scalars and arrays as numbers and lists, anything else
+    JSON does not know as its ``repr``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats (which strict JSON has no word for) as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _finite(to_json(value))
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON of ``value`` on one line; never fails on odd user data."""
+    try:
+        return json.dumps(value, default=to_json, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        return json.dumps(_finite(value), default=to_json, allow_nan=False, separators=(",", ":"))
+
+
+class _AppendFile:
+    """A text file opened for appending whole lines, flushed after each, fsync'd at most once a second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._last_sync = time.monotonic()
+
+    def write_line(self, line: str) -> None:
+        self.handle.write(line + "\n")
+        self.handle.flush()
+        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
+            self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.handle.fileno())
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+
+
+class RunDirectory:
+    """Writes a run's journal and its HpBandSter-compatible files.
+
+    ``replayed`` are the records of the journal already there (a resume): the HpBandSter files
+    are rewritten from them, so they agree with the journal whatever the crash left behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, replayed: list[dict[str, Any]] | None = None) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        replayed = replayed or []
+        rewrite_hpbandster_files(self.path, replayed)
+        self._submitted = {_key(r): r["submitted"] for r in replayed if r["type"] in ("job", "resubmit")}
+        self._logged_configs = {tuple(r["config_id"]) for r in replayed if r["type"] == "job"}
+        self._journal = _AppendFile(self.path / JOURNAL)
+        self._configs = _AppendFile(self.path / CONFIGS)
+        self._results = _AppendFile(self.path / RESULTS)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write ``record`` to the journal, then its HpBandSter line if it has one."""
+        self._journal.write_line(dumps(record))
+        kind = record["type"]
+        if kind in ("job", "resubmit"):
+            self._submitted[_key(record)] = record["submitted"]
+        if kind == "job" and tuple(record["config_id"]) not in self._logged_configs:
+            self._logged_configs.add(tuple(record["config_id"]))
+            self._configs.write_line(dumps_hpbandster_config(record))
+        elif kind == "result":
+            submitted = self._submitted.get(_key(record), record["started"])
+            self._results.write_line(dumps_hpbandster_result(record, submitted))
+
+    def close(self) -> None:
+        """Flush and fsync everything."""
+        for handle in (self._journal, self._configs, self._results):
+            handle.close()
+
+
+def _key(record: dict[str, Any]) -> tuple[tuple[int, ...], float]:
+    return tuple(record["config_id"]), record["budget"]
+
+
+def dumps_hpbandster_config(record: dict[str, Any]) -> str:
+    """A ``configs.json`` line: ``[config_id, config, config_info]``."""
+    return dumps([record["config_id"], record["config"], record["config_info"]])
+
+
+def dumps_hpbandster_result(record: dict[str, Any], submitted: float) -> str:
+    """A ``results.json`` line: ``[config_id, budget, time_stamps, result or null, exception or null]``
+    with absolute time stamps, as HpBandSter's ``json_result_logger`` writes them."""
+    stamps = {"submitted": submitted, "started": record["started"], "finished": record["finished"]}
+    result = None if record["loss"] is None else {"loss": record["loss"], "info": record["info"]}
+    return dumps([record["config_id"], record["budget"], stamps, result, record["error"]])
+
+
+def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a journal; a torn last line is dropped with a warning.
+
+    Raises:
+        JournalError: the file is missing, empty, of another format, or corrupt before its last line.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / JOURNAL
+    if not path.is_file():
+        raise JournalError(f"no journal at {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # the last line, not ended by a newline: torn by a crash
+                logger.warning("%s: ignoring a torn last line (%d characters)", path, len(line))
+                break
+            raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
+    if not records:
+        raise JournalError(f"{path} is empty")
+    header = records[0]
+    if header.get("type") != "header":
+        raise JournalError(f"{path}: the first record is not a header: {str(header)[:200]}")
+    if header.get("format") != FORMAT_VERSION:
+        raise JournalError(f"{path}: journal format {header.get('format')!r}, this mpibohb reads {FORMAT_VERSION}")
+    return records
+
+
+def rewrite_hpbandster_files(path: Path, records: list[dict[str, Any]]) -> None:
+    """Rewrite ``configs.json`` and ``results.json`` from journal records (atomically)."""
+    submitted: dict[tuple[tuple[int, ...], float], float] = {}
+    configs, results, seen = [], [], set()
+    for record in records:
+        if record["type"] in ("job", "resubmit"):
+            submitted[_key(record)] = record["submitted"]
+            if record["type"] == "job" and tuple(record["config_id"]) not in seen:
+                seen.add(tuple(record["config_id"]))
+                configs.append(dumps_hpbandster_config(record))
+        elif record["type"] == "result":
+            results.append(dumps_hpbandster_result(record, submitted.get(_key(record), record["started"])))
+    for name, lines in ((CONFIGS, configs), (RESULTS, results)):
+        temporary = path / (name + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(temporary, path / name)
