@@ -1,0 +1,53 @@
+"""A run with a run directory, for the kill-and-resume tests; every rank runs this.
+
+    [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T]
+
+Each rank writes its pid into RUN_DIR/../pids/<rank> so that a test can kill a chosen rank.
+The worker is deterministic (its loss depends only on the config and the budget) and sleeps
+``--sleep`` seconds per evaluation. Rank 0 prints ``RESULT <json>`` when the run completes.
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import ConfigSpace as CS
+
+from mpibohb import BOHB
+
+
+def loss(config, budget):
+    time.sleep(SLEEP)
+    return (config["x"] - 0.3) ** 2 + 0.02 * config["n"] + {"a": 0.0, "b": 0.1}[config["c"]] + 1.0 / budget
+
+
+def main():
+    global SLEEP
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--n_workers", type=int, default=None)
+    parser.add_argument("--n_iterations", type=int, default=3)
+    args = parser.parse_args()
+    SLEEP = args.sleep
+    rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+    pids = Path(args.run_dir).parent / "pids"
+    pids.mkdir(exist_ok=True)
+    (pids / rank).write_text(str(os.getpid()))
+
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "n": (1, 4), "c": ["a", "b"]})
+    opt = BOHB(configspace=cs, min_budget=1, max_budget=27, eta=3, seed=11, run_dir=args.run_dir)
+    res = opt.run(n_iterations=args.n_iterations, worker=loss, resume=args.resume, n_workers=args.n_workers)
+    if res is not None:
+        runs = [[list(r.config_id), r.budget, res.get_id2config_mapping()[r.config_id]["config"], r.loss]
+                for r in res.get_all_runs()]
+        print("RESULT " + json.dumps(runs), flush=True)
+
+
+SLEEP = 0.0
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Kill real runs (serial and under mpiexec) at several points, resume them, and check that
+nothing finished runs twice, nothing is missing, and the journal parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command
+
+from mpibohb import EXIT_STOPPED, load_result
+from mpibohb.journal import read_journal
+from mpibohb.schedule import runs_per_budget
+
+SCRIPT = SCRIPTS / "resumable_run.py"
+EXPECTED_PER_BUDGET = runs_per_budget(3, 1, 27, 3)  # the script's schedule: 65 evaluations
+EXPECTED_TOTAL = sum(EXPECTED_PER_BUDGET.values())
+
+
+def command(run_dir: Path, *args: str, ranks: int | None = None) -> list[str]:
+    python = [sys.executable, str(SCRIPT), str(run_dir), *args]
+    return python if ranks is None else [mpiexec(), "-n", str(ranks), *python]
+
+
+def start(run_dir: Path, *args: str, ranks: int | None = None) -> subprocess.Popen:
+    return subprocess.Popen(command(run_dir, *args, ranks=ranks), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=mpi_environment(), start_new_session=True)
+
+
+def results_in_journal(run_dir: Path) -> int:
+    journal = run_dir / "journal.jsonl"
+    return journal.read_text().count('"type":"result"') if journal.exists() else 0
+
+
+def wait_for_results(run_dir: Path, count: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while results_in_journal(run_dir) < count:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"fewer than {count} results after {timeout} s")
+        time.sleep(0.02)
+
+
+def finish(process: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"still running after {timeout} s:\n{err[-3000:]}") from None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.returncode, out, err
+
+
+def rank_pid(run_dir: Path, rank: int) -> int:
+    return int((run_dir.parent / "pids" / str(rank)).read_text())
+
+
+def check_complete_and_unique(run_dir: Path) -> list[dict]:
+    """Every scheduled evaluation has exactly one result; the journal parses; the files agree."""
+    records = read_journal(run_dir)
+    results = [(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "result"]
+    duplicates = [key for key, n in Counter(results).items() if n > 1]
+    assert not duplicates, f"finished evaluations ran twice: {duplicates}"
+    assert len(results) == EXPECTED_TOTAL
+    assert Counter(budget for _, budget in results) == EXPECTED_PER_BUDGET
+    assert records[-1]["type"] == "end"
+    result_lines = (run_dir / "results.json").read_text().splitlines()
+    assert len(result_lines) == EXPECTED_TOTAL
+    assert len(load_result(run_dir).get_all_runs()) == EXPECTED_TOTAL
+    return records
+
+
+def evaluations(stdout: str) -> list:
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, stdout[-2000:]
+    return json.loads(lines[0][len("RESULT "):])
+
+
+@pytest.mark.parametrize("kill_after", [1, 20, 50])
+def test_serial_run_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, kill_after):
+    reference = run_command(command(tmp_path / "reference"), timeout=120)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.01")
+    wait_for_results(run_dir, kill_after, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    finish(process)
+    assert 0 < results_in_journal(run_dir) < EXPECTED_TOTAL
+
+    resumed = run_command(command(run_dir, "--resume"), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_complete_and_unique(run_dir)
+    assert evaluations(resumed.stdout) == evaluations(reference.stdout)
+
+
+def test_serial_run_stopped_by_sigterm_exits_99_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.02")
+    wait_for_results(run_dir, 10, process)
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == EXIT_STOPPED, err[-3000:]
+    records = read_journal(run_dir)
+    assert records[-1]["type"] == "stop" and records[-1]["signal"] == signal.SIGTERM
+    resumed = run_command(command(run_dir, "--resume"), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_complete_and_unique(run_dir)
+
+
+def test_a_run_directory_in_use_is_refused_without_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_command(command(run_dir), timeout=120).returncode == 0
+    again = run_command(command(run_dir), timeout=120)
+    assert again.returncode != 0
+    assert "already holds a run" in again.stderr and "resume=True" in again.stderr
+
+
+@pytest.mark.parametrize("victim,kill_after", [(0, 5), (0, 35), (2, 15), ("all", 25)])
+def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after):
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.05", ranks=4)
+    wait_for_results(run_dir, kill_after, process)
+    if victim == "all":
+        os.killpg(process.pid, signal.SIGKILL)
+    else:
+        os.kill(rank_pid(run_dir, victim), signal.SIGKILL)
+    code, _, _ = finish(process, timeout=30)
+    assert code != 0
+    done_before = results_in_journal(run_dir)
+    assert done_before < EXPECTED_TOTAL
+
+    resumed = run_command(command(run_dir, "--resume", ranks=4), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = check_complete_and_unique(run_dir)
+    assert any(r["type"] == "session" for r in records[1:])
+    assert sum(r["type"] == "session" for r in records) == 2
+
+
+def test_mpi_run_stopped_by_sigterm_exits_99_and_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.05", ranks=4)
+    wait_for_results(run_dir, 12, process)
+    os.kill(process.pid, signal.SIGTERM)  # mpiexec forwards it to every rank
+    code, _, err = finish(process, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert read_journal(run_dir)[-1]["type"] == "stop"
+    resumed = run_command(command(run_dir, "--resume", ranks=3), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_complete_and_unique(run_dir)
