@@ -8,6 +8,8 @@ bracket and the random generator; jobs handed out but never finished are handed 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import logging
 import math
 import os
@@ -18,8 +20,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from ConfigSpace.read_and_write import json as configspace_json
 
 from .executors import Executor
 from .journal import FORMAT_VERSION, JOURNAL, JournalError, RunDirectory, read_journal
@@ -106,15 +106,22 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
         raise ValueError(f"cannot resume the run in {path}: its settings differ ({shown})")
-    if old["configspace"] != new["configspace"]:
+    if json.loads(old["configspace"]) != json.loads(new["configspace"]):
         raise ValueError(f"cannot resume the run in {path}: its search space differs")
 
 
 def make_header(settings: dict[str, Any], configspace: Any, warm_start: list[list[Any]]) -> dict[str, Any]:
     """The journal's first record."""
     return {"type": "header", "format": FORMAT_VERSION, "settings": settings,
-            "configspace": configspace_json.write(configspace), "created": time.time(),
+            "configspace": configspace_text(configspace), "created": time.time(),
             "warm_start": warm_start}
+
+
+def configspace_text(configspace: Any) -> str:
+    """The search space as ConfigSpace's JSON text."""
+    buffer = io.StringIO()
+    configspace.to_json(buffer)
+    return buffer.getvalue()
 
 
 def warm_start_observations(previous_result: Any) -> list[list[Any]]:

@@ -1,0 +1,61 @@
+"""Warm starts: earlier evaluations (failed ones included) feed BOHB's model from the start."""
+
+from __future__ import annotations
+
+import ConfigSpace as CS
+
+from mpibohb import BOHB, load_result
+
+
+def space() -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)})
+
+
+def loss(config, budget):
+    if config["y"] > 0.8:
+        raise RuntimeError("this region crashes")
+    return (config["x"] - 0.2) ** 2 + (config["y"] - 0.4) ** 2 + 0.5 / budget
+
+
+def early_model_picks(result, first: int = 6) -> int:
+    """Model-based picks among the first configurations: a cold model needs 2 x (d + 1) = 6 results."""
+    mapping = result.get_id2config_mapping()
+    return sum(mapping[(0, 0, index)]["config_info"]["model_based_pick"] for index in range(first))
+
+
+def test_previous_result_feeds_the_model_from_the_first_bracket(tmp_path):
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "old").run(6, loss)
+    assert old.failed_runs(), "the old run should contain failed evaluations"
+
+    cold = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(n_iterations=1, worker=loss)
+    warm = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(n_iterations=1, worker=loss,
+                                                                       previous_result=old)
+    from_dir = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(
+        n_iterations=1, worker=loss, previous_result=tmp_path / "old")
+    assert early_model_picks(cold) == 0
+    assert early_model_picks(warm) >= 2
+    assert [r.loss for r in warm.get_all_runs()] == [r.loss for r in from_dir.get_all_runs()]
+
+
+def test_failed_old_runs_count_as_bad_never_crash(tmp_path):
+    def always_fails(config, budget):
+        raise ValueError("broken")
+
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=2, worker=always_fails)
+    assert len(old.failed_runs()) == len(old.get_all_runs()) > 0
+    new = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=4).run(n_iterations=2, worker=loss,
+                                                                      previous_result=old)
+    assert len(new.get_all_runs()) == len(old.get_all_runs())
+
+
+def test_a_warm_started_run_resumes_identically(tmp_path):
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=5).run(n_iterations=4, worker=loss)
+    whole = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "whole").run(
+        n_iterations=3, worker=loss, previous_result=old)
+    BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "parts").run(
+        n_iterations=2, worker=loss, previous_result=old)
+    resumed = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "parts").run(
+        n_iterations=3, worker=loss, resume=True)  # the warm start comes from the journal
+    key = [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == key
+    assert [(r.config_id, r.budget, r.loss) for r in load_result(tmp_path / "parts").get_all_runs()] == key
