@@ -6,13 +6,13 @@ Submit it with a job script (see ``jobscripts/``), which runs on every allocated
     srun python examples/cluster.py --run_dir runs/$SLURM_JOB_ID              # SLURM
 
 HpBandSter needed ``--run_id``, ``--nic_name`` and ``--shared_directory`` here so that workers
-could find the nameserver; the MPI launcher does that job. The run directory is where results go.
+could find the nameserver; the MPI launcher does that job. The run directory is where results go;
+the run resumes from it when the job is started again (after a time limit, a crash, a requeue).
+Exit code 99 means the run was stopped by a signal and can be resumed.
 """
 
 import argparse
 import logging
-import os
-import pickle
 
 from toy_worker import MyWorker, add_common_arguments, print_summary
 
@@ -28,13 +28,12 @@ def main():
 
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
                 max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
-    res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval))
+    res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval),
+                   resume=True)
     if res is None:
         return
-    os.makedirs(args.run_dir, exist_ok=True)
-    with open(os.path.join(args.run_dir, "results.pkl"), "wb") as fh:
-        pickle.dump(res, fh)
     print_summary(res, args.max_budget)
+    print("Results are in", args.run_dir)
 
 
 if __name__ == "__main__":
