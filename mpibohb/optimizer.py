@@ -8,6 +8,7 @@ No I/O, no clock, no threads: the caller passes the random generator and feeds r
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,8 +111,9 @@ class Optimizer:
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int,
                  rng: np.random.Generator) -> None:
-        if isinstance(n_iterations, bool) or not isinstance(n_iterations, int) or n_iterations < 1:
+        if isinstance(n_iterations, bool) or not isinstance(n_iterations, numbers.Integral) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an integer >= 1, got {n_iterations!r}")
+        n_iterations = int(n_iterations)
         self.sampler = sampler
         self.plan_of = plan_of
         self.n_iterations = n_iterations

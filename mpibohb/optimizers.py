@@ -62,9 +62,10 @@ class _HyperbandFamily:
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
                 "max_SH_iter": len(self.budgets), "seed": self.seed}
 
-    def run(self, n_iterations: int = 1, worker: Any = None, *, n_workers: int | None = None, comm: Any = None,
-            timeout: float | None = None, resume: bool = False, overwrite: bool = False,
-            previous_result: Any = None, **hpbandster_run_arguments: Any) -> Result | None:
+    def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
+            n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
+            overwrite: bool = False, previous_result: Any = None,
+            **hpbandster_run_arguments: Any) -> Result | None:
         """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
         Every process of the job calls ``run`` the same way. Under an MPI launcher with more than
@@ -78,8 +79,9 @@ class _HyperbandFamily:
 
         Args:
             n_iterations: number of Hyperband iterations (brackets).
-            worker: a :class:`~mpibohb.Worker` or a function ``f(config, budget)``. The form
-                ``run(worker, n_iterations=...)`` works too.
+            worker: a :class:`~mpibohb.Worker` or a function ``f(config, budget)``.
+            Both may also come positionally, in either order: ``run(4, worker)``,
+            ``run(worker, n_iterations=4)``, HpBandSter's ``run(4, worker=w)``.
             n_workers: threads to evaluate in when there is a single process (None: serially).
             comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
             timeout: seconds after which an evaluation is recorded as failed ("timeout").
@@ -95,8 +97,7 @@ class _HyperbandFamily:
                 resuming a run with other settings.
             FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
         """
-        if worker is None and not isinstance(n_iterations, (int, np.integer)):
-            n_iterations, worker = hpbandster_run_arguments.pop("n_iterations", 1), n_iterations
+        n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
         unknown = sorted(set(hpbandster_run_arguments) - {"min_n_workers", "iteration_kwargs"})
         if unknown:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
@@ -134,6 +135,21 @@ class _HyperbandFamily:
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""
+
+
+def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worker: Any) -> tuple[Any, Any]:
+    """Sort ``run``'s positional arguments into the iteration count (an integer) and the worker."""
+    if len(positional) > 2:
+        raise TypeError(f"run() takes at most 2 positional arguments (n_iterations, worker), got {len(positional)}")
+    for value in positional:
+        is_count = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if is_count and n_iterations is None:
+            n_iterations = value
+        elif not is_count and worker is None:
+            worker = value
+        else:
+            raise TypeError(f"run() got {'n_iterations' if is_count else 'worker'} twice")
+    return (1 if n_iterations is None else n_iterations), worker
 
 
 class HyperBand(_HyperbandFamily):

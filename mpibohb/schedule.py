@@ -13,6 +13,7 @@ at ``max_budget``).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 _RELATIVE_SLACK = 1e-9
@@ -21,7 +22,7 @@ _RELATIVE_SLACK = 1e-9
 def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
     """Raise ``ValueError`` naming the offending value when the budgets cannot form a ladder."""
     for name, value in (("min_budget", min_budget), ("max_budget", max_budget), ("eta", eta)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     if min_budget <= 0:
         raise ValueError(f"min_budget must be > 0, got {min_budget!r}")

@@ -193,7 +193,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     feed_warm_start(optimizer, family.space, warm_start)
     pending = replay(optimizer, records) if records else []
     previous = result_from_records(records) if records else None
-    recorder = RunRecorder(settings, directory, records[0]["created"] if records else None, previous)
+    created = records[0]["created"] if records else (header["created"] if directory is not None else None)
+    recorder = RunRecorder(settings, directory, created, previous)
     if records:
         logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs), len(pending))
     recorder.journal({"type": "session", "n_iterations": n_iterations, "started": time.time()})

@@ -81,10 +81,13 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     Raises:
         ValueError: ``worker`` has no ``compute`` method and is not callable.
     """
+    if isinstance(worker, type):
+        raise ValueError(f"worker must be an object with a compute() method or a function, got the class "
+                         f"{worker.__name__}; pass an instance: {worker.__name__}()")
     compute = getattr(worker, "compute", None)
     if callable(compute):
         return _keyword_caller(compute)
-    if callable(worker) and not isinstance(worker, type):
+    if callable(worker):
         return lambda config_id, config, budget, working_directory: worker(config, budget)
     raise ValueError(
         f"worker must have a compute() method or be a function f(config, budget); got {worker!r}"
@@ -176,4 +179,5 @@ def _describe(exc: BaseException, worker_name: str) -> str:
     where = f" on {worker_name}" if worker_name else ""
     if isinstance(exc, (InvalidResultError, JobTimeoutError)):
         return f"{type(exc).__name__}{where}: {exc}"
-    return f"{type(exc).__name__}{where}: {exc}\n" + "".join(traceback.format_exception(exc))
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"{type(exc).__name__}{where}: {exc}\n{trace}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,14 +44,18 @@ class KDESettings:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first parameter out of range."""
+        counts = {"min_points_in_model": 1, "top_n_percent": 1, "num_samples": 1, "max_points_in_model": 2}
+        for name, smallest in counts.items():
+            value = getattr(self, name)
+            if value is None and name in ("min_points_in_model", "max_points_in_model"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
+                raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
         checks = [
-            ("min_points_in_model", self.min_points_in_model is None or self.min_points_in_model >= 1),
             ("top_n_percent", 0 < self.top_n_percent < 100),
-            ("num_samples", self.num_samples >= 1),
             ("random_fraction", 0.0 <= self.random_fraction <= 1.0),
             ("bandwidth_factor", self.bandwidth_factor > 0),
             ("min_bandwidth", self.min_bandwidth > 0),
-            ("max_points_in_model", self.max_points_in_model is None or self.max_points_in_model >= 2),
         ]
         for name, ok in checks:
             if not ok:

@@ -1,0 +1,124 @@
+"""The master's model cost: BOHB's time per proposal and per refit as observations accumulate.
+
+    python benchmarks/overhead.py            # 100, 1,000 and 10,000 observations
+    python benchmarks/overhead.py --quick    # fewer repetitions, for a smoke test
+
+The space has 10 dimensions (8 UniformFloat, 2 categorical with 3 and 2 choices); all
+observations are at one budget, their losses a smooth function of the configuration. For each
+number of observations and each ``max_points_in_model`` (the default 512, and None: every point
+kept, as HpBandSter does) it prints
+
+* per proposal: the median time of ``KDESampler.propose`` with ``random_fraction=0`` on a fitted
+  model (the model is not refit between the calls), i.e. sample ``num_samples`` candidates from
+  the good KDE, rank them by the density ratio, convert the best legal one to a configuration;
+* per refit: the median time of ``KDESampler.fit`` (split by loss, subsample, build both KDEs).
+
+Times come from ``time.perf_counter``; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import ConfigSpace as CS
+import numpy as np
+import scipy
+
+from mpibohb.samplers.bohb import KDESampler, KDESettings
+from mpibohb.space import SearchSpace
+
+BUDGET = 1.0
+
+
+def benchmark_space(seed: int) -> CS.ConfigurationSpace:
+    """8 floats in [0, 1], a categorical with 3 and one with 2 choices."""
+    cs = CS.ConfigurationSpace(seed=seed)
+    cs.add([CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)])
+    cs.add([CS.CategoricalHyperparameter("c3", ["a", "b", "c"]), CS.CategoricalHyperparameter("c2", ["p", "q"])])
+    return cs
+
+
+def smooth_loss(config: dict) -> float:
+    """A smooth function of the configuration with its optimum inside the cube."""
+    xs = np.array([config[f"x{i}"] for i in range(8)])
+    return (float(np.sum((xs - 0.3) ** 2) + 0.1 * math.sin(3.0 * xs[0]) + 0.05 * xs[1] * xs[2])
+            + {"a": 0.0, "b": 0.2, "c": 0.4}[config["c3"]] + (0.1 if config["c2"] == "q" else 0.0))
+
+
+def median_seconds(action: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``action`` over ``repeats`` calls, after one warm-up call."""
+    action()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,
+            seed: int) -> dict[str, float]:
+    """Per-proposal and per-refit medians for one setting, in seconds, and the KDE sizes."""
+    cs = benchmark_space(seed)
+    sampler = KDESampler(SearchSpace(cs), KDESettings(random_fraction=0.0, max_points_in_model=max_points))
+    configs = cs.sample_configuration(num_observations)
+    for config in configs:
+        sampler.observe(config.get_array(), BUDGET, smooth_loss(dict(config)))
+    rng = np.random.default_rng(seed)
+
+    per_refit = median_seconds(lambda: sampler.fit(BUDGET, rng), fits)
+
+    model = sampler.current_model(rng)  # fit once; propose() reuses it from here on
+    assert model is not None and model.budget == BUDGET
+
+    def propose() -> None:
+        proposal = sampler.propose(BUDGET, rng)
+        assert proposal.info["model_based_pick"], "a proposal fell back to random sampling"
+
+    per_proposal = median_seconds(propose, proposals)
+    assert sampler.current_model(rng) is model, "the model was refit between proposals"
+    return {"proposal": per_proposal, "refit": per_refit,
+            "good": model.good.num_points, "bad": model.bad.num_points}
+
+
+def machine_description() -> str:
+    import os
+
+    return (f"{platform.platform()}; {platform.machine()} {platform.processor() or ''}".rstrip()
+            + f"; {os.cpu_count()} CPUs; Python {platform.python_version()}; numpy {np.__version__};"
+            f" scipy {scipy.__version__}; ConfigSpace {CS.__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000],
+                        help="numbers of observations (default: 100 1000 10000)")
+    parser.add_argument("--proposals", type=int, default=200, help="timed proposals per setting (median)")
+    parser.add_argument("--fits", type=int, default=20, help="timed refits per setting (median)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="20 proposals and 3 refits per setting")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.proposals, args.fits = 20, 3
+
+    print(f"machine: {machine_description()}")
+    print(f"space: 10 dims (8 float, categorical 3 + 2); num_samples={KDESettings().num_samples};"
+          f" median of {args.proposals} proposals / {args.fits} refits")
+    print()
+    print("| observations | max_points_in_model | good + bad KDE points | per proposal (ms) | per refit (ms) |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for size in args.sizes:
+        for max_points in (512, None):
+            row = measure(size, max_points, args.proposals, args.fits, args.seed)
+            print(f"| {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} + {row['bad']:,}"
+                  f" | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,316 @@
+"""The user's API: BOHB/HyperBand/RandomSearch.run with workers, the Result, and bad input."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+
+from mpibohb import BOHB, HyperBand, RandomSearch, Result, Run, Worker
+
+
+def space() -> CS.ConfigurationSpace:
+    cs = CS.ConfigurationSpace(seed=1)
+    cs.add([CS.UniformFloatHyperparameter("x", 0.0, 1.0), CS.UniformIntegerHyperparameter("n", 1, 5)])
+    return cs
+
+
+def toy_loss(config: dict, budget: float) -> float:
+    return (config["x"] - 0.4) ** 2 + 0.01 * config["n"] + 1.0 / budget
+
+
+class KeywordWorker(Worker):
+    """mpibohb's short signature."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.calls: list[tuple[dict, float]] = []
+
+    def compute(self, config, budget, **kwargs):
+        self.calls.append((config, budget))
+        return {"loss": toy_loss(config, budget), "info": {"budget_seen": budget, "kwargs": sorted(kwargs)}}
+
+
+class HpBandSterWorker(Worker):
+    """HpBandSter's full signature."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple] = []
+
+    def compute(self, config_id, config, budget, working_directory):
+        self.seen.append((config_id, budget, working_directory))
+        return {"loss": toy_loss(config, budget), "info": list(config_id)}
+
+
+def small_bohb(**kwargs: Any) -> BOHB:
+    arguments = dict(configspace=space(), min_budget=1, max_budget=9, eta=3, seed=0)
+    arguments.update(kwargs)
+    return BOHB(**arguments)
+
+
+def test_public_names() -> None:
+    import mpibohb
+
+    for name in ("BOHB", "HyperBand", "RandomSearch", "Worker"):
+        assert name in mpibohb.__all__
+        assert hasattr(mpibohb, name)
+
+
+def test_run_with_keyword_worker() -> None:
+    worker = KeywordWorker()
+    result = small_bohb().run(n_iterations=3, worker=worker)
+    assert isinstance(result, Result)
+    runs = result.get_all_runs()
+    # brackets (9,3,1)@(1,3,9), (5,1)@(3,9), (3,)@(9)
+    assert len(runs) == 13 + 6 + 3 == len(worker.calls)
+    assert all(run.loss is not None and run.error_logs is None for run in runs)
+    first = runs[0]
+    assert first.info["kwargs"] == ["config_id", "working_directory"]
+    assert first.info["budget_seen"] == first.budget
+    for run in runs:
+        config = result.get_id2config_mapping()[run.config_id]["config"]
+        assert run.loss == pytest.approx(toy_loss(config, run.budget))
+
+
+def test_run_with_hpbandster_signature(tmp_path: os.PathLike) -> None:
+    worker = HpBandSterWorker(run_id="x", nameserver="127.0.0.1", nameserver_port=9090, host="localhost")
+    result = HyperBand(configspace=space(), min_budget=1, max_budget=9, eta=3, run_id="x",
+                       nameserver="127.0.0.1", seed=2, run_dir=tmp_path).run(n_iterations=1, worker=worker)
+    assert len(worker.seen) == 13
+    assert [tuple(run.info) for run in result.get_all_runs()] == [seen[0] for seen in worker.seen]
+    assert {seen[2] for seen in worker.seen} == {os.path.abspath(tmp_path)}
+    assert [seen[1] for seen in worker.seen] == [run.budget for run in result.get_all_runs()]
+
+
+def test_run_with_a_plain_function_returning_a_float() -> None:
+    result = small_bohb().run(n_iterations=2, worker=toy_loss)
+    runs = result.get_all_runs()
+    assert len(runs) == 13 + 6
+    assert all(isinstance(run.loss, float) for run in runs)
+    result = small_bohb().run(toy_loss)  # the worker alone, positionally: one iteration
+    assert len(result.get_all_runs()) == 13
+
+
+
+def test_run_with_the_worker_first_and_n_iterations_by_keyword() -> None:
+    result = small_bohb().run(KeywordWorker(), n_iterations=2)
+    assert len(result.get_all_runs()) == 13 + 6
+
+
+def test_result_api() -> None:
+    result = small_bohb().run(n_iterations=4, worker=toy_loss)
+    runs = result.get_all_runs()
+    id2config = result.get_id2config_mapping()
+    assert {run.config_id for run in runs} == set(id2config)
+    assert all(set(entry) >= {"config", "config_info"} for entry in id2config.values())
+    assert all(isinstance(cid, tuple) and len(cid) == 3 for cid in id2config)
+
+    for run in runs:
+        assert isinstance(run, Run)
+        assert set(run.time_stamps) == {"submitted", "started", "finished"}
+        stamps = run.time_stamps
+        assert 0 <= stamps["submitted"] <= stamps["started"] <= stamps["finished"]
+        assert run.error_logs is None
+    finished = [run.time_stamps["finished"] for run in runs]
+    assert finished == sorted(finished)
+
+    largest = result.get_all_runs(only_largest_budget=True)
+    assert len(largest) == len(id2config)
+    for run in largest:
+        assert run.budget == max(r.budget for r in runs if r.config_id == run.config_id)
+
+    promoted = next(cid for cid in id2config if len(result.get_runs_by_id(cid)) == 3)
+    by_id = result.get_runs_by_id(promoted)
+    assert [run.budget for run in by_id] == [1.0, 3.0, 9.0]
+    assert all(run.config_id == promoted for run in by_id)
+    assert result.get_runs_by_id(list(promoted)) == by_id
+    assert result.get_runs_by_id((99, 0, 0)) == []
+
+    incumbent = result.get_incumbent_id()
+    at_max = [run for run in runs if run.budget == 9.0]
+    assert incumbent == min(at_max, key=lambda run: run.loss).config_id
+
+    trajectory = result.get_incumbent_trajectory()
+    assert set(trajectory) == {"config_ids", "times_finished", "budgets", "losses"}
+    assert len({len(values) for values in trajectory.values()}) == 1
+    assert trajectory["config_ids"][-1] == incumbent
+    assert trajectory["budgets"] == sorted(trajectory["budgets"])
+    assert trajectory["times_finished"] == sorted(trajectory["times_finished"])
+    assert trajectory["times_finished"][-1] == max(finished)
+    for (b0, l0), (b1, l1) in zip(zip(trajectory["budgets"], trajectory["losses"]),
+                                  zip(trajectory["budgets"][1:], trajectory["losses"][1:])):
+        assert b1 > b0 or l1 <= l0
+    only_max = result.get_incumbent_trajectory(all_budgets=False)
+    assert set(only_max["budgets"]) == {9.0}
+    assert only_max["config_ids"][-1] == incumbent
+
+
+def test_settings_have_hpbandster_keys() -> None:
+    result = small_bohb().run(n_iterations=1, worker=toy_loss)
+    settings = result.HB_config
+    assert settings["budgets"] == [1.0, 3.0, 9.0]
+    assert (settings["eta"], settings["min_budget"], settings["max_budget"], settings["max_SH_iter"]) == (3, 1, 9, 3)
+    assert settings["seed"] == 0
+    assert "time_ref" in settings
+
+
+def test_randomsearch_runs_everything_at_max_budget() -> None:
+    result = RandomSearch(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=0).run(
+        n_iterations=3, worker=toy_loss)
+    runs = result.get_all_runs()
+    assert {run.budget for run in runs} == {243.0}
+    assert sorted(run.config_id for run in runs) == [(i, 0, j) for i in range(3) for j in range(4)]
+    assert result.num_iterations() == 3
+
+
+def test_seeded_runs_repeat_through_run() -> None:
+    def summary(seed: int) -> list[tuple]:
+        result = small_bohb(seed=seed).run(n_iterations=4, worker=toy_loss)
+        configs = result.get_id2config_mapping()
+        return [(run.config_id, run.budget, run.loss, configs[run.config_id]["config"])
+                for run in result.get_all_runs()]
+
+    assert summary(5) == summary(5)
+    assert summary(5) != summary(6)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        (dict(min_budget=0), "min_budget"),
+        (dict(min_budget=-2), "-2"),
+        (dict(min_budget=10, max_budget=9), "10"),
+        (dict(eta=1), "eta"),
+        (dict(eta=0.5), "0.5"),
+        (dict(max_budget=float("nan")), "nan"),
+    ],
+)
+def test_bad_budgets_raise_value_error(arguments: dict, shown: str) -> None:
+    for optimizer in (BOHB, HyperBand, RandomSearch):
+        full = dict(configspace=space(), min_budget=1, max_budget=9, eta=3)
+        full.update(arguments)
+        with pytest.raises(ValueError, match=shown):
+            optimizer(**full)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "4", True])
+def test_bad_n_iterations_raise_value_error(bad: object) -> None:
+    with pytest.raises(ValueError, match="n_iterations"):
+        small_bohb().run(n_iterations=bad, worker=toy_loss)
+
+
+@pytest.mark.parametrize("bad", [None, CS.ConfigurationSpace(), {"x": (0.0, 1.0)}, "space"])
+def test_bad_configspace_raises_value_error(bad: object) -> None:
+    for optimizer in (BOHB, HyperBand, RandomSearch):
+        with pytest.raises(ValueError, match="configspace"):
+            optimizer(configspace=bad, min_budget=1, max_budget=9)
+
+
+@pytest.mark.parametrize("bad", [5, object(), "worker", None.__class__])
+def test_worker_without_compute_raises_value_error(bad: object) -> None:
+    with pytest.raises(ValueError, match="compute"):
+        small_bohb().run(n_iterations=1, worker=bad)
+
+
+
+def test_worker_class_instead_of_instance_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="KeywordWorker"):
+        small_bohb().run(n_iterations=1, worker=KeywordWorker)
+
+
+
+def test_numpy_integer_n_iterations_is_accepted() -> None:
+    result = small_bohb().run(n_iterations=np.int64(2), worker=toy_loss)
+    assert len(result.get_all_runs()) == 13 + 6
+
+
+
+def test_numpy_budgets_are_accepted() -> None:
+    optimizer = BOHB(configspace=space(), min_budget=np.int64(1), max_budget=np.float64(9.0), eta=np.int64(3))
+    assert optimizer.budgets == [1.0, 3.0, 9.0]
+
+
+def test_missing_worker_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="worker"):
+        small_bohb().run(n_iterations=1)
+
+
+def test_hpbandster_arguments_are_accepted_and_unknown_ones_rejected() -> None:
+    for optimizer in (BOHB, HyperBand, RandomSearch):
+        optimizer(configspace=space(), min_budget=1, max_budget=9, run_id="x", nameserver="127.0.0.1",
+                  nameserver_port=None, ping_interval=10, result_logger=None)
+        with pytest.raises(TypeError, match="colour"):
+            optimizer(configspace=space(), min_budget=1, max_budget=9, colour="blue")
+    Worker(run_id="x", nameserver="127.0.0.1", id=3)
+    with pytest.raises(TypeError, match="colour"):
+        Worker(run_id="x", colour="blue")
+    result = small_bohb().run(n_iterations=1, worker=toy_loss, min_n_workers=1, iteration_kwargs={})
+    assert len(result.get_all_runs()) == 13
+    with pytest.raises(TypeError, match="colour"):
+        small_bohb().run(n_iterations=1, worker=toy_loss, colour="blue")
+
+
+def test_bad_model_settings_raise_value_error() -> None:
+    with pytest.raises(ValueError, match="top_n_percent"):
+        small_bohb(top_n_percent=0)
+    with pytest.raises(ValueError, match="random_fraction"):
+        small_bohb(random_fraction=2)
+
+
+# --- failing user code -----------------------------------------------------------------------
+
+def _raises(config: dict, budget: float) -> Any:
+    raise RuntimeError("boom in user code")
+
+
+FAILURES = {
+    "exception": (_raises, "boom in user code"),
+    "not a dict": (lambda config, budget: "a string", "str"),
+    "no loss": (lambda config, budget: {"info": 1}, "loss"),
+    "non-numeric loss": (lambda config, budget: {"loss": "abc"}, "abc"),
+    "nan loss": (lambda config, budget: {"loss": float("nan")}, "nan"),
+    "infinite loss": (lambda config, budget: {"loss": float("inf")}, "inf"),
+    "None": (lambda config, budget: None, "NoneType"),
+    "bool loss": (lambda config, budget: {"loss": True}, "bool"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_failing_evaluations_are_recorded_and_the_run_goes_on(kind: str) -> None:
+    compute, reason = FAILURES[kind]
+    result = small_bohb().run(n_iterations=2, worker=compute)
+    runs = result.get_all_runs()
+    assert len(runs) == 13 + 6  # every evaluation of both brackets was still made
+    for run in runs:
+        assert run.loss is None
+        assert run.error_logs and reason in run.error_logs
+    assert result.get_incumbent_id() is None
+    assert len(result.failed_runs()) == len(runs)
+
+
+def test_a_worker_that_fails_sometimes() -> None:
+    class Flaky(Worker):
+        def compute(self, config, budget, **kwargs):
+            if config["x"] < 0.3:
+                raise ValueError(f"x too small: {config['x']}")
+            if config["x"] > 0.8:
+                return {"loss": np.float64("nan")}
+            return {"loss": np.float32(toy_loss(config, budget)), "info": None}
+
+    result = small_bohb().run(n_iterations=4, worker=Flaky())
+    runs = result.get_all_runs()
+    assert len(runs) == 13 + 6 + 3 + 13
+    failed, good = result.failed_runs(), [run for run in runs if run.loss is not None]
+    assert failed and good
+    assert all("x too small" in run.error_logs or "nan" in run.error_logs for run in failed)
+    assert all(isinstance(run.loss, float) and math.isfinite(run.loss) for run in good)
+    assert all(run.error_logs and "Traceback" in run.error_logs for run in failed if "x too small" in run.error_logs)
+    incumbent = result.get_incumbent_id()
+    assert 0.3 <= result.get_id2config_mapping()[incumbent]["config"]["x"] <= 0.8

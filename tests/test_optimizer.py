@@ -1,0 +1,201 @@
+"""The ask/tell core: brackets, promotion, overlapping brackets, seeding."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+
+from mpibohb import BOHB, HyperBand, RandomSearch
+from mpibohb.optimizer import Job, Optimizer
+from mpibohb.samplers.random import RandomSampler
+from mpibohb.space import SearchSpace
+
+LADDER = (9.0, 27.0, 81.0, 243.0)
+
+
+def space(seed: int = 0) -> CS.ConfigurationSpace:
+    cs = CS.ConfigurationSpace(seed=seed)
+    cs.add([
+        CS.UniformFloatHyperparameter("x", 0.0, 1.0),
+        CS.UniformFloatHyperparameter("y", -1.0, 1.0),
+        CS.CategoricalHyperparameter("c", ["a", "b"]),
+    ])
+    return cs
+
+
+def loss_of(config: dict, budget: float) -> float:
+    """Deterministic; lower budgets are biased upwards."""
+    return (config["x"] - 0.2) ** 2 + config["y"] ** 2 + (0.1 if config["c"] == "b" else 0.0) + 1.0 / budget
+
+
+def run_serially(optimizer: Optimizer, loss=loss_of) -> list[tuple[Job, float]]:
+    """Ask and tell immediately, as a single worker does."""
+    history = []
+    while not optimizer.finished:
+        job = optimizer.ask()
+        assert job is not None, "one worker that always reports back never has to wait"
+        value = loss(job.config, job.budget)
+        optimizer.tell(job, value)
+        history.append((job, value))
+    assert optimizer.ask() is None
+    assert optimizer.num_running == 0
+    return history
+
+
+def hyperband(n_iterations: int = 4, seed: int = 0) -> Optimizer:
+    return HyperBand(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=seed).make_optimizer(n_iterations)
+
+
+def test_single_worker_hyperband_runs_the_table() -> None:
+    history = run_serially(hyperband(4))
+    budgets = Counter(job.budget for job, _ in history)
+    assert dict(budgets) == {9.0: 27, 27.0: 21, 81.0: 13, 243.0: 8}
+    assert all(job.budget in LADDER and type(job.budget) is float for job, _ in history)
+    per_iteration = Counter(job.iteration for job, _ in history)
+    assert dict(per_iteration) == {0: 27 + 9 + 3 + 1, 1: 12 + 4 + 1, 2: 6 + 2, 3: 4}
+    # config ids are (iteration, 0, index), indices 0..n-1 for the n configs sampled in the bracket
+    ids_by_iteration: dict[int, set[int]] = {}
+    for job, _ in history:
+        iteration, stage, index = job.config_id
+        assert stage == 0
+        ids_by_iteration.setdefault(iteration, set()).add(index)
+    assert ids_by_iteration == {0: set(range(27)), 1: set(range(12)), 2: set(range(6)), 3: set(range(4))}
+
+
+def test_one_config_per_id_and_budgets_increase_per_config() -> None:
+    history = run_serially(hyperband(4))
+    configs: dict[tuple, dict] = {}
+    budgets: dict[tuple, list[float]] = {}
+    for job, _ in history:
+        assert configs.setdefault(job.config_id, job.config) == job.config
+        budgets.setdefault(job.config_id, []).append(job.budget)
+    for seen in budgets.values():
+        assert seen == sorted(set(seen))
+        assert all(LADDER.index(b) == LADDER.index(seen[0]) + k for k, b in enumerate(seen))
+
+
+def test_successive_halving_promotes_the_best_by_loss() -> None:
+    optimizer = hyperband(1)
+    rng = np.random.default_rng(0)
+    first_stage = [optimizer.ask() for _ in range(27)]
+    assert all(job.budget == 9.0 for job in first_stage)
+    assert optimizer.ask() is None  # the only bracket waits for its 27 results
+    losses = rng.permutation(27).astype(float)
+    for job, loss in zip(first_stage, losses):
+        optimizer.tell(job, loss)
+    second_stage = [optimizer.ask() for _ in range(9)]
+    assert optimizer.ask() is None
+    promoted = {job.config_id[2] for job in second_stage}
+    assert promoted == {int(i) for i in np.argsort(losses)[:9]}
+    assert all(job.budget == 27.0 for job in second_stage)
+    for job in second_stage:  # the same configuration, now at the next budget
+        assert job.config == first_stage[job.config_id[2]].config
+    # at 27 the ranking is reversed: promotion uses the new losses only
+    for job in second_stage:
+        optimizer.tell(job, -losses[job.config_id[2]])
+    third = {optimizer.ask().config_id[2] for _ in range(3)}
+    assert third == set(sorted(promoted, key=lambda i: -losses[i])[:3])
+
+
+def test_failed_runs_are_promoted_last() -> None:
+    optimizer = hyperband(3)
+    for _ in range(27 + 12):  # leave brackets 0 and 1 waiting
+        optimizer.ask()
+    third_bracket = [optimizer.ask() for _ in range(6)]
+    assert {job.iteration for job in third_bracket} == {2}
+    assert all(job.budget == 81.0 for job in third_bracket)
+    outcomes = [math.inf, math.nan, 5.0, math.inf, 7.0, math.inf]
+    for job, loss in zip(third_bracket, outcomes):
+        optimizer.tell(job, loss)
+    promoted = sorted(optimizer.ask().config_id[2] for _ in range(2))
+    assert promoted == [2, 4]  # the two finite losses, ahead of inf and NaN
+
+    optimizer = hyperband(3)
+    for _ in range(27 + 12):
+        optimizer.ask()
+    third_bracket = [optimizer.ask() for _ in range(6)]
+    for job, loss in zip(third_bracket, [math.inf, math.nan, math.inf, 3.0, math.inf, math.inf]):
+        optimizer.tell(job, loss)
+    promoted = [optimizer.ask().config_id[2] for _ in range(2)]
+    assert promoted[0] == 3
+    assert promoted[1] != 3  # then one of the failed ones: the bracket still runs to its end
+
+
+def test_next_bracket_starts_when_all_open_brackets_wait() -> None:
+    optimizer = hyperband(2)
+    bracket_0 = [optimizer.ask() for _ in range(27)]
+    assert {job.iteration for job in bracket_0} == {0}
+    assert len(optimizer.brackets) == 1
+    bracket_1 = [optimizer.ask() for _ in range(12)]
+    assert {job.iteration for job in bracket_1} == {1}
+    assert all(job.budget == 27.0 for job in bracket_1)
+    assert optimizer.ask() is None  # both wait, n_iterations brackets are started
+    assert len(optimizer.brackets) == 2
+    assert optimizer.num_running == 39
+    for job in bracket_0:
+        optimizer.tell(job, loss_of(job.config, job.budget))
+    job = optimizer.ask()
+    assert job.iteration == 0 and job.budget == 27.0  # the older bracket goes first
+    assert not optimizer.finished
+
+
+def test_ask_returns_none_after_n_iterations_even_with_idle_workers() -> None:
+    optimizer = RandomSearch(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=0).make_optimizer(3)
+    jobs = [optimizer.ask() for _ in range(12)]
+    assert [job.config_id for job in jobs] == [(i, 0, j) for i in range(3) for j in range(4)]
+    assert optimizer.ask() is None
+    for job in jobs:
+        optimizer.tell(job, 1.0)
+    assert optimizer.finished
+    assert optimizer.ask() is None
+
+
+def test_tell_of_an_unknown_job_raises() -> None:
+    optimizer = hyperband(1)
+    job = optimizer.ask()
+    with pytest.raises(ValueError, match="unknown job"):
+        optimizer.tell(Job((5, 0, 0), job.config, 9.0), 1.0)
+    with pytest.raises(ValueError):
+        optimizer.tell(Job((0, 0, 17), job.config, 9.0), 1.0)  # never handed out
+    with pytest.raises(ValueError):
+        optimizer.tell(Job(job.config_id, job.config, 27.0), 1.0)  # wrong budget
+    optimizer.tell(job, 1.0)
+    with pytest.raises(ValueError):
+        optimizer.tell(job, 1.0)  # told twice
+    assert optimizer.num_running == 0
+
+
+def test_n_iterations_is_validated() -> None:
+    sampler = RandomSampler(SearchSpace(space()))
+    plan = HyperBand(configspace=space(), min_budget=9, max_budget=243).plan
+    for bad in (0, -1, 2.5, "3", True, None):
+        with pytest.raises(ValueError, match="n_iterations"):
+            Optimizer(sampler, plan, bad, np.random.default_rng())  # type: ignore[arg-type]
+
+
+def _bohb_history(seed: int) -> list[tuple]:
+    optimizer = BOHB(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=seed).make_optimizer(4)
+    return [(job.config_id, job.budget, job.config, job.config_info, loss) for job, loss in run_serially(optimizer)]
+
+
+def test_seeded_bohb_runs_repeat_exactly() -> None:
+    first = _bohb_history(seed=3)
+    assert first == _bohb_history(seed=3)
+    assert any(info["model_based_pick"] for *_, info, _ in first)  # the model was used
+    other = _bohb_history(seed=4)
+    assert [entry[2] for entry in other] != [entry[2] for entry in first]
+    schedule = [(entry[0][0], entry[1]) for entry in first]
+    assert [(entry[0][0], entry[1]) for entry in other] == schedule  # same brackets and budgets
+
+
+def test_model_is_used_by_bohb_but_not_by_hyperband() -> None:
+    bohb = BOHB(configspace=space(), min_budget=9, max_budget=243, seed=1).make_optimizer(4)
+    hb = hyperband(4, seed=1)
+    bohb_picks = [job.config_info["model_based_pick"] for job, _ in run_serially(bohb)]
+    hb_picks = [job.config_info["model_based_pick"] for job, _ in run_serially(hb)]
+    assert not any(hb_picks)
+    assert sum(bohb_picks) >= 5
