@@ -108,15 +108,16 @@ def test_serial_run_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, kil
     assert evaluations(resumed.stdout) == evaluations(reference.stdout)
 
 
-def test_serial_run_stopped_by_sigterm_exits_99_and_resumes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT])
+def test_serial_run_stopped_by_a_signal_exits_99_and_resumes(tmp_path, signum):
     run_dir = tmp_path / "run"
     process = start(run_dir, "--sleep", "0.02")
     wait_for_results(run_dir, 10, process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     code, _, err = finish(process)
     assert code == EXIT_STOPPED, err[-3000:]
     records = read_journal(run_dir)
-    assert records[-1]["type"] == "stop" and records[-1]["signal"] == signal.SIGTERM
+    assert records[-1]["type"] == "stop" and records[-1]["signal"] == signum
     resumed = run_command(command(run_dir, "--resume"), timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     check_complete_and_unique(run_dir)
