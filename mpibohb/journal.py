@@ -21,14 +21,16 @@ from the journal and rewritten from it on resume.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -38,6 +40,7 @@ FORMAT_VERSION = 1
 JOURNAL = "journal.jsonl"
 CONFIGS = "configs.json"
 RESULTS = "results.json"
+LOCK = ".lock"
 FSYNC_INTERVAL = 1.0
 
 
@@ -118,6 +121,29 @@ class _AppendFile:
                 self.handle.close()
 
 
+def lock_run_directory(path: str | os.PathLike) -> TextIO:
+    """Take the run directory's lock, so that two masters never write one run; release it by
+    closing the returned file.
+
+    Raises:
+        FileExistsError: another process holds the lock (its pid in the message).
+    """
+    Path(path).mkdir(parents=True, exist_ok=True)
+    handle = open(Path(path) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - the lock lives as long as it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise FileExistsError(f"{path} is in use by another mpibohb run (pid {holder})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}@{socket.gethostname()}\n")
+    handle.flush()
+    return handle
+
+
 class RunDirectory:
     """Writes a run's journal and its HpBandSter-compatible files.
 
@@ -125,8 +151,10 @@ class RunDirectory:
     are rewritten from them, so they agree with the journal whatever the crash left behind.
     """
 
-    def __init__(self, path: str | os.PathLike, replayed: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, replayed: list[dict[str, Any]] | None = None,
+                 lock: TextIO | None = None) -> None:
         self.path = Path(path)
+        self._lock = lock
         self.path.mkdir(parents=True, exist_ok=True)
         replayed = replayed or []
         rewrite_hpbandster_files(self.path, replayed)
@@ -153,6 +181,8 @@ class RunDirectory:
         """Flush and fsync everything."""
         for handle in (self._journal, self._configs, self._results):
             handle.close()
+        if self._lock is not None:
+            self._lock.close()
 
 
 def _key(record: dict[str, Any]) -> tuple[tuple[int, ...], float]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 ConfigId = tuple[int, int, int]
+LearningCurve = list[tuple[float, Any]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,25 @@ class Run:
     def __repr__(self) -> str:
         return (f"Run(config_id={self.config_id}, budget={self.budget}, loss={self.loss}, "
                 f"time_stamps={self.time_stamps}, error={'yes' if self.error_logs else 'no'})")
+
+
+def extract_HBS_learning_curves(runs: Iterable[Run]) -> list[LearningCurve]:  # noqa: N802 - HpBandSter's name
+    """HpBandSter's default learning-curve extractor: one curve of ``(budget, loss)`` by increasing
+    budget. Failed runs (loss ``None``) are left out, as HpBandSter's function of this name does.
+
+    Args:
+        runs: the runs of one configuration.
+
+    Returns:
+        ``[[(budget, loss), ...]]``; ``[[]]`` when no run succeeded.
+    """
+    return [[(run.budget, run.loss) for run in sorted(runs, key=lambda r: r.budget) if run.loss is not None]]
+
+
+def extract_HB_learning_curves(runs: Iterable[Run]) -> list[LearningCurve]:  # noqa: N802 - HpBandSter's name
+    """Like :func:`extract_HBS_learning_curves`, but failed runs stay in the curve with loss ``None``
+    (the behaviour of HpBandSter's older extractor of this name)."""
+    return [[(run.budget, run.loss) for run in sorted(runs, key=lambda r: r.budget)]]
 
 
 @dataclass
@@ -116,6 +137,69 @@ class Result:
     def failed_runs(self) -> list[Run]:
         """The runs that produced no loss, with their ``error_logs``."""
         return [r for r in self.runs if r.loss is None]
+
+    @property
+    def time_ref(self) -> float | None:
+        """The run's time reference (seconds since the epoch): every ``time_stamps`` entry is
+        relative to it. ``None`` when the settings do not record one."""
+        return self.settings.get("time_ref")
+
+    def get_learning_curves(self, lc_extractor: Callable[[list[Run]], Any] = extract_HBS_learning_curves,
+                            config_ids: Iterable[Sequence[int]] | None = None) -> dict[ConfigId, Any]:
+        """The learning curves of configurations, as HpBandSter extracts them.
+
+        Args:
+            lc_extractor: called with the runs of one configuration (by increasing budget);
+                returns its learning curves. Default: :func:`extract_HBS_learning_curves`.
+            config_ids: the configurations to extract; default every sampled configuration.
+
+        Returns:
+            ``{config_id: lc_extractor(runs)}``, keyed by the config id as a tuple.
+        """
+        wanted = self.id2config if config_ids is None else config_ids
+        return {tuple(cid): lc_extractor(self.get_runs_by_id(cid)) for cid in wanted}
+
+    def get_pandas_dataframe(self, budgets: Sequence[float] | None = None,
+                             loss_fn: Callable[[Run], float] = lambda r: r.loss) -> tuple[Any, Any]:
+        """The successful runs as two pandas data frames, as HpBandSter builds them.
+
+        Rows come by configuration (in sampling order), then by budget. Unlike HpBandSter, each
+        row has its own run's budget (HpBandSter gives every row of a configuration the last one).
+
+        Args:
+            budgets: the budgets whose runs to include; default ``settings["budgets"]``.
+            loss_fn: the value of the ``loss`` column for a run.
+
+        Returns:
+            ``(df_X, df_y)``: the configurations (a ``budget`` column added when more than one
+            budget is included; inactive parameters are NaN) and a ``loss`` column.
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        pandas = _import_pandas()
+        if budgets is None:
+            budgets = self.settings.get("budgets") or sorted({r.budget for r in self.runs})
+        order = {cid: position for position, cid in enumerate(self.id2config)}
+        runs = [r for r in self.runs if r.loss is not None and r.budget in budgets]
+        runs.sort(key=lambda r: (order.get(r.config_id, len(order)), r.budget))
+        rows = []
+        for run in runs:
+            row = dict(self.id2config[run.config_id]["config"])
+            if len(budgets) > 1:
+                row["budget"] = run.budget
+            rows.append(row)
+        return pandas.DataFrame(rows), pandas.DataFrame([{"loss": loss_fn(r)} for r in runs])
+
+
+def _import_pandas() -> Any:
+    """The pandas module, or an ImportError that says how to install it."""
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError("get_pandas_dataframe needs the package pandas, which is not installed: "
+                          "pip install pandas", name="pandas") from exc
+    return pandas
 
 
 def _append(trajectory: dict[str, list[Any]], config_id: ConfigId, time: float, budget: float,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .executors import Executor
-from .journal import FORMAT_VERSION, JOURNAL, JournalError, RunDirectory, read_journal
+from .journal import FORMAT_VERSION, JOURNAL, LOCK, JournalError, RunDirectory, lock_run_directory, read_journal
 from .loop import RunRecorder, run_loop
 from .optimizer import Job, Optimizer
 from .result import Result, load_result, result_from_records
@@ -89,6 +89,8 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
     if overwrite:
         logger.warning("overwriting the run in %s", path)
         for name in os.listdir(path):
+            if name == LOCK:
+                continue
             target = path / name
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         return None
@@ -172,28 +174,41 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[Job]:
     return list(handed_out.values())
 
 
-def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
-               overwrite: bool, previous_result: Any) -> Result:
-    """Run the optimisation on this process with ``executor``; journal it when there is a run_dir."""
-    warm_start = warm_start_observations(previous_result)
-    records, directory = None, None
-    if family.run_dir is not None:
+def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
+                       warm_start: list[list[Any]]) -> tuple[list[dict[str, Any]] | None, RunDirectory, dict[str, Any]]:
+    """Lock the run directory, check it, and open it for writing; return the records to replay
+    (``None`` for a new run), the directory, and the run's header."""
+    lock = lock_run_directory(family.run_dir)
+    try:
         records = open_run_directory(family.run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         header = make_header(dict(family.settings(), n_workers=n_workers), family.configspace, warm_start)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
-            warm_start = records[0]["warm_start"]
-        directory = RunDirectory(family.run_dir, records)
-        if records is None:
-            directory.append(header)
+            header = records[0]
+        directory = RunDirectory(family.run_dir, records, lock)
+    except BaseException:
+        lock.close()
+        raise
+    if records is None:
+        directory.append(header)
+    return records, directory, header
+
+
+def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
+               overwrite: bool, previous_result: Any) -> Result:
+    """Run the optimisation on this process with ``executor``; journal it when there is a run_dir."""
+    warm_start = warm_start_observations(previous_result)
+    records, directory, created = None, None, None
+    if family.run_dir is not None:
+        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start)
+        warm_start, created = header["warm_start"], header["created"]
     settings = dict(family.settings(), n_workers=n_workers)
     optimizer = family.make_optimizer(n_iterations)
     feed_warm_start(optimizer, family.space, warm_start)
     pending = replay(optimizer, records) if records else []
     previous = result_from_records(records) if records else None
-    created = records[0]["created"] if records else (header["created"] if directory is not None else None)
     recorder = RunRecorder(settings, directory, created, previous)
     if records:
         logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs), len(pending))

@@ -163,3 +163,19 @@ def test_mpi_run_stopped_by_sigterm_exits_99_and_resumes(tmp_path):
     resumed = run_command(command(run_dir, "--resume", ranks=3), timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     check_complete_and_unique(run_dir)
+
+
+def test_a_run_directory_in_use_by_a_live_run_is_refused_even_with_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.05")
+    try:
+        wait_for_results(run_dir, 2, process)
+        second = run_command(command(run_dir, "--resume"), timeout=60)
+        assert second.returncode != 0
+        assert "is in use by another mpibohb run" in second.stderr
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        finish(process)
+    resumed = run_command(command(run_dir, "--resume"), timeout=120)  # the lock died with its holder
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_complete_and_unique(run_dir)

@@ -1,0 +1,387 @@
+"""The command line: ``python -m mpibohb COMMAND ...``.
+
+* ``report RUN_DIR [--json]``: what a run did: settings, runs per budget, failures, budget used,
+  the incumbent and its trajectory.
+* ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, elapsed time,
+  runs finished, running and failed, best loss so far.
+
+A run directory that cannot be read gives a one-line ``mpibohb: ...`` message on stderr and exit
+code 2. To add a command, write an ``add_<name>_command(subparsers)`` function that registers a
+subparser with ``set_defaults(handler=...)`` (a function ``handler(args) -> exit code``), and
+append it to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .journal import JOURNAL, JournalError, read_journal
+from .result import Result, result_from_records
+
+EXIT_ERROR = 2
+MAX_FAILURES_SHOWN = 10
+_REQUIRED_KEYS = {
+    "header": ("settings", "created"),
+    "job": ("config_id", "budget", "config", "config_info", "submitted"),
+    "resubmit": ("config_id", "budget", "config", "config_info", "submitted"),
+    "result": ("config_id", "budget", "loss", "info", "error", "started", "finished"),
+}
+
+
+# ---------------------------------------------------------------- reading a run directory
+
+
+def load_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], Result]:
+    """The journal records and the :class:`Result` of the run in ``run_dir``.
+
+    Raises:
+        JournalError: ``run_dir`` is missing, holds no journal, or its journal is empty or corrupt.
+        OSError: the journal cannot be read.
+    """
+    path = Path(run_dir)
+    if not path.exists():
+        raise JournalError(f"{path}: no such run directory")
+    if path.is_dir() and not (path / JOURNAL).exists():
+        raise JournalError(f"{path}: not a run directory (it has no {JOURNAL})")
+    try:
+        records = read_journal(path)
+        _check_records(records, path)
+        return records, result_from_records(records)
+    except JournalError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise JournalError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
+
+
+def _check_records(records: list[Any], path: Path) -> None:
+    """Raise :class:`JournalError` naming the first record that lacks what its type needs."""
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise JournalError(f"{path}: record {number} is not a JSON object: {str(record)[:80]}")
+        missing = [key for key in _REQUIRED_KEYS.get(record.get("type"), ()) if key not in record]
+        if missing:
+            raise JournalError(f"{path}: record {number} ({record.get('type')}) lacks {', '.join(missing)}")
+
+
+def run_state(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any] | None]:
+    """``("finished" | "stopped" | "running", the end or stop record or None)``.
+
+    The last of the ``session``, ``stop`` and ``end`` records decides: a resumed run is running
+    again. A run killed without a chance to write a record (SIGKILL, a crash) also looks running.
+    """
+    state, last = "running", None
+    for record in records:
+        kind = record.get("type")
+        if kind == "session":
+            state, last = "running", None
+        elif kind in ("stop", "end"):
+            state, last = ("finished" if kind == "end" else "stopped"), record
+    return state, last
+
+
+def unfinished_jobs(records: list[dict[str, Any]]) -> list[tuple[tuple[int, ...], float]]:
+    """``(config_id, budget)`` of the jobs handed out (``job``/``resubmit``) without a result yet."""
+    open_jobs: dict[tuple[tuple[int, ...], float], None] = {}
+    for record in records:
+        key = (tuple(record.get("config_id") or ()), record.get("budget"))
+        if record.get("type") in ("job", "resubmit"):
+            open_jobs[key] = None
+        elif record.get("type") == "result":
+            open_jobs.pop(key, None)
+    return list(open_jobs)
+
+
+# ---------------------------------------------------------------- report
+
+
+def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> dict[str, Any]:
+    """Everything ``report`` shows, as one JSON-serialisable dict."""
+    header, settings = records[0], records[0]["settings"]
+    runs = result.get_all_runs()
+    max_budget = settings.get("max_budget")
+    used = sum(r.budget for r in runs)
+    return {
+        "run_dir": str(run_dir),
+        "state": run_state(records)[0],
+        "created": header["created"],
+        "sessions": sum(r.get("type") == "session" for r in records),
+        "n_iterations": max((r.get("n_iterations", 0) for r in records if r.get("type") == "session"), default=0),
+        "settings": settings,
+        "iterations": result.num_iterations(),
+        "configurations": len(result.id2config),
+        "runs": len(runs),
+        "failed": len(result.failed_runs()),
+        "budgets": _budget_table(result),
+        "failures": [{"config_id": list(r.config_id), "budget": r.budget, "error": _first_line(r.error_logs)}
+                     for r in result.failed_runs()],
+        "budget_used": used,
+        "budget_used_in_max_budget": used / max_budget if max_budget else None,
+        "incumbent": _incumbent(result),
+        "trajectory": _trajectory(result),
+    }
+
+
+def _budget_table(result: Result) -> list[dict[str, Any]]:
+    """Per budget: distinct configurations run, runs, failed runs, best loss."""
+    budgets = sorted(set(result.settings.get("budgets") or ()) | {r.budget for r in result.runs})
+    table = []
+    for budget in budgets:
+        runs = [r for r in result.runs if r.budget == budget]
+        losses = [r.loss for r in runs if r.loss is not None]
+        table.append({"budget": budget, "configurations": len({r.config_id for r in runs}), "runs": len(runs),
+                      "failed": len(runs) - len(losses), "best_loss": min(losses, default=None)})
+    return table
+
+
+def _incumbent(result: Result) -> dict[str, Any] | None:
+    """The incumbent's id, loss, budget and config (``None`` before any run succeeded)."""
+    config_id = result.get_incumbent_id()
+    if config_id is None:
+        return None
+    budget = max(r.budget for r in result.runs if r.loss is not None)
+    loss = min(r.loss for r in result.get_runs_by_id(config_id) if r.budget == budget and r.loss is not None)
+    return {"config_id": list(config_id), "loss": loss, "budget": budget,
+            "config": result.id2config[config_id]["config"]}
+
+
+def _trajectory(result: Result) -> list[dict[str, Any]]:
+    """The incumbent trajectory (HpBandSter's defaults) as a list of points."""
+    trajectory = result.get_incumbent_trajectory()
+    return [{"time": t, "budget": b, "loss": x, "config_id": list(c)}
+            for c, t, b, x in zip(trajectory["config_ids"], trajectory["times_finished"],
+                                  trajectory["budgets"], trajectory["losses"])]
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else "(no error message)"
+
+
+def format_report(summary: dict[str, Any]) -> str:
+    """``summary`` (see :func:`summarize`) as text for a person."""
+    settings = summary["settings"]
+    lines = [f"run {summary['run_dir']}: {summary['state']}", *_settings_lines(summary, settings),
+             f"configurations: {summary['configurations']} sampled in {summary['iterations']} iterations "
+             f"(of {summary['n_iterations']} asked for)",
+             f"runs: {summary['runs']} ({summary['failed']} failed)", *_budget_lines(summary["budgets"])]
+    lines += _failure_lines(summary["failures"])
+    in_max = summary["budget_used_in_max_budget"]
+    lines.append(f"budget used: {_number(summary['budget_used'])}"
+                 + ("" if in_max is None else f" = {in_max:.4g} x max_budget ({_number(settings['max_budget'])})"))
+    lines += _incumbent_lines(summary["incumbent"], summary["trajectory"])
+    return "\n".join(lines)
+
+
+def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    budgets = ", ".join(_number(b) for b in settings.get("budgets", ()))
+    workers = settings.get("n_workers")
+    created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
+    return [f"optimizer: {settings.get('optimizer')}, budgets {budgets} (eta {settings.get('eta')}), "
+            f"seed {settings.get('seed')}, {workers} worker{'' if workers == 1 else 's'}",
+            f"created: {created}, {summary['sessions']} session{'' if summary['sessions'] == 1 else 's'}"]
+
+
+def _budget_lines(table: list[dict[str, Any]]) -> list[str]:
+    lines = [f"  {'budget':>10} {'configs':>8} {'runs':>6} {'failed':>7}  best loss"]
+    for row in table:
+        best = "-" if row["best_loss"] is None else f"{row['best_loss']:.6g}"
+        lines.append(f"  {_number(row['budget']):>10} {row['configurations']:>8} {row['runs']:>6} "
+                     f"{row['failed']:>7}  {best}")
+    return lines
+
+
+def _failure_lines(failures: list[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return ["failures: none"]
+    lines = [f"failures: {len(failures)}"]
+    for failure in failures[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  {_config_id(failure['config_id'])} at budget {_number(failure['budget'])}: "
+                     f"{failure['error']}")
+    if len(failures) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(failures) - MAX_FAILURES_SHOWN} more")
+    return lines
+
+
+def _incumbent_lines(incumbent: dict[str, Any] | None, trajectory: list[dict[str, Any]]) -> list[str]:
+    if incumbent is None:
+        return ["incumbent: none (no run succeeded yet)"]
+    lines = [f"incumbent: {_config_id(incumbent['config_id'])}, loss {incumbent['loss']:.6g} "
+             f"at budget {_number(incumbent['budget'])}",
+             f"  config: {json.dumps(incumbent['config'], sort_keys=True)}",
+             "incumbent trajectory:", f"  {'time (s)':>10} {'budget':>10} {'loss':>12}  config id"]
+    for point in trajectory:
+        lines.append(f"  {point['time']:>10.3f} {_number(point['budget']):>10} {point['loss']:>12.6g}  "
+                     f"{_config_id(point['config_id'])}")
+    return lines
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _config_id(config_id: Sequence[int]) -> str:
+    return "(" + ", ".join(str(i) for i in config_id) + ")"
+
+
+# ---------------------------------------------------------------- status
+
+
+def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now: float | None = None) -> dict[str, Any]:
+    """Everything ``status`` shows, as one JSON-serialisable dict.
+
+    ``elapsed`` runs from the run's creation to ``now`` while it runs, to its ``end`` or ``stop``
+    record otherwise. ``running`` counts jobs handed out without a result (for a stopped run:
+    the jobs a resume runs again).
+    """
+    now = time.time() if now is None else now
+    state, last = run_state(records)
+    created = records[0]["created"]
+    successful = [r for r in result.runs if r.loss is not None]
+    best = min(successful, key=lambda r: r.loss, default=None)
+    stop_signal = last.get("signal") if state == "stopped" else None
+    return {
+        "run_dir": str(run_dir),
+        "state": state,
+        "signal": stop_signal,
+        "signal_name": _signal_name(stop_signal),
+        "created": created,
+        "elapsed": (now if last is None else last.get("time", now)) - created,
+        "last_record_age": now - _last_time(records),
+        "finished": len(result.runs),
+        "running": len(unfinished_jobs(records)),
+        "failed": len(result.failed_runs()),
+        "best_loss": None if best is None else best.loss,
+        "best_config_id": None if best is None else list(best.config_id),
+        "best_budget": None if best is None else best.budget,
+    }
+
+
+def _last_time(records: list[dict[str, Any]]) -> float:
+    """The latest time stamp written in any record."""
+    keys = ("created", "started", "submitted", "finished", "time")
+    return max(value for record in records for key in keys
+               if isinstance(value := record.get(key), (int, float)))
+
+
+def _signal_name(number: Any) -> str | None:
+    if number is None:
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """``status`` (see :func:`run_status`) as text for a person."""
+    state = status["state"]
+    if state == "stopped":
+        state = f"stopped by {status['signal_name']}; run again with resume=True to continue"
+    elif state == "running":
+        state = f"running (last record {_duration(status['last_record_age'])} ago)"
+    successful = status["finished"] - status["failed"]
+    running = "running" if status["state"] == "running" else "unfinished"
+    lines = [f"run {status['run_dir']}: {state}", f"elapsed: {_duration(status['elapsed'])}",
+             f"runs: {status['finished']} finished ({successful} successful, {status['failed']} failed), "
+             f"{status['running']} {running}"]
+    if status["best_loss"] is None:
+        lines.append("best loss so far: none")
+    else:
+        lines.append(f"best loss so far: {status['best_loss']:.6g} by {_config_id(status['best_config_id'])} "
+                     f"at budget {_number(status['best_budget'])}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as ``1 h 02 min 03 s``, ``2 min 03 s`` or ``4.2 s``."""
+    if seconds < 60:
+        return f"{max(seconds, 0.0):.{1 if seconds >= 1 else 3}f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {secs:02d} s" if hours else f"{minutes} min {secs:02d} s"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """``report RUN_DIR [--json]``."""
+    records, result = load_run(args.run_dir)
+    summary = summarize(records, result, args.run_dir)
+    if args.json:
+        _print_json(summary)
+    else:
+        print(format_report(summary))
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """``status RUN_DIR [--json]``."""
+    records, result = load_run(args.run_dir)
+    status = run_status(records, result, args.run_dir)
+    if args.json:
+        _print_json(status)
+    else:
+        print(format_status(status))
+    return 0
+
+
+def add_report_command(subparsers: Any) -> None:
+    """Register ``report``."""
+    parser = subparsers.add_parser("report", help="summarise a run: settings, runs, failures, incumbent",
+                                   description="Summarise the run in RUN_DIR from its journal.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(handler=report_command)
+
+
+def add_status_command(subparsers: Any) -> None:
+    """Register ``status``."""
+    parser = subparsers.add_parser("status", help="how a run stands: running, stopped or finished, counts",
+                                   description="Show how the run in RUN_DIR stands, from its journal.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(handler=status_command)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_report_command, add_status_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command of :data:`COMMANDS`."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="mpibohb", description="BOHB, HyperBand and RandomSearch over MPI.")
+    parser.add_argument("--version", action="version", version=f"mpibohb {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    subparsers.required = True
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (2 when the run directory cannot be read).
+
+    Raises:
+        SystemExit: from argparse, for ``--help``, ``--version`` and bad arguments.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (JournalError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"mpibohb: {message}", file=sys.stderr)
+        return EXIT_ERROR
