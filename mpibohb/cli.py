@@ -356,7 +356,18 @@ def add_status_command(subparsers: Any) -> None:
     parser.set_defaults(handler=status_command)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_report_command, add_status_command]
+def add_run_command(subparsers: Any) -> None:
+    """Register ``run`` (see :mod:`mpibohb.runner`)."""
+    from . import runner
+
+    parser = subparsers.add_parser("run", help="run an optimisation (on every rank under mpiexec/srun)",
+                                   description=runner.__doc__.split("\n\n")[0],
+                                   epilog="Exit code 99: stopped by a signal; run the same command again to resume.")
+    runner.add_arguments(parser)
+    parser.set_defaults(handler=runner.run_command)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_report_command, add_status_command, add_run_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (JournalError, OSError) as exc:
+    except (JournalError, OSError, ValueError) as exc:
         message = " ".join(str(exc).split())
         print(f"mpibohb: {message}", file=sys.stderr)
         return EXIT_ERROR

@@ -160,6 +160,7 @@ class RunDirectory:
         rewrite_hpbandster_files(self.path, replayed)
         self._submitted = {_key(r): r["submitted"] for r in replayed if r["type"] in ("job", "resubmit")}
         self._logged_configs = {tuple(r["config_id"]) for r in replayed if r["type"] == "job"}
+        cut_torn_tail(self.path / JOURNAL)
         self._journal = _AppendFile(self.path / JOURNAL)
         self._configs = _AppendFile(self.path / CONFIGS)
         self._results = _AppendFile(self.path / RESULTS)
@@ -183,6 +184,23 @@ class RunDirectory:
             handle.close()
         if self._lock is not None:
             self._lock.close()
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so that appends start on a fresh line."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        end = handle.read().rfind(b"\n") + 1
+        logger.warning("%s: cutting a torn last line of %d bytes", path, size - end)
+        handle.truncate(end)
 
 
 def _key(record: dict[str, Any]) -> tuple[tuple[int, ...], float]:
@@ -228,6 +246,9 @@ def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
             raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
     if not records:
         raise JournalError(f"{path} is empty")
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or "type" not in record:
+            raise JournalError(f"{path}: record {number} is not a journal record: {str(record)[:200]}")
     header = records[0]
     if header.get("type") != "header":
         raise JournalError(f"{path}: the first record is not a header: {str(header)[:200]}")

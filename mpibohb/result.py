@@ -239,6 +239,10 @@ def load_result(run_dir: Any) -> Result:
     Raises:
         JournalError: ``run_dir`` holds no readable journal.
     """
-    from .journal import read_journal
+    from .journal import JournalError, read_journal
 
-    return result_from_records(read_journal(run_dir))
+    records = read_journal(run_dir)
+    try:
+        return result_from_records(records)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalError(f"{run_dir}: a journal record lacks a field or has a bad value: {exc!r}") from None

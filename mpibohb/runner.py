@@ -1,0 +1,107 @@
+"""``python -m mpibohb run``: run an optimisation from the command line, on every rank alike.
+
+    mpiexec -n 8 python -m mpibohb run --worker mypkg.problem:MyWorker --optimizer bohb \\
+        --min-budget 9 --max-budget 243 --n-iterations 16 --run-dir runs/exp1
+
+The worker is ``module:attribute`` (an importable module) or ``path/to/file.py:attribute``; the
+attribute is a ``Worker`` subclass (instantiated without arguments), a ``Worker`` instance, or a
+function ``f(config, budget)``. The search space comes from ``--configspace FILE`` (ConfigSpace
+JSON) or else from the worker's ``get_configspace()``. The run always resumes from its run
+directory, so a requeued or resubmitted job continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import ConfigSpace as CS
+
+from .optimizers import BOHB, HyperBand, RandomSearch
+
+OPTIMIZERS = {"bohb": BOHB, "hyperband": HyperBand, "hb": HyperBand, "randomsearch": RandomSearch, "rs": RandomSearch}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``run`` subcommand's options."""
+    parser.add_argument("--worker", required=True, help="module:Name or path/to/file.py:Name of the worker")
+    parser.add_argument("--optimizer", default="bohb", choices=sorted(OPTIMIZERS), help="default: bohb")
+    parser.add_argument("--configspace", help="ConfigSpace JSON file (default: the worker's get_configspace())")
+    parser.add_argument("--min-budget", type=float, required=True)
+    parser.add_argument("--max-budget", type=float, required=True)
+    parser.add_argument("--eta", type=float, default=3)
+    parser.add_argument("--n-iterations", type=int, required=True)
+    parser.add_argument("--run-dir", required=True, help="where the run is journaled and resumed from")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per evaluation")
+    parser.add_argument("--n-workers", type=int, default=None, help="threads, when not under MPI")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def load_attribute(spec: str) -> Any:
+    """The object named by ``module:attribute`` or ``path/to/file.py:attribute``.
+
+    Raises:
+        ValueError: the spec is malformed, or the module or attribute cannot be found.
+    """
+    where, _, name = spec.rpartition(":")
+    if not where or not name:
+        raise ValueError(f"--worker must look like module:Name or path/to/file.py:Name, got {spec!r}")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise ValueError(f"--worker: no file {where}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise ValueError(f"--worker: cannot import {where!r}: {exc}") from None
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise ValueError(f"--worker: {where} has no {name!r}") from None
+
+
+def make_worker(target: Any) -> Any:
+    """A worker object from a class (instantiated without arguments), an instance or a function."""
+    return target() if isinstance(target, type) else target
+
+
+def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
+    """The search space from a ConfigSpace JSON file, or from ``worker.get_configspace()``."""
+    if path is not None:
+        try:
+            return CS.ConfigurationSpace.from_json(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--configspace: cannot read {path}: {exc}") from None
+    getter = getattr(worker, "get_configspace", None)
+    if getter is None:
+        raise ValueError("the worker has no get_configspace(); pass --configspace FILE")
+    return getter()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the optimisation the arguments describe; 0 when it finished (99 comes as SystemExit)."""
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker = make_worker(load_attribute(args.worker))
+    optimizer = OPTIMIZERS[args.optimizer](
+        configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
+        max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
+    result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
+                           n_workers=args.n_workers, resume=True)
+    if result is not None:
+        incumbent = result.get_incumbent_id()
+        config = result.get_id2config_mapping()[incumbent]["config"] if incumbent else None
+        print(f"finished: {len(result.get_all_runs())} runs, incumbent {incumbent} {config}; "
+              f"see python -m mpibohb report {args.run_dir}")
+    return 0

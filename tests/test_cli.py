@@ -1,0 +1,345 @@
+"""``python -m mpibohb report|status``, run as subprocesses on real run directories.
+
+Each CLI call starts a Python that imports mpibohb (a few seconds), so the calls of a scenario are
+started together and the tests check their outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ConfigSpace as CS
+import pytest
+
+from mpibohb import BOHB, Result, load_result
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_V1 = REPO / "tests" / "data" / "run_v1"
+MAKE_RUN = REPO / "tests" / "data" / "make_run_v1.py"
+TIMEOUT = 180
+
+
+def start_cli(args: Sequence[str]) -> subprocess.Popen:
+    """``python -m mpibohb *args`` started in the repository."""
+    return subprocess.Popen([sys.executable, "-m", "mpibohb", *map(str, args)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def run_cli_many(*commands: Sequence[str]) -> list[subprocess.CompletedProcess]:
+    """Run several CLI calls at once; their completed processes, in order."""
+    processes = [start_cli(args) for args in commands]
+    try:
+        done = []
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=TIMEOUT)
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        return done
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def run_cli(*args: Any) -> subprocess.CompletedProcess:
+    """One CLI call."""
+    return run_cli_many(args)[0]
+
+
+def ok(process: subprocess.CompletedProcess) -> str:
+    """The stdout of a call that must have succeeded."""
+    assert process.returncode == 0 and "Traceback" not in process.stderr, process.stderr
+    return process.stdout
+
+
+def line_starting(text: str, prefix: str) -> str:
+    """The one line of ``text`` that starts with ``prefix``."""
+    found = [line for line in text.splitlines() if line.startswith(prefix)]
+    assert len(found) == 1, (prefix, text)
+    return found[0]
+
+
+# ---------------------------------------------------------------- a finished run
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A finished run made by ``tests/data/make_run_v1.py`` in a subprocess, its Result, and the
+    outputs of report, report --json, status and status --json on it."""
+    run_dir = tmp_path_factory.mktemp("cli") / "run"
+    subprocess.run([sys.executable, str(MAKE_RUN), str(run_dir)], cwd=REPO, check=True, timeout=TIMEOUT,
+                   capture_output=True)
+    report, report_json, status, status_json = run_cli_many(
+        ["report", run_dir], ["report", run_dir, "--json"], ["status", run_dir], ["status", "--json", run_dir])
+    return {"run_dir": run_dir, "result": load_result(run_dir), "report": ok(report), "status": ok(status),
+            "report_json": json.loads(ok(report_json)), "status_json": json.loads(ok(status_json))}
+
+
+def test_report_names_the_incumbent(finished: dict[str, Any]) -> None:
+    result: Result = finished["result"]
+    incumbent = result.get_incumbent_id()
+    loss = min(r.loss for r in result.get_runs_by_id(incumbent) if r.budget == 9.0)
+    line = line_starting(finished["report"], "incumbent:")
+    assert line == f"incumbent: {incumbent}, loss {loss:.6g} at budget 9"
+    config = result.id2config[incumbent]["config"]
+    assert line_starting(finished["report"], "  config:") == f"  config: {json.dumps(config, sort_keys=True)}"
+
+
+def test_report_counts_runs_per_budget(finished: dict[str, Any]) -> None:
+    result: Result = finished["result"]
+    text = finished["report"]
+    assert text.splitlines()[0] == f"run {finished['run_dir']}: finished"
+    assert line_starting(text, "runs:") == f"runs: {len(result.runs)} ({len(result.failed_runs())} failed)"
+    assert "optimizer: bohb, budgets 1, 3, 9 (eta 3), seed 8, 1 worker" in text
+    for budget in (1.0, 3.0, 9.0):
+        runs = [r for r in result.runs if r.budget == budget]
+        failed = sum(r.loss is None for r in runs)
+        best = min(r.loss for r in runs if r.loss is not None)
+        row = [line.split() for line in text.splitlines() if line.split()[:1] == [f"{budget:g}"]]
+        assert row == [[f"{budget:g}", str(len(runs)), str(len(runs)), str(failed), f"{best:.6g}"]]
+    used = sum(r.budget for r in result.runs)
+    assert line_starting(text, "budget used:") == f"budget used: {used:g} = {used / 9:.4g} x max_budget (9)"
+
+
+def test_report_lists_failures_with_their_first_error_line(finished: dict[str, Any]) -> None:
+    result: Result = finished["result"]
+    text = finished["report"]
+    failed = result.failed_runs()
+    assert line_starting(text, "failures:") == f"failures: {len(failed)}"
+    for run in failed:
+        first = run.error_logs.splitlines()[0]
+        assert f"  {run.config_id} at budget {run.budget:g}: {first}" in text.splitlines()
+    assert "Traceback" not in text
+
+
+def test_report_shows_the_trajectory(finished: dict[str, Any]) -> None:
+    trajectory = finished["result"].get_incumbent_trajectory()
+    lines = finished["report"].splitlines()
+    start = lines.index("incumbent trajectory:") + 2
+    shown = [line.split(maxsplit=3) for line in lines[start:]]
+    assert shown == [[f"{t:.3f}", f"{b:g}", f"{x:.6g}", str(c)] for c, t, b, x in zip(
+        trajectory["config_ids"], trajectory["times_finished"], trajectory["budgets"], trajectory["losses"])]
+
+
+def test_report_json_has_the_same_information(finished: dict[str, Any]) -> None:
+    result: Result = finished["result"]
+    report = finished["report_json"]
+    assert report["state"] == "finished" and report["sessions"] == 1 and report["n_iterations"] == 3
+    settings = report["settings"]
+    assert (settings["optimizer"], settings["budgets"], settings["eta"], settings["seed"], settings["n_workers"]) == \
+           ("bohb", [1.0, 3.0, 9.0], 3, 8, 1)
+    assert (report["runs"], report["failed"], report["configurations"], report["iterations"]) == \
+           (len(result.runs), len(result.failed_runs()), len(result.id2config), 3)
+    assert [(row["budget"], row["runs"], row["failed"]) for row in report["budgets"]] == \
+           [(b, sum(r.budget == b for r in result.runs), sum(r.budget == b and r.loss is None for r in result.runs))
+            for b in (1.0, 3.0, 9.0)]
+    assert [(tuple(f["config_id"]), f["budget"], f["error"]) for f in report["failures"]] == \
+           [(r.config_id, r.budget, r.error_logs.splitlines()[0]) for r in result.failed_runs()]
+    used = sum(r.budget for r in result.runs)
+    assert report["budget_used"] == used and report["budget_used_in_max_budget"] == pytest.approx(used / 9)
+    incumbent = result.get_incumbent_id()
+    assert report["incumbent"] == {
+        "config_id": list(incumbent), "budget": 9.0, "config": result.id2config[incumbent]["config"],
+        "loss": min(r.loss for r in result.get_runs_by_id(incumbent) if r.budget == 9.0)}
+    trajectory = result.get_incumbent_trajectory()
+    assert [(tuple(p["config_id"]), p["budget"], p["loss"]) for p in report["trajectory"]] == \
+           list(zip(trajectory["config_ids"], trajectory["budgets"], trajectory["losses"]))
+
+
+def test_status_of_a_finished_run(finished: dict[str, Any]) -> None:
+    result: Result = finished["result"]
+    records = [json.loads(line) for line in (finished["run_dir"] / "journal.jsonl").read_text().splitlines()]
+    status = finished["status_json"]
+    best = min(r.loss for r in result.runs if r.loss is not None)
+    assert (status["state"], status["finished"], status["running"], status["failed"], status["best_loss"]) == \
+           ("finished", len(result.runs), 0, len(result.failed_runs()), best)
+    assert status["elapsed"] == pytest.approx(records[-1]["time"] - records[0]["created"])
+    text = finished["status"].splitlines()
+    assert text[0] == f"run {finished['run_dir']}: finished"
+    failed = len(result.failed_runs())
+    assert text[2] == f"runs: {len(result.runs)} finished ({len(result.runs) - failed} successful, {failed} failed), " \
+                      "0 unfinished"
+    assert text[3].startswith(f"best loss so far: {best:.6g} by ")
+
+
+def test_help_lists_the_commands() -> None:
+    process = run_cli("--help")
+    text = ok(process)
+    assert "report" in text and "status" in text and text.startswith("usage: mpibohb")
+
+
+# ---------------------------------------------------------------- the saved run and a run with many failures
+
+
+def test_report_on_the_saved_v1_run() -> None:
+    report, as_json = run_cli_many(["report", FIXTURE_V1], ["report", "--json", FIXTURE_V1])
+    assert line_starting(ok(report), "incumbent:") == "incumbent: (0, 0, 3), loss 0.166677 at budget 9"
+    assert line_starting(report.stdout, "runs:") == "runs: 22 (3 failed)"
+    summary = json.loads(ok(as_json))
+    assert (summary["runs"], summary["failed"], summary["incumbent"]["config_id"]) == (22, 3, [0, 0, 3])
+
+
+def always_fails(config: dict[str, Any], budget: float) -> float:
+    """A worker whose every evaluation fails."""
+    raise RuntimeError(f"out of memory at budget {budget:g}\nsecond line")
+
+
+def test_report_of_a_run_where_everything_failed(tmp_path: Path) -> None:
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    result = BOHB(space, min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run").run(
+        n_iterations=3, worker=always_fails)
+    assert len(result.failed_runs()) > 10
+    text, as_json = run_cli_many(["report", tmp_path / "run"], ["report", "--json", tmp_path / "run"])
+    lines = ok(text).splitlines()
+    shown = [line for line in lines if "RuntimeError" in line]
+    assert len(shown) == 10
+    assert all(re.fullmatch(r"  \(\d, 0, \d+\) at budget (\d): RuntimeError on \S+: out of memory at budget \1", line)
+               for line in shown), shown
+    assert f"  ... and {len(result.failed_runs()) - 10} more" in lines
+    assert "incumbent: none (no run succeeded yet)" in lines
+    summary = json.loads(ok(as_json))
+    assert summary["incumbent"] is None and summary["trajectory"] == []
+    assert len(summary["failures"]) == summary["failed"] == len(result.runs)
+
+
+# ---------------------------------------------------------------- runs in progress
+
+
+def test_status_of_a_journal_cut_short(finished: dict[str, Any], tmp_path: Path) -> None:
+    """Journal prefixes as a crash or a live run leaves them: jobs handed out without results."""
+    lines = (finished["run_dir"] / "journal.jsonl").read_text().splitlines(keepends=True)
+    kinds = [json.loads(line)["type"] for line in lines]
+    after_job = [i for i, kind in enumerate(kinds) if kind == "job"][5] + 1  # 5 runs done, the 6th handed out
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "journal.jsonl").write_text("".join(lines[:after_job]))
+    # three results and the end record lost: three jobs without a result
+    lost = [i for i, kind in enumerate(kinds) if kind == "result"][-3:] + [len(lines) - 1]
+    (tmp_path / "three").mkdir()
+    (tmp_path / "three" / "journal.jsonl").write_text("".join(line for i, line in enumerate(lines) if i not in lost))
+    one, three, text = run_cli_many(["status", "--json", tmp_path / "one"], ["status", "--json", tmp_path / "three"],
+                                    ["status", tmp_path / "three"])
+    one, three = json.loads(ok(one)), json.loads(ok(three))
+    assert (one["state"], one["finished"], one["running"]) == ("running", 5, 1)
+    failed = sum(kinds[i] == "result" and json.loads(lines[i])["loss"] is None
+                 for i in range(len(lines)) if i not in lost)
+    total = len(finished["result"].runs)
+    assert (three["state"], three["finished"], three["running"], three["failed"]) == \
+           ("running", total - 3, 3, failed)
+    assert three["elapsed"] > 0
+    first, _, runs, _ = ok(text).splitlines()
+    assert first.startswith(f"run {tmp_path / 'three'}: running (last record ")
+    assert runs == f"runs: {total - 3} finished ({total - 3 - failed} successful, {failed} failed), 3 running"
+
+
+LIVE_RUN = """
+import sys, time
+from pathlib import Path
+import ConfigSpace as CS
+from mpibohb import BOHB
+
+evaluations = 0
+
+def evaluate(config, budget):
+    global evaluations
+    evaluations += 1
+    while evaluations > 3:  # the fourth evaluation hangs until the run is stopped
+        time.sleep(0.02)
+    return config["x"] + 1.0 / budget
+
+space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+BOHB(space, min_budget=1, max_budget=9, eta=3, seed=3, run_dir=sys.argv[1]).run(n_iterations=2, worker=evaluate)
+"""
+
+
+def wait_for_records(journal: Path, results: int, jobs: int, process: subprocess.Popen) -> None:
+    """Wait until ``journal`` holds at least this many result and job records."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        kinds = [json.loads(line)["type"] for line in journal.read_text().splitlines()] if journal.exists() else []
+        if kinds.count("result") >= results and kinds.count("job") >= jobs:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{journal} did not reach {results} results")
+
+
+def test_status_of_a_live_run_then_stopped(tmp_path: Path) -> None:
+    script, run_dir = tmp_path / "live.py", tmp_path / "run"
+    script.write_text(textwrap.dedent(LIVE_RUN))
+    process = subprocess.Popen([sys.executable, str(script), str(run_dir)], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_records(run_dir / "journal.jsonl", results=3, jobs=4, process=process)
+        live, live_text = run_cli_many(["status", "--json", run_dir], ["status", run_dir])
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) == 99
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    live = json.loads(ok(live))
+    assert (live["state"], live["finished"], live["running"], live["failed"]) == ("running", 3, 1, 0)
+    assert live_text.stdout.splitlines()[2] == "runs: 3 finished (3 successful, 0 failed), 1 running"
+    stopped, stopped_text, report = run_cli_many(["status", "--json", run_dir], ["status", run_dir],
+                                                 ["report", run_dir])
+    stopped = json.loads(ok(stopped))
+    assert (stopped["state"], stopped["signal"], stopped["finished"], stopped["running"]) == \
+           ("stopped", signal.SIGTERM, 3, 1)
+    assert ok(stopped_text).splitlines()[0] == \
+           f"run {run_dir}: stopped by SIGTERM; run again with resume=True to continue"
+    assert "1 unfinished" in stopped_text.stdout
+    assert ok(report).splitlines()[0] == f"run {run_dir}: stopped"
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def _bad_inputs(root: Path) -> dict[str, Path]:
+    """Run directories that cannot be read, by name."""
+    cases = {name: root / name for name in ("missing", "no_journal", "empty", "garbage", "not_objects",
+                                            "corrupt_middle", "bad_record")}
+    for name, path in cases.items():
+        if name != "missing":
+            path.mkdir()
+    (cases["empty"] / "journal.jsonl").write_text("")
+    (cases["garbage"] / "journal.jsonl").write_bytes(b"\x00\xffnot json at all\nstill not json\n")
+    (cases["not_objects"] / "journal.jsonl").write_text("[1, 2, 3]\n42\n")
+    lines = (FIXTURE_V1 / "journal.jsonl").read_text().splitlines(keepends=True)
+    (cases["corrupt_middle"] / "journal.jsonl").write_text("".join(lines[:4] + ["{\"type\": \"res\n"] + lines[4:]))
+    broken = json.loads(lines[3])
+    del broken["budget"]
+    (cases["bad_record"] / "journal.jsonl").write_text("".join(lines[:3] + [json.dumps(broken) + "\n"] + lines[4:]))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def bad_input_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], subprocess.CompletedProcess]:
+    """``report`` and ``status`` on every bad input, by ``(case, command)``."""
+    cases = _bad_inputs(tmp_path_factory.mktemp("bad"))
+    keys = [(name, command) for name in cases for command in ("report", "status")]
+    done = run_cli_many(*([command, cases[name]] for name, command in keys))
+    return dict(zip(keys, done))
+
+
+@pytest.mark.parametrize("command", ["report", "status"])
+@pytest.mark.parametrize("case, says", [
+    ("missing", "no such run directory"), ("no_journal", "not a run directory"), ("empty", "empty"),
+    ("garbage", "journal.jsonl:1: not a JSON record"), ("not_objects", "malformed journal"),
+    ("corrupt_middle", "journal.jsonl:5: not a JSON record"), ("bad_record", "record 4 (result) lacks budget"),
+])
+def test_bad_input_gives_one_line_and_exit_code_2(bad_input_calls: dict, case: str, says: str, command: str) -> None:
+    process = bad_input_calls[(case, command)]
+    assert process.returncode == 2, (process.stdout, process.stderr)
+    assert process.stdout == "" and "Traceback" not in process.stderr
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mpibohb: ") and says in lines[0], process.stderr

@@ -1,0 +1,63 @@
+"""``python -m mpibohb run``: the generic entry point that job scripts call."""
+
+from __future__ import annotations
+
+import sys
+
+from mpi_launch import ROOT, SCRIPTS, mpiexec, run_command
+
+from mpibohb import load_result
+from mpibohb.schedule import runs_per_budget
+
+TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mpibohb", "run", *args]
+
+
+def test_run_a_worker_class_from_a_file_serially(tmp_path):
+    run_dir = tmp_path / "run"
+    finished = run_command(cli("--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "2",
+                               "--run-dir", str(run_dir), "--seed", "3", "--quiet"), timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "finished: 57 runs" in finished.stdout
+    assert len(load_result(run_dir).get_all_runs()) == sum(runs_per_budget(2, 9, 243, 3).values()) == 57
+
+
+def test_run_under_mpiexec_with_a_configspace_file_and_a_function(tmp_path):
+    import ConfigSpace as CS
+
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (1, 8), "c": ["a", "b", "c"]})
+    space_file = tmp_path / "space.json"
+    space.to_json(space_file)
+    run_dir = tmp_path / "run"
+    worker = f"{SCRIPTS / 'spmd_run.py'}:toy"
+    command = [mpiexec(), "-n", "3", *cli("--worker", worker, "--configspace", str(space_file), "--optimizer", "hb",
+                                          "--min-budget", "1", "--max-budget", "9", "--n-iterations", "3",
+                                          "--run-dir", str(run_dir), "--quiet")]
+    finished = run_command(command, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("finished: 22 runs") == 1
+    runs = load_result(run_dir).get_all_runs()
+    assert len(runs) == 22
+    assert {r.worker.split("@")[0] for r in runs} == {"rank 1", "rank 2"}
+
+
+def test_running_again_resumes_and_extends(tmp_path):
+    run_dir = tmp_path / "run"
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir), "--quiet"]
+    assert run_command(cli(*base, "--n-iterations", "1"), timeout=120).returncode == 0
+    again = run_command(cli(*base, "--n-iterations", "2"), timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(load_result(run_dir).get_all_runs()) == 57
+
+
+def test_bad_worker_specs_give_one_line_errors(tmp_path):
+    for spec, message in [("no_such_module:X", "cannot import"), ("nocolon", "must look like module:Name"),
+                          (f"{ROOT / 'examples' / 'toy_worker.py'}:Missing", "has no 'Missing'"),
+                          (f"{SCRIPTS / 'spmd_run.py'}:toy", "no get_configspace")]:
+        finished = run_command(cli("--worker", spec, "--min-budget", "1", "--max-budget", "9", "--n-iterations", "1",
+                                   "--run-dir", str(tmp_path / "run")), timeout=60)
+        assert finished.returncode == 2, (spec, finished.stderr[-2000:])
+        assert message in finished.stderr and "Traceback" not in finished.stderr, finished.stderr[-2000:]
