@@ -7,7 +7,7 @@ import logging
 
 from .optimizers import BOHB, HyperBand, RandomSearch
 from .result import Result, Run, load_result
-from .session import EXIT_STOPPED
+from .stopping import EXIT_STOPPED
 from .worker import Worker
 
 __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "load_result"]

@@ -21,6 +21,7 @@ from the journal and rewritten from it on resume.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -48,6 +49,10 @@ class JournalError(ValueError):
     """The journal cannot be read or does not belong to this optimizer."""
 
 
+class RunDirectoryError(ValueError):
+    """The run directory holds a run that this call cannot continue (other settings)."""
+
+
 def to_json(value: Any) -> Any:
     """``json.dumps``' fallback: numpy scalars and arrays as numbers and lists, anything else
     JSON does not know as its ``repr``."""
@@ -55,28 +60,47 @@ def to_json(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    return repr(value)
+    return _safe_repr(value)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with non-finite floats (which strict JSON has no word for) as strings."""
+def _finite(value: Any, depth: int = 0) -> Any:
+    """``value`` with non-finite floats (which strict JSON has no word for) as strings, and
+    anything nested too deep (or in a cycle) as a note."""
+    if depth > 50:
+        return "<nested too deep>"
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): _finite(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_finite(v, depth + 1) for v in value]
     if isinstance(value, (np.generic, np.ndarray)):
-        return _finite(to_json(value))
+        return _finite(to_json(value), depth + 1)
     return value
 
 
-def dumps(value: Any) -> str:
-    """Strict JSON of ``value`` on one line; never fails on odd user data."""
+def _safe_repr(value: Any) -> str:
     try:
-        return json.dumps(value, default=to_json, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError):
-        return json.dumps(_finite(value), default=to_json, allow_nan=False, separators=(",", ":"))
+        return repr(value)
+    except Exception as exc:  # noqa: BLE001 - a user object whose repr fails
+        return f"<{type(value).__name__} whose repr fails: {type(exc).__name__}>"
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON of ``value`` on one line; never fails on odd user data (a record's ``info``
+    that cannot be written at all becomes a note saying so)."""
+    options = {"default": to_json, "allow_nan": False, "separators": (",", ":")}
+    try:
+        return json.dumps(value, **options)
+    except (ValueError, TypeError, RecursionError):
+        pass
+    try:
+        return json.dumps(_finite(value), **options)
+    except (ValueError, TypeError, RecursionError) as exc:
+        if not (isinstance(value, dict) and "info" in value):
+            raise
+        note = f"<info not JSON-serialisable: {type(exc).__name__}: {_safe_repr(value['info'])[:200]}>"
+        return dumps({**value, "info": note})
 
 
 class _AppendFile:
@@ -92,17 +116,27 @@ class _AppendFile:
         self.handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._last_sync = time.monotonic()
         self._timer: threading.Timer | None = None
+        self._timer_error: OSError | None = None
         self._lock = threading.Lock()
 
     def write_line(self, line: str) -> None:
+        if self._timer_error is not None:
+            error, self._timer_error = self._timer_error, None
+            raise error
         self.handle.write(line + "\n")
         self.handle.flush()
         if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
             self.sync()
         elif self._timer is None:
-            self._timer = threading.Timer(FSYNC_INTERVAL, self.sync)
+            self._timer = threading.Timer(FSYNC_INTERVAL, self._timed_sync)
             self._timer.daemon = True
             self._timer.start()
+
+    def _timed_sync(self) -> None:
+        try:
+            self.sync()
+        except OSError as exc:  # e.g. a full disk or quota on a network file system
+            self._timer_error = exc
 
     def sync(self) -> None:
         with self._lock:
@@ -132,7 +166,10 @@ def lock_run_directory(path: str | os.PathLike) -> TextIO:
     handle = open(Path(path) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - the lock lives as long as it
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            logger.warning("%s: this file system cannot lock (%s); make sure one run at a time uses it", path, exc)
+            return handle
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
@@ -233,16 +270,15 @@ def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise JournalError(f"no journal at {path}")
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = text.split("\n")
+    if lines[-1]:  # a last line not ended by a newline was torn by a crash, even if it parses
+        logger.warning("%s: ignoring a torn last line (%d characters)", path, len(lines[-1]))
     records = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines[:-1], start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            if number == len(lines):  # the last line, not ended by a newline: torn by a crash
-                logger.warning("%s: ignoring a torn last line (%d characters)", path, len(line))
-                break
             raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
     if not records:
         raise JournalError(f"{path} is empty")

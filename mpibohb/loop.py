@@ -13,6 +13,7 @@ from .executors import Executor
 from .journal import RunDirectory
 from .optimizer import ConfigId, Job, Optimizer
 from .result import Result, Run
+from .stopping import NEVER, StopFlag
 from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
@@ -54,7 +55,7 @@ class RunRecorder:
                       "loss": outcome.loss, "info": outcome.info, "error": outcome.error,
                       "started": outcome.started, "finished": outcome.finished, "worker": outcome.worker})
         stamps = {
-            "submitted": self._submitted.pop((job.config_id, job.budget)),
+            "submitted": self._submitted.pop((job.config_id, job.budget), outcome.started - self.time_ref),
             "started": outcome.started - self.time_ref,
             "finished": outcome.finished - self.time_ref,
         }
@@ -82,14 +83,19 @@ class RunRecorder:
         return Result(list(self.runs), dict(self.id2config), dict(self.settings))
 
 
-def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = ()) -> None:
+def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = (),
+             stop: StopFlag = NEVER) -> None:
     """Drive ``optimizer`` with ``executor`` until every bracket is finished.
 
     ``pending`` are jobs the optimizer handed out before a resume that never finished; they are
     handed out again before any new job.
+
+    Raises:
+        StopRequested: ``stop`` was requested; every outcome received so far is recorded.
     """
     pending = deque(pending)
     while not optimizer.finished:
+        stop.check()
         while executor.idle_count() > 0:
             if pending:
                 job = pending.popleft()
@@ -102,8 +108,13 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")
-        for job, outcome in executor.wait():
-            recorder.finished(job, outcome)
-            optimizer.tell(job, outcome.loss_for_model())
-            if optimizer.brackets[job.iteration].finished:
-                recorder.bracket_done(job.iteration)
+        record_outcomes(optimizer, recorder, executor.wait(stop))
+
+
+def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Iterable[tuple[Job, Outcome]]) -> None:
+    """Journal each outcome, then tell the optimizer; log finished brackets."""
+    for job, outcome in finished:
+        recorder.finished(job, outcome)
+        optimizer.tell(job, outcome.loss_for_model())
+        if optimizer.brackets[job.iteration].finished:
+            recorder.bracket_done(job.iteration)

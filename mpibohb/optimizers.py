@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,9 @@ from .result import Result
 from .samplers import Sampler
 from .samplers.bohb import KDESampler, KDESettings
 from .samplers.random import RandomSampler
-from .session import EXIT_STOPPED, RunStopped, run_master
+from .session import run_master
 from .space import SearchSpace
+from .stopping import EXIT_STOPPED, RunStopped
 from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function
 
 logger = logging.getLogger("mpibohb")
@@ -103,7 +105,7 @@ class _HyperbandFamily:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other; pick one")
@@ -126,6 +128,8 @@ class _HyperbandFamily:
             return master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
+            sys.stdout.flush()
+            sys.stderr.flush()
             os._exit(EXIT_STOPPED)
 
     def make_optimizer(self, n_iterations: int) -> Optimizer:

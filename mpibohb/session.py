@@ -7,72 +7,38 @@ bracket and the random generator; jobs handed out but never finished are handed 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import math
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from .executors import Executor
-from .journal import FORMAT_VERSION, JOURNAL, LOCK, JournalError, RunDirectory, lock_run_directory, read_journal
-from .loop import RunRecorder, run_loop
+from .journal import (
+    FORMAT_VERSION,
+    JOURNAL,
+    LOCK,
+    JournalError,
+    RunDirectory,
+    RunDirectoryError,
+    lock_run_directory,
+    read_journal,
+)
+from .loop import RunRecorder, record_outcomes, run_loop
 from .optimizer import Job, Optimizer
 from .result import Result, load_result, result_from_records
+from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
+from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
 
-EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
-
-
-class StopRequested(BaseException):
-    """A stop signal arrived; raised from the signal handler, so it interrupts the master anywhere."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-class RunStopped(SystemExit):
-    """``run`` was stopped by a signal after recording everything; exit code :data:`EXIT_STOPPED`."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(EXIT_STOPPED)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def stop_on_signals(enabled: bool) -> Iterator[None]:
-    """While active, SIGTERM, SIGINT and SIGUSR1 raise :class:`StopRequested` in the main thread."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, frame: Any) -> None:
-        raise StopRequested(signum)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def ignore_stop_signals() -> None:
-    """For worker ranks: leave stopping to the master, which ends the job once it has recorded."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+MAX_ATTEMPTS = 3  # a job handed out this often without a result is recorded as failed on resume
 
 
 def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict[str, Any]] | None:
@@ -101,15 +67,15 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
 
 
 def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
-    """Raise ``ValueError`` naming what differs between a journaled run and this one."""
+    """Raise :class:`RunDirectoryError` naming what differs between a journaled run and this one."""
     old_settings = {k: v for k, v in old["settings"].items() if k not in _RESUME_INSENSITIVE}
     new_settings = {k: v for k, v in new["settings"].items() if k not in _RESUME_INSENSITIVE}
     differ = sorted(k for k in old_settings.keys() | new_settings.keys() if old_settings.get(k) != new_settings.get(k))
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
-        raise ValueError(f"cannot resume the run in {path}: its settings differ ({shown})")
+        raise RunDirectoryError(f"cannot resume the run in {path}: its settings differ ({shown})")
     if json.loads(old["configspace"]) != json.loads(new["configspace"]):
-        raise ValueError(f"cannot resume the run in {path}: its search space differs")
+        raise RunDirectoryError(f"cannot resume the run in {path}: its search space differs")
 
 
 def make_header(settings: dict[str, Any], configspace: Any, warm_start: list[list[Any]]) -> dict[str, Any]:
@@ -152,26 +118,57 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
                     len(observations) - skipped, skipped)
 
 
-def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[Job]:
-    """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order.
+def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Job, int]]:
+    """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order,
+    with how often each was handed out already.
 
     Raises:
-        JournalError: the journal was written by an optimizer that asks differently.
+        JournalError: the journal was written by an optimizer that asks differently, or is
+            inconsistent.
     """
     handed_out: dict[tuple[tuple[int, ...], float], Job] = {}
+    attempts: Counter[tuple[tuple[int, ...], float]] = Counter()
     for record in records:
         kind = record.get("type")
+        key = (tuple(record.get("config_id", ())), record.get("budget"))
         if kind == "job":
-            job = optimizer.ask()
-            if job is None or list(job.config_id) != record["config_id"] or job.budget != record["budget"] \
-                    or job.config != record["config"]:
-                raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
-                                   f"{record['budget']}, this optimizer {job and job.config_id}")
-            handed_out[(job.config_id, job.budget)] = job
+            handed_out[key] = _replay_ask(optimizer, record)
+        if kind in ("job", "resubmit"):
+            attempts[key] += 1
         elif kind == "result":
-            job = handed_out.pop((tuple(record["config_id"]), record["budget"]))
-            optimizer.tell(job, math.inf if record["loss"] is None else record["loss"])
-    return list(handed_out.values())
+            if key not in handed_out:
+                raise JournalError(f"the journal has a result for {list(key[0])} at budget {key[1]} that was "
+                                   "never handed out")
+            optimizer.tell(handed_out.pop(key), math.inf if record["loss"] is None else record["loss"])
+    return [(job, attempts[key]) for key, job in handed_out.items()]
+
+
+def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
+    job = optimizer.ask()
+    if job is None:
+        raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
+                           f"it hands out {record['config_id']}; resume with at least as many n_iterations")
+    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"]:
+        raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
+                           f"{record['budget']}, this optimizer {job.config_id} at {job.budget}")
+    return job
+
+
+def give_up_on_repeat_crashes(pending: list[tuple[Job, int]], optimizer: Optimizer,
+                              recorder: RunRecorder) -> list[Job]:
+    """Record as failed the jobs handed out :data:`MAX_ATTEMPTS` times without a result (their
+    worker or the whole job died each time); return the others, to be handed out again."""
+    again = []
+    for job, attempts in pending:
+        if attempts < MAX_ATTEMPTS:
+            again.append(job)
+            continue
+        now = time.time()
+        reason = (f"AbandonedJob: handed out {attempts} times and never finished (the worker or the job died "
+                  "each time, e.g. a segfault, an out-of-memory kill or a time limit); recorded as failed")
+        logger.warning("%s at budget %g: %s", job.config_id, job.budget, reason)
+        record_outcomes(optimizer, recorder, [(job, Outcome(None, None, reason, now, now, "resume"))])
+    return again
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
@@ -198,32 +195,45 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
 
 def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
                overwrite: bool, previous_result: Any) -> Result:
-    """Run the optimisation on this process with ``executor``; journal it when there is a run_dir."""
+    """Run the optimisation on this process with ``executor``; journal it when there is a run_dir.
+
+    Raises:
+        RunStopped: a stop signal arrived (only with a run_dir); everything received is recorded.
+    """
     warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
     if family.run_dir is not None:
         records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start)
         warm_start, created = header["warm_start"], header["created"]
-    settings = dict(family.settings(), n_workers=n_workers)
-    optimizer = family.make_optimizer(n_iterations)
-    feed_warm_start(optimizer, family.space, warm_start)
-    pending = replay(optimizer, records) if records else []
-    previous = result_from_records(records) if records else None
-    recorder = RunRecorder(settings, directory, created, previous)
-    if records:
-        logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs), len(pending))
-    recorder.journal({"type": "session", "n_iterations": n_iterations, "started": time.time()})
-    try:
-        with stop_on_signals(directory is not None):
-            run_loop(optimizer, executor, recorder, pending)
-        recorder.journal({"type": "end", "time": time.time()})
-    except StopRequested as stop:
-        recorder.journal({"type": "stop", "signal": stop.signum, "time": time.time()})
-        logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
-                       stop, family.run_dir, EXIT_STOPPED)
-        raise RunStopped(stop.signum) from None
-    finally:
-        executor.close()
-        if directory is not None:
-            directory.close()
+    stop = StopFlag()
+    with stop_on_signals(stop, enabled=directory is not None):
+        try:
+            optimizer = family.make_optimizer(n_iterations)
+            feed_warm_start(optimizer, family.space, warm_start)
+            previous = result_from_records(records) if records else None
+            recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
+            recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
+                              "started": time.time()})
+            pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) if records else []
+            if records:
+                logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
+                            len(pending))
+            _run_until_done_or_stopped(optimizer, executor, recorder, pending, stop, family.run_dir)
+        finally:
+            executor.close()
+            if directory is not None:
+                directory.close()
     return recorder.result()
+
+
+def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder,
+                               pending: list[Job], stop: StopFlag, run_dir: str | None) -> None:
+    try:
+        run_loop(optimizer, executor, recorder, pending, stop)
+    except StopRequested as stopped:
+        record_outcomes(optimizer, recorder, executor.drain())
+        recorder.journal({"type": "stop", "signal": stopped.signum, "time": time.time()})
+        logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
+                       stopped, run_dir, EXIT_STOPPED)
+        raise RunStopped(stopped.signum) from None
+    recorder.journal({"type": "end", "time": time.time()})

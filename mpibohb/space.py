@@ -8,6 +8,7 @@ in ``[0, 1]`` (log-scaled where the parameter is), categorical and ordinal value
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from ConfigSpace.hyperparameters import IntegerHyperparameter
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,15 @@ class SearchSpace:
         private.seed(seed)
         return private
 
+    def constant_template(self) -> np.ndarray:
+        """A full vector with every constant at its value (also a conditional constant, which the
+        default configuration may leave NaN) and NaN elsewhere, for the samplers to fill in."""
+        template = np.full(len(self.hyperparameters), np.nan)
+        for i, hp in enumerate(self.hyperparameters):
+            if isinstance(hp, CS.Constant):
+                template[i] = hp.to_vector(hp.value)
+        return template
+
     def vector_of(self, config: dict[str, Any]) -> np.ndarray:
         """The vector of a configuration given as a dict (inactive parameters -> NaN)."""
         return CS.Configuration(self.configspace, values=config).get_array()
@@ -92,7 +103,8 @@ class SearchSpace:
             return self._config_with_conditions(vector)
         try:
             self.configspace.check_configuration_vector_representation(vector)
-        except ForbiddenValueError:
+        except ValueError as exc:  # forbidden, or otherwise rejected by ConfigSpace
+            logger.debug("model candidate rejected by ConfigSpace: %s", exc)
             return None
         return {hp.name: _plain(hp.to_value(v)) for hp, v in zip(self.hyperparameters, vector)}, vector
 
@@ -102,7 +114,9 @@ class SearchSpace:
         }
         try:
             config = deactivate_inactive_hyperparameters(values, self.configspace)
-        except ForbiddenValueError:
+            self.configspace.check_configuration_vector_representation(config.get_array())
+        except (ForbiddenValueError, ValueError) as exc:  # ConfigSpace's validation errors are ValueErrors
+            logger.debug("model candidate rejected by ConfigSpace: %s", exc)
             return None
         return plain_config(config), config.get_array()
 

@@ -128,7 +128,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
             raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)
         error = None
-    except Exception as exc:  # noqa: BLE001 - user code failing is data, not a crash
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code failing is data, not a crash
         loss, info = None, None
         error = _describe(exc, worker_name)
     return Outcome(loss, info, error, started, time.time(), worker_name)

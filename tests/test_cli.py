@@ -334,7 +334,7 @@ def bad_input_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str,
 @pytest.mark.parametrize("command", ["report", "status"])
 @pytest.mark.parametrize("case, says", [
     ("missing", "no such run directory"), ("no_journal", "not a run directory"), ("empty", "empty"),
-    ("garbage", "journal.jsonl:1: not a JSON record"), ("not_objects", "malformed journal"),
+    ("garbage", "journal.jsonl:1: not a JSON record"), ("not_objects", "record 1 is not a journal record"),
     ("corrupt_middle", "journal.jsonl:5: not a JSON record"), ("bad_record", "record 4 (result) lacks budget"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(bad_input_calls: dict, case: str, says: str, command: str) -> None:

@@ -46,7 +46,9 @@ def test_min_points_default_is_non_constant_dims_plus_one() -> None:
     sampler = KDESampler(SearchSpace(small_space()))
     assert sampler.num_dims == 4  # the constant is not a dimension
     assert sampler.min_points == 5
-    assert KDESampler(SearchSpace(small_space()), KDESettings(min_points_in_model=3)).min_points == 3
+    assert KDESampler(SearchSpace(small_space()), KDESettings(min_points_in_model=7)).min_points == 7
+    # below d + 1 a KDE is degenerate: raised to d + 1 with a warning, as HpBandSter does
+    assert KDESampler(SearchSpace(small_space()), KDESettings(min_points_in_model=3)).min_points == 5
 
 
 def test_no_model_until_good_and_bad_sets_have_min_points_each() -> None:

@@ -1,8 +1,9 @@
 """Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks.
 
-Every executor offers the same three calls to the event loop in :mod:`mpibohb.loop`:
-``idle_count()``, ``submit(job)`` and ``wait()`` (block until at least one job finished and
-return the finished ``(job, outcome)`` pairs), plus ``close()``.
+Every executor offers the same calls to the event loop in :mod:`mpibohb.loop`: ``idle_count()``,
+``submit(job)``, ``wait(stop)`` (block until at least one job finished, or a stop was requested,
+and return the finished ``(job, outcome)`` pairs), ``drain()`` (what has finished, without
+blocking, after a stop) and ``close()``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from typing import Any, Protocol
 
 from ..optimizer import Job
+from ..stopping import StopFlag
 from ..worker import Outcome
 
 
@@ -26,8 +28,12 @@ class Executor(Protocol):
         """Hand ``job`` to an idle worker."""
         ...
 
-    def wait(self) -> list[tuple[Job, Outcome]]:
-        """Block until at least one job has finished; return every finished one."""
+    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+        """Block until at least one job has finished or ``stop`` is requested; return every finished one."""
+        ...
+
+    def drain(self) -> list[tuple[Job, Outcome]]:
+        """Every job that has finished by now, without blocking."""
         ...
 
     def close(self) -> None:

@@ -26,8 +26,9 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..journal import JournalError, RunDirectoryError
 from ..optimizer import Job
-from ..session import RunStopped, ignore_stop_signals
+from ..stopping import RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, evaluate
 
 logger = logging.getLogger(__name__)
@@ -95,22 +96,29 @@ class MPIExecutor:
         self.comm.send(message, dest=rank, tag=TAG_JOB)
         self._backoff.reset()
 
-    def wait(self) -> list[tuple[Job, Outcome]]:
-        """Poll until at least one outcome arrived; return every outcome that is waiting."""
+    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+        """Poll until at least one outcome arrived or a stop is requested; return every outcome
+        that is waiting."""
+        finished = self.drain()
+        while not finished and not stop.requested:
+            self._backoff.sleep()
+            finished = self.drain()
+        return finished
+
+    def drain(self) -> list[tuple[Job, Outcome]]:
+        """Every outcome that has arrived, without blocking."""
         finished: list[tuple[Job, Outcome]] = []
         status = MPI.Status()
-        while not finished:
-            while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_OUTCOME, status=status):
-                finished.append(self._receive(status.Get_source()))
-            if not finished:
-                self._backoff.sleep()
+        while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_OUTCOME, status=status):
+            finished.append(self._receive(status.Get_source()))
         return finished
 
     def _receive(self, rank: int) -> tuple[Job, Outcome]:
-        version, key, fields = self.comm.recv(source=rank, tag=TAG_OUTCOME)
-        if version != PROTOCOL_VERSION:
-            raise RuntimeError(f"rank {rank} speaks protocol {version}, the master {PROTOCOL_VERSION}: "
+        message = self.comm.recv(source=rank, tag=TAG_OUTCOME)
+        if message[0] != PROTOCOL_VERSION:
+            raise RuntimeError(f"rank {rank} speaks protocol {message[0]}, the master {PROTOCOL_VERSION}: "
                                "every rank must run the same mpibohb version")
+        _, key, fields = message
         job, _ = self._running.pop(key)
         self._idle.append(rank)
         return job, _unpickle_outcome(fields, rank)
@@ -136,9 +144,9 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any]) -> None:
         message = comm.recv(source=0, tag=TAG_JOB)
         if message is None:
             return
-        version, key, config_id, config, budget, working_directory, timeout = message
-        if version != PROTOCOL_VERSION:
-            raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {version}")
+        if message[0] != PROTOCOL_VERSION:
+            raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {message[0]}")
+        _, key, config_id, config, budget, working_directory, timeout = message
         outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout)
         _send_outcome(comm, key, outcome)
         backoff.reset()
@@ -178,7 +186,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
     printed as its message alone; anything else with its traceback.
     """
     error = sys.exc_info()[1]
-    if isinstance(error, (FileExistsError, ValueError)):
+    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError)):
         text = f"mpibohb: error on {worker_name(comm)}: {error}"
     else:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
@@ -194,20 +202,31 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
     An exception in mpibohb's own code on any rank ends the whole MPI job with a non-zero exit
     (``Abort``) instead of leaving it hanging. With ``graceful_stop`` the worker ranks ignore
     SIGTERM, SIGINT and SIGUSR1: the master records everything, then ends the job with exit code
-    :data:`~mpibohb.session.EXIT_STOPPED` (busy workers cannot be waited for).
+    :data:`~mpibohb.stopping.EXIT_STOPPED` (busy workers cannot be waited for).
     """
-    if comm.Get_rank() == 0:
-        try:
-            return run_master(MPIExecutor(comm, working_directory, timeout))
-        except RunStopped as stopped:
-            sys.stderr.flush()
-            MPI.COMM_WORLD.Abort(stopped.code)
-        except BaseException:
-            abort_on_error(comm, "the master")
-    if graceful_stop:
-        ignore_stop_signals()
+    comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours
     try:
-        serve(comm, compute)
+        if comm.Get_rank() == 0:
+            return _master(comm, run_master, working_directory, timeout)
+        restore_signals = ignore_stop_signals() if graceful_stop else (lambda: None)
+        try:
+            serve(comm, compute)
+        except BaseException:
+            abort_on_error(comm, "the worker loop")
+        finally:
+            restore_signals()
+        return None
+    finally:
+        comm.Free()
+
+
+def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], working_directory: str,
+            timeout: float | None) -> Any:
+    try:
+        return run_master(MPIExecutor(comm, working_directory, timeout))
+    except RunStopped as stopped:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(stopped.code)
     except BaseException:
-        abort_on_error(comm, "the worker loop")
-    return None
+        abort_on_error(comm, "the master")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..optimizer import Job
+from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
 
 
@@ -28,14 +29,19 @@ class SerialExecutor:
         """Remember ``job``; it runs in :meth:`wait`."""
         self._pending = job
 
-    def wait(self) -> list[tuple[Job, Outcome]]:
-        """Run the pending job now."""
+    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+        """Run the pending job now; a stop signal interrupts it (it then runs again on resume)."""
         job, self._pending = self._pending, None
         if job is None:
             return []
-        outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, self.name,
-                           self.timeout)
+        with stop.interruptible_section():
+            outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
+                               self.name, self.timeout)
         return [(job, outcome)]
+
+    def drain(self) -> list[tuple[Job, Outcome]]:
+        """Nothing runs in the background."""
+        return []
 
     def close(self) -> None:
         """Nothing to stop."""

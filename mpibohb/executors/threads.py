@@ -9,7 +9,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from ..optimizer import Job
+from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
+
+_STOP_CHECK_INTERVAL = 0.1  # seconds between looks at the stop flag while threads work
 
 
 class ThreadExecutor:
@@ -41,10 +44,18 @@ class ThreadExecutor:
         return evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
                         self.timeout)
 
-    def wait(self) -> list[tuple[Job, Outcome]]:
-        """Block until a job finishes; return all finished ones, oldest submission first."""
-        done, _ = wait(list(self._running), return_when=FIRST_COMPLETED)
-        finished = [future for future in self._running if future in done]
+    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+        """Block until a job finishes or a stop is requested; return all finished ones, oldest
+        submission first."""
+        while not stop.requested:
+            done, _ = wait(list(self._running), timeout=_STOP_CHECK_INTERVAL, return_when=FIRST_COMPLETED)
+            if done:
+                return self.drain()
+        return []
+
+    def drain(self) -> list[tuple[Job, Outcome]]:
+        """The finished jobs, without blocking."""
+        finished = [future for future in self._running if future.done()]
         return [(self._running.pop(future), future.result()) for future in finished]
 
     def close(self) -> None:

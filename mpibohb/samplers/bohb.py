@@ -97,10 +97,14 @@ class KDESampler:
         self.settings.validate()
         self.num_dims = len(space.dimensions)
         self.min_points = self.settings.min_points_in_model or self.num_dims + 1
+        if self.min_points < self.num_dims + 1:
+            logger.warning("min_points_in_model=%d is below the %d dimensions + 1 a KDE needs; using %d",
+                           self.min_points, self.num_dims, self.num_dims + 1)
+            self.min_points = self.num_dims + 1
         self._kinds = tuple(d.kind for d in space.dimensions)
         self._levels = tuple(d.num_levels for d in space.dimensions)
         self._model_indices = space.model_indices
-        self._template = space.configspace.get_default_configuration().get_array()
+        self._template = space.constant_template()
         self._random = RandomSampler(space)
         self._observations: dict[float, _Observations] = {}
         self._model: KDEPair | None = None

@@ -1,0 +1,103 @@
+"""Graceful stop: SIGTERM, SIGINT and SIGUSR1 ask the master to stop; it records, then exits 99.
+
+The signal handler only sets a flag, which the event loop and the executors check at safe
+points, so nothing already received is lost. The one exception is a serial evaluation running
+in the master itself: the flag is then *interruptible* and the handler raises
+:class:`StopRequested` at once, since ``compute`` may run for hours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+class StopRequested(BaseException):
+    """A stop signal arrived (a ``BaseException``, so ``except Exception`` in user code lets it pass)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class RunStopped(SystemExit):
+    """``run`` was stopped by a signal after recording everything; exit code :data:`EXIT_STOPPED`."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(EXIT_STOPPED)
+        self.signum = signum
+
+
+class StopFlag:
+    """Set by the signal handler; checked by the loop and the executors."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.interruptible = False
+
+    @property
+    def requested(self) -> bool:
+        """True once a stop signal arrived."""
+        return self.signum is not None
+
+    def check(self) -> None:
+        """Raise :class:`StopRequested` if a stop signal arrived."""
+        if self.signum is not None:
+            raise StopRequested(self.signum)
+
+    @contextlib.contextmanager
+    def interruptible_section(self) -> Iterator[None]:
+        """While inside, a stop signal raises :class:`StopRequested` at once."""
+        self.check()
+        self.interruptible = True
+        try:
+            yield
+        finally:
+            self.interruptible = False
+
+    def handle(self, signum: int, frame: Any = None) -> None:
+        """The signal handler."""
+        self.signum = signum
+        if self.interruptible:
+            self.interruptible = False
+            raise StopRequested(signum)
+
+
+NEVER = StopFlag()  # for callers without signal handling: never requested
+
+
+@contextlib.contextmanager
+def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
+    """While active (and ``enabled``, in the main thread), the stop signals set ``flag``."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, flag.handle) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def ignore_stop_signals() -> Callable[[], None]:
+    """For worker ranks: leave stopping to the master, which ends the job once it has recorded.
+
+    Returns a function that restores the previous handlers (call it when the worker loop ends,
+    so that user code after ``run`` and later child processes get the signals again).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

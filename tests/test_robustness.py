@@ -1,0 +1,90 @@
+"""Faults that must not wedge a run: torn journals, repeat crashes, odd user data, odd spaces."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import ConfigSpace as CS
+from mpi_launch import SCRIPTS, run_command
+
+from mpibohb import BOHB, load_result
+from mpibohb.journal import read_journal
+
+
+def loss(config, budget):
+    return (config["x"] - 0.4) ** 2 + 1 / budget
+
+
+def space():
+    return CS.ConfigurationSpace({"x": (0.0, 1.0)})
+
+
+def test_a_torn_last_line_that_parses_is_dropped_and_resumes_keep_working(tmp_path):
+    run_dir = tmp_path / "run"
+    whole = BOHB(space(), min_budget=1, max_budget=9, seed=4, run_dir=tmp_path / "whole").run(3, loss)
+    BOHB(space(), min_budget=1, max_budget=9, seed=4, run_dir=run_dir).run(3, loss)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:15]) + lines[15].rstrip("\n"))  # a crash right after the closing brace
+    assert len(read_journal(run_dir)) == 15
+    BOHB(space(), min_budget=1, max_budget=9, seed=4, run_dir=run_dir).run(2, loss, resume=True)
+    resumed = BOHB(space(), min_budget=1, max_budget=9, seed=4, run_dir=run_dir).run(3, loss, resume=True)
+    key = [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == key
+    assert [(r.config_id, r.budget, r.loss) for r in load_result(run_dir).get_all_runs()] == key
+
+
+def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(SCRIPTS / "crashing_run.py"), str(run_dir)]
+    for attempt in range(3):
+        crashed = run_command(command, timeout=60)
+        assert crashed.returncode == 9, (attempt, crashed.stderr[-2000:])
+    finished = run_command(command, timeout=60)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "RUNS 19 FAILED 1" in finished.stdout  # (1, 9, 3), 2 iterations: 9+3+1 + 5+1 = 19 runs
+    failed = load_result(run_dir).failed_runs()
+    assert [(r.config_id, r.budget) for r in failed] == [((0, 0, 2), 1.0)]
+    assert "handed out 3 times and never finished" in failed[0].error_logs
+
+
+def test_info_that_json_cannot_hold_is_journaled_as_a_note(tmp_path):
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    infos = [cyclic, Unprintable(), {"nan": float("nan"), "lock": threading.Lock()}]
+
+    def worker(config_id, config, budget, working_directory):
+        return {"loss": loss(config, budget), "info": infos[config_id[2] % 3]}
+
+    class W:
+        compute = staticmethod(worker)
+
+    res = BOHB(space(), min_budget=1, max_budget=9, seed=1, run_dir=tmp_path / "run").run(2, W())
+    loaded = load_result(tmp_path / "run")
+    assert len(loaded.get_all_runs()) == len(res.get_all_runs()) == 19
+    assert all(r.loss is not None for r in loaded.get_all_runs())
+    texts = [str(r.info) for r in loaded.get_all_runs()]
+    assert any("no repr" in t or "repr fails" in t for t in texts)
+    assert any("'nan'" in t or "nan" in t for t in texts)
+
+
+def test_a_conditional_constant_does_not_break_model_proposals():
+    cs = CS.ConfigurationSpace()
+    a = CS.CategoricalHyperparameter("a", ["x", "y"], default_value="x")
+    c = CS.Constant("c", 5)
+    cs.add([a, c, CS.UniformFloatHyperparameter("u", 0.0, 1.0)])
+    cs.add(CS.EqualsCondition(c, a, "y"))
+
+    def objective(config, budget):
+        return config["u"] + (0.0 if config["a"] == "y" else 0.5) + 1 / budget
+
+    res = BOHB(cs, min_budget=1, max_budget=9, seed=0, random_fraction=0.0).run(n_iterations=4, worker=objective)
+    assert not res.failed_runs()
+    model_picks = [e for e in res.get_id2config_mapping().values() if e["config_info"]["model_based_pick"]]
+    assert model_picks and any(e["config"].get("c") == 5 for e in model_picks)
