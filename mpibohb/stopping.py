@@ -74,7 +74,11 @@ NEVER = StopFlag()  # for callers without signal handling: never requested
 
 @contextlib.contextmanager
 def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
-    """While active (and ``enabled``, in the main thread), the stop signals set ``flag``."""
+    """While active (and ``enabled``, in the main thread), the stop signals set ``flag``.
+
+    After a stop the signals stay ignored: the process is on its way out with exit code 99, and a
+    second signal (schedulers and launchers often send several) must not change that.
+    """
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -83,7 +87,7 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if flag.requested else handler)
 
 
 def ignore_stop_signals() -> Callable[[], None]:

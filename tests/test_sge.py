@@ -1,0 +1,283 @@
+"""The shipped SGE job script, ``jobscripts/sge.qsub``, on a real single-host Grid Engine.
+
+``tests/cluster/start_sge.sh`` installs and starts Son of Grid Engine (Debian packages; needs root
+and apt-get) once per session. Where it cannot, the tests are skipped with its reason; when the
+``CI`` environment variable is set, they fail instead. Jobs are submitted with ``qsub -sync y``
+(which waits, also through requeues, and returns the job's final exit code) unless a test has to
+act while the job runs; every job still known to SGE at the end of a test is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from mpibohb.journal import read_journal
+from mpibohb.schedule import runs_per_budget
+
+ROOT = Path(__file__).parent.parent
+JOB_SCRIPT = ROOT / "jobscripts" / "sge.qsub"
+START_SGE = ROOT / "tests" / "cluster" / "start_sge.sh"
+CLUSTER_EXAMPLE = ROOT / "examples" / "cluster.py"
+VENV = Path(sys.prefix)  # the virtualenv running the tests has mpibohb and the mpich wheel's mpiexec
+SLOTS = 4  # 1 master + 3 workers on a 2-CPU machine: the queue has 8 slots; evaluations mostly sleep
+MIN_BUDGET, MAX_BUDGET, ETA = 9, 243, 3
+SIGUSR1 = 10
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or under CI fail: CI must really run these tests."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"Grid Engine is needed under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sge_env() -> dict[str, str]:
+    """Start Grid Engine with tests/cluster/start_sge.sh; the environment of its settings.sh."""
+    if not sys.platform.startswith("linux"):
+        unavailable("Grid Engine tests need Linux")
+    if os.geteuid() != 0:
+        unavailable("Grid Engine tests need root (start_sge.sh installs packages and starts daemons)")
+    if shutil.which("qsub") is None and shutil.which("apt-get") is None:
+        unavailable("Grid Engine is not installed and there is no apt-get to install it")
+    if not (VENV / "bin" / "activate").exists():
+        unavailable(f"the tests must run in a virtualenv (the job script activates it); {VENV} is none")
+    try:
+        started = subprocess.run(["bash", str(START_SGE)], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        unavailable("tests/cluster/start_sge.sh did not finish within 900 s")
+    if started.returncode != 0:
+        unavailable(f"tests/cluster/start_sge.sh failed (exit {started.returncode}):\n{started.stderr[-3000:]}")
+    source = started.stdout.strip().splitlines()[-1]  # ". /var/lib/gridengine/default/common/settings.sh"
+    dumped = subprocess.run(["bash", "-c", f"{source} && env -0"], capture_output=True, text=True, check=True)
+    return dict(item.split("=", 1) for item in dumped.stdout.split("\0") if "=" in item)
+
+
+@dataclass
+class Job:
+    """A submission of the job script."""
+
+    job_id: int
+    log: Path  # its output file (-j y: stdout and stderr), appended to by every rerun
+    returncode: int | None = None  # with -sync y: the exit code of its last run
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+class Submitter:
+    """Submits the job script; deletes what is left of its jobs afterwards."""
+
+    def __init__(self, env: dict[str, str], directory: Path) -> None:
+        self.env = env
+        self.directory = directory
+        self.job_ids: list[int] = []
+
+    def __call__(self, variables: dict[str, str], *, limits: str | None = None, sync: bool = True,
+                 timeout: float = 120) -> Job:
+        """``qsub [-sync y] -pe mpi SLOTS [-l limits] -v variables jobscripts/sge.qsub`` in the test's
+        directory, the job script unmodified."""
+        name = f"mpibohb-test-{uuid.uuid4().hex[:8]}"
+        log = self.directory / f"{name}.log"
+        command = ["qsub", "-N", name, "-wd", str(self.directory), "-o", str(log), "-pe", "mpi", str(SLOTS)]
+        if sync:
+            command += ["-sync", "y"]
+        if limits:
+            command += ["-l", limits]
+        command += ["-v", ",".join(f"{key}={value}" for key, value in variables.items()), str(JOB_SCRIPT)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        submitted = None
+        for line in process.stdout:  # "Your job 12 ("name") has been submitted" comes at once
+            submitted = submitted or re.match(r"Your job (\d+) ", line)
+            if submitted:
+                self.job_ids.append(int(submitted.group(1)))
+                break
+        try:
+            process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise AssertionError(f"job {name} still running after {timeout} s; its output:\n"
+                                 f"{log.read_text()[-4000:] if log.exists() else '(none)'}") from None
+        assert submitted, f"qsub did not submit the job: {process.stderr.read() if process.stderr else ''}"
+        return Job(int(submitted.group(1)), log, process.returncode if sync else None)
+
+    def known(self, job_id: int) -> bool:
+        """SGE still has the job (pending, running or being deleted)."""
+        return subprocess.run(["qstat", "-j", str(job_id)], capture_output=True, env=self.env,
+                              timeout=30).returncode == 0
+
+    def delete(self, job_id: int, timeout: float = 90) -> None:
+        """``qdel``, then wait until SGE has forgotten the job (``qdel -f`` at the end)."""
+        subprocess.run(["qdel", str(job_id)], capture_output=True, env=self.env, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.known(job_id):
+            time.sleep(0.5)
+        if self.known(job_id):
+            subprocess.run(["qdel", "-f", str(job_id)], capture_output=True, env=self.env, timeout=30)
+            raise AssertionError(f"job {job_id} was still there {timeout} s after qdel")
+
+    def cleanup(self) -> None:
+        for job_id in self.job_ids:
+            if self.known(job_id):
+                try:
+                    self.delete(job_id, timeout=30)
+                except AssertionError:
+                    pass
+
+
+@pytest.fixture
+def qsub(sge_env: dict[str, str], tmp_path: Path):
+    submitter = Submitter(sge_env, tmp_path)
+    yield submitter
+    submitter.cleanup()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.5)
+
+
+def toy_variables(n_iterations: int, sleep: float, **more: str) -> dict[str, str]:
+    """``-v`` knobs of the job script for examples/cluster.py on the toy worker."""
+    args = f"--n_iterations {n_iterations} --sleep_interval {sleep} --min_budget {MIN_BUDGET} --max_budget {MAX_BUDGET}"
+    return {"VENV": str(VENV), "SCRIPT": str(CLUSTER_EXAMPLE), "ARGS": args, **more}
+
+
+def journal_types(run_dir: Path) -> list[str]:
+    try:
+        return [record["type"] for record in read_journal(run_dir)]
+    except (OSError, ValueError):
+        return []
+
+
+def check_results(records: list[dict], n_iterations: int | None) -> None:
+    """Each evaluation once, each one handed out first, none failed; with ``n_iterations``: exactly
+    the evaluations of that many brackets."""
+    results = [r for r in records if r["type"] == "result"]
+    keys = [(tuple(r["config_id"]), float(r["budget"])) for r in results]
+    assert len(keys) == len(set(keys)), [k for k, n in Counter(keys).items() if n > 1]
+    handed_out = {(tuple(r["config_id"]), float(r["budget"])) for r in records if r["type"] in ("job", "resubmit")}
+    assert set(keys) <= handed_out
+    assert all(r["error"] is None for r in results), [r["error"] for r in results if r["error"]][:1]
+    if n_iterations is not None:
+        expected = runs_per_budget(n_iterations, MIN_BUDGET, MAX_BUDGET, ETA)
+        assert Counter(budget for _, budget in keys) == Counter({b: n for b, n in expected.items() if n})
+
+
+def check_complete(run_dir: Path, n_iterations: int) -> list[dict]:
+    """The run in ``run_dir`` finished with exactly the evaluations of ``n_iterations`` brackets,
+    each once; returns the journal's records."""
+    records = read_journal(run_dir)
+    assert records[0]["type"] == "header" and records[-1]["type"] == "end", [r["type"] for r in records[-5:]]
+    check_results(records, n_iterations)
+    return records
+
+
+@pytest.mark.timeout(420)  # includes installing Grid Engine when the session starts with it
+def test_job_script_runs_bohb_over_slots_and_resumes_on_resubmission(qsub, tmp_path):
+    run_dir = tmp_path / "run"
+    job = qsub(toy_variables(2, 0.05, RUN_DIR=str(run_dir)))
+    assert job.returncode == 0, job.output
+    assert f"the run in {run_dir} finished; exit 0" in job.output
+    records = check_complete(run_dir, 2)
+    assert [r["type"] for r in records].count("session") == 1
+    assert not any(r["type"] == "stop" for r in records)
+    workers = Counter(r["worker"].split("@")[0] for r in records if r["type"] == "result")
+    assert set(workers) <= {f"rank {k}" for k in range(1, SLOTS)} and len(workers) > 1, workers
+
+    # A new submission on the same run directory resumes it; one more iteration extends it.
+    before = [r for r in records if r["type"] == "result"]
+    again = qsub(toy_variables(3, 0.05, RUN_DIR=str(run_dir)))
+    assert again.returncode == 0, again.output
+    assert f"resuming the run in {run_dir}" in again.output
+    records = check_complete(run_dir, 3)
+    assert [r["type"] for r in records].count("session") == 2
+    assert [r for r in records if r["type"] == "result"][: len(before)] == before
+
+
+@pytest.mark.timeout(300)
+def test_time_limit_stops_requeues_and_resumes_until_done(qsub, tmp_path):
+    # h_rt 60 s, STOP_MARGIN 46 s: the job script asks mpibohb to stop after 14 s; it records
+    # everything, the job exits 99, SGE queues it again and the rerun (same job id, so the same
+    # default run directory) resumes, with the same limit. The work (about 27 s on 3 workers, after
+    # 2-4 s of start-up in each piece) takes three pieces or more.
+    job = qsub(toy_variables(3, 1.2, STOP_MARGIN="46"), limits="h_rt=0:1:0", timeout=240)
+    output = job.output
+    assert job.returncode == 0, output
+    run_dirs = list((tmp_path / "runs").iterdir())
+    assert run_dirs == [tmp_path / "runs" / f"sge-{job.job_id}"], run_dirs
+    assert "will stop the run after 14 s (h_rt 60 s, STOP_MARGIN 46 s)" in output
+    assert "stopped (STOP_AFTER=14 s reached, mpiexec exit code 99)" in output
+    assert output.count(f"sge.qsub: job {job.job_id} ") >= 3 and "restarted=1" in output
+    assert "warning" not in output
+    assert "finished; exit 0" in output.splitlines()[-1]
+
+    records = check_complete(run_dirs[0], 3)
+    types = [r["type"] for r in records]
+    stops = [r for r in records if r["type"] == "stop"]
+    assert len(stops) >= 2 and all(r["signal"] == SIGUSR1 for r in stops), stops
+    assert types.count("session") == len(stops) + 1
+    assert types.count("session") == output.count(f"sge.qsub: job {job.job_id} ")
+
+
+@pytest.mark.timeout(300)
+def test_soft_limit_signal_and_qdel_stop_cleanly_and_a_resubmission_finishes(qsub, tmp_path):
+    # SGE's own signals reach the job's whole process group. At s_rt (15 s) SGE sends SIGUSR1:
+    # mpiexec gets it directly and passes it on once; mpibohb stops, the job exits 99 and SGE
+    # queues it again. qdel on the rerun (the job has -notify) sends SIGUSR2, which the job script
+    # turns into one SIGUSR1: the run stops cleanly again and SGE drops the job. Submitting again
+    # with the run directory finishes the run. (The rerun is deleted early on purpose: SGE 8.1.9
+    # would kill it at s_rt without requeueing it, which is why the job script keeps its own clock.)
+    run_dir = tmp_path / "run"
+    job = qsub(toy_variables(3, 0.9, RUN_DIR=str(run_dir)), limits="s_rt=0:0:15,h_rt=0:5:0", sync=False)
+    wait_until(lambda: journal_types(run_dir).count("session") == 2, 120, "the rerun to resume the run")
+    time.sleep(1.5)  # the rerun's master is past its start-up
+    assert "restarted=1" in job.output
+    qsub.delete(job.job_id)
+
+    output = job.output
+    assert "warning: -l s_rt is set" in output
+    assert "stopped (SIGUSR1, mpiexec exit code 99)" in output
+    assert "asking mpibohb to stop: SIGUSR2, SGE is about to kill the job" in output
+    assert output.count(f"sge.qsub: job {job.job_id} ") == 2  # not requeued after qdel
+    records = read_journal(run_dir)
+    assert [r["type"] for r in records if r["type"] in ("session", "stop", "end")] == [
+        "session", "stop", "session", "stop"]
+    assert all(r["signal"] == SIGUSR1 for r in records if r["type"] == "stop")
+    check_results(records, None)
+
+    again = qsub(toy_variables(3, 0.9, RUN_DIR=str(run_dir)), timeout=120)
+    assert again.returncode == 0, again.output
+    assert f"resuming the run in {run_dir}" in again.output
+    records = check_complete(run_dir, 3)
+    assert [r["type"] for r in records].count("session") == 3
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("knob, message", [
+    ("SCRIPT", "no script SCRIPT={value}"),
+    ("VENV", "no Python environment at VENV={value}"),
+])
+def test_bad_submission_fails_with_message(qsub, tmp_path, knob, message):
+    value = str(tmp_path / "does-not-exist")
+    job = qsub(toy_variables(1, 0, **{knob: value}), timeout=60)
+    assert job.returncode == 1, job.output
+    assert "sge.qsub: error: " + message.format(value=value) in job.output
+    assert job.output.rstrip().endswith("sge.qsub: exit 1")
+    assert not (tmp_path / "runs").exists()
