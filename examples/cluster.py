@@ -2,8 +2,8 @@
 
 Submit it with a job script (see ``jobscripts/``), which runs on every allocated slot:
 
-    mpiexec -n $NSLOTS python examples/cluster.py --run_dir runs/$JOB_ID     # SGE
-    srun python examples/cluster.py --run_dir runs/$SLURM_JOB_ID              # SLURM
+    qsub jobscripts/sge.qsub          # SGE: mpiexec -n $NSLOTS python examples/cluster.py --run_dir ...
+    sbatch jobscripts/slurm.sbatch    # SLURM: mpiexec -n $SLURM_NTASKS (or srun --mpi=pmi2) python ...
 
 HpBandSter needed ``--run_id``, ``--nic_name`` and ``--shared_directory`` here so that workers
 could find the nameserver; the MPI launcher does that job. The run directory is where results go;

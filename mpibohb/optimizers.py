@@ -117,6 +117,7 @@ class _HyperbandFamily:
         def master(executor: Executor, workers: int) -> Result:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
+        _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
@@ -139,6 +140,15 @@ class _HyperbandFamily:
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""
+
+
+def _refuse_lone_ranks_sharing_a_run_dir(comm: Any, run_dir: str | None) -> None:
+    """``srun`` without an MPI plugin starts every task as its own one-process MPI job; with a run
+    directory they would all try to run the optimizer in it. Say so instead."""
+    tasks = os.environ.get("SLURM_STEP_NUM_TASKS", "1")
+    if run_dir is not None and (comm is None or comm.Get_size() == 1) and tasks.isdigit() and int(tasks) > 1:
+        raise RuntimeError(f"srun started {tasks} tasks but MPI sees each as a job of its own: launch with "
+                           "srun --mpi=pmi2 (pmix for Open MPI 5; see srun --mpi=list) or with mpiexec")
 
 
 def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worker: Any) -> tuple[Any, Any]:

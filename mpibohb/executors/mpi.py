@@ -191,6 +191,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
     else:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
     print(text, file=sys.stderr, flush=True)
+    time.sleep(0.5)  # let the launcher forward the message before Abort tears the job down
     MPI.COMM_WORLD.Abort(1)
 
 

@@ -1,0 +1,215 @@
+"""The shipped SLURM job script on a real single-node SLURM (started by tests/cluster/start_slurm.sh).
+
+Each test submits ``jobscripts/slurm.sbatch`` unchanged, setting only its documented variables
+(VENV, SCRIPT, SCRIPT_ARGS, RUN_DIR, MPI_LAUNCHER) and sbatch's own options, waits for the job by
+polling ``scontrol show job`` (``sbatch --wait`` polls only every 10 s), and checks the run
+directory. The node has as many CPUs as the machine, so jobs with more tasks are submitted with
+``--overcommit`` (without it they stay PENDING for ever).
+
+Skipped when SLURM cannot be set up here (not root, no apt-get, ...), except under ``CI``, where
+that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mpibohb import load_result
+from mpibohb.journal import read_journal
+from mpibohb.schedule import runs_per_budget
+
+ROOT = Path(__file__).parent.parent
+JOB_SCRIPT = ROOT / "jobscripts" / "slurm.sbatch"
+START_SLURM = Path(__file__).parent / "cluster" / "start_slurm.sh"
+VENV = Path(sys.prefix)  # the virtualenv running the tests (it has mpibohb, mpi4py and mpiexec)
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
+                "BOOT_FAIL", "DEADLINE"}
+TAG = f"mpibohb-test-{os.getpid()}"  # job names: singleton dependencies never wait on another session's jobs
+
+pytestmark = pytest.mark.slow
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """Start (or reuse) the single-node SLURM; yield its SLURM_CONF, set in os.environ meanwhile."""
+    if not (VENV / "bin" / "activate").exists():
+        pytest.skip(f"the tests do not run in a virtualenv ({VENV} has no bin/activate) for the job script's VENV")
+    try:
+        started = subprocess.run(["bash", str(START_SLURM)], capture_output=True, text=True, timeout=900)
+        failure = None if started.returncode == 0 else \
+            f"exit {started.returncode}: {started.stderr.strip()[-2000:]}"
+    except (OSError, subprocess.TimeoutExpired) as error:
+        started, failure = None, repr(error)
+    if failure is None:
+        match = re.search(r"^export SLURM_CONF=(\S+)$", started.stdout, re.MULTILINE)
+        failure = None if match else f"no 'export SLURM_CONF=' in its output: {started.stdout!r}"
+    if failure is not None:
+        message = f"SLURM could not be started here by {START_SLURM.relative_to(ROOT)}: {failure}"
+        if in_ci():
+            pytest.fail(message + "\n(CI is set: a SLURM that cannot start is a failure, not a skip)")
+        pytest.skip(message)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", match.group(1))
+        cancel_leftovers()
+        yield match.group(1)
+
+
+def cancel_leftovers() -> None:
+    """Cancel the jobs of earlier test sessions that died without cleaning up (their pid is gone)."""
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True, text=True, timeout=60).stdout
+    for job_id, name in (line.split(" ", 1) for line in queue.splitlines() if " " in line):
+        pid = re.match(r"mpibohb-test-(\d+)-", name)
+        if pid and not Path(f"/proc/{pid.group(1)}").exists():
+            subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def submit(slurm, tmp_path):
+    """``submit(name, variables, *sbatch_options, cwd=ROOT)`` -> job id; cancels its jobs afterwards."""
+    job_ids: list[str] = []
+
+    def submit_job(name: str, variables: dict[str, str], *options: str, cwd: Path = ROOT) -> str:
+        env = dict(os.environ, SLURM_CONF=slurm, **variables)
+        command = ["sbatch", "--parsable", "--export=ALL", f"--job-name={TAG}-{name}",
+                   f"--output={tmp_path}/%x-%j.out", *options, str(JOB_SCRIPT)]
+        submitted = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
+        assert submitted.returncode == 0, f"{command} failed: {submitted.stderr}"
+        job_ids.append(submitted.stdout.strip().split(";")[0])
+        return job_ids[-1]
+
+    yield submit_job
+    if job_ids:
+        subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(job_state(j).get("JobState") not in FINAL_STATES | {None}
+                                                  for j in job_ids):
+            time.sleep(0.5)
+
+
+def job_state(job_id: str) -> dict[str, str]:
+    """``scontrol show job``'s fields (JobState, ExitCode, Restarts, Reason, ...); {} once purged."""
+    shown = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=60)
+    return dict(re.findall(r"(\w+)=(\S*)", shown.stdout)) if shown.returncode == 0 else {}
+
+
+def output_of(tmp_path: Path, job_id: str) -> str:
+    return "\n".join(path.read_text(errors="replace") for path in tmp_path.glob(f"*-{job_id}.out"))
+
+
+def wait_for(job_id: str, tmp_path: Path, timeout: float) -> dict[str, str]:
+    """Poll the job every 0.5 s until it reaches a final state; return its fields."""
+    deadline = time.monotonic() + timeout
+    state: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        state = job_state(job_id)
+        if state.get("JobState") in FINAL_STATES:
+            return state
+        time.sleep(0.5)
+    subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
+    hint = " (more tasks than CPUs without --overcommit?)" if state.get("Reason") == "Resources" else ""
+    raise AssertionError(f"job {job_id} not finished after {timeout} s{hint}: {state}\n"
+                         f"output:\n{output_of(tmp_path, job_id)[-4000:]}")
+
+
+def check_run(run_dir: Path, n_iterations: int, min_budget: float, max_budget: float) -> list[dict]:
+    """The run finished, every scheduled evaluation has exactly one result; return the journal."""
+    records = read_journal(run_dir)
+    assert records[-1]["type"] == "end", [r["type"] for r in records[-5:]]
+    results = [(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "result"]
+    duplicates = [key for key, n in Counter(results).items() if n > 1]
+    assert not duplicates, f"evaluations that ran twice: {duplicates}"
+    expected = runs_per_budget(n_iterations, min_budget, max_budget, 3)
+    assert Counter(budget for _, budget in results) == expected
+    assert len(load_result(run_dir).get_all_runs()) == sum(expected.values())
+    return records
+
+
+def arguments(n_iterations: int, min_budget: float, max_budget: float, sleep_interval: float) -> str:
+    return (f"--n_iterations {n_iterations} --min_budget {min_budget} --max_budget {max_budget} "
+            f"--sleep_interval {sleep_interval}")
+
+
+@pytest.mark.timeout(240)
+def test_job_script_runs_bohb_over_several_ranks(submit, tmp_path):
+    run_dir = tmp_path / "run"
+    job = submit("basic", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(3, 9, 81, 0.1)},
+                 "--ntasks=4", "--overcommit", "--time=5")
+    state = wait_for(job, tmp_path, timeout=180)
+    output = output_of(tmp_path, job)
+    assert (state["JobState"], state["ExitCode"]) == ("COMPLETED", "0:0"), output[-4000:]
+    assert "the run finished" in output
+    records = check_run(run_dir, 3, 9, 81)
+    assert [r["type"] for r in records].count("session") == 1
+    ranks = {r["worker"].split("@")[0] for r in records if r["type"] == "result"}
+    assert len(ranks) > 1 and ranks <= {"rank 1", "rank 2", "rank 3"}, ranks
+
+
+@pytest.mark.timeout(240)
+def test_second_submission_waits_then_extends_the_run_in_the_default_run_dir(submit, tmp_path):
+    """Two submissions with one job name: --dependency=singleton runs them one after the other in
+    runs/<job name> of the submit directory; the second (under srun) extends the first's run."""
+    common = {"VENV": str(VENV), "SCRIPT": str(ROOT / "examples" / "cluster.py")}
+    first = submit("again", dict(common, SCRIPT_ARGS=arguments(1, 9, 81, 0.1)),
+                   "--ntasks=3", "--overcommit", "--time=5", cwd=tmp_path)
+    second = submit("again", dict(common, SCRIPT_ARGS=arguments(2, 9, 81, 0.1), MPI_LAUNCHER="srun"),
+                    "--ntasks=3", "--overcommit", "--time=5", cwd=tmp_path)
+    first_state = wait_for(first, tmp_path, timeout=120)
+    second_state = wait_for(second, tmp_path, timeout=120)
+    for job, state in ((first, first_state), (second, second_state)):
+        assert (state["JobState"], state["ExitCode"]) == ("COMPLETED", "0:0"), output_of(tmp_path, job)[-4000:]
+    assert "srun --mpi=pmi2" in output_of(tmp_path, second)
+    records = check_run(tmp_path / "runs" / f"{TAG}-again", 2, 9, 81)
+    sessions = [r for r in records if r["type"] == "session"]
+    assert [s["n_iterations"] for s in sessions] == [1, 2]
+    first_end = next(r["time"] for r in records if r["type"] == "end")
+    assert sessions[1]["started"] > first_end
+
+
+@pytest.mark.timeout(420)
+def test_time_limit_stops_requeues_and_resumes(submit, tmp_path):
+    """--time=1 with USR1 59 s before the limit: slurmctld checks time limits every 30 s, so the
+    warning comes 1-31 s after the start, and the job script passes it on 10 s after the run
+    started at the earliest. The run has about 40 s of work (109 evaluations of 1 s on 3 workers,
+    brackets of up to 4 rungs), so its first start cannot finish it: it stops, is requeued, and
+    resumes (each start makes at least 10 s of progress) until it is complete."""
+    run_dir = tmp_path / "run"
+    job = submit("limit", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(5, 1, 27, 1)},
+                 "--ntasks=4", "--overcommit", "--time=1", "--signal=B:USR1@59")
+    state = wait_for(job, tmp_path, timeout=360)
+    output = output_of(tmp_path, job)
+    assert (state["JobState"], state["ExitCode"]) == ("COMPLETED", "0:0"), output[-4000:]
+    assert int(state["Restarts"]) >= 1, state
+    assert "requeueing job" in output and "(restart 1)" in output, output[-4000:]
+    records = check_run(run_dir, 5, 1, 27)
+    kinds = [r["type"] for r in records]
+    assert kinds.count("session") >= 2 and kinds.count("session") == kinds.count("stop") + 1, kinds
+    assert all(r["signal"] == signal.SIGUSR1 for r in records if r["type"] == "stop")
+    assert kinds.index("stop") < len(kinds) - 1 - kinds[::-1].index("session")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("variables, message", [
+    ({"SCRIPT": "examples/no_such_script.py"}, "SCRIPT=examples/no_such_script.py not found"),
+    ({"VENV": "/nonexistent/venv"}, "VENV=/nonexistent/venv is not a Python virtualenv"),
+], ids=["missing-script", "missing-venv"])
+def test_bad_submission_fails_with_its_reason_in_the_output(submit, tmp_path, variables, message):
+    job = submit("bad", dict({"VENV": str(VENV), "RUN_DIR": str(tmp_path / "run")}, **variables),
+                 "--ntasks=2", "--overcommit", "--time=2")
+    state = wait_for(job, tmp_path, timeout=90)
+    output = output_of(tmp_path, job)
+    assert state["JobState"] == "FAILED" and state["ExitCode"] == "2:0", (state, output)
+    assert message in output, output
+    assert not (tmp_path / "run").exists()
