@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import signal
 import sys
 import time
@@ -338,22 +339,24 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_report_command(subparsers: Any) -> None:
-    """Register ``report``."""
-    parser = subparsers.add_parser("report", help="summarise a run: settings, runs, failures, incumbent",
-                                   description="Summarise the run in RUN_DIR from its journal.")
+def _add_run_dir_command(subparsers: Any, name: str, summary: str, description: str,
+                         handler: Callable[[argparse.Namespace], int]) -> None:
+    parser = subparsers.add_parser(name, help=summary, description=description)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.set_defaults(handler=report_command)
+    parser.set_defaults(handler=handler)
+
+
+def add_report_command(subparsers: Any) -> None:
+    """Register ``report``."""
+    _add_run_dir_command(subparsers, "report", "summarise a run: settings, runs, failures, incumbent",
+                         "Summarise the run in RUN_DIR from its journal.", report_command)
 
 
 def add_status_command(subparsers: Any) -> None:
     """Register ``status``."""
-    parser = subparsers.add_parser("status", help="how a run stands: running, stopped or finished, counts",
-                                   description="Show how the run in RUN_DIR stands, from its journal.")
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.set_defaults(handler=status_command)
+    _add_run_dir_command(subparsers, "status", "how a run stands: running, stopped or finished, counts",
+                         "Show how the run in RUN_DIR stands, from its journal.", status_command)
 
 
 def add_run_command(subparsers: Any) -> None:
@@ -392,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (JournalError, OSError, ValueError) as exc:
         message = " ".join(str(exc).split())
         print(f"mpibohb: {message}", file=sys.stderr)
