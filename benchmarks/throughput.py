@@ -100,9 +100,9 @@ def main() -> None:
     for ranks in args.ranks:
         rows = launch(ranks, "--idle_probe")
         share = [row["cpu"] / row["wall"] * 100 for row in rows]
-        idle = share[2:] or [float("nan")]
-        print(f"| {ranks} | {share[0]:.1f}% | {share[1]:.1f}% | {sum(idle) / len(idle):.1f}% | {max(idle):.1f}% |",
-              flush=True)
+        idle = share[2:]
+        mean, peak = (f"{sum(idle) / len(idle):.1f}%", f"{max(idle):.1f}%") if idle else ("-", "-")
+        print(f"| {ranks} | {share[0]:.1f}% | {share[1]:.1f}% | {mean} | {peak} |", flush=True)
 
 
 if __name__ == "__main__":
