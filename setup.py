@@ -1,7 +1,8 @@
 from setuptools import find_packages, setup
 
 MPICH = ["mpich"]
-TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH
+PLOT = ["matplotlib"]
+TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH + PLOT
 
 setup(
     name="mpibohb",
@@ -12,6 +13,6 @@ setup(
     packages=find_packages(include=["mpibohb", "mpibohb.*"]),
     python_requires=">=3.9",
     install_requires=["mpi4py>=3.1", "ConfigSpace>=1.2", "numpy>=1.22", "scipy>=1.8", "statsmodels>=0.13"],
-    extras_require={"mpich": MPICH, "test": TEST},
+    extras_require={"mpich": MPICH, "plot": PLOT, "test": TEST},
     license="BSD-3-Clause",
 )

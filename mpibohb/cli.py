@@ -4,6 +4,8 @@
   the incumbent and its trajectory.
 * ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, elapsed time,
   runs finished, running and failed, best loss so far.
+* ``plot RUN_DIR [--out DIR]``: the pictures of :mod:`mpibohb.visualization` as PNG files.
+* ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
 A run directory that cannot be read gives a one-line ``mpibohb: ...`` message on stderr and exit
 code 2. To add a command, write an ``add_<name>_command(subparsers)`` function that registers a
@@ -370,7 +372,49 @@ def add_run_command(subparsers: Any) -> None:
     parser.set_defaults(handler=runner.run_command)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_report_command, add_status_command, add_run_command]
+def plot_command(args: argparse.Namespace) -> int:
+    """``plot RUN_DIR [--out DIR]``: every plot of :mod:`mpibohb.visualization` as a PNG file.
+
+    A plot that cannot be drawn from the run (e.g. one budget only) is skipped with a line saying
+    why. Without matplotlib: a one-line error and exit code 2.
+    """
+    try:
+        from . import visualization
+
+        visualization.require_matplotlib()
+    except ImportError as exc:
+        print(f"mpibohb: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    _records, result = load_run(args.run_dir)
+    out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in visualization.PLOTS:
+        try:
+            figure = getattr(visualization, name)(result)
+        except ValueError as exc:
+            print(f"skipped {name}: {exc}")
+            continue
+        path = out / f"{name}.png"
+        partial = out / f".{name}.png.partial"  # a viewer watching the folder never sees half a file
+        figure.savefig(partial, dpi=100, format="png")
+        os.replace(partial, path)
+        print(path)
+    return 0
+
+
+def add_plot_command(subparsers: Any) -> None:
+    """Register ``plot`` (needs matplotlib: ``pip install "mpibohb[plot]"``)."""
+    parser = subparsers.add_parser("plot", help="draw the plots of a run as PNG files (needs matplotlib)",
+                                   description="Draw the plots of the run in RUN_DIR (finished or running) "
+                                               "as PNG files, print their paths and the plots skipped.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
+    parser.add_argument("--out", metavar="DIR", default=None, help="where to write the PNG files "
+                        "(default: RUN_DIR/plots)")
+    parser.set_defaults(handler=plot_command)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_report_command, add_status_command, add_run_command,
+                                         add_plot_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,240 @@
+"""``mpibohb.visualization`` and ``python -m mpibohb plot`` on real small runs.
+
+The runs are made in-process with a cheap deterministic worker that fails for some
+configurations; the plots are checked against the runs' data, the PNG files for being PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+
+from mpibohb import BOHB, Result, load_result
+
+matplotlib = pytest.importorskip("matplotlib")
+
+from mpibohb import visualization  # noqa: E402 - after the skip
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 180
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def evaluate(config: dict, budget: float) -> dict:
+    """Fails (an exception) for ``x > 0.8``; otherwise a loss that falls with the budget."""
+    if config["x"] > 0.8:
+        raise ValueError(f"diverged: x={config['x']:.3f}")
+    return {"loss": (config["x"] - 0.3) ** 2 + 1.0 / budget, "info": {"budget": budget}}
+
+
+def always_fails(config: dict, budget: float) -> dict:
+    raise RuntimeError("broken worker")
+
+
+def make_run(run_dir: Path, worker: Any = evaluate, min_budget: float = 1, max_budget: float = 9,
+             n_iterations: int = 4) -> Path:
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    BOHB(space, min_budget=min_budget, max_budget=max_budget, eta=3, seed=3, run_dir=run_dir).run(
+        n_iterations=n_iterations, worker=worker)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Run directories: ``full`` (three budgets, some failures), ``one_budget``, ``only_failed``,
+    ``no_results`` (a real journal cut to its header, session and job records)."""
+    base = tmp_path_factory.mktemp("vis")
+    dirs = {"full": make_run(base / "full"),
+            "one_budget": make_run(base / "one_budget", min_budget=9, max_budget=9, n_iterations=3),
+            "only_failed": make_run(base / "only_failed", worker=always_fails, n_iterations=2)}
+    no_results = base / "no_results"
+    no_results.mkdir()
+    lines = (dirs["full"] / "journal.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["type"] in ("header", "session", "job")]
+    (no_results / "journal.jsonl").write_text("\n".join(kept) + "\n")
+    dirs["no_results"] = no_results
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def full(runs: dict[str, Path]) -> Result:
+    result = load_result(runs["full"])
+    assert result.failed_runs() and len(result.failed_runs()) < len(result.runs)  # the run is as meant
+    return result
+
+
+def successful(result: Result) -> list:
+    return [r for r in result.runs if r.loss is not None]
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, path
+    assert len(data) > 1024, (path, len(data))
+
+
+# ---------------------------------------------------------------- the plots' data
+
+
+def test_losses_over_time_matches_run(full: Result) -> None:
+    fig = visualization.losses_over_time(full)
+    ax = fig.axes[0]
+    points = [c for c in ax.collections if c.get_gid() == "runs"]
+    assert sum(len(c.get_offsets()) for c in points) == len(successful(full))
+    assert len(points) == len({r.budget for r in successful(full)})  # one colour per budget
+    (incumbent,) = [line for line in ax.lines if line.get_gid() == "incumbent"]
+    trajectory = full.get_incumbent_trajectory()
+    assert incumbent.get_ydata()[-1] == trajectory["losses"][-1]
+    top = max(full.settings["budgets"])
+    best = min(r.loss for r in full.get_runs_by_id(full.get_incumbent_id()) if r.budget == top)
+    assert incumbent.get_ydata()[-1] == best
+    assert ax.get_xlabel().endswith("(s)") and ax.get_ylabel().startswith("loss")
+    assert ax.get_legend() is not None
+
+
+def test_concurrent_and_finished_runs_match_run(full: Result) -> None:
+    ax = visualization.concurrent_runs_over_time(full).axes[0]
+    (line,) = [line for line in ax.lines if line.get_gid() == "concurrent"]
+    counts = line.get_ydata()
+    assert counts[0] == 0 and counts[-1] == 0 and max(counts) == 1  # a serial run: one at a time
+    ax = visualization.finished_runs_over_time(full).axes[0]
+    (total,) = [line for line in ax.lines if line.get_gid() == "total"]
+    assert total.get_ydata()[-1] == len(full.runs)
+    per_budget = [line.get_ydata()[-1] for line in ax.lines if line.get_gid() == "budget"]
+    assert sorted(per_budget) == sorted(sum(r.budget == b for r in full.runs) for b in {r.budget for r in full.runs})
+
+
+def test_correlation_matrix_matches_run(full: Result) -> None:
+    from scipy.stats import spearmanr
+
+    budgets, rho, pairs = visualization.budget_correlations(full)
+    assert budgets == full.settings["budgets"]
+    fig = visualization.correlation_across_budgets(full)
+    matrix = fig.axes[0].images[0].get_array()
+    assert matrix.shape == (len(budgets), len(budgets))
+    # one cell recomputed by hand: the two smallest budgets
+    losses = [{r.config_id: r.loss for r in successful(full) if r.budget == b} for b in budgets[:2]]
+    common = sorted(set(losses[0]) & set(losses[1]))
+    assert pairs[0, 1] == len(common) >= 3
+    assert rho[0, 1] == pytest.approx(spearmanr([losses[0][c] for c in common], [losses[1][c] for c in common])[0])
+    assert np.allclose(rho, rho.T, equal_nan=True)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert f"n={pairs[0, 1]}" in texts[1] and len(texts) == len(budgets) ** 2
+
+
+def test_correlation_is_blank_below_three_pairs(full: Result) -> None:
+    _budgets, rho, pairs = visualization.budget_correlations(full)
+    assert np.all(np.isnan(rho[pairs < 3]))
+
+
+def test_model_vs_random_counts_sum_to_successful_runs(full: Result) -> None:
+    fig = visualization.model_vs_random(full)
+    budgets = sorted({r.budget for r in successful(full)})
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == len(budgets)
+    model_based = {cid for cid, entry in full.id2config.items() if entry["config_info"].get("model_based_pick")}
+    assert model_based, "the run should have model-based picks"
+    for ax, budget in zip(axes, budgets):
+        on_budget = [r for r in successful(full) if r.budget == budget]
+        heights = {c.patches[0].get_label(): sum(p.get_height() for p in c.patches) for c in ax.containers}
+        assert sum(heights.values()) == len(on_budget)
+        n_model = sum(r.config_id in model_based for r in on_budget)
+        if n_model:
+            assert heights[f"model-based ({n_model})"] == n_model
+
+
+def test_learning_curves_match_run(full: Result) -> None:
+    ax = visualization.learning_curves(full).axes[0]
+    lines = [line for line in ax.lines if line.get_gid() == "curve"]
+    curves = [c for cs in full.get_learning_curves().values() for c in cs if c]
+    assert len(lines) == len(curves)
+    assert sum(len(line.get_xdata()) for line in lines) == len(successful(full))
+
+
+def test_edge_cases_raise_value_error(runs: dict[str, Path]) -> None:
+    one = load_result(runs["one_budget"])
+    with pytest.raises(ValueError, match="only one budget"):
+        visualization.correlation_across_budgets(one)
+    with pytest.raises(ValueError, match="only one budget"):
+        visualization.learning_curves(one)
+    visualization.losses_over_time(one)
+    visualization.model_vs_random(one)
+    failed = load_result(runs["only_failed"])
+    for name in ("losses_over_time", "correlation_across_budgets", "model_vs_random", "learning_curves"):
+        with pytest.raises(ValueError, match="no successful runs"):
+            getattr(visualization, name)(failed)
+    visualization.concurrent_runs_over_time(failed)
+    visualization.finished_runs_over_time(failed)
+    empty = load_result(runs["no_results"])
+    assert not empty.runs and empty.id2config
+    for name in visualization.PLOTS:
+        with pytest.raises(ValueError, match="no finished runs"):
+            getattr(visualization, name)(empty)
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch, full: Result) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r'mpibohb\[plot\]'):
+        visualization.losses_over_time(full)
+
+
+# ---------------------------------------------------------------- python -m mpibohb plot
+
+
+def run_cli_many(*commands: list[Any]) -> list[subprocess.CompletedProcess]:
+    """Several ``python -m mpibohb`` calls at once (each import takes seconds)."""
+    processes = [subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
+    try:
+        done = []
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=TIMEOUT)
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        return done
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_plot_command(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    no_matplotlib = ("import sys; sys.modules['matplotlib'] = None; from mpibohb.cli import main; "
+                     f"sys.exit(main(['plot', {str(runs['full'])!r}]))")
+    full, custom, one, failed, empty, missing = run_cli_many(
+        ["-m", "mpibohb", "plot", runs["full"]], ["-m", "mpibohb", "plot", runs["full"], "--out", out],
+        ["-m", "mpibohb", "plot", runs["one_budget"]], ["-m", "mpibohb", "plot", runs["only_failed"]],
+        ["-m", "mpibohb", "plot", runs["no_results"]], ["-c", no_matplotlib])
+    for process in (full, custom, one, failed, empty):
+        assert process.returncode == 0 and not process.stderr, process.stderr
+    assert full.stdout.splitlines() == [str(runs["full"] / "plots" / f"{n}.png") for n in visualization.PLOTS]
+    assert custom.stdout.splitlines() == [str(out / f"{n}.png") for n in visualization.PLOTS]
+    for path in [*(runs["full"] / "plots").iterdir(), *out.iterdir()]:
+        assert_png(path)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.png" for n in visualization.PLOTS)
+
+    assert "skipped correlation_across_budgets: only one budget" in one.stdout.splitlines()
+    assert "skipped learning_curves: only one budget" in one.stdout.splitlines()
+    assert str(runs["one_budget"] / "plots" / "losses_over_time.png") in one.stdout.splitlines()
+
+    failed_lines = failed.stdout.splitlines()
+    assert [line.split(":")[0] for line in failed_lines if line.startswith("skipped")] == [
+        "skipped losses_over_time", "skipped correlation_across_budgets", "skipped model_vs_random",
+        "skipped learning_curves"]
+    assert all("no successful runs" in line for line in failed_lines if line.startswith("skipped"))
+    for name in ("concurrent_runs_over_time", "finished_runs_over_time"):
+        assert_png(runs["only_failed"] / "plots" / f"{name}.png")
+
+    assert empty.stdout.splitlines() == [f"skipped {n}: no finished runs yet" for n in visualization.PLOTS]
+
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.startswith("mpibohb: ") and len(missing.stderr.strip().splitlines()) == 1
+    assert 'pip install "mpibohb[plot]"' in missing.stderr
