@@ -2,7 +2,8 @@ from setuptools import find_packages, setup
 
 MPICH = ["mpich"]
 PLOT = ["matplotlib"]
-TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH + PLOT
+BENCHMARKS = ["scikit-learn"] + PLOT
+TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH + BENCHMARKS
 
 setup(
     name="mpibohb",
@@ -13,6 +14,6 @@ setup(
     packages=find_packages(include=["mpibohb", "mpibohb.*"]),
     python_requires=">=3.9",
     install_requires=["mpi4py>=3.1", "ConfigSpace>=1.2", "numpy>=1.22", "scipy>=1.8", "statsmodels>=0.13"],
-    extras_require={"mpich": MPICH, "plot": PLOT, "test": TEST},
+    extras_require={"mpich": MPICH, "plot": PLOT, "benchmarks": BENCHMARKS, "test": TEST},
     license="BSD-3-Clause",
 )

@@ -26,13 +26,14 @@ requirements=(
   "scipy>=1.11,<1.14"
   "pandas>=2.1,<2.3"
   "statsmodels>=0.14,<0.15"
+  "scikit-learn>=1.4,<1.6"
 )
 
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 
-check='import hpbandster, ConfigSpace, numpy, scipy, statsmodels, pandas, Pyro4, serpent, netifaces
+check='import hpbandster, ConfigSpace, numpy, scipy, statsmodels, pandas, Pyro4, serpent, netifaces, sklearn
 from importlib.metadata import version
 assert version("hpbandster") == "0.7.4", version("hpbandster")
 assert version("ConfigSpace") == "0.6.1", version("ConfigSpace")

@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="10 proposals, 3 refits, 20 iterations: a smoke run of about a minute")
     parser.add_argument("--skip_model", action="store_true", help="only the throughput part")
     parser.add_argument("--skip_throughput", action="store_true", help="only the model part")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--throughput_child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.throughput_child is not None:
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.ERROR)
 
     print(f"machine: {machine_description()}")
+    report: dict = {"machine": machine_description(), "model": [], "throughput": []}
     if not args.skip_model:
         print("\n(a) HpBandSter BOHB config generator: 10 dims (8 float, categorical 3 + 2), num_samples=64,"
               f" every point in the KDEs; median of {args.proposals} proposals / {args.fits} refits\n")
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         print("| ---: | ---: | ---: | ---: | ---: |")
         for size in args.sizes:
             row = measure_model(size, args.proposals, args.fits, args.seed)
+            report["model"].append(dict(row, observations=size))
             print(f"| {size:,} | {row['good']:,} + {row['bad']:,} | {1e3 * row['proposal']:.2f}"
                   f" | {1e3 * row['refit']:.2f} | {row['fallbacks']} |", flush=True)
     if not args.skip_throughput:
@@ -219,11 +222,15 @@ def main(argv: list[str] | None = None) -> None:
         print("| ---: | ---: | ---: | ---: |")
         for workers in args.workers:
             row = run_throughput(workers, args.n_iterations, args.timeout)
+            report["throughput"].append({"workers": workers, "status": row} if isinstance(row, str) else row)
             if isinstance(row, str):
                 print(f"| {workers} | {row} | | |", flush=True)
             else:
                 print(f"| {workers} | {row['runs']} | {row['wall']:.2f} | {row['runs'] / row['wall']:,.0f} |",
                       flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ Times come from ``time.perf_counter``; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import ConfigSpace as CS
 import numpy as np
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fits", type=int, default=20, help="timed refits per setting (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="20 proposals and 3 refits per setting")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.proposals, args.fits = 20, 3
@@ -113,11 +116,15 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("| observations | max_points_in_model | good + bad KDE points | per proposal (ms) | per refit (ms) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
+    rows = []
     for size in args.sizes:
         for max_points in (512, None):
             row = measure(size, max_points, args.proposals, args.fits, args.seed)
+            rows.append(dict(row, observations=size, max_points_in_model=max_points))
             print(f"| {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} + {row['bad']:,}"
                   f" | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine_description(), "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 5, 9])
     parser.add_argument("--n_iterations", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="fewer iterations, for a smoke test")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="rs", help=argparse.SUPPRESS)
     parser.add_argument("--idle_probe", action="store_true", help=argparse.SUPPRESS)
@@ -88,10 +89,13 @@ def main() -> None:
     print(f"toy problem, budgets 9..243, eta 3, {n_iterations} iterations, zero-cost worker\n")
     print("| ranks | workers | optimizer | evaluations | seconds | evaluations/s |")
     print("|---:|---:|---|---:|---:|---:|")
+    report: dict = {"n_iterations": n_iterations, "throughput": [], "idle": []}
     for ranks in args.ranks:
         for optimizer in ("rs", "bohb"):
             master = launch(ranks, "--optimizer", optimizer, "--n_iterations", str(n_iterations))[0]
             name = {"rs": "RandomSearch", "bohb": "BOHB"}[optimizer]
+            report["throughput"].append({"ranks": ranks, "optimizer": name, "runs": master["runs"],
+                                         "wall": master["wall"]})
             print(f"| {ranks} | {ranks - 1} | {name} | {master['runs']} | {master['wall']:.2f} | "
                   f"{master['runs'] / master['wall']:,.0f} |", flush=True)
     print("\nCPU while waiting: one 3 s evaluation on rank 1, all other workers idle (CPU time / wall time)\n")
@@ -101,8 +105,11 @@ def main() -> None:
         rows = launch(ranks, "--idle_probe")
         share = [row["cpu"] / row["wall"] * 100 for row in rows]
         idle = share[2:]
+        report["idle"].append({"ranks": ranks, "master": share[0], "busy": share[1], "idle": idle})
         mean, peak = (f"{sum(idle) / len(idle):.1f}%", f"{max(idle):.1f}%") if idle else ("-", "-")
         print(f"| {ranks} | {share[0]:.1f}% | {share[1]:.1f}% | {mean} | {peak} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report))
 
 
 if __name__ == "__main__":

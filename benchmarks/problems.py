@@ -1,0 +1,277 @@
+"""Benchmark problems that run offline, shared by every engine (mpibohb, HpBandSter, peers).
+
+This module imports only numpy and ConfigSpace (0.6 or 1.x) at the top, so it runs unchanged in
+the HpBandSter virtual environment (numpy < 2, ConfigSpace 0.6.1) and in the project's own.
+scikit-learn is imported only by the MLP problem.
+
+Every problem has a search space, a budget range with eta, and two functions of a configuration
+(a plain dict):
+
+* ``evaluate(config, budget, rng)``: what the optimiser sees at that budget (biased and noisy
+  at small budgets);
+* ``true_loss(config)``: what the report scores the incumbent by (noise-free at full fidelity
+  for the synthetic problems, held-out test error at the largest budget for the MLP).
+
+Where the optimum is known (``optimum`` is not None), the report shows the regret
+``true_loss - optimum``.
+
+Fidelity of the synthetic functions: ``z = budget / max_budget`` (so ``z = 1`` at the largest
+budget). The bias follows BOCA (Kandasamy, Dasarathy, Schneider, Poczos: "Multi-fidelity Bayesian
+Optimisation with Continuous Approximations", ICML 2017, the Branin and Hartmann functions of its
+experiments, also in the authors' Dragonfly library):
+
+* Branin: ``a (x2 - b x1^2 + c x1 - r)^2 + s (1 - t) cos(x1) + s`` with ``a = 1, r = 6, s = 10``,
+  ``b = 5.1/(4 pi^2) - 0.01 (1 - z)``, ``c = 5/pi - 0.1 (1 - z)``, ``t = 1/(8 pi) + 0.005 (1 - z)``;
+  x1 in [-5, 10], x2 in [0, 15]; minimum 0.397887 (three minimisers).
+* Hartmann 3 and 6: ``-sum_i alpha_i(z) exp(-sum_j A_ij (x_j - P_ij)^2)`` with
+  ``alpha(z) = (1.0, 1.2, 3.0, 3.2) - 0.1 (1 - z)``; x in the unit cube; minima -3.86278 (3-d)
+  and -3.32237 (6-d), the usual A and P (Dixon & Szego 1978, as tabulated by Surjanovic & Bingham's
+  Virtual Library of Simulation Experiments).
+
+On top of the BOCA bias, this project adds Gaussian noise with standard deviation
+``noise * (1 - z)``, i.e. none at the largest budget (``noise``: 1.0 for Branin, 0.05 for Hartmann).
+
+Counting ones is the BOHB paper's toy problem (Falkner, Klein, Hutter: "BOHB: Robust and Efficient
+Hyperparameter Optimization at Scale", ICML 2018, section 5.1): N binary categorical and N
+continuous parameters in [0, 1]; the value is the number of categorical ones plus, for each
+continuous x, the mean of ``budget`` Bernoulli(x) samples. The loss here is minus that value over
+2N, so the optimum is -1 and the regret is the fraction of ones missed (the true loss uses the
+expectation x instead of the samples). Budgets 9..729 with eta 3, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ConfigSpace as CS
+import numpy as np
+
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem: its space, budgets, what an evaluation returns and how it is scored."""
+
+    name: str
+    description: str
+    make_space: Callable[[int | None], CS.ConfigurationSpace]
+    evaluate: Callable[[Config, float, np.random.Generator], float]
+    true_loss: Callable[[Config], float]
+    min_budget: float
+    max_budget: float
+    eta: int
+    n_iterations: int
+    optimum: float | None = None
+
+    def space(self, seed: int | None = None) -> CS.ConfigurationSpace:
+        """A fresh ConfigurationSpace (seeded where the engine samples from it)."""
+        return self.make_space(seed)
+
+    def score(self, config: Config) -> float:
+        """The regret of ``config`` where the optimum is known, else its true loss."""
+        loss = self.true_loss(config)
+        return loss if self.optimum is None else loss - self.optimum
+
+    @property
+    def measure(self) -> str:
+        """The name of what ``score`` returns."""
+        return "loss" if self.optimum is None else "regret"
+
+
+def _new_space(seed: int | None, hyperparameters: list) -> CS.ConfigurationSpace:
+    """A ConfigurationSpace with ``hyperparameters``, on ConfigSpace 0.6 and 1.x alike."""
+    cs = CS.ConfigurationSpace(seed=seed)
+    if hasattr(cs, "add"):  # ConfigSpace >= 1.0
+        cs.add(hyperparameters)
+    else:
+        cs.add_hyperparameters(hyperparameters)
+    return cs
+
+
+def _floats(names: list[str], lower: float, upper: float) -> list:
+    return [CS.UniformFloatHyperparameter(name, lower, upper) for name in names]
+
+
+# --- counting ones -------------------------------------------------------------------------------
+
+def counting_ones(n: int) -> Problem:
+    """The BOHB paper's counting ones with ``n`` categorical and ``n`` continuous parameters."""
+    cats, conts = [f"cat{i}" for i in range(n)], [f"cont{i}" for i in range(n)]
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        return _new_space(seed, [CS.CategoricalHyperparameter(name, [0, 1]) for name in cats]
+                          + _floats(conts, 0.0, 1.0))
+
+    def ones(config: Config) -> float:
+        return float(sum(int(config[name]) for name in cats))
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        samples = int(round(budget))
+        probabilities = np.clip([float(config[name]) for name in conts], 0.0, 1.0)
+        drawn = rng.binomial(samples, probabilities) / samples
+        return -(ones(config) + float(np.sum(drawn))) / (2 * n)
+
+    def true_loss(config: Config) -> float:
+        return -(ones(config) + sum(float(config[name]) for name in conts)) / (2 * n)
+
+    return Problem(f"counting_ones_{n}", f"counting ones, {n} categorical + {n} continuous", make_space,
+                   evaluate, true_loss, min_budget=9, max_budget=729, eta=3, n_iterations=10, optimum=-1.0)
+
+
+# --- multi-fidelity Branin and Hartmann ----------------------------------------------------------
+
+def _fidelity(budget: float, max_budget: float) -> float:
+    return min(1.0, budget / max_budget)
+
+
+def _branin_value(x1: float, x2: float, z: float) -> float:
+    b = 5.1 / (4 * math.pi ** 2) - 0.01 * (1 - z)
+    c = 5 / math.pi - 0.1 * (1 - z)
+    t = 1 / (8 * math.pi) + 0.005 * (1 - z)
+    return (x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+def branin(noise: float = 1.0) -> Problem:
+    """Multi-fidelity Branin (BOCA bias plus noise shrinking with the budget), budgets 1..27."""
+    max_budget = 27.0
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        return _new_space(seed, [CS.UniformFloatHyperparameter("x1", -5.0, 10.0),
+                                 CS.UniformFloatHyperparameter("x2", 0.0, 15.0)])
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        z = _fidelity(budget, max_budget)
+        return _branin_value(config["x1"], config["x2"], z) + noise * (1 - z) * float(rng.standard_normal())
+
+    def true_loss(config: Config) -> float:
+        return _branin_value(config["x1"], config["x2"], 1.0)
+
+    return Problem("branin", "multi-fidelity Branin, 2 continuous", make_space, evaluate, true_loss,
+                   min_budget=1, max_budget=max_budget, eta=3, n_iterations=32, optimum=0.397887357729738)
+
+
+_HARTMANN_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_HARTMANN = {
+    3: (np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]]),
+        1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]),
+        -3.86278214782076),
+    6: (np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]),
+        1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]),
+        -3.32236801141551),
+}
+
+
+def _hartmann_value(x: np.ndarray, dims: int, z: float) -> float:
+    a, p, _ = _HARTMANN[dims]
+    alpha = _HARTMANN_ALPHA - 0.1 * (1 - z)
+    return -float(alpha @ np.exp(-np.sum(a * (x - p) ** 2, axis=1)))
+
+
+def hartmann(dims: int, noise: float = 0.05) -> Problem:
+    """Multi-fidelity Hartmann in ``dims`` (3 or 6) dimensions, budgets 1..27."""
+    max_budget = 27.0
+    names = [f"x{i}" for i in range(dims)]
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        return _new_space(seed, _floats(names, 0.0, 1.0))
+
+    def point(config: Config) -> np.ndarray:
+        return np.array([float(config[name]) for name in names])
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        z = _fidelity(budget, max_budget)
+        return _hartmann_value(point(config), dims, z) + noise * (1 - z) * float(rng.standard_normal())
+
+    def true_loss(config: Config) -> float:
+        return _hartmann_value(point(config), dims, 1.0)
+
+    return Problem(f"hartmann{dims}", f"multi-fidelity Hartmann, {dims} continuous", make_space, evaluate,
+                   true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
+                   optimum=_HARTMANN[dims][2])
+
+
+# --- a real model: an MLP on scikit-learn's digits -----------------------------------------------
+
+_DIGITS: dict[str, Any] = {}
+
+
+def _digits() -> dict[str, Any]:
+    """load_digits (ships with scikit-learn), scaled to [0, 1], split 60/20/20 with seed 0."""
+    if not _DIGITS:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as error:
+            raise ImportError("the mlp_digits problem needs scikit-learn: pip install -e '.[benchmarks]'") from error
+        data = load_digits()
+        order = np.random.default_rng(0).permutation(len(data.target))
+        x, y = data.data[order] / 16.0, data.target[order]
+        train, valid = int(0.6 * len(y)), int(0.8 * len(y))
+        _DIGITS.update(train=(x[:train], y[:train]), valid=(x[train:valid], y[train:valid]),
+                       test=(x[valid:], y[valid:]))
+    return _DIGITS
+
+
+def _train_mlp(config: Config, epochs: int, random_state: int) -> Any:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(hidden_layer_sizes=(int(config["hidden_units"]),), activation=config["activation"],
+                          alpha=float(config["alpha"]), batch_size=int(config["batch_size"]),
+                          learning_rate_init=float(config["learning_rate"]), max_iter=epochs,
+                          n_iter_no_change=epochs + 1, tol=0.0, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(*_digits()["train"])
+    return model
+
+
+_TEST_ERRORS: dict[tuple, float] = {}
+
+
+def mlp_digits() -> Problem:
+    """scikit-learn's MLPClassifier on load_digits; budget = epochs (1..27); loss = error rate."""
+    max_budget = 27
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        return _new_space(seed, [
+            CS.UniformFloatHyperparameter("learning_rate", 1e-4, 1e-1, log=True),
+            CS.UniformFloatHyperparameter("alpha", 1e-6, 1e-1, log=True),
+            CS.UniformIntegerHyperparameter("hidden_units", 8, 128, log=True),
+            CS.UniformIntegerHyperparameter("batch_size", 32, 512, log=True),
+            CS.CategoricalHyperparameter("activation", ["relu", "tanh", "logistic"]),
+        ])
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        model = _train_mlp(config, int(round(budget)), int(rng.integers(2 ** 31)))
+        return 1.0 - float(model.score(*_digits()["valid"]))
+
+    def true_loss(config: Config) -> float:
+        key = tuple(sorted(config.items()))
+        if key not in _TEST_ERRORS:
+            model = _train_mlp(config, max_budget, random_state=0)
+            _TEST_ERRORS[key] = 1.0 - float(model.score(*_digits()["test"]))
+        return _TEST_ERRORS[key]
+
+    return Problem("mlp_digits", "MLP on load_digits, 5 hyperparameters (test error of the incumbent)",
+                   make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=12)
+
+
+def all_problems() -> dict[str, Problem]:
+    """Every problem by name, in report order."""
+    problems = [counting_ones(n) for n in (4, 8, 16, 32)] + [branin(), hartmann(3), hartmann(6), mlp_digits()]
+    return {problem.name: problem for problem in problems}
+
+
+def get_problem(name: str) -> Problem:
+    """The problem called ``name``; a ValueError lists the known names otherwise."""
+    problems = all_problems()
+    if name not in problems:
+        raise ValueError(f"unknown problem {name!r}; known: {', '.join(problems)}")
+    return problems[name]

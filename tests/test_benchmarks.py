@@ -1,0 +1,120 @@
+"""The benchmark problems, the quality harness's scoring, and one real small harness run."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import problems, quality
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_hartmann_and_branin_reach_their_stated_optima_at_full_fidelity():
+    h3, h6, branin = problems.hartmann(3), problems.hartmann(6), problems.branin()
+    assert h3.true_loss({"x0": 0.114614, "x1": 0.555649, "x2": 0.852547}) == pytest.approx(h3.optimum, abs=1e-5)
+    minimiser6 = [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]
+    assert h6.true_loss({f"x{i}": v for i, v in enumerate(minimiser6)}) == pytest.approx(h6.optimum, abs=1e-5)
+    for x1, x2 in ((-math.pi, 12.275), (math.pi, 2.275), (9.42478, 2.475)):
+        assert branin.score({"x1": x1, "x2": x2}) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("problem", [problems.branin(), problems.hartmann(3), problems.hartmann(6)])
+def test_fidelity_bias_and_noise_vanish_only_at_the_largest_budget(problem):
+    config = dict(problem.space(3).sample_configuration())
+    rng = np.random.default_rng(0)
+    assert problem.evaluate(config, problem.max_budget, rng) == problem.true_loss(config)
+    low = [problem.evaluate(config, problem.min_budget, rng) for _ in range(200)]
+    assert np.std(low) > 0  # noisy at the smallest budget
+    noiseless = problems.branin(noise=0.0) if problem.name == "branin" else problems.hartmann(len(config), noise=0.0)
+    biased = noiseless.evaluate(config, problem.min_budget, rng)
+    assert biased != pytest.approx(problem.true_loss(config), abs=1e-9)  # the BOCA bias at z < 1
+    assert np.mean(low) == pytest.approx(biased, abs=5 * np.std(low) / math.sqrt(len(low)))
+
+
+def test_counting_ones_loss_counts_ones_and_samples_bernoullis():
+    problem = problems.counting_ones(4)
+    ones = {**{f"cat{i}": 1 for i in range(4)}, **{f"cont{i}": 1.0 for i in range(4)}}
+    assert problem.evaluate(ones, 9, np.random.default_rng(0)) == -1.0
+    assert problem.score(ones) == 0.0
+    half = {**{f"cat{i}": i % 2 for i in range(4)}, **{f"cont{i}": 0.5 for i in range(4)}}
+    assert problem.true_loss(half) == pytest.approx(-(2 + 2.0) / 8)
+    samples = [problem.evaluate(half, 729, np.random.default_rng(seed)) for seed in range(50)]
+    assert np.mean(samples) == pytest.approx(-0.5, abs=0.01) and np.std(samples) > 0
+    assert len(list(problem.space(0).values())) == 8
+
+
+def test_mlp_digits_trains_and_scores_a_test_error():
+    problem = problems.mlp_digits()
+    config = {"learning_rate": 3e-3, "alpha": 1e-4, "hidden_units": 32, "batch_size": 64, "activation": "relu"}
+    one_epoch = problem.evaluate(config, 1, np.random.default_rng(0))
+    assert 0.0 <= one_epoch <= 1.0
+    assert problem.true_loss(config) == problem.true_loss(dict(config)) < 0.2  # cached and deterministic
+    assert problem.measure == "loss"
+
+
+def test_unknown_problem_names_the_known_ones():
+    with pytest.raises(ValueError, match="counting_ones_4"):
+        problems.get_problem("nope")
+
+
+def test_incumbent_follows_the_largest_budget_then_the_lowest_loss(tmp_path):
+    problem = problems.branin()
+    scores = {1: 10.0, 2: 5.0, 3: 7.0, 4: 1.0}
+    scorer = quality.Scorer(problem, tmp_path / "scores.json")
+    scorer.cache = {json.dumps({"id": k}): v for k, v in scores.items()}
+    runs = [{"config": {"id": 1}, "budget": 1, "loss": 0.1, "charged": 1, "finished": 0.1},
+            {"config": {"id": 2}, "budget": 1, "loss": 0.5, "charged": 1, "finished": 0.2},  # worse: stays 1
+            {"config": {"id": 3}, "budget": 3, "loss": 9.0, "charged": 3, "finished": 0.3},  # larger budget wins
+            {"config": {"id": 4}, "budget": 1, "loss": -5, "charged": 1, "finished": 0.4},  # smaller budget: no
+            {"config": {"id": 2}, "budget": 3, "loss": float("nan"), "charged": 3, "finished": 0.5}]  # failed
+    budgets, times, values = quality.incumbent_steps(runs, scorer)
+    assert budgets.tolist() == [1, 2, 5, 6, 9] and times.tolist() == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert values.tolist() == [10.0, 10.0, 7.0, 7.0, 7.0]
+    grid = np.array([0.5, 1, 4.9, 5, 100])
+    assert np.isnan(quality.step_values(budgets, values, grid)[0])
+    assert quality.step_values(budgets, values, grid)[1:].tolist() == [10.0, 10.0, 7.0, 7.0]
+
+
+def test_total_budget_is_the_sum_over_brackets():
+    problem = problems.branin()  # 1..27, eta 3: bracket s=3 is 27x1 + 9x3 + 3x9 + 1x27
+    assert quality.total_budget(problem, 1) == 27 + 27 + 27 + 27
+
+
+def test_a_missing_reference_environment_is_reported_not_run(monkeypatch, tmp_path):
+    monkeypatch.setitem(quality.ENGINES, "hpbandster", str(tmp_path / "nowhere" / "python"))
+    assert "hpbandster_env.sh" in quality.engine_available("hpbandster")
+    assert quality.engine_available("mpibohb") is None
+
+
+def test_quality_harness_runs_tabulates_plots_and_reuses_runs(tmp_path):
+    command = [sys.executable, "-m", "benchmarks.quality", "--problem", "branin", "--engines", "mpibohb",
+               "--seeds", "2", "--n_iterations", "4", "--jobs", "2", "--out_dir", str(tmp_path)]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert first.returncode == 0, first.stderr
+    for optimizer in ("BOHB", "HyperBand", "RandomSearch"):
+        assert f"| mpibohb {optimizer} | 2 |" in first.stdout
+    summary = json.loads((tmp_path / "branin.json").read_text())
+    assert summary["common_budget"] == pytest.approx(quality.total_budget(problems.branin(), 4), rel=0.3)
+    assert (tmp_path / "branin.png").stat().st_size > 10_000
+    runs = sorted((tmp_path / "runs" / "branin").glob("mpibohb-*.json"))
+    assert len(runs) == 6
+    record = json.loads(runs[0].read_text())
+    assert record["runs"] and {"config", "budget", "loss", "charged", "finished"} <= set(record["runs"][0])
+    stamps = [path.stat().st_mtime_ns for path in runs]
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert second.returncode == 0, second.stderr
+    assert [path.stat().st_mtime_ns for path in runs] == stamps  # reused, not run again
+    assert second.stdout == first.stdout
+
+
+def test_quality_harness_rejects_unknown_names():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.quality", "--problem", "branin", "--optimizers", "tpe"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "tpe" in result.stderr
