@@ -63,6 +63,13 @@ class Backoff:
         self.delay = min(self.delay * 2, self.cap)
 
 
+def probe(comm: MPI.Comm, source: int, tag: int, status: MPI.Status | None = None) -> bool:
+    """``Iprobe``, asked twice when the first answer is no: after a sleep, MPICH's first call may
+    only move a message that arrived meanwhile through its progress engine, and without the second
+    call the message would wait for the next poll (up to one backoff interval, 10 ms)."""
+    return comm.Iprobe(source=source, tag=tag, status=status) or comm.Iprobe(source=source, tag=tag, status=status)
+
+
 def worker_name(comm: MPI.Comm) -> str:
     """``rank R@host`` for outcomes and error messages."""
     return f"rank {comm.Get_rank()}@{socket.gethostname()}"
@@ -109,7 +116,7 @@ class MPIExecutor:
         """Every outcome that has arrived, without blocking."""
         finished: list[tuple[Job, Outcome]] = []
         status = MPI.Status()
-        while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_OUTCOME, status=status):
+        while probe(self.comm, MPI.ANY_SOURCE, TAG_OUTCOME, status):
             finished.append(self._receive(status.Get_source()))
         return finished
 
@@ -137,7 +144,7 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any]) -> None:
     name = worker_name(comm)
     backoff = Backoff()
     while True:
-        if not comm.Iprobe(source=0, tag=TAG_JOB):
+        if not probe(comm, 0, TAG_JOB):
             backoff.sleep()
             continue
         backoff.reset()
