@@ -118,3 +118,41 @@ def test_quality_harness_rejects_unknown_names():
     result = subprocess.run([sys.executable, "-m", "benchmarks.quality", "--problem", "branin", "--optimizers", "tpe"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "tpe" in result.stderr
+
+
+def _group(mean: float, se: float) -> dict:
+    return {"seeds": 10, "final_mean": mean, "final_se": se, "tenth_mean": None, "tenth_se": None,
+            "evaluations": 100.0, "wall_mean": 1.0, "wall_se": 0.1}
+
+
+def test_report_verdicts_use_the_combined_standard_error():
+    from benchmarks import report_sections as sections
+
+    assert sections.compare(_group(1.0, 0.3), _group(1.4, 0.4))[2] == "equal within s.e."  # 0.4 <= 0.5
+    assert sections.compare(_group(1.0, 0.1), _group(1.4, 0.1))[2] == "better"
+    assert sections.compare(_group(1.4, 0.1), _group(1.0, 0.1))[2] == "worse"
+    quality_summary = {"p": {"measure": "regret", "groups": {
+        "mpibohb BOHB": _group(1.4, 0.1), "hpbandster BOHB": _group(1.0, 0.1),
+        "mpibohb HyperBand": _group(2.0, 0.1), "mpibohb RandomSearch": _group(1.4, 0.1)}}}
+    rows = sections.quality_target_rows(quality_summary)
+    assert "worse on p" in rows[0] and rows[0].endswith("| **no** |")
+    assert "better on 1, equal within s.e. on 0, worse on 0" in rows[1]
+    assert "better on 0, equal within s.e. on 1, worse on 0" in rows[2]
+
+
+def test_report_speed_targets_say_plainly_when_they_are_missed():
+    from benchmarks import report_sections as sections
+
+    data = {"overhead": {"rows": [{"observations": 10_000, "max_points_in_model": 512, "proposal": 0.001},
+                                  {"observations": 10_000, "max_points_in_model": None, "proposal": 0.004}]},
+            "hpbandster_reference": {"model": [{"observations": 10_000, "proposal": 0.3}],
+                                     "throughput": [{"workers": 1, "runs": 70, "wall": 1.0}]},
+            "throughput": {"throughput": [{"ranks": 2, "optimizer": "BOHB", "runs": 1050, "wall": 1.0}]},
+            "utilisation": [{"workers": 32, "engine": "mpibohb", "busy": 0.85, "busy_before_last": 0.98},
+                            {"workers": 32, "engine": "HpBandSter", "busy": 0.75, "busy_before_last": 0.83}]}
+    rows = sections.speed_target_rows(data)
+    assert "300x (512 points in the KDE); 75x (every point in the KDE)" in rows[0]
+    assert "yes with the default model; **no** with every point kept" in rows[0]
+    assert "15x with 1 worker" in rows[1] and rows[1].endswith("| **no** |")
+    assert "K=32: 85.0% vs 75.0%" in rows[2] and rows[2].endswith("| yes |")
+    assert "85.0% over the whole run" in rows[3] and rows[3].endswith("| **no** |")

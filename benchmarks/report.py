@@ -1,0 +1,131 @@
+"""Regenerates BENCHMARKS.md: quality, model cost, throughput, utilisation and memory, side by side.
+
+    python -m benchmarks.report            # everything, about an hour on 2 cores
+    python -m benchmarks.report --quick    # every part on a small scale, a few minutes (not for BENCHMARKS.md)
+
+It makes the reference environments first (benchmarks/hpbandster_env.sh, benchmarks/peers_env.sh),
+then runs, each as a subprocess that prints its own table:
+
+* benchmarks/quality.py on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
+* benchmarks/overhead.py and the model part of benchmarks/hpbandster_reference.py;
+* benchmarks/throughput.py and the throughput part of benchmarks/hpbandster_reference.py;
+* benchmarks/utilisation.py and benchmarks/memory.py.
+
+Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
+plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
+scripts write; nothing is typed in by hand. ``--output`` names another file than BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report_sections as sections
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PART_TIMEOUT = 4 * 3600
+
+
+def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
+    """Run one benchmark script; its output goes to ``log_dir/name.log``. The reason if it failed."""
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    with open(log_dir / f"{name}.log", "w") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            code = proc.wait(timeout=PART_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            return f"timed out after {PART_TIMEOUT} s"
+    return None if code == 0 else f"exit {code}, see {log_dir / (name + '.log')}"
+
+
+def make_environment(script: str, log_dir: Path) -> str | None:
+    """Run one of the *_env.sh scripts; the reason if it failed."""
+    return run_part(Path(script).stem, ["bash", str(HERE / script)], log_dir)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
+    """The benchmark commands, by name."""
+    python, hpbandster = sys.executable, str(HERE / ".hpbandster-venv" / "bin" / "python")
+    quick = ["--quick"] if args.quick else []
+    quality = [python, "-m", "benchmarks.quality", "--problem", *args.problems_flag, "--seeds", str(args.seeds),
+               "--engines", "mpibohb,hpbandster,optuna,dehb", "--out_dir", str(args.results)]
+    if args.quick:
+        quality += ["--n_iterations", "4"]
+    return {
+        "quality": quality,
+        "overhead": [python, "benchmarks/overhead.py", *quick, "--json", str(work / "overhead.json")],
+        "hpbandster_reference": [hpbandster, "benchmarks/hpbandster_reference.py", *quick, "--workers", "1", "4",
+                                 "--json", str(work / "hpbandster_reference.json")],
+        "throughput": [python, "benchmarks/throughput.py", "--ranks", "2", "5", *quick,
+                       "--json", str(work / "throughput.json")],
+        "utilisation": [python, "benchmarks/utilisation.py", *quick, "--json", str(work / "utilisation.json")],
+        "memory": [python, "benchmarks/memory.py", *quick, "--json", str(work / "memory.json")],
+    }
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small scale, for a smoke test of the whole report")
+    parser.add_argument("--seeds", type=int, help="seeds per optimiser (default 10; 2 with --quick)")
+    parser.add_argument("--only", nargs="+", help="re-run only these parts (others are read from their last JSON)")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    args.seeds = args.seeds or (2 if args.quick else 10)
+    args.problems_flag = ["branin", "--problem", "counting_ones_4"] if args.quick else ["all"]
+    args.results = ROOT / "benchmarks" / ("results-quick" if args.quick else "results")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
+    work = args.results / "report"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    failures: dict[str, str] = {}
+    for script in ("hpbandster_env.sh", "peers_env.sh"):
+        reason = make_environment(script, work)
+        if reason:
+            failures[script] = reason
+    for name, command in parts(args, work).items():
+        if args.only and name not in args.only:
+            continue
+        reason = run_part(name, command, work)
+        if reason:
+            failures[name] = reason
+    figures = Path(args.output).resolve().parent / "docs" / "benchmarks"
+    figures.mkdir(parents=True, exist_ok=True)
+    for png in args.results.glob("*.png"):
+        shutil.copy(png, figures / png.name)
+    context = {"command": "python -m benchmarks.report" + (" --quick" if args.quick else ""),
+               "date": datetime.date.today().isoformat(), "minutes": (time.time() - started) / 60,
+               "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+               "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent)}
+    data = {name: read_json(work / f"{name}.json")
+            for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "memory")}
+    data["quality"] = sections.load_quality(args.results)
+    data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
+    Path(args.output).write_text(sections.document(context, data))
+    print(f"wrote {args.output} in {context['minutes']:.0f} min", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,246 @@
+"""The text of BENCHMARKS.md, built from the JSON that the benchmark scripts write (see report.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from benchmarks.problems import all_problems
+from benchmarks.quality import table
+
+MPIBOHB_BOHB, HPBANDSTER_BOHB = "mpibohb BOHB", "hpbandster BOHB"
+
+
+def load_quality(results: Path) -> dict[str, dict]:
+    """Every problem's summary that benchmarks.quality wrote, in report order."""
+    loaded = {}
+    for name in all_problems():
+        path = results / f"{name}.json"
+        if path.exists():
+            loaded[name] = json.loads(path.read_text())
+    return loaded
+
+
+def compare(a: dict, b: dict) -> tuple[float, float, str]:
+    """``a - b`` at the common budget, its standard error, and a verdict (lower is better)."""
+    difference = a["final_mean"] - b["final_mean"]
+    error = math.hypot(a["final_se"], b["final_se"])
+    if abs(difference) <= error:
+        verdict = "equal within s.e."
+    else:
+        verdict = "better" if difference < 0 else "worse"
+    return difference, error, verdict
+
+
+def quality_targets(quality: dict[str, dict]) -> list[str]:
+    """One row per problem: mpibohb BOHB against HpBandSter's BOHB and against HB / RS."""
+    rows = ["| problem | measure | mpibohb BOHB | HpBandSter BOHB | vs HpBandSter BOHB | vs mpibohb HyperBand"
+            " | vs mpibohb RandomSearch |", "| --- | --- | ---: | ---: | --- | --- | --- |"]
+    for name, summary in quality.items():
+        groups = summary["groups"]
+        ours = groups.get(MPIBOHB_BOHB)
+        if ours is None:
+            continue
+        cells = []
+        for other in (HPBANDSTER_BOHB, "mpibohb HyperBand", "mpibohb RandomSearch"):
+            if other in groups:
+                difference, error, verdict = compare(ours, groups[other])
+                cells.append(f"{verdict} ({difference:+.3g} ± {error:.2g})")
+            else:
+                cells.append("not run")
+        theirs = groups.get(HPBANDSTER_BOHB)
+        theirs_text = f"{theirs['final_mean']:.4g} ± {theirs['final_se']:.2g}" if theirs else "not run"
+        rows.append(f"| {name} | {summary['measure']} | {ours['final_mean']:.4g} ± {ours['final_se']:.2g}"
+                    f" | {theirs_text} | {' | '.join(cells)} |")
+    return rows
+
+
+def model_cost(overhead: Any, reference: Any) -> list[str]:
+    """Per proposal and per refit, mpibohb (capped and uncapped) against HpBandSter, by observations."""
+    if not overhead or not reference or not reference.get("model"):
+        return ["Model cost: not measured in this run (see the failures above)."]
+    theirs = {row["observations"]: row for row in reference["model"]}
+    rows = ["| observations | mpibohb max_points_in_model | mpibohb per proposal (ms) | HpBandSter per proposal (ms)"
+            " | ratio | mpibohb per refit (ms) | HpBandSter per refit (ms) | ratio |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in overhead["rows"]:
+        other = theirs.get(row["observations"])
+        if other is None:
+            continue
+        cap = row["max_points_in_model"] or "None (all)"
+        rows.append(f"| {row['observations']:,} | {cap} | {1e3 * row['proposal']:.3g} | {1e3 * other['proposal']:.3g}"
+                    f" | {other['proposal'] / row['proposal']:,.0f}x | {1e3 * row['refit']:.3g}"
+                    f" | {1e3 * other['refit']:.3g} | {other['refit'] / row['refit']:,.0f}x |")
+    return rows
+
+
+def throughput(ours: Any, reference: Any) -> list[str]:
+    """Evaluations per second with a zero-cost worker, BOHB, by number of workers."""
+    if not ours or not reference or not reference.get("throughput"):
+        return ["Throughput: not measured in this run (see the failures above)."]
+    theirs = {row["workers"]: row for row in reference["throughput"]}
+    rows = ["| workers | mpibohb BOHB evaluations/s (MPI ranks) | HpBandSter BOHB evaluations/s (threads) | ratio |",
+            "| ---: | ---: | ---: | ---: |"]
+    for row in ours["throughput"]:
+        workers = row["ranks"] - 1
+        if row["optimizer"] != "BOHB" or workers not in theirs:
+            continue
+        rate = row["runs"] / row["wall"]
+        other = theirs[workers]
+        if "status" in other:
+            rows.append(f"| {workers} | {rate:,.0f} | {other['status']} | - |")
+        else:
+            other_rate = other["runs"] / other["wall"]
+            rows.append(f"| {workers} | {rate:,.0f} | {other_rate:,.0f} | {rate / other_rate:,.0f}x |")
+    return rows
+
+
+def utilisation(rows: Any) -> list[str]:
+    """Busy fraction, before and after the last bracket started, and the per-job gap, per K and engine."""
+    if not rows:
+        return ["Utilisation: not measured in this run (see the failures above)."]
+    lines = ["| workers K | engine | evaluations | sleep / K (s) | wall (s) | busy fraction"
+             " | busy before the last bracket | median gap between jobs (ms) | status |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        if row.get("evaluations") is None:
+            lines.append(f"| {row['workers']} | {row['engine']} | - | - | - | - | - | - | {row['status']} |")
+            continue
+        lines.append(f"| {row['workers']} | {row['engine']} | {row['evaluations']} | {row['ideal']:.1f}"
+                     f" | {row['wall']:.1f} | {row['busy']:.1%} | {row['busy_before_last']:.1%}"
+                     f" ({row['before_last_share']:.0%} of the span) | {row['gap_ms']:.1f} | {row['status']} |")
+    return lines
+
+
+def memory(rows: Any) -> list[str]:
+    """The master's memory by number of recorded evaluations."""
+    if not rows:
+        return ["Memory: not measured in this run (see the failures above)."]
+    lines = ["| evaluations | engine | what ran | RSS growth (MiB) | peak RSS (MiB) | bytes/evaluation | seconds"
+             " | status |", "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for row in rows:
+        cells = [_number(row.get(key), digits) for key, digits in
+                 (("rss_growth_mib", 1), ("peak_mib", 0), ("bytes_per_evaluation", 0), ("seconds", 0))]
+        lines.append(f"| {row['evaluations']:,} | {row['engine']} | {row.get('what', '')} | {' | '.join(cells)}"
+                     f" | {row.get('status', 'ok')} |")
+    return lines
+
+
+def _number(value: Any, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
+    """Each problem's table and plot."""
+    lines = []
+    problems = all_problems()
+    for name, summary in quality.items():
+        lines += [f"### {name}: {problems[name].description}", "", table(summary), "",
+                  f"![{name}]({figures}/{name}.png)", ""]
+    return lines
+
+
+def document(context: dict[str, Any], data: dict[str, Any]) -> str:
+    """The whole of BENCHMARKS.md."""
+    from benchmarks import report_text
+
+    failures = [f"- {name}: {reason}" for name, reason in context["failures"].items()] or ["- none"]
+    lines = report_text.header(context) + ["", "Parts that failed in this run:", *failures, ""]
+    lines += targets(data)
+    lines += report_text.QUALITY_INTRO + quality_targets(data["quality"]) + [""]
+    lines += report_text.SPEED_INTRO + ["#### Model cost per proposal and per refit", ""]
+    lines += model_cost(data["overhead"], data["hpbandster_reference"]) + [""]
+    lines += ["#### Evaluations per second, zero-cost worker", ""]
+    lines += throughput(data["throughput"], data["hpbandster_reference"]) + [""]
+    lines += report_text.UTILISATION_INTRO + utilisation(data["utilisation"]) + [""]
+    lines += report_text.MEMORY_INTRO + memory(data["memory"]) + [""]
+    lines += report_text.PROBLEMS_INTRO + quality_sections(data["quality"], context["figures"])
+    return "\n".join(lines) + "\n"
+
+
+def _met(condition: bool) -> str:
+    return "yes" if condition else "**no**"
+
+
+def quality_verdicts(quality: dict[str, dict], other: str) -> dict[str, str]:
+    """mpibohb BOHB's verdict against ``other`` on every problem where both ran."""
+    return {name: compare(summary["groups"][MPIBOHB_BOHB], summary["groups"][other])[2]
+            for name, summary in quality.items()
+            if MPIBOHB_BOHB in summary["groups"] and other in summary["groups"]}
+
+
+def quality_target_rows(quality: dict[str, dict]) -> list[str]:
+    """The quality targets: against HpBandSter's BOHB, and against HyperBand and RandomSearch."""
+    rows = []
+    verdicts = quality_verdicts(quality, HPBANDSTER_BOHB)
+    worse = [name for name, verdict in verdicts.items() if verdict == "worse"]
+    rows.append(f"| BOHB at least as good as HpBandSter's BOHB at equal budget, every problem | as good or better on"
+                f" {len(verdicts) - len(worse)} of {len(verdicts)}{'; worse on ' + ', '.join(worse) if worse else ''}"
+                f" | {_met(bool(verdicts) and not worse)} |")
+    for other in ("mpibohb HyperBand", "mpibohb RandomSearch"):
+        verdicts = quality_verdicts(quality, other)
+        counts = {v: sum(1 for x in verdicts.values() if x == v) for v in ("better", "equal within s.e.", "worse")}
+        worse = [name for name, verdict in verdicts.items() if verdict == "worse"]
+        rows.append(f"| BOHB better than {other.split()[1]} (the BOHB paper's claim) | better on {counts['better']},"
+                    f" equal within s.e. on {counts['equal within s.e.']}, worse on {counts['worse']}"
+                    f"{' (' + ', '.join(worse) + ')' if worse else ''} of {len(verdicts)} | see counts |")
+    return rows
+
+
+def speed_target_rows(data: dict[str, Any]) -> list[str]:
+    """Model cost, throughput and utilisation targets."""
+    rows = []
+    overhead, reference = data["overhead"], data["hpbandster_reference"]
+    if overhead and reference and reference.get("model"):
+        theirs = {row["observations"]: row["proposal"] for row in reference["model"]}
+        ratios = {row["max_points_in_model"]: theirs[10_000] / row["proposal"]
+                  for row in overhead["rows"] if row["observations"] == 10_000 and 10_000 in theirs}
+        if ratios:
+            text = "; ".join(f"{ratio:,.0f}x ({'every point' if cap is None else f'{cap} points'} in the KDE)"
+                             for cap, ratio in ratios.items())
+            default = ratios.get(512)
+            verdict = _met(default is not None and default >= 100) + " with the default model"
+            if ratios.get(None) is not None and ratios[None] < 100:
+                verdict += "; **no** with every point kept"
+            rows.append(f"| per proposal at 10,000 observations, 10 dims: at least 100x cheaper than HpBandSter"
+                        f" | {text} | {verdict} |")
+    ours, theirs_rate = data["throughput"], reference.get("throughput") if reference else None
+    if ours and theirs_rate:
+        by_workers = {row["workers"]: row for row in theirs_rate if "runs" in row}
+        ratios = {row["ranks"] - 1: (row["runs"] / row["wall"]) / (by_workers[row["ranks"] - 1]["runs"]
+                                                                  / by_workers[row["ranks"] - 1]["wall"])
+                  for row in ours["throughput"] if row["optimizer"] == "BOHB" and row["ranks"] - 1 in by_workers}
+        if ratios:
+            text = "; ".join(f"{ratio:,.0f}x with {workers} worker{'s' if workers > 1 else ''}"
+                             for workers, ratio in sorted(ratios.items()))
+            rows.append(f"| evaluations per second at least 20x HpBandSter's | {text}"
+                        f" | {_met(min(ratios.values()) >= 20)} |")
+    rows += utilisation_target_rows(data["utilisation"])
+    return rows
+
+
+def utilisation_target_rows(rows: Any) -> list[str]:
+    """Busy fraction at least HpBandSter's at every K, and above 90% at K = 32."""
+    if not rows:
+        return []
+    busy = {(row["engine"], row["workers"]): row for row in rows if row.get("busy") is not None}
+    ks = sorted({workers for _, workers in busy})
+    pairs = [(k, busy[("mpibohb", k)], busy[("HpBandSter", k)]) for k in ks
+             if ("mpibohb", k) in busy and ("HpBandSter", k) in busy]
+    text = "; ".join(f"K={k}: {a['busy']:.1%} vs {b['busy']:.1%}" for k, a, b in pairs)
+    lines = [f"| worker utilisation at least HpBandSter's at every K | {text}"
+             f" | {_met(bool(pairs) and all(a['busy'] >= b['busy'] for _, a, b in pairs))} |"]
+    if ("mpibohb", 32) in busy:
+        row = busy[("mpibohb", 32)]
+        lines.append(f"| worker utilisation above 90% at K = 32 | {row['busy']:.1%} over the whole run;"
+                     f" {row['busy_before_last']:.1%} before the last bracket started (the rest is the tail of the"
+                     f" last brackets' stages) | {_met(row['busy'] > 0.9)} |")
+    return lines
+
+
+def targets(data: dict[str, Any]) -> list[str]:
+    """The issue's targets with the measured figures and whether each was met."""
+    return (["## Targets at a glance", "", "| target | measured | met |", "| --- | --- | --- |"]
+            + quality_target_rows(data["quality"]) + speed_target_rows(data) + [""])
