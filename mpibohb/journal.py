@@ -212,7 +212,7 @@ class RunDirectory:
             self._logged_configs.add(tuple(record["config_id"]))
             self._configs.write_line(dumps_hpbandster_config(record))
         elif kind == "result":
-            submitted = self._submitted.get(_key(record), record["started"])
+            submitted = self._submitted.pop(_key(record), record["started"])  # one result per job
             self._results.write_line(dumps_hpbandster_result(record, submitted))
 
     def close(self) -> None:

@@ -153,6 +153,7 @@ class Optimizer:
         bracket = self.brackets[iteration]
         bracket.record(index, job.budget, loss)
         self.num_running -= 1
+        self.sampler.observe(bracket.entries[index].proposal.vector, job.budget, loss)
         if bracket.finished:
             self._open.remove(bracket)
-        self.sampler.observe(bracket.entries[index].proposal.vector, job.budget, loss)
+            bracket.entries.clear()  # a finished bracket is never read again: free its configurations

@@ -199,3 +199,12 @@ def test_model_is_used_by_bohb_but_not_by_hyperband() -> None:
     hb_picks = [job.config_info["model_based_pick"] for job, _ in run_serially(hb)]
     assert not any(hb_picks)
     assert sum(bohb_picks) >= 5
+
+
+def test_finished_brackets_release_their_configurations() -> None:
+    optimizer = hyperband(4)
+    job = optimizer.ask()
+    optimizer.tell(job, 1.0)
+    assert len(optimizer.brackets[0].entries) > 0  # an open bracket keeps its entries
+    run_serially(optimizer)
+    assert all(bracket.finished and bracket.entries == [] for bracket in optimizer.brackets)

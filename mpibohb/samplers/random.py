@@ -21,7 +21,8 @@ class RandomSampler:
             # ConfigSpace samples from its own RandomState; seed a private copy from the run's generator.
             self._private_space = self.space.sampler_copy(int(rng.integers(2**31 - 1)))
         config = self._private_space.sample_configuration()
-        return Proposal(plain_config(config), config.get_array(), {"model_based_pick": False})
+        # a copy: ConfigSpace's array may be a view into a larger block it sampled
+        return Proposal(plain_config(config), np.array(config.get_array()), {"model_based_pick": False})
 
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Random search learns nothing."""
