@@ -11,10 +11,12 @@ benchmarks/.hpbandster-venv (``bash benchmarks/hpbandster_env.sh``), where numpy
 Both engines run serially with one worker (mpibohb: in-process; HpBandSter: one worker thread and a
 Pyro4 nameserver on 127.0.0.1, its documented local set-up). The worker function records every
 evaluation when it returns: configuration, budget, loss, and seconds since the optimisation
-started, so both engines are timed the same way, master overhead included. Noise comes from
-``numpy.random.default_rng(seed)``; the optimiser gets ``seed`` too (HpBandSter has no seed
-argument: its config generators draw from numpy's global state and the ConfigurationSpace's, and
-both are seeded).
+started, so both engines are timed the same way, master overhead included; the wall time ends
+when ``run`` returns (HpBandSter's nameserver and worker start-up before it and their shutdown
+after it are not counted). Noise comes from ``problems.noise_generator(seed)``, a stream apart
+from the optimiser's; the optimiser gets ``seed`` too (HpBandSter has no seed argument: its
+config generators draw from numpy's global state and the ConfigurationSpace's, and both are
+seeded).
 
 The output, shared with benchmarks/peers.py::
 
@@ -38,7 +40,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.problems import Problem, get_problem  # noqa: E402
+from benchmarks.problems import Problem, get_problem, noise_generator  # noqa: E402
 
 OPTIMIZERS = {"bohb": "BOHB", "hb": "HyperBand", "rs": "RandomSearch"}
 
@@ -53,9 +55,14 @@ class Recorder:
 
     def __init__(self, problem: Problem, seed: int) -> None:
         self.problem = problem
-        self.rng = np.random.default_rng(seed)
+        self.rng = noise_generator(seed)
         self.runs: list[dict[str, Any]] = []
         self.start = time.perf_counter()
+        self.wall = 0.0
+
+    def stop_clock(self) -> None:
+        """The optimisation is over: its wall time ends here (shutting an engine down is not counted)."""
+        self.wall = time.perf_counter() - self.start
 
     def __call__(self, config: dict[str, Any], budget: float) -> float:
         config = {name: plain(value) for name, value in config.items()}
@@ -74,6 +81,7 @@ def run_mpibohb(problem: Problem, optimizer: str, seed: int, n_iterations: int) 
               eta=problem.eta, seed=seed)
     recorder = Recorder(problem, seed)
     opt.run(n_iterations=n_iterations, worker=recorder)
+    recorder.stop_clock()
     return recorder
 
 
@@ -100,6 +108,7 @@ def run_hpbandster(problem: Problem, optimizer: str, seed: int, n_iterations: in
               host="127.0.0.1", min_budget=problem.min_budget, max_budget=problem.max_budget, eta=problem.eta)
     recorder.start = time.perf_counter()
     opt.run(n_iterations=n_iterations, min_n_workers=1)
+    recorder.stop_clock()
     opt.shutdown(shutdown_workers=True)
     nameserver.shutdown()
     return recorder
@@ -118,9 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     problem = get_problem(args.problem)
     engine = {"mpibohb": run_mpibohb, "hpbandster": run_hpbandster}[args.engine]
     recorder = engine(problem, args.optimizer, args.seed, args.n_iterations)
-    wall = time.perf_counter() - recorder.start
     record = {"engine": args.engine, "optimizer": args.optimizer, "problem": problem.name, "seed": args.seed,
-              "wall": wall, "runs": recorder.runs}
+              "wall": recorder.wall, "runs": recorder.runs}
     Path(args.out + ".part").write_text(json.dumps(record))
     os.replace(args.out + ".part", args.out)
     sys.stdout.flush()

@@ -7,7 +7,7 @@
 Runs inside benchmarks/.peers-venv, whose pins (numpy < 2 for DEHB, Optuna, ConfigSpace,
 scikit-learn) are set by benchmarks/peers_env.sh; the versions used are those installed there. It
 does not import mpibohb. Each run is serial (one worker), seeds the optimiser with ``--seed``,
-draws the problem's noise from ``numpy.random.default_rng(seed)`` and uses the problem's
+draws the problem's noise from ``problems.noise_generator(seed)`` and uses the problem's
 min_budget, max_budget and eta. It stops after the evaluation with which the budget charged so far
 (the sum of ``charged`` over evaluations) reaches ``--total_budget``, so it may overshoot by one
 evaluation's charge.
@@ -62,7 +62,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.problems import Problem, get_problem  # noqa: E402
+from benchmarks.problems import Problem, get_problem, noise_generator  # noqa: E402
 
 ENGINES = {"optuna_tpe_hb": "optuna", "dehb": "dehb"}
 
@@ -77,7 +77,7 @@ class Recorder:
 
     def __init__(self, problem: Problem, seed: int) -> None:
         self.problem = problem
-        self.rng = np.random.default_rng(seed)
+        self.rng = noise_generator(seed)
         self.runs: list[dict[str, Any]] = []
         self.charged = 0.0
         self.start = time.perf_counter()

@@ -28,6 +28,7 @@ experiments, also in the authors' Dragonfly library):
   and -3.32237 (6-d), the usual A and P (Dixon & Szego 1978, as tabulated by Surjanovic & Bingham's
   Virtual Library of Simulation Experiments).
 
+BOCA's fidelity has several components; here one scalar z drives all of b, c, t and alpha.
 On top of the BOCA bias, this project adds Gaussian noise with standard deviation
 ``noise * (1 - z)``, i.e. none at the largest budget (``noise``: 1.0 for Branin, 0.05 for Hartmann).
 
@@ -261,6 +262,12 @@ def mlp_digits() -> Problem:
 
     return Problem("mlp_digits", "MLP on load_digits, 5 hyperparameters (test error of the incumbent)",
                    make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=12)
+
+
+def noise_generator(seed: int) -> np.random.Generator:
+    """The generator of a run's evaluation noise: a stream of its own, apart from the
+    ``default_rng(seed)`` stream that an optimiser seeded with ``seed`` may draw from."""
+    return np.random.default_rng([seed, 1])
 
 
 def all_problems() -> dict[str, Problem]:

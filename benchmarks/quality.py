@@ -25,6 +25,7 @@ benchmarks/peers_env.sh make them; an engine whose environment is missing is rep
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -68,6 +69,18 @@ class RunSpec:
     @property
     def label(self) -> str:
         return f"{self.engine} {OPTIMIZER_NAMES[self.optimizer]}"
+
+
+def fingerprint(engine: str) -> str:
+    """A hash of the code a run of ``engine`` depends on: its runner, the problems, and mpibohb's own
+    source for the mpibohb engine. Runs are reused only while it is unchanged."""
+    files = [HERE / "problems.py", HERE / ("peers.py" if engine in PEER_OPTIMIZER else "engines.py")]
+    if engine == "mpibohb":
+        files += sorted((ROOT / "mpibohb").rglob("*.py"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def total_budget(problem: Problem, n_iterations: int) -> float:
@@ -121,6 +134,7 @@ def make_runs(specs: list[RunSpec], jobs: int) -> dict[RunSpec, str]:
     todo = [spec for spec in specs if not spec.path.exists()]
     failures: dict[RunSpec, str] = {}
     started = time.monotonic()
+    print(f"  reusing {len(specs) - len(todo)} runs made by the same code, making {len(todo)}", file=sys.stderr)
 
     def one(spec: RunSpec) -> None:
         reason = execute(spec)
@@ -199,8 +213,8 @@ def summarise(problem: Problem, groups: dict[str, list[dict]], scorer: Scorer) -
         walls = np.array([record["wall"] for record in groups[label]])
         summary["groups"][label] = {
             "seeds": len(runs), "final_mean": float(np.mean(final)), "final_se": _se(final),
-            "tenth_mean": float(np.nanmean(tenth)) if np.isfinite(tenth).any() else None,
-            "tenth_se": _se(tenth[np.isfinite(tenth)]) if np.isfinite(tenth).sum() > 1 else None,
+            "tenth_mean": float(np.mean(tenth)) if np.isfinite(tenth).all() else None,
+            "tenth_se": _se(tenth) if np.isfinite(tenth).all() else None,
             "evaluations": float(np.mean([len(record["runs"]) for record in groups[label]])),
             "wall_mean": float(walls.mean()), "wall_se": _se(walls),
             "budget_curve": [c.tolist() for c in mean_and_error(at_budget)],
@@ -217,7 +231,7 @@ def table(summary: dict[str, Any]) -> str:
     measure = summary["measure"]
     budget = summary["common_budget"]
     lines = [f"| engine / optimiser | seeds | {measure} at budget {budget:,.0f} | {measure} at {budget / 10:,.0f}"
-             " | evaluations | wall per run (s) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             " | evaluations per run | wall per run (s) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for label, group in summary["groups"].items():
         tenth = "-" if group["tenth_mean"] is None else f"{group['tenth_mean']:.4g} ± {group['tenth_se'] or 0:.2g}"
         lines.append(f"| {label} | {group['seeds']} | {group['final_mean']:.4g} ± {group['final_se']:.2g} | {tenth}"
@@ -260,11 +274,11 @@ def specs_for(problem: Problem, engines: Iterable[str], optimizers: list[str], s
     """Every run the problem needs: Hyperband-family optimisers per engine, one optimiser per peer."""
     iterations = n_iterations or problem.n_iterations
     specs = []
-    for engine in engines:
-        names = [PEER_OPTIMIZER[engine]] if engine in PEER_OPTIMIZER else optimizers
-        for optimizer in names:
-            for seed in range(seeds):
-                path = out_dir / "runs" / problem.name / f"{engine}-{optimizer}-it{iterations}-seed{seed}.json"
+    for seed in range(seeds):  # seed by seed, so that runs made side by side are of different engines
+        for engine in engines:
+            code = fingerprint(engine)
+            for optimizer in [PEER_OPTIMIZER[engine]] if engine in PEER_OPTIMIZER else optimizers:
+                path = out_dir / "runs" / problem.name / f"{engine}-{optimizer}-it{iterations}-seed{seed}-{code}.json"
                 specs.append(RunSpec(problem, engine, optimizer, seed, iterations, path))
     return specs
 
@@ -276,15 +290,19 @@ def report_problem(problem: Problem, specs: list[RunSpec], failures: dict[RunSpe
         if spec.path.exists():
             groups.setdefault(spec.label, []).append(json.loads(spec.path.read_text()))
     lines = [f"### {problem.name}: {problem.description}", ""]
+    failed = [f"{spec.label} seed {spec.seed} failed: {reason}"
+              for spec, reason in sorted(failures.items(), key=lambda item: item[0].path)]
+    summary_path = out_dir / f"{problem.name}.json"
+    summary_path.unlink(missing_ok=True)  # never leave an older summary behind
     if groups:
-        scorer = Scorer(problem, out_dir / "runs" / problem.name / "scores.json")
+        scorer = Scorer(problem, out_dir / "runs" / problem.name / f"scores-{fingerprint('hpbandster')}.json")
         summary = summarise(problem, groups, scorer)
+        summary["failures"] = failed
         scorer.save()
-        (out_dir / f"{problem.name}.json").write_text(json.dumps(summary))
+        summary_path.write_text(json.dumps(summary))
         plot(summary, out_dir / f"{problem.name}.png")
         lines += [table(summary), "", f"![{problem.name}]({problem.name}.png)", ""]
-    for spec, reason in sorted(failures.items(), key=lambda item: item[0].path):
-        lines.append(f"- {spec.label} seed {spec.seed} failed: {reason}")
+    lines += [f"- {line}" for line in failed]
     return "\n".join(lines)
 
 
@@ -321,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     for engine, reason in missing.items():
         if reason:
             print(f"{engine}: not run, {reason}", file=sys.stderr)
+    any_failed = False
     for name in args.problems:
         problem = get_problem(name)
         specs = specs_for(problem, engines, args.optimizers, args.seeds, args.n_iterations, out_dir)
@@ -329,10 +348,13 @@ def main(argv: list[str] | None = None) -> None:
                 spec.path.unlink(missing_ok=True)
         print(f"{problem.name}: {len(specs)} runs", file=sys.stderr, flush=True)
         failures = make_runs(specs, args.jobs)
+        any_failed = any_failed or bool(failures)
         section = report_problem(problem, specs, failures, out_dir)
         (out_dir / f"{problem.name}.md").write_text(section + "\n")
         print(section, flush=True)
         print(flush=True)
+    if any_failed:
+        sys.exit("some runs failed: see the lines after each table")
 
 
 if __name__ == "__main__":

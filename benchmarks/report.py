@@ -67,7 +67,7 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     python, hpbandster = sys.executable, str(HERE / ".hpbandster-venv" / "bin" / "python")
     quick = ["--quick"] if args.quick else []
     quality = [python, "-m", "benchmarks.quality", "--problem", *args.problems_flag, "--seeds", str(args.seeds),
-               "--engines", "mpibohb,hpbandster,optuna,dehb", "--out_dir", str(args.results)]
+               "--engines", "mpibohb,hpbandster,optuna,dehb", "--out_dir", str(args.results), "--jobs", str(args.jobs)]
     if args.quick:
         quality += ["--n_iterations", "4"]
     return {
@@ -88,6 +88,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="seeds per optimiser (default 10; 2 with --quick)")
     parser.add_argument("--only", nargs="+", help="re-run only these parts (others are read from their last JSON)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--jobs", type=int, default=2, help="quality runs at a time (default 2)")
     args = parser.parse_args(argv)
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.problems_flag = ["branin", "--problem", "counting_ones_4"] if args.quick else ["all"]
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     context = {"command": "python -m benchmarks.report" + (" --quick" if args.quick else ""),
                "date": datetime.date.today().isoformat(), "minutes": (time.time() - started) / 60,
                "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-               "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent)}
+               "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent),
+               "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
             for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "memory")}
     data["quality"] = sections.load_quality(args.results)

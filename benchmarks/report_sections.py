@@ -27,7 +27,9 @@ def compare(a: dict, b: dict) -> tuple[float, float, str]:
     """``a - b`` at the common budget, its standard error, and a verdict (lower is better)."""
     difference = a["final_mean"] - b["final_mean"]
     error = math.hypot(a["final_se"], b["final_se"])
-    if abs(difference) <= error:
+    if not math.isfinite(difference) or not math.isfinite(error):
+        verdict = "n/a"
+    elif abs(difference) <= error:
         verdict = "equal within s.e."
     else:
         verdict = "better" if difference < 0 else "worse"
@@ -139,6 +141,7 @@ def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
     for name, summary in quality.items():
         lines += [f"### {name}: {problems[name].description}", "", table(summary), "",
                   f"![{name}]({figures}/{name}.png)", ""]
+        lines += [f"- {failure}" for failure in summary.get("failures", [])]
     return lines
 
 

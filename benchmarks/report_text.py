@@ -14,10 +14,13 @@ def header(context: dict[str, Any]) -> list[str]:
         f" on {context['machine']}. Every figure below was measured in that one run and is read from the JSON"
         " the benchmark scripts write; regenerate the file with the same command (the reference environments"
         " are made on the way: `benchmarks/hpbandster_env.sh`, `benchmarks/peers_env.sh`). Quality runs are"
-        " kept in `benchmarks/results/` and reused, so an interrupted report resumes where it stopped.",
+        f" kept in `{context['results']}/`, named by a hash of the code they ran, and reused only while that code"
+        " is unchanged, so an interrupted report resumes where it stopped.",
         "",
-        "The machine has 2 cores: two runs went at a time, so wall times include some contention, the same for"
-        " every engine. Expect ±30% on the speed figures from one run to the next.",
+        f"Quality runs went {context['jobs']} at a time, taken seed by seed so that runs side by side are mostly of"
+        " different engines; their wall times include that contention. The speed and scale parts ran one at a"
+        " time after them. On this machine, speed figures moved by up to ±30% between repeated runs in"
+        " development (see the README).",
     ]
 
 
