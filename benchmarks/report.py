@@ -13,7 +13,8 @@ then runs, each as a subprocess that prints its own table:
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
-scripts write; nothing is typed in by hand. ``--output`` names another file than BENCHMARKS.md.
+scripts write; nothing is typed in by hand. ``--output`` names another file than BENCHMARKS.md;
+``--only PART ...`` re-runs only those parts and takes the others from their last run.
 """
 
 from __future__ import annotations
@@ -53,9 +54,14 @@ def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
     return None if code == 0 else f"exit {code}, see {log_dir / (name + '.log')}"
 
 
-def make_environment(script: str, log_dir: Path) -> str | None:
-    """Run one of the *_env.sh scripts; the reason if it failed."""
-    return run_part(Path(script).stem, ["bash", str(HERE / script)], log_dir)
+def run_and_record(name: str, command: list[str], work: Path) -> None:
+    """Run one part and note its time and failure in ``work/parts.json`` (kept across ``--only`` runs)."""
+    started = time.time()
+    reason = run_part(name, command, work)
+    parts_file = work / "parts.json"
+    recorded = read_json(parts_file) or {}
+    recorded[name] = {"seconds": time.time() - started, "failure": reason, "date": datetime.date.today().isoformat()}
+    parts_file.write_text(json.dumps(recorded, indent=1))
 
 
 def read_json(path: Path) -> Any:
@@ -100,24 +106,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     work = args.results / "report"
     work.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    failures: dict[str, str] = {}
     for script in ("hpbandster_env.sh", "peers_env.sh"):
-        reason = make_environment(script, work)
-        if reason:
-            failures[script] = reason
+        run_and_record(script, ["bash", str(HERE / script)], work)
     for name, command in parts(args, work).items():
-        if args.only and name not in args.only:
-            continue
-        reason = run_part(name, command, work)
-        if reason:
-            failures[name] = reason
+        if not args.only or name in args.only:
+            run_and_record(name, command, work)
+    recorded = read_json(work / "parts.json") or {}
+    failures = {name: part["failure"] for name, part in recorded.items() if part["failure"]}
     figures = Path(args.output).resolve().parent / "docs" / "benchmarks"
     figures.mkdir(parents=True, exist_ok=True)
     for png in args.results.glob("*.png"):
         shutil.copy(png, figures / png.name)
     context = {"command": "python -m benchmarks.report" + (" --quick" if args.quick else ""),
-               "date": datetime.date.today().isoformat(), "minutes": (time.time() - started) / 60,
+               "date": max(part["date"] for part in recorded.values()),
+               "minutes": sum(part["seconds"] for part in recorded.values()) / 60,
                "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
                "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent),
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))
-    print(f"wrote {args.output} in {context['minutes']:.0f} min", file=sys.stderr)
+    print(f"wrote {args.output}; its parts took {context['minutes']:.0f} min", file=sys.stderr)
 
 
 if __name__ == "__main__":
