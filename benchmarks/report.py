@@ -36,6 +36,7 @@ from benchmarks import report_sections as sections
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
+PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "memory")
 
 
 def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
@@ -92,7 +93,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small scale, for a smoke test of the whole report")
     parser.add_argument("--seeds", type=int, help="seeds per optimiser (default 10; 2 with --quick)")
-    parser.add_argument("--only", nargs="+", help="re-run only these parts (others are read from their last JSON)")
+    parser.add_argument("--only", nargs="+", choices=[*PARTS, "none"],
+                        help="re-run only these parts, the others are read from their last JSON ('none': only"
+                             " rebuild the document)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--jobs", type=int, default=2, help="quality runs at a time (default 2)")
     args = parser.parse_args(argv)

@@ -99,6 +99,21 @@ def throughput(ours: Any, reference: Any) -> list[str]:
     return rows
 
 
+def idle_cpu(ours: Any) -> list[str]:
+    """CPU that waiting ranks use: one 3 s evaluation on rank 1 while the others idle."""
+    if not ours or not ours.get("idle"):
+        return []
+    lines = ["CPU time over wall time while one worker evaluates for 3 s and every other rank waits"
+             " (`benchmarks/throughput.py`):", "",
+             "| ranks | master | busy worker | idle workers (mean) | idle workers (max) |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    for row in ours["idle"]:
+        idle = row["idle"]
+        mean, peak = (f"{sum(idle) / len(idle):.1f}%", f"{max(idle):.1f}%") if idle else ("-", "-")
+        lines.append(f"| {row['ranks']} | {row['master']:.1f}% | {row['busy']:.1f}% | {mean} | {peak} |")
+    return lines + [""]
+
+
 def utilisation(rows: Any) -> list[str]:
     """Busy fraction, before and after the last bracket started, and the per-job gap, per K and engine."""
     if not rows:
@@ -157,6 +172,7 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines += model_cost(data["overhead"], data["hpbandster_reference"]) + [""]
     lines += ["#### Evaluations per second, zero-cost worker", ""]
     lines += throughput(data["throughput"], data["hpbandster_reference"]) + [""]
+    lines += idle_cpu(data["throughput"])
     lines += report_text.UTILISATION_INTRO + utilisation(data["utilisation"]) + [""]
     lines += report_text.MEMORY_INTRO + memory(data["memory"]) + [""]
     lines += report_text.PROBLEMS_INTRO + quality_sections(data["quality"], context["figures"])
