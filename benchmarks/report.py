@@ -1,7 +1,7 @@
 """Regenerates BENCHMARKS.md: quality, model cost, throughput, utilisation and memory, side by side.
 
     python -m benchmarks.report            # everything, about an hour on 2 cores
-    python -m benchmarks.report --quick    # every part on a small scale, a few minutes (not for BENCHMARKS.md)
+    python -m benchmarks.report --quick    # every part on a small scale, ~5 minutes, into benchmarks/results-quick/
 
 It makes the reference environments first (benchmarks/hpbandster_env.sh, benchmarks/peers_env.sh),
 then runs, each as a subprocess that prints its own table:
@@ -96,12 +96,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=[*PARTS, "none"],
                         help="re-run only these parts, the others are read from their last JSON ('none': only"
                              " rebuild the document)")
-    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--output", help="default: BENCHMARKS.md; with --quick benchmarks/results-quick/BENCHMARKS.md")
     parser.add_argument("--jobs", type=int, default=2, help="quality runs at a time (default 2)")
     args = parser.parse_args(argv)
     args.seeds = args.seeds or (2 if args.quick else 10)
     args.problems_flag = ["branin", "--problem", "counting_ones_4"] if args.quick else ["all"]
     args.results = ROOT / "benchmarks" / ("results-quick" if args.quick else "results")
+    args.output = args.output or str(args.results / "BENCHMARKS.md" if args.quick else ROOT / "BENCHMARKS.md")
     return args
 
 
