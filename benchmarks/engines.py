@@ -51,12 +51,14 @@ def plain(value: Any) -> Any:
 
 
 class Recorder:
-    """The worker function: evaluates the problem and records each evaluation as it returns."""
+    """The worker function: evaluates the problem and records each evaluation, with the budget it is
+    charged (its own budget unless said otherwise), as it returns."""
 
     def __init__(self, problem: Problem, seed: int) -> None:
         self.problem = problem
         self.rng = noise_generator(seed)
         self.runs: list[dict[str, Any]] = []
+        self.charged = 0.0
         self.start = time.perf_counter()
         self.wall = 0.0
 
@@ -64,10 +66,12 @@ class Recorder:
         """The optimisation is over: its wall time ends here (shutting an engine down is not counted)."""
         self.wall = time.perf_counter() - self.start
 
-    def __call__(self, config: dict[str, Any], budget: float) -> float:
+    def __call__(self, config: dict[str, Any], budget: float, charged: float | None = None) -> float:
         config = {name: plain(value) for name, value in config.items()}
         loss = float(self.problem.evaluate(config, float(budget), self.rng))
-        self.runs.append({"config": config, "budget": float(budget), "loss": loss, "charged": float(budget),
+        charged = float(budget if charged is None else charged)
+        self.charged += charged
+        self.runs.append({"config": config, "budget": float(budget), "loss": loss, "charged": charged,
                           "finished": time.perf_counter() - self.start})
         return loss
 

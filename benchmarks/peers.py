@@ -57,38 +57,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.problems import Problem, get_problem, noise_generator  # noqa: E402
+from benchmarks.engines import Recorder, plain  # noqa: E402
+from benchmarks.problems import Problem, get_problem  # noqa: E402
 
 ENGINES = {"optuna_tpe_hb": "optuna", "dehb": "dehb"}
-
-
-def plain(value: Any) -> Any:
-    """A JSON-friendly copy of a configuration value (numpy scalars become Python ones)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-class Recorder:
-    """Evaluates the problem and records each evaluation, with what it is charged, as it returns."""
-
-    def __init__(self, problem: Problem, seed: int) -> None:
-        self.problem = problem
-        self.rng = noise_generator(seed)
-        self.runs: list[dict[str, Any]] = []
-        self.charged = 0.0
-        self.start = time.perf_counter()
-
-    def __call__(self, config: dict[str, Any], budget: float, charged: float) -> float:
-        config = {name: plain(value) for name, value in config.items()}
-        loss = float(self.problem.evaluate(config, float(budget), self.rng))
-        self.charged += float(charged)
-        self.runs.append({"config": config, "budget": float(budget), "loss": loss, "charged": float(charged),
-                          "finished": time.perf_counter() - self.start})
-        return loss
 
 
 def rungs(problem: Problem) -> list[float]:
