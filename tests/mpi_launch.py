@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCRIPTS = Path(__file__).parent / "scripts"
 ROOT = Path(__file__).parent.parent
@@ -63,3 +65,21 @@ def run_mpi(ranks: int, script: str | os.PathLike, *args: str, timeout: float = 
             cwd: str | os.PathLike | None = None) -> Finished:
     """``mpiexec -n ranks python script args...``"""
     return run_command([mpiexec(), "-n", str(ranks), sys.executable, str(script), *args], timeout, cwd)
+
+
+def run_python_many(*commands: Sequence[Any], timeout: float = 180) -> list[subprocess.CompletedProcess]:
+    """Several ``python *args`` calls at once in the repository (each import takes seconds); their
+    completed processes, in order. Any still running when this returns is killed."""
+    processes = [subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
+    try:
+        done = []
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        return done
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

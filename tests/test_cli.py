@@ -20,6 +20,7 @@ from typing import Any
 
 import ConfigSpace as CS
 import pytest
+from mpi_launch import run_python_many
 
 from mpibohb import BOHB, Result, load_result
 
@@ -29,26 +30,9 @@ MAKE_RUN = REPO / "tests" / "data" / "make_run_v1.py"
 TIMEOUT = 180
 
 
-def start_cli(args: Sequence[str]) -> subprocess.Popen:
-    """``python -m mpibohb *args`` started in the repository."""
-    return subprocess.Popen([sys.executable, "-m", "mpibohb", *map(str, args)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def run_cli_many(*commands: Sequence[str]) -> list[subprocess.CompletedProcess]:
-    """Run several CLI calls at once; their completed processes, in order."""
-    processes = [start_cli(args) for args in commands]
-    try:
-        done = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=TIMEOUT)
-            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-        return done
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+def run_cli_many(*commands: Sequence[Any]) -> list[subprocess.CompletedProcess]:
+    """Several ``python -m mpibohb`` calls at once; their completed processes, in order."""
+    return run_python_many(*(["-m", "mpibohb", *args] for args in commands), timeout=TIMEOUT)
 
 
 def run_cli(*args: Any) -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ configurations; the plots are checked against the runs' data, the PNG files for 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import ConfigSpace as CS
 import numpy as np
 import pytest
+from mpi_launch import run_python_many
 
 from mpibohb import BOHB, Result, load_result
 
@@ -188,28 +188,11 @@ def test_missing_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch, ful
 # ---------------------------------------------------------------- python -m mpibohb plot
 
 
-def run_cli_many(*commands: list[Any]) -> list[subprocess.CompletedProcess]:
-    """Several ``python -m mpibohb`` calls at once (each import takes seconds)."""
-    processes = [subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
-    try:
-        done = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=TIMEOUT)
-            done.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-        return done
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
 def test_plot_command(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     no_matplotlib = ("import sys; sys.modules['matplotlib'] = None; from mpibohb.cli import main; "
                      f"sys.exit(main(['plot', {str(runs['full'])!r}]))")
-    full, custom, one, failed, empty, missing = run_cli_many(
+    full, custom, one, failed, empty, missing = run_python_many(
         ["-m", "mpibohb", "plot", runs["full"]], ["-m", "mpibohb", "plot", runs["full"], "--out", out],
         ["-m", "mpibohb", "plot", runs["one_budget"]], ["-m", "mpibohb", "plot", runs["only_failed"]],
         ["-m", "mpibohb", "plot", runs["no_results"]], ["-c", no_matplotlib])
