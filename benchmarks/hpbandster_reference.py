@@ -30,15 +30,17 @@ import logging
 import math
 import os
 import platform
-import signal
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.processes import run_in_group  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 
 BUDGET = 1.0
 
@@ -66,17 +68,6 @@ def job(index: int, config: dict, loss: float) -> SimpleNamespace:
     return SimpleNamespace(id=(0, 0, index), kwargs={"budget": BUDGET, "config": config},
                            result={"loss": loss, "info": {}}, exception=None,
                            timestamps={"submitted": 0.0, "started": 0.0, "finished": 0.0})
-
-
-def median_seconds(action: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``action`` over ``repeats`` calls, after one warm-up call."""
-    action()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure_model(num_observations: int, proposals: int, fits: int, seed: int) -> dict:
@@ -151,21 +142,12 @@ def throughput_child(workers: int, n_iterations: int) -> None:
 def run_throughput(workers: int, n_iterations: int, timeout: float) -> dict | str:
     command = [sys.executable, os.path.abspath(__file__), "--throughput_child", str(workers),
                "--n_iterations", str(n_iterations)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        if lines:  # finished, but hung while shutting down
-            return json.loads(lines[-1])
-        return "hung"
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        last = (err.strip().splitlines() or ["no output"])[-1]
-        return f"failed (exit {proc.returncode}): {last}"
+    finished = run_in_group(command, timeout)
+    lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
+    if finished.timed_out:
+        return json.loads(lines[-1]) if lines else "hung"  # with a line: finished, then hung shutting down
+    if finished.returncode != 0 or not lines:
+        return f"failed (exit {finished.returncode}): {finished.last_error_line()}"
     return json.loads(lines[-1])
 
 

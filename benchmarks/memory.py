@@ -56,13 +56,16 @@ import os
 import platform
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.processes import run_in_group  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 HPBANDSTER_PYTHON = HERE / ".hpbandster-venv" / "bin" / "python"
@@ -331,18 +334,12 @@ def launch(kind: str, target: int, timeout: float) -> dict[str, Any]:
     if not python.exists():
         return {"status": "missing venv", "detail": f"{python} is missing (run benchmarks/hpbandster_env.sh)"}
     command = [str(python), str(Path(__file__).resolve()), "--child", kind, "--target", str(target)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=tempfile.gettempdir())
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    finished = run_in_group(command, timeout, cwd=tempfile.gettempdir())
+    if finished.timed_out:
         return {"status": "timeout", "detail": f"killed after the timeout of {timeout:.0f} s"}
-    lines = [line for line in out.splitlines() if line.startswith("{")]
+    lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        last = (err.strip().splitlines() or ["no output"])[-1]
-        return {"status": "failed", "detail": f"exit {proc.returncode}: {last}"}
+        return {"status": "failed", "detail": f"exit {finished.returncode}: {finished.last_error_line()}"}
     return dict(json.loads(lines[-1]), status="ok")
 
 

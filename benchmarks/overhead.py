@@ -22,16 +22,17 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import ConfigSpace as CS
 import numpy as np
 import scipy
 
+if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.timing import median_seconds  # noqa: E402
 from mpibohb.samplers.bohb import KDESampler, KDESettings
 from mpibohb.space import SearchSpace
 
@@ -51,17 +52,6 @@ def smooth_loss(config: dict) -> float:
     xs = np.array([config[f"x{i}"] for i in range(8)])
     return (float(np.sum((xs - 0.3) ** 2) + 0.1 * math.sin(3.0 * xs[0]) + 0.05 * xs[1] * xs[2])
             + {"a": 0.0, "b": 0.2, "c": 0.4}[config["c3"]] + (0.1 if config["c2"] == "q" else 0.0))
-
-
-def median_seconds(action: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``action`` over ``repeats`` calls, after one warm-up call."""
-    action()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,

@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.problems import Problem, all_problems, get_problem
+from benchmarks.processes import run_in_group
 from mpibohb import schedule
 
 HERE = Path(__file__).resolve().parent
@@ -106,17 +106,11 @@ def execute(spec: RunSpec) -> str | None:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=str(ROOT))
     spec.path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(command(spec), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.communicate()
+    finished = run_in_group(command(spec), RUN_TIMEOUT, cwd=ROOT, env=env)
+    if finished.timed_out:
         return f"timed out after {RUN_TIMEOUT:.0f} s"
-    if proc.returncode != 0 or not spec.path.exists():
-        last = (err.strip().splitlines() or ["no output"])[-1]
-        return f"exit {proc.returncode}: {last}"
+    if finished.returncode != 0 or not spec.path.exists():
+        return f"exit {finished.returncode}: {finished.last_error_line()}"
     return None
 
 

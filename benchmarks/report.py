@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report_sections as sections
+from benchmarks.processes import run_in_group
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,15 +45,10 @@ def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     with open(log_dir / f"{name}.log", "w") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            code = proc.wait(timeout=PART_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-            return f"timed out after {PART_TIMEOUT} s"
-    return None if code == 0 else f"exit {code}, see {log_dir / (name + '.log')}"
+        finished = run_in_group(command, PART_TIMEOUT, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if finished.timed_out:
+        return f"timed out after {PART_TIMEOUT} s"
+    return None if finished.returncode == 0 else f"exit {finished.returncode}, see {log_dir / (name + '.log')}"
 
 
 def run_and_record(name: str, command: list[str], work: Path) -> None:

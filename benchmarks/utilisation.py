@@ -48,15 +48,18 @@ import json
 import math
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.processes import run_in_group  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"
@@ -158,20 +161,14 @@ def hpbandster_child(workers: int, n_iterations: int, scale: float, out: str) ->
 
 def launch(command: list[str], out: Path, timeout: float, env: dict[str, str] | None = None) -> dict | str:
     """Run ``command`` in its own process group; the JSON it wrote to ``out``, or why there is none."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
+    finished = run_in_group(command, timeout, env=env)
+    if finished.timed_out:
         if out.exists():  # finished, then hung while shutting down
             return dict(json.loads(out.read_text()), note="hung after run() returned; killed")
         return f"hung (killed after {timeout:.0f} s)"
     if out.exists():
         return json.loads(out.read_text())
-    last = (err.strip().splitlines() or ["no output"])[-1]
-    return f"failed (exit {proc.returncode}): {last}"
+    return f"failed (exit {finished.returncode}): {finished.last_error_line()}"
 
 
 def run_engine(engine: str, workers: int, n_iterations: int, scale: float, timeout: float) -> dict | str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +186,22 @@ def test_summary_cuts_every_group_at_the_smallest_total_budget(tmp_path):
     assert b["final_mean"] == 0.0 and b["final_se"] == 0.0 and b["seeds"] == 1
     assert b["tenth_mean"] is None  # no result before budget 3.1 in group b
     assert a["evaluations"] == 3.5
+
+
+def test_run_in_group_kills_the_whole_group_on_timeout(tmp_path):
+    from benchmarks.processes import run_in_group
+
+    marker = tmp_path / "grandchild.pid"
+    finished = run_in_group(["bash", "-c", f"sleep 60 & echo $! > {marker}; wait"], timeout=1.0)
+    assert finished.timed_out and finished.returncode is None
+    grandchild = int(marker.read_text())
+    for _ in range(50):  # the kill is asynchronous; the grandchild is reaped by init
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the grandchild outlived its process group")
+    done = run_in_group([sys.executable, "-c", "import sys; print('out'); sys.exit('bad input')"], timeout=60)
+    assert done.returncode == 1 and done.stdout == "out\n" and done.last_error_line() == "bad input"
