@@ -122,7 +122,7 @@ def test_log_pdf_is_finite_where_every_kernel_underflows() -> None:
     assert kde.pdf(points)[0] == 0.0  # the density itself underflows: only the log is usable
 
 
-@pytest.mark.parametrize("n", [50, 1500])
+@pytest.mark.parametrize("n", [50, 1500, 17000])  # 17000 spans two float32 products
 def test_single_precision_path_within_1e_5_relative(n: int) -> None:
     rng = np.random.default_rng(5)
     data = _mixed_data(rng, n, KINDS, LEVELS)
@@ -133,6 +133,34 @@ def test_single_precision_path_within_1e_5_relative(n: int) -> None:
     relative = np.abs(np.expm1(fast - precise))
     assert np.max(relative) <= 1e-5
     assert fast.dtype == np.float64
+
+
+def test_single_precision_recomputes_rows_whose_float32_sum_underflows() -> None:
+    """A point 7.5 bandwidths from both data points in each of 2 dimensions: its log-kernels are
+    -112.5, below float32's range, while the coordinates are small enough for the float32 path."""
+    a, h = 7.5, 0.01
+    data = 0.5 + h * np.array([[-a, a], [a, -a]])
+    kde = MixedKDE(KDEParameters(data, np.array([h, h]), ("c", "c"), (0, 0)))
+    points = np.vstack([0.5 + h * np.array([[a, a]]), data])
+    assert kde._single_precision_is_safe(kde._features(points, data_side=False))
+    with np.errstate(under="ignore"):
+        assert np.exp(np.float32(-2 * a * a)) == 0.0
+    expected = _reference_log_pdf(data, np.array([h, h]), ("c", "c"), (0, 0), points)
+    np.testing.assert_allclose(kde.log_pdf(points, precise=False), expected, rtol=0, atol=1e-5)
+
+
+def test_single_precision_falls_back_for_tiny_bandwidths() -> None:
+    """Scaled coordinates of 1/h = 1e3 are beyond float32's reach: the shifted path answers."""
+    rng = np.random.default_rng(13)
+    data = _mixed_data(rng, 300, KINDS, LEVELS)
+    bandwidths = np.array([1e-3, 1e-3, 0.2, 0.3])
+    points = np.vstack([data[:10] + np.array([5e-4, -5e-4, 0, 0]), _mixed_data(rng, 20, KINDS, LEVELS)])
+    kde = MixedKDE(KDEParameters(data, bandwidths, KINDS, LEVELS))
+    assert not kde._single_precision_is_safe(kde._features(points, data_side=False))
+    fast = kde.log_pdf(points, precise=False)
+    expected = _reference_log_pdf(data, bandwidths, KINDS, LEVELS, points)
+    assert np.all(np.isfinite(fast))
+    np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-5)
 
 
 def test_normal_reference_bandwidths_equal_statsmodels() -> None:
