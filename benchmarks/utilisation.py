@@ -37,6 +37,10 @@ Figures per K and engine, computed by one function from the runs of the ``Result
   over the pairs whose next sleep began before t_last; read inside the worker function, so the
   same measurement for both engines. It is the per-job cost of master plus communication.
 * sleep / K: the run's seconds of sleep divided by K, the shortest possible span.
+* schedule bound (mpibohb rows only): busy fraction and span of ``schedule_bound``, a simulation
+  that drives mpibohb's own ``Optimizer`` with K virtual workers and no master or communication
+  cost. Between it and the measured busy fraction lies dispatch overhead; between it and 100% the
+  schedule's tail. It is mpibohb's schedule: HpBandSter's brackets are smaller, so it has none.
 * load: the 1-minute load average when the run ended: other jobs on the machine, and this run's own
   start-up (K+1 Python processes importing numpy and ConfigSpace under mpiexec).
 """
@@ -44,6 +48,8 @@ Figures per K and engine, computed by one function from the runs of the ``Result
 from __future__ import annotations
 
 import argparse
+import heapq
+import itertools
 import json
 import math
 import os
@@ -67,12 +73,50 @@ MIN_BUDGET, MAX_BUDGET, ETA = 1.0, 27.0, 3
 ENGINES = ("mpibohb", "HpBandSter")
 
 
+def toy_loss(config: dict[str, Any], budget: float) -> float:
+    """The toy problem's loss: x + 1 / budget."""
+    return float(config["x"]) + 1.0 / budget
+
+
 def evaluate(config: dict[str, Any], budget: float, scale: float) -> dict[str, Any]:
     """The worker of both engines: sleep budget * scale seconds, say when and where."""
     start = time.time()
     time.sleep(budget * scale)
     who = f"{os.getpid()}:{threading.get_ident()}"
-    return {"loss": float(config["x"]) + 1.0 / budget, "info": {"t0": start, "t1": time.time(), "who": who}}
+    return {"loss": toy_loss(config, budget), "info": {"t0": start, "t1": time.time(), "who": who}}
+
+
+def mpibohb_bohb() -> Any:
+    """mpibohb's BOHB on the toy space, as the mpibohb runs and ``schedule_bound`` use it."""
+    import ConfigSpace as CS
+
+    from mpibohb import BOHB
+
+    cs = CS.ConfigurationSpace(seed=0)
+    cs.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
+    return BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0)
+
+
+def schedule_bound(workers: int, n_iterations: int, scale: float) -> dict[str, float]:
+    """Busy fraction and span that a dispatcher with zero master and communication cost reaches
+    with mpibohb's schedule and job order: ``bound_busy`` and ``bound_span`` (seconds).
+
+    A discrete-event simulation drives mpibohb's real ``Optimizer`` (same brackets, same rule for
+    starting one, oldest bracket first) with ``workers`` virtual workers; an evaluation takes
+    exactly budget * scale, and a freed worker asks at once. It isolates the schedule's tail (the
+    stage barriers of the last brackets) from dispatch overhead, which it does not have.
+    """
+    optimizer = mpibohb_bohb().make_optimizer(n_iterations)
+    now, work, running, order = 0.0, 0.0, [], itertools.count()  # running: heap of (end, order, job)
+    while not optimizer.finished:
+        job = optimizer.ask() if len(running) < workers else None
+        if job is not None:  # a free worker takes it now
+            work += job.budget * scale
+            heapq.heappush(running, (now + job.budget * scale, next(order), job))
+            continue
+        now, _, job = heapq.heappop(running)  # every worker busy, or none has a job: next result
+        optimizer.tell(job, toy_loss(job.config, job.budget))
+    return {"bound_busy": work / (workers * now), "bound_span": now}
 
 
 def hyperband_sleep(n_iterations: int, scale: float) -> tuple[float, float]:
@@ -103,14 +147,9 @@ def run_records(runs: list[Any], time_ref: float) -> list[dict[str, Any]]:
 
 def mpibohb_child(workers: int, n_iterations: int, scale: float, out: str) -> None:
     """Runs on every rank under mpiexec; rank 0 writes the runs to ``out``."""
-    import ConfigSpace as CS
     from mpi4py import MPI
 
-    from mpibohb import BOHB
-
-    cs = CS.ConfigurationSpace(seed=0)
-    cs.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
-    opt = BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0)
+    opt = mpibohb_bohb()
     MPI.COMM_WORLD.Barrier()
     start = time.perf_counter()
     result = opt.run(n_iterations=n_iterations, worker=lambda config, budget: evaluate(config, budget, scale))
@@ -228,13 +267,21 @@ def row_of(engine: str, workers: int, outcome: dict | str) -> dict[str, Any]:
                 status=outcome.get("note", "ok"))
 
 
+def bound_cell(row: dict[str, Any]) -> str:
+    """The schedule bound of a row, "-" where there is none (HpBandSter, rows of older runs)."""
+    if row.get("bound_busy") is None:
+        return "-"
+    return f"{row['bound_busy']:.1%} (span {row['bound_span']:.1f} s)"
+
+
 def format_row(row: dict[str, Any]) -> str:
     """One markdown table line."""
     if row["evaluations"] is None:
-        return f"| {row['workers']} | {row['engine']} | | | | | | | | {row['load']:.1f} | {row['status']} |"
+        return (f"| {row['workers']} | {row['engine']} | | | | | | {bound_cell(row)} | | | {row['load']:.1f}"
+                f" | {row['status']} |")
     return (f"| {row['workers']} | {row['engine']} | {row['evaluations']} | {row['ideal']:.1f} | {row['wall']:.1f} | "
-            f"{row['span']:.1f} | "
-            f"{row['busy']:.1%} | {row['busy_before_last']:.1%} ({row['before_last_share']:.0%} of span) | "
+            f"{row['span']:.1f} | {row['busy']:.1%} | {bound_cell(row)} | "
+            f"{row['busy_before_last']:.1%} ({row['before_last_share']:.0%} of span) | "
             f"{row['gap_ms']:.1f} | {row['load']:.1f} | {row['status']} |")
 
 
@@ -276,15 +323,19 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.n_iterations} iterations, sleep budget * {args.scale:g} s ({MIN_BUDGET * args.scale:g}.."
           f"{MAX_BUDGET * args.scale:g} s), {total:.0f} s of sleep in all (mpibohb's brackets;\n"
           f"HpBandSter's BOHB rounds bracket sizes down: fewer evaluations), longest chain in a bracket {chain:.1f} s."
-          " Figures are noisy: the 2 cores are shared with other jobs (see load).\n")
+          " Figures are noisy: the 2 cores are shared with other jobs (see load).\nschedule bound: busy fraction"
+          " (and span) of mpibohb's schedule simulated with zero master and communication cost.\n")
     print("| workers K | engine | evaluations | sleep / K (s) | run() wall (s) | span (s) | busy fraction | "
-          "busy before last bracket | median gap (ms) | load | status |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "schedule bound | busy before last bracket | median gap (ms) | load | status |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     rows, began = [], time.perf_counter()
     for workers in args.workers:
         timeout = args.timeout or 90 + 3 * (total / workers + chain)
+        bound = schedule_bound(workers, args.n_iterations, args.scale)  # before the runs: it takes CPU
         for engine in ENGINES:
             rows.append(row_of(engine, workers, run_engine(engine, workers, args.n_iterations, args.scale, timeout)))
+            if engine == "mpibohb":
+                rows[-1].update(bound)
             print(format_row(rows[-1]), flush=True)
     print()
     setups = [f"K={r['workers']}: {r['setup']:.2f} s" for r in rows if r["engine"] == "HpBandSter" and "setup" in r]

@@ -165,6 +165,66 @@ def test_report_speed_targets_say_plainly_when_they_are_missed():
     assert "85.0% over the whole run" in rows[3] and rows[3].endswith("| **no** |")
 
 
+def test_schedule_bound_of_one_worker_is_the_whole_sleep_without_a_gap():
+    from benchmarks.utilisation import hyperband_sleep, schedule_bound
+
+    bound = schedule_bound(1, 8, 0.1)
+    assert bound["bound_busy"] == pytest.approx(1.0)
+    assert bound["bound_span"] == pytest.approx(hyperband_sleep(8, 0.1)[0])
+
+
+def test_schedule_bound_by_hand_with_two_brackets_side_by_side():
+    from benchmarks.utilisation import hyperband_sleep, schedule_bound
+
+    # 27 workers, 1 s per unit of budget. t=0: bracket 0 runs 27 x 1; t=1: it waits on 9 x 3, so bracket 1
+    # starts its 12 x 3 beside it; t=4: 3 x 9 and 4 x 9; t=13: 1 x 27 and 1 x 27; t=40: done. The span is
+    # bracket 0's chain 1 + 3 + 9 + 27; the work is 108 + 99 s.
+    total, chain = hyperband_sleep(2, 1.0)
+    assert (total, chain) == (207, 40)
+    bound = schedule_bound(27, 2, 1.0)
+    assert bound["bound_span"] == pytest.approx(chain)
+    assert bound["bound_busy"] == pytest.approx(total / (27 * chain))
+
+
+def test_schedule_bound_at_32_workers_is_below_the_target_and_grows_with_iterations():
+    from benchmarks.utilisation import hyperband_sleep, schedule_bound
+
+    total, chain = hyperband_sleep(40, 0.1)
+    bound = schedule_bound(32, 40, 0.1)
+    assert bound["bound_busy"] * 32 * bound["bound_span"] == pytest.approx(total)  # every second of sleep ran
+    assert bound["bound_span"] > max(total / 32, chain)
+    assert bound["bound_busy"] < 0.9  # why the 90% target at K = 32 is out of reach of any dispatch speed
+    assert schedule_bound(32, 80, 0.1)["bound_busy"] > bound["bound_busy"]  # the tail weighs less
+
+
+def _utilisation_row(engine: str, busy: float, **extra: float) -> dict:
+    return {"workers": 32, "engine": engine, "evaluations": 690, "ideal": 13.2, "wall": 15.5, "busy": busy,
+            "busy_before_last": 0.987, "before_last_share": 0.7, "gap_ms": 6.0, "status": "ok", **extra}
+
+
+def test_report_shows_the_schedule_bound_and_reads_rows_written_before_it():
+    from benchmarks import report_sections as sections
+
+    new = [_utilisation_row("mpibohb", 0.854, bound_busy=0.864, bound_span=15.3),
+           _utilisation_row("HpBandSter", 0.784)]
+    table = sections.utilisation(new + [{"workers": 64, "engine": "mpibohb", "evaluations": None,
+                                         "status": "hung", "bound_busy": 0.5, "bound_span": 9.0}])
+    assert table[0].count("|") == table[1].count("|") == table[2].count("|") == table[4].count("|")
+    assert "| 85.4% | 86.4% (span 15.3 s) | 98.7%" in table[2]
+    assert "| 78.4% | - | 98.7%" in table[3]
+    assert "| 50.0% (span 9.0 s) |" in table[4]
+    target = sections.utilisation_target_rows(new)[1]
+    assert "85.4% over the whole run (the schedule itself allows 86.4%" in target
+    assert "98.7% before the last bracket started" in target and target.endswith("| **no** |")
+
+    old = [_utilisation_row("mpibohb", 0.854), _utilisation_row("HpBandSter", 0.784)]
+    table = sections.utilisation(old)
+    assert "| 85.4% | - | 98.7%" in table[2] and table[2].count("|") == table[0].count("|")
+    target = sections.utilisation_target_rows(old)[1]
+    assert "85.4% over the whole run; 98.7% before the last bracket started" in target
+    assert "schedule" not in target and target.endswith("| **no** |")
+
+
 def test_summary_cuts_every_group_at_the_smallest_total_budget(tmp_path):
     problem = problems.branin()
     scorer = quality.Scorer(problem, tmp_path / "scores.json")
