@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import platform
 import sys
@@ -39,28 +38,11 @@ import numpy as np
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.model_space import benchmark_space, smooth_loss  # noqa: E402
 from benchmarks.processes import run_in_group  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 
 BUDGET = 1.0
-
-
-def benchmark_space(seed: int):
-    """8 floats in [0, 1], a categorical with 3 and one with 2 choices (as in overhead.py)."""
-    import ConfigSpace as CS
-
-    cs = CS.ConfigurationSpace(seed=seed)
-    cs.add_hyperparameters([CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)])
-    cs.add_hyperparameters([CS.CategoricalHyperparameter("c3", ["a", "b", "c"]),
-                            CS.CategoricalHyperparameter("c2", ["p", "q"])])
-    return cs
-
-
-def smooth_loss(config: dict) -> float:
-    """The loss of overhead.py: a smooth function with its optimum inside the cube."""
-    xs = np.array([config[f"x{i}"] for i in range(8)])
-    return (float(np.sum((xs - 0.3) ** 2) + 0.1 * math.sin(3.0 * xs[0]) + 0.05 * xs[1] * xs[2])
-            + {"a": 0.0, "b": 0.2, "c": 0.4}[config["c3"]] + (0.1 if config["c2"] == "q" else 0.0))
 
 
 def job(index: int, config: dict, loss: float) -> SimpleNamespace:

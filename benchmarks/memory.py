@@ -65,6 +65,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.model_space import benchmark_space  # noqa: E402
 from benchmarks.processes import run_in_group  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -109,21 +110,6 @@ def settle() -> int:
     """VmRSS after a full garbage collection."""
     gc.collect()
     return rss_bytes()
-
-
-def benchmark_space(seed: int) -> Any:
-    """overhead.py's space, for ConfigSpace 1.x (``add``) and 0.6 (``add_hyperparameters``)."""
-    import ConfigSpace as CS
-
-    cs = CS.ConfigurationSpace(seed=seed)
-    hyperparameters = [CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)]
-    hyperparameters += [CS.CategoricalHyperparameter("c3", ["a", "b", "c"]),
-                        CS.CategoricalHyperparameter("c2", ["p", "q"])]
-    if hasattr(cs, "add"):
-        cs.add(hyperparameters)
-    else:
-        cs.add_hyperparameters(hyperparameters)
-    return cs
 
 
 def zero_cost(config: dict, budget: float) -> float:

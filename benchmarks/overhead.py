@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -32,26 +31,12 @@ import scipy
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.model_space import benchmark_space, smooth_loss  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from mpibohb.samplers.bohb import KDESampler, KDESettings
 from mpibohb.space import SearchSpace
 
 BUDGET = 1.0
-
-
-def benchmark_space(seed: int) -> CS.ConfigurationSpace:
-    """8 floats in [0, 1], a categorical with 3 and one with 2 choices."""
-    cs = CS.ConfigurationSpace(seed=seed)
-    cs.add([CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)])
-    cs.add([CS.CategoricalHyperparameter("c3", ["a", "b", "c"]), CS.CategoricalHyperparameter("c2", ["p", "q"])])
-    return cs
-
-
-def smooth_loss(config: dict) -> float:
-    """A smooth function of the configuration with its optimum inside the cube."""
-    xs = np.array([config[f"x{i}"] for i in range(8)])
-    return (float(np.sum((xs - 0.3) ** 2) + 0.1 * math.sin(3.0 * xs[0]) + 0.05 * xs[1] * xs[2])
-            + {"a": 0.0, "b": 0.2, "c": 0.4}[config["c3"]] + (0.1 if config["c2"] == "q" else 0.0))
 
 
 def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,
