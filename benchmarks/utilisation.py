@@ -1,14 +1,16 @@
 """Worker utilisation of mpibohb and of HpBandSter 0.7.4 with K workers on a sleep workload.
 
     .venv/bin/python benchmarks/utilisation.py [--workers 4 8 16 32] [--n_iterations 40] [--scale 0.1]
-                                               [--quick] [--json OUT]
+                                               [--long_iterations 120] [--quick] [--json OUT]
 
 Workload (the same settings for both engines): BOHB on the quickstart's toy space (one float x in
 [0, 1], loss x + 1/budget), budgets 1..27, eta 3, ``--n_iterations`` brackets; an evaluation sleeps
 budget * scale seconds (default 0.1 s to 2.7 s) and notes, in its ``info``, when its sleep began
 and ended and which worker ran it. Sleeping needs no CPU, so 33 processes fit on 2 cores.
 HpBandSter's BOHB rounds bracket sizes down where mpibohb rounds up (the Hyperband paper), so it
-runs ~5% fewer evaluations and less sleep: compare busy fractions, not walls alone.
+runs ~5% fewer evaluations and less sleep: compare busy fractions, not walls alone. After the
+sweep over K, one more run per engine at the largest K with ``--long_iterations`` brackets shows
+how much of the idle time is the tail of the last brackets, which weighs less in a longer run.
 
 Engines: mpibohb under ``mpiexec -n K+1`` (rank 0 optimises, ranks 1..K evaluate), launched with
 this project's Python. HpBandSter in ``benchmarks/.hpbandster-venv`` (``bash
@@ -71,6 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"
 MIN_BUDGET, MAX_BUDGET, ETA = 1.0, 27.0, 3
 ENGINES = ("mpibohb", "HpBandSter")
+DEFAULT_ITERATIONS = 40  # of the sweep over K; rows written before they carried "n_iterations" had it
 
 
 def toy_loss(config: dict[str, Any], budget: float) -> float:
@@ -277,9 +280,10 @@ def bound_cell(row: dict[str, Any]) -> str:
 def format_row(row: dict[str, Any]) -> str:
     """One markdown table line."""
     if row["evaluations"] is None:
-        return (f"| {row['workers']} | {row['engine']} | | | | | | {bound_cell(row)} | | | {row['load']:.1f}"
-                f" | {row['status']} |")
-    return (f"| {row['workers']} | {row['engine']} | {row['evaluations']} | {row['ideal']:.1f} | {row['wall']:.1f} | "
+        return (f"| {row['workers']} | {row['n_iterations']} | {row['engine']} | | | | | | {bound_cell(row)} | | |"
+                f" {row['load']:.1f} | {row['status']} |")
+    return (f"| {row['workers']} | {row['n_iterations']} | {row['engine']} | {row['evaluations']} | {row['ideal']:.1f}"
+            f" | {row['wall']:.1f} | "
             f"{row['span']:.1f} | {row['busy']:.1%} | {bound_cell(row)} | "
             f"{row['busy_before_last']:.1%} ({row['before_last_share']:.0%} of span) | "
             f"{row['gap_ms']:.1f} | {row['load']:.1f} | {row['status']} |")
@@ -297,18 +301,38 @@ def machine_line() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", help="numbers of workers K (default: 4 8 16 32)")
-    parser.add_argument("--n_iterations", type=int, default=40, help="BOHB iterations (brackets) per run")
+    parser.add_argument("--n_iterations", type=int, default=DEFAULT_ITERATIONS,
+                        help=f"BOHB iterations (brackets) per run of the sweep over K (default {DEFAULT_ITERATIONS})")
     parser.add_argument("--scale", type=float, default=0.1, help="seconds of sleep per unit of budget")
+    parser.add_argument("--long_iterations", type=int, default=120,
+                        help="then one run per engine at the largest K with this many iterations, where the last"
+                             " brackets' tail weighs less (default 120; 0: none)")
     parser.add_argument("--timeout", type=float, help="seconds per run before it is hung (default: from the work)")
-    parser.add_argument("--quick", action="store_true", help="K 4 8 unless given, 6 iterations, scale 0.05: <1 min")
+    parser.add_argument("--quick", action="store_true",
+                        help="K 4 8 unless given, 6 iterations (long run: 12), scale 0.05: about a minute")
     parser.add_argument("--json", help="write the rows to this file as JSON")
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.n_iterations, args.scale = 6, 0.05
+        args.n_iterations, args.long_iterations, args.scale = 6, min(args.long_iterations, 12), 0.05
     args.workers = args.workers or ([4, 8] if args.quick else [4, 8, 16, 32])
     return args
+
+
+def measure(workers: int, n_iterations: int, scale: float, timeout: float | None) -> list[dict[str, Any]]:
+    """One run per engine with ``workers`` workers, printed as it ends; mpibohb's row has the bound."""
+    total, chain = hyperband_sleep(n_iterations, scale)
+    timeout = timeout or 90 + 3 * (total / workers + chain)
+    bound = schedule_bound(workers, n_iterations, scale)  # before the runs: it takes CPU
+    rows = []
+    for engine in ENGINES:
+        rows.append(row_of(engine, workers, run_engine(engine, workers, n_iterations, scale, timeout)))
+        rows[-1]["n_iterations"] = n_iterations
+        if engine == "mpibohb":
+            rows[-1].update(bound)
+        print(format_row(rows[-1]), flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -325,18 +349,14 @@ def main(argv: list[str] | None = None) -> None:
           f"HpBandSter's BOHB rounds bracket sizes down: fewer evaluations), longest chain in a bracket {chain:.1f} s."
           " Figures are noisy: the 2 cores are shared with other jobs (see load).\nschedule bound: busy fraction"
           " (and span) of mpibohb's schedule simulated with zero master and communication cost.\n")
-    print("| workers K | engine | evaluations | sleep / K (s) | run() wall (s) | span (s) | busy fraction | "
-          "schedule bound | busy before last bracket | median gap (ms) | load | status |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| workers K | iterations | engine | evaluations | sleep / K (s) | run() wall (s) | span (s) |"
+          " busy fraction | schedule bound | busy before last bracket | median gap (ms) | load | status |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     rows, began = [], time.perf_counter()
     for workers in args.workers:
-        timeout = args.timeout or 90 + 3 * (total / workers + chain)
-        bound = schedule_bound(workers, args.n_iterations, args.scale)  # before the runs: it takes CPU
-        for engine in ENGINES:
-            rows.append(row_of(engine, workers, run_engine(engine, workers, args.n_iterations, args.scale, timeout)))
-            if engine == "mpibohb":
-                rows[-1].update(bound)
-            print(format_row(rows[-1]), flush=True)
+        rows += measure(workers, args.n_iterations, args.scale, args.timeout)
+    if args.long_iterations:
+        rows += measure(max(args.workers), args.long_iterations, args.scale, args.timeout)
     print()
     setups = [f"K={r['workers']}: {r['setup']:.2f} s" for r in rows if r["engine"] == "HpBandSter" and "setup" in r]
     if setups:
