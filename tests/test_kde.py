@@ -128,6 +128,7 @@ def test_single_precision_path_within_1e_5_relative(n: int) -> None:
     data = _mixed_data(rng, n, KINDS, LEVELS)
     points = _mixed_data(rng, 64, KINDS, LEVELS)
     kde = MixedKDE.fit(data, KINDS, LEVELS)
+    assert kde._single_precision_is_safe(kde._features(points, data_side=False))  # the float32 path answers
     precise = kde.log_pdf(points, precise=True)
     fast = kde.log_pdf(points, precise=False)
     relative = np.abs(np.expm1(fast - precise))
@@ -135,16 +136,53 @@ def test_single_precision_path_within_1e_5_relative(n: int) -> None:
     assert fast.dtype == np.float64
 
 
-def test_single_precision_recomputes_rows_whose_float32_sum_underflows() -> None:
-    """A point 7.5 bandwidths from both data points in each of 2 dimensions: its log-kernels are
-    -112.5, below float32's range, while the coordinates are small enough for the float32 path."""
-    a, h = 7.5, 0.01
+def _symmetric_kde(num_dims: int, magnitude: float, h: float = 0.01) -> tuple[MixedKDE, np.ndarray]:
+    """Two data points at +-v bandwidths from the centre in every dimension, and points on them: the
+    bound on the terms of each log-kernel is ``2 * num_dims * v**2 = magnitude``."""
+    v = math.sqrt(magnitude / (2 * num_dims))
+    data = 0.5 + h * v * np.array([np.ones(num_dims), -np.ones(num_dims)])
+    kde = MixedKDE(KDEParameters(data, np.full(num_dims, h), ("c",) * num_dims, (0,) * num_dims))
+    return kde, data
+
+
+@pytest.mark.parametrize("num_dims", [2, 15])
+def test_single_precision_at_its_magnitude_limit_within_1e_4(num_dims: int) -> None:
+    kde, points = _symmetric_kde(num_dims, 255.9)
+    assert kde._single_precision_is_safe(kde._features(points, data_side=False))
+    np.testing.assert_allclose(kde.log_pdf(points, precise=False), kde.log_pdf(points), rtol=0, atol=1e-4)
+    beyond, points = _symmetric_kde(num_dims, 256.1)
+    assert not beyond._single_precision_is_safe(beyond._features(points, data_side=False))
+
+
+def test_single_precision_bound_counts_a_far_discrete_level_at_most_as_an_underflow() -> None:
+    """Two 30-level ordinals at the smallest bandwidth have log-kernels down to -200 each; kernels
+    that far are 0 in float32, so the float32 path still answers, and exactly."""
+    rng = np.random.default_rng(17)
+    kinds, levels, bandwidths = ("c", "o", "o"), (0, 30, 30), np.array([0.2, 1e-3, 1e-3])
+
+    def draw(n: int) -> np.ndarray:
+        return np.column_stack([rng.random(n), rng.integers(0, 30, n), rng.integers(0, 30, n)]).astype(float)
+
+    data, points = draw(200), draw(40)
+    points[:10] = data[:10]  # some points share both levels with a data point
+    kde = MixedKDE(KDEParameters(data, bandwidths, kinds, levels))
+    assert kde._single_precision_is_safe(kde._features(points, data_side=False))
+    expected = _reference_log_pdf(data, bandwidths, kinds, levels, points)
+    np.testing.assert_allclose(kde.log_pdf(points, precise=False), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("a", [7.0, 7.5])
+def test_single_precision_recomputes_rows_whose_float32_sum_underflows(a: float) -> None:
+    """A point ``a`` bandwidths from both data points in each of 2 dimensions: its log-kernels are
+    -2 a**2 (-98: subnormal in float32; -112.5: zero), while the coordinates are small enough for
+    the float32 path."""
+    h = 0.01
     data = 0.5 + h * np.array([[-a, a], [a, -a]])
     kde = MixedKDE(KDEParameters(data, np.array([h, h]), ("c", "c"), (0, 0)))
     points = np.vstack([0.5 + h * np.array([[a, a]]), data])
     assert kde._single_precision_is_safe(kde._features(points, data_side=False))
     with np.errstate(under="ignore"):
-        assert np.exp(np.float32(-2 * a * a)) == 0.0
+        assert np.exp(np.float32(-2 * a * a)) < np.finfo(np.float32).tiny
     expected = _reference_log_pdf(data, np.array([h, h]), ("c", "c"), (0, 0), points)
     np.testing.assert_allclose(kde.log_pdf(points, precise=False), expected, rtol=0, atol=1e-5)
 

@@ -25,11 +25,14 @@ from ..space import CONTINUOUS, ORDERED, UNORDERED
 _LOG_2PI = math.log(2.0 * math.pi)
 _BLOCK_ROWS = 512  # data points per kernel block: 64 x 512 doubles stay in L2 cache
 _SINGLE_BLOCK_ROWS = 16384  # the float32 path: 64 x 16384 floats (4 MiB) per product
-# The float32 path's bound on |log-kernel terms|: a dot product of terms up to M loses about
-# M * 2**-24 per term, so M = 256 keeps the log-kernel's absolute error (the density's relative
-# error) near 1e-5 and well below 1e-4.
+# The float32 path's bound M on the sum of |terms| of one log-kernel's dot product: float32 loses
+# at most about (k + 2) * M * 2**-24 with k terms, 3e-4 at M = 256 and 17 terms; measured errors
+# are 1e-5 to 7e-5 (1 to 128 dimensions) at the bound, and ~1e-6 for BOHB's usual bandwidths.
 _SINGLE_MAX_MAGNITUDE = 256.0
-_SMALLEST_SINGLE_SUM = 1e-30  # below this a float32 sum may hold subnormal terms: recompute shifted
+# exp(-104) is below float32's smallest subnormal: a kernel with a table term under -104 is 0 in
+# float32, so a discrete dimension adds at most 104 to the bound of the kernels that count.
+_SINGLE_EXP_FLOOR = 104.0
+_SMALLEST_SINGLE_SUM = 1e-30  # n subnormals (< 1.2e-38 each) are then a share below n * 1.2e-8
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,11 @@ class MixedKDE:
         self._log_norm = -math.log(len(data)) - np.log(bw[continuous]).sum() - 0.5 * continuous.sum() * _LOG_2PI
 
     def _magnitude_of_data(self) -> float:
-        """Twice the largest squared scaled distance of a data point from the centre, plus the
-        largest log-kernel of each discrete dimension: bounds the data side of every term."""
+        """The data side of the bound on |terms|: the largest squared scaled distance of a data point
+        from the centre (``2 * |half_sq|``) plus, per discrete dimension, its largest |log-kernel|
+        up to ``_SINGLE_EXP_FLOOR``."""
         half_sq = self._data_features[:, int(self._continuous.sum()) + 1]
-        tables = sum(float(np.abs(table).max()) for table in self._tables if table.size)
+        tables = sum(min(float(np.abs(table).max()), _SINGLE_EXP_FLOOR) for table in self._tables if table.size)
         return 2.0 * float(-half_sq.min(initial=0.0)) + tables
 
     @classmethod
@@ -122,11 +126,12 @@ class MixedKDE:
         enough to stay in cache, each block shifted by its row maximum: nothing overflows, and an
         underflow loses nothing that matters, however small the bandwidths.
 
-        With ``precise=False`` (ranking candidates needs no more) the relative error of the sum is
-        below about 1e-4 and the work is done in single precision: one float32 matrix product
-        and ``exp`` per block, no shift (every log-kernel is <= 0, so nothing overflows). Where
-        the coordinates are too large for float32 to keep that error (tiny bandwidths), or where
-        a row's sum underflows, the rows fall back to the shifted computation.
+        With ``precise=False`` (ranking candidates needs no more) the work is done in single
+        precision: one float32 matrix product and ``exp`` per block, no shift (every log-kernel
+        is <= 0, so nothing overflows); the sum's relative error is about 1e-6 for BOHB's usual
+        bandwidths and at most ~3e-4 (see ``_SINGLE_MAX_MAGNITUDE``). When the scaled coordinates
+        are too large for that (tiny bandwidths, non-finite points), the whole call takes the
+        shifted path; rows whose float32 sum underflows are recomputed on it.
         """
         features = self._features(np.atleast_2d(np.asarray(points, dtype=float)), data_side=False)
         if precise or not self._single_precision_is_safe(features):
@@ -143,7 +148,7 @@ class MixedKDE:
         return total
 
     def _single_precision_is_safe(self, features: np.ndarray) -> bool:
-        """True when float32 keeps every log-kernel within ~1e-4 (see ``_SINGLE_MAX_MAGNITUDE``)."""
+        """True when the terms of every log-kernel that counts stay within ``_SINGLE_MAX_MAGNITUDE``."""
         points_half_sq = features[:, int(self._continuous.sum())]
         magnitude = 2.0 * float(-points_half_sq.min(initial=0.0)) + self._data_magnitude
         return magnitude <= _SINGLE_MAX_MAGNITUDE
