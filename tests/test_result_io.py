@@ -20,18 +20,10 @@ from mpibohb import BOHB, Result, load_result
 from mpibohb.journal import JournalError
 from mpibohb.result import extract_HB_learning_curves, extract_HBS_learning_curves
 
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from make_run_v1 import evaluate  # noqa: E402  the worker that made the fixture
+
 FIXTURE_V1 = Path(__file__).parent / "data" / "run_v1"
-
-
-def evaluate(config: dict[str, Any], budget: float) -> dict[str, Any]:
-    """Deterministic; fails with an exception for large ``x`` with ``c == "b"`` and with a NaN
-    loss for ``x > 0.9`` (the worker of ``tests/data/make_run_v1.py``)."""
-    if config["c"] == "b" and config["x"] > 0.6:
-        raise ValueError(f"diverged: x={config['x']:.3f} with c=b")
-    if config["x"] > 0.9:
-        return {"loss": float("nan"), "info": {"note": "nan"}}
-    loss = (config["x"] - 0.3) ** 2 + (0.1 if config["c"] == "b" else 0.0) + 1.0 / budget
-    return {"loss": loss, "info": {"budget": budget, "x": config["x"]}}
 
 
 def make_run(run_dir: Path, seed: int = 8, resume: bool = False) -> Result:
