@@ -269,7 +269,8 @@ def utilisation_target_rows(rows: Any) -> list[str]:
         lines.append(f"| worker utilisation above 90% at K = 32 ({short} iterations) | {row['busy']:.1%}"
                      f" over the whole run{_bound_remark(row)}; {row['busy_before_last']:.1%} before the last bracket"
                      f" started (the rest is the tail of the last brackets' stages)"
-                     + "".join(f"; {r['busy']:.1%} in a run of {_iterations(r)} iterations{_bound_remark(r)}"
+                     + "".join(f"; {r['busy']:.1%} in a run of {_iterations(r)} iterations"
+                               + (f" (schedule bound {r['bound_busy']:.1%})" if r.get("bound_busy") else "")
                                for r in longer)
                      + f" | {_met(row['busy'] > 0.9)} |")
     return lines
