@@ -10,9 +10,9 @@ forbidden candidate yields the next best candidate instead of a random configura
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,10 +20,9 @@ from ..space import SearchSpace, impute_inactive
 from . import Proposal
 from .kde import MixedKDE
 from .random import RandomSampler
+from .ranking import first_legal
 
 logger = logging.getLogger(__name__)
-
-_LOG_FLOOR = math.log(1e-32)  # HpBandSter floors both densities at 1e-32 before taking the ratio
 
 
 @dataclass(frozen=True)
@@ -124,16 +123,17 @@ class KDESampler:
             return self._random.propose(budget, rng)
         candidates = model.good.sample(rng, self.settings.num_samples, self.settings.bandwidth_factor,
                                        self.settings.min_bandwidth)
-        log_good = np.maximum(model.good.log_pdf(candidates, precise=False), _LOG_FLOOR)
-        log_bad = np.maximum(model.bad.log_pdf(candidates, precise=False), _LOG_FLOOR)
-        for index in np.argsort(log_bad - log_good, kind="stable"):
-            vector = self._template.copy()
-            vector[self._model_indices] = candidates[index]
-            legal = self.space.config_of(vector)
-            if legal is not None:
-                return Proposal(legal[0], legal[1], {"model_based_pick": True})
+        picked = first_legal(candidates, model.good, model.bad, lambda index: self._legal(candidates[index]))
+        if picked is not None:
+            return Proposal(picked[0], picked[1], {"model_based_pick": True})
         logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
         return self._random.propose(budget, rng)
+
+    def _legal(self, candidate: np.ndarray) -> tuple[Any, np.ndarray] | None:
+        """The configuration and full vector of a model-space candidate, or ``None`` if forbidden."""
+        vector = self._template.copy()
+        vector[self._model_indices] = candidate
+        return self.space.config_of(vector)
 
     def current_model(self, rng: np.random.Generator) -> KDEPair | None:
         """The model of the largest budget with enough points, refit if it has new data."""

@@ -119,8 +119,9 @@ class MixedKDE:
             blocks.append(np.eye(len(table))[levels] if data_side else table[levels])
         return np.ascontiguousarray(np.hstack(blocks))
 
-    def log_kernel_sums(self, points: np.ndarray, precise: bool = True) -> np.ndarray:
-        """``log sum_j K(points_i, data_j)`` without the normalising constants.
+    def log_kernel_sums(self, points: np.ndarray, precise: bool = True, rows: slice | None = None) -> np.ndarray:
+        """``log sum_j K(points_i, data_j)`` without the normalising constants, over the data rows
+        ``rows`` (default: all; a slice with step 1).
 
         With ``precise=True`` the kernel matrix is computed in double precision, in blocks small
         enough to stay in cache, each block shifted by its row maximum: nothing overflows, and an
@@ -134,18 +135,28 @@ class MixedKDE:
         shifted path; rows whose float32 sum underflows are recomputed on it.
         """
         features = self._features(np.atleast_2d(np.asarray(points, dtype=float)), data_side=False)
+        first, stop = self._row_range(rows)
         if precise or not self._single_precision_is_safe(features):
-            return self._shifted_log_sums(features, precise)
+            return self._shifted_log_sums(features, precise, first, stop)
         sums = np.zeros(len(features))
         single = features.astype(np.float32)
-        for start in range(0, self.num_points, _SINGLE_BLOCK_ROWS):
-            kernels = single @ self._data_features_single[start : start + _SINGLE_BLOCK_ROWS].T
+        for start in range(first, stop, _SINGLE_BLOCK_ROWS):
+            kernels = single @ self._data_features_single[start : min(start + _SINGLE_BLOCK_ROWS, stop)].T
             sums += np.exp(kernels, out=kernels).sum(axis=1)
         weak = ~(sums >= _SMALLEST_SINGLE_SUM)
         total = np.log(np.where(weak, 1.0, sums))
         if weak.any():
-            total[weak] = self._shifted_log_sums(features[weak], precise=False)
+            total[weak] = self._shifted_log_sums(features[weak], False, first, stop)
         return total
+
+    def _row_range(self, rows: slice | None) -> tuple[int, int]:
+        """``(start, stop)`` of the data rows a slice selects; raise ``ValueError`` for a step other than 1."""
+        if rows is None:
+            return 0, self.num_points
+        start, stop, step = rows.indices(self.num_points)
+        if step != 1:
+            raise ValueError(f"rows must be a slice with step 1, got {rows!r}")
+        return start, max(start, stop)
 
     def _single_precision_is_safe(self, features: np.ndarray) -> bool:
         """True when the terms of every log-kernel that counts stay within ``_SINGLE_MAX_MAGNITUDE``."""
@@ -153,11 +164,12 @@ class MixedKDE:
         magnitude = 2.0 * float(-points_half_sq.min(initial=0.0)) + self._data_magnitude
         return magnitude <= _SINGLE_MAX_MAGNITUDE
 
-    def _shifted_log_sums(self, features: np.ndarray, precise: bool) -> np.ndarray:
-        """The block-wise log-sum-exp in double precision (``exp`` in float32 unless ``precise``)."""
+    def _shifted_log_sums(self, features: np.ndarray, precise: bool, first: int, stop: int) -> np.ndarray:
+        """The block-wise log-sum-exp over data rows ``first:stop`` in double precision (``exp`` in
+        float32 unless ``precise``)."""
         total = np.full(len(features), -np.inf)
-        for start in range(0, self.num_points, _BLOCK_ROWS):
-            log_kernels = features @ self._data_features[start : start + _BLOCK_ROWS].T
+        for start in range(first, stop, _BLOCK_ROWS):
+            log_kernels = features @ self._data_features[start : min(start + _BLOCK_ROWS, stop)].T
             peak = log_kernels.max(axis=1)
             log_kernels -= peak[:, None]
             if precise:
@@ -168,9 +180,14 @@ class MixedKDE:
             total = np.logaddexp(total, peak + np.log(sums))
         return total
 
-    def log_pdf(self, points: np.ndarray, precise: bool = True) -> np.ndarray:
-        """Natural log of the density at each row of ``points`` (model dimensions, discrete as indices)."""
-        return self.log_kernel_sums(points, precise) + self._log_norm
+    def log_pdf(self, points: np.ndarray, precise: bool = True, rows: slice | None = None) -> np.ndarray:
+        """Natural log of the density at each row of ``points`` (model dimensions, discrete as indices).
+
+        With ``rows``, only those data points' kernels are summed (the normalisation stays that of
+        every point): a lower bound of the density, and the log-densities of disjoint row ranges
+        add up with ``np.logaddexp`` to the whole.
+        """
+        return self.log_kernel_sums(points, precise, rows) + self._log_norm
 
     def pdf(self, points: np.ndarray) -> np.ndarray:
         """The density at each row of ``points``."""
