@@ -18,13 +18,15 @@ import importlib.util
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ConfigSpace as CS
+if TYPE_CHECKING:
+    import ConfigSpace as CS
 
-from .optimizers import BOHB, HyperBand, RandomSearch
-
-OPTIMIZERS = {"bohb": BOHB, "hyperband": HyperBand, "hb": HyperBand, "randomsearch": RandomSearch, "rs": RandomSearch}
+# the optimiser classes by their command-line names; ConfigSpace and the optimisers are imported
+# only when a run starts, so that ``--help`` and the other subcommands start quickly
+OPTIMIZERS = {"bohb": "BOHB", "hyperband": "HyperBand", "hb": "HyperBand", "randomsearch": "RandomSearch",
+              "rs": "RandomSearch"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +81,8 @@ def make_worker(target: Any) -> Any:
 def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
     """The search space from a ConfigSpace JSON file, or from ``worker.get_configspace()``."""
     if path is not None:
+        import ConfigSpace as CS
+
         try:
             return CS.ConfigurationSpace.from_json(path)
         except (OSError, ValueError) as exc:
@@ -93,8 +97,10 @@ def run_command(args: argparse.Namespace) -> int:
     """Run the optimisation the arguments describe; 0 when it finished (99 comes as SystemExit)."""
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from . import optimizers
+
     worker = make_worker(load_attribute(args.worker))
-    optimizer = OPTIMIZERS[args.optimizer](
+    optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
