@@ -9,6 +9,7 @@ The public names are imported on first use (PEP 562), so ``python -m mpibohb sta
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +30,18 @@ logging.getLogger("mpibohb").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name from its module the first time it is asked for."""
+    """Import a public name from its module, or a submodule, the first time it is asked for."""
     home = _HOMES.get(name)
-    if home is None:
+    if home is not None:
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module 'mpibohb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    """The module's names, the public ones included before they are imported."""
+    return sorted({*globals(), *__all__})

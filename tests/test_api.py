@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
+import subprocess
+import sys
 from typing import Any
 
 import ConfigSpace as CS
@@ -54,11 +57,25 @@ def small_bohb(**kwargs: Any) -> BOHB:
 
 
 def test_public_names() -> None:
+    """Every name in ``__all__`` resolves (they are imported on first use) to its module's object."""
     import mpibohb
 
-    for name in ("BOHB", "HyperBand", "RandomSearch", "Worker"):
-        assert name in mpibohb.__all__
-        assert hasattr(mpibohb, name)
+    assert set(mpibohb.__all__) == set(mpibohb._HOMES)
+    for name in mpibohb.__all__:
+        module = importlib.import_module(f"mpibohb.{mpibohb._HOMES[name]}")
+        assert getattr(mpibohb, name) is getattr(module, name)
+    assert len(dir(mpibohb)) == len(set(dir(mpibohb))) and set(mpibohb.__all__) <= set(dir(mpibohb))
+    assert mpibohb.optimizer.Optimizer is importlib.import_module("mpibohb.optimizer").Optimizer
+    with pytest.raises(AttributeError, match="no attribute 'BOHBB'"):
+        mpibohb.BOHBB  # noqa: B018
+
+
+def test_command_line_does_not_import_configspace() -> None:
+    """``python -m mpibohb status|report|--help`` starts without ConfigSpace and scipy (about 1 s)."""
+    code = ("import sys, mpibohb.cli, mpibohb.__main__; "
+            "print(sorted(m for m in ('ConfigSpace', 'scipy', 'mpi4py') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_run_with_keyword_worker() -> None:

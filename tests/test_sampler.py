@@ -8,6 +8,7 @@ import ConfigSpace as CS
 import numpy as np
 import pytest
 
+from mpibohb.samplers import ranking
 from mpibohb.samplers.bohb import KDESampler, KDESettings
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.space import SearchSpace
@@ -142,9 +143,14 @@ def _b_is_best(config: dict) -> float:
     return (config["x"] - 0.3) ** 2 + (config["y"] - 0.7) ** 2 + {"b": 0.0, "a": 0.05, "c": 0.5}[config["c"]]
 
 
-def test_forbidden_best_candidate_falls_back_to_the_next_best_candidate() -> None:
+@pytest.mark.parametrize("split_min_points", [None, 16])
+def test_forbidden_best_candidate_falls_back_to_the_next_best_candidate(
+        split_min_points: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The observations come from the same space without the clause (say, a warm start), so the
-    good KDE favours the now forbidden ``c == "b"``: the model's best candidate is forbidden."""
+    good KDE favours the now forbidden ``c == "b"``: the model's best candidate is forbidden.
+    With ``split_min_points`` the bad density is summed lazily (see ``samplers.ranking``)."""
+    if split_min_points is not None:
+        monkeypatch.setattr(ranking, "SPLIT_MIN_POINTS", split_min_points)
     cs = _space_with_forbidden_b(forbid=True)
     space = SearchSpace(cs)
     sampler = KDESampler(space, KDESettings(random_fraction=0.0))

@@ -129,7 +129,7 @@ class KDESampler:
         logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
         return self._random.propose(budget, rng)
 
-    def _legal(self, candidate: np.ndarray) -> tuple[Any, np.ndarray] | None:
+    def _legal(self, candidate: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:
         """The configuration and full vector of a model-space candidate, or ``None`` if forbidden."""
         vector = self._template.copy()
         vector[self._model_indices] = candidate

@@ -119,9 +119,10 @@ class MixedKDE:
             blocks.append(np.eye(len(table))[levels] if data_side else table[levels])
         return np.ascontiguousarray(np.hstack(blocks))
 
-    def log_kernel_sums(self, points: np.ndarray, precise: bool = True, rows: slice | None = None) -> np.ndarray:
-        """``log sum_j K(points_i, data_j)`` without the normalising constants, over the data rows
-        ``rows`` (default: all; a slice with step 1).
+    def log_kernel_sums(self, points: np.ndarray, precise: bool = True,
+                        data_rows: slice | None = None) -> np.ndarray:
+        """``log sum_j K(points_i, data_j)`` without the normalising constants, over the data points
+        ``data_rows`` (default: all; a slice with step 1).
 
         With ``precise=True`` the kernel matrix is computed in double precision, in blocks small
         enough to stay in cache, each block shifted by its row maximum: nothing overflows, and an
@@ -132,10 +133,10 @@ class MixedKDE:
         is <= 0, so nothing overflows); the sum's relative error is about 1e-6 for BOHB's usual
         bandwidths and at most ~3e-4 (see ``_SINGLE_MAX_MAGNITUDE``). When the scaled coordinates
         are too large for that (tiny bandwidths, non-finite points), the whole call takes the
-        shifted path; rows whose float32 sum underflows are recomputed on it.
+        shifted path; points whose float32 sum underflows are recomputed on it.
         """
         features = self._features(np.atleast_2d(np.asarray(points, dtype=float)), data_side=False)
-        first, stop = self._row_range(rows)
+        first, stop = self._row_range(data_rows)
         if precise or not self._single_precision_is_safe(features):
             return self._shifted_log_sums(features, precise, first, stop)
         sums = np.zeros(len(features))
@@ -149,14 +150,14 @@ class MixedKDE:
             total[weak] = self._shifted_log_sums(features[weak], False, first, stop)
         return total
 
-    def _row_range(self, rows: slice | None) -> tuple[int, int]:
-        """``(start, stop)`` of the data rows a slice selects; raise ``ValueError`` for a step other than 1."""
-        if rows is None:
+    def _row_range(self, data_rows: slice | None) -> tuple[int, int]:
+        """``(start, stop)`` of the data points a slice selects; ``ValueError`` for a step other than 1."""
+        if data_rows is None:
             return 0, self.num_points
-        start, stop, step = rows.indices(self.num_points)
+        start, stop, step = data_rows.indices(self.num_points)
         if step != 1:
-            raise ValueError(f"rows must be a slice with step 1, got {rows!r}")
-        return start, max(start, stop)
+            raise ValueError(f"data_rows must be a slice with step 1, got {data_rows!r}")
+        return start, stop
 
     def _single_precision_is_safe(self, features: np.ndarray) -> bool:
         """True when the terms of every log-kernel that counts stay within ``_SINGLE_MAX_MAGNITUDE``."""
@@ -180,14 +181,14 @@ class MixedKDE:
             total = np.logaddexp(total, peak + np.log(sums))
         return total
 
-    def log_pdf(self, points: np.ndarray, precise: bool = True, rows: slice | None = None) -> np.ndarray:
+    def log_pdf(self, points: np.ndarray, precise: bool = True, data_rows: slice | None = None) -> np.ndarray:
         """Natural log of the density at each row of ``points`` (model dimensions, discrete as indices).
 
-        With ``rows``, only those data points' kernels are summed (the normalisation stays that of
+        With ``data_rows``, only those data points' kernels are summed (the normalisation stays that of
         every point): a lower bound of the density, and the log-densities of disjoint row ranges
         add up with ``np.logaddexp`` to the whole.
         """
-        return self.log_kernel_sums(points, precise, rows) + self._log_norm
+        return self.log_kernel_sums(points, precise, data_rows) + self._log_norm
 
     def pdf(self, points: np.ndarray) -> np.ndarray:
         """The density at each row of ``points``."""

@@ -14,9 +14,11 @@ log-densities floored, as HpBandSter does), and the pick is the first candidate 
   may come before that score.
 
 Every candidate before the pick has its exact score computed, so the pick is the one the full
-ranking gives, up to the rounding of adding the two parts. The bad points come in ascending loss
-(see ``KDESampler.fit``), so the head is the bad points nearest the good region, where the
-candidates are drawn: it holds most of ``g`` and most bounds are tight.
+ranking gives, up to float rounding (the two parts are summed apart; about 1e-7 of the score).
+With every point kept the bad points come in ascending loss (see ``KDESampler.fit``), so the head
+is the bad points nearest the good region, where the candidates are drawn: it holds most of ``g``
+and most bounds are tight (one or two candidates need the rest at 8,500 points). A subset drawn
+by ``max_points_in_model`` comes in random order: still exact, with looser bounds.
 """
 
 from __future__ import annotations
@@ -39,36 +41,41 @@ HEAD_SHARE = 8  # the head is 1/8 of the bad points
 def first_legal(candidates: np.ndarray, good: MixedKDE, bad: MixedKDE,
                 accept: Callable[[int], Picked | None]) -> Picked | None:
     """``accept(i)`` for the first candidate ``i`` in order of the density ratio that it accepts
-    (returns not ``None``); ``None`` when it accepts none."""
+    (returns not ``None``); ``None`` when it accepts none. A NaN score counts as +inf."""
     log_good = np.maximum(good.log_pdf(candidates, precise=False), LOG_FLOOR)
     n = bad.num_points
     head = n // HEAD_SHARE if n >= SPLIT_MIN_POINTS else n
-    log_bad = bad.log_pdf(candidates, precise=False, rows=slice(0, head))
-    score = np.maximum(log_bad, LOG_FLOOR) - log_good  # a lower bound until ``exact``
+    log_bad = bad.log_pdf(candidates, precise=False, data_rows=slice(0, head))
+    score = _score(log_bad, log_good)  # a lower bound until ``exact``
     exact = np.full(len(candidates), head == n)
-    rejected = np.zeros(len(candidates), dtype=bool)
-    while not rejected.all():
-        key = np.where(rejected, np.inf, score)
-        best = int(np.argmin(key))  # the first of equal keys: the stable order
+    is_open = np.ones(len(candidates), dtype=bool)  # not yet offered to ``accept``
+    while is_open.any():
+        open_indices = np.flatnonzero(is_open)
+        best = int(open_indices[np.argmin(score[open_indices])])  # the first of equal keys: stable
         if exact[best]:
             picked = accept(best)
             if picked is not None:
                 return picked
-            rejected[best] = True
+            is_open[best] = False
             continue
-        batch = _to_complete(key, exact, rejected, best)
-        tail = bad.log_pdf(candidates[batch], precise=False, rows=slice(head, n))
+        batch = _to_complete(score, exact, is_open, best)
+        tail = bad.log_pdf(candidates[batch], precise=False, data_rows=slice(head, n))
         log_bad[batch] = np.logaddexp(log_bad[batch], tail)
-        score[batch] = np.maximum(log_bad[batch], LOG_FLOOR) - log_good[batch]
+        score[batch] = _score(log_bad[batch], log_good[batch])
         exact[batch] = True
     return None
 
 
-def _to_complete(key: np.ndarray, exact: np.ndarray, rejected: np.ndarray, best: int) -> np.ndarray:
+def _score(log_bad: np.ndarray, log_good: np.ndarray) -> np.ndarray:
+    """``max(log g, floor) - log l`` (``log_good`` comes floored), NaN as +inf."""
+    return np.nan_to_num(np.maximum(log_bad, LOG_FLOOR) - log_good, nan=np.inf, posinf=np.inf, neginf=-np.inf)
+
+
+def _to_complete(score: np.ndarray, exact: np.ndarray, is_open: np.ndarray, best: int) -> np.ndarray:
     """The candidates whose bad density to complete next: every open bound up to the smallest open
     exact score (the candidates that may still come before it), or ``best`` alone while no exact
     score is open."""
-    open_exact = exact & ~rejected
+    open_exact = exact & is_open
     if not open_exact.any():
-        return np.arange(len(key)) == best
-    return ~exact & ~rejected & (key <= key[open_exact].min())
+        return np.arange(len(score)) == best
+    return ~exact & is_open & (score <= score[open_exact].min())
