@@ -163,6 +163,9 @@ def test_report_speed_targets_say_plainly_when_they_are_missed():
     assert "15x with 1 worker" in rows[1] and rows[1].endswith("| **no** |")
     assert "K=32: 85.0% vs 75.0%" in rows[2] and rows[2].endswith("| yes |")
     assert "85.0% over the whole run" in rows[3] and rows[3].endswith("| **no** |")
+    data["overhead"]["rows"][1]["proposal"] = 0.002
+    row = sections.speed_target_rows(data)[0]
+    assert "150x (every point in the KDE) | yes with the default model and with every point kept |" in row
 
 
 def test_schedule_bound_of_one_worker_is_the_whole_sleep_without_a_gap():
