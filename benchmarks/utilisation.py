@@ -61,8 +61,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # mpibohb is imported where it runs: HpBandSter's child has its own virtualenv
+    from mpibohb.optimizer import Bracket
 
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -100,7 +104,8 @@ def mpibohb_bohb() -> Any:
     return BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0)
 
 
-def schedule_bound(workers: int, n_iterations: int, scale: float) -> dict[str, float]:
+def schedule_bound(workers: int, n_iterations: int, scale: float,
+                   order: Callable[[Bracket], Any] | None = None) -> dict[str, float]:
     """Busy fraction and span that a dispatcher with zero master and communication cost reaches
     with mpibohb's schedule and job order: ``bound_busy`` and ``bound_span`` (seconds).
 
@@ -108,14 +113,20 @@ def schedule_bound(workers: int, n_iterations: int, scale: float) -> dict[str, f
     starting one, oldest bracket first) with ``workers`` virtual workers; an evaluation takes
     exactly budget * scale, and a freed worker asks at once. It isolates the schedule's tail (the
     stage barriers of the last brackets) from dispatch overhead, which it does not have.
+
+    ``order``, a what-if for ``benchmarks/schedule_orders.py``: before every ask the open brackets
+    are sorted by this key (stable: ties stay oldest first), so the first with a job gives it.
+    The rule for starting a bracket stays: only when no open one has a job.
     """
     optimizer = mpibohb_bohb().make_optimizer(n_iterations)
-    now, work, running, order = 0.0, 0.0, [], itertools.count()  # running: heap of (end, order, job)
+    now, work, running, count = 0.0, 0.0, [], itertools.count()  # running: heap of (end, count, job)
     while not optimizer.finished:
+        if order is not None:
+            optimizer._open.sort(key=order)  # noqa: SLF001 - a what-if on the optimiser's own job order
         job = optimizer.ask() if len(running) < workers else None
         if job is not None:  # a free worker takes it now
             work += job.budget * scale
-            heapq.heappush(running, (now + job.budget * scale, next(order), job))
+            heapq.heappush(running, (now + job.budget * scale, next(count), job))
             continue
         now, _, job = heapq.heappop(running)  # every worker busy, or none has a job: next result
         optimizer.tell(job, toy_loss(job.config, job.budget))
