@@ -48,7 +48,7 @@ def print_summary(res, max_budget):
     incumbent = res.get_incumbent_id()
     all_runs = res.get_all_runs()
     print("Best found configuration:", id2config[incumbent]["config"])
-    print("A total of %i unique configurations where sampled." % len(id2config.keys()))
-    print("A total of %i runs where executed." % len(all_runs))
+    print("A total of %i unique configurations were sampled." % len(id2config.keys()))
+    print("A total of %i runs were executed." % len(all_runs))
     print("Total budget corresponds to %.1f full function evaluations."
           % (sum([r.budget for r in all_runs]) / max_budget))

@@ -23,7 +23,7 @@ def test_quickstart_under_mpiexec(ranks, tmp_path):
     finished = run_mpi(ranks, ROOT / "examples" / "quickstart.py", timeout=180, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-4000:]
     assert finished.stdout.count("Best found configuration:") == 1
-    assert "A total of 69 runs where executed." in finished.stdout
+    assert "A total of 69 runs were executed." in finished.stdout
     assert "BAD TERMINATION" not in finished.stdout + finished.stderr
 
 
