@@ -2,8 +2,8 @@ from setuptools import find_packages, setup
 
 MPICH = ["mpich"]
 PLOT = ["matplotlib"]
-BENCHMARKS = ["scikit-learn"] + PLOT
-TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + MPICH + BENCHMARKS
+BENCHMARKS = ["scikit-learn"] + PLOT + MPICH  # throughput and utilisation start mpiexec
+TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff"] + BENCHMARKS
 
 setup(
     name="mpibohb",

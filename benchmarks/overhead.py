@@ -22,9 +22,9 @@ import argparse
 import json
 import platform
 import sys
+from importlib import metadata
 from pathlib import Path
 
-import ConfigSpace as CS
 import numpy as np
 import scipy
 
@@ -69,7 +69,7 @@ def machine_description() -> str:
 
     return (f"{platform.platform()}; {platform.machine()} {platform.processor() or ''}".rstrip()
             + f"; {os.cpu_count()} CPUs; Python {platform.python_version()}; numpy {np.__version__};"
-            f" scipy {scipy.__version__}; ConfigSpace {CS.__version__}")
+            f" scipy {scipy.__version__}; ConfigSpace {metadata.version('ConfigSpace')}")  # its __version__ lags
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -403,7 +403,7 @@ def plot_command(args: argparse.Namespace) -> int:
 
 
 def add_plot_command(subparsers: Any) -> None:
-    """Register ``plot`` (needs matplotlib: ``pip install "mpibohb[plot]"``)."""
+    """Register ``plot`` (needs matplotlib, the ``plot`` extra)."""
     parser = subparsers.add_parser("plot", help="draw the plots of a run as PNG files (needs matplotlib)",
                                    description="Draw the plots of the run in RUN_DIR (finished or running) "
                                                "as PNG files, print their paths and the plots skipped.")

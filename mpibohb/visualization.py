@@ -9,7 +9,7 @@ API (no pyplot, no global state), so it works in scripts, threads and without a 
 
 When a picture cannot be drawn from the run (no successful run yet, a single budget, ...) the
 function raises :class:`ValueError` saying why. Failed runs (loss ``None``) are left out of every
-loss plot. matplotlib is an optional dependency: ``pip install "mpibohb[plot]"``.
+loss plot. matplotlib is an optional dependency: ``pip install matplotlib`` (the ``plot`` extra).
 
 ``python -m mpibohb plot RUN_DIR [--out DIR]`` writes all of them as PNG files.
 """
@@ -37,8 +37,9 @@ def require_matplotlib() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('mpibohb.visualization needs matplotlib, which is not installed: '
-                          'pip install "mpibohb[plot]" (or pip install matplotlib)', name="matplotlib") from exc
+        raise ImportError('mpibohb.visualization needs matplotlib, which is not installed: pip install '
+                          'matplotlib (or, in a checkout of mpibohb: pip install -e ".[plot]")',
+                          name="matplotlib") from exc
     return Figure
 
 
