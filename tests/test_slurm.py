@@ -1,9 +1,10 @@
-"""The shipped SLURM job script on a real single-node SLURM (started by tests/cluster/start_slurm.sh).
+"""The shipped SLURM job script on a real two-node SLURM (started by tests/cluster/start_slurm.sh:
+two slurmd, node1 and node2, on this machine).
 
 Each test submits ``jobscripts/slurm.sbatch`` unchanged, setting only its documented variables
 (VENV, SCRIPT, SCRIPT_ARGS, RUN_DIR, MPI_LAUNCHER) and sbatch's own options, waits for the job by
 polling ``scontrol show job`` (``sbatch --wait`` polls only every 10 s), and checks the run
-directory. The node has as many CPUs as the machine, so jobs with more tasks are submitted with
+directory. Each node has as many CPUs as the machine, so jobs with more tasks are submitted with
 ``--overcommit`` (without it they stay PENDING for ever).
 
 Skipped when SLURM cannot be set up here (not root, no apt-get, ...), except under ``CI``, where
@@ -44,7 +45,7 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def slurm():
-    """Start (or reuse) the single-node SLURM; yield its SLURM_CONF, set in os.environ meanwhile."""
+    """Start (or reuse) the test SLURM; yield its SLURM_CONF, set in os.environ meanwhile."""
     if not (VENV / "bin" / "activate").exists():
         pytest.skip(f"the tests do not run in a virtualenv ({VENV} has no bin/activate) for the job script's VENV")
     try:
@@ -213,3 +214,21 @@ def test_bad_submission_fails_with_its_reason_in_the_output(submit, tmp_path, va
     assert state["JobState"] == "FAILED" and state["ExitCode"] == "2:0", (state, output)
     assert message in output, output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("launcher", ["mpiexec", "srun"])
+def test_job_spans_two_nodes(submit, tmp_path, launcher):
+    """--nodes=2 --ntasks-per-node=2 on the test cluster's two slurmd: rank 0 and rank 1 on node1,
+    ranks 2 and 3 on node2, and the optimizer on node1 gets results from both nodes' workers."""
+    run_dir = tmp_path / "run"
+    job = submit(f"nodes-{launcher}", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "MPI_LAUNCHER": launcher,
+                                       "SCRIPT": str(ROOT / "tests" / "scripts" / "node_run.py")},
+                 "--nodes=2", "--ntasks-per-node=2", "--overcommit", "--time=5")
+    state = wait_for(job, tmp_path, timeout=180)
+    output = output_of(tmp_path, job)
+    assert (state["JobState"], state["ExitCode"]) == ("COMPLETED", "0:0"), output[-4000:]
+    assert state["NodeList"] == "node[1-2]" and "start on node[1-2], 4 tasks" in output, (state, output[-4000:])
+    records = check_run(run_dir, 2, 1, 9)
+    nodes = {(r["worker"].split("@")[0], r["info"]["node"]) for r in records if r["type"] == "result"}
+    assert nodes == {("rank 1", "node1"), ("rank 2", "node2"), ("rank 3", "node2")}, nodes

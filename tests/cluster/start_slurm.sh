@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM 22.05 (Debian 12 packages) for tests/test_slurm.py, as root, without systemd.
+# Start a two-node SLURM 22.05 (Debian 12 packages) on this one machine for tests/test_slurm.py, as
+# root, without systemd: one slurmctld and two slurmd (nodes node1 and node2, both on this host, each
+# with its own port, spool directory and log), so that jobs can span nodes.
 #
 #     eval "$(bash tests/cluster/start_slurm.sh)"     # prints: export SLURM_CONF=...
 #
 # Idempotent: installs slurmctld, slurmd, slurm-client and munge only if missing, writes the
-# configuration, starts munged, slurmctld and slurmd only if they are not running (restarts them if
-# the configuration changed), and waits until the node is idle. Only the export line goes to
+# configuration, starts munged, slurmctld and the slurmds only if they are not running (restarts them
+# if the configuration changed), and waits until both nodes are idle. Only the export line goes to
 # stdout; progress and errors go to stderr. Exit status: 0 ready, 2 not possible on this machine
 # (not root, no apt-get), 1 anything else that failed (the message says what).
 #
 # SLURM_DIR (default ${TMPDIR:-/tmp}/mpibohb-slurm) holds the configuration, state, spool and logs
-# (logs: $SLURM_DIR/log/slurmctld.log and slurmd.log).
+# (logs: $SLURM_DIR/log/slurmctld.log, slurmd-node1.log and slurmd-node2.log).
 #
-# The node has as many CPUs as this machine (nproc); memory is not scheduled (CR_CPU). A job asking
-# for more tasks than CPUs stays PENDING for ever (reason Resources) unless it is submitted with
-# --overcommit; the tests do that.
+# Each node has as many CPUs as this machine (nproc), so together they promise twice the CPUs there
+# are; memory is not scheduled (CR_CPU). A job asking for more tasks than its nodes' CPUs stays
+# PENDING for ever (reason Resources) unless it is submitted with --overcommit; the tests do that.
 set -euo pipefail
 
 D=${SLURM_DIR:-${TMPDIR:-/tmp}/mpibohb-slurm}
@@ -22,8 +24,10 @@ CONF=$D/slurm.conf
 say() { echo "start_slurm.sh: $*" >&2; }
 die() { say "ERROR: $1"; exit "${2:-1}"; }
 log_tail() { for f in "$D"/log/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done; true; }
+NODES="node1 node2"
 alive() {   # is the daemon of pid file $1 running? (the pid's command is checked: pids get reused)
-    [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$(basename "$1" .pid)" ]
+    local name; name=$(basename "$1" .pid)
+    [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "${name%%-*}" ]
 }
 
 [ "$(uname -s)" = Linux ] || die "SLURM set-up needs Linux" 2
@@ -58,18 +62,18 @@ H=$(hostname -s)
 NCPU=$(nproc)
 getent hosts "$H" >/dev/null || die "this host's name $H does not resolve (slurmctld and srun need it): add it to /etc/hosts"
 cat > "$CONF.new" <<CONF
-# Written by tests/cluster/start_slurm.sh: a single-node SLURM for the tests.
+# Written by tests/cluster/start_slurm.sh: a two-node SLURM on one machine for the tests.
 ClusterName=mpibohb
 SlurmctldHost=$H
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 StateSaveLocation=$D/ctld
-SlurmdSpoolDir=$D/d
+SlurmdSpoolDir=$D/d/%n
 SlurmctldPidFile=$D/slurmctld.pid
-SlurmdPidFile=$D/slurmd.pid
+SlurmdPidFile=$D/slurmd-%n.pid
 SlurmctldLogFile=$D/log/slurmctld.log
-SlurmdLogFile=$D/log/slurmd.log
+SlurmdLogFile=$D/log/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -84,7 +88,9 @@ ReturnToService=2
 # default 60 s). Short values keep the requeue test at seconds instead of three minutes.
 AuthInfo=cred_expire=5
 SchedulerParameters=sched_interval=2
-NodeName=$H CPUs=$NCPU State=UNKNOWN
+# Two slurmd on this host (slurmd -N): NodeHostname is where slurmctld and srun reach them.
+NodeName=node1 NodeHostname=$H Port=6818 CPUs=$NCPU State=UNKNOWN
+NodeName=node2 NodeHostname=$H Port=6819 CPUs=$NCPU State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 changed=0
@@ -100,9 +106,12 @@ stop() {   # stop the daemon whose pid file is $1, if it runs
 }
 # Restart daemons started before the configuration was last written (or edited by hand).
 stale() { alive "$1" && { [ $changed = 1 ] || [ "$CONF" -nt "$1" ]; }; }
-if stale "$D/slurmctld.pid" || stale "$D/slurmd.pid"; then
-    say "the configuration changed: restarting slurmctld and slurmd"
-    stop "$D/slurmd.pid"; stop "$D/slurmctld.pid"
+stop "$D/slurmd.pid"   # the one slurmd of this script's single-node days
+restart=0
+for pid_file in "$D/slurmctld.pid" "${D}"/slurmd-*.pid; do stale "$pid_file" && restart=1; done
+if [ $restart = 1 ]; then
+    say "the configuration changed: restarting slurmctld and the slurmds"
+    for pid_file in "${D}"/slurmd-*.pid "$D/slurmctld.pid"; do stop "$pid_file"; done
 fi
 if ! alive "$D/slurmctld.pid"; then
     say "starting slurmctld (log $D/log/slurmctld.log)"
@@ -110,21 +119,28 @@ if ! alive "$D/slurmctld.pid"; then
 fi
 for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.1; done
 scontrol ping 2>/dev/null | grep -q UP || { log_tail; die "slurmctld is not answering (scontrol ping)"; }
-if ! alive "$D/slurmd.pid"; then
-    say "starting slurmd (log $D/log/slurmd.log)"
-    slurmd -f "$CONF" >&2 || { log_tail; die "slurmd did not start"; }
-fi
-
-# 5. Wait until the node takes jobs. A node left DOWN/DRAIN by an earlier run is resumed.
-state=
-for _ in $(seq 300); do
-    state=$(sinfo -h -n "$H" -o %T 2>/dev/null | head -n 1)
-    case $state in
-        idle|mixed|allocated|completing) break ;;
-        down*|drain*|fail*) scontrol update NodeName="$H" State=RESUME >/dev/null 2>&1 || true ;;
-    esac
-    sleep 0.1
+for node in $NODES; do
+    if ! alive "$D/slurmd-$node.pid"; then
+        say "starting slurmd for $node (log $D/log/slurmd-$node.log)"
+        slurmd -f "$CONF" -N "$node" >&2 || { log_tail; die "slurmd for $node did not start"; }
+    fi
 done
-case $state in idle|mixed|allocated|completing) ;; *) log_tail; die "node $H is '$state', not idle, after 30 s" ;; esac
+
+# 5. Wait until both nodes take jobs. A node left DOWN/DRAIN by an earlier run is resumed.
+for node in $NODES; do
+    state=
+    for _ in $(seq 300); do
+        state=$(sinfo -h -n "$node" -o %T 2>/dev/null | head -n 1)
+        case $state in
+            idle|mixed|allocated|completing) break ;;
+            down*|drain*|fail*) scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true ;;
+        esac
+        sleep 0.1
+    done
+    case $state in
+        idle|mixed|allocated|completing) ;;
+        *) log_tail; die "node $node is '$state', not idle, after 30 s" ;;
+    esac
+done
 sinfo >&2
 echo "export SLURM_CONF=$CONF"
