@@ -306,7 +306,15 @@ def machine_line() -> str:
 
     return (f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {numpy.__version__}, mpi4py {mpi4py.__version__}, load average {os.getloadavg()[0]:.1f}; "
-            f"HpBandSter 0.7.4 in {HPBANDSTER_PYTHON.parent.parent.name}")
+            f"{hpbandster_line()}")
+
+
+def hpbandster_line() -> str:
+    """Where HpBandSter's runs come from, or that its virtualenv is missing (its rows then fail)."""
+    venv = HPBANDSTER_PYTHON.parent.parent
+    if HPBANDSTER_PYTHON.exists():
+        return f"HpBandSter 0.7.4 in {venv.name}"
+    return f"HpBandSter: no {venv} (make it with: bash benchmarks/hpbandster_env.sh)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
