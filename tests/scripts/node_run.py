@@ -5,6 +5,7 @@
 Each evaluation sleeps ``--sleep`` seconds (so that every worker gets jobs) and returns, in its
 ``info``, the SLURM node (``SLURMD_NODENAME``) of the process that evaluated it.
 Takes the job script's ``--run_dir`` and resumes from it, as ``examples/cluster.py`` does.
+``--exit_rank R`` makes MPI rank R end its process (``os._exit(3)``) at its first evaluation.
 """
 
 import argparse
@@ -17,18 +18,21 @@ from mpibohb import HyperBand
 
 
 def evaluate(config, budget):
+    if os.environ.get("PMI_RANK") == EXIT_RANK:
+        os._exit(3)
     time.sleep(SLEEP)
     return {"loss": (config["x"] - 0.3) ** 2 + 1.0 / budget, "info": {"node": os.environ.get("SLURMD_NODENAME")}}
 
 
 def main():
-    global SLEEP
+    global SLEEP, EXIT_RANK
     parser = argparse.ArgumentParser()
     parser.add_argument("--run_dir", required=True)
     parser.add_argument("--n_iterations", type=int, default=2)
     parser.add_argument("--sleep", type=float, default=0.2)
+    parser.add_argument("--exit_rank", help="this MPI rank ends its process at its first evaluation")
     args = parser.parse_args()
-    SLEEP = args.sleep
+    SLEEP, EXIT_RANK = args.sleep, args.exit_rank
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     optimizer = HyperBand(configspace=space, min_budget=1, max_budget=9, eta=3, seed=5, run_dir=args.run_dir)
     result = optimizer.run(n_iterations=args.n_iterations, worker=evaluate, resume=True)
@@ -37,6 +41,7 @@ def main():
 
 
 SLEEP = 0.0
+EXIT_RANK = None
 
 if __name__ == "__main__":
     main()
