@@ -25,6 +25,12 @@ class Run:
     error_logs: str | None = None
     worker: str = ""
 
+    def __getitem__(self, key: str) -> Any:
+        """HpBandSter's dict-style access to the fields: ``run["loss"]``."""
+        if key not in self.__dataclass_fields__:
+            raise KeyError(f"a Run has no field {key!r}; its fields: {', '.join(self.__dataclass_fields__)}")
+        return getattr(self, key)
+
     def __repr__(self) -> str:
         return (f"Run(config_id={self.config_id}, budget={self.budget}, loss={self.loss}, "
                 f"time_stamps={self.time_stamps}, error={'yes' if self.error_logs else 'no'})")
@@ -190,6 +196,46 @@ class Result:
                 row["budget"] = run.budget
             rows.append(row)
         return pandas.DataFrame(rows), pandas.DataFrame([{"loss": loss_fn(r)} for r in runs])
+
+
+    def get_fANOVA_data(self, config_space: Any, budgets: Sequence[float] | None = None,  # noqa: N802
+                        loss_fn: Callable[[Run], float] = lambda r: r.loss,
+                        failed_loss: float | None = None) -> tuple[Any, Any, Any]:
+        """The runs as arrays for fANOVA, as HpBandSter's method of this name gives them.
+
+        Args:
+            config_space: the run's ``ConfigurationSpace``; it is not changed.
+            budgets: the budgets whose runs to include; default ``settings["budgets"]``.
+            loss_fn: the value of ``y`` for a successful run.
+            failed_loss: the value of ``y`` for a failed run; default the largest successful one.
+
+        Returns:
+            ``(X, y, space)``: ``X`` one row per run, the configuration as ConfigSpace's vector
+            of ``space`` (NaN for inactive parameters); ``space`` is a copy of ``config_space``,
+            with a log-scaled parameter ``budget`` added when more than one budget is included
+            (the space fANOVA needs for ``X``; its order of parameters is that of the columns).
+        """
+        import copy
+
+        import ConfigSpace
+        import numpy
+
+        if budgets is None:
+            budgets = self.settings.get("budgets") or sorted({r.budget for r in self.runs})
+        runs = [r for r in self.runs if r.budget in budgets]
+        if failed_loss is None:
+            failed_loss = max((loss_fn(r) for r in runs if r.loss is not None), default=math.nan)
+        space = copy.deepcopy(config_space)
+        if len(budgets) > 1:
+            space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
+        rows, losses = [], []
+        for run in runs:
+            values = dict(self.id2config[run.config_id]["config"])
+            if len(budgets) > 1:
+                values["budget"] = run.budget
+            rows.append(ConfigSpace.Configuration(space, values=values).get_array())
+            losses.append(failed_loss if run.loss is None else loss_fn(run))
+        return numpy.array(rows), numpy.array(losses, dtype=float), space
 
 
 def _import_pandas() -> Any:
