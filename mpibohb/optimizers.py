@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import sys
 from typing import Any
@@ -41,6 +43,8 @@ class _HyperbandFamily:
             logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
                         sorted(hpbandster_arguments))
         schedule.validate_budgets(min_budget, max_budget, eta)
+        eta, min_budget, max_budget = (v.item() if isinstance(v, np.generic) else v  # numpy -> Python numbers
+                                       for v in (eta, min_budget, max_budget))
         self.space = SearchSpace(configspace)
         self.configspace = configspace
         self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
@@ -50,6 +54,7 @@ class _HyperbandFamily:
         self.seed_given = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.run_dir = None if run_dir is None else os.fspath(run_dir)
+        self._has_run = False
 
     def _make_sampler(self) -> Sampler:
         return RandomSampler(self.space)
@@ -86,7 +91,8 @@ class _HyperbandFamily:
             ``run(worker, n_iterations=4)``, HpBandSter's ``run(4, worker=w)``.
             n_workers: threads to evaluate in when there is a single process (None: serially).
             comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
-            timeout: seconds after which an evaluation is recorded as failed ("timeout").
+            timeout: seconds after which an evaluation is recorded as failed ("timeout");
+                ``None``, ``inf`` or more than 10**8 s: no limit.
             resume: continue the run in ``run_dir`` (a new run if there is none): finished
                 evaluations are kept, unfinished ones run again.
             overwrite: delete the run in ``run_dir`` and start afresh.
@@ -97,6 +103,7 @@ class _HyperbandFamily:
         Raises:
             ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``,
                 resuming a run with other settings.
+            RuntimeError: a second ``run`` of an optimizer without ``run_dir``.
             FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
         """
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
@@ -105,10 +112,20 @@ class _HyperbandFamily:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        timeout = _checked_timeout(timeout)
+        for name, flag in (("resume", resume), ("overwrite", overwrite)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other; pick one")
+        if comm is not None and not callable(getattr(comm, "Get_size", None)):
+            raise ValueError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD) or None, got {comm!r}")
+        if self._has_run and self.run_dir is None:
+            raise RuntimeError(
+                f"this {type(self).__name__} has run already, and without a run_dir a second run() would repeat "
+                "the same evaluations (HpBandSter's run() continued instead). To run more iterations, give "
+                "the optimizer a run_dir and call run() again with the new total and resume=True; or make a "
+                "new optimizer with another seed")
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         working_directory = os.path.abspath(self.run_dir or os.getcwd())
@@ -118,6 +135,7 @@ class _HyperbandFamily:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
+        self._has_run = True
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
@@ -207,3 +225,15 @@ class BOHB(_HyperbandFamily):
     def settings(self) -> dict[str, Any]:
         """The run's settings, with the model's parameters."""
         return dict(super().settings(), **self.kde_settings.__dict__)
+
+
+_NO_TIME_LIMIT = 1e8  # seconds (three years): a longer timeout is no limit (and overflows setitimer)
+
+
+def _checked_timeout(timeout: Any) -> float | None:
+    """``timeout`` as seconds, or ``None`` for no limit; ``ValueError`` naming a bad one."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (bool, np.bool_)) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    return None if math.isinf(timeout) or timeout > _NO_TIME_LIMIT else float(timeout)

@@ -76,10 +76,13 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     """Return a callable ``f(config_id, config, budget, working_directory)`` for ``worker``.
 
     ``worker`` is a :class:`Worker` (or any object with ``compute``), or a plain function
-    ``f(config, budget)`` returning a float or a dict with ``loss``.
+    returning a float or a dict with ``loss``. A function whose parameters all have
+    ``compute``'s names (``config_id``, ``config``, ``budget``, ``working_directory``) is called
+    by keyword, like ``compute``; any other is called ``f(config, budget)``.
 
     Raises:
-        ValueError: ``worker`` has no ``compute`` method and is not callable.
+        ValueError: ``worker`` has no ``compute`` method and is not callable, or is a function
+            that can be called neither way.
     """
     if isinstance(worker, type):
         raise ValueError(f"worker must be an object with a compute() method or a function, got the class "
@@ -88,10 +91,29 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     if callable(compute):
         return _keyword_caller(compute)
     if callable(worker):
-        return lambda config_id, config, budget, working_directory: worker(config, budget)
+        return _function_caller(worker)
     raise ValueError(
         f"worker must have a compute() method or be a function f(config, budget); got {worker!r}"
     )
+
+
+def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Call a plain function by compute's keywords if it declares them, else as ``f(config, budget)``."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # some builtins have no signature: trust the documented form
+        return lambda config_id, config, budget, working_directory: function(config, budget)
+    named = [p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS):
+        return _keyword_caller(function)
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise ValueError(
+            f"the worker function {getattr(function, '__name__', function)!r}{signature} cannot be called as "
+            f"f(config, budget), nor by compute's argument names {', '.join(_COMPUTE_ARGUMENTS)}"
+        ) from None
+    return lambda config_id, config, budget, working_directory: function(config, budget)
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,12 +140,13 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
 
     With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
     "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
-    (which cannot be interrupted) its result is discarded when it returns late.
+    (which cannot be interrupted) a late result is recorded as a timeout when it returns (the
+    thread executor records it at the limit already, and discards the late result).
     """
     started = time.time()
     try:
         with _time_limit(timeout):
-            returned = compute(config_id, config, budget, working_directory)
+            returned = compute(config_id, dict(config), budget, working_directory)  # its own copy to change
         if timeout is not None and time.time() - started > timeout:
             raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)

@@ -331,3 +331,141 @@ def test_a_worker_that_fails_sometimes() -> None:
     assert all(run.error_logs and "Traceback" in run.error_logs for run in failed if "x too small" in run.error_logs)
     incumbent = result.get_incumbent_id()
     assert 0.3 <= result.get_id2config_mapping()[incumbent]["config"]["x"] <= 0.8
+
+
+# --- found by trying to break it as a user -----------------------------------------------------
+
+@pytest.mark.parametrize("n_workers", [None, 2])
+def test_compute_gets_its_own_copy_of_the_config(n_workers: int | None) -> None:
+    """A compute that changes its config must not change what later budgets get, nor the Result."""
+    seen = []
+
+    def changes_its_config(config: dict, budget: float) -> float:
+        seen.append(dict(config))
+        loss = toy_loss(config, budget)
+        config["x"] += 1000
+        config["junk"] = 1
+        return loss
+
+    result = small_bohb().run(n_iterations=1, worker=changes_its_config, n_workers=n_workers)
+    assert len(seen) == 13 and all(0 <= c["x"] <= 1 and "junk" not in c for c in seen)
+    assert all(set(entry["config"]) == {"x", "n"} and entry["config"]["x"] <= 1
+               for entry in result.get_id2config_mapping().values())
+
+
+def test_plain_functions_with_compute_argument_names_are_called_by_keyword() -> None:
+    def hpbandster_order(config_id, config, budget):
+        assert isinstance(config_id, tuple) and isinstance(config, dict)
+        return toy_loss(config, budget)
+
+    def budget_first(budget, config):
+        return toy_loss(config, budget)
+
+    for worker in (hpbandster_order, budget_first):
+        runs = small_bohb().run(n_iterations=1, worker=worker).get_all_runs()
+        assert len(runs) == 13 and all(run.loss is not None for run in runs), worker.__name__
+
+
+@pytest.mark.parametrize("bad", [lambda: 1.0, lambda a, b, c: 1.0], ids=["no-arguments", "three-unknown"])
+def test_a_function_that_cannot_take_config_and_budget_is_refused_before_running(bad: Any) -> None:
+    with pytest.raises(ValueError, match=r"cannot be called as f\(config, budget\)"):
+        small_bohb().run(n_iterations=1, worker=bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1, 0, "3", True])
+def test_bad_timeouts_raise_value_error(bad: object) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        small_bohb().run(n_iterations=1, worker=toy_loss, timeout=bad)
+
+
+@pytest.mark.parametrize("limit", [float("inf"), 1e12, np.float64(50.0)])
+def test_an_infinite_or_huge_timeout_is_no_limit(limit: float) -> None:
+    runs = small_bohb().run(n_iterations=1, worker=toy_loss, timeout=limit).get_all_runs()
+    assert len(runs) == 13 and all(run.loss is not None for run in runs), [run.error_logs for run in runs]
+
+
+def test_numpy_eta_runs() -> None:
+    for optimizer in (BOHB, HyperBand):
+        result = optimizer(configspace=space(), min_budget=1, max_budget=9, eta=np.int64(3), seed=0).run(
+            n_iterations=1, worker=toy_loss)
+        assert len(result.get_all_runs()) == 13
+
+
+def test_a_second_run_without_run_dir_is_refused() -> None:
+    optimizer = small_bohb()
+    optimizer.run(n_iterations=1, worker=toy_loss)
+    with pytest.raises(RuntimeError, match="has run already"):
+        optimizer.run(n_iterations=1, worker=toy_loss)
+
+
+def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
+    optimizer = small_bohb(run_dir=tmp_path)
+    optimizer.run(n_iterations=1, worker=toy_loss)
+    assert len(optimizer.run(n_iterations=2, worker=toy_loss, resume=True).get_all_runs()) == 13 + 6
+
+
+@pytest.mark.parametrize(("arguments", "shown"), [
+    (dict(resume="no"), "resume must be True or False"),
+    (dict(overwrite=1), "overwrite must be True or False"),
+    (dict(comm="x"), "comm must be an mpi4py communicator"),
+])
+def test_bad_run_flags_raise_value_error(arguments: dict, shown: str) -> None:
+    with pytest.raises(ValueError, match=shown):
+        small_bohb().run(n_iterations=1, worker=toy_loss, **arguments)
+
+
+def test_a_hung_evaluation_in_threads_is_a_timeout_and_the_run_goes_on() -> None:
+    """Threads cannot be stopped: a job past its limit is recorded at the limit, and a fresh
+    thread takes the next jobs; the hung threads do not keep the process alive (daemons)."""
+    code = (
+        "import time, ConfigSpace as CS\n"
+        "from mpibohb import BOHB\n"
+        "cs = CS.ConfigurationSpace({'x': (0.0, 1.0)})\n"
+        "def hangs_sometimes(config, budget):\n"
+        "    if config['x'] < 0.5: time.sleep(1000)\n"
+        "    return config['x']\n"
+        "runs = BOHB(cs, min_budget=1, max_budget=9, seed=1).run(2, hangs_sometimes, timeout=0.5,"
+        " n_workers=2).get_all_runs()\n"
+        "failed = [r for r in runs if r.loss is None]\n"
+        "assert failed and len(failed) < len(runs), len(failed)\n"
+        "assert all('timeout: still running after' in r.error_logs for r in failed), failed[0].error_logs\n"
+        "print('runs', len(runs), 'timeouts', len(failed))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "timeouts" in finished.stdout
+
+
+def test_a_min_bandwidth_above_the_categorical_cap_runs_with_the_model() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]})
+    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0, min_bandwidth=1.0).run(
+        n_iterations=6, worker=lambda config, budget: config["x"] + (config["c"] == "b"))
+    picks = [entry["config_info"]["model_based_pick"] for entry in result.get_id2config_mapping().values()]
+    assert any(picks) and len(result.get_all_runs()) == 13 + 6 + 3 + 13 + 6 + 3
+
+
+def test_run_fields_by_key_as_in_hpbandster() -> None:
+    run = small_bohb().run(n_iterations=1, worker=toy_loss).get_all_runs()[0]
+    assert (run["loss"], run["budget"], run["config_id"]) == (run.loss, run.budget, run.config_id)
+    with pytest.raises(KeyError, match="no field 'colour'"):
+        run["colour"]
+
+
+def test_fanova_data() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]})
+    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0).run(
+        n_iterations=2, worker=lambda config, budget: config["x"] if config["c"] == "a" else float("nan"))
+    runs = result.get_all_runs()
+    rows, losses, with_budget = result.get_fANOVA_data(cs)
+    assert len(cs) == 2 and list(with_budget) == ["budget", "c", "x"]  # the space given is not changed
+    assert rows.shape == (len(runs), 3)
+    successes = [run.loss for run in runs if run.loss is not None]
+    assert 0 < len(successes) < len(runs)
+    np.testing.assert_allclose(losses, [max(successes) if run.loss is None else run.loss for run in runs])
+    config = result.get_id2config_mapping()[runs[0].config_id]["config"]
+    expected = CS.Configuration(with_budget, values=dict(config, budget=runs[0].budget)).get_array()
+    np.testing.assert_allclose(rows[0], expected)
+    at_one = [run for run in runs if run.budget == 1.0]
+    rows, losses, same = result.get_fANOVA_data(cs, budgets=[1.0], failed_loss=5.0)
+    assert len(same) == 2 and rows.shape == (len(at_one), 2)
+    np.testing.assert_allclose(losses, [5.0 if run.loss is None else run.loss for run in at_one])

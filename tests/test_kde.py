@@ -232,6 +232,17 @@ def test_bounded_bandwidths_caps_discrete_and_floors_all() -> None:
     np.testing.assert_array_equal(raw, [5.0, 0.5, 0.2, 0.6, 0.3])  # input untouched
 
 
+def test_the_discrete_cap_wins_over_a_large_min_bandwidth() -> None:
+    """min_bandwidth 1 or more would leave an Aitchison-Aitken kernel undefined (log1p(-1)): the
+    cap (c-1)/c holds whatever the floor; a one-level dimension gets 0.5; continuous keeps the floor."""
+    kinds, levels = tuple("cuou"), (0, 3, 4, 1)
+    bounded = bounded_bandwidths(np.array([0.1, 0.1, 0.1, 0.1]), kinds, levels, min_bandwidth=2.0)
+    np.testing.assert_allclose(bounded, [2.0, 2 / 3, 3 / 4, 0.5])
+    data = np.array([[0.5, 0.0, 1.0, 0.0], [0.2, 2.0, 3.0, 0.0]])
+    kde = MixedKDE(KDEParameters(data, bounded, kinds, levels))
+    assert np.all(np.isfinite(kde.log_pdf(data)))
+
+
 def test_capped_unordered_kernel_is_uniform() -> None:
     """At ``(c-1)/c`` every level is equally likely: the density does not depend on the level."""
     data = np.array([[0.0], [0.0], [1.0]])

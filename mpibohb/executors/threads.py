@@ -1,11 +1,20 @@
-"""Evaluate jobs in a pool of threads of this process (for work that releases the GIL)."""
+"""Evaluate jobs in threads of this process (for work that releases the GIL).
+
+Python cannot stop a thread. So that a ``timeout`` still bounds the run, a job that is past its
+limit is recorded as failed ("timeout") at the limit, its thread is left to finish in the
+background (its result is then discarded), and a fresh thread takes its place. Every thread is
+a daemon: one that never returns does not keep the process alive at the end.
+"""
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..optimizer import Job
@@ -13,6 +22,37 @@ from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
 
 _STOP_CHECK_INTERVAL = 0.1  # seconds between looks at the stop flag while threads work
+
+
+@dataclass
+class _Task:
+    """A job handed to the threads, and what the executor knows of it."""
+
+    job: Job
+    future: Future[Outcome] = field(default_factory=Future)
+    started: float | None = None  # time.monotonic() when a thread took it
+    thread: _WorkerThread | None = None
+
+
+class _WorkerThread(threading.Thread):
+    """Takes tasks from the queue until it gets ``None`` or is retired (abandoned after a timeout)."""
+
+    def __init__(self, name: str, tasks: queue.Queue[_Task | None], run: Callable[[_Task], Outcome]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.tasks = tasks
+        self.run_task = run
+        self.retired = False
+
+    def run(self) -> None:
+        while not self.retired:
+            task = self.tasks.get()
+            if task is None:
+                return
+            task.thread, task.started = self, time.monotonic()
+            try:
+                task.future.set_result(self.run_task(task))
+            except BaseException as exc:  # noqa: BLE001 - handed to the master, which re-raises it
+                task.future.set_exception(exc)
 
 
 class ThreadExecutor:
@@ -27,8 +67,16 @@ class ThreadExecutor:
         self.n_workers = n_workers
         self.timeout = timeout
         self._host = socket.gethostname()
-        self._pool = ThreadPoolExecutor(n_workers, thread_name_prefix="mpibohb-worker")
-        self._running: dict[Future[Outcome], Job] = {}
+        self._tasks: queue.Queue[_Task | None] = queue.Queue()
+        self._running: dict[Future[Outcome], _Task] = {}
+        self._threads_started = 0
+        for _ in range(n_workers):
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        thread = _WorkerThread(f"mpibohb-worker_{self._threads_started}", self._tasks, self._evaluate)
+        self._threads_started += 1
+        thread.start()
 
     def idle_count(self) -> int:
         """Threads without a job."""
@@ -36,29 +84,59 @@ class ThreadExecutor:
 
     def submit(self, job: Job) -> None:
         """Start ``job`` on a free thread."""
-        future = self._pool.submit(self._evaluate, job)
-        self._running[future] = job
+        task = _Task(job)
+        self._running[task.future] = task
+        self._tasks.put(task)
 
-    def _evaluate(self, job: Job) -> Outcome:
+    def _evaluate(self, task: _Task) -> Outcome:
         name = f"{threading.current_thread().name}@{self._host}"
+        job = task.job
         return evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
                         self.timeout)
 
     def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Block until a job finishes or a stop is requested; return all finished ones, oldest
-        submission first."""
+        """Block until a job finishes (or runs past its time limit) or a stop is requested; return
+        all finished ones, oldest submission first."""
         while not stop.requested:
-            done, _ = wait(list(self._running), timeout=_STOP_CHECK_INTERVAL, return_when=FIRST_COMPLETED)
-            if done:
-                return self.drain()
+            done, _ = wait(list(self._running), timeout=self._time_to_next_limit(), return_when=FIRST_COMPLETED)
+            finished = self.drain()
+            if finished:
+                return finished
         return []
 
+    def _time_to_next_limit(self) -> float:
+        """Seconds until the next look: the stop-check interval, or sooner if a job's limit comes first."""
+        started = [task.started for task in self._running.values() if task.started is not None]
+        if self.timeout is None or not started:
+            return _STOP_CHECK_INTERVAL
+        return min(_STOP_CHECK_INTERVAL, max(0.0, min(started) + self.timeout - time.monotonic()))
+
     def drain(self) -> list[tuple[Job, Outcome]]:
-        """The finished jobs, without blocking."""
-        finished = [future for future in self._running if future.done()]
-        return [(self._running.pop(future), future.result()) for future in finished]
+        """The finished jobs and those past their time limit, without blocking."""
+        finished = []
+        for future, task in list(self._running.items()):
+            if future.done():
+                finished.append((self._running.pop(future).job, future.result()))
+            elif self._past_limit(task):
+                finished.append((self._running.pop(future).job, self._abandon(task)))
+        return finished
+
+    def _past_limit(self, task: _Task) -> bool:
+        return self.timeout is not None and task.started is not None \
+            and time.monotonic() - task.started > self.timeout
+
+    def _abandon(self, task: _Task) -> Outcome:
+        """Record a job past its limit as failed, retire its thread and start a fresh one."""
+        assert task.thread is not None and task.started is not None
+        task.thread.retired = True
+        self._start_thread()
+        now, elapsed = time.time(), time.monotonic() - task.started
+        return Outcome(None, None, f"timeout: still running after {elapsed:.1f} s, limit {self.timeout:g} s; "
+                       f"its thread {task.thread.name} was left to finish and its result is discarded",
+                       now - elapsed, now, f"{task.thread.name}@{self._host}")
 
     def close(self) -> None:
-        """Stop the threads once their jobs end; do not wait for them (after a stop, jobs may
+        """Let the threads end once their jobs end; do not wait for them (after a stop, jobs may
         still run; at a normal end none does)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in range(self._threads_started):
+            self._tasks.put(None)

@@ -51,14 +51,14 @@ class KDESettings:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
                 raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
         checks = [
-            ("top_n_percent", 0 < self.top_n_percent < 100),
-            ("random_fraction", 0.0 <= self.random_fraction <= 1.0),
-            ("bandwidth_factor", self.bandwidth_factor > 0),
-            ("min_bandwidth", self.min_bandwidth > 0),
+            ("top_n_percent", 0 < self.top_n_percent < 100, "between 0 and 100, both excluded"),
+            ("random_fraction", 0.0 <= self.random_fraction <= 1.0, "between 0 and 1"),
+            ("bandwidth_factor", self.bandwidth_factor > 0, "above 0"),
+            ("min_bandwidth", self.min_bandwidth > 0, "above 0"),
         ]
-        for name, ok in checks:
+        for name, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"{name} is out of range: {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,14 @@ def bounded_bandwidths(
     """Clip bandwidths to ``min_bandwidth`` below and, for discrete dimensions, to ``(c-1)/c`` above.
 
     At ``(c-1)/c`` the Aitchison-Aitken kernel is uniform; a larger value would make a different
-    level likelier than the same one (a fault of HpBandSter's BOHB, which leaves it unbounded).
+    level likelier than the same one (a fault of HpBandSter's BOHB, which leaves it unbounded),
+    and 1 or more has no kernel at all. The cap wins over a ``min_bandwidth`` above it. A
+    dimension with one level gets 0.5: its kernel is the same for every point.
     """
     bandwidths = np.maximum(np.asarray(raw, dtype=float), min_bandwidth)
     for i, (kind, levels) in enumerate(zip(kinds, num_levels)):
         if kind != CONTINUOUS:
-            bandwidths[i] = min(bandwidths[i], max((levels - 1) / levels, min_bandwidth))
+            bandwidths[i] = min(bandwidths[i], (levels - 1) / levels if levels > 1 else 0.5)
     return bandwidths
 
 
