@@ -257,6 +257,15 @@ def dumps_hpbandster_result(record: dict[str, Any], submitted: float) -> str:
     return dumps([record["config_id"], record["budget"], stamps, result, record["error"]])
 
 
+def has_complete_line(path: Path) -> bool:
+    """Does the file hold at least one line ended by a newline? (A crash can leave a torn one.)"""
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 16):
+            if b"\n" in chunk:
+                return True
+    return False
+
+
 def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a journal; a torn last line is dropped with a warning.
 
@@ -281,7 +290,8 @@ def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
     if not records:
-        raise JournalError(f"{path} is empty")
+        torn = " (only a torn first line: the run was killed while it started)" if lines[-1] else ""
+        raise JournalError(f"{path} holds no complete record{torn}")
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict) or "type" not in record:
             raise JournalError(f"{path}: record {number} is not a journal record: {str(record)[:200]}")

@@ -30,13 +30,24 @@ def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
         raise ValueError(f"min_budget ({min_budget!r}) must not exceed max_budget ({max_budget!r})")
     if eta <= 1:
         raise ValueError(f"eta must be > 1, got {eta!r}")
+    rungs = _stages(min_budget, max_budget, eta) + 1
+    if rungs > MAX_RUNGS:
+        raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make {rungs} budgets; "
+                         f"at most {MAX_RUNGS} are allowed (a larger eta or min_budget gives fewer)")
+
+
+MAX_RUNGS = 100  # more budgets than this is a typo (eta=1.0000001), and would take minutes to plan
+
+
+def _stages(min_budget: float, max_budget: float, eta: float) -> int:
+    ratio = (math.log(max_budget) - math.log(min_budget)) / math.log(eta)  # no overflow at 1e-300..1e300
+    return int(math.floor(ratio + _RELATIVE_SLACK * max(1.0, ratio)))
 
 
 def max_stages(min_budget: float, max_budget: float, eta: float) -> int:
     """Return ``s_max``: the largest ``k`` with ``max_budget * eta**-k >= min_budget`` (float-safe)."""
     validate_budgets(min_budget, max_budget, eta)
-    ratio = math.log(max_budget / min_budget) / math.log(eta)
-    return int(math.floor(ratio + _RELATIVE_SLACK * max(1.0, ratio)))
+    return _stages(min_budget, max_budget, eta)
 
 
 def rung_budgets(min_budget: float, max_budget: float, eta: float) -> list[float]:

@@ -26,6 +26,7 @@ from .journal import (
     JournalError,
     RunDirectory,
     RunDirectoryError,
+    has_complete_line,
     lock_run_directory,
     read_journal,
 )
@@ -51,6 +52,11 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
     path = Path(run_dir)
     journal = path / JOURNAL
     if not journal.exists() or journal.stat().st_size == 0:
+        return None
+    if not has_complete_line(journal):  # killed while writing its header: nothing was recorded
+        logger.warning("%s holds only a torn first line (the run was killed while it started): starting afresh",
+                       journal)
+        journal.unlink()
         return None
     if overwrite:
         logger.warning("overwriting the run in %s", path)

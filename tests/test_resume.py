@@ -179,3 +179,21 @@ def test_a_run_directory_in_use_by_a_live_run_is_refused_even_with_resume(tmp_pa
     resumed = run_command(command(run_dir, "--resume"), timeout=120)  # the lock died with its holder
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     check_complete_and_unique(run_dir)
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_journal_torn_in_its_header_starts_afresh(tmp_path, resume):
+    """Killed while writing the header: nothing was recorded, so a run (resumed or not) starts
+    afresh; reading such a journal says what happened instead of calling it empty."""
+    import ConfigSpace as CS
+
+    from mpibohb import BOHB
+    from mpibohb.journal import JournalError
+
+    (tmp_path / "journal.jsonl").write_text('{"type": "header", "format": 1, "sett')
+    with pytest.raises(JournalError, match="only a torn first line"):
+        read_journal(tmp_path)
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    result = BOHB(space, min_budget=1, max_budget=9, seed=0, run_dir=tmp_path).run(
+        n_iterations=1, worker=lambda config, budget: config["x"], resume=resume)
+    assert len(result.get_all_runs()) == 13 and len(load_result(tmp_path).get_all_runs()) == 13

@@ -178,3 +178,13 @@ def test_negative_iteration_raises() -> None:
 def test_numpy_numbers_are_accepted_as_budgets() -> None:
     assert rung_budgets(np.int64(9), np.int64(243), np.int64(3)) == [9.0, 27.0, 81.0, 243.0]
     assert rung_budgets(np.float32(1), 243.0, 3) == [1.0, 3.0, 9.0, 27.0, 81.0, 243.0]
+
+
+@pytest.mark.parametrize(("min_budget", "max_budget", "eta", "shown"), [
+    (1, 1.5, 1.0000001, "make 4054652 budgets"),
+    (1e-300, 1e300, 3, "make 1258 budgets"),
+])
+def test_a_ladder_of_more_than_100_budgets_is_refused(min_budget, max_budget, eta, shown) -> None:
+    with pytest.raises(ValueError, match=shown):
+        schedule.rung_budgets(min_budget, max_budget, eta)
+    assert len(schedule.rung_budgets(1, 3 ** 99, 3)) == schedule.MAX_RUNGS == 100
