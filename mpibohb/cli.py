@@ -3,7 +3,9 @@
 * ``report RUN_DIR [--json]``: what a run did: settings, runs per budget, failures, budget used,
   the incumbent and its trajectory.
 * ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, elapsed time,
-  runs finished, running and failed, best loss so far.
+  runs finished, running and failed, best loss so far. A run whose journal has no stop or end
+  record but whose process is gone (SIGKILL, a crash) shows as not running; see
+  :func:`writer_status`.
 * ``plot RUN_DIR [--out DIR]``: the pictures of :mod:`mpibohb.visualization` as PNG files.
 * ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import liveness
 from .journal import JOURNAL, JournalError, read_journal
 from .result import Result, result_from_records
 
@@ -78,7 +81,8 @@ def run_state(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any] | None
     """``("finished" | "stopped" | "running", the end or stop record or None)``.
 
     The last of the ``session``, ``stop`` and ``end`` records decides: a resumed run is running
-    again. A run killed without a chance to write a record (SIGKILL, a crash) also looks running.
+    again. A run killed without a chance to write a record (SIGKILL, a crash) also looks running
+    here; :func:`writer_status` tells whether its process is still there.
     """
     state, last = "running", None
     for record in records:
@@ -102,6 +106,41 @@ def unfinished_jobs(records: list[dict[str, Any]]) -> list[tuple[tuple[int, ...]
     return list(open_jobs)
 
 
+# ---------------------------------------------------------------- is the run's process still there?
+
+def writer_status(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the process writing a running run is still there, without touching the run.
+
+    Returns ``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None}``; ``writer``
+    is ``None`` unless :func:`run_state` says running, else one of (see :mod:`mpibohb.liveness`)
+
+    * ``"alive"``: its process exists on this host, or a process here holds the lock;
+    * ``"gone"``: the lock file names a process of this host that no longer exists (or is a
+      zombie) and no process here holds the lock: killed or crashed without a ``stop`` record;
+    * ``"elsewhere"``: the lock file names another host, which this one cannot check;
+    * ``"unknown"``: no lock file naming the current session's process (a journal copied without
+      it, a file system that cannot lock, or a resume just writing it).
+
+    The run directory's lock is an ``flock`` (see :func:`mpibohb.journal.lock_run_directory`),
+    which a process releases when it dies but which has no test that does not take it. Taking it,
+    even shared and for a moment, could make a resume starting at that moment fail, so this only
+    reads: the ``pid@host`` the lock file names, ``kill(pid, 0)``, and on Linux ``/proc/locks``.
+    A recycled pid errs towards ``"alive"``.
+    """
+    if run_state(records)[0] != "running":
+        return {"writer": None, "writer_pid": None, "writer_host": None}
+    return liveness.writer_of(run_dir, records)
+
+
+def _gone_phrase(writer: dict[str, Any]) -> str:
+    return (f"not running: its process (pid {writer['writer_pid']} on {writer['writer_host']}) is gone "
+            "without a stop record (killed?); resume=True continues it")
+
+
+def _elsewhere_phrase(writer: dict[str, Any]) -> str:
+    return f"on {writer['writer_host']} (pid {writer['writer_pid']}; this host cannot check that it is alive)"
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -114,10 +153,12 @@ def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> di
     return {
         "run_dir": str(run_dir),
         "state": run_state(records)[0],
+        **writer_status(run_dir, records),
         "created": header["created"],
         "sessions": sum(r.get("type") == "session" for r in records),
         "n_iterations": max((r.get("n_iterations", 0) for r in records if r.get("type") == "session"), default=0),
         "settings": settings,
+        "n_workers": _latest_workers(records),
         "iterations": result.num_iterations(),
         "configurations": len(result.id2config),
         "runs": len(runs),
@@ -130,6 +171,13 @@ def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> di
         "incumbent": _incumbent(result),
         "trajectory": _trajectory(result),
     }
+
+
+def _latest_workers(records: list[dict[str, Any]]) -> Any:
+    """The workers of the latest session that journaled them, else the header's (a resume may use
+    other ranks)."""
+    counts = [r["n_workers"] for r in records if r.get("type") == "session" and "n_workers" in r]
+    return counts[-1] if counts else records[0]["settings"].get("n_workers")
 
 
 def _budget_table(result: Result) -> list[dict[str, Any]]:
@@ -171,8 +219,8 @@ def _first_line(text: str | None) -> str:
 def format_report(summary: dict[str, Any]) -> str:
     """``summary`` (see :func:`summarize`) as text for a person."""
     settings = summary["settings"]
-    lines = [f"run {summary['run_dir']}: {summary['state']}", *_settings_lines(summary, settings),
-             f"configurations: {summary['configurations']} sampled in {summary['iterations']} iterations "
+    lines = [f"run {summary['run_dir']}: {_report_state(summary)}", *_settings_lines(summary, settings),
+             f"configurations: {summary['configurations']} sampled in {_plural(summary['iterations'], 'iteration')} "
              f"(of {summary['n_iterations']} asked for)",
              f"runs: {summary['runs']} ({summary['failed']} failed)", *_budget_lines(summary["budgets"])]
     lines += _failure_lines(summary["failures"])
@@ -183,13 +231,27 @@ def format_report(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _report_state(summary: dict[str, Any]) -> str:
+    if summary.get("writer") == liveness.WRITER_GONE:
+        return _gone_phrase(summary)
+    if summary.get("writer") == liveness.WRITER_ELSEWHERE:
+        return f"{summary['state']} {_elsewhere_phrase(summary)}"
+    return summary["state"]
+
+
 def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     budgets = ", ".join(_number(b) for b in settings.get("budgets", ()))
-    workers = settings.get("n_workers")
+    workers, at_start = summary["n_workers"], settings.get("n_workers")
+    started_with = "" if workers == at_start else f" (started with {at_start})"
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
     return [f"optimizer: {settings.get('optimizer')}, budgets {budgets} (eta {settings.get('eta')}), "
-            f"seed {settings.get('seed')}, {workers} worker{'' if workers == 1 else 's'}",
-            f"created: {created}, {summary['sessions']} session{'' if summary['sessions'] == 1 else 's'}"]
+            f"seed {settings.get('seed')}, {_plural(workers, 'worker')}{started_with}",
+            f"created: {created}, {_plural(summary['sessions'], 'session')}"]
+
+
+def _plural(count: Any, noun: str) -> str:
+    """``1 worker``, ``2 workers``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _budget_lines(table: list[dict[str, Any]]) -> list[str]:
@@ -240,13 +302,17 @@ def _config_id(config_id: Sequence[int]) -> str:
 def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now: float | None = None) -> dict[str, Any]:
     """Everything ``status`` shows, as one JSON-serialisable dict.
 
-    ``elapsed`` runs from the run's creation to ``now`` while it runs, to its ``end`` or ``stop``
-    record otherwise. ``running`` counts jobs handed out without a result (for a stopped run:
-    the jobs a resume runs again).
+    ``state`` is the journal's (:func:`run_state`); ``writer`` etc. say whether a running run's
+    process is still there (:func:`writer_status`). ``elapsed`` runs from the run's creation to
+    ``now`` while it runs, to its ``end`` or ``stop`` record, or its last record when its process
+    is gone. ``running`` counts jobs handed out without a result (for a stopped run or one whose
+    process is gone: the jobs a resume runs again).
     """
     now = time.time() if now is None else now
     state, last = run_state(records)
+    writer = writer_status(run_dir, records)
     created = records[0]["created"]
+    end = _last_time(records) if writer["writer"] == liveness.WRITER_GONE else now
     successful = [r for r in result.runs if r.loss is not None]
     best = min(successful, key=lambda r: r.loss, default=None)
     stop_signal = last.get("signal") if state == "stopped" else None
@@ -255,8 +321,9 @@ def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now:
         "state": state,
         "signal": stop_signal,
         "signal_name": _signal_name(stop_signal),
+        **writer,
         "created": created,
-        "elapsed": (now if last is None else last.get("time", now)) - created,
+        "elapsed": (end if last is None else last.get("time", now)) - created,
         "last_record_age": now - _last_time(records),
         "finished": len(result.runs),
         "running": len(unfinished_jobs(records)),
@@ -285,13 +352,16 @@ def _signal_name(number: Any) -> str | None:
 
 def format_status(status: dict[str, Any]) -> str:
     """``status`` (see :func:`run_status`) as text for a person."""
-    state = status["state"]
+    state, writer = status["state"], status.get("writer")
     if state == "stopped":
         state = f"stopped by {status['signal_name']}; run again with resume=True to continue"
+    elif writer == liveness.WRITER_GONE:
+        state = _gone_phrase(status)
     elif state == "running":
         state = f"running (last record {_duration(status['last_record_age'])} ago)"
+        state += f" {_elsewhere_phrase(status)}" if writer == liveness.WRITER_ELSEWHERE else ""
     successful = status["finished"] - status["failed"]
-    running = "running" if status["state"] == "running" else "unfinished"
+    running = "running" if status["state"] == "running" and writer != liveness.WRITER_GONE else "unfinished"
     lines = [f"run {status['run_dir']}: {state}", f"elapsed: {_duration(status['elapsed'])}",
              f"runs: {status['finished']} finished ({successful} successful, {status['failed']} failed), "
              f"{status['running']} {running}"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -74,8 +75,21 @@ def load_attribute(spec: str) -> Any:
 
 
 def make_worker(target: Any) -> Any:
-    """A worker object from a class (instantiated without arguments), an instance or a function."""
-    return target() if isinstance(target, type) else target
+    """A worker object from a class (instantiated without arguments), an instance or a function.
+
+    Raises:
+        ValueError: a class that cannot be made without arguments.
+    """
+    if not isinstance(target, type):
+        return target
+    try:
+        inspect.signature(target).bind()
+    except TypeError:
+        raise ValueError(f"--worker: {target.__name__}{inspect.signature(target)} cannot be made without "
+                         "arguments; point --worker at a module-level instance or a function instead") from None
+    except ValueError:  # no signature to check (a builtin): just try
+        pass
+    return target()
 
 
 def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:

@@ -6,10 +6,12 @@ started together and the tests check their outputs.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -283,6 +285,153 @@ def test_status_of_a_live_run_then_stopped(tmp_path: Path) -> None:
            f"run {run_dir}: stopped by SIGTERM; run again with resume=True to continue"
     assert "1 unfinished" in stopped_text.stdout
     assert ok(report).splitlines()[0] == f"run {run_dir}: stopped"
+
+
+KILLABLE_RUN = """
+import sys, time
+import ConfigSpace as CS
+from mpibohb import BOHB
+
+evaluations, deadline = 0, time.monotonic() + 60  # never outlives a test that forgot it
+
+def evaluate(config, budget):
+    global evaluations
+    evaluations += 1
+    while evaluations > 3 and time.monotonic() < deadline:  # the fourth evaluation sleeps
+        time.sleep(0.02)
+    return config["x"] + 1.0 / budget
+
+space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+BOHB(space, min_budget=1, max_budget=9, eta=3, seed=3, run_dir=sys.argv[1]).run(n_iterations=2, worker=evaluate)
+"""
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process group of ``process`` (started in a new session) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A run SIGKILLed while its fourth evaluation sleeps: ``status``/``report`` on it while it
+    lived, and after the kill."""
+    tmp_path = tmp_path_factory.mktemp("killed")
+    script, run_dir = tmp_path / "killable.py", tmp_path / "run"
+    script.write_text(textwrap.dedent(KILLABLE_RUN))
+    process = subprocess.Popen([sys.executable, str(script), str(run_dir)], cwd=REPO, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for_records(run_dir / "journal.jsonl", results=3, jobs=4, process=process)
+        live = run_cli_many(["status", "--json", run_dir], ["status", run_dir], ["report", "--json", run_dir])
+        os.killpg(process.pid, signal.SIGKILL)
+        zombie = run_cli_many(["status", "--json", run_dir])[0] if wait_until_zombie(process.pid) else None
+    finally:
+        kill_group(process)
+    assert process.returncode == -signal.SIGKILL
+    dead = run_cli_many(["status", "--json", run_dir], ["status", run_dir], ["report", "--json", run_dir],
+                        ["report", run_dir])
+    return {"run_dir": run_dir, "pid": process.pid, "live": [ok(p) for p in live], "dead": [ok(p) for p in dead],
+            "zombie": None if zombie is None else ok(zombie)}
+
+
+def wait_until_zombie(pid: int) -> bool:
+    """Wait until our killed child ``pid`` is a zombie (dead, not yet reaped); False without /proc."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+                return True
+        except OSError:
+            return False
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} is not a zombie 10 s after SIGKILL")
+
+
+def gone_phrase(pid: int) -> str:
+    return (f"not running: its process (pid {pid} on {socket.gethostname()}) is gone without a stop record "
+            "(killed?); resume=True continues it")
+
+
+def test_status_of_a_live_run_names_its_living_process(killed: dict[str, Any]) -> None:
+    status_json, text, report_json = killed["live"]
+    status, report = json.loads(status_json), json.loads(report_json)
+    assert (status["state"], status["writer"], status["writer_pid"], status["writer_host"], status["running"]) == \
+           ("running", "alive", killed["pid"], socket.gethostname(), 1)
+    assert (report["state"], report["writer"]) == ("running", "alive")
+    first, _, runs, _ = text.splitlines()
+    assert first.startswith(f"run {killed['run_dir']}: running (last record ") and first.endswith(" ago)")
+    assert runs == "runs: 3 finished (3 successful, 0 failed), 1 running"
+
+
+def test_status_of_a_sigkilled_run_says_not_running(killed: dict[str, Any]) -> None:
+    status_json, text, report_json, report = killed["dead"]
+    status, summary = json.loads(status_json), json.loads(report_json)
+    assert (status["state"], status["writer"], status["writer_pid"], status["running"]) == \
+           ("running", "gone", killed["pid"], 1)
+    assert (summary["state"], summary["writer"], summary["writer_pid"]) == ("running", "gone", killed["pid"])
+    records = [json.loads(line) for line in (killed["run_dir"] / "journal.jsonl").read_text().splitlines()]
+    last = max(r.get(key, 0) for r in records for key in ("created", "started", "submitted", "finished"))
+    assert status["elapsed"] == pytest.approx(last - records[0]["created"])  # stops at the kill
+    first, _, runs, _ = text.splitlines()
+    assert first == f"run {killed['run_dir']}: {gone_phrase(killed['pid'])}"
+    assert runs == "runs: 3 finished (3 successful, 0 failed), 1 unfinished"
+    assert report.splitlines()[0] == first
+    assert line_starting(report, "configurations:") == "configurations: 4 sampled in 1 iteration (of 2 asked for)"
+
+
+def test_status_of_a_sigkilled_run_not_yet_reaped_says_not_running(killed: dict[str, Any]) -> None:
+    if killed["zombie"] is None:
+        pytest.skip("no /proc to see the zombie in")
+    assert json.loads(killed["zombie"])["writer"] == "gone"
+
+
+def copy_run(run_dir: Path, to: Path, lock: str | None, extra: Sequence[dict[str, Any]] = ()) -> Path:
+    """A copy of ``run_dir``'s journal with ``extra`` records appended and a lock file naming ``lock``."""
+    to.mkdir()
+    records = "".join(json.dumps(record) + "\n" for record in extra)
+    (to / "journal.jsonl").write_text((run_dir / "journal.jsonl").read_text() + records)
+    if lock is not None:
+        (to / ".lock").write_text(lock + "\n")
+    return to
+
+
+def test_status_when_the_writer_cannot_be_checked_or_holds_the_lock(killed: dict[str, Any], tmp_path: Path) -> None:
+    """Another host, a lock file from before the latest session, and a resume that has taken the
+    lock but not yet written its pid: running, whatever the dead pid in the lock file."""
+    dead, host = f"{killed['pid']}@{socket.gethostname()}", f"not-{socket.gethostname()}"
+    elsewhere = copy_run(killed["run_dir"], tmp_path / "elsewhere", f"{killed['pid']}@{host}")
+    stale = copy_run(killed["run_dir"], tmp_path / "stale", dead,
+                     [{"type": "session", "n_iterations": 2, "n_workers": 1, "started": time.time()}])
+    os.utime(stale / ".lock", (1.0, 1.0))  # written before the first session: not by the latest one
+    held = copy_run(killed["run_dir"], tmp_path / "held", dead)
+    with open(held / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        elsewhere_json, elsewhere_text, stale_json, held_json, held_text = run_cli_many(
+            ["status", "--json", elsewhere], ["status", elsewhere], ["status", "--json", stale],
+            ["status", "--json", held], ["status", held])
+    elsewhere_status = json.loads(ok(elsewhere_json))
+    assert (elsewhere_status["writer"], elsewhere_status["writer_host"]) == ("elsewhere", host)
+    first = ok(elsewhere_text).splitlines()[0]
+    assert re.fullmatch(rf"run {re.escape(str(elsewhere))}: running \(last record .+ ago\) on {host} "
+                        rf"\(pid {killed['pid']}; this host cannot check that it is alive\)", first), first
+    assert json.loads(ok(stale_json))["writer"] == "unknown"
+    if Path("/proc/locks").exists():
+        assert json.loads(ok(held_json))["writer"] == "alive"
+        assert ok(held_text).splitlines()[0].startswith(f"run {held}: running (last record ")
+
+
+def test_report_counts_the_workers_of_the_latest_session(killed: dict[str, Any], tmp_path: Path) -> None:
+    resumed = copy_run(killed["run_dir"], tmp_path / "resumed", None,
+                       [{"type": "session", "n_iterations": 2, "n_workers": 3, "started": time.time()}])
+    text, as_json = run_cli_many(["report", resumed], ["report", "--json", resumed])
+    assert "seed 3, 3 workers (started with 1)" in line_starting(ok(text), "optimizer:")
+    assert line_starting(text.stdout, "created:").endswith(", 2 sessions")
+    summary = json.loads(ok(as_json))
+    assert (summary["n_workers"], summary["settings"]["n_workers"], summary["writer"]) == (3, 1, "unknown")
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -56,7 +56,11 @@ def test_running_again_resumes_and_extends(tmp_path):
 def test_bad_worker_specs_give_one_line_errors(tmp_path):
     for spec, message in [("no_such_module:X", "cannot import"), ("nocolon", "must look like module:Name"),
                           (f"{ROOT / 'examples' / 'toy_worker.py'}:Missing", "has no 'Missing'"),
-                          (f"{SCRIPTS / 'spmd_run.py'}:toy", "no get_configspace")]:
+                          (f"{SCRIPTS / 'spmd_run.py'}:toy", "no get_configspace"),
+                          (f"{SCRIPTS / 'spmd_run.py'}:Faulty", None)]:
+        if message is None:  # a class whose __init__ needs arguments
+            (tmp_path / "needs.py").write_text("class W:\n    def __init__(self, scale):\n        pass\n")
+            spec, message = f"{tmp_path / 'needs.py'}:W", "W(scale) cannot be made without arguments"
         finished = run_command(cli("--worker", spec, "--min-budget", "1", "--max-budget", "9", "--n-iterations", "1",
                                    "--run-dir", str(tmp_path / "run")), timeout=60)
         assert finished.returncode == 2, (spec, finished.stderr[-2000:])

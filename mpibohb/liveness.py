@@ -1,0 +1,99 @@
+"""Is the process that writes a run directory still there? Read-only, for ``status`` and ``report``.
+
+The run directory's lock is an ``flock`` (see :func:`mpibohb.journal.lock_run_directory`), which
+a process releases when it dies but which has no test that does not take it. Taking it, even
+shared and for a moment, could make a resume starting at that moment fail, so this only reads:
+the ``pid@host`` the lock file names, ``kill(pid, 0)``, and on Linux ``/proc/locks``. A recycled
+pid errs towards "alive".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from .journal import LOCK
+
+logger = logging.getLogger(__name__)
+
+WRITER_ALIVE, WRITER_GONE, WRITER_ELSEWHERE, WRITER_UNKNOWN = "alive", "gone", "elsewhere", "unknown"
+_HOLDER = re.compile(r"(\d+)@(\S+)")
+
+
+def writer_of(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None}`` of a run the
+    journal says is running; ``writer`` is one of ``WRITER_ALIVE``, ``WRITER_GONE``,
+    ``WRITER_ELSEWHERE``, ``WRITER_UNKNOWN`` (see ``mpibohb.cli.writer_status``)."""
+    path = Path(run_dir) / LOCK
+    holder = _lock_holder(path, records)
+    pid, host = holder if holder is not None else (None, None)
+    return {"writer": _writer(path, pid, host), "writer_pid": pid, "writer_host": host}
+
+
+WRITER_ALIVE, WRITER_GONE, WRITER_ELSEWHERE, WRITER_UNKNOWN = "alive", "gone", "elsewhere", "unknown"
+_HOLDER = re.compile(r"(\d+)@(\S+)")
+
+
+def _writer(path: Path, pid: int | None, host: str | None) -> str:
+    if _lock_held_here(path):
+        return WRITER_ALIVE
+    if pid is None:
+        return WRITER_UNKNOWN
+    if host != socket.gethostname():
+        return WRITER_ELSEWHERE
+    return WRITER_ALIVE if _process_exists(pid) else WRITER_GONE
+
+
+def _lock_holder(path: Path, records: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The ``(pid, host)`` the lock file names, if it was written for the latest session.
+
+    A lock file older than the session before the latest one was not written by the latest
+    session's process (a file system that could not lock it), so it names nobody.
+    """
+    try:
+        text, written = path.read_text(encoding="utf-8", errors="replace"), path.stat().st_mtime
+    except OSError:
+        return None
+    match = _HOLDER.fullmatch(text.strip())
+    if match is None or int(match.group(1)) <= 0:
+        return None
+    starts = [r.get("started") for r in records if r.get("type") == "session"]
+    previous = starts[-2] if len(starts) >= 2 else None
+    if isinstance(previous, (int, float)) and written < previous:
+        logger.debug("%s predates the latest session; ignoring it", path)
+        return None
+    return int(match.group(1)), match.group(2)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists and is not a zombie (signal 0 sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process, which exists
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def _lock_held_here(path: Path) -> bool:
+    """Whether ``/proc/locks`` (Linux) shows a lock on ``path``, i.e. a process of this host holds it."""
+    try:
+        stat = path.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(inode in fields and "->" not in fields for fields in map(str.split, table.splitlines()))
