@@ -34,10 +34,6 @@ def writer_of(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, A
     return {"writer": _writer(path, pid, host), "writer_pid": pid, "writer_host": host}
 
 
-WRITER_ALIVE, WRITER_GONE, WRITER_ELSEWHERE, WRITER_UNKNOWN = "alive", "gone", "elsewhere", "unknown"
-_HOLDER = re.compile(r"(\d+)@(\S+)")
-
-
 def _writer(path: Path, pid: int | None, host: str | None) -> str:
     if _lock_held_here(path):
         return WRITER_ALIVE

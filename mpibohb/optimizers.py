@@ -114,7 +114,7 @@ class _HyperbandFamily:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
         timeout = _checked_timeout(timeout)
         for name, flag in (("resume", resume), ("overwrite", overwrite)):
-            if not isinstance(flag, (bool, np.bool_)):
+            if not isinstance(flag, (bool, np.bool_)) and flag not in (0, 1):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other; pick one")
@@ -135,16 +135,21 @@ class _HyperbandFamily:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        self._has_run = True
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
-            return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
-                            working_directory, timeout, graceful_stop=self.run_dir is not None)
+            result = run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
+                              working_directory, timeout, graceful_stop=self.run_dir is not None)
+            self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
+            return result
         if n_workers is None:
-            return master(SerialExecutor(compute, working_directory, timeout), 1)
+            result = master(SerialExecutor(compute, working_directory, timeout), 1)
+            self._has_run = True
+            return result
         try:
-            return master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
+            result = master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
+            self._has_run = True
+            return result
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
             sys.stdout.flush()

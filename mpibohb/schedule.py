@@ -30,13 +30,18 @@ def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
         raise ValueError(f"min_budget ({min_budget!r}) must not exceed max_budget ({max_budget!r})")
     if eta <= 1:
         raise ValueError(f"eta must be > 1, got {eta!r}")
-    rungs = _stages(min_budget, max_budget, eta) + 1
-    if rungs > MAX_RUNGS:
-        raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make {rungs} budgets; "
-                         f"at most {MAX_RUNGS} are allowed (a larger eta or min_budget gives fewer)")
+    stages = _stages(min_budget, max_budget, eta)
+    if stages + 1 > MAX_RUNGS:
+        raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make {stages + 1} "
+                         f"budgets; at most {MAX_RUNGS} are allowed (a larger eta or min_budget gives fewer)")
+    if stages * math.log(eta) > math.log(MAX_BRACKET_SIZE):
+        raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make a first bracket "
+                         f"of about {eta:g}**{stages} configurations; at most {MAX_BRACKET_SIZE:.0e} are allowed "
+                         "(a larger min_budget gives fewer)")
 
 
-MAX_RUNGS = 100  # more budgets than this is a typo (eta=1.0000001), and would take minutes to plan
+MAX_RUNGS = 10_000  # more budgets than this is a typo (eta=1.0000001) and would take minutes to plan
+MAX_BRACKET_SIZE = 1e9  # configurations in the most aggressive bracket, eta**s_max; more would never finish
 
 
 def _stages(min_budget: float, max_budget: float, eta: float) -> int:

@@ -103,8 +103,7 @@ def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: trust the documented form
         return lambda config_id, config, budget, working_directory: function(config, budget)
-    named = [p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS):
+    if _wants_keywords(signature):
         return _keyword_caller(function)
     try:
         signature.bind(None, None)
@@ -114,6 +113,21 @@ def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
             f"f(config, budget), nor by compute's argument names {', '.join(_COMPUTE_ARGUMENTS)}"
         ) from None
     return lambda config_id, config, budget, working_directory: function(config, budget)
+
+
+def _wants_keywords(signature: inspect.Signature) -> bool:
+    """Is this a function in compute's names that ``f(config, budget)`` would call wrongly?
+
+    Yes when every parameter has one of compute's names, one is ``config``, and the first two are
+    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``);
+    never with ``*args`` or positional-only parameters, which only the positional call serves.
+    """
+    parameters = list(signature.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) for p in parameters):
+        return False
+    named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    return "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS) and positional[:2] != ["config", "budget"]
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:

@@ -398,6 +398,24 @@ def test_a_second_run_without_run_dir_is_refused() -> None:
         optimizer.run(n_iterations=1, worker=toy_loss)
 
 
+def test_a_run_that_failed_at_its_start_can_be_run_again(tmp_path: os.PathLike) -> None:
+    optimizer = small_bohb()
+    with pytest.raises(Exception, match="nonexistent"):
+        optimizer.run(n_iterations=1, worker=toy_loss, previous_result=str(tmp_path / "nonexistent"))
+    assert len(optimizer.run(n_iterations=1, worker=toy_loss).get_all_runs()) == 13
+
+
+def test_a_failed_threaded_start_leaves_no_threads(tmp_path: os.PathLike) -> None:
+    import threading
+
+    before = threading.active_count()
+    for _ in range(3):
+        with pytest.raises(Exception, match="nonexistent"):
+            small_bohb().run(n_iterations=1, worker=toy_loss, n_workers=4,
+                             previous_result=str(tmp_path / "nonexistent"))
+    assert threading.active_count() == before
+
+
 def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
     optimizer = small_bohb(run_dir=tmp_path)
     optimizer.run(n_iterations=1, worker=toy_loss)
@@ -406,7 +424,7 @@ def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
 
 @pytest.mark.parametrize(("arguments", "shown"), [
     (dict(resume="no"), "resume must be True or False"),
-    (dict(overwrite=1), "overwrite must be True or False"),
+    (dict(overwrite=2), "overwrite must be True or False"),
     (dict(comm="x"), "comm must be an mpi4py communicator"),
 ])
 def test_bad_run_flags_raise_value_error(arguments: dict, shown: str) -> None:
@@ -469,3 +487,24 @@ def test_fanova_data() -> None:
     rows, losses, same = result.get_fANOVA_data(cs, budgets=[1.0], failed_loss=5.0)
     assert len(same) == 2 and rows.shape == (len(at_one), 2)
     np.testing.assert_allclose(losses, [5.0 if run.loss is None else run.loss for run in at_one])
+
+
+def test_functions_that_only_the_positional_call_serves_keep_it() -> None:
+    import functools
+
+    def positional_only(config, budget, /):
+        return toy_loss(config, budget)
+
+    def budget_in_args(config, *args):
+        return toy_loss(config, args[0])
+
+    def indexing_decorator(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            return function(args[0], args[1])
+        return wrapper
+
+    for worker in (positional_only, budget_in_args, indexing_decorator(toy_loss),
+                   functools.partial(lambda config, budget, scale: scale * toy_loss(config, budget), scale=2)):
+        runs = small_bohb().run(n_iterations=1, worker=worker).get_all_runs()
+        assert all(run.loss is not None for run in runs), runs[0].error_logs

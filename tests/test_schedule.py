@@ -181,10 +181,15 @@ def test_numpy_numbers_are_accepted_as_budgets() -> None:
 
 
 @pytest.mark.parametrize(("min_budget", "max_budget", "eta", "shown"), [
-    (1, 1.5, 1.0000001, "make 4054652 budgets"),
-    (1e-300, 1e300, 3, "make 1258 budgets"),
+    (1, 1.5, 1.0000001, "make 4054652 budgets; at most 10000"),
+    (1e-300, 1e300, 3, "a first bracket of about 3\\*\\*1257 configurations"),
+    (1, 3 ** 19, 3, "a first bracket of about 3\\*\\*19 configurations"),
 ])
-def test_a_ladder_of_more_than_100_budgets_is_refused(min_budget, max_budget, eta, shown) -> None:
+def test_a_ladder_that_could_never_run_is_refused(min_budget, max_budget, eta, shown) -> None:
     with pytest.raises(ValueError, match=shown):
         schedule.rung_budgets(min_budget, max_budget, eta)
-    assert len(schedule.rung_budgets(1, 3 ** 99, 3)) == schedule.MAX_RUNGS == 100
+
+
+def test_long_ladders_that_can_run_are_accepted() -> None:
+    assert len(schedule.rung_budgets(1, 10, 1.01)) == 232
+    assert len(schedule.rung_budgets(1, 3 ** 18, 3)) == 19

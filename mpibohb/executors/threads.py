@@ -8,6 +8,7 @@ a daemon: one that never returns does not keep the process alive at the end.
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import threading
@@ -20,6 +21,8 @@ from typing import Any
 from ..optimizer import Job
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
+
+logger = logging.getLogger(__name__)
 
 _STOP_CHECK_INTERVAL = 0.1  # seconds between looks at the stop flag while threads work
 
@@ -69,13 +72,11 @@ class ThreadExecutor:
         self._host = socket.gethostname()
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._running: dict[Future[Outcome], _Task] = {}
-        self._threads_started = 0
-        for _ in range(n_workers):
-            self._start_thread()
+        self._threads: list[_WorkerThread] = []  # every thread started, retired ones too
 
     def _start_thread(self) -> None:
-        thread = _WorkerThread(f"mpibohb-worker_{self._threads_started}", self._tasks, self._evaluate)
-        self._threads_started += 1
+        thread = _WorkerThread(f"mpibohb-worker_{len(self._threads)}", self._tasks, self._evaluate)
+        self._threads.append(thread)
         thread.start()
 
     def idle_count(self) -> int:
@@ -86,6 +87,8 @@ class ThreadExecutor:
         """Start ``job`` on a free thread."""
         task = _Task(job)
         self._running[task.future] = task
+        if sum(not thread.retired for thread in self._threads) < len(self._running):
+            self._start_thread()  # threads start when jobs need them, so an early error leaks none
         self._tasks.put(task)
 
     def _evaluate(self, task: _Task) -> Outcome:
@@ -117,8 +120,10 @@ class ThreadExecutor:
         for future, task in list(self._running.items()):
             if future.done():
                 finished.append((self._running.pop(future).job, future.result()))
-            elif self._past_limit(task):
+            elif self._past_limit(task) and not future.done():  # done just now: its result counts
                 finished.append((self._running.pop(future).job, self._abandon(task)))
+            elif future.done():
+                finished.append((self._running.pop(future).job, future.result()))
         return finished
 
     def _past_limit(self, task: _Task) -> bool:
@@ -126,10 +131,13 @@ class ThreadExecutor:
             and time.monotonic() - task.started > self.timeout
 
     def _abandon(self, task: _Task) -> Outcome:
-        """Record a job past its limit as failed, retire its thread and start a fresh one."""
+        """Record a job past its limit as failed and retire its thread (the next job gets a fresh one)."""
         assert task.thread is not None and task.started is not None
         task.thread.retired = True
-        self._start_thread()
+        still_running = sum(thread.retired and thread.is_alive() for thread in self._threads)
+        if still_running > self.n_workers:
+            logger.warning("%d evaluations past their time limit still run in abandoned threads (Python cannot "
+                           "stop a thread); they use this process's CPU and memory", still_running)
         now, elapsed = time.time(), time.monotonic() - task.started
         return Outcome(None, None, f"timeout: still running after {elapsed:.1f} s, limit {self.timeout:g} s; "
                        f"its thread {task.thread.name} was left to finish and its result is discarded",
@@ -138,5 +146,5 @@ class ThreadExecutor:
     def close(self) -> None:
         """Let the threads end once their jobs end; do not wait for them (after a stop, jobs may
         still run; at a normal end none does)."""
-        for _ in range(self._threads_started):
+        for _ in self._threads:
             self._tasks.put(None)
