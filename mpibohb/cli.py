@@ -121,11 +121,7 @@ def writer_status(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[st
     * ``"unknown"``: no lock file naming the current session's process (a journal copied without
       it, a file system that cannot lock, or a resume just writing it).
 
-    The run directory's lock is an ``flock`` (see :func:`mpibohb.journal.lock_run_directory`),
-    which a process releases when it dies but which has no test that does not take it. Taking it,
-    even shared and for a moment, could make a resume starting at that moment fail, so this only
-    reads: the ``pid@host`` the lock file names, ``kill(pid, 0)``, and on Linux ``/proc/locks``.
-    A recycled pid errs towards ``"alive"``.
+    It only reads, never takes the run's lock (:mod:`mpibohb.liveness` says why and how).
     """
     if run_state(records)[0] != "running":
         return {"writer": None, "writer_pid": None, "writer_host": None}

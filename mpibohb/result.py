@@ -184,19 +184,25 @@ class Result:
             ImportError: pandas is not installed.
         """
         pandas = _import_pandas()
-        if budgets is None:
-            budgets = self.settings.get("budgets") or sorted({r.budget for r in self.runs})
+        budgets = self._budgets_or_all(budgets)
         order = {cid: position for position, cid in enumerate(self.id2config)}
         runs = [r for r in self.runs if r.loss is not None and r.budget in budgets]
         runs.sort(key=lambda r: (order.get(r.config_id, len(order)), r.budget))
-        rows = []
-        for run in runs:
-            row = dict(self.id2config[run.config_id]["config"])
-            if len(budgets) > 1:
-                row["budget"] = run.budget
-            rows.append(row)
+        rows = [self._config_row(run, len(budgets) > 1) for run in runs]
         return pandas.DataFrame(rows), pandas.DataFrame([{"loss": loss_fn(r)} for r in runs])
 
+    def _budgets_or_all(self, budgets: Sequence[float] | None) -> Sequence[float]:
+        """``budgets``, or by default the run's ladder (its runs' budgets if it has none)."""
+        if budgets is not None:
+            return budgets
+        return self.settings.get("budgets") or sorted({r.budget for r in self.runs})
+
+    def _config_row(self, run: Run, with_budget: bool) -> dict[str, Any]:
+        """The run's configuration as a dict, with its ``budget`` when asked."""
+        row = dict(self.id2config[run.config_id]["config"])
+        if with_budget:
+            row["budget"] = run.budget
+        return row
 
     def get_fANOVA_data(self, config_space: Any, budgets: Sequence[float] | None = None,  # noqa: N802
                         loss_fn: Callable[[Run], float] = lambda r: r.loss,
@@ -220,8 +226,7 @@ class Result:
         import ConfigSpace
         import numpy
 
-        if budgets is None:
-            budgets = self.settings.get("budgets") or sorted({r.budget for r in self.runs})
+        budgets = self._budgets_or_all(budgets)
         runs = [r for r in self.runs if r.budget in budgets]
         if failed_loss is None:
             failed_loss = max((loss_fn(r) for r in runs if r.loss is not None), default=math.nan)
@@ -230,9 +235,7 @@ class Result:
             space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
         rows, losses = [], []
         for run in runs:
-            values = dict(self.id2config[run.config_id]["config"])
-            if len(budgets) > 1:
-                values["budget"] = run.budget
+            values = self._config_row(run, len(budgets) > 1)
             rows.append(ConfigSpace.Configuration(space, values=values).get_array())
             losses.append(failed_loss if run.loss is None else loss_fn(run))
         return numpy.array(rows), numpy.array(losses, dtype=float), space

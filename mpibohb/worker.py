@@ -76,9 +76,9 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     """Return a callable ``f(config_id, config, budget, working_directory)`` for ``worker``.
 
     ``worker`` is a :class:`Worker` (or any object with ``compute``), or a plain function
-    returning a float or a dict with ``loss``. A function whose parameters all have
-    ``compute``'s names (``config_id``, ``config``, ``budget``, ``working_directory``) is called
-    by keyword, like ``compute``; any other is called ``f(config, budget)``.
+    returning a float or a dict with ``loss``, called ``f(config, budget)``, or by keyword like
+    ``compute`` when its parameters all have compute's names in another order (see
+    :func:`_wants_keywords`).
 
     Raises:
         ValueError: ``worker`` has no ``compute`` method and is not callable, or is a function
@@ -99,10 +99,13 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
 
 def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
     """Call a plain function by compute's keywords if it declares them, else as ``f(config, budget)``."""
+    def positionally(config_id: Any, config: Any, budget: float, working_directory: str) -> Any:
+        return function(config, budget)
+
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: trust the documented form
-        return lambda config_id, config, budget, working_directory: function(config, budget)
+        return positionally
     if _wants_keywords(signature):
         return _keyword_caller(function)
     try:
@@ -112,7 +115,7 @@ def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
             f"the worker function {getattr(function, '__name__', function)!r}{signature} cannot be called as "
             f"f(config, budget), nor by compute's argument names {', '.join(_COMPUTE_ARGUMENTS)}"
         ) from None
-    return lambda config_id, config, budget, working_directory: function(config, budget)
+    return positionally
 
 
 def _wants_keywords(signature: inspect.Signature) -> bool:

@@ -118,9 +118,7 @@ class ThreadExecutor:
         """The finished jobs and those past their time limit, without blocking."""
         finished = []
         for future, task in list(self._running.items()):
-            if future.done():
-                finished.append((self._running.pop(future).job, future.result()))
-            elif self._past_limit(task) and not future.done():  # done just now: its result counts
+            if self._past_limit(task) and not future.done():  # one done just now keeps its result
                 finished.append((self._running.pop(future).job, self._abandon(task)))
             elif future.done():
                 finished.append((self._running.pop(future).job, future.result()))
