@@ -7,7 +7,7 @@ import math
 import numbers
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -135,21 +135,22 @@ class _HyperbandFamily:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
+        result = self._execute(master, compute, working_directory, timeout, n_workers, comm)
+        self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
+        return result
+
+    def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
+                 working_directory: str, timeout: float | None, n_workers: int | None, comm: Any) -> Result:
+        """Run ``master`` over MPI ranks (``comm`` of more than one rank), threads or in this process."""
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
-            result = run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
-                              working_directory, timeout, graceful_stop=self.run_dir is not None)
-            self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
-            return result
+            return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
+                            working_directory, timeout, graceful_stop=self.run_dir is not None)
         if n_workers is None:
-            result = master(SerialExecutor(compute, working_directory, timeout), 1)
-            self._has_run = True
-            return result
+            return master(SerialExecutor(compute, working_directory, timeout), 1)
         try:
-            result = master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
-            self._has_run = True
-            return result
+            return master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
             sys.stdout.flush()
