@@ -88,6 +88,9 @@ ReturnToService=2
 # default 60 s). Short values keep the requeue test at seconds instead of three minutes.
 AuthInfo=cred_expire=5
 SchedulerParameters=sched_interval=2
+# KillWait: seconds from SIGTERM to SIGKILL when a job step ends (default 30); 5 keeps the test
+# of a rank that dies under srun (--kill-on-bad-exit) at seconds.
+KillWait=5
 # Two slurmd on this host (slurmd -N): NodeHostname is where slurmctld and srun reach them.
 NodeName=node1 NodeHostname=$H Port=6818 CPUs=$NCPU State=UNKNOWN
 NodeName=node2 NodeHostname=$H Port=6819 CPUs=$NCPU State=UNKNOWN
