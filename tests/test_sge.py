@@ -1,9 +1,11 @@
-"""The shipped SGE job script, ``jobscripts/sge.qsub``, on a real single-host Grid Engine.
+"""The shipped SGE job script, ``jobscripts/sge.qsub``, on a real Grid Engine.
 
 ``tests/cluster/start_sge.sh`` installs and starts Son of Grid Engine (Debian packages; needs root
-and apt-get) once per session. Where it cannot, the tests are skipped with its reason; when the
-``CI`` environment variable is set, they fail instead. Jobs are submitted with ``qsub -sync y``
-(which waits, also through requeues, and returns the job's final exit code) unless a test has to
+and apt-get) once per session, with the queue all.q on this host; ``tests/cluster/start_sge_hosts.sh``
+adds two exec hosts in network namespaces and the queue hosts.q over them, for the job over two
+hosts. Where a script cannot, the tests are skipped with its reason; when the ``CI`` environment
+variable is set, they fail instead. Jobs are submitted with ``qsub -sync y`` (which waits, also
+through requeues, and returns the job's final exit code) unless a test has to
 act while the job runs; every job still known to SGE at the end of a test is deleted.
 """
 
@@ -29,6 +31,8 @@ from mpibohb.schedule import runs_per_budget
 ROOT = Path(__file__).parent.parent
 JOB_SCRIPT = ROOT / "jobscripts" / "sge.qsub"
 START_SGE = ROOT / "tests" / "cluster" / "start_sge.sh"
+START_SGE_HOSTS = ROOT / "tests" / "cluster" / "start_sge_hosts.sh"
+HOSTS = ("sgenode1", "sgenode2")  # start_sge_hosts.sh's exec hosts, 2 slots each in the queue hosts.q
 CLUSTER_EXAMPLE = ROOT / "examples" / "cluster.py"
 VENV = Path(sys.prefix)  # the virtualenv running the tests has mpibohb and the mpich wheel's mpiexec
 SLOTS = 4  # 1 master + 3 workers on a 2-CPU machine: the queue has 8 slots; evaluations mostly sleep
@@ -43,26 +47,37 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def sge_env() -> dict[str, str]:
-    """Start Grid Engine with tests/cluster/start_sge.sh; the environment of its settings.sh."""
+def start(script: Path) -> dict[str, str]:
+    """Run a start script of tests/cluster; the environment of the settings.sh it names."""
     if not sys.platform.startswith("linux"):
         unavailable("Grid Engine tests need Linux")
     if os.geteuid() != 0:
-        unavailable("Grid Engine tests need root (start_sge.sh installs packages and starts daemons)")
+        unavailable("Grid Engine tests need root (the start scripts install packages and start daemons)")
     if shutil.which("qsub") is None and shutil.which("apt-get") is None:
         unavailable("Grid Engine is not installed and there is no apt-get to install it")
     if not (VENV / "bin" / "activate").exists():
         unavailable(f"the tests must run in a virtualenv (the job script activates it); {VENV} is none")
     try:
-        started = subprocess.run(["bash", str(START_SGE)], capture_output=True, text=True, timeout=900)
+        started = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
-        unavailable("tests/cluster/start_sge.sh did not finish within 900 s")
+        unavailable(f"{script.relative_to(ROOT)} did not finish within 900 s")
     if started.returncode != 0:
-        unavailable(f"tests/cluster/start_sge.sh failed (exit {started.returncode}):\n{started.stderr[-3000:]}")
+        unavailable(f"{script.relative_to(ROOT)} failed (exit {started.returncode}):\n{started.stderr[-3000:]}")
     source = started.stdout.strip().splitlines()[-1]  # ". /var/lib/gridengine/default/common/settings.sh"
     dumped = subprocess.run(["bash", "-c", f"{source} && env -0"], capture_output=True, text=True, check=True)
     return dict(item.split("=", 1) for item in dumped.stdout.split("\0") if "=" in item)
+
+
+@pytest.fixture(scope="session")
+def sge_env() -> dict[str, str]:
+    """Start Grid Engine with tests/cluster/start_sge.sh; the environment of its settings.sh."""
+    return start(START_SGE)
+
+
+@pytest.fixture(scope="session")
+def sge_hosts_env(sge_env: dict[str, str]) -> dict[str, str]:
+    """Also start the exec hosts sgenode1 and sgenode2 (network namespaces) and their queue hosts.q."""
+    return start(START_SGE_HOSTS)
 
 
 @dataclass
@@ -87,12 +102,14 @@ class Submitter:
         self.job_ids: list[int] = []
 
     def __call__(self, variables: dict[str, str], *, limits: str | None = None, sync: bool = True,
-                 timeout: float = 120) -> Job:
-        """``qsub [-sync y] -pe mpi SLOTS [-l limits] -v variables jobscripts/sge.qsub`` in the test's
-        directory, the job script unmodified."""
+                 timeout: float = 120, queue: str = "all.q") -> Job:
+        """``qsub [-sync y] -q queue -pe mpi SLOTS [-l limits] -v variables jobscripts/sge.qsub``
+        in the test's directory, the job script unmodified. The queue all.q has this host's slots;
+        hosts.q, once start_sge_hosts.sh made it, those of two more hosts."""
         name = f"mpibohb-test-{uuid.uuid4().hex[:8]}"
         log = self.directory / f"{name}.log"
-        command = ["qsub", "-N", name, "-wd", str(self.directory), "-o", str(log), "-pe", "mpi", str(SLOTS)]
+        command = ["qsub", "-N", name, "-wd", str(self.directory), "-o", str(log), "-q", queue,
+                   "-pe", "mpi", str(SLOTS)]
         if sync:
             command += ["-sync", "y"]
         if limits:
@@ -142,6 +159,14 @@ class Submitter:
 @pytest.fixture
 def qsub(sge_env: dict[str, str], tmp_path: Path):
     submitter = Submitter(sge_env, tmp_path)
+    yield submitter
+    submitter.cleanup()
+
+
+@pytest.fixture
+def qsub_hosts(sge_hosts_env: dict[str, str], tmp_path: Path):
+    """As ``qsub``, where the queue hosts.q of two exec hosts exists."""
+    submitter = Submitter(sge_hosts_env, tmp_path)
     yield submitter
     submitter.cleanup()
 
@@ -281,3 +306,60 @@ def test_bad_submission_fails_with_message(qsub, tmp_path, knob, message):
     assert "sge.qsub: error: " + message.format(value=value) in job.output
     assert job.output.rstrip().endswith("sge.qsub: exit 1")
     assert not (tmp_path / "runs").exists()
+
+
+def processes_on(host: str) -> list[str]:
+    """``pid name`` of each process in the network namespace of ``host``, its sge_execd aside."""
+    pids = subprocess.run(["ip", "netns", "pids", f"mpibohb-{host}"], capture_output=True, text=True,
+                          timeout=30).stdout.split()
+    found = []
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:  # ended meanwhile
+            continue
+        if name != "sge_execd":
+            found.append(f"{pid} {name}")
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_job_over_two_hosts_stops_goes_on_as_a_copy_and_finishes(qsub_hosts, tmp_path):
+    # -q hosts.q -pe mpi 4: 2 slots on each of two exec hosts, each a network namespace with its own
+    # host name (tests/cluster/start_sge_hosts.sh). The job script runs MPICH's mpiexec on the job's
+    # master host; hydra reads $PE_HOSTFILE and starts the other host's ranks with `qrsh -inherit`.
+    # STOP_AFTER=8: each piece stops after 8 s (the stop must reach the other host's ranks through
+    # hydra). A requeued job of several hosts would never start again here (SGE 8.1.9 keeps it off
+    # the host of its slave tasks), so the job script submits a copy of the job with the same
+    # RUN_DIR and exits 0; the copies go on until the run is done. When the last one has ended,
+    # SGE has ended every process it started on both hosts.
+    run_dir = tmp_path / "run"
+    job = qsub_hosts(toy_variables(2, 0.5, RUN_DIR=str(run_dir), STOP_AFTER="8"), queue="hosts.q")
+    assert job.returncode == 0, job.output
+
+    def copies() -> list[int]:
+        found = [int(n) for n in re.findall(r"continued by job (\d+), a copy of this job over 2 hosts", job.output)]
+        qsub_hosts.job_ids.extend(n for n in found if n not in qsub_hosts.job_ids)  # deleted at the end
+        return found
+
+    wait_until(lambda: journal_types(run_dir)[-1:] == ["end"] and not any(map(qsub_hosts.known, copies())),
+               200, "the copies of the job to finish the run")
+    output = job.output
+    pieces = re.findall(r"sge\.qsub: job (\d+) \(\S+\) on (\S+), 4 slot\(s\), restarted=0", output)
+    assert [int(job_id) for job_id, _ in pieces] == [job.job_id, *copies()], pieces
+    assert len(pieces) >= 2 and {host for _, host in pieces} <= set(HOSTS), pieces
+    assert output.count("stopped (STOP_AFTER=8 s reached, mpiexec exit code 99)") == len(pieces) - 1, output
+    assert "warning" not in output, output
+    # The last piece may end just as its STOP_AFTER comes: the run is done either way.
+    assert re.search(r"finished( before the stop \(.*\))?; exit 0$", output.splitlines()[-1]), output
+
+    records = check_complete(run_dir, 2)
+    types = [r["type"] for r in records]
+    assert types.count("session") == len(pieces), types
+    stops = [r for r in records if r["type"] == "stop"]
+    assert len(stops) == len(pieces) - 1 and all(r["signal"] == SIGUSR1 for r in stops), stops
+    workers = Counter(r["worker"] for r in records if r["type"] == "result")  # "rank R@host"
+    assert {worker.split("@")[1] for worker in workers} == set(HOSTS), workers
+    assert {worker.split("@")[0] for worker in workers} == {"rank 1", "rank 2", "rank 3"}, workers
+
+    wait_until(lambda: not any(processes_on(host) for host in HOSTS), 30, "the jobs' processes to end")

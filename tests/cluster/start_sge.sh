@@ -86,12 +86,20 @@ if [ "$EXEC" != "$H" ] && ! grep -qx "$EXEC $H" "$ALIASES" 2>/dev/null; then
 fi
 
 # ---------------------------------------------------------------- daemons
-running() { pgrep -x "$1" >/dev/null 2>&1; }
+running() {   # a process of that name in this network namespace (start_sge_hosts.sh runs others)
+    local pid
+    for pid in $(pgrep -x "$1"); do
+        [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ] && return 0
+    done
+    return 1
+}
 stop_daemon() {   # name, pid files: a daemon started before host_aliases existed keeps failing
-    local name=$1 file; shift
+    local name=$1 file pid; shift
     say "restarting $name to read $ALIASES"
     for file in "$@"; do
-        if [ -f "$file" ]; then kill "$(cat "$file")" 2>/dev/null || true; fi
+        [ -f "$file" ] || continue
+        pid=$(cat "$file")
+        if [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ]; then kill "$pid" 2>/dev/null || true; fi
     done
     for _ in $(seq 100); do running "$name" || return 0; sleep 0.2; done
     die "$name does not stop (pid files: $*)"
@@ -116,7 +124,7 @@ done
 # ---------------------------------------------------------------- configuration (re-applied every time)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-qconf -ss 2>/dev/null | grep -qx "$EXEC" || quiet qconf -as "$EXEC"
+qconf -ss 2>/dev/null | grep -x "$EXEC" >/dev/null || quiet qconf -as "$EXEC"
 qconf -sconf > "$W/global"
 # min_uid/min_gid 0: allow root's jobs. load_report_time 10 s (default 40 s): a restarted qmaster
 # shows the queue as up (with a load) sooner.
@@ -165,7 +173,7 @@ done
 # (a: no load report yet, u: execd unknown, E: error, d: disabled, ...).
 up() {
     qstat -f -q "all.q@$EXEC" 2>/dev/null \
-        | grep -Eq "^all\.q@$EXEC +[A-Z]+ +[0-9]+/[0-9]+/[0-9]+ +[0-9.]+ +lx-[a-z0-9]+ *$"
+        | grep -E "^all\.q@$EXEC +[A-Z]+ +[0-9]+/[0-9]+/[0-9]+ +[0-9.]+ +lx-[a-z0-9]+ *$" >/dev/null
 }
 qmod -c "all.q@$EXEC" >/dev/null 2>&1 || true   # clear an error state left by an earlier failed job
 qmod -e "all.q@$EXEC" >/dev/null 2>&1 || true   # and a disabled one
