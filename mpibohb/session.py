@@ -220,6 +220,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
             recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
                               "started": time.time()})
+            _log_settings(family, n_iterations, n_workers)
             pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) if records else []
             if records:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
@@ -230,6 +231,17 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if directory is not None:
                 directory.close()
     return recorder.result()
+
+
+def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
+    """One line at the start: what runs, on how many workers, where."""
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
+    logger.info("%s: %s, budgets %s (eta %g), %s, seed %d, %s", family.name, count(n_iterations, "iteration"),
+                budgets, family.eta, count(n_workers, "worker"), family.seed,
+                f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir")
 
 
 def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder,

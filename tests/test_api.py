@@ -176,6 +176,15 @@ def test_settings_have_hpbandster_keys() -> None:
     assert "time_ref" in settings
 
 
+def test_run_logs_its_settings_at_start(caplog: pytest.LogCaptureFixture, tmp_path: os.PathLike) -> None:
+    with caplog.at_level("INFO", logger="mpibohb"):
+        small_bohb().run(n_iterations=2, worker=toy_loss, n_workers=2)
+        HyperBand(configspace=space(), min_budget=1, max_budget=9, seed=5, run_dir=tmp_path).run(1, toy_loss)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "bohb: 2 iterations, budgets 1, 3, 9 (eta 3), 2 workers, seed 0, no run_dir" in messages
+    assert f"hyperband: 1 iteration, budgets 1, 3, 9 (eta 3), 1 worker, seed 5, run_dir {tmp_path}" in messages
+
+
 def test_randomsearch_runs_everything_at_max_budget() -> None:
     result = RandomSearch(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=0).run(
         n_iterations=3, worker=toy_loss)

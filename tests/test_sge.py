@@ -308,6 +308,21 @@ def test_bad_submission_fails_with_message(qsub, tmp_path, knob, message):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.timeout(120)
+def test_an_exception_outside_run_on_one_rank_ends_the_job(qsub, tmp_path):
+    # The job script starts the script with python -m mpi4py: rank 2's exception before run()
+    # aborts every rank (MPI_Abort) instead of leaving the others in MPI until h_rt.
+    script = tmp_path / "fails_on_rank_2.py"
+    script.write_text("from mpi4py import MPI\n"
+                      "if MPI.COMM_WORLD.Get_rank() == 2:\n"
+                      "    raise RuntimeError('rank 2 fails before run()')\n"
+                      "MPI.COMM_WORLD.Barrier()\n")
+    job = qsub({"VENV": str(VENV), "SCRIPT": str(script), "RUN_DIR": str(tmp_path / "run")}, timeout=60)
+    assert job.returncode == 1, job.output
+    assert "RuntimeError: rank 2 fails before run()" in job.output
+    assert "MPI_Abort(MPI_COMM_WORLD, 1)" in job.output and "mpiexec failed with exit code 1" in job.output
+
+
 def processes_on(host: str) -> list[str]:
     """``pid name`` of each process in the network namespace of ``host``, its sge_execd aside."""
     pids = subprocess.run(["ip", "netns", "pids", f"mpibohb-{host}"], capture_output=True, text=True,
