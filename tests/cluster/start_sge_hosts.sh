@@ -2,7 +2,7 @@
 # Two more Grid Engine exec hosts on this machine, for the tests of jobs that span hosts, as root.
 #
 #   bash tests/cluster/start_sge_hosts.sh         # last line of output: the settings.sh line to source
-#   bash tests/cluster/start_sge_hosts.sh stop    # stop their execds, remove the namespaces
+#   bash tests/cluster/start_sge_hosts.sh stop    # stop their execds, remove namespaces and bridge
 #
 # Runs tests/cluster/start_sge.sh first (the qmaster and the single-host queue all.q), then makes
 # the hosts sgenode1 (10.231.0.11) and sgenode2 (10.231.0.12): each a network namespace with its
@@ -52,14 +52,19 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
 # ---------------------------------------------------------------- names the qmaster resolves
 # A qmaster that resolved a name before /etc/hosts had it keeps the failure: restart it then.
 HOSTS_CHANGED=0
 for host in "${HOSTS[@]}"; do
     line="$(address "$host") $host"
-    if ! grep -qx "$line" /etc/hosts; then   # rewritten in place: /etc/hosts may be a mount point
-        kept=$(grep -v " $host\$" /etc/hosts || true)
-        printf '%s\n%s\n' "$kept" "$line" > /etc/hosts
+    naming=$(grep -E "[[:space:]]$host([[:space:]]|\$)" /etc/hosts || true)
+    if [ "$naming" != "$line" ]; then   # missing, or other lines name the host: only ours stays
+        kept=$(grep -Ev "[[:space:]]$host([[:space:]]|\$)" /etc/hosts || true)
+        printf '%s\n%s\n' "$kept" "$line" > "$W/hosts"
+        cat "$W/hosts" > /etc/hosts   # in place: /etc/hosts may be a mount point
         HOSTS_CHANGED=1
     fi
 done
@@ -83,6 +88,9 @@ for host in "${HOSTS[@]}"; do
     mkdir -p "/etc/netns/$ns"
     { echo "$NET.1 $QMASTER $(hostname)"; for h in "${HOSTS[@]}"; do echo "$(address "$h") $h"; done; } \
         > "/etc/netns/$ns/hosts"
+    if ip netns list | grep -w "$ns" >/dev/null && ! ip -n "$ns" link show lo >/dev/null 2>&1; then
+        ip netns del "$ns" 2>/dev/null || true   # listed but unusable (left from an earlier boot)
+    fi
     ip netns list | grep -w "$ns" >/dev/null || quiet ip netns add "$ns"
     if ! ip -n "$ns" link show mbsge >/dev/null 2>&1; then
         ip link del "$link" 2>/dev/null || true   # left by a namespace deleted before
@@ -99,8 +107,6 @@ for host in "${HOSTS[@]}"; do
 done
 
 # ---------------------------------------------------------------- the execds and the queue
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
 for host in "${HOSTS[@]}"; do
     qconf -sh 2>/dev/null | grep -x "$host" >/dev/null || quiet qconf -ah "$host"   # may start an execd
     qconf -ss 2>/dev/null | grep -x "$host" >/dev/null || quiet qconf -as "$host"   # its jobs run qstat
