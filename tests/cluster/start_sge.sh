@@ -86,11 +86,10 @@ if [ "$EXEC" != "$H" ] && ! grep -qx "$EXEC $H" "$ALIASES" 2>/dev/null; then
 fi
 
 # ---------------------------------------------------------------- daemons
+here() { [ "$(readlink "/proc/$1/ns/net")" = "$(readlink /proc/self/ns/net)" ]; }   # pid in this network namespace
 running() {   # a process of that name in this network namespace (start_sge_hosts.sh runs others)
     local pid
-    for pid in $(pgrep -x "$1"); do
-        [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ] && return 0
-    done
+    for pid in $(pgrep -x "$1"); do here "$pid" && return 0; done
     return 1
 }
 stop_daemon() {   # name, pid files: a daemon started before host_aliases existed keeps failing
@@ -99,7 +98,7 @@ stop_daemon() {   # name, pid files: a daemon started before host_aliases existe
     for file in "$@"; do
         [ -f "$file" ] || continue
         pid=$(cat "$file")
-        if [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ]; then kill "$pid" 2>/dev/null || true; fi
+        if here "$pid"; then kill "$pid" 2>/dev/null || true; fi
     done
     for _ in $(seq 100); do running "$name" || return 0; sleep 0.2; done
     die "$name does not stop (pid files: $*)"
