@@ -199,17 +199,14 @@ class InvalidResultError(ValueError):
 
 def check_returned(returned: Any) -> tuple[float, Any]:
     """``(loss, info)`` from what ``compute`` returned, or :class:`InvalidResultError` saying why not."""
-    if isinstance(returned, numbers.Real) and not isinstance(returned, bool):
-        returned = {"loss": returned}
+    if not isinstance(returned, dict) and (isinstance(returned, numbers.Real) or hasattr(returned, "item")):
+        returned = {"loss": returned}  # a bare loss; _real_loss refuses bools and arrays of many numbers
     if not isinstance(returned, dict):
         kind = type(returned).__name__
         raise InvalidResultError(f"compute must return a dict with a 'loss', got {kind}: {returned!r:.200}")
     if "loss" not in returned:
         raise InvalidResultError(f"compute returned a dict without 'loss': keys {sorted(map(str, returned))}")
-    loss = returned["loss"]
-    if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
-        raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
-    loss = float(loss)
+    loss = _real_loss(returned["loss"])
     if not math.isfinite(loss):
         raise InvalidResultError(f"the loss must be finite, got {loss!r}")
     return loss, returned.get("info")
@@ -221,3 +218,19 @@ def _describe(exc: BaseException, worker_name: str) -> str:
         return f"{type(exc).__name__}{where}: {exc}"
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"{type(exc).__name__}{where}: {exc}\n{trace}"
+
+
+def _real_loss(loss: Any) -> float:
+    """``loss`` as a float: a real number, or a one-element array or tensor (numpy, torch, jax...),
+    read with its ``item()``; anything else is an :class:`InvalidResultError`."""
+    value = loss
+    if not isinstance(loss, numbers.Real) and callable(getattr(loss, "item", None)):
+        try:
+            value = loss.item()
+        except Exception:  # noqa: BLE001 - numpy says ValueError, torch RuntimeError: both mean not one number
+            shape = getattr(loss, "shape", "?")
+            raise InvalidResultError(f"the loss must be one real number, got {type(loss).__name__} "
+                                     f"of shape {tuple(shape) if shape != '?' else shape}: {loss!r:.200}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
+    return float(value)

@@ -305,6 +305,10 @@ FAILURES = {
     "infinite loss": (lambda config, budget: {"loss": float("inf")}, "inf"),
     "None": (lambda config, budget: None, "NoneType"),
     "bool loss": (lambda config, budget: {"loss": True}, "bool"),
+    "numpy bool loss": (lambda config, budget: {"loss": np.bool_(True)}, "bool"),
+    "array of losses": (lambda config, budget: {"loss": np.array([0.1, 0.2])}, "shape (2,)"),
+    "bare array of losses": (lambda config, budget: np.zeros((1, 2)), "shape (1, 2)"),
+    "nan in an array": (lambda config, budget: {"loss": np.array(np.nan)}, "nan"),
 }
 
 
@@ -340,6 +344,16 @@ def test_a_worker_that_fails_sometimes() -> None:
     assert all(run.error_logs and "Traceback" in run.error_logs for run in failed if "x too small" in run.error_logs)
     incumbent = result.get_incumbent_id()
     assert 0.3 <= result.get_id2config_mapping()[incumbent]["config"]["x"] <= 0.8
+
+
+@pytest.mark.parametrize("wrap", [lambda loss: {"loss": np.array(loss)}, lambda loss: np.array([loss]),
+                                  lambda loss: {"loss": np.array([[loss]])}], ids=["0-d", "bare (1,)", "(1, 1)"])
+def test_a_loss_in_a_one_element_array_is_read_as_its_number(wrap: Any) -> None:
+    plain = small_bohb().run(n_iterations=2, worker=toy_loss)
+    wrapped = small_bohb().run(n_iterations=2, worker=lambda config, budget: wrap(toy_loss(config, budget)))
+    assert all(type(run.loss) is float for run in wrapped.get_all_runs())
+    key = [(run.config_id, run.budget, run.loss) for run in plain.get_all_runs()]
+    assert len(key) == 19 and [(run.config_id, run.budget, run.loss) for run in wrapped.get_all_runs()] == key
 
 
 # --- found by trying to break it as a user -----------------------------------------------------
