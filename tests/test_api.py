@@ -469,7 +469,8 @@ def test_a_hung_evaluation_in_threads_is_a_timeout_and_the_run_goes_on() -> None
         " n_workers=2).get_all_runs()\n"
         "failed = [r for r in runs if r.loss is None]\n"
         "assert failed and len(failed) < len(runs), len(failed)\n"
-        "assert all('timeout: still running after' in r.error_logs for r in failed), failed[0].error_logs\n"
+        "assert all(r.error_logs.startswith(f'JobTimeoutError on {r.worker}: timeout: still running after')"
+        " and '@' in r.worker for r in failed), failed[0].error_logs\n"
         "print('runs', len(runs), 'timeouts', len(failed))\n"
     )
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -136,10 +136,10 @@ class ThreadExecutor:
         if still_running > self.n_workers:
             logger.warning("%d evaluations past their time limit still run in abandoned threads (Python cannot "
                            "stop a thread); they use this process's CPU and memory", still_running)
-        now, elapsed = time.time(), time.monotonic() - task.started
-        return Outcome(None, None, f"timeout: still running after {elapsed:.1f} s, limit {self.timeout:g} s; "
-                       f"its thread {task.thread.name} was left to finish and its result is discarded",
-                       now - elapsed, now, f"{task.thread.name}@{self._host}")
+        now, elapsed, where = time.time(), time.monotonic() - task.started, f"{task.thread.name}@{self._host}"
+        return Outcome(None, None, f"JobTimeoutError on {where}: timeout: still running after {elapsed:.1f} s, "
+                       f"limit {self.timeout:g} s; its thread was left to finish and its result is discarded",
+                       now - elapsed, now, where)
 
     def close(self) -> None:
         """Let the threads end once their jobs end; do not wait for them (after a stop, jobs may
