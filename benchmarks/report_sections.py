@@ -272,8 +272,19 @@ def utilisation_target_rows(rows: Any) -> list[str]:
                      + "".join(f"; {r['busy']:.1%} in a run of {_iterations(r)} iterations"
                                + (f" (schedule bound {r['bound_busy']:.1%})" if r.get("bound_busy") else "")
                                for r in longer)
+                     + (_all_open_remark(short) if row.get("bound_busy") else "")
                      + f" | {_met(row['busy'] > 0.9)} |")
     return lines
+
+
+def _all_open_remark(n_iterations: int) -> str:
+    """What the schedule would allow at K = 32 if every bracket were open from the start (a simulation)."""
+    from benchmarks.schedule_orders import all_open_bound
+
+    return (f"; only by opening all {n_iterations} brackets at the start, which mpibohb and HpBandSter never do"
+            " (BOHB would sample most configurations before its model has results), would the schedule allow"
+            f" {all_open_bound(32, n_iterations):.1%}, longest remaining chain first"
+            " (`python benchmarks/schedule_orders.py`)")
 
 
 def _bound_remark(row: dict[str, Any]) -> str:

@@ -9,6 +9,11 @@ brackets give their jobs in another order than mpibohb's (and HpBandSter's) olde
 order keeps the rule that a new bracket starts only when no open one has a job, and so every
 order keeps the tail of the last brackets' stages, which no dispatcher can fill. Nothing is slept:
 a row takes seconds. Prints one markdown table per number of iterations.
+
+A second table per number of iterations breaks that rule: every bracket is open from the start
+(each still runs its stages in turn), so a job order may run the stages of late brackets early.
+That is what a busy fraction above the bracket rule's bound would take; BOHB would then sample
+most of its configurations before the results its model learns from come in.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.utilisation import schedule_bound  # noqa: E402
+from mpibohb.optimizer import Bracket, Optimizer  # noqa: E402
 
 ORDERS: dict[str, Callable[[Any], Any] | None] = {
     "oldest bracket first (mpibohb, HpBandSter)": None,
@@ -33,10 +39,37 @@ ORDERS: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
-def bounds(workers: list[int], n_iterations: int) -> dict[str, list[float]]:
-    """The schedule bound's busy fraction per order, one per number of workers."""
-    return {name: [schedule_bound(k, n_iterations, 0.1, order)["bound_busy"] for k in workers]
+def open_every_bracket(optimizer: Optimizer) -> None:
+    """Start all of the optimizer's brackets at once (a what-if: mpibohb never does this)."""
+    while len(optimizer.brackets) < optimizer.n_iterations:
+        iteration = len(optimizer.brackets)
+        bracket = Bracket(iteration, optimizer.plan_of(iteration), optimizer.sampler)
+        optimizer.brackets.append(bracket)
+        optimizer._open.append(bracket)  # noqa: SLF001 - a what-if on the optimiser's own bracket list
+
+
+def bounds(workers: list[int], n_iterations: int, all_open: bool = False) -> dict[str, list[float]]:
+    """The schedule bound's busy fraction per order, one per number of workers; with ``all_open``
+    every bracket is open from the start."""
+    prepare = open_every_bracket if all_open else None
+    return {name: [schedule_bound(k, n_iterations, 0.1, order, prepare)["bound_busy"] for k in workers]
             for name, order in ORDERS.items()}
+
+
+def all_open_bound(workers: int, n_iterations: int) -> float:
+    """The best busy fraction of the what-if with every bracket open from the start (the longest
+    remaining chain first; budgets 1..27, eta 3, scale 0.1 s as in ``benchmarks/utilisation.py``)."""
+    order = ORDERS["longest remaining chain of stages first"]
+    return schedule_bound(workers, n_iterations, 0.1, order, open_every_bracket)["bound_busy"]
+
+
+def print_table(title: str, busy: dict[str, list[float]], workers: list[int]) -> None:
+    """One markdown table: a row per job order, a column per number of workers."""
+    print(f"\n{title}\n")
+    print("| job order | " + " | ".join(f"K = {k}" for k in workers) + " |")
+    print("| --- |" + " ---: |" * len(workers))
+    for name, fractions in busy.items():
+        print(f"| {name} | " + " | ".join(f"{b:.1%}" for b in fractions) + " |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,11 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, nargs="+", default=[40, 80, 120], help="default: 40 80 120")
     args = parser.parse_args(argv)
     for n_iterations in args.iterations:
-        print(f"\nschedule bound (busy fraction), {n_iterations} iterations\n")
-        print("| job order | " + " | ".join(f"K = {k}" for k in args.workers) + " |")
-        print("| --- |" + " ---: |" * len(args.workers))
-        for name, busy in bounds(args.workers, n_iterations).items():
-            print(f"| {name} | " + " | ".join(f"{b:.1%}" for b in busy) + " |", flush=True)
+        print_table(f"schedule bound (busy fraction), {n_iterations} iterations",
+                    bounds(args.workers, n_iterations), args.workers)
+        print_table(f"what-if, not mpibohb: every bracket open from the start, {n_iterations} iterations",
+                    bounds(args.workers, n_iterations, all_open=True), args.workers)
 
 
 if __name__ == "__main__":

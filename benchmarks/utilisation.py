@@ -105,7 +105,8 @@ def mpibohb_bohb() -> Any:
 
 
 def schedule_bound(workers: int, n_iterations: int, scale: float,
-                   order: Callable[[Bracket], Any] | None = None) -> dict[str, float]:
+                   order: Callable[[Bracket], Any] | None = None,
+                   prepare: Callable[[Any], None] | None = None) -> dict[str, float]:
     """Busy fraction and span that a dispatcher with zero master and communication cost reaches
     with mpibohb's schedule and job order: ``bound_busy`` and ``bound_span`` (seconds).
 
@@ -117,8 +118,13 @@ def schedule_bound(workers: int, n_iterations: int, scale: float,
     ``order``, a what-if for ``benchmarks/schedule_orders.py``: before every ask the open brackets
     are sorted by this key (stable: ties stay oldest first), so the first with a job gives it.
     The rule for starting a bracket stays: only when no open one has a job.
+
+    ``prepare``, a what-if that breaks that rule: called once with the fresh optimizer, for
+    example to open every bracket at the start.
     """
     optimizer = mpibohb_bohb().make_optimizer(n_iterations)
+    if prepare is not None:
+        prepare(optimizer)
     now, work, running, count = 0.0, 0.0, [], itertools.count()  # running: heap of (end, count, job)
     while not optimizer.finished:
         if order is not None:
