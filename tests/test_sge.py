@@ -408,3 +408,35 @@ def test_qdel_stops_a_job_over_two_hosts_and_no_copy_goes_on(qsub_hosts, tmp_pat
     assert records[-1]["type"] == "stop" and records[-1]["signal"] == SIGUSR1, records[-3:]
     check_results(records, None)
     wait_until(lambda: not any(processes_on(host) for host in HOSTS), 30, "the job's processes to end")
+
+
+@pytest.mark.timeout(420)  # includes start_sge_hosts.sh when the session starts with it
+def test_ranks_that_die_on_one_host_end_the_job_and_a_resubmission_finishes(qsub_hosts, tmp_path):
+    # A host's part of the job dies (SIGKILL to its ranks and its hydra proxy, as in a node crash or
+    # the out-of-memory killer): mpiexec on the job's master host ends the job at once, the job
+    # script says how to go on and makes no copy (the run did not stop, it failed). What was
+    # recorded stays; a submission with the same RUN_DIR runs what was running again and finishes.
+    run_dir = tmp_path / "run"
+    job = qsub_hosts(toy_variables(3, 0.9, RUN_DIR=str(run_dir)), queue="hosts.q", sync=False)
+    wait_until(lambda: journal_types(run_dir).count("result") >= 10, 120, "ten results")
+    master = re.search(r"sge\.qsub: job \d+ \(\S+\) on (\S+),", job.output).group(1)
+    other, = set(HOSTS) - {master}
+    killed = [line.split()[0] for line in processes_on(other) if line.split()[1] in ("python", "hydra_pmi_proxy")]
+    assert len(killed) == 3, processes_on(other)  # its 2 ranks and the proxy that started them
+    subprocess.run(["kill", "-9", *killed], check=True, timeout=30)
+    wait_until(lambda: not qsub_hosts.known(job.job_id), 60, "the job to end")
+
+    output = job.output
+    assert f"submit again with -v RUN_DIR={run_dir} to resume" in output, output
+    assert "continued by job" not in output and "exit 99" not in output, output
+    wait_until(lambda: not any(processes_on(host) for host in HOSTS), 30, "the job's processes to end")
+    before = [r for r in read_journal(run_dir) if r["type"] == "result"]
+    assert len(before) >= 10
+    check_results(read_journal(run_dir), None)
+
+    again = qsub_hosts(toy_variables(3, 0.9, RUN_DIR=str(run_dir)), queue="hosts.q", timeout=180)
+    assert again.returncode == 0, again.output
+    assert re.search(rf"resuming {re.escape(str(run_dir))}: {len(before)} runs done, [1-9]\d* to run again",
+                     again.output), again.output
+    records = check_complete(run_dir, 3)
+    assert [r for r in records if r["type"] == "result"][: len(before)] == before
