@@ -14,16 +14,17 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .optimizers import BOHB, HyperBand, RandomSearch
+    from .optimizers import BOHB, HyperBand, RandomSearch, json_result_logger
     from .result import Result, Run, load_result
     from .stopping import EXIT_STOPPED
     from .worker import Worker
 
 _HOMES = {"BOHB": "optimizers", "HyperBand": "optimizers", "RandomSearch": "optimizers",
           "Result": "result", "Run": "result", "load_result": "result",
-          "EXIT_STOPPED": "stopping", "Worker": "worker"}
+          "EXIT_STOPPED": "stopping", "Worker": "worker", "json_result_logger": "optimizers"}
 
-__all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "load_result"]
+__all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "json_result_logger",
+           "load_result"]
 __version__ = "0.1.0"
 
 logging.getLogger("mpibohb").addHandler(logging.NullHandler())

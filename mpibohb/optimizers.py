@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -28,6 +29,16 @@ from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function
 logger = logging.getLogger("mpibohb")
 
 
+@dataclass(frozen=True)
+class json_result_logger:  # noqa: N801 - HpBandSter's name, so ported scripts keep their line
+    """HpBandSter's ``json_result_logger(directory, overwrite)`` for ``result_logger=``: it makes
+    ``directory`` the optimizer's ``run_dir``, where ``configs.json`` and ``results.json`` are
+    written live (with the journal); ``overwrite=True`` makes ``run`` start afresh there."""
+
+    directory: str | os.PathLike
+    overwrite: bool = False
+
+
 class _HyperbandFamily:
     """What the three optimizers share: budgets, seed, search space, and ``run``."""
 
@@ -35,6 +46,7 @@ class _HyperbandFamily:
 
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
                  max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike | None = None,
+                 previous_result: Any = None, result_logger: json_result_logger | None = None,
                  **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
@@ -53,7 +65,8 @@ class _HyperbandFamily:
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.seed_given = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
+        self.run_dir, self._logger_overwrites = _run_dir_and_overwrite(run_dir, result_logger)
+        self.previous_result = previous_result
         self._has_run = False
 
     def _make_sampler(self) -> Sampler:
@@ -96,7 +109,8 @@ class _HyperbandFamily:
             resume: continue the run in ``run_dir`` (a new run if there is none): finished
                 evaluations are kept, unfinished ones run again.
             overwrite: delete the run in ``run_dir`` and start afresh.
-            previous_result: a ``Result`` or run directory whose evaluations warm-start the model.
+            previous_result: a ``Result`` or run directory whose evaluations warm-start the model
+                (or give it to the optimizer, as HpBandSter did).
 
         HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored.
 
@@ -107,6 +121,11 @@ class _HyperbandFamily:
             FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
         """
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
+        if previous_result is not None and self.previous_result is not None \
+                and previous_result is not self.previous_result:
+            raise ValueError("previous_result was given to the optimizer and to run(); give it once")
+        previous_result = self.previous_result if previous_result is None else previous_result
+        overwrite = overwrite or (self._logger_overwrites and not resume)
         unknown = sorted(set(hpbandster_run_arguments) - {"min_n_workers", "iteration_kwargs"})
         if unknown:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
@@ -164,6 +183,21 @@ class _HyperbandFamily:
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""
+
+
+def _run_dir_and_overwrite(run_dir: Any, result_logger: Any) -> tuple[str | None, bool]:
+    """The run directory, from ``run_dir`` or HpBandSter's ``result_logger=json_result_logger(...)``,
+    and whether that logger asked to overwrite."""
+    if result_logger is None:
+        return (None if run_dir is None else os.fspath(run_dir)), False
+    if not isinstance(result_logger, json_result_logger):
+        raise ValueError(f"result_logger must be mpibohb.json_result_logger(directory) or None, got {result_logger!r}:"
+                         " mpibohb writes configs.json and results.json live into the optimizer's run_dir")
+    directory = os.fspath(result_logger.directory)
+    if run_dir is not None and os.path.abspath(os.fspath(run_dir)) != os.path.abspath(directory):
+        raise ValueError(f"run_dir={os.fspath(run_dir)!r} and result_logger's directory {directory!r} differ;"
+                         " give one of them")
+    return directory, bool(result_logger.overwrite)
 
 
 def _refuse_lone_ranks_sharing_a_run_dir(comm: Any, run_dir: str | None) -> None:

@@ -12,6 +12,7 @@ import logging
 import math
 import numbers
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -25,7 +26,7 @@ _COMPUTE_ARGUMENTS = ("config_id", "config", "budget", "working_directory")
 # HpBandSter's Worker/Master arguments that the MPI communicator makes unnecessary.
 HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
     {"run_id", "nameserver", "nameserver_port", "host", "id", "logger", "ping_interval",
-     "job_queue_sizes", "dynamic_queue_size", "result_logger", "working_directory", "timeout"}
+     "job_queue_sizes", "dynamic_queue_size", "working_directory", "timeout"}
 )
 
 
@@ -35,7 +36,9 @@ class Worker:
     Both HpBandSter signatures work, because ``compute`` is called by keyword with the
     arguments it declares: ``compute(self, config, budget, **kwargs)`` and
     ``compute(self, config_id, config, budget, working_directory)``. HpBandSter's connection
-    arguments (``run_id``, ``nameserver``, ``host``, ...) are accepted and ignored.
+    arguments (``run_id``, ``nameserver``, ``host``, ...) are accepted and ignored, apart from
+    the attributes a ``compute`` may read, as in HpBandSter: ``self.run_id``, ``self.worker_id``
+    (from ``id``), ``self.host`` (this machine's name) and ``self.logger``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -44,6 +47,10 @@ class Worker:
             raise TypeError(f"Worker got unexpected keyword arguments {unknown}")
         if args or kwargs:
             logger.debug("ignoring HpBandSter connection arguments %s %s", args, sorted(kwargs))
+        self.run_id = kwargs.get("run_id")
+        self.worker_id = kwargs.get("id")
+        self.host = socket.gethostname()
+        self.logger = kwargs.get("logger") or logging.getLogger("mpibohb.worker")
 
     def compute(self, config_id: tuple[int, int, int], config: dict[str, Any], budget: float,
                 working_directory: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -274,13 +275,40 @@ def test_hpbandster_arguments_are_accepted_and_unknown_ones_rejected() -> None:
                   nameserver_port=None, ping_interval=10, result_logger=None)
         with pytest.raises(TypeError, match="colour"):
             optimizer(configspace=space(), min_budget=1, max_budget=9, colour="blue")
-    Worker(run_id="x", nameserver="127.0.0.1", id=3)
+    worker = Worker(run_id="x", nameserver="127.0.0.1", id=3)
+    assert (worker.run_id, worker.worker_id, worker.host) == ("x", 3, socket.gethostname())
+    worker.logger.info("compute may log through self.logger, as in HpBandSter")
     with pytest.raises(TypeError, match="colour"):
         Worker(run_id="x", colour="blue")
     result = small_bohb().run(n_iterations=1, worker=toy_loss, min_n_workers=1, iteration_kwargs={})
     assert len(result.get_all_runs()) == 13
     with pytest.raises(TypeError, match="colour"):
         small_bohb().run(n_iterations=1, worker=toy_loss, colour="blue")
+
+
+def test_hpbandsters_json_result_logger_makes_the_run_dir(tmp_path: os.PathLike) -> None:
+    """A ported ``result_logger=json_result_logger(directory, overwrite)`` writes HpBandSter's files
+    there; anything else as a result_logger is refused, not silently ignored."""
+    from mpibohb import json_result_logger, load_result
+
+    directory = os.path.join(tmp_path, "logs")
+    first = small_bohb(result_logger=json_result_logger(directory=directory, overwrite=False)).run(1, toy_loss)
+    assert {"configs.json", "results.json"} <= set(os.listdir(directory))
+    assert len(load_result(directory).get_all_runs()) == len(first.get_all_runs()) == 13
+    with pytest.raises(FileExistsError):
+        small_bohb(result_logger=json_result_logger(directory)).run(1, toy_loss)
+    small_bohb(result_logger=json_result_logger(directory, overwrite=True), seed=5).run(1, toy_loss)
+    assert [r.loss for r in load_result(directory).get_all_runs()] != [r.loss for r in first.get_all_runs()]
+    with pytest.raises(ValueError, match="differ"):
+        small_bohb(run_dir=os.path.join(tmp_path, "elsewhere"), result_logger=json_result_logger(directory))
+
+    class CustomLogger:
+        def new_config(self, *args: Any) -> None: ...
+
+        def __call__(self, job: Any) -> None: ...
+
+    with pytest.raises(ValueError, match="result_logger must be mpibohb.json_result_logger"):
+        small_bohb(result_logger=CustomLogger())
 
 
 def test_bad_model_settings_raise_value_error() -> None:

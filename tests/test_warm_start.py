@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ConfigSpace as CS
+import pytest
 
 from mpibohb import BOHB, load_result
 
@@ -59,3 +60,15 @@ def test_a_warm_started_run_resumes_identically(tmp_path):
     key = [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
     assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == key
     assert [(r.config_id, r.budget, r.loss) for r in load_result(tmp_path / "parts").get_all_runs()] == key
+
+
+def test_previous_result_given_to_the_optimizer_as_in_hpbandster(tmp_path):
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=1).run(6, loss)
+    warm = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(1, loss, previous_result=old)
+    ported = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2, previous_result=old).run(1, loss)
+    key = [(r.config_id, r.loss) for r in warm.get_all_runs()]
+    assert [(r.config_id, r.loss) for r in ported.get_all_runs()] == key
+    assert early_model_picks(ported) >= 2
+    other = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(1, loss)
+    with pytest.raises(ValueError, match="previous_result was given to the optimizer and to run"):
+        BOHB(space(), min_budget=1, max_budget=9, previous_result=old).run(1, loss, previous_result=other)
