@@ -266,6 +266,27 @@ def has_complete_line(path: Path) -> bool:
     return False
 
 
+def read_json_lines(path: Path) -> tuple[list[tuple[int, Any]], bool]:
+    """The JSON value of every complete, non-blank line of ``path``, with its line number, and
+    whether a torn last line (not ended by a newline: a crash mid-write) was dropped, with a warning.
+
+    Raises:
+        JournalError: a complete line is not JSON; the message names ``path:line``.
+    """
+    *lines, torn = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    if torn:  # a last line not ended by a newline was torn by a crash, even if it parses
+        logger.warning("%s: ignoring a torn last line (%d characters)", path, len(torn))
+    values = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            values.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
+    return values, bool(torn)
+
+
 def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The records of a journal; a torn last line is dropped with a warning.
 
@@ -277,20 +298,10 @@ def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
         path = path / JOURNAL
     if not path.is_file():
         raise JournalError(f"no journal at {path}")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines[-1]:  # a last line not ended by a newline was torn by a crash, even if it parses
-        logger.warning("%s: ignoring a torn last line (%d characters)", path, len(lines[-1]))
-    records = []
-    for number, line in enumerate(lines[:-1], start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise JournalError(f"{path}:{number}: not a JSON record ({exc.msg})") from None
+    numbered, torn_tail = read_json_lines(path)
+    records = [record for _, record in numbered]
     if not records:
-        torn = " (only a torn first line: the run was killed while it started)" if lines[-1] else ""
+        torn = " (only a torn first line: the run was killed while it started)" if torn_tail else ""
         raise JournalError(f"{path} holds no complete record{torn}")
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict) or "type" not in record:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
 
 ConfigId = tuple[int, int, int]
 LearningCurve = list[tuple[float, Any]]
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass(frozen=True)
@@ -285,13 +288,103 @@ def result_from_records(records: list[dict[str, Any]]) -> Result:
 def load_result(run_dir: Any) -> Result:
     """The :class:`Result` of the run in ``run_dir``: finished, still running, or killed mid-write.
 
-    Raises:
-        JournalError: ``run_dir`` holds no readable journal.
-    """
-    from .journal import JournalError, read_journal
+    ``run_dir`` is an mpibohb run directory (or its ``journal.jsonl``), or a directory that
+    HpBandSter's ``json_result_logger`` wrote, with ``configs.json`` and ``results.json`` but no
+    journal (read by :func:`result_from_hpbandster_logs`).
 
-    records = read_journal(run_dir)
+    Raises:
+        JournalError: ``run_dir`` holds neither a readable journal nor readable HpBandSter logs.
+    """
+    from .journal import CONFIGS, JOURNAL, RESULTS, JournalError, read_journal
+
+    path = Path(run_dir)
+    if path.is_dir() and not (path / JOURNAL).exists():
+        if (path / CONFIGS).is_file() and (path / RESULTS).is_file():
+            return result_from_hpbandster_logs(path)
+        raise JournalError(f"no journal at {path / JOURNAL} (mpibohb), nor {CONFIGS} and {RESULTS} "
+                           f"(HpBandSter's json_result_logger) in {path}")
+    records = read_journal(path)
     try:
         return result_from_records(records)
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"{run_dir}: a journal record lacks a field or has a bad value: {exc!r}") from None
+
+
+def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:
+    """The :class:`Result` of a run logged by HpBandSter's ``json_result_logger``, with what
+    HpBandSter's ``logged_results_to_HBS_result`` reads from ``configs.json`` and ``results.json``.
+
+    Runs come in the order of ``results.json`` (the order they finished; a later line for the same
+    configuration and budget replaces the earlier, as in HpBandSter), time stamps relative to
+    ``time_ref``, the earliest ``submitted``. ``settings`` is the ``HB_config`` HpBandSter infers
+    from the budgets run: ``budgets``, ``min_budget``, ``max_budget``, ``max_SH_iter`` (their
+    number), ``eta`` (second budget / first; ``None`` with one budget) and ``time_ref`` (``None``
+    without runs); the logs do not record ``seed``, ``optimizer`` or each run's ``worker``. A
+    ``configs.json`` line without ``config_info`` (older HpBandSter) gets ``{}`` (HpBandSter: "N/A").
+    A torn last line (HpBandSter killed mid-write) is dropped, as in a journal.
+
+    Raises:
+        JournalError: another line is not JSON, not of HpBandSter's format, or a result of a
+            configuration that ``configs.json`` lacks; the message names ``file:line``.
+    """
+    from .journal import CONFIGS, RESULTS, JournalError
+
+    path = Path(run_dir)
+    id2config = dict(entry for _, entry in _read_logged_lines(path / CONFIGS, _logged_config))
+    logged = _read_logged_lines(path / RESULTS, _logged_run)
+    runs: dict[tuple[ConfigId, float], Run] = {}
+    for number, run in logged:
+        if run.config_id not in id2config:
+            raise JournalError(f"{path / RESULTS}:{number}: a result of {list(run.config_id)}, which {CONFIGS} "
+                               "does not hold")
+        runs[(run.config_id, run.budget)] = run
+    time_ref = min((run.time_stamps["submitted"] for _, run in logged), default=None)
+    relative = [replace(run, time_stamps={key: stamp - time_ref for key, stamp in run.time_stamps.items()})
+                for run in runs.values()]
+    return Result(relative, id2config, _inferred_hb_config({run.budget for _, run in logged}, time_ref))
+
+
+def _read_logged_lines(path: Path, parse: Callable[[Any], _Parsed]) -> list[tuple[int, _Parsed]]:
+    """``(line number, parse(line))`` of every line of a ``json_result_logger`` file."""
+    from .journal import JournalError, read_json_lines
+
+    parsed = []
+    for number, line in read_json_lines(path)[0]:
+        try:
+            parsed.append((number, parse(line)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"{path}:{number}: not a line of HpBandSter's json_result_logger ({exc}): "
+                               f"{str(line)[:200]}") from None
+    return parsed
+
+
+def _logged_config(line: Any) -> tuple[ConfigId, dict[str, Any]]:
+    """A ``configs.json`` line ``[config_id, config, config_info]`` as an ``id2config`` entry."""
+    if not isinstance(line, list) or len(line) not in (2, 3) or not isinstance(line[1], dict):
+        raise ValueError("expected [config_id, config, config_info]")
+    return _logged_config_id(line[0]), {"config": line[1], "config_info": line[2] if len(line) == 3 else {}}
+
+
+def _logged_run(line: Any) -> Run:
+    """A ``results.json`` line ``[config_id, budget, time_stamps, result, exception]`` as a run,
+    with absolute time stamps."""
+    if not isinstance(line, list) or len(line) != 5:
+        raise ValueError("expected [config_id, budget, time_stamps, result or null, exception or null]")
+    config_id, budget, stamps, result, exception = line
+    stamps = {key: float(stamps[key]) for key in ("submitted", "started", "finished")}
+    loss, info = (None, None) if result is None else (result["loss"], result.get("info"))
+    return Run(_logged_config_id(config_id), float(budget), loss, info, stamps, exception)
+
+
+def _logged_config_id(value: Any) -> ConfigId:
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(i, int) for i in value)):
+        raise ValueError(f"a config_id is three integers, not {value!r}")
+    return tuple(value)
+
+
+def _inferred_hb_config(budgets: set[float], time_ref: float | None) -> dict[str, Any]:
+    """The ``HB_config`` that ``logged_results_to_HBS_result`` infers from the budgets run."""
+    ladder = sorted(budgets)
+    return {"eta": ladder[1] / ladder[0] if len(ladder) > 1 and ladder[0] > 0 else None,
+            "min_budget": min(ladder, default=None), "max_budget": max(ladder, default=None),
+            "budgets": ladder, "max_SH_iter": len(ladder), "time_ref": time_ref}

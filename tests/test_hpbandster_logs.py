@@ -1,0 +1,148 @@
+"""A run directory written by HpBandSter's ``json_result_logger`` (``configs.json`` and
+``results.json``, no journal) loads as a ``Result`` and warm-starts a run.
+
+``tests/data/hpbandster_run`` is a real HpBandSter 0.7.4 run; its ``expected.json`` is what
+HpBandSter's own ``logged_results_to_HBS_result`` read from it (see its ``make.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import ConfigSpace as CS
+import pytest
+
+from mpibohb import BOHB, load_result
+from mpibohb.journal import JOURNAL, JournalError, read_journal
+from mpibohb.result import result_from_hpbandster_logs
+
+DATA = Path(__file__).parent / "data" / "hpbandster_run"
+EXPECTED = json.loads((DATA / "expected.json").read_text())
+
+
+@pytest.fixture
+def copied(tmp_path: Path) -> Path:
+    """A copy of the HpBandSter run's two log files, to damage."""
+    for name in ("configs.json", "results.json"):
+        shutil.copy(DATA / name, tmp_path / name)
+    return tmp_path
+
+
+def run_key(config_id, budget, loss, info, time_stamps, error_logs) -> tuple:
+    return (tuple(config_id), budget, loss, json.dumps(info, sort_keys=True),
+            json.dumps(time_stamps, sort_keys=True), error_logs)
+
+
+def test_loads_what_hpbandster_reads():
+    result = load_result(DATA)
+    assert result.HB_config == EXPECTED["HB_config"]
+    assert result.time_ref == EXPECTED["HB_config"]["time_ref"]
+    assert len(result.get_all_runs()) == EXPECTED["n_runs"] == 20
+    assert list(result.get_incumbent_id()) == EXPECTED["incumbent"]
+    assert result.num_iterations() == EXPECTED["num_iterations"]
+    got = sorted(run_key(r.config_id, r.budget, r.loss, r.info, r.time_stamps, r.error_logs)
+                 for r in result.get_all_runs())
+    assert got == sorted(run_key(**run) for run in EXPECTED["runs"])
+    mapping = result.get_id2config_mapping()
+    assert [[list(cid), entry] for cid, entry in mapping.items()] == EXPECTED["id2config"]
+    trajectory = result.get_incumbent_trajectory()
+    assert dict(trajectory, config_ids=[list(c) for c in trajectory["config_ids"]]) == EXPECTED["trajectory"]
+
+
+def test_failed_runs_and_model_picks_come_through():
+    result = load_result(DATA)
+    failed = result.failed_runs()
+    assert len(failed) == 2
+    assert all(r.loss is None and r.info is None and "ValueError: diverged" in r.error_logs for r in failed)
+    picks = [entry["config_info"]["model_based_pick"] for entry in result.get_id2config_mapping().values()]
+    assert any(picks) and not all(picks)
+
+
+def test_runs_in_the_order_they_finished():
+    runs = load_result(DATA).get_all_runs()
+    finished = [r.time_stamps["finished"] for r in runs]
+    assert finished == sorted(finished)
+    assert runs[0].time_stamps["submitted"] == 0.0
+
+
+def x_space() -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace({"x": (0.0, 1.0)})
+
+
+def toy_loss(config: dict, budget: float) -> float:
+    return (config["x"] - 0.3) ** 2 + 1.0 / budget
+
+
+def model_picks(result, first: int = 4) -> int:
+    """Model-based picks among a run's first configurations (a cold 1-d model needs 4 results)."""
+    mapping = result.get_id2config_mapping()
+    return sum(mapping[(0, 0, index)]["config_info"]["model_based_pick"] for index in range(first))
+
+
+def test_warm_start_from_an_hpbandster_directory(tmp_path):
+    cold = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2).run(n_iterations=1, worker=toy_loss)
+    warm = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "warm").run(
+        n_iterations=1, worker=toy_loss, previous_result=DATA)
+    assert model_picks(cold) == 0
+    assert model_picks(warm) >= 2
+    observations = read_journal(tmp_path / "warm" / JOURNAL)[0]["warm_start"]
+    expected = sorted((run["budget"], run["loss"] is None) for run in EXPECTED["runs"])
+    assert sorted((budget, loss is None) for _, budget, loss in observations) == expected
+
+
+def test_a_torn_last_line_is_dropped(copied, caplog):
+    results = copied / "results.json"
+    text = results.read_text()
+    results.write_text(text[: text.rstrip("\n").rfind("\n") + 40])  # killed while writing the last line
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        result = load_result(copied)
+    assert len(result.get_all_runs()) == EXPECTED["n_runs"] - 1
+    assert "torn last line" in caplog.text
+
+
+@pytest.mark.parametrize(("name", "number", "line", "message"), [
+    ("results.json", 5, "garbage", r"results\.json:5: not a JSON record"),
+    ("results.json", 3, "[[0, 0, 1], 1.0]", r"results\.json:3: not a line of HpBandSter's json_result_logger"),
+    ("results.json", 2, '[[7, 0, 0], 1.0, {"submitted": 1, "started": 1, "finished": 2}, null, "x"]',
+     r"results\.json:2: a result of \[7, 0, 0\], which configs\.json does not hold"),
+    ("configs.json", 4, '[[0, 0], {"x": 0.5}, {}]', r"configs\.json:4: .*a config_id is three integers"),
+])
+def test_a_bad_line_is_named_by_file_and_line(copied, name, number, line, message):
+    path = copied / name
+    lines = path.read_text().splitlines()
+    lines[number - 1] = line
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match=message):
+        load_result(copied)
+
+
+def test_neither_journal_nor_hpbandster_logs(tmp_path):
+    (tmp_path / "configs.json").write_text("")  # one of the two is not enough
+    with pytest.raises(JournalError, match=r"no journal at .*journal\.jsonl .*configs\.json and results\.json"):
+        load_result(tmp_path)
+
+
+def test_a_run_without_results_yet(copied):
+    (copied / "results.json").write_text("")
+    result = load_result(copied)
+    assert result.get_all_runs() == [] and len(result.id2config) == 15
+    assert result.HB_config["budgets"] == [] and result.time_ref is None
+
+
+def test_mpibohb_logs_read_as_hpbandster_logs_agree_with_the_journal():
+    """mpibohb writes the same two files next to its journal: read as HpBandSter's, they agree."""
+    run_dir = DATA.parent / "run_v1"
+    journal, logs = load_result(run_dir), result_from_hpbandster_logs(run_dir)
+
+    def runs(result):
+        return sorted((r.config_id, r.budget, repr(r.loss), r.error_logs, r.time_stamps["finished"] + result.time_ref)
+                      for r in result.get_all_runs())
+
+    for from_logs, from_journal in zip(runs(logs), runs(journal), strict=True):
+        assert from_logs[:4] == from_journal[:4]
+        assert from_logs[4] == pytest.approx(from_journal[4], abs=1e-6)  # the same absolute time
+    assert logs.get_id2config_mapping() == journal.get_id2config_mapping()
+    assert logs.HB_config["budgets"] == journal.HB_config["budgets"]
