@@ -84,15 +84,17 @@ class RunRecorder:
 
 
 def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = (),
-             stop: StopFlag = NEVER) -> None:
+             stop: StopFlag = NEVER, alone: Iterable[Job] = ()) -> None:
     """Drive ``optimizer`` with ``executor`` until every bracket is finished.
 
     ``pending`` are jobs the optimizer handed out before a resume that never finished; they are
-    handed out again before any new job.
+    handed out again before any new job. Jobs in ``alone`` (also handed out before) run first,
+    one at a time with no other job beside them.
 
     Raises:
         StopRequested: ``stop`` was requested; every outcome received so far is recorded.
     """
+    _run_alone(optimizer, executor, recorder, alone, stop)
     pending = deque(pending)
     while not optimizer.finished:
         stop.check()
@@ -109,6 +111,21 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")
         record_outcomes(optimizer, recorder, executor.wait(stop))
+
+
+def _run_alone(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, jobs: Iterable[Job],
+               stop: StopFlag) -> None:
+    """Hand out each of ``jobs`` again and wait for its outcome before the next."""
+    for job in jobs:
+        stop.check()
+        recorder.submitted(job, resubmit=True)
+        executor.submit(job)
+        finished: list[tuple[Job, Outcome]] = []
+        while not finished:
+            finished = executor.wait(stop)
+            if not finished:
+                stop.check()  # wait returns nothing only for a stop
+        record_outcomes(optimizer, recorder, finished)
 
 
 def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Iterable[tuple[Job, Outcome]]) -> None:

@@ -126,7 +126,8 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
 
 def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Job, int]]:
     """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order,
-    with how often each was handed out already.
+    with how many sessions died while each was running (a session that stopped cleanly, with a
+    ``stop`` record, does not count: it interrupted its jobs on purpose).
 
     Raises:
         JournalError: the journal was written by an optimizer that asks differently, or is
@@ -134,13 +135,19 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Jo
     """
     handed_out: dict[tuple[tuple[int, ...], float], Job] = {}
     attempts: Counter[tuple[tuple[int, ...], float]] = Counter()
+    this_session: set[tuple[tuple[int, ...], float]] = set()  # handed out since the last session record
     for record in records:
         kind = record.get("type")
         key = (tuple(record.get("config_id", ())), record.get("budget"))
+        if kind == "session":
+            this_session = set()
+        elif kind == "stop":
+            attempts.subtract(this_session & handed_out.keys())
         if kind == "job":
             handed_out[key] = _replay_ask(optimizer, record)
         if kind in ("job", "resubmit"):
             attempts[key] += 1
+            this_session.add(key)
         elif kind == "result":
             if key not in handed_out:
                 raise JournalError(f"the journal has a result for {list(key[0])} at budget {key[1]} that was "
@@ -161,20 +168,22 @@ def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
 
 
 def give_up_on_repeat_crashes(pending: list[tuple[Job, int]], optimizer: Optimizer,
-                              recorder: RunRecorder) -> list[Job]:
-    """Record as failed the jobs handed out :data:`MAX_ATTEMPTS` times without a result (their
-    worker or the whole job died each time); return the others, to be handed out again."""
-    again = []
+                              recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
+    """Record as failed the jobs that were running when the run died :data:`MAX_ATTEMPTS` times;
+    return the others, to be handed out again: those on their last attempt apart (to run alone,
+    so that a job running beside one that kills its worker is not blamed for it), then the rest."""
+    alone, again = [], []
     for job, attempts in pending:
         if attempts < MAX_ATTEMPTS:
-            again.append(job)
+            (alone if attempts == MAX_ATTEMPTS - 1 else again).append(job)
             continue
         now = time.time()
         reason = (f"AbandonedJob: handed out {attempts} times and never finished (the worker or the job died "
-                  "each time, e.g. a segfault, an out-of-memory kill or a time limit); recorded as failed")
+                  "each time, e.g. a segfault or an out-of-memory kill, the last time with no other job "
+                  "running); recorded as failed")
         logger.warning("%s at budget %g: %s", job.config_id, job.budget, reason)
         record_outcomes(optimizer, recorder, [(job, Outcome(None, None, reason, now, now, "resume"))])
-    return again
+    return alone, again
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
@@ -221,11 +230,15 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
                               "started": time.time()})
             _log_settings(family, n_iterations, n_workers)
-            pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) if records else []
+            alone, pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) \
+                if records else ([], [])
             if records:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
-                            len(pending))
-            _run_until_done_or_stopped(optimizer, executor, recorder, pending, stop, family.run_dir)
+                            len(alone) + len(pending))
+            if alone:
+                logger.warning("%d jobs were running each time the run died %d times: each runs alone now, "
+                               "then the run goes on", len(alone), MAX_ATTEMPTS - 1)
+            _run_until_done_or_stopped(optimizer, executor, recorder, (alone, pending), stop, family.run_dir)
         finally:
             executor.close()
             if directory is not None:
@@ -245,9 +258,9 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
 
 
 def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder,
-                               pending: list[Job], stop: StopFlag, run_dir: str | None) -> None:
+                               pending: tuple[list[Job], list[Job]], stop: StopFlag, run_dir: str | None) -> None:
     try:
-        run_loop(optimizer, executor, recorder, pending, stop)
+        run_loop(optimizer, executor, recorder, pending[1], stop, alone=pending[0])
     except StopRequested as stopped:
         record_outcomes(optimizer, recorder, executor.drain())
         recorder.journal({"type": "stop", "signal": stopped.signum, "time": time.time()})

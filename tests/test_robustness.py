@@ -49,6 +49,39 @@ def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path)
     assert "handed out 3 times and never finished" in failed[0].error_logs
 
 
+def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
+    # Two threads: (0, 0, 2) kills the process while (0, 0, 3) sleeps beside it, twice. On its
+    # last attempt each runs alone: (0, 0, 2) kills the process once more and is recorded as
+    # failed on the next resume; (0, 0, 3) finishes.
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(SCRIPTS / "bystander_run.py"), str(run_dir)]
+    for attempt in range(3):
+        crashed = run_command(command, timeout=60)
+        assert crashed.returncode == 9, (attempt, crashed.stderr[-2000:])
+    finished = run_command(command, timeout=60)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "RUNS 19 FAILED 1" in finished.stdout, finished.stdout
+    runs = {(r.config_id, r.budget): r for r in load_result(run_dir).get_all_runs()}
+    assert runs[((0, 0, 2), 1.0)].loss is None and "handed out 3 times" in runs[((0, 0, 2), 1.0)].error_logs
+    assert runs[((0, 0, 3), 1.0)].loss is not None
+    resubmits = [(tuple(r["config_id"]), r["budget"]) for r in read_journal(run_dir) if r["type"] == "resubmit"]
+    assert resubmits == [((0, 0, 2), 1.0), ((0, 0, 3), 1.0), ((0, 0, 2), 1.0), ((0, 0, 3), 1.0)], resubmits
+
+
+def test_clean_stops_while_a_job_runs_do_not_count_as_its_crashes(tmp_path):
+    # A stop (SIGTERM: a scancel, a time limit, Ctrl-C) records everything and interrupts the
+    # running job on purpose: after three stops during the same job it still runs again.
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(SCRIPTS / "stopping_run.py"), str(run_dir)]
+    for attempt in range(3):
+        stopped = run_command(command, timeout=60)
+        assert stopped.returncode == 99, (attempt, stopped.stderr[-2000:])
+    finished = run_command(command, timeout=60)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "RUNS 19 FAILED 0" in finished.stdout, finished.stdout
+    assert [r["type"] for r in read_journal(run_dir)].count("stop") == 3
+
+
 def test_info_that_json_cannot_hold_is_journaled_as_a_note(tmp_path):
     cyclic: dict = {}
     cyclic["self"] = cyclic
