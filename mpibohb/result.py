@@ -95,17 +95,22 @@ class Result:
         return sorted((r for r in self.runs if r.config_id == config_id), key=lambda r: r.budget)
 
     def get_incumbent_id(self) -> ConfigId | None:
-        """The configuration with the lowest loss on the largest budget that has a finished run.
+        """The configuration with the lowest loss on the largest budget that has a successful run,
+        leaving out configurations that failed on a larger budget (they do not run there).
 
-        HpBandSter looks at ``max_budget`` only; this agrees with it whenever some run reached
+        HpBandSter looks at ``max_budget`` only; this agrees with it whenever some run succeeded on
         ``max_budget``, and otherwise falls back to the largest budget reached instead of
-        returning ``None``. ``None`` only when no run succeeded.
+        returning ``None``. ``None`` only when no usable run succeeded.
         """
-        successful = [r for r in self.runs if r.loss is not None]
-        if not successful:
+        failed_at = {}  # config -> the largest budget it failed on
+        for run in self.runs:
+            if run.loss is None:
+                failed_at[run.config_id] = max(run.budget, failed_at.get(run.config_id, -math.inf))
+        usable = [r for r in self.runs if r.loss is not None and failed_at.get(r.config_id, -math.inf) < r.budget]
+        if not usable:
             return None
-        top_budget = max(r.budget for r in successful)
-        return min((r.loss, r.config_id) for r in successful if r.budget == top_budget)[1]
+        top_budget = max(r.budget for r in usable)
+        return min((r.loss, r.config_id) for r in usable if r.budget == top_budget)[1]
 
     def get_incumbent_trajectory(self, all_budgets: bool = True, bigger_is_better: bool = True,
                                  non_decreasing_budget: bool = True) -> dict[str, list[Any]]:

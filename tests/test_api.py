@@ -168,6 +168,19 @@ def test_result_api() -> None:
     assert only_max["config_ids"][-1] == incumbent
 
 
+def test_the_incumbent_is_never_a_configuration_that_failed_on_a_larger_budget() -> None:
+    def run(index: int, budget: float, loss: float | None) -> Run:
+        stamps = {"submitted": 0.0, "started": 0.0, "finished": 1.0}
+        return Run((0, 0, index), budget, loss, None, stamps, None if loss is not None else "MemoryError")
+
+    # (0, 0, 5) is the best on budget 3 but ran out of memory on 9, where nothing succeeded
+    runs = [run(5, 1, 1.3), run(6, 1, 1.4), run(7, 1, 2.0), run(5, 3, 0.63), run(6, 3, 0.7), run(5, 9, None)]
+    assert Result(runs, {}).get_incumbent_id() == (0, 0, 6)
+    assert Result(runs + [run(6, 9, None)], {}).get_incumbent_id() == (0, 0, 7)  # budget 1 is all that is left
+    assert Result(runs + [run(6, 9, None), run(7, 3, None)], {}).get_incumbent_id() is None
+    assert Result(runs + [run(6, 9, 0.9)], {}).get_incumbent_id() == (0, 0, 6)  # HpBandSter's answer
+
+
 def test_settings_have_hpbandster_keys() -> None:
     result = small_bohb().run(n_iterations=1, worker=toy_loss)
     settings = result.HB_config
