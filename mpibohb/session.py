@@ -120,8 +120,9 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
             continue
         optimizer.sampler.observe(vector, float(budget), math.inf if loss is None else float(loss))
     if observations:
-        logger.info("warm start: %d earlier runs fed to the model, %d skipped (not in this search space)",
-                    len(observations) - skipped, skipped)
+        log = logger.warning if skipped else logger.info
+        log("warm start: %d earlier runs fed to the model, %d skipped (not in this search space)",
+            len(observations) - skipped, skipped)
 
 
 def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Job, int]]:

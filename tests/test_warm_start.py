@@ -72,3 +72,14 @@ def test_previous_result_given_to_the_optimizer_as_in_hpbandster(tmp_path):
     other = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(1, loss)
     with pytest.raises(ValueError, match="previous_result was given to the optimizer and to run"):
         BOHB(space(), min_budget=1, max_budget=9, previous_result=old).run(1, loss, previous_result=other)
+
+
+def test_earlier_runs_outside_the_search_space_are_skipped_with_a_warning(caplog):
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=1).run(1, loss)
+    grown = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0), "z": (0.0, 1.0)})  # a new hyperparameter
+    with caplog.at_level("INFO", logger="mpibohb"):
+        BOHB(grown, min_budget=1, max_budget=9, eta=3, seed=2).run(1, loss, previous_result=old)
+    skipped = [r for r in caplog.records if "warm start" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in skipped] == [
+        ("WARNING", f"warm start: 0 earlier runs fed to the model, {len(old.get_all_runs())} skipped "
+                    "(not in this search space)")]
