@@ -35,14 +35,21 @@ def test_a_torn_last_line_that_parses_is_dropped_and_resumes_keep_working(tmp_pa
     assert [(r.config_id, r.budget, r.loss) for r in load_result(run_dir).get_all_runs()] == key
 
 
-def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path):
-    run_dir = tmp_path / "run"
-    command = [sys.executable, str(SCRIPTS / "crashing_run.py"), str(run_dir)]
-    for attempt in range(3):
-        crashed = run_command(command, timeout=60)
-        assert crashed.returncode == 9, (attempt, crashed.stderr[-2000:])
+def run_until_it_finishes(script: str, run_dir, stops: int, exit_code: int):
+    """Run ``tests/scripts/<script> run_dir`` ``stops`` times, each ending with ``exit_code``, then
+    once more to the end; the last run's output."""
+    command = [sys.executable, str(SCRIPTS / script), str(run_dir)]
+    for attempt in range(stops):
+        ended = run_command(command, timeout=60)
+        assert ended.returncode == exit_code, (attempt, ended.returncode, ended.stderr[-2000:])
     finished = run_command(command, timeout=60)
     assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished
+
+
+def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path):
+    run_dir = tmp_path / "run"
+    finished = run_until_it_finishes("crashing_run.py", run_dir, stops=3, exit_code=9)
     assert "RUNS 19 FAILED 1" in finished.stdout  # (1, 9, 3), 2 iterations: 9+3+1 + 5+1 = 19 runs
     failed = load_result(run_dir).failed_runs()
     assert [(r.config_id, r.budget) for r in failed] == [((0, 0, 2), 1.0)]
@@ -54,12 +61,7 @@ def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
     # last attempt each runs alone: (0, 0, 2) kills the process once more and is recorded as
     # failed on the next resume; (0, 0, 3) finishes.
     run_dir = tmp_path / "run"
-    command = [sys.executable, str(SCRIPTS / "bystander_run.py"), str(run_dir)]
-    for attempt in range(3):
-        crashed = run_command(command, timeout=60)
-        assert crashed.returncode == 9, (attempt, crashed.stderr[-2000:])
-    finished = run_command(command, timeout=60)
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    finished = run_until_it_finishes("bystander_run.py", run_dir, stops=3, exit_code=9)
     assert "RUNS 19 FAILED 1" in finished.stdout, finished.stdout
     runs = {(r.config_id, r.budget): r for r in load_result(run_dir).get_all_runs()}
     assert runs[((0, 0, 2), 1.0)].loss is None and "handed out 3 times" in runs[((0, 0, 2), 1.0)].error_logs
@@ -72,12 +74,7 @@ def test_clean_stops_while_a_job_runs_do_not_count_as_its_crashes(tmp_path):
     # A stop (SIGTERM: a scancel, a time limit, Ctrl-C) records everything and interrupts the
     # running job on purpose: after three stops during the same job it still runs again.
     run_dir = tmp_path / "run"
-    command = [sys.executable, str(SCRIPTS / "stopping_run.py"), str(run_dir)]
-    for attempt in range(3):
-        stopped = run_command(command, timeout=60)
-        assert stopped.returncode == 99, (attempt, stopped.stderr[-2000:])
-    finished = run_command(command, timeout=60)
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    finished = run_until_it_finishes("stopping_run.py", run_dir, stops=3, exit_code=99)
     assert "RUNS 19 FAILED 0" in finished.stdout, finished.stdout
     assert [r["type"] for r in read_journal(run_dir)].count("stop") == 3
 
