@@ -193,8 +193,8 @@ def _incumbent(result: Result) -> dict[str, Any] | None:
     config_id = result.get_incumbent_id()
     if config_id is None:
         return None
-    budget = max(r.budget for r in result.runs if r.loss is not None)
-    loss = min(r.loss for r in result.get_runs_by_id(config_id) if r.budget == budget and r.loss is not None)
+    best = max((r for r in result.get_runs_by_id(config_id) if r.loss is not None), key=lambda r: r.budget)
+    budget, loss = best.budget, best.loss  # the budget it was chosen on: its largest successful run
     return {"config_id": list(config_id), "loss": loss, "budget": budget,
             "config": result.id2config[config_id]["config"]}
 

@@ -476,3 +476,20 @@ def test_bad_input_gives_one_line_and_exit_code_2(bad_input_calls: dict, case: s
     assert process.stdout == "" and "Traceback" not in process.stderr
     lines = process.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("mpibohb: ") and says in lines[0], process.stderr
+
+
+def test_report_shows_an_incumbent_chosen_below_the_largest_successful_budget() -> None:
+    """Configurations that failed on a larger budget are not incumbents, so the incumbent can sit
+    on a budget below the largest that has a successful run: the report shows it there."""
+    from mpibohb.cli import _incumbent
+    from mpibohb.result import Run
+
+    def run(index: int, budget: float, loss: float | None) -> Run:
+        return Run((0, 0, index), budget, loss, None, {"submitted": 0.0, "started": 0.0, "finished": 1.0},
+                   None if loss is not None else "MemoryError")
+
+    runs = [run(5, 1, 1.3), run(6, 1, 1.4), run(7, 1, 2.0), run(5, 3, 0.63), run(6, 3, 0.7), run(5, 9, None),
+            run(6, 9, None)]
+    id2config = {(0, 0, i): {"config": {"x": i / 10}, "config_info": {}} for i in (5, 6, 7)}
+    assert _incumbent(Result(runs, id2config)) == {"config_id": [0, 0, 7], "loss": 2.0, "budget": 1,
+                                                   "config": {"x": 0.7}}
