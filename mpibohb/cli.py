@@ -7,6 +7,9 @@
   record but whose process is gone (SIGKILL, a crash) shows as not running; see
   :func:`writer_status`.
 * ``plot RUN_DIR [--out DIR]``: the pictures of :mod:`mpibohb.visualization` as PNG files.
+
+``report`` and ``plot`` also read a directory of HpBandSter's logs (``configs.json`` and
+``results.json`` of its ``json_result_logger``, no journal).
 * ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
 A run directory that cannot be read gives a one-line ``mpibohb: ...`` message on stderr and exit
@@ -29,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from . import liveness
-from .journal import JOURNAL, JournalError, read_journal
-from .result import Result, result_from_records
+from .journal import CONFIGS, JOURNAL, RESULTS, JournalError, read_journal
+from .result import Result, result_from_hpbandster_logs, result_from_records
 
 EXIT_ERROR = 2
 MAX_FAILURES_SHOWN = 10
@@ -56,7 +59,8 @@ def load_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], Result]:
     if not path.exists():
         raise JournalError(f"{path}: no such run directory")
     if path.is_dir() and not (path / JOURNAL).exists():
-        raise JournalError(f"{path}: not a run directory (it has no {JOURNAL})")
+        logged = " (HpBandSter's logs: report and plot read them)" if has_hpbandster_logs(path) else ""
+        raise JournalError(f"{path}: not a run directory (it has no {JOURNAL}){logged}")
     try:
         records = read_journal(path)
         _check_records(records, path)
@@ -65,6 +69,19 @@ def load_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], Result]:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
+
+
+def has_hpbandster_logs(path: Path) -> bool:
+    """``path`` is a directory HpBandSter's ``json_result_logger`` wrote, without a journal."""
+    return path.is_dir() and not (path / JOURNAL).exists() and (path / CONFIGS).is_file() \
+        and (path / RESULTS).is_file()
+
+
+def load_run_or_logs(run_dir: str | Path) -> tuple[list[dict[str, Any]] | None, Result]:
+    """As :func:`load_run`; for a directory of HpBandSter's logs ``(None, its Result)``."""
+    if has_hpbandster_logs(Path(run_dir)):
+        return None, result_from_hpbandster_logs(run_dir)
+    return load_run(run_dir)
 
 
 def _check_records(records: list[Any], path: Path) -> None:
@@ -140,6 +157,16 @@ def _elsewhere_phrase(writer: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- report
 
 
+def summarize_logs(result: Result, run_dir: str) -> dict[str, Any]:
+    """What ``report`` shows of a run HpBandSter logged: the keys of :func:`summarize`, those the
+    logs do not hold (optimizer, seed, workers, sessions) ``None``."""
+    header = {"created": result.settings.get("time_ref") or 0.0, "settings": dict(result.settings)}
+    summary = summarize([header], result, run_dir)
+    summary.update(state="logged by HpBandSter (no journal)", writer=None, sessions=None, n_workers=None,
+                   n_iterations=summary["iterations"])
+    return summary
+
+
 def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> dict[str, Any]:
     """Everything ``report`` shows, as one JSON-serialisable dict."""
     header, settings = records[0], records[0]["settings"]
@@ -208,8 +235,11 @@ def _trajectory(result: Result) -> list[dict[str, Any]]:
 
 
 def _first_line(text: str | None) -> str:
+    """The line that names an error: the first, or for a bare traceback (HpBandSter's) the last."""
     lines = (text or "").strip().splitlines()
-    return lines[0] if lines else "(no error message)"
+    if not lines:
+        return "(no error message)"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def format_report(summary: dict[str, Any]) -> str:
@@ -237,6 +267,9 @@ def _report_state(summary: dict[str, Any]) -> str:
 
 def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     budgets = ", ".join(_number(b) for b in settings.get("budgets", ()))
+    if summary["sessions"] is None:  # HpBandSter's logs
+        return [f"budgets {budgets} (eta {settings.get('eta')}); HpBandSter's logs hold no optimizer, seed "
+                "or worker count"]
     workers, at_start = summary["n_workers"], settings.get("n_workers")
     started_with = "" if workers == at_start else f" (started with {at_start})"
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
@@ -387,8 +420,8 @@ def _print_json(value: dict[str, Any]) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """``report RUN_DIR [--json]``."""
-    records, result = load_run(args.run_dir)
-    summary = summarize(records, result, args.run_dir)
+    records, result = load_run_or_logs(args.run_dir)
+    summary = summarize(records, result, args.run_dir) if records is not None else summarize_logs(result, args.run_dir)
     if args.json:
         _print_json(summary)
     else:
@@ -407,10 +440,14 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+_LOGS_TOO = "a run directory (holding journal.jsonl), or one of HpBandSter's logs (configs.json, results.json)"
+
+
 def _add_run_dir_command(subparsers: Any, name: str, summary: str, description: str,
-                         handler: Callable[[argparse.Namespace], int]) -> None:
+                         handler: Callable[[argparse.Namespace], int],
+                         run_dir_help: str = "a run directory (holding journal.jsonl)") -> None:
     parser = subparsers.add_parser(name, help=summary, description=description)
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=run_dir_help)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handler)
 
@@ -418,7 +455,8 @@ def _add_run_dir_command(subparsers: Any, name: str, summary: str, description: 
 def add_report_command(subparsers: Any) -> None:
     """Register ``report``."""
     _add_run_dir_command(subparsers, "report", "summarise a run: settings, runs, failures, incumbent",
-                         "Summarise the run in RUN_DIR from its journal.", report_command)
+                         "Summarise the run in RUN_DIR from its journal (or HpBandSter's logs).", report_command,
+                         _LOGS_TOO)
 
 
 def add_status_command(subparsers: Any) -> None:
@@ -451,7 +489,7 @@ def plot_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"mpibohb: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    _records, result = load_run(args.run_dir)
+    _records, result = load_run_or_logs(args.run_dir)
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     for name in visualization.PLOTS:
@@ -473,7 +511,7 @@ def add_plot_command(subparsers: Any) -> None:
     parser = subparsers.add_parser("plot", help="draw the plots of a run as PNG files (needs matplotlib)",
                                    description="Draw the plots of the run in RUN_DIR (finished or running) "
                                                "as PNG files, print their paths and the plots skipped.")
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (holding journal.jsonl)")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=_LOGS_TOO)
     parser.add_argument("--out", metavar="DIR", default=None, help="where to write the PNG files "
                         "(default: RUN_DIR/plots)")
     parser.set_defaults(handler=plot_command)

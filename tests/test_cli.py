@@ -493,3 +493,25 @@ def test_report_shows_an_incumbent_chosen_below_the_largest_successful_budget() 
     id2config = {(0, 0, i): {"config": {"x": i / 10}, "config_info": {}} for i in (5, 6, 7)}
     assert _incumbent(Result(runs, id2config)) == {"config_id": [0, 0, 7], "loss": 2.0, "budget": 1,
                                                    "config": {"x": 0.7}}
+
+
+def test_report_and_plot_read_hpbandsters_logs_and_status_says_why_not(tmp_path: Path) -> None:
+    """tests/data/hpbandster_run was written by HpBandSter 0.7.4 (its make.py): no journal."""
+    logs = Path(__file__).parent / "data" / "hpbandster_run"
+    expected = load_result(logs)
+    report, as_json, plot, status = run_cli_many(["report", logs], ["report", logs, "--json"],
+                                                 ["plot", logs, "--out", tmp_path], ["status", logs])
+    text = ok(report)
+    assert text.startswith(f"run {logs}: logged by HpBandSter (no journal)\nbudgets 1, 3, 9 (eta 3.0);")
+    assert f"runs: {len(expected.get_all_runs())} ({len(expected.failed_runs())} failed)" in text
+    assert "(1, 0, 0) at budget 3: ValueError: diverged: x=" in text  # the traceback's last line
+    assert f"incumbent: {_config_id_text(expected.get_incumbent_id())}, loss" in text
+    summary = json.loads(ok(as_json))
+    assert summary["incumbent"]["config_id"] == list(expected.get_incumbent_id())
+    assert (summary["sessions"], summary["n_workers"], summary["writer"]) == (None, None, None)
+    assert len(ok(plot).splitlines()) == 6 and len(list(tmp_path.glob("*.png"))) == 6
+    assert status.returncode == 2 and "HpBandSter's logs: report and plot read them" in status.stderr
+
+
+def _config_id_text(config_id: Sequence[int]) -> str:
+    return "(" + ", ".join(map(str, config_id)) + ")"
