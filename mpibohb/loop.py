@@ -88,43 +88,36 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     """Drive ``optimizer`` with ``executor`` until every bracket is finished.
 
     ``pending`` are jobs the optimizer handed out before a resume that never finished; they are
-    handed out again before any new job. Jobs in ``alone`` (also handed out before) run first,
-    one at a time with no other job beside them.
+    handed out again before any new job. Jobs in ``alone`` (also handed out before: suspects of
+    killing the run) come first, but never two of them at once; other jobs fill the other workers.
 
     Raises:
         StopRequested: ``stop`` was requested; every outcome received so far is recorded.
     """
-    _run_alone(optimizer, executor, recorder, alone, stop)
-    pending = deque(pending)
+    suspects, pending = deque(alone), deque(pending)
+    suspect: tuple[ConfigId, float] | None = None  # the suspect running now
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
-            if pending:
+            if suspects and suspect is None:
+                job = suspects.popleft()
+                suspect = (job.config_id, job.budget)
+            elif pending:
                 job = pending.popleft()
-                recorder.submitted(job, resubmit=True)
             else:
                 job = optimizer.ask()
                 if job is None:
                     break
                 recorder.submitted(job)
+                executor.submit(job)
+                continue
+            recorder.submitted(job, resubmit=True)
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")
-        record_outcomes(optimizer, recorder, executor.wait(stop))
-
-
-def _run_alone(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, jobs: Iterable[Job],
-               stop: StopFlag) -> None:
-    """Hand out each of ``jobs`` again and wait for its outcome before the next."""
-    for job in jobs:
-        stop.check()
-        recorder.submitted(job, resubmit=True)
-        executor.submit(job)
-        finished: list[tuple[Job, Outcome]] = []
-        while not finished:
-            finished = executor.wait(stop)
-            if not finished:
-                stop.check()  # wait returns nothing only for a stop
+        finished = executor.wait(stop)
+        if any((job.config_id, job.budget) == suspect for job, _ in finished):
+            suspect = None
         record_outcomes(optimizer, recorder, finished)
 
 

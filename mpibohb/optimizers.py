@@ -125,7 +125,7 @@ class _HyperbandFamily:
                 and previous_result is not self.previous_result:
             raise ValueError("previous_result was given to the optimizer and to run(); give it once")
         previous_result = self.previous_result if previous_result is None else previous_result
-        overwrite = overwrite or (self._logger_overwrites and not resume)
+        overwrite = overwrite or (self._logger_overwrites and not resume and not self._has_run)  # once, as HpBandSter
         unknown = sorted(set(hpbandster_run_arguments) - {"min_n_workers", "iteration_kwargs"})
         if unknown:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")

@@ -378,6 +378,10 @@ def _logged_run(line: Any) -> Run:
     config_id, budget, stamps, result, exception = line
     stamps = {key: float(stamps[key]) for key in ("submitted", "started", "finished")}
     loss, info = (None, None) if result is None else (result["loss"], result.get("info"))
+    if loss is not None and (isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss)):
+        # HpBandSter logged any loss; here, as for every run, a NaN, infinite or non-numeric one is a failure
+        exception = exception or f"InvalidResultError: the logged loss {loss!r} is not a finite number"
+        loss = None
     return Run(_logged_config_id(config_id), float(budget), loss, info, stamps, exception)
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,9 +19,11 @@ from typing import Any
 
 from .executors import Executor
 from .journal import (
+    CONFIGS,
     FORMAT_VERSION,
     JOURNAL,
     LOCK,
+    RESULTS,
     JournalError,
     RunDirectory,
     RunDirectoryError,
@@ -59,12 +60,12 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
         journal.unlink()
         return None
     if overwrite:
-        logger.warning("overwriting the run in %s", path)
-        for name in os.listdir(path):
-            if name == LOCK:
-                continue
-            target = path / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        kept = sorted(set(os.listdir(path)) - {JOURNAL, CONFIGS, RESULTS, LOCK})
+        logger.warning("overwriting the run in %s%s", path,
+                       f" (only its {JOURNAL}, {CONFIGS} and {RESULTS}; other files stay: {', '.join(kept[:5])}"
+                       f"{', ...' if len(kept) > 5 else ''})" if kept else "")
+        for name in (JOURNAL, CONFIGS, RESULTS):
+            (path / name).unlink(missing_ok=True)
         return None
     if not resume:
         raise FileExistsError(f"{path} already holds a run ({journal}); pass resume=True to continue it "
@@ -102,7 +103,7 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
     """``[config, budget, loss or None]`` of every run of an earlier ``Result`` or run directory."""
     if previous_result is None:
         return []
-    if not isinstance(previous_result, Result):
+    if not callable(getattr(previous_result, "get_all_runs", None)):  # a Result, mpibohb's or HpBandSter's
         previous_result = load_result(previous_result)
     configs = previous_result.get_id2config_mapping()
     return [[configs[run.config_id]["config"], run.budget, run.loss]
@@ -171,17 +172,16 @@ def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
 def give_up_on_repeat_crashes(pending: list[tuple[Job, int]], optimizer: Optimizer,
                               recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
     """Record as failed the jobs that were running when the run died :data:`MAX_ATTEMPTS` times;
-    return the others, to be handed out again: those on their last attempt apart (to run alone,
-    so that a job running beside one that kills its worker is not blamed for it), then the rest."""
+    return the others, to be handed out again: those on their last attempt apart (they run one at
+    a time, so that a job that ran beside one that kills the run is not blamed for it), then the rest."""
     alone, again = [], []
     for job, attempts in pending:
         if attempts < MAX_ATTEMPTS:
             (alone if attempts == MAX_ATTEMPTS - 1 else again).append(job)
             continue
         now = time.time()
-        reason = (f"AbandonedJob: handed out {attempts} times and never finished (the worker or the job died "
-                  "each time, e.g. a segfault or an out-of-memory kill, the last time with no other job "
-                  "running); recorded as failed")
+        reason = (f"AbandonedJob: the run died {attempts} times while this job ran (e.g. a segfault or an "
+                  "out-of-memory kill), the last time with no other such job running; recorded as failed")
         logger.warning("%s at budget %g: %s", job.config_id, job.budget, reason)
         record_outcomes(optimizer, recorder, [(job, Outcome(None, None, reason, now, now, "resume"))])
     return alone, again
@@ -237,8 +237,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                             len(alone) + len(pending))
             if alone:
-                logger.warning("%d jobs were running each time the run died %d times: each runs alone now, "
-                               "then the run goes on", len(alone), MAX_ATTEMPTS - 1)
+                logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
+                               "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
             _run_until_done_or_stopped(optimizer, executor, recorder, (alone, pending), stop, family.run_dir)
         finally:
             executor.close()

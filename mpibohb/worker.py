@@ -30,6 +30,10 @@ HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
 )
 
 
+# HpBandSter's Worker(run_id, nameserver, nameserver_port, logger, host, id, timeout), by position
+_WORKER_POSITIONAL = ("run_id", "nameserver", "nameserver_port", "logger", "host", "id", "timeout")
+
+
 class Worker:
     """Base class of a problem: override :meth:`compute`.
 
@@ -38,19 +42,31 @@ class Worker:
     ``compute(self, config_id, config, budget, working_directory)``. HpBandSter's connection
     arguments (``run_id``, ``nameserver``, ``host``, ...) are accepted and ignored, apart from
     the attributes a ``compute`` may read, as in HpBandSter: ``self.run_id``, ``self.worker_id``
-    (from ``id``), ``self.host`` (this machine's name) and ``self.logger``.
+    (from ``id``), ``self.host`` (``host``, else this machine's name) and ``self.logger``.
     """
+
+    run_id: Any = None
+    worker_id: Any = None
+    host: str = socket.gethostname()
+    logger: logging.Logger = logging.getLogger("mpibohb.worker")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"Worker got unexpected keyword arguments {unknown}")
-        if args or kwargs:
-            logger.debug("ignoring HpBandSter connection arguments %s %s", args, sorted(kwargs))
-        self.run_id = kwargs.get("run_id")
-        self.worker_id = kwargs.get("id")
-        self.host = socket.gethostname()
-        self.logger = kwargs.get("logger") or logging.getLogger("mpibohb.worker")
+        if len(args) > len(_WORKER_POSITIONAL):
+            raise TypeError(f"Worker takes at most {len(_WORKER_POSITIONAL)} positional arguments "
+                            f"{_WORKER_POSITIONAL}, got {len(args)}")
+        given = dict(zip(_WORKER_POSITIONAL, args))
+        twice = sorted(given.keys() & kwargs.keys())
+        if twice:
+            raise TypeError(f"Worker got {twice} both by position and by keyword")
+        given.update(kwargs)
+        if given:
+            logger.debug("ignoring HpBandSter connection arguments %s", sorted(given))
+        self.run_id, self.worker_id = given.get("run_id"), given.get("id")
+        self.host = given.get("host") or socket.gethostname()
+        self.logger = given.get("logger") or logging.getLogger("mpibohb.worker")
 
     def compute(self, config_id: tuple[int, int, int], config: dict[str, Any], budget: float,
                 working_directory: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import ConfigSpace as CS
@@ -291,6 +292,16 @@ def test_hpbandster_arguments_are_accepted_and_unknown_ones_rejected() -> None:
     worker = Worker(run_id="x", nameserver="127.0.0.1", id=3)
     assert (worker.run_id, worker.worker_id, worker.host) == ("x", 3, socket.gethostname())
     worker.logger.info("compute may log through self.logger, as in HpBandSter")
+    by_position = Worker("r1", "127.0.0.1", None, None, "node7", 5)  # HpBandSter's order
+    assert (by_position.run_id, by_position.worker_id, by_position.host) == ("r1", 5, "node7")
+    with pytest.raises(TypeError, match="both by position and by keyword"):
+        Worker("r1", run_id="r2")
+
+    class NoSuper(Worker):  # HpBandSter would fail here; the attributes still have defaults
+        def __init__(self) -> None:
+            pass
+
+    assert (NoSuper().run_id, NoSuper().worker_id, NoSuper().host) == (None, None, socket.gethostname())
     with pytest.raises(TypeError, match="colour"):
         Worker(run_id="x", colour="blue")
     result = small_bohb().run(n_iterations=1, worker=toy_loss, min_n_workers=1, iteration_kwargs={})
@@ -310,8 +321,15 @@ def test_hpbandsters_json_result_logger_makes_the_run_dir(tmp_path: os.PathLike)
     assert len(load_result(directory).get_all_runs()) == len(first.get_all_runs()) == 13
     with pytest.raises(FileExistsError):
         small_bohb(result_logger=json_result_logger(directory)).run(1, toy_loss)
-    small_bohb(result_logger=json_result_logger(directory, overwrite=True), seed=5).run(1, toy_loss)
+    (Path(directory) / "notes.txt").write_text("the user's own file")
+    again = small_bohb(result_logger=json_result_logger(directory, overwrite=True), seed=5)
+    again.run(1, toy_loss)
     assert [r.loss for r in load_result(directory).get_all_runs()] != [r.loss for r in first.get_all_runs()]
+    assert (Path(directory) / "notes.txt").read_text() == "the user's own file"  # only mpibohb's files go
+    again.run(2, toy_loss, resume=True)  # the logger's overwrite counts once, as in HpBandSter: this extends
+    assert len(load_result(directory).get_all_runs()) == 13 + 6
+    with pytest.raises(FileExistsError):  # a second run() without resume neither overwrites nor repeats
+        again.run(3, toy_loss)
     with pytest.raises(ValueError, match="differ"):
         small_bohb(run_dir=os.path.join(tmp_path, "elsewhere"), result_logger=json_result_logger(directory))
 

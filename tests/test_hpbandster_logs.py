@@ -146,3 +146,19 @@ def test_mpibohb_logs_read_as_hpbandster_logs_agree_with_the_journal():
         assert from_logs[4] == pytest.approx(from_journal[4], abs=1e-6)  # the same absolute time
     assert logs.get_id2config_mapping() == journal.get_id2config_mapping()
     assert logs.HB_config["budgets"] == journal.HB_config["budgets"]
+
+
+def test_a_nan_or_non_numeric_logged_loss_is_a_failed_run(copied):
+    # HpBandSter logged whatever compute returned (json writes NaN as NaN); mpibohb counts such a
+    # run as failed everywhere, so the incumbent and a warm start never see it.
+    results = copied / "results.json"
+    lines = results.read_text().splitlines()
+    first = json.loads(lines[0])
+    lines[0] = json.dumps([first[0], first[1], first[2], {"loss": float("nan"), "info": None}, None])
+    lines[1] = lines[1].replace('"loss": ', '"loss": "abc", "was": ', 1)
+    results.write_text("\n".join(lines) + "\n")
+    runs = load_result(copied).get_all_runs()
+    assert runs[0].loss is None
+    assert runs[0].error_logs == "InvalidResultError: the logged loss nan is not a finite number"
+    assert runs[1].loss is None and "the logged loss 'abc'" in runs[1].error_logs
+    assert len(load_result(copied).failed_runs()) == len(load_result(DATA).failed_runs()) + 2

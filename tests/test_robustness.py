@@ -53,7 +53,7 @@ def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path)
     assert "RUNS 19 FAILED 1" in finished.stdout  # (1, 9, 3), 2 iterations: 9+3+1 + 5+1 = 19 runs
     failed = load_result(run_dir).failed_runs()
     assert [(r.config_id, r.budget) for r in failed] == [((0, 0, 2), 1.0)]
-    assert "handed out 3 times and never finished" in failed[0].error_logs
+    assert "the run died 3 times while this job ran" in failed[0].error_logs
 
 
 def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
@@ -64,10 +64,17 @@ def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
     finished = run_until_it_finishes("bystander_run.py", run_dir, stops=3, exit_code=9)
     assert "RUNS 19 FAILED 1" in finished.stdout, finished.stdout
     runs = {(r.config_id, r.budget): r for r in load_result(run_dir).get_all_runs()}
-    assert runs[((0, 0, 2), 1.0)].loss is None and "handed out 3 times" in runs[((0, 0, 2), 1.0)].error_logs
+    assert runs[((0, 0, 2), 1.0)].loss is None and "died 3 times" in runs[((0, 0, 2), 1.0)].error_logs
     assert runs[((0, 0, 3), 1.0)].loss is not None
-    resubmits = [(tuple(r["config_id"]), r["budget"]) for r in read_journal(run_dir) if r["type"] == "resubmit"]
-    assert resubmits == [((0, 0, 2), 1.0), ((0, 0, 3), 1.0), ((0, 0, 2), 1.0), ((0, 0, 3), 1.0)], resubmits
+    names = {((0, 0, 2), 1.0): "C", ((0, 0, 3), 1.0): "B"}
+    sessions: list[list[str]] = []  # per session: C and B as they were handed out
+    for record in read_journal(run_dir):
+        if record["type"] == "session":
+            sessions.append([])
+        elif record["type"] in ("job", "resubmit") and (tuple(record["config_id"]), record["budget"]) in names:
+            sessions[-1].append(names[(tuple(record["config_id"]), record["budget"])])
+    # 1st session: both; 2nd: both again; 3rd: one suspect at a time, C dies; 4th: C abandoned, B runs
+    assert sessions == [["C", "B"], ["C", "B"], ["C"], ["B"]], sessions
 
 
 def test_clean_stops_while_a_job_runs_do_not_count_as_its_crashes(tmp_path):
