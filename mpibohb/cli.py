@@ -7,10 +7,10 @@
   record but whose process is gone (SIGKILL, a crash) shows as not running; see
   :func:`writer_status`.
 * ``plot RUN_DIR [--out DIR]``: the pictures of :mod:`mpibohb.visualization` as PNG files.
+* ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
 ``report`` and ``plot`` also read a directory of HpBandSter's logs (``configs.json`` and
 ``results.json`` of its ``json_result_logger``, no journal).
-* ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
 A run directory that cannot be read gives a one-line ``mpibohb: ...`` message on stderr and exit
 code 2. To add a command, write an ``add_<name>_command(subparsers)`` function that registers a
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from . import liveness
-from .journal import CONFIGS, JOURNAL, RESULTS, JournalError, read_journal
-from .result import Result, result_from_hpbandster_logs, result_from_records
+from .journal import JOURNAL, JournalError, read_journal
+from .result import Result, has_hpbandster_logs, result_from_hpbandster_logs, result_from_records
 
 EXIT_ERROR = 2
 MAX_FAILURES_SHOWN = 10
@@ -69,12 +69,6 @@ def load_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], Result]:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
-
-
-def has_hpbandster_logs(path: Path) -> bool:
-    """``path`` is a directory HpBandSter's ``json_result_logger`` wrote, without a journal."""
-    return path.is_dir() and not (path / JOURNAL).exists() and (path / CONFIGS).is_file() \
-        and (path / RESULTS).is_file()
 
 
 def load_run_or_logs(run_dir: str | Path) -> tuple[list[dict[str, Any]] | None, Result]:
@@ -161,8 +155,8 @@ def summarize_logs(result: Result, run_dir: str) -> dict[str, Any]:
     """What ``report`` shows of a run HpBandSter logged: the keys of :func:`summarize`, those the
     logs do not hold (optimizer, seed, workers, sessions) ``None``."""
     header = {"created": result.settings.get("time_ref") or 0.0, "settings": dict(result.settings)}
-    summary = summarize([header], result, run_dir)
-    summary.update(state="logged by HpBandSter (no journal)", writer=None, sessions=None, n_workers=None,
+    summary = summarize([header, {"type": "end"}], result, run_dir)  # ended: no writer to look for
+    summary.update(state="logged by HpBandSter (no journal)", sessions=None, n_workers=None,
                    n_iterations=summary["iterations"])
     return summary
 

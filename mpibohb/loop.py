@@ -99,19 +99,17 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
+            resubmit = True
             if suspects and suspect is None:
                 job = suspects.popleft()
                 suspect = (job.config_id, job.budget)
             elif pending:
                 job = pending.popleft()
             else:
-                job = optimizer.ask()
+                job, resubmit = optimizer.ask(), False
                 if job is None:
                     break
-                recorder.submitted(job)
-                executor.submit(job)
-                continue
-            recorder.submitted(job, resubmit=True)
+            recorder.submitted(job, resubmit=resubmit)
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")

@@ -303,9 +303,9 @@ def load_result(run_dir: Any) -> Result:
     from .journal import CONFIGS, JOURNAL, RESULTS, JournalError, read_journal
 
     path = Path(run_dir)
+    if has_hpbandster_logs(path):
+        return result_from_hpbandster_logs(path)
     if path.is_dir() and not (path / JOURNAL).exists():
-        if (path / CONFIGS).is_file() and (path / RESULTS).is_file():
-            return result_from_hpbandster_logs(path)
         raise JournalError(f"no journal at {path / JOURNAL} (mpibohb), nor {CONFIGS} and {RESULTS} "
                            f"(HpBandSter's json_result_logger) in {path}")
     records = read_journal(path)
@@ -313,6 +313,14 @@ def load_result(run_dir: Any) -> Result:
         return result_from_records(records)
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"{run_dir}: a journal record lacks a field or has a bad value: {exc!r}") from None
+
+
+def has_hpbandster_logs(path: Path) -> bool:
+    """``path`` is a directory that HpBandSter's ``json_result_logger`` wrote, with no journal."""
+    from .journal import CONFIGS, JOURNAL, RESULTS
+
+    return path.is_dir() and not (path / JOURNAL).exists() and (path / CONFIGS).is_file() \
+        and (path / RESULTS).is_file()
 
 
 def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:

@@ -239,7 +239,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if alone:
                 logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
                                "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
-            _run_until_done_or_stopped(optimizer, executor, recorder, (alone, pending), stop, family.run_dir)
+            _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir)
         finally:
             executor.close()
             if directory is not None:
@@ -258,10 +258,10 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir")
 
 
-def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder,
-                               pending: tuple[list[Job], list[Job]], stop: StopFlag, run_dir: str | None) -> None:
+def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, alone: list[Job],
+                               pending: list[Job], stop: StopFlag, run_dir: str | None) -> None:
     try:
-        run_loop(optimizer, executor, recorder, pending[1], stop, alone=pending[0])
+        run_loop(optimizer, executor, recorder, pending, stop, alone=alone)
     except StopRequested as stopped:
         record_outcomes(optimizer, recorder, executor.drain())
         recorder.journal({"type": "stop", "signal": stopped.signum, "time": time.time()})

@@ -65,8 +65,8 @@ class Worker:
         if given:
             logger.debug("ignoring HpBandSter connection arguments %s", sorted(given))
         self.run_id, self.worker_id = given.get("run_id"), given.get("id")
-        self.host = given.get("host") or socket.gethostname()
-        self.logger = given.get("logger") or logging.getLogger("mpibohb.worker")
+        self.host = given.get("host") or Worker.host
+        self.logger = given.get("logger") or Worker.logger
 
     def compute(self, config_id: tuple[int, int, int], config: dict[str, Any], budget: float,
                 working_directory: str) -> dict[str, Any]:
