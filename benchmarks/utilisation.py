@@ -50,8 +50,6 @@ Figures per K and engine, computed by one function from the runs of the ``Result
 from __future__ import annotations
 
 import argparse
-import heapq
-import itertools
 import json
 import math
 import os
@@ -93,7 +91,7 @@ def evaluate(config: dict[str, Any], budget: float, scale: float) -> dict[str, A
     return {"loss": toy_loss(config, budget), "info": {"t0": start, "t1": time.time(), "who": who}}
 
 
-def mpibohb_bohb() -> Any:
+def mpibohb_bohb(fill_tail: bool = False) -> Any:
     """mpibohb's BOHB on the toy space, as the mpibohb runs and ``schedule_bound`` use it."""
     import ConfigSpace as CS
 
@@ -101,18 +99,18 @@ def mpibohb_bohb() -> Any:
 
     cs = CS.ConfigurationSpace(seed=0)
     cs.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
-    return BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0)
+    return BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail)
 
 
 def schedule_bound(workers: int, n_iterations: int, scale: float,
                    order: Callable[[Bracket], Any] | None = None,
-                   prepare: Callable[[Any], None] | None = None) -> dict[str, float]:
+                   prepare: Callable[[Any], None] | None = None, fill_tail: bool = False) -> dict[str, float]:
     """Busy fraction and span that a dispatcher with zero master and communication cost reaches
     with mpibohb's schedule and job order: ``bound_busy`` and ``bound_span`` (seconds).
 
-    A discrete-event simulation drives mpibohb's real ``Optimizer`` (same brackets, same rule for
-    starting one, oldest bracket first) with ``workers`` virtual workers; an evaluation takes
-    exactly budget * scale, and a freed worker asks at once. It isolates the schedule's tail (the
+    ``benchmarks.simulation`` drives mpibohb's real ``Optimizer`` (same brackets, same rule for
+    starting one, oldest bracket first; with ``fill_tail``, that option) with ``workers`` virtual
+    workers; an evaluation takes exactly budget * scale. It isolates the schedule's tail (the
     stage barriers of the last brackets) from dispatch overhead, which it does not have.
 
     ``order``, a what-if for ``benchmarks/schedule_orders.py``: before every ask the open brackets
@@ -122,21 +120,18 @@ def schedule_bound(workers: int, n_iterations: int, scale: float,
     ``prepare``, a what-if that breaks that rule: called once with the fresh optimizer, for
     example to open every bracket at the start.
     """
-    optimizer = mpibohb_bohb().make_optimizer(n_iterations)
+    from benchmarks.simulation import simulate
+
+    optimizer = mpibohb_bohb(fill_tail).make_optimizer(n_iterations)
     if prepare is not None:
         prepare(optimizer)
-    now, work, running, count = 0.0, 0.0, [], itertools.count()  # running: heap of (end, count, job)
-    while not optimizer.finished:
-        if order is not None:
-            optimizer._open.sort(key=order)  # noqa: SLF001 - a what-if on the optimiser's own job order
-        job = optimizer.ask() if len(running) < workers else None
-        if job is not None:  # a free worker takes it now
-            work += job.budget * scale
-            heapq.heappush(running, (now + job.budget * scale, next(count), job))
-            continue
-        now, _, job = heapq.heappop(running)  # every worker busy, or none has a job: next result
-        optimizer.tell(job, toy_loss(job.config, job.budget))
-    return {"bound_busy": work / (workers * now), "bound_span": now}
+
+    def sort_open(optimizer: Any) -> None:
+        optimizer._open.sort(key=order)  # noqa: SLF001 - a what-if on the optimiser's own job order
+
+    run = simulate(optimizer, workers, lambda job: job.budget * scale, lambda job: toy_loss(job.config, job.budget),
+                   sort_open if order is not None else None)
+    return {"bound_busy": run.busy, "bound_span": run.span}
 
 
 def hyperband_sleep(n_iterations: int, scale: float) -> tuple[float, float]:

@@ -107,10 +107,18 @@ class Bracket:
 
 
 class Optimizer:
-    """Runs ``n_iterations`` brackets, starting the next one whenever all open brackets wait."""
+    """Runs ``n_iterations`` brackets, starting the next one whenever all open brackets wait.
+
+    With ``fill_tail``, the last brackets start earlier. Once the budget not yet handed out, per
+    worker (``workers``), is no more than the longest chain of stages (the sum of its budgets) of a
+    bracket not yet started, every remaining bracket starts, and jobs come from the bracket with
+    the longest chain of stages left first (oldest first on ties): that bracket could otherwise
+    no longer end with the rest of the work even if every worker stayed busy. Budget stands in for
+    run time. Without it, the stages of the last brackets run after the others while workers idle.
+    """
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, fill_tail: bool = False) -> None:
         if isinstance(n_iterations, bool) or not isinstance(n_iterations, numbers.Integral) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an integer >= 1, got {n_iterations!r}")
         n_iterations = int(n_iterations)
@@ -119,8 +127,12 @@ class Optimizer:
         self.n_iterations = n_iterations
         self.rng = rng
         self.brackets: list[Bracket] = []
-        self._open: list[Bracket] = []  # started and not finished, oldest first
+        self._open: list[Bracket] = []  # started and not finished; oldest first until the tail starts
         self.num_running = 0
+        self.workers = 1  # how many workers take jobs: set by the caller, read by fill_tail only
+        self.fill_tail = bool(fill_tail)
+        self.tail_started = False
+        self._tail = _TailPlan(plan_of, n_iterations) if fill_tail else None
 
     @property
     def finished(self) -> bool:
@@ -129,18 +141,36 @@ class Optimizer:
 
     def ask(self) -> Job | None:
         """The next job, or ``None`` when every open bracket waits and no new one may start."""
-        for bracket in self._open:
-            job = bracket.next_job(self.rng)
-            if job is not None:
-                self.num_running += 1
-                return job
-        if len(self.brackets) < self.n_iterations:
-            iteration = len(self.brackets)
-            bracket = Bracket(iteration, self.plan_of(iteration), self.sampler)
-            self.brackets.append(bracket)
-            self._open.append(bracket)
-            return self.ask()
-        return None
+        if self._tail is not None:
+            self._follow_tail()
+        while True:
+            for bracket in self._open:
+                job = bracket.next_job(self.rng)
+                if job is not None:
+                    self.num_running += 1
+                    if self._tail is not None:
+                        self._tail.handed_out(job.budget)
+                    return job
+            if len(self.brackets) == self.n_iterations:
+                return None
+            self._start_bracket()
+
+    def _start_bracket(self) -> None:
+        iteration = len(self.brackets)
+        bracket = Bracket(iteration, self.plan_of(iteration), self.sampler)
+        self.brackets.append(bracket)
+        self._open.append(bracket)
+
+    def _follow_tail(self) -> None:
+        """fill_tail: start every remaining bracket once the tail is near; in the tail, put the
+        bracket with the longest chain of stages left first."""
+        assert self._tail is not None
+        if not self.tail_started and self._tail.is_near(len(self.brackets), self.workers):
+            self.tail_started = True
+            while len(self.brackets) < self.n_iterations:
+                self._start_bracket()
+        if self.tail_started:
+            self._open.sort(key=lambda b: (-sum(b.plan.budgets[b.stage:]), b.iteration))
 
     def tell(self, job: Job, loss: float) -> None:
         """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf)."""
@@ -157,3 +187,24 @@ class Optimizer:
         if bracket.finished:
             self._open.remove(bracket)
             bracket.entries.clear()  # a finished bracket is never read again: free its configurations
+
+
+class _TailPlan:
+    """What fill_tail needs to know of the brackets ahead: the budget not yet handed out and the
+    longest chain of stages among the brackets from a given iteration on."""
+
+    def __init__(self, plan_of: PlanFunction, n_iterations: int) -> None:
+        plans = [plan_of(i) for i in range(n_iterations)]
+        self.budget_left = sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets))
+        self.longest_chain_from = [0.0] * (n_iterations + 1)  # over iterations i .. n_iterations - 1
+        for i in range(n_iterations - 1, -1, -1):
+            self.longest_chain_from[i] = max(self.longest_chain_from[i + 1], sum(plans[i].budgets))
+
+    def handed_out(self, budget: float) -> None:
+        """A job with ``budget`` was handed out."""
+        self.budget_left -= budget
+
+    def is_near(self, started: int, workers: int) -> bool:
+        """True when the budget left per worker no longer covers the longest chain of the brackets
+        not started (``started`` of them have)."""
+        return self.budget_left / max(1, workers) <= self.longest_chain_from[started]

@@ -47,7 +47,7 @@ class _HyperbandFamily:
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
                  max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike | None = None,
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
-                 **hpbandster_arguments: Any) -> None:
+                 fill_tail: bool = False, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
@@ -67,6 +67,9 @@ class _HyperbandFamily:
         self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
         self.run_dir, self._logger_overwrites = _run_dir_and_overwrite(run_dir, result_logger)
         self.previous_result = previous_result
+        if not isinstance(fill_tail, (bool, np.bool_)):
+            raise ValueError(f"fill_tail must be True or False, got {fill_tail!r}")
+        self.fill_tail = bool(fill_tail)
         self._has_run = False
 
     def _make_sampler(self) -> Sampler:
@@ -80,7 +83,7 @@ class _HyperbandFamily:
         """The run's settings, with HpBandSter's ``HB_config`` keys."""
         return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
-                "max_SH_iter": len(self.budgets), "seed": self.seed}
+                "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail}
 
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
@@ -179,7 +182,7 @@ class _HyperbandFamily:
     def make_optimizer(self, n_iterations: int) -> Optimizer:
         """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
         rng = np.random.default_rng(self.seed)
-        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng)
+        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng, fill_tail=self.fill_tail)
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""

@@ -40,6 +40,7 @@ from .worker import Outcome
 logger = logging.getLogger("mpibohb")
 
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
+_SETTINGS_ADDED_LATER = {"fill_tail": False}  # a journal written before a setting existed had its default
 MAX_ATTEMPTS = 3  # a job handed out this often without a result is recorded as failed on resume
 
 
@@ -75,8 +76,8 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
 
 def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
     """Raise :class:`RunDirectoryError` naming what differs between a journaled run and this one."""
-    old_settings = {k: v for k, v in old["settings"].items() if k not in _RESUME_INSENSITIVE}
-    new_settings = {k: v for k, v in new["settings"].items() if k not in _RESUME_INSENSITIVE}
+    old_settings, new_settings = ({k: v for k, v in {**_SETTINGS_ADDED_LATER, **header["settings"]}.items()
+                                   if k not in _RESUME_INSENSITIVE} for header in (old, new))
     differ = sorted(k for k in old_settings.keys() | new_settings.keys() if old_settings.get(k) != new_settings.get(k))
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
@@ -143,6 +144,7 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Jo
         key = (tuple(record.get("config_id", ())), record.get("budget"))
         if kind == "session":
             this_session = set()
+            optimizer.workers = record.get("n_workers", optimizer.workers)  # as that session asked
         elif kind == "stop":
             attempts.subtract(this_session & handed_out.keys())
         if kind == "job":
@@ -233,6 +235,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             _log_settings(family, n_iterations, n_workers)
             alone, pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) \
                 if records else ([], [])
+            optimizer.workers = n_workers
             if records:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                             len(alone) + len(pending))

@@ -208,3 +208,88 @@ def test_finished_brackets_release_their_configurations() -> None:
     assert len(optimizer.brackets[0].entries) > 0  # an open bracket keeps its entries
     run_serially(optimizer)
     assert all(bracket.finished and bracket.entries == [] for bracket in optimizer.brackets)
+
+
+def run_with_workers(optimizer: Optimizer, workers: int) -> tuple[list[Job], float]:
+    """Drive ``optimizer`` with ``workers`` virtual workers, each evaluation taking its budget in
+    virtual time; return the jobs in hand-out order and the span."""
+    import heapq
+
+    optimizer.workers = workers
+    now, running, handed_out = 0.0, [], []
+    while not optimizer.finished:
+        job = optimizer.ask() if len(running) < workers else None
+        if job is not None:
+            handed_out.append(job)
+            heapq.heappush(running, (now + job.budget, len(handed_out), job))
+            continue
+        now, _, job = heapq.heappop(running)
+        optimizer.tell(job, loss_of(job.config, job.budget))
+    return handed_out, now
+
+
+def tail_hyperband(n_iterations: int, fill_tail: bool) -> Optimizer:
+    return HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=0,
+                     fill_tail=fill_tail).make_optimizer(n_iterations)
+
+
+def test_fill_tail_runs_the_same_evaluations_in_less_time_with_many_workers() -> None:
+    default_jobs, default_span = run_with_workers(tail_hyperband(40, False), 32)
+    tail_jobs, tail_span = run_with_workers(tail_hyperband(40, True), 32)
+    assert Counter((j.iteration, j.budget) for j in tail_jobs) == Counter((j.iteration, j.budget) for j in default_jobs)
+    assert len({(j.config_id, j.budget) for j in tail_jobs}) == len(tail_jobs)
+    work = sum(job.budget for job in tail_jobs)
+    # virtual time, not a clock: the schedule's own span (the default idles in its last brackets' stages)
+    assert work / (32 * tail_span) > 0.9 > work / (32 * default_span)
+
+
+def plan_work(plan) -> float:
+    return sum(n * b for n, b in zip(plan.num_configs, plan.budgets))
+
+
+def test_fill_tail_starts_every_remaining_bracket_once_the_budget_left_per_worker_is_one_chain() -> None:
+    optimizer = tail_hyperband(40, True)
+    plans = [optimizer.plan_of(i) for i in range(40)]
+    left = [sum(plan_work(plan) for plan in plans)]  # budget not handed out yet
+    asks = []  # per ask, before it: budget left per worker, longest chain not started, brackets started; then
+    ask = optimizer.ask  # whether it started the tail and the brackets started after it
+
+    def watched_ask():
+        longest = max((sum(plan.budgets) for plan in plans[len(optimizer.brackets):]), default=0.0)
+        before = (left[0] / 32, longest, len(optimizer.brackets), optimizer.tail_started)
+        job = ask()
+        asks.append((*before, optimizer.tail_started and not before[3], len(optimizer.brackets)))
+        left[0] -= job.budget if job is not None else 0.0
+        return job
+
+    optimizer.ask = watched_ask
+    jobs, _ = run_with_workers(optimizer, 32)
+    assert left[0] == 0 and len(jobs) == 690
+    trigger = next(i for i, a in enumerate(asks) if a[4])
+    assert all(per_worker > longest for per_worker, longest, *_ in asks[:trigger]), "the tail started too early"
+    per_worker, longest, started_before, _, _, started_after = asks[trigger]
+    assert per_worker <= longest
+    assert started_before < 40 and started_after == 40  # every remaining bracket at once
+    assert started_before >= 30  # most brackets started by the rule: the tail is the last quarter or less
+
+
+def test_fill_tail_hands_out_from_the_longest_chain_left_first_in_the_tail() -> None:
+    optimizer = tail_hyperband(12, True)
+    optimizer.workers = 1000  # the tail starts at the first ask: every bracket opens
+    first = [optimizer.ask() for _ in range(27 + 27 + 27)]
+    assert len(optimizer.brackets) == 12 and optimizer.tail_started
+    # brackets 0, 4 and 8 (budgets 1, 3, 9, 27: the longest chain) give their first stages first, oldest first
+    assert [job.iteration for job in first] == [0] * 27 + [4] * 27 + [8] * 27
+    assert optimizer.ask().iteration == 1  # then the chain 3 + 9 + 27
+
+
+def test_fill_tail_with_one_worker_changes_nothing() -> None:
+    default_jobs, _ = run_with_workers(tail_hyperband(8, False), 1)
+    tail_jobs, _ = run_with_workers(tail_hyperband(8, True), 1)
+    assert [(j.config_id, j.budget, j.config) for j in tail_jobs] == [(j.config_id, j.budget, j.config)
+                                                                     for j in default_jobs]
+
+
+def test_fill_tail_must_be_a_boolean() -> None:
+    with pytest.raises(ValueError, match="fill_tail must be True or False, got 'yes'"):
+        HyperBand(configspace=space(), min_budget=1, max_budget=27, fill_tail="yes")

@@ -1,0 +1,151 @@
+"""What ``fill_tail=True`` gives and costs: busy fraction over many schedules, and BOHB's final
+incumbent with many workers, each against the default (a new bracket only when every open one waits).
+
+    .venv/bin/python benchmarks/fill_tail.py [--quick] [--seeds 10] [--jobs 2]
+
+Everything is simulated (``benchmarks/simulation.py``): K virtual workers drive mpibohb's real
+``Optimizer``, no master or communication cost, nothing slept. A run takes seconds.
+
+1. Schedules: Hyperband's brackets (random configurations; the sampler does not change the schedule)
+   for several budget ladders, numbers of iterations and K. An evaluation takes its budget, or its
+   budget times a log-normal factor (sigma 0.3, three draws per cell) for run times that budget
+   predicts only roughly. Per setting: the mean busy fraction of each mode, how many cells
+   fill_tail makes worse (by more than 0.2 points), and the largest loss and gain.
+2. Quality: BOHB on the offline problems of ``benchmarks/problems.py`` (not the MLP) with K
+   virtual workers, an evaluation taking its budget; per mode the final incumbent's score
+   (HpBandSter's rule: the lowest loss on the largest budget evaluated so far; regret where the
+   optimum is known), mean and standard error over seeds, and the simulated span. fill_tail samples
+   the configurations of the last brackets earlier, when the model has fewer results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.problems import all_problems, noise_generator  # noqa: E402
+from benchmarks.simulation import simulate  # noqa: E402
+
+LADDERS = [(1, 27, 3), (1, 81, 3), (1, 243, 3), (1, 64, 2), (1, 9, 3), (0.5, 100, 4)]
+ITERATIONS = [20, 40, 80]
+WORKERS = [4, 8, 16, 32, 64]
+SIGMA, NOISY_DRAWS = 0.3, 3
+WORSE = 0.002  # a cell where fill_tail loses more than this busy fraction counts as worse
+
+
+def one_float_space() -> Any:
+    import ConfigSpace as CS
+
+    space = CS.ConfigurationSpace(seed=0)
+    space.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
+    return space
+
+
+def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers: int, fill_tail: bool,
+                  sigma: float = 0.0, draw: int = 0) -> float:
+    """Busy fraction of Hyperband's schedule; run time = budget (times a log-normal factor)."""
+    from mpibohb import HyperBand
+
+    min_budget, max_budget, eta = ladder
+    family = HyperBand(one_float_space(), min_budget=min_budget, max_budget=max_budget, eta=eta, seed=0,
+                       fill_tail=fill_tail)
+    factors = np.random.default_rng([draw, 7])
+
+    def duration(job: Any) -> float:
+        return job.budget * (factors.lognormal(0.0, sigma) if sigma else 1.0)
+
+    return simulate(family.make_optimizer(n_iterations), workers, duration, lambda job: job.config["x"]).busy
+
+
+def schedule_cell(cell: tuple[Any, int, int, float]) -> tuple[float, float]:
+    """(default, fill_tail) busy fraction of one cell, averaged over the draws when noisy."""
+    ladder, n_iterations, workers, sigma = cell
+    draws = range(NOISY_DRAWS if sigma else 1)
+    return tuple(float(np.mean([schedule_busy(ladder, n_iterations, workers, fill, sigma, d) for d in draws]))
+                 for fill in (False, True))
+
+
+def schedule_table(cells: list[tuple[Any, int, int]], jobs: int) -> list[str]:
+    """One markdown row per duration model."""
+    lines = ["| run time | cells | busy, default | busy, fill_tail | cells worse | largest loss | largest gain |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    print("\n".join(lines), flush=True)
+    for sigma, label in ((0.0, "= budget"), (SIGMA, f"budget x log-normal (sigma {SIGMA}), {NOISY_DRAWS} draws")):
+        with ProcessPoolExecutor(jobs) as pool:
+            pairs = np.array(list(pool.map(schedule_cell, [(*cell, sigma) for cell in cells])))
+        change = pairs[:, 1] - pairs[:, 0]
+        lines.append(f"| {label} | {len(cells)} | {pairs[:, 0].mean():.1%} | {pairs[:, 1].mean():.1%} |"
+                     f" {int((change < -WORSE).sum())} | {min(change.min(), 0):+.1%} | {change.max():+.1%} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def final_score(problem_name: str, workers: int, fill_tail: bool, seed: int) -> tuple[float, float]:
+    """(final incumbent's score, span) of one simulated BOHB run."""
+    from mpibohb import BOHB
+
+    problem = all_problems()[problem_name]
+    family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
+                  eta=problem.eta, seed=seed, fill_tail=fill_tail)
+    noise = noise_generator(seed)
+    run = simulate(family.make_optimizer(problem.n_iterations), workers, lambda job: job.budget,
+                   lambda job: problem.evaluate(job.config, job.budget, noise))
+    incumbent, best = None, (-math.inf, math.inf)  # (budget, loss): largest budget first, then lowest loss
+    for _, job, loss in run.evaluations:
+        if math.isfinite(loss) and (job.budget > best[0] or (job.budget == best[0] and loss < best[1])):
+            incumbent, best = job.config, (job.budget, loss)
+    return problem.score(incumbent), run.span
+
+
+def quality_cell(cell: tuple[str, int, bool, int]) -> tuple[float, float]:
+    return final_score(*cell)
+
+
+def quality_table(problems: list[str], workers: list[int], seeds: int, jobs: int) -> list[str]:
+    """One markdown row per problem and K."""
+    lines = ["| problem | K | score, default | score, fill_tail | difference | span, default | span, fill_tail |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    print("\n".join(lines), flush=True)
+    for name in problems:
+        for k in workers:
+            cells = [(name, k, fill, seed) for fill in (False, True) for seed in range(seeds)]
+            with ProcessPoolExecutor(jobs) as pool:
+                results = np.array(list(pool.map(quality_cell, cells))).reshape(2, seeds, 2)
+            scores, spans = results[:, :, 0], results[:, :, 1]
+            se = scores.std(axis=1, ddof=1) / math.sqrt(seeds)
+            difference = scores[1] - scores[0]
+            lines.append(f"| {name} | {k} | {scores[0].mean():.4g} ± {se[0]:.2g} | {scores[1].mean():.4g} ± {se[1]:.2g}"
+                         f" | {difference.mean():+.3g} ± {difference.std(ddof=1) / math.sqrt(seeds):.2g}"
+                         f" | {spans[0].mean():.0f} | {spans[1].mean():.0f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cells, problems and seeds: about a minute")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per problem and mode (default 10)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    args = parser.parse_args(argv)
+    ladders, iterations, workers = (LADDERS[:2], [40], [8, 32]) if args.quick else (LADDERS, ITERATIONS, WORKERS)
+    problems = ["counting_ones_8", "branin"] if args.quick else [p for p in all_problems() if p != "mlp_digits"]
+    seeds = min(args.seeds, 3) if args.quick else args.seeds
+    cells = [(ladder, n, k) for ladder in ladders for n in iterations for k in workers]
+    print(f"Schedules: Hyperband, ladders (min, max, eta) {ladders}, iterations {iterations}, K {workers}\n")
+    schedule_table(cells, args.jobs)
+    print(f"\nQuality: BOHB, simulated with K workers, run time = budget, {seeds} seeds; score: regret "
+          "(loss for problems without a known optimum) of the final incumbent; span in budget units\n")
+    quality_table(problems, [8, 32], seeds, args.jobs)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
