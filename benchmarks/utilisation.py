@@ -13,10 +13,12 @@ sweep over K, one more run per engine at the largest K with ``--long_iterations`
 how much of the idle time is the tail of the last brackets, which weighs less in a longer run.
 
 Engines: mpibohb under ``mpiexec -n K+1`` (rank 0 optimises, ranks 1..K evaluate), launched with
-this project's Python. HpBandSter in ``benchmarks/.hpbandster-venv`` (``bash
-benchmarks/hpbandster_env.sh``), in its "threads" set-up: K worker threads in one process, a
-Pyro4 nameserver on 127.0.0.1 (free port), ``run(min_n_workers=K)``. Each run is a subprocess in
-its own process group with a timeout; one that does not finish is killed and reported as "hung".
+this project's Python; "mpibohb fill_tail" the same with ``BOHB(..., fill_tail=True)``, which
+starts the last brackets early instead of idling through their stages. HpBandSter in
+``benchmarks/.hpbandster-venv`` (``bash benchmarks/hpbandster_env.sh``), in its "threads" set-up:
+K worker threads in one process, a Pyro4 nameserver on 127.0.0.1 (free port),
+``run(min_n_workers=K)``. Each run is a subprocess in its own process group with a timeout; one
+that does not finish is killed and reported as "hung".
 
 Figures per K and engine, computed by one function from the runs of the ``Result`` the run returns:
 
@@ -74,7 +76,7 @@ from benchmarks.processes import run_in_group  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"
 MIN_BUDGET, MAX_BUDGET, ETA = 1.0, 27.0, 3
-ENGINES = ("mpibohb", "HpBandSter")
+ENGINES = ("mpibohb", "mpibohb fill_tail", "HpBandSter")  # "mpibohb fill_tail": BOHB(..., fill_tail=True)
 DEFAULT_ITERATIONS = 40  # of the sweep over K; rows written before they carried "n_iterations" had it
 
 
@@ -160,11 +162,11 @@ def run_records(runs: list[Any], time_ref: float) -> list[dict[str, Any]]:
     return records
 
 
-def mpibohb_child(workers: int, n_iterations: int, scale: float, out: str) -> None:
+def mpibohb_child(workers: int, n_iterations: int, scale: float, out: str, fill_tail: bool = False) -> None:
     """Runs on every rank under mpiexec; rank 0 writes the runs to ``out``."""
     from mpi4py import MPI
 
-    opt = mpibohb_bohb()
+    opt = mpibohb_bohb(fill_tail)
     MPI.COMM_WORLD.Barrier()
     start = time.perf_counter()
     result = opt.run(n_iterations=n_iterations, worker=lambda config, budget: evaluate(config, budget, scale))
@@ -341,16 +343,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(workers: int, n_iterations: int, scale: float, timeout: float | None) -> list[dict[str, Any]]:
-    """One run per engine with ``workers`` workers, printed as it ends; mpibohb's row has the bound."""
+    """One run per engine with ``workers`` workers, printed as it ends; mpibohb's rows have the bound."""
     total, chain = hyperband_sleep(n_iterations, scale)
     timeout = timeout or 90 + 3 * (total / workers + chain)
-    bound = schedule_bound(workers, n_iterations, scale)  # before the runs: it takes CPU
+    bounds = {engine: schedule_bound(workers, n_iterations, scale, fill_tail=engine.endswith("fill_tail"))
+              for engine in ENGINES if engine.startswith("mpibohb")}  # before the runs: they take CPU
     rows = []
     for engine in ENGINES:
         rows.append(row_of(engine, workers, run_engine(engine, workers, n_iterations, scale, timeout)))
         rows[-1]["n_iterations"] = n_iterations
-        if engine == "mpibohb":
-            rows[-1].update(bound)
+        rows[-1].update(bounds.get(engine, {}))
         print(format_row(rows[-1]), flush=True)
     return rows
 
@@ -358,8 +360,10 @@ def measure(workers: int, n_iterations: int, scale: float, timeout: float | None
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
-        child = mpibohb_child if args.child == "mpibohb" else hpbandster_child
-        child(args.workers[0], args.n_iterations, args.scale, args.out)
+        if args.child == "HpBandSter":
+            hpbandster_child(args.workers[0], args.n_iterations, args.scale, args.out)
+        else:
+            mpibohb_child(args.workers[0], args.n_iterations, args.scale, args.out, args.child.endswith("fill_tail"))
         return
     total, chain = hyperband_sleep(args.n_iterations, args.scale)
     print(machine_line())

@@ -96,6 +96,7 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     """
     suspects, pending = deque(alone), deque(pending)
     suspect: tuple[ConfigId, float] | None = None  # the suspect running now
+    tail_logged = optimizer.tail_started
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
@@ -107,6 +108,11 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
                 job = pending.popleft()
             else:
                 job, resubmit = optimizer.ask(), False
+                if optimizer.tail_started and not tail_logged:
+                    tail_logged = True
+                    logger.info("fill_tail: starting every remaining bracket now (%d of %d), to keep the workers "
+                                "busy to the end", optimizer.n_iterations - optimizer.brackets_before_tail,
+                                optimizer.n_iterations)
                 if job is None:
                     break
             recorder.submitted(job, resubmit=resubmit)

@@ -131,7 +131,7 @@ class Optimizer:
         self.num_running = 0
         self.workers = 1  # how many workers take jobs: set by the caller, read by fill_tail only
         self.fill_tail = bool(fill_tail)
-        self.tail_started = False
+        self.brackets_before_tail: int | None = None  # brackets started when fill_tail started the rest
         self._tail = _TailPlan(plan_of, n_iterations) if fill_tail else None
 
     @property
@@ -155,6 +155,11 @@ class Optimizer:
                 return None
             self._start_bracket()
 
+    @property
+    def tail_started(self) -> bool:
+        """True once fill_tail has started every remaining bracket."""
+        return self.brackets_before_tail is not None
+
     def _start_bracket(self) -> None:
         iteration = len(self.brackets)
         bracket = Bracket(iteration, self.plan_of(iteration), self.sampler)
@@ -166,7 +171,7 @@ class Optimizer:
         bracket with the longest chain of stages left first."""
         assert self._tail is not None
         if not self.tail_started and self._tail.is_near(len(self.brackets), self.workers):
-            self.tail_started = True
+            self.brackets_before_tail = len(self.brackets)
             while len(self.brackets) < self.n_iterations:
                 self._start_bracket()
         if self.tail_started:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch, Result, Run, Worker
+from mpibohb.journal import RunDirectoryError
 
 
 def space() -> CS.ConfigurationSpace:
@@ -504,6 +505,19 @@ def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
     assert len(optimizer.run(n_iterations=2, worker=toy_loss, resume=True).get_all_runs()) == 13 + 6
 
 
+
+def test_a_run_journaled_before_fill_tail_existed_resumes_and_extends(tmp_path: os.PathLike) -> None:
+    import json
+
+    small_bohb(run_dir=tmp_path).run(n_iterations=1, worker=toy_loss)
+    journal = Path(tmp_path) / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["fill_tail"]  # as an older mpibohb wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    assert len(small_bohb(run_dir=tmp_path).run(n_iterations=2, worker=toy_loss, resume=True).get_all_runs()) == 19
+    with pytest.raises(RunDirectoryError, match=r"settings differ \(fill_tail: False -> True\)"):
+        small_bohb(run_dir=tmp_path, fill_tail=True).run(n_iterations=3, worker=toy_loss, resume=True)
 @pytest.mark.parametrize(("arguments", "shown"), [
     (dict(resume="no"), "resume must be True or False"),
     (dict(overwrite=2), "overwrite must be True or False"),

@@ -69,18 +69,20 @@ def rank_pid(run_dir: Path, rank: int) -> int:
     return int((run_dir.parent / "pids" / str(rank)).read_text())
 
 
-def check_complete_and_unique(run_dir: Path) -> list[dict]:
+def check_complete_and_unique(run_dir: Path, n_iterations: int = 3) -> list[dict]:
     """Every scheduled evaluation has exactly one result; the journal parses; the files agree."""
+    expected_per_budget = runs_per_budget(n_iterations, 1, 27, 3)
+    expected_total = sum(expected_per_budget.values())
     records = read_journal(run_dir)
     results = [(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "result"]
     duplicates = [key for key, n in Counter(results).items() if n > 1]
     assert not duplicates, f"finished evaluations ran twice: {duplicates}"
-    assert len(results) == EXPECTED_TOTAL
-    assert Counter(budget for _, budget in results) == EXPECTED_PER_BUDGET
+    assert len(results) == expected_total
+    assert Counter(budget for _, budget in results) == expected_per_budget
     assert records[-1]["type"] == "end"
     result_lines = (run_dir / "results.json").read_text().splitlines()
-    assert len(result_lines) == EXPECTED_TOTAL
-    assert len(load_result(run_dir).get_all_runs()) == EXPECTED_TOTAL
+    assert len(result_lines) == expected_total
+    assert len(load_result(run_dir).get_all_runs()) == expected_total
     return records
 
 
@@ -197,3 +199,24 @@ def test_a_journal_torn_in_its_header_starts_afresh(tmp_path, resume):
     result = BOHB(space, min_budget=1, max_budget=9, seed=0, run_dir=tmp_path).run(
         n_iterations=1, worker=lambda config, budget: config["x"], resume=resume)
     assert len(result.get_all_runs()) == 13 and len(load_result(tmp_path).get_all_runs()) == 13
+
+
+def test_fill_tail_run_stopped_under_mpi_resumes_with_another_number_of_workers(tmp_path):
+    """fill_tail's choices depend on the number of workers: the replay asks as each session did
+    (with one worker's choices, this journal would not replay past the tail's start)."""
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--fill_tail", "--verbose", "--n_iterations", "5", "--sleep", "0.05", ranks=5)
+    wait_for_results(run_dir, 90, process)  # of 109; with 4 workers the tail starts after about 65
+    os.kill(process.pid, signal.SIGTERM)
+    code, _, err = finish(process, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert "fill_tail: starting every remaining bracket now" in err
+    records = read_journal(run_dir)
+    assert records[0]["settings"]["fill_tail"] is True
+    assert results_in_journal(run_dir) < 109
+    resumed = run_command(command(run_dir, "--fill_tail", "--n_iterations", "5", "--resume"), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_complete_and_unique(run_dir, n_iterations=5)
+    refused = run_command(command(run_dir, "--n_iterations", "5", "--resume"), timeout=120)
+    assert refused.returncode != 0
+    assert "settings differ (fill_tail: True -> False)" in refused.stderr

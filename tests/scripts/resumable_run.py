@@ -1,6 +1,6 @@
 """A run with a run directory, for the kill-and-resume tests; every rank runs this.
 
-    [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T] [--fill_tail]
+    [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T] [--fill_tail] [--verbose]
 
 Each rank writes its pid into RUN_DIR/../pids/<rank> so that a test can kill a chosen rank.
 The worker is deterministic (its loss depends only on the config and the budget) and sleeps
@@ -9,6 +9,7 @@ The worker is deterministic (its loss depends only on the config and the budget)
 
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -32,7 +33,10 @@ def main():
     parser.add_argument("--n_workers", type=int, default=None)
     parser.add_argument("--n_iterations", type=int, default=3)
     parser.add_argument("--fill_tail", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="log mpibohb's progress lines to stderr")
     args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO)
     SLEEP = args.sleep
     rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
     pids = Path(args.run_dir).parent / "pids"
