@@ -21,6 +21,7 @@ Everything is simulated (``benchmarks/simulation.py``): K virtual workers drive 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -74,19 +75,30 @@ def schedule_cell(cell: tuple[Any, int, int, float]) -> tuple[float, float]:
                  for fill in (False, True))
 
 
-def schedule_table(cells: list[tuple[Any, int, int]], jobs: int) -> list[str]:
-    """One markdown row per duration model."""
-    lines = ["| run time | cells | busy, default | busy, fill_tail | cells worse | largest loss | largest gain |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    print("\n".join(lines), flush=True)
+SCHEDULE_HEADER = ["| run time | cells | busy, default | busy, fill_tail | cells worse | largest loss | largest gain |",
+                   "|---|---:|---:|---:|---:|---:|---:|"]
+QUALITY_HEADER = ["| problem | K | score, default | score, fill_tail | difference | span, default | span, fill_tail |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+
+
+def schedule_rows(cells: list[tuple[Any, int, int]], jobs: int) -> list[dict[str, Any]]:
+    """One row per duration model: busy fractions over the cells, printed as they come."""
+    print("\n".join(SCHEDULE_HEADER), flush=True)
+    rows = []
     for sigma, label in ((0.0, "= budget"), (SIGMA, f"budget x log-normal (sigma {SIGMA}), {NOISY_DRAWS} draws")):
         with ProcessPoolExecutor(jobs) as pool:
             pairs = np.array(list(pool.map(schedule_cell, [(*cell, sigma) for cell in cells])))
         change = pairs[:, 1] - pairs[:, 0]
-        lines.append(f"| {label} | {len(cells)} | {pairs[:, 0].mean():.1%} | {pairs[:, 1].mean():.1%} |"
-                     f" {int((change < -WORSE).sum())} | {min(change.min(), 0):+.1%} | {change.max():+.1%} |")
-        print(lines[-1], flush=True)
-    return lines
+        rows.append({"run_time": label, "cells": len(cells), "default": pairs[:, 0].mean(),
+                     "fill_tail": pairs[:, 1].mean(), "worse": int((change < -WORSE).sum()),
+                     "loss": min(change.min(), 0.0), "gain": change.max()})
+        print(schedule_line(rows[-1]), flush=True)
+    return rows
+
+
+def schedule_line(row: dict[str, Any]) -> str:
+    return (f"| {row['run_time']} | {row['cells']} | {row['default']:.1%} | {row['fill_tail']:.1%} | {row['worse']} |"
+            f" {'none' if row['loss'] == 0 else format(row['loss'], '+.1%')} | {row['gain']:+.1%} |")
 
 
 def final_score(problem_name: str, workers: int, fill_tail: bool, seed: int) -> tuple[float, float]:
@@ -110,24 +122,32 @@ def quality_cell(cell: tuple[str, int, bool, int]) -> tuple[float, float]:
     return final_score(*cell)
 
 
-def quality_table(problems: list[str], workers: list[int], seeds: int, jobs: int) -> list[str]:
-    """One markdown row per problem and K."""
-    lines = ["| problem | K | score, default | score, fill_tail | difference | span, default | span, fill_tail |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    print("\n".join(lines), flush=True)
+def quality_rows(problems: list[str], workers: list[int], seeds: int, jobs: int) -> list[dict[str, Any]]:
+    """One row per problem and K, printed as it comes."""
+    print("\n".join(QUALITY_HEADER), flush=True)
+    rows = []
     for name in problems:
         for k in workers:
             cells = [(name, k, fill, seed) for fill in (False, True) for seed in range(seeds)]
             with ProcessPoolExecutor(jobs) as pool:
                 results = np.array(list(pool.map(quality_cell, cells))).reshape(2, seeds, 2)
-            scores, spans = results[:, :, 0], results[:, :, 1]
-            se = scores.std(axis=1, ddof=1) / math.sqrt(seeds)
-            difference = scores[1] - scores[0]
-            lines.append(f"| {name} | {k} | {scores[0].mean():.4g} ± {se[0]:.2g} | {scores[1].mean():.4g} ± {se[1]:.2g}"
-                         f" | {difference.mean():+.3g} ± {difference.std(ddof=1) / math.sqrt(seeds):.2g}"
-                         f" | {spans[0].mean():.0f} | {spans[1].mean():.0f} |")
-            print(lines[-1], flush=True)
-    return lines
+            scores, spans, difference = results[:, :, 0], results[:, :, 1], results[1, :, 0] - results[0, :, 0]
+            rows.append({"problem": name, "workers": k, "seeds": seeds, "default": scores[0].mean(),
+                         "default_se": _se(scores[0]), "fill_tail": scores[1].mean(), "fill_tail_se": _se(scores[1]),
+                         "difference": difference.mean(), "difference_se": _se(difference),
+                         "default_span": spans[0].mean(), "fill_tail_span": spans[1].mean()})
+            print(quality_line(rows[-1]), flush=True)
+    return rows
+
+
+def _se(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def quality_line(row: dict[str, Any]) -> str:
+    return (f"| {row['problem']} | {row['workers']} | {row['default']:.4g} ± {row['default_se']:.2g} |"
+            f" {row['fill_tail']:.4g} ± {row['fill_tail_se']:.2g} | {row['difference']:+.3g} ±"
+            f" {row['difference_se']:.2g} | {row['default_span']:.0f} | {row['fill_tail_span']:.0f} |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,16 +155,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer cells, problems and seeds: about a minute")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per problem and mode (default 10)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--json", help="write both tables' rows to this file as JSON")
     args = parser.parse_args(argv)
     ladders, iterations, workers = (LADDERS[:2], [40], [8, 32]) if args.quick else (LADDERS, ITERATIONS, WORKERS)
     problems = ["counting_ones_8", "branin"] if args.quick else [p for p in all_problems() if p != "mlp_digits"]
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     cells = [(ladder, n, k) for ladder in ladders for n in iterations for k in workers]
     print(f"Schedules: Hyperband, ladders (min, max, eta) {ladders}, iterations {iterations}, K {workers}\n")
-    schedule_table(cells, args.jobs)
+    schedules = schedule_rows(cells, args.jobs)
     print(f"\nQuality: BOHB, simulated with K workers, run time = budget, {seeds} seeds; score: regret "
           "(loss for problems without a known optimum) of the final incumbent; span in budget units\n")
-    quality_table(problems, [8, 32], seeds, args.jobs)
+    quality = quality_rows(problems, [8, 32], seeds, args.jobs)
+    if args.json:
+        settings = {"ladders": ladders, "iterations": iterations, "workers": workers}
+        Path(args.json).write_text(json.dumps({"settings": settings, "schedules": schedules, "quality": quality},
+                                              indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ then runs, each as a subprocess that prints its own table:
 * benchmarks/quality.py on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
 * benchmarks/overhead.py and the model part of benchmarks/hpbandster_reference.py;
 * benchmarks/throughput.py and the throughput part of benchmarks/hpbandster_reference.py;
-* benchmarks/utilisation.py and benchmarks/memory.py.
+* benchmarks/utilisation.py, benchmarks/fill_tail.py and benchmarks/memory.py.
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
@@ -37,7 +37,7 @@ from benchmarks.processes import run_in_group
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
-PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "memory")
+PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory")
 
 
 def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
@@ -81,6 +81,7 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         "throughput": [python, "benchmarks/throughput.py", "--ranks", "2", "5", *quick,
                        "--json", str(work / "throughput.json")],
         "utilisation": [python, "benchmarks/utilisation.py", *quick, "--json", str(work / "utilisation.json")],
+        "fill_tail": [python, "benchmarks/fill_tail.py", *quick, "--json", str(work / "fill_tail.json")],
         "memory": [python, "benchmarks/memory.py", *quick, "--json", str(work / "memory.json")],
     }
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
                "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent),
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
-            for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "memory")}
+            for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))

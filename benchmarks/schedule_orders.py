@@ -56,13 +56,6 @@ def bounds(workers: list[int], n_iterations: int, all_open: bool = False) -> dic
             for name, order in ORDERS.items()}
 
 
-def all_open_bound(workers: int, n_iterations: int) -> float:
-    """The best busy fraction of the what-if with every bracket open from the start (the longest
-    remaining chain first; budgets 1..27, eta 3, scale 0.1 s as in ``benchmarks/utilisation.py``)."""
-    order = ORDERS["longest remaining chain of stages first"]
-    return schedule_bound(workers, n_iterations, 0.1, order, open_every_bracket)["bound_busy"]
-
-
 def print_table(title: str, busy: dict[str, list[float]], workers: list[int]) -> None:
     """One markdown table: a row per job order, a column per number of workers."""
     print(f"\n{title}\n")
