@@ -31,7 +31,7 @@ def simulate(optimizer: Optimizer, workers: int, duration: Callable[[Job], float
              loss: Callable[[Job], float], before_ask: Callable[[Optimizer], Any] | None = None) -> Simulated:
     """Run ``optimizer`` to the end with ``workers`` virtual workers; ``before_ask`` (a what-if)
     is called with the optimizer before every ask."""
-    optimizer.workers = workers
+    optimizer.start_session(optimizer.n_iterations, workers)
     now, work, running, count = 0.0, 0.0, [], itertools.count()  # running: heap of (end, count, job)
     evaluations = []
     while not optimizer.finished:

@@ -4,7 +4,7 @@
 
 * ``{"type": "header", "format": 1, "settings": {...}, "configspace": "<ConfigSpace JSON>",
   "created": t, "warm_start": [...]}``: first line, once per run directory;
-* ``{"type": "session", "n_iterations": n, "started": t}``: each call of ``run`` (a resume adds one);
+* ``{"type": "session", "n_iterations": n, "n_workers": k, "started": t}``: each call of ``run`` (a resume adds one);
 * ``{"type": "job", "config_id": [i, s, k], "budget": b, "config": {...}, "config_info": {...},
   "submitted": t}``: a job handed out by the optimizer (``"resubmit"``: handed out again after a
   resume; not an ``ask`` of the optimizer);

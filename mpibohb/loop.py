@@ -111,8 +111,8 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
                 if optimizer.tail_started and not tail_logged:
                     tail_logged = True
                     logger.info("fill_tail: starting every remaining bracket now (%d of %d), to keep the workers "
-                                "busy to the end", optimizer.n_iterations - optimizer.brackets_before_tail,
-                                optimizer.n_iterations)
+                                "busy to the end", optimizer.session_iterations - optimizer.brackets_before_tail,
+                                optimizer.session_iterations)
                 if job is None:
                     break
             recorder.submitted(job, resubmit=resubmit)

@@ -110,11 +110,12 @@ class Optimizer:
     """Runs ``n_iterations`` brackets, starting the next one whenever all open brackets wait.
 
     With ``fill_tail``, the last brackets start earlier. Once the budget not yet handed out, per
-    worker (``workers``), is no more than the longest chain of stages (the sum of its budgets) of a
-    bracket not yet started, every remaining bracket starts, and jobs come from the bracket with
-    the longest chain of stages left first (oldest first on ties): that bracket could otherwise
-    no longer end with the rest of the work even if every worker stayed busy. Budget stands in for
-    run time. Without it, the stages of the last brackets run after the others while workers idle.
+    worker, is no more than the longest chain of stages (the sum of its budgets) of a bracket not
+    yet started, every remaining bracket starts, and jobs come from the bracket with the longest
+    chain of stages left first (oldest first on ties): that bracket could otherwise no longer end
+    with the rest of the work even if every worker stayed busy. Budget stands in for run time.
+    Without it, the stages of the last brackets run after the others while workers idle.
+    ``start_session`` says on how many workers, and up to how many iterations, the next jobs run.
     """
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int,
@@ -129,19 +130,38 @@ class Optimizer:
         self.brackets: list[Bracket] = []
         self._open: list[Bracket] = []  # started and not finished; oldest first until the tail starts
         self.num_running = 0
-        self.workers = 1  # how many workers take jobs: set by the caller, read by fill_tail only
         self.fill_tail = bool(fill_tail)
+        self.workers = 1  # of the session handing out jobs now (fill_tail reads it)
+        self.session_iterations = n_iterations  # the iterations that session runs in all
         self.brackets_before_tail: int | None = None  # brackets started when fill_tail started the rest
-        self._tail = _TailPlan(plan_of, n_iterations) if fill_tail else None
+        self._tail: _TailPlan | None = None  # built at the first ask with fill_tail
+        self._reorder = False  # in the tail: a bracket changed stage since the last sort
 
     @property
     def finished(self) -> bool:
         """True once every bracket of every iteration has all its results."""
         return len(self.brackets) == self.n_iterations and not self._open
 
+    @property
+    def tail_started(self) -> bool:
+        """True once fill_tail has started every remaining bracket of the session."""
+        return self.brackets_before_tail is not None
+
+    def start_session(self, n_iterations: int, workers: int) -> None:
+        """The next jobs go to ``workers`` workers of a session that runs ``n_iterations`` iterations
+        in all (at most this optimizer's). A resumed run replays each earlier session with its own
+        figures, so that fill_tail hands out what it handed out then."""
+        iterations = min(int(n_iterations), self.n_iterations)
+        if iterations != self.session_iterations and self.brackets_before_tail is not None:
+            self.brackets_before_tail = None  # a run extended: its own tail is still ahead
+            self._open.sort(key=lambda bracket: bracket.iteration)
+        self.workers, self.session_iterations = max(1, int(workers)), iterations
+        if self._tail is not None:
+            self._tail.plan_up_to(iterations)
+
     def ask(self) -> Job | None:
         """The next job, or ``None`` when every open bracket waits and no new one may start."""
-        if self._tail is not None:
+        if self.fill_tail:
             self._follow_tail()
         while True:
             for bracket in self._open:
@@ -149,33 +169,32 @@ class Optimizer:
                 if job is not None:
                     self.num_running += 1
                     if self._tail is not None:
-                        self._tail.handed_out(job.budget)
+                        self._tail.handed_out += job.budget
                     return job
-            if len(self.brackets) == self.n_iterations:
+            if len(self.brackets) >= self.session_iterations:
                 return None
             self._start_bracket()
-
-    @property
-    def tail_started(self) -> bool:
-        """True once fill_tail has started every remaining bracket."""
-        return self.brackets_before_tail is not None
 
     def _start_bracket(self) -> None:
         iteration = len(self.brackets)
         bracket = Bracket(iteration, self.plan_of(iteration), self.sampler)
         self.brackets.append(bracket)
         self._open.append(bracket)
+        self._reorder = True
 
     def _follow_tail(self) -> None:
         """fill_tail: start every remaining bracket once the tail is near; in the tail, put the
         bracket with the longest chain of stages left first."""
-        assert self._tail is not None
-        if not self.tail_started and self._tail.is_near(len(self.brackets), self.workers):
-            self.brackets_before_tail = len(self.brackets)
-            while len(self.brackets) < self.n_iterations:
+        if self._tail is None:
+            self._tail = _TailPlan(self.plan_of, self.session_iterations)
+        started = len(self.brackets)
+        if not self.tail_started and started < self.session_iterations and self._tail.is_near(started, self.workers):
+            self.brackets_before_tail = started
+            while len(self.brackets) < self.session_iterations:
                 self._start_bracket()
-        if self.tail_started:
+        if self.tail_started and self._reorder:
             self._open.sort(key=lambda b: (-sum(b.plan.budgets[b.stage:]), b.iteration))
+            self._reorder = False
 
     def tell(self, job: Job, loss: float) -> None:
         """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf)."""
@@ -186,7 +205,9 @@ class Optimizer:
         if not 0 <= iteration < len(self.brackets):
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
         bracket = self.brackets[iteration]
+        stage = bracket.stage
         bracket.record(index, job.budget, loss)
+        self._reorder = self._reorder or bracket.stage != stage
         self.num_running -= 1
         self.sampler.observe(bracket.entries[index].proposal.vector, job.budget, loss)
         if bracket.finished:
@@ -195,21 +216,23 @@ class Optimizer:
 
 
 class _TailPlan:
-    """What fill_tail needs to know of the brackets ahead: the budget not yet handed out and the
-    longest chain of stages among the brackets from a given iteration on."""
+    """What fill_tail needs to know of the brackets of a session: the budget not yet handed out and
+    the longest chain of stages among the brackets from a given iteration on."""
 
-    def __init__(self, plan_of: PlanFunction, n_iterations: int) -> None:
-        plans = [plan_of(i) for i in range(n_iterations)]
-        self.budget_left = sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets))
-        self.longest_chain_from = [0.0] * (n_iterations + 1)  # over iterations i .. n_iterations - 1
-        for i in range(n_iterations - 1, -1, -1):
+    def __init__(self, plan_of: PlanFunction, iterations: int) -> None:
+        self.plan_of = plan_of
+        self.handed_out = 0.0  # budget of every job handed out, in every session
+        self.plan_up_to(iterations)
+
+    def plan_up_to(self, iterations: int) -> None:
+        """Plan for a session that runs ``iterations`` iterations in all."""
+        plans = [self.plan_of(i) for i in range(iterations)]
+        self.budget = sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets))
+        self.longest_chain_from = [0.0] * (iterations + 1)  # over iterations i .. iterations - 1
+        for i in range(iterations - 1, -1, -1):
             self.longest_chain_from[i] = max(self.longest_chain_from[i + 1], sum(plans[i].budgets))
-
-    def handed_out(self, budget: float) -> None:
-        """A job with ``budget`` was handed out."""
-        self.budget_left -= budget
 
     def is_near(self, started: int, workers: int) -> bool:
         """True when the budget left per worker no longer covers the longest chain of the brackets
         not started (``started`` of them have)."""
-        return self.budget_left / max(1, workers) <= self.longest_chain_from[started]
+        return (self.budget - self.handed_out) / workers <= self.longest_chain_from[started]

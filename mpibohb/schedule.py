@@ -12,6 +12,7 @@ at ``max_budget``).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -93,12 +94,21 @@ def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: floa
     """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based)."""
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration!r}")
+    cycle = _bracket_cycle(min_budget, max_budget, eta)
+    return cycle[iteration % len(cycle)]
+
+
+@functools.lru_cache(maxsize=64)
+def _bracket_cycle(min_budget: float, max_budget: float, eta: float) -> tuple[BracketPlan, ...]:
+    """The plans of iterations ``0 .. s_max``; iteration ``i`` runs the plan of ``i mod (s_max + 1)``."""
     ladder = rung_budgets(min_budget, max_budget, eta)
     s_max = len(ladder) - 1
-    s = s_max - iteration % (s_max + 1)
-    first = math.ceil((s_max + 1) / (s + 1) * eta**s - _RELATIVE_SLACK)
-    num_configs = tuple(max(1, math.floor(first * eta**-i + _RELATIVE_SLACK)) for i in range(s + 1))
-    return BracketPlan(s=s, num_configs=num_configs, budgets=tuple(ladder[s_max - s :]))
+    plans = []
+    for s in range(s_max, -1, -1):
+        first = math.ceil((s_max + 1) / (s + 1) * eta**s - _RELATIVE_SLACK)
+        num_configs = tuple(max(1, math.floor(first * eta**-i + _RELATIVE_SLACK)) for i in range(s + 1))
+        plans.append(BracketPlan(s=s, num_configs=num_configs, budgets=tuple(ladder[s_max - s :])))
+    return tuple(plans)
 
 
 def runs_per_budget(n_iterations: int, min_budget: float, max_budget: float, eta: float) -> dict[float, int]:

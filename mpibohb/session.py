@@ -144,7 +144,8 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Jo
         key = (tuple(record.get("config_id", ())), record.get("budget"))
         if kind == "session":
             this_session = set()
-            optimizer.workers = record.get("n_workers", optimizer.workers)  # as that session asked
+            optimizer.start_session(record.get("n_iterations", optimizer.n_iterations),  # as that session asked
+                                    record.get("n_workers", 1))
         elif kind == "stop":
             attempts.subtract(this_session & handed_out.keys())
         if kind == "job":
@@ -235,7 +236,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             _log_settings(family, n_iterations, n_workers)
             alone, pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) \
                 if records else ([], [])
-            optimizer.workers = n_workers
+            optimizer.start_session(n_iterations, n_workers)
             if records:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                             len(alone) + len(pending))
@@ -256,9 +257,10 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
         return f"{n} {noun}{'' if n == 1 else 's'}"
 
     budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
-    logger.info("%s: %s, budgets %s (eta %g), %s, seed %d, %s", family.name, count(n_iterations, "iteration"),
+    logger.info("%s: %s, budgets %s (eta %g), %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
                 budgets, family.eta, count(n_workers, "worker"), family.seed,
-                f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir")
+                f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",
+                ", fill_tail" if family.fill_tail else "")
 
 
 def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, alone: list[Job],

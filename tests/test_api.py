@@ -506,6 +506,30 @@ def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
 
 
 
+def test_a_fill_tail_run_extends_on_resume_after_its_tail_started(tmp_path: os.PathLike, caplog) -> None:
+    """The replay gives each session its own iterations and workers: the first run's tail started
+    with 5 iterations on 4 workers, and its journal still replays when 6 are asked for."""
+    import logging
+    import time
+
+    def sleep_loss(config: dict, budget: float) -> float:
+        time.sleep(0.01 * budget)
+        return toy_loss(config, budget)
+
+    def hyperband() -> HyperBand:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=1, run_dir=tmp_path,
+                         fill_tail=True)
+
+    with caplog.at_level(logging.INFO, logger="mpibohb"):
+        assert len(hyperband().run(n_iterations=5, worker=sleep_loss, n_workers=4).get_all_runs()) == 109
+    assert "fill_tail: starting every remaining bracket now (1 of 5)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mpibohb"):
+        extended = hyperband().run(n_iterations=6, worker=sleep_loss, n_workers=4, resume=True)
+    assert len(extended.get_all_runs()) == 109 + 17
+    assert "fill_tail: starting every remaining bracket now (1 of 6)" in caplog.text  # the extension's own tail
+
+
 def test_a_run_journaled_before_fill_tail_existed_resumes_and_extends(tmp_path: os.PathLike) -> None:
     import json
 

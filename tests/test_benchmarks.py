@@ -198,6 +198,9 @@ def test_schedule_bound_at_32_workers_is_below_the_target_and_grows_with_iterati
     assert bound["bound_span"] > max(total / 32, chain)
     assert bound["bound_busy"] < 0.9  # why the 90% target at K = 32 is out of reach of any dispatch speed
     assert schedule_bound(32, 80, 0.1)["bound_busy"] > bound["bound_busy"]  # the tail weighs less
+    tail = schedule_bound(32, 40, 0.1, fill_tail=True)
+    assert tail["bound_busy"] * 32 * tail["bound_span"] == pytest.approx(total)  # the same sleep, in less time
+    assert tail["bound_busy"] > 0.9
 
 
 def test_schedule_orders_give_every_job_and_the_order_changes_the_tail():
@@ -267,11 +270,38 @@ def test_targets_are_judged_on_the_sweep_and_quote_the_longer_run_beside_it():
     first, second = sections.utilisation_target_rows(sweep + longer)
     assert "(40 iterations) | K=32: 85.4% vs 78.4% | yes |" in first
     assert "above 90% at K = 32 (40 iterations) | 85.4% over the whole run" in second
-    assert "; 94.1% in a run of 120 iterations (schedule bound 95.1%); only by opening all 40 brackets" in second
-    assert "would the schedule allow 90.5%, longest remaining chain first" in second  # the what-if, simulated
+    assert "; 94.1% in a run of 120 iterations (schedule bound 95.1%) |" in second
     assert second.endswith("| **no** |")
     table = sections.utilisation(sweep + longer)
     assert table[4].startswith("| 32 | 120 | mpibohb | 690 |")
+
+    tail = [_utilisation_row("mpibohb fill_tail", 0.923, n_iterations=40, bound_busy=0.938, bound_span=14.1)]
+    first_with_tail, second = sections.utilisation_target_rows(sweep + tail + longer)
+    assert first_with_tail == first  # judged on the default
+    assert "(40 iterations) | with `fill_tail=True`: 92.3% (the schedule itself allows 93.8%" in second
+    assert "By default, HpBandSter's rule (a new bracket only when every open one waits): 85.4%" in second
+    assert second.endswith("| yes with `fill_tail=True` (opt-in); **no** by default |")
+    slow_tail = [dict(tail[0], busy=0.89)]
+    assert sections.utilisation_target_rows(sweep + slow_tail)[1].endswith("| **no** |")
+
+
+def test_fill_tail_benchmark_tables_and_report_section(tmp_path):
+    """benchmarks/fill_tail.py --quick runs (a few seconds) and the report renders what it wrote."""
+    from benchmarks import fill_tail
+    from benchmarks import report_sections as sections
+
+    out = tmp_path / "fill_tail.json"
+    fill_tail.main(["--quick", "--jobs", "1", "--seeds", "2", "--json", str(out)])
+    results = json.loads(out.read_text())
+    assert [row["cells"] for row in results["schedules"]] == [4, 4]
+    assert all(row["fill_tail"] > row["default"] for row in results["schedules"])  # 1..27 and 1..81 at K = 8, 32
+    assert {(row["problem"], row["workers"]) for row in results["quality"]} == {
+        (p, k) for p in ("counting_ones_8", "branin") for k in (8, 32)}
+    assert all(row["fill_tail_span"] < row["default_span"] for row in results["quality"] if row["workers"] == 32)
+    lines = sections.fill_tail(results)
+    assert lines[0].startswith("Ladders (min, max, eta): (1, 27, 3), (1, 81, 3); iterations [40]; K [8, 32].")
+    assert sum(line.startswith("| = budget | 4 |") for line in lines) == 1
+    assert sections.fill_tail(None) == ["not run: `python -m benchmarks.report --only fill_tail`"]
 
 
 def test_summary_cuts_every_group_at_the_smallest_total_budget(tmp_path):

@@ -215,7 +215,7 @@ def run_with_workers(optimizer: Optimizer, workers: int) -> tuple[list[Job], flo
     virtual time; return the jobs in hand-out order and the span."""
     import heapq
 
-    optimizer.workers = workers
+    optimizer.start_session(optimizer.n_iterations, workers)
     now, running, handed_out = 0.0, [], []
     while not optimizer.finished:
         job = optimizer.ask() if len(running) < workers else None
@@ -275,7 +275,7 @@ def test_fill_tail_starts_every_remaining_bracket_once_the_budget_left_per_worke
 
 def test_fill_tail_hands_out_from_the_longest_chain_left_first_in_the_tail() -> None:
     optimizer = tail_hyperband(12, True)
-    optimizer.workers = 1000  # the tail starts at the first ask: every bracket opens
+    optimizer.start_session(12, 1000)  # the tail starts at the first ask: every bracket opens
     first = [optimizer.ask() for _ in range(27 + 27 + 27)]
     assert len(optimizer.brackets) == 12 and optimizer.tail_started
     # brackets 0, 4 and 8 (budgets 1, 3, 9, 27: the longest chain) give their first stages first, oldest first

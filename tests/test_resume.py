@@ -205,8 +205,8 @@ def test_fill_tail_run_stopped_under_mpi_resumes_with_another_number_of_workers(
     """fill_tail's choices depend on the number of workers: the replay asks as each session did
     (with one worker's choices, this journal would not replay past the tail's start)."""
     run_dir = tmp_path / "run"
-    process = start(run_dir, "--fill_tail", "--verbose", "--n_iterations", "5", "--sleep", "0.05", ranks=5)
-    wait_for_results(run_dir, 90, process)  # of 109; with 4 workers the tail starts after about 65
+    process = start(run_dir, "--fill_tail", "--verbose", "--n_iterations", "5", "--sleep", "0.08", ranks=5)
+    wait_for_results(run_dir, 80, process)  # of 109; with 4 workers the tail starts after about 65
     os.kill(process.pid, signal.SIGTERM)
     code, _, err = finish(process, timeout=30)
     assert code == EXIT_STOPPED, err[-3000:]
