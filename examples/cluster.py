@@ -23,11 +23,13 @@ def main():
     parser = argparse.ArgumentParser(description="mpibohb: BOHB on a cluster.")
     add_common_arguments(parser)
     parser.add_argument("--run_dir", default="runs/cluster", help="Directory the results are written to.")
+    parser.add_argument("--fill_tail", action="store_true",
+                        help="Start the last brackets early, so that many workers stay busy to the end of the run.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
-                max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
+                max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval),
                    resume=True)
     if res is None:

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per evaluation")
     parser.add_argument("--n-workers", type=int, default=None, help="threads, when not under MPI")
+    parser.add_argument("--fill-tail", action="store_true",
+                        help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -116,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     worker = make_worker(load_attribute(args.worker))
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
-        max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir)
+        max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
     if result is not None:

@@ -44,6 +44,17 @@ def test_run_under_mpiexec_with_a_configspace_file_and_a_function(tmp_path):
     assert {r.worker.split("@")[0] for r in runs} == {"rank 1", "rank 2"}
 
 
+def test_fill_tail_from_the_command_line(tmp_path):
+    run_dir = tmp_path / "run"
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir)]
+    finished = run_command(cli(*base, "--n-iterations", "2", "--n-workers", "4", "--fill-tail"), timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert load_result(run_dir).HB_config["fill_tail"] is True
+    assert ", fill_tail" in finished.stderr  # the settings line
+    refused = run_command(cli(*base, "--n-iterations", "2", "--quiet"), timeout=120)
+    assert refused.returncode != 0 and "fill_tail: True -> False" in refused.stderr
+
+
 def test_running_again_resumes_and_extends(tmp_path):
     run_dir = tmp_path / "run"
     base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir), "--quiet"]
