@@ -9,8 +9,9 @@ Everything is simulated (``benchmarks/simulation.py``): K virtual workers drive 
 1. Schedules: Hyperband's brackets (random configurations; the sampler does not change the schedule)
    for several budget ladders, numbers of iterations and K. An evaluation takes its budget, or its
    budget times a log-normal factor (sigma 0.3, three draws per cell) for run times that budget
-   predicts only roughly. Per setting: the mean busy fraction of each mode, how many cells
-   fill_tail makes worse (by more than 0.2 points), and the largest loss and gain.
+   predicts only roughly, or its budget plus a fixed start-up of 0.3 times the largest budget.
+   Per run-time model: the mean busy fraction of each mode, how many cells fill_tail makes worse
+   (by more than 0.2 points), and the largest loss and gain.
 2. Quality: BOHB on the offline problems of ``benchmarks/problems.py`` (not the MLP) with K
    virtual workers, an evaluation taking its budget; per mode the final incumbent's score
    (HpBandSter's rule: the lowest loss on the largest budget evaluated so far; regret where the
@@ -40,6 +41,9 @@ LADDERS = [(1, 27, 3), (1, 81, 3), (1, 243, 3), (1, 64, 2), (1, 9, 3), (0.5, 100
 ITERATIONS = [20, 40, 80]
 WORKERS = [4, 8, 16, 32, 64]
 SIGMA, NOISY_DRAWS = 0.3, 3
+FIXED_COST = 0.3  # of max_budget: run time = budget + this, a start-up that does not shrink with the budget
+RUN_TIMES = {"= budget": (0.0, 0.0), f"budget x log-normal (sigma {SIGMA}), {NOISY_DRAWS} draws": (SIGMA, 0.0),
+             f"budget + {FIXED_COST} x max_budget (a fixed start-up cost)": (0.0, FIXED_COST)}
 WORSE = 0.002  # a cell where fill_tail loses more than this busy fraction counts as worse
 
 
@@ -52,8 +56,9 @@ def one_float_space() -> Any:
 
 
 def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers: int, fill_tail: bool,
-                  sigma: float = 0.0, draw: int = 0) -> float:
-    """Busy fraction of Hyperband's schedule; run time = budget (times a log-normal factor)."""
+                  sigma: float = 0.0, draw: int = 0, fixed: float = 0.0) -> float:
+    """Busy fraction of Hyperband's schedule; run time = budget (times a log-normal factor with
+    ``sigma``, plus ``fixed`` times max_budget)."""
     from mpibohb import HyperBand
 
     min_budget, max_budget, eta = ladder
@@ -62,16 +67,16 @@ def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers
     factors = np.random.default_rng([draw, 7])
 
     def duration(job: Any) -> float:
-        return job.budget * (factors.lognormal(0.0, sigma) if sigma else 1.0)
+        return job.budget * (factors.lognormal(0.0, sigma) if sigma else 1.0) + fixed * max_budget
 
     return simulate(family.make_optimizer(n_iterations), workers, duration, lambda job: job.config["x"]).busy
 
 
-def schedule_cell(cell: tuple[Any, int, int, float]) -> tuple[float, float]:
+def schedule_cell(cell: tuple[Any, int, int, float, float]) -> tuple[float, float]:
     """(default, fill_tail) busy fraction of one cell, averaged over the draws when noisy."""
-    ladder, n_iterations, workers, sigma = cell
+    ladder, n_iterations, workers, sigma, fixed = cell
     draws = range(NOISY_DRAWS if sigma else 1)
-    return tuple(float(np.mean([schedule_busy(ladder, n_iterations, workers, fill, sigma, d) for d in draws]))
+    return tuple(float(np.mean([schedule_busy(ladder, n_iterations, workers, fill, sigma, d, fixed) for d in draws]))
                  for fill in (False, True))
 
 
@@ -85,9 +90,9 @@ def schedule_rows(cells: list[tuple[Any, int, int]], jobs: int) -> list[dict[str
     """One row per duration model: busy fractions over the cells, printed as they come."""
     print("\n".join(SCHEDULE_HEADER), flush=True)
     rows = []
-    for sigma, label in ((0.0, "= budget"), (SIGMA, f"budget x log-normal (sigma {SIGMA}), {NOISY_DRAWS} draws")):
+    for label, (sigma, fixed) in RUN_TIMES.items():
         with ProcessPoolExecutor(jobs) as pool:
-            pairs = np.array(list(pool.map(schedule_cell, [(*cell, sigma) for cell in cells])))
+            pairs = np.array(list(pool.map(schedule_cell, [(*cell, sigma, fixed) for cell in cells])))
         change = pairs[:, 1] - pairs[:, 0]
         rows.append({"run_time": label, "cells": len(cells), "default": pairs[:, 0].mean(),
                      "fill_tail": pairs[:, 1].mean(), "worse": int((change < -WORSE).sum()),

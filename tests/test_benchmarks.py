@@ -293,7 +293,7 @@ def test_fill_tail_benchmark_tables_and_report_section(tmp_path):
     out = tmp_path / "fill_tail.json"
     fill_tail.main(["--quick", "--jobs", "1", "--seeds", "2", "--json", str(out)])
     results = json.loads(out.read_text())
-    assert [row["cells"] for row in results["schedules"]] == [4, 4]
+    assert [row["cells"] for row in results["schedules"]] == [4, 4, 4]
     assert all(row["fill_tail"] > row["default"] for row in results["schedules"])  # 1..27 and 1..81 at K = 8, 32
     assert {(row["problem"], row["workers"]) for row in results["quality"]} == {
         (p, k) for p in ("counting_ones_8", "branin") for k in (8, 32)}
