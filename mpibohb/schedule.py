@@ -94,7 +94,8 @@ def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: floa
     """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based)."""
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration!r}")
-    cycle = _bracket_cycle(min_budget, max_budget, eta)
+    validate_budgets(min_budget, max_budget, eta)
+    cycle = _bracket_cycle(float(min_budget), float(max_budget), float(eta))  # one cache entry per value
     return cycle[iteration % len(cycle)]
 
 

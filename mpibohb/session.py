@@ -144,8 +144,7 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Jo
         key = (tuple(record.get("config_id", ())), record.get("budget"))
         if kind == "session":
             this_session = set()
-            optimizer.start_session(record.get("n_iterations", optimizer.n_iterations),  # as that session asked
-                                    record.get("n_workers", 1))
+            _start_replayed_session(optimizer, record)
         elif kind == "stop":
             attempts.subtract(this_session & handed_out.keys())
         if kind == "job":
@@ -159,6 +158,16 @@ def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Jo
                                    "never handed out")
             optimizer.tell(handed_out.pop(key), math.inf if record["loss"] is None else record["loss"])
     return [(job, attempts[key]) for key, job in handed_out.items()]
+
+
+def _start_replayed_session(optimizer: Optimizer, record: dict[str, Any]) -> None:
+    """Replay a session's start with its own iterations and workers, which fill_tail's choices
+    depend on; a fill_tail run cannot be replayed with fewer iterations than a session had."""
+    n_iterations = record.get("n_iterations", optimizer.n_iterations)
+    if optimizer.fill_tail and n_iterations > optimizer.n_iterations:
+        raise JournalError(f"this run has fill_tail and ran with n_iterations={n_iterations} before: resume it "
+                           f"with at least that many (not {optimizer.n_iterations}); fill_tail's choices depend on it")
+    optimizer.start_session(n_iterations, record.get("n_workers", 1))
 
 
 def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
@@ -231,11 +240,11 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             feed_warm_start(optimizer, family.space, warm_start)
             previous = result_from_records(records) if records else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
+            replayed = replay(optimizer, records) if records else []  # a journal that does not replay: no record
             recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
                               "started": time.time()})
             _log_settings(family, n_iterations, n_workers)
-            alone, pending = give_up_on_repeat_crashes(replay(optimizer, records), optimizer, recorder) \
-                if records else ([], [])
+            alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder)
             optimizer.start_session(n_iterations, n_workers)
             if records:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),

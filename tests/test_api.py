@@ -530,6 +530,22 @@ def test_a_fill_tail_run_extends_on_resume_after_its_tail_started(tmp_path: os.P
     assert "fill_tail: starting every remaining bracket now (1 of 6)" in caplog.text  # the extension's own tail
 
 
+def test_a_fill_tail_run_is_not_resumed_with_fewer_iterations_than_it_ran_with(tmp_path: os.PathLike) -> None:
+    """Its replay depends on each session's iteration count, so a smaller one would leave a journal that
+    no later resume could replay; the refused attempt leaves no session record behind."""
+    from mpibohb.journal import JournalError, read_journal
+
+    def hyperband() -> HyperBand:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=0, run_dir=tmp_path,
+                         fill_tail=True)
+
+    hyperband().run(n_iterations=3, worker=toy_loss, n_workers=4)
+    with pytest.raises(JournalError, match="ran with n_iterations=3 before: resume it with at least that many"):
+        hyperband().run(n_iterations=2, worker=toy_loss, n_workers=4, resume=True)
+    assert sum(record["type"] == "session" for record in read_journal(tmp_path)) == 1
+    assert len(hyperband().run(n_iterations=4, worker=toy_loss, n_workers=4, resume=True).get_all_runs()) == 69
+
+
 def test_a_run_journaled_before_fill_tail_existed_resumes_and_extends(tmp_path: os.PathLike) -> None:
     import json
 

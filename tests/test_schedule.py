@@ -193,3 +193,17 @@ def test_a_ladder_that_could_never_run_is_refused(min_budget, max_budget, eta, s
 def test_long_ladders_that_can_run_are_accepted() -> None:
     assert len(schedule.rung_budgets(1, 10, 1.01)) == 232
     assert len(schedule.rung_budgets(1, 3 ** 18, 3)) == 19
+
+
+@pytest.mark.parametrize("eta", [np.float32(3), np.int64(3), np.float64(3), 3.0])
+def test_numpy_numbers_give_the_plans_of_python_numbers(eta) -> None:
+    """Plans are cached by value: a numpy eta gives what eta=3 gives, whichever was asked first."""
+    schedule._bracket_cycle.cache_clear()
+    numpy_first = bracket_plan(0, 1e-6, 243, eta)
+    assert numpy_first == bracket_plan(0, 1e-6, 243, 3)
+    assert numpy_first.num_configs[8] == 19683
+
+
+def test_a_plan_of_an_array_budget_is_refused_as_before() -> None:
+    with pytest.raises(ValueError, match="min_budget must be a finite number"):
+        bracket_plan(0, np.array(1.0), 9, 3)
