@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -35,7 +34,9 @@ if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.problems import all_problems, noise_generator  # noqa: E402
+from benchmarks.quality import incumbent_steps, standard_error  # noqa: E402
 from benchmarks.simulation import simulate  # noqa: E402
+from benchmarks.utilisation import toy_space  # noqa: E402
 
 LADDERS = [(1, 27, 3), (1, 81, 3), (1, 243, 3), (1, 64, 2), (1, 9, 3), (0.5, 100, 4)]
 ITERATIONS = [20, 40, 80]
@@ -47,14 +48,6 @@ RUN_TIMES = {"= budget": (0.0, 0.0), f"budget x log-normal (sigma {SIGMA}), {NOI
 WORSE = 0.002  # a cell where fill_tail loses more than this busy fraction counts as worse
 
 
-def one_float_space() -> Any:
-    import ConfigSpace as CS
-
-    space = CS.ConfigurationSpace(seed=0)
-    space.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
-    return space
-
-
 def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers: int, fill_tail: bool,
                   sigma: float = 0.0, draw: int = 0, fixed: float = 0.0) -> float:
     """Busy fraction of Hyperband's schedule; run time = budget (times a log-normal factor with
@@ -62,7 +55,7 @@ def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers
     from mpibohb import HyperBand
 
     min_budget, max_budget, eta = ladder
-    family = HyperBand(one_float_space(), min_budget=min_budget, max_budget=max_budget, eta=eta, seed=0,
+    family = HyperBand(toy_space(), min_budget=min_budget, max_budget=max_budget, eta=eta, seed=0,
                        fill_tail=fill_tail)
     factors = np.random.default_rng([draw, 7])
 
@@ -116,11 +109,10 @@ def final_score(problem_name: str, workers: int, fill_tail: bool, seed: int) -> 
     noise = noise_generator(seed)
     run = simulate(family.make_optimizer(problem.n_iterations), workers, lambda job: job.budget,
                    lambda job: problem.evaluate(job.config, job.budget, noise))
-    incumbent, best = None, (-math.inf, math.inf)  # (budget, loss): largest budget first, then lowest loss
-    for _, job, loss in run.evaluations:
-        if math.isfinite(loss) and (job.budget > best[0] or (job.budget == best[0] and loss < best[1])):
-            incumbent, best = job.config, (job.budget, loss)
-    return problem.score(incumbent), run.span
+    runs = [{"charged": job.budget, "budget": job.budget, "loss": loss, "config": job.config, "finished": finished}
+            for finished, job, loss in run.evaluations]
+    _, _, scores = incumbent_steps(runs, problem.score)
+    return float(scores[-1]), run.span
 
 
 def quality_cell(cell: tuple[str, int, bool, int]) -> tuple[float, float]:
@@ -137,16 +129,13 @@ def quality_rows(problems: list[str], workers: list[int], seeds: int, jobs: int)
             with ProcessPoolExecutor(jobs) as pool:
                 results = np.array(list(pool.map(quality_cell, cells))).reshape(2, seeds, 2)
             scores, spans, difference = results[:, :, 0], results[:, :, 1], results[1, :, 0] - results[0, :, 0]
-            rows.append({"problem": name, "workers": k, "seeds": seeds, "default": scores[0].mean(),
-                         "default_se": _se(scores[0]), "fill_tail": scores[1].mean(), "fill_tail_se": _se(scores[1]),
-                         "difference": difference.mean(), "difference_se": _se(difference),
+            rows.append({"problem": name, "workers": k, "seeds": seeds,
+                         "default": scores[0].mean(), "default_se": standard_error(scores[0]),
+                         "fill_tail": scores[1].mean(), "fill_tail_se": standard_error(scores[1]),
+                         "difference": difference.mean(), "difference_se": standard_error(difference),
                          "default_span": spans[0].mean(), "fill_tail_span": spans[1].mean()})
             print(quality_line(rows[-1]), flush=True)
     return rows
-
-
-def _se(values: np.ndarray) -> float:
-    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def quality_line(row: dict[str, Any]) -> str:

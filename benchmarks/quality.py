@@ -31,7 +31,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,8 +160,10 @@ class Scorer:
         self.path.write_text(json.dumps(self.cache))
 
 
-def incumbent_steps(runs: list[dict[str, Any]], scorer: Scorer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative budget, time and score after every evaluation (score NaN before the first)."""
+def incumbent_steps(runs: list[dict[str, Any]], scorer: Callable[[dict[str, Any]], float]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative budget, time and score after every evaluation (score NaN before the first); the
+    incumbent is HpBandSter's: the lowest loss on the largest budget evaluated so far."""
     best_loss, best_budget, score = math.inf, -math.inf, math.nan
     budgets, times, scores = [], [], []
     spent = 0.0
@@ -206,17 +208,18 @@ def summarise(problem: Problem, groups: dict[str, list[dict]], scorer: Scorer) -
         tenth = np.array([step_values(b, s, np.array([common_budget / 10]))[0] for b, _, s in runs])
         walls = np.array([record["wall"] for record in groups[label]])
         summary["groups"][label] = {
-            "seeds": len(runs), "final_mean": float(np.mean(final)), "final_se": _se(final),
+            "seeds": len(runs), "final_mean": float(np.mean(final)), "final_se": standard_error(final),
             "tenth_mean": float(np.mean(tenth)) if np.isfinite(tenth).all() else None,
-            "tenth_se": _se(tenth) if np.isfinite(tenth).all() else None,
+            "tenth_se": standard_error(tenth) if np.isfinite(tenth).all() else None,
             "evaluations": float(np.mean([len(record["runs"]) for record in groups[label]])),
-            "wall_mean": float(walls.mean()), "wall_se": _se(walls),
+            "wall_mean": float(walls.mean()), "wall_se": standard_error(walls),
             "budget_curve": [c.tolist() for c in mean_and_error(at_budget)],
             "time_curve": [c.tolist() for c in mean_and_error(at_time)]}
     return summary
 
 
-def _se(values: np.ndarray) -> float:
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (0 for a single value)."""
     return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 

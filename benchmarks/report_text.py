@@ -91,10 +91,10 @@ FILL_TAIL_INTRO = [
     " communication cost). Schedules: Hyperband's brackets on every combination of the budget ladders, numbers"
     " of iterations and K below; an evaluation takes its budget, or its budget times a log-normal factor for run"
     " times that the budget predicts only roughly, or its budget plus a fixed start-up cost. A cell is worse"
-    " when fill_tail loses more than 0.2 points of"
-    " busy fraction there. Quality: BOHB with K virtual workers on the offline problems, 10 seeds; the score of"
-    " the final incumbent (HpBandSter's rule), mean ± standard error, and the span in budget units. fill_tail"
-    " samples the configurations of the last brackets earlier, when the model has fewer results.",
+    " when fill_tail loses more than 0.2 points of busy fraction there. Quality: BOHB with K virtual workers on"
+    " the offline problems, 10 seeds; the score of the final incumbent (HpBandSter's rule), mean ± standard"
+    " error, and the span in budget units. fill_tail samples the configurations of the last brackets earlier,"
+    " when the model has fewer results.",
     "",
 ]
 

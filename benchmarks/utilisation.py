@@ -93,15 +93,20 @@ def evaluate(config: dict[str, Any], budget: float, scale: float) -> dict[str, A
     return {"loss": toy_loss(config, budget), "info": {"t0": start, "t1": time.time(), "who": who}}
 
 
-def mpibohb_bohb(fill_tail: bool = False) -> Any:
-    """mpibohb's BOHB on the toy space, as the mpibohb runs and ``schedule_bound`` use it."""
+def toy_space() -> Any:
+    """The toy problem's ConfigSpace: one float x in [0, 1]."""
     import ConfigSpace as CS
-
-    from mpibohb import BOHB
 
     cs = CS.ConfigurationSpace(seed=0)
     cs.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
-    return BOHB(cs, min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail)
+    return cs
+
+
+def mpibohb_bohb(fill_tail: bool = False) -> Any:
+    """mpibohb's BOHB on the toy space, as the mpibohb runs and ``schedule_bound`` use it."""
+    from mpibohb import BOHB
+
+    return BOHB(toy_space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail)
 
 
 def schedule_bound(workers: int, n_iterations: int, scale: float,
