@@ -48,14 +48,19 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
     """Check ``run_dir`` and return the journal records to resume from (``None``: a new run).
 
     Raises:
-        FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set.
+        FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set,
+            or holds ``configs.json``/``results.json`` of another run (HpBandSter's logs) without
+            our journal, and ``overwrite`` is not set (``resume`` cannot continue those).
         JournalError: its journal cannot be read.
     """
     path = Path(run_dir)
     journal = path / JOURNAL
+    ours = journal.exists() and journal.stat().st_size > 0 and has_complete_line(journal)
+    if not ours:
+        _refuse_or_replace_foreign_logs(path, overwrite)
     if not journal.exists() or journal.stat().st_size == 0:
         return None
-    if not has_complete_line(journal):  # killed while writing its header: nothing was recorded
+    if not ours:  # killed while writing its header: nothing was recorded
         logger.warning("%s holds only a torn first line (the run was killed while it started): starting afresh",
                        journal)
         journal.unlink()
@@ -72,6 +77,30 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
         raise FileExistsError(f"{path} already holds a run ({journal}); pass resume=True to continue it "
                               "or overwrite=True to start afresh")
     return read_journal(journal)
+
+
+def foreign_logs(path: Path) -> list[str]:
+    """The non-empty ``configs.json``/``results.json`` in ``path`` (call it when it holds no journal
+    of ours): another run's logs, e.g. HpBandSter's ``json_result_logger``. Empty ones lose nothing."""
+    return [name for name in (CONFIGS, RESULTS) if (path / name).is_file() and (path / name).stat().st_size > 0]
+
+
+def _refuse_or_replace_foreign_logs(path: Path, overwrite: bool) -> None:
+    """A run writes its own ``configs.json`` and ``results.json``: never over another run's unasked.
+
+    Raises:
+        FileExistsError: ``path`` holds such files and ``overwrite`` is not set.
+    """
+    found = foreign_logs(path)
+    if not found:
+        return
+    names = " and ".join(found)
+    if not overwrite:
+        raise FileExistsError(
+            f"{path} holds {names} of another run (HpBandSter's json_result_logger?) but no mpibohb journal; "
+            f"a run there would replace them, and resume=True cannot continue them. To warm-start from them, "
+            f"pass previous_result={str(path)!r} and choose another run_dir; to replace them, pass overwrite=True")
+    logger.warning("overwrite=True: replacing %s in %s (another run's logs, no mpibohb journal)", names, path)
 
 
 def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
@@ -203,6 +232,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
                        warm_start: list[list[Any]]) -> tuple[list[dict[str, Any]] | None, RunDirectory, dict[str, Any]]:
     """Lock the run directory, check it, and open it for writing; return the records to replay
     (``None`` for a new run), the directory, and the run's header."""
+    lock_file = Path(family.run_dir) / LOCK
+    lock_was_there = lock_file.exists()
     lock = lock_run_directory(family.run_dir)
     try:
         records = open_run_directory(family.run_dir, resume, overwrite)
@@ -214,6 +245,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
             header = records[0]
         directory = RunDirectory(family.run_dir, records, lock)
     except BaseException:
+        if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
+            lock_file.unlink(missing_ok=True)
         lock.close()
         raise
     if records is None:

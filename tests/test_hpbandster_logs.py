@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 import ConfigSpace as CS
@@ -162,3 +163,79 @@ def test_a_nan_or_non_numeric_logged_loss_is_a_failed_run(copied):
     assert runs[0].error_logs == "InvalidResultError: the logged loss nan is not a finite number"
     assert runs[1].loss is None and "the logged loss 'abc'" in runs[1].error_logs
     assert len(load_result(copied).failed_runs()) == len(load_result(DATA).failed_runs()) + 2
+
+
+# ---------------------------------------------------------------- a run never writes over HpBandSter's logs
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (names and bytes)."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def logged_copy(tmp_path: Path) -> Path:
+    """A copy of the whole HpBandSter run directory (its logs and the files beside them)."""
+    return Path(shutil.copytree(DATA, tmp_path / "hpbandster_run"))
+
+
+@pytest.mark.parametrize("how", ["new", "resume", "result_logger"])
+def test_a_run_is_refused_in_a_directory_of_hpbandster_logs_and_leaves_it_as_it_was(logged_copy, how):
+    from mpibohb import json_result_logger
+
+    before = snapshot(logged_copy)
+    where = ({"result_logger": json_result_logger(directory=str(logged_copy), overwrite=False)}
+             if how == "result_logger" else {"run_dir": logged_copy})
+    optimizer = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2, **where)
+    with pytest.raises(FileExistsError) as refused:
+        optimizer.run(n_iterations=1, worker=toy_loss, resume=how == "resume")
+    message = str(refused.value)
+    assert "configs.json and results.json of another run" in message
+    assert f"previous_result={str(logged_copy)!r}" in message and "overwrite=True" in message
+    assert snapshot(logged_copy) == before  # not a byte changed, no file added (not even a lock)
+    assert len(load_result(logged_copy).get_all_runs()) == EXPECTED["n_runs"]
+
+
+def test_warm_start_from_the_refused_directory_as_the_message_says(logged_copy, tmp_path):
+    optimizer = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=logged_copy)
+    with pytest.raises(FileExistsError):
+        optimizer.run(n_iterations=1, worker=toy_loss)
+    warm = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "new").run(
+        n_iterations=1, worker=toy_loss, previous_result=logged_copy)
+    assert model_picks(warm) >= 2
+    assert len(read_journal(tmp_path / "new")[0]["warm_start"]) == EXPECTED["n_runs"]
+
+
+def test_overwrite_replaces_hpbandster_logs_with_a_warning(logged_copy, caplog):
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        result = BOHB(x_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=logged_copy).run(
+            n_iterations=1, worker=toy_loss, overwrite=True)
+    assert "overwrite=True: replacing configs.json and results.json" in caplog.text
+    assert load_result(logged_copy).get_all_runs() == result.get_all_runs()  # now our run, with its journal
+    assert (logged_copy / "make.py").read_bytes() == (DATA / "make.py").read_bytes()  # other files stay
+
+
+def test_only_one_of_the_two_logs_is_refused_too_and_empty_ones_are_not(tmp_path):
+    (tmp_path / "one").mkdir()
+    shutil.copy(DATA / "results.json", tmp_path / "one" / "results.json")
+    with pytest.raises(FileExistsError, match="holds results.json of another run"):
+        BOHB(x_space(), min_budget=1, max_budget=9, seed=2, run_dir=tmp_path / "one").run(1, toy_loss)
+    (tmp_path / "empty").mkdir()
+    for name in ("configs.json", "results.json"):  # nothing to lose
+        (tmp_path / "empty" / name).write_text("")
+    result = BOHB(x_space(), min_budget=1, max_budget=9, seed=2, run_dir=tmp_path / "empty").run(1, toy_loss)
+    assert load_result(tmp_path / "empty").get_all_runs() == result.get_all_runs()
+
+
+def test_the_command_line_run_which_always_resumes_is_refused_too(logged_copy):
+    from mpi_launch import ROOT, run_command
+
+    before = snapshot(logged_copy)
+    finished = run_command([sys.executable, "-m", "mpibohb", "run", "--worker",
+                            f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker", "--min-budget", "9",
+                            "--max-budget", "243", "--n-iterations", "1", "--run-dir", str(logged_copy), "--quiet"],
+                           timeout=120)
+    assert finished.returncode == 2, finished.stderr[-3000:]
+    assert "configs.json and results.json of another run" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert snapshot(logged_copy) == before
