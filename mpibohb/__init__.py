@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,7 +26,8 @@ __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run",
            "load_result"]
 __version__ = "0.1.0"
 
-logging.getLogger("mpibohb").addHandler(logging.NullHandler())
+# No NullHandler on purpose: without any logging configuration Python prints WARNING and above to
+# stderr, so that failing evaluations and refused directories show; progress (INFO) needs basicConfig.
 
 
 def __getattr__(name: str) -> Any:

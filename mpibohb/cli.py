@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import os
 import signal
 import sys
@@ -33,7 +34,7 @@ from typing import Any
 
 from . import liveness
 from .journal import JOURNAL, JournalError, read_journal
-from .result import Result, has_hpbandster_logs, result_from_hpbandster_logs, result_from_records
+from .result import Result, error_headline, has_hpbandster_logs, result_from_hpbandster_logs, result_from_records
 
 EXIT_ERROR = 2
 MAX_FAILURES_SHOWN = 10
@@ -181,7 +182,7 @@ def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> di
         "runs": len(runs),
         "failed": len(result.failed_runs()),
         "budgets": _budget_table(result),
-        "failures": [{"config_id": list(r.config_id), "budget": r.budget, "error": _first_line(r.error_logs)}
+        "failures": [{"config_id": list(r.config_id), "budget": r.budget, "error": error_headline(r.error_logs)}
                      for r in result.failed_runs()],
         "budget_used": used,
         "budget_used_in_max_budget": used / max_budget if max_budget else None,
@@ -226,14 +227,6 @@ def _trajectory(result: Result) -> list[dict[str, Any]]:
     return [{"time": t, "budget": b, "loss": x, "config_id": list(c)}
             for c, t, b, x in zip(trajectory["config_ids"], trajectory["times_finished"],
                                   trajectory["budgets"], trajectory["losses"])]
-
-
-def _first_line(text: str | None) -> str:
-    """The line that names an error: the first, or for a bare traceback (HpBandSter's) the last."""
-    lines = (text or "").strip().splitlines()
-    if not lines:
-        return "(no error message)"
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def format_report(summary: dict[str, Any]) -> str:
@@ -463,9 +456,11 @@ def add_run_command(subparsers: Any) -> None:
     """Register ``run`` (see :mod:`mpibohb.runner`)."""
     from . import runner
 
+    exit_codes = (f"Exit codes: 0 finished; {runner.EXIT_NO_SUCCESS} finished, but no evaluation succeeded (see "
+                  "report); 2 bad arguments or run directory; 99 stopped by a signal: run the same command again "
+                  "to resume.")
     parser = subparsers.add_parser("run", help="run an optimisation (on every rank under mpiexec/srun)",
-                                   description=runner.__doc__.split("\n\n")[0],
-                                   epilog="Exit code 99: stopped by a signal; run the same command again to resume.")
+                                   description=runner.__doc__.split("\n\n")[0], epilog=exit_codes)
     runner.add_arguments(parser)
     parser.set_defaults(handler=runner.run_command)
 
@@ -535,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         SystemExit: from argparse, for ``--help``, ``--version`` and bad arguments.
     """
     args = build_parser().parse_args(argv)
+    if args.command != "run":  # reading a live run meets torn last lines: normal, not worth a warning
+        logging.getLogger("mpibohb").addHandler(logging.NullHandler())
     try:
         return args.handler(args)
     except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly

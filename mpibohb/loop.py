@@ -4,19 +4,81 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
 from .executors import Executor
 from .journal import RunDirectory
 from .optimizer import ConfigId, Job, Optimizer
-from .result import Result, Run
+from .result import Result, Run, error_headline
 from .stopping import NEVER, StopFlag
 from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
+
+
+FAILURES_IN_FULL = 3
+"""The first failed runs of a session are logged one by one, and the first run of each new error
+up to :data:`DISTINCT_ERRORS_IN_FULL`; the rest in a summary at the end of each iteration."""
+DISTINCT_ERRORS_IN_FULL = 10
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)', re.MULTILINE)
+
+
+def error_kind(error: str | None, worker: str = "") -> str:
+    """An error's type and message without the worker it ran on: ``KeyError: 'y'``."""
+    return error_headline(error).replace(f" on {worker}", "", 1) if worker else error_headline(error)
+
+
+def _raised_at(error: str | None) -> str:
+    """`` (File "run.py", line 8, in compute)``: the innermost frame of a traceback, if any."""
+    frames = _FRAME.findall(error or "")
+    return f' (File "{frames[-1][0]}", line {frames[-1][1]}, in {frames[-1][2]})' if frames else ""
+
+
+def _most_common(errors: Counter[str]) -> str:
+    kind, count = errors.most_common(1)[0]
+    return f"{kind} ({count} time{'' if count == 1 else 's'})"
+
+
+class FailureLog:
+    """Tells at once that evaluations fail, and why, without flooding the log (see
+    :data:`FAILURES_IN_FULL`); at the end of a run in which nothing succeeded, says so."""
+
+    def __init__(self, previous_runs: list[Run], where_to_look: str) -> None:
+        self.errors: Counter[str] = Counter(error_kind(r.error_logs, r.worker) for r in previous_runs if r.loss is None)
+        self.where_to_look = where_to_look
+        self.logged = 0
+        self.unreported: Counter[str] = Counter()
+
+    def failed(self, job: Job, outcome: Outcome) -> None:
+        """Log a failed run in full, or count it for the next summary."""
+        kind = error_kind(outcome.error, outcome.worker)
+        new = kind not in self.errors
+        self.errors[kind] += 1
+        if self.logged < FAILURES_IN_FULL or (new and len(self.errors) <= DISTINCT_ERRORS_IN_FULL):
+            self.logged += 1
+            later = (f"; further failures are summarised at the end of each iteration ({self.where_to_look})"
+                     if self.logged == FAILURES_IN_FULL else "")
+            logger.warning("run %s at budget %g failed on %s: %s%s%s", job.config_id, job.budget,
+                           outcome.worker or "?", kind, _raised_at(outcome.error), later)
+        else:
+            self.unreported[kind] += 1
+
+    def summarize(self, failed: int, runs: int) -> None:
+        """Log the failed runs not logged yet, if any, in one line (``failed`` of ``runs`` so far)."""
+        if self.unreported:
+            count = sum(self.unreported.values())
+            logger.warning("%d more run%s failed (%d of %d so far), most often %s; see %s", count,
+                           "" if count == 1 else "s", failed, runs, _most_common(self.unreported), self.where_to_look)
+            self.unreported.clear()
+
+    def none_succeeded(self, runs: int) -> None:
+        """The line at the end of a run in which every evaluation failed."""
+        logger.warning("no evaluation succeeded: all %d runs failed, most often with %s; there is no incumbent "
+                       "(see %s)", runs, _most_common(self.errors), self.where_to_look)
 
 
 class RunRecorder:
@@ -34,6 +96,8 @@ class RunRecorder:
         successful = [r.loss for r in self.runs if r.loss is not None]
         self.best_loss = min(successful, default=math.inf)
         self.num_failed = sum(r.loss is None for r in self.runs)
+        report = f" or python -m mpibohb report {directory.path}" if directory is not None else ""
+        self.failures = FailureLog(self.runs, f"res.failed_runs(){report}")
 
     def journal(self, record: dict[str, Any]) -> None:
         """Append ``record`` to the run directory's journal, if there is one."""
@@ -63,8 +127,7 @@ class RunRecorder:
         self.runs.append(run)
         if outcome.failed:
             self.num_failed += 1
-            logger.debug("run %s at budget %g failed: %s", job.config_id, job.budget,
-                         (outcome.error or "").splitlines()[0])
+            self.failures.failed(job, outcome)
         elif outcome.loss < self.best_loss:
             self.best_loss = outcome.loss
             self._progress(f"new best loss {outcome.loss:.6g} by {job.config_id} at budget {job.budget:g}")
@@ -73,10 +136,18 @@ class RunRecorder:
     def bracket_done(self, iteration: int) -> None:
         """Log the end of a bracket."""
         self._progress(f"iteration {iteration} finished")
+        self.failures.summarize(self.num_failed, len(self.runs))
+
+    def session_ended(self) -> None:
+        """Log the failed runs not reported yet; say so when no evaluation of the run succeeded."""
+        self.failures.summarize(self.num_failed, len(self.runs))
+        if self.runs and self.num_failed == len(self.runs):
+            self.failures.none_succeeded(len(self.runs))
 
     def _progress(self, what: str) -> None:
-        logger.info("%s | runs %d (%d failed) | best loss %.6g | %.1f s", what, len(self.runs),
-                    self.num_failed, self.best_loss, time.time() - self.time_ref)
+        best = "none" if math.isinf(self.best_loss) else f"{self.best_loss:.6g}"
+        logger.info("%s | runs %d (%d failed) | best loss %s | %.1f s", what, len(self.runs),
+                    self.num_failed, best, time.time() - self.time_ref)
 
     def result(self) -> Result:
         """The runs so far as a :class:`Result`."""

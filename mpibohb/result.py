@@ -39,6 +39,26 @@ class Run:
                 f"time_stamps={self.time_stamps}, error={'yes' if self.error_logs else 'no'})")
 
 
+def error_headline(text: str | None) -> str:
+    """The line of an error text that names the error: its first (``KeyError on rank 1@host: 'y'``),
+    or for a bare traceback (HpBandSter's logs) its last."""
+    lines = (text or "").strip().splitlines()
+    if not lines:
+        return "(no error message)"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
+class _ConfigMapping(dict):
+    """``get_id2config_mapping()``'s dict: looking up ``None`` (the incumbent of a run in which no
+    evaluation succeeded) says so, instead of a bare ``KeyError: None``."""
+
+    def __missing__(self, key: Any) -> Any:
+        if key is None:
+            raise KeyError("None: get_incumbent_id() is None because no evaluation succeeded; "
+                           "res.failed_runs() holds the errors")
+        raise KeyError(key)
+
+
 def extract_HBS_learning_curves(runs: Iterable[Run]) -> list[LearningCurve]:  # noqa: N802 - HpBandSter's name
     """HpBandSter's default learning-curve extractor: one curve of ``(budget, loss)`` by increasing
     budget. Failed runs (loss ``None``) are left out, as HpBandSter's function of this name does.
@@ -77,7 +97,7 @@ class Result:
 
     def get_id2config_mapping(self) -> dict[ConfigId, dict[str, Any]]:
         """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration."""
-        return {cid: dict(entry) for cid, entry in self.id2config.items()}
+        return _ConfigMapping((cid, dict(entry)) for cid, entry in self.id2config.items())
 
     def get_all_runs(self, only_largest_budget: bool = False) -> list[Run]:
         """Every run in the order they finished; or, per configuration, only its largest budget."""

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 # the optimiser classes by their command-line names; ConfigSpace and the optimisers are imported
 # only when a run starts, so that ``--help`` and the other subcommands start quickly
+EXIT_NO_SUCCESS = 3
+"""``run``'s exit code when the run finished but no evaluation succeeded (no incumbent)."""
 OPTIMIZERS = {"bohb": "BOHB", "hyperband": "HyperBand", "hb": "HyperBand", "randomsearch": "RandomSearch",
               "rs": "RandomSearch"}
 
@@ -110,7 +112,8 @@ def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the optimisation the arguments describe; 0 when it finished (99 comes as SystemExit)."""
+    """Run the optimisation the arguments describe; 0 when it finished, :data:`EXIT_NO_SUCCESS`
+    when it finished without a successful evaluation (99 comes as SystemExit)."""
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from . import optimizers
@@ -121,9 +124,14 @@ def run_command(args: argparse.Namespace) -> int:
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
-    if result is not None:
-        incumbent = result.get_incumbent_id()
-        config = result.get_id2config_mapping()[incumbent]["config"] if incumbent else None
-        print(f"finished: {len(result.get_all_runs())} runs, incumbent {incumbent} {config}; "
-              f"see python -m mpibohb report {args.run_dir}")
+    if result is None:  # a worker rank
+        return 0
+    runs, incumbent = result.get_all_runs(), result.get_incumbent_id()
+    if incumbent is None:
+        print(f"finished: {len(runs)} runs, none succeeded; see python -m mpibohb report {args.run_dir}",
+              file=sys.stderr)
+        return EXIT_NO_SUCCESS
+    config = result.get_id2config_mapping()[incumbent]["config"]
+    print(f"finished: {len(runs)} runs, incumbent {incumbent} {config}; "
+          f"see python -m mpibohb report {args.run_dir}")
     return 0

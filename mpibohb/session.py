@@ -311,8 +311,10 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
         run_loop(optimizer, executor, recorder, pending, stop, alone=alone)
     except StopRequested as stopped:
         record_outcomes(optimizer, recorder, executor.drain())
+        recorder.session_ended()
         recorder.journal({"type": "stop", "signal": stopped.signum, "time": time.time()})
         logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
                        stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
+    recorder.session_ended()
     recorder.journal({"type": "end", "time": time.time()})
