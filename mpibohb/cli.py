@@ -481,6 +481,7 @@ def plot_command(args: argparse.Namespace) -> int:
     _records, result = load_run_or_logs(args.run_dir)
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot_for_files()
     for name in visualization.PLOTS:
         try:
             figure = getattr(visualization, name)(result)
@@ -489,10 +490,25 @@ def plot_command(args: argparse.Namespace) -> int:
             continue
         path = out / f"{name}.png"
         partial = out / f".{name}.png.partial"  # a viewer watching the folder never sees half a file
-        figure.savefig(partial, dpi=100, format="png")
+        try:
+            figure.savefig(partial, dpi=100, format="png")
+        finally:
+            plt.close(figure)  # pyplot keeps every figure until it is closed
         os.replace(partial, path)
         print(path)
     return 0
+
+
+def _pyplot_for_files() -> Any:
+    """pyplot with the file-only Agg backend (no window, no display needed), unless pyplot is in use
+    in this process already (switching would close the caller's figures)."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def add_plot_command(subparsers: Any) -> None:

@@ -1,11 +1,14 @@
 """Pictures of a run, HpBandSter's ``hpbandster.visualization`` redone on a :class:`Result`.
 
 Each function takes a :class:`~mpibohb.result.Result` (e.g. ``mpibohb.load_result(run_dir)``, of a
-finished or a running run) and returns a :class:`matplotlib.figure.Figure`, built with the object
-API (no pyplot, no global state), so it works in scripts, threads and without a display::
+finished or a running run) and returns a :class:`matplotlib.figure.Figure` made by pyplot, as
+HpBandSter's were, so that ``plt.show()`` shows it; without a display matplotlib picks a backend
+that only draws to files. pyplot keeps every figure until it is closed: close the ones you are
+done with (``plt.close(fig)``) when making many::
 
     fig = losses_over_time(load_result("runs/a"))
     fig.savefig("losses.png", dpi=100)
+    plt.show()  # or plt.close(fig)
 
 When a picture cannot be drawn from the run (no successful run yet, a single budget, ...) the
 function raises :class:`ValueError` saying why. Failed runs (loss ``None``) are left out of every
@@ -44,8 +47,11 @@ def require_matplotlib() -> Any:
 
 
 def _figure(width: float = 8.0, height: float = 5.0) -> Any:
-    """A new Figure with constrained layout (no overlapping labels)."""
-    return require_matplotlib()(figsize=(width, height), layout="constrained")
+    """A new pyplot figure (``plt.show()`` shows it) with constrained layout (no overlapping labels)."""
+    require_matplotlib()
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), layout="constrained")
 
 
 def _budgets(result: Result) -> list[float]:

@@ -20,6 +20,9 @@ from mpi_launch import run_python_many
 from mpibohb import BOHB, Result, load_result
 
 matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")  # draws to files only: no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402 - after the skip
 
 from mpibohb import visualization  # noqa: E402 - after the skip
 
@@ -69,6 +72,14 @@ def full(runs: dict[str, Path]) -> Result:
     result = load_result(runs["full"])
     assert result.failed_runs() and len(result.failed_runs()) < len(result.runs)  # the run is as meant
     return result
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The plots are pyplot figures: each test starts and ends with none open."""
+    plt.close("all")
+    yield
+    plt.close("all")
 
 
 def successful(result: Result) -> list:
@@ -187,7 +198,25 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch: pytest.MonkeyPat
         visualization.losses_over_time(full)
 
 
+def test_every_plot_is_a_pyplot_figure_that_plt_show_shows(full: Result) -> None:
+    assert plt.get_fignums() == []
+    for count, name in enumerate(visualization.PLOTS, start=1):
+        figure = getattr(visualization, name)(full)
+        assert len(plt.get_fignums()) == count, name
+        assert plt.gcf() is figure, name  # the current figure: plt.show() and plt.savefig() take it
+
+
 # ---------------------------------------------------------------- python -m mpibohb plot
+
+
+def test_the_plot_command_closes_its_figures(runs: dict[str, Path], tmp_path: Path, capsys) -> None:
+    from mpibohb.cli import main
+
+    mine = plt.figure()  # a figure of the caller's, in the same process: left alone
+    for _ in range(3):
+        assert main(["plot", str(runs["full"]), "--out", str(tmp_path)]) == 0
+        assert plt.get_fignums() == [mine.number]
+    assert len(capsys.readouterr().out.splitlines()) == 3 * len(visualization.PLOTS)
 
 
 def test_plot_command(runs: dict[str, Path], tmp_path: Path) -> None:
