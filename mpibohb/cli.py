@@ -2,7 +2,7 @@
 
 * ``report RUN_DIR [--json]``: what a run did: settings, runs per budget, failures, budget used,
   the incumbent and its trajectory.
-* ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, elapsed time,
+* ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, run time,
   runs finished, running and failed, best loss so far. A run whose journal has no stop or end
   record but whose process is gone (SIGKILL, a crash) shows as not running; see
   :func:`writer_status`.
@@ -297,11 +297,23 @@ def _incumbent_lines(incumbent: dict[str, Any] | None, trajectory: list[dict[str
     lines = [f"incumbent: {_config_id(incumbent['config_id'])}, loss {incumbent['loss']:.6g} "
              f"at budget {_number(incumbent['budget'])}",
              f"  config: {json.dumps(incumbent['config'], sort_keys=True)}",
-             "incumbent trajectory:", f"  {'time (s)':>10} {'budget':>10} {'loss':>12}  config id"]
-    for point in trajectory:
-        lines.append(f"  {point['time']:>10.3f} {_number(point['budget']):>10} {point['loss']:>12.6g}  "
-                     f"{_config_id(point['config_id'])}")
-    return lines
+             "incumbent trajectory (the best on the largest budget reached so far: a larger budget may bring a "
+             "worse loss):", f"  {'time (s)':>10} {'budget':>10} {'loss':>12}  config id"]
+    *changes, last = trajectory
+    if changes and _same_incumbent(changes[-1], last):  # HpBandSter repeats it at the last run's time
+        lines += [_trajectory_line(point, before) for point, before in zip(changes, [None, *changes])]
+        return [*lines, f"  (still the incumbent when the last run finished, at {last['time']:.3f} s)"]
+    return lines + [_trajectory_line(point, before) for point, before in zip(trajectory, [None, *trajectory])]
+
+
+def _same_incumbent(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (a["config_id"], a["budget"], a["loss"]) == (b["config_id"], b["budget"], b["loss"])
+
+
+def _trajectory_line(point: dict[str, Any], before: dict[str, Any] | None) -> str:
+    larger = before is not None and point["budget"] > before["budget"]
+    return (f"  {point['time']:>10.3f} {_number(point['budget']):>10} {point['loss']:>12.6g}  "
+            f"{_config_id(point['config_id'])}{'  (larger budget)' if larger else ''}")
 
 
 def _number(value: float) -> str:
@@ -319,16 +331,18 @@ def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now:
     """Everything ``status`` shows, as one JSON-serialisable dict.
 
     ``state`` is the journal's (:func:`run_state`); ``writer`` etc. say whether a running run's
-    process is still there (:func:`writer_status`). ``elapsed`` runs from the run's creation to
-    ``now`` while it runs, to its ``end`` or ``stop`` record, or its last record when its process
-    is gone. ``running`` counts jobs handed out without a result (for a stopped run or one whose
-    process is gone: the jobs a resume runs again).
+    process is still there (:func:`writer_status`). ``elapsed`` is wall time: from the run's
+    creation to ``now`` while it runs, to its ``end`` or ``stop`` record, or its last record when
+    its process is gone. ``run_time`` adds up only the time its sessions ran (:func:`session_spans`),
+    leaving out the pauses between the sessions of a resumed run. ``running`` counts jobs handed
+    out without a result (for a stopped run or one whose process is gone: the jobs a resume runs again).
     """
     now = time.time() if now is None else now
     state, last = run_state(records)
     writer = writer_status(run_dir, records)
     created = records[0]["created"]
     end = _last_time(records) if writer["writer"] == liveness.WRITER_GONE else now
+    spans = session_spans(records, end)
     successful = [r for r in result.runs if r.loss is not None]
     best = min(successful, key=lambda r: r.loss, default=None)
     stop_signal = last.get("signal") if state == "stopped" else None
@@ -340,6 +354,8 @@ def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now:
         **writer,
         "created": created,
         "elapsed": (end if last is None else last.get("time", now)) - created,
+        "run_time": sum(stop - start for start, stop in spans),
+        "sessions": len(spans),
         "last_record_age": now - _last_time(records),
         "finished": len(result.runs),
         "running": len(unfinished_jobs(records)),
@@ -350,11 +366,43 @@ def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now:
     }
 
 
+_TIME_KEYS = ("created", "started", "submitted", "finished", "time")
+
+
 def _last_time(records: list[dict[str, Any]]) -> float:
     """The latest time stamp written in any record."""
-    keys = ("created", "started", "submitted", "finished", "time")
-    return max(value for record in records for key in keys
-               if isinstance(value := record.get(key), (int, float)))
+    return max(_record_times(records))
+
+
+def _record_times(records: list[dict[str, Any]]) -> list[float]:
+    return [value for record in records for key in _TIME_KEYS if isinstance(value := record.get(key), (int, float))]
+
+
+def session_spans(records: list[dict[str, Any]], open_end: float) -> list[tuple[float, float]]:
+    """``(start, end)`` of each session of the run: from the header (the first) or its ``session``
+    record to its ``stop`` or ``end`` record; a session killed without one (SIGKILL, a crash) ends
+    at its last record, and one still open (the latest, running) at ``open_end``."""
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    latest = records[0]["created"]  # the latest time stamp so far
+    first_session = True
+    for record in records:
+        kind = record.get("type")
+        if kind == "header":
+            start = record["created"]
+        elif kind == "session" and first_session:  # the first session's span began with the header
+            first_session = False
+        elif kind == "session":
+            if start is not None:  # the session before was killed: it ended at its last record
+                spans.append((start, latest))
+            start = record.get("started", latest)
+        elif kind in ("stop", "end") and start is not None:
+            spans.append((start, record.get("time", latest)))
+            start = None
+        latest = max([latest, *_record_times([record])])
+    if start is not None:
+        spans.append((start, max(open_end, start)))
+    return spans
 
 
 def _signal_name(number: Any) -> str | None:
@@ -378,7 +426,7 @@ def format_status(status: dict[str, Any]) -> str:
         state += f" {_elsewhere_phrase(status)}" if writer == liveness.WRITER_ELSEWHERE else ""
     successful = status["finished"] - status["failed"]
     running = "running" if status["state"] == "running" and writer != liveness.WRITER_GONE else "unfinished"
-    lines = [f"run {status['run_dir']}: {state}", f"elapsed: {_duration(status['elapsed'])}",
+    lines = [f"run {status['run_dir']}: {state}", _run_time_line(status),
              f"runs: {status['finished']} finished ({successful} successful, {status['failed']} failed), "
              f"{status['running']} {running}"]
     if status["best_loss"] is None:
@@ -387,6 +435,15 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"best loss so far: {status['best_loss']:.6g} by {_config_id(status['best_config_id'])} "
                      f"at budget {_number(status['best_budget'])}")
     return "\n".join(lines)
+
+
+def _run_time_line(status: dict[str, Any]) -> str:
+    """``run time: ...``; for a resumed run also the wall time, pauses between sessions included."""
+    line = f"run time: {_duration(status['run_time'])}"
+    if status["sessions"] > 1:
+        line += (f" in {status['sessions']} sessions ({_duration(status['elapsed'])} of wall time since it was "
+                 "created, with the pauses between them)")
+    return line
 
 
 def _duration(seconds: float) -> str:

@@ -107,12 +107,21 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
     """Raise :class:`RunDirectoryError` naming what differs between a journaled run and this one."""
     old_settings, new_settings = ({k: v for k, v in {**_SETTINGS_ADDED_LATER, **header["settings"]}.items()
                                    if k not in _RESUME_INSENSITIVE} for header in (old, new))
-    differ = sorted(k for k in old_settings.keys() | new_settings.keys() if old_settings.get(k) != new_settings.get(k))
+    differ = _differing_settings(old_settings, new_settings)
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
         raise RunDirectoryError(f"cannot resume the run in {path}: its settings differ ({shown})")
     if json.loads(old["configspace"]) != json.loads(new["configspace"]):
         raise RunDirectoryError(f"cannot resume the run in {path}: its search space differs")
+
+
+def _differing_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The settings that differ, the optimizer first; with another optimizer, not those that only
+    one of the two has (BOHB's model settings): they differ because the optimizer does."""
+    keys = old.keys() | new.keys()
+    if old.get("optimizer") != new.get("optimizer"):
+        keys = old.keys() & new.keys()
+    return sorted((k for k in keys if old.get(k) != new.get(k)), key=lambda k: (k != "optimizer", k))
 
 
 def make_header(settings: dict[str, Any], configspace: Any, warm_start: list[list[Any]]) -> dict[str, Any]:

@@ -126,7 +126,8 @@ def losses_over_time(result: Result) -> Any:
                        gid="runs")
     trajectory = result.get_incumbent_trajectory()
     ax.step(trajectory["times_finished"], trajectory["losses"], where="post", color="black", linewidth=1.5,
-            label="incumbent", gid="incumbent")
+            label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
+    _mark_budget_changes(ax, trajectory)
     ax.set_xlabel("time since the run started (s)")
     _loss_axis(ax, [r.loss for r in runs])
     failed = len(result.failed_runs())
@@ -136,6 +137,16 @@ def losses_over_time(result: Result) -> Any:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # outside: no hidden points
     return fig
+
+
+def _mark_budget_changes(ax: Any, trajectory: dict[str, list[Any]]) -> None:
+    """Mark where the incumbent moves to a larger budget: its loss may jump up there."""
+    points = [(t, loss) for t, loss, budget, before in zip(trajectory["times_finished"][1:], trajectory["losses"][1:],
+                                                           trajectory["budgets"][1:], trajectory["budgets"])
+              if budget > before]
+    if points:
+        ax.scatter(*zip(*points), s=60, marker="^", facecolors="none", edgecolors="black", linewidths=1.2,
+                   zorder=3, label="incumbent moves to a\nlarger budget", gid="budget_change")
 
 
 # ---------------------------------------------------------------- runs over time

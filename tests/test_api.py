@@ -558,6 +558,19 @@ def test_a_run_journaled_before_fill_tail_existed_resumes_and_extends(tmp_path: 
     assert len(small_bohb(run_dir=tmp_path).run(n_iterations=2, worker=toy_loss, resume=True).get_all_runs()) == 19
     with pytest.raises(RunDirectoryError, match=r"settings differ \(fill_tail: False -> True\)"):
         small_bohb(run_dir=tmp_path, fill_tail=True).run(n_iterations=3, worker=toy_loss, resume=True)
+def test_a_resume_with_another_optimizer_names_that_first_and_only_what_else_differs(tmp_path: os.PathLike) -> None:
+    small_bohb(run_dir=tmp_path).run(n_iterations=1, worker=toy_loss)
+    for optimizer, shown in [
+            (HyperBand(configspace=space(), min_budget=1, max_budget=9, eta=3, seed=0, run_dir=tmp_path),
+             "(optimizer: 'bohb' -> 'hyperband')"),
+            (RandomSearch(configspace=space(), min_budget=1, max_budget=9, eta=3, seed=4, run_dir=tmp_path),
+             "(optimizer: 'bohb' -> 'randomsearch', seed: 0 -> 4)"),
+            (small_bohb(run_dir=tmp_path, num_samples=8), "(num_samples: 64 -> 8)")]:
+        with pytest.raises(RunDirectoryError) as refused:
+            optimizer.run(n_iterations=1, worker=toy_loss, resume=True)
+        assert str(refused.value) == f"cannot resume the run in {tmp_path}: its settings differ {shown}"
+
+
 @pytest.mark.parametrize(("arguments", "shown"), [
     (dict(resume="no"), "resume must be True or False"),
     (dict(overwrite=2), "overwrite must be True or False"),

@@ -108,13 +108,24 @@ def test_report_lists_failures_with_their_first_error_line(finished: dict[str, A
     assert "Traceback" not in text
 
 
+TRAJECTORY_HEADING = ("incumbent trajectory (the best on the largest budget reached so far: a larger budget may "
+                      "bring a worse loss):")
+
+
 def test_report_shows_the_trajectory(finished: dict[str, Any]) -> None:
     trajectory = finished["result"].get_incumbent_trajectory()
+    points = list(zip(trajectory["config_ids"], trajectory["times_finished"], trajectory["budgets"],
+                      trajectory["losses"]))
+    *changes, (last_id, last_time, last_budget, last_loss) = points
+    # HpBandSter's trajectory repeats the last incumbent at the time of the last finished run
+    assert (last_id, last_budget, last_loss) == (changes[-1][0], changes[-1][2], changes[-1][3])
     lines = finished["report"].splitlines()
-    start = lines.index("incumbent trajectory:") + 2
-    shown = [line.split(maxsplit=3) for line in lines[start:]]
-    assert shown == [[f"{t:.3f}", f"{b:g}", f"{x:.6g}", str(c)] for c, t, b, x in zip(
-        trajectory["config_ids"], trajectory["times_finished"], trajectory["budgets"], trajectory["losses"])]
+    start = lines.index(TRAJECTORY_HEADING) + 2
+    expected = [f"{t:.3f} {b:g} {x:.6g} {c}" + ("  (larger budget)" if i and b > changes[i - 1][2] else "")
+                for i, (c, t, b, x) in enumerate(changes)]
+    assert [" ".join(line.split(maxsplit=3)) for line in lines[start:-1]] == expected  # each change once
+    assert any("(larger budget)" in line for line in expected)  # the run reaches larger budgets
+    assert lines[-1] == f"  (still the incumbent when the last run finished, at {last_time:.3f} s)"
 
 
 def test_report_json_has_the_same_information(finished: dict[str, Any]) -> None:
@@ -196,6 +207,43 @@ def test_report_of_a_run_where_everything_failed(tmp_path: Path) -> None:
     summary = json.loads(ok(as_json))
     assert summary["incumbent"] is None and summary["trajectory"] == []
     assert len(summary["failures"]) == summary["failed"] == len(result.runs)
+
+
+def resumed_copy(run_dir: Path, to: Path, pause: float, stopped: bool) -> list[dict[str, Any]]:
+    """``run_dir``'s journal made into two sessions, the second ``pause`` seconds after the first
+    ended (with a stop record, or killed without one); its records."""
+    records = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    middle = [i for i, r in enumerate(records) if r["type"] == "result"][len(records) // 4]
+    first, second = records[:middle + 1], records[middle + 1:]
+    first_end = max(r.get(k, 0) for r in first for k in ("created", "started", "submitted", "finished"))
+    for record in second:
+        for key in ("started", "submitted", "finished", "time"):
+            if key in record:
+                record[key] += pause
+    session = {"type": "session", "n_iterations": 3, "n_workers": 1, "started": first_end + pause}
+    stop = [{"type": "stop", "signal": 15, "time": first_end}] if stopped else []
+    records = [*first, *stop, session, *second]
+    to.mkdir()
+    (to / "journal.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def test_status_run_time_leaves_out_the_pause_between_sessions(finished: dict[str, Any], tmp_path: Path) -> None:
+    runs = {"single": finished["run_dir"]}
+    for name, stopped in (("stopped", True), ("killed", False)):
+        records = resumed_copy(finished["run_dir"], tmp_path / name, pause=7200.0, stopped=stopped)
+        runs[name] = tmp_path / name
+    single, stopped, killed, text = run_cli_many(*(["status", "--json", d] for d in runs.values()),
+                                                 ["status", runs["stopped"]])
+    single, stopped, killed = (json.loads(ok(p)) for p in (single, stopped, killed))
+    assert single["sessions"] == 1 and single["run_time"] == pytest.approx(single["elapsed"])
+    span = records[-1]["time"] - 7200.0 - records[0]["created"]  # the original run's span
+    for status in (stopped, killed):
+        assert status["sessions"] == 2 and status["state"] == "finished"
+        assert status["run_time"] == pytest.approx(span) and status["elapsed"] == pytest.approx(span + 7200.0)
+    line = ok(text).splitlines()[1]
+    assert re.fullmatch(r"run time: [\d.]+ s in 2 sessions \(2 h 00 min \d\d s of wall time since it was "
+                        r"created, with the pauses between them\)", line), line
 
 
 # ---------------------------------------------------------------- runs in progress

@@ -111,6 +111,20 @@ def test_losses_over_time_matches_run(full: Result) -> None:
     assert ax.get_legend() is not None
 
 
+def test_losses_over_time_says_why_the_incumbent_jumps_up(full: Result) -> None:
+    ax = visualization.losses_over_time(full).axes[0]
+    (incumbent,) = [line for line in ax.lines if line.get_gid() == "incumbent"]
+    assert "largest budget reached so far" in incumbent.get_label().replace("\n", " ")
+    trajectory = full.get_incumbent_trajectory()
+    moves = [(t, loss) for t, loss, budget, before in zip(trajectory["times_finished"][1:], trajectory["losses"][1:],
+                                                          trajectory["budgets"][1:], trajectory["budgets"])
+             if budget > before]
+    assert moves  # the run's incumbent reaches larger budgets
+    (marks,) = [c for c in ax.collections if c.get_gid() == "budget_change"]
+    assert [tuple(point) for point in marks.get_offsets()] == moves
+    assert "larger budget" in marks.get_label()
+
+
 def test_concurrent_and_finished_runs_match_run(full: Result) -> None:
     ax = visualization.concurrent_runs_over_time(full).axes[0]
     (line,) = [line for line in ax.lines if line.get_gid() == "concurrent"]
