@@ -21,8 +21,8 @@ logger = logging.getLogger("mpibohb")
 
 
 FAILURES_IN_FULL = 3
-"""The first failed runs of a session are logged one by one, and the first run of each new error
-up to :data:`DISTINCT_ERRORS_IN_FULL`; the rest in a summary at the end of each iteration."""
+"""The first failed runs of a session are logged one by one, and the first run of each new type of
+error up to :data:`DISTINCT_ERRORS_IN_FULL`; the rest in a summary at the end of each iteration."""
 DISTINCT_ERRORS_IN_FULL = 10
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)', re.MULTILINE)
 
@@ -38,9 +38,31 @@ def _raised_at(error: str | None) -> str:
     return f' (File "{frames[-1][0]}", line {frames[-1][1]}, in {frames[-1][2]})' if frames else ""
 
 
-def _most_common(errors: Counter[str]) -> str:
-    kind, count = errors.most_common(1)[0]
-    return f"{kind} ({count} time{'' if count == 1 else 's'})"
+class _ErrorCounts:
+    """Failed runs counted by the type of their error (messages often hold values that vary)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.latest: dict[str, str] = {}  # type -> its latest ``Type: message``
+        self.varied: set[str] = set()  # types seen with more than one message
+
+    def add(self, kind: str) -> bool:
+        """Count ``kind`` (``Type: message``); whether its type is new."""
+        error_type = kind.split(":", 1)[0]
+        if error_type in self.latest and self.latest[error_type] != kind:
+            self.varied.add(error_type)
+        new = error_type not in self.counts
+        self.counts[error_type] += 1
+        self.latest[error_type] = kind
+        return new
+
+    def most_common(self) -> str:
+        """``KeyError: 'y' (69 times)``, or ``ValueError (9 times; the last: ValueError: x=0.2)``."""
+        error_type, count = self.counts.most_common(1)[0]
+        times = f"{count} time{'' if count == 1 else 's'}"
+        if error_type in self.varied:
+            return f"{error_type} ({times}; the last: {self.latest[error_type]})"
+        return f"{self.latest[error_type]} ({times})"
 
 
 class FailureLog:
@@ -48,37 +70,39 @@ class FailureLog:
     :data:`FAILURES_IN_FULL`); at the end of a run in which nothing succeeded, says so."""
 
     def __init__(self, previous_runs: list[Run], where_to_look: str) -> None:
-        self.errors: Counter[str] = Counter(error_kind(r.error_logs, r.worker) for r in previous_runs if r.loss is None)
+        self.errors = _ErrorCounts()
+        for run in previous_runs:
+            if run.loss is None:
+                self.errors.add(error_kind(run.error_logs, run.worker))
         self.where_to_look = where_to_look
         self.logged = 0
-        self.unreported: Counter[str] = Counter()
+        self.unreported = _ErrorCounts()
 
     def failed(self, job: Job, outcome: Outcome) -> None:
         """Log a failed run in full, or count it for the next summary."""
         kind = error_kind(outcome.error, outcome.worker)
-        new = kind not in self.errors
-        self.errors[kind] += 1
-        if self.logged < FAILURES_IN_FULL or (new and len(self.errors) <= DISTINCT_ERRORS_IN_FULL):
+        new = self.errors.add(kind)
+        if self.logged < FAILURES_IN_FULL or (new and len(self.errors.counts) <= DISTINCT_ERRORS_IN_FULL):
             self.logged += 1
             later = (f"; further failures are summarised at the end of each iteration ({self.where_to_look})"
                      if self.logged == FAILURES_IN_FULL else "")
             logger.warning("run %s at budget %g failed on %s: %s%s%s", job.config_id, job.budget,
                            outcome.worker or "?", kind, _raised_at(outcome.error), later)
         else:
-            self.unreported[kind] += 1
+            self.unreported.add(kind)
 
     def summarize(self, failed: int, runs: int) -> None:
         """Log the failed runs not logged yet, if any, in one line (``failed`` of ``runs`` so far)."""
-        if self.unreported:
-            count = sum(self.unreported.values())
+        count = sum(self.unreported.counts.values())
+        if count:
             logger.warning("%d more run%s failed (%d of %d so far), most often %s; see %s", count,
-                           "" if count == 1 else "s", failed, runs, _most_common(self.unreported), self.where_to_look)
-            self.unreported.clear()
+                           "" if count == 1 else "s", failed, runs, self.unreported.most_common(), self.where_to_look)
+            self.unreported = _ErrorCounts()
 
     def none_succeeded(self, runs: int) -> None:
         """The line at the end of a run in which every evaluation failed."""
         logger.warning("no evaluation succeeded: all %d runs failed, most often with %s; there is no incumbent "
-                       "(see %s)", runs, _most_common(self.errors), self.where_to_look)
+                       "(see %s)", runs, self.errors.most_common(), self.where_to_look)
 
 
 class RunRecorder:
