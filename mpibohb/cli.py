@@ -603,8 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         SystemExit: from argparse, for ``--help``, ``--version`` and bad arguments.
     """
     args = build_parser().parse_args(argv)
-    if args.command != "run":  # reading a live run meets torn last lines: normal, not worth a warning
-        logging.getLogger("mpibohb").addHandler(logging.NullHandler())
+    package_logger = logging.getLogger("mpibohb")
+    if args.command != "run" and not package_logger.handlers:  # a live run's torn last line is no news
+        package_logger.addHandler(logging.NullHandler())
     try:
         return args.handler(args)
     except BrokenPipeError:  # the reader (e.g. `head`) has gone: stop quietly
