@@ -11,9 +11,9 @@ logging.basicConfig(level=logging.INFO)
 
 import argparse
 
-from toy_worker import MyWorker
-
+import mpibohb  # HpBandSter's hpres (unused here, as there)
 from mpibohb import BOHB
+from toy_worker import MyWorker
 
 parser = argparse.ArgumentParser(description='Example 3 - Local and Parallel Execution.')
 parser.add_argument('--min_budget', type=float, help='Minimum budget used during the optimization.', default=9)
