@@ -32,8 +32,6 @@ def main():
                 max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval),
                    resume=True)
-    if res is None:
-        return
     print_summary(res, args.max_budget)
     print("Results are in", args.run_dir)
 

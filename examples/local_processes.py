@@ -2,8 +2,8 @@
 
     mpiexec -n 4 python examples/local_processes.py --sleep_interval 0.5
 
-Every process runs this file. Rank 0 runs the optimizer, ranks 1..3 evaluate; HpBandSter's
-``--worker`` flag, nameserver and ``time.sleep`` for start-up are not needed.
+Every process runs this file. Rank 0 runs the optimizer, ranks 1..3 evaluate and end when the
+run ends; HpBandSter's ``--worker`` flag, nameserver and ``time.sleep`` for start-up are not needed.
 """
 
 import argparse
@@ -23,8 +23,7 @@ def main():
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
                 max_budget=args.max_budget, seed=args.seed)
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval))
-    if res is not None:
-        print_summary(res, args.max_budget)
+    print_summary(res, args.max_budget)  # rank 0 only: the worker ranks end with the run
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ def main():
 
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
                 max_budget=args.max_budget, seed=args.seed)
+    # under mpiexec the worker ranks end when the run ends, so what follows runs on rank 0 only
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval))
-    if res is None:  # a worker rank under mpiexec; the master prints the summary
-        return
     print_summary(res, args.max_budget)
 
 

@@ -1,8 +1,11 @@
-"""The HpBandSter quickstart's toy worker, shared by the examples.
+"""The HpBandSter quickstart's toy worker, shared by the examples: ``MyWorker`` of HpBandSter's
+``hpbandster/examples/commons.py``, for scripts ported from HpBandSter's examples (copy this file
+next to the script and import ``from toy_worker import MyWorker``).
 
 One float ``x`` in [0, 1]; the loss is ``x`` plus Gaussian noise that shrinks as the budget
 grows, clipped to ``[x/2, 1.5 x]``. ``sleep_interval`` makes each evaluation take time, to show
-the speed-up of parallel workers.
+the speed-up of parallel workers. Unlike HpBandSter's, the noise is drawn from a generator seeded
+by ``x`` and the budget, so that a seeded run gives the same losses serially and under MPI.
 """
 
 import time
@@ -19,10 +22,10 @@ class MyWorker(Worker):
     def __init__(self, *args, sleep_interval=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.sleep_interval = sleep_interval
-        self.rng = numpy.random.default_rng()
 
     def compute(self, config, budget, **kwargs):
-        res = numpy.clip(config["x"] + self.rng.standard_normal() / budget, config["x"] / 2, 1.5 * config["x"])
+        noise = numpy.random.default_rng([int(config["x"] * 2**53), int(budget * 2**10)]).standard_normal()
+        res = numpy.clip(config["x"] + noise / budget, config["x"] / 2, 1.5 * config["x"])
         time.sleep(self.sleep_interval)
         return {"loss": float(res), "info": float(res)}
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -87,13 +89,16 @@ class _HyperbandFamily:
 
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
-            overwrite: bool = False, previous_result: Any = None,
+            overwrite: bool = False, previous_result: Any = None, workers_return: bool = False,
             **hpbandster_run_arguments: Any) -> Result | None:
         """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
         Every process of the job calls ``run`` the same way. Under an MPI launcher with more than
         one rank (or with ``comm`` given), rank 0 runs the optimizer and returns the ``Result``;
-        the other ranks evaluate jobs and return ``None`` once the master tells them to stop.
+        the other ranks evaluate jobs, and when the run ends they end their process (exit code 0),
+        as HpBandSter's worker processes did: code after ``run`` runs on rank 0 only. Their
+        interpreters wait, sleeping, until rank 0's exits; an exception on rank 0 still ends the
+        job (with rank 0's exit code). ``workers_return=True`` makes them return ``None`` instead.
         In a single process, evaluations run serially, or with ``n_workers`` in that many threads.
 
         With a ``run_dir``, every job and result is journaled there before the optimizer acts on
@@ -105,7 +110,9 @@ class _HyperbandFamily:
             worker: a :class:`~mpibohb.Worker` or a function ``f(config, budget)``.
             Both may also come positionally, in either order: ``run(4, worker)``,
             ``run(worker, n_iterations=4)``, HpBandSter's ``run(4, worker=w)``.
-            n_workers: threads to evaluate in when there is a single process (None: serially).
+            n_workers: threads to evaluate in when there is a single process (None: serially);
+                under MPI the workers are the ranks but rank 0, and another ``n_workers`` is
+                ignored with a warning.
             comm: an mpi4py communicator to run on; default ``MPI.COMM_WORLD`` under a launcher.
             timeout: seconds after which an evaluation is recorded as failed ("timeout");
                 ``None``, ``inf`` or more than 10**8 s: no limit.
@@ -114,15 +121,23 @@ class _HyperbandFamily:
             overwrite: delete the run in ``run_dir`` and start afresh.
             previous_result: a ``Result`` or run directory whose evaluations warm-start the model
                 (or give it to the optimizer, as HpBandSter did).
+            workers_return: under MPI, worker ranks return ``None`` from ``run`` and go on with
+                the script, for SPMD code that does more on every rank (and for every ``run`` of a
+                script but its last); rank 0 returns the ``Result`` either way.
 
-        HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored.
+        HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored; a
+        ``min_n_workers`` larger than the run's workers is logged as a warning that says how to
+        get them.
 
         Raises:
             ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``,
                 resuming a run with other settings.
-            RuntimeError: a second ``run`` of an optimizer without ``run_dir``.
+            RuntimeError: a second ``run`` of an optimizer without ``run_dir``; under MPI, a
+                ``run`` after one whose worker ranks ended; a ``run`` while ``python -m mpibohb
+                run`` imports the worker's file (:class:`RunAtImportError`).
             FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
         """
+        _refuse_run_while_importing_worker()
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
         if previous_result is not None and self.previous_result is not None \
                 and previous_result is not self.previous_result:
@@ -135,7 +150,7 @@ class _HyperbandFamily:
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
         timeout = _checked_timeout(timeout)
-        for name, flag in (("resume", resume), ("overwrite", overwrite)):
+        for name, flag in (("resume", resume), ("overwrite", overwrite), ("workers_return", workers_return)):
             if not isinstance(flag, (bool, np.bool_)) and flag not in (0, 1):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
         if resume and overwrite:
@@ -152,23 +167,26 @@ class _HyperbandFamily:
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         working_directory = os.path.abspath(self.run_dir or os.getcwd())
         comm = comm if comm is not None else launched_communicator()
+        _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
 
         def master(executor: Executor, workers: int) -> Result:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        result = self._execute(master, compute, working_directory, timeout, n_workers, comm)
+        result = self._execute(master, compute, working_directory, timeout, n_workers, comm, bool(workers_return))
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 
     def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
-                 working_directory: str, timeout: float | None, n_workers: int | None, comm: Any) -> Result:
+                 working_directory: str, timeout: float | None, n_workers: int | None, comm: Any,
+                 workers_return: bool) -> Result:
         """Run ``master`` over MPI ranks (``comm`` of more than one rank), threads or in this process."""
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
             return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
-                            working_directory, timeout, graceful_stop=self.run_dir is not None)
+                            working_directory, timeout, graceful_stop=self.run_dir is not None,
+                            workers_return=workers_return)
         if n_workers is None:
             return master(SerialExecutor(compute, working_directory, timeout), 1)
         try:
@@ -210,6 +228,60 @@ def _refuse_lone_ranks_sharing_a_run_dir(comm: Any, run_dir: str | None) -> None
     if run_dir is not None and (comm is None or comm.Get_size() == 1) and tasks.isdigit() and int(tasks) > 1:
         raise RuntimeError(f"srun started {tasks} tasks but MPI sees each as a job of its own: launch with "
                            "srun --mpi=pmi2 (pmix for Open MPI 5; see srun --mpi=list) or with mpiexec")
+
+
+class RunAtImportError(RuntimeError):
+    """``run()`` was called while ``python -m mpibohb run`` imported the file of its ``--worker``."""
+
+
+_importing_worker: str | None = None  # the --worker spec while ``python -m mpibohb run`` imports it
+
+
+@contextlib.contextmanager
+def refusing_runs(worker_spec: str) -> Iterator[None]:
+    """While active, ``run()`` raises :class:`RunAtImportError`: ``python -m mpibohb run`` imports
+    the worker's file, and a run at its top level would start before the command's own run."""
+    global _importing_worker
+    previous, _importing_worker = _importing_worker, worker_spec
+    try:
+        yield
+    finally:
+        _importing_worker = previous
+
+
+def _refuse_run_while_importing_worker() -> None:
+    if _importing_worker is not None:
+        raise RunAtImportError(
+            f"--worker {_importing_worker}: its file calls run() when it is imported, so its own optimisation would "
+            "start before this one; put the file's run under `if __name__ == \"__main__\":` (the command imports "
+            "the file only to get the worker)")
+
+
+def _warn_about_worker_counts(comm: Any, n_workers: Any, min_n_workers: Any) -> None:
+    """On rank 0: a warning when ``n_workers`` is ignored under MPI, or when HpBandSter's
+    ``min_n_workers`` asks for more workers than the run has; each says how to get them."""
+    mpi = comm is not None and comm.Get_size() > 1
+    if mpi and comm.Get_rank() != 0:
+        return
+    if mpi:
+        workers = comm.Get_size() - 1
+        situation = f"this MPI job has {workers} worker ranks (the ranks besides rank 0)"
+        if _is_count(n_workers) and n_workers != workers:
+            logger.warning("n_workers=%d is ignored under MPI: %s; for %d workers start mpiexec -n %d",
+                           n_workers, situation, n_workers, n_workers + 1)
+    elif _is_count(n_workers):
+        workers, situation = n_workers, f"this run evaluates in n_workers={n_workers} threads"
+    else:
+        workers, situation = 1, "this run evaluates serially in one process"
+    if _is_count(min_n_workers) and min_n_workers > workers:
+        threads = "" if mpi else f"pass n_workers={min_n_workers} to run() (threads, if compute releases the GIL) or "
+        logger.warning("min_n_workers=%d is ignored (HpBandSter waited for that many workers): %s. For %d workers, "
+                       "%sstart the script with mpiexec -n %d", min_n_workers, situation, min_n_workers, threads,
+                       min_n_workers + 1)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worker: Any) -> tuple[Any, Any]:

@@ -118,7 +118,11 @@ def run_command(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from . import optimizers
 
-    worker = make_worker(load_attribute(args.worker))
+    try:
+        with optimizers.refusing_runs(args.worker):  # a file that runs at import would start its own run first
+            worker = make_worker(load_attribute(args.worker))
+    except optimizers.RunAtImportError as exc:
+        raise ValueError(str(exc)) from None
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)

@@ -61,6 +61,37 @@ def run_command(command: list[str], timeout: float, cwd: str | os.PathLike | Non
     return Finished(process.returncode, stdout, stderr, time.monotonic() - started)
 
 
+def run_at_once(commands: Sequence[Sequence[str]], timeout: float,
+                cwds: Sequence[str | os.PathLike | None] | None = None,
+                environment: dict[str, str] | None = None) -> list[Finished]:
+    """Run ``commands`` side by side (in ``cwds``), each in its own session, with ``environment``
+    added to the MPI child environment; after ``timeout`` seconds in all, kill every process group
+    and raise."""
+    started = time.monotonic()
+    env = dict(mpi_environment(), **(environment or {}))
+    processes = [subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env, cwd=cwd, start_new_session=True)
+                 for command, cwd in zip(commands, cwds or [None] * len(commands))]
+    finished = []
+    try:
+        for command, process in zip(commands, processes):
+            left = max(0.1, timeout - (time.monotonic() - started))
+            try:
+                stdout, stderr = process.communicate(timeout=left)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"{list(command)} still running after {timeout} s; killed.") from None
+            finished.append(Finished(process.returncode, stdout, stderr, time.monotonic() - started))
+        return finished
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # a timeout, or leftovers of a launcher that exited first
+            except ProcessLookupError:
+                pass
+            if process.returncode is None:
+                process.communicate()
+
+
 def run_mpi(ranks: int, script: str | os.PathLike, *args: str, timeout: float = 120,
             cwd: str | os.PathLike | None = None) -> Finished:
     """``mpiexec -n ranks python script args...``"""

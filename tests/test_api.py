@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import socket
@@ -509,7 +510,6 @@ def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
 def test_a_fill_tail_run_extends_on_resume_after_its_tail_started(tmp_path: os.PathLike, caplog) -> None:
     """The replay gives each session its own iterations and workers: the first run's tail started
     with 5 iterations on 4 workers, and its journal still replays when 6 are asked for."""
-    import logging
     import time
 
     def sleep_loss(config: dict, budget: float) -> float:
@@ -575,6 +575,7 @@ def test_a_resume_with_another_optimizer_names_that_first_and_only_what_else_dif
     (dict(resume="no"), "resume must be True or False"),
     (dict(overwrite=2), "overwrite must be True or False"),
     (dict(comm="x"), "comm must be an mpi4py communicator"),
+    (dict(workers_return="yes"), "workers_return must be True or False"),
 ])
 def test_bad_run_flags_raise_value_error(arguments: dict, shown: str) -> None:
     with pytest.raises(ValueError, match=shown):
@@ -658,3 +659,29 @@ def test_functions_that_only_the_positional_call_serves_keep_it() -> None:
                    functools.partial(lambda config, budget, scale: scale * toy_loss(config, budget), scale=2)):
         runs = small_bohb().run(n_iterations=1, worker=worker).get_all_runs()
         assert all(run.loss is not None for run in runs), runs[0].error_logs
+
+
+@pytest.mark.parametrize(("arguments", "warned"), [
+    (dict(min_n_workers=2), "min_n_workers=2 is ignored (HpBandSter waited for that many workers): this run evaluates "
+     "serially in one process. For 2 workers, pass n_workers=2 to run() (threads, if compute releases the GIL) or "
+     "start the script with mpiexec -n 3"),
+    (dict(min_n_workers=3, n_workers=2), "min_n_workers=3 is ignored (HpBandSter waited for that many workers): this "
+     "run evaluates in n_workers=2 threads. For 3 workers, pass n_workers=3"),
+    (dict(min_n_workers=2, n_workers=2), None),
+    (dict(min_n_workers=1), None),
+    (dict(n_workers=3), None),
+])
+def test_a_min_n_workers_the_run_cannot_meet_is_a_warning(caplog, arguments: dict, warned: str | None) -> None:
+    """HpBandSter's example 2 ported with min_n_workers alone ran serially, twice as long, without a word."""
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        small_bohb().run(n_iterations=1, worker=toy_loss, **arguments)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(warned), warnings
+
+
+def test_workers_return_changes_nothing_in_one_process() -> None:
+    runs = [small_bohb().run(n_iterations=1, worker=toy_loss, workers_return=flag).get_all_runs() for flag in (0, 1)]
+    assert [(r.config_id, r.budget, r.loss) for r in runs[0]] == [(r.config_id, r.budget, r.loss) for r in runs[1]]

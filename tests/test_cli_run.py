@@ -76,3 +76,40 @@ def test_bad_worker_specs_give_one_line_errors(tmp_path):
                                    "--run-dir", str(tmp_path / "run")), timeout=60)
         assert finished.returncode == 2, (spec, finished.stderr[-2000:])
         assert message in finished.stderr and "Traceback" not in finished.stderr, finished.stderr[-2000:]
+
+
+def readme_run_py() -> str:
+    """The ``run.py`` of README.md's "Use" section."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("# run.py: every process runs this same file")
+    return text[start:text.index("```", start)]
+
+
+def test_the_readme_run_py_runs_as_a_script_and_as_a_worker_file(tmp_path):
+    (tmp_path / "run.py").write_text(readme_run_py())
+    alone = run_command([sys.executable, "run.py"], timeout=120, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert alone.stdout.startswith("{'x': ")
+    import ConfigSpace as CS
+
+    CS.ConfigurationSpace({"x": (0.0, 1.0)}).to_json(tmp_path / "space.json")
+    as_worker = run_command(cli("--worker", "run.py:MyWorker", "--configspace", "space.json", "--min-budget", "9",
+                                "--max-budget", "243", "--n-iterations", "1", "--run-dir", "run", "--quiet"),
+                            timeout=120, cwd=tmp_path)
+    assert as_worker.returncode == 0, as_worker.stderr[-3000:]
+    assert as_worker.stdout.startswith("finished: 40 runs") and as_worker.stdout.count("\n") == 1  # no run of its own
+
+
+def test_a_worker_file_that_runs_at_import_is_refused_before_its_run_starts(tmp_path):
+    """Without the ``__main__`` guard, importing the file for its worker would run its optimisation."""
+    unguarded = readme_run_py().replace('if __name__ == "__main__":', "if True:")
+    (tmp_path / "run.py").write_text(unguarded + "\nprint('THE FILE RAN ITS OWN OPTIMISATION')\n")
+    args = ["--worker", "run.py:MyWorker", "--min-budget", "9", "--max-budget", "243", "--n-iterations", "1",
+            "--run-dir", "run"]
+    for command in (cli(*args), [mpiexec(), "-n", "2", *cli(*args)]):
+        finished = run_command(command, timeout=120, cwd=tmp_path)
+        assert finished.returncode == 2, finished.stderr[-3000:]
+        assert "--worker run.py:MyWorker: its file calls run() when it is imported" in finished.stderr
+        assert 'put the file\'s run under `if __name__ == "__main__":`' in finished.stderr
+        assert "Traceback" not in finished.stderr and "THE FILE RAN" not in finished.stdout
+        assert not (tmp_path / "run").exists()

@@ -1,7 +1,8 @@
 """In-process MPI tests, run by ``.ci/run`` as ``mpiexec -n 3 python -m pytest --with-mpi``.
 
 Without ``--with-mpi`` pytest-mpi skips them; the same behaviour is also covered by the
-subprocess tests in ``test_mpi_runtime.py``.
+subprocess tests in ``test_mpi_runtime.py``. Every ``run`` here passes ``workers_return=True``:
+by default the worker ranks would end their process (pytest with them) when the run ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def test_rank_zero_gets_the_result_and_workers_get_none():
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    res = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=3, worker=loss)
+    res = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=3, worker=loss, workers_return=True)
     if comm.Get_rank() == 0:
         assert res is not None
         assert len(res.get_all_runs()) == 9 + 3 + 1 + 5 + 1 + 3
@@ -44,7 +45,8 @@ def test_runs_on_a_sub_communicator():
     color = 0 if world.Get_rank() < 2 else 1  # ranks 0,1 form one optimisation; rank 2 runs alone
     sub = world.Split(color, world.Get_rank())
     try:
-        res = RandomSearch(space(), min_budget=1, max_budget=1, seed=5).run(n_iterations=4, worker=loss, comm=sub)
+        optimizer = RandomSearch(space(), min_budget=1, max_budget=1, seed=5)
+        res = optimizer.run(n_iterations=4, worker=loss, comm=sub, workers_return=True)
         if sub.Get_rank() == 0:
             assert res is not None and len(res.get_all_runs()) == 4
             expected = "rank 1" if sub.Get_size() > 1 else "serial"

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
-from mpi_launch import ROOT, SCRIPTS, run_command, run_mpi
+from mpi_launch import ROOT, SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
 
 SPMD = SCRIPTS / "spmd_run.py"
+AFTER = SCRIPTS / "after_run.py"
 
 
 def result_of(finished) -> dict:
@@ -96,3 +102,83 @@ def test_a_single_process_run_does_not_import_mpi4py(tmp_path):
     finished = run_command([sys.executable, "-c", code], timeout=120, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "RESULT " in finished.stdout
+
+
+def test_worker_ranks_end_with_the_run_so_what_follows_runs_on_rank_0_only(tmp_path):
+    """HpBandSter's examples analyse the Result after run(); on worker ranks that was None."""
+    finished = run_mpi(3, AFTER, timeout=120, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("AFTER RUN") == 1 and "AFTER RUN rank 0: Result" in finished.stdout
+    assert finished.stdout.count("RESULT 19") == 1
+
+
+def test_workers_return_keeps_the_worker_ranks_going_with_none(tmp_path):
+    finished = run_mpi(3, AFTER, "--workers_return", timeout=120, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    for rank, returned in [(0, "Result"), (1, "NoneType"), (2, "NoneType")]:
+        assert f"AFTER RUN rank {rank}: {returned}" in finished.stdout
+    assert finished.stdout.count("RESULT 19") == 1
+
+
+def test_an_exception_on_rank_0_after_the_run_ends_the_job_with_its_code(tmp_path):
+    finished = run_mpi(3, AFTER, "--then", "raise", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    assert "KeyError: 'the analysis on rank 0 failed'" in finished.stderr
+
+
+def test_a_second_run_after_the_worker_ranks_ended_is_an_error_not_a_hang(tmp_path):
+    refused = run_mpi(3, AFTER, "--then", "run_again", timeout=60, cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "ranks [1, 2] of this communicator ended their process when an earlier run() ended" in refused.stderr
+    assert "pass workers_return=True to every run() of the script but the last" in refused.stderr
+    finished = run_mpi(3, AFTER, "--then", "run_again_returning", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("AFTER SECOND RUN") == 1 and "AFTER SECOND RUN rank 0: Result" in finished.stdout
+
+
+def test_worker_ranks_waiting_for_rank_0_to_exit_sleep(tmp_path):
+    """While rank 0 works on after the run, the worker ranks' processes wait for it at exit,
+    asleep: well below a tenth of a core each (a rank spinning in MPI would use a full one)."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    command = [mpiexec(), "-n", "3", sys.executable, str(AFTER), "--sleep", "4", "--pid_dir", str(pids)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=mpi_environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids / "0.run").exists():  # rank 0's run has ended: it sleeps now
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        workers = [int((pids / str(rank)).read_text()) for rank in (1, 2)]
+        before = [cpu_seconds(pid) for pid in workers]
+        time.sleep(2)
+        used = [cpu_seconds(pid) - start for pid, start in zip(workers, before)]
+        assert not any((pids / f"{rank}.run").exists() for rank in (1, 2))  # they did not go on
+        assert all(seconds <= 0.2 for seconds in used), used
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr[-3000:]
+        assert stdout.count("RESULT 19") == 1
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if process.returncode is None:
+            process.communicate()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_ignored_worker_counts_are_warned_about_once_on_rank_0(tmp_path):
+    finished = run_mpi(3, AFTER, "--n_workers", "4", "--min_n_workers", "3", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stderr.count("WARNING:mpibohb:n_workers=4 is ignored under MPI: this MPI job has 2 worker "
+                                 "ranks (the ranks besides rank 0); for 4 workers start mpiexec -n 5") == 1
+    assert finished.stderr.count("WARNING:mpibohb:min_n_workers=3 is ignored (HpBandSter waited for that many "
+                                 "workers): this MPI job has 2 worker ranks") == 1
+    matching = run_mpi(3, AFTER, "--n_workers", "2", "--min_n_workers", "2", timeout=60, cwd=tmp_path)
+    assert matching.returncode == 0 and "WARNING" not in matching.stderr, matching.stderr[-3000:]

@@ -10,10 +10,17 @@ Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG
 * worker -> master: ``(version, job_key, fields)`` where ``fields`` are the pickled bytes of
   ``(loss, info, error, started, finished, worker_name)``, pickled apart so that a result that
   cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash.
+
+When the run ends, the worker ranks end their process (``SystemExit(0)``) unless ``run`` was
+given ``workers_return=True``. Their interpreters then wait at an *exit gate*, a non-blocking
+barrier joined by every rank at interpreter exit, polled with a sleep: so they use no CPU while
+rank 0 analyses the result, and every rank reaches ``MPI_Finalize`` at about the same time
+(some MPI libraries busy-poll in it, and MPICH hangs there if rank 0 leaves without it).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import pickle
 import socket
@@ -203,15 +210,22 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
 
 
 def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
-             working_directory: str, timeout: float | None, graceful_stop: bool) -> Any:
+             working_directory: str, timeout: float | None, graceful_stop: bool, workers_return: bool = False) -> Any:
     """Rank 0 runs ``run_master(executor)`` and returns what it returns; the other ranks serve
-    jobs until told to stop and return ``None``.
+    jobs until told to stop, then end their process with ``SystemExit(0)`` (or, with
+    ``workers_return``, return ``None``).
 
     An exception in mpibohb's own code on any rank ends the whole MPI job with a non-zero exit
     (``Abort``) instead of leaving it hanging. With ``graceful_stop`` the worker ranks ignore
     SIGTERM, SIGINT and SIGUSR1: the master records everything, then ends the job with exit code
     :data:`~mpibohb.stopping.EXIT_STOPPED` (busy workers cannot be waited for).
+
+    Raises:
+        RuntimeError: ranks of ``comm`` ended their process when an earlier run ended.
     """
+    refuse_ranks_that_ended(comm)
+    if not workers_return:
+        hold_at_exit(comm)
     comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours
     try:
         if comm.Get_rank() == 0:
@@ -223,9 +237,56 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
             abort_on_error(comm, "the worker loop")
         finally:
             restore_signals()
-        return None
     finally:
         comm.Free()
+    if workers_return:
+        return None
+    logger.debug("%s: the run has ended; this process ends (run(..., workers_return=True) keeps it)",
+                 worker_name(MPI.COMM_WORLD))
+    raise SystemExit(0)
+
+
+_EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
+
+
+def hold_at_exit(comm: MPI.Comm) -> None:
+    """Collective over ``comm``: at interpreter exit, this rank waits (sleeping) until every rank
+    of ``comm`` has reached its own interpreter exit."""
+    if not _EXIT_GATES:
+        # mpi4py finalizes MPI in a C-level exit hook, which runs after every Python atexit handler
+        atexit.register(pass_exit_gates)
+    _EXIT_GATES.append(comm.Dup())
+
+
+def pass_exit_gates() -> None:
+    """At interpreter exit: a non-blocking barrier on every exit gate, polled with a sleep."""
+    if not _EXIT_GATES or not MPI.Is_initialized() or MPI.Is_finalized():
+        return
+    requests = [gate.Ibarrier() for gate in _EXIT_GATES]
+    backoff = Backoff(start=1e-3, cap=5e-2, yields=0)  # the wait may last hours: 20 polls a second
+    while not MPI.Request.Testall(requests):
+        backoff.sleep()
+    for gate in _EXIT_GATES:
+        gate.Free()
+    _EXIT_GATES.clear()
+
+
+def refuse_ranks_that_ended(comm: MPI.Comm) -> None:
+    """Raise ``RuntimeError`` if ranks of ``comm`` ended their process with an earlier run (only
+    its rank 0 is still there to see it); a run on them would wait for ever."""
+    group = comm.Get_group()
+    ended: set[int] = set()
+    for gate in _EXIT_GATES:
+        gate_group = gate.Get_group()
+        workers = list(range(1, gate_group.Get_size()))
+        ended.update(r for r in gate_group.Translate_ranks(workers, group) if r != MPI.UNDEFINED)
+        gate_group.Free()
+    group.Free()
+    if ended:
+        raise RuntimeError(
+            f"ranks {sorted(ended)} of this communicator ended their process when an earlier run() ended "
+            "(worker ranks end with the run by default): pass workers_return=True to every run() of the "
+            "script but the last, and keep code that should run on rank 0 only under `if res is not None:`")
 
 
 def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], working_directory: str,

@@ -1,0 +1,68 @@
+"""What the ranks of an MPI job do after ``run``; every rank runs this.
+
+    mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning]
+                                     [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
+
+Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
+``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
+script) before it prints ``RESULT <runs>``. ``raise``: rank 0 raises. ``run_again``: a second
+``run`` follows the first; ``run_again_returning`` passes ``workers_return=True`` to the first.
+``--pid_dir``: each rank writes its pid into DIR/<rank>, then ``ended`` into DIR/<rank>.run
+when its run has ended. ``--n_workers`` and ``--min_n_workers`` go to ``run``; mpibohb's
+warnings go to stderr.
+"""
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import ConfigSpace as CS
+
+from mpibohb import HyperBand
+
+
+def loss(config, budget):
+    return (config["x"] - 0.3) ** 2 + 1.0 / budget
+
+
+def rank():
+    return os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers_return", action="store_true")
+    parser.add_argument("--then", default="sleep", choices=["sleep", "raise", "run_again", "run_again_returning"])
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--pid_dir")
+    parser.add_argument("--n_workers", type=int)
+    parser.add_argument("--min_n_workers", type=int)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    extra = {} if args.min_n_workers is None else {"min_n_workers": args.min_n_workers}
+    if args.pid_dir:
+        (Path(args.pid_dir) / rank()).write_text(str(os.getpid()))
+
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    opt = HyperBand(cs, min_budget=1, max_budget=9, eta=3, seed=3)
+    first_returns = args.workers_return or args.then == "run_again_returning"
+    res = opt.run(n_iterations=2, worker=loss, workers_return=first_returns, n_workers=args.n_workers, **extra)
+    print(f"AFTER RUN rank {rank()}: {type(res).__name__}", flush=True)
+    if args.pid_dir:
+        (Path(args.pid_dir) / f"{rank()}.run").write_text("ended")
+    if args.then.startswith("run_again"):
+        res = HyperBand(cs, min_budget=1, max_budget=9, eta=3, seed=4).run(
+            n_iterations=1, worker=loss, workers_return=args.workers_return)
+        print(f"AFTER SECOND RUN rank {rank()}: {type(res).__name__}", flush=True)
+    if res is None:
+        return
+    if args.then == "raise":
+        raise KeyError("the analysis on rank 0 failed")
+    time.sleep(args.sleep)
+    print(f"RESULT {len(res.get_all_runs())}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
