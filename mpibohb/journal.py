@@ -10,7 +10,15 @@
   resume; not an ``ask`` of the optimizer);
 * ``{"type": "result", "config_id": ..., "budget": ..., "loss": x or null, "info": ...,
   "error": "..." or null, "started": t, "finished": t, "worker": "..."}``;
-* ``{"type": "stop", "signal": n, "time": t}`` and ``{"type": "end", "time": t}``.
+* ``{"type": "stop", "signal": n, "time": t}`` and ``{"type": "end", "time": t}``;
+* under MPI, what the executor decides itself: ``{"type": "retry", "config_id", "budget", "worker",
+  "error", "time"}`` (a failure held back and run again on another rank), ``{"type": "interrupted",
+  "config_id", "budget", "worker", "signal", "time"}`` (a stop signal reached compute: runs again),
+  ``{"type": "retired", "worker", "reason", "time"}`` (a rank taken out of service) and
+  ``{"type": "lost", "worker", "reason", "time"[, "config_id", "budget"]}`` (a worker rank died,
+  with the job it ran: the evidence a resume needs to blame that job).
+
+A ``job`` record also names the ``worker`` it went to, and a ``session`` record its ``executor``.
 
 Every record is written and flushed before the master acts on it, and fsync'd at least once a
 second and at the end. A torn last line (a crash mid-write) is ignored by the reader.
@@ -201,9 +209,15 @@ class RunDirectory:
         self._journal = _AppendFile(self.path / JOURNAL)
         self._configs = _AppendFile(self.path / CONFIGS)
         self._results = _AppendFile(self.path / RESULTS)
+        self._appending = threading.Lock()
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` to the journal, then its HpBandSter line if it has one."""
+        """Write ``record`` to the journal, then its HpBandSter line if it has one (thread-safe:
+        the MPI executor's death watch journals from its own thread)."""
+        with self._appending:
+            self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> None:
         self._journal.write_line(dumps(record))
         kind = record["type"]
         if kind in ("job", "resubmit"):

@@ -128,14 +128,14 @@ class RunRecorder:
         if self.directory is not None:
             self.directory.append(record)
 
-    def submitted(self, job: Job, resubmit: bool = False) -> None:
-        """Journal a job handed out (``resubmit``: again, after a resume)."""
+    def submitted(self, job: Job, resubmit: bool = False, worker: str = "") -> None:
+        """Journal a job handed out (``resubmit``: again, after a resume) to ``worker``."""
         now = time.time()
         self.id2config.setdefault(job.config_id, {"config": job.config, "config_info": job.config_info})
         self._submitted[(job.config_id, job.budget)] = now - self.time_ref
         self.journal({"type": "resubmit" if resubmit else "job", "config_id": list(job.config_id),
                       "budget": job.budget, "config": job.config, "config_info": job.config_info,
-                      "submitted": now})
+                      "submitted": now, "worker": worker})
 
     def finished(self, job: Job, outcome: Outcome) -> Run:
         """Journal an outcome and turn it into a :class:`Run`; log a new best loss."""
@@ -210,7 +210,7 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
                                 optimizer.session_iterations)
                 if job is None:
                     break
-            recorder.submitted(job, resubmit=resubmit)
+            recorder.submitted(job, resubmit=resubmit, worker=executor.next_worker())
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")

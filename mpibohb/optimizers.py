@@ -90,6 +90,7 @@ class _HyperbandFamily:
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
             overwrite: bool = False, previous_result: Any = None, workers_return: bool = False,
+            max_rank_failures: int | None = 3,
             **hpbandster_run_arguments: Any) -> Result | None:
         """Run ``n_iterations`` brackets with ``worker``; return the :class:`Result` on the master.
 
@@ -124,6 +125,10 @@ class _HyperbandFamily:
             workers_return: under MPI, worker ranks return ``None`` from ``run`` and go on with
                 the script, for SPMD code that does more on every rank (and for every ``run`` of a
                 script but its last); rank 0 returns the ``Result`` either way.
+            max_rank_failures: under MPI, a worker rank whose last this many evaluations failed
+                while other ranks succeeded is taken out of service, and those evaluations run
+                again on other ranks; until its next result decides, a failure is held back, not
+                recorded. ``None``: record every failure at once and keep every rank.
 
         HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored; a
         ``min_n_workers`` larger than the run's workers is logged as a warning that says how to
@@ -150,6 +155,10 @@ class _HyperbandFamily:
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
         timeout = _checked_timeout(timeout)
+        if max_rank_failures is not None and (isinstance(max_rank_failures, (bool, np.bool_))
+                                              or not isinstance(max_rank_failures, numbers.Integral)
+                                              or max_rank_failures < 1):
+            raise ValueError(f"max_rank_failures must be an integer >= 1 or None, got {max_rank_failures!r}")
         for name, flag in (("resume", resume), ("overwrite", overwrite), ("workers_return", workers_return)):
             if not isinstance(flag, (bool, np.bool_)) and flag not in (0, 1):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
@@ -173,20 +182,21 @@ class _HyperbandFamily:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        result = self._execute(master, compute, working_directory, timeout, n_workers, comm, bool(workers_return))
+        result = self._execute(master, compute, working_directory, timeout, n_workers, comm, bool(workers_return),
+                               None if max_rank_failures is None else int(max_rank_failures))
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 
     def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
                  working_directory: str, timeout: float | None, n_workers: int | None, comm: Any,
-                 workers_return: bool) -> Result:
+                 workers_return: bool, max_rank_failures: int | None = 3) -> Result:
         """Run ``master`` over MPI ranks (``comm`` of more than one rank), threads or in this process."""
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
             return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
                             working_directory, timeout, graceful_stop=self.run_dir is not None,
-                            workers_return=workers_return)
+                            workers_return=workers_return, rank_failure_limit=max_rank_failures)
         if n_workers is None:
             return master(SerialExecutor(compute, working_directory, timeout), 1)
         try:

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ logger = logging.getLogger("mpibohb")
 
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
 _SETTINGS_ADDED_LATER = {"fill_tail": False}  # a journal written before a setting existed had its default
-MAX_ATTEMPTS = 3  # a job handed out this often without a result is recorded as failed on resume
+MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
+MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it, too
 
 
 def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict[str, Any]] | None:
@@ -165,37 +166,57 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
             len(observations) - skipped, skipped)
 
 
-def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[tuple[Job, int]]:
-    """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order,
-    with how many sessions died while each was running (a session that stopped cleanly, with a
-    ``stop`` record, does not count: it interrupted its jobs on purpose).
+@dataclass
+class PendingJob:
+    """A job handed out before a resume that never finished, with what the journal says of it:
+    ``deaths``, how often a single-process session died while it ran (nothing there tells an
+    outside kill from the job's own), and ``evidence``, each time its worker rank was seen to
+    die while running it (MPI; a kill of the whole job leaves none)."""
+
+    job: Job
+    deaths: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+
+def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[PendingJob]:
+    """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order.
 
     Raises:
         JournalError: the journal was written by an optimizer that asks differently, or is
             inconsistent.
     """
-    handed_out: dict[tuple[tuple[int, ...], float], Job] = {}
-    attempts: Counter[tuple[tuple[int, ...], float]] = Counter()
+    pending: dict[tuple[tuple[int, ...], float], PendingJob] = {}
     this_session: set[tuple[tuple[int, ...], float]] = set()  # handed out since the last session record
+    one_process = True  # sessions journaled before the executor was named counted every death
     for record in records:
         kind = record.get("type")
         key = (tuple(record.get("config_id", ())), record.get("budget"))
         if kind == "session":
-            this_session = set()
+            _count_deaths(pending, this_session, one_process)
+            this_session, one_process = set(), record.get("executor") != "MPIExecutor"
             _start_replayed_session(optimizer, record)
         elif kind == "stop":
-            attempts.subtract(this_session & handed_out.keys())
-        if kind == "job":
-            handed_out[key] = _replay_ask(optimizer, record)
+            this_session = set()  # a clean stop interrupted its jobs on purpose
+        elif kind == "job":
+            pending[key] = PendingJob(_replay_ask(optimizer, record))
+        elif kind == "lost" and key in pending:
+            pending[key].evidence.append(record.get("reason") or "its worker rank died")
         if kind in ("job", "resubmit"):
-            attempts[key] += 1
             this_session.add(key)
         elif kind == "result":
-            if key not in handed_out:
+            if key not in pending:
                 raise JournalError(f"the journal has a result for {list(key[0])} at budget {key[1]} that was "
                                    "never handed out")
-            optimizer.tell(handed_out.pop(key), math.inf if record["loss"] is None else record["loss"])
-    return [(job, attempts[key]) for key, job in handed_out.items()]
+            optimizer.tell(pending.pop(key).job, math.inf if record["loss"] is None else record["loss"])
+    _count_deaths(pending, this_session, one_process)
+    return list(pending.values())
+
+
+def _count_deaths(pending: dict[Any, PendingJob], running: set[Any], one_process: bool) -> None:
+    """The session ended (died) while ``running`` ran; count it where nothing tells why."""
+    if one_process:
+        for key in running & pending.keys():
+            pending[key].deaths += 1
 
 
 def _start_replayed_session(optimizer: Optimizer, record: dict[str, Any]) -> None:
@@ -219,22 +240,53 @@ def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
     return job
 
 
-def give_up_on_repeat_crashes(pending: list[tuple[Job, int]], optimizer: Optimizer,
+def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer,
                               recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
-    """Record as failed the jobs that were running when the run died :data:`MAX_ATTEMPTS` times;
-    return the others, to be handed out again: those on their last attempt apart (they run one at
-    a time, so that a job that ran beside one that kills the run is not blamed for it), then the rest."""
+    """Record as failed the jobs that the evidence blames for killing the run: their worker rank
+    was seen to die while running them :data:`MAX_EVIDENCED_DEATHS` times, or a single-process
+    run died :data:`MAX_ATTEMPTS` times while they ran. Return the others, to be handed out
+    again: those on their last single-process attempt apart (they run one at a time, so that a
+    job that ran beside one that kills the run is not blamed for it), then the rest."""
     alone, again = [], []
-    for job, attempts in pending:
-        if attempts < MAX_ATTEMPTS:
-            (alone if attempts == MAX_ATTEMPTS - 1 else again).append(job)
+    for entry in pending:
+        reason = _blame(entry)
+        if reason is None:
+            (alone if entry.deaths == MAX_ATTEMPTS - 1 else again).append(entry.job)
             continue
         now = time.time()
-        reason = (f"AbandonedJob: the run died {attempts} times while this job ran (e.g. a segfault or an "
-                  "out-of-memory kill), the last time with no other such job running; recorded as failed")
-        logger.warning("%s at budget %g: %s", job.config_id, job.budget, reason)
-        record_outcomes(optimizer, recorder, [(job, Outcome(None, None, reason, now, now, "resume"))])
+        logger.warning("%s at budget %g: %s", entry.job.config_id, entry.job.budget, reason.splitlines()[0])
+        record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))])
     return alone, again
+
+
+def _blame(entry: PendingJob) -> str | None:
+    """Why ``entry`` is recorded as failed, or ``None`` while the evidence does not blame it."""
+    if len(entry.evidence) >= MAX_EVIDENCED_DEATHS:
+        return (f"AbandonedJob: its worker's process ended {len(entry.evidence)} times while running this job, "
+                "each time while the master was there to see it (a segfault, an out-of-memory kill, os._exit); "
+                f"recorded as failed. The last time: {entry.evidence[-1]}")
+    if entry.deaths >= MAX_ATTEMPTS:
+        return (f"AbandonedJob: the run died {entry.deaths} times while this job ran (e.g. a segfault or an "
+                "out-of-memory kill), the last time with no other such job running; recorded as failed")
+    return None
+
+
+def name_interrupted_jobs(pending: list[PendingJob], records: list[dict[str, Any]]) -> None:
+    """Say which jobs were running, and where, when the last session ended without a stop, and
+    which worker ranks were seen to die in it."""
+    if not pending or records[-1].get("type") in ("stop", "end"):
+        return
+    last_session = max(i for i, r in enumerate(records) if r.get("type") in ("header", "session"))
+    for record in records[last_session:]:
+        if record.get("type") == "lost":
+            logger.warning("in the last session %s", record.get("reason", "a worker rank died").splitlines()[0])
+    workers = {(tuple(r["config_id"]), r["budget"]): r.get("worker") for r in records
+               if r.get("type") in ("job", "resubmit") and r.get("worker")}
+    shown = [f"{entry.job.config_id} at budget {entry.job.budget:g}"
+             + (f" on {workers[(entry.job.config_id, entry.job.budget)]}"
+                if (entry.job.config_id, entry.job.budget) in workers else "") for entry in pending[:10]]
+    logger.warning("the last session ended without a stop record (killed, or a process died) while %d jobs ran: %s%s",
+                   len(pending), "; ".join(shown), "; ..." if len(pending) > 10 else "")
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
@@ -284,7 +336,10 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
             replayed = replay(optimizer, records) if records else []  # a journal that does not replay: no record
             recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
-                              "started": time.time()})
+                              "started": time.time(), "executor": type(executor).__name__})
+            executor.set_journal(recorder.journal)
+            if records:
+                name_interrupted_jobs(replayed, records)
             _log_settings(family, n_iterations, n_workers)
             alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder)
             optimizer.start_session(n_iterations, n_workers)

@@ -9,6 +9,7 @@ in the master itself: the flag is then *interruptible* and the handler raises
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ class StopFlag:
     def __init__(self) -> None:
         self.signum: int | None = None
         self.interruptible = False
+        self.watching = False  # its handler is installed: the stop signals stop the run gracefully
 
     @property
     def requested(self) -> bool:
@@ -83,9 +85,11 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.signal(sig, flag.handle) for sig in STOP_SIGNALS}
+    flag.watching = True
     try:
         yield
     finally:
+        flag.watching = False
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_IGN if flag.requested else handler)
 
@@ -105,3 +109,69 @@ def ignore_stop_signals() -> Callable[[], None]:
             signal.signal(sig, handler)
 
     return restore
+
+
+class SignalWitness:
+    """Tells whether a stop signal arrived during user code, even when that code installed its own
+    handler (PyTorch Lightning and many training scripts do): Python writes the number of every
+    signal that reaches one of its handlers to the wakeup fd, whichever handler runs.
+
+    ``with SignalWitness() as witness: ...; witness.arrived()``; outside the main thread, where
+    Python keeps no wakeup fd, it sees nothing.
+    """
+
+    def __init__(self) -> None:
+        self.active = threading.current_thread() is threading.main_thread()
+        self._read, self._write = os.pipe()
+        for fd in (self._read, self._write):
+            os.set_blocking(fd, False)
+        self._previous: int | None = None
+
+    def __enter__(self) -> SignalWitness:
+        self.rearm()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.active and self._previous is not None:
+            signal.set_wakeup_fd(self._previous)
+        os.close(self._read)
+        os.close(self._write)
+
+    def rearm(self) -> None:
+        """Watch again (user code may have set a wakeup fd of its own); forget what came before."""
+        if not self.active:
+            return
+        previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        if self._previous is None:
+            self._previous = previous
+        self.arrived()
+
+    def arrived(self) -> int | None:
+        """The first stop signal that arrived since the last call, else ``None``."""
+        received = b""
+        while True:
+            try:
+                chunk = os.read(self._read, 512)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        stops = [number for number in received if number in STOP_SIGNALS]
+        return stops[0] if stops else None
+
+
+@contextlib.contextmanager
+def handlers_restored() -> Iterator[None]:
+    """Whatever stop-signal handlers user code installs inside this block do not outlive it (in
+    the main thread; elsewhere Python cannot change handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            if handler is not None and signal.getsignal(sig) != handler:
+                signal.signal(sig, handler)

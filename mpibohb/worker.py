@@ -84,6 +84,7 @@ class Outcome:
     started: float = 0.0
     finished: float = 0.0
     worker: str = ""
+    interrupted: int | None = None  # a stop signal that reached compute: run it again, do not record it
 
     @property
     def failed(self) -> bool:
@@ -171,6 +172,16 @@ def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
 
 class JobTimeoutError(Exception):
     """The evaluation ran past its time limit."""
+
+
+GRACE_SECONDS = 5.0  # beyond ``timeout``, for the evaluation's own timeout to fire and its answer to arrive
+GRACE_FRACTION = 0.1
+
+
+def answer_deadline(timeout: float | None) -> float | None:
+    """Seconds after an evaluation starts by which it must have answered, or be taken for stuck
+    where its ``timeout`` cannot interrupt it (a blocking C call, a stopped process); ``None``: never."""
+    return None if timeout is None else timeout * (1 + GRACE_FRACTION) + GRACE_SECONDS
 
 
 def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], config: dict[str, Any],

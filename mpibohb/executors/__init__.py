@@ -1,15 +1,16 @@
 """Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks.
 
 Every executor offers the same calls to the event loop in :mod:`mpibohb.loop`: ``idle_count()``,
-``submit(job)``, ``wait(stop)`` (block until at least one job finished, or a stop was requested,
-and return the finished ``(job, outcome)`` pairs), ``drain()`` (what has finished, without
-blocking, after a stop) and ``close()``.
+``next_worker()``, ``set_journal(journal)``, ``submit(job)``, ``wait(stop)`` (block until at
+least one job finished, or a stop was requested, and return the finished ``(job, outcome)``
+pairs), ``drain()`` (what has finished, without blocking, after a stop) and ``close()``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..optimizer import Job
@@ -19,6 +20,14 @@ from ..worker import Outcome
 
 class Executor(Protocol):
     """How jobs get evaluated."""
+
+    def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
+        """Where to journal what the executor decides itself (e.g. a job run again on another worker)."""
+        ...
+
+    def next_worker(self) -> str:
+        """The name of the worker the next :meth:`submit` goes to, for the journal."""
+        ...
 
     def idle_count(self) -> int:
         """Number of workers that can take a job now."""

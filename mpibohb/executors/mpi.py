@@ -1,196 +1,301 @@
-"""Evaluate jobs on MPI ranks: rank 0 is the master, ranks 1..N-1 run :func:`serve`.
+"""Evaluate jobs on MPI ranks: rank 0 is the master, ranks 1..N-1 run
+:func:`~mpibohb.executors.mpi_worker.serve`.
 
-The only module that imports mpi4py. Both sides poll with ``Iprobe`` and a capped exponential
-backoff sleep, because a rank blocked in ``recv`` spins a full core with MPICH and Open MPI.
-
-Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG_OUTCOME`:
-
-* master -> worker: ``(version, job_key, config_id, config, budget, working_directory, timeout)``,
-  or ``None``: stop.
-* worker -> master: ``(version, job_key, fields)`` where ``fields`` are the pickled bytes of
-  ``(loss, info, error, started, finished, worker_name)``, pickled apart so that a result that
-  cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash.
+mpi4py is imported by this module and by ``mpi_protocol``, ``mpi_worker`` and ``exit_gate``
+beside it, and nowhere else but :func:`mpibohb.executors.launched_communicator`. The master keeps a
+deadline per job when there is a ``timeout``, takes ranks that keep failing out of service
+(:mod:`mpibohb.health`), and learns at once of a worker rank's death (:mod:`.watch`).
 
 When the run ends, the worker ranks end their process (``SystemExit(0)``) unless ``run`` was
-given ``workers_return=True``. Their interpreters then wait at an *exit gate*, a non-blocking
-barrier joined by every rank at interpreter exit, polled with a sleep: so they use no CPU while
-rank 0 analyses the result, and every rank reaches ``MPI_Finalize`` at about the same time
-(some MPI libraries busy-poll in it, and MPICH hangs there if rank 0 leaves without it).
+given ``workers_return=True``; they then wait at an exit gate (:mod:`.exit_gate`).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import pickle
+import os
 import socket
 import sys
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mpi4py import MPI
 
+from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
 from ..journal import JournalError, RunDirectoryError
 from ..optimizer import Job
 from ..stopping import RunStopped, StopFlag, ignore_stop_signals
-from ..worker import Outcome, evaluate
+from ..worker import Outcome, answer_deadline
+from .exit_gate import hold_at_exit, refuse_ranks_that_ended
+from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, probe, unpack_outcome, worker_name
+from .mpi_worker import serve
+from .watch import Address, DeathWatch
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
-TAG_JOB = 11
-TAG_OUTCOME = 12
-JobKey = tuple[tuple[int, int, int], float]
+Journal = Callable[[dict[str, Any]], None]
 
 
-class Backoff:
-    """Pause between polls: first ``yields`` bare yields of the CPU, then sleeps from ``start``
-    seconds doubling up to ``cap``. ``reset`` whenever a message went out or came in, since an
-    answer is then likely soon; a long wait ends up polling every ``cap`` seconds at ~0% CPU."""
-
-    def __init__(self, start: float = 1e-5, cap: float = 1e-2, yields: int = 20) -> None:
-        self.start, self.cap, self.yields = start, cap, yields
-        self.reset()
-
-    def reset(self) -> None:
-        """Poll fast again."""
-        self.delay = self.start
-        self.polls = 0
-
-    def sleep(self) -> None:
-        """Yield or sleep, then lengthen the next pause."""
-        self.polls += 1
-        if self.polls <= self.yields:
-            time.sleep(0)
-            return
-        time.sleep(self.delay)
-        self.delay = min(self.delay * 2, self.cap)
+class NoRanksLeftError(RuntimeError):
+    """No worker rank is left to run jobs: every one is lost or out of service."""
 
 
-def probe(comm: MPI.Comm, source: int, tag: int, status: MPI.Status | None = None) -> bool:
-    """``Iprobe``, asked twice when the first answer is no: after a sleep, MPICH's first call may
-    only move a message that arrived meanwhile through its progress engine, and without the second
-    call the message would wait for the next poll (up to one backoff interval, 10 ms)."""
-    return comm.Iprobe(source=source, tag=tag, status=status) or comm.Iprobe(source=source, tag=tag, status=status)
-
-
-def worker_name(comm: MPI.Comm) -> str:
-    """``rank R@host`` for outcomes and error messages."""
-    return f"rank {comm.Get_rank()}@{socket.gethostname()}"
+@dataclass
+class _Task:
+    job: Job
+    rank: int
+    sent: float  # time.time()
+    deadline: float | None  # time.monotonic() by which the rank must answer
 
 
 class MPIExecutor:
     """The master's side: hands jobs to idle worker ranks and collects their outcomes."""
 
-    def __init__(self, comm: MPI.Comm, working_directory: str, timeout: float | None = None) -> None:
+    def __init__(self, comm: MPI.Comm, working_directory: str, timeout: float | None = None,
+                 ranks: dict[int, tuple[str, int]] | None = None,
+                 rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT) -> None:
         if comm.Get_size() < 2:
             raise ValueError(f"the MPI executor needs at least 2 ranks, got {comm.Get_size()}")
         self.comm = comm
         self.working_directory = working_directory
         self.timeout = timeout
+        self.ranks = ranks or {}
+        self.health = RankHealth(range(1, comm.Get_size()), rank_failure_limit)
+        self.journal: Journal = lambda record: None
+        self.watch: DeathWatch | None = None
         self._idle: deque[int] = deque(range(1, comm.Get_size()))
-        self._running: dict[JobKey, tuple[Job, int]] = {}
+        self._running: dict[JobKey, _Task] = {}
+        self._again: deque[tuple[Job, int | None]] = deque()  # jobs to run again, and a rank to avoid
+        self._lost: dict[int, str] = {}
+        self._deaths: deque[tuple[int, str]] = deque()  # from the watch thread
+        self._died_running: dict[JobKey, int] = {}
         self._backoff = Backoff()
         self._closed = False
 
+    def describe(self, rank: int) -> str:
+        """``rank R@host (pid P)``, as far as known."""
+        host, pid = self.ranks.get(rank, ("?", None))
+        return f"rank {rank}@{host}" + (f" (pid {pid})" if pid is not None else "")
+
+    def set_journal(self, journal: Journal) -> None:
+        """Where to journal what the executor decides itself (a job run again, a rank lost)."""
+        self.journal = journal
+
+    def next_worker(self) -> str:
+        """The worker the next :meth:`submit` goes to."""
+        return self.describe(self._idle[0]) if self._idle else ""
+
     def idle_count(self) -> int:
-        """Worker ranks without a job."""
+        """Worker ranks without a job.
+
+        Raises:
+            NoRanksLeftError: no rank is left in service.
+        """
+        if not self.health.in_service:
+            reasons = "; ".join(f"{self.describe(r)}: {why}" for r, why in sorted(self.health.retired.items()))
+            raise NoRanksLeftError(f"no worker rank is left to run jobs ({reasons}); what was recorded stays in the "
+                                 "run directory: fix the nodes and resume")
         return len(self._idle)
 
     def submit(self, job: Job) -> None:
         """Send ``job`` to the longest-idle worker rank."""
-        rank = self._idle.popleft()
+        self._send(job, self._idle.popleft())
+
+    def _send(self, job: Job, rank: int) -> None:
         key = (job.config_id, job.budget)
-        self._running[key] = (job, rank)
+        limit = answer_deadline(self.timeout)
+        self._running[key] = _Task(job, rank, time.time(), None if limit is None else time.monotonic() + limit)
         message = (PROTOCOL_VERSION, key, job.config_id, job.config, job.budget, self.working_directory,
                    self.timeout)
         self.comm.send(message, dest=rank, tag=TAG_JOB)
         self._backoff.reset()
 
     def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Poll until at least one outcome arrived or a stop is requested; return every outcome
-        that is waiting."""
-        finished = self.drain()
-        while not finished and not stop.requested:
+        """Poll until at least one outcome can be recorded, a rank is free for a new job (after a
+        failure held back: see :mod:`mpibohb.health`), or a stop is requested; return the outcomes.
+
+        Called with a rank idle, the loop has nothing to hand out: held failures are settled.
+        """
+        finished = self._act(self.health.settle()) if self._idle and self.health.holding else []
+        idle = len(self._idle)
+        finished += self.drain()
+        while not finished and not stop.requested and len(self._idle) <= idle:
+            self.idle_count()  # raises when no rank is left
             self._backoff.sleep()
             finished = self.drain()
         return finished
 
     def drain(self) -> list[tuple[Job, Outcome]]:
-        """Every outcome that has arrived, without blocking."""
-        finished: list[tuple[Job, Outcome]] = []
+        """Every outcome that can be recorded now, without blocking."""
+        finished = self._take_deaths()
         status = MPI.Status()
         while probe(self.comm, MPI.ANY_SOURCE, TAG_OUTCOME, status):
-            finished.append(self._receive(status.Get_source()))
+            finished += self._receive(status.Get_source())
+        finished += self._expire()
+        self._dispatch_again()
         return finished
 
-    def _receive(self, rank: int) -> tuple[Job, Outcome]:
+    def _receive(self, rank: int) -> list[tuple[Job, Outcome]]:
         message = self.comm.recv(source=rank, tag=TAG_OUTCOME)
         if message[0] != PROTOCOL_VERSION:
             raise RuntimeError(f"rank {rank} speaks protocol {message[0]}, the master {PROTOCOL_VERSION}: "
                                "every rank must run the same mpibohb version")
         _, key, fields = message
-        job, _ = self._running.pop(key)
+        task = self._running.get(key)
+        if task is None or task.rank != rank:
+            self._late_answer(rank, key)
+            return []
+        del self._running[key]
+        if rank in self.health.in_service:
+            self._idle.append(rank)
+        outcome = unpack_outcome(fields, rank)
+        if outcome.interrupted is not None:
+            self._interrupted(task, outcome)
+            return []
+        return self._act(self.health.observe(rank, task.job, outcome))
+
+    def _interrupted(self, task: _Task, outcome: Outcome) -> None:
+        logger.warning("%s at budget %g on %s: a stop signal reached compute, which ended; it will run again (not "
+                       "recorded as failed)", task.job.config_id, task.job.budget, self.describe(task.rank))
+        self.journal({"type": "interrupted", "config_id": list(task.job.config_id), "budget": task.job.budget,
+                      "worker": self.describe(task.rank), "signal": outcome.interrupted, "time": time.time()})
+        self._again.append((task.job, None))
+
+    def _act(self, verdict: Verdict) -> list[tuple[Job, Outcome]]:
+        """Carry out what :class:`RankHealth` decided; return the outcomes to record."""
+        if verdict.retired is not None:
+            rank, why = verdict.retired
+            if rank in self._idle:
+                self._idle.remove(rank)
+            logger.warning("taking %s out of service: %s", self.describe(rank), why)
+            self.journal({"type": "retired", "worker": self.describe(rank), "reason": why, "time": time.time()})
+        if verdict.reinstated is not None and verdict.reinstated not in self._lost:
+            logger.warning("%s is back in service: most jobs it had failed failed on other ranks too",
+                           self.describe(verdict.reinstated))
+            self.journal({"type": "reinstated", "worker": self.describe(verdict.reinstated), "time": time.time()})
+            self._idle.append(verdict.reinstated)
+        for job, failure, avoid in verdict.again:
+            self._run_again(job, failure, avoid)
+        return verdict.record
+
+    def _run_again(self, job: Job, failure: Outcome, avoid: int) -> None:
+        first_line = (failure.error or "").splitlines()[0] if failure.error else ""
+        logger.info("%s at budget %g failed on %s (%s): it runs again on another rank", job.config_id, job.budget,
+                    self.describe(avoid), first_line)
+        self.journal({"type": "retry", "config_id": list(job.config_id), "budget": job.budget,
+                      "worker": self.describe(avoid), "error": failure.error, "time": time.time()})
+        self._again.append((job, avoid))
+
+    def _dispatch_again(self) -> None:
+        """Jobs to run again go first, to an idle rank other than the one to avoid (unless it is
+        the only rank left)."""
+        for _ in range(len(self._again)):
+            job, avoid = self._again.popleft()
+            rank = next((r for r in self._idle if r != avoid), None)
+            if rank is None and avoid in self._idle and self.health.in_service == {avoid}:
+                rank = avoid
+            if rank is None:
+                self._again.append((job, avoid))
+                continue
+            self._idle.remove(rank)
+            self._send(job, rank)
+
+    def _late_answer(self, rank: int, key: JobKey) -> None:
+        if rank not in self._lost:
+            logger.warning("%s answered for %s, which it was not running; ignored", self.describe(rank), key)
+            return
+        logger.warning("%s answered after all, %s late; its job was recorded as failed and this answer is "
+                       "discarded; the rank is back in service", self.describe(rank), self._lost.pop(rank))
+        self.health.in_service.add(rank)
+        self.health.retired.pop(rank, None)
         self._idle.append(rank)
-        return job, _unpickle_outcome(fields, rank)
+
+    def _expire(self) -> list[tuple[Job, Outcome]]:
+        """Jobs whose rank did not answer by the deadline: failed, and the rank is lost."""
+        if self.timeout is None:
+            return []
+        now, expired = time.monotonic(), []
+        for key, task in list(self._running.items()):
+            if task.deadline is None or now <= task.deadline:
+                continue
+            del self._running[key]
+            limit = answer_deadline(self.timeout) or 0.0
+            why = (f"no answer {limit:.0f} s after its job was sent (timeout {self.timeout:g} s plus grace): it is "
+                   "stuck where the timeout cannot interrupt it (a blocking C call, a stopped process)")
+            self._lose(task.rank, why)
+            error = f"JobTimeoutError on {self.describe(task.rank)}: {why}; the rank is taken out of service"
+            logger.error("%s at budget %g: %s", task.job.config_id, task.job.budget, error)
+            expired.append((task.job, Outcome(None, None, error, task.sent, time.time(), self.describe(task.rank))))
+        return expired
+
+    def _lose(self, rank: int, why: str) -> None:
+        self._lost[rank] = why
+        if rank in self._idle:
+            self._idle.remove(rank)
+        for job, failure, avoid in self.health.lost(rank, why):
+            self._run_again(job, failure, avoid)
+
+    def worker_died(self, rank: int, text: str) -> None:
+        """Called by the watch thread the moment ``rank``'s process ends: journal it first (the
+        launcher may kill this process next), then leave the rest to the main thread."""
+        task = next((t for t in list(self._running.values()) if t.rank == rank), None)
+        running = f" while running {task.job.config_id} at budget {task.job.budget:g}" if task else " while idle"
+        reason = f"{self.describe(rank)} ended{running}" + (f":\n{text.strip()}" if text.strip() else "")
+        record: dict[str, Any] = {"type": "lost", "worker": self.describe(rank), "reason": reason,
+                                  "time": time.time()}
+        if task is not None:
+            record.update(config_id=list(task.job.config_id), budget=task.job.budget)
+        self.journal(record)
+        print(f"mpibohb: {reason}", file=sys.stderr, flush=True)
+        self._deaths.append((rank, reason))
+
+    def _take_deaths(self) -> list[tuple[Job, Outcome]]:
+        """The main thread's part of a death: the rank is lost; its job runs again once, and is
+        recorded as failed if its rank dies again."""
+        recorded = []
+        while self._deaths:
+            rank, reason = self._deaths.popleft()
+            task = next((t for t in self._running.values() if t.rank == rank), None)
+            self._lose(rank, reason)
+            if task is None:
+                continue
+            key = (task.job.config_id, task.job.budget)
+            del self._running[key]
+            self._died_running[key] = self._died_running.get(key, 0) + 1
+            if self._died_running[key] >= 2:
+                error = f"AbandonedJob: the worker's process ended twice while running it; the last time: {reason}"
+                recorded.append((task.job, Outcome(None, None, error, task.sent, time.time(), self.describe(rank))))
+            else:
+                self.health.run_once_more(task.job)
+                self._again.append((task.job, rank))
+        return recorded
 
     def close(self) -> None:
-        """Tell every worker rank to stop (all are idle once the loop is done); only once."""
+        """Tell every worker rank that answers to stop (all are idle once the loop is done); only once.
+        A rank that never answered keeps the MPI job from ending: the job is aborted at exit."""
         if self._closed:
             return
         self._closed = True
+        if self.watch is not None:
+            self.watch.close()
         for rank in range(1, self.comm.Get_size()):
-            self.comm.send(None, dest=rank, tag=TAG_JOB)
+            if rank not in self._lost:
+                self.comm.send(None, dest=rank, tag=TAG_JOB)
+        if self._lost:
+            lost = "; ".join(f"{self.describe(rank)}: {why}" for rank, why in sorted(self._lost.items()))
+            logger.error("the run went on without lost worker ranks (%s); MPI cannot end a job while one of its "
+                         "ranks does not answer, so the job is aborted when this process exits", lost)
+            atexit.register(_abort_at_exit, f"mpibohb: ending the MPI job with MPI_Abort: lost worker ranks ({lost})")
 
 
-def serve(comm: MPI.Comm, compute: Callable[..., Any]) -> None:
-    """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops."""
-    name = worker_name(comm)
-    backoff = Backoff()
-    while True:
-        if not probe(comm, 0, TAG_JOB):
-            backoff.sleep()
-            continue
-        backoff.reset()
-        message = comm.recv(source=0, tag=TAG_JOB)
-        if message is None:
-            return
-        if message[0] != PROTOCOL_VERSION:
-            raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {message[0]}")
-        _, key, config_id, config, budget, working_directory, timeout = message
-        outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout)
-        _send_outcome(comm, key, outcome)
-        backoff.reset()
-
-
-def _send_outcome(comm: MPI.Comm, key: JobKey, outcome: Outcome) -> None:
-    """Send ``outcome``; one that cannot be pickled becomes a failed run instead of a hang."""
-    try:
-        fields = pickle.dumps(_fields(outcome), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure of user data
-        reason = f"the result of compute cannot be pickled: {type(exc).__name__}: {exc}"
-        fields = pickle.dumps(_fields(_failed(outcome, f"UnpicklableResult on {outcome.worker}: {reason}")))
-    comm.send((PROTOCOL_VERSION, key, fields), dest=0, tag=TAG_OUTCOME)
-
-
-def _fields(outcome: Outcome) -> tuple[Any, ...]:
-    return (outcome.loss, outcome.info, outcome.error, outcome.started, outcome.finished, outcome.worker)
-
-
-def _failed(outcome: Outcome, reason: str) -> Outcome:
-    return Outcome(None, None, reason, outcome.started, outcome.finished, outcome.worker)
-
-
-def _unpickle_outcome(fields: bytes, rank: int) -> Outcome:
-    try:
-        return Outcome(*pickle.loads(fields))
-    except Exception as exc:  # noqa: BLE001 - user data the master cannot rebuild
-        now = time.time()
-        return Outcome(None, None, f"UnpicklableResult from rank {rank}: the master cannot unpickle the result: "
-                       f"{type(exc).__name__}: {exc}", now, now, f"rank {rank}")
+def _abort_at_exit(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    MPI.COMM_WORLD.Abort(1)
 
 
 def abort_on_error(comm: MPI.Comm, where: str) -> None:
@@ -200,7 +305,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
     printed as its message alone; anything else with its traceback.
     """
     error = sys.exc_info()[1]
-    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError)):
+    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError, NoRanksLeftError)):
         text = f"mpibohb: error on {worker_name(comm)}: {error}"
     else:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
@@ -210,7 +315,8 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
 
 
 def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
-             working_directory: str, timeout: float | None, graceful_stop: bool, workers_return: bool = False) -> Any:
+             working_directory: str, timeout: float | None, graceful_stop: bool, workers_return: bool = False,
+             rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT) -> Any:
     """Rank 0 runs ``run_master(executor)`` and returns what it returns; the other ranks serve
     jobs until told to stop, then end their process with ``SystemExit(0)`` (or, with
     ``workers_return``, return ``None``).
@@ -228,11 +334,16 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
         hold_at_exit(comm)
     comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours
     try:
+        ranks = comm.gather((socket.gethostname(), os.getpid()), root=0)
         if comm.Get_rank() == 0:
-            return _master(comm, run_master, working_directory, timeout)
+            executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit)
+            executor.watch = _start_watch(executor)
+            comm.bcast(executor.watch.address() if executor.watch else None, root=0)
+            return _master(comm, run_master, executor)
+        address: Address | None = comm.bcast(None, root=0)
         restore_signals = ignore_stop_signals() if graceful_stop else (lambda: None)
         try:
-            serve(comm, compute)
+            serve(comm, compute, address)
         except BaseException:
             abort_on_error(comm, "the worker loop")
         finally:
@@ -246,56 +357,21 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
     raise SystemExit(0)
 
 
-_EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
-
-
-def hold_at_exit(comm: MPI.Comm) -> None:
-    """Collective over ``comm``: at interpreter exit, this rank waits (sleeping) until every rank
-    of ``comm`` has reached its own interpreter exit."""
-    if not _EXIT_GATES:
-        # mpi4py finalizes MPI in a C-level exit hook, which runs after every Python atexit handler
-        atexit.register(pass_exit_gates)
-    _EXIT_GATES.append(comm.Dup())
-
-
-def pass_exit_gates() -> None:
-    """At interpreter exit: a non-blocking barrier on every exit gate, polled with a sleep."""
-    if not _EXIT_GATES or not MPI.Is_initialized() or MPI.Is_finalized():
-        return
-    requests = [gate.Ibarrier() for gate in _EXIT_GATES]
-    backoff = Backoff(start=1e-3, cap=5e-2, yields=0)  # the wait may last hours: 20 polls a second
-    while not MPI.Request.Testall(requests):
-        backoff.sleep()
-    for gate in _EXIT_GATES:
-        gate.Free()
-    _EXIT_GATES.clear()
-
-
-def refuse_ranks_that_ended(comm: MPI.Comm) -> None:
-    """Raise ``RuntimeError`` if ranks of ``comm`` ended their process with an earlier run (only
-    its rank 0 is still there to see it); a run on them would wait for ever."""
-    group = comm.Get_group()
-    ended: set[int] = set()
-    for gate in _EXIT_GATES:
-        gate_group = gate.Get_group()
-        workers = list(range(1, gate_group.Get_size()))
-        ended.update(r for r in gate_group.Translate_ranks(workers, group) if r != MPI.UNDEFINED)
-        gate_group.Free()
-    group.Free()
-    if ended:
-        raise RuntimeError(
-            f"ranks {sorted(ended)} of this communicator ended their process when an earlier run() ended "
-            "(worker ranks end with the run by default): pass workers_return=True to every run() of the "
-            "script but the last, and keep code that should run on rank 0 only under `if res is not None:`")
-
-
-def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], working_directory: str,
-            timeout: float | None) -> Any:
+def _start_watch(executor: MPIExecutor) -> DeathWatch | None:
     try:
-        return run_master(MPIExecutor(comm, working_directory, timeout))
+        return DeathWatch(executor.worker_died)
+    except OSError as exc:
+        logger.info("no death watch (%s): a worker rank's death will carry no evidence", exc)
+        return None
+
+
+def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], executor: MPIExecutor) -> Any:
+    try:
+        return run_master(executor)
     except RunStopped as stopped:
         sys.stdout.flush()
         sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's "application called MPI_Abort" is no error here
         MPI.COMM_WORLD.Abort(stopped.code)
     except BaseException:
         abort_on_error(comm, "the master")

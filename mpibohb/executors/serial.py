@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..optimizer import Job
-from ..stopping import StopFlag
-from ..worker import Outcome, evaluate
+from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
+from ..worker import Outcome, answer_deadline, evaluate
+
+logger = logging.getLogger(__name__)
+EXIT_STUCK = 1
 
 
 class SerialExecutor:
@@ -20,6 +28,16 @@ class SerialExecutor:
         self.working_directory = working_directory
         self.name = f"serial@{socket.gethostname()}"
         self._pending: Job | None = None
+        self._witness = SignalWitness().__enter__()
+        self._journal: Callable[[dict[str, Any]], None] = lambda record: None
+
+    def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
+        """Where the watchdog journals an evaluation stuck past its timeout, before the process ends."""
+        self._journal = journal
+
+    def next_worker(self) -> str:
+        """This process."""
+        return self.name
 
     def idle_count(self) -> int:
         """1 while no job is pending, else 0."""
@@ -30,18 +48,54 @@ class SerialExecutor:
         self._pending = job
 
     def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Run the pending job now; a stop signal interrupts it (it then runs again on resume)."""
+        """Run the pending job now; a stop signal interrupts it (it then runs again on resume),
+        also when ``compute`` caught the signal with a handler of its own."""
         job, self._pending = self._pending, None
         if job is None:
             return []
-        with stop.interruptible_section():
-            outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
-                               self.name, self.timeout)
+        watchdog = self._watchdog(job)
+        try:
+            with stop.interruptible_section(), handlers_restored():
+                self._witness.rearm()
+                outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
+                                   self.name, self.timeout)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        signum = self._witness.arrived()
+        if signum is not None and stop is not None and stop.watching:
+            stop.signum = signum
+            if outcome.failed:
+                raise StopRequested(signum)
         return [(job, outcome)]
+
+    def _watchdog(self, job: Job) -> threading.Timer | None:
+        """A timer that ends the process if the evaluation outlives its timeout by the grace: stuck
+        where ``SIGALRM`` cannot interrupt it, it would otherwise hold the run for ever."""
+        limit = answer_deadline(self.timeout)
+        if limit is None:
+            return None
+        timer = threading.Timer(limit, self._stuck, args=(job, time.time(), limit))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _stuck(self, job: Job, started: float, limit: float) -> None:
+        error = (f"JobTimeoutError on {self.name}: still running {limit:.0f} s after it started (timeout "
+                 f"{self.timeout:g} s plus grace), stuck where the timeout cannot interrupt it (a blocking C call); "
+                 "the process ends so that the run does not wait for ever")
+        self._journal({"type": "result", "config_id": list(job.config_id), "budget": job.budget, "loss": None,
+                       "info": None, "error": error, "started": started, "finished": time.time(),
+                       "worker": self.name})
+        print(f"mpibohb: {job.config_id} at budget {job.budget:g}: {error}; it is recorded as failed: run again "
+              f"with resume=True to continue (exit code {EXIT_STUCK})", file=sys.stderr, flush=True)
+        logging.shutdown()
+        os._exit(EXIT_STUCK)
 
     def drain(self) -> list[tuple[Job, Outcome]]:
         """Nothing runs in the background."""
         return []
 
     def close(self) -> None:
-        """Nothing to stop."""
+        """Give back the wakeup fd."""
+        self._witness.__exit__(None, None, None)

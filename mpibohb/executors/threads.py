@@ -79,6 +79,13 @@ class ThreadExecutor:
         self._threads.append(thread)
         thread.start()
 
+    def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
+        """Nothing to journal of its own."""
+
+    def next_worker(self) -> str:
+        """Some thread of this process."""
+        return f"threads@{self._host}"
+
     def idle_count(self) -> int:
         """Threads without a job."""
         return self.n_workers - len(self._running)

@@ -77,12 +77,12 @@ def main():
 
     worker = {"toy": toy, "faulty": Faulty(), "exit": exiting, "internal": toy, "worker_internal": toy}[args.worker]
     if args.worker == "worker_internal" and os.environ.get("PMI_RANK") == "1":
-        import mpibohb.executors.mpi as mpi_executor
+        import mpibohb.executors.mpi_worker as mpi_worker
 
         def broken_send(comm, key, outcome):
             raise KeyError("simulated internal error in the worker loop")
 
-        mpi_executor._send_outcome = broken_send
+        mpi_worker._send_outcome = broken_send
     if args.worker == "internal":
         original, calls = mpibohb.optimizer.Optimizer.tell, []
 

@@ -1,0 +1,57 @@
+"""Worker ranks that end with the run wait at an *exit gate* until rank 0 exits too.
+
+A non-blocking barrier, joined by every rank at interpreter exit and polled with a sleep: so the
+worker ranks use no CPU while rank 0 analyses the result, and every rank reaches
+``MPI_Finalize`` at about the same time (some MPI libraries busy-poll in it, and MPICH hangs
+there if rank 0 leaves without it).
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from mpi4py import MPI
+
+from .mpi_protocol import Backoff
+
+_EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
+
+
+def hold_at_exit(comm: MPI.Comm) -> None:
+    """Collective over ``comm``: at interpreter exit, this rank waits (sleeping) until every rank
+    of ``comm`` has reached its own interpreter exit."""
+    if not _EXIT_GATES:
+        # mpi4py finalizes MPI in a C-level exit hook, which runs after every Python atexit handler
+        atexit.register(pass_exit_gates)
+    _EXIT_GATES.append(comm.Dup())
+
+
+def pass_exit_gates() -> None:
+    """At interpreter exit: a non-blocking barrier on every exit gate, polled with a sleep."""
+    if not _EXIT_GATES or not MPI.Is_initialized() or MPI.Is_finalized():
+        return
+    requests = [gate.Ibarrier() for gate in _EXIT_GATES]
+    backoff = Backoff(start=1e-3, cap=5e-2, yields=0)  # the wait may last hours: 20 polls a second
+    while not MPI.Request.Testall(requests):
+        backoff.sleep()
+    for gate in _EXIT_GATES:
+        gate.Free()
+    _EXIT_GATES.clear()
+
+
+def refuse_ranks_that_ended(comm: MPI.Comm) -> None:
+    """Raise ``RuntimeError`` if ranks of ``comm`` ended their process with an earlier run (only
+    its rank 0 is still there to see it); a run on them would wait for ever."""
+    group = comm.Get_group()
+    ended: set[int] = set()
+    for gate in _EXIT_GATES:
+        gate_group = gate.Get_group()
+        workers = list(range(1, gate_group.Get_size()))
+        ended.update(r for r in gate_group.Translate_ranks(workers, group) if r != MPI.UNDEFINED)
+        gate_group.Free()
+    group.Free()
+    if ended:
+        raise RuntimeError(
+            f"ranks {sorted(ended)} of this communicator ended their process when an earlier run() ended "
+            "(worker ranks end with the run by default): pass workers_return=True to every run() of the "
+            "script but the last, and keep code that should run on rank 0 only under `if res is not None:`")

@@ -1,0 +1,120 @@
+"""A worker rank's loop: receive a job, evaluate it, send the outcome, until told to stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+from ..stopping import SignalWitness, handlers_restored
+from ..worker import evaluate
+from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
+from .watch import Address, WatchedRank
+
+logger = logging.getLogger(__name__)
+
+CHILDREN_GRACE_SECONDS = 2.0
+
+
+def serve(comm: MPI.Comm, compute: Callable[..., Any], watch: Address | None = None) -> None:
+    """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops.
+
+    A stop signal that reaches ``compute`` through a handler of its own (the rank itself ignores
+    them during a run with a run directory) marks a failed outcome as interrupted, so that the
+    master runs the job again instead of recording a failure; the handlers ``compute`` installs do
+    not outlive it. Processes that ``compute`` started and left running are ended when the loop
+    ends: they would keep the launcher waiting for their output.
+    """
+    name = worker_name(comm)
+    watched = WatchedRank(watch, comm.Get_rank())
+    children_before = _children()
+    try:
+        with SignalWitness() as witness:
+            _serve(comm, compute, name, witness)
+    finally:
+        watched.close()
+        end_children(_children() - children_before, name)
+
+
+def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness) -> None:
+    backoff = Backoff()
+    while True:
+        if not probe(comm, 0, TAG_JOB):
+            backoff.sleep()
+            continue
+        backoff.reset()
+        message = comm.recv(source=0, tag=TAG_JOB)
+        if message is None:
+            return
+        if message[0] != PROTOCOL_VERSION:
+            raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {message[0]}")
+        _, key, config_id, config, budget, working_directory, timeout = message
+        witness.rearm()
+        with handlers_restored():
+            outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout)
+        stop = witness.arrived()
+        if stop is not None and outcome.failed:
+            outcome = dataclasses.replace(outcome, interrupted=stop)
+        _send_outcome(comm, key, outcome)
+        backoff.reset()
+
+
+def _send_outcome(comm: MPI.Comm, key: JobKey, outcome: Any) -> None:
+    comm.send((PROTOCOL_VERSION, key, pack_outcome(outcome)), dest=0, tag=TAG_OUTCOME)
+
+
+def _children() -> set[int]:
+    """The processes whose parent is this one (Linux's ``/proc``; elsewhere none are found)."""
+    pid = os.getpid()
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(child) for child in task.read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def end_children(pids: set[int], name: str) -> None:
+    """SIGTERM, then after a grace SIGKILL, the given child processes (and the process groups they
+    lead); each is named in a warning."""
+    if not pids:
+        return
+    logger.warning("%s: ending %d processes that compute started and left running (pids %s): they would keep the "
+                   "MPI job from ending", name, len(pids), ", ".join(map(str, sorted(pids))))
+    _signal_all(pids, signal.SIGTERM)
+    deadline = time.monotonic() + CHILDREN_GRACE_SECONDS
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if not _reaped(pid)}
+        time.sleep(0.05)
+    _signal_all(pids, signal.SIGKILL)
+    for pid in pids:
+        _reaped(pid, block=True)
+
+
+def _signal_all(pids: set[int], signum: int) -> None:
+    own_group = os.getpgrp()
+    for pid in pids:
+        try:
+            group = os.getpgid(pid)
+            if group == pid and group != own_group:
+                os.killpg(group, signum)  # its own children too, which may hold the output pipes
+            else:
+                os.kill(pid, signum)
+        except ProcessLookupError:
+            continue
+
+
+def _reaped(pid: int, block: bool = False) -> bool:
+    try:
+        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return True  # not ours to wait for, or already gone
+    return done == pid

@@ -1,0 +1,133 @@
+"""Evidence of a worker rank's death: a socket from each worker rank to a thread of rank 0.
+
+When one process of an MPI job dies, the launcher kills the others within a millisecond, so no
+survivor can say afterwards who died first. A socket does: the kernel closes it the moment its
+process ends, and rank 0's watch thread, blocked in ``select`` (no CPU), wakes at once and can
+journal "rank R ended while it ran job J" before the launcher's kill reaches rank 0. When rank 0
+itself is killed first (a scheduler, an operator, a node), it journals nothing, and the jobs it
+interrupted are not blamed. A worker's fatal signal (a segfault, an abort) also writes its Python
+traceback into the socket (``faulthandler``), which the record keeps.
+
+Best effort by design: a worker rank that cannot connect (a firewall between nodes) runs without
+a watch, and its deaths carry no evidence. Measured on one host: a worker's ``os._exit`` was
+journaled in 10 of 10 tries, a kill of rank 0 or of ``mpiexec`` in 0 of 10.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import secrets
+import selectors
+import socket
+import sys
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int, str]  # rank 0's host, port, and a token that a worker must show
+CONNECT_SECONDS = 5.0
+
+
+class DeathWatch:
+    """Rank 0's side: a daemon thread that calls ``on_death(rank, text)`` when a worker rank's
+    socket closes (``text``: what the rank wrote before, e.g. a traceback), unless ``close`` was
+    called first (the normal end)."""
+
+    def __init__(self, on_death: Callable[[int, str], None]) -> None:
+        self.on_death = on_death
+        self.token = secrets.token_hex(16)
+        self._listener = socket.create_server(("", 0))
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ, data=None)
+        self._texts: dict[int, bytearray] = {}
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mpibohb-death-watch", daemon=True)
+        self._thread.start()
+
+    def address(self) -> Address:
+        """Where worker ranks connect."""
+        return socket.gethostname(), self._listener.getsockname()[1], self.token
+
+    def close(self) -> None:
+        """Stop watching: from now on a closing socket is the normal end of a worker rank."""
+        self._closing.set()
+        self._thread.join(timeout=2)
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self._selector.close()
+
+    def _watch(self) -> None:
+        while not self._closing.is_set():
+            try:
+                events = self._selector.select(timeout=0.5)
+            except (OSError, ValueError):  # closed under us at the end
+                return
+            for key, _ in events:
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._read(key.fileobj, key.data)  # type: ignore[arg-type]
+
+    def _accept(self) -> None:
+        try:
+            connection, _ = self._listener.accept()
+            connection.settimeout(CONNECT_SECONDS)
+            hello = connection.recv(128).decode(errors="replace").split()
+        except OSError:
+            return
+        if len(hello) != 2 or hello[1] != self.token or not hello[0].isdigit():
+            connection.close()  # not one of ours
+            return
+        connection.setblocking(False)
+        rank = int(hello[0])
+        self._texts[rank] = bytearray()
+        self._selector.register(connection, selectors.EVENT_READ, data=rank)
+
+    def _read(self, connection: socket.socket, rank: int) -> None:
+        try:
+            data = connection.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
+            return
+        self._selector.unregister(connection)
+        connection.close()
+        if not self._closing.is_set():
+            self.on_death(rank, self._texts.pop(rank, bytearray()).decode(errors="replace"))
+
+
+class WatchedRank:
+    """A worker rank's side: connect to rank 0's watch and send fatal-signal tracebacks there."""
+
+    def __init__(self, address: Address | None, rank: int) -> None:
+        self.socket: socket.socket | None = None
+        self._had_faulthandler = faulthandler.is_enabled()
+        if address is None:
+            return
+        host, port, token = address
+        target = "127.0.0.1" if host == socket.gethostname() else host
+        try:
+            self.socket = socket.create_connection((target, port), timeout=CONNECT_SECONDS)
+            self.socket.sendall(f"{rank} {token}\n".encode())
+        except OSError as exc:
+            logger.info("rank %d runs without a death watch: cannot reach rank 0 at %s:%d (%s)", rank, target,
+                        port, exc)
+            self.socket = None
+            return
+        faulthandler.enable(file=self.socket.fileno(), all_threads=True)
+
+    def close(self) -> None:
+        """The normal end: close the socket; give faulthandler back its earlier state."""
+        if self.socket is None:
+            return
+        faulthandler.disable()
+        if self._had_faulthandler:
+            faulthandler.enable(file=sys.stderr)
+        self.socket.close()
+        self.socket = None
+

@@ -1,0 +1,138 @@
+"""Which worker ranks to trust: the bookkeeping behind taking a failing rank out of service.
+
+A failed evaluation may be the configuration's fault or the node's (a bad GPU, a full local disk,
+a missing library). Under MPI with several worker ranks, a failure is therefore *held*, not
+recorded, until the evidence decides:
+
+* the rank's next evaluation succeeds: the rank works, so the held failure is the configuration's
+  and is recorded;
+* the rank fails ``limit`` evaluations in a row while another rank succeeded since the first of
+  them: the rank is taken out of service and its held failures run again on other ranks;
+* nothing else can run (every open bracket waits) and failures are held: a failure on a rank that
+  has succeeded before and failed only once since is recorded, any other runs again on another
+  rank. A job that runs again is recorded with that second outcome, whatever it is;
+* when most of the jobs that a rank taken out of service had failed fail again on other ranks,
+  they were the configurations' failures, not the rank's: it comes back into service.
+
+Pure bookkeeping, no MPI: :class:`~mpibohb.executors.mpi.MPIExecutor` reports outcomes and acts on
+the verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .optimizer import Job
+from .worker import Outcome
+
+DEFAULT_RANK_FAILURE_LIMIT = 3
+
+
+@dataclass
+class Verdict:
+    """What to do after an outcome: record these, run those again elsewhere, retire that rank."""
+
+    record: list[tuple[Job, Outcome]] = field(default_factory=list)
+    again: list[tuple[Job, Outcome, int]] = field(default_factory=list)  # (job, its failure, rank to avoid)
+    retired: tuple[int, str] | None = None  # (rank, why)
+    reinstated: int | None = None  # a rank back in service
+
+
+@dataclass
+class _Streak:
+    held: list[tuple[Job, Outcome]] = field(default_factory=list)
+    successes_at_start: int = 0  # the run's count of successes when the streak began
+
+
+class RankHealth:
+    """Failure streaks of worker ranks; ``limit=None`` records every failure at once."""
+
+    def __init__(self, ranks: Iterable[int], limit: int | None = DEFAULT_RANK_FAILURE_LIMIT) -> None:
+        self.limit = limit
+        self.in_service = set(ranks)
+        self.retired: dict[int, str] = {}
+        self._streaks: dict[int, _Streak] = {}
+        self._worked: set[int] = set()  # ranks with a success
+        self._successes = 0
+        self._final: set[tuple[tuple[int, int, int], float]] = set()  # jobs running again: next outcome counts
+        self._retried_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job -> the retired rank it left
+        self._trials: dict[int, list[int]] = {}  # retired rank -> [jobs run again, of those failed again]
+
+    @property
+    def holding(self) -> int:
+        """Failures held now."""
+        return sum(len(streak.held) for streak in self._streaks.values())
+
+    def observe(self, rank: int, job: Job, outcome: Outcome) -> Verdict:
+        """The outcome of ``job`` on ``rank``."""
+        key = (job.config_id, job.budget)
+        reinstated = self._judge_retirement(key, outcome.failed)
+        if not outcome.failed:
+            self._successes += 1
+            self._worked.add(rank)
+            streak = self._streaks.pop(rank, _Streak())
+            self._final.discard(key)
+            return Verdict(record=[*streak.held, (job, outcome)], reinstated=reinstated)
+        if self.limit is None or key in self._final or len(self.in_service) < 2:
+            self._final.discard(key)
+            return Verdict(record=[(job, outcome)], reinstated=reinstated)
+        streak = self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes))
+        streak.held.append((job, outcome))
+        if len(streak.held) >= self.limit and self._successes > streak.successes_at_start:
+            return self._retire(rank, outcome)
+        return Verdict()
+
+    def _judge_retirement(self, key: tuple[tuple[int, int, int], float], failed: bool) -> int | None:
+        """A job that a retired rank had failed ran again: return the rank if it is back in service."""
+        rank = self._retried_from.pop(key, None)
+        if rank is None or rank not in self._trials:
+            return None
+        trial = self._trials[rank]
+        trial[1] += failed
+        if 2 * trial[1] <= trial[0]:
+            return None
+        del self._trials[rank]
+        self.retired.pop(rank, None)
+        self.in_service.add(rank)
+        return rank
+
+    def _retire(self, rank: int, outcome: Outcome) -> Verdict:
+        streak = self._streaks.pop(rank)
+        self.in_service.discard(rank)
+        self._trials[rank] = [len(streak.held), 0]
+        for job, _ in streak.held:
+            self._retried_from[(job.config_id, job.budget)] = rank
+        last_error = (outcome.error or "").splitlines()[0] if outcome.error else "no error text"
+        why = (f"its last {len(streak.held)} evaluations failed while other ranks succeeded; the last: "
+               f"{last_error}")
+        self.retired[rank] = why
+        return Verdict(again=self._again(rank, streak), retired=(rank, why))
+
+    def _again(self, rank: int, streak: _Streak) -> list[tuple[Job, Outcome, int]]:
+        for job, _ in streak.held:
+            self.run_once_more(job)
+        return [(job, outcome, rank) for job, outcome in streak.held]
+
+    def run_once_more(self, job: Job) -> None:
+        """``job`` runs again: its next outcome is recorded, whatever it is."""
+        self._final.add((job.config_id, job.budget))
+
+    def settle(self) -> Verdict:
+        """Nothing else can run: record or run again every held failure (see the module's text)."""
+        verdict = Verdict()
+        for rank in list(self._streaks):
+            streak = self._streaks.pop(rank)
+            if rank in self._worked and len(streak.held) == 1:
+                verdict.record.extend(streak.held)
+            else:
+                verdict.again.extend(self._again(rank, streak))
+        return verdict
+
+    def lost(self, rank: int, why: str) -> list[tuple[Job, Outcome, int]]:
+        """``rank`` is gone (it died or never answers): out of service; its held failures run
+        again on other ranks (a rank that hangs may well have failed them)."""
+        self.in_service.discard(rank)
+        self.retired[rank] = why
+        streak = self._streaks.pop(rank, None)
+        return self._again(rank, streak) if streak else []

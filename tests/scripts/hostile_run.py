@@ -1,0 +1,93 @@
+"""A run whose worker misbehaves as a node, a library or a training script can; every rank runs it.
+
+    [mpiexec -n K] python hostile_run.py RUN_DIR --mode MODE [--timeout S] [--max_rank_failures N]
+
+The problem is the issue's toy: x in [0, 1], budgets 1..27, eta 3, HyperBand (so the evaluations do
+not depend on the order of results), deterministic losses, sleeping ``--sleep`` s per budget unit.
+
+Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
+  none       nothing goes wrong
+  stop       rank 2 stops itself with SIGSTOP in its job 2 (a hung node)
+  c_block    rank 2 blocks in an MPI recv that never completes in its job 2 (stuck in C)
+  blocked    job (0, 0, 1) at budget 1 blocks SIGALRM and sleeps 120 s (a C call the timeout cannot
+             interrupt, in a serial run)
+  broken     every evaluation on rank 2 raises OSError at once (a full local disk, a bad GPU)
+  sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
+  child      compute starts a child process that outlives it, holding the output pipes
+  exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
+  segfault   job (0, 0, 2) at budget 1 gets SIGSEGV (like a crash in a C library)
+
+Prints ``RUNS n FAILED f`` on rank 0 at the end.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import ConfigSpace as CS
+
+from mpibohb import HyperBand
+
+JOBS_DONE = 0
+
+
+def rank() -> str:
+    return os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+
+
+def make_compute(mode: str, sleep: float):
+    def compute(config_id, config, budget):
+        global JOBS_DONE
+        JOBS_DONE += 1
+        if mode == "stop" and rank() == "2" and JOBS_DONE == 2:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        if mode == "c_block" and rank() == "2" and JOBS_DONE == 2:
+            from mpi4py import MPI
+
+            MPI.COMM_WORLD.recv(source=0, tag=4242)  # rank 0 never sends this
+        if mode == "blocked" and tuple(config_id) == (0, 0, 1) and budget == 1:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            time.sleep(120)
+        if mode == "broken" and rank() == "2":
+            raise OSError(28, "No space left on device (simulated broken node)")
+        if mode == "sigterm":
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+        if mode == "child" and JOBS_DONE == 1:
+            subprocess.Popen(["sleep", "600"])
+        if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "exit":
+            time.sleep(0.3)
+            os._exit(9)
+        if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "segfault":
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(sleep * budget)
+        return {"loss": (config["x"] - 0.3) ** 2 + 1 / budget}
+
+    return compute
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir")
+    parser.add_argument("--mode", default="none")
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--n_iterations", type=int, default=4)
+    parser.add_argument("--sleep", type=float, default=0.05)
+    parser.add_argument("--max_rank_failures", default="3")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    limit = None if args.max_rank_failures == "none" else int(args.max_rank_failures)
+    result = HyperBand(space, min_budget=1, max_budget=27, eta=3, seed=3, run_dir=args.run_dir).run(
+        n_iterations=args.n_iterations, worker=make_compute(args.mode, args.sleep), timeout=args.timeout,
+        resume=True, max_rank_failures=limit)
+    if result is not None:
+        print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

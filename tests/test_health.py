@@ -1,0 +1,80 @@
+"""The bookkeeping behind taking a failing worker rank out of service (no MPI needed)."""
+
+from __future__ import annotations
+
+from mpibohb.health import RankHealth
+from mpibohb.optimizer import Job
+from mpibohb.worker import Outcome
+
+
+def job(index: int) -> Job:
+    return Job((0, 0, index), {"x": index}, 1.0)
+
+
+OK = Outcome(0.5, None, None, 0, 1, "w")
+FAIL = Outcome(None, None, "OSError on rank 2@n: No space left on device\ntraceback", 0, 1, "w")
+
+
+def test_a_failure_is_held_until_its_ranks_next_result_decides():
+    health = RankHealth([1, 2], limit=3)
+    assert health.observe(2, job(0), FAIL).record == []
+    assert health.holding == 1
+    verdict = health.observe(2, job(1), OK)  # the rank works: the failure was the configuration's
+    assert [(j.config_id, o.loss) for j, o in verdict.record] == [((0, 0, 0), None), ((0, 0, 1), 0.5)]
+    assert health.holding == 0 and health.in_service == {1, 2}
+
+
+def test_a_rank_that_keeps_failing_while_others_succeed_is_retired_and_its_jobs_run_again():
+    health = RankHealth([1, 2, 3], limit=3)
+    health.observe(2, job(0), FAIL)
+    health.observe(1, job(1), OK)
+    health.observe(2, job(2), FAIL)
+    verdict = health.observe(2, job(3), FAIL)
+    assert verdict.retired is not None and verdict.retired[0] == 2 and "No space left" in verdict.retired[1]
+    assert [(j.config_id, avoid) for j, _, avoid in verdict.again] == [((0, 0, 0), 2), ((0, 0, 2), 2), ((0, 0, 3), 2)]
+    assert health.in_service == {1, 3}
+    # a job that runs again is recorded with its next outcome, whatever it is
+    assert health.observe(1, job(0), FAIL).record[0][1] is FAIL
+
+
+def test_when_every_rank_fails_nobody_is_retired():
+    health = RankHealth([1, 2], limit=2)
+    for index in range(6):
+        assert health.observe(1 + index % 2, job(index), FAIL).retired is None
+    assert health.in_service == {1, 2}
+    settled = health.settle()  # nothing else can run: ranks that never worked get their jobs run again
+    assert settled.record == [] and len(settled.again) == 6
+
+
+def test_settling_records_a_single_failure_of_a_rank_that_worked():
+    health = RankHealth([1, 2], limit=3)
+    health.observe(1, job(0), OK)
+    health.observe(1, job(1), FAIL)
+    health.observe(2, job(2), FAIL)
+    settled = health.settle()
+    assert [j.config_id for j, _ in settled.record] == [(0, 0, 1)]
+    assert [j.config_id for j, _, _ in settled.again] == [(0, 0, 2)]
+
+
+def test_a_retired_rank_whose_jobs_fail_elsewhere_too_comes_back():
+    health = RankHealth([1, 2, 3], limit=3)
+    health.observe(2, job(0), FAIL)
+    health.observe(1, job(9), OK)  # another rank succeeds while rank 2's streak runs
+    health.observe(2, job(1), FAIL)
+    assert health.observe(2, job(2), FAIL).retired is not None
+    assert health.observe(1, job(0), FAIL).reinstated is None  # 1 of 3 failed again: not yet most
+    assert health.observe(3, job(1), FAIL).reinstated == 2  # 2 of 3: they were the configurations' failures
+    assert 2 in health.in_service and 2 not in health.retired
+
+
+def test_without_a_limit_or_with_one_rank_failures_are_recorded_at_once():
+    assert RankHealth([1, 2], limit=None).observe(1, job(0), FAIL).record[0][1] is FAIL
+    assert RankHealth([1], limit=3).observe(1, job(0), FAIL).record[0][1] is FAIL
+
+
+def test_a_lost_rank_leaves_service_and_its_held_failures_run_again():
+    health = RankHealth([1, 2], limit=3)
+    health.observe(2, job(0), FAIL)
+    again = health.lost(2, "no answer")
+    assert [(j.config_id, avoid) for j, _, avoid in again] == [((0, 0, 0), 2)]
+    assert health.in_service == {1} and health.retired[2] == "no answer"

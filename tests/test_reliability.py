@@ -1,0 +1,196 @@
+"""What a node, a scheduler or a user's code can do to a run under a real ``mpiexec``: nothing
+hangs, a broken rank does not fail the run, and no healthy evaluation is recorded as failed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
+
+from mpibohb import load_result
+from mpibohb.journal import read_journal
+
+HOSTILE = SCRIPTS / "hostile_run.py"
+TOTAL_RUNS = 69  # HyperBand, budgets 1..27, eta 3, 4 iterations
+
+
+def hostile(ranks: int, run_dir: Path, *args: str, timeout: float = 120):
+    return run_mpi(ranks, HOSTILE, str(run_dir), *args, timeout=timeout)
+
+
+def evaluations(run_dir: Path) -> list[tuple]:
+    return sorted((r.config_id, r.budget, r.loss) for r in load_result(run_dir).get_all_runs())
+
+
+def kinds(run_dir: Path) -> list[str]:
+    return [record["type"] for record in read_journal(run_dir)]
+
+
+@pytest.mark.parametrize("mode", ["stop", "c_block"])
+def test_a_worker_stuck_outside_python_does_not_hang_the_run(mode, tmp_path):
+    # rank 2 stops (SIGSTOP) or blocks in a C call in its second job; the timeout cannot interrupt it
+    finished = hostile(4, tmp_path / "run", "--mode", mode, "--timeout", "2", timeout=150)
+    assert finished.returncode != 0, "the job must end loudly: MPI cannot end with a rank that never answers"
+    assert "lost worker ranks (rank 2@" in finished.stderr, finished.stderr[-3000:]
+    assert f"RUNS {TOTAL_RUNS} FAILED 1" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    failed = load_result(tmp_path / "run").failed_runs()
+    assert len(failed) == 1 and "JobTimeoutError on rank 2@" in failed[0].error_logs
+    assert "no answer" in failed[0].error_logs
+    assert kinds(tmp_path / "run")[-1] == "end"
+
+
+def test_a_serial_evaluation_stuck_outside_python_ends_the_process_and_resumes(tmp_path):
+    command = [sys.executable, str(HOSTILE), str(tmp_path / "run"), "--mode", "blocked", "--timeout", "3"]
+    stuck = run_command(command, timeout=90)
+    assert stuck.returncode == 1 and stuck.seconds < 60, (stuck.returncode, stuck.seconds)
+    assert "stuck where the timeout cannot interrupt it" in stuck.stderr, stuck.stderr[-3000:]
+    finished = run_command(command, timeout=90)
+    assert f"RUNS {TOTAL_RUNS} FAILED 1" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    [failed] = load_result(tmp_path / "run").failed_runs()
+    assert failed.config_id == (0, 0, 1) and "JobTimeoutError on serial@" in failed.error_logs
+
+
+def test_a_broken_rank_is_taken_out_of_service_and_its_failures_run_again(tmp_path):
+    finished = hostile(5, tmp_path / "run", "--mode", "broken")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout
+    records = read_journal(tmp_path / "run")
+    retired = [r for r in records if r["type"] == "retired"]
+    assert len(retired) == 1 and retired[0]["worker"].startswith("rank 2@"), retired
+    assert "No space left on device" in retired[0]["reason"]
+    retries = [r for r in records if r["type"] == "retry"]
+    assert 3 <= len(retries) and all(r["worker"].startswith("rank 2@") for r in retries)
+    results_on_2 = [r for r in records if r["type"] == "result" and r["worker"].startswith("rank 2@")]
+    assert results_on_2 == []
+
+
+def test_without_health_checks_a_broken_rank_fails_many_evaluations(tmp_path):
+    # the behaviour before: what max_rank_failures=3 (the default) prevents
+    finished = hostile(5, tmp_path / "run", "--mode", "broken", "--max_rank_failures", "none")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    failed = len(load_result(tmp_path / "run").failed_runs())
+    assert failed >= 10, failed
+
+
+def _kill_the_master_soon_after_each_start(run_dir: Path, kills: int, delay: float) -> None:
+    command = [mpiexec(), "-n", "4", sys.executable, str(HOSTILE), str(run_dir), "--sleep", "0.05"]
+    for attempt in range(kills):
+        sessions = kinds(run_dir).count("session") if (run_dir / "journal.jsonl").exists() else 0
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=mpi_environment(), start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if (run_dir / "journal.jsonl").exists() and kinds(run_dir).count("session") > sessions:
+                    break
+                assert process.poll() is None, f"attempt {attempt}: the run ended before it was killed"
+                time.sleep(0.02)
+            else:
+                raise AssertionError(f"attempt {attempt}: no new session within 60 s")
+            time.sleep(delay)
+            master = int((run_dir / ".lock").read_text().split("@")[0])
+            os.kill(master, signal.SIGKILL)
+            process.wait(timeout=60)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+
+
+def test_ten_kills_of_the_master_blame_no_job(tmp_path):
+    whole = hostile(4, tmp_path / "whole", "--sleep", "0.05")
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in whole.stdout, whole.stderr[-3000:]
+    run_dir = tmp_path / "killed"
+    _kill_the_master_soon_after_each_start(run_dir, kills=10, delay=0.4)
+    assert kinds(run_dir).count("session") == 10 and "end" not in kinds(run_dir)
+    finished = hostile(4, run_dir, "--sleep", "0.05")
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    assert evaluations(run_dir) == evaluations(tmp_path / "whole")
+    assert "lost" not in kinds(run_dir)
+
+
+@pytest.mark.parametrize("mode", ["exit", "segfault"])
+def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tmp_path):
+    run_dir = tmp_path / "run"
+    for attempt in range(2):
+        died = hostile(4, run_dir, "--mode", mode, timeout=60)
+        assert died.returncode != 0, (attempt, died.stdout)
+        lost = [r for r in read_journal(run_dir) if r["type"] == "lost"]  # the rank and its job, named
+        assert len(lost) == attempt + 1 and lost[-1]["config_id"] == [0, 0, 2], lost
+        assert lost[-1]["worker"].startswith("rank ") and "ended while running (0, 0, 2) at budget 1" in \
+            lost[-1]["reason"]
+    finished = hostile(4, run_dir, "--mode", mode)
+    assert f"RUNS {TOTAL_RUNS} FAILED 1" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    failed = load_result(run_dir).failed_runs()
+    assert [(r.config_id, r.budget) for r in failed] == [((0, 0, 2), 1.0)]
+    assert "ended 2 times while running this job" in failed[0].error_logs
+    if mode == "segfault":
+        assert "Fatal Python error: Segmentation fault" in failed[0].error_logs
+        assert "hostile_run.py" in failed[0].error_logs  # the traceback of the crash
+
+
+def test_a_stop_signal_caught_by_compute_is_not_a_failure(tmp_path):
+    # compute installs its own SIGTERM handler, which raises SystemExit: the stop must not turn the
+    # evaluations it interrupts into failed runs
+    run_dir = tmp_path / "run"
+    command = [mpiexec(), "-n", "3", sys.executable, str(HOSTILE), str(run_dir), "--mode", "sigterm",
+               "--sleep", "0.2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=mpi_environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "journal.jsonl").exists() or kinds(run_dir).count("result") < 5:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGTERM)  # a scheduler signals every process of the job
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+    assert process.returncode == 99
+    assert "MPI_Abort" not in stderr, stderr  # a clean stop does not read like a crash
+    assert load_result(run_dir).failed_runs() == []
+    finished = hostile(3, run_dir, "--mode", "sigterm", "--sleep", "0.01")
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+
+
+def test_a_stop_signal_caught_by_compute_is_not_a_failure_serially(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(HOSTILE), str(run_dir), "--mode", "sigterm", "--sleep", "0.2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=mpi_environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "journal.jsonl").exists() or kinds(run_dir).count("result") < 3:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+    assert process.returncode == 99
+    assert load_result(run_dir).failed_runs() == []
+    assert kinds(run_dir)[-1] == "stop"
+
+
+def test_a_child_process_left_by_compute_does_not_hold_up_the_end(tmp_path):
+    finished = hostile(3, tmp_path / "run", "--mode", "child", "--n_iterations", "1", "--sleep", "0", timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "processes that compute started and left running" in finished.stderr
+    assert finished.seconds < 45
+
+
+def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):
+    finished = run_command([sys.executable, str(HOSTILE), str(tmp_path / "serial"), "--n_iterations", "1",
+                            "--sleep", "0"], timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    jobs = [r for r in read_journal(tmp_path / "serial") if r["type"] == "job"]
+    assert jobs and all(r["worker"].startswith("serial@") for r in jobs)
+    mpi = hostile(3, tmp_path / "mpi", "--n_iterations", "1", "--sleep", "0")
+    assert mpi.returncode == 0, mpi.stderr[-3000:]
+    records = read_journal(tmp_path / "mpi")
+    assert {r["worker"].split("@")[0] for r in records if r["type"] == "job"} <= {"rank 1", "rank 2"}
+    assert [r["executor"] for r in records if r["type"] == "session"] == ["MPIExecutor"]
