@@ -35,7 +35,7 @@ class Verdict:
 
     record: list[tuple[Job, Outcome]] = field(default_factory=list)
     again: list[tuple[Job, Outcome, int]] = field(default_factory=list)  # (job, its failure, rank to avoid)
-    retired: tuple[int, str] | None = None  # (rank, why)
+    retired: list[tuple[int, str]] = field(default_factory=list)  # (rank, why)
     reinstated: int | None = None  # a rank back in service
 
 
@@ -67,21 +67,23 @@ class RankHealth:
     def observe(self, rank: int, job: Job, outcome: Outcome) -> Verdict:
         """The outcome of ``job`` on ``rank``."""
         key = (job.config_id, job.budget)
-        reinstated = self._judge_retirement(key, outcome.failed)
+        verdict = Verdict(reinstated=self._judge_retirement(key, outcome.failed))
         if not outcome.failed:
             self._successes += 1
             self._worked.add(rank)
-            streak = self._streaks.pop(rank, _Streak())
             self._final.discard(key)
-            return Verdict(record=[*streak.held, (job, outcome)], reinstated=reinstated)
-        if self.limit is None or key in self._final or len(self.in_service) < 2:
+            verdict.record = [*self._streaks.pop(rank, _Streak()).held, (job, outcome)]
+        elif self.limit is None or key in self._final or len(self.in_service) < 2:
             self._final.discard(key)
-            return Verdict(record=[(job, outcome)], reinstated=reinstated)
-        streak = self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes))
-        streak.held.append((job, outcome))
-        if len(streak.held) >= self.limit and self._successes > streak.successes_at_start:
-            return self._retire(rank, outcome)
-        return Verdict()
+            verdict.record = [(job, outcome)]
+        else:
+            self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes)).held.append((job, outcome))
+        for failing in list(self._streaks):  # a success elsewhere may be what convicts a fast-failing rank
+            streak = self._streaks[failing]
+            if self.limit is not None and len(streak.held) >= self.limit \
+                    and self._successes > streak.successes_at_start and len(self.in_service) > 1:
+                self._retire(failing, verdict)
+        return verdict
 
     def _judge_retirement(self, key: tuple[tuple[int, int, int], float], failed: bool) -> int | None:
         """A job that a retired rank had failed ran again: return the rank if it is back in service."""
@@ -97,17 +99,18 @@ class RankHealth:
         self.in_service.add(rank)
         return rank
 
-    def _retire(self, rank: int, outcome: Outcome) -> Verdict:
+    def _retire(self, rank: int, verdict: Verdict) -> None:
         streak = self._streaks.pop(rank)
         self.in_service.discard(rank)
         self._trials[rank] = [len(streak.held), 0]
         for job, _ in streak.held:
             self._retried_from[(job.config_id, job.budget)] = rank
-        last_error = (outcome.error or "").splitlines()[0] if outcome.error else "no error text"
+        last = streak.held[-1][1].error
         why = (f"its last {len(streak.held)} evaluations failed while other ranks succeeded; the last: "
-               f"{last_error}")
+               f"{last.splitlines()[0] if last else 'no error text'}")
         self.retired[rank] = why
-        return Verdict(again=self._again(rank, streak), retired=(rank, why))
+        verdict.again += self._again(rank, streak)
+        verdict.retired.append((rank, why))
 
     def _again(self, rank: int, streak: _Streak) -> list[tuple[Job, Outcome, int]]:
         for job, _ in streak.held:

@@ -30,7 +30,8 @@ def test_a_rank_that_keeps_failing_while_others_succeed_is_retired_and_its_jobs_
     health.observe(1, job(1), OK)
     health.observe(2, job(2), FAIL)
     verdict = health.observe(2, job(3), FAIL)
-    assert verdict.retired is not None and verdict.retired[0] == 2 and "No space left" in verdict.retired[1]
+    [(rank, why)] = verdict.retired
+    assert rank == 2 and "No space left" in why
     assert [(j.config_id, avoid) for j, _, avoid in verdict.again] == [((0, 0, 0), 2), ((0, 0, 2), 2), ((0, 0, 3), 2)]
     assert health.in_service == {1, 3}
     # a job that runs again is recorded with its next outcome, whatever it is
@@ -40,7 +41,7 @@ def test_a_rank_that_keeps_failing_while_others_succeed_is_retired_and_its_jobs_
 def test_when_every_rank_fails_nobody_is_retired():
     health = RankHealth([1, 2], limit=2)
     for index in range(6):
-        assert health.observe(1 + index % 2, job(index), FAIL).retired is None
+        assert health.observe(1 + index % 2, job(index), FAIL).retired == []
     assert health.in_service == {1, 2}
     settled = health.settle()  # nothing else can run: ranks that never worked get their jobs run again
     assert settled.record == [] and len(settled.again) == 6
@@ -61,10 +62,20 @@ def test_a_retired_rank_whose_jobs_fail_elsewhere_too_comes_back():
     health.observe(2, job(0), FAIL)
     health.observe(1, job(9), OK)  # another rank succeeds while rank 2's streak runs
     health.observe(2, job(1), FAIL)
-    assert health.observe(2, job(2), FAIL).retired is not None
+    assert health.observe(2, job(2), FAIL).retired
     assert health.observe(1, job(0), FAIL).reinstated is None  # 1 of 3 failed again: not yet most
     assert health.observe(3, job(1), FAIL).reinstated == 2  # 2 of 3: they were the configurations' failures
     assert 2 in health.in_service and 2 not in health.retired
+
+
+def test_a_fast_failing_rank_is_retired_by_the_first_success_elsewhere():
+    # rank 2 fails at once, again and again, before the other ranks' first results arrive
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(5):
+        assert health.observe(2, job(index), FAIL).retired == []
+    verdict = health.observe(1, job(9), OK)
+    assert [rank for rank, _ in verdict.retired] == [2] and len(verdict.again) == 5
+    assert [j.config_id for j, _ in verdict.record] == [(0, 0, 9)]
 
 
 def test_without_a_limit_or_with_one_rank_failures_are_recorded_at_once():

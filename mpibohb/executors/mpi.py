@@ -168,8 +168,7 @@ class MPIExecutor:
 
     def _act(self, verdict: Verdict) -> list[tuple[Job, Outcome]]:
         """Carry out what :class:`RankHealth` decided; return the outcomes to record."""
-        if verdict.retired is not None:
-            rank, why = verdict.retired
+        for rank, why in verdict.retired:
             if rank in self._idle:
                 self._idle.remove(rank)
             logger.warning("taking %s out of service: %s", self.describe(rank), why)
