@@ -26,7 +26,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ..journal import JournalError, RunDirectoryError
+from ..journal import JournalError, RunDirectoryError, RunFileError
 from ..optimizer import Job
 from ..stopping import RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, evaluate
@@ -193,7 +193,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
     printed as its message alone; anything else with its traceback.
     """
     error = sys.exc_info()[1]
-    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError)):
+    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError, RunFileError)):
         text = f"mpibohb: error on {worker_name(comm)}: {error}"
     else:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
