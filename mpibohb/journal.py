@@ -29,6 +29,7 @@ from the journal and rewritten from it on resume.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -39,9 +40,12 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
+
+from .files import RunFileError, file_error, make_run_directory, open_append, open_fd, open_update, replace_file
+from .worker import info_note, max_info_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -111,34 +115,58 @@ def dumps(value: Any) -> str:
         return dumps({**value, "info": note})
 
 
+_RESUME_HINT = "what was recorded before is kept; once the file can be written, resume the run (resume=True)"
+
+
+def storable_info(info: Any) -> Any:
+    """``info``, or a note when its JSON text (as the journal and ``results.json`` each store it) is
+    over :func:`~mpibohb.worker.max_info_bytes`."""
+    if info is None:
+        return None
+    try:
+        size = len(dumps(info))  # ASCII: characters are bytes
+    except (ValueError, TypeError, RecursionError):
+        return info  # the journal stores a note saying so
+    limit = max_info_bytes()
+    return info_note(f"{size:,} bytes as JSON", limit) if size > limit else info
+
+
 class _AppendFile:
     """A text file opened for appending whole lines, each flushed to the OS at once.
 
     The data reach the disk (fsync) at most a second after they were written: at once when the
     last fsync is older than that, else by a one-shot timer, so a quiet spell after a write does
-    not leave it unsynced.
+    not leave it unsynced. A write that fails (a full disk, a file made read-only) raises
+    :class:`RunFileError` saying so, and the file takes no more writes.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.handle = open_append(path)
         self._last_sync = time.monotonic()
         self._timer: threading.Timer | None = None
         self._timer_error: OSError | None = None
         self._lock = threading.Lock()
+        self.failed = False
 
     def write_line(self, line: str) -> None:
-        if self._timer_error is not None:
-            error, self._timer_error = self._timer_error, None
-            raise error
-        self.handle.write(line + "\n")
-        self.handle.flush()
-        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
-            self.sync()
-        elif self._timer is None:
-            self._timer = threading.Timer(FSYNC_INTERVAL, self._timed_sync)
-            self._timer.daemon = True
-            self._timer.start()
+        if self.failed:
+            raise RunFileError(errno.EIO, f"cannot write {self.path}: an earlier write failed")
+        try:
+            if self._timer_error is not None:
+                error, self._timer_error = self._timer_error, None
+                raise error
+            self.handle.write(line + "\n")
+            self.handle.flush()
+            if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
+                self.sync()
+            elif self._timer is None:
+                self._timer = threading.Timer(FSYNC_INTERVAL, self._timed_sync)
+                self._timer.daemon = True
+                self._timer.start()
+        except OSError as exc:
+            self.failed = True
+            raise file_error(exc, self.path, "write", _RESUME_HINT) from None
 
     def _timed_sync(self) -> None:
         try:
@@ -154,39 +182,122 @@ class _AppendFile:
             self._last_sync = time.monotonic()
 
     def close(self) -> None:
+        """Flush, fsync and close; the file is closed also when that fails (after a failed write,
+        quietly: that error has been raised already)."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
-            if not self.handle.closed:
+            if self.handle.closed:
+                return
+            try:
                 self.handle.flush()
                 os.fsync(self.handle.fileno())
-                self.handle.close()
+            except OSError as exc:
+                if not self.failed:
+                    self.failed = True
+                    raise file_error(exc, self.path, "write", _RESUME_HINT) from None
+            finally:
+                with contextlib.suppress(OSError):  # the data that could not be flushed are lost either way
+                    self.handle.close()
 
 
-def lock_run_directory(path: str | os.PathLike) -> TextIO:
-    """Take the run directory's lock, so that two masters never write one run; release it by
-    closing the returned file.
+def lock_run_directory(path: str | os.PathLike) -> RunLock:
+    """Take the run directory's lock, so that two masters never write one run; release it with
+    the returned lock's ``close``.
+
+    The lock is an ``flock`` on the directory itself, which deleting a file cannot undo; ``.lock``
+    names the holder (``pid@host``, read by ``status``) and is locked as well, as mpibohb did
+    before. Where the file system cannot lock a directory (NFS), ``.lock`` alone is the lock.
 
     Raises:
         FileExistsError: another process holds the lock (its pid in the message).
+        RunFileError: ``.lock`` cannot be opened (e.g. it is a symbolic link).
     """
-    Path(path).mkdir(parents=True, exist_ok=True)
-    handle = open(Path(path) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - the lock lives as long as it
+    path = Path(path)
+    make_run_directory(path)
+    lock = RunLock(path)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            logger.warning("%s: this file system cannot lock (%s); make sure one run at a time uses it", path, exc)
-            return handle
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise FileExistsError(f"{path} is in use by another mpibohb run (pid {holder})") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}@{socket.gethostname()}\n")
-    handle.flush()
-    return handle
+        lock.acquire()
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
+class RunLock:
+    """The locks of one run directory (see :func:`lock_run_directory`); ``close`` releases them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fds: list[int] = []  # closing them releases the locks
+
+    def acquire(self) -> None:
+        """Lock the directory, then ``.lock``, and write this process's ``pid@host`` into it."""
+        try:
+            self._fds.append(os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        except OSError as exc:
+            raise file_error(exc, self.path, "open") from None
+        locked_directory = self._flock(self._fds[-1])
+        if not locked_directory:
+            logger.info("%s: this file system cannot lock a directory; the run is locked through %s only "
+                        "(deleting it while the run goes on would let a second run in)", self.path, LOCK)
+        self._fds.append(open_fd(self.path / LOCK, os.O_RDWR | os.O_CREAT))
+        if not self._flock(self._fds[-1]) and not locked_directory:
+            logger.warning("%s: this file system cannot lock; make sure one run at a time uses it", self.path)
+        try:
+            os.ftruncate(self._fds[-1], 0)
+            os.pwrite(self._fds[-1], f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
+        except OSError as exc:
+            raise file_error(exc, self.path / LOCK, "write") from None
+
+    def _flock(self, fd: int) -> bool:
+        """Lock ``fd``; False where the file system cannot.
+
+        Raises:
+            FileExistsError: another process holds the lock.
+        """
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FileExistsError(f"{self.path} is in use by another mpibohb run (pid {self._holder()})") from None
+            return False
+        return True
+
+    def _holder(self) -> str:
+        """``pid@host`` of the process that holds the lock: from ``.lock``, else (when it was
+        deleted) from the kernel's table of locks, else ``unknown``."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                holder = os.read(fd, 4096).decode(errors="replace").strip()
+            finally:
+                os.close(fd)
+            if holder:
+                return holder
+        pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
+        return f"{pid}@{socket.gethostname()}" if pid is not None and pid > 0 else "unknown"
+
+    def close(self) -> None:
+        """Release the locks."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
+
+
+def flock_holder(path: Path) -> int | None:
+    """The pid of a process of this host that holds a lock on ``path``, from Linux's ``/proc/locks``
+    (-1 for a lock that names no process); ``None`` when none does or this cannot be told."""
+    try:
+        status = path.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    inode = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    for fields in map(str.split, table.splitlines()):
+        if inode in fields and "->" not in fields:  # "->": a process waiting for the lock
+            return int(fields[4]) if fields[4].lstrip("-").isdigit() else -1
+    return None
 
 
 class RunDirectory:
@@ -194,21 +305,30 @@ class RunDirectory:
 
     ``replayed`` are the records of the journal already there (a resume): the HpBandSter files
     are rewritten from them, so they agree with the journal whatever the crash left behind.
+
+    Raises:
+        RunFileError: a file cannot be opened or written (a full disk, a read-only file, a
+            symbolic link in the place of one of the run's files).
     """
 
     def __init__(self, path: str | os.PathLike, replayed: list[dict[str, Any]] | None = None,
-                 lock: TextIO | None = None) -> None:
+                 lock: RunLock | None = None) -> None:
         self.path = Path(path)
         self._lock = lock
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_run_directory(self.path)
         replayed = replayed or []
         rewrite_hpbandster_files(self.path, replayed)
         self._submitted = {_key(r): r["submitted"] for r in replayed if r["type"] in ("job", "resubmit")}
         self._logged_configs = {tuple(r["config_id"]) for r in replayed if r["type"] == "job"}
         cut_torn_tail(self.path / JOURNAL)
-        self._journal = _AppendFile(self.path / JOURNAL)
-        self._configs = _AppendFile(self.path / CONFIGS)
-        self._results = _AppendFile(self.path / RESULTS)
+        self._files: list[_AppendFile] = []
+        try:
+            for name in (JOURNAL, CONFIGS, RESULTS):
+                self._files.append(_AppendFile(self.path / name))
+        except BaseException:
+            self.close()
+            raise
+        self._journal, self._configs, self._results = self._files
         self._appending = threading.Lock()
 
     def append(self, record: dict[str, Any]) -> None:
@@ -230,18 +350,28 @@ class RunDirectory:
             self._results.write_line(dumps_hpbandster_result(record, submitted))
 
     def close(self) -> None:
-        """Flush and fsync everything."""
-        for handle in (self._journal, self._configs, self._results):
-            handle.close()
+        """Flush, fsync and close every file, then release the lock, also when a file fails.
+
+        Raises:
+            RunFileError: a file could not be flushed (not raised again after a failed write).
+        """
+        errors = []
+        for handle in self._files:
+            try:
+                handle.close()
+            except RunFileError as exc:
+                errors.append(exc)
         if self._lock is not None:
             self._lock.close()
+        if errors:
+            raise errors[0]
 
 
 def cut_torn_tail(path: Path) -> None:
     """Cut a last line that a crash left without its newline, so that appends start on a fresh line."""
     if not path.exists():
         return
-    with open(path, "rb+") as handle:
+    with open_update(path) as handle:
         size = handle.seek(0, os.SEEK_END)
         if size == 0:
             return
@@ -341,6 +471,4 @@ def rewrite_hpbandster_files(path: Path, records: list[dict[str, Any]]) -> None:
         elif record["type"] == "result":
             results.append(dumps_hpbandster_result(record, submitted.get(_key(record), record["started"])))
     for name, lines in ((CONFIGS, configs), (RESULTS, results)):
-        temporary = path / (name + ".tmp")
-        temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(temporary, path / name)
+        replace_file(path / name, "".join(line + "\n" for line in lines))

@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .journal import LOCK
+from .journal import LOCK, flock_holder
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def writer_of(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, A
 
 
 def _writer(path: Path, pid: int | None, host: str | None) -> str:
-    if _lock_held_here(path):
+    if flock_holder(path.parent) is not None or flock_holder(path) is not None:  # the run directory or .lock
         return WRITER_ALIVE
     if pid is None:
         return WRITER_UNKNOWN
@@ -82,14 +82,3 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
-
-
-def _lock_held_here(path: Path) -> bool:
-    """Whether ``/proc/locks`` (Linux) shows a lock on ``path``, i.e. a process of this host holds it."""
-    try:
-        stat = path.stat()
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return False
-    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
-    return any(inode in fields and "->" not in fields for fields in map(str.split, table.splitlines()))

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from .executors import Executor
-from .journal import RunDirectory
+from .journal import RunDirectory, storable_info
 from .optimizer import ConfigId, Job, Optimizer
 from .result import Result, Run, error_headline
 from .stopping import NEVER, StopFlag
-from .worker import Outcome
+from .worker import INFO_DROPPED, Outcome
 
 logger = logging.getLogger("mpibohb")
 
@@ -138,16 +138,20 @@ class RunRecorder:
                       "submitted": now, "worker": worker})
 
     def finished(self, job: Job, outcome: Outcome) -> Run:
-        """Journal an outcome and turn it into a :class:`Run`; log a new best loss."""
+        """Journal an outcome and turn it into a :class:`Run`; log a new best loss, and an ``info``
+        dropped for its size (see :func:`mpibohb.worker.bounded_info`)."""
+        info = storable_info(outcome.info)
+        if isinstance(info, str) and info.startswith(INFO_DROPPED):
+            logger.warning("run %s at budget %g: %s", job.config_id, job.budget, info)
         self.journal({"type": "result", "config_id": list(job.config_id), "budget": job.budget,
-                      "loss": outcome.loss, "info": outcome.info, "error": outcome.error,
+                      "loss": outcome.loss, "info": info, "error": outcome.error,
                       "started": outcome.started, "finished": outcome.finished, "worker": outcome.worker})
         stamps = {
             "submitted": self._submitted.pop((job.config_id, job.budget), outcome.started - self.time_ref),
             "started": outcome.started - self.time_ref,
             "finished": outcome.finished - self.time_ref,
         }
-        run = Run(job.config_id, job.budget, outcome.loss, outcome.info, stamps, outcome.error, outcome.worker)
+        run = Run(job.config_id, job.budget, outcome.loss, info, stamps, outcome.error, outcome.worker)
         self.runs.append(run)
         if outcome.failed:
             self.num_failed += 1

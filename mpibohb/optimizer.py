@@ -7,11 +7,13 @@ No I/O, no clock, no threads: the caller passes the random generator and feeds r
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -116,13 +118,18 @@ class Optimizer:
     with the rest of the work even if every worker stayed busy. Budget stands in for run time.
     Without it, the stages of the last brackets run after the others while workers idle.
     ``start_session`` says on how many workers, and up to how many iterations, the next jobs run.
+    ``plan_period``: iteration ``i`` runs the plan of iteration ``i mod plan_period`` (Hyperband's
+    brackets cycle); fill_tail needs it to plan a session in time that does not grow with it.
     """
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int,
-                 rng: np.random.Generator, fill_tail: bool = False) -> None:
+                 rng: np.random.Generator, fill_tail: bool = False, plan_period: int | None = None) -> None:
         if isinstance(n_iterations, bool) or not isinstance(n_iterations, numbers.Integral) or n_iterations < 1:
             raise ValueError(f"n_iterations must be an integer >= 1, got {n_iterations!r}")
         n_iterations = int(n_iterations)
+        if fill_tail and (plan_period is None or plan_period < 1):
+            raise ValueError(f"fill_tail needs the period of the bracket plans, got plan_period={plan_period!r}")
+        self.plan_period = plan_period
         self.sampler = sampler
         self.plan_of = plan_of
         self.n_iterations = n_iterations
@@ -186,7 +193,8 @@ class Optimizer:
         """fill_tail: start every remaining bracket once the tail is near; in the tail, put the
         bracket with the longest chain of stages left first."""
         if self._tail is None:
-            self._tail = _TailPlan(self.plan_of, self.session_iterations)
+            assert self.plan_period is not None  # checked in __init__
+            self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         started = len(self.brackets)
         if not self.tail_started and started < self.session_iterations and self._tail.is_near(started, self.workers):
             self.brackets_before_tail = started
@@ -217,22 +225,57 @@ class Optimizer:
 
 class _TailPlan:
     """What fill_tail needs to know of the brackets of a session: the budget not yet handed out and
-    the longest chain of stages among the brackets from a given iteration on."""
+    the longest chain of stages among the brackets from a given iteration on.
 
-    def __init__(self, plan_of: PlanFunction, iterations: int) -> None:
-        self.plan_of = plan_of
+    Plans repeat every ``period`` iterations, so this takes one cycle of plans, whatever the
+    number of iterations (a session of 10**9 iterations plans at once).
+    """
+
+    def __init__(self, plan_of: PlanFunction, period: int, iterations: int) -> None:
+        cycle = [plan_of(i) for i in range(period)]
+        self._terms = [[n * b for n, b in zip(plan.num_configs, plan.budgets)] for plan in cycle]
+        self._chains = [sum(plan.budgets) for plan in cycle]
         self.handed_out = 0.0  # budget of every job handed out, in every session
         self.plan_up_to(iterations)
 
     def plan_up_to(self, iterations: int) -> None:
         """Plan for a session that runs ``iterations`` iterations in all."""
-        plans = [self.plan_of(i) for i in range(iterations)]
-        self.budget = sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets))
-        self.longest_chain_from = [0.0] * (iterations + 1)  # over iterations i .. iterations - 1
-        for i in range(iterations - 1, -1, -1):
-            self.longest_chain_from[i] = max(self.longest_chain_from[i + 1], sum(plans[i].budgets))
+        self.iterations = iterations
+        self.budget = budget_of(self._terms, iterations)
+        period = len(self._chains)
+        self._last_cycle = max(0, iterations - period)  # from here on, fewer iterations than a cycle remain
+        longest = [0.0]
+        for i in range(iterations - 1, self._last_cycle - 1, -1):
+            longest.append(max(longest[-1], self._chains[i % period]))
+        self._longest_in_last_cycle = longest[::-1]  # from iteration _last_cycle + j on
+        self._longest = max(longest[-1], *self._chains) if iterations >= period else longest[-1]
+
+    def longest_chain_from(self, started: int) -> float:
+        """The longest chain of stages of the brackets ``started .. iterations - 1`` (0 when none)."""
+        if started < self._last_cycle:
+            return self._longest
+        return self._longest_in_last_cycle[min(started, self.iterations) - self._last_cycle]
 
     def is_near(self, started: int, workers: int) -> bool:
         """True when the budget left per worker no longer covers the longest chain of the brackets
         not started (``started`` of them have)."""
-        return (self.budget - self.handed_out) / workers <= self.longest_chain_from[started]
+        return (self.budget - self.handed_out) / workers <= self.longest_chain_from(started)
+
+
+EXACT_SUM_TERMS = 2_000_000  # Python's sum of this many floats takes some 30 ms
+
+
+def budget_of(terms: list[list[float]], iterations: int) -> float:
+    """The budget of iterations ``0 .. iterations - 1``: the sum of ``terms[i % len(terms)]``.
+
+    Python's ``sum`` of every term in that order, as mpibohb has always computed it, so that a run
+    and the replay of its journal make fill_tail's decisions to the last bit as before, while that
+    is cheap; beyond (hundreds of thousands of iterations) the exact sum, rounded once.
+    """
+    cycles, rest = divmod(iterations, len(terms))
+    per_cycle = sum(map(len, terms))
+    count = cycles * per_cycle + sum(map(len, terms[:rest]))
+    if count <= EXACT_SUM_TERMS:
+        return sum(itertools.islice(itertools.cycle(itertools.chain.from_iterable(terms)), count))
+    exact = cycles * sum(map(Fraction, itertools.chain.from_iterable(terms)))
+    return float(exact + sum(map(Fraction, itertools.chain.from_iterable(terms[:rest]))))

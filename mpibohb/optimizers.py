@@ -18,6 +18,7 @@ from . import schedule
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
+from .files import file_mode
 from .optimizer import Optimizer
 from .result import Result
 from .samplers import Sampler
@@ -26,7 +27,7 @@ from .samplers.random import RandomSampler
 from .session import run_master
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped
-from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function
+from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function, max_info_bytes, sigint_watch
 
 logger = logging.getLogger("mpibohb")
 
@@ -136,7 +137,8 @@ class _HyperbandFamily:
 
         Raises:
             ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``,
-                resuming a run with other settings.
+                resuming a run with other settings, a search space whose forbidden clauses leave
+                (almost) no legal configuration (``NoLegalConfigurationError``).
             RuntimeError: a second ``run`` of an optimizer without ``run_dir``; under MPI, a
                 ``run`` after one whose worker ranks ended; a ``run`` while ``python -m mpibohb
                 run`` imports the worker's file (:class:`RunAtImportError`).
@@ -174,6 +176,8 @@ class _HyperbandFamily:
                 "new optimizer with another seed")
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
+        self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
+        max_info_bytes(), file_mode()  # a bad MPIBOHB_MAX_INFO_BYTES or MPIBOHB_FILE_MODE: the same
         working_directory = os.path.abspath(self.run_dir or os.getcwd())
         comm = comm if comm is not None else launched_communicator()
         _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
@@ -182,8 +186,9 @@ class _HyperbandFamily:
             return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        result = self._execute(master, compute, working_directory, timeout, n_workers, comm, bool(workers_return),
-                               None if max_rank_failures is None else int(max_rank_failures))
+        with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
+            result = self._execute(master, compute, working_directory, timeout, n_workers, comm,
+                                   bool(workers_return), None if max_rank_failures is None else int(max_rank_failures))
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 
@@ -210,7 +215,8 @@ class _HyperbandFamily:
     def make_optimizer(self, n_iterations: int) -> Optimizer:
         """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
         rng = np.random.default_rng(self.seed)
-        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng, fill_tail=self.fill_tail)
+        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng, fill_tail=self.fill_tail,
+                         plan_period=len(self.budgets))  # Hyperband's brackets; RandomSearch's plan is constant
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""

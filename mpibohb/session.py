@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .executors import Executor
+from .files import refuse_link
 from .journal import (
     CONFIGS,
     FORMAT_VERSION,
@@ -77,6 +78,7 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict
     if not resume:
         raise FileExistsError(f"{path} already holds a run ({journal}); pass resume=True to continue it "
                               "or overwrite=True to start afresh")
+    refuse_link(journal)  # it would be read, then refused for appending
     return read_journal(journal)
 
 
@@ -311,7 +313,11 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         lock.close()
         raise
     if records is None:
-        directory.append(header)
+        try:
+            directory.append(header)
+        except BaseException:
+            directory.close()  # releases the lock; quiet after a failed write
+            raise
     return records, directory, header
 
 
@@ -330,11 +336,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
-            optimizer = family.make_optimizer(n_iterations)
-            feed_warm_start(optimizer, family.space, warm_start)
-            previous = result_from_records(records) if records else None
+            optimizer, previous, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
-            replayed = replay(optimizer, records) if records else []  # a journal that does not replay: no record
             recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
                               "started": time.time(), "executor": type(executor).__name__})
             executor.set_journal(recorder.journal)
@@ -355,6 +358,32 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if directory is not None:
                 directory.close()
     return recorder.result()
+
+
+def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], records: list[dict[str, Any]] | None,
+             stop: StopFlag) -> tuple[Optimizer, Result | None, list[tuple[Job, int]]]:
+    """A fresh optimizer, warm-started and brought to the journaled state (see :func:`replay`);
+    the journal's runs as a Result; the jobs to run again.
+
+    A long journal takes long to replay, and nothing is written meanwhile, so a stop signal
+    interrupts this at once (a journal that does not replay leaves no record either).
+
+    Raises:
+        RunStopped: a stop signal arrived; nothing new was recorded.
+    """
+    try:
+        with stop.interruptible_section():
+            if records:
+                logger.info("%s: replaying the journal's %d records", family.run_dir, len(records))
+            optimizer = family.make_optimizer(n_iterations)
+            feed_warm_start(optimizer, family.space, warm_start)
+            previous = result_from_records(records) if records else None
+            replayed = replay(optimizer, records) if records else []
+    except StopRequested as stopped:
+        logger.warning("%s while the run resumed: nothing new was recorded; run again with resume=True to "
+                       "continue (exit code %d)", stopped, EXIT_STOPPED)
+        raise RunStopped(stopped.signum) from None
+    return optimizer, previous, replayed
 
 
 def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:

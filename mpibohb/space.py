@@ -7,8 +7,11 @@ in ``[0, 1]`` (log-scaled where the parameter is), categorical and ordinal value
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,47 @@ from ConfigSpace.hyperparameters import IntegerHyperparameter
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
+MAX_SAMPLING_ROUNDS = 5_000  # ConfigSpace draws a batch of at least 5 configurations a round
 logger = logging.getLogger(__name__)
+
+
+class NoLegalConfigurationError(ValueError):
+    """Random configurations drawn from the search space (almost) never pass its forbidden clauses."""
+
+
+class _TooManyRoundsError(Exception):
+    pass
+
+
+class _CountingRandomState(np.random.RandomState):
+    """The random state of a private copy of the space, dealing RandomState's own numbers.
+
+    ConfigSpace's ``sample_configuration`` draws batches through its space's random state, round
+    after round, until a configuration passes the forbidden clauses: forever where (almost) none
+    does. Each round asks this state at least once per hyperparameter, so counting the calls it
+    serves bounds the rounds: past ``limit`` it raises instead of dealing.
+    """
+
+    def __init__(self, state: dict[str, Any] | tuple[Any, ...]) -> None:
+        self._calls, self._limit = 0, math.inf
+        super().__init__()
+        self.set_state(state)
+
+    def __getattribute__(self, name: str) -> Any:
+        if not name.startswith("_"):
+            self._calls += 1
+            if self._calls > self._limit:
+                raise _TooManyRoundsError
+        return super().__getattribute__(name)
+
+    @contextlib.contextmanager
+    def limited(self, limit: float) -> Iterator[None]:
+        """At most ``limit`` calls inside."""
+        self._calls, self._limit = 0, limit
+        try:
+            yield
+        finally:
+            self._limit = math.inf
 
 
 @dataclass(frozen=True)
@@ -68,10 +111,43 @@ class SearchSpace:
         return np.array([d.index for d in self.dimensions], dtype=int)
 
     def sampler_copy(self, seed: int) -> CS.ConfigurationSpace:
-        """A private copy of the space whose sampling stream starts at ``seed``."""
+        """A private copy of the space whose sampling stream starts at ``seed``, for :meth:`sample`."""
         private = copy.deepcopy(self.configspace)
         private.seed(seed)
+        private.random = _CountingRandomState(private.random.get_state())
         return private
+
+    def sample(self, private: CS.ConfigurationSpace) -> CS.Configuration:
+        """A random configuration from ``private`` (a :meth:`sampler_copy`), as ConfigSpace draws it.
+
+        Raises:
+            NoLegalConfigurationError: ConfigSpace drew :data:`MAX_SAMPLING_ROUNDS` batches and none
+                passed the forbidden clauses (their number bounds the time this takes: seconds).
+        """
+        counting = private.random
+        if not isinstance(counting, _CountingRandomState):
+            return private.sample_configuration()
+        try:
+            with counting.limited(MAX_SAMPLING_ROUNDS * len(self.hyperparameters)):
+                return private.sample_configuration()
+        except _TooManyRoundsError:
+            raise NoLegalConfigurationError(self._no_legal_configuration()) from None
+
+    def check_samplable(self) -> None:
+        """Draw one configuration from a throwaway copy where forbidden clauses could refuse every draw.
+
+        Raises:
+            NoLegalConfigurationError: see :meth:`sample`.
+        """
+        if self.configspace.forbidden_clauses:
+            self.sample(self.sampler_copy(0))
+
+    def _no_legal_configuration(self) -> str:
+        clauses = "; ".join(str(clause) for clause in self.configspace.forbidden_clauses)
+        return (f"the search space leaves (almost) no legal configuration to sample: ConfigSpace drew "
+                f"{MAX_SAMPLING_ROUNDS:,} batches of random configurations and none passed its forbidden clauses "
+                f"({clauses}). Clauses that leave a float a single value (x < y and x > y) do that: loosen "
+                "them, or make such a parameter a constant")
 
     def constant_template(self) -> np.ndarray:
         """A full vector with every constant at its value (also a conditional constant, which the

@@ -1,9 +1,15 @@
 """Graceful stop: SIGTERM, SIGINT and SIGUSR1 ask the master to stop; it records, then exits 99.
 
 The signal handler only sets a flag, which the event loop and the executors check at safe
-points, so nothing already received is lost. The one exception is a serial evaluation running
-in the master itself: the flag is then *interruptible* and the handler raises
-:class:`StopRequested` at once, since ``compute`` may run for hours.
+points, so nothing already received is lost. The exceptions are work that writes nothing and may
+take long: a serial evaluation running in the master itself (``compute`` may run for hours) and
+the replay of a journal on resume. The flag is then *interruptible* and the handler raises
+:class:`StopRequested` at once.
+
+A second stop signal, :data:`REPEAT_WINDOW` seconds or more after the first, ends the process at
+once with exit code 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as the signal
+itself would have: the way out of a stop that does not come. Signals within the window count as
+copies of the first, since launchers and schedulers often deliver one request more than once.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+REPEAT_WINDOW = 2.0  # seconds; e.g. scancel's SIGTERM reaches rank 0 directly and through mpiexec
 
 
 class StopRequested(BaseException):
@@ -42,6 +51,7 @@ class StopFlag:
         self.signum: int | None = None
         self.interruptible = False
         self.watching = False  # its handler is installed: the stop signals stop the run gracefully
+        self._first_at = 0.0  # time.monotonic() of the first signal
 
     @property
     def requested(self) -> bool:
@@ -64,11 +74,33 @@ class StopFlag:
             self.interruptible = False
 
     def handle(self, signum: int, frame: Any = None) -> None:
-        """The signal handler."""
-        self.signum = signum
+        """The signal handler: the first signal asks to stop; another, after the window, exits."""
+        if self.signum is not None:
+            if time.monotonic() - self._first_at >= REPEAT_WINDOW:
+                exit_at_once(signum)
+            return
+        self.signum, self._first_at = signum, time.monotonic()
         if self.interruptible:
             self.interruptible = False
             raise StopRequested(signum)
+
+
+def exit_at_once(signum: int) -> NoReturn:
+    """End the process now with exit code 128 + ``signum``; under MPI, end the whole job
+    (``MPI_Abort``) with that code. What the run recorded before is in its run directory."""
+    code = 128 + signum
+    message = (f"mpibohb: {signal.Signals(signum).name} again while stopping: exiting at once (exit code {code}); "
+               "what was recorded before is kept\n")
+    with contextlib.suppress(Exception):  # a handler must not fail on a closed or reentrant stream
+        sys.stdout.flush()
+        sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        os.write(2, message.encode())
+    # mpi4py is looked up, not imported: only a process running under MPI has it loaded
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        mpi.COMM_WORLD.Abort(code)
+    os._exit(code)
 
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
@@ -78,8 +110,8 @@ NEVER = StopFlag()  # for callers without signal handling: never requested
 def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
     """While active (and ``enabled``, in the main thread), the stop signals set ``flag``.
 
-    After a stop the signals stay ignored: the process is on its way out with exit code 99, and a
-    second signal (schedulers and launchers often send several) must not change that.
+    After a stop the handler stays: the process is on its way out with exit code 99, which copies
+    of the signal (within :data:`REPEAT_WINDOW`) do not change, and a later signal ends it at once.
     """
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
@@ -91,7 +123,7 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
     finally:
         flag.watching = False
         for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_IGN if flag.requested else handler)
+            signal.signal(sig, flag.handle if flag.requested else handler)
 
 
 def ignore_stop_signals() -> Callable[[], None]:

@@ -1,7 +1,8 @@
 """The user's side: the ``Worker`` base class and the checked call of ``compute``.
 
 User code failing is data: :func:`evaluate` turns an exception or an invalid return value into
-an :class:`Outcome` with ``loss=None`` and the reason in ``error``; the run goes on.
+an :class:`Outcome` with ``loss=None`` and the reason in ``error``; the run goes on. An ``info``
+too large to send and store (:func:`max_info_bytes`) is replaced by a note; the loss stays.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import inspect
 import logging
 import math
 import numbers
+import os
+import pickle
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -28,6 +32,11 @@ HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
     {"run_id", "nameserver", "nameserver_port", "host", "id", "logger", "ping_interval",
      "job_queue_sizes", "dynamic_queue_size", "working_directory", "timeout"}
 )
+
+
+MAX_INFO_VARIABLE = "MPIBOHB_MAX_INFO_BYTES"
+DEFAULT_MAX_INFO_BYTES = 1_000_000
+INFO_DROPPED = "<info dropped:"  # how the note that replaces a too large info starts
 
 
 # HpBandSter's Worker(run_id, nameserver, nameserver_port, logger, host, id, timeout), by position
@@ -194,7 +203,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
     (which cannot be interrupted) a late result is recorded as a timeout when it returns (the
     thread executor records it at the limit already, and discards the late result).
     """
-    started = time.time()
+    started, sigints = time.time(), _SigintCount.count
     try:
         with _time_limit(timeout):
             returned = compute(config_id, dict(config), budget, working_directory)  # its own copy to change
@@ -202,10 +211,95 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
             raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)
         error = None
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code failing is data, not a crash
+    except BaseException as exc:  # noqa: BLE001 - user code failing is data, not a crash
+        if not _failure_of_compute(exc, real_sigint=_SigintCount.count != sigints):
+            raise
         loss, info = None, None
         error = _describe(exc, worker_name)
-    return Outcome(loss, info, error, started, time.time(), worker_name)
+    return Outcome(loss, bounded_info(info), error, started, time.time(), worker_name)
+
+
+def _failure_of_compute(exc: BaseException, real_sigint: bool) -> bool:
+    """Is ``exc`` the evaluation's failure, to be recorded? Any ``Exception``, ``SystemExit``, an
+    ``asyncio.CancelledError``, and a ``KeyboardInterrupt`` that no real SIGINT caused (compute's
+    own ``raise``). Not mpibohb's own stop (``StopRequested``) nor a real Ctrl-C: they stop the run."""
+    if isinstance(exc, KeyboardInterrupt):
+        return not real_sigint
+    asyncio = sys.modules.get("asyncio")  # compute cannot raise its CancelledError without importing it
+    cancelled = asyncio is not None and isinstance(exc, asyncio.CancelledError)
+    return isinstance(exc, (Exception, SystemExit)) or cancelled
+
+
+class _SigintCount:
+    """How many SIGINTs Python's default handler raised as KeyboardInterrupt under :func:`sigint_watch`."""
+
+    count = 0
+
+
+@contextlib.contextmanager
+def sigint_watch() -> Iterator[None]:
+    """While inside, count the SIGINTs that Python's default handler turns into ``KeyboardInterrupt``
+    (in the main thread, where that handler is in place: no run directory's stop handler), so that
+    :func:`evaluate` tells a real Ctrl-C, which stops the run, from compute's own ``raise``. Once
+    per run: swapping a signal handler costs a system call."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        _SigintCount.count += 1
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def max_info_bytes() -> int:
+    """The largest ``info`` a run keeps, in bytes: ``MPIBOHB_MAX_INFO_BYTES`` or 1,000,000.
+
+    Raises:
+        ValueError: the variable is not a whole number of bytes >= 1.
+    """
+    text = os.environ.get(MAX_INFO_VARIABLE, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_INFO_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_INFO_VARIABLE}={text!r} is not a number of bytes (a whole number >= 1, "
+                         f"default {DEFAULT_MAX_INFO_BYTES})")
+    return int(text)
+
+
+def info_note(size: str, limit: int) -> str:
+    """The note that stands for an ``info`` over the limit."""
+    return f"{INFO_DROPPED} {size}, over the limit of {limit:,} bytes (set {MAX_INFO_VARIABLE} to keep larger ones)>"
+
+
+class _ByteCounter:
+    """A file for ``pickle`` that keeps nothing and counts the bytes written to it."""
+
+    size = 0
+
+    def write(self, data: Any) -> None:
+        self.size += memoryview(data).nbytes
+
+
+def bounded_info(info: Any) -> Any:
+    """``info``, or a note when its pickle (as it travels to the master) is over :func:`max_info_bytes`;
+    measured without keeping the pickle. An info that cannot be pickled is left alone (the MPI
+    executor records that as a failure; the others do not pickle it)."""
+    if info is None:
+        return None
+    limit, counter = max_info_bytes(), _ByteCounter()
+    try:
+        pickle.Pickler(counter, protocol=pickle.HIGHEST_PROTOCOL).dump(info)
+    except Exception:  # noqa: BLE001 - any pickling failure of user data
+        return info
+    return info_note(f"{counter.size:,} bytes pickled", limit) if counter.size > limit else info
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch
-from mpibohb.optimizer import Job, Optimizer
+from mpibohb import optimizer as optimizer_module
+from mpibohb.optimizer import EXACT_SUM_TERMS, Job, Optimizer, _TailPlan, budget_of
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.space import SearchSpace
 
@@ -293,3 +295,83 @@ def test_fill_tail_with_one_worker_changes_nothing() -> None:
 def test_fill_tail_must_be_a_boolean() -> None:
     with pytest.raises(ValueError, match="fill_tail must be True or False, got 'yes'"):
         HyperBand(configspace=space(), min_budget=1, max_budget=27, fill_tail="yes")
+
+
+class OldTailPlan:
+    """fill_tail's plan as mpibohb computed it before, over a list of every iteration's plan (the
+    reference the new one, which takes one cycle of plans, must match to the last bit)."""
+
+    def __init__(self, plan_of, period, iterations) -> None:
+        self.plan_of = plan_of
+        self.handed_out = 0.0
+        self.plan_up_to(iterations)
+
+    def plan_up_to(self, iterations: int) -> None:
+        plans = [self.plan_of(i) for i in range(iterations)]
+        self.budget = sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets))
+        self.longest = [0.0] * (iterations + 1)
+        for i in range(iterations - 1, -1, -1):
+            self.longest[i] = max(self.longest[i + 1], sum(plans[i].budgets))
+
+    def longest_chain_from(self, started: int) -> float:
+        return self.longest[started]
+
+    def is_near(self, started: int, workers: int) -> bool:
+        return (self.budget - self.handed_out) / workers <= self.longest[started]
+
+
+LADDERS = [(1, 27, 3), (0.01, 1, 3), (9, 243, 3), (1e-3, 1, 2), (0.1, 10, 1.7), (1, 81, 3.5), (0.3, 1, 1.1)]
+
+
+@pytest.mark.parametrize(("min_budget", "max_budget", "eta"), LADDERS)
+def test_fill_tail_plans_what_it_planned_before_to_the_last_bit(min_budget, max_budget, eta) -> None:
+    optimizer = HyperBand(configspace=space(), min_budget=min_budget, max_budget=max_budget, eta=eta,
+                          fill_tail=True).make_optimizer(1)
+    period = optimizer.plan_period
+    for iterations in [*range(1, 3 * period + 3), 97, 1000]:
+        old, new = OldTailPlan(optimizer.plan_of, period, iterations), _TailPlan(optimizer.plan_of, period, iterations)
+        assert new.budget == old.budget, iterations
+        assert [new.longest_chain_from(i) for i in range(iterations + 1)] == old.longest, iterations
+
+
+@pytest.mark.parametrize(("ladder", "workers", "n_iterations"), [
+    ((0.01, 1, 3), 16, 30), ((1, 27, 3), 32, 40), ((1e-3, 1, 2), 64, 25), ((0.3, 1, 1.1), 64, 12)])
+def test_fill_tail_hands_out_what_it_handed_out_before(monkeypatch, ladder, workers, n_iterations) -> None:
+    def jobs():
+        family = HyperBand(configspace=space(), min_budget=ladder[0], max_budget=ladder[1], eta=ladder[2], seed=3,
+                           fill_tail=True)
+        optimizer = family.make_optimizer(n_iterations)
+        optimizer.start_session(n_iterations, workers)
+        handed_out, _ = run_with_workers(optimizer, workers)
+        return [(job.config_id, job.budget) for job in handed_out], optimizer.brackets_before_tail
+
+    new = jobs()
+    monkeypatch.setattr(optimizer_module, "_TailPlan", OldTailPlan)
+    assert new == jobs()
+    assert new[1] is not None  # the tail started: the decision was made
+
+
+@pytest.mark.timeout(60)
+def test_fill_tail_hands_out_a_first_job_at_once_in_a_billion_iterations() -> None:
+    optimizer = tail_hyperband(10**9, True)
+    optimizer.start_session(10**9, 4)
+    job = optimizer.ask()
+    assert job is not None and job.config_id == (0, 0, 0) and not optimizer.tail_started
+    optimizer.start_session(2 * 10**9, 4)  # a resume that extends the run plans as fast
+    assert optimizer.ask() is not None
+
+
+def test_the_budget_of_many_iterations_is_the_exact_sum_rounded_once() -> None:
+    terms = [[0.1, 0.3, 1 / 3], [0.7], [1e-3, 2.5]]
+    iterations = 3 * (EXACT_SUM_TERMS // 6) + 2  # just past the terms summed one by one: 2 of the next cycle's 3
+    count = EXACT_SUM_TERMS // 6 * 6 + 3 + 1
+    assert count > EXACT_SUM_TERMS
+    expected = math.fsum(itertools.islice(itertools.cycle(itertools.chain.from_iterable(terms)), count))
+    assert budget_of(terms, iterations) == expected
+    assert budget_of(terms, 5) == sum([0.1, 0.3, 1 / 3, 0.7, 1e-3, 2.5, 0.1, 0.3, 1 / 3, 0.7])
+
+
+def test_fill_tail_needs_the_period_of_the_plans() -> None:
+    sampler = RandomSampler(SearchSpace(space()))
+    with pytest.raises(ValueError, match="fill_tail needs the period of the bracket plans"):
+        Optimizer(sampler, lambda i: None, 4, np.random.default_rng(), fill_tail=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import ConfigSpace as CS
@@ -11,7 +12,7 @@ import pytest
 from mpibohb.samplers import ranking
 from mpibohb.samplers.bohb import KDESampler, KDESettings
 from mpibohb.samplers.random import RandomSampler
-from mpibohb.space import SearchSpace
+from mpibohb.space import NoLegalConfigurationError, SearchSpace, plain_config
 
 
 def small_space() -> CS.ConfigurationSpace:
@@ -293,3 +294,37 @@ def test_non_integer_counts_are_rejected_or_work(name: str, value: float) -> Non
         proposal = sampler.propose(1.0, rng)
         sampler.observe(proposal.vector, 1.0, proposal.config["x"])
     assert proposal.info["model_based_pick"] is True
+
+
+def only_the_default_is_legal() -> CS.ConfigurationSpace:
+    """x == y is the only legal region: a random draw is (almost surely) never legal."""
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)})
+    cs.add(CS.ForbiddenGreaterThanRelation(cs["x"], cs["y"]), CS.ForbiddenLessThanRelation(cs["x"], cs["y"]))
+    return cs
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sampler", [RandomSampler, KDESampler])
+def test_sampling_a_space_with_no_legal_configuration_gives_up_with_an_error(sampler) -> None:
+    with pytest.raises(NoLegalConfigurationError, match=r"leaves \(almost\) no legal configuration.*"
+                       r"\(Forbidden: x < y; Forbidden: x > y\)"):
+        sampler(SearchSpace(only_the_default_is_legal())).propose(1.0, np.random.default_rng(0))
+
+
+@pytest.mark.timeout(60)
+def test_a_run_on_a_space_with_no_legal_configuration_is_refused_before_it_starts(tmp_path) -> None:
+    from mpibohb import BOHB
+
+    with pytest.raises(NoLegalConfigurationError, match="Forbidden: x < y"):
+        BOHB(only_the_default_is_legal(), run_dir=tmp_path / "run").run(1, lambda config, budget: config["x"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_bounded_sampler_deals_configspace_own_configurations(mixed_space) -> None:
+    """The bound on the draws changes nothing else: the same seed gives the configurations
+    ConfigSpace's own sampling gives (with forbidden clauses and conditions)."""
+    sampler = RandomSampler(SearchSpace(mixed_space))
+    ours = [sampler.propose(1.0, np.random.default_rng(5)).config for _ in range(200)]
+    plain = copy.deepcopy(mixed_space)
+    plain.seed(int(np.random.default_rng(5).integers(2**31 - 1)))
+    assert ours == [plain_config(plain.sample_configuration()) for _ in range(200)]

@@ -27,7 +27,7 @@ from typing import Any
 from mpi4py import MPI
 
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
-from ..journal import JournalError, RunDirectoryError
+from ..journal import JournalError, RunDirectoryError, RunFileError
 from ..optimizer import Job
 from ..stopping import RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
@@ -304,7 +304,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
     printed as its message alone; anything else with its traceback.
     """
     error = sys.exc_info()[1]
-    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError, NoRanksLeftError)):
+    if isinstance(error, (FileExistsError, JournalError, RunDirectoryError, RunFileError, NoRanksLeftError)):
         text = f"mpibohb: error on {worker_name(comm)}: {error}"
     else:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"

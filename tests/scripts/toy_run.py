@@ -1,0 +1,65 @@
+"""The toy run of the reliability tests: x in [0, 1], BOHB on budgets 1..27 (eta 3), seeded.
+
+    [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
+        [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce]
+
+``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
+(``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
+bytes; ``--swallow_stop`` makes compute catch whatever interrupts it and go on sleeping, as code
+that catches ``BaseException`` does; ``--announce`` prints ``COMPUTING`` as each evaluation
+starts. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
+RUN_DIR ``none`` runs without a run directory.
+"""
+
+import argparse
+import asyncio
+import logging
+import time
+
+import ConfigSpace as CS
+
+from mpibohb import BOHB
+
+
+def make_compute(args):
+    def compute(config_id, config, budget):
+        if args.raise_ and config_id[2] % 3 == 1:
+            raise {"interrupt": KeyboardInterrupt, "cancel": asyncio.CancelledError}[args.raise_]()
+        try:
+            if args.announce:
+                print("COMPUTING", config_id, budget, flush=True)
+            time.sleep(args.sleep)
+        except BaseException:  # noqa: BLE001 - the point: code that swallows the stop
+            if not args.swallow_stop:
+                raise
+            time.sleep(args.sleep)
+        info = b"x" * args.info_bytes if args.info_bytes else {"budget": budget}
+        return {"loss": (config["x"] - 0.3) ** 2 + 1 / budget, "info": info}
+
+    return compute
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--n_iterations", type=int, default=4)
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--raise", dest="raise_", choices=["interrupt", "cancel"])
+    parser.add_argument("--info_bytes", type=int, default=0)
+    parser.add_argument("--swallow_stop", action="store_true")
+    parser.add_argument("--announce", action="store_true")
+    args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO)
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    run_dir = None if args.run_dir == "none" else args.run_dir
+    result = BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
+        n_iterations=args.n_iterations, worker=make_compute(args), resume=args.resume)
+    if result is not None:
+        print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""The files of a run directory: a lock that deleting `.lock` cannot undo, no symbolic link
+followed, private modes, one clear error when a file cannot be written, a bounded `info`."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+from mpi_launch import SCRIPTS, mpi_environment, run_command, run_mpi
+
+from mpibohb import BOHB, load_result
+from mpibohb.files import RunFileError
+from mpibohb.journal import lock_run_directory, read_journal
+from mpibohb.schedule import runs_per_budget
+
+TOY = SCRIPTS / "toy_run.py"
+TOY_RUNS = sum(runs_per_budget(4, 1, 27, 3).values())  # the toy run's 4 iterations: 69 evaluations
+
+
+def toy(run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, str(TOY), str(run_dir), *args]
+
+
+def loss(config, budget):
+    return (config["x"] - 0.3) ** 2 + 1 / budget
+
+
+def small_run(run_dir: Path, **run_arguments) -> object:
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    return BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
+        n_iterations=1, worker=loss, **run_arguments)
+
+
+def results_in(run_dir: Path) -> int:
+    journal = run_dir / "journal.jsonl"
+    return journal.read_text().count('"type":"result"') if journal.exists() else 0
+
+
+def wait_until(condition, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.02)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"still running after {timeout} s:\n{err[-3000:]}") from None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.returncode, out, err
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_run_in(tmp_path):
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(toy(run_dir, "--sleep", "0.2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=mpi_environment(), start_new_session=True)
+    try:
+        wait_until(lambda: results_in(run_dir) >= 2, first, "two results")
+        (run_dir / ".lock").unlink()
+        second = run_command(toy(run_dir, "--resume", "--sleep", "0.2"), timeout=60)
+        assert second.returncode != 0, second.stdout
+        assert f"is in use by another mpibohb run (pid {first.pid}@{socket.gethostname()})" in second.stderr
+        assert first.poll() is None, "the first run ended before the second one started: the test proves nothing"
+    finally:
+        code, out, err = finish(first)
+    assert code == 0, err[-3000:]
+    assert f"RUNS {TOY_RUNS} FAILED 0" in out
+    results = Counter((tuple(r["config_id"]), r["budget"]) for r in read_journal(run_dir) if r["type"] == "result")
+    assert len(results) == TOY_RUNS and max(results.values()) == 1
+    resumed = run_command(toy(run_dir, "--resume"), timeout=60)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout
+
+
+def test_the_lock_is_on_the_directory_and_the_lock_file_names_its_holder(tmp_path):
+    lock = lock_run_directory(tmp_path / "run")
+    try:
+        assert (tmp_path / "run" / ".lock").read_text() == f"{os.getpid()}@{socket.gethostname()}\n"
+        (tmp_path / "run" / ".lock").unlink()
+        with pytest.raises(FileExistsError, match=f"in use by another mpibohb run \\(pid {os.getpid()}@"):
+            lock_run_directory(tmp_path / "run")  # another open file description: refused as another process is
+    finally:
+        lock.close()
+    lock_run_directory(tmp_path / "run").close()
+
+
+# ---------------------------------------------------------------- symbolic links and modes
+
+
+@pytest.mark.parametrize("name", [".lock", "journal.jsonl"])
+def test_a_symbolic_link_planted_as_a_run_file_is_refused_and_its_target_kept(tmp_path, name):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / name).symlink_to(precious)
+    with pytest.raises(RunFileError, match=f"{name}: it is a symbolic link"):
+        small_run(run_dir, resume=True)
+    assert precious.read_text() == "precious\n"
+    (run_dir / name).unlink()
+    (run_dir / name).symlink_to(tmp_path / "not_there")  # a dangling link: a new journal or lock file
+    with pytest.raises(RunFileError, match=f"{name}: it is a symbolic link"):
+        small_run(run_dir, resume=True)
+    assert not (tmp_path / "not_there").exists()
+
+
+@pytest.mark.parametrize("name", ["configs.json", "results.json"])
+def test_a_symbolic_link_planted_as_a_rewritten_file_is_replaced_not_followed(tmp_path, name):
+    run_dir = tmp_path / "run"
+    small_run(run_dir)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious\n")
+    (run_dir / name).unlink()
+    (run_dir / name).symlink_to(precious)
+    (run_dir / f"{name}.tmp").symlink_to(precious)  # where mpibohb wrote the new file before replacing the old
+    small_run(run_dir, resume=True)  # rewrites configs.json and results.json from the journal
+    assert precious.read_text() == "precious\n"
+    assert not (run_dir / name).is_symlink()
+    assert len(load_result(run_dir).get_all_runs()) == len((run_dir / "results.json").read_text().splitlines())
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_run_files_are_private_whatever_the_umask(tmp_path):
+    previous = os.umask(0o000)
+    try:
+        small_run(tmp_path / "run")
+    finally:
+        os.umask(previous)
+    assert mode(tmp_path / "run") == 0o700
+    for name in (".lock", "journal.jsonl", "configs.json", "results.json"):
+        assert mode(tmp_path / "run" / name) == 0o600, name
+
+
+def test_mpibohb_file_mode_shares_new_files_and_existing_files_keep_theirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPIBOHB_FILE_MODE", "640")
+    small_run(tmp_path / "run")
+    assert mode(tmp_path / "run") == 0o750
+    assert {mode(tmp_path / "run" / name) for name in ("journal.jsonl", "configs.json", "results.json")} == {0o640}
+    monkeypatch.delenv("MPIBOHB_FILE_MODE")
+    os.chmod(tmp_path / "run" / "results.json", 0o644)
+    small_run(tmp_path / "run", resume=True)  # rewrites results.json
+    assert mode(tmp_path / "run" / "results.json") == 0o644
+    assert mode(tmp_path / "run" / "journal.jsonl") == 0o640
+
+
+@pytest.mark.parametrize("bad", ["abc", "999", "400", "0o1000"])
+def test_a_bad_mpibohb_file_mode_is_refused_before_the_run(tmp_path, monkeypatch, bad):
+    monkeypatch.setenv("MPIBOHB_FILE_MODE", bad)
+    with pytest.raises(ValueError, match=f"MPIBOHB_FILE_MODE='{bad}' is not a file mode"):
+        small_run(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- files that cannot be written
+
+
+def make_read_only(path: Path) -> None:
+    """A file this process cannot write: immutable for root (who may write anything else), else mode 0444."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        return
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"as root, a read-only file needs chattr +i, which failed here: {made.stderr.strip()}")
+
+
+def make_writable(path: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    os.chmod(path, 0o600)
+
+
+def test_a_read_only_journal_gives_one_clear_error_and_frees_the_lock(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_command(toy(run_dir, "--n_iterations", "1"), timeout=60).returncode == 0
+    make_read_only(run_dir / "journal.jsonl")
+    try:
+        refused = run_command(toy(run_dir, "--resume"), timeout=60)
+        assert refused.returncode == 1
+        assert refused.stderr.count("Traceback") == 1, refused.stderr
+        assert f"RunFileError: [Errno {1 if os.geteuid() == 0 else 13}] cannot open {run_dir}/journal.jsonl" \
+            in refused.stderr
+        with pytest.raises(RunFileError, match="cannot open .*journal.jsonl"):
+            small_run(run_dir, resume=True)
+        lock_run_directory(run_dir).close()  # this process does not hold the lock any more
+    finally:
+        make_writable(run_dir / "journal.jsonl")
+    resumed = run_command(toy(run_dir, "--resume"), timeout=60)
+    assert resumed.returncode == 0 and f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout, resumed.stderr[-3000:]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 48 KiB file system (tmpfs; root only): a run on it fills it within one iteration."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a full disk is simulated with a tiny tmpfs, which needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_full_disk_gives_one_clear_error_and_frees_the_lock(tiny_disk):
+    run_dir = tiny_disk / "run"
+    failed = run_command(toy(run_dir, "--n_iterations", "8"), timeout=60)
+    assert failed.returncode == 1
+    assert failed.stderr.count("Traceback") == 1, failed.stderr
+    assert "RunFileError: [Errno 28] cannot write" in failed.stderr
+    assert "No space left on device; what was recorded before is kept" in failed.stderr
+    shutil.rmtree(run_dir)
+    with pytest.raises(RunFileError, match="No space left on device") as raised:
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
+            n_iterations=8, worker=loss)
+    printed = "".join(traceback.format_exception(type(raised.value), raised.value, raised.value.__traceback__))
+    assert raised.value.errno == 28 and printed.count("Traceback") == 1, printed
+    lock_run_directory(run_dir).close()  # this process does not hold the lock any more
+    recorded = read_journal(run_dir)  # what was written before the disk filled up is readable
+    assert recorded[0]["type"] == "header" and any(r["type"] == "result" for r in recorded)
+    shutil.rmtree(run_dir)
+    (tiny_disk / "filler").write_bytes(bytes(48 * 1024 - 4096))  # one page left: .lock takes it
+    with pytest.raises(RunFileError, match="cannot write .*journal.jsonl: No space left on device"):
+        small_run(run_dir)  # the header does not fit
+    lock_run_directory(run_dir).close()
+
+
+# ---------------------------------------------------------------- info
+
+
+def test_an_info_over_the_limit_is_replaced_by_a_note_and_the_loss_kept(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MPIBOHB_MAX_INFO_BYTES", "20000")
+
+    def worker(config_id, config, budget):
+        kind = config_id[2] % 3
+        info = [b"x" * 30_000, np.linspace(0, 1, 2000), {"small": 1}][kind]  # too large: pickled; as JSON; fine
+        return {"loss": loss(config, budget), "info": info}
+
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    result = BOHB(space, min_budget=1, max_budget=27, seed=7, run_dir=tmp_path / "run").run(
+        n_iterations=1, worker=worker)
+    for res in (result, load_result(tmp_path / "run")):
+        runs = res.get_all_runs()
+        assert all(run.loss is not None for run in runs)
+        infos = {run.config_id[2] % 3: run.info for run in runs}
+        assert infos[0] == ("<info dropped: 30,018 bytes pickled, over the limit of 20,000 bytes "
+                            "(set MPIBOHB_MAX_INFO_BYTES to keep larger ones)>")
+        assert infos[1].startswith("<info dropped: ") and " bytes as JSON, over the limit of 20,000 bytes" in infos[1]
+        assert infos[2] == {"small": 1}
+    assert sum(len((tmp_path / "run" / name).read_bytes()) for name in ("journal.jsonl", "results.json")) < 60_000
+    assert "<info dropped: 30,018 bytes pickled" in caplog.text
+
+
+def test_a_200_mb_info_under_mpi_is_not_sent_nor_stored(tmp_path):
+    run_dir = tmp_path / "run"
+    finished = run_mpi(3, TOY, str(run_dir), "--n_iterations", "1", "--info_bytes", str(200 * 2**20), timeout=180)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    runs = load_result(run_dir).get_all_runs()
+    assert runs and all(run.loss is not None for run in runs)
+    framing = len(pickle.dumps(b"x" * 2**20, protocol=pickle.HIGHEST_PROTOCOL)) - 2**20  # the same for 200 MiB
+    assert {run.info for run in runs} == {f"<info dropped: {200 * 2**20 + framing:,} bytes pickled, over the limit "
+                                          "of 1,000,000 bytes (set MPIBOHB_MAX_INFO_BYTES to keep larger ones)>"}
+    assert sum(path.stat().st_size for path in run_dir.iterdir()) < 100_000
+
+
+def test_a_bad_mpibohb_max_info_bytes_is_refused_before_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPIBOHB_MAX_INFO_BYTES", "1MB")
+    with pytest.raises(ValueError, match="MPIBOHB_MAX_INFO_BYTES='1MB' is not a number of bytes"):
+        small_run(tmp_path / "run")
+
+
+def test_a_full_disk_under_mpi_ends_the_job_with_one_line(tiny_disk):
+    failed = run_mpi(3, TOY, str(tiny_disk / "run"), "--n_iterations", "8", timeout=120)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert "mpibohb: error on rank 0@" in failed.stderr and ": [Errno 28] cannot write " in failed.stderr

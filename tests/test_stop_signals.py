@@ -1,0 +1,154 @@
+"""Stop signals while the master is busy, a second signal, and interrupts raised by compute:
+nothing hangs, a healthy stop exits 99, and compute's own KeyboardInterrupt is a failed run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command
+
+from mpibohb import EXIT_STOPPED, load_result
+from mpibohb.journal import read_journal
+from mpibohb.schedule import runs_per_budget
+from mpibohb.stopping import REPEAT_WINDOW
+
+TOY = SCRIPTS / "toy_run.py"
+TOY_RUNS = sum(runs_per_budget(4, 1, 27, 3).values())
+
+
+def start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=mpi_environment(), start_new_session=True)
+
+
+def toy(run_dir: Path | str, *args: str, ranks: int | None = None) -> list[str]:
+    python = [sys.executable, str(TOY), str(run_dir), *args]
+    return python if ranks is None else [mpiexec(), "-n", str(ranks), *python]
+
+
+def wait_for_line(stream, text: str, process: subprocess.Popen) -> list[str]:
+    """Read ``stream`` until a line holds ``text``; the lines read."""
+    lines = []
+    for line in stream:
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"the run ended without {text!r}: {process.wait()}; {''.join(lines)[-2000:]}")
+
+
+def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
+    """The exit code and remaining output; on timeout the process group is killed and the test fails."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"still running {timeout} s after the signal:\n{err[-3000:]}") from None
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.returncode, out, err
+
+
+# ---------------------------------------------------------------- the master busy outside its loop
+
+
+def test_a_stop_signal_interrupts_the_replay_of_a_long_journal(tmp_path):
+    run_dir = tmp_path / "run"
+    made = run_command(toy(run_dir, "--n_iterations", "150"), timeout=180)
+    assert made.returncode == 0, made.stderr[-3000:]
+    journal = (run_dir / "journal.jsonl").read_bytes()
+    resuming = start(toy(run_dir, "--n_iterations", "150", "--resume", "--verbose"))
+    wait_for_line(resuming.stderr, "replaying the journal's", resuming)
+    os.kill(resuming.pid, signal.SIGTERM)
+    code, _, err = finish(resuming, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert "stopped by SIGTERM while the run resumed: nothing new was recorded" in err
+    assert (run_dir / "journal.jsonl").read_bytes() == journal  # no session record, no stop record
+    assert "resuming" not in err  # logged after the replay: it was interrupted
+
+
+# ---------------------------------------------------------------- a second signal
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_ends_a_stop_that_does_not_come(tmp_path, signum):
+    # compute swallows the stop (it catches BaseException and sleeps on): the first signal asks,
+    # nothing happens; the second, after the window, ends the process at once
+    running = start(toy(tmp_path / "run", "--swallow_stop", "--sleep", "60", "--announce"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signum)
+    time.sleep(REPEAT_WINDOW + 0.5)  # not an assertion on time: a signal sooner is a copy of the first
+    assert running.poll() is None, "the first signal ended the run: the test proves nothing"
+    os.kill(running.pid, signum)
+    code, _, err = finish(running, timeout=20)
+    assert code == 128 + signum, err[-3000:]
+    assert f"{signal.Signals(signum).name} again while stopping: exiting at once (exit code {128 + signum})" in err
+
+
+def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, "--sleep", "60", "--announce"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signal.SIGTERM)
+    os.kill(running.pid, signal.SIGTERM)  # as scancel's, which reaches rank 0 directly and through mpiexec
+    code, _, err = finish(running, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert read_journal(run_dir)[-1]["type"] == "stop"
+
+
+def test_a_second_signal_under_mpi_aborts_the_job_with_its_code():
+    running = start([mpiexec(), "-n", "3", sys.executable, str(SCRIPTS / "busy_master.py"), "60"])
+    wait_for_line(running.stdout, "BUSY", running)
+    os.kill(running.pid, signal.SIGTERM)  # mpiexec passes SIGTERM on to every rank, each time
+    time.sleep(REPEAT_WINDOW + 0.5)
+    assert running.poll() is None
+    os.kill(running.pid, signal.SIGTERM)
+    code, _, err = finish(running, timeout=30)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    assert "MPI_Abort(MPI_COMM_WORLD, 143)" in err
+
+
+# ---------------------------------------------------------------- interrupts raised by compute
+
+
+@pytest.mark.parametrize("kind", ["interrupt", "cancel"])
+@pytest.mark.parametrize("ranks", [None, 3])
+def test_an_interrupt_raised_by_compute_is_a_failed_run(tmp_path, kind, ranks):
+    run_dir = tmp_path / "run"
+    finished = run_command(toy(run_dir, "--raise", kind, ranks=ranks), timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    runs = load_result(run_dir).get_all_runs()
+    assert len(runs) == TOY_RUNS
+    failed = [run for run in runs if run.loss is None]
+    assert failed and all(run.config_id[2] % 3 == 1 for run in failed)
+    name = {"interrupt": "KeyboardInterrupt", "cancel": "CancelledError"}[kind]
+    assert all(run.error_logs.startswith(name) for run in failed), failed[0].error_logs
+
+
+def test_a_real_sigint_still_stops_a_run_without_a_run_directory():
+    running = start(toy("none", "--sleep", "60", "--announce"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signal.SIGINT)
+    code, out, err = finish(running, timeout=30)
+    assert code != 0 and "RUNS" not in out, out
+    assert "KeyboardInterrupt" in err
+
+
+@pytest.mark.parametrize("ranks", [None, 3])
+def test_a_real_sigint_stops_a_run_with_a_run_directory_cleanly(tmp_path, ranks):
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, "--sleep", "60", "--announce", ranks=ranks))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signal.SIGINT)  # to mpiexec under MPI: it passes it on to every rank
+    code, _, err = finish(running, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert read_journal(run_dir)[-1]["type"] == "stop"
