@@ -37,10 +37,7 @@ from typing import Any
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.problems import Problem, get_problem, noise_generator  # noqa: E402
+from benchmarks.problems import Problem, get_problem, noise_generator
 
 OPTIMIZERS = {"bohb": "BOHB", "hb": "HyperBand", "rs": "RandomSearch"}
 

@@ -1,7 +1,7 @@
 """What ``fill_tail=True`` gives and costs: busy fraction over many schedules, and BOHB's final
 incumbent with many workers, each against the default (a new bracket only when every open one waits).
 
-    .venv/bin/python benchmarks/fill_tail.py [--quick] [--seeds 10] [--jobs 2]
+    python -m benchmarks.fill_tail [--quick] [--seeds 10] [--jobs 2]
 
 Everything is simulated (``benchmarks/simulation.py``): K virtual workers drive mpibohb's real
 ``Optimizer``, no master or communication cost, nothing slept. A run takes seconds.
@@ -30,13 +30,10 @@ from typing import Any
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.problems import all_problems, noise_generator  # noqa: E402
-from benchmarks.quality import incumbent_steps, standard_error  # noqa: E402
-from benchmarks.simulation import simulate  # noqa: E402
-from benchmarks.utilisation import toy_space  # noqa: E402
+from benchmarks.problems import all_problems, noise_generator
+from benchmarks.quality import incumbent_steps, standard_error
+from benchmarks.simulation import simulate
+from benchmarks.utilisation import toy_space
 
 LADDERS = [(1, 27, 3), (1, 81, 3), (1, 243, 3), (1, 64, 2), (1, 9, 3), (0.5, 100, 4)]
 ITERATIONS = [20, 40, 80]

@@ -1,7 +1,7 @@
 """HpBandSter 0.7.4's figures on the problems of overhead.py and throughput.py, for comparison.
 
-    bash benchmarks/hpbandster_env.sh                        # once: makes benchmarks/.hpbandster-venv
-    benchmarks/.hpbandster-venv/bin/python benchmarks/hpbandster_reference.py [--quick]
+    bash benchmarks/hpbandster_env.sh               # once: makes benchmarks/.hpbandster-venv
+    benchmarks/.hpbandster-venv/bin/python -m benchmarks.hpbandster_reference [--quick]   # from the repository root
 
 Runs inside that virtual environment (HpBandSter needs numpy < 2); it does not import mpibohb.
 
@@ -31,17 +31,16 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.model_space import benchmark_space, smooth_loss
+from benchmarks.processes import run_in_group
+from benchmarks.timing import median_seconds
 
-from benchmarks.model_space import benchmark_space, smooth_loss  # noqa: E402
-from benchmarks.processes import run_in_group  # noqa: E402
-from benchmarks.timing import median_seconds  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 1.0
 
 
@@ -122,9 +121,9 @@ def throughput_child(workers: int, n_iterations: int) -> None:
 
 
 def run_throughput(workers: int, n_iterations: int, timeout: float) -> dict | str:
-    command = [sys.executable, os.path.abspath(__file__), "--throughput_child", str(workers),
+    command = [sys.executable, "-m", "benchmarks.hpbandster_reference", "--throughput_child", str(workers),
                "--n_iterations", str(n_iterations)]
-    finished = run_in_group(command, timeout)
+    finished = run_in_group(command, timeout, cwd=ROOT)
     lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
     if finished.timed_out:
         return json.loads(lines[-1]) if lines else "hung"  # with a line: finished, then hung shutting down

@@ -1,8 +1,8 @@
 """The master's memory as evaluations accumulate: mpibohb and HpBandSter 0.7.4.
 
-    python benchmarks/memory.py                              # 10,000 and 100,000 evaluations
-    python benchmarks/memory.py --quick                      # 1,000 and 10,000, about a minute
-    python benchmarks/memory.py --sizes 10000 --json rows.json
+    python -m benchmarks.memory                              # 10,000 and 100,000 evaluations
+    python -m benchmarks.memory --quick                      # 1,000 and 10,000, about a minute
+    python -m benchmarks.memory --sizes 10000 --json rows.json
 
 Run it with the project's virtualenv; the HpBandSter rows run in benchmarks/.hpbandster-venv
 (made by benchmarks/hpbandster_env.sh; a row says so when it is missing).
@@ -62,13 +62,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.model_space import benchmark_space  # noqa: E402
-from benchmarks.processes import run_in_group  # noqa: E402
+from benchmarks.model_space import benchmark_space
+from benchmarks.processes import run_in_group
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 HPBANDSTER_PYTHON = HERE / ".hpbandster-venv" / "bin" / "python"
 MIN_BUDGET, MAX_BUDGET, ETA, SEED = 1, 27, 3, 0
 MIB = 2**20
@@ -319,8 +317,8 @@ def launch(kind: str, target: int, timeout: float) -> dict[str, Any]:
     python = HPBANDSTER_PYTHON if kind.startswith("hpbandster-") else Path(sys.executable)
     if not python.exists():
         return {"status": "missing venv", "detail": f"{python} is missing (run benchmarks/hpbandster_env.sh)"}
-    command = [str(python), str(Path(__file__).resolve()), "--child", kind, "--target", str(target)]
-    finished = run_in_group(command, timeout, cwd=tempfile.gettempdir())
+    command = [str(python), "-m", "benchmarks.memory", "--child", kind, "--target", str(target)]
+    finished = run_in_group(command, timeout, cwd=ROOT)
     if finished.timed_out:
         return {"status": "timeout", "detail": f"killed after the timeout of {timeout:.0f} s"}
     lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]

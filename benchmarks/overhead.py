@@ -1,7 +1,7 @@
 """The master's model cost: BOHB's time per proposal and per refit as observations accumulate.
 
-    python benchmarks/overhead.py            # 100, 1,000 and 10,000 observations
-    python benchmarks/overhead.py --quick    # fewer repetitions, for a smoke test
+    python -m benchmarks.overhead            # 100, 1,000 and 10,000 observations
+    python -m benchmarks.overhead --quick    # fewer repetitions, for a smoke test
 
 The space has 10 dimensions (8 UniformFloat, 2 categorical with 3 and 2 choices); all
 observations are at one budget, their losses a smooth function of the configuration. For each
@@ -28,11 +28,8 @@ from pathlib import Path
 import numpy as np
 import scipy
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.model_space import benchmark_space, smooth_loss  # noqa: E402
-from benchmarks.timing import median_seconds  # noqa: E402
+from benchmarks.model_space import benchmark_space, smooth_loss
+from benchmarks.timing import median_seconds
 from mpibohb.samplers.bohb import KDESampler, KDESettings
 from mpibohb.space import SearchSpace
 

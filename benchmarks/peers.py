@@ -57,11 +57,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.engines import Recorder, plain  # noqa: E402
-from benchmarks.problems import Problem, get_problem  # noqa: E402
+from benchmarks.engines import Recorder, plain
+from benchmarks.problems import Problem, get_problem
 
 ENGINES = {"optuna_tpe_hb": "optuna", "dehb": "dehb"}
 

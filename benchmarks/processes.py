@@ -1,7 +1,9 @@
 """Subprocesses of the benchmarks: each in its own process group, killed with its group on a timeout.
 
 Standard library only, so that every benchmark script can import it in any of the virtual
-environments (the project's, HpBandSter's, the peers').
+environments (the project's, HpBandSter's, the peers'). A benchmark that starts itself or another
+benchmark does so as a module, ``[python, "-m", "benchmarks.NAME", ...]`` with ``cwd`` the
+repository root, which ``-m`` puts first on the child's import path: no script edits that path.
 """
 
 from __future__ import annotations

@@ -4,12 +4,13 @@
     python -m benchmarks.report --quick    # every part on a small scale, ~5 minutes, into benchmarks/results-quick/
 
 It makes the reference environments first (benchmarks/hpbandster_env.sh, benchmarks/peers_env.sh),
-then runs, each as a subprocess that prints its own table:
+then runs these modules, each as ``python -m benchmarks.NAME`` in a subprocess (working directory:
+the repository root) that prints its own table:
 
-* benchmarks/quality.py on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
-* benchmarks/overhead.py and the model part of benchmarks/hpbandster_reference.py;
-* benchmarks/throughput.py and the throughput part of benchmarks/hpbandster_reference.py;
-* benchmarks/utilisation.py, benchmarks/fill_tail.py and benchmarks/memory.py.
+* benchmarks.quality on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
+* benchmarks.overhead and the model part of benchmarks.hpbandster_reference (in its virtualenv);
+* benchmarks.throughput and the throughput part of benchmarks.hpbandster_reference;
+* benchmarks.utilisation, benchmarks.fill_tail and benchmarks.memory.
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
@@ -75,14 +76,14 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         quality += ["--n_iterations", "4"]
     return {
         "quality": quality,
-        "overhead": [python, "benchmarks/overhead.py", *quick, "--json", str(work / "overhead.json")],
-        "hpbandster_reference": [hpbandster, "benchmarks/hpbandster_reference.py", *quick, "--workers", "1", "4",
+        "overhead": [python, "-m", "benchmarks.overhead", *quick, "--json", str(work / "overhead.json")],
+        "hpbandster_reference": [hpbandster, "-m", "benchmarks.hpbandster_reference", *quick, "--workers", "1", "4",
                                  "--json", str(work / "hpbandster_reference.json")],
-        "throughput": [python, "benchmarks/throughput.py", "--ranks", "2", "5", *quick,
+        "throughput": [python, "-m", "benchmarks.throughput", "--ranks", "2", "5", *quick,
                        "--json", str(work / "throughput.json")],
-        "utilisation": [python, "benchmarks/utilisation.py", *quick, "--json", str(work / "utilisation.json")],
-        "fill_tail": [python, "benchmarks/fill_tail.py", *quick, "--json", str(work / "fill_tail.json")],
-        "memory": [python, "benchmarks/memory.py", *quick, "--json", str(work / "memory.json")],
+        "utilisation": [python, "-m", "benchmarks.utilisation", *quick, "--json", str(work / "utilisation.json")],
+        "fill_tail": [python, "-m", "benchmarks.fill_tail", *quick, "--json", str(work / "fill_tail.json")],
+        "memory": [python, "-m", "benchmarks.memory", *quick, "--json", str(work / "memory.json")],
     }
 
 

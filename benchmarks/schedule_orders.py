@@ -1,6 +1,6 @@
 """What other job orders would give on the utilisation benchmark: its schedule bound per order.
 
-    .venv/bin/python benchmarks/schedule_orders.py [--workers 4 8 16 32] [--iterations 40 80 120]
+    python -m benchmarks.schedule_orders [--workers 4 8 16 32] [--iterations 40 80 120]
 
 The schedule bound (``utilisation.schedule_bound``) is the busy fraction that a dispatcher with no
 master or communication cost reaches on the sleep workload of ``benchmarks/utilisation.py``
@@ -21,14 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.utilisation import schedule_bound  # noqa: E402
-from mpibohb.optimizer import Bracket, Optimizer  # noqa: E402
+from benchmarks.utilisation import schedule_bound
+from mpibohb.optimizer import Bracket, Optimizer
 
 ORDERS: dict[str, Callable[[Any], Any] | None] = {
     "oldest bracket first (mpibohb, HpBandSter)": None,

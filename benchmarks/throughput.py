@@ -1,6 +1,6 @@
 """Evaluations per second with a zero-cost worker, and the CPU that idle ranks burn.
 
-    python benchmarks/throughput.py [--ranks 2 3 5 9] [--n_iterations 200] [--quick]
+    python -m benchmarks.throughput [--ranks 2 3 5 9] [--n_iterations 200] [--quick]
 
 For each number of MPI ranks K (K-1 workers) and each optimizer (RandomSearch, BOHB) it runs the
 HpBandSter quickstart's toy problem (one float, budgets 9..243, eta 3) under
@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def child(optimizer: str, n_iterations: int, idle_probe: bool, out_dir: str) -> None:
     """Runs on every rank under mpiexec; writes one JSON file per rank into ``out_dir``."""
-    sys.path.insert(0, str(ROOT / "examples"))
     import ConfigSpace as CS
     from mpi4py import MPI
 
@@ -46,7 +45,8 @@ def child(optimizer: str, n_iterations: int, idle_probe: bool, out_dir: str) -> 
         worker = lambda c, b: c["x"]  # noqa: E731 - zero-cost worker
     comm.Barrier()
     wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-    res = opt.run(n_iterations=n_iterations, worker=worker)
+    # worker ranks would end their process with the run; they must come back to write their CPU time
+    res = opt.run(n_iterations=n_iterations, worker=worker, workers_return=True)
     wall = time.perf_counter() - wall
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu_seconds = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
@@ -61,8 +61,8 @@ def launch(ranks: int, *args: str, timeout: float = 600) -> list[dict]:
                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as out_dir:
         command = [str(mpiexec if mpiexec.exists() else "mpiexec"), "-n", str(ranks), sys.executable,
-                   __file__, "--child", "--out_dir", out_dir, *args]
-        subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=True)
+                   "-m", "benchmarks.throughput", "--child", "--out_dir", out_dir, *args]
+        subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=True, cwd=ROOT)
         return [json.loads((Path(out_dir) / f"rank{rank}.json").read_text()) for rank in range(ranks)]
 
 

@@ -1,7 +1,7 @@
 """Worker utilisation of mpibohb and of HpBandSter 0.7.4 with K workers on a sleep workload.
 
-    .venv/bin/python benchmarks/utilisation.py [--workers 4 8 16 32] [--n_iterations 40] [--scale 0.1]
-                                               [--long_iterations 120] [--quick] [--json OUT]
+    python -m benchmarks.utilisation [--workers 4 8 16 32] [--n_iterations 40] [--scale 0.1]
+                                     [--long_iterations 120] [--quick] [--json OUT]
 
 Workload (the same settings for both engines): BOHB on the quickstart's toy space (one float x in
 [0, 1], loss x + 1/budget), budgets 1..27, eta 3, ``--n_iterations`` brackets; an evaluation sleeps
@@ -65,13 +65,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.processes import run_in_group
+
 if TYPE_CHECKING:  # mpibohb is imported where it runs: HpBandSter's child has its own virtualenv
     from mpibohb.optimizer import Bracket
-
-if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.processes import run_in_group  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"
@@ -222,7 +219,7 @@ def hpbandster_child(workers: int, n_iterations: int, scale: float, out: str) ->
 
 def launch(command: list[str], out: Path, timeout: float, env: dict[str, str] | None = None) -> dict | str:
     """Run ``command`` in its own process group; the JSON it wrote to ``out``, or why there is none."""
-    finished = run_in_group(command, timeout, env=env)
+    finished = run_in_group(command, timeout, env=env, cwd=ROOT)
     if finished.timed_out:
         if out.exists():  # finished, then hung while shutting down
             return dict(json.loads(out.read_text()), note="hung after run() returned; killed")
@@ -237,7 +234,7 @@ def run_engine(engine: str, workers: int, n_iterations: int, scale: float, timeo
     settings = ["--workers", str(workers), "--n_iterations", str(n_iterations), "--scale", str(scale)]
     with tempfile.TemporaryDirectory(prefix="utilisation") as tmp:
         out = Path(tmp) / "result.json"
-        child = [__file__, "--child", engine, "--out", str(out), *settings]
+        child = ["-m", "benchmarks.utilisation", "--child", engine, "--out", str(out), *settings]
         if engine == "HpBandSter":
             if not HPBANDSTER_PYTHON.exists():
                 return "HpBandSter venv missing: run bash benchmarks/hpbandster_env.sh"

@@ -286,7 +286,7 @@ def test_targets_are_judged_on_the_sweep_and_quote_the_longer_run_beside_it():
 
 
 def test_fill_tail_benchmark_tables_and_report_section(tmp_path):
-    """benchmarks/fill_tail.py --quick runs (a few seconds) and the report renders what it wrote."""
+    """benchmarks.fill_tail --quick runs (a few seconds) and the report renders what it wrote."""
     from benchmarks import fill_tail
     from benchmarks import report_sections as sections
 
@@ -344,3 +344,84 @@ def test_run_in_group_kills_the_whole_group_on_timeout(tmp_path):
         pytest.fail("the grandchild outlived its process group")
     done = run_in_group([sys.executable, "-c", "import sys; print('out'); sys.exit('bad input')"], timeout=60)
     assert done.returncode == 1 and done.stdout == "out\n" and done.last_error_line() == "bad input"
+
+
+# --- every benchmark runs as a module from the repository root, and starts its children as modules ---
+
+BENCHMARK_MODULES = sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py")
+                           if 'if __name__ == "__main__":' in path.read_text())
+
+
+def _run_module(module: str, *arguments: str, timeout: float) -> tuple[int | None, str, str]:
+    """``python -m benchmarks.<module> ...`` from the repository root, without PYTHONPATH (the
+    README's command), in its own process group, killed with the group on ``timeout``."""
+    from benchmarks.processes import run_in_group
+
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    finished = run_in_group([sys.executable, "-m", f"benchmarks.{module}", *arguments], timeout, cwd=ROOT, env=env)
+    return finished.returncode, finished.stdout, finished.stderr
+
+
+def test_no_benchmark_edits_sys_path():
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                    and node.value.id == "sys"):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert len(BENCHMARK_MODULES) >= 11 and offenders == []
+
+
+@pytest.mark.parametrize("module", BENCHMARK_MODULES)
+def test_every_benchmark_script_runs_as_a_module(module):
+    returncode, stdout, stderr = _run_module(module, "--help", timeout=120)
+    assert returncode == 0, stderr
+    assert stdout.startswith("usage:")
+
+
+def test_throughput_runs_as_a_module_and_every_rank_reports(tmp_path):
+    """Its ranks run ``-m benchmarks.throughput --child`` under mpiexec; the idle probe needs the
+    CPU time of every rank, so the worker ranks must come back from ``run`` to write it."""
+    out = tmp_path / "throughput.json"
+    returncode, stdout, stderr = _run_module("throughput", "--ranks", "3", "--n_iterations", "1", "--json", str(out),
+                                             timeout=240)
+    assert returncode == 0, stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [(row["ranks"], row["optimizer"]) for row in report["throughput"]] == [(3, "RandomSearch"), (3, "BOHB")]
+    assert all(row["runs"] > 0 for row in report["throughput"])
+    assert [len(row["idle"]) for row in report["idle"]] == [1]  # rank 2 waited while rank 1 slept
+
+
+def test_utilisation_starts_its_engines_as_modules(tmp_path):
+    """mpibohb's runs are ``mpiexec ... -m benchmarks.utilisation --child``; HpBandSter's the same
+    module in its virtualenv, or a row that says how to make that virtualenv."""
+    from benchmarks.utilisation import HPBANDSTER_PYTHON
+
+    out = tmp_path / "utilisation.json"
+    returncode, stdout, stderr = _run_module("utilisation", "--workers", "1", "--n_iterations", "1", "--scale", "0.01",
+                                             "--long_iterations", "0", "--timeout", "90", "--json", str(out),
+                                             timeout=300)
+    assert returncode == 0, stderr[-3000:]
+    rows = {row["engine"]: row for row in json.loads(out.read_text())}
+    for engine in ("mpibohb", "mpibohb fill_tail"):
+        assert rows[engine]["status"] == "ok" and rows[engine]["evaluations"] == 40  # bracket 0: 27 + 9 + 3 + 1
+    if HPBANDSTER_PYTHON.exists():
+        assert rows["HpBandSter"]["status"] == "ok" and rows["HpBandSter"]["evaluations"] > 0
+    else:
+        assert "hpbandster_env.sh" in rows["HpBandSter"]["status"]
+
+
+def test_memory_starts_each_row_as_a_module(tmp_path):
+    from benchmarks.memory import HPBANDSTER_PYTHON
+
+    out = tmp_path / "memory.json"
+    returncode, stdout, stderr = _run_module("memory", "--sizes", "100", "--hpbandster-rs-max", "0",
+                                             "--hpbandster-bohb-max", "0", "--json", str(out), timeout=300)
+    assert returncode == 0, stderr[-3000:]
+    rows = json.loads(out.read_text())
+    status = {row["what"].split(":")[0]: row["status"] for row in rows}
+    assert [row["status"] for row in rows if row["engine"] == "mpibohb"] == ["ok"] * 4, status
+    kde = [row for row in rows if row["engine"] == "HpBandSter" and "config generator" in row["what"]]
+    assert kde[0]["status"] == ("ok" if HPBANDSTER_PYTHON.exists() else "missing venv"), status
