@@ -115,16 +115,19 @@ def test_ten_kills_of_the_master_blame_no_job(tmp_path):
 
 @pytest.mark.parametrize("mode", ["exit", "segfault"])
 def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tmp_path):
+    # The evidence is journaled by a thread of rank 0 in the millisecond before the launcher kills
+    # it; on a loaded machine it can miss one, and the job then just runs again (never a false
+    # blame). So the run is resumed until it finishes: at least two deaths, each journaled with
+    # the rank and the job, and the job recorded as failed after its second journaled death.
     run_dir = tmp_path / "run"
-    for attempt in range(2):
-        died = hostile(4, run_dir, "--mode", mode, timeout=60)
-        assert died.returncode != 0, (attempt, died.stdout)
-        lost = [r for r in read_journal(run_dir) if r["type"] == "lost"]  # the rank and its job, named
-        assert len(lost) == attempt + 1 and lost[-1]["config_id"] == [0, 0, 2], lost
-        assert lost[-1]["worker"].startswith("rank ") and "ended while running (0, 0, 2) at budget 1" in \
-            lost[-1]["reason"]
-    finished = hostile(4, run_dir, "--mode", mode)
-    assert f"RUNS {TOTAL_RUNS} FAILED 1" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    deaths = 0
+    while (ended := hostile(4, run_dir, "--mode", mode, timeout=60)).returncode != 0 and deaths < 6:
+        deaths += 1
+    assert ended.returncode == 0 and deaths >= 2, (deaths, ended.stdout, ended.stderr[-3000:])
+    assert f"RUNS {TOTAL_RUNS} FAILED 1" in ended.stdout, ended.stdout + ended.stderr[-3000:]
+    lost = [r for r in read_journal(run_dir) if r["type"] == "lost"]
+    assert len(lost) == 2 and all(r["config_id"] == [0, 0, 2] and r["worker"].startswith("rank ") for r in lost)
+    assert all("ended while running (0, 0, 2) at budget 1" in r["reason"] for r in lost)
     failed = load_result(run_dir).failed_runs()
     assert [(r.config_id, r.budget) for r in failed] == [((0, 0, 2), 1.0)]
     assert "ended 2 times while running this job" in failed[0].error_logs

@@ -293,7 +293,9 @@ class MPIExecutor:
 
 
 def _abort_at_exit(message: str) -> None:
+    sys.stdout.flush()
     print(message, file=sys.stderr, flush=True)
+    time.sleep(0.5)  # let the launcher forward what this process printed before Abort tears the job down
     MPI.COMM_WORLD.Abort(1)
 
 
