@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import numbers
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import schedule
+from . import checks, schedule
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
@@ -38,8 +37,11 @@ class json_result_logger:  # noqa: N801 - HpBandSter's name, so ported scripts k
     ``directory`` the optimizer's ``run_dir``, where ``configs.json`` and ``results.json`` are
     written live (with the journal); ``overwrite=True`` makes ``run`` start afresh there."""
 
-    directory: str | os.PathLike
+    directory: str | os.PathLike[str]
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overwrite", checks.flag("overwrite", self.overwrite))  # frozen: set it once here
 
 
 class _HyperbandFamily:
@@ -48,7 +50,7 @@ class _HyperbandFamily:
     name = "hyperband"
 
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
-                 max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike | None = None,
+                 max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike[str] | None = None,
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
                  fill_tail: bool = False, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
@@ -57,22 +59,17 @@ class _HyperbandFamily:
         if hpbandster_arguments:
             logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
                         sorted(hpbandster_arguments))
-        schedule.validate_budgets(min_budget, max_budget, eta)
-        eta, min_budget, max_budget = (v.item() if isinstance(v, np.generic) else v  # numpy -> Python numbers
-                                       for v in (eta, min_budget, max_budget))
+        min_budget, max_budget, eta = schedule.validate_budgets(min_budget, max_budget, eta)
         self.space = SearchSpace(configspace)
         self.configspace = configspace
         self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
         self.budgets = schedule.rung_budgets(min_budget, max_budget, eta)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.seed_given = seed is not None
-        self.seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else int(seed)
+        given_seed = checks.optional_integer("seed", seed, minimum=0)
+        self.seed_given = given_seed is not None
+        self.seed = secrets.randbits(63) if given_seed is None else given_seed
         self.run_dir, self._logger_overwrites = _run_dir_and_overwrite(run_dir, result_logger)
         self.previous_result = previous_result
-        if not isinstance(fill_tail, (bool, np.bool_)):
-            raise ValueError(f"fill_tail must be True or False, got {fill_tail!r}")
-        self.fill_tail = bool(fill_tail)
+        self.fill_tail = checks.flag("fill_tail", fill_tail)
         self._has_run = False
 
     def _make_sampler(self) -> Sampler:
@@ -136,9 +133,10 @@ class _HyperbandFamily:
         get them.
 
         Raises:
-            ValueError: ``n_iterations < 1``, a worker without ``compute``, a bad ``timeout``,
-                resuming a run with other settings, a search space whose forbidden clauses leave
-                (almost) no legal configuration (``NoLegalConfigurationError``).
+            ValueError: an argument of the wrong type or out of range (``n_iterations < 1``, a
+                bad ``timeout``, ...; numpy numbers count as numbers, bools not), a worker
+                without ``compute``, resuming a run with other settings, a search space whose
+                forbidden clauses leave (almost) no legal configuration (``NoLegalConfigurationError``).
             RuntimeError: a second ``run`` of an optimizer without ``run_dir``; under MPI, a
                 ``run`` after one whose worker ranks ended; a ``run`` while ``python -m mpibohb
                 run`` imports the worker's file (:class:`RunAtImportError`).
@@ -146,6 +144,12 @@ class _HyperbandFamily:
         """
         _refuse_run_while_importing_worker()
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
+        n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
+        n_workers = checks.optional_integer("n_workers", n_workers, minimum=1)
+        timeout = _checked_timeout(timeout)
+        max_rank_failures = checks.optional_integer("max_rank_failures", max_rank_failures, minimum=1)
+        resume, overwrite = checks.flag("resume", resume), checks.flag("overwrite", overwrite)
+        workers_return = checks.flag("workers_return", workers_return)
         if previous_result is not None and self.previous_result is not None \
                 and previous_result is not self.previous_result:
             raise ValueError("previous_result was given to the optimizer and to run(); give it once")
@@ -156,14 +160,6 @@ class _HyperbandFamily:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
-        timeout = _checked_timeout(timeout)
-        if max_rank_failures is not None and (isinstance(max_rank_failures, (bool, np.bool_))
-                                              or not isinstance(max_rank_failures, numbers.Integral)
-                                              or max_rank_failures < 1):
-            raise ValueError(f"max_rank_failures must be an integer >= 1 or None, got {max_rank_failures!r}")
-        for name, flag in (("resume", resume), ("overwrite", overwrite), ("workers_return", workers_return)):
-            if not isinstance(flag, (bool, np.bool_)) and flag not in (0, 1):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other; pick one")
         if comm is not None and not callable(getattr(comm, "Get_size", None)):
@@ -187,8 +183,8 @@ class _HyperbandFamily:
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
         with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
-            result = self._execute(master, compute, working_directory, timeout, n_workers, comm,
-                                   bool(workers_return), None if max_rank_failures is None else int(max_rank_failures))
+            result = self._execute(master, compute, working_directory, timeout, n_workers, comm, workers_return,
+                                   max_rank_failures)
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 
@@ -273,7 +269,7 @@ def _refuse_run_while_importing_worker() -> None:
             "the file only to get the worker)")
 
 
-def _warn_about_worker_counts(comm: Any, n_workers: Any, min_n_workers: Any) -> None:
+def _warn_about_worker_counts(comm: Any, n_workers: int | None, min_n_workers: Any) -> None:
     """On rank 0: a warning when ``n_workers`` is ignored under MPI, or when HpBandSter's
     ``min_n_workers`` asks for more workers than the run has; each says how to get them."""
     mpi = comm is not None and comm.Get_size() > 1
@@ -282,22 +278,18 @@ def _warn_about_worker_counts(comm: Any, n_workers: Any, min_n_workers: Any) -> 
     if mpi:
         workers = comm.Get_size() - 1
         situation = f"this MPI job has {workers} worker ranks (the ranks besides rank 0)"
-        if _is_count(n_workers) and n_workers != workers:
+        if n_workers is not None and n_workers != workers:
             logger.warning("n_workers=%d is ignored under MPI: %s; for %d workers start mpiexec -n %d",
                            n_workers, situation, n_workers, n_workers + 1)
-    elif _is_count(n_workers):
+    elif n_workers is not None:
         workers, situation = n_workers, f"this run evaluates in n_workers={n_workers} threads"
     else:
         workers, situation = 1, "this run evaluates serially in one process"
-    if _is_count(min_n_workers) and min_n_workers > workers:
+    if checks.is_integer(min_n_workers) and min_n_workers > workers:
         threads = "" if mpi else f"pass n_workers={min_n_workers} to run() (threads, if compute releases the GIL) or "
         logger.warning("min_n_workers=%d is ignored (HpBandSter waited for that many workers): %s. For %d workers, "
                        "%sstart the script with mpiexec -n %d", min_n_workers, situation, min_n_workers, threads,
                        min_n_workers + 1)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worker: Any) -> tuple[Any, Any]:
@@ -305,7 +297,7 @@ def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worke
     if len(positional) > 2:
         raise TypeError(f"run() takes at most 2 positional arguments (n_iterations, worker), got {len(positional)}")
     for value in positional:
-        is_count = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        is_count = checks.is_integer(value)
         if is_count and n_iterations is None:
             n_iterations = value
         elif not is_count and worker is None:
@@ -347,8 +339,7 @@ class BOHB(_HyperbandFamily):
                  min_bandwidth: float = 1e-3, max_points_in_model: int | None = 512, **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
         self.kde_settings = KDESettings(min_points_in_model, top_n_percent, num_samples, random_fraction,
-                                        bandwidth_factor, min_bandwidth, max_points_in_model)
-        self.kde_settings.validate()
+                                        bandwidth_factor, min_bandwidth, max_points_in_model).checked()
 
     def _make_sampler(self) -> Sampler:
         return KDESampler(self.space, self.kde_settings)
@@ -363,8 +354,5 @@ _NO_TIME_LIMIT = 1e8  # seconds (three years): a longer timeout is no limit (and
 
 def _checked_timeout(timeout: Any) -> float | None:
     """``timeout`` as seconds, or ``None`` for no limit; ``ValueError`` naming a bad one."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (bool, np.bool_)) or not isinstance(timeout, numbers.Real) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    return None if math.isinf(timeout) or timeout > _NO_TIME_LIMIT else float(timeout)
+    seconds = checks.optional_real("timeout", timeout, finite=False, above=0, unit="seconds")
+    return None if seconds is None or seconds > _NO_TIME_LIMIT else float(seconds)  # inf included

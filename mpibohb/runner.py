@@ -64,6 +64,8 @@ def load_attribute(spec: str) -> Any:
         if not path.is_file():
             raise ValueError(f"--worker: no file {where}")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ValueError(f"--worker: Python cannot load {where} as a module")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
         module_spec.loader.exec_module(module)

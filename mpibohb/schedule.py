@@ -14,23 +14,21 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass
+
+from . import checks
 
 _RELATIVE_SLACK = 1e-9
 
 
-def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
-    """Raise ``ValueError`` naming the offending value when the budgets cannot form a ladder."""
-    for name, value in (("min_budget", min_budget), ("max_budget", max_budget), ("eta", eta)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if min_budget <= 0:
-        raise ValueError(f"min_budget must be > 0, got {min_budget!r}")
+def validate_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[float, float, float]:
+    """Raise ``ValueError`` naming the offending value when the budgets cannot form a ladder;
+    return them as Python numbers (numpy's become Python's)."""
+    min_budget = checks.real("min_budget", min_budget, above=0)
+    max_budget = checks.real("max_budget", max_budget)
+    eta = checks.real("eta", eta, above=1)
     if min_budget > max_budget:
         raise ValueError(f"min_budget ({min_budget!r}) must not exceed max_budget ({max_budget!r})")
-    if eta <= 1:
-        raise ValueError(f"eta must be > 1, got {eta!r}")
     stages = _stages(min_budget, max_budget, eta)
     if stages + 1 > MAX_RUNGS:
         raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make {stages + 1} "
@@ -39,6 +37,7 @@ def validate_budgets(min_budget: float, max_budget: float, eta: float) -> None:
         raise ValueError(f"min_budget {min_budget!r}, max_budget {max_budget!r} and eta {eta!r} make a first bracket "
                          f"of about {eta:g}**{stages} configurations; at most {MAX_BRACKET_SIZE:.0e} are allowed "
                          "(a larger min_budget gives fewer)")
+    return min_budget, max_budget, eta
 
 
 MAX_RUNGS = 10_000  # more budgets than this is a typo (eta=1.0000001) and would take minutes to plan

@@ -79,6 +79,12 @@ def _successful(result: Result) -> list[Run]:
     return runs
 
 
+def _loss(run: Run) -> float:
+    """The loss of a run that :func:`_successful` kept (so it has one)."""
+    assert run.loss is not None
+    return run.loss
+
+
 def _finished(result: Result) -> list[Run]:
     """All finished runs (failed ones included); ValueError when there are none."""
     if not result.runs:
@@ -129,7 +135,7 @@ def losses_over_time(result: Result) -> Any:
             label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
     _mark_budget_changes(ax, trajectory)
     ax.set_xlabel("time since the run started (s)")
-    _loss_axis(ax, [r.loss for r in runs])
+    _loss_axis(ax, [_loss(r) for r in runs])
     failed = len(result.failed_runs())
     if failed:
         ax.set_title(f"{failed} failed run{'' if failed == 1 else 's'} not shown", fontsize="small")
@@ -238,7 +244,7 @@ def budget_correlations(result: Result) -> tuple[list[float], Any, Any]:
         raise ValueError(f"successful runs on one budget only ({budgets[0]:g})")
     losses: dict[float, dict[ConfigId, float]] = {b: {} for b in budgets}
     for run in runs:
-        losses[run.budget][run.config_id] = run.loss
+        losses[run.budget][run.config_id] = _loss(run)
     n = len(budgets)
     rho = np.full((n, n), np.nan)
     pairs = np.zeros((n, n), dtype=int)
@@ -324,9 +330,9 @@ def model_vs_random(result: Result) -> Any:
     fig = _figure(4.0 * cols + 0.5, 3.4 * rows + 0.8)
     for ax, budget in zip(_grid(fig, len(budgets)), budgets):
         on_budget = [r for r in runs if r.budget == budget]
-        groups = {"model-based": [r.loss for r in on_budget if _is_model_based(result, r.config_id)],
-                  "random": [r.loss for r in on_budget if not _is_model_based(result, r.config_id)]}
-        low, high = min(r.loss for r in on_budget), max(r.loss for r in on_budget)
+        groups = {"model-based": [_loss(r) for r in on_budget if _is_model_based(result, r.config_id)],
+                  "random": [_loss(r) for r in on_budget if not _is_model_based(result, r.config_id)]}
+        low, high = min(_loss(r) for r in on_budget), max(_loss(r) for r in on_budget)
         if high <= low:
             low, high = low - 0.5, high + 0.5
         bins = np.linspace(low, high, min(max(len(on_budget) // 2, 5), 20) + 1)

@@ -458,7 +458,7 @@ def test_a_function_that_cannot_take_config_and_budget_is_refused_before_running
 
 @pytest.mark.parametrize("bad", [float("nan"), -1, 0, "3", True])
 def test_bad_timeouts_raise_value_error(bad: object) -> None:
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0 or None"):
         small_bohb().run(n_iterations=1, worker=toy_loss, timeout=bad)
 
 

@@ -29,7 +29,7 @@ from mpi4py import MPI
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
 from ..journal import JournalError, RunDirectoryError, RunFileError
 from ..optimizer import Job
-from ..stopping import RunStopped, StopFlag, ignore_stop_signals
+from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import hold_at_exit, refuse_ranks_that_ended
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, probe, unpack_outcome, worker_name
@@ -337,6 +337,7 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
     try:
         ranks = comm.gather((socket.gethostname(), os.getpid()), root=0)
         if comm.Get_rank() == 0:
+            assert ranks is not None  # the root gets the list; the other ranks get None
             executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit)
             executor.watch = _start_watch(executor)
             comm.bcast(executor.watch.address() if executor.watch else None, root=0)
@@ -369,10 +370,10 @@ def _start_watch(executor: MPIExecutor) -> DeathWatch | None:
 def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], executor: MPIExecutor) -> Any:
     try:
         return run_master(executor)
-    except RunStopped as stopped:
+    except RunStopped:
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's "application called MPI_Abort" is no error here
-        MPI.COMM_WORLD.Abort(stopped.code)
+        MPI.COMM_WORLD.Abort(EXIT_STOPPED)
     except BaseException:
         abort_on_error(comm, "the master")

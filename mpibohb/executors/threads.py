@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import checks
 from ..optimizer import Job
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
@@ -63,11 +64,9 @@ class ThreadExecutor:
 
     def __init__(self, compute: Callable[..., Any], working_directory: str, n_workers: int,
                  timeout: float | None = None) -> None:
-        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-            raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+        self.n_workers = checks.integer("n_workers", n_workers, minimum=1)
         self.compute = compute
         self.working_directory = working_directory
-        self.n_workers = n_workers
         self.timeout = timeout
         self._host = socket.gethostname()
         self._tasks: queue.Queue[_Task | None] = queue.Queue()

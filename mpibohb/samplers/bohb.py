@@ -10,12 +10,12 @@ forbidden candidate yields the next best candidate instead of a random configura
 from __future__ import annotations
 
 import logging
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .. import checks
 from ..space import SearchSpace, impute_inactive
 from . import Proposal
 from .kde import MixedKDE
@@ -43,22 +43,18 @@ class KDESettings:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first parameter out of range."""
-        counts = {"min_points_in_model": 1, "top_n_percent": 1, "num_samples": 1, "max_points_in_model": 2}
-        for name, smallest in counts.items():
-            value = getattr(self, name)
-            if value is None and name in ("min_points_in_model", "max_points_in_model"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
-                raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
-        checks = [
-            ("top_n_percent", 0 < self.top_n_percent < 100, "between 0 and 100, both excluded"),
-            ("random_fraction", 0.0 <= self.random_fraction <= 1.0, "between 0 and 1"),
-            ("bandwidth_factor", self.bandwidth_factor > 0, "above 0"),
-            ("min_bandwidth", self.min_bandwidth > 0, "above 0"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+        self.checked()
+
+    def checked(self) -> KDESettings:
+        """These settings as Python numbers; ``ValueError`` naming the first parameter out of range."""
+        return KDESettings(
+            min_points_in_model=checks.optional_integer("min_points_in_model", self.min_points_in_model, minimum=1),
+            top_n_percent=checks.integer("top_n_percent", self.top_n_percent, minimum=1, maximum=99),
+            num_samples=checks.integer("num_samples", self.num_samples, minimum=1),
+            random_fraction=checks.real("random_fraction", self.random_fraction, minimum=0, maximum=1),
+            bandwidth_factor=checks.real("bandwidth_factor", self.bandwidth_factor, above=0),
+            min_bandwidth=checks.real("min_bandwidth", self.min_bandwidth, above=0),
+            max_points_in_model=checks.optional_integer("max_points_in_model", self.max_points_in_model, minimum=2))
 
 
 @dataclass(frozen=True)
@@ -92,8 +88,7 @@ class KDESampler:
 
     def __init__(self, space: SearchSpace, settings: KDESettings | None = None) -> None:
         self.space = space
-        self.settings = settings or KDESettings()
-        self.settings.validate()
+        self.settings = (settings or KDESettings()).checked()
         self.num_dims = len(space.dimensions)
         self.min_points = self.settings.min_points_in_model or self.num_dims + 1
         if self.min_points < self.num_dims + 1:
