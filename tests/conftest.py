@@ -1,9 +1,12 @@
-"""Search spaces shared by the unit tests (real ConfigSpace spaces, no mocks)."""
+"""Search spaces shared by the unit tests (real ConfigSpace spaces, no mocks); the test lanes
+(tests/lanes.py: which tests start processes, pytest -m fast) and pytester are loaded here."""
 
 from __future__ import annotations
 
 import ConfigSpace as CS
 import pytest
+
+pytest_plugins = ["lanes", "pytester"]  # lanes: the markers processes, mpiexec, scheduler, fast; their guard
 
 
 def make_mixed_space(seed: int = 1) -> CS.ConfigurationSpace:

@@ -74,6 +74,7 @@ def test_public_names() -> None:
         mpibohb.BOHBB  # noqa: B018
 
 
+@pytest.mark.processes  # what a new interpreter imports
 def test_command_line_does_not_import_configspace() -> None:
     """``python -m mpibohb status|report|--help`` starts without ConfigSpace and scipy (about 1 s)."""
     code = ("import sys, mpibohb.cli, mpibohb.__main__; "
@@ -582,6 +583,7 @@ def test_bad_run_flags_raise_value_error(arguments: dict, shown: str) -> None:
         small_bohb().run(n_iterations=1, worker=toy_loss, **arguments)
 
 
+@pytest.mark.processes  # the hung threads sleep on in the process, which must still exit
 def test_a_hung_evaluation_in_threads_is_a_timeout_and_the_run_goes_on() -> None:
     """Threads cannot be stopped: a job past its limit is recorded at the limit, and a fresh
     thread takes the next jobs; the hung threads do not keep the process alive (daemons)."""

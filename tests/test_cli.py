@@ -1,7 +1,6 @@
-"""``python -m mpibohb report|status``, run as subprocesses on real run directories.
-
-Each CLI call starts a Python that imports mpibohb (a few seconds), so the calls of a scenario are
-started together and the tests check their outputs.
+"""``python -m mpibohb report|status`` on real run directories, called in-process
+(``tests/cli_in_process.py``); the runs that are live, stopped by a signal or killed are
+subprocesses.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ import fcntl
 import json
 import os
 import re
+import runpy
 import signal
 import socket
 import subprocess
@@ -22,7 +22,7 @@ from typing import Any
 
 import ConfigSpace as CS
 import pytest
-from mpi_launch import run_python_many
+from cli_in_process import CliCall, run_cli, run_cli_many
 
 from mpibohb import BOHB, Result, load_result
 
@@ -32,17 +32,7 @@ MAKE_RUN = REPO / "tests" / "data" / "make_run_v1.py"
 TIMEOUT = 180
 
 
-def run_cli_many(*commands: Sequence[Any]) -> list[subprocess.CompletedProcess]:
-    """Several ``python -m mpibohb`` calls at once; their completed processes, in order."""
-    return run_python_many(*(["-m", "mpibohb", *args] for args in commands), timeout=TIMEOUT)
-
-
-def run_cli(*args: Any) -> subprocess.CompletedProcess:
-    """One CLI call."""
-    return run_cli_many(args)[0]
-
-
-def ok(process: subprocess.CompletedProcess) -> str:
+def ok(process: CliCall) -> str:
     """The stdout of a call that must have succeeded."""
     assert process.returncode == 0 and "Traceback" not in process.stderr, process.stderr
     return process.stdout
@@ -60,11 +50,10 @@ def line_starting(text: str, prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A finished run made by ``tests/data/make_run_v1.py`` in a subprocess, its Result, and the
-    outputs of report, report --json, status and status --json on it."""
+    """A finished run made by ``tests/data/make_run_v1.py``, its Result, and the outputs of
+    report, report --json, status and status --json on it."""
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    subprocess.run([sys.executable, str(MAKE_RUN), str(run_dir)], cwd=REPO, check=True, timeout=TIMEOUT,
-                   capture_output=True)
+    runpy.run_path(str(MAKE_RUN))["main"](str(run_dir))
     report, report_json, status, status_json = run_cli_many(
         ["report", run_dir], ["report", run_dir, "--json"], ["status", run_dir], ["status", "--json", run_dir])
     return {"run_dir": run_dir, "result": load_result(run_dir), "report": ok(report), "status": ok(status),
@@ -307,6 +296,7 @@ def wait_for_records(journal: Path, results: int, jobs: int, process: subprocess
     raise AssertionError(f"{journal} did not reach {results} results")
 
 
+@pytest.mark.processes
 def test_status_of_a_live_run_then_stopped(tmp_path: Path) -> None:
     script, run_dir = tmp_path / "live.py", tmp_path / "run"
     script.write_text(textwrap.dedent(LIVE_RUN))
@@ -387,11 +377,13 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def wait_until_zombie(pid: int) -> bool:
-    """Wait until our killed child ``pid`` is a zombie (dead, not yet reaped); False without /proc."""
+    """Wait until our killed child ``pid`` is a zombie (dead, not yet reaped) whose other threads
+    have ended too (until then they hold its files, and its lock); False without /proc."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z":
+            if (Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+                    and os.listdir(f"/proc/{pid}/task") == [str(pid)]):
                 return True
         except OSError:
             return False
@@ -404,6 +396,7 @@ def gone_phrase(pid: int) -> str:
             "(killed?); resume=True continues it")
 
 
+@pytest.mark.processes  # the killed fixture
 def test_status_of_a_live_run_names_its_living_process(killed: dict[str, Any]) -> None:
     status_json, text, report_json = killed["live"]
     status, report = json.loads(status_json), json.loads(report_json)
@@ -415,6 +408,7 @@ def test_status_of_a_live_run_names_its_living_process(killed: dict[str, Any]) -
     assert runs == "runs: 3 finished (3 successful, 0 failed), 1 running"
 
 
+@pytest.mark.processes  # the killed fixture
 def test_status_of_a_sigkilled_run_says_not_running(killed: dict[str, Any]) -> None:
     status_json, text, report_json, report = killed["dead"]
     status, summary = json.loads(status_json), json.loads(report_json)
@@ -431,6 +425,7 @@ def test_status_of_a_sigkilled_run_says_not_running(killed: dict[str, Any]) -> N
     assert line_starting(report, "configurations:") == "configurations: 4 sampled in 1 iteration (of 2 asked for)"
 
 
+@pytest.mark.processes  # the killed fixture
 def test_status_of_a_sigkilled_run_not_yet_reaped_says_not_running(killed: dict[str, Any]) -> None:
     if killed["zombie"] is None:
         pytest.skip("no /proc to see the zombie in")
@@ -447,6 +442,7 @@ def copy_run(run_dir: Path, to: Path, lock: str | None, extra: Sequence[dict[str
     return to
 
 
+@pytest.mark.processes  # the killed fixture
 def test_status_when_the_writer_cannot_be_checked_or_holds_the_lock(killed: dict[str, Any], tmp_path: Path) -> None:
     """Another host, a lock file from before the latest session, and a resume that has taken the
     lock but not yet written its pid: running, whatever the dead pid in the lock file."""
@@ -472,6 +468,7 @@ def test_status_when_the_writer_cannot_be_checked_or_holds_the_lock(killed: dict
         assert ok(held_text).splitlines()[0].startswith(f"run {held}: running (last record ")
 
 
+@pytest.mark.processes  # the killed fixture
 def test_report_counts_the_workers_of_the_latest_session(killed: dict[str, Any], tmp_path: Path) -> None:
     resumed = copy_run(killed["run_dir"], tmp_path / "resumed", None,
                        [{"type": "session", "n_iterations": 2, "n_workers": 3, "started": time.time()}])
@@ -504,7 +501,7 @@ def _bad_inputs(root: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def bad_input_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], subprocess.CompletedProcess]:
+def bad_input_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], CliCall]:
     """``report`` and ``status`` on every bad input, by ``(case, command)``."""
     cases = _bad_inputs(tmp_path_factory.mktemp("bad"))
     keys = [(name, command) for name in cases for command in ("report", "status")]

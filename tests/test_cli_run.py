@@ -1,9 +1,13 @@
-"""``python -m mpibohb run``: the generic entry point that job scripts call."""
+"""``python -m mpibohb run``: the generic entry point that job scripts call; in-process
+(``tests/cli_in_process.py``) unless the test runs it under ``mpiexec``."""
 
 from __future__ import annotations
 
+import runpy
 import sys
 
+import pytest
+from cli_in_process import run_cli
 from mpi_launch import ROOT, SCRIPTS, mpiexec, run_command
 
 from mpibohb import load_result
@@ -18,13 +22,14 @@ def cli(*args: str) -> list[str]:
 
 def test_run_a_worker_class_from_a_file_serially(tmp_path):
     run_dir = tmp_path / "run"
-    finished = run_command(cli("--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "2",
-                               "--run-dir", str(run_dir), "--seed", "3", "--quiet"), timeout=120)
+    finished = run_cli("run", "--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "2",
+                       "--run-dir", str(run_dir), "--seed", "3", "--quiet")
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "finished: 57 runs" in finished.stdout
     assert len(load_result(run_dir).get_all_runs()) == sum(runs_per_budget(2, 9, 243, 3).values()) == 57
 
 
+@pytest.mark.mpiexec
 def test_run_under_mpiexec_with_a_configspace_file_and_a_function(tmp_path):
     import ConfigSpace as CS
 
@@ -47,19 +52,19 @@ def test_run_under_mpiexec_with_a_configspace_file_and_a_function(tmp_path):
 def test_fill_tail_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir)]
-    finished = run_command(cli(*base, "--n-iterations", "2", "--n-workers", "4", "--fill-tail"), timeout=120)
+    finished = run_cli("run", *base, "--n-iterations", "2", "--n-workers", "4", "--fill-tail")
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert load_result(run_dir).HB_config["fill_tail"] is True
     assert ", fill_tail" in finished.stderr  # the settings line
-    refused = run_command(cli(*base, "--n-iterations", "2", "--quiet"), timeout=120)
+    refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
     assert refused.returncode != 0 and "fill_tail: True -> False" in refused.stderr
 
 
 def test_running_again_resumes_and_extends(tmp_path):
     run_dir = tmp_path / "run"
     base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir), "--quiet"]
-    assert run_command(cli(*base, "--n-iterations", "1"), timeout=120).returncode == 0
-    again = run_command(cli(*base, "--n-iterations", "2"), timeout=120)
+    assert run_cli("run", *base, "--n-iterations", "1").returncode == 0
+    again = run_cli("run", *base, "--n-iterations", "2")
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(load_result(run_dir).get_all_runs()) == 57
 
@@ -72,8 +77,8 @@ def test_bad_worker_specs_give_one_line_errors(tmp_path):
         if message is None:  # a class whose __init__ needs arguments
             (tmp_path / "needs.py").write_text("class W:\n    def __init__(self, scale):\n        pass\n")
             spec, message = f"{tmp_path / 'needs.py'}:W", "W(scale) cannot be made without arguments"
-        finished = run_command(cli("--worker", spec, "--min-budget", "1", "--max-budget", "9", "--n-iterations", "1",
-                                   "--run-dir", str(tmp_path / "run")), timeout=60)
+        finished = run_cli("run", "--worker", spec, "--min-budget", "1", "--max-budget", "9", "--n-iterations", "1",
+                           "--run-dir", str(tmp_path / "run"))
         assert finished.returncode == 2, (spec, finished.stderr[-2000:])
         assert message in finished.stderr and "Traceback" not in finished.stderr, finished.stderr[-2000:]
 
@@ -85,31 +90,32 @@ def readme_run_py() -> str:
     return text[start:text.index("```", start)]
 
 
-def test_the_readme_run_py_runs_as_a_script_and_as_a_worker_file(tmp_path):
+def test_the_readme_run_py_runs_as_a_script_and_as_a_worker_file(tmp_path, capsys):
     (tmp_path / "run.py").write_text(readme_run_py())
-    alone = run_command([sys.executable, "run.py"], timeout=120, cwd=tmp_path)
-    assert alone.returncode == 0, alone.stderr[-3000:]
-    assert alone.stdout.startswith("{'x': ")
+    runpy.run_path(str(tmp_path / "run.py"), run_name="__main__")  # as `python run.py` runs it
+    assert capsys.readouterr().out.startswith("{'x': ")
     import ConfigSpace as CS
 
     CS.ConfigurationSpace({"x": (0.0, 1.0)}).to_json(tmp_path / "space.json")
-    as_worker = run_command(cli("--worker", "run.py:MyWorker", "--configspace", "space.json", "--min-budget", "9",
-                                "--max-budget", "243", "--n-iterations", "1", "--run-dir", "run", "--quiet"),
-                            timeout=120, cwd=tmp_path)
+    as_worker = run_cli("run", "--worker", "run.py:MyWorker", "--configspace", "space.json", "--min-budget", "9",
+                        "--max-budget", "243", "--n-iterations", "1", "--run-dir", "run", "--quiet", cwd=tmp_path)
     assert as_worker.returncode == 0, as_worker.stderr[-3000:]
     assert as_worker.stdout.startswith("finished: 40 runs") and as_worker.stdout.count("\n") == 1  # no run of its own
 
 
-def test_a_worker_file_that_runs_at_import_is_refused_before_its_run_starts(tmp_path):
+@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.mpiexec)])
+def test_a_worker_file_that_runs_at_import_is_refused_before_its_run_starts(tmp_path, ranks):
     """Without the ``__main__`` guard, importing the file for its worker would run its optimisation."""
     unguarded = readme_run_py().replace('if __name__ == "__main__":', "if True:")
     (tmp_path / "run.py").write_text(unguarded + "\nprint('THE FILE RAN ITS OWN OPTIMISATION')\n")
     args = ["--worker", "run.py:MyWorker", "--min-budget", "9", "--max-budget", "243", "--n-iterations", "1",
             "--run-dir", "run"]
-    for command in (cli(*args), [mpiexec(), "-n", "2", *cli(*args)]):
-        finished = run_command(command, timeout=120, cwd=tmp_path)
-        assert finished.returncode == 2, finished.stderr[-3000:]
-        assert "--worker run.py:MyWorker: its file calls run() when it is imported" in finished.stderr
-        assert 'put the file\'s run under `if __name__ == "__main__":`' in finished.stderr
-        assert "Traceback" not in finished.stderr and "THE FILE RAN" not in finished.stdout
-        assert not (tmp_path / "run").exists()
+    if ranks is None:
+        finished = run_cli("run", *args, cwd=tmp_path)
+    else:
+        finished = run_command([mpiexec(), "-n", str(ranks), *cli(*args)], timeout=120, cwd=tmp_path)
+    assert finished.returncode == 2, finished.stderr[-3000:]
+    assert "--worker run.py:MyWorker: its file calls run() when it is imported" in finished.stderr
+    assert 'put the file\'s run under `if __name__ == "__main__":`' in finished.stderr
+    assert "Traceback" not in finished.stderr and "THE FILE RAN" not in finished.stdout
+    assert not (tmp_path / "run").exists()

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.processes  # as users run them: python examples/...
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # variables an MPI launcher sets; the example must run serially even if pytest runs under one
 LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")

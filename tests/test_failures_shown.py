@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ConfigSpace as CS
 import pytest
+from cli_in_process import run_cli
 from mpi_launch import mpiexec, run_command
 
 from mpibohb import BOHB, Worker, load_result
@@ -98,6 +99,7 @@ def test_the_readme_snippet_prints_the_error_when_no_evaluation_succeeded(caplog
         res.get_id2config_mapping()[res.get_incumbent_id()]
 
 
+@pytest.mark.processes  # a new interpreter's logging
 def test_without_logging_configured_the_warnings_reach_stderr(tmp_path):
     (tmp_path / "typo_worker.py").write_text(TYPO_WORKER)
     script = tmp_path / "run.py"
@@ -109,15 +111,16 @@ def test_without_logging_configured_the_warnings_reach_stderr(tmp_path):
     assert "no evaluation succeeded: all 13 runs failed" in finished.stderr
 
 
-@pytest.mark.parametrize("ranks", [None, 3])
+@pytest.mark.parametrize("ranks", [None, pytest.param(3, marks=pytest.mark.mpiexec)])
 def test_the_command_line_run_exits_non_zero_when_no_evaluation_succeeded(tmp_path, ranks):
     (tmp_path / "typo_worker.py").write_text(TYPO_WORKER)
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "mpibohb", "run", "--worker", f"{tmp_path / 'typo_worker.py'}:TypoWorker",
-               "--min-budget", "1", "--max-budget", "9", "--n-iterations", "2", "--run-dir", str(run_dir), "--quiet"]
-    if ranks is not None:
-        command = [mpiexec(), "-n", str(ranks), *command]
-    finished = run_command(command, timeout=120)
+    arguments = ["run", "--worker", f"{tmp_path / 'typo_worker.py'}:TypoWorker", "--min-budget", "1",
+                 "--max-budget", "9", "--n-iterations", "2", "--run-dir", str(run_dir), "--quiet"]
+    if ranks is None:
+        finished = run_cli(*arguments)
+    else:
+        finished = run_command([mpiexec(), "-n", str(ranks), sys.executable, "-m", "mpibohb", *arguments], timeout=120)
     assert finished.returncode == EXIT_NO_SUCCESS == 3, finished.stderr[-3000:]
     assert "finished: 19 runs, none succeeded" in finished.stderr
     assert "no evaluation succeeded: all 19 runs failed, most often with KeyError: 'y' (19 times)" in finished.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import ConfigSpace as CS
@@ -228,13 +227,12 @@ def test_only_one_of_the_two_logs_is_refused_too_and_empty_ones_are_not(tmp_path
 
 
 def test_the_command_line_run_which_always_resumes_is_refused_too(logged_copy):
-    from mpi_launch import ROOT, run_command
+    from cli_in_process import run_cli
+    from mpi_launch import ROOT
 
     before = snapshot(logged_copy)
-    finished = run_command([sys.executable, "-m", "mpibohb", "run", "--worker",
-                            f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker", "--min-budget", "9",
-                            "--max-budget", "243", "--n-iterations", "1", "--run-dir", str(logged_copy), "--quiet"],
-                           timeout=120)
+    finished = run_cli("run", "--worker", f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker", "--min-budget", "9",
+                       "--max-budget", "243", "--n-iterations", "1", "--run-dir", str(logged_copy), "--quiet")
     assert finished.returncode == 2, finished.stderr[-3000:]
     assert "configs.json and results.json of another run" in finished.stderr
     assert "Traceback" not in finished.stderr

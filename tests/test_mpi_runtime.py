@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mpi_launch import ROOT, SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
 
+pytestmark = pytest.mark.mpiexec  # all but the single-process import check
 SPMD = SCRIPTS / "spmd_run.py"
 AFTER = SCRIPTS / "after_run.py"
 

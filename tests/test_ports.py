@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from mpi_launch import ROOT, Finished, mpiexec, run_at_once
 
+pytestmark = pytest.mark.mpiexec
 PORTS = ROOT / "tests" / "ports"
 # the ports import toy_worker as README.md says (a copy next to the script; here on the path), and
 # the stand-in worker of examples 5 and 8 trains on one thread, so that no rank waits for another

@@ -29,6 +29,7 @@ import math
 
 import ConfigSpace as CS
 import numpy as np
+import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch, Result
 
@@ -96,6 +97,7 @@ def compare(seed: int) -> tuple[float, float, float]:
     return incumbent_true_loss(bohb), incumbent_true_loss(hyperband), incumbent_true_loss(random_search)
 
 
+@pytest.mark.slow  # 24 optimisations
 def test_bohb_beats_random_search_and_hyperband_at_equal_budget() -> None:
     scores = np.array([compare(seed) for seed in SEEDS])
     bohb, hyperband, random_search = scores.mean(axis=0)

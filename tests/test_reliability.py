@@ -16,6 +16,7 @@ from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
 from mpibohb import load_result
 from mpibohb.journal import read_journal
 
+pytestmark = pytest.mark.mpiexec  # all but the two serial tests
 HOSTILE = SCRIPTS / "hostile_run.py"
 TOTAL_RUNS = 69  # HyperBand, budgets 1..27, eta 3, 4 iterations
 

@@ -19,6 +19,7 @@ from mpibohb import EXIT_STOPPED, load_result
 from mpibohb.journal import read_journal
 from mpibohb.schedule import runs_per_budget
 
+pytestmark = pytest.mark.processes
 SCRIPT = SCRIPTS / "resumable_run.py"
 EXPECTED_PER_BUDGET = runs_per_budget(3, 1, 27, 3)  # the script's schedule: 65 evaluations
 EXPECTED_TOTAL = sum(EXPECTED_PER_BUDGET.values())
@@ -134,6 +135,7 @@ def test_a_run_directory_in_use_is_refused_without_resume(tmp_path):
 
 
 @pytest.mark.parametrize("victim,kill_after", [(0, 5), (0, 35), (2, 15), ("all", 25)])
+@pytest.mark.mpiexec
 def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after):
     run_dir = tmp_path / "run"
     process = start(run_dir, "--sleep", "0.1", ranks=4)  # about a second of work left after the 35th result
@@ -153,6 +155,7 @@ def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after):
     assert sum(r["type"] == "session" for r in records) == 2
 
 
+@pytest.mark.mpiexec
 def test_mpi_run_stopped_by_sigterm_exits_99_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     process = start(run_dir, "--sleep", "0.1", ranks=4)
@@ -201,6 +204,7 @@ def test_a_journal_torn_in_its_header_starts_afresh(tmp_path, resume):
     assert len(result.get_all_runs()) == 13 and len(load_result(tmp_path).get_all_runs()) == 13
 
 
+@pytest.mark.mpiexec
 def test_fill_tail_run_stopped_under_mpi_resumes_with_another_number_of_workers(tmp_path):
     """fill_tail's choices depend on the number of workers: the replay asks as each session did
     (with one worker's choices, this journal would not replay past the tail's start)."""

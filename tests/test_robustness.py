@@ -6,6 +6,7 @@ import sys
 import threading
 
 import ConfigSpace as CS
+import pytest
 from mpi_launch import SCRIPTS, run_command
 
 from mpibohb import BOHB, load_result
@@ -47,6 +48,7 @@ def run_until_it_finishes(script: str, run_dir, stops: int, exit_code: int):
     return finished
 
 
+@pytest.mark.processes
 def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path):
     run_dir = tmp_path / "run"
     finished = run_until_it_finishes("crashing_run.py", run_dir, stops=3, exit_code=9)
@@ -56,6 +58,7 @@ def test_a_job_that_kills_its_worker_three_times_is_recorded_as_failed(tmp_path)
     assert "the run died 3 times while this job ran" in failed[0].error_logs
 
 
+@pytest.mark.processes
 def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
     # Two threads: (0, 0, 2) kills the process while (0, 0, 3) sleeps beside it, twice. On its
     # last attempt each runs alone: (0, 0, 2) kills the process once more and is recorded as
@@ -77,6 +80,7 @@ def test_a_job_beside_one_that_kills_the_process_is_not_blamed_for_it(tmp_path):
     assert sessions == [["C", "B"], ["C", "B"], ["C"], ["B"]], sessions
 
 
+@pytest.mark.processes
 def test_clean_stops_while_a_job_runs_do_not_count_as_its_crashes(tmp_path):
     # A stop (SIGTERM: a scancel, a time limit, Ctrl-C) records everything and interrupts the
     # running job on purpose: after three stops during the same job it still runs again.

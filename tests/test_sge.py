@@ -28,6 +28,7 @@ import pytest
 from mpibohb.journal import read_journal
 from mpibohb.schedule import runs_per_budget
 
+pytestmark = pytest.mark.scheduler
 ROOT = Path(__file__).parent.parent
 JOB_SCRIPT = ROOT / "jobscripts" / "sge.qsub"
 START_SGE = ROOT / "tests" / "cluster" / "start_sge.sh"

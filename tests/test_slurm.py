@@ -36,7 +36,7 @@ FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PRE
                 "BOOT_FAIL", "DEADLINE"}
 TAG = f"mpibohb-test-{os.getpid()}"  # job names: singleton dependencies never wait on another session's jobs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scheduler]
 
 
 def in_ci() -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import ConfigSpace as CS
 import numpy as np
 import pytest
-from mpi_launch import run_python_many
+from cli_in_process import run_cli, run_cli_many
 
 from mpibohb import BOHB, Result, load_result
 
@@ -26,8 +26,6 @@ import matplotlib.pyplot as plt  # noqa: E402 - after the skip
 
 from mpibohb import visualization  # noqa: E402 - after the skip
 
-REPO = Path(__file__).resolve().parent.parent
-TIMEOUT = 180
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -223,24 +221,25 @@ def test_every_plot_is_a_pyplot_figure_that_plt_show_shows(full: Result) -> None
 # ---------------------------------------------------------------- python -m mpibohb plot
 
 
-def test_the_plot_command_closes_its_figures(runs: dict[str, Path], tmp_path: Path, capsys) -> None:
-    from mpibohb.cli import main
-
+@pytest.mark.slow  # 18 PNG files
+def test_the_plot_command_closes_its_figures(runs: dict[str, Path], tmp_path: Path) -> None:
     mine = plt.figure()  # a figure of the caller's, in the same process: left alone
     for _ in range(3):
-        assert main(["plot", str(runs["full"]), "--out", str(tmp_path)]) == 0
+        plotted = run_cli("plot", runs["full"], "--out", tmp_path)
+        assert plotted.returncode == 0 and len(plotted.stdout.splitlines()) == len(visualization.PLOTS)
         assert plt.get_fignums() == [mine.number]
-    assert len(capsys.readouterr().out.splitlines()) == 3 * len(visualization.PLOTS)
 
 
-def test_plot_command(runs: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.slow  # 18 PNG files
+def test_plot_command(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    no_matplotlib = ("import sys; sys.modules['matplotlib'] = None; from mpibohb.cli import main; "
-                     f"sys.exit(main(['plot', {str(runs['full'])!r}]))")
-    full, custom, one, failed, empty, missing = run_python_many(
-        ["-m", "mpibohb", "plot", runs["full"]], ["-m", "mpibohb", "plot", runs["full"], "--out", out],
-        ["-m", "mpibohb", "plot", runs["one_budget"]], ["-m", "mpibohb", "plot", runs["only_failed"]],
-        ["-m", "mpibohb", "plot", runs["no_results"]], ["-c", no_matplotlib])
+    full, custom, one, failed, empty = run_cli_many(
+        ["plot", runs["full"]], ["plot", runs["full"], "--out", out], ["plot", runs["one_budget"]],
+        ["plot", runs["only_failed"]], ["plot", runs["no_results"]])
+    with monkeypatch.context() as without:
+        for name in ("matplotlib", "matplotlib.figure"):  # imported in this process already
+            without.setitem(sys.modules, name, None)
+        missing = run_cli("plot", runs["full"])
     for process in (full, custom, one, failed, empty):
         assert process.returncode == 0 and not process.stderr, process.stderr
     assert full.stdout.splitlines() == [str(runs["full"] / "plots" / f"{n}.png") for n in visualization.PLOTS]
