@@ -377,6 +377,7 @@ def test_no_benchmark_edits_sys_path():
     assert len(BENCHMARK_MODULES) >= 11 and offenders == []
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("module", BENCHMARK_MODULES)
 def test_every_benchmark_script_runs_as_a_module(module):
     returncode, stdout, stderr = _run_module(module, "--help", timeout=120)
@@ -384,6 +385,7 @@ def test_every_benchmark_script_runs_as_a_module(module):
     assert stdout.startswith("usage:")
 
 
+@pytest.mark.mpiexec  # through the benchmark's own mpiexec
 def test_throughput_runs_as_a_module_and_every_rank_reports(tmp_path):
     """Its ranks run ``-m benchmarks.throughput --child`` under mpiexec; the idle probe needs the
     CPU time of every rank, so the worker ranks must come back from ``run`` to write it."""
@@ -397,6 +399,7 @@ def test_throughput_runs_as_a_module_and_every_rank_reports(tmp_path):
     assert [len(row["idle"]) for row in report["idle"]] == [1]  # rank 2 waited while rank 1 slept
 
 
+@pytest.mark.mpiexec  # through the benchmark's own mpiexec
 def test_utilisation_starts_its_engines_as_modules(tmp_path):
     """mpibohb's runs are ``mpiexec ... -m benchmarks.utilisation --child``; HpBandSter's the same
     module in its virtualenv, or a row that says how to make that virtualenv."""
@@ -416,6 +419,7 @@ def test_utilisation_starts_its_engines_as_modules(tmp_path):
         assert "hpbandster_env.sh" in rows["HpBandSter"]["status"]
 
 
+@pytest.mark.processes
 def test_memory_starts_each_row_as_a_module(tmp_path):
     from benchmarks.memory import HPBANDSTER_PYTHON
 

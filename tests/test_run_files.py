@@ -75,6 +75,7 @@ def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, s
 # ---------------------------------------------------------------- the lock
 
 
+@pytest.mark.processes
 def test_deleting_the_lock_file_does_not_let_a_second_run_in(tmp_path):
     run_dir = tmp_path / "run"
     first = subprocess.Popen(toy(run_dir, "--sleep", "0.2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -198,6 +199,7 @@ def make_writable(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+@pytest.mark.processes
 def test_a_read_only_journal_gives_one_clear_error_and_frees_the_lock(tmp_path):
     run_dir = tmp_path / "run"
     assert run_command(toy(run_dir, "--n_iterations", "1"), timeout=60).returncode == 0
@@ -232,6 +234,7 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
+@pytest.mark.processes
 def test_a_full_disk_gives_one_clear_error_and_frees_the_lock(tiny_disk):
     run_dir = tiny_disk / "run"
     failed = run_command(toy(run_dir, "--n_iterations", "8"), timeout=60)
@@ -281,6 +284,7 @@ def test_an_info_over_the_limit_is_replaced_by_a_note_and_the_loss_kept(tmp_path
     assert "<info dropped: 30,018 bytes pickled" in caplog.text
 
 
+@pytest.mark.mpiexec
 def test_a_200_mb_info_under_mpi_is_not_sent_nor_stored(tmp_path):
     run_dir = tmp_path / "run"
     finished = run_mpi(3, TOY, str(run_dir), "--n_iterations", "1", "--info_bytes", str(200 * 2**20), timeout=180)
@@ -299,6 +303,7 @@ def test_a_bad_mpibohb_max_info_bytes_is_refused_before_the_run(tmp_path, monkey
         small_run(tmp_path / "run")
 
 
+@pytest.mark.processes
 def test_a_full_disk_under_mpi_ends_the_job_with_one_line(tiny_disk):
     failed = run_mpi(3, TOY, str(tiny_disk / "run"), "--n_iterations", "8", timeout=120)
     assert failed.returncode == 1, failed.stderr[-3000:]

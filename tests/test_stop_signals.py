@@ -61,6 +61,7 @@ def finish(process: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
 # ---------------------------------------------------------------- the master busy outside its loop
 
 
+@pytest.mark.processes
 def test_a_stop_signal_interrupts_the_replay_of_a_long_journal(tmp_path):
     run_dir = tmp_path / "run"
     made = run_command(toy(run_dir, "--n_iterations", "150"), timeout=180)
@@ -79,6 +80,7 @@ def test_a_stop_signal_interrupts_the_replay_of_a_long_journal(tmp_path):
 # ---------------------------------------------------------------- a second signal
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_second_signal_ends_a_stop_that_does_not_come(tmp_path, signum):
     # compute swallows the stop (it catches BaseException and sleeps on): the first signal asks,
@@ -94,6 +96,7 @@ def test_a_second_signal_ends_a_stop_that_does_not_come(tmp_path, signum):
     assert f"{signal.Signals(signum).name} again while stopping: exiting at once (exit code {128 + signum})" in err
 
 
+@pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     running = start(toy(run_dir, "--sleep", "60", "--announce"))
@@ -105,6 +108,7 @@ def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     assert read_journal(run_dir)[-1]["type"] == "stop"
 
 
+@pytest.mark.mpiexec
 def test_a_second_signal_under_mpi_aborts_the_job_with_its_code():
     running = start([mpiexec(), "-n", "3", sys.executable, str(SCRIPTS / "busy_master.py"), "60"])
     wait_for_line(running.stdout, "BUSY", running)
@@ -120,6 +124,7 @@ def test_a_second_signal_under_mpi_aborts_the_job_with_its_code():
 # ---------------------------------------------------------------- interrupts raised by compute
 
 
+@pytest.mark.mpiexec
 @pytest.mark.parametrize("kind", ["interrupt", "cancel"])
 @pytest.mark.parametrize("ranks", [None, 3])
 def test_an_interrupt_raised_by_compute_is_a_failed_run(tmp_path, kind, ranks):
@@ -134,6 +139,7 @@ def test_an_interrupt_raised_by_compute_is_a_failed_run(tmp_path, kind, ranks):
     assert all(run.error_logs.startswith(name) for run in failed), failed[0].error_logs
 
 
+@pytest.mark.processes
 def test_a_real_sigint_still_stops_a_run_without_a_run_directory():
     running = start(toy("none", "--sleep", "60", "--announce"))
     wait_for_line(running.stdout, "COMPUTING", running)
@@ -143,6 +149,7 @@ def test_a_real_sigint_still_stops_a_run_without_a_run_directory():
     assert "KeyboardInterrupt" in err
 
 
+@pytest.mark.mpiexec
 @pytest.mark.parametrize("ranks", [None, 3])
 def test_a_real_sigint_stops_a_run_with_a_run_directory_cleanly(tmp_path, ranks):
     run_dir = tmp_path / "run"
