@@ -150,7 +150,7 @@ class RunRecorder:
         }
         run = Run(job.config_id, job.budget, outcome.loss, info, stamps, outcome.error, outcome.worker)
         self.runs.append(run)
-        if outcome.failed:
+        if outcome.loss is None:
             self.num_failed += 1
             self.failures.failed(job, outcome)
         elif outcome.loss < self.best_loss:
@@ -196,7 +196,7 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
-            resubmit = True
+            resubmit, job = True, None
             if suspects and suspect is None:
                 job = suspects.popleft()
                 suspect = (job.config_id, job.budget)
@@ -204,10 +204,11 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
                 job = pending.popleft()
             else:
                 job, resubmit = optimizer.ask(), False
-                if optimizer.tail_started and not tail_logged:
+                started_before_tail = optimizer.brackets_before_tail
+                if started_before_tail is not None and not tail_logged:
                     tail_logged = True
                     logger.info("fill_tail: starting every remaining bracket now (%d of %d), to keep the workers "
-                                "busy to the end", optimizer.session_iterations - optimizer.brackets_before_tail,
+                                "busy to the end", optimizer.session_iterations - started_before_tail,
                                 optimizer.session_iterations)
                 if job is None:
                     break
