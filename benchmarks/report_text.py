@@ -21,7 +21,7 @@ def header(context: dict[str, Any]) -> list[str]:
         f"Quality runs went {context['jobs']} at a time, taken seed by seed so that runs side by side are mostly of"
         " different engines; their wall times include that contention. The speed and scale parts ran one at a"
         " time after them. On this machine, speed figures moved by up to ±30% between repeated runs in"
-        " development (see the README).",
+        " development (see docs/performance.md).",
     ]
 
 
