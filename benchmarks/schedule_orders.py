@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.utilisation import schedule_bound
-from mpibohb.optimizer import Bracket, Optimizer
+from mpibohb.brackets import Bracket, Optimizer
 
 ORDERS: dict[str, Callable[[Any], Any] | None] = {
     "oldest bracket first (mpibohb, HpBandSter)": None,

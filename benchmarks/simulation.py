@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpibohb.optimizer import Job, Optimizer
+from mpibohb.brackets import Job, Optimizer
 
 
 @dataclass

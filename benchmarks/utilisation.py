@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.processes import run_in_group
 
 if TYPE_CHECKING:  # mpibohb is imported where it runs: HpBandSter's child has its own virtualenv
-    from mpibohb.optimizer import Bracket
+    from mpibohb.brackets import Bracket
 
 ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"

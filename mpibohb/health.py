@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .optimizer import Job
+from .brackets import Job
 from .worker import Outcome
 
 DEFAULT_RANK_FAILURE_LIMIT = 3

@@ -10,9 +10,9 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
+from .brackets import ConfigId, Job, Optimizer
 from .executors import Executor
 from .journal import RunDirectory, storable_info
-from .optimizer import ConfigId, Job, Optimizer
 from .result import Result, Run, error_headline
 from .stopping import NEVER, StopFlag
 from .worker import INFO_DROPPED, Outcome

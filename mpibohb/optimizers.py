@@ -14,11 +14,11 @@ from typing import Any, Callable
 import numpy as np
 
 from . import checks, schedule
+from .brackets import Optimizer
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
-from .optimizer import Optimizer
 from .result import Result
 from .samplers import Sampler
 from .samplers.bohb import KDESampler, KDESettings

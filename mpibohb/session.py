@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .brackets import Job, Optimizer
 from .executors import Executor
 from .files import refuse_link
 from .journal import (
@@ -33,7 +34,6 @@ from .journal import (
     read_journal,
 )
 from .loop import RunRecorder, record_outcomes, run_loop
-from .optimizer import Job, Optimizer
 from .result import Result, load_result, result_from_records
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 from .worker import Outcome

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from mpibohb.brackets import Job
 from mpibohb.health import RankHealth
-from mpibohb.optimizer import Job
 from mpibohb.worker import Outcome
 
 

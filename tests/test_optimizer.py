@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch
-from mpibohb import optimizer as optimizer_module
-from mpibohb.optimizer import EXACT_SUM_TERMS, Job, Optimizer, _TailPlan, budget_of
+from mpibohb import brackets as brackets_module
+from mpibohb.brackets import EXACT_SUM_TERMS, Job, Optimizer, _TailPlan, budget_of
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.space import SearchSpace
 
@@ -346,7 +346,7 @@ def test_fill_tail_hands_out_what_it_handed_out_before(monkeypatch, ladder, work
         return [(job.config_id, job.budget) for job in handed_out], optimizer.brackets_before_tail
 
     new = jobs()
-    monkeypatch.setattr(optimizer_module, "_TailPlan", OldTailPlan)
+    monkeypatch.setattr(brackets_module, "_TailPlan", OldTailPlan)
     assert new == jobs()
     assert new[1] is not None  # the tail started: the decision was made
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..optimizer import Job
+from ..brackets import Job
 from ..stopping import StopFlag
 from ..worker import Outcome
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..brackets import Job
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
 from ..journal import JournalError, RunDirectoryError, RunFileError
-from ..optimizer import Job
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import hold_at_exit, refuse_ranks_that_ended

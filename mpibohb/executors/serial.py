@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..optimizer import Job
+from ..brackets import Job
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
 from ..worker import Outcome, answer_deadline, evaluate
 

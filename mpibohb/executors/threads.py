@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import checks
-from ..optimizer import Job
+from ..brackets import Job
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
 

@@ -84,7 +84,7 @@ def main():
 
         mpi_worker._send_outcome = broken_send
     if args.worker == "internal":
-        original, calls = mpibohb.optimizer.Optimizer.tell, []
+        original, calls = mpibohb.brackets.Optimizer.tell, []
 
         def broken_tell(self, job, loss):
             calls.append(job)
@@ -92,7 +92,7 @@ def main():
                 raise KeyError("simulated internal error")
             original(self, job, loss)
 
-        mpibohb.optimizer.Optimizer.tell = broken_tell
+        mpibohb.brackets.Optimizer.tell = broken_tell
 
     opt = OPTIMIZERS[args.optimizer](configspace=space(), min_budget=1, max_budget=9, eta=3, seed=args.seed)
     res = opt.run(n_iterations=args.n_iterations, worker=worker, n_workers=args.n_workers, timeout=args.timeout)

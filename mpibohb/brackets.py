@@ -1,8 +1,9 @@
-"""The ask/tell core: Hyperband brackets as small state machines plus a sampler.
+"""The ask/tell core: :class:`Job` (one evaluation), :class:`Bracket` (successive halving over one
+plan, a small state machine) and :class:`Optimizer` (the brackets of a run plus a sampler).
 
 No I/O, no clock, no threads: the caller passes the random generator and feeds results back.
-``ask()`` hands out the next job or ``None`` (wait for a result, or everything is handed out);
-``tell(job, loss)`` feeds a result back (``loss = inf`` for a failed run).
+``Optimizer.ask()`` hands out the next job or ``None`` (wait for a result, or everything is
+handed out); ``tell(job, loss)`` feeds a result back (``loss = inf`` for a failed run).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ PlanFunction = Callable[[int], BracketPlan]
 
 @dataclass(frozen=True)
 class Job:
-    """One evaluation to run: HpBandSter's config id triple ``(iteration, stage, index)``,
-    the configuration, the budget, and what the sampler said about the configuration."""
+    """One evaluation to run: HpBandSter's config id triple ``(iteration, 0, index)`` (the bracket,
+    HpBandSter's middle element, always 0, and the configuration's index in the bracket), the
+    configuration, the budget, and what the sampler said about the configuration."""
 
     config_id: ConfigId
     config: dict[str, Any]
@@ -124,7 +126,7 @@ class Optimizer:
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int,
                  rng: np.random.Generator, fill_tail: bool = False, plan_period: int | None = None) -> None:
-        if isinstance(n_iterations, bool) or not isinstance(n_iterations, numbers.Integral) or n_iterations < 1:
+        if not _is_count(n_iterations):
             raise ValueError(f"n_iterations must be an integer >= 1, got {n_iterations!r}")
         n_iterations = int(n_iterations)
         if fill_tail and (plan_period is None or plan_period < 1):
@@ -221,6 +223,11 @@ class Optimizer:
         if bracket.finished:
             self._open.remove(bracket)
             bracket.entries.clear()  # a finished bracket is never read again: free its configurations
+
+
+def _is_count(value: object) -> bool:
+    """An integer >= 1 (not a bool; numpy's integers are fine)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and int(value) >= 1
 
 
 class _TailPlan:
