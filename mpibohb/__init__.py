@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from .stopping import EXIT_STOPPED
     from .worker import Worker
 
-_HOMES = {"BOHB": "optimizers", "HyperBand": "optimizers", "RandomSearch": "optimizers",
-          "Result": "result", "Run": "result", "load_result": "result",
-          "EXIT_STOPPED": "stopping", "Worker": "worker", "json_result_logger": "optimizers"}
+_HOMES = {"BOHB": "mpibohb.optimizers", "HyperBand": "mpibohb.optimizers", "RandomSearch": "mpibohb.optimizers",
+          "Result": "mpibohb.result", "Run": "mpibohb.result", "load_result": "mpibohb.result",
+          "EXIT_STOPPED": "mpibohb.stopping", "Worker": "mpibohb.worker", "json_result_logger": "mpibohb.optimizers"}
 
 __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "json_result_logger",
            "load_result"]
@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
     """Import a public name from its module, or a submodule, the first time it is asked for."""
     home = _HOMES.get(name)
     if home is not None:
-        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        value = getattr(importlib.import_module(home), name)
     elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         value = importlib.import_module(f".{name}", __name__)
     else:

@@ -5,12 +5,13 @@
 * ``status RUN_DIR [--json]``: how a run stands: running, stopped or finished, run time,
   runs finished, running and failed, best loss so far. A run whose journal has no stop or end
   record but whose process is gone (SIGKILL, a crash) shows as not running; see
-  :func:`writer_status`.
+  :func:`mpibohb.summary.writer_status`.
 * ``plot RUN_DIR [--out DIR]``: the pictures of :mod:`mpibohb.visualization` as PNG files.
 * ``run --worker ... --run-dir ...``: an optimisation (see :mod:`mpibohb.runner`).
 
 ``report`` and ``plot`` also read a directory of HpBandSter's logs (``configs.json`` and
-``results.json`` of its ``json_result_logger``, no journal).
+``results.json`` of its ``json_result_logger``, no journal). This module parses the arguments
+and prints; :mod:`mpibohb.summary` reads the run and works out what to show.
 
 A run directory that cannot be read gives a one-line ``mpibohb: ...`` message on stderr and exit
 code 2. To add a command, write an ``add_<name>_command(subparsers)`` function that registers a
@@ -25,119 +26,20 @@ import datetime
 import json
 import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import liveness
-from .journal import JOURNAL, JournalError, read_journal
-from .result import Result, error_headline, has_hpbandster_logs, result_from_hpbandster_logs, result_from_records
+from .journal import JournalError
+from .summary import load_run, load_run_or_logs, run_status, summarize, summarize_logs
 
 EXIT_ERROR = 2
 MAX_FAILURES_SHOWN = 10
-_REQUIRED_KEYS = {
-    "header": ("settings", "created"),
-    "job": ("config_id", "budget", "config", "config_info", "submitted"),
-    "resubmit": ("config_id", "budget", "config", "config_info", "submitted"),
-    "result": ("config_id", "budget", "loss", "info", "error", "started", "finished"),
-}
 
 
-# ---------------------------------------------------------------- reading a run directory
-
-
-def load_run(run_dir: str | Path) -> tuple[list[dict[str, Any]], Result]:
-    """The journal records and the :class:`Result` of the run in ``run_dir``.
-
-    Raises:
-        JournalError: ``run_dir`` is missing, holds no journal, or its journal is empty or corrupt.
-        OSError: the journal cannot be read.
-    """
-    path = Path(run_dir)
-    if not path.exists():
-        raise JournalError(f"{path}: no such run directory")
-    if path.is_dir() and not (path / JOURNAL).exists():
-        logged = " (HpBandSter's logs: report and plot read them)" if has_hpbandster_logs(path) else ""
-        raise JournalError(f"{path}: not a run directory (it has no {JOURNAL}){logged}")
-    try:
-        records = read_journal(path)
-        _check_records(records, path)
-        return records, result_from_records(records)
-    except JournalError:
-        raise
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise JournalError(f"{path}: malformed journal ({type(exc).__name__}: {exc})") from None
-
-
-def load_run_or_logs(run_dir: str | Path) -> tuple[list[dict[str, Any]] | None, Result]:
-    """As :func:`load_run`; for a directory of HpBandSter's logs ``(None, its Result)``."""
-    if has_hpbandster_logs(Path(run_dir)):
-        return None, result_from_hpbandster_logs(run_dir)
-    return load_run(run_dir)
-
-
-def _check_records(records: list[Any], path: Path) -> None:
-    """Raise :class:`JournalError` naming the first record that lacks what its type needs."""
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise JournalError(f"{path}: record {number} is not a JSON object: {str(record)[:80]}")
-        missing = [key for key in _REQUIRED_KEYS.get(record.get("type"), ()) if key not in record]
-        if missing:
-            raise JournalError(f"{path}: record {number} ({record.get('type')}) lacks {', '.join(missing)}")
-
-
-def run_state(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any] | None]:
-    """``("finished" | "stopped" | "running", the end or stop record or None)``.
-
-    The last of the ``session``, ``stop`` and ``end`` records decides: a resumed run is running
-    again. A run killed without a chance to write a record (SIGKILL, a crash) also looks running
-    here; :func:`writer_status` tells whether its process is still there.
-    """
-    state, last = "running", None
-    for record in records:
-        kind = record.get("type")
-        if kind == "session":
-            state, last = "running", None
-        elif kind in ("stop", "end"):
-            state, last = ("finished" if kind == "end" else "stopped"), record
-    return state, last
-
-
-def unfinished_jobs(records: list[dict[str, Any]]) -> list[tuple[tuple[int, ...], float]]:
-    """``(config_id, budget)`` of the jobs handed out (``job``/``resubmit``) without a result yet."""
-    open_jobs: dict[tuple[tuple[int, ...], float], None] = {}
-    for record in records:
-        key = (tuple(record.get("config_id") or ()), record.get("budget"))
-        if record.get("type") in ("job", "resubmit"):
-            open_jobs[key] = None
-        elif record.get("type") == "result":
-            open_jobs.pop(key, None)
-    return list(open_jobs)
-
-
-# ---------------------------------------------------------------- is the run's process still there?
-
-def writer_status(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether the process writing a running run is still there, without touching the run.
-
-    Returns ``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None}``; ``writer``
-    is ``None`` unless :func:`run_state` says running, else one of (see :mod:`mpibohb.liveness`)
-
-    * ``"alive"``: its process exists on this host, or a process here holds the lock;
-    * ``"gone"``: the lock file names a process of this host that no longer exists (or is a
-      zombie) and no process here holds the lock: killed or crashed without a ``stop`` record;
-    * ``"elsewhere"``: the lock file names another host, which this one cannot check;
-    * ``"unknown"``: no lock file naming the current session's process (a journal copied without
-      it, a file system that cannot lock, or a resume just writing it).
-
-    It only reads, never takes the run's lock (:mod:`mpibohb.liveness` says why and how).
-    """
-    if run_state(records)[0] != "running":
-        return {"writer": None, "writer_pid": None, "writer_host": None}
-    return liveness.writer_of(run_dir, records)
+# ---------------------------------------------------------------- text for a person
 
 
 def _gone_phrase(writer: dict[str, Any]) -> str:
@@ -152,85 +54,8 @@ def _elsewhere_phrase(writer: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- report
 
 
-def summarize_logs(result: Result, run_dir: str) -> dict[str, Any]:
-    """What ``report`` shows of a run HpBandSter logged: the keys of :func:`summarize`, those the
-    logs do not hold (optimizer, seed, workers, sessions) ``None``."""
-    header = {"created": result.settings.get("time_ref") or 0.0, "settings": dict(result.settings)}
-    summary = summarize([header, {"type": "end"}], result, run_dir)  # ended: no writer to look for
-    summary.update(state="logged by HpBandSter (no journal)", sessions=None, n_workers=None,
-                   n_iterations=summary["iterations"])
-    return summary
-
-
-def summarize(records: list[dict[str, Any]], result: Result, run_dir: str) -> dict[str, Any]:
-    """Everything ``report`` shows, as one JSON-serialisable dict."""
-    header, settings = records[0], records[0]["settings"]
-    runs = result.get_all_runs()
-    max_budget = settings.get("max_budget")
-    used = sum(r.budget for r in runs)
-    return {
-        "run_dir": str(run_dir),
-        "state": run_state(records)[0],
-        **writer_status(run_dir, records),
-        "created": header["created"],
-        "sessions": sum(r.get("type") == "session" for r in records),
-        "n_iterations": max((r.get("n_iterations", 0) for r in records if r.get("type") == "session"), default=0),
-        "settings": settings,
-        "n_workers": _latest_workers(records),
-        "iterations": result.num_iterations(),
-        "configurations": len(result.id2config),
-        "runs": len(runs),
-        "failed": len(result.failed_runs()),
-        "budgets": _budget_table(result),
-        "failures": [{"config_id": list(r.config_id), "budget": r.budget, "error": error_headline(r.error_logs)}
-                     for r in result.failed_runs()],
-        "budget_used": used,
-        "budget_used_in_max_budget": used / max_budget if max_budget else None,
-        "incumbent": _incumbent(result),
-        "trajectory": _trajectory(result),
-    }
-
-
-def _latest_workers(records: list[dict[str, Any]]) -> Any:
-    """The workers of the latest session that journaled them, else the header's (a resume may use
-    other ranks)."""
-    counts = [r["n_workers"] for r in records if r.get("type") == "session" and "n_workers" in r]
-    return counts[-1] if counts else records[0]["settings"].get("n_workers")
-
-
-def _budget_table(result: Result) -> list[dict[str, Any]]:
-    """Per budget: distinct configurations run, runs, failed runs, best loss."""
-    budgets = sorted(set(result.settings.get("budgets") or ()) | {r.budget for r in result.runs})
-    table = []
-    for budget in budgets:
-        runs = [r for r in result.runs if r.budget == budget]
-        losses = [r.loss for r in runs if r.loss is not None]
-        table.append({"budget": budget, "configurations": len({r.config_id for r in runs}), "runs": len(runs),
-                      "failed": len(runs) - len(losses), "best_loss": min(losses, default=None)})
-    return table
-
-
-def _incumbent(result: Result) -> dict[str, Any] | None:
-    """The incumbent's id, loss, budget and config (``None`` before any run succeeded)."""
-    config_id = result.get_incumbent_id()
-    if config_id is None:
-        return None
-    best = max((r for r in result.get_runs_by_id(config_id) if r.loss is not None), key=lambda r: r.budget)
-    budget, loss = best.budget, best.loss  # the budget it was chosen on: its largest successful run
-    return {"config_id": list(config_id), "loss": loss, "budget": budget,
-            "config": result.id2config[config_id]["config"]}
-
-
-def _trajectory(result: Result) -> list[dict[str, Any]]:
-    """The incumbent trajectory (HpBandSter's defaults) as a list of points."""
-    trajectory = result.get_incumbent_trajectory()
-    return [{"time": t, "budget": b, "loss": x, "config_id": list(c)}
-            for c, t, b, x in zip(trajectory["config_ids"], trajectory["times_finished"],
-                                  trajectory["budgets"], trajectory["losses"])]
-
-
 def format_report(summary: dict[str, Any]) -> str:
-    """``summary`` (see :func:`summarize`) as text for a person."""
+    """``summary`` (see :func:`mpibohb.summary.summarize`) as text for a person."""
     settings = summary["settings"]
     lines = [f"run {summary['run_dir']}: {_report_state(summary)}", *_settings_lines(summary, settings),
              f"configurations: {summary['configurations']} sampled in {_plural(summary['iterations'], 'iteration')} "
@@ -327,95 +152,8 @@ def _config_id(config_id: Sequence[int]) -> str:
 # ---------------------------------------------------------------- status
 
 
-def run_status(records: list[dict[str, Any]], result: Result, run_dir: str, now: float | None = None) -> dict[str, Any]:
-    """Everything ``status`` shows, as one JSON-serialisable dict.
-
-    ``state`` is the journal's (:func:`run_state`); ``writer`` etc. say whether a running run's
-    process is still there (:func:`writer_status`). ``elapsed`` is wall time: from the run's
-    creation to ``now`` while it runs, to its ``end`` or ``stop`` record, or its last record when
-    its process is gone. ``run_time`` adds up only the time its sessions ran (:func:`session_spans`),
-    leaving out the pauses between the sessions of a resumed run. ``running`` counts jobs handed
-    out without a result (for a stopped run or one whose process is gone: the jobs a resume runs again).
-    """
-    now = time.time() if now is None else now
-    state, last = run_state(records)
-    writer = writer_status(run_dir, records)
-    created = records[0]["created"]
-    end = _last_time(records) if writer["writer"] == liveness.WRITER_GONE else now
-    spans = session_spans(records, end)
-    successful = [r for r in result.runs if r.loss is not None]
-    best = min(successful, key=lambda r: r.loss, default=None)
-    stop_signal = last.get("signal") if state == "stopped" else None
-    return {
-        "run_dir": str(run_dir),
-        "state": state,
-        "signal": stop_signal,
-        "signal_name": _signal_name(stop_signal),
-        **writer,
-        "created": created,
-        "elapsed": (end if last is None else last.get("time", now)) - created,
-        "run_time": sum(stop - start for start, stop in spans),
-        "sessions": len(spans),
-        "last_record_age": now - _last_time(records),
-        "finished": len(result.runs),
-        "running": len(unfinished_jobs(records)),
-        "failed": len(result.failed_runs()),
-        "best_loss": None if best is None else best.loss,
-        "best_config_id": None if best is None else list(best.config_id),
-        "best_budget": None if best is None else best.budget,
-    }
-
-
-_TIME_KEYS = ("created", "started", "submitted", "finished", "time")
-
-
-def _last_time(records: list[dict[str, Any]]) -> float:
-    """The latest time stamp written in any record."""
-    return max(_record_times(records))
-
-
-def _record_times(records: list[dict[str, Any]]) -> list[float]:
-    return [value for record in records for key in _TIME_KEYS if isinstance(value := record.get(key), (int, float))]
-
-
-def session_spans(records: list[dict[str, Any]], open_end: float) -> list[tuple[float, float]]:
-    """``(start, end)`` of each session of the run: from the header (the first) or its ``session``
-    record to its ``stop`` or ``end`` record; a session killed without one (SIGKILL, a crash) ends
-    at its last record, and one still open (the latest, running) at ``open_end``."""
-    spans: list[tuple[float, float]] = []
-    start: float | None = None
-    latest = records[0]["created"]  # the latest time stamp so far
-    first_session = True
-    for record in records:
-        kind = record.get("type")
-        if kind == "header":
-            start = record["created"]
-        elif kind == "session" and first_session:  # the first session's span began with the header
-            first_session = False
-        elif kind == "session":
-            if start is not None:  # the session before was killed: it ended at its last record
-                spans.append((start, latest))
-            start = record.get("started", latest)
-        elif kind in ("stop", "end") and start is not None:
-            spans.append((start, record.get("time", latest)))
-            start = None
-        latest = max([latest, *_record_times([record])])
-    if start is not None:
-        spans.append((start, max(open_end, start)))
-    return spans
-
-
-def _signal_name(number: Any) -> str | None:
-    if number is None:
-        return None
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def format_status(status: dict[str, Any]) -> str:
-    """``status`` (see :func:`run_status`) as text for a person."""
+    """``status`` (see :func:`mpibohb.summary.run_status`) as text for a person."""
     state, writer = status["state"], status.get("writer")
     if state == "stopped":
         state = f"stopped by {status['signal_name']}; run again with resume=True to continue"
@@ -464,8 +202,8 @@ def _print_json(value: dict[str, Any]) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """``report RUN_DIR [--json]``."""
-    records, result = load_run_or_logs(args.run_dir)
-    summary = summarize(records, result, args.run_dir) if records is not None else summarize_logs(result, args.run_dir)
+    state, result = load_run_or_logs(args.run_dir)
+    summary = summarize(state, result, args.run_dir) if state is not None else summarize_logs(result, args.run_dir)
     if args.json:
         _print_json(summary)
     else:
@@ -475,8 +213,8 @@ def report_command(args: argparse.Namespace) -> int:
 
 def status_command(args: argparse.Namespace) -> int:
     """``status RUN_DIR [--json]``."""
-    records, result = load_run(args.run_dir)
-    status = run_status(records, result, args.run_dir)
+    state, result = load_run(args.run_dir)
+    status = run_status(state, result, args.run_dir)
     if args.json:
         _print_json(status)
     else:
@@ -535,7 +273,7 @@ def plot_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"mpibohb: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    _records, result = load_run_or_logs(args.run_dir)
+    _state, result = load_run_or_logs(args.run_dir)
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot_for_files()

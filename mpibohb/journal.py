@@ -1,51 +1,53 @@
-"""The run directory: an append-only journal, and HpBandSter's ``configs.json``/``results.json``.
+"""The journal of a run: what its records are, how they are written as JSON, read, and folded.
 
-``journal.jsonl`` holds one JSON object per line, in the order the master did things:
+``journal.jsonl`` in a run directory holds one JSON object per line, in the order the master did
+things; its ``"type"`` is one of :class:`Kind`. :data:`RECORDS` lists each kind's fields, and one
+function per kind makes its records (:func:`header_record` ... :func:`lost_record`):
 
-* ``{"type": "header", "format": 1, "settings": {...}, "configspace": "<ConfigSpace JSON>",
-  "created": t, "warm_start": [...]}``: first line, once per run directory;
-* ``{"type": "session", "n_iterations": n, "n_workers": k, "started": t}``: each call of ``run`` (a resume adds one);
-* ``{"type": "job", "config_id": [i, s, k], "budget": b, "config": {...}, "config_info": {...},
-  "submitted": t}``: a job handed out by the optimizer (``"resubmit"``: handed out again after a
-  resume; not an ``ask`` of the optimizer);
-* ``{"type": "result", "config_id": ..., "budget": ..., "loss": x or null, "info": ...,
-  "error": "..." or null, "started": t, "finished": t, "worker": "..."}``;
-* ``{"type": "stop", "signal": n, "time": t}`` and ``{"type": "end", "time": t}``;
-* under MPI, what the executor decides itself: ``{"type": "retry", "config_id", "budget", "worker",
-  "error", "time"}`` (a failure held back and run again on another rank), ``{"type": "interrupted",
-  "config_id", "budget", "worker", "signal", "time"}`` (a stop signal reached compute: runs again),
-  ``{"type": "retired", "worker", "reason", "time"}`` (a rank taken out of service) and
-  ``{"type": "lost", "worker", "reason", "time"[, "config_id", "budget"]}`` (a worker rank died,
-  with the job it ran: the evidence a resume needs to blame that job).
+* ``header``: the first line, once per run directory: the format, the settings, the search
+  space (ConfigSpace's JSON), the creation time and the warm start's observations;
+* ``session``: each call of ``run`` (a resume adds one): its iterations, workers and executor;
+* ``job``: a job handed out by the optimizer, with its configuration and worker; ``resubmit``:
+  one handed out again after a resume (not an ``ask`` of the optimizer);
+* ``result``: what came of a job: loss (``null`` when it failed), info, error, times, worker;
+* ``stop`` (a stop signal: the session ended cleanly) and ``end`` (the run finished);
+* under MPI, what the executor decides itself: ``retry`` (a failure held back and run again on
+  another rank), ``interrupted`` (a stop signal reached compute: it runs again), ``retired`` and
+  ``reinstated`` (a rank taken out of service, and back), and ``lost`` (a worker rank died, with
+  the job it ran: the evidence a resume needs to blame that job).
 
-A ``job`` record also names the ``worker`` it went to, and a ``session`` record its ``executor``.
+A config id is HpBandSter's triple ``[iteration, 0, index]``: the bracket, 0 (HpBandSter's middle
+element, which mpibohb never varies) and the configuration's index in its bracket.
 
-Every record is written and flushed before the master acts on it, and fsync'd at least once a
-second and at the end. A torn last line (a crash mid-write) is ignored by the reader.
-``configs.json`` and ``results.json`` follow HpBandSter's ``json_result_logger`` line format, so
-``hpbandster.core.result.logged_results_to_HBS_result(run_dir)`` reads them; they are derived
-from the journal and rewritten from it on resume.
+:func:`fold` reads the records into a :class:`RunState` (the jobs handed out, the results, the
+jobs still open and the evidence against them, the sessions); every reader uses it: the
+resume's replay (:mod:`mpibohb.replay`), ``load_result``, the rewrite of the HpBandSter files
+and ``status``/``report`` (:mod:`mpibohb.summary`). Journals of format 1 written by earlier
+versions lack some fields (a session's ``n_workers`` and ``executor``, a job's ``worker``):
+readers take them as unknown. A torn last line (a crash mid-write) is ignored by the reader.
+Writing the journal is :mod:`mpibohb.run_directory`'s job.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
+import enum
 import json
 import logging
 import math
 import os
-import socket
-import threading
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .files import RunFileError, file_error, make_run_directory, open_append, open_fd, open_update, replace_file
 from .worker import info_note, max_info_bytes
+
+if TYPE_CHECKING:
+    from .brackets import Job
+    from .worker import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ FORMAT_VERSION = 1
 JOURNAL = "journal.jsonl"
 CONFIGS = "configs.json"
 RESULTS = "results.json"
-LOCK = ".lock"
-FSYNC_INTERVAL = 1.0
+
+Record = dict[str, Any]
+JobKey = tuple[tuple[int, ...], float]  # a job: its config id and budget
 
 
 class JournalError(ValueError):
@@ -63,6 +66,144 @@ class JournalError(ValueError):
 
 class RunDirectoryError(ValueError):
     """The run directory holds a run that this call cannot continue (other settings)."""
+
+
+# ---------------------------------------------------------------- the records
+
+
+class Kind(str, enum.Enum):
+    """The ``"type"`` of a journal record (the JSON holds its value)."""
+
+    HEADER = "header"
+    SESSION = "session"
+    JOB = "job"
+    RESUBMIT = "resubmit"
+    RESULT = "result"
+    STOP = "stop"
+    END = "end"
+    RETRY = "retry"
+    INTERRUPTED = "interrupted"
+    RETIRED = "retired"
+    REINSTATED = "reinstated"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A kind's fields: those ``written`` (besides ``type``) by this version, and those
+    ``required``: every journal has them and its readers need them (a record without one is
+    refused, naming it); the others may be missing from older journals."""
+
+    written: tuple[str, ...]
+    required: tuple[str, ...] = ()
+
+
+_HANDED_OUT = ("config_id", "budget", "config", "config_info", "submitted", "worker")
+_RESULT = ("config_id", "budget", "loss", "info", "error", "started", "finished", "worker")
+RECORDS: dict[Kind, Shape] = {
+    Kind.HEADER: Shape(("format", "settings", "configspace", "created", "warm_start"), ("settings", "created")),
+    Kind.SESSION: Shape(("n_iterations", "n_workers", "started", "executor")),
+    Kind.JOB: Shape(_HANDED_OUT, _HANDED_OUT[:-1]),
+    Kind.RESUBMIT: Shape(_HANDED_OUT, _HANDED_OUT[:-1]),
+    Kind.RESULT: Shape(_RESULT, _RESULT[:-1]),
+    Kind.STOP: Shape(("signal", "time")),
+    Kind.END: Shape(("time",)),
+    Kind.RETRY: Shape(("config_id", "budget", "worker", "error", "time")),
+    Kind.INTERRUPTED: Shape(("config_id", "budget", "worker", "signal", "time")),
+    Kind.RETIRED: Shape(("worker", "reason", "time")),
+    Kind.REINSTATED: Shape(("worker", "time")),
+    Kind.LOST: Shape(("worker", "reason", "time", "config_id", "budget")),  # the job's fields when it ran one
+}
+
+
+def _record(kind: Kind, **fields: Any) -> Record:
+    return {"type": kind.value, **fields}
+
+
+def _now(when: float | None) -> float:
+    return time.time() if when is None else when
+
+
+def header_record(settings: dict[str, Any], configspace: str, warm_start: list[list[Any]],
+                  created: float | None = None) -> Record:
+    """The first record: ``configspace`` is ConfigSpace's JSON text, ``warm_start`` the earlier
+    runs fed to the model, as ``[config, budget, loss or None]``."""
+    return _record(Kind.HEADER, format=FORMAT_VERSION, settings=settings, configspace=configspace,
+                   created=_now(created), warm_start=warm_start)
+
+
+def session_record(n_iterations: int, n_workers: int, executor: str, started: float | None = None) -> Record:
+    """A call of ``run`` starts; ``executor`` is its executor's class name."""
+    return _record(Kind.SESSION, n_iterations=n_iterations, n_workers=n_workers, started=_now(started),
+                   executor=executor)
+
+
+def job_record(job: Job, worker: str, resubmit: bool = False, submitted: float | None = None) -> Record:
+    """``job`` handed out to ``worker`` (``resubmit``: again, after a resume)."""
+    return _record(Kind.RESUBMIT if resubmit else Kind.JOB, config_id=list(job.config_id), budget=job.budget,
+                   config=job.config, config_info=job.config_info, submitted=_now(submitted), worker=worker)
+
+
+def result_record(job: Job, outcome: Outcome, info: Any) -> Record:
+    """What came of ``job``; ``info`` is the outcome's as it is stored (see :func:`storable_info`)."""
+    return _record(Kind.RESULT, config_id=list(job.config_id), budget=job.budget, loss=outcome.loss, info=info,
+                   error=outcome.error, started=outcome.started, finished=outcome.finished, worker=outcome.worker)
+
+
+def stop_record(signum: int, when: float | None = None) -> Record:
+    """A stop signal ended the session, after everything was recorded."""
+    return _record(Kind.STOP, signal=signum, time=_now(when))
+
+
+def end_record(when: float | None = None) -> Record:
+    """The run finished."""
+    return _record(Kind.END, time=_now(when))
+
+
+def retry_record(job: Job, worker: str, error: str | None, when: float | None = None) -> Record:
+    """``job`` failed on ``worker`` and runs again on another rank; the failure is not recorded."""
+    return _record(Kind.RETRY, config_id=list(job.config_id), budget=job.budget, worker=worker, error=error,
+                   time=_now(when))
+
+
+def interrupted_record(job: Job, worker: str, signum: int | None, when: float | None = None) -> Record:
+    """A stop signal reached ``job``'s compute on ``worker``: it runs again, not recorded as failed."""
+    return _record(Kind.INTERRUPTED, config_id=list(job.config_id), budget=job.budget, worker=worker,
+                   signal=signum, time=_now(when))
+
+
+def retired_record(worker: str, reason: str, when: float | None = None) -> Record:
+    """``worker`` is taken out of service."""
+    return _record(Kind.RETIRED, worker=worker, reason=reason, time=_now(when))
+
+
+def reinstated_record(worker: str, when: float | None = None) -> Record:
+    """``worker`` is back in service."""
+    return _record(Kind.REINSTATED, worker=worker, time=_now(when))
+
+
+def lost_record(worker: str, reason: str, job: Job | None = None, when: float | None = None) -> Record:
+    """``worker``'s process ended, while running ``job`` (``None``: while idle)."""
+    record = _record(Kind.LOST, worker=worker, reason=reason, time=_now(when))
+    if job is not None:
+        record.update(config_id=list(job.config_id), budget=job.budget)
+    return record
+
+
+def kind_of(record: Record) -> Kind | None:
+    """The record's kind; ``None`` for a type this version does not know (readers skip it)."""
+    try:
+        return Kind(record.get("type"))
+    except ValueError:
+        return None
+
+
+def job_key(record: Record) -> JobKey:
+    """The job a record is about: its config id and budget."""
+    return tuple(record["config_id"]), record["budget"]
+
+
+# ---------------------------------------------------------------- JSON
 
 
 def to_json(value: Any) -> Any:
@@ -98,24 +239,25 @@ def _safe_repr(value: Any) -> str:
         return f"<{type(value).__name__} whose repr fails: {type(exc).__name__}>"
 
 
+def _strict_json(value: Any) -> str:
+    return json.dumps(value, default=to_json, allow_nan=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Strict JSON of ``value`` on one line; never fails on odd user data (a record's ``info``
     that cannot be written at all becomes a note saying so)."""
-    options = {"default": to_json, "allow_nan": False, "separators": (",", ":")}
     try:
-        return json.dumps(value, **options)
+        return _strict_json(value)
     except (ValueError, TypeError, RecursionError):
         pass
     try:
-        return json.dumps(_finite(value), **options)
+        return _strict_json(_finite(value))
     except (ValueError, TypeError, RecursionError) as exc:
         if not (isinstance(value, dict) and "info" in value):
             raise
         note = f"<info not JSON-serialisable: {type(exc).__name__}: {_safe_repr(value['info'])[:200]}>"
         return dumps({**value, "info": note})
 
-
-_RESUME_HINT = "what was recorded before is kept; once the file can be written, resume the run (resume=True)"
 
 
 def storable_info(info: Any) -> Any:
@@ -131,274 +273,7 @@ def storable_info(info: Any) -> Any:
     return info_note(f"{size:,} bytes as JSON", limit) if size > limit else info
 
 
-class _AppendFile:
-    """A text file opened for appending whole lines, each flushed to the OS at once.
-
-    The data reach the disk (fsync) at most a second after they were written: at once when the
-    last fsync is older than that, else by a one-shot timer, so a quiet spell after a write does
-    not leave it unsynced. A write that fails (a full disk, a file made read-only) raises
-    :class:`RunFileError` saying so, and the file takes no more writes.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = open_append(path)
-        self._last_sync = time.monotonic()
-        self._timer: threading.Timer | None = None
-        self._timer_error: OSError | None = None
-        self._lock = threading.Lock()
-        self.failed = False
-
-    def write_line(self, line: str) -> None:
-        if self.failed:
-            raise RunFileError(errno.EIO, f"cannot write {self.path}: an earlier write failed")
-        try:
-            if self._timer_error is not None:
-                error, self._timer_error = self._timer_error, None
-                raise error
-            self.handle.write(line + "\n")
-            self.handle.flush()
-            if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
-                self.sync()
-            elif self._timer is None:
-                self._timer = threading.Timer(FSYNC_INTERVAL, self._timed_sync)
-                self._timer.daemon = True
-                self._timer.start()
-        except OSError as exc:
-            self.failed = True
-            raise file_error(exc, self.path, "write", _RESUME_HINT) from None
-
-    def _timed_sync(self) -> None:
-        try:
-            self.sync()
-        except OSError as exc:  # e.g. a full disk or quota on a network file system
-            self._timer_error = exc
-
-    def sync(self) -> None:
-        with self._lock:
-            self._timer = None
-            if not self.handle.closed:
-                os.fsync(self.handle.fileno())
-            self._last_sync = time.monotonic()
-
-    def close(self) -> None:
-        """Flush, fsync and close; the file is closed also when that fails (after a failed write,
-        quietly: that error has been raised already)."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            if self.handle.closed:
-                return
-            try:
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
-            except OSError as exc:
-                if not self.failed:
-                    self.failed = True
-                    raise file_error(exc, self.path, "write", _RESUME_HINT) from None
-            finally:
-                with contextlib.suppress(OSError):  # the data that could not be flushed are lost either way
-                    self.handle.close()
-
-
-def lock_run_directory(path: str | os.PathLike) -> RunLock:
-    """Take the run directory's lock, so that two masters never write one run; release it with
-    the returned lock's ``close``.
-
-    The lock is an ``flock`` on the directory itself, which deleting a file cannot undo; ``.lock``
-    names the holder (``pid@host``, read by ``status``) and is locked as well, as mpibohb did
-    before. Where the file system cannot lock a directory (NFS), ``.lock`` alone is the lock.
-
-    Raises:
-        FileExistsError: another process holds the lock (its pid in the message).
-        RunFileError: ``.lock`` cannot be opened (e.g. it is a symbolic link).
-    """
-    path = Path(path)
-    make_run_directory(path)
-    lock = RunLock(path)
-    try:
-        lock.acquire()
-    except BaseException:
-        lock.close()
-        raise
-    return lock
-
-
-class RunLock:
-    """The locks of one run directory (see :func:`lock_run_directory`); ``close`` releases them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fds: list[int] = []  # closing them releases the locks
-
-    def acquire(self) -> None:
-        """Lock the directory, then ``.lock``, and write this process's ``pid@host`` into it."""
-        try:
-            self._fds.append(os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-        except OSError as exc:
-            raise file_error(exc, self.path, "open") from None
-        locked_directory = self._flock(self._fds[-1])
-        if not locked_directory:
-            logger.info("%s: this file system cannot lock a directory; the run is locked through %s only "
-                        "(deleting it while the run goes on would let a second run in)", self.path, LOCK)
-        self._fds.append(open_fd(self.path / LOCK, os.O_RDWR | os.O_CREAT))
-        if not self._flock(self._fds[-1]) and not locked_directory:
-            logger.warning("%s: this file system cannot lock; make sure one run at a time uses it", self.path)
-        try:
-            os.ftruncate(self._fds[-1], 0)
-            os.pwrite(self._fds[-1], f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
-        except OSError as exc:
-            raise file_error(exc, self.path / LOCK, "write") from None
-
-    def _flock(self, fd: int) -> bool:
-        """Lock ``fd``; False where the file system cannot.
-
-        Raises:
-            FileExistsError: another process holds the lock.
-        """
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise FileExistsError(f"{self.path} is in use by another mpibohb run (pid {self._holder()})") from None
-            return False
-        return True
-
-    def _holder(self) -> str:
-        """``pid@host`` of the process that holds the lock: from ``.lock``, else (when it was
-        deleted) from the kernel's table of locks, else ``unknown``."""
-        with contextlib.suppress(OSError):
-            fd = os.open(self.path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                holder = os.read(fd, 4096).decode(errors="replace").strip()
-            finally:
-                os.close(fd)
-            if holder:
-                return holder
-        pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
-        return f"{pid}@{socket.gethostname()}" if pid is not None and pid > 0 else "unknown"
-
-    def close(self) -> None:
-        """Release the locks."""
-        fds, self._fds = self._fds, []
-        for fd in fds:
-            os.close(fd)
-
-
-def flock_holder(path: Path) -> int | None:
-    """The pid of a process of this host that holds a lock on ``path``, from Linux's ``/proc/locks``
-    (-1 for a lock that names no process); ``None`` when none does or this cannot be told."""
-    try:
-        status = path.stat()
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    inode = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
-    for fields in map(str.split, table.splitlines()):
-        if inode in fields and "->" not in fields:  # "->": a process waiting for the lock
-            return int(fields[4]) if fields[4].lstrip("-").isdigit() else -1
-    return None
-
-
-class RunDirectory:
-    """Writes a run's journal and its HpBandSter-compatible files.
-
-    ``replayed`` are the records of the journal already there (a resume): the HpBandSter files
-    are rewritten from them, so they agree with the journal whatever the crash left behind.
-
-    Raises:
-        RunFileError: a file cannot be opened or written (a full disk, a read-only file, a
-            symbolic link in the place of one of the run's files).
-    """
-
-    def __init__(self, path: str | os.PathLike, replayed: list[dict[str, Any]] | None = None,
-                 lock: RunLock | None = None) -> None:
-        self.path = Path(path)
-        self._lock = lock
-        make_run_directory(self.path)
-        replayed = replayed or []
-        rewrite_hpbandster_files(self.path, replayed)
-        self._submitted = {_key(r): r["submitted"] for r in replayed if r["type"] in ("job", "resubmit")}
-        self._logged_configs = {tuple(r["config_id"]) for r in replayed if r["type"] == "job"}
-        cut_torn_tail(self.path / JOURNAL)
-        self._files: list[_AppendFile] = []
-        try:
-            for name in (JOURNAL, CONFIGS, RESULTS):
-                self._files.append(_AppendFile(self.path / name))
-        except BaseException:
-            self.close()
-            raise
-        self._journal, self._configs, self._results = self._files
-        self._appending = threading.Lock()
-
-    def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` to the journal, then its HpBandSter line if it has one (thread-safe:
-        the MPI executor's death watch journals from its own thread)."""
-        with self._appending:
-            self._append(record)
-
-    def _append(self, record: dict[str, Any]) -> None:
-        self._journal.write_line(dumps(record))
-        kind = record["type"]
-        if kind in ("job", "resubmit"):
-            self._submitted[_key(record)] = record["submitted"]
-        if kind == "job" and tuple(record["config_id"]) not in self._logged_configs:
-            self._logged_configs.add(tuple(record["config_id"]))
-            self._configs.write_line(dumps_hpbandster_config(record))
-        elif kind == "result":
-            submitted = self._submitted.pop(_key(record), record["started"])  # one result per job
-            self._results.write_line(dumps_hpbandster_result(record, submitted))
-
-    def close(self) -> None:
-        """Flush, fsync and close every file, then release the lock, also when a file fails.
-
-        Raises:
-            RunFileError: a file could not be flushed (not raised again after a failed write).
-        """
-        errors = []
-        for handle in self._files:
-            try:
-                handle.close()
-            except RunFileError as exc:
-                errors.append(exc)
-        if self._lock is not None:
-            self._lock.close()
-        if errors:
-            raise errors[0]
-
-
-def cut_torn_tail(path: Path) -> None:
-    """Cut a last line that a crash left without its newline, so that appends start on a fresh line."""
-    if not path.exists():
-        return
-    with open_update(path) as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        handle.seek(0)
-        end = handle.read().rfind(b"\n") + 1
-        logger.warning("%s: cutting a torn last line of %d bytes", path, size - end)
-        handle.truncate(end)
-
-
-def _key(record: dict[str, Any]) -> tuple[tuple[int, ...], float]:
-    return tuple(record["config_id"]), record["budget"]
-
-
-def dumps_hpbandster_config(record: dict[str, Any]) -> str:
-    """A ``configs.json`` line: ``[config_id, config, config_info]``."""
-    return dumps([record["config_id"], record["config"], record["config_info"]])
-
-
-def dumps_hpbandster_result(record: dict[str, Any], submitted: float) -> str:
-    """A ``results.json`` line: ``[config_id, budget, time_stamps, result or null, exception or null]``
-    with absolute time stamps, as HpBandSter's ``json_result_logger`` writes them."""
-    stamps = {"submitted": submitted, "started": record["started"], "finished": record["finished"]}
-    result = None if record["loss"] is None else {"loss": record["loss"], "info": record["info"]}
-    return dumps([record["config_id"], record["budget"], stamps, result, record["error"]])
+# ---------------------------------------------------------------- reading
 
 
 def has_complete_line(path: Path) -> bool:
@@ -431,7 +306,7 @@ def read_json_lines(path: Path) -> tuple[list[tuple[int, Any]], bool]:
     return values, bool(torn)
 
 
-def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_journal(path: str | os.PathLike) -> list[Record]:
     """The records of a journal; a torn last line is dropped with a warning.
 
     Raises:
@@ -451,24 +326,207 @@ def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
         if not isinstance(record, dict) or "type" not in record:
             raise JournalError(f"{path}: record {number} is not a journal record: {str(record)[:200]}")
     header = records[0]
-    if header.get("type") != "header":
+    if kind_of(header) is not Kind.HEADER:
         raise JournalError(f"{path}: the first record is not a header: {str(header)[:200]}")
     if header.get("format") != FORMAT_VERSION:
         raise JournalError(f"{path}: journal format {header.get('format')!r}, this mpibohb reads {FORMAT_VERSION}")
     return records
 
 
-def rewrite_hpbandster_files(path: Path, records: list[dict[str, Any]]) -> None:
-    """Rewrite ``configs.json`` and ``results.json`` from journal records (atomically)."""
-    submitted: dict[tuple[tuple[int, ...], float], float] = {}
-    configs, results, seen = [], [], set()
-    for record in records:
-        if record["type"] in ("job", "resubmit"):
-            submitted[_key(record)] = record["submitted"]
-            if record["type"] == "job" and tuple(record["config_id"]) not in seen:
-                seen.add(tuple(record["config_id"]))
-                configs.append(dumps_hpbandster_config(record))
-        elif record["type"] == "result":
-            results.append(dumps_hpbandster_result(record, submitted.get(_key(record), record["started"])))
-    for name, lines in ((CONFIGS, configs), (RESULTS, results)):
-        replace_file(path / name, "".join(line + "\n" for line in lines))
+# ---------------------------------------------------------------- folding the records
+
+
+@dataclass
+class HandOut:
+    """The latest hand-out of a job (``job`` or ``resubmit``): when, and to which worker (``""``:
+    the journal does not say)."""
+
+    submitted: float
+    worker: str = ""
+
+
+@dataclass
+class OpenJob:
+    """A job handed out that has no result, with what the journal says against it: ``deaths``,
+    how often a single-process session ended without a stop while it ran (nothing there tells an
+    outside kill from the job's own), and ``evidence``, the reason of each ``lost`` record that
+    names it (its worker rank was seen to die while running it, under MPI; a kill of the whole
+    job leaves none). ``record`` handed it out first; ``handle`` is what :func:`fold`'s
+    ``on_job`` returned for it (the replay's ``Job``; ``None`` for a job that a ``resubmit``
+    opened, which mpibohb never writes)."""
+
+    record: Record
+    deaths: int = 0
+    evidence: list[str] = field(default_factory=list)
+    handle: Any = None
+
+
+@dataclass
+class RunState:
+    """What a journal says, as :func:`fold` reads it.
+
+    ``configs``: ``{config_id: {"config", "config_info"}}`` in the order first handed out;
+    ``handed_out``: the latest hand-out of every job; ``results``: ``(result record, when its job
+    was handed out)`` in order (the latest hand-out of the open job it closed; without one, when
+    it started); ``open_jobs``: the jobs handed out without a result, in the order first handed
+    out (a resume runs them again). ``ending``: the ``stop`` or ``end`` record that closed the
+    latest session (``None``: it runs, or was killed). ``spans``: ``(start, end)`` of each
+    session, from the header (the first) or its ``session`` record to its ``stop`` or ``end``;
+    one killed without either ends at the latest time stamp before the next session; the
+    latest, unclosed, ends at ``None``. ``lost``: the ``lost`` records of the latest session.
+    ``last_time``: the latest time stamp of any record.
+    """
+
+    header: Record
+    sessions: list[Record] = field(default_factory=list)
+    configs: dict[tuple[int, ...], dict[str, Any]] = field(default_factory=dict)
+    handed_out: dict[JobKey, HandOut] = field(default_factory=dict)
+    results: list[tuple[Record, float]] = field(default_factory=list)
+    open_jobs: dict[JobKey, OpenJob] = field(default_factory=dict)
+    ending: Record | None = None
+    spans: list[tuple[float, float | None]] = field(default_factory=list)
+    lost: list[Record] = field(default_factory=list)
+    last_time: float = 0.0
+
+    @property
+    def state(self) -> str:
+        """``"running"`` (also a session killed without a record), ``"stopped"`` or ``"finished"``."""
+        if self.ending is None:
+            return "running"
+        return "finished" if kind_of(self.ending) is Kind.END else "stopped"
+
+    def session_spans(self, open_end: float) -> list[tuple[float, float]]:
+        """:attr:`spans`, the unclosed latest session ending at ``open_end`` (at its start if later)."""
+        return [(start, max(open_end, start) if end is None else end) for start, end in self.spans]
+
+
+_TIME_KEYS = ("created", "started", "submitted", "finished", "time")
+
+
+def record_times(record: Record) -> list[float]:
+    """The time stamps written in ``record``."""
+    return [value for key in _TIME_KEYS if isinstance(value := record.get(key), (int, float))]
+
+
+class _Folder:
+    """Applies records one at a time to a :class:`RunState` (see :func:`fold`)."""
+
+    def __init__(self, header: Record, on_session: Callable[[Record], None] | None,
+                 on_job: Callable[[Record], Any] | None,
+                 on_result: Callable[[Record, OpenJob | None], None] | None) -> None:
+        self.state = RunState(header)
+        self.on_session, self.on_job, self.on_result = on_session, on_job, on_result
+        self._running: set[JobKey] = set()  # handed out since the latest session record, unless it stopped
+        self._one_process = True  # sessions journaled before the executor was named counted every death
+        self._span_start: float | None = None
+        self._first_session = True
+        self._handlers: dict[Kind, Callable[[Record], None]] = {
+            Kind.HEADER: self._header, Kind.SESSION: self._session, Kind.JOB: self._job,
+            Kind.RESUBMIT: self._resubmit, Kind.RESULT: self._result, Kind.STOP: self._ending,
+            Kind.END: self._ending, Kind.LOST: self._lost}
+
+    def apply(self, record: Record, number: int) -> None:
+        """Apply the journal's ``number``-th record (1 is the header)."""
+        kind = kind_of(record)
+        if kind is None:
+            return
+        missing = [name for name in RECORDS[kind].required if name not in record]
+        if missing:
+            raise JournalError(f"record {number} ({kind.value}) lacks {', '.join(missing)}")
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            handler(record)
+        self.state.last_time = max([self.state.last_time, *record_times(record)])
+
+    def finish(self) -> RunState:
+        """The state after the last record, whose session counts as ended (a resume reads it so)."""
+        self._count_deaths()
+        if self._span_start is not None:
+            self.state.spans.append((self._span_start, None))
+        return self.state
+
+    def _header(self, record: Record) -> None:
+        self._span_start = self.state.last_time = record["created"]
+
+    def _session(self, record: Record) -> None:
+        self._count_deaths()
+        self._running, self._one_process = set(), record.get("executor") != "MPIExecutor"
+        self.state.sessions.append(record)
+        self.state.ending, self.state.lost = None, []
+        if self._first_session:  # the first session's span began with the header
+            self._first_session = False
+        else:
+            if self._span_start is not None:  # the session before was killed: it ended at its last record
+                self.state.spans.append((self._span_start, self.state.last_time))
+            self._span_start = record.get("started", self.state.last_time)
+        if self.on_session is not None:
+            self.on_session(record)
+
+    def _count_deaths(self) -> None:
+        """The session ended (died) while ``_running`` ran: count it where nothing tells why."""
+        if self._one_process:
+            for key in self._running & self.state.open_jobs.keys():
+                self.state.open_jobs[key].deaths += 1
+
+    def _hand_out(self, record: Record) -> JobKey:
+        key = job_key(record)
+        self.state.configs.setdefault(key[0], {"config": record["config"], "config_info": record["config_info"]})
+        earlier = self.state.handed_out.get(key)
+        worker = record.get("worker") or (earlier.worker if earlier else "")
+        self.state.handed_out[key] = HandOut(record["submitted"], worker)
+        self._running.add(key)
+        return key
+
+    def _job(self, record: Record) -> None:
+        key = self._hand_out(record)
+        handle = self.on_job(record) if self.on_job is not None else None
+        self.state.open_jobs[key] = OpenJob(record, handle=handle)
+
+    def _resubmit(self, record: Record) -> None:
+        key = self._hand_out(record)  # a job open since before a resume: it keeps its place in open_jobs
+        self.state.open_jobs.setdefault(key, OpenJob(record))
+
+    def _result(self, record: Record) -> None:
+        key = job_key(record)
+        opened = self.state.open_jobs.pop(key, None)
+        submitted = record["started"] if opened is None else self.state.handed_out[key].submitted
+        self.state.results.append((record, submitted))
+        if self.on_result is not None:
+            self.on_result(record, opened)
+
+    def _ending(self, record: Record) -> None:
+        self._running = set()  # a clean stop interrupted its jobs on purpose
+        self.state.ending = record
+        if self._span_start is not None:
+            self.state.spans.append((self._span_start, record.get("time", self.state.last_time)))
+            self._span_start = None
+
+    def _lost(self, record: Record) -> None:
+        self.state.lost.append(record)
+        key = (tuple(record.get("config_id", ())), record.get("budget"))
+        if key in self.state.open_jobs:
+            self.state.open_jobs[key].evidence.append(record.get("reason") or "its worker rank died")
+
+
+def fold(records: Iterable[Record], on_session: Callable[[Record], None] | None = None,
+         on_job: Callable[[Record], Any] | None = None,
+         on_result: Callable[[Record, OpenJob | None], None] | None = None) -> RunState:
+    """Read journal records (the header first, as :func:`read_journal` gives them) into a
+    :class:`RunState`, calling the hooks in journal order: ``on_session(record)`` at each
+    ``session``, ``on_job(record)`` at each ``job`` (what it returns becomes the open job's
+    ``handle``) and ``on_result(record, its open job or None)`` at each ``result`` (``None``:
+    its job was not open). Records of a kind this version does not know are skipped.
+
+    Raises:
+        JournalError: the first record is not a header, or a record lacks a field its kind
+            requires (see :data:`RECORDS`); the message names the record's number.
+    """
+    numbered = enumerate(records, start=1)
+    _, header = next(numbered, (1, None))
+    if not isinstance(header, dict) or kind_of(header) is not Kind.HEADER:
+        raise JournalError(f"the first record is not a header: {str(header)[:200]}")
+    folder = _Folder(header, on_session, on_job, on_result)
+    folder.apply(header, 1)
+    for number, record in numbered:
+        folder.apply(record, number)
+    return folder.finish()

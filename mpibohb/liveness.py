@@ -1,6 +1,6 @@
 """Is the process that writes a run directory still there? Read-only, for ``status`` and ``report``.
 
-The run directory's lock is an ``flock`` (see :func:`mpibohb.journal.lock_run_directory`), which
+The run directory's lock is an ``flock`` (see :func:`mpibohb.run_directory.lock_run_directory`), which
 a process releases when it dies but which has no test that does not take it. Taking it, even
 shared and for a moment, could make a resume starting at that moment fail, so this only reads:
 the ``pid@host`` the lock file names, ``kill(pid, 0)``, and on Linux ``/proc/locks``. A recycled
@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .journal import LOCK, flock_holder
+from .run_directory import LOCK, flock_holder
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +24,13 @@ WRITER_ALIVE, WRITER_GONE, WRITER_ELSEWHERE, WRITER_UNKNOWN = "alive", "gone", "
 _HOLDER = re.compile(r"(\d+)@(\S+)")
 
 
-def writer_of(run_dir: str | Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+def writer_of(run_dir: str | Path, session_starts: list[Any]) -> dict[str, Any]:
     """``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None}`` of a run the
-    journal says is running; ``writer`` is one of ``WRITER_ALIVE``, ``WRITER_GONE``,
-    ``WRITER_ELSEWHERE``, ``WRITER_UNKNOWN`` (see ``mpibohb.cli.writer_status``)."""
+    journal says is running, given when its sessions started (their records' ``started``);
+    ``writer`` is one of ``WRITER_ALIVE``, ``WRITER_GONE``, ``WRITER_ELSEWHERE``,
+    ``WRITER_UNKNOWN`` (see :func:`mpibohb.summary.writer_status`)."""
     path = Path(run_dir) / LOCK
-    holder = _lock_holder(path, records)
+    holder = _lock_holder(path, session_starts)
     pid, host = holder if holder is not None else (None, None)
     return {"writer": _writer(path, pid, host), "writer_pid": pid, "writer_host": host}
 
@@ -44,7 +45,7 @@ def _writer(path: Path, pid: int | None, host: str | None) -> str:
     return WRITER_ALIVE if _process_exists(pid) else WRITER_GONE
 
 
-def _lock_holder(path: Path, records: list[dict[str, Any]]) -> tuple[int, str] | None:
+def _lock_holder(path: Path, session_starts: list[Any]) -> tuple[int, str] | None:
     """The ``(pid, host)`` the lock file names, if it was written for the latest session.
 
     A lock file older than the session before the latest one was not written by the latest
@@ -57,8 +58,7 @@ def _lock_holder(path: Path, records: list[dict[str, Any]]) -> tuple[int, str] |
     match = _HOLDER.fullmatch(text.strip())
     if match is None or int(match.group(1)) <= 0:
         return None
-    starts = [r.get("started") for r in records if r.get("type") == "session"]
-    previous = starts[-2] if len(starts) >= 2 else None
+    previous = session_starts[-2] if len(session_starts) >= 2 else None
     if isinstance(previous, (int, float)) and written < previous:
         logger.debug("%s predates the latest session; ignoring it", path)
         return None

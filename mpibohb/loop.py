@@ -12,8 +12,9 @@ from typing import Any
 
 from .brackets import ConfigId, Job, Optimizer
 from .executors import Executor
-from .journal import RunDirectory, storable_info
+from .journal import Record, job_record, result_record, storable_info
 from .result import Result, Run, error_headline
+from .run_directory import RunDirectory
 from .stopping import NEVER, StopFlag
 from .worker import INFO_DROPPED, Outcome
 
@@ -123,7 +124,7 @@ class RunRecorder:
         report = f" or python -m mpibohb report {directory.path}" if directory is not None else ""
         self.failures = FailureLog(self.runs, f"res.failed_runs(){report}")
 
-    def journal(self, record: dict[str, Any]) -> None:
+    def journal(self, record: Record) -> None:
         """Append ``record`` to the run directory's journal, if there is one."""
         if self.directory is not None:
             self.directory.append(record)
@@ -133,9 +134,7 @@ class RunRecorder:
         now = time.time()
         self.id2config.setdefault(job.config_id, {"config": job.config, "config_info": job.config_info})
         self._submitted[(job.config_id, job.budget)] = now - self.time_ref
-        self.journal({"type": "resubmit" if resubmit else "job", "config_id": list(job.config_id),
-                      "budget": job.budget, "config": job.config, "config_info": job.config_info,
-                      "submitted": now, "worker": worker})
+        self.journal(job_record(job, worker, resubmit=resubmit, submitted=now))
 
     def finished(self, job: Job, outcome: Outcome) -> Run:
         """Journal an outcome and turn it into a :class:`Run`; log a new best loss, and an ``info``
@@ -143,9 +142,7 @@ class RunRecorder:
         info = storable_info(outcome.info)
         if isinstance(info, str) and info.startswith(INFO_DROPPED):
             logger.warning("run %s at budget %g: %s", job.config_id, job.budget, info)
-        self.journal({"type": "result", "config_id": list(job.config_id), "budget": job.budget,
-                      "loss": outcome.loss, "info": info, "error": outcome.error,
-                      "started": outcome.started, "finished": outcome.finished, "worker": outcome.worker})
+        self.journal(result_record(job, outcome, info))
         stamps = {
             "submitted": self._submitted.pop((job.config_id, job.budget), outcome.started - self.time_ref),
             "started": outcome.started - self.time_ref,

@@ -7,7 +7,10 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+if TYPE_CHECKING:
+    from .journal import RunState
 
 ConfigId = tuple[int, int, int]
 LearningCurve = list[tuple[float, Any]]
@@ -288,26 +291,28 @@ def _append(trajectory: dict[str, list[Any]], config_id: ConfigId, time: float, 
 
 
 def result_from_records(records: list[dict[str, Any]]) -> Result:
-    """A :class:`Result` from journal records (see :mod:`mpibohb.journal`)."""
-    header = records[0]
-    time_ref = header["created"]
-    settings = dict(header["settings"], time_ref=time_ref)
-    id2config: dict[ConfigId, dict[str, Any]] = {}
-    submitted: dict[tuple[ConfigId, float], float] = {}
-    runs: list[Run] = []
-    for record in records[1:]:
-        kind = record.get("type")
-        if kind in ("job", "resubmit"):
-            config_id = tuple(record["config_id"])
-            id2config.setdefault(config_id, {"config": record["config"], "config_info": record["config_info"]})
-            submitted[(config_id, record["budget"])] = record["submitted"] - time_ref
-        elif kind == "result":
-            config_id = tuple(record["config_id"])
-            stamps = {"submitted": submitted.get((config_id, record["budget"]), record["started"] - time_ref),
-                      "started": record["started"] - time_ref, "finished": record["finished"] - time_ref}
-            runs.append(Run(config_id, record["budget"], record["loss"], record["info"], stamps, record["error"],
-                            record.get("worker", "")))
-    return Result(runs, id2config, settings)
+    """A :class:`Result` from journal records (see :mod:`mpibohb.journal`).
+
+    Raises:
+        JournalError: a record lacks a field its kind requires.
+    """
+    from .journal import fold
+
+    return result_from_state(fold(records))
+
+
+def result_from_state(state: RunState) -> Result:
+    """A :class:`Result` from a journal's state (see :func:`mpibohb.journal.fold`): its runs in the
+    order the results were journaled, time stamps relative to the journal's creation."""
+    time_ref = state.header["created"]
+    settings = dict(state.header["settings"], time_ref=time_ref)
+    runs = []
+    for record, submitted in state.results:
+        stamps = {"submitted": submitted - time_ref, "started": record["started"] - time_ref,
+                  "finished": record["finished"] - time_ref}
+        runs.append(Run(tuple(record["config_id"]), record["budget"], record["loss"], record["info"], stamps,
+                        record["error"], record.get("worker", "")))
+    return Result(runs, cast("dict[ConfigId, dict[str, Any]]", dict(state.configs)), settings)
 
 
 def load_result(run_dir: Any) -> Result:
@@ -331,6 +336,8 @@ def load_result(run_dir: Any) -> Result:
     records = read_journal(path)
     try:
         return result_from_records(records)
+    except JournalError as exc:
+        raise JournalError(f"{run_dir}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise JournalError(f"{run_dir}: a journal record lacks a field or has a bad value: {exc!r}") from None
 

@@ -1,8 +1,7 @@
-"""The master's side of one call of ``run``: run directory, resume, warm start, graceful stop.
+"""The master's side of one call of ``run``: run directory, warm start, resume, graceful stop.
 
-A resume rebuilds the optimizer by replaying its journal: a fresh optimizer with the journaled
-seed is asked for jobs and told results in exactly the journaled order, which restores every
-bracket and the random generator; jobs handed out but never finished are handed out again.
+A resume rebuilds the optimizer by replaying its journal (:mod:`mpibohb.replay`), then runs the
+jobs left open before any new one.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import json
 import logging
 import math
 import os
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +19,32 @@ from .executors import Executor
 from .files import refuse_link
 from .journal import (
     CONFIGS,
-    FORMAT_VERSION,
     JOURNAL,
-    LOCK,
     RESULTS,
-    JournalError,
-    RunDirectory,
+    Record,
     RunDirectoryError,
+    RunState,
+    end_record,
+    fold,
     has_complete_line,
-    lock_run_directory,
+    header_record,
     read_journal,
+    session_record,
+    stop_record,
 )
 from .loop import RunRecorder, record_outcomes, run_loop
-from .result import Result, load_result, result_from_records
+from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_interrupted_jobs, replay
+from .result import Result, load_result, result_from_state
+from .run_directory import LOCK, RunDirectory, lock_run_directory
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
-from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
 
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
 _SETTINGS_ADDED_LATER = {"fill_tail": False}  # a journal written before a setting existed had its default
-MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
-MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it, too
 
 
-def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[dict[str, Any]] | None:
+def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[Record] | None:
     """Check ``run_dir`` and return the journal records to resume from (``None``: a new run).
 
     Raises:
@@ -127,13 +125,6 @@ def _differing_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted((k for k in keys if old.get(k) != new.get(k)), key=lambda k: (k != "optimizer", k))
 
 
-def make_header(settings: dict[str, Any], configspace: Any, warm_start: list[list[Any]]) -> dict[str, Any]:
-    """The journal's first record."""
-    return {"type": "header", "format": FORMAT_VERSION, "settings": settings,
-            "configspace": configspace_text(configspace), "created": time.time(),
-            "warm_start": warm_start}
-
-
 def configspace_text(configspace: Any) -> str:
     """The search space as ConfigSpace's JSON text."""
     buffer = io.StringIO()
@@ -168,131 +159,8 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
             len(observations) - skipped, skipped)
 
 
-@dataclass
-class PendingJob:
-    """A job handed out before a resume that never finished, with what the journal says of it:
-    ``deaths``, how often a single-process session died while it ran (nothing there tells an
-    outside kill from the job's own), and ``evidence``, each time its worker rank was seen to
-    die while running it (MPI; a kill of the whole job leaves none)."""
-
-    job: Job
-    deaths: int = 0
-    evidence: list[str] = field(default_factory=list)
-
-
-def replay(optimizer: Optimizer, records: list[dict[str, Any]]) -> list[PendingJob]:
-    """Bring ``optimizer`` to the journaled state; return the jobs still to run, in hand-out order.
-
-    Raises:
-        JournalError: the journal was written by an optimizer that asks differently, or is
-            inconsistent.
-    """
-    pending: dict[tuple[tuple[int, ...], float], PendingJob] = {}
-    this_session: set[tuple[tuple[int, ...], float]] = set()  # handed out since the last session record
-    one_process = True  # sessions journaled before the executor was named counted every death
-    for record in records:
-        kind = record.get("type")
-        key = (tuple(record.get("config_id", ())), record.get("budget"))
-        if kind == "session":
-            _count_deaths(pending, this_session, one_process)
-            this_session, one_process = set(), record.get("executor") != "MPIExecutor"
-            _start_replayed_session(optimizer, record)
-        elif kind == "stop":
-            this_session = set()  # a clean stop interrupted its jobs on purpose
-        elif kind == "job":
-            pending[key] = PendingJob(_replay_ask(optimizer, record))
-        elif kind == "lost" and key in pending:
-            pending[key].evidence.append(record.get("reason") or "its worker rank died")
-        if kind in ("job", "resubmit"):
-            this_session.add(key)
-        elif kind == "result":
-            if key not in pending:
-                raise JournalError(f"the journal has a result for {list(key[0])} at budget {key[1]} that was "
-                                   "never handed out")
-            optimizer.tell(pending.pop(key).job, math.inf if record["loss"] is None else record["loss"])
-    _count_deaths(pending, this_session, one_process)
-    return list(pending.values())
-
-
-def _count_deaths(pending: dict[Any, PendingJob], running: set[Any], one_process: bool) -> None:
-    """The session ended (died) while ``running`` ran; count it where nothing tells why."""
-    if one_process:
-        for key in running & pending.keys():
-            pending[key].deaths += 1
-
-
-def _start_replayed_session(optimizer: Optimizer, record: dict[str, Any]) -> None:
-    """Replay a session's start with its own iterations and workers, which fill_tail's choices
-    depend on; a fill_tail run cannot be replayed with fewer iterations than a session had."""
-    n_iterations = record.get("n_iterations", optimizer.n_iterations)
-    if optimizer.fill_tail and n_iterations > optimizer.n_iterations:
-        raise JournalError(f"this run has fill_tail and ran with n_iterations={n_iterations} before: resume it "
-                           f"with at least that many (not {optimizer.n_iterations}); fill_tail's choices depend on it")
-    optimizer.start_session(n_iterations, record.get("n_workers", 1))
-
-
-def _replay_ask(optimizer: Optimizer, record: dict[str, Any]) -> Job:
-    job = optimizer.ask()
-    if job is None:
-        raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
-                           f"it hands out {record['config_id']}; resume with at least as many n_iterations")
-    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"]:
-        raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
-                           f"{record['budget']}, this optimizer {job.config_id} at {job.budget}")
-    return job
-
-
-def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer,
-                              recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
-    """Record as failed the jobs that the evidence blames for killing the run: their worker rank
-    was seen to die while running them :data:`MAX_EVIDENCED_DEATHS` times, or a single-process
-    run died :data:`MAX_ATTEMPTS` times while they ran. Return the others, to be handed out
-    again: those on their last single-process attempt apart (they run one at a time, so that a
-    job that ran beside one that kills the run is not blamed for it), then the rest."""
-    alone, again = [], []
-    for entry in pending:
-        reason = _blame(entry)
-        if reason is None:
-            (alone if entry.deaths == MAX_ATTEMPTS - 1 else again).append(entry.job)
-            continue
-        now = time.time()
-        logger.warning("%s at budget %g: %s", entry.job.config_id, entry.job.budget, reason.splitlines()[0])
-        record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))])
-    return alone, again
-
-
-def _blame(entry: PendingJob) -> str | None:
-    """Why ``entry`` is recorded as failed, or ``None`` while the evidence does not blame it."""
-    if len(entry.evidence) >= MAX_EVIDENCED_DEATHS:
-        return (f"AbandonedJob: its worker's process ended {len(entry.evidence)} times while running this job, "
-                "each time while the master was there to see it (a segfault, an out-of-memory kill, os._exit); "
-                f"recorded as failed. The last time: {entry.evidence[-1]}")
-    if entry.deaths >= MAX_ATTEMPTS:
-        return (f"AbandonedJob: the run died {entry.deaths} times while this job ran (e.g. a segfault or an "
-                "out-of-memory kill), the last time with no other such job running; recorded as failed")
-    return None
-
-
-def name_interrupted_jobs(pending: list[PendingJob], records: list[dict[str, Any]]) -> None:
-    """Say which jobs were running, and where, when the last session ended without a stop, and
-    which worker ranks were seen to die in it."""
-    if not pending or records[-1].get("type") in ("stop", "end"):
-        return
-    last_session = max(i for i, r in enumerate(records) if r.get("type") in ("header", "session"))
-    for record in records[last_session:]:
-        if record.get("type") == "lost":
-            logger.warning("in the last session %s", record.get("reason", "a worker rank died").splitlines()[0])
-    workers = {(tuple(r["config_id"]), r["budget"]): r.get("worker") for r in records
-               if r.get("type") in ("job", "resubmit") and r.get("worker")}
-    shown = [f"{entry.job.config_id} at budget {entry.job.budget:g}"
-             + (f" on {workers[(entry.job.config_id, entry.job.budget)]}"
-                if (entry.job.config_id, entry.job.budget) in workers else "") for entry in pending[:10]]
-    logger.warning("the last session ended without a stop record (killed, or a process died) while %d jobs ran: %s%s",
-                   len(pending), "; ".join(shown), "; ..." if len(pending) > 10 else "")
-
-
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
-                       warm_start: list[list[Any]]) -> tuple[list[dict[str, Any]] | None, RunDirectory, dict[str, Any]]:
+                       warm_start: list[list[Any]]) -> tuple[list[Record] | None, RunDirectory, Record]:
     """Lock the run directory, check it, and open it for writing; return the records to replay
     (``None`` for a new run), the directory, and the run's header."""
     lock_file = Path(family.run_dir) / LOCK
@@ -302,11 +170,12 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         records = open_run_directory(family.run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
-        header = make_header(dict(family.settings(), n_workers=n_workers), family.configspace, warm_start)
+        header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
+                               warm_start)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             header = records[0]
-        directory = RunDirectory(family.run_dir, records, lock)
+        directory = RunDirectory(family.run_dir, fold(records) if records is not None else None, lock)
     except BaseException:
         if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
             lock_file.unlink(missing_ok=True)
@@ -336,17 +205,17 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
-            optimizer, previous, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
+            optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
+            previous = result_from_state(state) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
-            recorder.journal({"type": "session", "n_iterations": n_iterations, "n_workers": n_workers,
-                              "started": time.time(), "executor": type(executor).__name__})
+            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__))
             executor.set_journal(recorder.journal)
-            if records:
-                name_interrupted_jobs(replayed, records)
+            if state is not None:
+                name_interrupted_jobs(replayed, state)
             _log_settings(family, n_iterations, n_workers)
             alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder)
             optimizer.start_session(n_iterations, n_workers)
-            if records:
+            if previous is not None:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                             len(alone) + len(pending))
             if alone:
@@ -360,10 +229,11 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     return recorder.result()
 
 
-def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], records: list[dict[str, Any]] | None,
-             stop: StopFlag) -> tuple[Optimizer, Result | None, list[tuple[Job, int]]]:
-    """A fresh optimizer, warm-started and brought to the journaled state (see :func:`replay`);
-    the journal's runs as a Result; the jobs to run again.
+def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], records: list[Record] | None,
+             stop: StopFlag) -> tuple[Optimizer, RunState | None, list[PendingJob]]:
+    """A fresh optimizer, warm-started and brought to the journaled state (see
+    :func:`~mpibohb.replay.replay`); the journal's state (``None`` for a new run); the jobs to
+    run again.
 
     A long journal takes long to replay, and nothing is written meanwhile, so a stop signal
     interrupts this at once (a journal that does not replay leaves no record either).
@@ -377,13 +247,12 @@ def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], record
                 logger.info("%s: replaying the journal's %d records", family.run_dir, len(records))
             optimizer = family.make_optimizer(n_iterations)
             feed_warm_start(optimizer, family.space, warm_start)
-            previous = result_from_records(records) if records else None
-            replayed = replay(optimizer, records) if records else []
+            state, replayed = replay(optimizer, records) if records else (None, [])
     except StopRequested as stopped:
         logger.warning("%s while the run resumed: nothing new was recorded; run again with resume=True to "
                        "continue (exit code %d)", stopped, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
-    return optimizer, previous, replayed
+    return optimizer, state, replayed
 
 
 def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
@@ -405,9 +274,9 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
     except StopRequested as stopped:
         record_outcomes(optimizer, recorder, executor.drain())
         recorder.session_ended()
-        recorder.journal({"type": "stop", "signal": stopped.signum, "time": time.time()})
+        recorder.journal(stop_record(stopped.signum))
         logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
                        stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
     recorder.session_ended()
-    recorder.journal({"type": "end", "time": time.time()})
+    recorder.journal(end_record())

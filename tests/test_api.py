@@ -66,7 +66,7 @@ def test_public_names() -> None:
 
     assert set(mpibohb.__all__) == set(mpibohb._HOMES)
     for name in mpibohb.__all__:
-        module = importlib.import_module(f"mpibohb.{mpibohb._HOMES[name]}")
+        module = importlib.import_module(mpibohb._HOMES[name])
         assert getattr(mpibohb, name) is getattr(module, name)
     assert len(dir(mpibohb)) == len(set(dir(mpibohb))) and set(mpibohb.__all__) <= set(dir(mpibohb))
     assert mpibohb.brackets.Optimizer is importlib.import_module("mpibohb.brackets").Optimizer

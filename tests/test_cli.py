@@ -526,8 +526,8 @@ def test_bad_input_gives_one_line_and_exit_code_2(bad_input_calls: dict, case: s
 def test_report_shows_an_incumbent_chosen_below_the_largest_successful_budget() -> None:
     """Configurations that failed on a larger budget are not incumbents, so the incumbent can sit
     on a budget below the largest that has a successful run: the report shows it there."""
-    from mpibohb.cli import _incumbent
     from mpibohb.result import Run
+    from mpibohb.summary import _incumbent
 
     def run(index: int, budget: float, loss: float | None) -> Run:
         return Run((0, 0, index), budget, loss, None, {"submitted": 0.0, "started": 0.0, "finished": 1.0},

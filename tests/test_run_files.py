@@ -23,7 +23,8 @@ from mpi_launch import SCRIPTS, mpi_environment, run_command, run_mpi
 
 from mpibohb import BOHB, load_result
 from mpibohb.files import RunFileError
-from mpibohb.journal import lock_run_directory, read_journal
+from mpibohb.journal import read_journal
+from mpibohb.run_directory import lock_run_directory
 from mpibohb.schedule import runs_per_budget
 
 TOY = SCRIPTS / "toy_run.py"

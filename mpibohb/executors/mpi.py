@@ -27,8 +27,17 @@ from typing import Any
 from mpi4py import MPI
 
 from ..brackets import Job
+from ..files import RunFileError
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
-from ..journal import JournalError, RunDirectoryError, RunFileError
+from ..journal import (
+    JournalError,
+    RunDirectoryError,
+    interrupted_record,
+    lost_record,
+    reinstated_record,
+    retired_record,
+    retry_record,
+)
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import hold_at_exit, refuse_ranks_that_ended
@@ -162,8 +171,7 @@ class MPIExecutor:
     def _interrupted(self, task: _Task, outcome: Outcome) -> None:
         logger.warning("%s at budget %g on %s: a stop signal reached compute, which ended; it will run again (not "
                        "recorded as failed)", task.job.config_id, task.job.budget, self.describe(task.rank))
-        self.journal({"type": "interrupted", "config_id": list(task.job.config_id), "budget": task.job.budget,
-                      "worker": self.describe(task.rank), "signal": outcome.interrupted, "time": time.time()})
+        self.journal(interrupted_record(task.job, self.describe(task.rank), outcome.interrupted))
         self._again.append((task.job, None))
 
     def _act(self, verdict: Verdict) -> list[tuple[Job, Outcome]]:
@@ -172,11 +180,11 @@ class MPIExecutor:
             if rank in self._idle:
                 self._idle.remove(rank)
             logger.warning("taking %s out of service: %s", self.describe(rank), why)
-            self.journal({"type": "retired", "worker": self.describe(rank), "reason": why, "time": time.time()})
+            self.journal(retired_record(self.describe(rank), why))
         if verdict.reinstated is not None and verdict.reinstated not in self._lost:
             logger.warning("%s is back in service: most jobs it had failed failed on other ranks too",
                            self.describe(verdict.reinstated))
-            self.journal({"type": "reinstated", "worker": self.describe(verdict.reinstated), "time": time.time()})
+            self.journal(reinstated_record(self.describe(verdict.reinstated)))
             self._idle.append(verdict.reinstated)
         for job, failure, avoid in verdict.again:
             self._run_again(job, failure, avoid)
@@ -186,8 +194,7 @@ class MPIExecutor:
         first_line = (failure.error or "").splitlines()[0] if failure.error else ""
         logger.info("%s at budget %g failed on %s (%s): it runs again on another rank", job.config_id, job.budget,
                     self.describe(avoid), first_line)
-        self.journal({"type": "retry", "config_id": list(job.config_id), "budget": job.budget,
-                      "worker": self.describe(avoid), "error": failure.error, "time": time.time()})
+        self.journal(retry_record(job, self.describe(avoid), failure.error))
         self._again.append((job, avoid))
 
     def _dispatch_again(self) -> None:
@@ -245,11 +252,7 @@ class MPIExecutor:
         task = next((t for t in list(self._running.values()) if t.rank == rank), None)
         running = f" while running {task.job.config_id} at budget {task.job.budget:g}" if task else " while idle"
         reason = f"{self.describe(rank)} ended{running}" + (f":\n{text.strip()}" if text.strip() else "")
-        record: dict[str, Any] = {"type": "lost", "worker": self.describe(rank), "reason": reason,
-                                  "time": time.time()}
-        if task is not None:
-            record.update(config_id=list(task.job.config_id), budget=task.job.budget)
-        self.journal(record)
+        self.journal(lost_record(self.describe(rank), reason, task.job if task is not None else None))
         print(f"mpibohb: {reason}", file=sys.stderr, flush=True)
         self._deaths.append((rank, reason))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..brackets import Job
+from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
 from ..worker import Outcome, answer_deadline, evaluate
 
@@ -84,9 +85,7 @@ class SerialExecutor:
         error = (f"JobTimeoutError on {self.name}: still running {limit:.0f} s after it started (timeout "
                  f"{self.timeout:g} s plus grace), stuck where the timeout cannot interrupt it (a blocking C call); "
                  "the process ends so that the run does not wait for ever")
-        self._journal({"type": "result", "config_id": list(job.config_id), "budget": job.budget, "loss": None,
-                       "info": None, "error": error, "started": started, "finished": time.time(),
-                       "worker": self.name})
+        self._journal(result_record(job, Outcome(None, None, error, started, time.time(), self.name), None))
         print(f"mpibohb: {job.config_id} at budget {job.budget:g}: {error}; it is recorded as failed: run again "
               f"with resume=True to continue (exit code {EXIT_STUCK})", file=sys.stderr, flush=True)
         logging.shutdown()

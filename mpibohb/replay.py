@@ -1,0 +1,136 @@
+"""A resume: a fresh optimizer brought to the journaled state, and the jobs to hand out again.
+
+The replay asks a fresh optimizer (with the journaled seed) for jobs and tells it results in
+exactly the journaled order, which restores every bracket and the random generator; jobs handed
+out but never finished are handed out again. A job that the journal blames for killing the run
+(:func:`give_up_on_repeat_crashes`) is recorded as failed instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+from .brackets import Job, Optimizer
+from .journal import JournalError, OpenJob, Record, RunState, fold
+from .loop import RunRecorder, record_outcomes
+from .worker import Outcome
+
+logger = logging.getLogger("mpibohb")
+
+MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
+MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it, too
+
+
+@dataclass
+class PendingJob:
+    """A job handed out before a resume that never finished, with what the journal says of it
+    (see :class:`~mpibohb.journal.OpenJob`): ``deaths``, how often a single-process session died
+    while it ran, and ``evidence``, each time its worker rank was seen to die while running it."""
+
+    job: Job
+    deaths: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+
+def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[PendingJob]]:
+    """Bring ``optimizer`` to the journaled state; return the journal's state and the jobs still
+    to run, in hand-out order.
+
+    Raises:
+        JournalError: the journal was written by an optimizer that asks differently, or is
+            inconsistent.
+    """
+    def tell(record: Record, opened: OpenJob | None) -> None:
+        optimizer.tell(_asked(opened, record), math.inf if record["loss"] is None else record["loss"])
+
+    state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
+                 on_job=lambda record: _replay_ask(optimizer, record), on_result=tell)
+    return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence))
+                   for opened in state.open_jobs.values()]
+
+
+def _asked(opened: OpenJob | None, record: Record) -> Job:
+    """The job the replay asked for when ``opened`` was handed out.
+
+    Raises:
+        JournalError: a result, or a resubmit, of a job that was not open (never handed out, or
+            finished before).
+    """
+    if opened is None or opened.handle is None:
+        raise JournalError(f"the journal has a {record['type']} for {record['config_id']} at budget "
+                           f"{record['budget']} that was never handed out, or had finished before")
+    return opened.handle
+
+
+def _start_replayed_session(optimizer: Optimizer, record: Record) -> None:
+    """Replay a session's start with its own iterations and workers, which fill_tail's choices
+    depend on; a fill_tail run cannot be replayed with fewer iterations than a session had."""
+    n_iterations = record.get("n_iterations", optimizer.n_iterations)
+    if optimizer.fill_tail and n_iterations > optimizer.n_iterations:
+        raise JournalError(f"this run has fill_tail and ran with n_iterations={n_iterations} before: resume it "
+                           f"with at least that many (not {optimizer.n_iterations}); fill_tail's choices depend on it")
+    optimizer.start_session(n_iterations, record.get("n_workers", 1))
+
+
+def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
+    job = optimizer.ask()
+    if job is None:
+        raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
+                           f"it hands out {record['config_id']}; resume with at least as many n_iterations")
+    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"]:
+        raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
+                           f"{record['budget']}, this optimizer {job.config_id} at {job.budget}")
+    return job
+
+
+def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer,
+                              recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
+    """Record as failed the jobs that the evidence blames for killing the run: their worker rank
+    was seen to die while running them :data:`MAX_EVIDENCED_DEATHS` times, or a single-process
+    run died :data:`MAX_ATTEMPTS` times while they ran. Return the others, to be handed out
+    again: those on their last single-process attempt apart (they run one at a time, so that a
+    job that ran beside one that kills the run is not blamed for it), then the rest."""
+    alone: list[Job] = []
+    again: list[Job] = []
+    for entry in pending:
+        reason = _blame(entry)
+        if reason is None:
+            (alone if entry.deaths == MAX_ATTEMPTS - 1 else again).append(entry.job)
+            continue
+        now = time.time()
+        logger.warning("%s at budget %g: %s", entry.job.config_id, entry.job.budget, reason.splitlines()[0])
+        record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))])
+    return alone, again
+
+
+def _blame(entry: PendingJob) -> str | None:
+    """Why ``entry`` is recorded as failed, or ``None`` while the evidence does not blame it."""
+    if len(entry.evidence) >= MAX_EVIDENCED_DEATHS:
+        return (f"AbandonedJob: its worker's process ended {len(entry.evidence)} times while running this job, "
+                "each time while the master was there to see it (a segfault, an out-of-memory kill, os._exit); "
+                f"recorded as failed. The last time: {entry.evidence[-1]}")
+    if entry.deaths >= MAX_ATTEMPTS:
+        return (f"AbandonedJob: the run died {entry.deaths} times while this job ran (e.g. a segfault or an "
+                "out-of-memory kill), the last time with no other such job running; recorded as failed")
+    return None
+
+
+def name_interrupted_jobs(pending: list[PendingJob], state: RunState) -> None:
+    """Say which jobs were running, and where, when the last session ended without a stop, and
+    which worker ranks were seen to die in it."""
+    if not pending or state.ending is not None:
+        return
+    for record in state.lost:
+        logger.warning("in the last session %s", record.get("reason", "a worker rank died").splitlines()[0])
+    shown = [f"{entry.job.config_id} at budget {entry.job.budget:g}" + _on_worker(state, entry.job)
+             for entry in pending[:10]]
+    logger.warning("the last session ended without a stop record (killed, or a process died) while %d jobs ran: %s%s",
+                   len(pending), "; ".join(shown), "; ..." if len(pending) > 10 else "")
+
+
+def _on_worker(state: RunState, job: Job) -> str:
+    hand_out = state.handed_out.get((job.config_id, job.budget))
+    return f" on {hand_out.worker}" if hand_out is not None and hand_out.worker else ""
