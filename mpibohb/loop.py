@@ -152,7 +152,7 @@ class RunRecorder:
         }
         run = Run(job.config_id, job.budget, outcome.loss, info, stamps, outcome.error, outcome.worker)
         self.runs.append(run)
-        if outcome.failed:
+        if outcome.loss is None:
             self.num_failed += 1
             self.failures.failed(job, outcome)
         elif outcome.loss < self.best_loss:
@@ -197,7 +197,7 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
-            resubmit = True
+            resubmit, job = True, None
             if suspects and suspect is None:
                 job = suspects.popleft()
                 suspect = (job.config_id, job.budget)

@@ -42,6 +42,11 @@ class Run:
                 f"time_stamps={self.time_stamps}, error={'yes' if self.error_logs else 'no'})")
 
 
+def _loss(run: Run) -> float:
+    """A successful run's loss: what ``get_pandas_dataframe`` and ``get_fANOVA_data`` take by default."""
+    return math.nan if run.loss is None else run.loss
+
+
 def error_headline(text: str | None) -> str:
     """The line of an error text that names the error: its first (``KeyError on rank 1@host: 'y'``),
     or for a bare traceback (HpBandSter's logs) its last."""
@@ -112,10 +117,10 @@ class Result:
                 largest[run.config_id] = run
         return [run for run in self.runs if largest[run.config_id] is run]
 
-    def get_runs_by_id(self, config_id: ConfigId) -> list[Run]:
+    def get_runs_by_id(self, config_id: Sequence[int]) -> list[Run]:
         """The runs of one configuration, by increasing budget."""
-        config_id = tuple(config_id)
-        return sorted((r for r in self.runs if r.config_id == config_id), key=lambda r: r.budget)
+        wanted = tuple(config_id)
+        return sorted((r for r in self.runs if r.config_id == wanted), key=lambda r: r.budget)
 
     def get_incumbent_id(self) -> ConfigId | None:
         """The configuration with the lowest loss on the largest budget that has a successful run,
@@ -125,7 +130,7 @@ class Result:
         ``max_budget``, and otherwise falls back to the largest budget reached instead of
         returning ``None``. ``None`` only when no usable run succeeded.
         """
-        failed_at = {}  # config -> the largest budget it failed on
+        failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on
         for run in self.runs:
             if run.loss is None:
                 failed_at[run.config_id] = max(run.budget, failed_at.get(run.config_id, -math.inf))
@@ -154,13 +159,13 @@ class Result:
         runs.sort(key=lambda r: r.time_stamps["finished"])
         trajectory: dict[str, list[Any]] = {"config_ids": [], "times_finished": [], "budgets": [], "losses": []}
         best_loss, best_budget = math.inf, -math.inf
-        for run in runs:
-            better = run.loss < best_loss or (bigger_is_better and run.budget > best_budget)
+        for run, loss in ((r, r.loss) for r in runs if r.loss is not None):
+            better = loss < best_loss or (bigger_is_better and run.budget > best_budget)
             if non_decreasing_budget and run.budget < best_budget:
                 better = False
             if better:
-                best_loss, best_budget = run.loss, run.budget
-                _append(trajectory, run.config_id, run.time_stamps["finished"], run.budget, run.loss)
+                best_loss, best_budget = loss, run.budget
+                _append(trajectory, run.config_id, run.time_stamps["finished"], run.budget, loss)
         if runs and trajectory["times_finished"][-1] != runs[-1].time_stamps["finished"]:
             last = trajectory
             _append(trajectory, last["config_ids"][-1], runs[-1].time_stamps["finished"],
@@ -194,10 +199,10 @@ class Result:
             ``{config_id: lc_extractor(runs)}``, keyed by the config id as a tuple.
         """
         wanted = self.id2config if config_ids is None else config_ids
-        return {tuple(cid): lc_extractor(self.get_runs_by_id(cid)) for cid in wanted}
+        return {cast(ConfigId, tuple(cid)): lc_extractor(self.get_runs_by_id(cid)) for cid in wanted}
 
     def get_pandas_dataframe(self, budgets: Sequence[float] | None = None,
-                             loss_fn: Callable[[Run], float] = lambda r: r.loss) -> tuple[Any, Any]:
+                             loss_fn: Callable[[Run], float] = _loss) -> tuple[Any, Any]:
         """The successful runs as two pandas data frames, as HpBandSter builds them.
 
         Rows come by configuration (in sampling order), then by budget. Unlike HpBandSter, each
@@ -236,7 +241,7 @@ class Result:
         return row
 
     def get_fANOVA_data(self, config_space: Any, budgets: Sequence[float] | None = None,  # noqa: N802
-                        loss_fn: Callable[[Run], float] = lambda r: r.loss,
+                        loss_fn: Callable[[Run], float] = _loss,
                         failed_loss: float | None = None) -> tuple[Any, Any, Any]:
         """The runs as arrays for fANOVA, as HpBandSter's method of this name gives them.
 
@@ -380,7 +385,7 @@ def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:
         runs[(run.config_id, run.budget)] = run
     time_ref = min((run.time_stamps["submitted"] for _, run in logged), default=None)
     relative = [replace(run, time_stamps={key: stamp - time_ref for key, stamp in run.time_stamps.items()})
-                for run in runs.values()]
+                for run in runs.values() if time_ref is not None]  # no runs, no time_ref
     return Result(relative, id2config, _inferred_hb_config({run.budget for _, run in logged}, time_ref))
 
 

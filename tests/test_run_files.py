@@ -304,7 +304,7 @@ def test_a_bad_mpibohb_max_info_bytes_is_refused_before_the_run(tmp_path, monkey
         small_run(tmp_path / "run")
 
 
-@pytest.mark.processes
+@pytest.mark.mpiexec
 def test_a_full_disk_under_mpi_ends_the_job_with_one_line(tiny_disk):
     failed = run_mpi(3, TOY, str(tiny_disk / "run"), "--n_iterations", "8", timeout=120)
     assert failed.returncode == 1, failed.stderr[-3000:]

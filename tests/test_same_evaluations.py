@@ -8,11 +8,13 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from mpi_launch import SCRIPTS, run_command
 
 RECORDED = Path(__file__).parent / "data" / "seeded_runs.json"
 
 
+@pytest.mark.processes  # the script runs in its own process, and starts the processes that crash or stop
 def test_seeded_runs_evaluate_and_journal_what_they_did_before(tmp_path: Path) -> None:
     out = tmp_path / "digests.json"
     finished = run_command([sys.executable, str(SCRIPTS / "seeded_runs.py"), "--digests", str(out),
