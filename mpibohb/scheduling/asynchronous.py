@@ -51,13 +51,12 @@ class Asynchronous:
             if promotion is not None:
                 return bracket.job(*promotion)
             heapq.heappop(self._due)  # nothing due there until its next result
-        bracket = self.brackets[-1] if self.brackets else None
-        if bracket is None or bracket.full:
+        if not self.brackets or self.brackets[-1].full:
             if len(self.brackets) >= self.session_iterations:
                 return None
-            bracket = AsyncBracket(len(self.brackets), self.plan_of(len(self.brackets)), self.eta)
-            self.brackets.append(bracket)
+            self.brackets.append(AsyncBracket(len(self.brackets), self.plan_of(len(self.brackets)), self.eta))
             self._open += 1
+        bracket = self.brackets[-1]
         index = bracket.start(self.sampler.propose(bracket.plan.budgets[0], rng))
         return bracket.job(index, 0)
 
