@@ -43,6 +43,8 @@ class Verdict:
 class _Streak:
     held: list[tuple[Job, Outcome]] = field(default_factory=list)
     successes_at_start: int = 0  # the run's count of successes when the streak began
+    failures: int = 0  # in a row, held now or settled before: settling does not clear a rank's record
+    last_error: str | None = None
 
 
 class RankHealth:
@@ -77,10 +79,13 @@ class RankHealth:
             self._final.discard(key)
             verdict.record = [(job, outcome)]
         else:
-            self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes)).held.append((job, outcome))
+            streak = self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes))
+            streak.held.append((job, outcome))
+            streak.failures += 1
+            streak.last_error = outcome.error
         for failing in list(self._streaks):  # a success elsewhere may be what convicts a fast-failing rank
             streak = self._streaks[failing]
-            if self.limit is not None and len(streak.held) >= self.limit \
+            if self.limit is not None and streak.failures >= self.limit \
                     and self._successes > streak.successes_at_start and len(self.in_service) > 1:
                 self._retire(failing, verdict)
         return verdict
@@ -105,8 +110,8 @@ class RankHealth:
         self._trials[rank] = [len(streak.held), 0]
         for job, _ in streak.held:
             self._retried_from[(job.config_id, job.budget)] = rank
-        last = streak.held[-1][1].error
-        why = (f"its last {len(streak.held)} evaluations failed while other ranks succeeded; the last: "
+        last = streak.last_error
+        why = (f"its last {streak.failures} evaluations failed while other ranks succeeded; the last: "
                f"{last.splitlines()[0] if last else 'no error text'}")
         self.retired[rank] = why
         verdict.again += self._again(rank, streak)
@@ -124,12 +129,12 @@ class RankHealth:
     def settle(self) -> Verdict:
         """Nothing else can run: record or run again every held failure (see the module's text)."""
         verdict = Verdict()
-        for rank in list(self._streaks):
-            streak = self._streaks.pop(rank)
+        for rank, streak in self._streaks.items():
             if rank in self._worked and len(streak.held) == 1:
                 verdict.record.extend(streak.held)
             else:
                 verdict.again.extend(self._again(rank, streak))
+            streak.held = []  # the streak itself goes on: a success elsewhere may still convict the rank
         return verdict
 
     def lost(self, rank: int, why: str) -> list[tuple[Job, Outcome, int]]:

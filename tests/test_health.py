@@ -89,3 +89,25 @@ def test_a_lost_rank_leaves_service_and_its_held_failures_run_again():
     again = health.lost(2, "no answer")
     assert [(j.config_id, avoid) for j, _, avoid in again] == [((0, 0, 0), 2)]
     assert health.in_service == {1} and health.retired[2] == "no answer"
+
+
+def test_a_rank_whose_failures_were_settled_is_still_retired_by_a_later_success_elsewhere():
+    # rank 2 fails every job it can get before any other rank answers; nothing else can run, so its
+    # failures run again elsewhere; the first success after that still convicts it
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(3):
+        health.observe(2, job(index), FAIL)
+    assert len(health.settle().again) == 3 and health.holding == 0
+    verdict = health.observe(1, job(0), OK)
+    [(rank, why)] = verdict.retired
+    assert rank == 2 and "last 3 evaluations failed" in why and verdict.again == []
+    assert health.in_service == {1, 3}
+
+
+def test_a_success_on_the_rank_itself_clears_its_settled_failures():
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(3):
+        health.observe(2, job(index), FAIL)
+    health.settle()
+    health.observe(2, job(3), OK)
+    assert health.observe(1, job(4), OK).retired == [] and health.in_service == {1, 2, 3}

@@ -63,7 +63,7 @@ def test_a_broken_rank_is_taken_out_of_service_and_its_failures_run_again(tmp_pa
     assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout
     records = read_journal(tmp_path / "run")
     retired = [r for r in records if r["type"] == "retired"]
-    assert len(retired) == 1 and retired[0]["worker"].startswith("rank 2@"), retired
+    assert len(retired) == 1 and retired[0]["worker"].startswith("rank 2@"), (retired, kinds(tmp_path / "run"))
     assert "No space left on device" in retired[0]["reason"]
     retries = [r for r in records if r["type"] == "retry"]
     assert 3 <= len(retries) and all(r["worker"].startswith("rank 2@") for r in retries)
@@ -112,6 +112,66 @@ def test_ten_kills_of_the_master_blame_no_job(tmp_path):
     assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
     assert evaluations(run_dir) == evaluations(tmp_path / "whole")
     assert "lost" not in kinds(run_dir)
+
+
+def _ranks_of(launcher: int) -> dict[int, int]:
+    """rank -> pid of the processes that ``launcher``'s hydra proxy started (each in a session of its own)."""
+    ranks = {}
+    for proxy in _children_of(launcher):
+        for pid in _children_of(proxy):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            rank = next((v.split(b"=")[1] for v in environ if v.startswith(b"PMI_RANK=")), None)
+            if rank is not None:
+                ranks[int(rank)] = pid
+    return ranks
+
+
+def _children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("when", ["serving", "at_exit_gate"])
+def test_worker_ranks_end_when_rank_0_and_their_launcher_are_killed(when, tmp_path):
+    # A scheduler that kills a job's processes on its first host only (SGE's qdel) takes rank 0,
+    # mpiexec and the hydra proxy there; the worker ranks, each in a session of its own, are left
+    # with nobody to end them. They see rank 0's socket close and end themselves.
+    run_dir = tmp_path / "run"
+    command = [mpiexec(), "-n", "3", sys.executable, str(HOSTILE), str(run_dir), "--linger", "600",
+               "--sleep", "0.5" if when == "serving" else "0.01", "--n_iterations", "2"]
+    process = subprocess.Popen(command, env=mpi_environment(), start_new_session=True, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    ranks: dict[int, int] = {}
+    try:
+        if when == "serving":
+            deadline = time.monotonic() + 60
+            while not (run_dir / "journal.jsonl").exists() or "job" not in kinds(run_dir):
+                assert time.monotonic() < deadline and process.poll() is None, "the run did not start"
+                time.sleep(0.2)
+        else:
+            assert "RUNS" in process.stdout.readline()  # the run has ended; rank 0 lingers
+        ranks = _ranks_of(process.pid)
+        assert sorted(ranks) == [0, 1, 2], ranks
+        for pid in [process.pid, *_children_of(process.pid), ranks[0]]:  # mpiexec, the proxy, rank 0
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(_alive(ranks[rank]) for rank in (1, 2)):
+            assert time.monotonic() < deadline, "worker ranks still running 30 s after rank 0 was killed"
+            time.sleep(0.2)
+    finally:
+        for pid in [process.pid, *ranks.values()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("mode", ["exit", "segfault"])

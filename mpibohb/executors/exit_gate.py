@@ -9,12 +9,16 @@ there if rank 0 leaves without it).
 from __future__ import annotations
 
 import atexit
+import os
+import sys
 
 from mpi4py import MPI
 
-from .mpi_protocol import Backoff
+from .mpi_protocol import Backoff, worker_name
+from .watch import WatchedRank
 
 _EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
+_RANK_ZERO: list[WatchedRank] = []  # this worker rank's watch on rank 0, while it waits at the gate
 
 
 def hold_at_exit(comm: MPI.Comm) -> None:
@@ -26,13 +30,23 @@ def hold_at_exit(comm: MPI.Comm) -> None:
     _EXIT_GATES.append(comm.Dup())
 
 
+def watch_rank_zero_at_exit(watched: WatchedRank) -> None:
+    """While this worker rank waits at the exit gate, ``watched`` tells whether rank 0 still lives."""
+    watched.stop_reporting()
+    _RANK_ZERO[:] = [watched]
+
+
 def pass_exit_gates() -> None:
-    """At interpreter exit: a non-blocking barrier on every exit gate, polled with a sleep."""
+    """At interpreter exit: a non-blocking barrier on every exit gate, polled with a sleep. A
+    worker rank whose rank 0 ended without passing the gate ends its process (``os._exit(1)``):
+    nobody else would end it when the launcher that started it is gone."""
     if not _EXIT_GATES or not MPI.Is_initialized() or MPI.Is_finalized():
         return
     requests = [gate.Ibarrier() for gate in _EXIT_GATES]
     backoff = Backoff(start=1e-3, cap=5e-2, yields=0)  # the wait may last hours: 20 polls a second
     while not MPI.Request.Testall(requests):
+        if _RANK_ZERO and _RANK_ZERO[0].orphaned():
+            end_orphan(f"{worker_name(MPI.COMM_WORLD)}: rank 0 has ended without passing the exit gate")
         backoff.sleep()
     for gate in _EXIT_GATES:
         gate.Free()
@@ -55,3 +69,13 @@ def refuse_ranks_that_ended(comm: MPI.Comm) -> None:
             f"ranks {sorted(ended)} of this communicator ended their process when an earlier run() ended "
             "(worker ranks end with the run by default): pass workers_return=True to every run() of the "
             "script but the last, and keep code that should run on rank 0 only under `if res is not None:`")
+
+
+def end_orphan(why: str) -> None:
+    """End this worker rank's process at once: its rank 0 is gone, so MPI cannot end the job (and
+    ``MPI_Finalize`` or ``MPI_Abort`` could wait for ever on a launcher that was killed)."""
+    try:
+        print(f"mpibohb: {why} (its launcher was killed?): this process ends", file=sys.stderr, flush=True)
+    except OSError:  # the launcher held the other end of stderr
+        pass
+    os._exit(1)

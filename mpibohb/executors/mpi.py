@@ -40,10 +40,10 @@ from ..journal import (
 )
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
-from .exit_gate import hold_at_exit, refuse_ranks_that_ended
+from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, probe, unpack_outcome, worker_name
-from .mpi_worker import serve
-from .watch import Address, DeathWatch
+from .mpi_worker import RankZeroGoneError, serve
+from .watch import Address, DeathWatch, WatchedRank
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class MPIExecutor:
         self.health = RankHealth(range(1, comm.Get_size()), rank_failure_limit)
         self.journal: Journal = lambda record: None
         self.watch: DeathWatch | None = None
+        self.workers_end_with_run = False  # then they watch rank 0 at their exit gate
         self._idle: deque[int] = deque(range(1, comm.Get_size()))
         self._running: dict[JobKey, _Task] = {}
         self._again: deque[tuple[Job, int | None]] = deque()  # jobs to run again, and a rank to avoid
@@ -284,7 +285,7 @@ class MPIExecutor:
             return
         self._closed = True
         if self.watch is not None:
-            self.watch.close()
+            self.watch.close(keep_connections=self.workers_end_with_run)
         for rank in range(1, self.comm.Get_size()):
             if rank not in self._lost:
                 self.comm.send(None, dest=rank, tag=TAG_JOB)
@@ -343,12 +344,16 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
             assert ranks is not None  # the root gets the list; the other ranks get None
             executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit)
             executor.watch = _start_watch(executor)
+            executor.workers_end_with_run = not workers_return
             comm.bcast(executor.watch.address() if executor.watch else None, root=0)
             return _master(comm, run_master, executor)
         address: Address | None = comm.bcast(None, root=0)
+        watched = WatchedRank(address, comm.Get_rank())
         restore_signals = ignore_stop_signals() if graceful_stop else (lambda: None)
         try:
-            serve(comm, compute, address)
+            serve(comm, compute, watched)
+        except RankZeroGoneError as gone:
+            end_orphan(str(gone))
         except BaseException:
             abort_on_error(comm, "the worker loop")
         finally:
@@ -356,7 +361,9 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
     finally:
         comm.Free()
     if workers_return:
+        watched.close()
         return None
+    watch_rank_zero_at_exit(watched)
     logger.debug("%s: the run has ended; this process ends (run(..., workers_return=True) keeps it)",
                  worker_name(MPI.COMM_WORLD))
     raise SystemExit(0)

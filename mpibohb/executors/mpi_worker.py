@@ -16,14 +16,18 @@ from mpi4py import MPI
 from ..stopping import SignalWitness, handlers_restored
 from ..worker import evaluate
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
-from .watch import Address, WatchedRank
+from .watch import WatchedRank
 
 logger = logging.getLogger(__name__)
 
 CHILDREN_GRACE_SECONDS = 2.0
 
 
-def serve(comm: MPI.Comm, compute: Callable[..., Any], watch: Address | None = None) -> None:
+class RankZeroGoneError(Exception):
+    """Rank 0's process ended while this worker rank waited for its next job."""
+
+
+def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | None = None) -> None:
     """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops.
 
     A stop signal that reaches ``compute`` through a handler of its own (the rank itself ignores
@@ -31,22 +35,26 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watch: Address | None = N
     master runs the job again instead of recording a failure; the handlers ``compute`` installs do
     not outlive it. Processes that ``compute`` started and left running are ended when the loop
     ends: they would keep the launcher waiting for their output.
+
+    Raises:
+        RankZeroGoneError: ``watched`` saw rank 0's process end while this rank waited for a job.
     """
     name = worker_name(comm)
-    watched = WatchedRank(watch, comm.Get_rank())
     children_before = _children()
     try:
         with SignalWitness() as witness:
-            _serve(comm, compute, name, witness)
+            _serve(comm, compute, name, witness, watched or WatchedRank(None, comm.Get_rank()))
     finally:
-        watched.close()
         end_children(_children() - children_before, name)
 
 
-def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness) -> None:
+def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness,
+           watched: WatchedRank) -> None:
     backoff = Backoff()
     while True:
         if not probe(comm, 0, TAG_JOB):
+            if backoff.delay >= backoff.cap and watched.orphaned():  # checked only once idle a while
+                raise RankZeroGoneError(f"{name}: rank 0's process has ended while this rank waited for a job")
             backoff.sleep()
             continue
         backoff.reset()

@@ -18,16 +18,20 @@ from __future__ import annotations
 import faulthandler
 import logging
 import secrets
+import select
 import selectors
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
 Address = tuple[str, int, str]  # rank 0's host, port, and a token that a worker must show
 CONNECT_SECONDS = 5.0
+ORPHAN_GRACE_SECONDS = 3.0  # a closed socket, then no word from rank 0 for this long: rank 0 is gone
+_OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of worker ranks that end with the run
 
 
 class DeathWatch:
@@ -50,12 +54,20 @@ class DeathWatch:
         """Where worker ranks connect."""
         return socket.gethostname(), self._listener.getsockname()[1], self.token
 
-    def close(self) -> None:
-        """Stop watching: from now on a closing socket is the normal end of a worker rank."""
+    def close(self, keep_connections: bool = False) -> None:
+        """Stop watching: from now on a closing socket is the normal end of a worker rank.
+
+        With ``keep_connections`` the worker ranks' sockets stay open until this process ends, so
+        that worker ranks waiting for it at their exit gate see when it ends (see
+        :meth:`WatchedRank.orphaned`)."""
         self._closing.set()
         self._thread.join(timeout=2)
         for key in list(self._selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
+            connection: socket.socket = key.fileobj  # type: ignore[assignment]
+            if keep_connections and key.data is not None:
+                _OPEN_UNTIL_EXIT.append(connection)
+            else:
+                connection.close()
         self._selector.close()
 
     def _watch(self) -> None:
@@ -107,6 +119,7 @@ class WatchedRank:
     def __init__(self, address: Address | None, rank: int) -> None:
         self.socket: socket.socket | None = None
         self._had_faulthandler = faulthandler.is_enabled()
+        self._silent_since: float | None = None
         if address is None:
             return
         host, port, token = address
@@ -121,13 +134,38 @@ class WatchedRank:
             return
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
 
-    def close(self) -> None:
-        """The normal end: close the socket; give faulthandler back its earlier state."""
+    def orphaned(self, grace: float = ORPHAN_GRACE_SECONDS) -> bool:
+        """True once rank 0's end of the socket has been closed for ``grace`` seconds: rank 0's
+        process ended without this rank (killed with a launcher that could not end this rank, as
+        when a scheduler kills a job's processes on the first host only). Rank 0 never writes, so
+        a readable socket means it closed. The grace lets a last message from rank 0 arrive."""
         if self.socket is None:
+            return False
+        try:
+            readable, _, _ = select.select([self.socket], [], [], 0)
+            closed = bool(readable) and self.socket.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            closed = True
+        if not closed:
+            return False
+        now = time.monotonic()
+        if self._silent_since is None:
+            self._silent_since = now
+        return now - self._silent_since >= grace
+
+    def stop_reporting(self) -> None:
+        """Send no more tracebacks: give faulthandler back its earlier state."""
+        if self.socket is None or not faulthandler.is_enabled():
             return
         faulthandler.disable()
         if self._had_faulthandler:
             faulthandler.enable(file=sys.stderr)
+
+    def close(self) -> None:
+        """The normal end: stop reporting and close the socket."""
+        if self.socket is None:
+            return
+        self.stop_reporting()
         self.socket.close()
         self.socket = None
 

@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--n_iterations", type=int, default=4)
     parser.add_argument("--sleep", type=float, default=0.05)
     parser.add_argument("--max_rank_failures", default="3")
+    parser.add_argument("--linger", type=float, default=0.0, help="rank 0 sleeps this long after the run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
@@ -87,6 +88,7 @@ def main() -> None:
         resume=True, max_rank_failures=limit)
     if result is not None:
         print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
+        time.sleep(args.linger)  # an analysis, while the worker ranks wait at their exit gate
 
 
 if __name__ == "__main__":
