@@ -37,11 +37,12 @@ ORDERS: dict[str, Callable[[Any], Any] | None] = {
 
 def open_every_bracket(optimizer: Optimizer) -> None:
     """Start all of the optimizer's brackets at once (a what-if: mpibohb never does this)."""
-    while len(optimizer.brackets) < optimizer.n_iterations:
-        iteration = len(optimizer.brackets)
-        bracket = Bracket(iteration, optimizer.plan_of(iteration), optimizer.sampler)
-        optimizer.brackets.append(bracket)
-        optimizer._open.append(bracket)  # noqa: SLF001 - a what-if on the optimiser's own bracket list
+    schedule = optimizer.schedule  # a synchronous schedule
+    while len(schedule.brackets) < optimizer.n_iterations:
+        iteration = len(schedule.brackets)
+        bracket = Bracket(iteration, schedule.plan_of(iteration), optimizer.sampler)
+        schedule.brackets.append(bracket)
+        schedule._open.append(bracket)  # noqa: SLF001 - a what-if on the schedule's own bracket list
 
 
 def bounds(workers: list[int], n_iterations: int, all_open: bool = False) -> dict[str, list[float]]:

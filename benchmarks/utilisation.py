@@ -131,7 +131,7 @@ def schedule_bound(workers: int, n_iterations: int, scale: float,
         prepare(optimizer)
 
     def sort_open(optimizer: Any) -> None:
-        optimizer._open.sort(key=order)  # noqa: SLF001 - a what-if on the optimiser's own job order
+        optimizer.schedule._open.sort(key=order)  # noqa: SLF001 - a what-if on the schedule's own job order
 
     run = simulate(optimizer, workers, lambda job: job.budget * scale, lambda job: toy_loss(job.config, job.budget),
                    sort_open if order is not None else None)

@@ -25,11 +25,14 @@ def main():
     parser.add_argument("--run_dir", default="runs/cluster", help="Directory the results are written to.")
     parser.add_argument("--fill_tail", action="store_true",
                         help="Start the last brackets early, so that many workers stay busy to the end of the run.")
+    parser.add_argument("--asynchronous", action="store_true",
+                        help="Promote configurations as soon as they are due: no worker waits for a straggler.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
-                max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
+                max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
+                asynchronous=args.asynchronous)
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval),
                    resume=True)
     print_summary(res, args.max_budget)

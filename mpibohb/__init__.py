@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .optimizers import BOHB, HyperBand, RandomSearch, json_result_logger
     from .result import Result, Run, load_result
+    from .simulation import simulate
     from .stopping import EXIT_STOPPED
     from .worker import Worker
 
 _HOMES = {"BOHB": "mpibohb.optimizers", "HyperBand": "mpibohb.optimizers", "RandomSearch": "mpibohb.optimizers",
           "Result": "mpibohb.result", "Run": "mpibohb.result", "load_result": "mpibohb.result",
-          "EXIT_STOPPED": "mpibohb.stopping", "Worker": "mpibohb.worker", "json_result_logger": "mpibohb.optimizers"}
+          "EXIT_STOPPED": "mpibohb.stopping", "Worker": "mpibohb.worker", "json_result_logger": "mpibohb.optimizers",
+          "simulate": "mpibohb.simulation"}
 
 __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "json_result_logger",
-           "load_result"]
+           "load_result", "simulate"]
 __version__ = "0.1.0"
 
 # No NullHandler on purpose: without any logging configuration Python prints WARNING and above to

@@ -85,7 +85,8 @@ def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[s
     workers, at_start = summary["n_workers"], settings.get("n_workers")
     started_with = "" if workers == at_start else f" (started with {at_start})"
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
-    return [f"optimizer: {settings.get('optimizer')}, budgets {budgets} (eta {settings.get('eta')}), "
+    schedule = "".join(f", {name}" for name in ("asynchronous", "fill_tail") if settings.get(name))
+    return [f"optimizer: {settings.get('optimizer')}{schedule}, budgets {budgets} (eta {settings.get('eta')}), "
             f"seed {settings.get('seed')}, {_plural(workers, 'worker')}{started_with}",
             f"created: {created}, {_plural(summary['sessions'], 'session')}"]
 

@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .brackets import ConfigId, Job, Optimizer
@@ -111,8 +111,10 @@ class RunRecorder:
     the optimizer acts on it (when there is a run directory), and logs progress."""
 
     def __init__(self, settings: dict[str, Any], directory: RunDirectory | None = None,
-                 time_ref: float | None = None, previous: Result | None = None) -> None:
-        self.time_ref = time.time() if time_ref is None else time_ref
+                 time_ref: float | None = None, previous: Result | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # a simulated clock in mpibohb.simulate
+        self.time_ref = clock() if time_ref is None else time_ref
         self.settings = dict(settings, time_ref=self.time_ref)
         self.directory = directory
         self.runs: list[Run] = list(previous.runs) if previous else []
@@ -131,7 +133,7 @@ class RunRecorder:
 
     def submitted(self, job: Job, resubmit: bool = False, worker: str = "") -> None:
         """Journal a job handed out (``resubmit``: again, after a resume) to ``worker``."""
-        now = time.time()
+        now = self.clock()
         self.id2config.setdefault(job.config_id, {"config": job.config, "config_info": job.config_info})
         self._submitted[(job.config_id, job.budget)] = now - self.time_ref
         self.journal(job_record(job, worker, resubmit=resubmit, submitted=now))
@@ -172,7 +174,7 @@ class RunRecorder:
     def _progress(self, what: str) -> None:
         best = "none" if math.isinf(self.best_loss) else f"{self.best_loss:.6g}"
         logger.info("%s | runs %d (%d failed) | best loss %s | %.1f s", what, len(self.runs),
-                    self.num_failed, best, time.time() - self.time_ref)
+                    self.num_failed, best, self.clock() - self.time_ref)
 
     def result(self) -> Result:
         """The runs so far as a :class:`Result`."""
@@ -192,7 +194,6 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     """
     suspects, pending = deque(alone), deque(pending)
     suspect: tuple[ConfigId, float] | None = None  # the suspect running now
-    tail_logged = optimizer.tail_started
     while not optimizer.finished:
         stop.check()
         while executor.idle_count() > 0:
@@ -204,12 +205,8 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
                 job = pending.popleft()
             else:
                 job, resubmit = optimizer.ask(), False
-                started_before_tail = optimizer.brackets_before_tail
-                if started_before_tail is not None and not tail_logged:
-                    tail_logged = True
-                    logger.info("fill_tail: starting every remaining bracket now (%d of %d), to keep the workers "
-                                "busy to the end", optimizer.session_iterations - started_before_tail,
-                                optimizer.session_iterations)
+                for notice in optimizer.pop_notices():
+                    logger.info("%s", notice)
                 if job is None:
                     break
             recorder.submitted(job, resubmit=resubmit, worker=executor.next_worker())
@@ -226,6 +223,6 @@ def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Itera
     """Journal each outcome, then tell the optimizer; log finished brackets."""
     for job, outcome in finished:
         recorder.finished(job, outcome)
-        optimizer.tell(job, outcome.loss_for_model())
-        if optimizer.brackets[job.iteration].finished:
-            recorder.bracket_done(job.iteration)
+        finished_bracket = optimizer.tell(job, outcome.loss_for_model())
+        if finished_bracket is not None:
+            recorder.bracket_done(finished_bracket)

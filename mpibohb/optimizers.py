@@ -23,6 +23,7 @@ from .result import Result
 from .samplers import Sampler
 from .samplers.bohb import KDESampler, KDESettings
 from .samplers.random import RandomSampler
+from .scheduling import make_schedule
 from .session import run_master
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped
@@ -52,7 +53,7 @@ class _HyperbandFamily:
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
                  max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike[str] | None = None,
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
-                 fill_tail: bool = False, **hpbandster_arguments: Any) -> None:
+                 fill_tail: bool = False, asynchronous: bool = False, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
@@ -70,6 +71,10 @@ class _HyperbandFamily:
         self.run_dir, self._logger_overwrites = _run_dir_and_overwrite(run_dir, result_logger)
         self.previous_result = previous_result
         self.fill_tail = checks.flag("fill_tail", fill_tail)
+        self.asynchronous = checks.flag("asynchronous", asynchronous)
+        if self.fill_tail and self.asynchronous:
+            raise ValueError("fill_tail and asynchronous exclude each other: an asynchronous run has no stages to "
+                             "wait for, so no tail of brackets to fill; pick one")
         self._has_run = False
 
     def _make_sampler(self) -> Sampler:
@@ -83,7 +88,8 @@ class _HyperbandFamily:
         """The run's settings, with HpBandSter's ``HB_config`` keys."""
         return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
-                "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail}
+                "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail,
+                "asynchronous": self.asynchronous}
 
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
@@ -211,8 +217,12 @@ class _HyperbandFamily:
     def make_optimizer(self, n_iterations: int) -> Optimizer:
         """A fresh ask/tell core for ``n_iterations`` brackets, seeded from ``seed``."""
         rng = np.random.default_rng(self.seed)
-        return Optimizer(self._make_sampler(), self.plan, n_iterations, rng, fill_tail=self.fill_tail,
-                         plan_period=len(self.budgets))  # Hyperband's brackets; RandomSearch's plan is constant
+        n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
+        sampler = self._make_sampler()
+        kind = "asynchronous" if self.asynchronous else "fill_tail" if self.fill_tail else "synchronous"
+        # Hyperband's brackets repeat every len(budgets) iterations; RandomSearch's plan is constant
+        return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta, len(self.budgets)),
+                         rng)
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""

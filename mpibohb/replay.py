@@ -69,7 +69,7 @@ def _start_replayed_session(optimizer: Optimizer, record: Record) -> None:
     """Replay a session's start with its own iterations and workers, which fill_tail's choices
     depend on; a fill_tail run cannot be replayed with fewer iterations than a session had."""
     n_iterations = record.get("n_iterations", optimizer.n_iterations)
-    if optimizer.fill_tail and n_iterations > optimizer.n_iterations:
+    if optimizer.replays_sessions and n_iterations > optimizer.n_iterations:
         raise JournalError(f"this run has fill_tail and ran with n_iterations={n_iterations} before: resume it "
                            f"with at least that many (not {optimizer.n_iterations}); fill_tail's choices depend on it")
     optimizer.start_session(n_iterations, record.get("n_workers", 1))

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-workers", type=int, default=None, help="threads, when not under MPI")
     parser.add_argument("--fill-tail", action="store_true",
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
+    parser.add_argument("--asynchronous", action="store_true",
+                        help="promote configurations as soon as they are due: no worker waits for a straggler")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -127,7 +129,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise ValueError(str(exc)) from None
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
-        max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail)
+        max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
+        asynchronous=args.asynchronous)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
     if result is None:  # a worker rank

@@ -11,6 +11,8 @@ import json
 import logging
 import math
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,8 @@ from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on
 logger = logging.getLogger("mpibohb")
 
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
-_SETTINGS_ADDED_LATER = {"fill_tail": False}  # a journal written before a setting existed had its default
+# a journal written before a setting existed had its default
+_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False}
 
 
 def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[Record] | None:
@@ -160,7 +163,7 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
-                       warm_start: list[list[Any]]) -> tuple[list[Record] | None, RunDirectory, Record]:
+                       warm_start: list[list[Any]], now: float) -> tuple[list[Record] | None, RunDirectory, Record]:
     """Lock the run directory, check it, and open it for writing; return the records to replay
     (``None`` for a new run), the directory, and the run's header."""
     lock_file = Path(family.run_dir) / LOCK
@@ -171,7 +174,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
-                               warm_start)
+                               warm_start, now)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             header = records[0]
@@ -191,8 +194,9 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
 
 
 def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
-               overwrite: bool, previous_result: Any) -> Result:
+               overwrite: bool, previous_result: Any, clock: Callable[[], float] = time.time) -> Result:
     """Run the optimisation on this process with ``executor``; journal it when there is a run_dir.
+    ``clock`` gives the time of the run's records (a simulated one in :func:`mpibohb.simulate`).
 
     Raises:
         RunStopped: a stop signal arrived (only with a run_dir); everything received is recorded.
@@ -200,15 +204,15 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
     if family.run_dir is not None:
-        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start)
+        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start, clock())
         warm_start, created = header["warm_start"], header["created"]
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
             optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
             previous = result_from_state(state) if state is not None else None
-            recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous)
-            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__))
+            recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous, clock)
+            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, clock()))
             executor.set_journal(recorder.journal)
             if state is not None:
                 name_interrupted_jobs(replayed, state)
@@ -248,6 +252,7 @@ def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], record
             optimizer = family.make_optimizer(n_iterations)
             feed_warm_start(optimizer, family.space, warm_start)
             state, replayed = replay(optimizer, records) if records else (None, [])
+            optimizer.pop_notices()  # progress lines of the past, said when they happened
     except StopRequested as stopped:
         logger.warning("%s while the run resumed: nothing new was recorded; run again with resume=True to "
                        "continue (exit code %d)", stopped, EXIT_STOPPED)
@@ -264,7 +269,7 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
     logger.info("%s: %s, budgets %s (eta %g), %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
                 budgets, family.eta, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",
-                ", fill_tail" if family.fill_tail else "")
+                ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
 
 
 def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, alone: list[Job],
@@ -274,9 +279,9 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
     except StopRequested as stopped:
         record_outcomes(optimizer, recorder, executor.drain())
         recorder.session_ended()
-        recorder.journal(stop_record(stopped.signum))
+        recorder.journal(stop_record(stopped.signum, recorder.clock()))
         logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
                        stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
     recorder.session_ended()
-    recorder.journal(end_record())
+    recorder.journal(end_record(recorder.clock()))

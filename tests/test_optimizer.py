@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch
-from mpibohb import brackets as brackets_module
-from mpibohb.brackets import EXACT_SUM_TERMS, Job, Optimizer, _TailPlan, budget_of
+from mpibohb.brackets import Job, Optimizer
 from mpibohb.samplers.random import RandomSampler
+from mpibohb.scheduling import synchronous as synchronous_module
+from mpibohb.scheduling.synchronous import EXACT_SUM_TERMS, FillTail, _TailPlan, budget_of
 from mpibohb.space import SearchSpace
 
 LADDER = (9.0, 27.0, 81.0, 243.0)
@@ -131,12 +132,12 @@ def test_next_bracket_starts_when_all_open_brackets_wait() -> None:
     optimizer = hyperband(2)
     bracket_0 = [optimizer.ask() for _ in range(27)]
     assert {job.iteration for job in bracket_0} == {0}
-    assert len(optimizer.brackets) == 1
+    assert len(optimizer.schedule.brackets) == 1
     bracket_1 = [optimizer.ask() for _ in range(12)]
     assert {job.iteration for job in bracket_1} == {1}
     assert all(job.budget == 27.0 for job in bracket_1)
     assert optimizer.ask() is None  # both wait, n_iterations brackets are started
-    assert len(optimizer.brackets) == 2
+    assert len(optimizer.schedule.brackets) == 2
     assert optimizer.num_running == 39
     for job in bracket_0:
         optimizer.tell(job, loss_of(job.config, job.budget))
@@ -172,11 +173,10 @@ def test_tell_of_an_unknown_job_raises() -> None:
 
 
 def test_n_iterations_is_validated() -> None:
-    sampler = RandomSampler(SearchSpace(space()))
-    plan = HyperBand(configspace=space(), min_budget=9, max_budget=243).plan
+    family = HyperBand(configspace=space(), min_budget=9, max_budget=243)
     for bad in (0, -1, 2.5, "3", True, None):
         with pytest.raises(ValueError, match="n_iterations"):
-            Optimizer(sampler, plan, bad, np.random.default_rng())  # type: ignore[arg-type]
+            family.make_optimizer(bad)  # type: ignore[arg-type]
 
 
 def _bohb_history(seed: int) -> list[tuple]:
@@ -207,9 +207,9 @@ def test_finished_brackets_release_their_configurations() -> None:
     optimizer = hyperband(4)
     job = optimizer.ask()
     optimizer.tell(job, 1.0)
-    assert len(optimizer.brackets[0].entries) > 0  # an open bracket keeps its entries
+    assert len(optimizer.schedule.brackets[0].entries) > 0  # an open bracket keeps its entries
     run_serially(optimizer)
-    assert all(bracket.finished and bracket.entries == [] for bracket in optimizer.brackets)
+    assert all(bracket.finished and bracket.entries == [] for bracket in optimizer.schedule.brackets)
 
 
 def run_with_workers(optimizer: Optimizer, workers: int) -> tuple[list[Job], float]:
@@ -251,16 +251,16 @@ def plan_work(plan) -> float:
 
 def test_fill_tail_starts_every_remaining_bracket_once_the_budget_left_per_worker_is_one_chain() -> None:
     optimizer = tail_hyperband(40, True)
-    plans = [optimizer.plan_of(i) for i in range(40)]
+    plans = [optimizer.schedule.plan_of(i) for i in range(40)]
     left = [sum(plan_work(plan) for plan in plans)]  # budget not handed out yet
     asks = []  # per ask, before it: budget left per worker, longest chain not started, brackets started; then
     ask = optimizer.ask  # whether it started the tail and the brackets started after it
 
     def watched_ask():
-        longest = max((sum(plan.budgets) for plan in plans[len(optimizer.brackets):]), default=0.0)
-        before = (left[0] / 32, longest, len(optimizer.brackets), optimizer.tail_started)
+        longest = max((sum(plan.budgets) for plan in plans[len(optimizer.schedule.brackets):]), default=0.0)
+        before = (left[0] / 32, longest, len(optimizer.schedule.brackets), optimizer.schedule.tail_started)
         job = ask()
-        asks.append((*before, optimizer.tail_started and not before[3], len(optimizer.brackets)))
+        asks.append((*before, optimizer.schedule.tail_started and not before[3], len(optimizer.schedule.brackets)))
         left[0] -= job.budget if job is not None else 0.0
         return job
 
@@ -279,7 +279,7 @@ def test_fill_tail_hands_out_from_the_longest_chain_left_first_in_the_tail() -> 
     optimizer = tail_hyperband(12, True)
     optimizer.start_session(12, 1000)  # the tail starts at the first ask: every bracket opens
     first = [optimizer.ask() for _ in range(27 + 27 + 27)]
-    assert len(optimizer.brackets) == 12 and optimizer.tail_started
+    assert len(optimizer.schedule.brackets) == 12 and optimizer.schedule.tail_started
     # brackets 0, 4 and 8 (budgets 1, 3, 9, 27: the longest chain) give their first stages first, oldest first
     assert [job.iteration for job in first] == [0] * 27 + [4] * 27 + [8] * 27
     assert optimizer.ask().iteration == 1  # then the chain 3 + 9 + 27
@@ -327,9 +327,10 @@ LADDERS = [(1, 27, 3), (0.01, 1, 3), (9, 243, 3), (1e-3, 1, 2), (0.1, 10, 1.7), 
 def test_fill_tail_plans_what_it_planned_before_to_the_last_bit(min_budget, max_budget, eta) -> None:
     optimizer = HyperBand(configspace=space(), min_budget=min_budget, max_budget=max_budget, eta=eta,
                           fill_tail=True).make_optimizer(1)
-    period = optimizer.plan_period
+    period = optimizer.schedule.plan_period
     for iterations in [*range(1, 3 * period + 3), 97, 1000]:
-        old, new = OldTailPlan(optimizer.plan_of, period, iterations), _TailPlan(optimizer.plan_of, period, iterations)
+        plan_of = optimizer.schedule.plan_of
+        old, new = OldTailPlan(plan_of, period, iterations), _TailPlan(plan_of, period, iterations)
         assert new.budget == old.budget, iterations
         assert [new.longest_chain_from(i) for i in range(iterations + 1)] == old.longest, iterations
 
@@ -343,10 +344,10 @@ def test_fill_tail_hands_out_what_it_handed_out_before(monkeypatch, ladder, work
         optimizer = family.make_optimizer(n_iterations)
         optimizer.start_session(n_iterations, workers)
         handed_out, _ = run_with_workers(optimizer, workers)
-        return [(job.config_id, job.budget) for job in handed_out], optimizer.brackets_before_tail
+        return [(job.config_id, job.budget) for job in handed_out], optimizer.schedule.brackets_before_tail
 
     new = jobs()
-    monkeypatch.setattr(brackets_module, "_TailPlan", OldTailPlan)
+    monkeypatch.setattr(synchronous_module, "_TailPlan", OldTailPlan)
     assert new == jobs()
     assert new[1] is not None  # the tail started: the decision was made
 
@@ -356,7 +357,7 @@ def test_fill_tail_hands_out_a_first_job_at_once_in_a_billion_iterations() -> No
     optimizer = tail_hyperband(10**9, True)
     optimizer.start_session(10**9, 4)
     job = optimizer.ask()
-    assert job is not None and job.config_id == (0, 0, 0) and not optimizer.tail_started
+    assert job is not None and job.config_id == (0, 0, 0) and not optimizer.schedule.tail_started
     optimizer.start_session(2 * 10**9, 4)  # a resume that extends the run plans as fast
     assert optimizer.ask() is not None
 
@@ -374,4 +375,4 @@ def test_the_budget_of_many_iterations_is_the_exact_sum_rounded_once() -> None:
 def test_fill_tail_needs_the_period_of_the_plans() -> None:
     sampler = RandomSampler(SearchSpace(space()))
     with pytest.raises(ValueError, match="fill_tail needs the period of the bracket plans"):
-        Optimizer(sampler, lambda i: None, 4, np.random.default_rng(), fill_tail=True)
+        FillTail(sampler, lambda i: None, 4, 0)  # type: ignore[arg-type,return-value]

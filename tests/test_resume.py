@@ -93,19 +93,20 @@ def evaluations(stdout: str) -> list:
     return json.loads(lines[0][len("RESULT "):])
 
 
-@pytest.mark.parametrize("kill_after", [1, 20, 50])
-def test_serial_run_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, kill_after):
-    reference = run_command(command(tmp_path / "reference"), timeout=120)
+@pytest.mark.parametrize("kill_after,schedule", [(1, ()), (20, ()), (50, ()), (7, ("--asynchronous",)),
+                                                 (33, ("--asynchronous",))])
+def test_serial_run_killed_and_resumed_equals_an_uninterrupted_run(tmp_path, kill_after, schedule):
+    reference = run_command(command(tmp_path / "reference", *schedule), timeout=120)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     run_dir = tmp_path / "run"
-    process = start(run_dir, "--sleep", "0.1")  # >= 1.5 s of work left after the 50th result: the kill comes first
+    process = start(run_dir, "--sleep", "0.1", *schedule)  # >= 1.5 s of work left after the 50th result
     wait_for_results(run_dir, kill_after, process)
     os.killpg(process.pid, signal.SIGKILL)
     finish(process)
     assert 0 < results_in_journal(run_dir) < EXPECTED_TOTAL
 
-    resumed = run_command(command(run_dir, "--resume"), timeout=120)
+    resumed = run_command(command(run_dir, "--resume", *schedule), timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     check_complete_and_unique(run_dir)
     assert evaluations(resumed.stdout) == evaluations(reference.stdout)
@@ -134,11 +135,13 @@ def test_a_run_directory_in_use_is_refused_without_resume(tmp_path):
     assert "already holds a run" in again.stderr and "resume=True" in again.stderr
 
 
-@pytest.mark.parametrize("victim,kill_after", [(0, 5), (0, 35), (2, 15), ("all", 25)])
+@pytest.mark.parametrize("victim,kill_after,schedule", [(0, 5, ()), (0, 35, ()), (2, 15, ()), ("all", 25, ()),
+                                                       (0, 12, ("--asynchronous",)), (2, 30, ("--asynchronous",)),
+                                                       ("all", 21, ("--asynchronous",))])
 @pytest.mark.mpiexec
-def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after):
+def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after, schedule):
     run_dir = tmp_path / "run"
-    process = start(run_dir, "--sleep", "0.1", ranks=4)  # about a second of work left after the 35th result
+    process = start(run_dir, "--sleep", "0.1", *schedule, ranks=4)  # about a second of work left after 35 results
     wait_for_results(run_dir, kill_after, process)
     if victim == "all":
         os.killpg(process.pid, signal.SIGKILL)
@@ -149,7 +152,7 @@ def test_mpi_run_killed_and_resumed_loses_nothing(tmp_path, victim, kill_after):
     done_before = results_in_journal(run_dir)
     assert done_before < EXPECTED_TOTAL
 
-    resumed = run_command(command(run_dir, "--resume", ranks=4), timeout=120)
+    resumed = run_command(command(run_dir, "--resume", *schedule, ranks=4), timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = check_complete_and_unique(run_dir)
     assert sum(r["type"] == "session" for r in records) == 2

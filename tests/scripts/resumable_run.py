@@ -1,6 +1,7 @@
 """A run with a run directory, for the kill-and-resume tests; every rank runs this.
 
-    [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T] [--fill_tail] [--verbose]
+    [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T]
+        [--fill_tail | --asynchronous] [--verbose]
 
 Each rank writes its pid into RUN_DIR/../pids/<rank> so that a test can kill a chosen rank.
 The worker is deterministic (its loss depends only on the config and the budget) and sleeps
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--n_workers", type=int, default=None)
     parser.add_argument("--n_iterations", type=int, default=3)
     parser.add_argument("--fill_tail", action="store_true")
+    parser.add_argument("--asynchronous", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="log mpibohb's progress lines to stderr")
     args = parser.parse_args()
     if args.verbose:
@@ -45,7 +47,7 @@ def main():
 
     cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "n": (1, 4), "c": ["a", "b"]})
     opt = BOHB(configspace=cs, min_budget=1, max_budget=27, eta=3, seed=11, run_dir=args.run_dir,
-               fill_tail=args.fill_tail)
+               fill_tail=args.fill_tail, asynchronous=args.asynchronous)
     res = opt.run(n_iterations=args.n_iterations, worker=loss, resume=args.resume, n_workers=args.n_workers)
     if res is not None:
         runs = [[list(r.config_id), r.budget, res.get_id2config_mapping()[r.config_id]["config"], r.loss]

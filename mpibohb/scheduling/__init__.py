@@ -1,0 +1,72 @@
+"""Which job next: one policy per class behind :class:`Schedule`, so that the ask/tell
+:class:`~mpibohb.brackets.Optimizer` keeps the sampler and the random generator, and a policy
+decides.
+
+* :class:`~.synchronous.Synchronous`: HpBandSter's rule; successive halving stage by stage, a new
+  bracket only when every open one waits for results;
+* :class:`~.synchronous.FillTail`: the same until the tail of a run is near, then every remaining
+  bracket at once (``fill_tail=True``);
+* :class:`~.asynchronous.Asynchronous`: promotions as soon as they are due, no stage waits for a
+  straggler (``asynchronous=True``).
+
+Every policy decides only from the seed and the order of results, so a resume replays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from ..brackets import Job
+from ..samplers import Sampler
+from ..schedule import BracketPlan
+
+PlanFunction = Callable[[int], BracketPlan]
+KINDS = ("synchronous", "fill_tail", "asynchronous")
+
+
+class Schedule(Protocol):
+    """A policy that decides which job runs next."""
+
+    n_iterations: int
+    replays_sessions: bool  # its choices depend on each session's iterations and workers
+
+    @property
+    def finished(self) -> bool:
+        """Every bracket of every iteration has all its results."""
+        ...
+
+    def start_session(self, n_iterations: int, workers: int) -> None:
+        """The next jobs go to ``workers`` workers of a session of ``n_iterations`` iterations."""
+        ...
+
+    def next_job(self, rng: np.random.Generator) -> Job | None:
+        """The next job, or ``None`` while nothing can be handed out (wait for a result)."""
+        ...
+
+    def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
+        """Store ``job``'s loss; its configuration's vector, and the iteration of the bracket
+        that this result finished (else ``None``)."""
+        ...
+
+    def pop_notices(self) -> list[str]:
+        """Progress lines the policy has for the log since the last call."""
+        ...
+
+
+def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
+                  plan_period: int) -> Schedule:
+    """The policy ``kind`` (one of :data:`KINDS`) for ``n_iterations`` brackets; iteration ``i`` runs
+    ``plan_of(i)``, which repeats every ``plan_period`` iterations."""
+    from .asynchronous import Asynchronous
+    from .synchronous import FillTail, Synchronous
+
+    if kind == "synchronous":
+        return Synchronous(sampler, plan_of, n_iterations)
+    if kind == "fill_tail":
+        return FillTail(sampler, plan_of, n_iterations, plan_period)
+    if kind == "asynchronous":
+        return Asynchronous(sampler, plan_of, n_iterations, eta)
+    raise ValueError(f"no schedule {kind!r}; one of {', '.join(KINDS)}")

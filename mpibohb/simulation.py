@@ -1,0 +1,67 @@
+"""Runs on simulated time: the real run loop against virtual workers, for planning and research.
+
+>>> from mpibohb import HyperBand, simulate
+>>> res = simulate(HyperBand(space, min_budget=1, max_budget=81), n_iterations=40, worker=compute,
+...                n_workers=128, duration=lambda config, budget: budget * 60.0)
+
+``compute`` still runs (for its loss), but each evaluation is taken to last
+``duration(config, budget)`` simulated seconds on one of ``n_workers`` workers; the loop, the
+optimizer, the journal (with a ``run_dir``) and the ``Result`` are the ones a real run uses, and
+the ``Result``'s time stamps are simulated seconds from the start. So "how many workers pay off?"
+has an answer in seconds: :func:`busy_fraction` of the result against ``n_workers``, and its
+span (``max`` of the runs' ``finished``), for each ``n_workers`` tried.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import checks
+from .executors.simulated import Duration, SimulatedClock, SimulatedExecutor
+from .result import Result
+from .session import run_master
+from .worker import as_compute_function
+
+
+def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, duration: Duration,
+             timeout: float | None = None, resume: bool = False, overwrite: bool = False,
+             previous_result: Any = None) -> Result:
+    """Run ``optimizer`` (a :class:`~mpibohb.BOHB`, :class:`~mpibohb.HyperBand` or
+    :class:`~mpibohb.RandomSearch`) for ``n_iterations`` with ``n_workers`` virtual workers, on a
+    simulated clock; return its :class:`~mpibohb.Result` (time stamps in simulated seconds).
+
+    Args:
+        worker: what ``run`` takes: a :class:`~mpibohb.Worker` or a function; it gives the losses.
+        duration: ``duration(config, budget)``: the simulated seconds of one evaluation (>= 0).
+        timeout: an evaluation whose duration exceeds it fails with a timeout, at the limit.
+        resume, overwrite, previous_result: as for ``run`` (with the optimizer's ``run_dir``).
+
+    Raises:
+        ValueError: a bad ``n_workers``, ``n_iterations`` or ``timeout``, or a ``duration`` that is
+            not a finite number of seconds >= 0.
+    """
+    n_workers = checks.integer("n_workers", n_workers, minimum=1)
+    n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
+    timeout = checks.optional_real("timeout", timeout, above=0, unit="seconds")
+    if not callable(duration):
+        raise ValueError(f"duration must be a function duration(config, budget) -> seconds, got {duration!r}")
+    compute = as_compute_function(worker)
+    clock = SimulatedClock()
+    working_directory = os.path.abspath(optimizer.run_dir or os.getcwd())
+    executor = SimulatedExecutor(compute, n_workers, duration, clock, working_directory, timeout)
+    return run_master(optimizer, executor, n_iterations, n_workers, resume, overwrite,
+                      previous_result if previous_result is not None else optimizer.previous_result, clock)
+
+
+def busy_fraction(result: Result, n_workers: int, until: Callable[[Result], float] | None = None) -> float:
+    """The share of ``n_workers`` workers' time that went into evaluations, from the run's start to
+    its last finished evaluation (or to ``until(result)``)."""
+    runs = result.get_all_runs()
+    if not runs:
+        return 0.0
+    end = until(result) if until is not None else max(run.time_stamps["finished"] for run in runs)
+    busy = sum(min(run.time_stamps["finished"], end) - run.time_stamps["started"] for run in runs
+               if run.time_stamps["started"] < end)
+    return busy / (n_workers * end) if end > 0 else 0.0

@@ -1,0 +1,136 @@
+"""Asynchronous successive halving (``asynchronous=True``) and runs on simulated time."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+from cli_in_process import run_cli
+from mpi_launch import ROOT
+
+from mpibohb import BOHB, HyperBand, RandomSearch, load_result, simulate
+from mpibohb.brackets import Job, Optimizer
+from mpibohb.simulation import busy_fraction
+
+TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"
+
+
+def space() -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (-1.0, 1.0), "c": ["a", "b"]}, seed=0)
+
+
+def loss_of(config: dict, budget: float) -> float:
+    return (config["x"] - 0.2) ** 2 + config["y"] ** 2 + (0.1 if config["c"] == "b" else 0.0) + 1.0 / budget
+
+
+def counts(jobs) -> Counter:
+    return Counter(job.budget for job in jobs)
+
+
+def run_with_random_order(optimizer: Optimizer, workers: int, seed: int) -> list[Job]:
+    """``workers`` jobs at a time, the one that finishes next chosen at random (stragglers
+    anywhere); checks, at every promotion, that the promoted configuration was in the top
+    ``1/eta`` of its rung's results so far."""
+    rng = np.random.default_rng(seed)
+    optimizer.start_session(optimizer.n_iterations, workers)
+    running: list[Job] = []
+    handed_out: list[Job] = []
+    results: dict[tuple[int, float], dict[tuple, float]] = {}  # (bracket, budget) -> config_id -> loss so far
+    last_budget: dict[tuple, float] = {}  # config_id -> the budget it last ran at
+    while not optimizer.finished:
+        while len(running) < workers and (job := optimizer.ask()) is not None:
+            if job.config_id in last_budget:  # a promotion
+                lower = last_budget[job.config_id]
+                rung = results.get((job.config_id[0], lower), {})
+                assert job.config_id in rung, "promoted before its result at the budget below came"
+                allowed = math.floor(len(rung) / 3 + 1e-9)
+                assert allowed >= 1, f"promoted with {len(rung)} results at its rung: fewer than eta"
+                assert rung[job.config_id] <= sorted(rung.values())[allowed - 1], "promoted from outside the top 1/eta"
+            last_budget[job.config_id] = job.budget
+            running.append(job)
+            handed_out.append(job)
+        assert running, "nothing running and nothing handed out, yet the run is not finished"
+        job = running.pop(int(rng.integers(len(running))))
+        loss = loss_of(job.config, job.budget)
+        results.setdefault((job.config_id[0], job.budget), {})[job.config_id] = loss
+        optimizer.tell(job, loss)
+    assert optimizer.ask() is None and optimizer.num_running == 0
+    return handed_out
+
+
+@pytest.mark.parametrize("family", [HyperBand, BOHB, RandomSearch])
+@pytest.mark.parametrize("workers", [1, 4, 32])
+def test_asynchronous_runs_what_synchronous_runs_and_promotes_only_from_the_top(family, workers):
+    def optimizer(asynchronous: bool) -> Optimizer:
+        return family(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=1,
+                      asynchronous=asynchronous).make_optimizer(4)
+
+    jobs = run_with_random_order(optimizer(True), workers, seed=workers)
+    keys = [(job.config_id, job.budget) for job in jobs]
+    assert len(keys) == len(set(keys)), "a configuration ran twice at one budget"
+    assert counts(jobs) == counts(run_with_random_order(optimizer(False), workers, seed=workers))
+    for config_id in {job.config_id for job in jobs}:  # each configuration climbs the ladder in order
+        budgets = [job.budget for job in jobs if job.config_id == config_id]
+        assert budgets == sorted(budgets)
+
+
+def test_asynchronous_and_fill_tail_together_are_refused():
+    with pytest.raises(ValueError, match="asynchronous.*fill_tail|fill_tail.*asynchronous"):
+        HyperBand(configspace=space(), min_budget=1, max_budget=27, asynchronous=True, fill_tail=True)
+
+
+def test_one_simulated_worker_evaluates_what_a_serial_run_evaluates(tmp_path):
+    def make() -> HyperBand:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True)
+
+    def compute(config, budget, **_):
+        return loss_of(config, budget)
+
+    serial = make().run(n_iterations=4, worker=compute)
+    simulated = simulate(make(), n_iterations=4, worker=compute, n_workers=1, duration=lambda c, b: b)
+    assert [(r.config_id, r.budget, r.loss) for r in simulated.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in serial.get_all_runs()]
+    assert busy_fraction(simulated, 1) == pytest.approx(1.0)
+
+
+def test_a_resume_with_another_schedule_is_refused(tmp_path):
+    def compute(config, budget, **_):
+        return loss_of(config, budget)
+
+    HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4, run_dir=tmp_path / "run").run(
+        n_iterations=1, worker=compute)
+    with pytest.raises(Exception, match="asynchronous"):
+        HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4, run_dir=tmp_path / "run",
+                  asynchronous=True).run(n_iterations=2, worker=compute, resume=True)
+
+
+def test_an_asynchronous_run_resumes_where_it_stopped(tmp_path):
+    def compute(config, budget, **_):
+        return loss_of(config, budget)
+
+    def make(run_dir) -> HyperBand:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4, run_dir=run_dir, asynchronous=True)
+
+    whole = make(tmp_path / "whole").run(n_iterations=4, worker=compute)
+    make(tmp_path / "parts").run(n_iterations=2, worker=compute)
+    resumed = make(tmp_path / "parts").run(n_iterations=4, worker=compute, resume=True)
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
+
+
+def test_the_command_line_runs_asynchronously(tmp_path):
+    run_dir = tmp_path / "run"
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir)]
+    finished = run_cli("run", *base, "--n-iterations", "2", "--n-workers", "4", "--asynchronous")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert load_result(run_dir).HB_config["asynchronous"] is True
+    assert ", asynchronous" in finished.stderr  # the settings line
+    assert len(load_result(run_dir).get_all_runs()) == 57
+    report, status = run_cli("report", str(run_dir)), run_cli("status", str(run_dir))
+    assert report.returncode == 0 and "asynchronous" in report.stdout, report.stdout + report.stderr
+    assert status.returncode == 0 and "finished" in status.stdout, status.stdout + status.stderr
+    refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
+    assert refused.returncode != 0 and "asynchronous: True -> False" in refused.stderr
