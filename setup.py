@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 MPICH = ["mpich"]
 PLOT = ["matplotlib"]
 BENCHMARKS = ["scikit-learn"] + PLOT + MPICH  # throughput and utilisation start mpiexec
-TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "ruff", "mypy"] + BENCHMARKS
+TEST = ["pytest>=7", "pytest-mpi", "pytest-timeout", "pytest-xdist", "ruff", "mypy"] + BENCHMARKS
 
 setup(
     name="mpibohb",
