@@ -90,20 +90,19 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
         "tpe, top_n_percent 15": {"top_n_percent": 15},
         "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},
+        "tpe, bandwidth_factor 1": {"bandwidth_factor": 1.0},
         "tpe, bandwidth_factor 3": {"bandwidth_factor": 3.0},
         "tpe, num_samples 64": {"num_samples": 64},
         "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
     }
-    candidates = {  # combinations tried on the way
-        "tpe, stopped, bandwidth_factor 3": {"budgets": "stopped", "bandwidth_factor": 3.0},
-    }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}
-            | {label: (TPE, changes) for label, changes in (tpe | candidates).items()})
+            | {label: (TPE, changes) for label, changes in tpe.items()})
 
 
 VARIANTS = _variants()
 BASELINE = next(iter(VARIANTS))
+AS_HPBANDSTER_LABEL, TPE_LABEL = "tpe code as HpBandSter", "tpe"
 
 
 def make_sampler(model: str, changes: dict[str, Any], space: Any) -> Any:
@@ -191,31 +190,45 @@ def final_scores(runs: list[dict[str, list[float]]], budget: float) -> np.ndarra
                      for r in runs])
 
 
-def verdict(values: np.ndarray, baseline: np.ndarray) -> str:
-    """'+' better than the baseline beyond the combined standard error, '-' worse, '=' within it."""
-    difference = float(np.mean(values) - np.mean(baseline))
-    error = math.hypot(standard_error(values), standard_error(baseline))
+def verdict(values: np.ndarray, reference: np.ndarray) -> str:
+    """'+' better than the reference beyond the combined standard error, '-' worse, '=' within it."""
+    difference = float(np.mean(values) - np.mean(reference))
+    error = math.hypot(standard_error(values), standard_error(reference))
     return "=" if abs(difference) <= error else ("+" if difference < 0 else "-")
 
 
-def table(columns: dict[str, dict[str, np.ndarray]], labels: list[str]) -> str:
-    """Rows: variants; columns: problems; cells: mean ± s.e. and the verdict against the baseline."""
+def reference_of(label: str) -> str | None:
+    """The row a row is compared with: HpBandSter's changes with the baseline, the additions to
+    "tpe code as HpBandSter" with that row, the tpe model's changes and the peers with "tpe"."""
+    if label == BASELINE:
+        return None
+    if label.startswith("  +"):
+        return AS_HPBANDSTER_LABEL
+    if label.startswith("tpe, ") or label not in VARIANTS:
+        return TPE_LABEL
+    return BASELINE
+
+
+def table(columns: dict[str, dict[str, np.ndarray]], labels: list[str], references: dict[str, str | None]) -> str:
+    """Rows: variants; columns: problems; cells: mean ± s.e. and the verdict against the row's reference."""
     problems = list(columns)
-    lines = ["| model | " + " | ".join(problems) + " | better / equal / worse |",
-             "| --- | " + " | ".join("---:" for _ in problems) + " | --- |"]
+    lines = ["| model | compared with | " + " | ".join(problems) + " | better / equal / worse |",
+             "| --- | --- | " + " | ".join("---:" for _ in problems) + " | --- |"]
     for label in labels:
+        reference = references.get(label)
         cells, counts = [], {"+": 0, "=": 0, "-": 0}
         for name in problems:
             values = columns[name].get(label)
             if values is None or not len(values):
                 cells.append("-")
                 continue
-            mark = verdict(values, columns[name][BASELINE]) if label != BASELINE else "="
-            counts[mark] += label != BASELINE
-            suffix = "" if label == BASELINE else f" {mark}"
-            cells.append(f"{np.mean(values):.4g} ± {standard_error(values):.2g}{suffix}")
-        tally = "-" if label == BASELINE else f"{counts['+']} / {counts['=']} / {counts['-']}"
-        lines.append(f"| {label.strip()} | " + " | ".join(cells) + f" | {tally} |")
+            mark = ""
+            if reference is not None and reference in columns[name]:
+                mark = verdict(values, columns[name][reference])
+                counts[mark] += 1
+            cells.append(f"{np.mean(values):.4g} ± {standard_error(values):.2g} {mark}".rstrip())
+        tally = "-" if reference is None else f"{counts['+']} / {counts['=']} / {counts['-']}"
+        lines.append(f"| {label.strip()} | {(reference or '-').strip()} | " + " | ".join(cells) + f" | {tally} |")
     return "\n".join(lines)
 
 
@@ -262,12 +275,14 @@ def main(argv: list[str] | None = None) -> None:
         if peers:
             columns[name].update(peer_rows(problem, peers, args.seeds, Path(args.quality_dir)))
             peer_labels += [label for label in columns[name] if label not in VARIANTS and label not in peer_labels]
-    print(f"Regret at the problems' total budget, mean ± s.e. over {args.seeds} seeds; + better than the "
-          f"baseline ({BASELINE}) beyond the combined s.e., - worse, = within it.\n")
-    print(table(columns, args.variants + peer_labels))
+    labels = args.variants + peer_labels
+    references = {label: reference_of(label) for label in labels}
+    print(f"Regret at the problems' total budget, mean ± s.e. over {args.seeds} seeds; after each figure + better"
+          f" than the row it is compared with beyond the combined s.e., - worse, = within it.\n")
+    print(table(columns, labels, references))
     if args.json:
         scores = {name: {label: values.tolist() for label, values in cells.items()} for name, cells in columns.items()}
-        Path(args.json).write_text(json.dumps({"seeds": args.seeds, "baseline": BASELINE, "variants": VARIANTS,
+        Path(args.json).write_text(json.dumps({"seeds": args.seeds, "references": references, "variants": VARIANTS,
                                                "scores": scores}, indent=1))
 
 

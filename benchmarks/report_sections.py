@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.problems import all_problems
 from benchmarks.quality import table
 from benchmarks.utilisation import DEFAULT_ITERATIONS, bound_cell
@@ -190,6 +192,20 @@ def fill_tail(results: Any) -> list[str]:
             + part.QUALITY_HEADER + [part.quality_line(row) for row in results["quality"]])
 
 
+def ablation(results: Any) -> list[str]:
+    """The table of benchmarks/ablation.py, or a line saying it has not run."""
+    from benchmarks import ablation as part
+
+    if not results:
+        return ["not run: `python -m benchmarks.report --only ablation`"]
+    columns = {name: {label: np.array(values, dtype=float) for label, values in cells.items()}
+               for name, cells in results["scores"].items()}
+    labels = list(results["references"])
+    return [f"Regret at each problem's total budget, mean ± s.e. over {results['seeds']} seeds; after each figure"
+            " + better than the row it is compared with beyond the combined s.e., - worse, = within it.", "",
+            part.table(columns, labels, results["references"])]
+
+
 def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
     """Each problem's table and plot."""
     lines = []
@@ -209,6 +225,7 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines = report_text.header(context) + ["", "Parts that failed in this run:", *failures, ""]
     lines += targets(data)
     lines += report_text.QUALITY_INTRO + quality_targets(data["quality"]) + [""]
+    lines += report_text.ABLATION_INTRO + ablation(data.get("ablation")) + [""]
     lines += report_text.SPEED_INTRO + ["#### Model cost per proposal and per refit", ""]
     lines += model_cost(data["overhead"], data["hpbandster_reference"]) + [""]
     lines += ["#### Evaluations per second, zero-cost worker", ""]

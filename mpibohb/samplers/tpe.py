@@ -8,7 +8,8 @@ Parzen Estimator: Understanding Its Algorithm Components and Their Roles for Bet
 Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py`` can measure it:
 
 * ``bandwidth_rule="neighbours"``: each point gets its own bandwidth per continuous dimension, the
-  larger gap to its neighbours, clipped below by the "magic clip" ``1 / min(100, n + 2)``
+  larger gap to its neighbours, clipped below by the "magic clip" ``1 / min(100, n + 2)``; a
+  discrete dimension gets Optuna's categorical smoothing, which shrinks as points accumulate
   (``"normal_reference"``: statsmodels' rule, one bandwidth per dimension, as HpBandSter);
 * ``prior_weight``: a wide component (centre 0.5, bandwidth 1; uniform on discrete dimensions)
   with that weight against 1 per point;
@@ -17,11 +18,17 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
 * ``budgets="all"``: one model from every configuration evaluated so far, each at the largest
   budget it reached, ranked by that budget first and its loss second (what Optuna's TPE does with
   a pruner's trials); ``"largest"``: BOHB's model of the largest budget with enough results;
+  ``"stopped"``: that model, with every configuration whose largest budget is smaller added to
+  the bad set;
 * ``split="tpe"``: the good set is the best ``ceil(top_n_percent % of n)`` points, at most
   ``max_good_points``, the bad set all the rest; ``"hpbandster"``: HpBandSter's sizes, each set
   at least ``min_points_in_model``;
-* fewer candidates (``num_samples``), none of them widened (``bandwidth_factor``), and no
-  configurations at random once the model exists (``random_fraction``).
+* 24 candidates (``num_samples``; HpBandSter: 64), drawn with the bandwidths widened 2x
+  (``bandwidth_factor``; HpBandSter: 3x), and no configurations at random once the model exists
+  (``random_fraction``; HpBandSter: 1/3): the prior component and the widened draws explore.
+
+The defaults are the combination that ``benchmarks/ablation.py`` found best; its table (in
+BENCHMARKS.md) shows what each component is worth.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ class ParzenSettings:
     max_good_points: int | None = 25
     num_samples: int = 24
     random_fraction: float = 0.0
-    bandwidth_factor: float = 1.0
+    bandwidth_factor: float = 2.0
     min_bandwidth: float = 1e-3
     max_points_in_model: int | None = 512
     bandwidth_rule: str = "neighbours"
