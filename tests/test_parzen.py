@@ -14,6 +14,7 @@ from scipy import stats
 
 from mpibohb import BOHB
 from mpibohb.journal import RunDirectoryError
+from mpibohb.samplers import ranking
 from mpibohb.samplers.bohb import KDESettings
 from mpibohb.samplers.parzen import (
     Components,
@@ -323,3 +324,22 @@ def test_a_run_with_one_model_does_not_resume_with_the_other(tmp_path: Path) -> 
     with pytest.raises(RunDirectoryError, match="settings differ.*model: 'tpe' -> None"):
         BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
             n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+
+
+def test_a_large_bad_density_is_ranked_lazily_and_picks_what_the_full_ranking_picks() -> None:
+    """With every point kept (``max_points_in_model=None``) and 6,000 results, the bad density is
+    summed over its head first (``ranking.first_legal``); the pick must be the full ranking's."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_points_in_model=None))
+    rng = np.random.default_rng(7)
+    for config in _space().sample_configuration(6000):
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    model = sampler.current_model(rng)
+    assert model.bad.num_points > ranking.SPLIT_MIN_POINTS
+    candidates = model.good.sample(rng, 64, 2.0)
+    log_good = np.maximum(model.good.log_pdf(candidates), ranking.LOG_FLOOR)
+    scores = np.maximum(model.bad.log_pdf(candidates), ranking.LOG_FLOOR) - log_good
+    order = np.argsort(scores, kind="stable")
+    for refused in (0, 3, 10):
+        picked = ranking.first_legal(candidates, model.good, model.bad,
+                                     lambda index, r=refused: None if index in order[:r] else index)
+        assert picked == order[refused]
