@@ -1,17 +1,20 @@
 """The master's model cost: BOHB's time per proposal and per refit as observations accumulate.
 
-    python -m benchmarks.overhead            # 100, 1,000 and 10,000 observations
+    python -m benchmarks.overhead            # 100, 1,000 and 10,000 observations, both models
     python -m benchmarks.overhead --quick    # fewer repetitions, for a smoke test
+    python -m benchmarks.overhead --models tpe
 
 The space has 10 dimensions (8 UniformFloat, 2 categorical with 3 and 2 choices); all
 observations are at one budget, their losses a smooth function of the configuration. For each
-number of observations and each ``max_points_in_model`` (the default 512, and None: every point
-kept, as HpBandSter does) it prints
+model (``BOHB(model=...)``: ``hpbandster``, ``KDESampler``; ``tpe``, ``ParzenSampler``), number of
+observations and ``max_points_in_model`` (the default 512, and None: every point kept, as
+HpBandSter does) it prints
 
-* per proposal: the median time of ``KDESampler.propose`` with ``random_fraction=0`` on a fitted
-  model (the model is not refit between the calls), i.e. sample ``num_samples`` candidates from
-  the good KDE, rank them by the density ratio, convert the best legal one to a configuration;
-* per refit: the median time of ``KDESampler.fit`` (split by loss, subsample, build both KDEs).
+* per proposal: the median time of ``propose`` with ``random_fraction=0`` on a fitted model (the
+  model is not refit between the calls), i.e. sample ``num_samples`` candidates from the good
+  density, rank them by the density ratio, convert the best legal one to a configuration;
+* per refit: the median time of ``fit`` (split by loss, subsample, build both densities; the tpe
+  model fits on every budget at once, which here is the one budget).
 
 Times come from ``time.perf_counter``; nothing is asserted.
 """
@@ -24,32 +27,35 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy
 
 from benchmarks.model_space import benchmark_space, smooth_loss
 from benchmarks.timing import median_seconds
-from mpibohb.samplers.bohb import KDESampler, KDESettings
+from mpibohb.samplers.models import model_sampler, model_settings
 from mpibohb.space import SearchSpace
 
 BUDGET = 1.0
 
 
 def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,
-            seed: int) -> dict[str, float]:
-    """Per-proposal and per-refit medians for one setting, in seconds, and the KDE sizes."""
+            seed: int, model_name: str = "hpbandster") -> dict[str, float]:
+    """Per-proposal and per-refit medians for one setting, in seconds, and the densities' sizes."""
     cs = benchmark_space(seed)
-    sampler = KDESampler(SearchSpace(cs), KDESettings(random_fraction=0.0, max_points_in_model=max_points))
+    settings = model_settings(model_name, random_fraction=0.0, max_points_in_model=max_points)
+    sampler: Any = model_sampler(SearchSpace(cs), settings)
     configs = cs.sample_configuration(num_observations)
     for config in configs:
         sampler.observe(config.get_array(), BUDGET, smooth_loss(dict(config)))
     rng = np.random.default_rng(seed)
+    fitted_budget = None if getattr(settings, "budgets", None) == "all" else BUDGET
 
-    per_refit = median_seconds(lambda: sampler.fit(BUDGET, rng), fits)
+    per_refit = median_seconds(lambda: sampler.fit(fitted_budget, rng), fits)
 
     model = sampler.current_model(rng)  # fit once; propose() reuses it from here on
-    assert model is not None and model.budget == BUDGET
+    assert model is not None and model.budget == fitted_budget
 
     def propose() -> None:
         proposal = sampler.propose(BUDGET, rng)
@@ -77,24 +83,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fits", type=int, default=20, help="timed refits per setting (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="20 proposals and 3 refits per setting")
+    parser.add_argument("--models", nargs="+", default=["hpbandster", "tpe"], choices=["hpbandster", "tpe"])
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
         args.proposals, args.fits = 20, 3
 
     print(f"machine: {machine_description()}")
-    print(f"space: 10 dims (8 float, categorical 3 + 2); num_samples={KDESettings().num_samples};"
+    samples = ", ".join(f"{name} {model_settings(name).num_samples}" for name in args.models)
+    print(f"space: 10 dims (8 float, categorical 3 + 2); num_samples: {samples};"
           f" median of {args.proposals} proposals / {args.fits} refits")
     print()
-    print("| observations | max_points_in_model | good + bad KDE points | per proposal (ms) | per refit (ms) |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| model | observations | max_points_in_model | good + bad points | per proposal (ms) | per refit (ms) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     rows = []
-    for size in args.sizes:
-        for max_points in (512, None):
-            row = measure(size, max_points, args.proposals, args.fits, args.seed)
-            rows.append(dict(row, observations=size, max_points_in_model=max_points))
-            print(f"| {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} + {row['bad']:,}"
-                  f" | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)
+    for name in args.models:
+        for size in args.sizes:
+            for max_points in (512, None):
+                row = measure(size, max_points, args.proposals, args.fits, args.seed, name)
+                rows.append(dict(row, model=name, observations=size, max_points_in_model=max_points))
+                print(f"| {name} | {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} +"
+                      f" {row['bad']:,} | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_description(), "rows": rows}))
 

@@ -10,7 +10,9 @@ the repository root) that prints its own table:
 * benchmarks.quality on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
 * benchmarks.overhead and the model part of benchmarks.hpbandster_reference (in its virtualenv);
 * benchmarks.throughput and the throughput part of benchmarks.hpbandster_reference;
-* benchmarks.utilisation, benchmarks.fill_tail and benchmarks.memory.
+* benchmarks.utilisation, benchmarks.fill_tail and benchmarks.memory;
+* benchmarks.ablation: BOHB's model one change at a time, with Optuna and DEHB (their runs shared
+  with benchmarks.quality).
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
@@ -38,7 +40,10 @@ from benchmarks.processes import run_in_group
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
-PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory")
+PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
+         "ablation")
+QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--variants", "HpBandSter (baseline)",
+                  "tpe", "tpe, normal_reference bandwidths"]
 
 
 def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
@@ -84,6 +89,9 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         "utilisation": [python, "-m", "benchmarks.utilisation", *quick, "--json", str(work / "utilisation.json")],
         "fill_tail": [python, "-m", "benchmarks.fill_tail", *quick, "--json", str(work / "fill_tail.json")],
         "memory": [python, "-m", "benchmarks.memory", *quick, "--json", str(work / "memory.json")],
+        "ablation": [python, "-m", "benchmarks.ablation", "--out_dir", str(args.results / "ablation"),
+                     "--quality_dir", str(args.results), "--json", str(work / "ablation.json"),
+                     *(QUICK_ABLATION if args.quick else ["--seeds", str(args.seeds), "--peers", "optuna,dehb"])],
     }
 
 
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                "failures": failures, "figures": os.path.relpath(figures, Path(args.output).resolve().parent),
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
-            for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory")}
+            for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
+                         "ablation")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.problems import all_problems
 from benchmarks.quality import table
 from benchmarks.utilisation import DEFAULT_ITERATIONS, bound_cell
@@ -65,18 +67,38 @@ def model_cost(overhead: Any, reference: Any) -> list[str]:
     if not overhead or not reference or not reference.get("model"):
         return ["Model cost: not measured in this run (see the failures above)."]
     theirs = {row["observations"]: row for row in reference["model"]}
-    rows = ["| observations | mpibohb max_points_in_model | mpibohb per proposal (ms) | HpBandSter per proposal (ms)"
-            " | ratio | mpibohb per refit (ms) | HpBandSter per refit (ms) | ratio |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| mpibohb model | observations | mpibohb max_points_in_model | mpibohb per proposal (ms)"
+            " | HpBandSter per proposal (ms) | ratio | mpibohb per refit (ms) | HpBandSter per refit (ms) | ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in overhead["rows"]:
         other = theirs.get(row["observations"])
         if other is None:
             continue
         cap = row["max_points_in_model"] or "None (all)"
-        rows.append(f"| {row['observations']:,} | {cap} | {1e3 * row['proposal']:.3g} | {1e3 * other['proposal']:.3g}"
-                    f" | {other['proposal'] / row['proposal']:,.0f}x | {1e3 * row['refit']:.3g}"
-                    f" | {1e3 * other['refit']:.3g} | {other['refit'] / row['refit']:,.0f}x |")
+        rows.append(f"| {_model(row)} | {row['observations']:,} | {cap} | {1e3 * row['proposal']:.3g}"
+                    f" | {1e3 * other['proposal']:.3g} | {other['proposal'] / row['proposal']:,.0f}x"
+                    f" | {1e3 * row['refit']:.3g} | {1e3 * other['refit']:.3g}"
+                    f" | {other['refit'] / row['refit']:,.0f}x |")
     return rows
+
+
+def _model(row: dict[str, Any]) -> str:
+    """The model of an overhead row (rows written before there were two are HpBandSter's)."""
+    return row.get("model", "hpbandster")
+
+
+def tpe_cost_row(overhead: Any) -> list[str]:
+    """The tpe model's cost per proposal at 10,000 observations against the hpbandster model's (issue 22)."""
+    rows = {(_model(row), row["max_points_in_model"]): row["proposal"]
+            for row in (overhead or {}).get("rows", []) if row["observations"] == 10_000}
+    pairs = {cap: rows[("tpe", cap)] / rows[("hpbandster", cap)] for cap in (512, None)
+             if ("tpe", cap) in rows and ("hpbandster", cap) in rows}
+    if 512 not in pairs:
+        return []
+    text = "; ".join(f"{ratio:.2g}x ({'every point' if cap is None else f'{cap} points'} in the densities)"
+                     for cap, ratio in pairs.items())
+    return [f"| `model=\"tpe\"` per proposal at 10,000 observations, 10 dims: within 2x of `model=\"hpbandster\"`"
+            f" | {text} | {_met(pairs[512] <= 2)} with the default `max_points_in_model` |"]
 
 
 def throughput(ours: Any, reference: Any) -> list[str]:
@@ -170,6 +192,20 @@ def fill_tail(results: Any) -> list[str]:
             + part.QUALITY_HEADER + [part.quality_line(row) for row in results["quality"]])
 
 
+def ablation(results: Any) -> list[str]:
+    """The table of benchmarks/ablation.py, or a line saying it has not run."""
+    from benchmarks import ablation as part
+
+    if not results:
+        return ["not run: `python -m benchmarks.report --only ablation`"]
+    columns = {name: {label: np.array(values, dtype=float) for label, values in cells.items()}
+               for name, cells in results["scores"].items()}
+    labels = list(results["references"])
+    return [f"Regret at each problem's total budget, mean ± s.e. over {results['seeds']} seeds; after each figure"
+            " + better than the row it is compared with beyond the combined s.e., - worse, = within it.", "",
+            part.table(columns, labels, results["references"])]
+
+
 def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
     """Each problem's table and plot."""
     lines = []
@@ -189,6 +225,7 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines = report_text.header(context) + ["", "Parts that failed in this run:", *failures, ""]
     lines += targets(data)
     lines += report_text.QUALITY_INTRO + quality_targets(data["quality"]) + [""]
+    lines += report_text.ABLATION_INTRO + ablation(data.get("ablation")) + [""]
     lines += report_text.SPEED_INTRO + ["#### Model cost per proposal and per refit", ""]
     lines += model_cost(data["overhead"], data["hpbandster_reference"]) + [""]
     lines += ["#### Evaluations per second, zero-cost worker", ""]
@@ -236,8 +273,8 @@ def speed_target_rows(data: dict[str, Any]) -> list[str]:
     overhead, reference = data["overhead"], data["hpbandster_reference"]
     if overhead and reference and reference.get("model"):
         theirs = {row["observations"]: row["proposal"] for row in reference["model"]}
-        ratios = {row["max_points_in_model"]: theirs[10_000] / row["proposal"]
-                  for row in overhead["rows"] if row["observations"] == 10_000 and 10_000 in theirs}
+        ratios = {row["max_points_in_model"]: theirs[10_000] / row["proposal"] for row in overhead["rows"]
+                  if row["observations"] == 10_000 and 10_000 in theirs and _model(row) == "hpbandster"}
         if ratios:
             text = "; ".join(f"{ratio:,.0f}x ({'every point' if cap is None else f'{cap} points'} in the KDE)"
                              for cap, ratio in ratios.items())
@@ -310,4 +347,5 @@ def _bound_remark(row: dict[str, Any]) -> str:
 def targets(data: dict[str, Any]) -> list[str]:
     """The issue's targets with the measured figures and whether each was met."""
     return (["## Targets at a glance", "", "| target | measured | met |", "| --- | --- | --- |"]
-            + quality_target_rows(data["quality"]) + speed_target_rows(data) + [""])
+            + quality_target_rows(data["quality"]) + speed_target_rows(data) + tpe_cost_row(data["overhead"])
+            + [""])

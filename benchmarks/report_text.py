@@ -48,6 +48,26 @@ QUALITY_INTRO = [
     "",
 ]
 
+ABLATION_INTRO = [
+    "### BOHB's model, one change at a time",
+    "",
+    "`benchmarks/ablation.py`: mpibohb's BOHB (the same brackets and budget) with HpBandSter's model"
+    " (`model=\"hpbandster\"`, the first row) changed in one parameter; the tpe code set up as HpBandSter's model"
+    " (a check of the machinery: it should score like the first row) with one component of the tpe model added;"
+    " and the tpe model (`model=\"tpe\"`) with one component taken back. Runs are simulated serial runs (the"
+    " same asks and tells as one worker); the MLP is left out (too slow for so many variants). The components"
+    " (see `mpibohb/samplers/tpe.py`): per-point *neighbour bandwidths* with Optuna's *magic clip* (against"
+    " statsmodels' normal reference rule), a wide *prior* component, kernels *truncated* to the unit cube and"
+    " renormalised, a model of *all budgets* (every configuration at the largest budget it reached, ranked by"
+    " that budget, then by loss, as Optuna's TPE ranks a pruner's trials) against the *largest budget* with"
+    " enough results, the *TPE split* (the best 10%, at most 25, against HpBandSter's 15% with at least d+1 per"
+    " set), the candidates' number and widening, and the share of random configurations. The peers' rows are"
+    " Optuna's TPE with its Hyperband pruner and DEHB from the quality runs, read at the same total budget,"
+    " Optuna's under both accountings (charged the increments between rungs, as it runs; charged each rung in"
+    " full like the others).",
+    "",
+]
+
 SPEED_INTRO = [
     "## Speed and scale",
     "",

@@ -21,7 +21,7 @@ from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .result import Result
 from .samplers import Sampler
-from .samplers.bohb import KDESampler, KDESettings
+from .samplers.models import model_sampler, model_settings, settings_record
 from .samplers.random import RandomSampler
 from .scheduling import make_schedule
 from .session import run_master
@@ -339,24 +339,33 @@ class RandomSearch(_HyperbandFamily):
 
 
 class BOHB(_HyperbandFamily):
-    """BOHB (Falkner et al., 2018): Hyperband whose configurations come from a KDE model."""
+    """BOHB (Falkner et al., 2018): Hyperband whose configurations come from a density-ratio model.
+
+    ``model="hpbandster"``: HpBandSter's KDE (the BOHB paper's); ``model="tpe"``: a TPE-style
+    Parzen estimator (``mpibohb/samplers/tpe.py``). The model's parameters left ``None`` take that
+    model's defaults (HpBandSter's: ``top_n_percent=15, num_samples=64, random_fraction=1/3,
+    bandwidth_factor=3``).
+    """
 
     name = "bohb"
 
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
-                 max_budget: float = 1, min_points_in_model: int | None = None, top_n_percent: int = 15,
-                 num_samples: int = 64, random_fraction: float = 1 / 3, bandwidth_factor: float = 3,
-                 min_bandwidth: float = 1e-3, max_points_in_model: int | None = 512, **kwargs: Any) -> None:
+                 max_budget: float = 1, min_points_in_model: int | None = None, top_n_percent: float | None = None,
+                 num_samples: int | None = None, random_fraction: float | None = None,
+                 bandwidth_factor: float | None = None, min_bandwidth: float = 1e-3,
+                 max_points_in_model: int | None = 512, model: str = "hpbandster", **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
-        self.kde_settings = KDESettings(min_points_in_model, top_n_percent, num_samples, random_fraction,
-                                        bandwidth_factor, min_bandwidth, max_points_in_model).checked()
+        self.kde_settings = model_settings(
+            model, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent, num_samples=num_samples,
+            random_fraction=random_fraction, bandwidth_factor=bandwidth_factor, min_bandwidth=min_bandwidth,
+            max_points_in_model=max_points_in_model)
 
     def _make_sampler(self) -> Sampler:
-        return KDESampler(self.space, self.kde_settings)
+        return model_sampler(self.space, self.kde_settings)
 
     def settings(self) -> dict[str, Any]:
         """The run's settings, with the model's parameters."""
-        return dict(super().settings(), **self.kde_settings.__dict__)
+        return dict(super().settings(), **settings_record(self.kde_settings))
 
 
 _NO_TIME_LIMIT = 1e8  # seconds (three years): a longer timeout is no limit (and overflows setitimer)

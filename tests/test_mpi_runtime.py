@@ -34,7 +34,7 @@ def test_quickstart_under_mpiexec(ranks, tmp_path):
     assert "BAD TERMINATION" not in finished.stdout + finished.stderr
 
 
-@pytest.mark.parametrize("optimizer", ["bohb", "hb", "rs"])
+@pytest.mark.parametrize("optimizer", ["bohb", "bohb_tpe", "hb", "rs"])
 def test_same_seed_same_evaluations_serial_threads_mpi(optimizer, tmp_path):
     args = ["--optimizer", optimizer, "--worker", "toy", "--n_iterations", "4"]
     serial = result_of(run_command([sys.executable, str(SPMD), *args], timeout=120, cwd=tmp_path))

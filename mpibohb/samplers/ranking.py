@@ -25,20 +25,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
-from .kde import MixedKDE
-
 Picked = TypeVar("Picked")
+
+
+class Density(Protocol):
+    """What the ranking needs of a density: ``MixedKDE`` (HpBandSter's model) and ``ParzenMixture`` (tpe)."""
+
+    @property
+    def num_points(self) -> int: ...
+
+    def log_pdf(self, points: np.ndarray, precise: bool = True, data_rows: slice | None = None) -> np.ndarray: ...
 
 LOG_FLOOR = math.log(1e-32)  # HpBandSter floors both densities at 1e-32 before taking the ratio
 SPLIT_MIN_POINTS = 4096  # a bad KDE with fewer points is summed in one go
 HEAD_SHARE = 8  # the head is 1/8 of the bad points
 
 
-def first_legal(candidates: np.ndarray, good: MixedKDE, bad: MixedKDE,
+def first_legal(candidates: np.ndarray, good: Density, bad: Density,
                 accept: Callable[[int], Picked | None]) -> Picked | None:
     """``accept(i)`` for the first candidate ``i`` in order of the density ratio that it accepts
     (returns not ``None``); ``None`` when it accepts none. A NaN score counts as +inf."""

@@ -12,6 +12,7 @@ Workers:
 """
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import ConfigSpace as CS
 import mpibohb
 from mpibohb import BOHB, HyperBand, RandomSearch
 
-OPTIMIZERS = {"bohb": BOHB, "hb": HyperBand, "rs": RandomSearch}
+OPTIMIZERS = {"bohb": BOHB, "bohb_tpe": functools.partial(BOHB, model="tpe"), "hb": HyperBand, "rs": RandomSearch}
 
 
 def space():

@@ -1,0 +1,290 @@
+"""Which parts of BOHB's model explain its gap to Optuna's TPE: one change at a time, over seeds.
+
+    python -m benchmarks.ablation                       # every variant, the offline problems, 10 seeds
+    python -m benchmarks.ablation --seeds 3 --variants "HpBandSter (baseline)" "tpe"
+    python -m benchmarks.ablation --peers optuna,dehb   # with the peers' rows (benchmarks/.peers-venv)
+
+Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterations``, one worker,
+simulated by ``benchmarks/simulation.py``: the same asks and tells as a serial run) with another
+model: HpBandSter's (``KDESampler``, ``samplers/bohb.py``) with one of its parameters changed, or
+the "tpe" model (``ParzenSampler``, ``samplers/tpe.py``) with one of its components changed back
+to HpBandSter's. Two rows check the machinery: the tpe code set up as HpBandSter's model should
+score like the baseline.
+
+Scoring is benchmarks/quality.py's: after each evaluation the incumbent is the lowest loss on the
+largest budget so far, scored by its regret (noise-free, full fidelity); each cell is the mean ±
+standard error over seeds at the same cumulative budget, the total of the problem's brackets
+(every variant spends exactly that). Peers (``--peers``) are run by benchmarks/quality.py's
+machinery, given that total budget, and shown under both accountings: Optuna charged only the
+increments between rungs (as it runs), and charged each rung's full budget like the others
+(then it has spent more than the total, and is read at the total). The MLP is left out unless
+named (``--problem mlp_digits``): one of its runs trains hundreds of networks.
+
+Runs are kept as JSON under ``--out_dir`` (default ``benchmarks/results/ablation``), named by a
+hash of the code they ran, and reused while it is unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.problems import Problem, all_problems, get_problem, noise_generator
+from benchmarks.quality import (
+    PEER_OPTIMIZER,
+    ROOT,
+    engine_available,
+    incumbent_steps,
+    make_runs,
+    specs_for,
+    standard_error,
+    step_values,
+    total_budget,
+)
+from benchmarks.simulation import simulate
+
+HPBANDSTER = "hpbandster"
+TPE = "tpe"
+# The tpe code set up as HpBandSter's model (up to details named in samplers/tpe.py).
+AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64, "random_fraction": 1 / 3,
+                 "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
+                 "prior_weight": 0.0, "truncated": False, "budgets": "largest", "split": "hpbandster"}
+
+
+def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Label -> (model, changed settings). The first row is the baseline every row is compared with."""
+    hp = {
+        "HpBandSter (baseline)": {},
+        "HpBandSter, random_fraction 0": {"random_fraction": 0.0},
+        "HpBandSter, bandwidth_factor 1": {"bandwidth_factor": 1.0},
+        "HpBandSter, top_n_percent 10": {"top_n_percent": 10},
+        "HpBandSter, num_samples 24": {"num_samples": 24},
+        "HpBandSter, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
+    }
+    as_hp = {
+        "tpe code as HpBandSter": {},
+        "  + neighbour bandwidths, magic clip": {"bandwidth_rule": "neighbours", "magic_clip": True},
+        "  + prior component": {"prior_weight": 1.0},
+        "  + truncated kernels": {"truncated": True},
+        "  + all budgets": {"budgets": "all"},
+        "  + TPE split (10%, at most 25)": {"split": "tpe", "top_n_percent": 10, "max_good_points": 25},
+    }
+    tpe = {
+        "tpe": {},
+        "tpe, normal_reference bandwidths": {"bandwidth_rule": "normal_reference"},
+        "tpe, no magic clip": {"magic_clip": False},
+        "tpe, no prior": {"prior_weight": 0.0},
+        "tpe, untruncated kernels": {"truncated": False},
+        "tpe, largest budget only": {"budgets": "largest"},
+        "tpe, largest budget, stopped configurations bad": {"budgets": "stopped"},
+        "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
+        "tpe, top_n_percent 15": {"top_n_percent": 15},
+        "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},
+        "tpe, bandwidth_factor 1": {"bandwidth_factor": 1.0},
+        "tpe, bandwidth_factor 3": {"bandwidth_factor": 3.0},
+        "tpe, num_samples 64": {"num_samples": 64},
+        "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
+    }
+    return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
+            | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}
+            | {label: (TPE, changes) for label, changes in tpe.items()})
+
+
+VARIANTS = _variants()
+BASELINE = next(iter(VARIANTS))
+AS_HPBANDSTER_LABEL, TPE_LABEL = "tpe code as HpBandSter", "tpe"
+
+
+def make_sampler(model: str, changes: dict[str, Any], space: Any) -> Any:
+    """The sampler of a variant on ``space`` (an ``mpibohb.space.SearchSpace``)."""
+    from mpibohb.samplers.bohb import KDESampler, KDESettings
+    from mpibohb.samplers.tpe import ParzenSampler, ParzenSettings
+
+    changes = dict(changes)
+    if changes.get("min_points_in_model") == "2(d+1)":
+        changes["min_points_in_model"] = 2 * (len(space.dimensions) + 1)
+    if model == HPBANDSTER:
+        return KDESampler(space, replace(KDESettings(), **changes))
+    return ParzenSampler(space, replace(ParzenSettings(), **changes))
+
+
+def code_hash(model: str) -> str:
+    """A hash of the code a variant's run depends on: mpibohb but the other model's files, the problems."""
+    other = {"tpe.py", "parzen.py"} if model == HPBANDSTER else {"bohb.py"}
+    files = [p for p in sorted((ROOT / "mpibohb").rglob("*.py")) if p.name not in other]
+    files += [ROOT / "benchmarks" / "problems.py", ROOT / "benchmarks" / "simulation.py"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int) -> dict[str, list[float]]:
+    """One serial BOHB run with the variant's model: cumulative budget and score after each evaluation."""
+    from mpibohb import BOHB
+
+    family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
+                  eta=problem.eta, seed=seed)
+    family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model
+    noise = noise_generator(seed)
+    started = time.perf_counter()
+    run = simulate(family.make_optimizer(problem.n_iterations), 1, lambda job: job.budget,
+                   lambda job: problem.evaluate(job.config, job.budget, noise))
+    runs = [{"charged": job.budget, "budget": job.budget, "loss": loss, "config": job.config, "finished": 0.0}
+            for _, job, loss in run.evaluations]
+    budgets, _, scores = incumbent_steps(runs, problem.score)
+    return {"budgets": budgets.tolist(), "scores": scores.tolist(), "seconds": time.perf_counter() - started}
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def variant_runs(problem: Problem, label: str, seeds: int, out_dir: Path) -> list[dict[str, list[float]]]:
+    """The variant's runs on ``problem``, made now or read from an earlier call with the same code."""
+    model, changes = VARIANTS[label]
+    spec = hashlib.sha256(json.dumps([model, changes], sort_keys=True).encode()).hexdigest()[:6]
+    runs = []
+    for seed in range(seeds):
+        path = out_dir / problem.name / f"{slug(label)}-{spec}-seed{seed}-{code_hash(model)}.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(run_variant(problem, model, changes, seed)))
+        runs.append(json.loads(path.read_text()))
+    return runs
+
+
+def peer_rows(problem: Problem, engines: list[str], seeds: int, quality_dir: Path) -> dict[str, np.ndarray]:
+    """Each peer's score at the problem's total budget, charged increments (as run) and full budgets."""
+    specs = specs_for(problem, engines, [], seeds, None, quality_dir)
+    failures = make_runs(specs, 1)
+    rows: dict[str, list[float]] = {}
+    common = total_budget(problem, problem.n_iterations)
+    for spec in specs:
+        if spec in failures or not spec.path.exists():
+            continue
+        record = json.loads(spec.path.read_text())
+        accountings = {"as run": record["runs"]}
+        if any(run["charged"] != run["budget"] for run in record["runs"]):
+            accountings = {"increments": record["runs"],
+                           "full budgets": [dict(run, charged=run["budget"]) for run in record["runs"]]}
+        for accounting, runs in accountings.items():
+            budgets, _, scores = incumbent_steps(runs, problem.score)
+            rows.setdefault(f"{spec.label}, {accounting}", []).append(float(step_values(budgets, scores,
+                                                                                      np.array([common]))[0]))
+    return {label: np.array(values) for label, values in rows.items()}
+
+
+def final_scores(runs: list[dict[str, list[float]]], budget: float) -> np.ndarray:
+    return np.array([step_values(np.array(r["budgets"]), np.array(r["scores"]), np.array([budget]))[0]
+                     for r in runs])
+
+
+def verdict(values: np.ndarray, reference: np.ndarray) -> str:
+    """'+' better than the reference beyond the combined standard error, '-' worse, '=' within it."""
+    difference = float(np.mean(values) - np.mean(reference))
+    error = math.hypot(standard_error(values), standard_error(reference))
+    return "=" if abs(difference) <= error else ("+" if difference < 0 else "-")
+
+
+def reference_of(label: str) -> str | None:
+    """The row a row is compared with: HpBandSter's changes with the baseline, the additions to
+    "tpe code as HpBandSter" with that row, the tpe model's changes and the peers with "tpe"."""
+    if label == BASELINE:
+        return None
+    if label.startswith("  +"):
+        return AS_HPBANDSTER_LABEL
+    if label.startswith("tpe, ") or label not in VARIANTS:
+        return TPE_LABEL
+    return BASELINE
+
+
+def table(columns: dict[str, dict[str, np.ndarray]], labels: list[str], references: dict[str, str | None]) -> str:
+    """Rows: variants; columns: problems; cells: mean ± s.e. and the verdict against the row's reference."""
+    problems = list(columns)
+    lines = ["| model | compared with | " + " | ".join(problems) + " | better / equal / worse |",
+             "| --- | --- | " + " | ".join("---:" for _ in problems) + " | --- |"]
+    for label in labels:
+        reference = references.get(label)
+        cells, counts = [], {"+": 0, "=": 0, "-": 0}
+        for name in problems:
+            values = columns[name].get(label)
+            if values is None or not len(values):
+                cells.append("-")
+                continue
+            mark = ""
+            if reference is not None and reference in columns[name]:
+                mark = verdict(values, columns[name][reference])
+                counts[mark] += 1
+            cells.append(f"{np.mean(values):.4g} ± {standard_error(values):.2g} {mark}".rstrip())
+        tally = "-" if reference is None else f"{counts['+']} / {counts['=']} / {counts['-']}"
+        lines.append(f"| {label.strip()} | {(reference or '-').strip()} | " + " | ".join(cells) + f" | {tally} |")
+    return "\n".join(lines)
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    offline = [name for name in all_problems() if name != "mlp_digits"]
+    parser.add_argument("--problem", nargs="+", default=offline, help=f"default: {' '.join(offline)}")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="labels of VARIANTS (default: all)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--peers", default="", help="of optuna, dehb, comma-separated (default: none)")
+    parser.add_argument("--out_dir", default=str(ROOT / "benchmarks" / "results" / "ablation"))
+    parser.add_argument("--quality_dir", default=str(ROOT / "benchmarks" / "results"),
+                        help="where benchmarks.quality keeps the peers' runs (shared with it)")
+    parser.add_argument("--json", help="also write the scores to this JSON file")
+    args = parser.parse_args(argv)
+    for name in args.problem:
+        get_problem(name)
+    unknown = [label for label in args.variants if label not in VARIANTS]
+    args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
+    if unknown or set(args.peers) - set(PEER_OPTIMIZER) or args.seeds < 1:
+        parser.error(f"unknown variants {unknown} or peers {args.peers}, or --seeds below 1")
+    if BASELINE not in args.variants:
+        args.variants.insert(0, BASELINE)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
+    out_dir = Path(args.out_dir)
+    peers = [engine for engine in args.peers if not engine_available(engine)]
+    for engine in sorted(set(args.peers) - set(peers)):
+        print(f"{engine}: not run, {engine_available(engine)}", file=sys.stderr)
+    columns: dict[str, dict[str, np.ndarray]] = {}
+    peer_labels: list[str] = []
+    for name in args.problem:
+        problem = get_problem(name)
+        budget = total_budget(problem, problem.n_iterations)
+        columns[name] = {}
+        for label in args.variants:
+            started = time.monotonic()
+            columns[name][label] = final_scores(variant_runs(problem, label, args.seeds, out_dir), budget)
+            print(f"  {name} {label.strip()}: {np.mean(columns[name][label]):.4g} ({time.monotonic() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
+        if peers:
+            columns[name].update(peer_rows(problem, peers, args.seeds, Path(args.quality_dir)))
+            peer_labels += [label for label in columns[name] if label not in VARIANTS and label not in peer_labels]
+    labels = args.variants + peer_labels
+    references = {label: reference_of(label) for label in labels}
+    print(f"Regret at the problems' total budget, mean ± s.e. over {args.seeds} seeds; after each figure + better"
+          f" than the row it is compared with beyond the combined s.e., - worse, = within it.\n")
+    print(table(columns, labels, references))
+    if args.json:
+        scores = {name: {label: values.tolist() for label, values in cells.items()} for name, cells in columns.items()}
+        Path(args.json).write_text(json.dumps({"seeds": args.seeds, "references": references, "variants": VARIANTS,
+                                               "scores": scores}, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,50 @@
+"""BOHB's two models by name: ``"hpbandster"`` (``bohb.py``) and ``"tpe"`` (``tpe.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Union
+
+from ..space import SearchSpace
+from . import Sampler
+from .bohb import KDESampler, KDESettings
+from .tpe import ParzenSampler, ParzenSettings
+
+MODELS = ("hpbandster", "tpe")
+# BOHB's arguments whose None means "this model's default" (for the others None has a meaning of its own)
+MODEL_DEFAULT_WHEN_NONE = ("top_n_percent", "num_samples", "random_fraction", "bandwidth_factor")
+ModelSettings = Union[KDESettings, ParzenSettings]
+
+
+def model_settings(model: Any, **arguments: Any) -> ModelSettings:
+    """The settings of ``model``: its defaults, with the arguments in their place (those of
+    ``MODEL_DEFAULT_WHEN_NONE`` only when they are not ``None``).
+
+    Raises:
+        ValueError: an unknown model, or an argument out of range (named).
+    """
+    if not isinstance(model, str) or model not in MODELS:
+        raise ValueError(f"model must be 'hpbandster' (HpBandSter's KDE, the BOHB paper's) or 'tpe' (a TPE-style"
+                         f" Parzen estimator), got {model!r}")
+    defaults = KDESettings() if model == "hpbandster" else ParzenSettings()
+    given = {name: value for name, value in arguments.items()
+             if value is not None or name not in MODEL_DEFAULT_WHEN_NONE}
+    settings = replace(defaults, **given)
+    if isinstance(settings, KDESettings):
+        return settings.checked()  # numpy scalars become Python numbers, as everywhere else
+    settings.validate()
+    return settings
+
+
+def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
+    """The sampler of a model's settings."""
+    if isinstance(settings, ParzenSettings):
+        return ParzenSampler(space, settings)
+    return KDESampler(space, settings)
+
+
+def settings_record(settings: ModelSettings) -> dict[str, Any]:
+    """The settings as a run records them; HpBandSter's model without a ``model`` key, as before it had one."""
+    if isinstance(settings, ParzenSettings):
+        return {"model": "tpe", **settings.as_dict()}
+    return dict(settings.__dict__)

@@ -1,0 +1,286 @@
+"""BOHB with a TPE-style density-ratio model: ``BOHB(..., model="tpe")``.
+
+The structure is BOHB's (Falkner et al., ICML 2018): Hyperband's brackets ask for configurations;
+a "good" and a "bad" density are fitted to the results, candidates are drawn from the good one
+and the one with the largest ratio good / bad that the space allows is proposed. What differs is
+the density, along the lines of Optuna's TPE sampler and of Watanabe's ablation ("Tree-Structured
+Parzen Estimator: Understanding Its Algorithm Components and Their Roles for Better Empirical
+Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py`` can measure it:
+
+* ``bandwidth_rule="neighbours"``: each point gets its own bandwidth per continuous dimension, the
+  larger gap to its neighbours, clipped below by the "magic clip" ``1 / min(100, n + 2)``; a
+  discrete dimension gets Optuna's categorical smoothing, which shrinks as points accumulate
+  (``"normal_reference"``: statsmodels' rule, one bandwidth per dimension, as HpBandSter);
+* ``prior_weight``: a wide component (centre 0.5, bandwidth 1; uniform on discrete dimensions)
+  with that weight against 1 per point;
+* ``truncated``: continuous kernels are renormalised on the unit cube, so points near a bound are
+  not penalised for the mass their kernels lose outside it;
+* ``budgets="all"``: one model from every configuration evaluated so far, each at the largest
+  budget it reached, ranked by that budget first and its loss second (what Optuna's TPE does with
+  a pruner's trials); ``"largest"``: BOHB's model of the largest budget with enough results;
+  ``"stopped"``: that model, with every configuration whose largest budget is smaller added to
+  the bad set;
+* ``split="tpe"``: the good set is the best ``ceil(top_n_percent % of n)`` points, at most
+  ``max_good_points``, the bad set all the rest; ``"hpbandster"``: HpBandSter's sizes, each set
+  at least ``min_points_in_model``;
+* 24 candidates (``num_samples``; HpBandSter: 64), drawn with the bandwidths widened 2x
+  (``bandwidth_factor``; HpBandSter: 3x), and no configurations at random once the model exists
+  (``random_fraction``; HpBandSter: 1/3): the prior component and the widened draws explore.
+
+The defaults are the combination that ``benchmarks/ablation.py`` found best; its table (in
+BENCHMARKS.md) shows what each component is worth.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..space import CONTINUOUS, SearchSpace, impute_inactive
+from . import Proposal
+from .kde import bounded_bandwidths, normal_reference_bandwidths
+from .parzen import Components, ParzenMixture, count_bandwidth, discrete_log_rows, neighbour_bandwidths
+from .random import RandomSampler
+from .ranking import first_legal
+
+logger = logging.getLogger(__name__)
+
+BANDWIDTH_RULES = ("neighbours", "normal_reference")
+BUDGET_RULES = ("all", "largest", "stopped")
+SPLIT_RULES = ("tpe", "hpbandster")
+
+
+@dataclass(frozen=True)
+class ParzenSettings:
+    """The "tpe" model's parameters (see the module docstring); ``None`` counts mean: the default rule.
+
+    ``min_points_in_model``: results needed before the model is used (``None``: dimensions + 1);
+    with ``split="hpbandster"``, each of the two sets needs that many.
+    """
+
+    min_points_in_model: int | None = None
+    top_n_percent: float = 10.0
+    max_good_points: int | None = 25
+    num_samples: int = 24
+    random_fraction: float = 0.0
+    bandwidth_factor: float = 2.0
+    min_bandwidth: float = 1e-3
+    max_points_in_model: int | None = 512
+    bandwidth_rule: str = "neighbours"
+    magic_clip: bool = True
+    prior_weight: float = 1.0
+    truncated: bool = True
+    budgets: str = "all"
+    split: str = "tpe"
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first parameter out of range."""
+        counts = {"min_points_in_model": 1, "max_good_points": 1, "num_samples": 1, "max_points_in_model": 2}
+        for name, smallest in counts.items():
+            value = getattr(self, name)
+            if value is None and name != "num_samples":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
+                raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
+        for name, choices in (("bandwidth_rule", BANDWIDTH_RULES), ("budgets", BUDGET_RULES),
+                              ("split", SPLIT_RULES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
+        for name in ("magic_clip", "truncated"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        checks = [
+            ("top_n_percent", _real(self.top_n_percent) and 0 < self.top_n_percent < 100,
+             "between 0 and 100, both excluded"),
+            ("random_fraction", _real(self.random_fraction) and 0.0 <= self.random_fraction <= 1.0, "between 0 and 1"),
+            ("bandwidth_factor", _real(self.bandwidth_factor) and self.bandwidth_factor > 0, "above 0"),
+            ("min_bandwidth", _real(self.min_bandwidth) and 0 < self.min_bandwidth <= 1, "above 0 and at most 1"),
+            ("prior_weight", _real(self.prior_weight) and 0 <= self.prior_weight < math.inf, "finite and >= 0"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings by name, JSON-friendly."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and not math.isnan(value)
+
+
+@dataclass(frozen=True)
+class ParzenModel:
+    """The two densities; ``budget`` is the budget they were fitted on (``None``: every budget)."""
+
+    budget: float | None
+    good: ParzenMixture
+    bad: ParzenMixture
+
+
+class _Results:
+    """Growable arrays of model-dimension vectors with their budget and loss."""
+
+    def __init__(self, num_dims: int) -> None:
+        self.vectors = np.empty((16, num_dims))
+        self.losses = np.empty(16)
+        self.budgets = np.empty(16)
+        self.count = 0
+
+    def add(self, vector: np.ndarray, budget: float, loss: float) -> int:
+        if self.count == len(self.losses):
+            self.vectors = np.concatenate([self.vectors, np.empty_like(self.vectors)])
+            self.losses = np.concatenate([self.losses, np.empty_like(self.losses)])
+            self.budgets = np.concatenate([self.budgets, np.empty_like(self.budgets)])
+        self.vectors[self.count], self.budgets[self.count], self.losses[self.count] = vector, budget, loss
+        self.count += 1
+        return self.count - 1
+
+    def ranked(self) -> np.ndarray:
+        """Row indices, best first: finite losses before failures, larger budgets first, then loss."""
+        n = self.count
+        losses, budgets = self.losses[:n], self.budgets[:n]
+        return np.lexsort((np.arange(n), losses, -budgets, ~np.isfinite(losses)))
+
+
+class ParzenSampler:
+    """Proposes configurations from the "tpe" density-ratio model, or at random while it has none."""
+
+    def __init__(self, space: SearchSpace, settings: ParzenSettings | None = None) -> None:
+        self.space = space
+        self.settings = settings or ParzenSettings()
+        self.settings.validate()
+        self.num_dims = len(space.dimensions)
+        self.min_points = self.settings.min_points_in_model or self.num_dims + 1
+        self._continuous = np.array([d.kind == CONTINUOUS for d in space.dimensions], dtype=bool)
+        self._model_indices = space.model_indices
+        self._template = space.constant_template()
+        self._random = RandomSampler(space)
+        self._by_budget: dict[float, _Results] = {}
+        self._latest = _Results(self.num_dims)  # one row per configuration: its largest budget
+        self._rows_of_configs: dict[bytes, int] = {}
+        self._model: ParzenModel | None = None
+        self._stale_budgets: set[float] = set()
+
+    def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
+        """Record a result; the model is refit lazily at the next proposal."""
+        model_vector = np.asarray(vector, dtype=float)[self._model_indices]
+        self._by_budget.setdefault(budget, _Results(self.num_dims)).add(model_vector, budget, loss)
+        self._record_latest(model_vector, budget, loss)
+        if self.settings.budgets != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
+            self._stale_budgets.add(budget)
+
+    def _record_latest(self, model_vector: np.ndarray, budget: float, loss: float) -> None:
+        """Keep, per configuration, its result on the largest budget (the latest of equal budgets)."""
+        key = model_vector.tobytes()
+        row = self._rows_of_configs.get(key)
+        if row is None:
+            self._rows_of_configs[key] = self._latest.add(model_vector, budget, loss)
+        elif budget >= self._latest.budgets[row]:
+            self._latest.budgets[row], self._latest.losses[row] = budget, loss
+
+    def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
+        """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
+        model = self.current_model(rng)
+        if model is None or rng.random() < self.settings.random_fraction:
+            return self._random.propose(budget, rng)
+        candidates = model.good.sample(rng, self.settings.num_samples, self.settings.bandwidth_factor)
+        picked = first_legal(candidates, model.good, model.bad, lambda index: self._legal(candidates[index]))
+        if picked is not None:
+            return Proposal(picked[0], picked[1], {"model_based_pick": True})
+        logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
+        return self._random.propose(budget, rng)
+
+    def _legal(self, candidate: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:
+        vector = self._template.copy()
+        vector[self._model_indices] = candidate
+        return self.space.config_of(vector)
+
+    def current_model(self, rng: np.random.Generator) -> ParzenModel | None:
+        """The model, refit if it has new data: of every budget, or of the largest with enough results."""
+        if not self._stale_budgets:
+            return self._model
+        if self.settings.budgets == "all":
+            self._model = self.fit(None, rng) or self._model
+        else:
+            stale = self._by_budget if self.settings.budgets == "stopped" else self._stale_budgets
+            for budget in sorted(stale, reverse=True):
+                model = self.fit(budget, rng)
+                if model is not None:
+                    self._model = model
+                    break
+        self._stale_budgets.clear()
+        return self._model
+
+    def fit(self, budget: float | None, rng: np.random.Generator) -> ParzenModel | None:
+        """The good and bad densities of ``budget`` (``None``: of every configuration's largest
+        budget), or ``None`` while there are too few results."""
+        results = self._latest if budget is None else self._by_budget.get(budget)
+        if results is None or self.num_dims == 0:
+            return None
+        split = self._split(results)
+        if split is None:
+            return None
+        good_rows, bad_rows = split
+        vectors = results.vectors[: results.count]
+        good, bad = vectors[good_rows], vectors[bad_rows]
+        if budget is not None and self.settings.budgets == "stopped":
+            below = self._latest.ranked()
+            below = below[self._latest.budgets[below] < budget]
+            bad = np.vstack([bad, self._latest.vectors[below]])
+        return ParzenModel(budget, self._mixture(good, rng), self._mixture(bad, rng))
+
+    def _split(self, results: _Results) -> tuple[np.ndarray, np.ndarray] | None:
+        """Rows of the good and the bad set, each in rank order, or ``None`` (too few results)."""
+        order = results.ranked()
+        n = results.count
+        num_finite = int(np.isfinite(results.losses[:n]).sum())
+        top = self.settings.top_n_percent
+        if self.settings.split == "hpbandster":
+            num_good = min(num_finite, max(self.min_points, math.floor(top * n / 100)))
+            num_bad = max(self.min_points, math.floor((100 - top) * n / 100))
+            good, bad = order[:num_good], order[num_good: num_good + num_bad]
+            return (good, bad) if min(len(good), len(bad)) >= self.min_points else None
+        num_good = min(num_finite, math.ceil(top * n / 100), self.settings.max_good_points or n)
+        if n < self.min_points or num_good < 1 or num_good >= n:
+            return None
+        return order[:num_good], order[num_good:]
+
+    def _mixture(self, points: np.ndarray, rng: np.random.Generator) -> ParzenMixture:
+        """The density of ``points`` (of a random subset of ``max_points_in_model`` when more)."""
+        limit = self.settings.max_points_in_model
+        if limit is not None and len(points) > limit:
+            points = points[rng.choice(len(points), size=limit, replace=False)]
+        data = impute_inactive(points, self.space.dimensions, rng)
+        return ParzenMixture(self._components(data))
+
+    def _components(self, data: np.ndarray) -> Components:
+        """One component per point, with this model's bandwidths, and the prior's when it has weight."""
+        settings, n = self.settings, len(data)
+        cont = self._continuous
+        dims = self.space.dimensions
+        if settings.bandwidth_rule == "normal_reference":
+            common = bounded_bandwidths(normal_reference_bandwidths(data), tuple(d.kind for d in dims),
+                                        tuple(d.num_levels for d in dims), settings.min_bandwidth)
+            sigmas = np.tile(common[cont], (n, 1))
+            discrete = common[~cont]
+        else:
+            sigmas = np.column_stack([neighbour_bandwidths(data[:, c], settings.magic_clip, settings.min_bandwidth)
+                                      for c in np.flatnonzero(cont)]) if cont.any() else np.empty((n, 0))
+            discrete = np.array([count_bandwidth(dims[c].num_levels, n, settings.prior_weight, settings.min_bandwidth)
+                                 for c in np.flatnonzero(~cont)])
+        rows = [discrete_log_rows(dims[c].kind, dims[c].num_levels, data[:, c], bandwidth)
+                for c, bandwidth in zip(np.flatnonzero(~cont), discrete)]
+        weights = np.ones(n)
+        if settings.prior_weight > 0:
+            prior = np.where(cont, 0.5, 0.0)
+            data, sigmas = np.vstack([data, prior]), np.vstack([sigmas, np.ones(int(cont.sum()))])
+            rows = [np.vstack([r, np.zeros(r.shape[1])]) for r in rows]  # uniform over the levels
+            weights = np.append(weights, settings.prior_weight)
+        return Components(data, sigmas, tuple(rows), weights, cont, settings.truncated)

@@ -1,0 +1,345 @@
+"""The "tpe" model: ParzenMixture's density and sampling against independent calculations, its
+bandwidth rules, ParzenSampler's sets and model, its settings' validation, and BOHB(model=...)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+from scipy import stats
+
+from mpibohb import BOHB
+from mpibohb.journal import RunDirectoryError
+from mpibohb.samplers import ranking
+from mpibohb.samplers.bohb import KDESettings
+from mpibohb.samplers.parzen import (
+    Components,
+    ParzenMixture,
+    count_bandwidth,
+    discrete_log_rows,
+    neighbour_bandwidths,
+)
+from mpibohb.samplers.tpe import ParzenSampler, ParzenSettings
+from mpibohb.space import SearchSpace
+
+
+def _mixture(truncated: bool = True) -> tuple[ParzenMixture, Components]:
+    """Three components on (continuous, unordered with 3 levels, continuous, ordered with 4 levels)."""
+    centers = np.array([[0.1, 0, 0.5, 3], [0.7, 2, 0.95, 0], [0.5, 1, 0.5, 1]], dtype=float)
+    sigmas = np.array([[0.05, 0.2], [0.3, 0.01], [1.0, 1.0]])
+    rows = (np.log([[0.8, 0.1, 0.1], [0.05, 0.05, 0.9], [1 / 3, 1 / 3, 1 / 3]]),
+            np.log([[0.1, 0.1, 0.2, 0.6], [0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]))
+    parts = Components(centers, sigmas, rows, np.array([2.0, 1.0, 1.0]), np.array([True, False, True, False]),
+                       truncated)
+    return ParzenMixture(parts), parts
+
+
+def _reference_pdf(parts: Components, points: np.ndarray) -> np.ndarray:
+    """The mixture density from scipy's (truncated) normal pdfs and the rows, term by term."""
+    weights = parts.weights / parts.weights.sum()
+    total = np.zeros(len(points))
+    for j, center in enumerate(parts.centers):
+        density = np.full(len(points), weights[j])
+        for k, column in enumerate((0, 2)):
+            mu, sigma = center[column], parts.sigmas[j, k]
+            if parts.truncated:
+                kernel = stats.truncnorm.pdf(points[:, column], (0 - mu) / sigma, (1 - mu) / sigma, mu, sigma)
+            else:
+                kernel = stats.norm.pdf(points[:, column], mu, sigma)
+            density *= kernel
+        for rows, column in zip(parts.log_rows, (1, 3)):
+            density *= np.exp(rows[j])[points[:, column].astype(int)]
+        total += density
+    return total
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+def test_density_matches_scipy_term_by_term(truncated: bool) -> None:
+    mixture, parts = _mixture(truncated)
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.random(50), rng.integers(0, 3, 50), rng.random(50), rng.integers(0, 4, 50)])
+    np.testing.assert_allclose(mixture.pdf(points), _reference_pdf(parts, points), rtol=1e-9)
+
+
+def test_truncated_density_integrates_to_one_on_the_unit_cube() -> None:
+    mixture, _ = _mixture(truncated=True)
+    grid = (np.arange(400) + 0.5) / 400  # midpoint rule in both continuous dimensions
+    x, y = np.meshgrid(grid, grid)
+    total = 0.0
+    for a in range(3):
+        for b in range(4):
+            points = np.column_stack([x.ravel(), np.full(x.size, a), y.ravel(), np.full(x.size, b)])
+            total += mixture.pdf(points).sum() / grid.size ** 2
+    assert total == pytest.approx(1.0, abs=2e-3)
+
+
+def test_partial_sums_bound_the_density_and_add_up_to_it() -> None:
+    mixture, _ = _mixture()
+    points = np.array([[0.2, 0, 0.4, 3], [0.9, 2, 0.9, 0]])
+    head, tail = mixture.log_pdf(points, data_rows=slice(0, 1)), mixture.log_pdf(points, data_rows=slice(1, 3))
+    whole = mixture.log_pdf(points)
+    assert np.all(head <= whole) and np.all(tail <= whole)
+    np.testing.assert_allclose(np.logaddexp(head, tail), whole, rtol=1e-12)
+    with pytest.raises(ValueError, match="step 1"):
+        mixture.log_pdf(points, data_rows=slice(0, 3, 2))
+
+
+def test_samples_follow_the_density() -> None:
+    """Marginals of 40,000 draws against the mixture's own marginals (KS and chi-square tests)."""
+    mixture, parts = _mixture()
+    samples = mixture.sample(np.random.default_rng(1), 40_000)
+    weights = parts.weights / parts.weights.sum()
+
+    def cdf(values: np.ndarray, column: int, k: int) -> np.ndarray:
+        mus, sigmas = parts.centers[:, column], parts.sigmas[:, k]
+        return sum(w * stats.truncnorm.cdf(values, -mu / s, (1 - mu) / s, mu, s)
+                   for w, mu, s in zip(weights, mus, sigmas))
+
+    for k, column in enumerate((0, 2)):
+        assert stats.kstest(samples[:, column], lambda v, c=column, i=k: cdf(v, c, i)).pvalue > 1e-3
+    for rows, column in zip(parts.log_rows, (1, 3)):
+        expected = weights @ np.exp(rows)
+        counts = np.bincount(samples[:, column].astype(int), minlength=len(expected))
+        assert stats.chisquare(counts, expected * len(samples)).pvalue > 1e-3
+
+
+def test_bandwidth_factor_widens_only_continuous_draws() -> None:
+    parts = Components(np.array([[0.5, 1.0]]), np.array([[0.01]]), (np.log([[0.1, 0.8, 0.1]]),), np.ones(1),
+                       np.array([True, False]), True)
+    narrow = ParzenMixture(parts).sample(np.random.default_rng(2), 5000)
+    wide = ParzenMixture(parts).sample(np.random.default_rng(2), 5000, bandwidth_factor=3.0)
+    assert np.std(wide[:, 0]) == pytest.approx(3 * np.std(narrow[:, 0]), rel=0.05)
+    assert np.mean(narrow[:, 1] == 1) == pytest.approx(0.8, abs=0.02)
+    assert np.mean(wide[:, 1] == 1) == pytest.approx(0.8, abs=0.02)
+
+
+def test_components_are_checked() -> None:
+    parts = Components(np.array([[0.5]]), np.array([[0.1]]), (), np.array([0.0]), np.array([True]), True)
+    with pytest.raises(ValueError, match="positive"):
+        ParzenMixture(parts)
+    with pytest.raises(ValueError, match="one weight per component"):
+        ParzenMixture(Components(np.empty((0, 1)), np.empty((0, 1)), (), np.empty(0), np.array([True]), True))
+
+
+def test_neighbour_bandwidths_by_hand() -> None:
+    values = np.array([0.5, 0.1, 0.2, 0.9])  # sorted: 0.1, 0.2, 0.5, 0.9 between the bounds 0 and 1
+    # inner points: the larger gap to a neighbour; the outer ones their inner gap (bounds not considered)
+    expected = np.array([max(0.3, 0.4), 0.1, max(0.1, 0.3), 0.4])
+    np.testing.assert_allclose(neighbour_bandwidths(values, magic_clip=False, min_bandwidth=1e-3), expected)
+    clipped = neighbour_bandwidths(values, magic_clip=True, min_bandwidth=1e-3)
+    np.testing.assert_allclose(clipped, np.maximum(expected, 1 / 6))  # 1 / min(100, 4 + 2)
+    # one point: the bounds are its neighbours
+    np.testing.assert_allclose(neighbour_bandwidths(np.array([0.3]), False, 1e-3), [0.7])
+    np.testing.assert_allclose(neighbour_bandwidths(np.array([0.4, 0.4]), False, 1e-3), [1e-3, 1e-3])
+
+
+def test_count_bandwidth_is_optunas_categorical_smoothing() -> None:
+    """Optuna's row for a point: 1 at its level plus prior_weight / (n + 1) at every level, normalised."""
+    levels, n, prior = 3, 9, 1.0
+    row = np.full(levels, prior / (n + 1))
+    row[0] += 1
+    row /= row.sum()
+    bandwidth = count_bandwidth(levels, n, prior, 1e-3)
+    assert 1 - bandwidth == pytest.approx(row[0])
+    assert bandwidth / (levels - 1) == pytest.approx(row[1])
+    assert count_bandwidth(levels, n, 0.0, 1e-3) == 1e-3
+    assert 0.49 < count_bandwidth(2, 0, 100.0, 1e-3) < 0.5  # uniform only in the limit
+
+
+def test_discrete_rows_are_the_aitchison_aitken_and_wang_van_ryzin_kernels() -> None:
+    unordered = np.exp(discrete_log_rows("u", 3, np.array([1]), 0.3))
+    np.testing.assert_allclose(unordered, [[0.15, 0.7, 0.15]])
+    ordered = np.exp(discrete_log_rows("o", 4, np.array([0]), 0.5))
+    np.testing.assert_allclose(ordered, [[0.5, 0.125, 0.0625, 0.03125]])
+
+
+def _space() -> CS.ConfigurationSpace:
+    cs = CS.ConfigurationSpace(seed=5)
+    cs.add([CS.UniformFloatHyperparameter("x", 0.0, 1.0), CS.UniformFloatHyperparameter("y", -5.0, 5.0),
+            CS.CategoricalHyperparameter("c", ["a", "b", "c"]), CS.Constant("k", 1)])
+    return cs
+
+
+def _loss(config: dict) -> float:
+    return (config["x"] - 0.2) ** 2 + (config["y"] / 10 - 0.3) ** 2 + (config["c"] != "b")
+
+
+def _run(sampler: ParzenSampler, proposals: int, seed: int, budgets: tuple[float, ...] = (1.0,)) -> list[float]:
+    rng = np.random.default_rng(seed)
+    losses = []
+    for i in range(proposals):
+        proposal = sampler.propose(budgets[i % len(budgets)], rng)
+        losses.append(_loss(proposal.config))
+        sampler.observe(proposal.vector, budgets[i % len(budgets)], losses[-1])
+    return losses
+
+
+def test_same_seed_same_proposals() -> None:
+    first = _run(ParzenSampler(SearchSpace(_space())), 60, seed=3, budgets=(1.0, 3.0))
+    assert first == _run(ParzenSampler(SearchSpace(_space())), 60, seed=3, budgets=(1.0, 3.0))
+    assert first != _run(ParzenSampler(SearchSpace(_space())), 60, seed=4, budgets=(1.0, 3.0))
+
+
+def test_model_proposals_beat_random_ones() -> None:
+    sampler = ParzenSampler(SearchSpace(_space()))
+    losses = _run(sampler, 100, seed=0)
+    assert sampler.current_model(np.random.default_rng(0)) is not None
+    assert np.mean(losses[-30:]) < 0.3 * np.mean(losses[:4])  # the first d + 1 = 4 are random
+
+
+def test_tpe_split_sizes_and_the_wait_for_enough_results() -> None:
+    sampler = ParzenSampler(SearchSpace(_space()))
+    rng = np.random.default_rng(1)
+    configs = _space().sample_configuration(300)
+    for config in configs[:3]:
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    assert sampler.current_model(rng) is None  # 3 results < d + 1 = 4
+    for config in configs[3:]:
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    model = sampler.current_model(rng)
+    assert model.budget is None
+    assert model.good.num_points == 25 + 1  # ceil(10% of 300) = 30, at most 25; plus the prior
+    assert model.bad.num_points == 275 + 1
+    best = sorted(configs, key=lambda c: _loss(dict(c)))[:25]
+    x = _continuous_column(sampler.space, "x")
+    good_x = np.sort(model.good.means[:-1, x])
+    column = [d.name for d in sampler.space.dimensions].index("x")
+    np.testing.assert_allclose(good_x, np.sort([c.get_array()[sampler.space.model_indices][column] for c in best]))
+
+
+def _continuous_column(space: SearchSpace, name: str) -> int:
+    """The column of ``name`` among the continuous model dimensions (``ParzenMixture.means``)."""
+    return [d.name for d in space.dimensions if d.kind == "c"].index(name)
+
+
+def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> None:
+    space = SearchSpace(_space())
+    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0))
+    configs = list(_space().sample_configuration(5))
+    vectors = [c.get_array() for c in configs]
+    for vector, loss in zip(vectors, [0.1, 0.2, 0.3, 0.4, 0.5]):
+        sampler.observe(vector, 1.0, loss)
+    sampler.observe(vectors[4], 3.0, 0.9)  # promoted and bad there: still ranked first (larger budget)
+    sampler.observe(vectors[3], 3.0, math.inf)  # failed at 3: last
+    model = sampler.current_model(np.random.default_rng(0))
+    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
+    x_of = {float(v[space.model_indices][column]) for v in (vectors[4], vectors[0])}
+    assert set(model.good.means[:, x].tolist()) == x_of
+    assert float(vectors[3][space.model_indices][column]) in model.bad.means[:, x].tolist()
+
+
+def test_largest_budget_rule_uses_that_budget_only() -> None:
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budgets="largest"))
+    rng = np.random.default_rng(2)
+    for config in _space().sample_configuration(40):
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    assert sampler.current_model(rng).budget == 1.0
+    for config in _space().sample_configuration(3):
+        sampler.observe(config.get_array(), 3.0, _loss(dict(config)))
+    assert sampler.current_model(rng).budget == 1.0  # 3 results at budget 3: too few
+    sampler.observe(_space().sample_configuration().get_array(), 3.0, 1.0)
+    assert sampler.current_model(rng).budget == 3.0
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("bandwidth_rule", "scott", "bandwidth_rule must be one of"),
+    ("budgets", "first", "budgets must be one of"),
+    ("split", "half", "split must be one of"),
+    ("top_n_percent", 100, "top_n_percent must be between 0 and 100"),
+    ("prior_weight", -1.0, "prior_weight must be finite and >= 0"),
+    ("prior_weight", math.inf, "prior_weight must be finite"),
+    ("random_fraction", 1.5, "random_fraction must be between 0 and 1"),
+    ("bandwidth_factor", 0, "bandwidth_factor must be above 0"),
+    ("min_bandwidth", 2.0, "min_bandwidth must be above 0 and at most 1"),
+    ("num_samples", 0, "num_samples must be a whole number >= 1"),
+    ("num_samples", None, "num_samples must be a whole number"),
+    ("max_good_points", 2.5, "max_good_points must be a whole number"),
+    ("truncated", "yes", "truncated must be True or False"),
+    ("magic_clip", 1, "magic_clip must be True or False"),
+])
+def test_settings_name_the_bad_value(name: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ParzenSampler(SearchSpace(_space()), ParzenSettings(**{name: value}))
+
+
+# --- BOHB(model=...) -----------------------------------------------------------------------------
+
+def _bohb_run(tmp_path: Path | None = None, **kwargs: object) -> list[tuple]:
+    """A serial BOHB run of 4 brackets on ``_space``: (budget, config, model_based_pick, loss) per result."""
+    result = BOHB(_space(), min_budget=1, max_budget=9, eta=3, **kwargs).run(
+        n_iterations=4, worker=lambda config, budget: _loss(config) + 0.1 / budget)
+    runs = sorted(result.get_all_runs(), key=lambda run: (run.time_stamps["finished"], run.config_id))
+    configs = result.get_id2config_mapping()
+    return [(run.budget, configs[run.config_id]["config"], configs[run.config_id]["config_info"]["model_based_pick"],
+             run.loss) for run in runs]
+
+
+def test_bohb_with_the_tpe_model_repeats_with_the_same_seed_and_uses_the_model() -> None:
+    first = _bohb_run(model="tpe", seed=3)
+    assert [entry[1] for entry in first] == [entry[1] for entry in _bohb_run(model="tpe", seed=3)]
+    assert sum(entry[2] for entry in first) >= 10
+    assert [entry[1] for entry in first] != [entry[1] for entry in _bohb_run(model="tpe", seed=4)]
+    hpbandster = _bohb_run(model="hpbandster", seed=3)
+    assert [entry[1] for entry in hpbandster] == [entry[1] for entry in _bohb_run(seed=3)]  # the default model
+    assert [entry[1] for entry in hpbandster] != [entry[1] for entry in first]
+
+
+@pytest.mark.parametrize("model", ["TPE", "optuna", 3, None])
+def test_an_unknown_model_is_refused_by_name(model: object) -> None:
+    with pytest.raises(ValueError, match=r"model must be 'hpbandster' .* or 'tpe'"):
+        BOHB(_space(), min_budget=1, max_budget=9, model=model)
+
+
+def test_each_model_has_its_defaults_and_takes_the_given_arguments() -> None:
+    hpbandster = BOHB(_space(), min_budget=1, max_budget=9).kde_settings
+    assert isinstance(hpbandster, KDESettings) and hpbandster == KDESettings()
+    tpe = BOHB(_space(), min_budget=1, max_budget=9, model="tpe").kde_settings
+    assert isinstance(tpe, ParzenSettings) and tpe == ParzenSettings()
+    given = dict(top_n_percent=20, num_samples=32, random_fraction=0.25, bandwidth_factor=2.0, min_bandwidth=0.01,
+                 min_points_in_model=12, max_points_in_model=None)
+    for model in ("hpbandster", "tpe"):
+        settings = BOHB(_space(), min_budget=1, max_budget=9, model=model, **given).kde_settings
+        assert {name: getattr(settings, name) for name in given} == given
+    with pytest.raises(ValueError, match="random_fraction"):
+        BOHB(_space(), min_budget=1, max_budget=9, model="tpe", random_fraction=1.5)
+
+
+def test_settings_record_the_model_and_keep_hpbandsters_keys() -> None:
+    """HpBandSter's model records the keys it always did (so earlier runs resume); tpe records its own."""
+    old_keys = {"min_points_in_model", "top_n_percent", "num_samples", "random_fraction", "bandwidth_factor",
+                "min_bandwidth", "max_points_in_model"}
+    hpbandster = BOHB(_space(), min_budget=1, max_budget=9).settings()
+    assert "model" not in hpbandster and old_keys <= set(hpbandster)
+    tpe = BOHB(_space(), min_budget=1, max_budget=9, model="tpe").settings()
+    assert tpe["model"] == "tpe" and tpe["budgets"] == ParzenSettings().budgets
+    json.dumps(tpe)
+
+
+def test_a_run_with_one_model_does_not_resume_with_the_other(tmp_path: Path) -> None:
+    _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
+    with pytest.raises(RunDirectoryError, match="settings differ.*model: 'tpe' -> None"):
+        BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
+            n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+
+
+def test_a_large_bad_density_is_ranked_lazily_and_picks_what_the_full_ranking_picks() -> None:
+    """With every point kept (``max_points_in_model=None``) and 6,000 results, the bad density is
+    summed over its head first (``ranking.first_legal``); the pick must be the full ranking's."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_points_in_model=None))
+    rng = np.random.default_rng(7)
+    for config in _space().sample_configuration(6000):
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    model = sampler.current_model(rng)
+    assert model.bad.num_points > ranking.SPLIT_MIN_POINTS
+    candidates = model.good.sample(rng, 64, 2.0)
+    log_good = np.maximum(model.good.log_pdf(candidates), ranking.LOG_FLOOR)
+    scores = np.maximum(model.bad.log_pdf(candidates), ranking.LOG_FLOOR) - log_good
+    order = np.argsort(scores, kind="stable")
+    for refused in (0, 3, 10):
+        picked = ranking.first_legal(candidates, model.good, model.bad,
+                                     lambda index, r=refused: None if index in order[:r] else index)
+        assert picked == order[refused]
