@@ -37,7 +37,7 @@ class KDESettings:
     top_n_percent: int = 15
     num_samples: int = 64
     random_fraction: float = 1 / 3
-    bandwidth_factor: float = 3.0
+    bandwidth_factor: float = 3  # an int, as HpBandSter records it
     min_bandwidth: float = 1e-3
     max_points_in_model: int | None = 512
 
