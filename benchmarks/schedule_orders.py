@@ -24,7 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.utilisation import schedule_bound
-from mpibohb.brackets import Bracket, Optimizer
+from mpibohb.ask_tell import Optimizer
+from mpibohb.brackets import Bracket
 
 ORDERS: dict[str, Callable[[Any], Any] | None] = {
     "oldest bracket first (mpibohb, HpBandSter)": None,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpibohb.brackets import Job, Optimizer
+from mpibohb.ask_tell import Optimizer
+from mpibohb.brackets import Job
 
 
 @dataclass

@@ -16,15 +16,12 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .samplers import Proposal, Sampler
 from .schedule import BracketPlan
-
-if TYPE_CHECKING:
-    from .scheduling import Schedule
 
 _SLACK = 1e-9  # ranks compared with len / eta, float-safely
 
@@ -202,61 +199,3 @@ class AsyncBracket:
         self.ended = True
         self.proposals.clear()
         self.rungs.clear()
-
-
-class Optimizer:
-    """The ask/tell core: a sampler, the random generator, and a policy that decides which job
-    runs next (:mod:`mpibohb.scheduling`: HpBandSter's synchronous brackets, ``fill_tail``, or
-    asynchronous promotions).
-
-    ``ask()`` hands out the next job or ``None`` (wait for a result, or everything is handed out);
-    ``tell(job, loss)`` feeds a result back and says which bracket it finished, if any.
-    ``start_session`` says on how many workers, and up to how many iterations, the next jobs run.
-    """
-
-    def __init__(self, sampler: Sampler, schedule: Schedule, rng: np.random.Generator) -> None:
-        self.sampler, self.schedule, self.rng = sampler, schedule, rng
-        self.num_running = 0
-
-    @property
-    def n_iterations(self) -> int:
-        """The iterations (brackets) of the run."""
-        return self.schedule.n_iterations
-
-    @property
-    def replays_sessions(self) -> bool:
-        """Whether the policy's choices depend on each session's iterations and workers (fill_tail)."""
-        return self.schedule.replays_sessions
-
-    @property
-    def finished(self) -> bool:
-        """True once every bracket of every iteration has all its results."""
-        return self.schedule.finished
-
-    def start_session(self, n_iterations: int, workers: int) -> None:
-        """The next jobs go to ``workers`` workers of a session that runs ``n_iterations`` iterations
-        in all (at most this optimizer's). A resumed run replays each earlier session with its own
-        figures, so that a policy that depends on them hands out what it handed out then."""
-        self.schedule.start_session(n_iterations, workers)
-
-    def ask(self) -> Job | None:
-        """The next job, or ``None`` when nothing can be handed out now."""
-        job = self.schedule.next_job(self.rng)
-        if job is not None:
-            self.num_running += 1
-        return job
-
-    def tell(self, job: Job, loss: float) -> int | None:
-        """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf); return the
-        iteration of the bracket this result finished, else ``None``."""
-        loss = float(loss)
-        if not math.isfinite(loss):
-            loss = math.inf
-        vector, finished = self.schedule.record(job, loss)
-        self.num_running -= 1
-        self.sampler.observe(vector, job.budget, loss)
-        return finished
-
-    def pop_notices(self) -> list[str]:
-        """Progress lines of the policy for the log, since the last call."""
-        return self.schedule.pop_notices()

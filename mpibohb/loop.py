@@ -10,7 +10,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .brackets import ConfigId, Job, Optimizer
+from .ask_tell import Optimizer
+from .brackets import ConfigId, Job
 from .executors import Executor
 from .journal import Record, job_record, result_record, storable_info
 from .result import Result, Run, error_headline

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import checks, schedule
-from .brackets import Optimizer
+from .ask_tell import Optimizer
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor

@@ -13,7 +13,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from .brackets import Job, Optimizer
+from .ask_tell import Optimizer
+from .brackets import Job
 from .journal import JournalError, OpenJob, Record, RunState, fold
 from .loop import RunRecorder, record_outcomes
 from .worker import Outcome

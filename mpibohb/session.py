@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .brackets import Job, Optimizer
+from .ask_tell import Optimizer
+from .brackets import Job
 from .executors import Executor
 from .files import refuse_link
 from .journal import (

@@ -69,7 +69,7 @@ def test_public_names() -> None:
         module = importlib.import_module(mpibohb._HOMES[name])
         assert getattr(mpibohb, name) is getattr(module, name)
     assert len(dir(mpibohb)) == len(set(dir(mpibohb))) and set(mpibohb.__all__) <= set(dir(mpibohb))
-    assert mpibohb.brackets.Optimizer is importlib.import_module("mpibohb.brackets").Optimizer
+    assert mpibohb.ask_tell.Optimizer is importlib.import_module("mpibohb.ask_tell").Optimizer
     with pytest.raises(AttributeError, match="no attribute 'BOHBB'"):
         mpibohb.BOHBB  # noqa: B018
 

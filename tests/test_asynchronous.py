@@ -12,7 +12,8 @@ from cli_in_process import run_cli
 from mpi_launch import ROOT
 
 from mpibohb import BOHB, HyperBand, RandomSearch, load_result, simulate
-from mpibohb.brackets import Job, Optimizer
+from mpibohb.ask_tell import Optimizer
+from mpibohb.brackets import Job
 from mpibohb.simulation import busy_fraction
 
 TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"

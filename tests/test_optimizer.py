@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch
-from mpibohb.brackets import Job, Optimizer
+from mpibohb.ask_tell import Optimizer
+from mpibohb.brackets import Job
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.scheduling import synchronous as synchronous_module
 from mpibohb.scheduling.synchronous import EXACT_SUM_TERMS, FillTail, _TailPlan, budget_of

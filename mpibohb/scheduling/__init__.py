@@ -1,5 +1,5 @@
 """Which job next: one policy per class behind :class:`Schedule`, so that the ask/tell
-:class:`~mpibohb.brackets.Optimizer` keeps the sampler and the random generator, and a policy
+:class:`~mpibohb.ask_tell.Optimizer` keeps the sampler and the random generator, and a policy
 decides.
 
 * :class:`~.synchronous.Synchronous`: HpBandSter's rule; successive halving stage by stage, a new

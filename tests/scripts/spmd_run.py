@@ -85,7 +85,9 @@ def main():
 
         mpi_worker._send_outcome = broken_send
     if args.worker == "internal":
-        original, calls = mpibohb.brackets.Optimizer.tell, []
+        import mpibohb.ask_tell
+
+        original, calls = mpibohb.ask_tell.Optimizer.tell, []
 
         def broken_tell(self, job, loss):
             calls.append(job)
@@ -93,7 +95,7 @@ def main():
                 raise KeyError("simulated internal error")
             original(self, job, loss)
 
-        mpibohb.brackets.Optimizer.tell = broken_tell
+        mpibohb.ask_tell.Optimizer.tell = broken_tell
 
     opt = OPTIMIZERS[args.optimizer](configspace=space(), min_budget=1, max_budget=9, eta=3, seed=args.seed)
     res = opt.run(n_iterations=args.n_iterations, worker=worker, n_workers=args.n_workers, timeout=args.timeout)
