@@ -68,5 +68,5 @@ def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iteratio
     if kind == "fill_tail":
         return FillTail(sampler, plan_of, n_iterations, plan_period)
     if kind == "asynchronous":
-        return Asynchronous(sampler, plan_of, n_iterations, eta)
+        return Asynchronous(sampler, plan_of, n_iterations, eta, plan_period)
     raise ValueError(f"no schedule {kind!r}; one of {', '.join(KINDS)}")

@@ -8,6 +8,12 @@ configurations, so ``n_iterations`` starts the configurations that as many synch
 iterations would, and the run does the same work; a bracket ends when it is full, nothing of it
 runs, and nothing of it can be promoted. Promotions follow ASHA (Li et al., "A System for
 Massively Parallel Hyperparameter Tuning", MLSys 2020), capped by Hyperband's plan.
+
+Near the end of a session (the budget not yet handed out, per worker, no longer covers the longest
+chain of budgets of a bracket not yet started: ``fill_tail``'s rule), the brackets not yet started
+are filled longest chain first, so that the run does not end waiting on the promotions of a
+bracket started last. Budget stands in for run time; the rule depends on each session's workers,
+which a resume replays.
 """
 
 from __future__ import annotations
@@ -19,18 +25,27 @@ import numpy as np
 from ..brackets import AsyncBracket, Job
 from ..samplers import Sampler
 from . import PlanFunction
+from .synchronous import _TailPlan
 
 
 class Asynchronous:
-    """Which job next, asynchronously (see the module's text). Its choices depend only on the seed
-    and the order of results, not on sessions."""
+    """Which job next, asynchronously (see the module's text). Its choices depend on the seed, the
+    order of results, and each session's workers and iterations (the tail rule)."""
 
-    replays_sessions = False
+    replays_sessions = True
 
-    def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float) -> None:
+    def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
+                 plan_period: int = 1) -> None:
         self.sampler, self.plan_of, self.eta = sampler, plan_of, eta
         self.n_iterations = self.session_iterations = n_iterations
-        self.brackets: list[AsyncBracket] = []
+        self.plan_period = plan_period
+        self.workers = 1
+        self.brackets: dict[int, AsyncBracket] = {}  # by iteration, those started
+        self._filling: AsyncBracket | None = None  # the bracket new configurations go to
+        self._next = 0  # the next iteration in order; those below it are started or pending
+        self._pending: list[tuple[float, int]] = []  # in the tail: heap of (-chain, iteration) to start
+        self._tail: _TailPlan | None = None  # built at the first ask
+        self._in_tail = False
         self._due: list[int] = []  # heap of iterations whose bracket may have a promotion due
         self._open = 0
 
@@ -40,32 +55,64 @@ class Asynchronous:
         return len(self.brackets) >= self.n_iterations and self._open == 0
 
     def start_session(self, n_iterations: int, workers: int) -> None:
-        """New brackets start up to the session's iterations; workers do not matter here."""
-        self.session_iterations = min(int(n_iterations), self.n_iterations)
+        """New brackets start up to the session's iterations, on ``workers`` workers."""
+        iterations = min(int(n_iterations), self.n_iterations)
+        if iterations != self.session_iterations:
+            self._in_tail = False  # an extended run has its own tail ahead; what is pending starts first
+        self.session_iterations, self.workers = iterations, max(1, int(workers))
+        if self._tail is not None:
+            self._tail.plan_up_to(self.session_iterations)
 
     def next_job(self, rng: np.random.Generator) -> Job | None:
         """A promotion due, else a new configuration, else ``None`` (wait for a result)."""
+        job = self._promotion() or self._new_configuration(rng)
+        if job is not None and self._tail is not None:
+            self._tail.handed_out += job.budget
+        return job
+
+    def _promotion(self) -> Job | None:
         while self._due:
             bracket = self.brackets[self._due[0]]
             promotion = bracket.promotion()
             if promotion is not None:
                 return bracket.job(*promotion)
             heapq.heappop(self._due)  # nothing due there until its next result
-        if not self.brackets or self.brackets[-1].full:
-            if len(self.brackets) >= self.session_iterations:
+        return None
+
+    def _new_configuration(self, rng: np.random.Generator) -> Job | None:
+        if self._filling is None or self._filling.full:
+            iteration = self._next_iteration()
+            if iteration is None:
                 return None
-            self.brackets.append(AsyncBracket(len(self.brackets), self.plan_of(len(self.brackets)), self.eta))
+            self._filling = self.brackets[iteration] = AsyncBracket(iteration, self.plan_of(iteration), self.eta)
             self._open += 1
-        bracket = self.brackets[-1]
+        bracket = self._filling
         index = bracket.start(self.sampler.propose(bracket.plan.budgets[0], rng))
         return bracket.job(index, 0)
+
+    def _next_iteration(self) -> int | None:
+        """The next bracket to start: in order, or in the tail the longest chain first."""
+        if self._tail is None:
+            self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
+        if not self._in_tail and self._next < self.session_iterations \
+                and self._tail.is_near(self._next, self.workers):
+            self._in_tail = True
+            for iteration in range(self._next, self.session_iterations):
+                heapq.heappush(self._pending, (-sum(self.plan_of(iteration).budgets), iteration))
+            self._next = self.session_iterations
+        if self._pending:
+            return heapq.heappop(self._pending)[1]
+        if self._next < self.session_iterations:
+            self._next += 1
+            return self._next - 1
+        return None
 
     def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
         """Store ``job``'s loss; the configuration's vector, and its iteration if its bracket ended."""
         iteration, _, index = job.config_id
-        if not 0 <= iteration < len(self.brackets):
+        bracket = self.brackets.get(iteration)
+        if bracket is None:
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
-        bracket = self.brackets[iteration]
         bracket.record(index, job.budget, loss)
         vector = bracket.proposals[index].vector
         if not bracket.finished:
