@@ -58,7 +58,7 @@ TPE = "tpe"
 # The tpe code set up as HpBandSter's model (up to details named in samplers/tpe.py).
 AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64, "random_fraction": 1 / 3,
                  "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
-                 "prior_weight": 0.0, "truncated": False, "budgets": "largest", "split": "hpbandster"}
+                 "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster"}
 
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -76,7 +76,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + neighbour bandwidths, magic clip": {"bandwidth_rule": "neighbours", "magic_clip": True},
         "  + prior component": {"prior_weight": 1.0},
         "  + truncated kernels": {"truncated": True},
-        "  + all budgets": {"budgets": "all"},
+        "  + all budgets": {"budget_rule": "all"},
         "  + TPE split (10%, at most 25)": {"split": "tpe", "top_n_percent": 10, "max_good_points": 25},
     }
     tpe = {
@@ -85,8 +85,8 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, no magic clip": {"magic_clip": False},
         "tpe, no prior": {"prior_weight": 0.0},
         "tpe, untruncated kernels": {"truncated": False},
-        "tpe, largest budget only": {"budgets": "largest"},
-        "tpe, largest budget, stopped configurations bad": {"budgets": "stopped"},
+        "tpe, largest budget only": {"budget_rule": "largest"},
+        "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped"},
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
         "tpe, top_n_percent 15": {"top_n_percent": 15},
         "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},

@@ -287,7 +287,7 @@ def _warn_about_worker_counts(comm: Any, n_workers: int | None, min_n_workers: A
         return
     if mpi:
         workers = comm.Get_size() - 1
-        situation = f"this MPI job has {workers} worker ranks (the ranks besides rank 0)"
+        situation = f"this MPI job has {workers} worker rank{'' if workers == 1 else 's'} (the ranks besides rank 0)"
         if n_workers is not None and n_workers != workers:
             logger.warning("n_workers=%d is ignored under MPI: %s; for %d workers start mpiexec -n %d",
                            n_workers, situation, n_workers, n_workers + 1)

@@ -45,7 +45,8 @@ logger = logging.getLogger("mpibohb")
 
 _RESUME_INSENSITIVE = {"n_workers", "time_ref"}
 # a journal written before a setting existed had its default
-_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False}
+_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster"}
+_KIND_SETTINGS = ("optimizer", "model")  # named first; with another, the parameters only one has are left out
 
 
 def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[Record] | None:
@@ -121,12 +122,13 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
 
 
 def _differing_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """The settings that differ, the optimizer first; with another optimizer, not those that only
-    one of the two has (BOHB's model settings): they differ because the optimizer does."""
+    """The settings that differ, the optimizer and the model first; with another optimizer or model,
+    not those that only one of the two has (a model's settings): they differ because it does."""
     keys = old.keys() | new.keys()
-    if old.get("optimizer") != new.get("optimizer"):
+    if any(old.get(kind) != new.get(kind) for kind in _KIND_SETTINGS):
         keys = old.keys() & new.keys()
-    return sorted((k for k in keys if old.get(k) != new.get(k)), key=lambda k: (k != "optimizer", k))
+    first = {kind: place for place, kind in enumerate(_KIND_SETTINGS)}
+    return sorted((k for k in keys if old.get(k) != new.get(k)), key=lambda k: (first.get(k, len(first)), k))
 
 
 def configspace_text(configspace: Any) -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 import ConfigSpace as CS
 import numpy as np
 import pytest
+from cli_in_process import run_cli
 from scipy import stats
 
-from mpibohb import BOHB
+from mpibohb import BOHB, load_result
 from mpibohb.journal import RunDirectoryError
 from mpibohb.samplers import ranking
 from mpibohb.samplers.bohb import KDESettings
@@ -233,7 +234,7 @@ def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> Non
 
 
 def test_largest_budget_rule_uses_that_budget_only() -> None:
-    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budgets="largest"))
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule="largest"))
     rng = np.random.default_rng(2)
     for config in _space().sample_configuration(40):
         sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
@@ -247,7 +248,7 @@ def test_largest_budget_rule_uses_that_budget_only() -> None:
 
 @pytest.mark.parametrize("name, value, message", [
     ("bandwidth_rule", "scott", "bandwidth_rule must be one of"),
-    ("budgets", "first", "budgets must be one of"),
+    ("budget_rule", "first", "budget_rule must be one of"),
     ("split", "half", "split must be one of"),
     ("top_n_percent", 100, "top_n_percent must be between 0 and 100"),
     ("prior_weight", -1.0, "prior_weight must be finite and >= 0"),
@@ -315,15 +316,26 @@ def test_settings_record_the_model_and_keep_hpbandsters_keys() -> None:
     hpbandster = BOHB(_space(), min_budget=1, max_budget=9).settings()
     assert "model" not in hpbandster and old_keys <= set(hpbandster)
     tpe = BOHB(_space(), min_budget=1, max_budget=9, model="tpe").settings()
-    assert tpe["model"] == "tpe" and tpe["budgets"] == ParzenSettings().budgets
+    assert tpe["model"] == "tpe" and tpe["budget_rule"] == ParzenSettings().budget_rule
+    assert tpe["budgets"] == [1.0, 3.0, 9.0]
     json.dumps(tpe)
 
 
 def test_a_run_with_one_model_does_not_resume_with_the_other(tmp_path: Path) -> None:
     _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
-    with pytest.raises(RunDirectoryError, match="settings differ.*model: 'tpe' -> None"):
+    with pytest.raises(RunDirectoryError, match=r"settings differ \(model: 'tpe' -> 'hpbandster', "):
         BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
             n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+
+
+def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:
+    # the tpe model's settings once overwrote the run's budgets in its settings, and report failed
+    _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
+    result = load_result(tmp_path / "run")
+    assert result.HB_config["budgets"] == [1.0, 3.0, 9.0] and result.HB_config["budget_rule"] == "all"
+    assert len(result.get_pandas_dataframe()[0]) > 0
+    report = run_cli("report", str(tmp_path / "run"))
+    assert report.returncode == 0 and "budgets 1, 3, 9" in report.stdout, report.stdout + report.stderr
 
 
 def test_a_large_bad_density_is_ranked_lazily_and_picks_what_the_full_ranking_picks() -> None:

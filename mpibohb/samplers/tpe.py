@@ -15,7 +15,7 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   with that weight against 1 per point;
 * ``truncated``: continuous kernels are renormalised on the unit cube, so points near a bound are
   not penalised for the mass their kernels lose outside it;
-* ``budgets="all"``: one model from every configuration evaluated so far, each at the largest
+* ``budget_rule="all"``: one model from every configuration evaluated so far, each at the largest
   budget it reached, ranked by that budget first and its loss second (what Optuna's TPE does with
   a pruner's trials); ``"largest"``: BOHB's model of the largest budget with enough results;
   ``"stopped"``: that model, with every configuration whose largest budget is smaller added to
@@ -75,7 +75,7 @@ class ParzenSettings:
     magic_clip: bool = True
     prior_weight: float = 1.0
     truncated: bool = True
-    budgets: str = "all"
+    budget_rule: str = "all"  # not "budgets": a run's settings record the ladder under that name
     split: str = "tpe"
 
     def validate(self) -> None:
@@ -87,7 +87,7 @@ class ParzenSettings:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
                 raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
-        for name, choices in (("bandwidth_rule", BANDWIDTH_RULES), ("budgets", BUDGET_RULES),
+        for name, choices in (("bandwidth_rule", BANDWIDTH_RULES), ("budget_rule", BUDGET_RULES),
                               ("split", SPLIT_RULES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}")
@@ -173,7 +173,7 @@ class ParzenSampler:
         model_vector = np.asarray(vector, dtype=float)[self._model_indices]
         self._by_budget.setdefault(budget, _Results(self.num_dims)).add(model_vector, budget, loss)
         self._record_latest(model_vector, budget, loss)
-        if self.settings.budgets != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
+        if self.settings.budget_rule != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
             self._stale_budgets.add(budget)
 
     def _record_latest(self, model_vector: np.ndarray, budget: float, loss: float) -> None:
@@ -206,10 +206,10 @@ class ParzenSampler:
         """The model, refit if it has new data: of every budget, or of the largest with enough results."""
         if not self._stale_budgets:
             return self._model
-        if self.settings.budgets == "all":
+        if self.settings.budget_rule == "all":
             self._model = self.fit(None, rng) or self._model
         else:
-            stale = self._by_budget if self.settings.budgets == "stopped" else self._stale_budgets
+            stale = self._by_budget if self.settings.budget_rule == "stopped" else self._stale_budgets
             for budget in sorted(stale, reverse=True):
                 model = self.fit(budget, rng)
                 if model is not None:
@@ -230,7 +230,7 @@ class ParzenSampler:
         good_rows, bad_rows = split
         vectors = results.vectors[: results.count]
         good, bad = vectors[good_rows], vectors[bad_rows]
-        if budget is not None and self.settings.budgets == "stopped":
+        if budget is not None and self.settings.budget_rule == "stopped":
             below = self._latest.ranked()
             below = below[self._latest.budgets[below] < budget]
             bad = np.vstack([bad, self._latest.vectors[below]])
