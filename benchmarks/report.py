@@ -12,7 +12,9 @@ the repository root) that prints its own table:
 * benchmarks.throughput and the throughput part of benchmarks.hpbandster_reference;
 * benchmarks.utilisation, benchmarks.fill_tail and benchmarks.memory;
 * benchmarks.ablation: BOHB's model one change at a time, with Optuna and DEHB (their runs shared
-  with benchmarks.quality).
+  with benchmarks.quality);
+* benchmarks.heterogeneous (simulated, run times that differ per configuration: synchronous,
+  fill_tail and asynchronous) and benchmarks.heterogeneous_mpi (the same on a real mpiexec run).
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
@@ -41,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
 PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-         "ablation")
+         "ablation", "heterogeneous", "heterogeneous_mpi")
 QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--variants", "HpBandSter (baseline)",
                   "tpe", "tpe, normal_reference bandwidths"]
 
@@ -92,6 +94,10 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         "ablation": [python, "-m", "benchmarks.ablation", "--out_dir", str(args.results / "ablation"),
                      "--quality_dir", str(args.results), "--json", str(work / "ablation.json"),
                      *(QUICK_ABLATION if args.quick else ["--seeds", str(args.seeds), "--peers", "optuna,dehb"])],
+        "heterogeneous": [python, "-m", "benchmarks.heterogeneous", *quick, "--json", str(work / "heterogeneous.json")],
+        "heterogeneous_mpi": [python, "-m", "benchmarks.heterogeneous_mpi",
+                              *(["--scale", "0.005", "--n_iterations", "1"] if args.quick else []),
+                              "--json", str(work / "heterogeneous_mpi.json")],
     }
 
 
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
             for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-                         "ablation")}
+                         "ablation", "heterogeneous", "heterogeneous_mpi")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))

@@ -192,6 +192,35 @@ def fill_tail(results: Any) -> list[str]:
             + part.QUALITY_HEADER + [part.quality_line(row) for row in results["quality"]])
 
 
+def heterogeneous(results: Any, real: Any) -> list[str]:
+    """The tables of benchmarks/heterogeneous.py and benchmarks/heterogeneous_mpi.py, or lines saying
+    they have not run."""
+    from benchmarks import heterogeneous as part
+
+    lines = []
+    if not results:
+        lines += ["Simulated: not run: `python -m benchmarks.report --only heterogeneous`"]
+    else:
+        rows = results["rows"]
+        lines += part.HEADER + [part.line(row) for row in rows] + [""]
+        largest = max(row["workers"] for row in rows)
+        lines += part.cost_lines(rows, largest, max(row["sigma"] for row in rows if row["workers"] == largest))
+    lines += [""]
+    if not real:
+        return lines + ["Real mpiexec run: not run: `python -m benchmarks.report --only heterogeneous_mpi`"]
+    settings = real["settings"]
+    lines += [f"A real run: `mpiexec -n {settings['ranks']}` ({settings['ranks'] - 1} sleeping workers), "
+              f"{settings['n_iterations']} iterations, sleep = budget x f x {settings['scale']:g} s, "
+              f"s = {settings['sigma']:g}; times from the run directory's Result.", "",
+              "| schedule | evaluations | failed | work W / workers (s) | chain C (s) | span (s) | busy | bound |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    workers = settings["ranks"] - 1
+    for row in real["rows"]:
+        lines.append(f"| {row['schedule']} | {row['evaluations']} | {row['failed']} | {row['work'] / workers:.1f}"
+                     f" | {row['chain']:.1f} | {row['span']:.1f} | {row['busy']:.1%} | {row['bound']:.1%} |")
+    return lines
+
+
 def ablation(results: Any) -> list[str]:
     """The table of benchmarks/ablation.py, or a line saying it has not run."""
     from benchmarks import ablation as part
@@ -234,6 +263,8 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines += report_text.UTILISATION_INTRO + utilisation(data["utilisation"]) + [""]
     lines += report_text.FILL_TAIL_INTRO + fill_tail(data.get("fill_tail")) + [""]
     lines += report_text.MEMORY_INTRO + memory(data["memory"]) + [""]
+    lines += report_text.HETEROGENEOUS_INTRO + heterogeneous(data.get("heterogeneous"), data.get("heterogeneous_mpi"))
+    lines += [""]
     lines += report_text.PROBLEMS_INTRO + quality_sections(data["quality"], context["figures"])
     return "\n".join(lines) + "\n"
 

@@ -131,3 +131,19 @@ PROBLEMS_INTRO = [
     "Solid lines: mpibohb; dashed: HpBandSter; dotted: peers. Bands are ± one standard error.",
     "",
 ]
+
+HETEROGENEOUS_INTRO = [
+    "## Heterogeneous run times: synchronous, fill_tail, asynchronous",
+    "",
+    "`python -m benchmarks.heterogeneous`, through the public simulator `mpibohb.simulate` (the real run loop"
+    " against K virtual workers; the master's own computing is measured, no communication is simulated), and"
+    " `python -m benchmarks.heterogeneous_mpi` on a real `mpiexec` run. HyperBand, budgets 1..81, eta 3; an"
+    " evaluation lasts budget x f, f = exp(s z) a per-configuration factor (log-normal, sigma s), the same at"
+    " every budget of the configuration; about 20 x max_budget of work per worker. The bound is the best busy"
+    " fraction any schedule could reach with the run's evaluations: W / (K x max(W / K, C)), C the longest chain"
+    " of one configuration's evaluations (they run one after another). With s = 1 a single configuration's"
+    " chain outlasts the whole run's W / K at K >= 128, so no schedule can reach the issue's 97% there; the"
+    " schedules also run different configurations (the asynchronous one promotes from the results that came"
+    " first, which favours fast configurations, so its W is smaller), so compare busy with its own bound.",
+    "",
+]

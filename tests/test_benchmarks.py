@@ -432,3 +432,36 @@ def test_memory_starts_each_row_as_a_module(tmp_path):
     assert [row["status"] for row in rows if row["engine"] == "mpibohb"] == ["ok"] * 4, status
     kde = [row for row in rows if row["engine"] == "HpBandSter" and "config generator" in row["what"]]
     assert kde[0]["status"] == ("ok" if HPBANDSTER_PYTHON.exists() else "missing venv"), status
+
+
+@pytest.mark.slow
+def test_heterogeneous_benchmark_measures_every_cell_and_its_bound(tmp_path):
+    """benchmarks.heterogeneous --quick through mpibohb.simulate; the report renders it."""
+    from benchmarks import heterogeneous
+    from benchmarks import report_sections as sections
+
+    out = tmp_path / "heterogeneous.json"
+    heterogeneous.main(["--quick", "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["workers"], r["sigma"], r["schedule"]) for r in rows} == {
+        (k, s, schedule) for k in (32, 128) for s in (0.0, 1.0) for schedule in heterogeneous.SCHEDULES}
+    for row in rows:
+        assert 0 < row["busy"] <= row["bound"] + 1e-9 <= 1 + 1e-9, row
+        assert row["span"] >= max(row["work"] / row["workers"], row["chain"]) - 1e-6, row
+    cells = {(r["workers"], r["sigma"]): [x for x in rows if (x["workers"], x["sigma"]) == (r["workers"], r["sigma"])]
+             for r in rows}
+    assert all(len({r["evaluations"] for r in same}) == 1 for same in cells.values())  # equal work per schedule
+    lines = sections.heterogeneous(json.loads(out.read_text()), None)
+    assert sum(line.startswith("| 128 | 1 | asynchronous |") for line in lines) == 1
+    assert lines[-1].startswith("Real mpiexec run: not run")
+
+
+@pytest.mark.mpiexec
+def test_heterogeneous_mpi_benchmark_measures_a_real_run(tmp_path):
+    out = tmp_path / "real.json"
+    returncode, _, stderr = _run_module("heterogeneous_mpi", "--ranks", "3", "--scale", "0.001", "--n_iterations", "1",
+                                        "--json", str(out), timeout=240)
+    assert returncode == 0, stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["schedule"] for row in rows] == ["synchronous", "asynchronous"]
+    assert all(row["evaluations"] == 121 and row["failed"] == 0 and 0 < row["busy"] <= 1 for row in rows)

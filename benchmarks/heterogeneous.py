@@ -1,0 +1,243 @@
+"""Busy fraction of K workers when run times vary per configuration: synchronous, fill_tail and
+asynchronous Hyperband side by side, each against the best any schedule could do on its run.
+
+    python -m benchmarks.heterogeneous [--quick] [--workers 32 128 512 1024] [--sigmas 0 0.5 1]
+                                       [--work-per-worker 20] [--json OUT]
+
+Everything runs through the public simulator, ``mpibohb.simulate``: the real run loop, optimizer
+and ``Result`` against K virtual workers on a simulated clock (no master or communication cost is
+simulated; the master's own computing is measured, as the wall seconds of each ``simulate`` call).
+
+Workload (issue 20): ``HyperBand`` on a 2-d space (x, y in [0, 1]), budgets 1..81, eta 3, seed 0.
+An evaluation of a configuration at budget b lasts ``b * f`` simulated seconds, where
+``f = exp(s * z)`` is the configuration's own factor: log-normal with sigma s and mean of log 0,
+the same at every budget of the configuration. ``z`` is a standard normal computed from a hash of
+the seed and the configuration's values, so every schedule sees the same f for the same
+configuration (and one z serves every s). The loss is Branin on (15x - 5, 15y) plus 1/b: cheap,
+deterministic, independent of f. ``n_iterations`` gives each worker about ``--work-per-worker``
+(20) times max_budget of expected work:
+
+    n_iterations = ceil(20 * 81 * K / (E[work of one iteration] * exp(s**2 / 2)))
+
+with E[work of one iteration] = (sum of n * b over one cycle of the 5 brackets) / 5 = 1902 / 5
+budget units (``mpibohb.schedule.runs_per_budget``) and exp(s**2 / 2) = E[f].
+
+Cells: K x s x schedule, schedule one of ``HyperBand(...)`` (synchronous: a new bracket only when
+every open one waits), ``HyperBand(..., fill_tail=True)`` and ``HyperBand(..., asynchronous=True)``.
+Per cell: evaluations, the run's total work W (simulated seconds), C the longest dependency chain
+of one configuration (the sum of its run times over the budgets it ran at: those run one after
+another), the span, ``mpibohb.simulation.busy_fraction(result, K)``, and the bound
+
+    bound = W / (K * max(W / K, C))
+
+the best busy fraction any schedule could reach with that run's evaluations (the span is at least
+W / K and at least C). "all busy until" is the last moment all K workers were busy, as a share of
+the span: the idle time after it is the run's tail. wall and CPU are the seconds the ``simulate``
+call took on this machine, so wall / evaluations is the master's cost per decision (it includes the
+loss function, microseconds). If the largest K's cells have fewer than ``--min-evaluations``
+(100,000) evaluations, one more cell (asynchronous, s = 1, that K) raises n_iterations to reach it.
+
+Progress goes to stderr, one line per cell; the markdown tables to stdout; ``--json OUT`` writes
+the settings and rows. The full sweep (36 cells, about 2 million evaluations) runs serially on one
+core; ``--quick`` (K 32 and 128, s 0 and 1, 5 x max_budget per worker) takes well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import statistics
+import struct
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+MIN_BUDGET, MAX_BUDGET, ETA, SEED = 1, 81, 3, 0
+SCHEDULES = ("synchronous", "fill_tail", "asynchronous")
+WORKERS = [32, 128, 512, 1024]
+SIGMAS = [0.0, 0.5, 1.0]
+WORK_PER_WORKER = 20  # expected work per worker, in units of max_budget
+MIN_EVALUATIONS = 100_000  # at the largest K, for the master's cost per decision
+STANDARD_NORMAL = statistics.NormalDist()
+
+
+def space() -> Any:
+    """Two floats, x and y in [0, 1]."""
+    import ConfigSpace as CS
+
+    cs = CS.ConfigurationSpace(seed=SEED)
+    cs.add([CS.UniformFloatHyperparameter("x", lower=0, upper=1), CS.UniformFloatHyperparameter("y", lower=0, upper=1)])
+    return cs
+
+
+def loss(config: dict[str, Any], budget: float) -> float:
+    """Branin on (15x - 5, 15y), plus 1 / budget."""
+    a, b = 15 * config["x"] - 5, 15 * config["y"]
+    branin = (b - 5.1 / (4 * math.pi**2) * a**2 + 5 / math.pi * a - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(a)
+    return branin + 10 + 1 / budget
+
+
+def standard_normal(config: dict[str, Any]) -> float:
+    """The configuration's z: a standard normal from a hash of the seed and its values' bits
+    (BLAKE2b to a uniform, then the normal's inverse CDF: about 10 µs, where seeding a numpy Generator
+    per call costs 140 µs, half of the master's time per decision)."""
+    digest = hashlib.blake2b(struct.pack("<qdd", SEED, config["x"], config["y"]), digest_size=8).digest()
+    return STANDARD_NORMAL.inv_cdf((int.from_bytes(digest, "little") + 0.5) / 2**64)
+
+
+def duration_of(sigma: float) -> Any:
+    """``duration(config, budget) = budget * exp(sigma * z(config))``."""
+    def duration(config: dict[str, Any], budget: float) -> float:
+        return budget * math.exp(sigma * standard_normal(config)) if sigma else float(budget)
+
+    return duration
+
+
+def cycle() -> tuple[int, float, int]:
+    """(iterations in one cycle of brackets, its work in budget units, its evaluations)."""
+    from mpibohb.schedule import rung_budgets, runs_per_budget
+
+    length = len(rung_budgets(MIN_BUDGET, MAX_BUDGET, ETA))
+    runs = runs_per_budget(length, MIN_BUDGET, MAX_BUDGET, ETA)
+    return length, sum(n * b for b, n in runs.items()), sum(runs.values())
+
+
+def iterations_for(workers: int, sigma: float, work_per_worker: float) -> int:
+    """n_iterations whose expected work is ``work_per_worker * max_budget`` per worker."""
+    length, work, _ = cycle()
+    return max(1, math.ceil(work_per_worker * MAX_BUDGET * workers / (work / length * math.exp(sigma**2 / 2))))
+
+
+def evaluations_of(n_iterations: int) -> int:
+    """Evaluations that ``n_iterations`` Hyperband iterations make."""
+    from mpibohb.schedule import runs_per_budget
+
+    return sum(runs_per_budget(n_iterations, MIN_BUDGET, MAX_BUDGET, ETA).values())
+
+
+def all_busy_until(runs: list[Any], workers: int) -> float:
+    """The last simulated time at which all ``workers`` were evaluating (0 if never)."""
+    events: dict[float, int] = defaultdict(int)
+    for run in runs:
+        events[run.time_stamps["started"]] += 1
+        events[run.time_stamps["finished"]] -= 1
+    running, last, full = 0, 0.0, False
+    for moment in sorted(events):
+        if full:
+            last = moment  # all were busy from the previous event to this one
+        running += events[moment]
+        full = running >= workers
+    return last
+
+
+def measure(workers: int, sigma: float, schedule: str, n_iterations: int) -> dict[str, Any]:
+    """One cell: simulate the run and measure it."""
+    from mpibohb import HyperBand, simulate
+    from mpibohb.simulation import busy_fraction
+
+    optimizer = HyperBand(space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=SEED,
+                          fill_tail=schedule == "fill_tail", asynchronous=schedule == "asynchronous")
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = simulate(optimizer, n_iterations=n_iterations, worker=loss, n_workers=workers,
+                      duration=duration_of(sigma))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    runs = result.get_all_runs()
+    chains: dict[Any, float] = defaultdict(float)
+    for run in runs:
+        chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
+    work, chain = sum(chains.values()), max(chains.values())
+    span = max(run.time_stamps["finished"] for run in runs)
+    return {"workers": workers, "sigma": sigma, "schedule": schedule, "n_iterations": n_iterations,
+            "evaluations": len(runs), "failed": sum(run.loss is None for run in runs), "work": work,
+            "chain": chain, "span": span, "busy": busy_fraction(result, workers),
+            "bound": work / (workers * max(work / workers, chain)),
+            "all_busy_until": all_busy_until(runs, workers) / span, "wall": wall, "cpu": cpu}
+
+
+HEADER = ["| K | s | schedule | iterations | evaluations | work W / K | chain C | span | busy | bound | busy / bound"
+          " | all busy until | wall (s) | wall per evaluation (µs) |",
+          "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+
+def line(row: dict[str, Any]) -> str:
+    return (f"| {row['workers']} | {row['sigma']:g} | {row['schedule']} | {row['n_iterations']:,}"
+            f" | {row['evaluations']:,} | {row['work'] / row['workers']:,.0f} | {row['chain']:,.0f}"
+            f" | {row['span']:,.0f} | {row['busy']:.1%} | {row['bound']:.1%} | {row['busy'] / row['bound']:.1%}"
+            f" | {row['all_busy_until']:.1%} | {row['wall']:.1f} | {row['wall'] / row['evaluations'] * 1e6:,.0f} |")
+
+
+def progress(row: dict[str, Any], done: int, total: int) -> str:
+    return (f"[{done}/{total}] K={row['workers']} s={row['sigma']:g} {row['schedule']}:"
+            f" {row['evaluations']:,} evaluations, busy {row['busy']:.1%} (bound {row['bound']:.1%}),"
+            f" span {row['span']:,.0f}, wall {row['wall']:.1f} s")
+
+
+def cost_lines(rows: list[dict[str, Any]], workers: int, sigma: float) -> list[str]:
+    """The master's cost per decision at ``workers`` and ``sigma``: seconds per evaluation."""
+    out = [f"Master's cost per decision at K = {workers}, s = {sigma:g} (simulate's seconds / evaluations; includes"
+           " the loss function and the duration function):", "",
+           "| schedule | iterations | evaluations | wall (s) | CPU (s) | wall per evaluation (µs)"
+           " | CPU per evaluation (µs) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        if row["workers"] == workers and row["sigma"] == sigma:
+            out.append(f"| {row['schedule']} | {row['n_iterations']:,} | {row['evaluations']:,} | {row['wall']:.1f}"
+                       f" | {row['cpu']:.1f} | {row['wall'] / row['evaluations'] * 1e6:,.0f}"
+                       f" | {row['cpu'] / row['evaluations'] * 1e6:,.0f} |")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="K 32 and 128, s 0 and 1, 5 x max_budget per worker")
+    parser.add_argument("--workers", type=int, nargs="+", help=f"K values (default {WORKERS})")
+    parser.add_argument("--sigmas", type=float, nargs="+", help=f"sigma of log f (default {SIGMAS})")
+    parser.add_argument("--schedules", nargs="+", choices=SCHEDULES, help="default: all three")
+    parser.add_argument("--work-per-worker", type=float, help=f"in units of max_budget (default {WORK_PER_WORKER})")
+    parser.add_argument("--min-evaluations", type=int,
+                        help="evaluations of the extra cell at the largest K if its cells have fewer (default 100,000;"
+                             " with --quick 0: no extra cell)")
+    parser.add_argument("--json", help="write the settings and rows to this file as JSON")
+    args = parser.parse_args(argv)
+    workers = args.workers or ([32, 128] if args.quick else WORKERS)
+    sigmas = args.sigmas or ([0.0, 1.0] if args.quick else SIGMAS)
+    schedules = args.schedules or list(SCHEDULES)
+    per_worker = args.work_per_worker or (5 if args.quick else WORK_PER_WORKER)
+    cells = [(k, s, schedule, iterations_for(k, s, per_worker))
+             for k in workers for s in sigmas for schedule in schedules]
+    largest = max(workers)
+    min_evaluations = args.min_evaluations if args.min_evaluations is not None else 0 if args.quick else MIN_EVALUATIONS
+    if min_evaluations and max(evaluations_of(c[3]) for c in cells if c[0] == largest) < min_evaluations:
+        n = iterations_for(largest, max(sigmas), per_worker)
+        while evaluations_of(n) < min_evaluations:
+            n = math.ceil(n * 1.05)
+        cells.append((largest, max(sigmas), "asynchronous", n))
+    length, work, evaluations = cycle()
+    print(f"HyperBand, budgets {MIN_BUDGET}..{MAX_BUDGET}, eta {ETA}, seed {SEED}; run time = budget x f, f log-normal"
+          f" (sigma s) per configuration; n_iterations = ceil({per_worker:g} x {MAX_BUDGET} x K / ({work:g} / {length}"
+          f" x exp(s^2/2))) ({evaluations} evaluations per {length} iterations). Times in simulated seconds"
+          " (budget units x f).\n")
+    print("\n".join(HEADER), flush=True)
+    rows = []
+    for cell in cells:
+        rows.append(measure(*cell))
+        print(line(rows[-1]), flush=True)
+        print(progress(rows[-1], len(rows), len(cells)), file=sys.stderr, flush=True)
+    cost_sigma = max(sigmas)
+    print()
+    print("\n".join(cost_lines(rows, largest, cost_sigma)))
+    print(f"\nSweep: {len(rows)} cells, {sum(r['evaluations'] for r in rows):,} evaluations,"
+          f" {sum(r['wall'] for r in rows):.0f} s wall in simulate.")
+    if args.json:
+        settings = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA, "seed": SEED, "workers": workers,
+                    "sigmas": sigmas, "schedules": schedules, "work_per_worker": per_worker,
+                    "cycle_work": work, "cycle_iterations": length, "cycle_evaluations": evaluations}
+        Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
