@@ -1,7 +1,7 @@
 """The busy fraction of a real ``mpiexec`` run whose run times differ per configuration:
 synchronous and asynchronous HyperBand side by side, measured from the journal's time stamps.
 
-    python -m benchmarks.heterogeneous_mpi [--ranks 9] [--sigma 1.0] [--scale 0.05] [--n_iterations 5]
+    python -m benchmarks.heterogeneous_mpi [--ranks 9] [--sigma 1.0] [--scale 0.05] [--n_iterations 21]
                                            [--schedules synchronous asynchronous] [--json OUT]
 
 The workload of ``benchmarks.heterogeneous`` (HyperBand on its 2-d space, budgets 1..81, eta 3,
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ranks", type=int, default=9, help="mpiexec -n RANKS: rank 0 and RANKS - 1 workers")
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--scale", type=float, default=0.05, help="seconds of sleep per budget unit")
-    parser.add_argument("--n_iterations", type=int, default=5)
+    parser.add_argument("--n_iterations", type=int, default=21, help="21: about 20 x max_budget of work per worker")
     parser.add_argument("--schedules", nargs="+", default=["synchronous", "asynchronous"],
                         choices=["synchronous", "fill_tail", "asynchronous"])
     parser.add_argument("--timeout", type=float, default=900)

@@ -465,3 +465,34 @@ def test_heterogeneous_mpi_benchmark_measures_a_real_run(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [row["schedule"] for row in rows] == ["synchronous", "asynchronous"]
     assert all(row["evaluations"] == 121 and row["failed"] == 0 and 0 < row["busy"] <= 1 for row in rows)
+
+
+@pytest.mark.slow
+def test_asynchronous_quality_runs_and_tabulates(tmp_path, capsys):
+    """benchmarks.asynchronous_quality --quick: both schedules per problem, K and seed, one table row per cell."""
+    from benchmarks import asynchronous_quality
+
+    out = tmp_path / "asynchronous_quality.json"
+    asynchronous_quality.main(["--quick", "--json", str(out)])
+    data = json.loads(out.read_text())
+    settings = data["settings"]
+    assert (settings["problems"], settings["seeds"], settings["workers"]) == (["branin"], 2, [1, 8])
+    cells = {(p, k) for p in settings["problems"] for k in settings["workers"]}
+    assert {(row["problem"], row["workers"]) for row in data["rows"]} == cells and len(data["rows"]) == len(cells)
+    assert len(data["runs"]) == len(cells) * 2 * settings["seeds"]
+    for row in data["rows"]:
+        assert row["same_total"] and row["same_evaluations"], row
+        for criterion in ("budget", "time"):
+            figures = row[criterion]
+            assert figures["verdict"] in ("better", "equal within s.e.", "worse")
+            assert all(math.isfinite(figures[key]) and figures[key] >= 0
+                       for key in ("synchronous", "asynchronous", "synchronous_se", "asynchronous_se", "combined_se"))
+        spans = (row["time"]["synchronous_span"], row["time"]["asynchronous_span"])
+        assert 0 < row["time"]["moment"] <= min(spans) * (1 + 1e-12)  # the mean of per-seed minima
+    for run in data["runs"]:
+        assert run["evaluations"] > 0 and run["failed"] == 0 and run["span"] > 0
+        if run["workers"] == 1:
+            assert run["span"] == pytest.approx(run["work"])  # one worker: no idle time, no overlap
+    stdout = capsys.readouterr().out
+    for problem, k in cells:
+        assert sum(line.startswith(f"| {problem} | {k} |") for line in stdout.splitlines()) == 2  # (a) and (b)

@@ -11,14 +11,19 @@ Massively Parallel Hyperparameter Tuning", MLSys 2020), capped by Hyperband's pl
 
 Near the end of a session (the budget not yet handed out, per worker, no longer covers the longest
 chain of budgets of a bracket not yet started: ``fill_tail``'s rule), the brackets not yet started
-are filled longest chain first, so that the run does not end waiting on the promotions of a
-bracket started last. Budget stands in for run time; the rule depends on each session's workers,
-which a resume replays.
+are filled in another order: first those that start at the largest budget (their jobs are the
+longest single jobs, whose run times spread the most), then the others longest chain of budgets
+first, so that the run does not end waiting on the promotions of a bracket started last. Measured
+(``benchmarks.heterogeneous``) against filling them in order, and against longest chain first
+alone, which was best with equal run times but lost up to 6 points of busy fraction with
+run times spread per configuration. Budget stands in for run time; the rule depends on each
+session's workers, which a resume replays.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
@@ -43,7 +48,7 @@ class Asynchronous:
         self.brackets: dict[int, AsyncBracket] = {}  # by iteration, those started
         self._filling: AsyncBracket | None = None  # the bracket new configurations go to
         self._next = 0  # the next iteration in order; those below it are started or pending
-        self._pending: list[tuple[float, int]] = []  # in the tail: heap of (-chain, iteration) to start
+        self._pending: list[tuple[float, int]] = []  # in the tail: heap of (priority, iteration) to start
         self._tail: _TailPlan | None = None  # built at the first ask
         self._in_tail = False
         self._due: list[int] = []  # heap of iterations whose bracket may have a promotion due
@@ -98,7 +103,7 @@ class Asynchronous:
                 and self._tail.is_near(self._next, self.workers):
             self._in_tail = True
             for iteration in range(self._next, self.session_iterations):
-                heapq.heappush(self._pending, (-sum(self.plan_of(iteration).budgets), iteration))
+                heapq.heappush(self._pending, (_tail_priority(self.plan_of(iteration).budgets), iteration))
             self._next = self.session_iterations
         if self._pending:
             return heapq.heappop(self._pending)[1]
@@ -125,3 +130,9 @@ class Asynchronous:
     def pop_notices(self) -> list[str]:
         """No progress lines of its own."""
         return []
+
+
+def _tail_priority(budgets: tuple[float, ...]) -> float:
+    """In the tail, brackets of one rung (single jobs at the largest budget) first, then the longest
+    chain of budgets first (smaller starts earlier)."""
+    return -math.inf if len(budgets) == 1 else -sum(budgets)
