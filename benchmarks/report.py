@@ -14,7 +14,8 @@ the repository root) that prints its own table:
 * benchmarks.ablation: BOHB's model one change at a time, with Optuna and DEHB (their runs shared
   with benchmarks.quality);
 * benchmarks.heterogeneous (simulated, run times that differ per configuration: synchronous,
-  fill_tail and asynchronous) and benchmarks.heterogeneous_mpi (the same on a real mpiexec run).
+  fill_tail and asynchronous), benchmarks.heterogeneous_mpi (the same on a real mpiexec run) and
+  benchmarks.asynchronous_quality (asynchronous against synchronous BOHB, simulated).
 
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
@@ -43,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
 PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-         "ablation", "heterogeneous", "heterogeneous_mpi")
+         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality")
 QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--variants", "HpBandSter (baseline)",
                   "tpe", "tpe, normal_reference bandwidths"]
 
@@ -98,6 +99,8 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         "heterogeneous_mpi": [python, "-m", "benchmarks.heterogeneous_mpi",
                               *(["--scale", "0.005", "--n_iterations", "1"] if args.quick else []),
                               "--json", str(work / "heterogeneous_mpi.json")],
+        "asynchronous_quality": [python, "-m", "benchmarks.asynchronous_quality", *quick,
+                                 "--json", str(work / "asynchronous_quality.json")],
     }
 
 
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
             for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-                         "ablation", "heterogeneous", "heterogeneous_mpi")}
+                         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))

@@ -221,6 +221,22 @@ def heterogeneous(results: Any, real: Any) -> list[str]:
     return lines
 
 
+def asynchronous_quality(results: Any) -> list[str]:
+    """The tables of benchmarks/asynchronous_quality.py, or a line saying it has not run."""
+    from benchmarks import asynchronous_quality as part
+
+    if not results:
+        return ["Quality: not run: `python -m benchmarks.report --only asynchronous_quality`"]
+    settings, rows = results["settings"], results["rows"]
+    return ([f"Quality: BOHB synchronous against asynchronous, simulated, run time = budget x f with s ="
+             f" {settings['sigma']:g}, {settings['seeds']} seeds; regret of the incumbent, lower is better.", "",
+             "(a) At equal total budget:", ""] + part.BUDGET_HEADER + [part.budget_line(row) for row in rows]
+            + ["", "(b) At equal simulated wall time T = min(span of synchronous, span of asynchronous) per seed:", ""]
+            + part.TIME_HEADER + [part.time_line(row) for row in rows]
+            + ["", "Where the criterion (at equal budget at least as good within the s.e.; at equal wall time"
+               " better) does not hold:", ""] + (part.shortfalls(rows) or ["- nowhere: it holds in every cell."]))
+
+
 def ablation(results: Any) -> list[str]:
     """The table of benchmarks/ablation.py, or a line saying it has not run."""
     from benchmarks import ablation as part
@@ -264,7 +280,7 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines += report_text.FILL_TAIL_INTRO + fill_tail(data.get("fill_tail")) + [""]
     lines += report_text.MEMORY_INTRO + memory(data["memory"]) + [""]
     lines += report_text.HETEROGENEOUS_INTRO + heterogeneous(data.get("heterogeneous"), data.get("heterogeneous_mpi"))
-    lines += [""]
+    lines += [""] + asynchronous_quality(data.get("asynchronous_quality")) + [""]
     lines += report_text.PROBLEMS_INTRO + quality_sections(data["quality"], context["figures"])
     return "\n".join(lines) + "\n"
 
