@@ -285,10 +285,12 @@ class MPIExecutor:
             return
         self._closed = True
         if self.watch is not None:
-            self.watch.close(keep_connections=self.workers_end_with_run)
+            self.watch.stop_reporting()
         for rank in range(1, self.comm.Get_size()):
             if rank not in self._lost:
                 self.comm.send(None, dest=rank, tag=TAG_JOB)
+        if self.watch is not None:  # after the stops: a worker rank never sees its socket close first
+            self.watch.close(keep_connections=self.workers_end_with_run)
         if self._lost:
             lost = "; ".join(f"{self.describe(rank)}: {why}" for rank, why in sorted(self._lost.items()))
             logger.error("the run went on without lost worker ranks (%s); MPI cannot end a job while one of its "

@@ -54,6 +54,11 @@ class DeathWatch:
         """Where worker ranks connect."""
         return socket.gethostname(), self._listener.getsockname()[1], self.token
 
+    def stop_reporting(self) -> None:
+        """From now on a closing socket is the normal end of a worker rank (call before telling the
+        worker ranks to stop)."""
+        self._closing.set()
+
     def close(self, keep_connections: bool = False) -> None:
         """Stop watching: from now on a closing socket is the normal end of a worker rank.
 
