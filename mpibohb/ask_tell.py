@@ -34,7 +34,8 @@ class Optimizer:
 
     @property
     def replays_sessions(self) -> bool:
-        """Whether the policy's choices depend on each session's iterations and workers (fill_tail)."""
+        """Whether the policy's choices depend on each session's iterations and workers (fill_tail,
+        the asynchronous tail)."""
         return self.schedule.replays_sessions
 
     @property

@@ -1,11 +1,7 @@
-"""The ask/tell core: :class:`Job` (one evaluation), the brackets as small state machines
-(:class:`Bracket`: successive halving stage by stage; :class:`AsyncBracket`: with promotions as
-soon as they are due) and :class:`Optimizer` (a sampler plus a policy of
-:mod:`mpibohb.scheduling` that decides which job next).
-
-No I/O, no clock, no threads: the caller passes the random generator and feeds results back.
-``Optimizer.ask()`` hands out the next job or ``None`` (wait for a result, or everything is
-handed out); ``tell(job, loss)`` feeds a result back (``loss = inf`` for a failed run).
+""":class:`Job` (one evaluation) and the brackets as small state machines (:class:`Bracket`:
+successive halving stage by stage; :class:`AsyncBracket`: with promotions as soon as they are
+due). The policies of :mod:`mpibohb.scheduling` drive them, and :class:`mpibohb.ask_tell.Optimizer`
+drives a policy. No I/O, no clock, no threads.
 """
 
 from __future__ import annotations
@@ -126,13 +122,15 @@ class Rung:
         bisect.insort(self.ranked, (loss, index))
         heapq.heappush(self._waiting, (loss, index))
 
-    def promotable(self, eta: float, room: int) -> int | None:
+    def promotable(self, eta: float, room: int, planned: int) -> int | None:
         """The best configuration not promoted yet, if it is in the top ``1/eta`` of the results so
-        far and fewer than ``room`` were promoted."""
+        far (in the top ``room`` once all ``planned`` results are in: with a non-integer eta,
+        ``floor(planned / eta)`` can be less than the plan's next rung) and fewer than ``room``
+        were promoted."""
         if self.promoted >= room or not self._waiting:
             return None
         best = self._waiting[0]
-        allowed = math.floor(len(self.ranked) / eta + _SLACK)
+        allowed = room if len(self.ranked) >= planned else math.floor(len(self.ranked) / eta + _SLACK)
         return best[1] if bisect.bisect_left(self.ranked, best) < allowed else None
 
     def take(self) -> None:
@@ -160,7 +158,7 @@ class AsyncBracket:
     def promotion(self) -> tuple[int, int] | None:
         """``(index, rung)`` of the next promotion due, highest rung first; it counts as handed out."""
         for rung in range(len(self.rungs) - 2, -1, -1):
-            index = self.rungs[rung].promotable(self.eta, self.plan.num_configs[rung + 1])
+            index = self.rungs[rung].promotable(self.eta, self.plan.num_configs[rung + 1], self.plan.num_configs[rung])
             if index is not None:
                 self.rungs[rung].take()
                 self._running.add((index, self.plan.budgets[rung + 1]))
@@ -191,8 +189,8 @@ class AsyncBracket:
     def finished(self) -> bool:
         """Full, nothing running, and nothing left to promote."""
         return self.ended or (self.full and not self._running and not any(
-            rung.promotable(self.eta, room) is not None
-            for rung, room in zip(self.rungs[:-1], self.plan.num_configs[1:])))
+            rung.promotable(self.eta, room, planned) is not None
+            for rung, room, planned in zip(self.rungs[:-1], self.plan.num_configs[1:], self.plan.num_configs)))
 
     def release(self) -> None:
         """The bracket has ended: free its configurations and results."""

@@ -59,6 +59,7 @@ class RankHealth:
         self._successes = 0
         self._final: set[tuple[tuple[int, int, int], float]] = set()  # jobs running again: next outcome counts
         self._retried_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job -> the retired rank it left
+        self._settled_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job run again -> rank it left
         self._trials: dict[int, list[int]] = {}  # retired rank -> [jobs run again, of those failed again]
 
     @property
@@ -74,7 +75,13 @@ class RankHealth:
             self._successes += 1
             self._worked.add(rank)
             self._final.discard(key)
+            self._settled_from.pop(key, None)
             verdict.record = [*self._streaks.pop(rank, _Streak()).held, (job, outcome)]
+        elif (settled_from := self._settled_from.pop(key, None)) is not None and settled_from in self._streaks:
+            # it failed here too: the configuration's failure, not evidence against the rank it left
+            self._streaks[settled_from].failures -= 1
+            self._final.discard(key)
+            verdict.record = [(job, outcome)]
         elif self.limit is None or key in self._final or len(self.in_service) < 2:
             self._final.discard(key)
             verdict.record = [(job, outcome)]
@@ -132,9 +139,11 @@ class RankHealth:
         for rank, streak in self._streaks.items():
             if rank in self._worked and len(streak.held) == 1:
                 verdict.record.extend(streak.held)
+                streak.failures -= 1  # recorded as the configuration's failure: no evidence against the rank
             else:
                 verdict.again.extend(self._again(rank, streak))
-            streak.held = []  # the streak itself goes on: a success elsewhere may still convict the rank
+                self._settled_from.update({(job.config_id, job.budget): rank for job, _ in streak.held})
+            streak.held = []  # the streak goes on: a success elsewhere may still convict the rank
         return verdict
 
     def lost(self, rank: int, why: str) -> list[tuple[Job, Outcome, int]]:

@@ -67,12 +67,14 @@ def _asked(opened: OpenJob | None, record: Record) -> Job:
 
 
 def _start_replayed_session(optimizer: Optimizer, record: Record) -> None:
-    """Replay a session's start with its own iterations and workers, which fill_tail's choices
-    depend on; a fill_tail run cannot be replayed with fewer iterations than a session had."""
+    """Replay a session's start with its own iterations and workers, which the choices of
+    fill_tail and of the asynchronous tail depend on; such a run cannot be replayed with fewer
+    iterations than a session had."""
     n_iterations = record.get("n_iterations", optimizer.n_iterations)
     if optimizer.replays_sessions and n_iterations > optimizer.n_iterations:
-        raise JournalError(f"this run has fill_tail and ran with n_iterations={n_iterations} before: resume it "
-                           f"with at least that many (not {optimizer.n_iterations}); fill_tail's choices depend on it")
+        raise JournalError(f"this run ran with n_iterations={n_iterations} before: resume it with at least that many "
+                           f"(not {optimizer.n_iterations}); its schedule's choices (fill_tail, asynchronous) depend "
+                           "on it")
     optimizer.start_session(n_iterations, record.get("n_workers", 1))
 
 

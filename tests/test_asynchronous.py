@@ -31,7 +31,7 @@ def counts(jobs) -> Counter:
     return Counter(job.budget for job in jobs)
 
 
-def run_with_random_order(optimizer: Optimizer, workers: int, seed: int) -> list[Job]:
+def run_with_random_order(optimizer: Optimizer, workers: int, seed: int, check_top: bool = True) -> list[Job]:
     """``workers`` jobs at a time, the one that finishes next chosen at random (stragglers
     anywhere); checks, at every promotion, that the promoted configuration was in the top
     ``1/eta`` of its rung's results so far."""
@@ -43,7 +43,7 @@ def run_with_random_order(optimizer: Optimizer, workers: int, seed: int) -> list
     last_budget: dict[tuple, float] = {}  # config_id -> the budget it last ran at
     while not optimizer.finished:
         while len(running) < workers and (job := optimizer.ask()) is not None:
-            if job.config_id in last_budget:  # a promotion
+            if check_top and job.config_id in last_budget:  # a promotion
                 lower = last_budget[job.config_id]
                 rung = results.get((job.config_id[0], lower), {})
                 assert job.config_id in rung, "promoted before its result at the budget below came"
@@ -76,6 +76,18 @@ def test_asynchronous_runs_what_synchronous_runs_and_promotes_only_from_the_top(
     for config_id in {job.config_id for job in jobs}:  # each configuration climbs the ladder in order
         budgets = [job.budget for job in jobs if job.config_id == config_id]
         assert budgets == sorted(budgets)
+
+
+@pytest.mark.parametrize("eta", [1.5, 2.5, math.e])
+def test_with_a_non_integer_eta_asynchronous_runs_every_planned_evaluation(eta):
+    # floor(n_k / eta) can be less than the plan's n_{k+1}: a complete rung promotes up to the plan
+    def optimizer(asynchronous: bool) -> Optimizer:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=40, eta=eta, seed=3,
+                         asynchronous=asynchronous).make_optimizer(6)
+
+    for workers in (1, 8):
+        jobs = run_with_random_order(optimizer(True), workers, seed=workers, check_top=False)
+        assert counts(jobs) == counts(run_with_random_order(optimizer(False), workers, seed=workers, check_top=False))
 
 
 def test_asynchronous_and_fill_tail_together_are_refused():

@@ -111,3 +111,24 @@ def test_a_success_on_the_rank_itself_clears_its_settled_failures():
     health.settle()
     health.observe(2, job(3), OK)
     assert health.observe(1, job(4), OK).retired == [] and health.in_service == {1, 2, 3}
+
+
+def test_failures_recorded_as_the_configurations_do_not_convict_a_rank():
+    # rank 1 worked, then fails one configuration per stage; each is settled as the configuration's
+    health = RankHealth([1, 2, 3], limit=3)
+    health.observe(1, job(0), OK)
+    for index in (1, 2, 3):
+        health.observe(1, job(index), FAIL)
+        assert [j.config_id for j, _ in health.settle().record] == [(0, 0, index)]
+        assert health.observe(2, job(10 + index), OK).retired == []
+    assert health.in_service == {1, 2, 3}
+
+
+def test_failures_run_again_that_fail_elsewhere_too_do_not_convict_the_rank_they_left():
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(3):
+        health.observe(2, job(index), FAIL)
+    again = health.settle().again
+    for (failed_job, _, _), rank in zip(again, (1, 3, 1)):  # the configurations fail on other ranks too
+        assert health.observe(rank, failed_job, FAIL).record[0][0] is failed_job
+    assert health.observe(3, job(9), OK).retired == [] and 2 in health.in_service

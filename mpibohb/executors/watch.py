@@ -18,7 +18,6 @@ from __future__ import annotations
 import faulthandler
 import logging
 import secrets
-import select
 import selectors
 import socket
 import sys
@@ -137,6 +136,7 @@ class WatchedRank:
                         port, exc)
             self.socket = None
             return
+        self.socket.setblocking(False)  # orphaned() peeks without waiting (no select: fds may be >= 1024)
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
 
     def orphaned(self, grace: float = ORPHAN_GRACE_SECONDS) -> bool:
@@ -147,8 +147,9 @@ class WatchedRank:
         if self.socket is None:
             return False
         try:
-            readable, _, _ = select.select([self.socket], [], [], 0)
-            closed = bool(readable) and self.socket.recv(1, socket.MSG_PEEK) == b""
+            closed = self.socket.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:  # nothing to read: rank 0's end is open
+            closed = False
         except OSError:
             closed = True
         if not closed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Union
 
+import numpy as np
+
 from ..space import SearchSpace
 from . import Sampler
 from .bohb import KDESampler, KDESettings
@@ -33,7 +35,8 @@ def model_settings(model: Any, **arguments: Any) -> ModelSettings:
     if isinstance(settings, KDESettings):
         return settings.checked()  # numpy scalars become Python numbers, as everywhere else
     settings.validate()
-    return settings
+    return replace(settings, **{name: value.item() for name, value in settings.as_dict().items()
+                                if isinstance(value, np.generic)})  # Python numbers, as JSON needs
 
 
 def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
