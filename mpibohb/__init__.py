@@ -13,6 +13,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .checkpoints import atomic_path
     from .optimizers import BOHB, HyperBand, RandomSearch, json_result_logger
     from .result import Result, Run, load_result
     from .simulation import simulate
@@ -22,10 +23,10 @@ if TYPE_CHECKING:
 _HOMES = {"BOHB": "mpibohb.optimizers", "HyperBand": "mpibohb.optimizers", "RandomSearch": "mpibohb.optimizers",
           "Result": "mpibohb.result", "Run": "mpibohb.result", "load_result": "mpibohb.result",
           "EXIT_STOPPED": "mpibohb.stopping", "Worker": "mpibohb.worker", "json_result_logger": "mpibohb.optimizers",
-          "simulate": "mpibohb.simulation"}
+          "simulate": "mpibohb.simulation", "atomic_path": "mpibohb.checkpoints"}
 
-__all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "json_result_logger",
-           "load_result", "simulate"]
+__all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "atomic_path",
+           "json_result_logger", "load_result", "simulate"]
 __version__ = "0.1.0"
 
 # No NullHandler on purpose: without any logging configuration Python prints WARNING and above to

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .brackets import Job
+from .brackets import ConfigId, Job
 from .samplers import Sampler
 from .scheduling import Schedule
 
@@ -70,3 +70,7 @@ class Optimizer:
     def pop_notices(self) -> list[str]:
         """Progress lines of the policy for the log, since the last call."""
         return self.schedule.pop_notices()
+
+    def pop_retired(self) -> list[ConfigId]:
+        """The configurations that can no longer be promoted, since the last call."""
+        return self.schedule.pop_retired()

@@ -29,12 +29,15 @@ PlanFunction = Callable[[int], BracketPlan]
 class Job:
     """One evaluation to run: HpBandSter's config id triple ``(iteration, 0, index)`` (the bracket,
     HpBandSter's middle element, always 0, and the configuration's index in the bracket), the
-    configuration, the budget, and what the sampler said about the configuration."""
+    configuration, the budget, what the sampler said about the configuration, and the largest
+    budget at which the configuration was evaluated successfully before (``None``: never), from
+    which a ``compute`` that keeps checkpoints continues."""
 
     config_id: ConfigId
     config: dict[str, Any]
     budget: float
     config_info: dict[str, Any] = field(default_factory=dict)
+    previous_budget: float | None = None
 
     @property
     def iteration(self) -> int:
@@ -46,6 +49,10 @@ class Job:
 class _Entry:
     proposal: Proposal
     losses: dict[float, float] = field(default_factory=dict)
+
+    def previous_budget(self) -> float | None:
+        """The largest budget with a successful (finite) loss so far."""
+        return max((budget for budget, loss in self.losses.items() if math.isfinite(loss)), default=None)
 
 
 class Bracket:
@@ -61,6 +68,7 @@ class Bracket:
         self._running: set[int] = set()
         self._stage_members: list[int] = []
         self._to_sample = plan.num_configs[0]
+        self.retired: list[int] = []  # entries that can no longer be promoted, since the owner last took them
 
     @property
     def finished(self) -> bool:
@@ -88,7 +96,8 @@ class Bracket:
             return None
         self._running.add(index)
         entry = self.entries[index]
-        return Job((self.iteration, 0, index), entry.proposal.config, self.budget, dict(entry.proposal.info))
+        return Job((self.iteration, 0, index), entry.proposal.config, self.budget, dict(entry.proposal.info),
+                   entry.previous_budget())
 
     def record(self, index: int, budget: float, loss: float) -> None:
         """Store the result of entry ``index``; advance the stage when it is complete."""
@@ -102,10 +111,12 @@ class Bracket:
     def _advance(self) -> None:
         self.stage += 1
         if self.finished:
+            self.retired.extend(self._stage_members)
             return
         previous = self.plan.budgets[self.stage - 1]
         ranked = sorted(self._stage_members, key=lambda i: (self.entries[i].losses[previous], i))
         self._stage_members = ranked[: self.plan.num_configs[self.stage]]
+        self.retired.extend(ranked[self.plan.num_configs[self.stage]:])
         self._queue.extend(self._stage_members)
 
 
@@ -149,6 +160,7 @@ class AsyncBracket:
         self.started = 0
         self.ended = False
         self._running: set[tuple[int, float]] = set()  # (index, budget)
+        self._succeeded: dict[int, float] = {}  # index -> the largest budget with a finite loss
 
     @property
     def full(self) -> bool:
@@ -176,7 +188,8 @@ class AsyncBracket:
     def job(self, index: int, rung: int) -> Job:
         """The job that runs configuration ``index`` at the budget of ``rung``."""
         proposal = self.proposals[index]
-        return Job((self.iteration, 0, index), proposal.config, self.plan.budgets[rung], dict(proposal.info))
+        return Job((self.iteration, 0, index), proposal.config, self.plan.budgets[rung], dict(proposal.info),
+                   self._succeeded.get(index))
 
     def record(self, index: int, budget: float, loss: float) -> None:
         """The result of configuration ``index`` at ``budget``."""
@@ -184,6 +197,8 @@ class AsyncBracket:
             raise ValueError(f"bracket {self.iteration} has no running job {index} at budget {budget}")
         self._running.remove((index, budget))
         self.rungs[self.plan.budgets.index(budget)].add(index, loss)
+        if math.isfinite(loss):
+            self._succeeded[index] = max(budget, self._succeeded.get(index, budget))
 
     @property
     def finished(self) -> bool:
@@ -197,3 +212,4 @@ class AsyncBracket:
         self.ended = True
         self.proposals.clear()
         self.rungs.clear()
+        self._succeeded.clear()

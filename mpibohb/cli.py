@@ -65,6 +65,10 @@ def format_report(summary: dict[str, Any]) -> str:
     in_max = summary["budget_used_in_max_budget"]
     lines.append(f"budget used: {_number(summary['budget_used'])}"
                  + ("" if in_max is None else f" = {in_max:.4g} x max_budget ({_number(settings['max_budget'])})"))
+    increments = summary.get("budget_used_increments")
+    if increments is not None:
+        lines.append(f"budget used counting only increments (as when training continues from checkpoints): "
+                     f"{_number(increments)}")
     lines += _incumbent_lines(summary["incumbent"], summary["trajectory"])
     return "\n".join(lines)
 

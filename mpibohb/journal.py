@@ -7,9 +7,11 @@ function per kind makes its records (:func:`header_record` ... :func:`lost_recor
 * ``header``: the first line, once per run directory: the format, the settings, the search
   space (ConfigSpace's JSON), the creation time and the warm start's observations;
 * ``session``: each call of ``run`` (a resume adds one): its iterations, workers and executor;
-* ``job``: a job handed out by the optimizer, with its configuration and worker; ``resubmit``:
-  one handed out again after a resume (not an ``ask`` of the optimizer);
-* ``result``: what came of a job: loss (``null`` when it failed), info, error, times, worker;
+* ``job``: a job handed out by the optimizer, with its configuration, worker and
+  ``previous_budget`` (the largest budget its configuration succeeded on before, ``null`` the
+  first time); ``resubmit``: one handed out again after a resume (not an ``ask`` of the optimizer);
+* ``result``: what came of a job: loss (``null`` when it failed), info, error, times, worker,
+  ``previous_budget``;
 * ``stop`` (a stop signal: the session ended cleanly) and ``end`` (the run finished);
 * under MPI, what the executor decides itself: ``retry`` (a failure held back and run again on
   another rank), ``interrupted`` (a stop signal reached compute: it runs again), ``retired`` and
@@ -23,7 +25,7 @@ element, which mpibohb never varies) and the configuration's index in its bracke
 jobs still open and the evidence against them, the sessions); every reader uses it: the
 resume's replay (:mod:`mpibohb.replay`), ``load_result``, the rewrite of the HpBandSter files
 and ``status``/``report`` (:mod:`mpibohb.summary`). Journals of format 1 written by earlier
-versions lack some fields (a session's ``n_workers`` and ``executor``, a job's ``worker``):
+versions lack some fields (a session's ``n_workers`` and ``executor``, a job's ``worker`` and ``previous_budget``):
 readers take them as unknown. A torn last line (a crash mid-write) is ignored by the reader.
 Writing the journal is :mod:`mpibohb.run_directory`'s job.
 """
@@ -98,14 +100,14 @@ class Shape:
     required: tuple[str, ...] = ()
 
 
-_HANDED_OUT = ("config_id", "budget", "config", "config_info", "submitted", "worker")
-_RESULT = ("config_id", "budget", "loss", "info", "error", "started", "finished", "worker")
+_HANDED_OUT = ("config_id", "budget", "config", "config_info", "submitted", "worker", "previous_budget")
+_RESULT = ("config_id", "budget", "loss", "info", "error", "started", "finished", "worker", "previous_budget")
 RECORDS: dict[Kind, Shape] = {
     Kind.HEADER: Shape(("format", "settings", "configspace", "created", "warm_start"), ("settings", "created")),
     Kind.SESSION: Shape(("n_iterations", "n_workers", "started", "executor")),
-    Kind.JOB: Shape(_HANDED_OUT, _HANDED_OUT[:-1]),
-    Kind.RESUBMIT: Shape(_HANDED_OUT, _HANDED_OUT[:-1]),
-    Kind.RESULT: Shape(_RESULT, _RESULT[:-1]),
+    Kind.JOB: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
+    Kind.RESUBMIT: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
+    Kind.RESULT: Shape(_RESULT, _RESULT[:-2]),
     Kind.STOP: Shape(("signal", "time")),
     Kind.END: Shape(("time",)),
     Kind.RETRY: Shape(("config_id", "budget", "worker", "error", "time")),
@@ -141,13 +143,15 @@ def session_record(n_iterations: int, n_workers: int, executor: str, started: fl
 def job_record(job: Job, worker: str, resubmit: bool = False, submitted: float | None = None) -> Record:
     """``job`` handed out to ``worker`` (``resubmit``: again, after a resume)."""
     return _record(Kind.RESUBMIT if resubmit else Kind.JOB, config_id=list(job.config_id), budget=job.budget,
-                   config=job.config, config_info=job.config_info, submitted=_now(submitted), worker=worker)
+                   config=job.config, config_info=job.config_info, submitted=_now(submitted), worker=worker,
+                   previous_budget=job.previous_budget)
 
 
 def result_record(job: Job, outcome: Outcome, info: Any) -> Record:
     """What came of ``job``; ``info`` is the outcome's as it is stored (see :func:`storable_info`)."""
     return _record(Kind.RESULT, config_id=list(job.config_id), budget=job.budget, loss=outcome.loss, info=info,
-                   error=outcome.error, started=outcome.started, finished=outcome.finished, worker=outcome.worker)
+                   error=outcome.error, started=outcome.started, finished=outcome.finished, worker=outcome.worker,
+                   previous_budget=job.previous_budget)
 
 
 def stop_record(signum: int, when: float | None = None) -> Record:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .ask_tell import Optimizer
 from .brackets import ConfigId, Job
+from .checkpoints import CheckpointKeeper
 from .executors import Executor
 from .journal import Record, job_record, result_record, storable_info
 from .result import Result, Run, error_headline
@@ -151,7 +152,8 @@ class RunRecorder:
             "started": outcome.started - self.time_ref,
             "finished": outcome.finished - self.time_ref,
         }
-        run = Run(job.config_id, job.budget, outcome.loss, info, stamps, outcome.error, outcome.worker)
+        run = Run(job.config_id, job.budget, outcome.loss, info, stamps, outcome.error, outcome.worker,
+                  job.previous_budget)
         self.runs.append(run)
         if outcome.loss is None:
             self.num_failed += 1
@@ -183,8 +185,9 @@ class RunRecorder:
 
 
 def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = (),
-             stop: StopFlag = NEVER, alone: Iterable[Job] = ()) -> None:
-    """Drive ``optimizer`` with ``executor`` until every bracket is finished.
+             stop: StopFlag = NEVER, alone: Iterable[Job] = (), keeper: CheckpointKeeper | None = None) -> None:
+    """Drive ``optimizer`` with ``executor`` until every bracket is finished; ``keeper`` deletes
+    the checkpoints of configurations that can no longer be promoted.
 
     ``pending`` are jobs the optimizer handed out before a resume that never finished; they are
     handed out again before any new job. Jobs in ``alone`` (also handed out before: suspects of
@@ -217,13 +220,19 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
         finished = executor.wait(stop)
         if any((job.config_id, job.budget) == suspect for job, _ in finished):
             suspect = None
-        record_outcomes(optimizer, recorder, finished)
+        record_outcomes(optimizer, recorder, finished, keeper)
 
 
-def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Iterable[tuple[Job, Outcome]]) -> None:
-    """Journal each outcome, then tell the optimizer; log finished brackets."""
+def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Iterable[tuple[Job, Outcome]],
+                    keeper: CheckpointKeeper | None = None) -> None:
+    """Journal each outcome, then tell the optimizer; log finished brackets; hand the
+    configurations that can no longer be promoted to ``keeper``."""
     for job, outcome in finished:
         recorder.finished(job, outcome)
         finished_bracket = optimizer.tell(job, outcome.loss_for_model())
+        retired = optimizer.pop_retired()
+        if keeper is not None:
+            keeper.observe(job.config_id, job.budget, outcome.loss)
+            keeper.retire(retired)
         if finished_bracket is not None:
             recorder.bracket_done(finished_bracket)

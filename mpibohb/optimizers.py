@@ -15,6 +15,7 @@ import numpy as np
 
 from . import checks, schedule
 from .ask_tell import Optimizer
+from .checkpoints import CHECKPOINTS, checked_keep
 from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
@@ -27,7 +28,13 @@ from .scheduling import make_schedule
 from .session import run_master
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped
-from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function, max_info_bytes, sigint_watch
+from .worker import (
+    HPBANDSTER_CONNECTION_ARGUMENTS,
+    as_compute_function,
+    declares_checkpoint_dir,
+    max_info_bytes,
+    sigint_watch,
+)
 
 logger = logging.getLogger("mpibohb")
 
@@ -53,7 +60,9 @@ class _HyperbandFamily:
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
                  max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike[str] | None = None,
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
-                 fill_tail: bool = False, asynchronous: bool = False, **hpbandster_arguments: Any) -> None:
+                 fill_tail: bool = False, asynchronous: bool = False,
+                 checkpoint_root: str | os.PathLike[str] | None = None, keep_checkpoints: str = "incumbent",
+                 **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
@@ -75,6 +84,8 @@ class _HyperbandFamily:
         if self.fill_tail and self.asynchronous:
             raise ValueError("fill_tail and asynchronous exclude each other: an asynchronous run has no stages to "
                              "wait for, so no tail of brackets to fill; pick one")
+        self.checkpoint_root = None if checkpoint_root is None else os.path.abspath(os.fspath(checkpoint_root))
+        self.keep_checkpoints = checked_keep(keep_checkpoints)
         self._has_run = False
 
     def _make_sampler(self) -> Sampler:
@@ -89,7 +100,24 @@ class _HyperbandFamily:
         return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
                 "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail,
-                "asynchronous": self.asynchronous}
+                "asynchronous": self.asynchronous, "checkpoint_root": self.checkpoint_root,
+                "keep_checkpoints": self.keep_checkpoints}
+
+    def checkpoints_of(self, compute: Callable[..., Any]) -> str | None:
+        """Where the checkpoint directories of a run of ``compute`` go: ``None`` when ``compute``
+        does not name ``checkpoint_dir``, else ``checkpoint_root`` or ``<run_dir>/checkpoints``.
+
+        Raises:
+            ValueError: ``compute`` names ``checkpoint_dir`` but there is neither.
+        """
+        if not declares_checkpoint_dir(compute):
+            return None
+        if self.checkpoint_root is not None:
+            return self.checkpoint_root
+        if self.run_dir is None:
+            raise ValueError("compute takes a checkpoint_dir, which must outlive the jobs of a configuration: give "
+                             "the optimizer a run_dir (checkpoints go to <run_dir>/checkpoints) or a checkpoint_root")
+        return os.path.abspath(os.path.join(self.run_dir, CHECKPOINTS))
 
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,
@@ -181,33 +209,36 @@ class _HyperbandFamily:
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
         max_info_bytes(), file_mode()  # a bad MPIBOHB_MAX_INFO_BYTES or MPIBOHB_FILE_MODE: the same
         working_directory = os.path.abspath(self.run_dir or os.getcwd())
+        checkpoint_root = self.checkpoints_of(compute)
         comm = comm if comm is not None else launched_communicator()
         _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
 
         def master(executor: Executor, workers: int) -> Result:
-            return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result)
+            return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result,
+                              checkpoint_root=checkpoint_root)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
         with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
             result = self._execute(master, compute, working_directory, timeout, n_workers, comm, workers_return,
-                                   max_rank_failures)
+                                   max_rank_failures, checkpoint_root)
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 
     def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
                  working_directory: str, timeout: float | None, n_workers: int | None, comm: Any,
-                 workers_return: bool, max_rank_failures: int | None = 3) -> Result:
+                 workers_return: bool, max_rank_failures: int | None = 3, checkpoint_root: str | None = None) -> Result:
         """Run ``master`` over MPI ranks (``comm`` of more than one rank), threads or in this process."""
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
             return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
                             working_directory, timeout, graceful_stop=self.run_dir is not None,
-                            workers_return=workers_return, rank_failure_limit=max_rank_failures)
+                            workers_return=workers_return, rank_failure_limit=max_rank_failures,
+                            checkpoint_root=checkpoint_root)
         if n_workers is None:
-            return master(SerialExecutor(compute, working_directory, timeout), 1)
+            return master(SerialExecutor(compute, working_directory, timeout, checkpoint_root), 1)
         try:
-            return master(ThreadExecutor(compute, working_directory, n_workers, timeout), n_workers)
+            return master(ThreadExecutor(compute, working_directory, n_workers, timeout, checkpoint_root), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
             sys.stdout.flush()

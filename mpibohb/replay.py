@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .ask_tell import Optimizer
 from .brackets import Job
+from .checkpoints import CheckpointKeeper
 from .journal import JournalError, OpenJob, Record, RunState, fold
 from .loop import RunRecorder, record_outcomes
 from .worker import Outcome
@@ -83,14 +84,15 @@ def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
     if job is None:
         raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
                            f"it hands out {record['config_id']}; resume with at least as many n_iterations")
-    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"]:
+    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"] \
+            or record.get("previous_budget", job.previous_budget) != job.previous_budget:
         raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
                            f"{record['budget']}, this optimizer {job.config_id} at {job.budget}")
     return job
 
 
-def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer,
-                              recorder: RunRecorder) -> tuple[list[Job], list[Job]]:
+def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer, recorder: RunRecorder,
+                              keeper: CheckpointKeeper | None = None) -> tuple[list[Job], list[Job]]:
     """Record as failed the jobs that the evidence blames for killing the run: their worker rank
     was seen to die while running them :data:`MAX_EVIDENCED_DEATHS` times, or a single-process
     run died :data:`MAX_ATTEMPTS` times while they ran. Return the others, to be handed out
@@ -105,7 +107,7 @@ def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer,
             continue
         now = time.time()
         logger.warning("%s at budget %g: %s", entry.job.config_id, entry.job.budget, reason.splitlines()[0])
-        record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))])
+        record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))], keeper)
     return alone, again
 
 

@@ -30,6 +30,7 @@ class Run:
     time_stamps: dict[str, float]
     error_logs: str | None = None
     worker: str = ""
+    previous_budget: float | None = None  # the largest budget its configuration succeeded on before
 
     def __getitem__(self, key: str) -> Any:
         """HpBandSter's dict-style access to the fields: ``run["loss"]``."""
@@ -201,8 +202,17 @@ class Result:
         wanted = self.id2config if config_ids is None else config_ids
         return {cast(ConfigId, tuple(cid)): lc_extractor(self.get_runs_by_id(cid)) for cid in wanted}
 
+    def budget_spent(self, increments_only: bool = False) -> float:
+        """The budget of every run, failed ones included; with ``increments_only``, each run counts
+        only what it adds to its configuration's ``previous_budget`` (training continued from a
+        checkpoint, as a ``compute`` with ``checkpoint_dir`` can)."""
+        if increments_only:
+            return sum(run.budget - (run.previous_budget or 0.0) for run in self.runs)
+        return sum(run.budget for run in self.runs)
+
     def get_pandas_dataframe(self, budgets: Sequence[float] | None = None,
-                             loss_fn: Callable[[Run], float] = _loss) -> tuple[Any, Any]:
+                             loss_fn: Callable[[Run], float] = _loss,
+                             with_previous_budget: bool = False) -> tuple[Any, Any]:
         """The successful runs as two pandas data frames, as HpBandSter builds them.
 
         Rows come by configuration (in sampling order), then by budget. Unlike HpBandSter, each
@@ -211,6 +221,8 @@ class Result:
         Args:
             budgets: the budgets whose runs to include; default ``settings["budgets"]``.
             loss_fn: the value of the ``loss`` column for a run.
+            with_previous_budget: ``df_y`` also has a ``previous_budget`` column (NaN on a
+                configuration's first run): the budget the run continued from, if it did.
 
         Returns:
             ``(df_X, df_y)``: the configurations (a ``budget`` column added when more than one
@@ -225,7 +237,10 @@ class Result:
         runs = [r for r in self.runs if r.loss is not None and r.budget in budgets]
         runs.sort(key=lambda r: (order.get(r.config_id, len(order)), r.budget))
         rows = [self._config_row(run, len(budgets) > 1) for run in runs]
-        return pandas.DataFrame(rows), pandas.DataFrame([{"loss": loss_fn(r)} for r in runs])
+        outcomes = [{"loss": loss_fn(r), **({"previous_budget": math.nan if r.previous_budget is None
+                                              else r.previous_budget} if with_previous_budget else {})}
+                    for r in runs]
+        return pandas.DataFrame(rows), pandas.DataFrame(outcomes)
 
     def _budgets_or_all(self, budgets: Sequence[float] | None) -> Sequence[float]:
         """``budgets``, or by default the run's ladder (its runs' budgets if it has none)."""
@@ -316,7 +331,7 @@ def result_from_state(state: RunState) -> Result:
         stamps = {"submitted": submitted - time_ref, "started": record["started"] - time_ref,
                   "finished": record["finished"] - time_ref}
         runs.append(Run(tuple(record["config_id"]), record["budget"], record["loss"], record["info"], stamps,
-                        record["error"], record.get("worker", "")))
+                        record["error"], record.get("worker", ""), record.get("previous_budget")))
     return Result(runs, cast("dict[ConfigId, dict[str, Any]]", dict(state.configs)), settings)
 
 

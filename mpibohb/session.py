@@ -18,6 +18,7 @@ from typing import Any
 
 from .ask_tell import Optimizer
 from .brackets import Job
+from .checkpoints import CheckpointKeeper, start_afresh
 from .executors import Executor
 from .files import refuse_link
 from .journal import (
@@ -43,9 +44,11 @@ from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on
 
 logger = logging.getLogger("mpibohb")
 
-_RESUME_INSENSITIVE = {"n_workers", "time_ref"}
+# where checkpoints go and which stay may change on resume (a moved scratch directory, less disk)
+_RESUME_INSENSITIVE = {"n_workers", "time_ref", "checkpoint_root", "keep_checkpoints"}
 # a journal written before a setting existed had its default
-_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster"}
+_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster",
+                         "checkpoint_root": None, "keep_checkpoints": "incumbent"}
 _KIND_SETTINGS = ("optimizer", "model")  # named first; with another, the parameters only one has are left out
 
 
@@ -165,15 +168,18 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
             len(observations) - skipped, skipped)
 
 
-def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
-                       warm_start: list[list[Any]], now: float) -> tuple[list[Record] | None, RunDirectory, Record]:
-    """Lock the run directory, check it, and open it for writing; return the records to replay
-    (``None`` for a new run), the directory, and the run's header."""
+def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool, warm_start: list[list[Any]],
+                       now: float, checkpoint_root: str | None) -> tuple[list[Record] | None, RunDirectory, Record]:
+    """Lock the run directory, check it (and, for a new run, that ``checkpoint_root`` holds no
+    other run's checkpoints), and open it for writing; return the records to replay (``None`` for
+    a new run), the directory, and the run's header."""
     lock_file = Path(family.run_dir) / LOCK
     lock_was_there = lock_file.exists()
     lock = lock_run_directory(family.run_dir)
     try:
         records = open_run_directory(family.run_dir, resume, overwrite)
+        if records is None and checkpoint_root is not None:
+            start_afresh(checkpoint_root, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
@@ -197,9 +203,12 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
 
 
 def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
-               overwrite: bool, previous_result: Any, clock: Callable[[], float] = time.time) -> Result:
+               overwrite: bool, previous_result: Any, clock: Callable[[], float] = time.time,
+               checkpoint_root: str | None = None) -> Result:
     """Run the optimisation on this process with ``executor``; journal it when there is a run_dir.
-    ``clock`` gives the time of the run's records (a simulated one in :func:`mpibohb.simulate`).
+    ``clock`` gives the time of the run's records (a simulated one in :func:`mpibohb.simulate`);
+    with ``checkpoint_root``, the directories there of configurations that can no longer be
+    promoted are deleted as the run goes (see :class:`~mpibohb.checkpoints.CheckpointKeeper`).
 
     Raises:
         RunStopped: a stop signal arrived (only with a run_dir); everything received is recorded.
@@ -207,8 +216,11 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
     if family.run_dir is not None:
-        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start, clock())
+        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start, clock(),
+                                                        checkpoint_root)
         warm_start, created = header["warm_start"], header["created"]
+    elif checkpoint_root is not None:
+        start_afresh(checkpoint_root, overwrite)
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
@@ -220,7 +232,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if state is not None:
                 name_interrupted_jobs(replayed, state)
             _log_settings(family, n_iterations, n_workers)
-            alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder)
+            keeper = _checkpoint_keeper(checkpoint_root, family.keep_checkpoints, optimizer, previous)
+            alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
             optimizer.start_session(n_iterations, n_workers)
             if previous is not None:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
@@ -228,7 +241,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if alone:
                 logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
                                "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
-            _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir)
+            _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir, keeper)
         finally:
             executor.close()
             if directory is not None:
@@ -275,12 +288,26 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
                 ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
 
 
+def _checkpoint_keeper(root: str | None, keep: str, optimizer: Optimizer,
+                       previous: Result | None) -> CheckpointKeeper | None:
+    """The keeper of the checkpoint directories under ``root`` (``None``: none kept), brought up to
+    date with a resumed run: what was retired before (deleted again, in case the run died first)."""
+    if root is None:
+        return None
+    keeper = CheckpointKeeper(root, keep)
+    for run in previous.runs if previous is not None else ():
+        keeper.observe(run.config_id, run.budget, run.loss)
+    keeper.retire(optimizer.pop_retired())
+    return keeper
+
+
 def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, alone: list[Job],
-                               pending: list[Job], stop: StopFlag, run_dir: str | None) -> None:
+                               pending: list[Job], stop: StopFlag, run_dir: str | None,
+                               keeper: CheckpointKeeper | None = None) -> None:
     try:
-        run_loop(optimizer, executor, recorder, pending, stop, alone=alone)
+        run_loop(optimizer, executor, recorder, pending, stop, alone=alone, keeper=keeper)
     except StopRequested as stopped:
-        record_outcomes(optimizer, recorder, executor.drain())
+        record_outcomes(optimizer, recorder, executor.drain(), keeper)
         recorder.session_ended()
         recorder.journal(stop_record(stopped.signum, recorder.clock()))
         logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",

@@ -50,9 +50,11 @@ def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, dur
     compute = as_compute_function(worker)
     clock = SimulatedClock()
     working_directory = os.path.abspath(optimizer.run_dir or os.getcwd())
-    executor = SimulatedExecutor(compute, n_workers, duration, clock, working_directory, timeout)
+    checkpoint_root = optimizer.checkpoints_of(compute)
+    executor = SimulatedExecutor(compute, n_workers, duration, clock, working_directory, timeout, checkpoint_root)
     return run_master(optimizer, executor, n_iterations, n_workers, resume, overwrite,
-                      previous_result if previous_result is not None else optimizer.previous_result, clock)
+                      previous_result if previous_result is not None else optimizer.previous_result, clock,
+                      checkpoint_root)
 
 
 def busy_fraction(result: Result, n_workers: int, until: Callable[[Result], float] | None = None) -> float:

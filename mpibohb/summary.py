@@ -116,6 +116,8 @@ def _runs_summary(result: Result, settings: dict[str, Any]) -> dict[str, Any]:
                      for r in result.failed_runs()],
         "budget_used": used,
         "budget_used_in_max_budget": used / max_budget if max_budget else None,
+        "budget_used_increments": (result.budget_spent(increments_only=True)
+                                   if any(r.previous_budget is not None for r in runs) else None),
         "incumbent": _incumbent(result),
         "trajectory": _trajectory(result),
     }

@@ -24,9 +24,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .checkpoints import prepare as prepare_checkpoint_dir
+
 logger = logging.getLogger(__name__)
 
 _COMPUTE_ARGUMENTS = ("config_id", "config", "budget", "working_directory")
+# passed only when compute names them (not through **kwargs): a directory per configuration costs disk
+CHECKPOINT_ARGUMENTS = ("previous_budget", "checkpoint_dir")
 # HpBandSter's Worker/Master arguments that the MPI communicator makes unnecessary.
 HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
     {"run_id", "nameserver", "nameserver_port", "host", "id", "logger", "ping_interval",
@@ -79,7 +83,12 @@ class Worker:
 
     def compute(self, config_id: tuple[int, int, int], config: dict[str, Any], budget: float,
                 working_directory: str) -> dict[str, Any]:
-        """Evaluate ``config`` at ``budget``; return ``{"loss": float, "info": anything}``."""
+        """Evaluate ``config`` at ``budget``; return ``{"loss": float, "info": anything}``.
+
+        A ``compute`` that names them also gets ``previous_budget`` (the largest budget at which
+        this configuration was evaluated successfully before in this run, ``None`` the first time)
+        and ``checkpoint_dir`` (a directory of this configuration for the whole run, the same on
+        every rank, created before the call), to continue training from a checkpoint."""
         raise NotImplementedError("subclasses of Worker must implement compute()")
 
 
@@ -106,7 +115,8 @@ class Outcome:
 
 
 def as_compute_function(worker: Any) -> Callable[..., Any]:
-    """Return a callable ``f(config_id, config, budget, working_directory)`` for ``worker``.
+    """Return a callable ``f(config_id, config, budget, working_directory, previous_budget=None,
+    checkpoint_dir=None)`` for ``worker`` (see :func:`declares_checkpoint_dir`).
 
     ``worker`` is a :class:`Worker` (or any object with ``compute``), or a plain function
     returning a float or a dict with ``loss``, called ``f(config, budget)``, or by keyword like
@@ -132,7 +142,8 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
 
 def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
     """Call a plain function by compute's keywords if it declares them, else as ``f(config, budget)``."""
-    def positionally(config_id: Any, config: Any, budget: float, working_directory: str) -> Any:
+    def positionally(config_id: Any, config: Any, budget: float, working_directory: str,
+                     previous_budget: float | None = None, checkpoint_dir: str | None = None) -> Any:
         return function(config, budget)
 
     try:
@@ -146,7 +157,8 @@ def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
     except TypeError:
         raise ValueError(
             f"the worker function {getattr(function, '__name__', function)!r}{signature} cannot be called as "
-            f"f(config, budget), nor by compute's argument names {', '.join(_COMPUTE_ARGUMENTS)}"
+            f"f(config, budget), nor by compute's argument names "
+            f"{', '.join(_COMPUTE_ARGUMENTS + CHECKPOINT_ARGUMENTS)}"
         ) from None
     return positionally
 
@@ -155,28 +167,39 @@ def _wants_keywords(signature: inspect.Signature) -> bool:
     """Is this a function in compute's names that ``f(config, budget)`` would call wrongly?
 
     Yes when every parameter has one of compute's names, one is ``config``, and the first two are
-    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``);
-    never with ``*args`` or positional-only parameters, which only the positional call serves.
+    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``)
+    or it names a checkpoint argument (``f(config, budget, checkpoint_dir)``); never with ``*args``
+    or positional-only parameters, which only the positional call serves.
     """
     parameters = list(signature.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) for p in parameters):
         return False
     named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
     positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
-    return "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS) and positional[:2] != ["config", "budget"]
+    return ("config" in named and set(named) <= set(_COMPUTE_ARGUMENTS + CHECKPOINT_ARGUMENTS)
+            and (positional[:2] != ["config", "budget"] or bool(set(named) & set(CHECKPOINT_ARGUMENTS))))
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
     parameters = inspect.signature(compute).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     names = [name for name in _COMPUTE_ARGUMENTS if takes_any or name in parameters]
+    names += [name for name in CHECKPOINT_ARGUMENTS if name in parameters]
 
-    def call(config_id: Any, config: Any, budget: float, working_directory: str) -> Any:
+    def call(config_id: Any, config: Any, budget: float, working_directory: str,
+             previous_budget: float | None = None, checkpoint_dir: str | None = None) -> Any:
         values = {"config_id": config_id, "config": config, "budget": budget,
-                  "working_directory": working_directory}
+                  "working_directory": working_directory, "previous_budget": previous_budget,
+                  "checkpoint_dir": checkpoint_dir}
         return compute(**{name: values[name] for name in names})
 
+    call.declares_checkpoint_dir = "checkpoint_dir" in names  # type: ignore[attr-defined]
     return call
+
+
+def declares_checkpoint_dir(compute: Callable[..., Any]) -> bool:
+    """Does the user's ``compute`` (as :func:`as_compute_function` wraps it) name ``checkpoint_dir``?"""
+    return bool(getattr(compute, "declares_checkpoint_dir", False))
 
 
 class JobTimeoutError(Exception):
@@ -195,8 +218,11 @@ def answer_deadline(timeout: float | None) -> float | None:
 
 def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], config: dict[str, Any],
              budget: float, working_directory: str, worker_name: str = "",
-             timeout: float | None = None) -> Outcome:
+             timeout: float | None = None, previous_budget: float | None = None,
+             checkpoint_dir: str | None = None) -> Outcome:
     """Call ``compute`` and check what it returns; never raises for the user's faults.
+
+    ``checkpoint_dir`` (when compute gets one) is created first; failing that is the run's failure.
 
     With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
     "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
@@ -205,8 +231,12 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
     """
     started, sigints = time.time(), _SigintCount.count
     try:
+        if checkpoint_dir is not None:
+            prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
+        given = {name: value for name, value in zip(CHECKPOINT_ARGUMENTS, (previous_budget, checkpoint_dir))
+                 if value is not None}  # a first evaluation, or a compute without checkpoints: as before
         with _time_limit(timeout):
-            returned = compute(config_id, dict(config), budget, working_directory)  # its own copy to change
+            returned = compute(config_id, dict(config), budget, working_directory, **given)  # its own config
         if timeout is not None and time.time() - started > timeout:
             raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)

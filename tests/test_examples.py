@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -37,3 +38,28 @@ def test_quickstart_runs_and_prints_the_incumbent() -> None:
     completed = run_example("quickstart.py")
     assert completed.returncode == 0, completed.stderr
     assert "Best found configuration" in completed.stdout, completed.stdout
+
+
+def check_checkpointing_output(stdout: str) -> None:
+    lines = dict(line.split(": ", 1) for line in stdout.splitlines() if line.startswith(("continued", "checkpoints")))
+    assert int(lines["continued from a checkpoint"].split()[0]) > 0, stdout
+    assert len(ast.literal_eval(lines["checkpoints left"])) == 1, stdout  # the incumbent's
+    assert "13 evaluations, 21 epochs trained (27 if every budget were trained from zero" in stdout, stdout
+
+
+def test_checkpointing_example_continues_promoted_configurations(tmp_path) -> None:
+    completed = run_example("checkpointing.py", "--n_iterations", "1", "--max_budget", "9",
+                            "--run_dir", str(tmp_path / "run"))
+    assert completed.returncode == 0, completed.stderr
+    check_checkpointing_output(completed.stdout)
+
+
+@pytest.mark.mpiexec
+def test_checkpointing_example_under_mpiexec(tmp_path) -> None:
+    from mpi_launch import mpiexec, run_command
+
+    completed = run_command([mpiexec(), "-n", "3", sys.executable, str(EXAMPLES / "checkpointing.py"),
+                             "--n_iterations", "1", "--max_budget", "9", "--run_dir", str(tmp_path / "run")],
+                            timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    check_checkpointing_output(completed.stdout)

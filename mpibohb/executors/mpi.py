@@ -27,6 +27,7 @@ from typing import Any
 from mpi4py import MPI
 
 from ..brackets import Job
+from ..checkpoints import directory_for
 from ..files import RunFileError
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
 from ..journal import (
@@ -67,11 +68,12 @@ class MPIExecutor:
 
     def __init__(self, comm: MPI.Comm, working_directory: str, timeout: float | None = None,
                  ranks: dict[int, tuple[str, int]] | None = None,
-                 rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT) -> None:
+                 rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT,
+                 checkpoint_root: str | None = None) -> None:
         if comm.Get_size() < 2:
             raise ValueError(f"the MPI executor needs at least 2 ranks, got {comm.Get_size()}")
         self.comm = comm
-        self.working_directory = working_directory
+        self.working_directory, self.checkpoint_root = working_directory, checkpoint_root
         self.timeout = timeout
         self.ranks = ranks or {}
         self.health = RankHealth(range(1, comm.Get_size()), rank_failure_limit)
@@ -121,7 +123,7 @@ class MPIExecutor:
         limit = answer_deadline(self.timeout)
         self._running[key] = _Task(job, rank, time.time(), None if limit is None else time.monotonic() + limit)
         message = (PROTOCOL_VERSION, key, job.config_id, job.config, job.budget, self.working_directory,
-                   self.timeout)
+                   self.timeout, job.previous_budget, directory_for(self.checkpoint_root, job.config_id))
         self.comm.send(message, dest=rank, tag=TAG_JOB)
         self._backoff.reset()
 
@@ -323,7 +325,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
 
 def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
              working_directory: str, timeout: float | None, graceful_stop: bool, workers_return: bool = False,
-             rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT) -> Any:
+             rank_failure_limit: int | None = DEFAULT_RANK_FAILURE_LIMIT, checkpoint_root: str | None = None) -> Any:
     """Rank 0 runs ``run_master(executor)`` and returns what it returns; the other ranks serve
     jobs until told to stop, then end their process with ``SystemExit(0)`` (or, with
     ``workers_return``, return ``None``).
@@ -344,7 +346,8 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
         ranks = comm.gather((socket.gethostname(), os.getpid()), root=0)
         if comm.Get_rank() == 0:
             assert ranks is not None  # the root gets the list; the other ranks get None
-            executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit)
+            executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit,
+                                   checkpoint_root)
             executor.watch = _start_watch(executor)
             executor.workers_end_with_run = not workers_return
             comm.bcast(executor.watch.address() if executor.watch else None, root=0)

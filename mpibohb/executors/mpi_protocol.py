@@ -2,7 +2,8 @@
 
 Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG_OUTCOME`:
 
-* master -> worker: ``(version, job_key, config_id, config, budget, working_directory, timeout)``,
+* master -> worker: ``(version, job_key, config_id, config, budget, working_directory, timeout,
+  previous_budget, checkpoint_dir)`` (``checkpoint_dir`` ``None`` when compute keeps no checkpoints),
   or ``None``: stop.
 * worker -> master: ``(version, job_key, fields)`` where ``fields`` are the pickled bytes of
   ``(loss, info, error, started, finished, worker_name, interrupted)``, pickled apart so that a
@@ -23,7 +24,7 @@ from mpi4py import MPI
 
 from ..worker import Outcome
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 TAG_JOB = 11
 TAG_OUTCOME = 12
 JobKey = tuple[tuple[int, int, int], float]

@@ -63,10 +63,11 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             return
         if message[0] != PROTOCOL_VERSION:
             raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {message[0]}")
-        _, key, config_id, config, budget, working_directory, timeout = message
+        _, key, config_id, config, budget, working_directory, timeout, previous_budget, checkpoint_dir = message
         witness.rearm()
         with handlers_restored():
-            outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout)
+            outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout, previous_budget,
+                               checkpoint_dir)
         stop = witness.arrived()
         if stop is not None and outcome.failed:
             outcome = dataclasses.replace(outcome, interrupted=stop)

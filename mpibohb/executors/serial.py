@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..brackets import Job
+from ..checkpoints import directory_for
 from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
 from ..worker import Outcome, answer_deadline, evaluate
@@ -23,10 +24,11 @@ EXIT_STUCK = 1
 class SerialExecutor:
     """One worker: the calling process itself."""
 
-    def __init__(self, compute: Callable[..., Any], working_directory: str, timeout: float | None = None) -> None:
+    def __init__(self, compute: Callable[..., Any], working_directory: str, timeout: float | None = None,
+                 checkpoint_root: str | None = None) -> None:
         self.compute = compute
         self.timeout = timeout
-        self.working_directory = working_directory
+        self.working_directory, self.checkpoint_root = working_directory, checkpoint_root
         self.name = f"serial@{socket.gethostname()}"
         self._pending: Job | None = None
         self._witness = SignalWitness().__enter__()
@@ -59,7 +61,8 @@ class SerialExecutor:
             with stop.interruptible_section(), handlers_restored():
                 self._witness.rearm()
                 outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
-                                   self.name, self.timeout)
+                                   self.name, self.timeout, job.previous_budget,
+                                   directory_for(self.checkpoint_root, job.config_id))
         finally:
             if watchdog is not None:
                 watchdog.cancel()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..brackets import Job
+from ..checkpoints import directory_for
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
 
@@ -36,9 +37,10 @@ class SimulatedExecutor:
     """``n_workers`` virtual workers; a job on one ends ``duration(config, budget)`` seconds later."""
 
     def __init__(self, compute: Callable[..., Any], n_workers: int, duration: Duration, clock: SimulatedClock,
-                 working_directory: str, timeout: float | None = None) -> None:
+                 working_directory: str, timeout: float | None = None, checkpoint_root: str | None = None) -> None:
         self.compute, self.duration, self.clock = compute, duration, clock
         self.working_directory, self.timeout = working_directory, timeout
+        self.checkpoint_root = checkpoint_root
         self._free = list(range(n_workers))  # heap of idle worker numbers: the lowest takes the next job
         self._running: list[tuple[float, int, int, Job, Outcome]] = []  # heap of (end, order, worker, ...)
         self._order = itertools.count()
@@ -64,7 +66,9 @@ class SimulatedExecutor:
             outcome = Outcome(None, None, f"JobTimeoutError on {name}: timeout: the simulated evaluation takes "
                               f"longer than the limit of {self.timeout:g} s", worker=name)
         else:
-            outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name)
+            outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
+                               previous_budget=job.previous_budget,
+                               checkpoint_dir=directory_for(self.checkpoint_root, job.config_id))
         start = self.clock.now
         outcome = dataclasses.replace(outcome, started=start, finished=start + seconds)
         heapq.heappush(self._running, (start + seconds, next(self._order), worker, job, outcome))

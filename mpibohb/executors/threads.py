@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import checks
 from ..brackets import Job
+from ..checkpoints import directory_for
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
 
@@ -63,10 +64,10 @@ class ThreadExecutor:
     """``n_workers`` threads, each evaluating one job at a time."""
 
     def __init__(self, compute: Callable[..., Any], working_directory: str, n_workers: int,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, checkpoint_root: str | None = None) -> None:
         self.n_workers = checks.integer("n_workers", n_workers, minimum=1)
         self.compute = compute
-        self.working_directory = working_directory
+        self.working_directory, self.checkpoint_root = working_directory, checkpoint_root
         self.timeout = timeout
         self._host = socket.gethostname()
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
@@ -101,7 +102,7 @@ class ThreadExecutor:
         name = f"{threading.current_thread().name}@{self._host}"
         job = task.job
         return evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
-                        self.timeout)
+                        self.timeout, job.previous_budget, directory_for(self.checkpoint_root, job.config_id))
 
     def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
         """Block until a job finishes (or runs past its time limit) or a stop is requested; return

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..brackets import Job
+from ..brackets import ConfigId, Job
 from ..samplers import Sampler
 from ..schedule import BracketPlan
 
@@ -53,6 +53,11 @@ class Schedule(Protocol):
 
     def pop_notices(self) -> list[str]:
         """Progress lines the policy has for the log since the last call."""
+        ...
+
+    def pop_retired(self) -> list[ConfigId]:
+        """The configurations that can no longer be promoted, since the last call (their
+        checkpoints may go)."""
         ...
 
 

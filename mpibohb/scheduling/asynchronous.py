@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ..brackets import AsyncBracket, Job
+from ..brackets import AsyncBracket, ConfigId, Job
 from ..samplers import Sampler
 from . import PlanFunction
 from .synchronous import _TailPlan
@@ -53,6 +53,7 @@ class Asynchronous:
         self._in_tail = False
         self._due: list[int] = []  # heap of iterations whose bracket may have a promotion due
         self._open = 0
+        self._retired: list[ConfigId] = []
 
     @property
     def finished(self) -> bool:
@@ -124,12 +125,19 @@ class Asynchronous:
             heapq.heappush(self._due, iteration)  # the new result may make a promotion due
             return vector, None
         self._open -= 1
+        self._retired.extend((iteration, 0, i) for i in range(len(bracket.proposals)))
         bracket.release()
         return vector, iteration
 
     def pop_notices(self) -> list[str]:
         """No progress lines of its own."""
         return []
+
+    def pop_retired(self) -> list[ConfigId]:
+        """The configurations of the brackets that ended since the last call (a configuration of a
+        bracket still open may yet be promoted)."""
+        retired, self._retired = self._retired, []
+        return retired
 
 
 def _tail_priority(budgets: tuple[float, ...]) -> float:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..brackets import Bracket, Job
+from ..brackets import Bracket, ConfigId, Job
 from ..samplers import Sampler
 from . import PlanFunction
 
@@ -25,6 +25,7 @@ class Synchronous:
         self.brackets: list[Bracket] = []
         self._open: list[Bracket] = []  # started and not finished, in the order jobs come from them
         self._notices: list[str] = []
+        self._retired: list[ConfigId] = []
 
     @property
     def finished(self) -> bool:
@@ -66,6 +67,8 @@ class Synchronous:
         bracket.record(index, job.budget, loss)
         vector = bracket.entries[index].proposal.vector
         if bracket.stage != stage:
+            self._retired.extend((iteration, 0, i) for i in bracket.retired)
+            bracket.retired.clear()
             self._stage_changed()
         if not bracket.finished:
             return vector, None
@@ -80,6 +83,12 @@ class Synchronous:
         """Progress lines for the log since the last call."""
         notices, self._notices = self._notices, []
         return notices
+
+    def pop_retired(self) -> list[ConfigId]:
+        """The configurations no longer promotable since the last call: a stage's results ranked
+        them below those promoted, or their bracket finished."""
+        retired, self._retired = self._retired, []
+        return retired
 
 
 class FillTail(Synchronous):

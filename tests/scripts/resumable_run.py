@@ -1,11 +1,14 @@
 """A run with a run directory, for the kill-and-resume tests; every rank runs this.
 
     [mpiexec -n K] python resumable_run.py RUN_DIR [--resume] [--sleep S] [--n_workers T]
-        [--fill_tail | --asynchronous] [--verbose]
+        [--fill_tail | --asynchronous] [--checkpoints KEEP] [--verbose]
 
 Each rank writes its pid into RUN_DIR/../pids/<rank> so that a test can kill a chosen rank.
 The worker is deterministic (its loss depends only on the config and the budget) and sleeps
 ``--sleep`` seconds per evaluation. Rank 0 prints ``RESULT <json>`` when the run completes.
+With ``--checkpoints`` the worker keeps a checkpoint (``train``): each evaluation reads the budget
+its configuration's directory holds, puts it in ``info`` (``found``, with the worker's ``rank``)
+and writes its own budget there; ``keep_checkpoints=KEEP``.
 """
 
 import argparse
@@ -17,12 +20,21 @@ from pathlib import Path
 
 import ConfigSpace as CS
 
-from mpibohb import BOHB
+from mpibohb import BOHB, atomic_path
 
 
 def loss(config, budget):
     time.sleep(SLEEP)
     return (config["x"] - 0.3) ** 2 + 0.02 * config["n"] + {"a": 0.0, "b": 0.1}[config["c"]] + 1.0 / budget
+
+
+def train(config, budget, previous_budget, checkpoint_dir):
+    state = os.path.join(checkpoint_dir, "state.json")
+    found = json.loads(Path(state).read_text())["budget"] if os.path.exists(state) else None
+    value = loss(config, budget)
+    with atomic_path(state) as temporary:
+        Path(temporary).write_text(json.dumps({"budget": budget}))
+    return {"loss": value, "info": {"found": found, "previous_budget": previous_budget, "rank": RANK}}
 
 
 def main():
@@ -35,20 +47,24 @@ def main():
     parser.add_argument("--n_iterations", type=int, default=3)
     parser.add_argument("--fill_tail", action="store_true")
     parser.add_argument("--asynchronous", action="store_true")
+    parser.add_argument("--checkpoints", default=None, help="keep checkpoints: incumbent, all or none")
     parser.add_argument("--verbose", action="store_true", help="log mpibohb's progress lines to stderr")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
     SLEEP = args.sleep
-    rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+    global RANK
+    rank = RANK = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
     pids = Path(args.run_dir).parent / "pids"
     pids.mkdir(exist_ok=True)
     (pids / rank).write_text(str(os.getpid()))
 
     cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "n": (1, 4), "c": ["a", "b"]})
     opt = BOHB(configspace=cs, min_budget=1, max_budget=27, eta=3, seed=11, run_dir=args.run_dir,
-               fill_tail=args.fill_tail, asynchronous=args.asynchronous)
-    res = opt.run(n_iterations=args.n_iterations, worker=loss, resume=args.resume, n_workers=args.n_workers)
+               fill_tail=args.fill_tail, asynchronous=args.asynchronous,
+               keep_checkpoints=args.checkpoints or "incumbent")
+    worker = loss if args.checkpoints is None else train
+    res = opt.run(n_iterations=args.n_iterations, worker=worker, resume=args.resume, n_workers=args.n_workers)
     if res is not None:
         runs = [[list(r.config_id), r.budget, res.get_id2config_mapping()[r.config_id]["config"], r.loss]
                 for r in res.get_all_runs()]
@@ -56,6 +72,7 @@ def main():
 
 
 SLEEP = 0.0
+RANK = "0"
 
 if __name__ == "__main__":
     main()

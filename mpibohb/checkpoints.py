@@ -1,0 +1,191 @@
+"""Checkpoint directories: one per configuration for the whole run, so that a promoted
+configuration continues training instead of starting again from zero.
+
+A ``compute`` that declares ``checkpoint_dir`` gets ``<root>/<iteration>_<0>_<index>/`` (the
+config id's triple), created before the call; ``root`` is ``checkpoints/`` in the run directory
+or the optimizer's ``checkpoint_root``. The master deletes a configuration's directory once it
+can no longer be promoted (:class:`CheckpointKeeper`), keeping the incumbent's by default.
+:func:`atomic_path` writes a checkpoint so that a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+logger = logging.getLogger("mpibohb")
+
+ConfigId = tuple[int, int, int]
+CHECKPOINTS = "checkpoints"  # under the run directory, by default
+_CONFIG_DIRECTORY = re.compile(r"\d+_\d+_\d+")
+KEEP_CHOICES = ("incumbent", "all", "none")
+
+
+def checked_keep(keep: object) -> str:
+    """``keep_checkpoints`` checked: one of :data:`KEEP_CHOICES`.
+
+    Raises:
+        ValueError: anything else, named.
+    """
+    if not isinstance(keep, str) or keep not in KEEP_CHOICES:
+        raise ValueError(f"keep_checkpoints must be one of {', '.join(map(repr, KEEP_CHOICES))}, got {keep!r}")
+    return keep
+
+
+def directory_of(root: str, config_id: ConfigId) -> str:
+    """The checkpoint directory of ``config_id`` under ``root``."""
+    return os.path.join(root, "_".join(str(int(part)) for part in config_id))
+
+
+def directory_for(root: str | None, config_id: ConfigId) -> str | None:
+    """:func:`directory_of`, or ``None`` when the run keeps no checkpoints (``root`` is ``None``)."""
+    return None if root is None else directory_of(root, config_id)
+
+
+def start_afresh(root: str, overwrite: bool) -> None:
+    """A new run keeps its checkpoints under ``root``: none of another run may be there, or a
+    configuration would continue from another's model. ``overwrite`` deletes them (only the
+    directories named like config ids; other files stay).
+
+    Raises:
+        FileExistsError: ``root`` holds checkpoint directories and ``overwrite`` is not set.
+    """
+    found = sorted(entry.name for entry in os.scandir(root) if _CONFIG_DIRECTORY.fullmatch(entry.name)) \
+        if os.path.isdir(root) else []
+    if not found:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{root} holds the checkpoints of another run ({len(found)} directories: "
+                              f"{', '.join(found[:3])}{', ...' if len(found) > 3 else ''}); a new run would "
+                              "continue from them: pass overwrite=True to delete them, resume=True to continue "
+                              "that run, or choose another checkpoint_root")
+    logger.warning("overwrite=True: deleting the %d checkpoint directories in %s", len(found), root)
+    for name in found:
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def prepare(directory: str, previous_budget: float | None, worker: str = "") -> None:
+    """Create ``directory`` for an evaluation, if it is not there. A configuration that ran before
+    (``previous_budget``) whose directory is missing here ran where this worker does not see its
+    files: say so, since its training then starts from zero."""
+    try:
+        os.mkdir(directory)  # the file server answers whether it exists, not a local cache
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)  # the root is gone (deleted by hand?): make it again
+    if previous_budget is not None:
+        logger.warning("%s: the checkpoint directory %s was missing although this configuration ran before at "
+                       "budget %g: is the checkpoint root on a file system that every node sees? Its training "
+                       "starts from zero", worker or "this worker", directory, previous_budget)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary file name beside ``path`` to write to; when the block ends without an error the
+    file is flushed to disk and renamed to ``path`` in one step, so a reader (a rerun after a crash,
+    a promoted job on another node) finds the old checkpoint or the new one, never half of one.
+
+    >>> with atomic_path(os.path.join(checkpoint_dir, "model.pt")) as temporary:
+    ...     torch.save(state, temporary)
+    """
+    target = os.fspath(path)
+    temporary = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        yield temporary
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+class IncumbentTracker:
+    """The incumbent as :meth:`mpibohb.Result.get_incumbent_id` defines it (lowest loss on the
+    largest budget with a usable run; a run is not usable when its configuration failed on a
+    larger budget), kept up to date run by run."""
+
+    def __init__(self) -> None:
+        self._succeeded: dict[ConfigId, dict[float, float]] = {}  # config -> budget -> lowest loss
+        self._failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on
+        self._top = -math.inf
+        self._at_top: dict[ConfigId, float] = {}  # usable runs on the top budget
+
+    def add(self, config_id: ConfigId, budget: float, loss: float | None) -> None:
+        """One more run (``loss is None``: failed)."""
+        if loss is None:
+            self._failed_at[config_id] = max(budget, self._failed_at.get(config_id, -math.inf))
+            return  # what it makes unusable goes when the incumbent is asked for
+        losses = self._succeeded.setdefault(config_id, {})
+        losses[budget] = min(loss, losses.get(budget, math.inf))
+        if self._failed_at.get(config_id, -math.inf) >= budget:
+            return
+        if budget > self._top:
+            self._top, self._at_top = budget, {}
+        if budget == self._top:
+            self._at_top[config_id] = losses[budget]
+
+    @property
+    def config_id(self) -> ConfigId | None:
+        """The incumbent's id, or ``None`` before a usable run."""
+        self._drop_unusable()
+        if not self._at_top:
+            return None
+        return min((loss, config_id) for config_id, loss in self._at_top.items())[1]
+
+    def _drop_unusable(self) -> None:
+        """A failure on a larger budget than the top makes that configuration's top run unusable;
+        when none is left the top falls back to the largest budget that still has one."""
+        gone = [c for c in self._at_top if self._failed_at.get(c, -math.inf) >= self._top]
+        for config_id in gone:
+            del self._at_top[config_id]
+        if gone and not self._at_top:
+            usable = [(budget, config_id, loss) for config_id, losses in self._succeeded.items()
+                      for budget, loss in losses.items() if self._failed_at.get(config_id, -math.inf) < budget]
+            self._top = max((budget for budget, _, _ in usable), default=-math.inf)
+            self._at_top = {config_id: loss for budget, config_id, loss in usable if budget == self._top}
+
+
+class CheckpointKeeper:
+    """The master's side: deletes the directories of configurations that can no longer be promoted
+    (the schedule says which), except the incumbent's with ``keep="incumbent"``; ``"all"`` keeps
+    every directory, ``"none"`` deletes the incumbent's too. So at any moment the disk holds at
+    most the directories of configurations that can still be promoted, plus the incumbent's."""
+
+    def __init__(self, root: str, keep: str = "incumbent") -> None:
+        self.root, self.keep = root, checked_keep(keep)
+        self.incumbent = IncumbentTracker()
+        self._kept: ConfigId | None = None  # a retired configuration kept as the incumbent
+        Path(root).mkdir(parents=True, exist_ok=True)  # an unusable root fails now, not in every job
+
+    def observe(self, config_id: ConfigId, budget: float, loss: float | None) -> None:
+        """A run finished; a retired former incumbent's directory goes once it is no longer one."""
+        self.incumbent.add(config_id, budget, loss)
+        if self._kept is not None and self._kept != self.incumbent.config_id:
+            self._delete(self._kept)
+            self._kept = None
+
+    def retire(self, config_ids: Iterable[ConfigId]) -> None:
+        """These configurations can no longer be promoted (their jobs have all finished)."""
+        if self.keep == "all":
+            return
+        incumbent = self.incumbent.config_id if self.keep == "incumbent" else None
+        for config_id in config_ids:
+            if config_id == incumbent:
+                self._kept = config_id
+            else:
+                self._delete(config_id)
+
+    def _delete(self, config_id: ConfigId) -> None:
+        directory = directory_of(self.root, config_id)
+        shutil.rmtree(directory, ignore_errors=True)
+        if os.path.lexists(directory):
+            logger.warning("could not delete the checkpoint directory %s", directory)

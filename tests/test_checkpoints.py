@@ -1,0 +1,328 @@
+"""Checkpoints: ``previous_budget`` and ``checkpoint_dir`` for a ``compute`` that names them, the
+clean-up of the directories, the accounting of increments, and the helper that writes atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+from cli_in_process import run_cli
+
+from mpibohb import BOHB, HyperBand, Worker, atomic_path, load_result, simulate
+from mpibohb.checkpoints import IncumbentTracker
+from mpibohb.journal import read_journal
+from mpibohb.result import Result, Run
+
+
+def space() -> CS.ConfigurationSpace:
+    return CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]}, seed=0)
+
+
+def loss_of(config: dict, budget: float) -> float:
+    return (config["x"] - 0.3) ** 2 + (0.1 if config["c"] == "b" else 0.0) + 1.0 / budget
+
+
+class Training:
+    """A compute that continues from its checkpoint: reads the budget its directory holds, writes
+    its own; records what it found and which directories existed when it ran."""
+
+    def __init__(self, run_dir: Path | None = None) -> None:
+        self.run_dir = run_dir
+        self.snapshots: list[tuple[int, set[str]]] = []  # (results journaled before the call, dirs on disk)
+
+    def __call__(self, config: dict, budget: float, previous_budget: float | None, checkpoint_dir: str) -> dict:
+        assert os.path.isdir(checkpoint_dir)
+        if self.run_dir is not None:
+            journal = (self.run_dir / "journal.jsonl").read_text()
+            self.snapshots.append((journal.count('"type":"result"'), set(os.listdir(Path(checkpoint_dir).parent))))
+        state = Path(checkpoint_dir, "state.json")
+        found = json.loads(state.read_text())["budget"] if state.exists() else None
+        with atomic_path(state) as temporary:
+            Path(temporary).write_text(json.dumps({"budget": budget}))
+        return {"loss": loss_of(config, budget), "info": {"found": found, "previous_budget": previous_budget}}
+
+
+def results(run_dir: Path) -> list[dict]:
+    return [record for record in read_journal(run_dir) if record["type"] == "result"]
+
+
+def name(config_id) -> str:
+    return "_".join(map(str, config_id))
+
+
+def check_found_what_the_previous_job_wrote(run_dir: Path) -> int:
+    """Every job found its configuration's previous budget in its directory, and was told it; the
+    number of jobs that continued."""
+    continued = 0
+    for record in results(run_dir):
+        assert record["info"]["previous_budget"] == record["previous_budget"]
+        assert record["info"]["found"] == record["previous_budget"], record
+        continued += record["previous_budget"] is not None
+    return continued
+
+
+def still_promotable(run_dir: Path, asynchronous: bool) -> dict[str, int]:
+    """For each configuration, how many results were journaled when it could no longer be promoted:
+    synchronously when the stage of its last evaluation completed, asynchronously when its bracket
+    did (its last result; the journal is in the order the master recorded them)."""
+    records = results(run_dir)
+    last_budget: dict[tuple, float] = {}
+    for record in records:
+        last_budget[tuple(record["config_id"])] = max(record["budget"], last_budget.get(tuple(record["config_id"]), 0))
+    ends: dict[tuple, int] = {}
+    for position, record in enumerate(records, start=1):
+        group = record["config_id"][0] if asynchronous else (record["config_id"][0], record["budget"])
+        ends[group] = position
+    return {name(config_id): ends[config_id[0] if asynchronous else (config_id[0], budget)]
+            for config_id, budget in last_budget.items()}
+
+
+def incumbent_after(run_dir: Path, count: int) -> str | None:
+    runs = [Run(tuple(r["config_id"]), r["budget"], r["loss"], None, {}) for r in results(run_dir)[:count]]
+    incumbent = Result(runs, {}, {}).get_incumbent_id()
+    return None if incumbent is None else name(incumbent)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_promoted_configuration_continues_from_its_checkpoint_and_the_disk_holds_only_what_can_be_promoted(
+        tmp_path, asynchronous):
+    run_dir = tmp_path / "run"
+    training = Training(run_dir)
+    opt = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=3, run_dir=run_dir, asynchronous=asynchronous)
+    res = opt.run(n_iterations=4, worker=training)
+
+    assert check_found_what_the_previous_job_wrote(run_dir) > 5
+    ends = still_promotable(run_dir, asynchronous)
+    for count, on_disk in training.snapshots:
+        allowed = {config for config, end in ends.items() if end >= count} | {incumbent_after(run_dir, count)}
+        assert on_disk <= allowed, (count, on_disk - allowed)
+    assert os.listdir(run_dir / "checkpoints") == [name(res.get_incumbent_id())]
+
+
+@pytest.mark.parametrize("keep", ["all", "none"])
+def test_keep_checkpoints_all_keeps_every_directory_and_none_keeps_none(tmp_path, keep):
+    run_dir = tmp_path / "run"
+    res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=run_dir,
+                    keep_checkpoints=keep).run(n_iterations=2, worker=Training())
+    on_disk = sorted(os.listdir(run_dir / "checkpoints"))
+    assert on_disk == (sorted(map(name, res.get_id2config_mapping())) if keep == "all" else [])
+    check_found_what_the_previous_job_wrote(run_dir)
+
+
+def test_checkpoint_root_holds_the_directories_and_threads_find_each_others_checkpoints(tmp_path):
+    root = tmp_path / "scratch"
+    opt = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run", checkpoint_root=root,
+               asynchronous=True, min_points_in_model=3)
+    res = opt.run(n_iterations=3, worker=Training(), n_workers=3)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert os.listdir(root) == [name(res.get_incumbent_id())]
+    assert check_found_what_the_previous_job_wrote(tmp_path / "run") > 0
+
+
+def test_a_simulated_run_gives_checkpoints_too(tmp_path):
+    opt = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=5, checkpoint_root=tmp_path / "c")
+    res = simulate(opt, n_iterations=2, worker=Training(), n_workers=4, duration=lambda config, budget: budget)
+    continued = [run for run in res.get_all_runs() if run.previous_budget is not None]
+    assert continued and all(run.info["found"] == run.previous_budget for run in continued)
+
+
+def test_a_compute_without_the_new_arguments_sees_no_change(tmp_path):
+    seen: list[set[str]] = []
+
+    class HpBandSterStyle(Worker):
+        def compute(self, config, budget, **kwargs):
+            seen.append(set(kwargs))
+            return {"loss": loss_of(config, budget), "info": {}}
+
+    def evaluations(worker, run_dir=None):
+        res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=7, run_dir=run_dir).run(
+            n_iterations=3, worker=worker)
+        return [(run.config_id, run.budget, run.loss) for run in res.get_all_runs()]
+
+    plain = evaluations(lambda config, budget: loss_of(config, budget))
+    assert evaluations(HpBandSterStyle(), tmp_path / "a") == plain
+    assert seen and all(keys == {"config_id", "working_directory"} for keys in seen)
+    assert not (tmp_path / "a" / "checkpoints").exists()
+    with_previous = evaluations(lambda config, budget, previous_budget: loss_of(config, budget))
+    assert with_previous == plain
+    assert evaluations(Training(), tmp_path / "b") == plain
+
+
+def test_checkpoint_dir_without_a_run_dir_or_root_is_refused_at_once():
+    opt = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1)
+    with pytest.raises(ValueError, match="checkpoint_dir.*run_dir.*checkpoint_root"):
+        opt.run(n_iterations=1, worker=Training())
+
+
+def test_a_bad_keep_checkpoints_is_refused():
+    with pytest.raises(ValueError, match="keep_checkpoints must be one of 'incumbent', 'all', 'none', got 'best'"):
+        HyperBand(space(), keep_checkpoints="best")
+
+
+def test_previous_budget_is_in_the_journal_the_runs_the_data_frame_and_the_report(tmp_path):
+    run_dir = tmp_path / "run"
+    HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=4, run_dir=run_dir).run(
+        n_iterations=3, worker=lambda config, budget: loss_of(config, budget))
+    jobs = [r for r in read_journal(run_dir) if r["type"] == "job"]
+    assert all("previous_budget" in record for record in jobs)
+    res = load_result(run_dir)
+    by_config: dict = {}
+    for run in res.get_all_runs():
+        assert run.previous_budget == by_config.get(run.config_id)  # HyperBand: the stage before, if any
+        by_config[run.config_id] = run.budget
+    full, increments = res.budget_spent(), res.budget_spent(increments_only=True)
+    assert full == sum(run.budget for run in res.get_all_runs())
+    assert increments == sum(run.budget - (run.previous_budget or 0) for run in res.get_all_runs()) < full
+    _, df_y = res.get_pandas_dataframe(with_previous_budget=True)
+    assert list(df_y.columns) == ["loss", "previous_budget"] and df_y["previous_budget"].notna().sum() > 0
+    _, plain_y = res.get_pandas_dataframe()
+    assert list(plain_y.columns) == ["loss"]
+    report = run_cli("report", str(run_dir))
+    assert report.returncode == 0
+    assert f"budget used: {full:g} " in report.stdout
+    assert f"counting only increments (as when training continues from checkpoints): {increments:g}\n" in report.stdout
+    results_json = (run_dir / "results.json").read_text().splitlines()
+    assert all(len(json.loads(line)) == 5 for line in results_json)  # HpBandSter's line, untouched
+
+
+def test_a_failed_evaluation_is_not_a_previous_budget(tmp_path):
+    def sometimes_failing(config, budget, previous_budget):
+        if budget == 3:
+            raise RuntimeError("no")
+        return {"loss": loss_of(config, budget), "info": previous_budget}
+
+    res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=4).run(n_iterations=1, worker=sometimes_failing)
+    at_nine = [run for run in res.get_all_runs() if run.budget == 9]
+    assert at_nine and all(run.previous_budget == 1 and run.info == 1 for run in at_nine)
+
+
+def test_the_incumbent_tracker_agrees_with_result_get_incumbent_id():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        tracker, runs = IncumbentTracker(), []
+        for _ in range(rng.integers(1, 30)):
+            config_id = (0, 0, int(rng.integers(0, 6)))
+            budget = float(rng.choice([1, 3, 9]))
+            loss = None if rng.random() < 0.25 else float(rng.integers(0, 5))
+            tracker.add(config_id, budget, loss)
+            runs.append(Run(config_id, budget, loss, None, {}))
+            assert tracker.config_id == Result(runs, {}, {}).get_incumbent_id(), (trial, runs)
+
+
+def test_atomic_path_replaces_the_file_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "model.pt"
+    with atomic_path(target) as temporary:
+        Path(temporary).write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        Path(temporary).write_text("half")
+        raise RuntimeError("killed while saving")
+    assert target.read_text() == "first" and os.listdir(tmp_path) == ["model.pt"]
+
+
+# ---------------------------------------------------------------- real processes: killed, resumed, MPI ranks
+
+
+def check_continued_across_a_resume(run_dir: Path) -> list[dict]:
+    """As :func:`check_found_what_the_previous_job_wrote`, but a job run again after a kill may find
+    what its own first attempt wrote before the kill (its budget) instead."""
+    records = read_journal(run_dir)
+    again = {(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "resubmit"}
+    done = [r for r in records if r["type"] == "result"]
+    for record in done:
+        allowed = {record["previous_budget"]}
+        if (tuple(record["config_id"]), record["budget"]) in again:
+            allowed.add(record["budget"])
+        assert record["info"]["previous_budget"] == record["previous_budget"]
+        assert record["info"]["found"] in allowed, record
+    return done
+
+
+def incumbent_directory_only(run_dir: Path) -> None:
+    assert os.listdir(run_dir / "checkpoints") == [name(load_result(run_dir).get_incumbent_id())]
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("kill_after,schedule", [(14, ()), (45, ()), (25, ("--asynchronous",))])
+def test_a_run_killed_and_resumed_finds_the_checkpoints_of_what_can_be_promoted(tmp_path, kill_after, schedule):
+    from test_resume import check_complete_and_unique, command, evaluations, finish, start, wait_for_results
+
+    reference = run_command_checked(command(tmp_path / "plain", *schedule))  # no checkpoints
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.05", "--checkpoints", "incumbent", *schedule)
+    wait_for_results(run_dir, kill_after, process)
+    os.killpg(process.pid, 9)
+    finish(process)
+    resumed = run_command_checked(command(run_dir, "--resume", "--checkpoints", "incumbent", *schedule))
+    check_complete_and_unique(run_dir)
+    done = check_continued_across_a_resume(run_dir)
+    assert any(r["previous_budget"] is not None for r in done[kill_after:])  # continued after the resume
+    incumbent_directory_only(run_dir)
+    assert evaluations(resumed.stdout) == evaluations(reference.stdout)
+
+
+@pytest.mark.mpiexec
+@pytest.mark.parametrize("schedule", [(), ("--asynchronous",)])
+def test_under_mpiexec_a_configuration_promoted_to_another_rank_finds_its_checkpoint(tmp_path, schedule):
+    from test_resume import check_complete_and_unique, command
+
+    run_dir = tmp_path / "run"
+    run_command_checked(command(run_dir, "--sleep", "0.05", "--checkpoints", "incumbent", *schedule, ranks=4))
+    check_complete_and_unique(run_dir)
+    check_found_what_the_previous_job_wrote(run_dir)
+    rank_of: dict[tuple, str] = {}
+    moved = 0
+    for record in results(run_dir):
+        key = tuple(record["config_id"])
+        moved += record["previous_budget"] is not None and rank_of[key] != record["info"]["rank"]
+        rank_of[key] = record["info"]["rank"]
+    assert moved > 0 and len(set(rank_of.values())) == 3
+    incumbent_directory_only(run_dir)
+
+
+@pytest.mark.mpiexec
+def test_under_mpiexec_a_killed_and_resumed_run_finds_its_checkpoints(tmp_path):
+    from test_resume import check_complete_and_unique, command, finish, start, wait_for_results
+
+    run_dir = tmp_path / "run"
+    process = start(run_dir, "--sleep", "0.1", "--checkpoints", "incumbent", "--asynchronous", ranks=4)
+    wait_for_results(run_dir, 20, process)
+    os.killpg(process.pid, 9)
+    finish(process, timeout=30)
+    run_command_checked(command(run_dir, "--resume", "--checkpoints", "incumbent", "--asynchronous", ranks=4))
+    check_complete_and_unique(run_dir)
+    check_continued_across_a_resume(run_dir)
+    incumbent_directory_only(run_dir)
+
+
+def run_command_checked(command: list[str]):
+    from mpi_launch import run_command
+
+    finished = run_command(command, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
+
+
+def test_a_new_run_never_continues_from_another_runs_checkpoints(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    first = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=run_dir, keep_checkpoints="all")
+    first.run(n_iterations=1, worker=Training())
+    (run_dir / "checkpoints" / "notes.txt").write_text("mine")
+    again = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=run_dir, keep_checkpoints="all")
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        again.run(n_iterations=1, worker=Training())
+    for name in ("journal.jsonl", "configs.json", "results.json"):  # deleted by hand: the checkpoints stay
+        (run_dir / name).unlink()
+    with pytest.raises(FileExistsError, match="holds the checkpoints of another run .* overwrite=True"):
+        again.run(n_iterations=1, worker=Training())
+    again.run(n_iterations=1, worker=Training(), overwrite=True)
+    check_found_what_the_previous_job_wrote(run_dir)  # nothing found of the first run
+    assert (run_dir / "checkpoints" / "notes.txt").read_text() == "mine"
+    root = tmp_path / "root"
+    HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, checkpoint_root=root).run(1, Training())
+    with pytest.raises(FileExistsError, match="holds the checkpoints of another run"):
+        HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, checkpoint_root=root).run(1, Training())
