@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
 PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality")
+         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality", "continuation")
 QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--variants", "HpBandSter (baseline)",
                   "tpe", "tpe, normal_reference bandwidths"]
 
@@ -101,6 +101,7 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
                               "--json", str(work / "heterogeneous_mpi.json")],
         "asynchronous_quality": [python, "-m", "benchmarks.asynchronous_quality", *quick,
                                  "--json", str(work / "asynchronous_quality.json")],
+        "continuation": [python, "-m", "benchmarks.continuation", *quick, "--json", str(work / "continuation.json")],
     }
 
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                "jobs": args.jobs, "results": os.path.relpath(args.results, ROOT)}
     data = {name: read_json(work / f"{name}.json")
             for name in ("overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
-                         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality")}
+                         "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality", "continuation")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     Path(args.output).write_text(sections.document(context, data))

@@ -251,6 +251,16 @@ def ablation(results: Any) -> list[str]:
             part.table(columns, labels, results["references"])]
 
 
+def continuation(results: Any) -> list[str]:
+    """The table of benchmarks/continuation.py, or a line saying it has not run."""
+    from benchmarks import continuation as part
+
+    if not results:
+        return ["Not run: `python -m benchmarks.report --only continuation`"]
+    return [f"`python -m benchmarks.continuation`: {results['n_iterations']} iterations, seeds "
+            f"{', '.join(str(row['seed']) for row in results['rows'])}.", "", *part.table(results["rows"])]
+
+
 def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
     """Each problem's table and plot."""
     lines = []
@@ -281,6 +291,7 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines += report_text.MEMORY_INTRO + memory(data["memory"]) + [""]
     lines += report_text.HETEROGENEOUS_INTRO + heterogeneous(data.get("heterogeneous"), data.get("heterogeneous_mpi"))
     lines += [""] + asynchronous_quality(data.get("asynchronous_quality")) + [""]
+    lines += report_text.CONTINUATION_INTRO + continuation(data.get("continuation")) + [""]
     lines += report_text.PROBLEMS_INTRO + quality_sections(data["quality"], context["figures"])
     return "\n".join(lines) + "\n"
 

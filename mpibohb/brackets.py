@@ -167,15 +167,22 @@ class AsyncBracket:
         """Every configuration of the plan has started."""
         return self.started >= self.plan.num_configs[0]
 
-    def promotion(self) -> tuple[int, int] | None:
-        """``(index, rung)`` of the next promotion due, highest rung first; it counts as handed out."""
+    def promotion(self, complete_only: bool = False) -> tuple[int, int] | None:
+        """``(index, rung)`` of the next promotion due, highest rung first (``complete_only``: only
+        from rungs that have all their planned results); it counts as handed out."""
         for rung in range(len(self.rungs) - 2, -1, -1):
+            if complete_only and not self.complete(rung):
+                continue
             index = self.rungs[rung].promotable(self.eta, self.plan.num_configs[rung + 1], self.plan.num_configs[rung])
             if index is not None:
                 self.rungs[rung].take()
                 self._running.add((index, self.plan.budgets[rung + 1]))
                 return index, rung + 1
         return None
+
+    def complete(self, rung: int) -> bool:
+        """Every planned result of ``rung`` is in."""
+        return len(self.rungs[rung].ranked) >= self.plan.num_configs[rung]
 
     def start(self, proposal: Proposal) -> int:
         """A new configuration at the bracket's smallest budget; its index."""
@@ -191,14 +198,16 @@ class AsyncBracket:
         return Job((self.iteration, 0, index), proposal.config, self.plan.budgets[rung], dict(proposal.info),
                    self._succeeded.get(index))
 
-    def record(self, index: int, budget: float, loss: float) -> None:
-        """The result of configuration ``index`` at ``budget``."""
+    def record(self, index: int, budget: float, loss: float) -> bool:
+        """The result of configuration ``index`` at ``budget``; whether it completed its rung."""
         if (index, budget) not in self._running:
             raise ValueError(f"bracket {self.iteration} has no running job {index} at budget {budget}")
         self._running.remove((index, budget))
-        self.rungs[self.plan.budgets.index(budget)].add(index, loss)
+        rung = self.plan.budgets.index(budget)
+        self.rungs[rung].add(index, loss)
         if math.isfinite(loss):
             self._succeeded[index] = max(budget, self._succeeded.get(index, budget))
+        return len(self.rungs[rung].ranked) == self.plan.num_configs[rung]
 
     @property
     def finished(self) -> bool:

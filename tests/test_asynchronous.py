@@ -14,6 +14,7 @@ from mpi_launch import ROOT
 from mpibohb import BOHB, HyperBand, RandomSearch, load_result, simulate
 from mpibohb.ask_tell import Optimizer
 from mpibohb.brackets import Job
+from mpibohb.scheduling.asynchronous import Asynchronous
 from mpibohb.simulation import busy_fraction
 
 TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"
@@ -31,6 +32,22 @@ def counts(jobs) -> Counter:
     return Counter(job.budget for job in jobs)
 
 
+def assert_nothing_to_hand_out(optimizer: Optimizer) -> None:
+    """A worker may wait only when no configuration can start and none can be promoted (its rung's
+    top 1/eta, room in the next rung): asynchronous successive halving never leaves one idle."""
+    schedule = optimizer.schedule
+    if not isinstance(schedule, Asynchronous):
+        return
+    assert len(schedule.brackets) >= schedule.session_iterations and all(
+        bracket.full for bracket in schedule.brackets.values()), "a worker waits while a configuration could start"
+    for bracket in schedule.brackets.values():
+        if bracket.ended:
+            continue
+        for rung, (room, planned) in enumerate(zip(bracket.plan.num_configs[1:], bracket.plan.num_configs)):
+            assert bracket.rungs[rung].promotable(bracket.eta, room, planned) is None, \
+                f"a worker waits while bracket {bracket.iteration} could promote from rung {rung}"
+
+
 def run_with_random_order(optimizer: Optimizer, workers: int, seed: int, check_top: bool = True) -> list[Job]:
     """``workers`` jobs at a time, the one that finishes next chosen at random (stragglers
     anywhere); checks, at every promotion, that the promoted configuration was in the top
@@ -42,7 +59,11 @@ def run_with_random_order(optimizer: Optimizer, workers: int, seed: int, check_t
     results: dict[tuple[int, float], dict[tuple, float]] = {}  # (bracket, budget) -> config_id -> loss so far
     last_budget: dict[tuple, float] = {}  # config_id -> the budget it last ran at
     while not optimizer.finished:
-        while len(running) < workers and (job := optimizer.ask()) is not None:
+        while len(running) < workers:
+            job = optimizer.ask()
+            if job is None:
+                assert_nothing_to_hand_out(optimizer)
+                break
             if check_top and job.config_id in last_budget:  # a promotion
                 lower = last_budget[job.config_id]
                 rung = results.get((job.config_id[0], lower), {})
@@ -88,6 +109,18 @@ def test_with_a_non_integer_eta_asynchronous_runs_every_planned_evaluation(eta):
     for workers in (1, 8):
         jobs = run_with_random_order(optimizer(True), workers, seed=workers, check_top=False)
         assert counts(jobs) == counts(run_with_random_order(optimizer(False), workers, seed=workers, check_top=False))
+
+
+@pytest.mark.parametrize("family", [HyperBand, BOHB])
+def test_with_one_worker_asynchronous_evaluates_exactly_what_synchronous_does(family):
+    # a promotion from a complete rung comes first: with one worker every rung completes before
+    # its bracket goes on, as in HpBandSter's schedule, so the model and the decisions are the same
+    def evaluations(asynchronous: bool) -> list:
+        res = family(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=6,
+                     asynchronous=asynchronous).run(n_iterations=7, worker=lambda config, budget: loss_of(config, budget))
+        return [(run.config_id, run.budget, run.loss) for run in res.get_all_runs()]
+
+    assert evaluations(True) == evaluations(False)
 
 
 def test_asynchronous_and_fill_tail_together_are_refused():

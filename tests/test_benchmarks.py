@@ -496,3 +496,21 @@ def test_asynchronous_quality_runs_and_tabulates(tmp_path, capsys):
     stdout = capsys.readouterr().out
     for problem, k in cells:
         assert sum(line.startswith(f"| {problem} | {k} |") for line in stdout.splitlines()) == 2  # (a) and (b)
+
+
+def test_continuation_benchmark_pairs_each_seed_and_the_report_renders_it():
+    from benchmarks import continuation
+    from benchmarks import report_sections as sections
+
+    runs = [{"seed": 1, "from_scratch": False, "evaluations": 40, "epochs": 81, "cpu": 4.0, "wall": 10.0},
+            {"seed": 1, "from_scratch": True, "evaluations": 40, "epochs": 108, "cpu": 5.0, "wall": 12.5},
+            {"seed": 2, "from_scratch": True, "evaluations": 41, "epochs": 100, "cpu": 8.0, "wall": 20.0},
+            {"seed": 2, "from_scratch": False, "evaluations": 41, "epochs": 80, "cpu": 6.0, "wall": 15.0}]
+    rows = continuation.summarize(runs)
+    assert [row["seed"] for row in rows] == [1, 2]
+    assert rows[0]["ratio_epochs"] == 0.75 and rows[0]["ratio_cpu"] == 0.8 and rows[0]["ratio_wall"] == 0.8
+    assert rows[1]["epochs"] == [80, 100] and rows[1]["ratio_cpu"] == 0.75
+    lines = sections.continuation({"n_iterations": 4, "rows": rows})
+    assert "| 1 | 40 | 81 / 108 | 4.0 / 5.0 | 10.0 / 12.5 | 0.750 | 0.800 | 0.800 |" in lines
+    assert lines[-1] == "| mean | | | | | 0.775 | 0.775 | 0.775 |"
+    assert sections.continuation(None)[0].startswith("Not run")

@@ -1,19 +1,27 @@
 """Asynchronous successive halving inside Hyperband's brackets: no worker waits for a straggler.
 
-A free worker gets, in this order: a promotion (a configuration in the top ``1/eta`` of the
-results of its rung so far, not yet promoted, while the next rung has room in the bracket's
-plan; oldest bracket, highest rung first), else a new configuration at the smallest budget of
-the bracket being filled. Brackets fill one after the other with Hyperband's numbers of
-configurations, so ``n_iterations`` starts the configurations that as many synchronous
-iterations would, and the run does the same work; a bracket ends when it is full, nothing of it
-runs, and nothing of it can be promoted. Promotions follow ASHA (Li et al., "A System for
-Massively Parallel Hyperparameter Tuning", MLSys 2020), capped by Hyperband's plan.
+A free worker gets, in this order: a promotion from a complete rung (one that has all its
+planned results: its top configurations not yet promoted, up to the next rung's room in the
+bracket's plan), else a new configuration at the smallest budget of the bracket being filled,
+else an early promotion (a configuration in the top ``1/eta`` of the results of its rung so far,
+not yet promoted, while the next rung has room; oldest bracket, highest rung first), else
+nothing: no worker waits while there is work to hand out. Brackets fill one after the other
+with Hyperband's numbers of configurations, so ``n_iterations`` starts the configurations that as
+many synchronous iterations would, and the run does the same work; a bracket ends when it is
+full, nothing of it runs, and nothing of it can be promoted. Early promotions follow ASHA (Li et
+al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020), capped by Hyperband's
+plan; ASHA's known weakness is promotions decided on few results (Hyper-Tune, VLDB 2022, delays
+them), so here a promotion waits for its rung to complete while there is other work, which also
+makes a run with one worker evaluate exactly what the synchronous schedule does. Measured
+(``benchmarks.asynchronous_quality``, ``benchmarks.heterogeneous``): see BENCHMARKS.md.
 
 Near the end of a session (the budget not yet handed out, per worker, no longer covers the longest
 chain of budgets of a bracket not yet started: ``fill_tail``'s rule), the brackets not yet started
 are filled in another order: first those that start at the largest budget (their jobs are the
 longest single jobs, whose run times spread the most), then the others longest chain of budgets
-first, so that the run does not end waiting on the promotions of a bracket started last. Measured
+first, so that the run does not end waiting on the promotions of a bracket started last; and
+promotions, early ones included, come before new configurations, so that chains of promotions
+start as early as they can. Measured
 (``benchmarks.heterogeneous``) against filling them in order, and against longest chain first
 alone, which was best with equal run times but lost up to 6 points of busy fraction with
 run times spread per configuration. Budget stands in for run time; the rule depends on each
@@ -52,6 +60,7 @@ class Asynchronous:
         self._tail: _TailPlan | None = None  # built at the first ask
         self._in_tail = False
         self._due: list[int] = []  # heap of iterations whose bracket may have a promotion due
+        self._complete_due: list[int] = []  # heap of those that may have one from a complete rung
         self._open = 0
         self._retired: list[ConfigId] = []
 
@@ -70,19 +79,24 @@ class Asynchronous:
             self._tail.plan_up_to(self.session_iterations)
 
     def next_job(self, rng: np.random.Generator) -> Job | None:
-        """A promotion due, else a new configuration, else ``None`` (wait for a result)."""
-        job = self._promotion() or self._new_configuration(rng)
+        """A promotion from a complete rung, else a new configuration, else an early promotion (a
+        worker would idle otherwise), else ``None`` (wait for a result)."""
+        if self._in_tail:
+            job = self._promotion(self._due) or self._new_configuration(rng)
+        else:
+            job = self._promotion(self._complete_due, complete_only=True) or self._new_configuration(rng) \
+                or self._promotion(self._due)
         if job is not None and self._tail is not None:
             self._tail.handed_out += job.budget
         return job
 
-    def _promotion(self) -> Job | None:
-        while self._due:
-            bracket = self.brackets[self._due[0]]
-            promotion = bracket.promotion()
+    def _promotion(self, due: list[int], complete_only: bool = False) -> Job | None:
+        while due:
+            bracket = self.brackets[due[0]]
+            promotion = None if bracket.ended else bracket.promotion(complete_only)
             if promotion is not None:
                 return bracket.job(*promotion)
-            heapq.heappop(self._due)  # nothing due there until its next result
+            heapq.heappop(due)  # nothing due there until its next result
         return None
 
     def _new_configuration(self, rng: np.random.Generator) -> Job | None:
@@ -119,10 +133,12 @@ class Asynchronous:
         bracket = self.brackets.get(iteration)
         if bracket is None:
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
-        bracket.record(index, job.budget, loss)
+        completed_rung = bracket.record(index, job.budget, loss)
         vector = bracket.proposals[index].vector
         if not bracket.finished:
             heapq.heappush(self._due, iteration)  # the new result may make a promotion due
+            if completed_rung:
+                heapq.heappush(self._complete_due, iteration)
             return vector, None
         self._open -= 1
         self._retired.extend((iteration, 0, i) for i in range(len(bracket.proposals)))
