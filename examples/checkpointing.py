@@ -48,7 +48,7 @@ def train(config, budget, previous_budget, checkpoint_dir):
     """Train to ``budget`` epochs, from the checkpoint when there is one; the validation error."""
     path = os.path.join(checkpoint_dir, "model.pkl")
     model, epochs = None, 0
-    if previous_budget is not None and os.path.exists(path) and not FROM_SCRATCH:
+    if os.path.exists(path) and not FROM_SCRATCH:  # a rerun after a crash may find its own: trust "epochs"
         with open(path, "rb") as file:
             saved = pickle.load(file)
         if saved["epochs"] <= budget:
@@ -65,7 +65,8 @@ def train(config, budget, previous_budget, checkpoint_dir):
     with atomic_path(path) as temporary, open(temporary, "wb") as file:
         pickle.dump({"model": model, "epochs": int(round(budget))}, file)
     return {"loss": 1.0 - model.score(X_VALID, Y_VALID),
-            "info": {"epochs_trained": trained, "training_cpu_seconds": time.process_time() - cpu}}
+            "info": {"epochs_trained": trained, "continued_from": previous_budget if epochs else None,
+                     "training_cpu_seconds": time.process_time() - cpu}}
 
 
 def main():

@@ -19,12 +19,14 @@ import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 logger = logging.getLogger("mpibohb")
 
 ConfigId = tuple[int, int, int]
 CHECKPOINTS = "checkpoints"  # under the run directory, by default
 _CONFIG_DIRECTORY = re.compile(r"\d+_\d+_\d+")
+OWNER = ".mpibohb-run"  # in a checkpoint root: the journal creation stamp of the run whose checkpoints it holds
 KEEP_CHOICES = ("incumbent", "all", "none")
 
 
@@ -49,26 +51,43 @@ def directory_for(root: str | None, config_id: ConfigId) -> str | None:
     return None if root is None else directory_of(root, config_id)
 
 
-def start_afresh(root: str, overwrite: bool) -> None:
-    """A new run keeps its checkpoints under ``root``: none of another run may be there, or a
-    configuration would continue from another's model. ``overwrite`` deletes them (only the
-    directories named like config ids; other files stay).
+def config_directories(root: str) -> list[str]:
+    """The names of the checkpoint directories in ``root`` (named like config ids), sorted."""
+    if not os.path.isdir(root):
+        return []
+    return sorted(entry.name for entry in os.scandir(root) if _CONFIG_DIRECTORY.fullmatch(entry.name))
+
+
+def claim_root(root: str, run: str, new_run: bool, overwrite: bool) -> None:
+    """Make ``root`` the checkpoint root of the run ``run`` (its journal's creation stamp): a run
+    never continues from another run's checkpoints, nor deletes them. A new run needs a root
+    without checkpoint directories (``overwrite`` deletes them: only those, other files stay); a
+    resumed run, one that holds no other run's (:data:`OWNER` says whose they are).
 
     Raises:
-        FileExistsError: ``root`` holds checkpoint directories and ``overwrite`` is not set.
+        FileExistsError: ``root`` holds another run's checkpoints.
+        ValueError: ``root`` cannot be made a directory.
     """
-    found = sorted(entry.name for entry in os.scandir(root) if _CONFIG_DIRECTORY.fullmatch(entry.name)) \
-        if os.path.isdir(root) else []
-    if not found:
-        return
-    if not overwrite:
-        raise FileExistsError(f"{root} holds the checkpoints of another run ({len(found)} directories: "
-                              f"{', '.join(found[:3])}{', ...' if len(found) > 3 else ''}); a new run would "
-                              "continue from them: pass overwrite=True to delete them, resume=True to continue "
-                              "that run, or choose another checkpoint_root")
-    logger.warning("overwrite=True: deleting the %d checkpoint directories in %s", len(found), root)
-    for name in found:
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"checkpoint_root {root} cannot be made a directory: {exc}") from None
+    owner_file = os.path.join(root, OWNER)
+    owner = Path(owner_file).read_text().strip() if os.path.isfile(owner_file) else None
+    found = config_directories(root)
+    foreign = bool(found) and (new_run or owner != run)
+    if foreign and not overwrite:
+        whose = "another run" if new_run or owner is not None else "an unknown run (no owner file)"
+        raise FileExistsError(f"{root} holds the checkpoints of {whose} ({len(found)} directories: "
+                              f"{', '.join(found[:3])}{', ...' if len(found) > 3 else ''}); this run would "
+                              "continue from them and delete them: pass overwrite=True to delete them, resume=True to "
+                              "continue the run they belong to, or choose another checkpoint_root")
+    if foreign:
+        logger.warning("overwrite=True: deleting the %d checkpoint directories in %s", len(found), root)
+        for name in found:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    if owner != run:
+        Path(owner_file).write_text(run + "\n")
 
 
 def prepare(directory: str, previous_budget: float | None, worker: str = "") -> None:
@@ -89,23 +108,36 @@ def prepare(directory: str, previous_budget: float | None, worker: str = "") -> 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
-    """A temporary file name beside ``path`` to write to; when the block ends without an error the
-    file is flushed to disk and renamed to ``path`` in one step, so a reader (a rerun after a crash,
-    a promoted job on another node) finds the old checkpoint or the new one, never half of one.
+    """A temporary file name beside ``path`` to write one file to; when the block ends without an
+    error the file is flushed to disk and renamed to ``path`` in one step, so a reader (a rerun after
+    a crash, a promoted job on another node) finds the old checkpoint or the new one, never half of
+    one. The temporary name ends with ``path``'s suffix (``model.tmp-<pid>-<hex>.npy``), so savers
+    that add a missing suffix (``numpy.save``) keep it.
 
     >>> with atomic_path(os.path.join(checkpoint_dir, "model.pt")) as temporary:
     ...     torch.save(state, temporary)
+
+    Raises:
+        IsADirectoryError: the block wrote a directory (a saver of several files): save into a
+            directory of your own, or one file.
     """
     target = os.fspath(path)
-    temporary = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    stem, suffix = os.path.splitext(target)
+    temporary = f"{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
     try:
         yield temporary
+        if os.path.isdir(temporary):
+            raise IsADirectoryError(f"atomic_path is for one file, but {temporary} is a directory: save a "
+                                    "directory of files into a directory of your own, then rename it")
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if os.path.isdir(temporary) and not os.path.islink(temporary):
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
 
 
 class IncumbentTracker:
@@ -156,33 +188,57 @@ class IncumbentTracker:
 
 class CheckpointKeeper:
     """The master's side: deletes the directories of configurations that can no longer be promoted
-    (the schedule says which), except the incumbent's with ``keep="incumbent"``; ``"all"`` keeps
-    every directory, ``"none"`` deletes the incumbent's too. So at any moment the disk holds at
-    most the directories of configurations that can still be promoted, plus the incumbent's."""
+    (the schedule says which). ``keep="incumbent"`` keeps the incumbent's and, while the incumbent
+    could still fail on a larger budget and hand its place back, the best retired configuration's
+    (the one it would fall back to); at the end of the run they are one. ``"all"`` keeps every
+    directory, ``"none"`` deletes the incumbent's too. So at any moment the disk holds the
+    directories of configurations that can still be promoted, plus at most those two."""
 
     def __init__(self, root: str, keep: str = "incumbent") -> None:
         self.root, self.keep = root, checked_keep(keep)
         self.incumbent = IncumbentTracker()
-        self._kept: ConfigId | None = None  # a retired configuration kept as the incumbent
-        Path(root).mkdir(parents=True, exist_ok=True)  # an unusable root fails now, not in every job
+        self.best_retired = IncumbentTracker()  # over the runs of retired configurations: they are final
+        self._runs: dict[ConfigId, list[tuple[float, float | None]]] = {}  # of configurations not retired
+        self._kept: set[ConfigId] = set()  # retired, kept while protected
 
     def observe(self, config_id: ConfigId, budget: float, loss: float | None) -> None:
-        """A run finished; a retired former incumbent's directory goes once it is no longer one."""
+        """A run finished."""
         self.incumbent.add(config_id, budget, loss)
-        if self._kept is not None and self._kept != self.incumbent.config_id:
-            self._delete(self._kept)
-            self._kept = None
+        self._runs.setdefault(config_id, []).append((budget, loss))
+        self._settle()
 
     def retire(self, config_ids: Iterable[ConfigId]) -> None:
         """These configurations can no longer be promoted (their jobs have all finished)."""
+        for config_id in config_ids:
+            for budget, loss in self._runs.pop(config_id, ()):
+                self.best_retired.add(config_id, budget, loss)
+            if self.keep == "none":
+                self._delete(config_id)
+            elif self.keep == "incumbent":
+                self._kept.add(config_id)
+        self._settle()
+
+    def finish(self) -> None:
+        """The run ended: delete what is left that should not be, directories that a job abandoned
+        at its timeout made again included."""
         if self.keep == "all":
             return
-        incumbent = self.incumbent.config_id if self.keep == "incumbent" else None
-        for config_id in config_ids:
-            if config_id == incumbent:
-                self._kept = config_id
-            else:
-                self._delete(config_id)
+        protected = self._protected()
+        for name in config_directories(self.root):
+            config_id = tuple(int(part) for part in name.split("_"))
+            if config_id not in protected:
+                self._delete(cast(ConfigId, config_id))
+
+    def _protected(self) -> set[ConfigId | None]:
+        return {self.incumbent.config_id, self.best_retired.config_id} if self.keep == "incumbent" else set()
+
+    def _settle(self) -> None:
+        if not self._kept:
+            return
+        protected = self._protected()
+        for config_id in [c for c in self._kept if c not in protected]:
+            self._delete(config_id)
+            self._kept.discard(config_id)
 
     def _delete(self, config_id: ConfigId) -> None:
         directory = directory_of(self.root, config_id)

@@ -84,6 +84,9 @@ class _HyperbandFamily:
         if self.fill_tail and self.asynchronous:
             raise ValueError("fill_tail and asynchronous exclude each other: an asynchronous run has no stages to "
                              "wait for, so no tail of brackets to fill; pick one")
+        if checkpoint_root is not None and not os.fspath(checkpoint_root).strip():
+            raise ValueError(f"checkpoint_root={checkpoint_root!r} is empty: give a directory, or None for "
+                             "<run_dir>/checkpoints")
         self.checkpoint_root = None if checkpoint_root is None else os.path.abspath(os.fspath(checkpoint_root))
         self.keep_checkpoints = checked_keep(keep_checkpoints)
         self._has_run = False
@@ -108,16 +111,17 @@ class _HyperbandFamily:
         does not name ``checkpoint_dir``, else ``checkpoint_root`` or ``<run_dir>/checkpoints``.
 
         Raises:
-            ValueError: ``compute`` names ``checkpoint_dir`` but there is neither.
+            ValueError: ``compute`` names ``checkpoint_dir`` but there is neither, or the root is a file.
         """
         if not declares_checkpoint_dir(compute):
             return None
-        if self.checkpoint_root is not None:
-            return self.checkpoint_root
-        if self.run_dir is None:
+        if self.checkpoint_root is None and self.run_dir is None:
             raise ValueError("compute takes a checkpoint_dir, which must outlive the jobs of a configuration: give "
                              "the optimizer a run_dir (checkpoints go to <run_dir>/checkpoints) or a checkpoint_root")
-        return os.path.abspath(os.path.join(self.run_dir, CHECKPOINTS))
+        root = self.checkpoint_root or os.path.abspath(os.path.join(str(self.run_dir), CHECKPOINTS))
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise ValueError(f"checkpoint_root {root} is a file, not a directory")
+        return root
 
     def run(self, *positional: Any, n_iterations: int | None = None, worker: Any = None,
             n_workers: int | None = None, comm: Any = None, timeout: float | None = None, resume: bool = False,

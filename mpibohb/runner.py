@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--asynchronous", action="store_true",
                         help="promote configurations as soon as they are due: no worker waits for a straggler")
+    parser.add_argument("--checkpoint-root", default=None,
+                        help="where the checkpoint directories of a worker that takes checkpoint_dir go "
+                             "(default RUN_DIR/checkpoints)")
+    parser.add_argument("--keep-checkpoints", choices=["incumbent", "all", "none"], default="incumbent",
+                        help="which checkpoint directories stay once their configurations can no longer be promoted")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -130,7 +135,7 @@ def run_command(args: argparse.Namespace) -> int:
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
-        asynchronous=args.asynchronous)
+        asynchronous=args.asynchronous, checkpoint_root=args.checkpoint_root, keep_checkpoints=args.keep_checkpoints)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
     if result is None:  # a worker rank

@@ -18,7 +18,7 @@ from typing import Any
 
 from .ask_tell import Optimizer
 from .brackets import Job
-from .checkpoints import CheckpointKeeper, start_afresh
+from .checkpoints import CHECKPOINTS, CheckpointKeeper, claim_root, config_directories
 from .executors import Executor
 from .files import refuse_link
 from .journal import (
@@ -178,8 +178,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     lock = lock_run_directory(family.run_dir)
     try:
         records = open_run_directory(family.run_dir, resume, overwrite)
-        if records is None and checkpoint_root is not None:
-            start_afresh(checkpoint_root, overwrite)
+        if checkpoint_root is not None:
+            _claim_checkpoint_root(checkpoint_root, records, family.run_dir, now, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
@@ -220,7 +220,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
                                                         checkpoint_root)
         warm_start, created = header["warm_start"], header["created"]
     elif checkpoint_root is not None:
-        start_afresh(checkpoint_root, overwrite)
+        claim_root(checkpoint_root, repr(clock()), new_run=True, overwrite=overwrite)
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
@@ -288,6 +288,21 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
                 ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
 
 
+def _claim_checkpoint_root(root: str, records: list[Record] | None, run_dir: str, now: float,
+                           overwrite: bool) -> None:
+    """Claim ``root`` for the run (see :func:`~mpibohb.checkpoints.claim_root`); on a resume with
+    another root than before, say where the earlier checkpoints are."""
+    if records is None:
+        claim_root(root, repr(now), new_run=True, overwrite=overwrite)
+        return
+    claim_root(root, repr(records[0]["created"]), new_run=False, overwrite=overwrite)
+    before = records[0]["settings"].get("checkpoint_root") or os.path.abspath(os.path.join(run_dir, CHECKPOINTS))
+    if os.path.abspath(before) != root and config_directories(before):
+        logger.warning("the checkpoints of this run are in %s, but this session keeps them in %s: configurations "
+                       "promoted from now on start from zero; move the directories there to continue from them",
+                       before, root)
+
+
 def _checkpoint_keeper(root: str | None, keep: str, optimizer: Optimizer,
                        previous: Result | None) -> CheckpointKeeper | None:
     """The keeper of the checkpoint directories under ``root`` (``None``: none kept), brought up to
@@ -313,5 +328,7 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
         logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
                        stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
+    if keeper is not None:
+        keeper.finish()
     recorder.session_ended()
     recorder.journal(end_record(recorder.clock()))

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,17 +150,33 @@ def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: trust the documented form
         return positionally
-    if _wants_keywords(signature):
+    if _names_checkpoint_arguments(signature) or _wants_keywords(signature):
         return _keyword_caller(function)
     try:
         signature.bind(None, None)
     except TypeError:
+        unfilled = _unfilled(signature, ())[2:]  # the first two take config and budget
         raise ValueError(
             f"the worker function {getattr(function, '__name__', function)!r}{signature} cannot be called as "
             f"f(config, budget), nor by compute's argument names "
             f"{', '.join(_COMPUTE_ARGUMENTS + CHECKPOINT_ARGUMENTS)}"
+            + (f": {', '.join(unfilled)} would have no value" if unfilled else "")
         ) from None
     return positionally
+
+
+def _names_checkpoint_arguments(signature: inspect.Signature) -> bool:
+    """Does a function name ``previous_budget`` or ``checkpoint_dir``? Then it is called by keyword
+    (its other parameters need defaults, :func:`_keyword_caller` checks)."""
+    return any(name in signature.parameters for name in CHECKPOINT_ARGUMENTS)
+
+
+def _unfilled(signature: inspect.Signature, given: Iterable[str]) -> list[str]:
+    """The parameters that a call passing ``given`` by keyword leaves without a value."""
+    given = set(given)
+    return [p.name for p in signature.parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.default is p.empty
+            and (p.name not in given or p.kind is p.POSITIONAL_ONLY)]
 
 
 def _wants_keywords(signature: inspect.Signature) -> bool:
@@ -181,10 +197,24 @@ def _wants_keywords(signature: inspect.Signature) -> bool:
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
-    parameters = inspect.signature(compute).parameters
+    """Call ``compute`` by keyword with the arguments it declares (all of compute's first four
+    when it takes ``**kwargs``).
+
+    Raises:
+        ValueError: a parameter would have no value (neither one of compute's arguments nor with a
+            default, or positional-only): every evaluation would fail.
+    """
+    signature = inspect.signature(compute)
+    parameters = signature.parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     names = [name for name in _COMPUTE_ARGUMENTS if takes_any or name in parameters]
     names += [name for name in CHECKPOINT_ARGUMENTS if name in parameters]
+    unfilled = _unfilled(signature, names)
+    if unfilled:
+        raise ValueError(f"{getattr(compute, '__qualname__', compute)}{signature} cannot be called: "
+                         f"{', '.join(unfilled)} would have no value (it is called by keyword with "
+                         f"{', '.join(_COMPUTE_ARGUMENTS + CHECKPOINT_ARGUMENTS)}, those it declares; give the "
+                         "others a default)")
 
     def call(config_id: Any, config: Any, budget: float, working_directory: str,
              previous_budget: float | None = None, checkpoint_dir: str | None = None) -> Any:

@@ -117,7 +117,7 @@ def test_with_one_worker_asynchronous_evaluates_exactly_what_synchronous_does(fa
     # its bracket goes on, as in HpBandSter's schedule, so the model and the decisions are the same
     def evaluations(asynchronous: bool) -> list:
         res = family(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=6,
-                     asynchronous=asynchronous).run(n_iterations=7, worker=lambda config, budget: loss_of(config, budget))
+                     asynchronous=asynchronous).run(n_iterations=7, worker=loss_of)
         return [(run.config_id, run.budget, run.loss) for run in res.get_all_runs()]
 
     assert evaluations(True) == evaluations(False)

@@ -13,7 +13,7 @@ import pytest
 from cli_in_process import run_cli
 
 from mpibohb import BOHB, HyperBand, Worker, atomic_path, load_result, simulate
-from mpibohb.checkpoints import IncumbentTracker
+from mpibohb.checkpoints import OWNER, IncumbentTracker, config_directories
 from mpibohb.journal import read_journal
 from mpibohb.result import Result, Run
 
@@ -81,10 +81,16 @@ def still_promotable(run_dir: Path, asynchronous: bool) -> dict[str, int]:
             for config_id, budget in last_budget.items()}
 
 
-def incumbent_after(run_dir: Path, count: int) -> str | None:
-    runs = [Run(tuple(r["config_id"]), r["budget"], r["loss"], None, {}) for r in results(run_dir)[:count]]
+def incumbent_after(run_dir: Path, count: int, among: set[str] | None = None) -> str | None:
+    """The incumbent after the first ``count`` results (of the configurations ``among`` only)."""
+    runs = [Run(tuple(r["config_id"]), r["budget"], r["loss"], None, {}) for r in results(run_dir)[:count]
+            if among is None or name(r["config_id"]) in among]
     incumbent = Result(runs, {}, {}).get_incumbent_id()
     return None if incumbent is None else name(incumbent)
+
+
+def on_disk(root: Path) -> list[str]:
+    return config_directories(str(root))
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
@@ -97,10 +103,11 @@ def test_a_promoted_configuration_continues_from_its_checkpoint_and_the_disk_hol
 
     assert check_found_what_the_previous_job_wrote(run_dir) > 5
     ends = still_promotable(run_dir, asynchronous)
-    for count, on_disk in training.snapshots:
-        allowed = {config for config, end in ends.items() if end >= count} | {incumbent_after(run_dir, count)}
-        assert on_disk <= allowed, (count, on_disk - allowed)
-    assert os.listdir(run_dir / "checkpoints") == [name(res.get_incumbent_id())]
+    for count, present in training.snapshots:
+        retired = {config for config, end in ends.items() if end <= count}
+        allowed = (set(ends) - retired) | {incumbent_after(run_dir, count), incumbent_after(run_dir, count, retired)}
+        assert present - {OWNER} <= allowed, (count, present - allowed)
+    assert on_disk(run_dir / "checkpoints") == [name(res.get_incumbent_id())]
 
 
 @pytest.mark.parametrize("keep", ["all", "none"])
@@ -108,8 +115,8 @@ def test_keep_checkpoints_all_keeps_every_directory_and_none_keeps_none(tmp_path
     run_dir = tmp_path / "run"
     res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=run_dir,
                     keep_checkpoints=keep).run(n_iterations=2, worker=Training())
-    on_disk = sorted(os.listdir(run_dir / "checkpoints"))
-    assert on_disk == (sorted(map(name, res.get_id2config_mapping())) if keep == "all" else [])
+    kept = on_disk(run_dir / "checkpoints")
+    assert kept == (sorted(map(name, res.get_id2config_mapping())) if keep == "all" else [])
     check_found_what_the_previous_job_wrote(run_dir)
 
 
@@ -119,7 +126,7 @@ def test_checkpoint_root_holds_the_directories_and_threads_find_each_others_chec
                asynchronous=True, min_points_in_model=3)
     res = opt.run(n_iterations=3, worker=Training(), n_workers=3)
     assert not (tmp_path / "run" / "checkpoints").exists()
-    assert os.listdir(root) == [name(res.get_incumbent_id())]
+    assert on_disk(root) == [name(res.get_incumbent_id())]
     assert check_found_what_the_previous_job_wrote(tmp_path / "run") > 0
 
 
@@ -224,6 +231,103 @@ def test_atomic_path_replaces_the_file_whole_or_not_at_all(tmp_path):
     assert target.read_text() == "first" and os.listdir(tmp_path) == ["model.pt"]
 
 
+def test_a_resume_never_takes_over_another_runs_checkpoint_root(tmp_path):
+    kwargs = dict(min_budget=1, max_budget=9, eta=3, seed=1)
+    HyperBand(space(), run_dir=tmp_path / "b", checkpoint_root=tmp_path / "root_b", keep_checkpoints="all",
+              **kwargs).run(n_iterations=2, worker=Training())
+    theirs = on_disk(tmp_path / "root_b")
+    HyperBand(space(), run_dir=tmp_path / "a", **kwargs).run(n_iterations=1, worker=Training())
+    with pytest.raises(FileExistsError, match="holds the checkpoints of another run"):
+        HyperBand(space(), run_dir=tmp_path / "a", checkpoint_root=tmp_path / "root_b", **kwargs).run(
+            n_iterations=2, worker=Training(), resume=True)
+    assert on_disk(tmp_path / "root_b") == theirs
+
+
+def test_a_resume_with_another_checkpoint_root_says_where_the_checkpoints_are(tmp_path, caplog):
+    kwargs = dict(min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run", keep_checkpoints="all")
+    HyperBand(space(), **kwargs).run(n_iterations=1, worker=Training())
+    HyperBand(space(), checkpoint_root=tmp_path / "moved", **kwargs).run(n_iterations=2, worker=Training(),
+                                                                         resume=True)
+    assert f"the checkpoints of this run are in {tmp_path / 'run' / 'checkpoints'}, but this session keeps them " \
+           f"in {tmp_path / 'moved'}" in caplog.text
+
+
+def test_the_incumbents_directory_stays_when_its_successor_fails_on_a_larger_budget(tmp_path):
+    def failing_at_nine(config, budget, previous_budget, checkpoint_dir):
+        if budget == 9:
+            raise MemoryError("out of memory at 9 epochs")
+        return Training()(config, budget, previous_budget, checkpoint_dir)
+
+    res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
+        n_iterations=1, worker=failing_at_nine)
+    assert res.get_incumbent_id() is not None
+    assert on_disk(tmp_path / "run" / "checkpoints") == [name(res.get_incumbent_id())]
+
+
+@pytest.mark.parametrize("root, message", [("a_file", "checkpoint_root .*a_file is a file, not a directory"),
+                                           ("", "checkpoint_root='' is empty")])
+def test_an_unusable_checkpoint_root_is_refused_before_the_run_directory_is_written(tmp_path, root, message):
+    (tmp_path / "a_file").write_text("not a directory")
+    with pytest.raises(ValueError, match=message):
+        HyperBand(space(), min_budget=1, max_budget=9, run_dir=tmp_path / "run",
+                  checkpoint_root=str(tmp_path / root) if root else root).run(n_iterations=1, worker=Training())
+    assert not (tmp_path / "run").exists()
+
+
+def test_functions_that_name_a_checkpoint_argument_get_it_and_a_parameter_without_value_is_named(tmp_path):
+    import functools
+
+    def with_defaults(config, budget, checkpoint_dir=None, seed=0):
+        assert checkpoint_dir is not None and seed == 0
+        return loss_of(config, budget)
+
+    def with_data(config, budget, checkpoint_dir, previous_budget, data):
+        assert os.path.isdir(checkpoint_dir) and data == "X"
+        return loss_of(config, budget)
+
+    for number, worker in enumerate([with_defaults, functools.partial(with_data, data="X")]):
+        res = HyperBand(space(), min_budget=1, max_budget=9, seed=1, checkpoint_root=tmp_path / str(number)).run(
+            n_iterations=1, worker=worker)
+        assert not res.failed_runs()
+
+    def needs_lr(config, budget, checkpoint_dir, lr):
+        return 0.0
+
+    class NeedsLr(Worker):
+        def compute(self, config, budget, lr, **kwargs):
+            return 0.0
+
+    for worker in (needs_lr, NeedsLr()):
+        with pytest.raises(ValueError, match="lr would have no value"):
+            HyperBand(space(), min_budget=1, max_budget=9, checkpoint_root=tmp_path / "x").run(1, worker)
+
+
+def test_atomic_path_keeps_the_suffix_for_savers_that_add_one_and_refuses_a_directory(tmp_path):
+    with atomic_path(tmp_path / "weights.npy") as temporary:
+        np.save(temporary, np.arange(3))
+    assert np.load(tmp_path / "weights.npy").tolist() == [0, 1, 2]
+    with pytest.raises(IsADirectoryError, match="atomic_path is for one file"), \
+            atomic_path(tmp_path / "model") as temporary:
+        os.mkdir(temporary)
+        Path(temporary, "part").write_text("1")
+    assert sorted(os.listdir(tmp_path)) == ["weights.npy"]
+
+
+def test_the_command_line_takes_the_checkpoint_settings(tmp_path):
+    worker = tmp_path / "training.py"
+    worker.write_text("import ConfigSpace as CS\n"
+                      "def get_configspace():\n    return CS.ConfigurationSpace({'x': (0.0, 1.0)})\n"
+                      "def train(config, budget, previous_budget, checkpoint_dir):\n"
+                      "    return config['x'] + 1 / budget\n")
+    space_file = tmp_path / "space.json"
+    CS.ConfigurationSpace({"x": (0.0, 1.0)}).to_json(str(space_file))
+    done = run_cli("run", "--worker", f"{worker}:train", "--configspace", str(space_file), "--min-budget", "1",
+                   "--max-budget", "9", "--n-iterations", "2", "--run-dir", str(tmp_path / "run"), "--quiet",
+                   "--checkpoint-root", str(tmp_path / "root"), "--keep-checkpoints", "all")
+    assert done.returncode == 0, done.stderr
+    assert len(on_disk(tmp_path / "root")) == len(load_result(tmp_path / "run").get_id2config_mapping())
+
+
 # ---------------------------------------------------------------- real processes: killed, resumed, MPI ranks
 
 
@@ -243,7 +347,7 @@ def check_continued_across_a_resume(run_dir: Path) -> list[dict]:
 
 
 def incumbent_directory_only(run_dir: Path) -> None:
-    assert os.listdir(run_dir / "checkpoints") == [name(load_result(run_dir).get_incumbent_id())]
+    assert on_disk(run_dir / "checkpoints") == [name(load_result(run_dir).get_incumbent_id())]
 
 
 @pytest.mark.processes
