@@ -100,7 +100,8 @@ def main():
     print(f"continued from a checkpoint: {sum(r.previous_budget is not None for r in runs)} evaluations")
     print(f"best configuration {incumbent}: validation error {best.loss:.4f} at {best.budget:g} epochs, "
           f"{res.get_id2config_mapping()[incumbent]['config']}")
-    print(f"checkpoints left: {sorted(os.listdir(os.path.join(args.run_dir, 'checkpoints')))}")
+    left = [name for name in sorted(os.listdir(os.path.join(args.run_dir, "checkpoints"))) if not name.startswith(".")]
+    print(f"checkpoints left: {left}")  # the incumbent's (.mpibohb-run says which run they belong to)
 
 
 if __name__ == "__main__":

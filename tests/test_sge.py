@@ -260,7 +260,8 @@ def test_time_limit_stops_requeues_and_resumes_until_done(qsub, tmp_path):
     assert "stopped (STOP_AFTER=14 s reached, mpiexec exit code 99)" in output
     assert output.count(f"sge.qsub: job {job.job_id} ") >= 3 and "restarted=1" in output
     assert "warning" not in output
-    assert "finished; exit 0" in output.splitlines()[-1]
+    # the last piece finishes; under load the stop may reach it as it ends, after its "end" record
+    assert re.search(r"finished( before the stop \(.*\))?; exit 0", output.splitlines()[-1]), output[-2000:]
 
     records = check_complete(run_dirs[0], 3)
     types = [r["type"] for r in records]
