@@ -1,6 +1,6 @@
 """One optimisation run of one engine on one problem, written as JSON: the unit of benchmarks.quality.
 
-    python -m benchmarks.engines --engine mpibohb|hpbandster --optimizer bohb|hb|rs \\
+    python -m benchmarks.engines --engine mpibohb|hpbandster --optimizer bohb|bohb_tpe|hb|rs \\
         --problem NAME --seed S --n_iterations N --out FILE.json
 
 The mpibohb engine runs in the project's virtual environment; the hpbandster engine runs in
@@ -39,7 +39,8 @@ import numpy as np
 
 from benchmarks.problems import Problem, get_problem, noise_generator
 
-OPTIMIZERS = {"bohb": "BOHB", "hb": "HyperBand", "rs": "RandomSearch"}
+OPTIMIZERS = {"bohb": "BOHB", "bohb_tpe": "BOHB", "hb": "HyperBand", "rs": "RandomSearch"}
+OPTIONS = {"bohb_tpe": {"model": "tpe"}}  # mpibohb only: BOHB with its opt-in TPE-style model
 
 
 def plain(value: Any) -> Any:
@@ -79,7 +80,7 @@ def run_mpibohb(problem: Problem, optimizer: str, seed: int, n_iterations: int) 
 
     cls = getattr(mpibohb, OPTIMIZERS[optimizer])
     opt = cls(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
-              eta=problem.eta, seed=seed)
+              eta=problem.eta, seed=seed, **OPTIONS.get(optimizer, {}))
     recorder = Recorder(problem, seed)
     opt.run(n_iterations=n_iterations, worker=recorder)
     recorder.stop_clock()
@@ -88,6 +89,8 @@ def run_mpibohb(problem: Problem, optimizer: str, seed: int, n_iterations: int) 
 
 def run_hpbandster(problem: Problem, optimizer: str, seed: int, n_iterations: int) -> Recorder:
     """One HpBandSter run: nameserver on 127.0.0.1, one worker thread."""
+    if optimizer in OPTIONS:
+        raise ValueError(f"HpBandSter has no optimizer {optimizer!r}")
     import hpbandster.core.nameserver as hpns
     import hpbandster.optimizers as hpo
     from hpbandster.core.worker import Worker
