@@ -97,7 +97,8 @@ def main():
           f"({res.budget_spent():g} if every budget were trained from zero, "
           f"{res.budget_spent(increments_only=True):g} counting only increments) in "
           f"{sum(i['training_cpu_seconds'] for i in trained):.1f} CPU seconds; {time.time() - started:.1f} s in all")
-    print(f"continued from a checkpoint: {sum(r.previous_budget is not None for r in runs)} evaluations")
+    continued = sum(r.info.get("continued_from") is not None for r in runs if r.info)
+    print(f"continued from a checkpoint: {continued} evaluations")
     print(f"best configuration {incumbent}: validation error {best.loss:.4f} at {best.budget:g} epochs, "
           f"{res.get_id2config_mapping()[incumbent]['config']}")
     left = [name for name in sorted(os.listdir(os.path.join(args.run_dir, "checkpoints"))) if not name.startswith(".")]

@@ -1,6 +1,6 @@
 """:class:`Job` (one evaluation) and the brackets as small state machines (:class:`Bracket`:
-successive halving stage by stage; :class:`AsyncBracket`: with promotions as soon as they are
-due). The policies of :mod:`mpibohb.scheduling` drive them, and :class:`mpibohb.ask_tell.Optimizer`
+successive halving stage by stage; :class:`AsyncBracket`: promotions without waiting for the
+stage). The policies of :mod:`mpibohb.scheduling` drive them, and :class:`mpibohb.ask_tell.Optimizer`
 drives a policy. No I/O, no clock, no threads.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 from .samplers import Proposal, Sampler
 from .schedule import BracketPlan
 
+RUNG_FRACTION = 1.0
 _SLACK = 1e-9  # ranks compared with len / eta, float-safely
 
 ConfigId = tuple[int, int, int]
@@ -149,9 +150,19 @@ class Rung:
         heapq.heappop(self._waiting)
         self.promoted += 1
 
+    def close(self, room: int, planned: int) -> list[int]:
+        """Once every planned result is in and ``room`` were promoted, the others can never be:
+        they are returned, once."""
+        if self.promoted < room or len(self.ranked) < planned or not self._waiting:
+            return []
+        closed = [index for _, index in self._waiting]
+        self._waiting.clear()
+        return closed
+
 
 class AsyncBracket:
-    """One bracket's configurations, run with promotions as soon as they are due."""
+    """One bracket's configurations, run with promotions without stage barriers (which promotion
+    comes when is the policy's choice: :mod:`mpibohb.scheduling.asynchronous`)."""
 
     def __init__(self, iteration: int, plan: BracketPlan, eta: float) -> None:
         self.iteration, self.plan, self.eta = iteration, plan, eta
@@ -161,6 +172,8 @@ class AsyncBracket:
         self.ended = False
         self._running: set[tuple[int, float]] = set()  # (index, budget)
         self._succeeded: dict[int, float] = {}  # index -> the largest budget with a finite loss
+        self.retired: list[int] = []  # configurations that can no longer be promoted, since the owner took them
+        self._retired_set: set[int] = set()
 
     @property
     def full(self) -> bool:
@@ -177,12 +190,16 @@ class AsyncBracket:
             if index is not None:
                 self.rungs[rung].take()
                 self._running.add((index, self.plan.budgets[rung + 1]))
+                self._close(rung)
                 return index, rung + 1
         return None
 
     def complete(self, rung: int) -> bool:
-        """Every planned result of ``rung`` is in."""
-        return len(self.rungs[rung].ranked) >= self.plan.num_configs[rung]
+        """Enough planned results of ``rung`` are in (:data:`RUNG_FRACTION` of them)."""
+        return len(self.rungs[rung].ranked) >= self._enough(rung)
+
+    def _enough(self, rung: int) -> int:
+        return max(1, math.ceil(RUNG_FRACTION * self.plan.num_configs[rung] - _SLACK))
 
     def start(self, proposal: Proposal) -> int:
         """A new configuration at the bracket's smallest budget; its index."""
@@ -207,7 +224,11 @@ class AsyncBracket:
         self.rungs[rung].add(index, loss)
         if math.isfinite(loss):
             self._succeeded[index] = max(budget, self._succeeded.get(index, budget))
-        return len(self.rungs[rung].ranked) == self.plan.num_configs[rung]
+        if rung == len(self.rungs) - 1:
+            self._retire([index])  # the top rung: nothing above it
+        else:
+            self._close(rung)
+        return len(self.rungs[rung].ranked) == self._enough(rung)
 
     @property
     def finished(self) -> bool:
@@ -216,9 +237,22 @@ class AsyncBracket:
             rung.promotable(self.eta, room, planned) is not None
             for rung, room, planned in zip(self.rungs[:-1], self.plan.num_configs[1:], self.plan.num_configs)))
 
+    def _close(self, rung: int) -> None:
+        self._retire(self.rungs[rung].close(self.plan.num_configs[rung + 1], self.plan.num_configs[rung]))
+
+    def _retire(self, indices: list[int]) -> None:
+        self.retired.extend(indices)
+        self._retired_set.update(indices)
+
+    def retire_the_rest(self) -> None:
+        """The bracket has finished: whatever was not retired yet is (a safeguard; a finished
+        bracket's rungs have closed)."""
+        self._retire([index for index in range(len(self.proposals)) if index not in self._retired_set])
+
     def release(self) -> None:
         """The bracket has ended: free its configurations and results."""
         self.ended = True
         self.proposals.clear()
         self.rungs.clear()
         self._succeeded.clear()
+        self._retired_set.clear()

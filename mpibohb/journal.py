@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -103,8 +104,9 @@ class Shape:
 _HANDED_OUT = ("config_id", "budget", "config", "config_info", "submitted", "worker", "previous_budget")
 _RESULT = ("config_id", "budget", "loss", "info", "error", "started", "finished", "worker", "previous_budget")
 RECORDS: dict[Kind, Shape] = {
-    Kind.HEADER: Shape(("format", "settings", "configspace", "created", "warm_start"), ("settings", "created")),
-    Kind.SESSION: Shape(("n_iterations", "n_workers", "started", "executor")),
+    Kind.HEADER: Shape(("format", "settings", "configspace", "created", "warm_start", "run_id"),
+                       ("settings", "created")),
+    Kind.SESSION: Shape(("n_iterations", "n_workers", "started", "executor", "checkpoint_root")),
     Kind.JOB: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
     Kind.RESUBMIT: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
     Kind.RESULT: Shape(_RESULT, _RESULT[:-2]),
@@ -129,15 +131,18 @@ def _now(when: float | None) -> float:
 def header_record(settings: dict[str, Any], configspace: str, warm_start: list[list[Any]],
                   created: float | None = None) -> Record:
     """The first record: ``configspace`` is ConfigSpace's JSON text, ``warm_start`` the earlier
-    runs fed to the model, as ``[config, budget, loss or None]``."""
+    runs fed to the model, as ``[config, budget, loss or None]``; ``run_id`` a random name of the
+    run (its checkpoint root says whose it is)."""
     return _record(Kind.HEADER, format=FORMAT_VERSION, settings=settings, configspace=configspace,
-                   created=_now(created), warm_start=warm_start)
+                   created=_now(created), warm_start=warm_start, run_id=secrets.token_hex(8))
 
 
-def session_record(n_iterations: int, n_workers: int, executor: str, started: float | None = None) -> Record:
-    """A call of ``run`` starts; ``executor`` is its executor's class name."""
+def session_record(n_iterations: int, n_workers: int, executor: str, started: float | None = None,
+                   checkpoint_root: str | None = None) -> Record:
+    """A call of ``run`` starts; ``executor`` is its executor's class name; ``checkpoint_root``
+    where it keeps checkpoints (``None``: its compute keeps none)."""
     return _record(Kind.SESSION, n_iterations=n_iterations, n_workers=n_workers, started=_now(started),
-                   executor=executor)
+                   executor=executor, checkpoint_root=checkpoint_root)
 
 
 def job_record(job: Job, worker: str, resubmit: bool = False, submitted: float | None = None) -> Record:

@@ -87,7 +87,8 @@ def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
     if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"] \
             or record.get("previous_budget", job.previous_budget) != job.previous_budget:
         raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
-                           f"{record['budget']}, this optimizer {job.config_id} at {job.budget}")
+                           f"{record['budget']} (previous_budget {record.get('previous_budget')}), this optimizer "
+                           f"{job.config_id} at {job.budget} (previous_budget {job.previous_budget})")
     return job
 
 

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checkpoints import KEEP_CHOICES
+
 if TYPE_CHECKING:
     import ConfigSpace as CS
 
@@ -48,11 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill-tail", action="store_true",
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--asynchronous", action="store_true",
-                        help="promote configurations as soon as they are due: no worker waits for a straggler")
+                        help="promote configurations without stage barriers: no worker waits for a straggler")
     parser.add_argument("--checkpoint-root", default=None,
                         help="where the checkpoint directories of a worker that takes checkpoint_dir go "
                              "(default RUN_DIR/checkpoints)")
-    parser.add_argument("--keep-checkpoints", choices=["incumbent", "all", "none"], default="incumbent",
+    parser.add_argument("--keep-checkpoints", choices=KEEP_CHOICES, default="incumbent",
                         help="which checkpoint directories stay once their configurations can no longer be promoted")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 

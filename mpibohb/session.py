@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,8 +179,6 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     lock = lock_run_directory(family.run_dir)
     try:
         records = open_run_directory(family.run_dir, resume, overwrite)
-        if checkpoint_root is not None:
-            _claim_checkpoint_root(checkpoint_root, records, family.run_dir, now, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
@@ -187,6 +186,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             header = records[0]
+        if checkpoint_root is not None:
+            _claim_checkpoint_root(checkpoint_root, header, records, family.run_dir, overwrite)
         directory = RunDirectory(family.run_dir, fold(records) if records is not None else None, lock)
     except BaseException:
         if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
@@ -220,14 +221,15 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
                                                         checkpoint_root)
         warm_start, created = header["warm_start"], header["created"]
     elif checkpoint_root is not None:
-        claim_root(checkpoint_root, repr(clock()), new_run=True, overwrite=overwrite)
+        claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None):
         try:
             optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
             previous = result_from_state(state) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous, clock)
-            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, clock()))
+            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, clock(),
+                                            checkpoint_root))
             executor.set_journal(recorder.journal)
             if state is not None:
                 name_interrupted_jobs(replayed, state)
@@ -288,15 +290,18 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
                 ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
 
 
-def _claim_checkpoint_root(root: str, records: list[Record] | None, run_dir: str, now: float,
+def _claim_checkpoint_root(root: str, header: Record, records: list[Record] | None, run_dir: str,
                            overwrite: bool) -> None:
-    """Claim ``root`` for the run (see :func:`~mpibohb.checkpoints.claim_root`); on a resume with
-    another root than before, say where the earlier checkpoints are."""
+    """Claim ``root`` for the run whose ``header`` this is (see
+    :func:`~mpibohb.checkpoints.claim_root`); on a resume with another root than the latest
+    session's, say where the earlier checkpoints are."""
+    run_id = header.get("run_id") or repr(header["created"])  # journals before run_id: the creation stamp
+    claim_root(root, run_id, new_run=records is None, overwrite=overwrite)
     if records is None:
-        claim_root(root, repr(now), new_run=True, overwrite=overwrite)
         return
-    claim_root(root, repr(records[0]["created"]), new_run=False, overwrite=overwrite)
-    before = records[0]["settings"].get("checkpoint_root") or os.path.abspath(os.path.join(run_dir, CHECKPOINTS))
+    roots = [r["checkpoint_root"] for r in records if r["type"] == "session" and r.get("checkpoint_root")]
+    before = roots[-1] if roots else \
+        header["settings"].get("checkpoint_root") or os.path.abspath(os.path.join(run_dir, CHECKPOINTS))
     if os.path.abspath(before) != root and config_directories(before):
         logger.warning("the checkpoints of this run are in %s, but this session keeps them in %s: configurations "
                        "promoted from now on start from zero; move the directories there to continue from them",

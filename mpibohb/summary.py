@@ -105,7 +105,7 @@ def _runs_summary(result: Result, settings: dict[str, Any]) -> dict[str, Any]:
     """The part of a report that the runs give."""
     runs = result.get_all_runs()
     max_budget = settings.get("max_budget")
-    used = sum(r.budget for r in runs)
+    used = result.budget_spent()
     return {
         "iterations": result.num_iterations(),
         "configurations": len(result.id2config),

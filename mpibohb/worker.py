@@ -183,17 +183,16 @@ def _wants_keywords(signature: inspect.Signature) -> bool:
     """Is this a function in compute's names that ``f(config, budget)`` would call wrongly?
 
     Yes when every parameter has one of compute's names, one is ``config``, and the first two are
-    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``)
-    or it names a checkpoint argument (``f(config, budget, checkpoint_dir)``); never with ``*args``
-    or positional-only parameters, which only the positional call serves.
+    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``);
+    never with ``*args`` or positional-only parameters, which only the positional call serves. (A
+    function that names a checkpoint argument is called by keyword anyway.)
     """
     parameters = list(signature.parameters.values())
     if any(p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) for p in parameters):
         return False
     named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
     positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
-    return ("config" in named and set(named) <= set(_COMPUTE_ARGUMENTS + CHECKPOINT_ARGUMENTS)
-            and (positional[:2] != ["config", "budget"] or bool(set(named) & set(CHECKPOINT_ARGUMENTS))))
+    return "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS) and positional[:2] != ["config", "budget"]
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:

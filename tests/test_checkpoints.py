@@ -328,6 +328,58 @@ def test_the_command_line_takes_the_checkpoint_settings(tmp_path):
     assert len(on_disk(tmp_path / "root")) == len(load_result(tmp_path / "run").get_id2config_mapping())
 
 
+def test_simulated_runs_own_their_checkpoint_roots_too(tmp_path):
+    def run(run_dir, root, keep="incumbent", resume=False):
+        opt = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / run_dir,
+                        checkpoint_root=tmp_path / root, keep_checkpoints=keep)
+        return simulate(opt, n_iterations=2 if resume else 1, worker=Training(), n_workers=3,
+                        duration=lambda config, budget: budget, resume=resume)
+
+    run("a", "root_a", keep="all")
+    theirs = on_disk(tmp_path / "root_a")
+    run("b", "root_b")
+    with pytest.raises(FileExistsError, match="holds the checkpoints of another run"):
+        run("b", "root_a", keep="none", resume=True)  # both started at simulated time 0
+    assert on_disk(tmp_path / "root_a") == theirs
+
+
+def test_the_warning_names_the_latest_sessions_checkpoint_root(tmp_path, caplog):
+    def session(n_iterations, root=None):
+        HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run", keep_checkpoints="all",
+                  checkpoint_root=root).run(n_iterations=n_iterations, worker=Training(), resume=True)
+
+    session(1)
+    session(2, tmp_path / "b")
+    caplog.clear()
+    session(3)
+    assert f"the checkpoints of this run are in {tmp_path / 'b'}, but this session keeps them in " \
+           f"{tmp_path / 'run' / 'checkpoints'}" in caplog.text
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize("workers", [1, 8])
+def test_a_retired_configuration_never_runs_again_and_retires_before_its_bracket_ends(asynchronous, workers):
+    optimizer = HyperBand(space(), min_budget=1, max_budget=27, eta=3, seed=2, asynchronous=asynchronous) \
+        .make_optimizer(6)
+    optimizer.start_session(6, workers)
+    rng = np.random.default_rng(workers)
+    running, retired, early, open_brackets = [], set(), 0, set()
+    while not optimizer.finished:
+        while len(running) < workers and (job := optimizer.ask()) is not None:
+            assert job.config_id not in retired, f"{job.config_id} runs after it was retired"
+            running.append(job)
+            open_brackets.add(job.iteration)
+        job = running.pop(int(rng.integers(len(running))))
+        finished = optimizer.tell(job, loss_of(job.config, job.budget) * (1 + rng.random()))
+        if finished is not None:
+            open_brackets.discard(finished)
+        for config_id in optimizer.pop_retired():
+            assert config_id not in retired and all(r.config_id != config_id for r in running)
+            retired.add(config_id)
+            early += config_id[0] in open_brackets
+    assert early > 0  # retired while their bracket still ran: their checkpoints went early
+
+
 # ---------------------------------------------------------------- real processes: killed, resumed, MPI ranks
 
 

@@ -6,7 +6,7 @@ decides.
   bracket only when every open one waits for results;
 * :class:`~.synchronous.FillTail`: the same until the tail of a run is near, then every remaining
   bracket at once (``fill_tail=True``);
-* :class:`~.asynchronous.Asynchronous`: promotions as soon as they are due, no stage waits for a
+* :class:`~.asynchronous.Asynchronous`: promotions without stage barriers, no worker waits for a
   straggler (``asynchronous=True``).
 
 Every policy decides only from the seed and the order of results, so a resume replays it.

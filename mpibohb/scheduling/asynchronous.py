@@ -94,6 +94,7 @@ class Asynchronous:
         while due:
             bracket = self.brackets[due[0]]
             promotion = None if bracket.ended else bracket.promotion(complete_only)
+            self._take_retired(bracket)
             if promotion is not None:
                 return bracket.job(*promotion)
             heapq.heappop(due)  # nothing due there until its next result
@@ -135,19 +136,26 @@ class Asynchronous:
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
         completed_rung = bracket.record(index, job.budget, loss)
         vector = bracket.proposals[index].vector
+        self._take_retired(bracket)
         if not bracket.finished:
             heapq.heappush(self._due, iteration)  # the new result may make a promotion due
             if completed_rung:
                 heapq.heappush(self._complete_due, iteration)
             return vector, None
         self._open -= 1
-        self._retired.extend((iteration, 0, i) for i in range(len(bracket.proposals)))
+        bracket.retire_the_rest()
+        self._take_retired(bracket)
         bracket.release()
         return vector, iteration
 
     def pop_notices(self) -> list[str]:
         """No progress lines of its own."""
         return []
+
+    def _take_retired(self, bracket: AsyncBracket) -> None:
+        if bracket.retired:
+            self._retired.extend((bracket.iteration, 0, index) for index in bracket.retired)
+            bracket.retired.clear()
 
     def pop_retired(self) -> list[ConfigId]:
         """The configurations of the brackets that ended since the last call (a configuration of a
