@@ -142,9 +142,19 @@ HETEROGENEOUS_INTRO = [
     " every budget of the configuration; about 20 x max_budget of work per worker. The bound is the best busy"
     " fraction any schedule could reach with the run's evaluations: W / (K x max(W / K, C)), C the longest chain"
     " of one configuration's evaluations (they run one after another). With s = 1 a single configuration's"
-    " chain outlasts the whole run's W / K at K >= 128, so no schedule can reach the issue's 97% there; the"
-    " schedules also run different configurations (the asynchronous one promotes from the results that came"
-    " first, which favours fast configurations, so its W is smaller), so compare busy with its own bound.",
+    " chain outlasts the whole run's W / K at every K here (bounds 25% to 74%), so no schedule can reach the"
+    " issue's 97% there; the schedules may also run different configurations, so compare busy with its own"
+    " bound.",
+    "",
+    "The asynchronous schedule hands a free worker a promotion from a complete rung, else a new configuration,"
+    " else an early (ASHA) promotion; in the tail, promotions first. Two other orders were measured"
+    " (2026-12-03, the same benchmarks, one seed for busy, 10 for quality): ASHA's (any due promotion first) was"
+    " busier at K >= 512 with s = 0.5 (88.0% and 89.8%, against 75.8% and 80.5% here) but worse than synchronous"
+    " at equal budget in 7 of the 14 quality cells below, and it promoted fast configurations, so its W was"
+    " smaller; promotions from a rung with half its results first (delayed ASHA) was busy 88.6% and 86.5% there,"
+    " worse in 7 of 14 cells too (Branin at 32 workers 0.193 against 0.062). This order is worse in 2 of 14,"
+    " and equal to synchronous by construction with one worker; it is the default because a schedule that"
+    " finds worse configurations wastes more than idle workers do.",
     "",
 ]
 

@@ -19,7 +19,6 @@ import numpy as np
 from .samplers import Proposal, Sampler
 from .schedule import BracketPlan
 
-RUNG_FRACTION = 1.0
 _SLACK = 1e-9  # ranks compared with len / eta, float-safely
 
 ConfigId = tuple[int, int, int]
@@ -195,11 +194,8 @@ class AsyncBracket:
         return None
 
     def complete(self, rung: int) -> bool:
-        """Enough planned results of ``rung`` are in (:data:`RUNG_FRACTION` of them)."""
-        return len(self.rungs[rung].ranked) >= self._enough(rung)
-
-    def _enough(self, rung: int) -> int:
-        return max(1, math.ceil(RUNG_FRACTION * self.plan.num_configs[rung] - _SLACK))
+        """Every planned result of ``rung`` is in."""
+        return len(self.rungs[rung].ranked) >= self.plan.num_configs[rung]
 
     def start(self, proposal: Proposal) -> int:
         """A new configuration at the bracket's smallest budget; its index."""
@@ -228,7 +224,7 @@ class AsyncBracket:
             self._retire([index])  # the top rung: nothing above it
         else:
             self._close(rung)
-        return len(self.rungs[rung].ranked) == self._enough(rung)
+        return len(self.rungs[rung].ranked) == self.plan.num_configs[rung]
 
     @property
     def finished(self) -> bool:
