@@ -12,11 +12,21 @@ reused when the command is run again, so an interrupted benchmark resumes; ``--f
 Scoring, the same for every engine: after each finished evaluation, the incumbent is the
 configuration with the lowest loss on the largest budget evaluated so far (HpBandSter's
 trajectory rule). Its score is ``problem.score``: the regret of its noise-free, full-fidelity value
-where the optimum is known, else its test error. Curves are taken at the same cumulative budgets
-(sum of the budgets charged) and the same wall times for all engines, up to the smallest total
-that every run of the problem reached, and give the mean and standard error over seeds. Per
-problem it writes ``<problem>.png`` (score against budget and against wall time) and
-``<problem>.json`` (the table's figures), and prints a markdown table.
+where the optimum is known, else its test error.
+
+Budget accounting, the same for every engine, twice (``ACCOUNTINGS``; see ``charges``): "full
+budgets" charges each evaluation its budget (training from scratch); "increments" charges it only
+what it adds to the largest budget at which the same configuration was evaluated successfully
+earlier in the run (training continued from a checkpoint). Both are computed here from the same
+run records: which evaluations an engine makes does not depend on how they are charged (the
+``charged`` field the runners write is not used; Optuna's runner charges increments to know when
+to stop, the others full budgets). Curves are taken at the same cumulative budgets (sum of the
+budgets charged), per accounting, and at the same wall times for all engines, up to the smallest
+total that every run of the problem reached under that accounting, and give the mean and standard
+error over seeds. Per problem it writes ``<problem>.png`` (score against budget under each
+accounting and against wall time) and ``<problem>.json`` (the table's figures; the top-level
+``common_budget``, ``budget_grid`` and each group's ``final_*``, ``tenth_*`` and ``budget_curve``
+are those of "full budgets", ``accountings`` holds both), and prints a markdown table.
 
 Engines other than mpibohb run in their own virtual environments: benchmarks/hpbandster_env.sh and
 benchmarks/peers_env.sh make them; an engine whose environment is missing is reported, not run.
@@ -51,6 +61,7 @@ ENGINES = {"mpibohb": sys.executable, "hpbandster": str(HERE / ".hpbandster-venv
            "optuna": str(HERE / ".peers-venv" / "bin" / "python"), "dehb": str(HERE / ".peers-venv" / "bin" / "python")}
 PEER_OPTIMIZER = {"optuna": "optuna_tpe_hb", "dehb": "dehb"}
 RUN_TIMEOUT = 1800.0
+ACCOUNTINGS = ("full budgets", "increments")
 COLOURS = {"BOHB": "tab:blue", "HyperBand": "tab:orange", "RandomSearch": "tab:green"}
 LINE_STYLES = {"mpibohb": "-", "hpbandster": "--"}
 
@@ -160,6 +171,31 @@ class Scorer:
         self.path.write_text(json.dumps(self.cache))
 
 
+def charges(runs: list[dict[str, Any]], accounting: str) -> list[float]:
+    """The budget charged for each evaluation of one run (records in the order they finished).
+
+    "full budgets": each evaluation costs its ``budget`` (it trains from scratch).
+    "increments": it costs ``budget - p``, where ``p`` is the largest budget below this one at
+    which the same configuration (same config dict, compared as JSON with sorted keys) was
+    evaluated earlier in the run with a finite loss, 0 if none: what the evaluation would cost
+    if training continued from that earlier one's checkpoint. For Optuna's Hyperband pruner this is
+    what ``benchmarks.peers`` charges as it runs (a trial's rung minus its previous rung).
+    """
+    if accounting == "full budgets":
+        return [float(run["budget"]) for run in runs]
+    if accounting != "increments":
+        raise ValueError(f"unknown accounting {accounting!r}: one of {ACCOUNTINGS}")
+    done: dict[str, list[float]] = {}  # configuration -> budgets it was evaluated on successfully so far
+    charged = []
+    for run in runs:
+        key, budget = json.dumps(run["config"], sort_keys=True), float(run["budget"])
+        previous = max((b for b in done.get(key, []) if b < budget), default=0.0)
+        charged.append(budget - previous)
+        if run["loss"] is not None and math.isfinite(run["loss"]):
+            done.setdefault(key, []).append(budget)
+    return charged
+
+
 def incumbent_steps(runs: list[dict[str, Any]], scorer: Callable[[dict[str, Any]], float]
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative budget, time and score after every evaluation (score NaN before the first); the
@@ -192,30 +228,61 @@ def mean_and_error(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarise(problem: Problem, groups: dict[str, list[dict]], scorer: Scorer) -> dict[str, Any]:
-    """Curves on common grids and the table's figures for every engine/optimiser group."""
+    """Curves on common grids and the table's figures for every engine/optimiser group, under each
+    accounting of ``ACCOUNTINGS`` (in ``accountings``; the top level repeats "full budgets")."""
     steps = {label: [incumbent_steps(record["runs"], scorer) for record in records]
              for label, records in groups.items()}
-    common_budget = min(s[0][-1] for runs in steps.values() for s in runs)
     longest = max(s[1][-1] for runs in steps.values() for s in runs)
-    budget_grid = np.geomspace(problem.min_budget, common_budget, 200)
     time_grid = np.geomspace(1e-3, max(longest, 2e-3), 200)
-    summary: dict[str, Any] = {"problem": problem.name, "measure": problem.measure, "common_budget": common_budget,
-                               "budget_grid": budget_grid.tolist(), "time_grid": time_grid.tolist(), "groups": {}}
+    accountings = {accounting: _at_budgets(problem, groups, steps, accounting) for accounting in ACCOUNTINGS}
+    full = accountings["full budgets"]
+    summary: dict[str, Any] = {"problem": problem.name, "measure": problem.measure,
+                               "common_budget": full["common_budget"], "budget_grid": full["budget_grid"],
+                               "time_grid": time_grid.tolist(), "groups": {}, "accountings": accountings}
     for label, runs in steps.items():
-        at_budget = np.array([step_values(b, s, budget_grid) for b, _, s in runs])
         at_time = np.array([step_values(t, s, time_grid) for _, t, s in runs])
-        final = at_budget[:, -1]
-        tenth = np.array([step_values(b, s, np.array([common_budget / 10]))[0] for b, _, s in runs])
         walls = np.array([record["wall"] for record in groups[label]])
         summary["groups"][label] = {
-            "seeds": len(runs), "final_mean": float(np.mean(final)), "final_se": standard_error(final),
-            "tenth_mean": float(np.mean(tenth)) if np.isfinite(tenth).all() else None,
-            "tenth_se": standard_error(tenth) if np.isfinite(tenth).all() else None,
+            "seeds": len(runs), **full["groups"][label],
             "evaluations": float(np.mean([len(record["runs"]) for record in groups[label]])),
             "wall_mean": float(walls.mean()), "wall_se": standard_error(walls),
-            "budget_curve": [c.tolist() for c in mean_and_error(at_budget)],
             "time_curve": [c.tolist() for c in mean_and_error(at_time)]}
     return summary
+
+
+def _at_budgets(problem: Problem, groups: dict[str, list[dict]], steps: dict[str, list[tuple]],
+                accounting: str) -> dict[str, Any]:
+    """One accounting: the common budget (the smallest total any run reached), its grid, and per
+    group the score at that budget and at a tenth of it (mean ± s.e.), the curve on the grid and
+    the mean total a run spent."""
+    spent = {label: [np.cumsum(charges(record["runs"], accounting)) for record in records]
+             for label, records in groups.items()}
+    common_budget = float(min(budgets[-1] for runs in spent.values() for budgets in runs))
+    budget_grid = np.geomspace(problem.min_budget, common_budget, 200)
+    result: dict[str, Any] = {"common_budget": common_budget, "budget_grid": budget_grid.tolist(), "groups": {}}
+    for label, runs in steps.items():
+        at_budget = np.array([step_values(b, s, budget_grid) for b, (_, _, s) in zip(spent[label], runs)])
+        final = at_budget[:, -1]
+        tenth = np.array([step_values(b, s, np.array([common_budget / 10]))[0]
+                          for b, (_, _, s) in zip(spent[label], runs)])
+        result["groups"][label] = {
+            "final_mean": float(np.mean(final)), "final_se": standard_error(final),
+            "tenth_mean": float(np.mean(tenth)) if np.isfinite(tenth).all() else None,
+            "tenth_se": standard_error(tenth) if np.isfinite(tenth).all() else None,
+            "budget_curve": [c.tolist() for c in mean_and_error(at_budget)],
+            "spent_mean": float(np.mean([budgets[-1] for budgets in spent[label]]))}
+    return result
+
+
+def accounting_view(summary: dict[str, Any], accounting: str) -> dict[str, Any] | None:
+    """``summary`` with the figures at budget of ``accounting`` in place of the top level's (None
+    for a summary written before there were two accountings, whose top level mixed them)."""
+    figures = summary.get("accountings", {}).get(accounting)
+    if figures is None:
+        return None
+    groups = {label: {**group, **figures["groups"].get(label, {})} for label, group in summary["groups"].items()}
+    return {**summary, "common_budget": figures["common_budget"], "budget_grid": figures["budget_grid"],
+            "groups": groups, "accounting": accounting}
 
 
 def standard_error(values: np.ndarray) -> float:
@@ -224,39 +291,60 @@ def standard_error(values: np.ndarray) -> float:
 
 
 def table(summary: dict[str, Any]) -> str:
-    """The markdown table of one problem's summary."""
+    """The markdown table of one problem's summary: the score at the common budget and at a tenth
+    of it under each accounting (or, for a summary written before there were two, as the runs
+    charged themselves), the budget a run spent under each, then evaluations and wall time per run."""
     measure = summary["measure"]
-    budget = summary["common_budget"]
-    lines = [f"| engine / optimiser | seeds | {measure} at budget {budget:,.0f} | {measure} at {budget / 10:,.0f}"
-             " | evaluations per run | wall per run (s) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    views = [(f"{accounting}: ", view) for accounting in ACCOUNTINGS
+             if (view := accounting_view(summary, accounting)) is not None] or [("", summary)]
+    head = "".join(f" | {prefix}{measure} at budget {view['common_budget']:,.0f} | at {view['common_budget'] / 10:,.0f}"
+                   for prefix, view in views)
+    spent = len(views) > 1 and all("spent_mean" in view["groups"][label] for _, view in views
+                                   for label in summary["groups"])
+    head += f" | budget per run ({' / '.join(ACCOUNTINGS)})" if spent else ""
+    lines = [f"| engine / optimiser | seeds{head} | evaluations per run | wall per run (s) |",
+             "| --- | ---: |" + " ---: | ---: |" * len(views) + " ---: |" * spent + " ---: | ---: |"]
     for label, group in summary["groups"].items():
-        tenth = "-" if group["tenth_mean"] is None else f"{group['tenth_mean']:.4g} ± {group['tenth_se'] or 0:.2g}"
-        lines.append(f"| {label} | {group['seeds']} | {group['final_mean']:.4g} ± {group['final_se']:.2g} | {tenth}"
+        cells = "".join(f" | {_score(view['groups'][label], 'final')} | {_score(view['groups'][label], 'tenth')}"
+                        for _, view in views)
+        if spent:
+            cells += " | " + " / ".join(f"{view['groups'][label]['spent_mean']:,.0f}" for _, view in views)
+        lines.append(f"| {label} | {group['seeds']}{cells}"
                      f" | {group['evaluations']:,.0f} | {group['wall_mean']:.3g} ± {group['wall_se']:.2g} |")
     return "\n".join(lines)
 
 
+def _score(group: dict[str, Any], which: str) -> str:
+    """``mean ± s.e.`` of a group's ``final`` or ``tenth`` score, "-" where a seed had none yet."""
+    mean, error = group[f"{which}_mean"], group[f"{which}_se"]
+    return "-" if mean is None else f"{mean:.4g} ± {error or 0:.2g}"
+
+
 def plot(summary: dict[str, Any], path: Path) -> None:
-    """Score against cumulative budget and against wall time, mean ± s.e. bands, log axes."""
+    """Score against cumulative budget under each accounting and against wall time, mean ± s.e.
+    bands, log axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    grids = (np.array(summary["budget_grid"]), np.array(summary["time_grid"]))
-    for label, group in summary["groups"].items():
+    views = [view for accounting in ACCOUNTINGS if (view := accounting_view(summary, accounting)) is not None]
+    panels = [(view["accounting"], np.array(view["budget_grid"]), view, "budget_curve") for view in views]
+    panels.append(("wall time", np.array(summary["time_grid"]), summary, "time_curve"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
+    for label in summary["groups"]:
         engine, optimizer = label.split(" ", 1)
         colour = COLOURS.get(optimizer, "tab:purple" if engine == "optuna" else "tab:brown")
-        for axis, grid, key in zip(axes, grids, ("budget_curve", "time_curve")):
-            mean, error = (np.array(c, dtype=float) for c in group[key])
+        for axis, (_, grid, view, key) in zip(axes, panels):
+            mean, error = (np.array(c, dtype=float) for c in view["groups"][label][key])
             axis.plot(grid, mean, label=label, lw=1.5, color=colour, ls=LINE_STYLES.get(engine, ":"))
             axis.fill_between(grid, mean - error, mean + error, color=colour, alpha=0.12)
-    positive = all(np.nanmin(np.array(g["budget_curve"][0], dtype=float)) > 0 for g in summary["groups"].values())
-    for axis, xlabel in zip(axes, ("cumulative budget", "wall time (s)")):
+    positive = all(np.nanmin(np.array(view["groups"][label][key][0], dtype=float)) > 0
+                   for _, _, view, key in panels[:-1] for label in summary["groups"])
+    for axis, (name, _, _, _) in zip(axes, panels):
         axis.set_xscale("log")
         axis.set_yscale("log" if positive else "linear")
-        axis.set_xlabel(xlabel)
+        axis.set_xlabel("wall time (s)" if name == "wall time" else f"cumulative budget, {name} charged")
         axis.set_ylabel(f"incumbent {summary['measure']} (mean ± s.e.)")
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)

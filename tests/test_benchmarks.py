@@ -329,6 +329,102 @@ def test_summary_cuts_every_group_at_the_smallest_total_budget(tmp_path):
     assert a["evaluations"] == 3.5
 
 
+def test_increments_charge_what_continued_training_adds():
+    nan = float("nan")
+
+    def run(config: dict, budget: float, loss: float | None = 0.5) -> dict:
+        return {"config": config, "budget": budget, "loss": loss, "charged": budget, "finished": 0.0}
+
+    a, a_reordered, b = {"x": 1, "y": "u"}, {"y": "u", "x": 1}, {"x": 2, "y": "u"}
+    runs = [run(a, 1), run(b, 1), run(a_reordered, 3),  # the same configuration, keys in another order: 3 - 1
+            run(b, 9, nan), run(b, 27),  # 9 - 1, then 27 - 1: a failed evaluation saves nothing later
+            run(a, 9, None), run(a, 27),  # 9 - 3, then 27 - 3: nor does a loss of None
+            run(a, 3),  # evaluated again below its largest budget: 3 - 1, the largest budget below 3
+            run({"x": 3, "y": "u"}, 9)]  # a new configuration: its whole budget
+    assert quality.charges(runs, "increments") == [1, 1, 2, 8, 26, 6, 24, 2, 9]
+    assert quality.charges(runs, "full budgets") == [1, 1, 3, 9, 27, 9, 27, 3, 9]
+    assert quality.charges([run(a, 9), run(a, 3)], "increments") == [9, 3]  # only earlier, smaller budgets count
+    with pytest.raises(ValueError, match="increments"):
+        quality.charges(runs, "as run")
+
+
+def test_increments_are_what_optuna_is_charged_as_it_runs():
+    from benchmarks import peers
+
+    problem = problems.counting_ones(4)
+    ladder = peers.rungs(problem)  # 9, 27, ..., 729
+    runs, trial = [], 0
+    for stop in (1, 5, 2, 3, 1):  # each trial climbs some rungs, then the pruner stops it
+        previous = 0.0
+        for rung in ladder[:stop]:
+            runs.append({"config": {"trial": trial}, "budget": rung, "loss": 0.1, "charged": rung - previous})
+            previous = rung
+        trial += 1
+    assert quality.charges(runs, "increments") == [run["charged"] for run in runs]
+
+
+def test_summary_scores_every_group_under_both_accountings(tmp_path):
+    problem = problems.branin()
+    scorer = quality.Scorer(problem, tmp_path / "scores.json")
+    scorer.cache = {json.dumps({"id": k}): float(k) for k in range(10)}
+
+    def record(evaluations: list[tuple[int, int, float]]) -> dict:
+        runs = [{"config": {"id": k}, "budget": b, "loss": loss, "charged": b, "finished": 0.01 * (i + 1)}
+                for i, (k, b, loss) in enumerate(evaluations)]
+        return {"runs": runs, "wall": 1.0}
+
+    # "a x" promotes configuration 1 from 1 to 9 to 27 (full 38, increments 28); "b y" never repeats one (36)
+    groups = {"a x": [record([(1, 1, 1.0), (2, 1, 2.0), (1, 9, 1.0), (1, 27, 1.0)])],
+              "b y": [record([(3, 9, 1.0), (4, 27, 1.0)])]}
+    summary = quality.summarise(problem, groups, scorer)
+    full, increments = (summary["accountings"][name] for name in quality.ACCOUNTINGS)
+    assert full["common_budget"] == 36 and increments["common_budget"] == 28
+    assert summary["common_budget"] == 36 and summary["budget_grid"] == full["budget_grid"]  # the top level: full
+    # at 28 charged in increments "a x" has reached budget 27 (incumbent 1), "b y" only 9 (incumbent 3)
+    assert increments["groups"]["a x"]["final_mean"] == 1.0 and increments["groups"]["b y"]["final_mean"] == 3.0
+    assert full["groups"]["b y"]["final_mean"] == 4.0 and summary["groups"]["b y"]["final_mean"] == 4.0
+    view = quality.accounting_view(summary, "increments")
+    assert view["common_budget"] == 28 and view["groups"]["b y"]["final_mean"] == 3.0
+    assert view["groups"]["b y"]["wall_mean"] == 1.0 and view["time_grid"] == summary["time_grid"]
+    text = quality.table(summary)
+    assert ("full budgets: regret at budget 36 | at 4 | increments: regret at budget 28 | at 3"
+            " | budget per run (full budgets / increments) |") in text
+    assert "| a x | 1 | 1 ± 0 | 1 ± 0 | 1 ± 0 | 1 ± 0 | 38 / 28 | 4 |" in text
+    assert "| b y | 1 | 4 ± 0 | - | 3 ± 0 | - | 36 / 36 | 2 |" in text  # "-": no result yet at a tenth of the budget
+    del summary["accountings"]  # a summary written before there were two accountings
+    assert quality.accounting_view(summary, "increments") is None
+    assert "| engine / optimiser | seeds | regret at budget 36 | at 4 |" in quality.table(summary)
+
+
+def test_report_compares_with_the_peers_under_both_accountings():
+    from benchmarks import report_sections as sections
+
+    def summary(full: dict, increments: dict) -> dict:
+        groups = {label: _group(*values) for label, values in full.items()}
+        accountings = {name: {"common_budget": budget, "budget_grid": [], "groups": {
+            label: _group(*values) for label, values in figures.items()}}
+            for name, budget, figures in (("full budgets", 100, full), ("increments", 70, increments))}
+        return {"measure": "regret", "groups": groups, "accountings": accountings}
+
+    optuna, dehb = "optuna TPE + Hyperband pruner", "dehb DEHB"
+    quality_summaries = {
+        "p": summary({"mpibohb BOHB": (1.0, 0.1), optuna: (2.0, 0.1), dehb: (1.1, 0.1)},
+                     {"mpibohb BOHB": (1.0, 0.1), optuna: (0.5, 0.1), dehb: (1.1, 0.1)}),
+        "q": summary({"mpibohb BOHB": (1.0, 0.1), optuna: (2.0, 0.1)},
+                     {"mpibohb BOHB": (1.0, 0.1), optuna: (0.5, 0.1)}),
+        "old": {"measure": "regret", "groups": {"mpibohb BOHB": _group(1.0, 0.1), optuna: _group(0.5, 0.1)}}}
+    lines = sections.peer_comparison(quality_summaries)
+    assert lines[0] == ("| problem | measure | accounting | budget | mpibohb BOHB | Optuna TPE + Hyperband pruner"
+                        " | mpibohb BOHB vs Optuna TPE + Hyperband pruner | DEHB | mpibohb BOHB vs DEHB |")
+    assert "| p | regret | full budgets | 100 | 1 ± 0.1 | 2 ± 0.1 | better (-1 ± 0.14) | 1.1 ± 0.1 | equal" in lines[2]
+    assert "| p | regret | increments | 70 | 1 ± 0.1 | 0.5 ± 0.1 | worse (+0.5 ± 0.14) |" in lines[3]
+    assert lines[5].endswith("| not run | - |")
+    assert any(line.startswith("Not shown: old") for line in lines)
+    assert ("| full budgets | better on 2, equal within s.e. on 0, worse on 0 of 2 |"
+            " better on 0, equal within s.e. on 1, worse on 0 of 1 |") in lines
+    assert "| increments | better on 0, equal within s.e. on 0, worse on 2 (p, q) of 2 |" in "\n".join(lines)
+
+
 @pytest.mark.processes
 def test_run_in_group_kills_the_whole_group_on_timeout(tmp_path):
     from benchmarks.processes import run_in_group
