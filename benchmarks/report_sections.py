@@ -14,6 +14,7 @@ from benchmarks.quality import ACCOUNTINGS, accounting_view, table
 from benchmarks.utilisation import DEFAULT_ITERATIONS, bound_cell
 
 MPIBOHB_BOHB, HPBANDSTER_BOHB = "mpibohb BOHB", "hpbandster BOHB"
+MPIBOHB_TPE = "mpibohb BOHB (model tpe)"  # BOHB(model="tpe"), issue 22's candidate
 # the optimisers mpibohb's BOHB is compared with under both accountings: group label -> column name
 PEERS = {"optuna TPE + Hyperband pruner": "Optuna TPE + Hyperband pruner", "dehb DEHB": "DEHB",
          HPBANDSTER_BOHB: "HpBandSter BOHB"}
@@ -65,18 +66,20 @@ def quality_targets(quality: dict[str, dict]) -> list[str]:
     return rows
 
 
-def peer_comparison(quality: dict[str, dict]) -> list[str]:
-    """mpibohb's BOHB against Optuna, DEHB and HpBandSter's BOHB on every problem, under each
-    accounting: the scores at that accounting's common budget and mpibohb's verdict against each
-    (better / equal within s.e. / worse: mpibohb BOHB's own standing), then a tally per accounting."""
+def peer_comparison(quality: dict[str, dict], ours_label: str = MPIBOHB_BOHB) -> list[str]:
+    """mpibohb's BOHB (``ours_label``: or another of its groups, e.g. the tpe model) against
+    Optuna, DEHB and HpBandSter's BOHB on every problem, under each accounting: the scores at that
+    accounting's common budget and its verdict against each (better / equal within s.e. / worse:
+    its own standing), then a tally per accounting."""
+    ours_name = ours_label
     peers = [label for label in PEERS if any(label in summary["groups"] for summary in quality.values())]
-    head = "".join(f" | {PEERS[label]} | mpibohb BOHB vs {PEERS[label]}" for label in peers)
-    rows = [f"| problem | measure | accounting | budget | mpibohb BOHB{head} |",
+    head = "".join(f" | {PEERS[label]} | {ours_name} vs {PEERS[label]}" for label in peers)
+    rows = [f"| problem | measure | accounting | budget | {ours_name}{head} |",
             "| --- | --- | --- | ---: | ---: |" + " ---: | --- |" * len(peers)]
     verdicts: dict[str, dict[str, dict[str, str]]] = {a: {label: {} for label in peers} for a in ACCOUNTINGS}
     old = []
     for name, summary in quality.items():
-        if MPIBOHB_BOHB not in summary["groups"]:
+        if ours_label not in summary["groups"]:
             continue
         if accounting_view(summary, ACCOUNTINGS[0]) is None:
             old.append(name)
@@ -84,7 +87,7 @@ def peer_comparison(quality: dict[str, dict]) -> list[str]:
         for accounting in ACCOUNTINGS:
             view = accounting_view(summary, accounting)
             assert view is not None
-            ours = view["groups"][MPIBOHB_BOHB]
+            ours = view["groups"][ours_label]
             cells = []
             for label in peers:
                 theirs = view["groups"].get(label)
@@ -100,7 +103,7 @@ def peer_comparison(quality: dict[str, dict]) -> list[str]:
     if old:
         lines += [f"Not shown: {', '.join(old)} (summaries written before the two accountings, whose figures mix"
                   " them: re-run `python -m benchmarks.quality`).", ""]
-    lines += ["mpibohb's BOHB against each, problems counted by verdict:", "",
+    lines += [f"{ours_name} against each, problems counted by verdict:", "",
               "| accounting |" + "".join(f" vs {PEERS[label]} |" for label in peers),
               "| --- |" + " --- |" * len(peers)]
     for accounting in ACCOUNTINGS:
@@ -339,6 +342,8 @@ def document(context: dict[str, Any], data: dict[str, Any]) -> str:
     lines += targets(data)
     lines += report_text.QUALITY_INTRO + quality_targets(data["quality"]) + [""]
     lines += report_text.ACCOUNTINGS_INTRO + peer_comparison(data["quality"]) + [""]
+    if any(MPIBOHB_TPE in summary["groups"] for summary in data["quality"].values()):
+        lines += report_text.TPE_INTRO + peer_comparison(data["quality"], MPIBOHB_TPE) + [""]
     lines += report_text.ABLATION_INTRO + ablation(data.get("ablation")) + [""]
     lines += report_text.SPEED_INTRO + ["#### Model cost per proposal and per refit", ""]
     lines += model_cost(data["overhead"], data["hpbandster_reference"]) + [""]

@@ -206,3 +206,11 @@ CONTINUATION_INTRO = [
     " the process's start-up and the optimizer, on a machine shared with other work.",
     "",
 ]
+
+TPE_INTRO = [
+    "#### The opt-in model, `BOHB(model=\"tpe\")`, against the same peers",
+    "",
+    "The same runs of the peers and the same scoring; mpibohb's BOHB with `model=\"tpe\"` (issue 22's"
+    " candidate, `python -m benchmarks.quality --optimizers bohb,bohb_tpe`), serial like the others.",
+    "",
+]
