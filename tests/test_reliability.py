@@ -14,7 +14,7 @@ import pytest
 from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
 
 from mpibohb import load_result
-from mpibohb.journal import read_journal
+from mpibohb.journal import JournalError, read_journal
 
 pytestmark = pytest.mark.mpiexec  # all but the two serial tests
 HOSTILE = SCRIPTS / "hostile_run.py"
@@ -79,16 +79,24 @@ def test_without_health_checks_a_broken_rank_fails_many_evaluations(tmp_path):
     assert failed >= 10, failed
 
 
+def sessions_so_far(run_dir: Path) -> int:
+    """Sessions in the journal; 0 before its first line is whole (it is being written now)."""
+    try:
+        return kinds(run_dir).count("session") if (run_dir / "journal.jsonl").exists() else 0
+    except JournalError:
+        return 0
+
+
 def _kill_the_master_soon_after_each_start(run_dir: Path, kills: int, delay: float) -> None:
     command = [mpiexec(), "-n", "4", sys.executable, str(HOSTILE), str(run_dir), "--sleep", "0.05"]
     for attempt in range(kills):
-        sessions = kinds(run_dir).count("session") if (run_dir / "journal.jsonl").exists() else 0
+        sessions = sessions_so_far(run_dir)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    env=mpi_environment(), start_new_session=True)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if (run_dir / "journal.jsonl").exists() and kinds(run_dir).count("session") > sessions:
+                if sessions_so_far(run_dir) > sessions:
                     break
                 assert process.poll() is None, f"attempt {attempt}: the run ended before it was killed"
                 time.sleep(0.02)
