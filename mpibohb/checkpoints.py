@@ -26,7 +26,7 @@ logger = logging.getLogger("mpibohb")
 ConfigId = tuple[int, int, int]
 CHECKPOINTS = "checkpoints"  # under the run directory, by default
 _CONFIG_DIRECTORY = re.compile(r"\d+_\d+_\d+")
-OWNER = ".mpibohb-run"  # in a checkpoint root: the journal creation stamp of the run whose checkpoints it holds
+OWNER = ".mpibohb-run"  # in a checkpoint root: the run_id (journal header) of the run whose checkpoints it holds
 KEEP_CHOICES = ("incumbent", "all", "none")
 
 
@@ -59,7 +59,7 @@ def config_directories(root: str) -> list[str]:
 
 
 def claim_root(root: str, run: str, new_run: bool, overwrite: bool) -> None:
-    """Make ``root`` the checkpoint root of the run ``run`` (its journal's creation stamp): a run
+    """Make ``root`` the checkpoint root of the run ``run`` (its journal header's ``run_id``): a run
     never continues from another run's checkpoints, nor deletes them. A new run needs a root
     without checkpoint directories (``overwrite`` deletes them: only those, other files stay); a
     resumed run, one that holds no other run's (:data:`OWNER` says whose they are).
