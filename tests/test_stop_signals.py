@@ -111,14 +111,16 @@ def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
 @pytest.mark.mpiexec
 def test_a_second_signal_under_mpi_aborts_the_job_with_its_code():
     running = start([mpiexec(), "-n", "3", sys.executable, str(SCRIPTS / "busy_master.py"), "60"])
-    wait_for_line(running.stdout, "BUSY", running)
-    os.kill(running.pid, signal.SIGTERM)  # mpiexec passes SIGTERM on to every rank, each time
+    rank0 = int(wait_for_line(running.stdout, "BUSY", running)[-1].split()[1])
+    os.kill(running.pid, signal.SIGTERM)  # mpiexec passes SIGTERM on to every rank
     time.sleep(REPEAT_WINDOW + 0.5)
     assert running.poll() is None
-    os.kill(running.pid, signal.SIGTERM)
-    code, _, err = finish(running, timeout=30)
+    # the second reaches rank 0 only (as scancel's does), so the job ends through rank 0's handler;
+    # what MPICH and the handler print on the way out is not asserted: hydra may drop it when it aborts
+    os.kill(rank0, signal.SIGTERM)
+    code, out, err = finish(running, timeout=30)
     assert code == 128 + signal.SIGTERM, err[-3000:]
-    assert "MPI_Abort(MPI_COMM_WORLD, 143)" in err
+    assert "DONE" not in out
 
 
 # ---------------------------------------------------------------- interrupts raised by compute
