@@ -581,3 +581,12 @@ def test_continuation_benchmark_pairs_each_seed_and_the_report_renders_it():
     assert "| 1 | 40 | 81 / 108 | 4.0 / 5.0 | 10.0 / 12.5 | 0.750 | 0.800 | 0.800 |" in lines
     assert lines[-1] == "| mean | | | | | 0.775 | 0.775 | 0.775 |"
     assert sections.continuation(None)[0].startswith("Not run")
+
+
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_overhead_measures_both_models_on_a_fitted_model(model):
+    """Every observation is in one of the densities (the tpe model adds its prior component to each)."""
+    from benchmarks.overhead import measure
+
+    row = measure(60, 512, proposals=3, fits=2, seed=0, model_name=model)
+    assert row["good"] + row["bad"] >= 60 and row["proposal"] > 0 and row["refit"] > 0
