@@ -13,7 +13,8 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["mpibohb", "mpibohb.*"]),
     python_requires=">=3.9",
-    install_requires=["mpi4py>=3.1", "ConfigSpace>=1.2", "numpy>=1.22", "scipy>=1.8", "statsmodels>=0.13"],
+    install_requires=["mpi4py>=3.1", "ConfigSpace>=1.2", "numpy>=1.22", "scipy>=1.8", "statsmodels>=0.13",
+                      "threadpoolctl>=3.1"],
     extras_require={"mpich": MPICH, "plot": PLOT, "benchmarks": BENCHMARKS, "test": TEST},
     license="BSD-3-Clause",
 )

@@ -5,7 +5,7 @@
     python -m benchmarks.ablation --peers optuna,dehb   # with the peers' rows (benchmarks/.peers-venv)
 
 Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterations``, one worker,
-simulated by ``benchmarks/simulation.py``: the same asks and tells as a serial run) with another
+simulated by ``mpibohb.simulate`` with one worker: the same evaluations as a serial run) with another
 model: HpBandSter's (``KDESampler``, ``samplers/bohb.py``) with one of its parameters changed, or
 the "tpe" model (``ParzenSampler``, ``samplers/tpe.py``) with one of its components changed back
 to HpBandSter's. Two rows check the machinery: the tpe code set up as HpBandSter's model should
@@ -51,7 +51,7 @@ from benchmarks.quality import (
     step_values,
     total_budget,
 )
-from benchmarks.simulation import simulate
+from benchmarks.simulated import simulated_run
 
 HPBANDSTER = "hpbandster"
 TPE = "tpe"
@@ -122,7 +122,7 @@ def code_hash(model: str) -> str:
     """A hash of the code a variant's run depends on: mpibohb but the other model's files, the problems."""
     other = {"tpe.py", "parzen.py"} if model == HPBANDSTER else {"bohb.py"}
     files = [p for p in sorted((ROOT / "mpibohb").rglob("*.py")) if p.name not in other]
-    files += [ROOT / "benchmarks" / "problems.py", ROOT / "benchmarks" / "simulation.py"]
+    files += [ROOT / "benchmarks" / "problems.py", ROOT / "benchmarks" / "simulated.py"]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.read_bytes())
@@ -138,11 +138,9 @@ def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int
     family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model
     noise = noise_generator(seed)
     started = time.perf_counter()
-    run = simulate(family.make_optimizer(problem.n_iterations), 1, lambda job: job.budget,
-                   lambda job: problem.evaluate(job.config, job.budget, noise))
-    runs = [{"charged": job.budget, "budget": job.budget, "loss": loss, "config": job.config, "finished": 0.0}
-            for _, job, loss in run.evaluations]
-    budgets, _, scores = incumbent_steps(runs, problem.score)
+    run = simulated_run(family, problem.n_iterations, 1, lambda config, budget: problem.evaluate(config, budget, noise),
+                        lambda config, budget: budget)
+    budgets, _, scores = incumbent_steps(run.runs, problem.score)
     return {"budgets": budgets.tolist(), "scores": scores.tolist(), "seconds": time.perf_counter() - started}
 
 

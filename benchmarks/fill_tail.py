@@ -3,7 +3,7 @@ incumbent with many workers, each against the default (a new bracket only when e
 
     python -m benchmarks.fill_tail [--quick] [--seeds 10] [--jobs 2]
 
-Everything is simulated (``benchmarks/simulation.py``): K virtual workers drive mpibohb's real
+Everything is simulated (``mpibohb.simulate``): K virtual workers drive mpibohb's real
 ``Optimizer``, no master or communication cost, nothing slept. A run takes seconds.
 
 1. Schedules: Hyperband's brackets (random configurations; the sampler does not change the schedule)
@@ -32,7 +32,7 @@ import numpy as np
 
 from benchmarks.problems import all_problems, noise_generator
 from benchmarks.quality import incumbent_steps, standard_error
-from benchmarks.simulation import simulate
+from benchmarks.simulated import simulated_run
 from benchmarks.utilisation import toy_space
 
 LADDERS = [(1, 27, 3), (1, 81, 3), (1, 243, 3), (1, 64, 2), (1, 9, 3), (0.5, 100, 4)]
@@ -56,10 +56,10 @@ def schedule_busy(ladder: tuple[float, float, float], n_iterations: int, workers
                        fill_tail=fill_tail)
     factors = np.random.default_rng([draw, 7])
 
-    def duration(job: Any) -> float:
-        return job.budget * (factors.lognormal(0.0, sigma) if sigma else 1.0) + fixed * max_budget
+    def duration(config: dict[str, Any], budget: float) -> float:
+        return budget * (factors.lognormal(0.0, sigma) if sigma else 1.0) + fixed * max_budget
 
-    return simulate(family.make_optimizer(n_iterations), workers, duration, lambda job: job.config["x"]).busy
+    return simulated_run(family, n_iterations, workers, lambda config, budget: config["x"], duration).busy
 
 
 def schedule_cell(cell: tuple[Any, int, int, float, float]) -> tuple[float, float]:
@@ -104,11 +104,9 @@ def final_score(problem_name: str, workers: int, fill_tail: bool, seed: int) -> 
     family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
                   eta=problem.eta, seed=seed, fill_tail=fill_tail)
     noise = noise_generator(seed)
-    run = simulate(family.make_optimizer(problem.n_iterations), workers, lambda job: job.budget,
-                   lambda job: problem.evaluate(job.config, job.budget, noise))
-    runs = [{"charged": job.budget, "budget": job.budget, "loss": loss, "config": job.config, "finished": finished}
-            for finished, job, loss in run.evaluations]
-    _, _, scores = incumbent_steps(runs, problem.score)
+    run = simulated_run(family, problem.n_iterations, workers,
+                        lambda config, budget: problem.evaluate(config, budget, noise), lambda config, budget: budget)
+    _, _, scores = incumbent_steps(run.runs, problem.score)
     return float(scores[-1]), run.span
 
 

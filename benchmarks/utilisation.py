@@ -61,14 +61,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks.processes import run_in_group
-
-if TYPE_CHECKING:  # mpibohb is imported where it runs: HpBandSter's child has its own virtualenv
-    from mpibohb.brackets import Bracket
 
 ROOT = Path(__file__).resolve().parent.parent
 HPBANDSTER_PYTHON = Path(__file__).resolve().parent / ".hpbandster-venv" / "bin" / "python"
@@ -106,35 +102,19 @@ def mpibohb_bohb(fill_tail: bool = False) -> Any:
     return BOHB(toy_space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail)
 
 
-def schedule_bound(workers: int, n_iterations: int, scale: float,
-                   order: Callable[[Bracket], Any] | None = None,
-                   prepare: Callable[[Any], None] | None = None, fill_tail: bool = False) -> dict[str, float]:
+def schedule_bound(workers: int, n_iterations: int, scale: float, fill_tail: bool = False) -> dict[str, float]:
     """Busy fraction and span that a dispatcher with zero master and communication cost reaches
     with mpibohb's schedule and job order: ``bound_busy`` and ``bound_span`` (seconds).
 
-    ``benchmarks.simulation`` drives mpibohb's real ``Optimizer`` (same brackets, same rule for
+    ``mpibohb.simulate`` runs mpibohb's real loop and optimizer (same brackets, same rule for
     starting one, oldest bracket first; with ``fill_tail``, that option) with ``workers`` virtual
     workers; an evaluation takes exactly budget * scale. It isolates the schedule's tail (the
     stage barriers of the last brackets) from dispatch overhead, which it does not have.
-
-    ``order``, a what-if for ``benchmarks/schedule_orders.py``: before every ask the open brackets
-    are sorted by this key (stable: ties stay oldest first), so the first with a job gives it.
-    The rule for starting a bracket stays: only when no open one has a job.
-
-    ``prepare``, a what-if that breaks that rule: called once with the fresh optimizer, for
-    example to open every bracket at the start.
     """
-    from benchmarks.simulation import simulate
+    from benchmarks.simulated import simulated_run
 
-    optimizer = mpibohb_bohb(fill_tail).make_optimizer(n_iterations)
-    if prepare is not None:
-        prepare(optimizer)
-
-    def sort_open(optimizer: Any) -> None:
-        optimizer.schedule._open.sort(key=order)  # noqa: SLF001 - a what-if on the schedule's own job order
-
-    run = simulate(optimizer, workers, lambda job: job.budget * scale, lambda job: toy_loss(job.config, job.budget),
-                   sort_open if order is not None else None)
+    run = simulated_run(mpibohb_bohb(fill_tail), n_iterations, workers, toy_loss,
+                        lambda config, budget: budget * scale)
     return {"bound_busy": run.busy, "bound_span": run.span}
 
 

@@ -204,35 +204,6 @@ def test_schedule_bound_at_32_workers_is_below_the_target_and_grows_with_iterati
     assert tail["bound_busy"] > 0.9
 
 
-def test_schedule_orders_give_every_job_and_the_order_changes_the_tail():
-    """The what-if orders of benchmarks/schedule_orders.py run the same sleep; at K = 16 with 12
-    iterations the oldest-first order leaves more idle time than the others."""
-    from benchmarks.schedule_orders import ORDERS, bounds
-    from benchmarks.utilisation import hyperband_sleep, schedule_bound
-
-    total, _ = hyperband_sleep(12, 0.1)
-    for order in ORDERS.values():
-        bound = schedule_bound(16, 12, 0.1, order)
-        assert bound["bound_busy"] * 16 * bound["bound_span"] == pytest.approx(total)
-    busy = bounds([16], 12)
-    oldest = busy.pop("oldest bracket first (mpibohb, HpBandSter)")[0]
-    assert oldest == pytest.approx(schedule_bound(16, 12, 0.1)["bound_busy"])
-    assert all(others[0] > oldest for others in busy.values())
-
-
-def test_the_what_if_with_every_bracket_open_runs_every_job_and_beats_the_bracket_rule():
-    """Opening every bracket at the start (which mpibohb never does) still runs each job once;
-    with the longest chain first it leaves less idle time than any order under the bracket rule."""
-    from benchmarks.schedule_orders import ORDERS, bounds, open_every_bracket
-    from benchmarks.utilisation import hyperband_sleep, schedule_bound
-
-    total, _ = hyperband_sleep(12, 0.1)
-    chain_first = ORDERS["longest remaining chain of stages first"]
-    bound = schedule_bound(16, 12, 0.1, chain_first, open_every_bracket)
-    assert bound["bound_busy"] * 16 * bound["bound_span"] == pytest.approx(total)
-    assert bound["bound_busy"] > max(busy[0] for busy in bounds([16], 12).values())
-
-
 def _utilisation_row(engine: str, busy: float, **extra: float) -> dict:
     return {"workers": 32, "engine": engine, "evaluations": 690, "ideal": 13.2, "wall": 15.5, "busy": busy,
             "busy_before_last": 0.987, "before_last_share": 0.7, "gap_ms": 6.0, "status": "ok", **extra}
@@ -610,3 +581,12 @@ def test_continuation_benchmark_pairs_each_seed_and_the_report_renders_it():
     assert "| 1 | 40 | 81 / 108 | 4.0 / 5.0 | 10.0 / 12.5 | 0.750 | 0.800 | 0.800 |" in lines
     assert lines[-1] == "| mean | | | | | 0.775 | 0.775 | 0.775 |"
     assert sections.continuation(None)[0].startswith("Not run")
+
+
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_overhead_measures_both_models_on_a_fitted_model(model):
+    """Every observation is in one of the densities (the tpe model adds its prior component to each)."""
+    from benchmarks.overhead import measure
+
+    row = measure(60, 512, proposals=3, fits=2, seed=0, model_name=model)
+    assert row["good"] + row["bad"] >= 60 and row["proposal"] > 0 and row["refit"] > 0
