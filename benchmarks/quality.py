@@ -2,11 +2,13 @@
 
     python -m benchmarks.quality --problem counting_ones_8 --optimizers bohb,hb,rs --seeds 10
     python -m benchmarks.quality --problem all --engines mpibohb,hpbandster,optuna,dehb
+    python -m benchmarks.quality --problem branin --engines mpibohb,optuna,dehb,deephyper --optimizers bohb,bohb_tpe
 
 For each problem (benchmarks/problems.py), engine and optimiser it makes ``--seeds`` runs of the
 problem's ``n_iterations`` Hyperband iterations (brackets), each run a subprocess of
-benchmarks/engines.py (mpibohb, HpBandSter) or benchmarks/peers.py (Optuna, DEHB, given the total
-budget of mpibohb's BOHB run), ``--jobs`` at a time. Runs are kept under ``--out_dir`` as JSON and
+benchmarks/engines.py (mpibohb, HpBandSter), benchmarks/peers.py (Optuna, DEHB) or
+benchmarks/deephyper_peer.py (DeepHyper's CBO with its successive-halving stopper), the peers given
+the total budget of mpibohb's BOHB run, ``--jobs`` at a time. Runs are kept under ``--out_dir`` as JSON and
 reused when the command is run again, so an interrupted benchmark resumes; ``--fresh`` discards them.
 
 Scoring, the same for every engine: after each finished evaluation, the incumbent is the
@@ -19,8 +21,9 @@ budgets" charges each evaluation its budget (training from scratch); "increments
 what it adds to the largest budget at which the same configuration was evaluated successfully
 earlier in the run (training continued from a checkpoint). Both are computed here from the same
 run records: which evaluations an engine makes does not depend on how they are charged (the
-``charged`` field the runners write is not used; Optuna's runner charges increments to know when
-to stop, the others full budgets). Curves are taken at the same cumulative budgets (sum of the
+``charged`` field the runners write is not used; the runners of Optuna and DeepHyper, whose trials
+continue from rung to rung, charge increments to know when to stop, the others full budgets).
+Curves are taken at the same cumulative budgets (sum of the
 budgets charged), per accounting, and at the same wall times for all engines, up to the smallest
 total that every run of the problem reached under that accounting, and give the mean and standard
 error over seeds. Per problem it writes ``<problem>.png`` (score against budget under each
@@ -29,7 +32,8 @@ accounting and against wall time) and ``<problem>.json`` (the table's figures; t
 are those of "full budgets", ``accountings`` holds both), and prints a markdown table.
 
 Engines other than mpibohb run in their own virtual environments: benchmarks/hpbandster_env.sh and
-benchmarks/peers_env.sh make them; an engine whose environment is missing is reported, not run.
+benchmarks/peers_env.sh and benchmarks/deephyper_env.sh make them; an engine whose environment is
+missing is reported, not run.
 """
 
 from __future__ import annotations
@@ -56,16 +60,20 @@ from mpibohb import schedule
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OPTIMIZER_NAMES = {"bohb": "BOHB", "bohb_tpe": "BOHB (model tpe)", "hb": "HyperBand", "rs": "RandomSearch",
-                   "optuna_tpe_hb": "TPE + Hyperband pruner", "dehb": "DEHB"}
+                   "optuna_tpe_hb": "TPE + Hyperband pruner", "dehb": "DEHB",
+                   "cbo_sh": "CBO (sampling) + successive halving"}
 ENGINES = {"mpibohb": sys.executable, "hpbandster": str(HERE / ".hpbandster-venv" / "bin" / "python"),
-           "optuna": str(HERE / ".peers-venv" / "bin" / "python"), "dehb": str(HERE / ".peers-venv" / "bin" / "python")}
-PEER_OPTIMIZER = {"optuna": "optuna_tpe_hb", "dehb": "dehb"}
+           "optuna": str(HERE / ".peers-venv" / "bin" / "python"), "dehb": str(HERE / ".peers-venv" / "bin" / "python"),
+           "deephyper": str(HERE / ".deephyper-venv" / "bin" / "python")}
+PEER_OPTIMIZER = {"optuna": "optuna_tpe_hb", "dehb": "dehb", "deephyper": "cbo_sh"}
+PEER_RUNNER = {"deephyper": "deephyper_peer.py"}  # the peers' runners other than peers.py
 RUN_TIMEOUT = 1800.0
 ACCOUNTINGS = ("full budgets", "increments")
 COLOURS = {"BOHB": "tab:blue", "BOHB (model tpe)": "tab:red", "HyperBand": "tab:orange",
            "RandomSearch": "tab:green"}
 MPIBOHB_ONLY = {"bohb_tpe"}  # optimisers HpBandSter does not have
 LINE_STYLES = {"mpibohb": "-", "hpbandster": "--"}
+PEER_COLOURS = {"optuna": "tab:purple", "deephyper": "tab:olive"}  # DEHB: tab:brown
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ def fingerprint(engine: str) -> str:
     """A hash of the code a run of ``engine`` depends on: its runner, the problems, and mpibohb's own
     source for the mpibohb engine. Runs are reused only while it is unchanged."""
     files = [HERE / "problems.py", HERE / ("peers.py" if engine in PEER_OPTIMIZER else "engines.py")]
+    if engine in PEER_RUNNER:  # deephyper_peer.py uses peers.py's rungs and engines.py's Recorder
+        files += [HERE / "engines.py", HERE / PEER_RUNNER[engine]]
     if engine == "mpibohb":
         files += sorted((ROOT / "mpibohb").rglob("*.py"))
     digest = hashlib.sha256()
@@ -106,6 +116,9 @@ def total_budget(problem: Problem, n_iterations: int) -> float:
 def command(spec: RunSpec) -> list[str]:
     """The subprocess that makes ``spec``'s JSON file."""
     common = ["--problem", spec.problem.name, "--seed", str(spec.seed), "--out", str(spec.path)]
+    if spec.engine == "deephyper":
+        budget = total_budget(spec.problem, spec.n_iterations)
+        return [ENGINES[spec.engine], "-m", "benchmarks.deephyper_peer", "--total_budget", repr(budget), *common]
     if spec.engine in PEER_OPTIMIZER:
         budget = total_budget(spec.problem, spec.n_iterations)
         return [ENGINES[spec.engine], "-m", "benchmarks.peers", "--optimizer", spec.optimizer,
@@ -131,7 +144,7 @@ def engine_available(engine: str) -> str | None:
     """Why ``engine`` cannot run here, or None."""
     python = Path(ENGINES[engine])
     if not python.exists():
-        script = "hpbandster_env.sh" if engine == "hpbandster" else "peers_env.sh"
+        script = {"hpbandster": "hpbandster_env.sh", "deephyper": "deephyper_env.sh"}.get(engine, "peers_env.sh")
         return f"its virtual environment is missing: run bash benchmarks/{script}"
     return None
 
@@ -180,8 +193,10 @@ def charges(runs: list[dict[str, Any]], accounting: str) -> list[float]:
     "increments": it costs ``budget - p``, where ``p`` is the largest budget below this one at
     which the same configuration (same config dict, compared as JSON with sorted keys) was
     evaluated earlier in the run with a finite loss, 0 if none: what the evaluation would cost
-    if training continued from that earlier one's checkpoint. For Optuna's Hyperband pruner this is
-    what ``benchmarks.peers`` charges as it runs (a trial's rung minus its previous rung).
+    if training continued from that earlier one's checkpoint. For Optuna's Hyperband pruner and
+    DeepHyper's successive-halving stopper this is what their runners (``benchmarks.peers``,
+    ``benchmarks.deephyper_peer``) charge as they run (a trial's rung minus its previous rung), and
+    "full budgets" charges each of their rungs in full, as if every rung trained from scratch.
     """
     if accounting == "full budgets":
         return [float(run["budget"]) for run in runs]
@@ -336,7 +351,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
     for label in summary["groups"]:
         engine, optimizer = label.split(" ", 1)
-        colour = COLOURS.get(optimizer, "tab:purple" if engine == "optuna" else "tab:brown")
+        colour = COLOURS.get(optimizer, PEER_COLOURS.get(engine, "tab:brown"))
         for axis, (_, grid, view, key) in zip(axes, panels):
             mean, error = (np.array(c, dtype=float) for c in view["groups"][label][key])
             axis.plot(grid, mean, label=label, lw=1.5, color=colour, ls=LINE_STYLES.get(engine, ":"))
@@ -402,7 +417,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--optimizers", default="bohb,hb,rs",
                         help="of bohb, bohb_tpe (mpibohb's opt-in model), hb, rs (default: bohb,hb,rs)")
     parser.add_argument("--engines", default="mpibohb,hpbandster",
-                        help="of mpibohb, hpbandster, optuna, dehb (default: mpibohb,hpbandster)")
+                        help="of mpibohb, hpbandster, optuna, dehb, deephyper (default: mpibohb,hpbandster)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--n_iterations", type=int, help="brackets per run (default: the problem's own)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time (default: CPUs)")

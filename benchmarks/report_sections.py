@@ -17,6 +17,7 @@ MPIBOHB_BOHB, HPBANDSTER_BOHB = "mpibohb BOHB", "hpbandster BOHB"
 MPIBOHB_TPE = "mpibohb BOHB (model tpe)"  # BOHB(model="tpe"), issue 22's candidate
 # the optimisers mpibohb's BOHB is compared with under both accountings: group label -> column name
 PEERS = {"optuna TPE + Hyperband pruner": "Optuna TPE + Hyperband pruner", "dehb DEHB": "DEHB",
+         "deephyper CBO (sampling) + successive halving": "DeepHyper CBO + successive halving",
          HPBANDSTER_BOHB: "HpBandSter BOHB"}
 
 
@@ -68,7 +69,7 @@ def quality_targets(quality: dict[str, dict]) -> list[str]:
 
 def peer_comparison(quality: dict[str, dict], ours_label: str = MPIBOHB_BOHB) -> list[str]:
     """mpibohb's BOHB (``ours_label``: or another of its groups, e.g. the tpe model) against
-    Optuna, DEHB and HpBandSter's BOHB on every problem, under each accounting: the scores at that
+    the peers of PEERS (those run) on every problem, under each accounting: the scores at that
     accounting's common budget and its verdict against each (better / equal within s.e. / worse:
     its own standing), then a tally per accounting."""
     ours_name = ours_label
