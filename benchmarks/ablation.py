@@ -17,8 +17,9 @@ standard error over seeds at the same cumulative budget, the total of the proble
 (every variant spends exactly that). Peers (``--peers``) are run by benchmarks/quality.py's
 machinery, given that total budget, and shown under both accountings: Optuna charged only the
 increments between rungs (as it runs), and charged each rung's full budget like the others
-(then it has spent more than the total, and is read at the total). The MLP is left out unless
-named (``--problem mlp_digits``): one of its runs trains hundreds of networks.
+(then it has spent more than the total, and is read at the total). The problems that train
+models (``trains_models``: the MLP, the SVM, gradient boosting) are left out unless named
+(``--problem mlp_digits``): one of their runs trains hundreds of models.
 
 Runs are kept as JSON under ``--out_dir`` (default ``benchmarks/results/ablation``), named by a
 hash of the code they ran, and reused while it is unchanged.
@@ -232,7 +233,7 @@ def table(columns: dict[str, dict[str, np.ndarray]], labels: list[str], referenc
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    offline = [name for name in all_problems() if name != "mlp_digits"]
+    offline = [name for name, problem in all_problems().items() if not problem.trains_models]
     parser.add_argument("--problem", nargs="+", default=offline, help=f"default: {' '.join(offline)}")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="labels of VARIANTS (default: all)")
     parser.add_argument("--seeds", type=int, default=10)

@@ -6,7 +6,7 @@ equal simulated wall time, with 1 and with K simulated workers (issue 20's quali
 
 Each run is ``mpibohb.simulate``: the real run loop, optimizer and ``Result`` against K virtual
 workers on a simulated clock (no master or communication cost is simulated). Per problem of
-``benchmarks/problems.py`` (default: all but the MLP), K and seed, two runs:
+``benchmarks/problems.py`` (default: all but those that train models), K and seed, two runs:
 
     simulate(BOHB(problem.space(seed), problem.min_budget, problem.max_budget, problem.eta, seed=seed,
                   asynchronous=False or True),
@@ -68,8 +68,8 @@ STANDARD_NORMAL = statistics.NormalDist()
 
 
 def default_problems() -> list[str]:
-    """Every offline problem but the MLP (whose evaluations train a network)."""
-    return [name for name in all_problems() if name != "mlp_digits"]
+    """Every offline problem but those whose evaluations train a model (the MLP, SVM, boosting)."""
+    return [name for name, problem in all_problems().items() if not problem.trains_models]
 
 
 def _plain(value: Any) -> Any:
@@ -221,7 +221,7 @@ def shortfalls(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", nargs="+", help="problem names (default: every one but mlp_digits)")
+    parser.add_argument("--problems", nargs="+", help="problem names (default: every one that trains no model)")
     parser.add_argument("--seeds", type=int, help=f"seeds per problem, K and schedule (default {SEEDS})")
     parser.add_argument("--workers", type=int, nargs="+", help=f"K values (default {WORKERS})")
     parser.add_argument("--sigma", type=float, default=SIGMA, help=f"sigma of log f (default {SIGMA})")

@@ -15,7 +15,9 @@ evaluation's charge.
 * ``optuna_tpe_hb``: Optuna's ``TPESampler(seed=S)`` with its ``HyperbandPruner(min_resource=
   min_budget, max_resource=max_budget, reduction_factor=eta)``, driven by ask and tell; the study
   is named after problem and seed, since the pruner assigns trials to brackets by a hash of that
-  name. Parameters are suggested with ``trial.suggest_*`` translated from the ConfigSpace space.
+  name. Parameters are suggested with ``trial.suggest_*`` translated from the ConfigSpace space,
+  parents first; a conditional one (EqualsCondition or InCondition; other conditions and forbidden
+  clauses are refused) only when its parent's suggested value meets the condition.
   A trial climbs the rungs min_budget * eta^k (the budgets of the problem's Hyperband schedule up
   to max_budget), is evaluated at each rung with ``problem.evaluate(config, rung, rng)``, reports
   that loss at step ``rung`` and stops when the pruner says so. Each rung evaluation is one run.
@@ -33,7 +35,8 @@ evaluation's charge.
   ``run(fevals=N)``), so this loop only changes where it stops. DEHB's fidelities (max_budget *
   eta^-k, floats) are snapped to the rungs min_budget * eta^k against rounding error. DEHB writes
   its log (and would write its state) into ``output_path``, here a temporary directory removed
-  afterwards; its loguru messages go to stderr at WARNING level.
+  afterwards; its loguru messages go to stderr at WARNING level. Conditional spaces go to DEHB as
+  they are: its configurations leave inactive values out, as ConfigSpace's do.
 
 The output, the same as benchmarks/engines.py's::
 
@@ -79,13 +82,64 @@ def snap(budget: float, ladder: list[float]) -> float:
 
 # --- Optuna: TPE sampler + Hyperband pruner ------------------------------------------------------
 
-def hyperparameters(space: Any) -> list[Any]:
-    """The hyperparameters of a ConfigSpace space (0.6 or 1.x); conditional spaces are refused."""
-    conditions = space.conditions if hasattr(space, "conditions") else space.get_conditions()
+def conditions(space: Any) -> dict[str, Any]:
+    """The condition of each conditional hyperparameter of a ConfigSpace space (0.6 or 1.x), by the
+    child's name. Only EqualsCondition and InCondition are translated: a NotImplementedError names
+    any other condition, conjunctions included, and any forbidden clause."""
+    import ConfigSpace as CS
+
+    found = space.conditions if hasattr(space, "conditions") else space.get_conditions()
     forbiddens = space.forbidden_clauses if hasattr(space, "forbidden_clauses") else space.get_forbiddens()
-    if conditions or forbiddens:
-        raise NotImplementedError("the Optuna translator handles no conditions or forbidden clauses")
-    return list(space.values()) if hasattr(space, "add") else list(space.get_hyperparameters())
+    if forbiddens:
+        raise NotImplementedError(f"the Optuna translator handles no forbidden clauses: {forbiddens[0]}")
+    by_child = {}
+    for condition in found:
+        if type(condition) not in (CS.EqualsCondition, CS.InCondition):
+            raise NotImplementedError(f"the Optuna translator handles EqualsCondition and InCondition only, not"
+                                      f" {type(condition).__name__}: {condition}")
+        by_child[condition.child.name] = condition
+    return by_child
+
+
+def hyperparameters(space: Any) -> list[Any]:
+    """The hyperparameters of a ConfigSpace space (0.6 or 1.x), every parent before its children
+    (otherwise in the space's order); see ``conditions`` for what is refused."""
+    parents = {child: condition.parent.name for child, condition in conditions(space).items()}
+    remaining = list(space.values()) if hasattr(space, "add") else list(space.get_hyperparameters())
+    ordered: list[Any] = []
+    while remaining:
+        placed = {hp.name for hp in ordered}
+        ready = [hp for hp in remaining if hp.name not in parents or parents[hp.name] in placed]
+        if not ready:
+            raise ValueError(f"circular conditions among {[hp.name for hp in remaining]}")
+        ordered += ready
+        remaining = [hp for hp in remaining if hp not in ready]
+    return ordered
+
+
+def active(condition: Any, config: dict[str, Any]) -> bool:
+    """Whether ``condition`` (EqualsCondition or InCondition) holds for the values suggested so far; a
+    child of an inactive parent is inactive."""
+    import ConfigSpace as CS
+
+    parent = condition.parent.name
+    if parent not in config:
+        return False
+    if isinstance(condition, CS.EqualsCondition):
+        return bool(config[parent] == plain(condition.value))
+    return config[parent] in [plain(value) for value in condition.values]
+
+
+def suggest_config(trial: Any, space: Any) -> dict[str, Any]:
+    """A configuration from ``trial.suggest_*``: parents first, and a conditional hyperparameter only
+    when its condition holds for its parent's suggested value (else it is left out, as ConfigSpace
+    leaves out inactive values)."""
+    by_child = conditions(space)
+    config: dict[str, Any] = {}
+    for hp in hyperparameters(space):
+        if hp.name not in by_child or active(by_child[hp.name], config):
+            config[hp.name] = suggest(trial, hp)
+    return config
 
 
 def suggest(trial: Any, hp: Any) -> Any:
@@ -136,11 +190,11 @@ def run_optuna(problem: Problem, seed: int, total_budget: float) -> Recorder:
                                             reduction_factor=int(problem.eta))
     study = optuna.create_study(study_name=f"{problem.name}-seed{seed}", direction="minimize",
                                 sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
-    space = hyperparameters(problem.space(seed))
+    space = problem.space(seed)
     recorder = Recorder(problem, seed)
     while recorder.charged < total_budget:
         trial = study.ask()
-        config = {hp.name: suggest(trial, hp) for hp in space}
+        config = suggest_config(trial, space)
         outcome = optuna_trial(trial, config, ladder, recorder, total_budget)
         if outcome is None:
             break

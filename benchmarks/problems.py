@@ -2,7 +2,8 @@
 
 This module imports only numpy and ConfigSpace (0.6 or 1.x) at the top, so it runs unchanged in
 the HpBandSter virtual environment (numpy < 2, ConfigSpace 0.6.1) and in the project's own.
-scikit-learn is imported only by the MLP problem.
+scikit-learn is imported only by the problems that train a model (``trains_models``: mlp_digits,
+svm_digits, boosting), when they first evaluate.
 
 Every problem has a search space, a budget range with eta, and two functions of a configuration
 (a plain dict):
@@ -38,6 +39,40 @@ continuous parameters in [0, 1]; the value is the number of categorical ones plu
 continuous x, the mean of ``budget`` Bernoulli(x) samples. The loss here is minus that value over
 2N, so the optimum is -1 and the regret is the fraction of ones missed (the true loss uses the
 expectation x instead of the samples). Budgets 9..729 with eta 3, as in the paper.
+
+The problems after mlp_digits widen the set (issue 22) with log-scaled, integer, categorical and
+conditional hyperparameters, budgets of other kinds, and more dimensions:
+
+* ``svm_digits``: scikit-learn's ``SVC`` on load_digits (scaled to [0, 1]; the MLP's permutation,
+  split 1080 / 359 / 358 for training / validation / test). The budget is the number of training
+  points, 40..1080 with eta 3 (1080 = the whole training set), as in the BOHB paper's SVM
+  benchmark (there a surrogate of an SVM on MNIST, here the real thing on a small data set):
+  below 1080 the points are a random subset drawn from the run's noise generator, so small budgets
+  are noisy as well as biased. Hyperparameters: C in [2^-5, 2^15] and gamma in [2^-15, 2^3], both
+  log-scaled (the ranges of the grid recommended by Hsu, Chang, Lin: "A Practical Guide to Support
+  Vector Classification", the LIBSVM guide), kernel in {rbf, poly, sigmoid}, degree in 2..5 only
+  for kernel = poly (an EqualsCondition), coef0 in [0, 1] only for kernel in {poly, sigmoid} (an
+  InCondition). The loss is the validation error; ``true_loss`` the test error of the model trained
+  on the whole training set (cached). One evaluation takes under 0.2 s on average at 1080 points.
+* ``boosting``: scikit-learn's ``HistGradientBoostingClassifier`` on ``make_classification``
+  (3000 points, 20 features of which 10 informative and 5 redundant, 3 clusters per class, 2 % of
+  labels flipped, class_sep 0.7, random_state 0; split 1000 / 1000 / 1000). The budget is the
+  number of boosting rounds (``max_iter``, early stopping off), 3..81 with eta 3: four rungs like
+  Branin's ladder, and affordable, about 5 ms per round here (so 0.1 to 0.4 s at 81 rounds, where 243
+  rounds would take 1 to 2 s); a learning rate tuned on few rounds is biased upwards, the usual
+  low-fidelity trap of boosting. Hyperparameters: learning_rate in [0.01, 1] and l2_regularization
+  in [1e-6, 10] (log), max_leaf_nodes in 4..64 and min_samples_leaf in 2..200 (integers, log),
+  max_features in [0.2, 1] (the fraction of features per split, drawn with a seed from the noise
+  generator), limit_depth in {no, yes} and max_depth in 2..10 only when limit_depth = yes. Loss and
+  ``true_loss`` as for the SVM (test error after 81 rounds, random_state 0).
+* ``hartmann6_in_20``: Hartmann 6 (with the BOCA bias and noise above) embedded in 20 dimensions:
+  x0..x5 are Hartmann's, x6..x19 change nothing; optimum -3.32237 as in 6-d. Embedding a
+  low-dimensional function among dimensions without effect is the standard test of
+  high-dimensional Bayesian optimisation since REMBO (Wang, Hutter, Zoghi, Matheson, de Freitas:
+  "Bayesian Optimization in a Billion Dimensions via Random Embeddings", JAIR 2016; Branin in 25
+  dimensions and more), with Hartmann 6 among others in ALEBO (Letham, Calandra, Rai, Bakshy:
+  "Re-Examining Linear Embeddings for High-Dimensional Bayesian Optimization", NeurIPS 2020). It is
+  also what hyperparameter optimisation meets in practice: many hyperparameters barely matter.
 """
 
 from __future__ import annotations
@@ -68,6 +103,7 @@ class Problem:
     eta: int
     n_iterations: int
     optimum: float | None = None
+    trains_models: bool = False  # evaluations fit a scikit-learn model (seconds, not microseconds)
 
     def space(self, seed: int | None = None) -> CS.ConfigurationSpace:
         """A fresh ConfigurationSpace (seeded where the engine samples from it)."""
@@ -84,13 +120,14 @@ class Problem:
         return "loss" if self.optimum is None else "regret"
 
 
-def _new_space(seed: int | None, hyperparameters: list) -> CS.ConfigurationSpace:
-    """A ConfigurationSpace with ``hyperparameters``, on ConfigSpace 0.6 and 1.x alike."""
+def _new_space(seed: int | None, hyperparameters: list, conditions: list | None = None) -> CS.ConfigurationSpace:
+    """A ConfigurationSpace with ``hyperparameters`` and ``conditions``, on ConfigSpace 0.6 and 1.x alike."""
     cs = CS.ConfigurationSpace(seed=seed)
     if hasattr(cs, "add"):  # ConfigSpace >= 1.0
-        cs.add(hyperparameters)
+        cs.add(hyperparameters + list(conditions or []))
     else:
         cs.add_hyperparameters(hyperparameters)
+        cs.add_conditions(list(conditions or []))
     return cs
 
 
@@ -175,16 +212,20 @@ def _hartmann_value(x: np.ndarray, dims: int, z: float) -> float:
     return -float(alpha @ np.exp(-np.sum(a * (x - p) ** 2, axis=1)))
 
 
-def hartmann(dims: int, noise: float = 0.05) -> Problem:
-    """Multi-fidelity Hartmann in ``dims`` (3 or 6) dimensions, budgets 1..27."""
+def hartmann(dims: int, noise: float = 0.05, embedded_in: int | None = None) -> Problem:
+    """Multi-fidelity Hartmann in ``dims`` (3 or 6) dimensions, budgets 1..27; with ``embedded_in``, the
+    space has that many dimensions, of which only the first ``dims`` (x0, x1, ...) change the value."""
     max_budget = 27.0
-    names = [f"x{i}" for i in range(dims)]
+    total = embedded_in or dims
+    if total < dims:
+        raise ValueError(f"cannot embed Hartmann {dims} in {total} dimensions")
+    names = [f"x{i}" for i in range(total)]
 
     def make_space(seed: int | None) -> CS.ConfigurationSpace:
         return _new_space(seed, _floats(names, 0.0, 1.0))
 
     def point(config: Config) -> np.ndarray:
-        return np.array([float(config[name]) for name in names])
+        return np.array([float(config[name]) for name in names[:dims]])
 
     def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
         z = _fidelity(budget, max_budget)
@@ -193,8 +234,13 @@ def hartmann(dims: int, noise: float = 0.05) -> Problem:
     def true_loss(config: Config) -> float:
         return _hartmann_value(point(config), dims, 1.0)
 
-    return Problem(f"hartmann{dims}", f"multi-fidelity Hartmann, {dims} continuous", make_space, evaluate,
-                   true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
+    if embedded_in is None:
+        return Problem(f"hartmann{dims}", f"multi-fidelity Hartmann, {dims} continuous", make_space, evaluate,
+                       true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
+                       optimum=_HARTMANN[dims][2])
+    return Problem(f"hartmann{dims}_in_{total}",
+                   f"multi-fidelity Hartmann {dims} embedded in {total} continuous ({total - dims} without effect)",
+                   make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
                    optimum=_HARTMANN[dims][2])
 
 
@@ -261,7 +307,144 @@ def mlp_digits() -> Problem:
         return _TEST_ERRORS[key]
 
     return Problem("mlp_digits", "MLP on load_digits, 5 hyperparameters (test error of the incumbent)",
-                   make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=12)
+                   make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=12,
+                   trains_models=True)
+
+
+# --- more real models: an SVM on digits (budget = training points), gradient boosting (budget = rounds) -
+
+def _sklearn_missing(problem: str) -> ImportError:
+    return ImportError(f"the {problem} problem needs scikit-learn: pip install -e '.[benchmarks]'")
+
+
+_SVM_DATA: dict[str, Any] = {}
+
+
+def _svm_data() -> dict[str, Any]:
+    """load_digits scaled to [0, 1], the MLP's permutation (seed 0), split 1080 / 359 / 358: the training
+    set is exactly the largest budget, 40 * 3^3 points."""
+    if not _SVM_DATA:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError as error:
+            raise _sklearn_missing("svm_digits") from error
+        data = load_digits()
+        order = np.random.default_rng(0).permutation(len(data.target))
+        x, y = data.data[order] / 16.0, data.target[order]
+        _SVM_DATA.update(train=(x[:1080], y[:1080]), valid=(x[1080:1439], y[1080:1439]), test=(x[1439:], y[1439:]))
+    return _SVM_DATA
+
+
+def _train_svm(config: Config, x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.svm import SVC
+
+    kernel = config["kernel"]
+    model = SVC(C=float(config["C"]), kernel=kernel, gamma=float(config["gamma"]),
+                degree=int(config["degree"]) if kernel == "poly" else 3,
+                coef0=float(config["coef0"]) if kernel in ("poly", "sigmoid") else 0.0)
+    return model.fit(x, y)
+
+
+_SVM_TEST_ERRORS: dict[tuple, float] = {}
+
+
+def svm_digits() -> Problem:
+    """scikit-learn's SVC on load_digits; budget = training points (40..1080); loss = error rate."""
+    max_budget = 1080
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        kernel = CS.CategoricalHyperparameter("kernel", ["rbf", "poly", "sigmoid"])
+        degree = CS.UniformIntegerHyperparameter("degree", 2, 5)
+        coef0 = CS.UniformFloatHyperparameter("coef0", 0.0, 1.0)
+        return _new_space(seed, [
+            CS.UniformFloatHyperparameter("C", 2.0 ** -5, 2.0 ** 15, log=True),
+            CS.UniformFloatHyperparameter("gamma", 2.0 ** -15, 2.0 ** 3, log=True),
+            kernel, degree, coef0,
+        ], [CS.EqualsCondition(degree, kernel, "poly"), CS.InCondition(coef0, kernel, ["poly", "sigmoid"])])
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        x, y = _svm_data()["train"]
+        points = min(int(round(budget)), len(y))
+        if points < len(y):  # a random subset: the noise of small budgets
+            chosen = rng.choice(len(y), size=points, replace=False)
+            x, y = x[chosen], y[chosen]
+        return 1.0 - float(_train_svm(config, x, y).score(*_svm_data()["valid"]))
+
+    def true_loss(config: Config) -> float:
+        key = tuple(sorted(config.items()))
+        if key not in _SVM_TEST_ERRORS:
+            model = _train_svm(config, *_svm_data()["train"])
+            _SVM_TEST_ERRORS[key] = 1.0 - float(model.score(*_svm_data()["test"]))
+        return _SVM_TEST_ERRORS[key]
+
+    return Problem("svm_digits", "SVM on load_digits, 5 hyperparameters (2 conditional), budget = training points"
+                   " (test error of the incumbent)", make_space, evaluate, true_loss,
+                   min_budget=40, max_budget=max_budget, eta=3, n_iterations=16, trains_models=True)
+
+
+_BOOSTING_DATA: dict[str, Any] = {}
+
+
+def _boosting_data() -> dict[str, Any]:
+    """make_classification (binary, 20 features, 10 informative, 5 redundant, 3 clusters per class,
+    2 % labels flipped, class_sep 0.7, random_state 0), 3000 points split 1000 / 1000 / 1000."""
+    if not _BOOSTING_DATA:
+        try:
+            from sklearn.datasets import make_classification
+        except ImportError as error:
+            raise _sklearn_missing("boosting") from error
+        x, y = make_classification(n_samples=3000, n_features=20, n_informative=10, n_redundant=5,
+                                   n_clusters_per_class=3, flip_y=0.02, class_sep=0.7, random_state=0)
+        _BOOSTING_DATA.update(train=(x[:1000], y[:1000]), valid=(x[1000:2000], y[1000:2000]),
+                              test=(x[2000:], y[2000:]))
+    return _BOOSTING_DATA
+
+
+def _train_boosting(config: Config, rounds: int, random_state: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(
+        learning_rate=float(config["learning_rate"]), max_iter=rounds, max_leaf_nodes=int(config["max_leaf_nodes"]),
+        min_samples_leaf=int(config["min_samples_leaf"]), l2_regularization=float(config["l2_regularization"]),
+        max_features=float(config["max_features"]),
+        max_depth=int(config["max_depth"]) if config["limit_depth"] == "yes" else None,
+        early_stopping=False, random_state=random_state)
+    return model.fit(*_boosting_data()["train"])
+
+
+_BOOSTING_TEST_ERRORS: dict[tuple, float] = {}
+
+
+def boosting() -> Problem:
+    """HistGradientBoostingClassifier on a fixed make_classification; budget = boosting rounds (3..81)."""
+    max_budget = 81
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        limit_depth = CS.CategoricalHyperparameter("limit_depth", ["no", "yes"])
+        max_depth = CS.UniformIntegerHyperparameter("max_depth", 2, 10)
+        return _new_space(seed, [
+            CS.UniformFloatHyperparameter("learning_rate", 0.01, 1.0, log=True),
+            CS.UniformIntegerHyperparameter("max_leaf_nodes", 4, 64, log=True),
+            CS.UniformIntegerHyperparameter("min_samples_leaf", 2, 200, log=True),
+            CS.UniformFloatHyperparameter("l2_regularization", 1e-6, 10.0, log=True),
+            CS.UniformFloatHyperparameter("max_features", 0.2, 1.0),
+            limit_depth, max_depth,
+        ], [CS.EqualsCondition(max_depth, limit_depth, "yes")])
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        model = _train_boosting(config, int(round(budget)), int(rng.integers(2 ** 31)))
+        return 1.0 - float(model.score(*_boosting_data()["valid"]))
+
+    def true_loss(config: Config) -> float:
+        key = tuple(sorted(config.items()))
+        if key not in _BOOSTING_TEST_ERRORS:
+            model = _train_boosting(config, max_budget, random_state=0)
+            _BOOSTING_TEST_ERRORS[key] = 1.0 - float(model.score(*_boosting_data()["test"]))
+        return _BOOSTING_TEST_ERRORS[key]
+
+    return Problem("boosting", "gradient boosting on make_classification, 7 hyperparameters (1 conditional),"
+                   " budget = rounds (test error of the incumbent)", make_space, evaluate, true_loss,
+                   min_budget=3, max_budget=max_budget, eta=3, n_iterations=12, trains_models=True)
 
 
 def noise_generator(seed: int) -> np.random.Generator:
@@ -273,6 +456,7 @@ def noise_generator(seed: int) -> np.random.Generator:
 def all_problems() -> dict[str, Problem]:
     """Every problem by name, in report order."""
     problems = [counting_ones(n) for n in (4, 8, 16, 32)] + [branin(), hartmann(3), hartmann(6), mlp_digits()]
+    problems += [svm_digits(), boosting(), hartmann(6, embedded_in=20)]
     return {problem.name: problem for problem in problems}
 
 

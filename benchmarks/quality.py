@@ -437,6 +437,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
+    os.environ["OMP_NUM_THREADS"] = "1"  # the Scorer trains models here (boosting uses OpenMP): one thread, as a run
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     missing = {engine: engine_available(engine) for engine in args.engines}

@@ -63,6 +63,164 @@ def test_mlp_digits_trains_and_scores_a_test_error():
     assert problem.measure == "loss"
 
 
+NEW_PROBLEMS = ["svm_digits", "boosting", "hartmann6_in_20"]
+
+
+def test_the_new_problems_come_after_the_first_eight_in_report_order():
+    names = list(problems.all_problems())
+    assert names[:8] == ["counting_ones_4", "counting_ones_8", "counting_ones_16", "counting_ones_32", "branin",
+                         "hartmann3", "hartmann6", "mlp_digits"]
+    assert names[8:] == NEW_PROBLEMS
+    assert [name for name, problem in problems.all_problems().items() if problem.trains_models] == [
+        "mlp_digits", "svm_digits", "boosting"]
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """scikit-learn's gradient boosting on one OpenMP thread, as benchmarks.quality runs it (with
+    OMP_NUM_THREADS=1); left alone, it would also start a process to count the physical cores."""
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+
+
+@pytest.mark.parametrize("name", [name for name in problems.all_problems() if name != "mlp_digits"])
+def test_every_problem_evaluates_sampled_configurations_at_both_ends_of_its_budgets(name, one_thread):
+    """mlp_digits has its own test above (its true loss trains 27 epochs)."""
+    problem = problems.get_problem(name)
+    space = problem.space(7)
+    samples = [space.sample_configuration()] if problem.trains_models else space.sample_configuration(3)
+    for configuration in samples:
+        config = {key: problems_plain(value) for key, value in dict(configuration).items()}
+        rng = np.random.default_rng(0)
+        for budget in (problem.min_budget, problem.max_budget):
+            assert math.isfinite(problem.evaluate(dict(config), budget, rng))
+        score = problem.score(dict(config))
+        assert math.isfinite(score) and (problem.optimum is None or score >= -1e-9)
+        if problem.trains_models:
+            assert 0.0 <= problem.true_loss(config) <= 1.0 and problem.measure == "loss"
+    assert rungs_are_integers(problem)  # Optuna's pruner steps are integers
+
+
+def problems_plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def rungs_are_integers(problem) -> bool:
+    from benchmarks import peers
+
+    return all(rung == round(rung) for rung in peers.rungs(problem))
+
+
+def test_svm_budget_is_a_random_training_subset_and_the_whole_set_at_the_largest():
+    problem = problems.svm_digits()
+    assert (problem.min_budget, problem.max_budget, problem.eta) == (40, 1080, 3)
+    assert len(problems._svm_data()["train"][1]) == problem.max_budget
+    config = {"C": 10.0, "gamma": 0.02, "kernel": "rbf"}
+    small = {problem.evaluate(config, 40, np.random.default_rng(seed)) for seed in range(4)}
+    assert len(small) > 1  # different subsets
+    full = {problem.evaluate(config, 1080, np.random.default_rng(seed)) for seed in range(2)}
+    assert len(full) == 1 and full.pop() < 0.05
+    poly = {"C": 10.0, "gamma": 0.02, "kernel": "poly", "degree": 2, "coef0": 0.5}
+    first = problem.true_loss(poly)
+    problems._SVM_TEST_ERRORS.clear()
+    assert problem.true_loss(dict(poly)) == first < 0.05  # deterministic, not only cached
+
+
+def test_boosting_budget_is_rounds_and_max_depth_only_counts_when_limited(one_thread):
+    problem = problems.boosting()
+    assert (problem.min_budget, problem.max_budget, problem.eta) == (3, 81, 3)
+    config = {"learning_rate": 0.1, "max_leaf_nodes": 16, "min_samples_leaf": 10, "l2_regularization": 1e-3,
+              "max_features": 1.0, "limit_depth": "no"}
+    rng = np.random.default_rng(0)
+    assert problem.evaluate(config, 3, rng) > problem.evaluate(config, 81, rng)  # more rounds fit better here
+    assert problem.true_loss(config) < 0.3
+    stump = dict(config, limit_depth="yes", max_depth=2)
+    assert problem.true_loss(stump) != problem.true_loss(config)
+    unlimited = dict(config, max_depth=2)  # an inactive value is ignored
+    problems._BOOSTING_TEST_ERRORS.clear()
+    assert problem.true_loss(unlimited) == problem.true_loss(config)
+
+
+def test_hartmann6_in_20_ignores_its_dummy_dimensions():
+    problem = problems.get_problem("hartmann6_in_20")
+    assert len(list(problem.space(0).values())) == 20
+    minimiser = [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        config = {f"x{i}": float(v) for i, v in enumerate(minimiser + list(rng.uniform(size=14)))}
+        assert problem.score(config) == pytest.approx(0.0, abs=1e-5)
+        assert problem.evaluate(config, 27, rng) == problem.true_loss(config)
+    with pytest.raises(ValueError):
+        problems.hartmann(6, embedded_in=5)
+
+
+class FakeTrial:
+    """What the Optuna translator calls on a trial: answers from ``values``, else the lower bound
+    (or first choice), and records the names in the order asked."""
+
+    def __init__(self, values: dict | None = None) -> None:
+        self.values, self.asked = values or {}, []
+
+    def _answer(self, name, default):
+        self.asked.append(name)
+        return self.values.get(name, default)
+
+    def suggest_float(self, name, low, high, log=False, step=None):
+        return self._answer(name, low)
+
+    def suggest_int(self, name, low, high, log=False):
+        return self._answer(name, low)
+
+    def suggest_categorical(self, name, choices):
+        return self._answer(name, choices[0])
+
+
+@pytest.mark.parametrize("name", ["svm_digits", "boosting"])
+def test_the_optuna_translator_round_trips_conditional_configurations(name):
+    import ConfigSpace as CS
+
+    from benchmarks import peers
+
+    space = problems.get_problem(name).space(3)
+    order = [hp.name for hp in peers.hyperparameters(space)]
+    for child, condition in peers.conditions(space).items():
+        assert order.index(condition.parent.name) < order.index(child)
+    seen = set()
+    for configuration in space.sample_configuration(40):
+        config = {key: problems_plain(value) for key, value in dict(configuration).items()}
+        trial = FakeTrial(config)
+        assert peers.suggest_config(trial, space) == config  # inactive values are neither asked nor set
+        assert set(trial.asked) == set(config)
+        CS.Configuration(space, values=config)  # valid: ConfigSpace checks active and inactive values
+        seen.add(tuple(sorted(config)))
+    assert len(seen) > 1  # both sides of a condition were exercised
+
+
+def test_the_optuna_translator_refuses_other_conditions_and_forbidden_clauses():
+    import ConfigSpace as CS
+
+    from benchmarks import peers
+
+    def space(extra) -> CS.ConfigurationSpace:
+        a = CS.CategoricalHyperparameter("a", ["x", "y", "z"])
+        b = CS.UniformFloatHyperparameter("b", 0.0, 1.0)
+        c = CS.UniformIntegerHyperparameter("c", 1, 5)
+        return problems._new_space(0, [a, b, c], extra(a, b, c))
+
+    nested = space(lambda a, b, c: [CS.InCondition(b, a, ["x", "y"]), CS.EqualsCondition(c, b, 0.5)])
+    assert peers.suggest_config(FakeTrial({"a": "z"}), nested) == {"a": "z"}  # c's parent b is inactive
+    assert peers.suggest_config(FakeTrial({"a": "y", "b": 0.5}), nested) == {"a": "y", "b": 0.5, "c": 1}
+    with pytest.raises(NotImplementedError, match="NotEqualsCondition"):
+        peers.hyperparameters(space(lambda a, b, c: [CS.NotEqualsCondition(b, a, "x")]))
+    with pytest.raises(NotImplementedError, match="AndConjunction"):
+        peers.hyperparameters(space(lambda a, b, c: [CS.AndConjunction(CS.EqualsCondition(b, a, "x"),
+                                                                       CS.EqualsCondition(b, c, 2))]))
+    forbidden = space(lambda a, b, c: [])
+    clause = CS.ForbiddenEqualsClause(forbidden["a"], "z")
+    forbidden.add(clause) if hasattr(forbidden, "add") else forbidden.add_forbidden_clause(clause)
+    with pytest.raises(NotImplementedError, match="forbidden"):
+        peers.suggest_config(FakeTrial(), forbidden)
+
+
 def test_unknown_problem_names_the_known_ones():
     with pytest.raises(ValueError, match="counting_ones_4"):
         problems.get_problem("nope")
