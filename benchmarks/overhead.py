@@ -16,7 +16,8 @@ HpBandSter does) it prints
 * per refit: the median time of ``fit`` (split by loss, subsample, build both densities; the tpe
   model fits on every budget at once, which here is the one budget).
 
-Times come from ``time.perf_counter``; nothing is asserted.
+Both run on one BLAS thread, as rank 0 runs them under ``mpiexec`` (``mpibohb/blas.py``). Times come
+from ``time.perf_counter``; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import scipy
 
 from benchmarks.model_space import benchmark_space, smooth_loss
 from benchmarks.timing import median_seconds
+from mpibohb.blas import one_blas_thread
 from mpibohb.samplers.models import model_sampler, model_settings
 from mpibohb.space import SearchSpace
 
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         for size in args.sizes:
             for max_points in (512, None):
-                row = measure(size, max_points, args.proposals, args.fits, args.seed, name)
+                with one_blas_thread():
+                    row = measure(size, max_points, args.proposals, args.fits, args.seed, name)
                 rows.append(dict(row, model=name, observations=size, max_points_in_model=max_points))
                 print(f"| {name} | {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} +"
                       f" {row['bad']:,} | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)

@@ -33,6 +33,9 @@ def simulated_run(family: Any, n_iterations: int, workers: int, loss: Callable[[
     from mpibohb.simulation import busy_fraction
 
     result = simulate(family, n_iterations=n_iterations, worker=loss, n_workers=workers, duration=duration)
+    failed = [run for run in result.get_all_runs() if run.loss is None]
+    if failed:  # simulate records a raising loss as a failed run; a benchmark's loss must not fail
+        raise RuntimeError(f"{len(failed)} evaluations failed; the first: {failed[0].error_logs}")
     configs = result.get_id2config_mapping()
     runs = [{"config": configs[run.config_id]["config"], "budget": run.budget, "loss": run.loss,
              "charged": run.budget, "finished": run.time_stamps["finished"]} for run in result.get_all_runs()]

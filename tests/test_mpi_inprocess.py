@@ -56,3 +56,44 @@ def test_runs_on_a_sub_communicator():
     finally:
         sub.Free()
     world.Barrier()
+
+
+@pytest.mark.mpi(min_size=2)
+def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monkeypatch):
+    """Rank 0 shares its node with busy ranks: a second BLAS thread waiting for a core made its
+    proposals up to 55x slower. The limit is process-wide, so only rank 0 (no compute) has it."""
+    from mpi4py import MPI
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from mpibohb.samplers import bohb
+
+    def blas_threads() -> set:
+        return {lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()}
+
+    comm = MPI.COMM_WORLD
+    if not ThreadpoolController().select(user_api="blas"):
+        pytest.skip("numpy here uses no BLAS library that threadpoolctl knows")
+    seen_in_model, seen_in_compute = [], []
+    original = bohb.first_legal
+
+    def first_legal(*args, **kwargs):
+        seen_in_model.append(blas_threads())
+        return original(*args, **kwargs)
+
+    def compute(config, budget):
+        seen_in_compute.append(blas_threads())
+        return loss(config, budget)
+
+    monkeypatch.setattr(bohb, "first_legal", first_legal)
+    with threadpool_limits(limits=2, user_api="blas"):
+        BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=6, worker=compute,
+                                                                     workers_return=True)
+        after = blas_threads()
+    assert after == {2}
+    if comm.Get_rank() == 0:
+        assert seen_in_model and all(seen == {1} for seen in seen_in_model)
+        assert not seen_in_compute
+    else:
+        assert not seen_in_model
+        assert seen_in_compute and all(seen == {2} for seen in seen_in_compute)
+    comm.Barrier()

@@ -329,33 +329,3 @@ def test_the_bounded_sampler_deals_configspace_own_configurations(mixed_space) -
     plain.seed(int(np.random.default_rng(5).integers(2**31 - 1)))
     assert ours == [plain_config(plain.sample_configuration()) for _ in range(200)]
 
-
-@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
-def test_a_model_based_proposal_runs_on_one_blas_thread_and_leaves_the_setting_as_it_was(model, monkeypatch):
-    """Rank 0 shares a node with busy ranks: a second BLAS thread waiting for a core made proposals
-    up to 50x slower. Outside the proposal the process keeps its own setting (a compute may want more)."""
-    from threadpoolctl import ThreadpoolController, threadpool_limits
-
-    from mpibohb.samplers import bohb, tpe
-    from mpibohb.samplers.models import model_sampler, model_settings
-
-    controller = ThreadpoolController()
-    if not controller.select(user_api="blas"):
-        pytest.skip("numpy here uses no BLAS library that threadpoolctl knows")
-    seen = []
-    module = bohb if model == "hpbandster" else tpe
-
-    def first_legal(*args, **kwargs):
-        seen.append({lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()})
-        return original(*args, **kwargs)
-
-    original = module.first_legal
-    monkeypatch.setattr(module, "first_legal", first_legal)
-    sampler = model_sampler(SearchSpace(small_space()), model_settings(model, random_fraction=0.0))
-    rng = np.random.default_rng(0)
-    with threadpool_limits(limits=2, user_api="blas"):
-        _feed(sampler, 1.0, 30, rng)
-        assert sampler.propose(1.0, rng).info["model_based_pick"]
-        after = {lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()}
-    assert seen == [{1}]
-    assert after == {2}

@@ -26,6 +26,7 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..blas import one_blas_thread
 from ..brackets import Job
 from ..checkpoints import directory_for
 from ..files import RunFileError
@@ -384,7 +385,8 @@ def _start_watch(executor: MPIExecutor) -> DeathWatch | None:
 
 def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], executor: MPIExecutor) -> Any:
     try:
-        return run_master(executor)
+        with one_blas_thread():  # rank 0 computes nothing but the model (see mpibohb/blas.py)
+            return run_master(executor)
     except RunStopped:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -21,7 +21,6 @@ from . import Proposal
 from .kde import MixedKDE
 from .random import RandomSampler
 from .ranking import first_legal
-from .threads import on_one_blas_thread
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +111,6 @@ class KDESampler:
         if self._model is None or budget >= self._model.budget:
             self._stale_budgets.add(budget)
 
-    @on_one_blas_thread
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
         model = self.current_model(rng)

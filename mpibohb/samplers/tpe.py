@@ -47,7 +47,6 @@ from .kde import bounded_bandwidths, normal_reference_bandwidths
 from .parzen import Components, ParzenMixture, count_bandwidth, discrete_log_rows, neighbour_bandwidths
 from .random import RandomSampler
 from .ranking import first_legal
-from .threads import on_one_blas_thread
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +185,6 @@ class ParzenSampler:
         elif budget >= self._latest.budgets[row]:
             self._latest.budgets[row], self._latest.losses[row] = budget, loss
 
-    @on_one_blas_thread
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
         model = self.current_model(rng)
