@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.problems import Problem, all_problems, get_problem, noise_generator
+from benchmarks.problems import Problem, get_problem, noise_generator, offline_problems
 from benchmarks.quality import (
     PEER_OPTIMIZER,
     ROOT,
@@ -233,7 +233,7 @@ def table(columns: dict[str, dict[str, np.ndarray]], labels: list[str], referenc
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    offline = [name for name, problem in all_problems().items() if not problem.trains_models]
+    offline = offline_problems()
     parser.add_argument("--problem", nargs="+", default=offline, help=f"default: {' '.join(offline)}")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="labels of VARIANTS (default: all)")
     parser.add_argument("--seeds", type=int, default=10)

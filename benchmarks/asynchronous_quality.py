@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.problems import all_problems, get_problem, noise_generator
+from benchmarks.problems import get_problem, noise_generator, offline_problems
 from benchmarks.quality import incumbent_steps, standard_error, step_values
 
 WORKERS = [1, 32]
@@ -65,11 +65,6 @@ SEEDS = 10
 SCHEDULES = ("synchronous", "asynchronous")
 QUICK = {"problems": ["branin"], "seeds": 2, "workers": [1, 8], "n_iterations": 8}
 STANDARD_NORMAL = statistics.NormalDist()
-
-
-def default_problems() -> list[str]:
-    """Every offline problem but those whose evaluations train a model (the MLP, SVM, boosting)."""
-    return [name for name, problem in all_problems().items() if not problem.trains_models]
 
 
 def _plain(value: Any) -> Any:
@@ -231,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the settings, rows and runs to this file as JSON")
     args = parser.parse_args(argv)
     quick = QUICK if args.quick else {}
-    problems = args.problems or quick.get("problems") or default_problems()
+    problems = args.problems or quick.get("problems") or offline_problems()
     seeds = args.seeds or quick.get("seeds") or SEEDS
     workers = args.workers or quick.get("workers") or WORKERS
     n_iterations = args.n_iterations or quick.get("n_iterations")

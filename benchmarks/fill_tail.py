@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.problems import all_problems, noise_generator
+from benchmarks.problems import all_problems, noise_generator, offline_problems
 from benchmarks.quality import incumbent_steps, standard_error
 from benchmarks.simulated import simulated_run
 from benchmarks.utilisation import toy_space
@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write both tables' rows to this file as JSON")
     args = parser.parse_args(argv)
     ladders, iterations, workers = (LADDERS[:2], [40], [8, 32]) if args.quick else (LADDERS, ITERATIONS, WORKERS)
-    offline = [name for name, problem in all_problems().items() if not problem.trains_models]
-    problems = ["counting_ones_8", "branin"] if args.quick else offline
+    problems = ["counting_ones_8", "branin"] if args.quick else offline_problems()
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     cells = [(ladder, n, k) for ladder in ladders for n in iterations for k in workers]
     print(f"Schedules: Hyperband, ladders (min, max, eta) {ladders}, iterations {iterations}, K {workers}\n")

@@ -282,6 +282,16 @@ def _train_mlp(config: Config, epochs: int, random_state: int) -> Any:
 _TEST_ERRORS: dict[tuple, float] = {}
 
 
+def _cached_test_error(cache: dict[tuple, float], config: Config, train: Callable[[], Any],
+                       test: tuple[np.ndarray, np.ndarray]) -> float:
+    """The test error of the model ``train()`` makes for ``config``, trained once per configuration
+    (the report asks for an incumbent's true loss many times)."""
+    key = tuple(sorted(config.items()))
+    if key not in cache:
+        cache[key] = 1.0 - float(train().score(*test))
+    return cache[key]
+
+
 def mlp_digits() -> Problem:
     """scikit-learn's MLPClassifier on load_digits; budget = epochs (1..27); loss = error rate."""
     max_budget = 27
@@ -300,11 +310,8 @@ def mlp_digits() -> Problem:
         return 1.0 - float(model.score(*_digits()["valid"]))
 
     def true_loss(config: Config) -> float:
-        key = tuple(sorted(config.items()))
-        if key not in _TEST_ERRORS:
-            model = _train_mlp(config, max_budget, random_state=0)
-            _TEST_ERRORS[key] = 1.0 - float(model.score(*_digits()["test"]))
-        return _TEST_ERRORS[key]
+        return _cached_test_error(_TEST_ERRORS, config, lambda: _train_mlp(config, max_budget, random_state=0),
+                                  _digits()["test"])
 
     return Problem("mlp_digits", "MLP on load_digits, 5 hyperparameters (test error of the incumbent)",
                    make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=12,
@@ -371,11 +378,8 @@ def svm_digits() -> Problem:
         return 1.0 - float(_train_svm(config, x, y).score(*_svm_data()["valid"]))
 
     def true_loss(config: Config) -> float:
-        key = tuple(sorted(config.items()))
-        if key not in _SVM_TEST_ERRORS:
-            model = _train_svm(config, *_svm_data()["train"])
-            _SVM_TEST_ERRORS[key] = 1.0 - float(model.score(*_svm_data()["test"]))
-        return _SVM_TEST_ERRORS[key]
+        return _cached_test_error(_SVM_TEST_ERRORS, config, lambda: _train_svm(config, *_svm_data()["train"]),
+                                  _svm_data()["test"])
 
     return Problem("svm_digits", "SVM on load_digits, 5 hyperparameters (2 conditional), budget = training points"
                    " (test error of the incumbent)", make_space, evaluate, true_loss,
@@ -436,11 +440,8 @@ def boosting() -> Problem:
         return 1.0 - float(model.score(*_boosting_data()["valid"]))
 
     def true_loss(config: Config) -> float:
-        key = tuple(sorted(config.items()))
-        if key not in _BOOSTING_TEST_ERRORS:
-            model = _train_boosting(config, max_budget, random_state=0)
-            _BOOSTING_TEST_ERRORS[key] = 1.0 - float(model.score(*_boosting_data()["test"]))
-        return _BOOSTING_TEST_ERRORS[key]
+        return _cached_test_error(_BOOSTING_TEST_ERRORS, config,
+                                  lambda: _train_boosting(config, max_budget, random_state=0), _boosting_data()["test"])
 
     return Problem("boosting", "gradient boosting on make_classification, 7 hyperparameters (1 conditional),"
                    " budget = rounds (test error of the incumbent)", make_space, evaluate, true_loss,
@@ -458,6 +459,12 @@ def all_problems() -> dict[str, Problem]:
     problems = [counting_ones(n) for n in (4, 8, 16, 32)] + [branin(), hartmann(3), hartmann(6), mlp_digits()]
     problems += [svm_digits(), boosting(), hartmann(6, embedded_in=20)]
     return {problem.name: problem for problem in problems}
+
+
+def offline_problems() -> list[str]:
+    """The names of the problems whose evaluations train no model, in report order: the defaults of
+    the benchmarks that run many variants (the others take minutes per run)."""
+    return [name for name, problem in all_problems().items() if not problem.trains_models]
 
 
 def get_problem(name: str) -> Problem:

@@ -328,4 +328,3 @@ def test_the_bounded_sampler_deals_configspace_own_configurations(mixed_space) -
     plain = copy.deepcopy(mixed_space)
     plain.seed(int(np.random.default_rng(5).integers(2**31 - 1)))
     assert ours == [plain_config(plain.sample_configuration()) for _ in range(200)]
-
