@@ -78,6 +78,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + prior component": {"prior_weight": 1.0},
         "  + truncated kernels": {"truncated": True},
         "  + all budgets": {"budget_rule": "all"},
+        "  + all budgets, promotable first": {"budget_rule": "promoted"},
         "  + TPE split (10%, at most 25)": {"split": "tpe", "top_n_percent": 10, "max_good_points": 25},
     }
     tpe = {
@@ -86,6 +87,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, no magic clip": {"magic_clip": False},
         "tpe, no prior": {"prior_weight": 0.0},
         "tpe, untruncated kernels": {"truncated": False},
+        "tpe, all budgets, by budget alone": {"budget_rule": "all"},
         "tpe, largest budget only": {"budget_rule": "largest"},
         "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped"},
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
@@ -136,6 +138,8 @@ def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int
 
     family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
                   eta=problem.eta, seed=seed)
+    if model == TPE:  # as BOHB(model="tpe") sets it
+        changes = {"promotion_fraction": 1.0 / problem.eta, **changes}
     family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model
     noise = noise_generator(seed)
     started = time.perf_counter()

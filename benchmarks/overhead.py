@@ -52,7 +52,7 @@ def measure(num_observations: int, max_points: int | None, proposals: int, fits:
     for config in configs:
         sampler.observe(config.get_array(), BUDGET, smooth_loss(dict(config)))
     rng = np.random.default_rng(seed)
-    fitted_budget = None if getattr(settings, "budget_rule", None) == "all" else BUDGET
+    fitted_budget = None if getattr(settings, "budget_rule", None) in ("promoted", "all") else BUDGET
 
     per_refit = median_seconds(lambda: sampler.fit(fitted_budget, rng), fits)
 

@@ -390,10 +390,12 @@ class BOHB(_HyperbandFamily):
                  bandwidth_factor: float | None = None, min_bandwidth: float = 1e-3,
                  max_points_in_model: int | None = 512, model: str = "hpbandster", **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
+        # the tpe model ranks first what successive halving would promote: the best 1 / eta of a budget
+        promotion = {"promotion_fraction": 1.0 / self.eta} if model == "tpe" else {}
         self.kde_settings = model_settings(
             model, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent, num_samples=num_samples,
             random_fraction=random_fraction, bandwidth_factor=bandwidth_factor, min_bandwidth=min_bandwidth,
-            max_points_in_model=max_points_in_model)
+            max_points_in_model=max_points_in_model, **promotion)
 
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)

@@ -219,7 +219,8 @@ def _continuous_column(space: SearchSpace, name: str) -> int:
 
 def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> None:
     space = SearchSpace(_space())
-    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0))
+    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0,
+                                                  budget_rule="all"))
     configs = list(_space().sample_configuration(5))
     vectors = [c.get_array() for c in configs]
     for vector, loss in zip(vectors, [0.1, 0.2, 0.3, 0.4, 0.5]):
@@ -231,6 +232,24 @@ def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> Non
     x_of = {float(v[space.model_indices][column]) for v in (vectors[4], vectors[0])}
     assert set(model.good.means[:, x].tolist()) == x_of
     assert float(vectors[3][space.model_indices][column]) in model.bad.means[:, x].tolist()
+
+
+@pytest.mark.parametrize("budget_rule, good", [("promoted", "AB"), ("all", "AE")])
+def test_promoted_rule_ranks_first_what_successive_halving_would_promote(budget_rule: str, good: str) -> None:
+    """A..F at budget 1 with losses 0.1..0.6; A, E, F at budget 3 with 0.2, 0.8, 0.9. Within the best
+    third at their largest budget are A (at 3) and B (at 1): "promoted" ranks them first; "all"
+    ranks the budget-3 results first, E's poor one before B's."""
+    space = SearchSpace(_space())
+    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0,
+                                                  budget_rule=budget_rule))
+    vectors = dict(zip("ABCDEF", (c.get_array() for c in _space().sample_configuration(6))))
+    for name, loss in zip("ABCDEF", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]):
+        sampler.observe(vectors[name], 1.0, loss)
+    for name, loss in zip("AEF", [0.2, 0.8, 0.9]):
+        sampler.observe(vectors[name], 3.0, loss)
+    model = sampler.current_model(np.random.default_rng(0))
+    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
+    assert set(model.good.means[:, x].tolist()) == {float(vectors[name][space.model_indices][column]) for name in good}
 
 
 def test_largest_budget_rule_uses_that_budget_only() -> None:
@@ -253,6 +272,8 @@ def test_largest_budget_rule_uses_that_budget_only() -> None:
     ("top_n_percent", 100, "top_n_percent must be between 0 and 100"),
     ("prior_weight", -1.0, "prior_weight must be finite and >= 0"),
     ("prior_weight", math.inf, "prior_weight must be finite"),
+    ("promotion_fraction", 0.0, "promotion_fraction must be above 0 and at most 1"),
+    ("promotion_fraction", 1.5, "promotion_fraction must be above 0 and at most 1"),
     ("random_fraction", 1.5, "random_fraction must be between 0 and 1"),
     ("bandwidth_factor", 0, "bandwidth_factor must be above 0"),
     ("min_bandwidth", 2.0, "min_bandwidth must be above 0 and at most 1"),
@@ -300,6 +321,7 @@ def test_each_model_has_its_defaults_and_takes_the_given_arguments() -> None:
     assert isinstance(hpbandster, KDESettings) and hpbandster == KDESettings()
     tpe = BOHB(_space(), min_budget=1, max_budget=9, model="tpe").kde_settings
     assert isinstance(tpe, ParzenSettings) and tpe == ParzenSettings()
+    assert BOHB(_space(), min_budget=1, max_budget=16, eta=4, model="tpe").kde_settings.promotion_fraction == 0.25
     given = dict(top_n_percent=20, num_samples=32, random_fraction=0.25, bandwidth_factor=2.0, min_bandwidth=0.01,
                  min_points_in_model=12, max_points_in_model=None)
     for model in ("hpbandster", "tpe"):
@@ -332,7 +354,7 @@ def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:
     # the tpe model's settings once overwrote the run's budgets in its settings, and report failed
     _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
     result = load_result(tmp_path / "run")
-    assert result.HB_config["budgets"] == [1.0, 3.0, 9.0] and result.HB_config["budget_rule"] == "all"
+    assert result.HB_config["budgets"] == [1.0, 3.0, 9.0] and result.HB_config["budget_rule"] == "promoted"
     assert len(result.get_pandas_dataframe()[0]) > 0
     report = run_cli("report", str(tmp_path / "run"))
     assert report.returncode == 0 and "budgets 1, 3, 9" in report.stdout, report.stdout + report.stderr

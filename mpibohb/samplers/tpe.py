@@ -15,9 +15,14 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   with that weight against 1 per point;
 * ``truncated``: continuous kernels are renormalised on the unit cube, so points near a bound are
   not penalised for the mass their kernels lose outside it;
-* ``budget_rule="all"``: one model from every configuration evaluated so far, each at the largest
-  budget it reached, ranked by that budget first and its loss second (what Optuna's TPE does with
-  a pruner's trials); ``"largest"``: BOHB's model of the largest budget with enough results;
+* ``budget_rule="promoted"``: one model from every configuration evaluated so far, each at the
+  largest budget it reached; the configurations whose loss there is within the best
+  ``promotion_fraction`` (BOHB: ``1 / eta``) of all results at that budget, the ones successive
+  halving would promote, rank first, by budget and then loss; the others after them, in the same
+  order. ``"all"``: the same without that test, ranked by budget first and loss second (what
+  Optuna's TPE does with a pruner's trials), so that a poor result at a large budget ranks above
+  the best at a smaller one, and a bracket that starts at the largest budget puts poor
+  configurations in the good set; ``"largest"``: BOHB's model of the largest budget with enough results;
   ``"stopped"``: that model, with every configuration whose largest budget is smaller added to
   the bad set;
 * ``split="tpe"``: the good set is the best ``ceil(top_n_percent % of n)`` points, at most
@@ -51,7 +56,7 @@ from .ranking import first_legal
 logger = logging.getLogger(__name__)
 
 BANDWIDTH_RULES = ("neighbours", "normal_reference")
-BUDGET_RULES = ("all", "largest", "stopped")
+BUDGET_RULES = ("promoted", "all", "largest", "stopped")
 SPLIT_RULES = ("tpe", "hpbandster")
 
 
@@ -75,8 +80,9 @@ class ParzenSettings:
     magic_clip: bool = True
     prior_weight: float = 1.0
     truncated: bool = True
-    budget_rule: str = "all"  # not "budgets": a run's settings record the ladder under that name
+    budget_rule: str = "promoted"  # not "budgets": a run's settings record the ladder under that name
     split: str = "tpe"
+    promotion_fraction: float = 1 / 3
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first parameter out of range."""
@@ -101,6 +107,8 @@ class ParzenSettings:
             ("bandwidth_factor", _real(self.bandwidth_factor) and self.bandwidth_factor > 0, "above 0"),
             ("min_bandwidth", _real(self.min_bandwidth) and 0 < self.min_bandwidth <= 1, "above 0 and at most 1"),
             ("prior_weight", _real(self.prior_weight) and 0 <= self.prior_weight < math.inf, "finite and >= 0"),
+            ("promotion_fraction", _real(self.promotion_fraction) and 0 < self.promotion_fraction <= 1,
+             "above 0 and at most 1"),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -142,11 +150,13 @@ class _Results:
         self.count += 1
         return self.count - 1
 
-    def ranked(self) -> np.ndarray:
-        """Row indices, best first: finite losses before failures, larger budgets first, then loss."""
+    def ranked(self, first: np.ndarray | None = None) -> np.ndarray:
+        """Row indices, best first: finite losses before failures, the rows marked in ``first``
+        before the others, larger budgets first, then loss."""
         n = self.count
         losses, budgets = self.losses[:n], self.budgets[:n]
-        return np.lexsort((np.arange(n), losses, -budgets, ~np.isfinite(losses)))
+        first = np.ones(n, dtype=bool) if first is None else first
+        return np.lexsort((np.arange(n), losses, -budgets, ~first, ~np.isfinite(losses)))
 
 
 class ParzenSampler:
@@ -206,7 +216,7 @@ class ParzenSampler:
         """The model, refit if it has new data: of every budget, or of the largest with enough results."""
         if not self._stale_budgets:
             return self._model
-        if self.settings.budget_rule == "all":
+        if self.settings.budget_rule in ("promoted", "all"):
             self._model = self.fit(None, rng) or self._model
         else:
             stale = self._by_budget if self.settings.budget_rule == "stopped" else self._stale_budgets
@@ -238,7 +248,8 @@ class ParzenSampler:
 
     def _split(self, results: _Results) -> tuple[np.ndarray, np.ndarray] | None:
         """Rows of the good and the bad set, each in rank order, or ``None`` (too few results)."""
-        order = results.ranked()
+        promoted = self.settings.budget_rule == "promoted" and results is self._latest
+        order = results.ranked(self._promotable() if promoted else None)
         n = results.count
         num_finite = int(np.isfinite(results.losses[:n]).sum())
         top = self.settings.top_n_percent
@@ -251,6 +262,20 @@ class ParzenSampler:
         if n < self.min_points or num_good < 1 or num_good >= n:
             return None
         return order[:num_good], order[num_good:]
+
+    def _promotable(self) -> np.ndarray:
+        """Per configuration (row of the latest results): whether its loss at its largest budget is
+        within the best ``promotion_fraction`` of all results at that budget (ties count for it)."""
+        latest, n = self._latest, self._latest.count
+        losses, budgets = latest.losses[:n], latest.budgets[:n]
+        promotable = np.zeros(n, dtype=bool)
+        for budget in np.unique(budgets):
+            rows = np.flatnonzero(budgets == budget)
+            results = self._by_budget[float(budget)]
+            places = max(1, math.ceil(self.settings.promotion_fraction * results.count))
+            better = np.searchsorted(np.sort(results.losses[: results.count]), losses[rows], side="left")
+            promotable[rows] = better < places
+        return promotable & np.isfinite(losses)
 
     def _mixture(self, points: np.ndarray, rng: np.random.Generator) -> ParzenMixture:
         """The density of ``points`` (of a random subset of ``max_points_in_model`` when more)."""
