@@ -15,17 +15,21 @@ them), so here a promotion waits for its rung to complete while there is other w
 makes a run with one worker evaluate exactly what the synchronous schedule does. Measured
 (``benchmarks.asynchronous_quality``, ``benchmarks.heterogeneous``): see BENCHMARKS.md.
 
-Near the end of a session (the budget not yet handed out, per worker, no longer covers the longest
-chain of budgets of a bracket not yet started: ``fill_tail``'s rule), the brackets not yet started
-are filled in another order: first those that start at the largest budget (their jobs are the
-longest single jobs, whose run times spread the most), then the others longest chain of budgets
-first, so that the run does not end waiting on the promotions of a bracket started last; and
-promotions, early ones included, come before new configurations, so that chains of promotions
-start as early as they can. Measured
-(``benchmarks.heterogeneous``) against filling them in order, and against longest chain first
-alone, which was best with equal run times but lost up to 6 points of busy fraction with
-run times spread per configuration. Budget stands in for run time; the rule depends on each
-session's workers, which a resume replays.
+Near the end of a session (the budget not yet handed out, per worker, no longer covers twice the
+longest chain of budgets of a bracket not yet started, and is at most a quarter of the session's
+budget; only with more than one worker, since one worker never idles), the brackets not yet
+started are filled in another order: first those that start at the largest budget (their jobs
+are the longest single jobs, whose run times spread the most), then the others longest chain of
+budgets first, so that the run does not end waiting on the promotions of a bracket started last;
+and promotions, early ones included, come before new configurations, so that chains of
+promotions start as early as they can. Measured (``benchmarks.heterogeneous``) against filling
+them in order, and against longest chain first alone, which was best with equal run times but
+lost up to 6 points of busy fraction with run times spread per configuration. The lead of two
+chains (``fill_tail``'s rule has one): with one, the single jobs at the largest budget started
+so late that the slowest of them ended the run alone; the quarter: a tail from the start of a
+short run is ASHA's order throughout, with the single jobs sampled before the model has any
+result, and it found worse configurations. Budget stands in for run time; the rule depends on
+each session's workers, which a resume replays.
 """
 
 from __future__ import annotations
@@ -39,6 +43,15 @@ from ..brackets import AsyncBracket, ConfigId, Job
 from ..samplers import Sampler
 from . import PlanFunction
 from .synchronous import _TailPlan
+
+# The tail starts once the budget left per worker no longer covers this many longest chains: budget
+# stands in for run time, and with run times spread per configuration the single jobs at the
+# largest budget, which the tail starts at once, must start early enough for the slowest of them.
+TAIL_LEAD = 2.0
+# ... and once the budget left is at most this share of the session's: a tail from the start of a
+# short run would sample the single-job brackets before the model has any results, and promote
+# early throughout (ASHA's order); both found worse configurations (BENCHMARKS.md).
+TAIL_SHARE = 0.25
 
 
 class Asynchronous:
@@ -115,8 +128,7 @@ class Asynchronous:
         """The next bracket to start: in order, or in the tail the longest chain first."""
         if self._tail is None:
             self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
-        if not self._in_tail and self._next < self.session_iterations \
-                and self._tail.is_near(self._next, self.workers):
+        if not self._in_tail and self._tail_is_near():
             self._in_tail = True
             for iteration in range(self._next, self.session_iterations):
                 heapq.heappush(self._pending, (_tail_priority(self.plan_of(iteration).budgets), iteration))
@@ -127,6 +139,15 @@ class Asynchronous:
             self._next += 1
             return self._next - 1
         return None
+
+    def _tail_is_near(self) -> bool:
+        """The tail starts now (see :data:`TAIL_LEAD` and :data:`TAIL_SHARE`); one worker never idles,
+        so it has none and evaluates what the synchronous schedule does."""
+        tail = self._tail
+        assert tail is not None
+        return self.workers > 1 and self._next < self.session_iterations \
+            and tail.is_near(self._next, self.workers, TAIL_LEAD) \
+            and tail.budget - tail.handed_out <= TAIL_SHARE * tail.budget
 
     def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
         """Store ``job``'s loss; the configuration's vector, and its iteration if its bracket ended."""

@@ -189,10 +189,10 @@ class _TailPlan:
             return self._longest
         return self._longest_in_last_cycle[min(started, self.iterations) - self._last_cycle]
 
-    def is_near(self, started: int, workers: int) -> bool:
-        """True when the budget left per worker no longer covers the longest chain of the brackets
-        not started (``started`` of them have)."""
-        return (self.budget - self.handed_out) / workers <= self.longest_chain_from(started)
+    def is_near(self, started: int, workers: int, lead: float = 1.0) -> bool:
+        """True when the budget left per worker no longer covers ``lead`` times the longest chain of
+        the brackets not started (``started`` of them have)."""
+        return (self.budget - self.handed_out) / workers <= lead * self.longest_chain_from(started)
 
 
 EXACT_SUM_TERMS = 2_000_000  # Python's sum of this many floats takes some 30 ms
