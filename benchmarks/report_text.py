@@ -204,7 +204,7 @@ HETEROGENEOUS_INTRO = [
     'K >= 512 with s = 0.5 (88.0% to 89.8%) but worse than synchronous at equal budget in 7 of 14 quality '
     'cells. This order equals synchronous by construction with one worker, and is nowhere worse than '
     'synchronous at equal budget below; it is the default because a schedule that finds worse configurations '
-    'wastes more than idle workers do.'
+    'wastes more than idle workers do.',
     "",
 ]
 
