@@ -37,6 +37,7 @@ from benchmarks.model_space import benchmark_space, smooth_loss
 from benchmarks.timing import median_seconds
 from mpibohb.blas import one_blas_thread
 from mpibohb.samplers.models import model_sampler, model_settings
+from mpibohb.samplers.tpe import EVERY_BUDGET_RULES
 from mpibohb.space import SearchSpace
 
 BUDGET = 1.0
@@ -52,7 +53,7 @@ def measure(num_observations: int, max_points: int | None, proposals: int, fits:
     for config in configs:
         sampler.observe(config.get_array(), BUDGET, smooth_loss(dict(config)))
     rng = np.random.default_rng(seed)
-    fitted_budget = None if getattr(settings, "budget_rule", None) in ("promoted", "all") else BUDGET
+    fitted_budget = None if getattr(settings, "budget_rule", None) in EVERY_BUDGET_RULES else BUDGET
 
     per_refit = median_seconds(lambda: sampler.fit(fitted_budget, rng), fits)
 

@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 BANDWIDTH_RULES = ("neighbours", "normal_reference")
 BUDGET_RULES = ("promoted", "all", "largest", "stopped")
+EVERY_BUDGET_RULES = ("promoted", "all")  # one model of every configuration, fitted as fit(None)
 SPLIT_RULES = ("tpe", "hpbandster")
 
 
@@ -216,7 +217,7 @@ class ParzenSampler:
         """The model, refit if it has new data: of every budget, or of the largest with enough results."""
         if not self._stale_budgets:
             return self._model
-        if self.settings.budget_rule in ("promoted", "all"):
+        if self.settings.budget_rule in EVERY_BUDGET_RULES:
             self._model = self.fit(None, rng) or self._model
         else:
             stale = self._by_budget if self.settings.budget_rule == "stopped" else self._stale_budgets
