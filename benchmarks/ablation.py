@@ -97,6 +97,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, bandwidth_factor 3": {"bandwidth_factor": 3.0},
         "tpe, num_samples 64": {"num_samples": 64},
         "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
+        "tpe, small budgets always trusted": {"misled_random_fraction": 0.0},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

@@ -16,6 +16,7 @@ from scipy import stats
 from mpibohb import BOHB, load_result
 from mpibohb.journal import RunDirectoryError
 from mpibohb.samplers import ranking
+from mpibohb.samplers.agreement import RankAgreement
 from mpibohb.samplers.bohb import KDESettings
 from mpibohb.samplers.parzen import (
     Components,
@@ -265,6 +266,54 @@ def test_largest_budget_rule_uses_that_budget_only() -> None:
     assert sampler.current_model(rng).budget == 3.0
 
 
+def test_rank_agreement_is_kendalls_tau_weighted_by_pairs_per_step() -> None:
+    agreement = RankAgreement(min_pairs=6)
+    for loss in (0.1, 0.2, 0.3, 0.4):  # budget 1 -> 3: the same order
+        agreement.add(1.0, loss, 3.0, loss / 2)
+    agreement.add(1.0, 0.5, 3.0, math.inf)  # a failure says nothing of the order
+    assert agreement.value() is None and agreement.num_pairs == 4  # too few pairs yet
+    for loss in (0.1, 0.2):  # budget 3 -> 9: two pairs, too few for a tau of their own
+        agreement.add(3.0, loss, 9.0, -loss)
+    assert agreement.value() is None  # six pairs, but only four in a step with a tau
+    agreement.add(3.0, 0.3, 9.0, -0.3)  # 3 -> 9 reversed: tau -1 on three pairs
+    assert agreement.value() == pytest.approx((4 * 1.0 + 3 * -1.0) / 7)
+
+
+def _misled_sampler(reversed_order: bool, **settings: object) -> ParzenSampler:
+    """Twelve configurations at budget 1 with losses 0.1..1.2, each promoted to budget 3, where the
+    order holds or is reversed."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(**settings))  # type: ignore[arg-type]
+    configs = list(_space().sample_configuration(12))
+    for rank, config in enumerate(configs):
+        sampler.observe(config.get_array(), 1.0, 0.1 * (rank + 1))
+    for rank, config in enumerate(configs):
+        sampler.observe(config.get_array(), 3.0, -0.1 * rank if reversed_order else 0.1 * rank)
+    return sampler
+
+
+def test_random_share_grows_only_when_small_budgets_mislead() -> None:
+    assert _misled_sampler(False).random_share() == 0.0
+    assert _misled_sampler(True).random_share() == pytest.approx(1 / 3)
+    assert _misled_sampler(True, misled_random_fraction=0.0).random_share() == 0.0
+    assert _misled_sampler(True, random_fraction=0.5).random_share() == 0.5
+    assert _misled_sampler(True, min_agreement_pairs=13).random_share() == 0.0  # 12 pairs: too few
+    partial = _misled_sampler(False)  # tau 1 on 12 pairs (1 -> 3), and -1 on nine pairs (1 -> 9)
+    for rank, config in enumerate(_space().sample_configuration(9)):
+        partial.observe(config.get_array(), 1.0, 0.1 * rank)
+        partial.observe(config.get_array(), 9.0, -0.1 * rank)
+    tau = (12 * 1.0 + 9 * -1.0) / 21
+    assert partial.random_share() == pytest.approx(1 / 3 * (1 - tau / 0.3))
+    assert 0.0 < partial.random_share() < 1 / 3
+
+
+def test_misled_sampler_draws_that_share_at_random() -> None:
+    rng = np.random.default_rng(5)
+    misled, trusted = _misled_sampler(True), _misled_sampler(False)
+    random_picks = [sum(not s.propose(1.0, rng).info.get("model_based_pick", False) for _ in range(300))
+                    for s in (misled, trusted)]
+    assert 60 <= random_picks[0] <= 140 and random_picks[1] == 0
+
+
 @pytest.mark.parametrize("name, value, message", [
     ("bandwidth_rule", "scott", "bandwidth_rule must be one of"),
     ("budget_rule", "first", "budget_rule must be one of"),
@@ -275,6 +324,9 @@ def test_largest_budget_rule_uses_that_budget_only() -> None:
     ("promotion_fraction", 0.0, "promotion_fraction must be above 0 and at most 1"),
     ("promotion_fraction", 1.5, "promotion_fraction must be above 0 and at most 1"),
     ("random_fraction", 1.5, "random_fraction must be between 0 and 1"),
+    ("misled_random_fraction", -0.1, "misled_random_fraction must be between 0 and 1"),
+    ("trusted_agreement", 0.0, "trusted_agreement must be above 0 and at most 1"),
+    ("min_agreement_pairs", 0, "min_agreement_pairs must be a whole number >= 1"),
     ("bandwidth_factor", 0, "bandwidth_factor must be above 0"),
     ("min_bandwidth", 2.0, "min_bandwidth must be above 0 and at most 1"),
     ("num_samples", 0, "num_samples must be a whole number >= 1"),

@@ -30,7 +30,15 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   at least ``min_points_in_model``;
 * 24 candidates (``num_samples``; HpBandSter: 64), drawn with the bandwidths widened 2x
   (``bandwidth_factor``; HpBandSter: 3x), and no configurations at random once the model exists
-  (``random_fraction``; HpBandSter: 1/3): the prior component and the widened draws explore.
+  (``random_fraction``; HpBandSter: 1/3): the prior component and the widened draws explore;
+* unless small budgets mislead: with ``tau`` the agreement of successive budgets' rankings
+  (Kendall's tau over the configurations promoted so far, ``agreement.py``, once
+  ``min_agreement_pairs`` pairs exist), a share ``misled_random_fraction * (1 - tau /
+  trusted_agreement)`` of the configurations (clipped to ``[0, misled_random_fraction]``) is drawn
+  at random: when small budgets rank configurations otherwise than large ones, the model learnt
+  from them keeps away from regions that win at the largest budget, and only random draws find
+  them (measured on the SVM, where tau is near 0; on the other problems tau stays above 0.3 and
+  the rule draws nothing).
 
 The defaults are the combination that ``benchmarks/ablation.py`` found best; its table (in
 BENCHMARKS.md) shows what each component is worth.
@@ -48,6 +56,7 @@ import numpy as np
 
 from ..space import CONTINUOUS, SearchSpace, impute_inactive
 from . import Proposal
+from .agreement import RankAgreement
 from .kde import bounded_bandwidths, normal_reference_bandwidths
 from .parzen import Components, ParzenMixture, count_bandwidth, discrete_log_rows, neighbour_bandwidths
 from .random import RandomSampler
@@ -84,13 +93,17 @@ class ParzenSettings:
     budget_rule: str = "promoted"  # not "budgets": a run's settings record the ladder under that name
     split: str = "tpe"
     promotion_fraction: float = 1 / 3
+    misled_random_fraction: float = 1 / 3
+    trusted_agreement: float = 0.3
+    min_agreement_pairs: int = 10
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first parameter out of range."""
-        counts = {"min_points_in_model": 1, "max_good_points": 1, "num_samples": 1, "max_points_in_model": 2}
+        counts = {"min_points_in_model": 1, "max_good_points": 1, "num_samples": 1, "max_points_in_model": 2,
+                  "min_agreement_pairs": 1}
         for name, smallest in counts.items():
             value = getattr(self, name)
-            if value is None and name != "num_samples":
+            if value is None and name not in ("num_samples", "min_agreement_pairs"):
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < smallest:
                 raise ValueError(f"{name} must be a whole number >= {smallest}, got {value!r}")
@@ -109,6 +122,10 @@ class ParzenSettings:
             ("min_bandwidth", _real(self.min_bandwidth) and 0 < self.min_bandwidth <= 1, "above 0 and at most 1"),
             ("prior_weight", _real(self.prior_weight) and 0 <= self.prior_weight < math.inf, "finite and >= 0"),
             ("promotion_fraction", _real(self.promotion_fraction) and 0 < self.promotion_fraction <= 1,
+             "above 0 and at most 1"),
+            ("misled_random_fraction", _real(self.misled_random_fraction)
+             and 0.0 <= self.misled_random_fraction <= 1.0, "between 0 and 1"),
+            ("trusted_agreement", _real(self.trusted_agreement) and 0 < self.trusted_agreement <= 1,
              "above 0 and at most 1"),
         ]
         for name, ok, allowed in checks:
@@ -178,6 +195,7 @@ class ParzenSampler:
         self._rows_of_configs: dict[bytes, int] = {}
         self._model: ParzenModel | None = None
         self._stale_budgets: set[float] = set()
+        self.agreement = RankAgreement(self.settings.min_agreement_pairs)
 
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Record a result; the model is refit lazily at the next proposal."""
@@ -193,13 +211,17 @@ class ParzenSampler:
         row = self._rows_of_configs.get(key)
         if row is None:
             self._rows_of_configs[key] = self._latest.add(model_vector, budget, loss)
-        elif budget >= self._latest.budgets[row]:
+            return
+        if budget > self._latest.budgets[row]:
+            self.agreement.add(float(self._latest.budgets[row]), float(self._latest.losses[row]), budget, loss)
+        if budget >= self._latest.budgets[row]:
             self._latest.budgets[row], self._latest.losses[row] = budget, loss
 
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
-        """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
+        """A configuration for ``budget``: model-based, or random with probability
+        :meth:`random_share`."""
         model = self.current_model(rng)
-        if model is None or rng.random() < self.settings.random_fraction:
+        if model is None or rng.random() < self.random_share():
             return self._random.propose(budget, rng)
         candidates = model.good.sample(rng, self.settings.num_samples, self.settings.bandwidth_factor)
         picked = first_legal(candidates, model.good, model.bad, lambda index: self._legal(candidates[index]))
@@ -207,6 +229,15 @@ class ParzenSampler:
             return Proposal(picked[0], picked[1], {"model_based_pick": True})
         logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
         return self._random.propose(budget, rng)
+
+    def random_share(self) -> float:
+        """The probability of a random configuration: ``random_fraction``, more while small budgets
+        mislead (see the module's text)."""
+        settings, tau = self.settings, self.agreement.value()
+        if tau is None or settings.misled_random_fraction <= settings.random_fraction:
+            return settings.random_fraction
+        misled = min(1.0, max(0.0, 1.0 - tau / settings.trusted_agreement))
+        return max(settings.random_fraction, settings.misled_random_fraction * misled)
 
     def _legal(self, candidate: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:
         vector = self._template.copy()
