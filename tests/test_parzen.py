@@ -279,6 +279,17 @@ def test_rank_agreement_is_kendalls_tau_weighted_by_pairs_per_step() -> None:
     assert agreement.value() == pytest.approx((4 * 1.0 + 3 * -1.0) / 7)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_agreement_kept_pair_by_pair_is_scipys_tau_b(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    smaller, larger = rng.integers(0, 6, 40).astype(float), rng.integers(0, 4, 40) + rng.random(40) * (seed > 0)
+    larger[::3] = smaller[::3]  # some agreement, and ties on both sides
+    agreement = RankAgreement(min_pairs=1)
+    for x, y in zip(smaller, larger):
+        agreement.add(1.0, float(x), 3.0, float(y))
+    assert agreement.value() == pytest.approx(stats.kendalltau(smaller, larger)[0], abs=1e-12)
+
+
 def _misled_sampler(reversed_order: bool, **settings: object) -> ParzenSampler:
     """Twelve configurations at budget 1 with losses 0.1..1.2, each promoted to budget 3, where the
     order holds or is reversed."""
