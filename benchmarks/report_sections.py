@@ -391,6 +391,32 @@ def quality_target_rows(quality: dict[str, dict]) -> list[str]:
     return rows
 
 
+def tpe_target_row(quality: dict[str, dict]) -> list[str]:
+    """Issue 22's target: the tpe model no worse than any peer in any cell (problem x accounting),
+    every peer run on every problem; per peer, its worse cells and the problems it ran."""
+    problems = [name for name, summary in quality.items()
+                if MPIBOHB_TPE in summary["groups"] and accounting_view(summary, ACCOUNTINGS[0]) is not None]
+    if not problems:
+        return []
+    parts, met = [], True
+    for label, column in PEERS.items():
+        ran = [name for name in problems if label in quality[name]["groups"]]
+        worse = [f"{name} ({accounting})" for name in ran for accounting in ACCOUNTINGS
+                 if compare(_view_group(quality[name], accounting, MPIBOHB_TPE),
+                            _view_group(quality[name], accounting, label))[2] == "worse"]
+        met = met and not worse and len(ran) == len(problems)
+        parts.append(f"{column}: worse in {len(worse)} of {len(ran) * len(ACCOUNTINGS)} cells"
+                     f"{' (' + ', '.join(worse) + ')' if worse else ''}, run on {len(ran)} of {len(problems)} problems")
+    return [f"| `model=\"tpe\"` no worse than any peer on any problem, both accountings | {'; '.join(parts)}"
+            f" | {_met(met)} |"]
+
+
+def _view_group(summary: dict[str, Any], accounting: str, label: str) -> dict[str, Any]:
+    view = accounting_view(summary, accounting)
+    assert view is not None
+    return view["groups"][label]
+
+
 def speed_target_rows(data: dict[str, Any]) -> list[str]:
     """Model cost, throughput and utilisation targets."""
     rows = []
@@ -471,7 +497,8 @@ def _bound_remark(row: dict[str, Any]) -> str:
 def targets(data: dict[str, Any]) -> list[str]:
     """The issue's targets with the measured figures and whether each was met."""
     return (["## Targets at a glance", "", "| target | measured | met |", "| --- | --- | --- |"]
-            + quality_target_rows(data["quality"]) + speed_target_rows(data) + tpe_cost_row(data["overhead"])
+            + quality_target_rows(data["quality"]) + tpe_target_row(data["quality"]) + speed_target_rows(data)
+            + tpe_cost_row(data["overhead"])
             + heterogeneous_target_rows(data.get("heterogeneous")) + [""])
 
 

@@ -552,6 +552,15 @@ def test_report_compares_with_the_peers_under_both_accountings():
     assert ("| full budgets | better on 2, equal within s.e. on 0, worse on 0 of 2 |"
             " better on 0, equal within s.e. on 1, worse on 0 of 1 |") in lines
     assert "| increments | better on 0, equal within s.e. on 0, worse on 2 (p, q) of 2 |" in "\n".join(lines)
+    assert sections.tpe_target_row(quality_summaries) == []  # no tpe runs
+    tpe = "mpibohb BOHB (model tpe)"
+    for name in ("p", "q"):
+        views = [quality_summaries[name]] + list(quality_summaries[name]["accountings"].values())
+        for view in views:
+            view["groups"][tpe] = view["groups"]["mpibohb BOHB"]
+    row = sections.tpe_target_row(quality_summaries)[0]
+    assert "Optuna TPE + Hyperband pruner: worse in 2 of 4 cells (p (increments), q (increments)), run on 2 of 2" in row
+    assert "DEHB: worse in 0 of 2 cells, run on 1 of 2 problems" in row and row.endswith("| **no** |")
 
 
 @pytest.mark.processes
