@@ -39,25 +39,31 @@ problem and K:
 (b) equal simulated wall time, as a user with a fixed allocation sees it: the allocation is
     T = the span (the last evaluation's finish) of the synchronous own run of the same seed, the
     time a synchronous user needs for the problem's own run. Each schedule then gets the most
-    iterations whose run ends by T (the "fitted" runs), and is scored by its incumbent at T.
-    Both get the same T, seeds, noise and f and the same search for the iterations (from the own
-    run, a guess proportional to T / its span, doubling steps while runs fit, then bisection;
-    spans are not strictly monotone in the iterations, so it is the boundary this search finds,
-    and the synchronous schedule can fit more than N too: an extra bracket can fill workers that
-    idle in the tail). Whatever asynchronous gains here is what it saves in the tail: its own run
-    ends earlier (the table's span ratio), so more iterations fit in T. This is the criterion's
-    "at equal wall time".
+    iterations whose run ends by T (the "fitted" run), and is scored by its incumbent at T: a user
+    who plans a run to fit an allocation (with ``mpibohb.simulate`` or from experience) and wants
+    it to finish, with its last brackets complete. Both get the same T, seeds, noise and f and the
+    same search for the iterations: over the grid N, N + 1/4, N + 1/2 and N + 1 of the way to the
+    long runs' iterations (N, 1.25 N, 1.5 N, 2 N by default, rounded up), by bisection from the
+    own and long runs (at most two more runs per schedule and seed). Spans are not monotone in the
+    iterations (f differs per configuration), so it is the boundary this search finds, and the
+    synchronous schedule can fit more than N too (an extra bracket fills workers that idle in the
+    tail). With K = 1 no search is run: the span is the sum of the run times, which every further
+    iteration lengthens, so N is the most that fits for either schedule. Asynchronous gains here
+    what it saves in the tail: its own run ends earlier (the table's span ratio), so more
+    iterations fit in T. This is the criterion's "at equal wall time".
 (c) the allocation T cuts the run: both schedules run ``ceil(time_iterations x N)`` iterations
-    (3 x N by default), more than fit in T, as a user does who sets n_iterations high and lets the
+    (2 x N by default), more than fit in T, as a user does who sets n_iterations high and lets the
     allocation end the run; each is scored at T. Before its tail the asynchronous schedule hands
-    out what the synchronous one does (a promotion from a complete rung, else a new
-    configuration; the synchronous schedule starts the next bracket whenever the open ones have
-    no job, so it never idles either), so (c) shows no gain by construction while the long runs
-    are short of their tails at T: the JSON's ``started_share_at_T`` (the largest share over seeds
-    of the long run's budget started before T) stays below 0.75, the share from which the
-    asynchronous tail may begin (``TAIL_SHARE`` in ``mpibohb/scheduling/asynchronous.py``), and
-    ``ended_before_T`` counts long runs that ended before T (their final incumbent is read).
-    (c) is the design first asked for; (b) replaced it as the criterion because of this.
+    out the same jobs as the synchronous one (a promotion from a complete rung, else a new
+    configuration, and an early promotion only when no configuration is left to start; the
+    synchronous schedule starts the next bracket whenever the open ones have no job, so it never
+    idles before its tail either); they can differ in the order of jobs due at the same moment.
+    So (c) can show no gain while the long runs are short of their tails at T: the JSON's
+    ``started_share_at_T`` (the largest share over seeds of a long run's budget started before T)
+    says whether T lies before 0.75, the share from which the asynchronous tail may begin
+    (``TAIL_SHARE`` in ``mpibohb/scheduling/asynchronous.py``); ``ended_before_T`` counts long runs
+    that ended before T (their final incumbent is read). (c) is the design first asked for; (b)
+    replaced it as the criterion because of this.
 
 With K = 1 the two schedules are identical by construction: one worker never waits for another, so
 the asynchronous schedule hands out the synchronous schedule's jobs in the same order, and "better"
@@ -302,10 +308,10 @@ TIME_HEADER = ["| problem | model | K | seeds | T | async / sync span, own runs 
                " | iterations that fit, asynchronous | budget done by T, synchronous | budget done by T, asynchronous"
                " | synchronous at T | asynchronous at T | async - sync (paired s.e.) | combined s.e. | verdict |",
                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-CUT_HEADER = ["| problem | model | K | seeds | T | iterations, long runs | budget done by T, synchronous"
-              " | budget done by T, asynchronous | synchronous at T | asynchronous at T | async - sync (paired s.e.)"
-              " | combined s.e. | verdict |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+CUT_HEADER = ["| problem | model | K | seeds | T | iterations, long runs | asynchronous budget started by T (largest"
+              " share) | budget done by T, synchronous | budget done by T, asynchronous | synchronous at T"
+              " | asynchronous at T | async - sync (paired s.e.) | combined s.e. | verdict |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 
 
 def _verdict_text(figures: dict[str, Any], workers: int) -> str:
@@ -326,6 +332,7 @@ def _comparison(c: dict[str, Any], workers: int) -> str:
 
 
 def budget_line(row: dict[str, Any]) -> str:
+    """A row of table (a): the own runs at equal total budget."""
     c = row["budget"]
     return (f"{_cell(row)} | {c['total']:,.0f}{'' if row['same_total'] else ' (totals differ)'}"
             + _comparison(c, row["workers"]))
@@ -339,6 +346,7 @@ def _iterations(c: dict[str, Any], name: str) -> str:
 
 
 def time_line(row: dict[str, Any]) -> str:
+    """A row of table (b): the fitted runs at T."""
     c = row["time"]
     return (f"{_cell(row)} | {c['moment']:,.0f} | {c['span_ratio']:.3f} | {_iterations(c, 'synchronous')}"
             f" | {_iterations(c, 'asynchronous')}"
@@ -347,10 +355,12 @@ def time_line(row: dict[str, Any]) -> str:
 
 
 def cut_line(row: dict[str, Any]) -> str:
+    """A row of table (c): the long runs read at T."""
     c = row["cut"]
     ended = [f"{c[f'{name}_ended_before_T']} {name}" for name in SCHEDULES if c[f"{name}_ended_before_T"]]
     return (f"{_cell(row)} | {c['moment']:,.0f} | {c['long_iterations']}"
             f"{' (ended before T: ' + ', '.join(ended) + ')' if ended else ''}"
+            f" | {c['asynchronous_started_share_at_T']:.0%}"
             f" | {c['synchronous_budget_at_T']:,.0f} | {c['asynchronous_budget_at_T']:,.0f}"
             + _comparison(c, row["workers"]))
 
