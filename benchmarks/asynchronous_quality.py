@@ -459,6 +459,19 @@ def print_tables(rows: list[dict[str, Any]], factor: float) -> None:
     print("\n".join(missed) if missed else "- nowhere: it holds in every cell.")
 
 
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the JSON of several runs of this module (for example one per model), for the
+    report: their rows and runs in order, the settings of the first with every part's models and
+    commands."""
+    settings = dict(parts[0]["settings"])
+    settings["models"] = [model for part in parts for model in part["settings"].get("models", ["hpbandster"])]
+    settings["commands"] = [command for part in parts
+                            for command in part["settings"].get("commands", [part["settings"].get("command")])
+                            if command]
+    return {"settings": settings, "rows": [row for part in parts for row in part["rows"]],
+            "runs": [run for part in parts for run in part["runs"]]}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     started = time.perf_counter()
@@ -489,8 +502,9 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - started
     print(f"\n{done[0]} runs, {wall:.0f} s wall.", flush=True)
     if args.json:
-        settings = {"problems": args.problems, "models": args.model, "seeds": args.seeds, "workers": args.workers,
-                    "sigma": args.sigma, "n_iterations": args.n_iterations, "time_iterations": args.time_iterations,
+        settings = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "problems": args.problems,
+                    "models": args.model, "seeds": args.seeds, "workers": args.workers, "sigma": args.sigma,
+                    "n_iterations": args.n_iterations, "time_iterations": args.time_iterations,
                     "schedules": list(SCHEDULES), "wall": wall,
                     "command": "python -m benchmarks.asynchronous_quality" + "".join(
                         f" {arg}" for arg in (sys.argv[1:] if argv is None else argv))}

@@ -291,9 +291,11 @@ def asynchronous_quality(results: Any) -> list[str]:
         return ["Quality: not run: `python -m benchmarks.report --only asynchronous_quality`"]
     settings, rows = results["settings"], results["rows"]
     factor, models = settings.get("time_iterations"), ", ".join(settings.get("models", ["hpbandster"]))
+    commands = settings.get("commands") or [settings.get("command", "python -m benchmarks.asynchronous_quality")]
+    measured = f", measured on {settings['date']}" if settings.get("date") else ""
     lines = [f"Quality: BOHB synchronous against asynchronous, simulated, run time = budget x f with s ="
              f" {settings['sigma']:g}, {settings['seeds']} seeds, model {models}"
-             f" (`{settings.get('command', 'python -m benchmarks.asynchronous_quality')}`); regret of the incumbent,"
+             f" ({' and '.join(f'`{command}`' for command in commands)}{measured}); regret of the incumbent,"
              " lower is better. With K = 1 the two schedules are identical by construction (one worker never waits),"
              " so asynchronous cannot be better there.", "",
              "(a) At equal total budget:", ""] + part.BUDGET_HEADER + [part.budget_line(row) for row in rows]

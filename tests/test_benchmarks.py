@@ -743,8 +743,11 @@ def test_asynchronous_quality_runs_and_tabulates(tmp_path, capsys):
     for problem, k in cells:
         lines = [line for line in stdout.splitlines() if line.startswith(f"| {problem} | hpbandster | {k} |")]
         assert len(lines) == 3  # (a), (b) and (c)
+    both = asynchronous_quality.combine([data, data])  # as for one run per model
+    assert both["settings"]["models"] == ["hpbandster"] * 2 and len(both["rows"]) == 2 * len(data["rows"])
     rendered = sections.asynchronous_quality(data)
     assert sum(line.startswith("| branin | hpbandster | 8 |") for line in rendered) == 3
+    assert f"`{settings['command']}`, measured on {settings['date']}" in rendered[0]
     assert any(line.startswith("- branin, model hpbandster, K = 1: at equal simulated wall time not better: with one"
                                " worker") for line in rendered)
 
