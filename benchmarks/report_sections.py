@@ -300,12 +300,26 @@ def asynchronous_quality(results: Any) -> list[str]:
              " so asynchronous cannot be better there.", "",
              "(a) At equal total budget:", ""] + part.BUDGET_HEADER + [part.budget_line(row) for row in rows]
     if "cut" in rows[0]:
-        lines += ["", "(b) At equal simulated wall time, as a user with a fixed allocation sees it: T = the span of the"
-                  " synchronous run with the problem's own iterations N, per seed; each schedule with the most"
-                  " iterations whose run ends by T (the same search for both), read at T:", ""]
+        grid = [1 + share * (factor - 1) for share in part.GRID]
+        lines += ["", "(b) At equal simulated wall time, as a user with a fixed allocation sees it: the allocation T is"
+                  " the span of the synchronous run with the problem's own iterations N, per seed (the time a"
+                  " synchronous user needs for that run); each schedule gets the most iterations whose run ends by"
+                  f" T, from the grid {', '.join(f'{share:g} N' for share in grid)} (the same bisection for both;"
+                  " rounded up; spans are not monotone in"
+                  " the iterations, so it is the boundary the search finds), and is read at T. Same T, seeds, noise"
+                  " and f for both; with K = 1 N is the most that fits for both (every iteration lengthens the"
+                  " span). Asynchronous can only gain what it saves in the tail, where synchronous idles at stage"
+                  " barriers: more iterations fit in T. Columns: T and the iterations that fit are means over seeds"
+                  " (range in brackets); budget done by T: the sum of the budgets of the evaluations finished by T.",
+                  ""]
         lines += part.TIME_HEADER + [part.time_line(row) for row in rows]
-        lines += ["", f"(c) The allocation T cuts the run: both schedules with ceil({factor:g} x N) iterations, read"
-                  " at T (before its tail the asynchronous schedule hands out what the synchronous one does):", ""]
+        lines += ["", f"(c) The allocation T cuts the run: both schedules with ceil({factor:g} x N) iterations, more"
+                  " than fit in T, read at T, as a user sees it who sets n_iterations high and lets the allocation"
+                  " end the run. Before its tail (which may begin once 75% of the run's budget has been started)"
+                  " the asynchronous schedule hands out the same jobs as the synchronous one, which starts the next"
+                  " bracket whenever the open ones have no job and so never idles before its tail either; only the"
+                  " order of jobs due together can differ. The column after the iterations: the largest share over"
+                  " seeds of the asynchronous long run's budget started before T.", ""]
         lines += part.CUT_HEADER + [part.cut_line(row) for row in rows]
     return (lines + ["", "Where the criterion (at equal budget at least as good within the s.e.; at equal wall time"
                      " better) does not hold:", ""] + (part.shortfalls(rows) or ["- nowhere: it holds in every cell."]))
