@@ -498,7 +498,35 @@ def targets(data: dict[str, Any]) -> list[str]:
     """The issue's targets with the measured figures and whether each was met."""
     return (["## Targets at a glance", "", "| target | measured | met |", "| --- | --- | --- |"]
             + quality_target_rows(data["quality"]) + speed_target_rows(data) + tpe_cost_row(data["overhead"])
-            + heterogeneous_target_rows(data.get("heterogeneous")) + [""])
+            + heterogeneous_target_rows(data.get("heterogeneous"))
+            + asynchronous_quality_target_rows(data.get("asynchronous_quality")) + [""])
+
+
+def asynchronous_quality_target_rows(results: Any) -> list[str]:
+    """Issue 20's quality targets: asynchronous BOHB not worse at equal budget, better at equal wall
+    time (the fitted runs; with K = 1 the two schedules are identical, so only K > 1 counts)."""
+    if not results:
+        return []
+    rows = results["rows"]
+    models = list(dict.fromkeys(row.get("model", "hpbandster") for row in rows))
+
+    def count(cells: list[dict[str, Any]], criterion: str, words: tuple[str, ...]) -> str:
+        """``n of m`` cells whose verdict is one of ``words``, overall and per model."""
+        def tally(group: list[dict[str, Any]]) -> str:
+            return f"{sum(row[criterion]['verdict'] in words for row in group)} of {len(group)}"
+
+        per_model = [f"model {model}: {tally([row for row in cells if row.get('model', 'hpbandster') == model])}"
+                     for model in models]
+        return f"{tally(cells)} cells ({'; '.join(per_model)})"
+
+    parallel = [row for row in rows if row["workers"] > 1]
+    budget_met = all(row["budget"]["verdict"] != "worse" for row in rows)
+    time_met = all(row["time"]["verdict"] == "better" for row in parallel)
+    return [f"| asynchronous BOHB at least as good as synchronous at equal total budget (simulated, s = 1)"
+            f" | {count(rows, 'budget', ('better', 'equal within s.e.'))} | {_met(budget_met)} |",
+            f"| asynchronous BOHB better than synchronous at equal simulated wall time (K > 1; with K = 1 the"
+            f" schedules are identical) | better in {count(parallel, 'time', ('better',))}; worse in"
+            f" {count(parallel, 'time', ('worse',))} | {_met(time_met)} |"]
 
 
 def heterogeneous_target_rows(results: Any) -> list[str]:

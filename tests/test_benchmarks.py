@@ -748,6 +748,11 @@ def test_asynchronous_quality_runs_and_tabulates(tmp_path, capsys):
     rendered = sections.asynchronous_quality(data)
     assert sum(line.startswith("| branin | hpbandster | 8 |") for line in rendered) == 3
     assert f"`{settings['command']}`, measured on {settings['date']}" in rendered[0]
+    budget_row, time_row = sections.asynchronous_quality_target_rows(data)
+    not_worse = sum(row["budget"]["verdict"] != "worse" for row in data["rows"])
+    assert f"| {not_worse} of {len(data['rows'])} cells (model hpbandster: {not_worse} of" in budget_row
+    better = sum(row["time"]["verdict"] == "better" for row in data["rows"] if row["workers"] > 1)
+    assert f"better in {better} of 1 cells" in time_row and time_row.endswith("yes |" if better else "**no** |")
     assert any(line.startswith("- branin, model hpbandster, K = 1: at equal simulated wall time not better: with one"
                                " worker") for line in rendered)
 
