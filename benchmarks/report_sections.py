@@ -310,12 +310,14 @@ def asynchronous_quality(results: Any) -> list[str]:
                   " and f for both; with K = 1 N is the most that fits for both (every iteration lengthens the"
                   " span). Asynchronous can only gain what it saves in the tail, where synchronous idles at stage"
                   " barriers: more iterations fit in T. Columns: T and the iterations that fit are means over seeds"
-                  " (range in brackets); budget done by T: the sum of the budgets of the evaluations finished by T.",
+                  " (range in brackets; \"n not by T\": seeds where even N iterations ended after T, read at T); budget"
+                  " done by T: the sum of the budgets of the evaluations finished by T.",
                   ""]
         lines += part.TIME_HEADER + [part.time_line(row) for row in rows]
-        lines += ["", f"(c) The allocation T cuts the run: both schedules with ceil({factor:g} x N) iterations, more"
-                  " than fit in T, read at T, as a user sees it who sets n_iterations high and lets the allocation"
-                  " end the run. Before its tail (which may begin once 75% of the run's budget has been started)"
+        lines += ["", f"(c) The allocation T cuts the run: both schedules with ceil({factor:g} x N) iterations, meant"
+                  " to be more than fit in T (the table counts the seeds where a long run ended before T), read at T,"
+                  " as a user sees it who sets n_iterations high and lets the allocation end the run."
+                  " Before its tail (which may begin once 75% of the run's budget has been started)"
                   " the asynchronous schedule hands out the same jobs as the synchronous one, which starts the next"
                   " bracket whenever the open ones have no job and so never idles before its tail either; only the"
                   " order of jobs due together can differ. The column after the iterations: the largest share over"
