@@ -52,8 +52,11 @@ problem and K:
     what it saves in the tail: its own run ends earlier (the table's span ratio), so more
     iterations fit in T. This is the criterion's "at equal wall time".
 (c) the allocation T cuts the run: both schedules run ``ceil(time_iterations x N)`` iterations
-    (2 x N by default), more than fit in T, as a user does who sets n_iterations high and lets the
-    allocation end the run; each is scored at T. Before its tail the asynchronous schedule hands
+    (2 x N by default), meant to be more than fit in T, as a user does who sets n_iterations high
+    and lets the allocation end the run; each is scored at T. (With K = 32 and s = 1, 2 x N is not
+    always more: T is long because the synchronous own run idles in its tail; the JSON counts the
+    long runs that ended before T in ``ended_before_T``, their final incumbent is read.)
+    Before its tail the asynchronous schedule hands
     out the same jobs as the synchronous one (a promotion from a complete rung, else a new
     configuration, and an early promotion only when no configuration is left to start; the
     synchronous schedule starts the next bracket whenever the open ones have no job, so it never
@@ -61,9 +64,8 @@ problem and K:
     So (c) can show no gain while the long runs are short of their tails at T: the JSON's
     ``started_share_at_T`` (the largest share over seeds of a long run's budget started before T)
     says whether T lies before 0.75, the share from which the asynchronous tail may begin
-    (``TAIL_SHARE`` in ``mpibohb/scheduling/asynchronous.py``); ``ended_before_T`` counts long runs
-    that ended before T (their final incumbent is read). (c) is the design first asked for; (b)
-    replaced it as the criterion because of this.
+    (``TAIL_SHARE`` in ``mpibohb/scheduling/asynchronous.py``). (c) is the design first asked
+    for; (b) replaced it as the criterion because of this.
 
 With K = 1 the two schedules are identical by construction: one worker never waits for another, so
 the asynchronous schedule hands out the synchronous schedule's jobs in the same order, and "better"
