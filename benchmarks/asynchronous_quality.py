@@ -56,11 +56,11 @@ problem and K:
     and lets the allocation end the run; each is scored at T. (With K = 32 and s = 1, 2 x N is not
     always more: T is long because the synchronous own run idles in its tail; the JSON counts the
     long runs that ended before T in ``ended_before_T``, their final incumbent is read.)
-    Before its tail the asynchronous schedule hands
-    out the same jobs as the synchronous one (a promotion from a complete rung, else a new
-    configuration, and an early promotion only when no configuration is left to start; the
-    synchronous schedule starts the next bracket whenever the open ones have no job, so it never
-    idles before its tail either); they can differ in the order of jobs due at the same moment.
+    Before its tail the asynchronous schedule hands out the same jobs as the synchronous one (a
+    promotion from a complete rung, else a new configuration, and an early promotion only when no
+    configuration is left to start; the synchronous schedule starts the next bracket whenever the
+    open ones have no job, so it never idles before its tail either); they can differ in the order
+    of jobs due at the same moment.
     So (c) can show no gain while the long runs are short of their tails at T: the JSON's
     ``started_share_at_T`` (the largest share over seeds of a long run's budget started before T)
     says whether T lies before 0.75, the share from which the asynchronous tail may begin
