@@ -100,6 +100,7 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
                               *(["--scale", "0.005", "--n_iterations", "1"] if args.quick else []),
                               "--json", str(work / "heterogeneous_mpi.json")],
         "asynchronous_quality": [python, "-m", "benchmarks.asynchronous_quality", *quick,
+                                 "--model", "hpbandster", "tpe",
                                  "--json", str(work / "asynchronous_quality.json")],
         "continuation": [python, "-m", "benchmarks.continuation", *quick, "--json", str(work / "continuation.json")],
     }

@@ -705,31 +705,94 @@ def test_heterogeneous_mpi_benchmark_measures_a_real_run(tmp_path):
 def test_asynchronous_quality_runs_and_tabulates(tmp_path, capsys):
     """benchmarks.asynchronous_quality --quick: both schedules per problem, K and seed, one table row per cell."""
     from benchmarks import asynchronous_quality
+    from benchmarks import report_sections as sections
 
     out = tmp_path / "asynchronous_quality.json"
     asynchronous_quality.main(["--quick", "--json", str(out)])
     data = json.loads(out.read_text())
     settings = data["settings"]
     assert (settings["problems"], settings["seeds"], settings["workers"]) == (["branin"], 2, [1, 8])
+    assert settings["models"] == ["hpbandster"] and settings["time_iterations"] == 2
     cells = {(p, k) for p in settings["problems"] for k in settings["workers"]}
     assert {(row["problem"], row["workers"]) for row in data["rows"]} == cells and len(data["rows"]) == len(cells)
-    assert len(data["runs"]) == len(cells) * 2 * settings["seeds"]
+    runs = data["runs"]
+    for length in ("own", "long", "fitted"):
+        assert sum(run["length"] == length for run in runs) == len(cells) * 2 * settings["seeds"], length
+    grid = asynchronous_quality.iteration_grid(8, 16)
     for row in data["rows"]:
-        assert row["same_total"] and row["same_evaluations"], row
-        for criterion in ("budget", "time"):
+        assert row["model"] == "hpbandster" and row["same_total"] and row["same_evaluations"], row
+        for criterion in ("budget", "time", "cut"):
             figures = row[criterion]
             assert figures["verdict"] in ("better", "equal within s.e.", "worse")
             assert all(math.isfinite(figures[key]) and figures[key] >= 0
                        for key in ("synchronous", "asynchronous", "synchronous_se", "asynchronous_se", "combined_se"))
-        spans = (row["time"]["synchronous_span"], row["time"]["asynchronous_span"])
-        assert 0 < row["time"]["moment"] <= min(spans) * (1 + 1e-12)  # the mean of per-seed minima
-    for run in data["runs"]:
+            if row["workers"] == 1:  # one worker never waits: the two schedules are the same schedule
+                assert figures["identical"] and figures["difference"] == 0, (criterion, figures)
+        time_figures = row["time"]
+        assert time_figures["synchronous_not_fitting"] == 0  # its own run fits T by definition of T
+        for name in asynchronous_quality.SCHEDULES:
+            low, high = time_figures[f"{name}_iterations_range"]
+            assert low in grid and high in grid and (row["workers"] > 1 or low == high == 8)
+        # a long run read at T and its fitted run both finished at most K x T of work by T
+        for key in ("time", "cut"):
+            for name in asynchronous_quality.SCHEDULES:
+                assert 0 < row[key][f"{name}_budget_at_T"]
+        assert row["cut"]["long_iterations"] == 16
+    for run in runs:
         assert run["evaluations"] > 0 and run["failed"] == 0 and run["span"] > 0
         if run["workers"] == 1:
             assert run["span"] == pytest.approx(run["work"])  # one worker: no idle time, no overlap
+    moments = {(run["problem"], run["workers"], run["seed"]): run["span"]
+               for run in runs if run["length"] == "own" and run["schedule"] == "synchronous"}
+    for run in runs:
+        if run["length"] == "fitted":
+            assert run["span"] <= moments[run["problem"], run["workers"], run["seed"]] * (1 + 1e-12) \
+                or run["n_iterations"] == 8 and run["schedule"] == "asynchronous"
     stdout = capsys.readouterr().out
     for problem, k in cells:
-        assert sum(line.startswith(f"| {problem} | {k} |") for line in stdout.splitlines()) == 2  # (a) and (b)
+        lines = [line for line in stdout.splitlines() if line.startswith(f"| {problem} | hpbandster | {k} |")]
+        assert len(lines) == 3  # (a), (b) and (c)
+    both = asynchronous_quality.combine([data, data])  # as for one run per model
+    assert both["settings"]["models"] == ["hpbandster"] * 2 and len(both["rows"]) == 2 * len(data["rows"])
+    rendered = sections.asynchronous_quality(data)
+    assert sum(line.startswith("| branin | hpbandster | 8 |") for line in rendered) == 3
+    assert f"`{settings['command']}`, measured on {settings['date']}" in rendered[0]
+    budget_row, time_row = sections.asynchronous_quality_target_rows(data)
+    not_worse = sum(row["budget"]["verdict"] != "worse" for row in data["rows"])
+    assert f"| {not_worse} of {len(data['rows'])} cells (model hpbandster: {not_worse} of" in budget_row
+    better = sum(row["time"]["verdict"] == "better" for row in data["rows"] if row["workers"] > 1)
+    assert f"better in {better} of 1 cells" in time_row and time_row.endswith("yes |" if better else "**no** |")
+    assert any(line.startswith("- branin, model hpbandster, K = 1: at equal simulated wall time not better: with one"
+                               " worker") for line in rendered)
+
+
+def test_asynchronous_quality_fitted_run_finds_the_boundary_with_few_runs():
+    """The fitted run: the most iterations of the grid whose span is within T, by bisection over the grid."""
+    from benchmarks.asynchronous_quality import fitted_run, iteration_grid
+
+    grid = iteration_grid(10, 20)
+    assert grid == [10, 13, 15, 20] and iteration_grid(32, 64) == [32, 40, 48, 64]
+
+    def make(spans: dict[int, float]):
+        asked = []
+
+        def run_of(n: int) -> dict:
+            asked.append(n)
+            return {"n_iterations": n, "span": spans[n]}
+
+        known = {n: run_of(n) for n in (grid[0], grid[-1])}
+        asked.clear()
+        return run_of, known, asked
+
+    for spans, moment, chosen, tried in [
+            ({10: 5.0, 13: 6.0, 15: 7.0, 20: 9.0}, 7.0, 15, [13, 15]),   # 15 ends at T exactly: it fits
+            ({10: 5.0, 13: 6.0, 15: 7.5, 20: 9.0}, 7.0, 13, [13, 15]),
+            ({10: 5.0, 13: 8.0, 15: 9.0, 20: 9.0}, 7.0, 10, [13]),
+            ({10: 5.0, 13: 8.0, 15: 9.0, 20: 6.0}, 7.0, 20, []),          # the long run fits: nothing to search
+            ({10: 8.0, 13: 8.0, 15: 9.0, 20: 9.0}, 7.0, 10, [])]:         # not even N fits: N, read at T
+        run_of, known, asked = make(spans)
+        run = fitted_run(run_of, grid, known, moment)
+        assert run["n_iterations"] == chosen and run["tried"] == tried and sorted(asked) == tried
 
 
 def test_continuation_benchmark_pairs_each_seed_and_the_report_renders_it():
