@@ -1,19 +1,22 @@
 """Busy fraction of K workers when run times vary per configuration: synchronous, fill_tail and
 asynchronous Hyperband side by side, each against the best any schedule could do on its run.
 
-    python -m benchmarks.heterogeneous [--quick] [--workers 32 128 512 1024] [--sigmas 0 0.5 1]
+    python -m benchmarks.heterogeneous [--quick] [--seeds 3] [--workers 32 128 512 1024] [--sigmas 0 0.5 1]
                                        [--work-per-worker 20] [--json OUT]
 
 Everything runs through the public simulator, ``mpibohb.simulate``: the real run loop, optimizer
 and ``Result`` against K virtual workers on a simulated clock (no master or communication cost is
 simulated; the master's own computing is measured, as the wall seconds of each ``simulate`` call).
 
-Workload (issue 20): ``HyperBand`` on a 2-d space (x, y in [0, 1]), budgets 1..81, eta 3, seed 0.
+Workload (issue 20): ``HyperBand`` on a 2-d space (x, y in [0, 1]), budgets 1..81, eta 3, seeds
+0 .. ``--seeds`` - 1 (default 3; ``--quick``: 1). A seed is the optimizer's seed, the space's, and
+enters the hash that gives each configuration its run-time factor, so each seed is its own run with
+its own configurations and factors.
 An evaluation of a configuration at budget b lasts ``b * f`` simulated seconds, where
 ``f = exp(s * z)`` is the configuration's own factor: log-normal with sigma s and mean of log 0,
 the same at every budget of the configuration. ``z`` is a standard normal computed from a hash of
 the seed and the configuration's values, so every schedule sees the same f for the same
-configuration (and one z serves every s). The loss is Branin on (15x - 5, 15y) plus 1/b: cheap,
+configuration and seed (and one z serves every s). The loss is Branin on (15x - 5, 15y) plus 1/b: cheap,
 deterministic, independent of f. ``n_iterations`` gives each worker about ``--work-per-worker``
 (20) times max_budget of expected work:
 
@@ -37,9 +40,12 @@ call took on this machine, so wall / evaluations is the master's cost per decisi
 loss function, microseconds). If the largest K's cells have fewer than ``--min-evaluations``
 (100,000) evaluations, one more cell (asynchronous, s = 1, that K) raises n_iterations to reach it.
 
-Progress goes to stderr, one line per cell; the markdown tables to stdout; ``--json OUT`` writes
-the settings and rows. The full sweep (36 cells, about 2 million evaluations) runs serially on one
-core; ``--quick`` (K 32 and 128, s 0 and 1, 5 x max_budget per worker) takes well under a minute.
+Each cell reports, over its seeds, the mean ± standard error of busy and of busy / bound and the
+mean of the other columns (:func:`aggregate`). Progress goes to stderr, one line per run; the
+markdown tables to stdout; ``--json OUT`` writes the settings, the rows of every seed (``rows``,
+each with its ``seed``) and the cells over seeds (``cells``). The full sweep (36 cells, about 2.2
+million evaluations per seed) runs serially on one core, some 12 minutes per seed here; ``--quick``
+(K 32 and 128, s 0 and 1, 5 x max_budget per worker, one seed) takes well under a minute.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-MIN_BUDGET, MAX_BUDGET, ETA, SEED = 1, 81, 3, 0
+MIN_BUDGET, MAX_BUDGET, ETA, SEED = 1, 81, 3, 0  # SEED: the first seed
+SEEDS = 3  # seeds per cell (--seeds)
 SCHEDULES = ("synchronous", "fill_tail", "asynchronous")
 WORKERS = [32, 128, 512, 1024]
 SIGMAS = [0.0, 0.5, 1.0]
@@ -65,11 +72,11 @@ MIN_EVALUATIONS = 100_000  # at the largest K, for the master's cost per decisio
 STANDARD_NORMAL = statistics.NormalDist()
 
 
-def space() -> Any:
+def space(seed: int = SEED) -> Any:
     """Two floats, x and y in [0, 1]."""
     import ConfigSpace as CS
 
-    cs = CS.ConfigurationSpace(seed=SEED)
+    cs = CS.ConfigurationSpace(seed=seed)
     cs.add([CS.UniformFloatHyperparameter("x", lower=0, upper=1), CS.UniformFloatHyperparameter("y", lower=0, upper=1)])
     return cs
 
@@ -81,18 +88,18 @@ def loss(config: dict[str, Any], budget: float) -> float:
     return branin + 10 + 1 / budget
 
 
-def standard_normal(config: dict[str, Any]) -> float:
+def standard_normal(config: dict[str, Any], seed: int = SEED) -> float:
     """The configuration's z: a standard normal from a hash of the seed and its values' bits
     (BLAKE2b to a uniform, then the normal's inverse CDF: about 10 µs, where seeding a numpy Generator
     per call costs 140 µs, half of the master's time per decision)."""
-    digest = hashlib.blake2b(struct.pack("<qdd", SEED, config["x"], config["y"]), digest_size=8).digest()
+    digest = hashlib.blake2b(struct.pack("<qdd", seed, config["x"], config["y"]), digest_size=8).digest()
     return STANDARD_NORMAL.inv_cdf((int.from_bytes(digest, "little") + 0.5) / 2**64)
 
 
-def duration_of(sigma: float) -> Any:
+def duration_of(sigma: float, seed: int = SEED) -> Any:
     """``duration(config, budget) = budget * exp(sigma * z(config))``."""
     def duration(config: dict[str, Any], budget: float) -> float:
-        return budget * math.exp(sigma * standard_normal(config)) if sigma else float(budget)
+        return budget * math.exp(sigma * standard_normal(config, seed)) if sigma else float(budget)
 
     return duration
 
@@ -134,16 +141,16 @@ def all_busy_until(runs: list[Any], workers: int) -> float:
     return last
 
 
-def measure(workers: int, sigma: float, schedule: str, n_iterations: int) -> dict[str, Any]:
-    """One cell: simulate the run and measure it."""
+def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: int = SEED) -> dict[str, Any]:
+    """One run of a cell: simulate it with ``seed`` and measure it."""
     from mpibohb import HyperBand, simulate
     from mpibohb.simulation import busy_fraction
 
-    optimizer = HyperBand(space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=SEED,
+    optimizer = HyperBand(space(seed), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=seed,
                           fill_tail=schedule == "fill_tail", asynchronous=schedule == "asynchronous")
     wall, cpu = time.perf_counter(), time.process_time()
     result = simulate(optimizer, n_iterations=n_iterations, worker=loss, n_workers=workers,
-                      duration=duration_of(sigma))
+                      duration=duration_of(sigma, seed))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     runs = result.get_all_runs()
     chains: dict[Any, float] = defaultdict(float)
@@ -151,49 +158,82 @@ def measure(workers: int, sigma: float, schedule: str, n_iterations: int) -> dic
         chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
     work, chain = sum(chains.values()), max(chains.values())
     span = max(run.time_stamps["finished"] for run in runs)
-    return {"workers": workers, "sigma": sigma, "schedule": schedule, "n_iterations": n_iterations,
+    return {"workers": workers, "sigma": sigma, "schedule": schedule, "n_iterations": n_iterations, "seed": seed,
             "evaluations": len(runs), "failed": sum(run.loss is None for run in runs), "work": work,
             "chain": chain, "span": span, "busy": busy_fraction(result, workers),
             "bound": work / (workers * max(work / workers, chain)),
             "all_busy_until": all_busy_until(runs, workers) / span, "wall": wall, "cpu": cpu}
 
 
-HEADER = ["| K | s | schedule | iterations | evaluations | work W / K | chain C | span | busy | bound | busy / bound"
-          " | all busy until | wall (s) | wall per evaluation (µs) |",
-          "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+HEADER = ["| K | s | schedule | seeds | iterations | evaluations | work W / K | chain C | span | busy | bound"
+          " | busy / bound | all busy until | wall (s) | wall per evaluation (µs) |",
+          "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+MEANS = ("n_iterations", "evaluations", "failed", "work", "chain", "span", "busy", "bound", "ratio", "all_busy_until",
+         "wall", "cpu")  # averaged over a cell's seeds
+SPREADS = ("busy", "ratio")  # ... with their standard error
 
 
-def line(row: dict[str, Any]) -> str:
-    return (f"| {row['workers']} | {row['sigma']:g} | {row['schedule']} | {row['n_iterations']:,}"
-            f" | {row['evaluations']:,} | {row['work'] / row['workers']:,.0f} | {row['chain']:,.0f}"
-            f" | {row['span']:,.0f} | {row['busy']:.1%} | {row['bound']:.1%} | {row['busy'] / row['bound']:.1%}"
-            f" | {row['all_busy_until']:.1%} | {row['wall']:.1f} | {row['wall'] / row['evaluations'] * 1e6:,.0f} |")
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per cell (K, s, schedule, iterations), in the order of first appearance: the mean over
+    its seeds of :data:`MEANS` (``ratio`` is busy / bound per seed), the standard error of
+    :data:`SPREADS` (``busy_se``, ``ratio_se``; ``None`` with one seed), and ``seeds``. Rows of a
+    single-seed run without a ``seed`` key count as one seed each."""
+    cells: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["workers"], row["sigma"], row["schedule"], row["n_iterations"]), []).append(row)
+    out = []
+    for (workers, sigma, schedule, _), same in cells.items():
+        runs = [dict(row, ratio=row["busy"] / row["bound"]) for row in same]
+        cell: dict[str, Any] = {"workers": workers, "sigma": sigma, "schedule": schedule, "seeds": len(runs)}
+        cell.update({key: statistics.fmean(run[key] for run in runs) for key in MEANS})
+        cell.update({f"{key}_se": statistics.stdev(run[key] for run in runs) / math.sqrt(len(runs))
+                     if len(runs) > 1 else None for key in SPREADS})
+        out.append(cell)
+    return out
+
+
+def _share(cell: dict[str, Any], key: str) -> str:
+    """``96.0%``, or ``96.0% ± 0.1%`` with the standard error over seeds."""
+    error = cell.get(f"{key}_se")
+    return f"{cell[key]:.1%}" if error is None else f"{cell[key]:.1%} ± {error:.1%}"
+
+
+def line(cell: dict[str, Any]) -> str:
+    """A cell of :func:`aggregate` (means over seeds) as a row of :data:`HEADER`."""
+    return (f"| {cell['workers']} | {cell['sigma']:g} | {cell['schedule']} | {cell['seeds']}"
+            f" | {cell['n_iterations']:,.0f} | {cell['evaluations']:,.0f} | {cell['work'] / cell['workers']:,.0f}"
+            f" | {cell['chain']:,.0f} | {cell['span']:,.0f} | {_share(cell, 'busy')} | {cell['bound']:.1%}"
+            f" | {_share(cell, 'ratio')} | {cell['all_busy_until']:.1%} | {cell['wall']:.1f}"
+            f" | {cell['wall'] / cell['evaluations'] * 1e6:,.0f} |")
 
 
 def progress(row: dict[str, Any], done: int, total: int) -> str:
-    return (f"[{done}/{total}] K={row['workers']} s={row['sigma']:g} {row['schedule']}:"
+    return (f"[{done}/{total}] K={row['workers']} s={row['sigma']:g} {row['schedule']} seed {row['seed']}:"
             f" {row['evaluations']:,} evaluations, busy {row['busy']:.1%} (bound {row['bound']:.1%}),"
             f" span {row['span']:,.0f}, wall {row['wall']:.1f} s")
 
 
 def cost_lines(rows: list[dict[str, Any]], workers: int, sigma: float) -> list[str]:
-    """The master's cost per decision at ``workers`` and ``sigma``: seconds per evaluation."""
-    out = [f"Master's cost per decision at K = {workers}, s = {sigma:g} (simulate's seconds / evaluations; includes"
-           " the loss function and the duration function):", "",
+    """The master's cost per decision at ``workers`` and ``sigma``: seconds per evaluation (``rows``:
+    cells of :func:`aggregate`, means over seeds)."""
+    out = [f"Master's cost per decision at K = {workers}, s = {sigma:g} (simulate's seconds / evaluations, means"
+           " over seeds; includes the loss function and the duration function):", "",
            "| schedule | iterations | evaluations | wall (s) | CPU (s) | wall per evaluation (µs)"
            " | CPU per evaluation (µs) |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         if row["workers"] == workers and row["sigma"] == sigma:
-            out.append(f"| {row['schedule']} | {row['n_iterations']:,} | {row['evaluations']:,} | {row['wall']:.1f}"
-                       f" | {row['cpu']:.1f} | {row['wall'] / row['evaluations'] * 1e6:,.0f}"
+            out.append(f"| {row['schedule']} | {row['n_iterations']:,.0f} | {row['evaluations']:,.0f}"
+                       f" | {row['wall']:.1f} | {row['cpu']:.1f} | {row['wall'] / row['evaluations'] * 1e6:,.0f}"
                        f" | {row['cpu'] / row['evaluations'] * 1e6:,.0f} |")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="K 32 and 128, s 0 and 1, 5 x max_budget per worker")
+    parser.add_argument("--quick", action="store_true",
+                        help="K 32 and 128, s 0 and 1, 5 x max_budget per worker, one seed (each unless given)")
+    parser.add_argument("--seeds", type=int, help=f"seeds {SEED} .. {SEED} + N - 1 per cell (default {SEEDS})")
     parser.add_argument("--workers", type=int, nargs="+", help=f"K values (default {WORKERS})")
     parser.add_argument("--sigmas", type=float, nargs="+", help=f"sigma of log f (default {SIGMAS})")
     parser.add_argument("--schedules", nargs="+", choices=SCHEDULES, help="default: all three")
@@ -201,11 +241,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-evaluations", type=int,
                         help="evaluations of the extra cell at the largest K if its cells have fewer (default 100,000;"
                              " with --quick 0: no extra cell)")
-    parser.add_argument("--json", help="write the settings and rows to this file as JSON")
+    parser.add_argument("--json", help="write the settings, the rows of every seed and the cells as JSON")
     args = parser.parse_args(argv)
     workers = args.workers or ([32, 128] if args.quick else WORKERS)
     sigmas = args.sigmas or ([0.0, 1.0] if args.quick else SIGMAS)
     schedules = args.schedules or list(SCHEDULES)
+    seeds = list(range(SEED, SEED + (args.seeds or (1 if args.quick else SEEDS))))
+    if len(seeds) < 1:
+        parser.error("--seeds must be at least 1")
     per_worker = args.work_per_worker or (5 if args.quick else WORK_PER_WORKER)
     cells = [(k, s, schedule, iterations_for(k, s, per_worker))
              for k in workers for s in sigmas for schedule in schedules]
@@ -217,26 +260,28 @@ def main(argv: list[str] | None = None) -> None:
             n = math.ceil(n * 1.05)
         cells.append((largest, max(sigmas), "asynchronous", n))
     length, work, evaluations = cycle()
-    print(f"HyperBand, budgets {MIN_BUDGET}..{MAX_BUDGET}, eta {ETA}, seed {SEED}; run time = budget x f, f log-normal"
-          f" (sigma s) per configuration; n_iterations = ceil({per_worker:g} x {MAX_BUDGET} x K / ({work:g} / {length}"
-          f" x exp(s^2/2))) ({evaluations} evaluations per {length} iterations). Times in simulated seconds"
-          " (budget units x f).\n")
-    print("\n".join(HEADER), flush=True)
+    print(f"HyperBand, budgets {MIN_BUDGET}..{MAX_BUDGET}, eta {ETA}, seeds {', '.join(map(str, seeds))}; run time ="
+          f" budget x f, f log-normal (sigma s) per configuration; n_iterations = ceil({per_worker:g} x {MAX_BUDGET}"
+          f" x K / ({work:g} / {length} x exp(s^2/2))) ({evaluations} evaluations per {length} iterations). Times in"
+          " simulated seconds (budget units x f); each cell the mean over its seeds, ± the standard error.\n")
     rows = []
     for cell in cells:
-        rows.append(measure(*cell))
-        print(line(rows[-1]), flush=True)
-        print(progress(rows[-1], len(rows), len(cells)), file=sys.stderr, flush=True)
+        for seed in seeds:
+            rows.append(measure(*cell, seed=seed))
+            print(progress(rows[-1], len(rows), len(cells) * len(seeds)), file=sys.stderr, flush=True)
+    means = aggregate(rows)
+    print("\n".join(HEADER + [line(cell) for cell in means]))
     cost_sigma = max(sigmas)
     print()
-    print("\n".join(cost_lines(rows, largest, cost_sigma)))
-    print(f"\nSweep: {len(rows)} cells, {sum(r['evaluations'] for r in rows):,} evaluations,"
+    print("\n".join(cost_lines(means, largest, cost_sigma)))
+    evaluations_run = sum(r["evaluations"] for r in rows)
+    print(f"\nSweep: {len(rows)} runs ({len(means)} cells x {len(seeds)} seeds), {evaluations_run:,} evaluations,"
           f" {sum(r['wall'] for r in rows):.0f} s wall in simulate.")
     if args.json:
-        settings = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA, "seed": SEED, "workers": workers,
+        settings = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA, "seeds": seeds, "workers": workers,
                     "sigmas": sigmas, "schedules": schedules, "work_per_worker": per_worker,
                     "cycle_work": work, "cycle_iterations": length, "cycle_evaluations": evaluations}
-        Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows, "cells": means}, indent=1))
 
 
 if __name__ == "__main__":

@@ -56,13 +56,15 @@ class Optimizer:
             self.num_running += 1
         return job
 
-    def tell(self, job: Job, loss: float) -> int | None:
-        """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf); return the
-        iteration of the bracket this result finished, else ``None``."""
+    def tell(self, job: Job, loss: float, duration: float | None = None) -> int | None:
+        """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf) and the seconds it
+        ran (:func:`~mpibohb.scheduling.run_times.run_time` of the time stamps the journal keeps, so
+        that a replay tells the same; ``None``: unknown); return the iteration of the bracket this
+        result finished, else ``None``."""
         loss = float(loss)
         if not math.isfinite(loss):
             loss = math.inf
-        vector, finished = self.schedule.record(job, loss)
+        vector, finished = self.schedule.record(job, loss, duration)
         self.num_running -= 1
         self.sampler.observe(vector, job.budget, loss)
         return finished

@@ -17,6 +17,7 @@ from .executors import Executor
 from .journal import Record, job_record, result_record, storable_info
 from .result import Result, Run, error_headline
 from .run_directory import RunDirectory
+from .scheduling.run_times import run_time
 from .stopping import NEVER, StopFlag
 from .worker import INFO_DROPPED, Outcome
 
@@ -229,7 +230,8 @@ def record_outcomes(optimizer: Optimizer, recorder: RunRecorder, finished: Itera
     configurations that can no longer be promoted to ``keeper``."""
     for job, outcome in finished:
         recorder.finished(job, outcome)
-        finished_bracket = optimizer.tell(job, outcome.loss_for_model())
+        finished_bracket = optimizer.tell(job, outcome.loss_for_model(),
+                                          run_time(outcome.loss, outcome.started, outcome.finished))
         retired = optimizer.pop_retired()
         if keeper is not None:
             keeper.observe(job.config_id, job.budget, outcome.loss)

@@ -18,6 +18,7 @@ from .brackets import Job
 from .checkpoints import CheckpointKeeper
 from .journal import JournalError, OpenJob, Record, RunState, fold
 from .loop import RunRecorder, record_outcomes
+from .scheduling.run_times import run_time
 from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
@@ -46,7 +47,9 @@ def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[
             inconsistent.
     """
     def tell(record: Record, opened: OpenJob | None) -> None:
-        optimizer.tell(_asked(opened, record), math.inf if record["loss"] is None else record["loss"])
+        # the run time as the run told it (loop.record_outcomes), from the journaled time stamps
+        optimizer.tell(_asked(opened, record), math.inf if record["loss"] is None else record["loss"],
+                       run_time(record["loss"], record["started"], record["finished"]))
 
     state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
                  on_job=lambda record: _replay_ask(optimizer, record), on_result=tell)

@@ -11,10 +11,13 @@ import pytest
 from cli_in_process import run_cli
 from mpi_launch import ROOT
 
+import mpibohb.replay
 from mpibohb import BOHB, HyperBand, RandomSearch, load_result, simulate
 from mpibohb.ask_tell import Optimizer
 from mpibohb.brackets import Job
+from mpibohb.journal import JournalError, read_journal
 from mpibohb.scheduling.asynchronous import Asynchronous
+from mpibohb.scheduling.run_times import RunTimeSpread, run_time
 from mpibohb.simulation import busy_fraction
 
 TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"
@@ -151,6 +154,70 @@ def test_a_resume_with_another_schedule_is_refused(tmp_path):
     with pytest.raises(Exception, match="asynchronous"):
         HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4, run_dir=tmp_path / "run",
                   asynchronous=True).run(n_iterations=2, worker=compute, resume=True)
+
+
+def test_the_run_time_spread_is_pooled_over_budgets_relative_to_their_means():
+    spread = RunTimeSpread()
+    for seconds in (1.0, 1.0, 1.0):
+        spread.add(1, None, seconds)
+    for seconds in (30.0, 30.0):  # another budget, or one continued from a checkpoint: its own mean
+        spread.add(3, 1, seconds)
+    assert spread.coefficient_of_variation(3) == 0.0
+    assert spread.coefficient_of_variation(4) is None  # 3 degrees of freedom: too few to tell
+    spread.add(9, None, 1.0)
+    spread.add(9, None, 3.0)  # mean 2, standard deviation sqrt(2)
+    assert spread.coefficient_of_variation(4) == pytest.approx(math.sqrt(2 / 4 / 4))
+    assert run_time(None, 5.0, 9.0) is None and run_time(0.3, 5.0, 9.0) == 4.0  # a failed job says nothing
+
+
+TAIL_ITERATIONS = 40
+
+
+def tail_run(run_dir, spread: float, n_workers: int = 8):
+    """An asynchronous HyperBand simulated on 8 workers, long enough for a tail; run time = budget x f,
+    f = exp(spread x z), z a function of the configuration (standard deviation about 1)."""
+    def make() -> HyperBand:
+        return HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                         run_dir=run_dir)
+
+    def duration(config, budget):
+        return budget * math.exp(spread * 3.4 * (config["x"] - 0.5))
+
+    return make, lambda **kwargs: simulate(make(), n_iterations=TAIL_ITERATIONS, worker=lambda c, b: loss_of(c, b),
+                                           n_workers=n_workers, duration=duration, **kwargs)
+
+
+@pytest.mark.parametrize("spread, order", [(0.0, "chain"), (1.0, "spread")])
+def test_the_tail_order_comes_from_the_run_times_and_the_journal_replays_it(tmp_path, monkeypatch, caplog, spread,
+                                                                           order):
+    """Equal run times: the tail starts its brackets longest chain first; spread run times: the single
+    jobs first. The run times reach the policy from the journal in a replay, which takes the same
+    decisions (a replay without them would not), and a run killed after the tail started resumes."""
+    make, run = tail_run(tmp_path / "run", spread)
+    with caplog.at_level("INFO", logger="mpibohb"):
+        whole = run()
+    said = "longest chain first" if order == "chain" else "single jobs of the largest budget first"
+    assert sum("the tail starts (" in message and said in message for message in caplog.messages) == 1
+    records = read_journal(tmp_path / "run")
+    optimizer = make().make_optimizer(TAIL_ITERATIONS)
+    mpibohb.replay.replay(optimizer, records)  # raises JournalError where it asks otherwise than the run did
+    assert optimizer.finished and optimizer.schedule.tail_order == order
+    if order == "chain":
+        with monkeypatch.context() as patched:
+            patched.setattr(mpibohb.replay, "run_time", lambda *_: None)
+            with pytest.raises(JournalError, match="does not replay"):
+                mpibohb.replay.replay(make().make_optimizer(TAIL_ITERATIONS), records)
+
+    results = [i for i, record in enumerate(records) if record["type"] == "result"]
+    kept = records[:results[int(len(results) * 0.9)] + 1]  # killed with a tenth of the results to come
+    cut = make().make_optimizer(TAIL_ITERATIONS)
+    mpibohb.replay.replay(cut, kept)
+    assert cut.schedule.tail_order == order  # the tail had started before the kill
+    journal = tmp_path / "run" / "journal.jsonl"
+    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:len(kept)]))
+    resumed = run(resume=True)
+    evaluated = [(r.config_id, r.budget) for r in resumed.get_all_runs()]
+    assert len(evaluated) == len(set(evaluated)) == len(whole.get_all_runs())
 
 
 def test_an_asynchronous_run_resumes_where_it_stopped(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -670,24 +671,56 @@ def test_memory_starts_each_row_as_a_module(tmp_path):
 
 @pytest.mark.slow
 def test_heterogeneous_benchmark_measures_every_cell_and_its_bound(tmp_path):
-    """benchmarks.heterogeneous --quick through mpibohb.simulate; the report renders it."""
+    """benchmarks.heterogeneous --quick --seeds 2 through mpibohb.simulate; the report renders the cells."""
     from benchmarks import heterogeneous
     from benchmarks import report_sections as sections
 
     out = tmp_path / "heterogeneous.json"
-    heterogeneous.main(["--quick", "--json", str(out)])
-    rows = json.loads(out.read_text())["rows"]
-    assert {(r["workers"], r["sigma"], r["schedule"]) for r in rows} == {
-        (k, s, schedule) for k in (32, 128) for s in (0.0, 1.0) for schedule in heterogeneous.SCHEDULES}
+    heterogeneous.main(["--quick", "--seeds", "2", "--json", str(out)])
+    written = json.loads(out.read_text())
+    rows = written["rows"]
+    assert sorted((r["workers"], r["sigma"], r["schedule"], r["seed"]) for r in rows) == sorted(
+        (k, s, schedule, seed) for k in (32, 128) for s in (0.0, 1.0) for schedule in heterogeneous.SCHEDULES
+        for seed in (0, 1))
     for row in rows:
         assert 0 < row["busy"] <= row["bound"] + 1e-9 <= 1 + 1e-9, row
         assert row["span"] >= max(row["work"] / row["workers"], row["chain"]) - 1e-6, row
-    cells = {(r["workers"], r["sigma"]): [x for x in rows if (x["workers"], x["sigma"]) == (r["workers"], r["sigma"])]
-             for r in rows}
+    cells = {(r["workers"], r["sigma"], r["seed"]): [x for x in rows if (x["workers"], x["sigma"], x["seed"])
+                                                    == (r["workers"], r["sigma"], r["seed"])] for r in rows}
     assert all(len({r["evaluations"] for r in same}) == 1 for same in cells.values())  # equal work per schedule
-    lines = sections.heterogeneous(json.loads(out.read_text()), None)
-    assert sum(line.startswith("| 128 | 1 | asynchronous |") for line in lines) == 1
+    one_seed = {(r["workers"], r["sigma"]): r["chain"] for r in rows if r["seed"] == 0 and r["sigma"] == 1.0}
+    other = {(r["workers"], r["sigma"]): r["chain"] for r in rows if r["seed"] == 1 and r["sigma"] == 1.0}
+    assert one_seed != other  # a seed brings its own configurations and run-time factors
+    assert written["cells"] == heterogeneous.aggregate(rows)
+    assert all(cell["seeds"] == 2 and cell["busy_se"] is not None for cell in written["cells"])
+    lines = sections.heterogeneous(written, None)
+    async_lines = [line for line in lines if line.startswith("| 128 | 1 | asynchronous | 2 |")]
+    assert len(async_lines) == 1 and "% ± " in async_lines[0]
     assert lines[-1].startswith("Real mpiexec run: not run")
+
+
+def test_heterogeneous_cells_average_their_seeds():
+    """aggregate: mean ± standard error of busy and busy / bound over seeds, means of the rest; rows of an
+    older single-seed JSON (no seed key) are cells of one seed, rendered without a standard error."""
+    from benchmarks import heterogeneous
+    from benchmarks import report_sections as sections
+
+    base = {"workers": 32, "sigma": 0.5, "schedule": "asynchronous", "n_iterations": 121, "evaluations": 5065,
+            "failed": 0, "work": 3200.0, "chain": 100.0, "span": 110.0, "all_busy_until": 0.9, "wall": 1.0, "cpu": 1.0}
+    rows = [dict(base, seed=0, busy=0.90, bound=1.0), dict(base, seed=1, busy=0.94, bound=1.0),
+            dict(base, seed=2, busy=0.40, bound=0.5)]
+    [cell] = heterogeneous.aggregate(rows)
+    assert cell["seeds"] == 3 and cell["busy"] == pytest.approx(2.24 / 3)
+    assert cell["busy_se"] == pytest.approx(statistics.stdev([0.90, 0.94, 0.40]) / math.sqrt(3))
+    assert cell["ratio"] == pytest.approx((0.90 + 0.94 + 0.80) / 3)
+    assert cell["ratio_se"] == pytest.approx(statistics.stdev([0.90, 0.94, 0.80]) / math.sqrt(3))
+    assert heterogeneous.line(cell).startswith("| 32 | 0.5 | asynchronous | 3 | 121 | 5,065 | 100 | 100 | 110"
+                                               " | 74.7% ± ")
+    old = {"rows": [dict(base, busy=0.9, bound=1.0)]}
+    assert "| 32 | 0.5 | asynchronous | 1 | 121 | 5,065 | 100 | 100 | 110 | 90.0% | 100.0% | 90.0% |" in \
+        sections.heterogeneous(old, None)[2]
+    assert "| 0 of 1 cells: 90.0% (each cell's bound" in sections.heterogeneous_target_rows(old)[0]
+    assert "| 0 of 1 cells: 74.7% (means over 3 seeds; each" in sections.heterogeneous_target_rows({"rows": rows})[0]
 
 
 @pytest.mark.mpiexec

@@ -9,7 +9,8 @@ decides.
 * :class:`~.asynchronous.Asynchronous`: promotions without stage barriers, no worker waits for a
   straggler (``asynchronous=True``).
 
-Every policy decides only from the seed and the order of results, so a resume replays it.
+Every policy decides only from the seed and the order of results (with their run times, which the
+journal keeps), so a resume replays it.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class Schedule(Protocol):
         """The next job, or ``None`` while nothing can be handed out (wait for a result)."""
         ...
 
-    def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
+    def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
         """Store ``job``'s loss; its configuration's vector, and the iteration of the bracket
-        that this result finished (else ``None``)."""
+        that this result finished (else ``None``). ``duration``: the seconds it ran, as the journal
+        keeps them (``None``: unknown, or it failed); a policy may learn from it, and a replay
+        gives it the same figures."""
         ...
 
     def pop_notices(self) -> list[str]:

@@ -30,18 +30,32 @@ so late that the slowest of them ended the run alone; the quarter: a tail from t
 short run is ASHA's order throughout, with the single jobs sampled before the model has any
 result, and it found worse configurations. Budget stands in for run time; the rule depends on
 each session's workers, which a resume replays.
+
+That order is for run times that differ per configuration. When the run's own results show that
+they hardly do (the run times of the jobs at one budget differ by at most
+:data:`PREDICTABLE_SPREAD`, as a pooled coefficient of variation, :mod:`.run_times`, when the tail
+starts), the tail starts its brackets longest chain of budgets first, single jobs included
+(``fill_tail``'s rule): then the single jobs of the largest budget are not the ones that spread,
+and starting them first leaves the chains of the other brackets to end the run. Measured
+(``benchmarks.heterogeneous``, seeds 0 to 2, K = 32 and 128): with equal run times 98.2% to 98.3%
+busy where the other order gives 96.0% to 96.3% (K = 32 to 1,024); with s = 0.3 95.0% and 95.1%
+against 94.6% and 93.8%; with s = 0.5 92.1% and 88.1% against 93.8% and 91.0%, hence the choice
+from the run times. The run times come with the results (:meth:`record`) and the journal keeps
+them, so a resume replays the choice.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from ..brackets import AsyncBracket, ConfigId, Job
 from ..samplers import Sampler
 from . import PlanFunction
+from .run_times import RunTimeSpread
 from .synchronous import _TailPlan
 
 # The tail starts once the budget left per worker no longer covers this many longest chains: budget
@@ -52,6 +66,14 @@ TAIL_LEAD = 2.0
 # short run would sample the single-job brackets before the model has any results, and promote
 # early throughout (ASHA's order); both found worse configurations (BENCHMARKS.md).
 TAIL_SHARE = 0.25
+# Run times count as predictable when their pooled coefficient of variation among the jobs at one
+# budget is at most this; then the tail goes longest chain first. Log-normal factors with sigma s
+# give sqrt(exp(s**2) - 1): 0.31 at s = 0.3, where longest chain first was busier at K = 32 and 128,
+# 0.42 at s = 0.4, where it was busier at K = 128 only, 0.53 at s = 0.5, where it lost at both
+# (benchmarks.heterogeneous, seeds 0 to 2; see BENCHMARKS.md).
+PREDICTABLE_SPREAD = 0.35
+# ... backed by at least this many results beyond the first of each budget (else: the spread order).
+MIN_TIMED = 20
 
 
 class Asynchronous:
@@ -76,6 +98,9 @@ class Asynchronous:
         self._complete_due: list[int] = []  # heap of those that may have one from a complete rung
         self._open = 0
         self._retired: list[ConfigId] = []
+        self.run_times = RunTimeSpread()
+        self.tail_order: str | None = None  # "spread" or "chain" once a tail has started
+        self._notices: list[str] = []
 
     @property
     def finished(self) -> bool:
@@ -130,8 +155,9 @@ class Asynchronous:
             self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         if not self._in_tail and self._tail_is_near():
             self._in_tail = True
+            priority = self._tail_priority()
             for iteration in range(self._next, self.session_iterations):
-                heapq.heappush(self._pending, (_tail_priority(self.plan_of(iteration).budgets), iteration))
+                heapq.heappush(self._pending, (priority(self.plan_of(iteration).budgets), iteration))
             self._next = self.session_iterations
         if self._pending:
             return heapq.heappop(self._pending)[1]
@@ -149,13 +175,28 @@ class Asynchronous:
             and tail.is_near(self._next, self.workers, TAIL_LEAD) \
             and tail.budget - tail.handed_out <= TAIL_SHARE * tail.budget
 
-    def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
-        """Store ``job``'s loss; the configuration's vector, and its iteration if its bracket ended."""
+    def _tail_priority(self) -> Callable[[tuple[float, ...]], float]:
+        """The order of the tail's brackets: longest chain first when the run times so far are
+        predictable (:data:`PREDICTABLE_SPREAD`), else the single jobs first (see the module's text)."""
+        spread = self.run_times.coefficient_of_variation(MIN_TIMED)
+        predictable = spread is not None and spread <= PREDICTABLE_SPREAD
+        self.tail_order = "chain" if predictable else "spread"
+        measured = "too few run times to tell" if spread is None else f"coefficient of variation {spread:.2f}"
+        self._notices.append(f"asynchronous: the tail starts ({self.session_iterations - self._next} brackets left),"
+                             f" {'longest chain first' if predictable else 'single jobs of the largest budget first'}"
+                             f"; run times at one budget: {measured}")
+        return _chain_priority if predictable else _tail_priority
+
+    def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
+        """Store ``job``'s loss and its run time (seconds; ``None``: unknown, e.g. failed); the
+        configuration's vector, and its iteration if its bracket ended."""
         iteration, _, index = job.config_id
         bracket = self.brackets.get(iteration)
         if bracket is None:
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
         completed_rung = bracket.record(index, job.budget, loss)
+        if duration is not None:
+            self.run_times.add(job.budget, job.previous_budget, duration)
         vector = bracket.proposals[index].vector
         self._take_retired(bracket)
         if not bracket.finished:
@@ -170,8 +211,9 @@ class Asynchronous:
         return vector, iteration
 
     def pop_notices(self) -> list[str]:
-        """No progress lines of its own."""
-        return []
+        """Progress lines for the log since the last call: the start of a tail, in which order."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def _take_retired(self, bracket: AsyncBracket) -> None:
         if bracket.retired:
@@ -189,3 +231,8 @@ def _tail_priority(budgets: tuple[float, ...]) -> float:
     """In the tail, brackets of one rung (single jobs at the largest budget) first, then the longest
     chain of budgets first (smaller starts earlier)."""
     return -math.inf if len(budgets) == 1 else -sum(budgets)
+
+
+def _chain_priority(budgets: tuple[float, ...]) -> float:
+    """In the tail with predictable run times, the longest chain of budgets first."""
+    return -sum(budgets)

@@ -57,8 +57,9 @@ class Synchronous:
         self.brackets.append(bracket)
         self._open.append(bracket)
 
-    def record(self, job: Job, loss: float) -> tuple[np.ndarray, int | None]:
-        """Store ``job``'s loss; the configuration's vector, and its iteration if its bracket ended."""
+    def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
+        """Store ``job``'s loss (its ``duration`` is not used); the configuration's vector, and its
+        iteration if its bracket ended."""
         iteration, _, index = job.config_id
         if not 0 <= iteration < len(self.brackets):
             raise ValueError(f"unknown job {job.config_id}: no bracket {iteration}")
