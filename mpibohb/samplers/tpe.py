@@ -37,8 +37,8 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   trusted_agreement)`` of the configurations (clipped to ``[0, misled_random_fraction]``) is drawn
   at random: when small budgets rank configurations otherwise than large ones, the model learnt
   from them keeps away from regions that win at the largest budget, and only random draws find
-  them (measured on the SVM, where tau is near 0; on the other problems tau stays above 0.3 and
-  the rule draws nothing).
+  them (measured: on the SVM and gradient boosting benchmarks tau is near 0, on the others
+  mostly above 0.3, where the rule draws nothing; BENCHMARKS.md).
 
 The defaults are the combination that ``benchmarks/ablation.py`` found best; its table (in
 BENCHMARKS.md) shows what each component is worth.
