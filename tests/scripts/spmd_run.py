@@ -89,11 +89,11 @@ def main():
 
         original, calls = mpibohb.ask_tell.Optimizer.tell, []
 
-        def broken_tell(self, job, loss):
+        def broken_tell(self, job, loss, *rest):
             calls.append(job)
             if len(calls) > 5:
                 raise KeyError("simulated internal error")
-            original(self, job, loss)
+            return original(self, job, loss, *rest)
 
         mpibohb.ask_tell.Optimizer.tell = broken_tell
 
