@@ -4,7 +4,7 @@ either model of BOHB (issue 22: the tpe model is compared in asynchronous mode t
 
     python -m benchmarks.asynchronous_quality [--problems branin ...] [--model hpbandster tpe]
                                               [--seeds 10] [--workers 1 32] [--sigma 1.0]
-                                              [--n_iterations N] [--time_iterations 3] [--quick]
+                                              [--n_iterations N] [--time_iterations 2] [--quick]
                                               [--json OUT]
 
 Each run is ``mpibohb.simulate``: the real run loop, optimizer and ``Result`` against K virtual
@@ -18,7 +18,7 @@ workers on a simulated clock (no master or communication cost is simulated). Per
              duration=lambda config, budget: budget * f(config))
 
 ``N`` is the problem's own ``n_iterations`` (or ``--n_iterations``); the runs with N are the "own"
-runs, those with ``ceil(time_iterations x N)`` (3 x N by default) the "long" runs, those with the
+runs, those with ``ceil(time_iterations x N)`` (2 x N by default) the "long" runs, those with the
 most iterations that end by T (below) the "fitted" runs. ``f = exp(sigma z)``
 is the configuration's own run-time factor (log-normal, sigma ``--sigma``, 1.0 by default; the same
 at every budget of the configuration). ``z`` is a standard normal from a hash of the configuration

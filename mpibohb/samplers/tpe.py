@@ -233,8 +233,11 @@ class ParzenSampler:
     def random_share(self) -> float:
         """The probability of a random configuration: ``random_fraction``, more while small budgets
         mislead (see the module's text)."""
-        settings, tau = self.settings, self.agreement.value()
-        if tau is None or settings.misled_random_fraction <= settings.random_fraction:
+        settings = self.settings
+        if settings.misled_random_fraction <= settings.random_fraction:
+            return settings.random_fraction  # the rule cannot add: no need to read the agreement
+        tau = self.agreement.value()
+        if tau is None:
             return settings.random_fraction
         misled = min(1.0, max(0.0, 1.0 - tau / settings.trusted_agreement))
         return max(settings.random_fraction, settings.misled_random_fraction * misled)

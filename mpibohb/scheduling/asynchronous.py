@@ -155,7 +155,7 @@ class Asynchronous:
             self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         if not self._in_tail and self._tail_is_near():
             self._in_tail = True
-            priority = self._tail_priority()
+            priority = self._choose_tail_order()
             for iteration in range(self._next, self.session_iterations):
                 heapq.heappush(self._pending, (priority(self.plan_of(iteration).budgets), iteration))
             self._next = self.session_iterations
@@ -175,7 +175,7 @@ class Asynchronous:
             and tail.is_near(self._next, self.workers, TAIL_LEAD) \
             and tail.budget - tail.handed_out <= TAIL_SHARE * tail.budget
 
-    def _tail_priority(self) -> Callable[[tuple[float, ...]], float]:
+    def _choose_tail_order(self) -> Callable[[tuple[float, ...]], float]:
         """The order of the tail's brackets: longest chain first when the run times so far are
         predictable (:data:`PREDICTABLE_SPREAD`), else the single jobs first (see the module's text)."""
         spread = self.run_times.coefficient_of_variation(MIN_TIMED)
@@ -185,7 +185,7 @@ class Asynchronous:
         self._notices.append(f"asynchronous: the tail starts ({self.session_iterations - self._next} brackets left),"
                              f" {'longest chain first' if predictable else 'single jobs of the largest budget first'}"
                              f"; run times at one budget: {measured}")
-        return _chain_priority if predictable else _tail_priority
+        return _chain_priority if predictable else _spread_priority
 
     def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
         """Store ``job``'s loss and its run time (seconds; ``None``: unknown, e.g. failed); the
@@ -227,7 +227,7 @@ class Asynchronous:
         return retired
 
 
-def _tail_priority(budgets: tuple[float, ...]) -> float:
+def _spread_priority(budgets: tuple[float, ...]) -> float:
     """In the tail, brackets of one rung (single jobs at the largest budget) first, then the longest
     chain of budgets first (smaller starts earlier)."""
     return -math.inf if len(budgets) == 1 else -sum(budgets)
