@@ -71,6 +71,7 @@ RUN_TIMEOUT = 1800.0
 ACCOUNTINGS = ("full budgets", "increments")
 COLOURS = {"BOHB": "tab:blue", "BOHB (model tpe)": "tab:red", "HyperBand": "tab:orange",
            "RandomSearch": "tab:green"}
+HYPERBAND_FAMILY = ("bohb", "bohb_tpe", "hb", "rs")  # the optimisers an engine of mpibohb's family may run
 MPIBOHB_ONLY = {"bohb_tpe"}  # optimisers HpBandSter does not have
 LINE_STYLES = {"mpibohb": "-", "hpbandster": "--"}
 PEER_COLOURS = {"optuna": "tab:purple", "deephyper": "tab:olive"}  # DEHB: tab:brown
@@ -429,7 +430,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
     for name in args.problems:
         get_problem(name)
-    unknown = sorted(set(args.optimizers) - {"bohb", "bohb_tpe", "hb", "rs"}) + sorted(set(args.engines) - set(ENGINES))
+    unknown = sorted(set(args.optimizers) - set(HYPERBAND_FAMILY)) + sorted(set(args.engines) - set(ENGINES))
     if unknown or args.seeds < 1:
         parser.error(f"unknown optimizers or engines: {unknown}" if unknown else "--seeds must be at least 1")
     return args

@@ -3,11 +3,12 @@
     python -m benchmarks.report            # everything, about an hour on 2 cores
     python -m benchmarks.report --quick    # every part on a small scale, ~5 minutes, into benchmarks/results-quick/
 
-It makes the reference environments first (benchmarks/hpbandster_env.sh, benchmarks/peers_env.sh),
+It makes the reference environments first (benchmarks/hpbandster_env.sh, peers_env.sh, deephyper_env.sh),
 then runs these modules, each as ``python -m benchmarks.NAME`` in a subprocess (working directory:
 the repository root) that prints its own table:
 
-* benchmarks.quality on every problem: mpibohb, HpBandSter, Optuna and DEHB, 10 seeds;
+* benchmarks.quality on every problem: mpibohb (BOHB with either model, HyperBand, RandomSearch),
+  HpBandSter, Optuna, DEHB and DeepHyper, 10 seeds;
 * benchmarks.overhead and the model part of benchmarks.hpbandster_reference (in its virtualenv);
 * benchmarks.throughput and the throughput part of benchmarks.hpbandster_reference;
 * benchmarks.utilisation, benchmarks.fill_tail and benchmarks.memory;
@@ -37,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import quality
 from benchmarks import report_sections as sections
 from benchmarks.processes import run_in_group
 
@@ -45,6 +47,8 @@ ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
 PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
          "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality", "continuation")
+# every engine and mpibohb's every optimiser, so that one command renders every quality table
+QUALITY_ENGINES, QUALITY_OPTIMIZERS = ",".join(quality.ENGINES), ",".join(quality.HYPERBAND_FAMILY)
 QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--variants", "HpBandSter (baseline)",
                   "tpe", "tpe, normal_reference bandwidths"]
 
@@ -78,12 +82,13 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     """The benchmark commands, by name."""
     python, hpbandster = sys.executable, str(HERE / ".hpbandster-venv" / "bin" / "python")
     quick = ["--quick"] if args.quick else []
-    quality = [python, "-m", "benchmarks.quality", "--problem", *args.problems_flag, "--seeds", str(args.seeds),
-               "--engines", "mpibohb,hpbandster,optuna,dehb", "--out_dir", str(args.results), "--jobs", str(args.jobs)]
+    quality_runs = [python, "-m", "benchmarks.quality", "--problem", *args.problems_flag, "--seeds", str(args.seeds),
+               "--engines", QUALITY_ENGINES, "--optimizers", QUALITY_OPTIMIZERS, "--out_dir", str(args.results),
+               "--jobs", str(args.jobs)]
     if args.quick:
-        quality += ["--n_iterations", "4"]
+        quality_runs += ["--n_iterations", "4"]
     return {
-        "quality": quality,
+        "quality": quality_runs,
         "overhead": [python, "-m", "benchmarks.overhead", *quick, "--json", str(work / "overhead.json")],
         "hpbandster_reference": [hpbandster, "-m", "benchmarks.hpbandster_reference", *quick, "--workers", "1", "4",
                                  "--json", str(work / "hpbandster_reference.json")],
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(argv)
     work = args.results / "report"
     work.mkdir(parents=True, exist_ok=True)
-    for script in ("hpbandster_env.sh", "peers_env.sh"):
+    for script in ("hpbandster_env.sh", "peers_env.sh", "deephyper_env.sh"):
         run_and_record(script, ["bash", str(HERE / script)], work)
     for name, command in parts(args, work).items():
         if not args.only or name in args.only:

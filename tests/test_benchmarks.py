@@ -853,3 +853,17 @@ def test_overhead_measures_both_models_on_a_fitted_model(model):
 
     row = measure(60, 512, proposals=3, fits=2, seed=0, model_name=model)
     assert row["good"] + row["bad"] >= 60 and row["proposal"] > 0 and row["refit"] > 0
+
+
+def test_the_report_runs_every_engine_and_optimiser_that_quality_knows():
+    # one command renders every quality table: a new engine or optimiser must reach the report too
+    from benchmarks import quality, report
+
+    args = report.parse_arguments([])
+    command = report.parts(args, args.results / "report")["quality"]
+    engines = command[command.index("--engines") + 1].split(",")
+    optimizers = command[command.index("--optimizers") + 1].split(",")
+    assert sorted(engines) == sorted(quality.ENGINES) and "deephyper" in engines
+    assert sorted(optimizers) == sorted(quality.parse_arguments(["--problem", "branin", "--optimizers",
+                                                                 ",".join(optimizers)]).optimizers)
+    assert "bohb_tpe" in optimizers
