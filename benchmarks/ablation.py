@@ -97,7 +97,8 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, bandwidth_factor 3": {"bandwidth_factor": 3.0},
         "tpe, num_samples 64": {"num_samples": 64},
         "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
-        "tpe, small budgets always trusted": {"misled_random_fraction": 0.0},
+        "tpe, small budgets always trusted": {"misled_random_fraction": 0.0, "misled_budget_rule": None},
+        "tpe, misled: random draws, same model": {"misled_budget_rule": None},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

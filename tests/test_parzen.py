@@ -325,7 +325,25 @@ def test_misled_sampler_draws_that_share_at_random() -> None:
     assert 60 <= random_picks[0] <= 140 and random_picks[1] == 0
 
 
+def test_while_small_budgets_mislead_the_model_is_of_the_largest_budget() -> None:
+    rng = np.random.default_rng(0)
+    misled, trusted = _misled_sampler(True), _misled_sampler(False)
+    assert (misled.budget_rule(), trusted.budget_rule()) == ("largest", "promoted")
+    assert misled.current_model(rng).budget == 3.0 and trusted.current_model(rng).budget is None
+    unchanged = _misled_sampler(True, misled_budget_rule=None)
+    assert unchanged.budget_rule() == "promoted" and unchanged.current_model(rng).budget is None
+    # tau recovers as agreeing pairs come in (40 other configurations, 1 -> 9): back to every budget
+    others = _space()
+    others.seed(6)
+    for rank, config in enumerate(others.sample_configuration(40)):
+        misled.observe(config.get_array(), 1.0, 0.1 * rank)
+        misled.observe(config.get_array(), 9.0, 0.1 * rank)
+    assert misled.agreement.value() > 0.3
+    assert misled.budget_rule() == "promoted" and misled.current_model(rng).budget is None
+
+
 @pytest.mark.parametrize("name, value, message", [
+    ("misled_budget_rule", "smallest", "misled_budget_rule must be one of"),
     ("bandwidth_rule", "scott", "bandwidth_rule must be one of"),
     ("budget_rule", "first", "budget_rule must be one of"),
     ("split", "half", "split must be one of"),
