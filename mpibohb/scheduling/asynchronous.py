@@ -42,6 +42,11 @@ busy where the other order gives 96.0% to 96.3% (K = 32 to 1,024); with s = 0.3 
 against 94.6% and 93.8%; with s = 0.5 92.1% and 88.1% against 93.8% and 91.0%, hence the choice
 from the run times. The run times come with the results (:meth:`record`) and the journal keeps
 them, so a resume replays the choice.
+
+With spread run times (s = 0.5) the idle time left comes after the last new configuration: the
+run ends on the top-rung job of a configuration promoted late, whose run time is known only once
+its lower rung has run, so no order of the tail removes it (traced, and five other orders measured
+and rejected: BENCHMARKS.md, "Heterogeneous run times").
 """
 
 from __future__ import annotations
