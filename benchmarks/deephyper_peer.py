@@ -10,8 +10,11 @@ stopper=SuccessiveHalvingStopper(...), acq_optimizer="sampling")`` with CBO's de
 otherwise (extra-trees surrogate, ``UCBd`` with its schedule), driven by ``search.search`` with
 DeepHyper's serial evaluator (asyncio, one worker, ``MemoryStorage``) and an ``async def`` run
 function. The ConfigSpace space is handed to ``HpProblem`` hyperparameter by hyperparameter
-(ConfigSpace objects, so ranges and log scales are kept; conditional spaces are refused: their
-conditions are not translated yet). DeepHyper maximises: the
+(ConfigSpace objects, so ranges and log scales are kept), and so are its conditions (EqualsCondition
+and InCondition, as ``benchmarks.peers.conditions`` translates them for Optuna). DeepHyper fills an
+inactive hyperparameter with a value of its own (its lower bound) in ``job.parameters``; the run
+function drops it (``active_config``), so ``problem.evaluate`` and the records get the configuration
+mpibohb would, without inactive hyperparameters. DeepHyper maximises: the
 objective is ``-loss``. The acquisition optimiser is ``"sampling"`` rather than DeepHyper's default
 ``"mixedga"`` (``--acq_optimizer`` picks another), for time: see ``ACQ_OPTIMIZER``.
 
@@ -19,13 +22,16 @@ Rungs: the problem's, min_budget * eta^k up to max_budget (``benchmarks.peers.ru
 stopper places its k-th halting budget at ``(min_steps - 1) + eta**(min_early_stopping_rate + k)``,
 so ``stopper_settings`` picks ``min_steps`` and ``min_early_stopping_rate`` that reproduce the
 problem's rungs (budgets 1..27, eta 3: 1, 0; budgets 9..729: 1, 2) with ``max_steps = max_budget``
-and ``reduction_factor = eta``, and refuses a problem whose rungs it cannot reproduce. The run
-function also checks, before each evaluation, that the rung equals the halting budget the job's own
-stopper is waiting for, and fails otherwise: every observation the stopper gets is at a rung.
+and ``reduction_factor = eta``. Where no such settings exist (svm_digits: 40, 120, 360, 1080), a step
+is ``min_budget`` of budget instead: the stopper sees the steps ``rung / min_budget`` (1, 3, 9, 27:
+min_steps 1, rate 0) and the problem is evaluated at the rung's budget (``placement``); a problem
+whose rungs neither way reproduces is refused. The run function also checks, before each
+evaluation, that the rung's step equals the halting budget the job's own stopper is waiting for,
+and fails otherwise: every observation the stopper gets is at a rung.
 
 A job climbs the rungs: it evaluates ``problem.evaluate(config, rung, rng)`` (rng =
 ``problems.noise_generator(seed)``, as benchmarks/engines.py's Recorder), records ``-loss`` at
-step ``rung`` and goes on while the stopper lets it. Each rung evaluation is one run. Budget
+the rung's step and goes on while the stopper lets it. Each rung evaluation is one run. Budget
 accounting as Optuna's in benchmarks/peers.py: the stopper continues a job (training goes on from
 the previous rung), so a rung is charged its increment ``rung - previous rung``;
 ``benchmarks.quality.charges`` recomputes both accountings from the records. The run stops after
@@ -73,10 +79,11 @@ def halting_budgets(min_steps: float, eta: float, min_early_stopping_rate: int, 
     return [float((min_steps - 1) + eta ** (min_early_stopping_rate + k)) for k in range(count)]
 
 
-def stopper_settings(problem: Problem) -> dict[str, Any]:
-    """SuccessiveHalvingStopper's arguments whose halting budgets are the problem's rungs; refuses
-    (RungMismatchError) if none are (the stopper's rungs are an offset power series of eta)."""
-    ladder = rungs(problem)
+def stopper_settings(problem: Problem, step: float = 1.0) -> dict[str, Any]:
+    """SuccessiveHalvingStopper's arguments whose halting budgets are the problem's rungs counted in
+    steps of ``step`` budget; refuses (RungMismatchError) if none are (the stopper's rungs are an
+    offset power series of eta)."""
+    ladder = [rung / step for rung in rungs(problem)]
     eta = problem.eta
     rate = 0
     while eta ** (rate + 1) <= ladder[0]:
@@ -91,6 +98,36 @@ def stopper_settings(problem: Problem) -> dict[str, Any]:
                        f"budgets at the rungs {ladder}")
 
 
+def placement(problem: Problem) -> tuple[dict[str, Any], float]:
+    """The stopper's arguments and the budget of one of its steps: steps are budget units where the
+    stopper can halt at the rungs so (kept first, so that runs made that way stay as they were),
+    else ``min_budget`` units (rungs 1, eta, eta^2, ... in steps); RungMismatchError if neither fits."""
+    try:
+        return stopper_settings(problem), 1.0
+    except RungMismatchError as error:
+        try:
+            return stopper_settings(problem, step=float(problem.min_budget)), float(problem.min_budget)
+        except RungMismatchError:
+            raise error from None
+
+
+def active_config(config: dict[str, Any], space: Any) -> dict[str, Any]:
+    """``config`` without the hyperparameters its conditions make inactive (DeepHyper sets every one
+    of them), in ``config``'s order; a child is active when its parent is and the condition holds."""
+    by_child = conditions(space)
+    active: set[str] = set()
+    for hp in hyperparameters(space):  # parents before children
+        condition = by_child.get(hp.name)
+        if condition is None or (condition.parent.name in active and _holds(condition, config[condition.parent.name])):
+            active.add(hp.name)
+    return {name: value for name, value in config.items() if name in active}
+
+
+def _holds(condition: Any, value: Any) -> bool:
+    """Whether an EqualsCondition or InCondition (the only ones ``conditions`` lets through) holds."""
+    return bool(value in condition.values) if hasattr(condition, "values") else bool(value == condition.value)
+
+
 def next_halting_budget(stopper: Any) -> float:
     """The budget at which the job's stopper next decides (DeepHyper 0.13's private method)."""
     compute = getattr(stopper, "_compute_halting_budget", None)
@@ -99,20 +136,21 @@ def next_halting_budget(stopper: Any) -> float:
     return float(compute())
 
 
-def run_function(recorder: Recorder, ladder: list[float], total_budget: float
-                 ) -> Callable[[Any], Awaitable[dict[str, Any]]]:
-    """DeepHyper's run function: climbs the rungs while the stopper lets the job go on."""
+def run_function(recorder: Recorder, ladder: list[float], total_budget: float, step: float = 1.0,
+                 space: Any = None) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+    """DeepHyper's run function: climbs the rungs (budgets; the stopper counts in units of ``step``)
+    while the stopper lets the job go on. With ``space``, inactive hyperparameters are dropped."""
 
     async def run(job: Any) -> dict[str, Any]:
-        config = dict(job.parameters)
+        config = dict(job.parameters) if space is None else active_config(dict(job.parameters), space)
         previous, loss = 0.0, math.nan
         for rung in ladder:
             expected = next_halting_budget(job.stopper)
-            if not math.isclose(expected, rung, rel_tol=1e-9):
-                raise RungMismatchError(f"the stopper halts next at {expected}, the rung is {rung}")
+            if not math.isclose(expected, rung / step, rel_tol=1e-9):
+                raise RungMismatchError(f"the stopper halts next at step {expected}, the rung is step {rung / step}")
             loss = recorder(config, rung, charged=rung - previous)
             previous = rung
-            job.record(rung, -loss)
+            job.record(rung / step, -loss)
             if recorder.charged >= total_budget or job.stopped():
                 break
         return {"objective": -loss, "metadata": {"last_rung": previous}}
@@ -129,13 +167,14 @@ def run_deephyper(problem: Problem, seed: int, total_budget: float, acq_optimize
     from deephyper.stopper import SuccessiveHalvingStopper
 
     ladder = rungs(problem)
-    settings = stopper_settings(problem)
+    settings, step = placement(problem)
     space = problem.space(seed)
-    if conditions(space):  # HpProblem would get them flat: every child sampled, unlike the other engines
-        raise NotImplementedError(f"{problem.name}: conditional spaces are not translated for DeepHyper yet")
     hp_problem = HpProblem()
     for hp in hyperparameters(space):
         hp_problem.add_hyperparameter(hp)
+    by_child = conditions(space)
+    if by_child:
+        hp_problem.add_conditions(list(by_child.values()))
 
     class BudgetSpent(Callback):
         """Stops the search once the increments charged reach the total budget."""
@@ -149,7 +188,8 @@ def run_deephyper(problem: Problem, seed: int, total_budget: float, acq_optimize
                      stopper=SuccessiveHalvingStopper(**settings), checkpoint_history_to_csv=False,
                      acq_optimizer=acq_optimizer)
         recorder = Recorder(problem, seed)
-        evaluator = Evaluator.create(run_function(recorder, ladder, total_budget), method="serial",
+        run = run_function(recorder, ladder, total_budget, step, space if by_child else None)
+        evaluator = Evaluator.create(run, method="serial",
                                      method_kwargs={"num_workers": 1, "callbacks": [BudgetSpent()],
                                                     "storage": MemoryStorage()})
         search.search(evaluator, max_evals=-1)

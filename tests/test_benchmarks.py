@@ -222,6 +222,117 @@ def test_the_optuna_translator_refuses_other_conditions_and_forbidden_clauses():
         peers.suggest_config(FakeTrial(), forbidden)
 
 
+def filled_in(configuration, space) -> dict:
+    """A sampled configuration as DeepHyper hands it over: every inactive hyperparameter set too."""
+    config = {key: problems_plain(value) for key, value in dict(configuration).items()}
+    for hp in space.values() if hasattr(space, "add") else space.get_hyperparameters():
+        config.setdefault(hp.name, hp.lower if hasattr(hp, "lower") else hp.choices[0])
+    return config
+
+
+@pytest.mark.parametrize("name", ["svm_digits", "boosting"])
+def test_deephyper_gets_its_inactive_hyperparameters_dropped(name):
+    from benchmarks import deephyper_peer
+
+    space = problems.get_problem(name).space(3)
+    seen = set()
+    for configuration in space.sample_configuration(40):
+        config = {key: problems_plain(value) for key, value in dict(configuration).items()}
+        filled = filled_in(configuration, space)
+        assert deephyper_peer.active_config(filled, space) == config  # as mpibohb's: inactive ones absent
+        seen.add(len(filled) - len(config))
+    assert len(seen) > 1  # both sides of a condition were exercised
+
+
+def test_deephyper_drops_a_child_of_an_inactive_parent_and_leaves_flat_spaces_alone():
+    import ConfigSpace as CS
+
+    from benchmarks import deephyper_peer
+
+    a = CS.CategoricalHyperparameter("a", ["x", "y", "z"])
+    b = CS.UniformFloatHyperparameter("b", 0.0, 1.0)
+    c = CS.UniformIntegerHyperparameter("c", 1, 5)
+    nested = problems._new_space(0, [a, b, c], [CS.InCondition(b, a, ["x", "y"]), CS.EqualsCondition(c, b, 0.5)])
+    assert deephyper_peer.active_config({"a": "z", "b": 0.5, "c": 2}, nested) == {"a": "z"}  # b inactive: c too
+    assert deephyper_peer.active_config({"c": 2, "b": 0.5, "a": "y"}, nested) == {"c": 2, "b": 0.5, "a": "y"}
+    assert deephyper_peer.active_config({"c": 2, "b": 0.25, "a": "x"}, nested) == {"b": 0.25, "a": "x"}
+    flat = problems.get_problem("hartmann3").space(0)
+    config = {"x2": 0.3, "x0": 0.1, "x1": 0.2}
+    assert list(deephyper_peer.active_config(config, flat).items()) == list(config.items())
+
+
+@pytest.mark.parametrize("name", ["hartmann3", "branin", "counting_ones_4", "mlp_digits", "boosting"])
+def test_deephyper_steps_are_budget_units_where_its_stopper_halts_at_the_rungs(name):
+    from benchmarks import deephyper_peer, peers
+
+    problem = problems.get_problem(name)
+    settings, step = deephyper_peer.placement(problem)
+    assert step == 1.0 and settings == deephyper_peer.stopper_settings(problem)  # as before: earlier runs hold
+    ladder = peers.rungs(problem)
+    halts = deephyper_peer.halting_budgets(settings["min_steps"], problem.eta, settings["min_early_stopping_rate"],
+                                           len(ladder))
+    assert halts == pytest.approx(ladder) and settings["max_steps"] == ladder[-1]
+
+
+def test_deephyper_steps_are_min_budget_units_where_budget_units_cannot_place_the_rungs():
+    import dataclasses
+
+    from benchmarks import deephyper_peer, peers
+
+    svm = problems.get_problem("svm_digits")  # rungs 40, 120, 360, 1080: no offset power series of 3
+    with pytest.raises(deephyper_peer.RungMismatchError):
+        deephyper_peer.stopper_settings(svm)
+    settings, step = deephyper_peer.placement(svm)
+    assert step == 40.0 and settings == {"max_steps": 27, "min_steps": 1.0, "reduction_factor": 3,
+                                         "min_early_stopping_rate": 0}
+    halts = deephyper_peer.halting_budgets(1.0, 3, 0, 4)
+    assert [h * step for h in halts] == pytest.approx(peers.rungs(svm))
+    odd = dataclasses.replace(svm, name="odd", max_budget=1000)  # rungs 40, 120, 360, 1000: neither fits
+    with pytest.raises(deephyper_peer.RungMismatchError, match="odd"):
+        deephyper_peer.placement(odd)
+
+
+class FakeDeepHyperJob:
+    """A DeepHyper job whose stopper halts at ``halts`` (in steps) and stops the job after ``keep`` rungs."""
+
+    def __init__(self, parameters: dict, halts: list[float], keep: int) -> None:
+        self.parameters, self.halts, self.keep = parameters, halts, keep
+        self.records: list[tuple[float, float]] = []
+        self.stopper = self
+
+    def _compute_halting_budget(self) -> float:
+        return self.halts[len(self.records)]
+
+    def record(self, step: float, objective: float) -> None:
+        self.records.append((step, objective))
+
+    def stopped(self) -> bool:
+        return len(self.records) >= self.keep
+
+
+def test_deephyper_run_function_evaluates_budgets_and_tells_the_stopper_steps():
+    import asyncio
+
+    from benchmarks import deephyper_peer, peers
+    from benchmarks.engines import Recorder
+
+    svm = problems.get_problem("svm_digits")
+    settings, step = deephyper_peer.placement(svm)
+    halts = deephyper_peer.halting_budgets(settings["min_steps"], svm.eta, settings["min_early_stopping_rate"], 4)
+    recorder = Recorder(svm, 0)
+    run = deephyper_peer.run_function(recorder, peers.rungs(svm), 1e9, step, svm.space(0))
+    job = FakeDeepHyperJob({"C": 10.0, "gamma": 0.01, "kernel": "rbf", "coef0": 0.0, "degree": 2}, halts, keep=2)
+    answer = asyncio.run(run(job))
+    assert [r["budget"] for r in recorder.runs] == [40.0, 120.0]  # evaluated at the rungs' budgets
+    assert [r["charged"] for r in recorder.runs] == [40.0, 80.0]  # charged the increments
+    assert all(r["config"] == {"C": 10.0, "gamma": 0.01, "kernel": "rbf"} for r in recorder.runs)
+    assert job.records == [(1.0, -recorder.runs[0]["loss"]), (3.0, -recorder.runs[1]["loss"])]
+    assert answer["objective"] == -recorder.runs[1]["loss"]
+    counted_in_budget = deephyper_peer.run_function(Recorder(svm, 0), peers.rungs(svm), 1e9)
+    with pytest.raises(deephyper_peer.RungMismatchError, match="halts next at step 1.0, the rung is step 40.0"):
+        asyncio.run(counted_in_budget(FakeDeepHyperJob({"C": 10.0, "gamma": 0.01, "kernel": "rbf"}, halts, keep=2)))
+
+
 def test_unknown_problem_names_the_known_ones():
     with pytest.raises(ValueError, match="counting_ones_4"):
         problems.get_problem("nope")
