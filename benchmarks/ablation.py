@@ -59,7 +59,8 @@ TPE = "tpe"
 # The tpe code set up as HpBandSter's model (up to details named in samplers/tpe.py).
 AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64, "random_fraction": 1 / 3,
                  "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
-                 "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster"}
+                 "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster",
+                 "misled_budget_rule": None}
 
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:

@@ -1,6 +1,6 @@
 """Regenerates BENCHMARKS.md: quality, model cost, throughput, utilisation and memory, side by side.
 
-    python -m benchmarks.report            # everything, about an hour on 2 cores
+    python -m benchmarks.report            # everything: hours on 2 cores (DeepHyper's runs take most)
     python -m benchmarks.report --quick    # every part on a small scale, ~5 minutes, into benchmarks/results-quick/
 
 It makes the reference environments first (benchmarks/hpbandster_env.sh, peers_env.sh, deephyper_env.sh),
@@ -45,6 +45,7 @@ from benchmarks.processes import run_in_group
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PART_TIMEOUT = 4 * 3600
+QUALITY_TIMEOUT = 48 * 3600  # DeepHyper's 110 runs alone take hours (an SVM run: about 15 min here)
 PARTS = ("quality", "overhead", "hpbandster_reference", "throughput", "utilisation", "fill_tail", "memory",
          "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality", "continuation")
 # every engine and mpibohb's every optimiser, so that one command renders every quality table
@@ -55,12 +56,13 @@ QUICK_ABLATION = ["--seeds", "2", "--problem", "branin", "counting_ones_4", "--v
 
 def run_part(name: str, command: list[str], log_dir: Path) -> str | None:
     """Run one benchmark script; its output goes to ``log_dir/name.log``. The reason if it failed."""
+    timeout = QUALITY_TIMEOUT if name == "quality" else PART_TIMEOUT
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     with open(log_dir / f"{name}.log", "w") as log:
-        finished = run_in_group(command, PART_TIMEOUT, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        finished = run_in_group(command, timeout, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     if finished.timed_out:
-        return f"timed out after {PART_TIMEOUT} s"
+        return f"timed out after {timeout} s"
     return None if finished.returncode == 0 else f"exit {finished.returncode}, see {log_dir / (name + '.log')}"
 
 
@@ -83,8 +85,8 @@ def parts(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     python, hpbandster = sys.executable, str(HERE / ".hpbandster-venv" / "bin" / "python")
     quick = ["--quick"] if args.quick else []
     quality_runs = [python, "-m", "benchmarks.quality", "--problem", *args.problems_flag, "--seeds", str(args.seeds),
-               "--engines", QUALITY_ENGINES, "--optimizers", QUALITY_OPTIMIZERS, "--out_dir", str(args.results),
-               "--jobs", str(args.jobs)]
+                    "--engines", QUALITY_ENGINES, "--optimizers", QUALITY_OPTIMIZERS, "--out_dir", str(args.results),
+                    "--jobs", str(args.jobs)]
     if args.quick:
         quality_runs += ["--n_iterations", "4"]
     return {

@@ -342,6 +342,22 @@ def test_while_small_budgets_mislead_the_model_is_of_the_largest_budget() -> Non
     assert misled.budget_rule() == "promoted" and misled.current_model(rng).budget is None
 
 
+def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
+    # budget_rule "largest" refits only budgets with new results, once its model is of that rule:
+    # coming back from another rule's model it must look at every budget again
+    rng = np.random.default_rng(1)
+    sampler = _misled_sampler(True, budget_rule="largest", misled_budget_rule="all")
+    for rank, config in enumerate(_space().sample_configuration(12)):
+        sampler.observe(config.get_array(), 9.0, -0.1 * rank)  # 3 -> 9 reversed too
+    assert sampler.budget_rule() == "all" and sampler.current_model(rng).budget is None
+    others = _space()
+    others.seed(6)
+    for rank, config in enumerate(others.sample_configuration(40)):  # agreeing pairs at 1 -> 3 only
+        sampler.observe(config.get_array(), 1.0, 0.1 * rank)
+        sampler.observe(config.get_array(), 3.0, 0.1 * rank)
+    assert sampler.budget_rule() == "largest" and sampler.current_model(rng).budget == 9.0
+
+
 @pytest.mark.parametrize("name, value, message", [
     ("misled_budget_rule", "smallest", "misled_budget_rule must be one of"),
     ("bandwidth_rule", "scott", "bandwidth_rule must be one of"),
