@@ -10,6 +10,8 @@ benchmarks/engines.py (mpibohb, HpBandSter), benchmarks/peers.py (Optuna, DEHB) 
 benchmarks/deephyper_peer.py (DeepHyper's CBO with its successive-halving stopper), the peers given
 the total budget of mpibohb's BOHB run, ``--jobs`` at a time. Runs are kept under ``--out_dir`` as JSON and
 reused when the command is run again, so an interrupted benchmark resumes; ``--fresh`` discards them.
+The table also takes the runs of other engines and optimisers found there (made by today's code for
+the same seeds), so peers run by separate commands share one table.
 
 Scoring, the same for every engine: after each finished evaluation, the incumbent is the
 configuration with the lowest loss on the largest budget evaluated so far (HpBandSter's
@@ -388,7 +390,29 @@ def specs_for(problem: Problem, engines: Iterable[str], optimizers: list[str], s
     return specs
 
 
-def report_problem(problem: Problem, specs: list[RunSpec], failures: dict[RunSpec, str], out_dir: Path) -> str:
+def kept_runs(problem: Problem, made: list[RunSpec], seeds: int, n_iterations: int | None,
+              out_dir: Path) -> tuple[list[RunSpec], list[str]]:
+    """The runs of the other engines and optimisers already under ``out_dir`` by today's code, so
+    that engines run by separate commands share one table: groups with all ``seeds`` seeds, and a
+    line for each group with only some (left out: its figures would be of other seeds)."""
+    asked = set(made)
+    others: dict[str, list[RunSpec]] = {}
+    for spec in specs_for(problem, ENGINES, list(HYPERBAND_FAMILY), seeds, n_iterations, out_dir):
+        if spec not in asked:
+            others.setdefault(spec.label, []).append(spec)
+    complete: list[RunSpec] = []
+    partial: list[str] = []
+    for label, group in others.items():
+        present = sum(spec.path.exists() for spec in group)
+        if present == len(group):
+            complete += group
+        elif present:
+            partial.append(f"{label}: left out, {present} of {len(group)} seeds made")
+    return complete, partial
+
+
+def report_problem(problem: Problem, specs: list[RunSpec], failures: dict[RunSpec, str], out_dir: Path,
+                   left_out: Iterable[str] = ()) -> str:
     """Summarise, plot and tabulate one problem; returns its markdown section."""
     groups: dict[str, list[dict]] = {}
     for spec in specs:
@@ -403,11 +427,12 @@ def report_problem(problem: Problem, specs: list[RunSpec], failures: dict[RunSpe
         scorer = Scorer(problem, out_dir / "runs" / problem.name / f"scores-{fingerprint('hpbandster')}.json")
         summary = summarise(problem, groups, scorer)
         summary["failures"] = failed
+        summary["left_out"] = list(left_out)
         scorer.save()
         summary_path.write_text(json.dumps(summary))
         plot(summary, out_dir / f"{problem.name}.png")
         lines += [table(summary), "", f"![{problem.name}]({problem.name}.png)", ""]
-    lines += [f"- {line}" for line in failed]
+    lines += [f"- {line}" for line in [*failed, *left_out]]
     return "\n".join(lines)
 
 
@@ -456,7 +481,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{problem.name}: {len(specs)} runs", file=sys.stderr, flush=True)
         failures = make_runs(specs, args.jobs)
         any_failed = any_failed or bool(failures)
-        section = report_problem(problem, specs, failures, out_dir)
+        kept, partial = kept_runs(problem, specs, args.seeds, args.n_iterations, out_dir)
+        section = report_problem(problem, specs + kept, failures, out_dir, partial)
         (out_dir / f"{problem.name}.md").write_text(section + "\n")
         print(section, flush=True)
         print(flush=True)

@@ -389,6 +389,18 @@ def test_quality_harness_runs_tabulates_plots_and_reuses_runs(tmp_path):
     assert second.returncode == 0, second.stderr
     assert [path.stat().st_mtime_ns for path in runs] == stamps  # reused, not run again
     assert second.stdout == first.stdout and "reusing 6 runs" in second.stderr
+    # a later command for one optimiser keeps the others' runs in its table; a group with only some
+    # of the seeds (bohb_tpe: seed 0 of 2) is named and left out
+    partial = subprocess.run([*command, "--optimizers", "bohb_tpe", "--seeds", "1"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert partial.returncode == 0, partial.stderr
+    third = subprocess.run([*command, "--optimizers", "rs"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert third.returncode == 0, third.stderr
+    for optimizer in ("BOHB", "HyperBand", "RandomSearch"):
+        assert f"| mpibohb {optimizer} | 2 |" in third.stdout
+    assert "mpibohb BOHB (model tpe): left out, 1 of 2 seeds made" in third.stdout
+    assert json.loads((tmp_path / "branin.json").read_text())["left_out"] == [
+        "mpibohb BOHB (model tpe): left out, 1 of 2 seeds made"]
 
 
 def test_quality_harness_rejects_unknown_names(capsys):
