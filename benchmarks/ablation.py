@@ -100,6 +100,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
         "tpe, small budgets always trusted": {"misled_random_fraction": 0.0, "misled_budget_rule": None},
         "tpe, misled: random draws, same model": {"misled_budget_rule": None},
+        "tpe, misled: share falls as tau nears 0.3": {"misled_ramp": True},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

@@ -313,8 +313,17 @@ def test_random_share_grows_only_when_small_budgets_mislead() -> None:
         partial.observe(config.get_array(), 1.0, 0.1 * rank)
         partial.observe(config.get_array(), 9.0, -0.1 * rank)
     tau = (12 * 1.0 + 9 * -1.0) / 21
-    assert partial.random_share() == pytest.approx(1 / 3 * (1 - tau / 0.3))
-    assert 0.0 < partial.random_share() < 1 / 3
+    assert 0.0 < tau < 0.3 and partial.random_share() == pytest.approx(1 / 3)  # misled: the whole share
+
+
+def test_the_ramp_draws_less_at_random_as_agreement_nears_trust() -> None:
+    partial = _misled_sampler(False, misled_ramp=True)  # as above: tau 3 / 21
+    for rank, config in enumerate(_space().sample_configuration(9)):
+        partial.observe(config.get_array(), 1.0, 0.1 * rank)
+        partial.observe(config.get_array(), 9.0, -0.1 * rank)
+    assert partial.random_share() == pytest.approx(1 / 3 * (1 - (3 / 21) / 0.3))
+    assert _misled_sampler(True, misled_ramp=True).random_share() == pytest.approx(1 / 3)  # tau -1
+    assert _misled_sampler(False, misled_ramp=True).random_share() == 0.0  # tau 1
 
 
 def test_misled_sampler_draws_that_share_at_random() -> None:
@@ -371,6 +380,7 @@ def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
     ("random_fraction", 1.5, "random_fraction must be between 0 and 1"),
     ("misled_random_fraction", -0.1, "misled_random_fraction must be between 0 and 1"),
     ("trusted_agreement", 0.0, "trusted_agreement must be above 0 and at most 1"),
+    ("misled_ramp", "yes", "misled_ramp must be True or False"),
     ("min_agreement_pairs", 0, "min_agreement_pairs must be a whole number >= 1"),
     ("bandwidth_factor", 0, "bandwidth_factor must be above 0"),
     ("min_bandwidth", 2.0, "min_bandwidth must be above 0 and at most 1"),
