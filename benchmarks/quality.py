@@ -395,10 +395,10 @@ def kept_runs(problem: Problem, made: list[RunSpec], seeds: int, n_iterations: i
     """The runs of the other engines and optimisers already under ``out_dir`` by today's code, so
     that engines run by separate commands share one table: groups with all ``seeds`` seeds, and a
     line for each group with only some (left out: its figures would be of other seeds)."""
-    asked = set(made)
+    asked = {spec.path for spec in made}  # the path names everything a run is (a Problem compares by identity)
     others: dict[str, list[RunSpec]] = {}
     for spec in specs_for(problem, ENGINES, list(HYPERBAND_FAMILY), seeds, n_iterations, out_dir):
-        if spec not in asked:
+        if spec.path not in asked:
             others.setdefault(spec.label, []).append(spec)
     complete: list[RunSpec] = []
     partial: list[str] = []

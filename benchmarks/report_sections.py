@@ -358,7 +358,7 @@ def quality_sections(quality: dict[str, dict], figures: str) -> list[str]:
     for name, summary in quality.items():
         lines += [f"### {name}: {problems[name].description}", "", table(summary), "",
                   f"![{name}]({figures}/{name}.png)", ""]
-        lines += [f"- {failure}" for failure in summary.get("failures", [])]
+        lines += [f"- {line}" for line in [*summary.get("failures", []), *summary.get("left_out", [])]]
     return lines
 
 

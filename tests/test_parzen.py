@@ -324,6 +324,20 @@ def test_the_ramp_draws_less_at_random_as_agreement_nears_trust() -> None:
     assert partial.random_share() == pytest.approx(1 / 3 * (1 - (3 / 21) / 0.3))
     assert _misled_sampler(True, misled_ramp=True).random_share() == pytest.approx(1 / 3)  # tau -1
     assert _misled_sampler(False, misled_ramp=True).random_share() == 0.0  # tau 1
+    floored = _misled_sampler(False, misled_ramp=True, random_fraction=0.2)  # the ramp gives 0.17 there
+    for rank, config in enumerate(_space().sample_configuration(9)):
+        floored.observe(config.get_array(), 1.0, 0.1 * rank)
+        floored.observe(config.get_array(), 9.0, -0.1 * rank)
+    assert floored.random_share() == 0.2
+
+
+def test_agreement_at_the_trusted_level_draws_nothing_at_random() -> None:
+    for ramp in (False, True):
+        at_trust = _misled_sampler(False, misled_ramp=ramp, trusted_agreement=3.0 / 21.0)
+        for rank, config in enumerate(_space().sample_configuration(9)):  # tau 3 / 21, as above
+            at_trust.observe(config.get_array(), 1.0, 0.1 * rank)
+            at_trust.observe(config.get_array(), 9.0, -0.1 * rank)
+        assert at_trust.agreement.value() == 3.0 / 21.0 and at_trust.random_share() == 0.0
 
 
 def test_misled_sampler_draws_that_share_at_random() -> None:
