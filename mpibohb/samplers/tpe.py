@@ -45,7 +45,7 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   0.2071 +- 0.0048 (one run of ten at 0.241), with both 0.2017 +- 0.0027, HpBandSter's model's
   0.2014 +- 0.0023 (10 seeds each). ``misled_ramp=True`` gives the earlier share,
   ``misled_random_fraction * (1 - tau / trusted_agreement)``, which fell to almost nothing where
-  tau hovers just below 0.3, as on some SVM runs: there the model settled on a poor kernel.
+  tau hovers near 0.3, as on some SVM runs: there the model settled on a poor kernel.
 
 The defaults are the combination that ``benchmarks/ablation.py`` found best (``misled_budget_rule``:
 equal within the s.e. on every problem measured, and the one that made boosting equal to
