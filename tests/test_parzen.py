@@ -302,41 +302,39 @@ def _misled_sampler(reversed_order: bool, **settings: object) -> ParzenSampler:
     return sampler
 
 
+def _partly_misled_sampler(**settings: object) -> ParzenSampler:
+    """:func:`_misled_sampler` with the order held, plus nine configurations whose order reverses
+    from budget 1 to 9: tau 1 on 12 pairs, -1 on nine, 3 / 21 pooled."""
+    sampler = _misled_sampler(False, **settings)
+    for rank, config in enumerate(_space().sample_configuration(9)):
+        sampler.observe(config.get_array(), 1.0, 0.1 * rank)
+        sampler.observe(config.get_array(), 9.0, -0.1 * rank)
+    return sampler
+
+
 def test_random_share_grows_only_when_small_budgets_mislead() -> None:
     assert _misled_sampler(False).random_share() == 0.0
     assert _misled_sampler(True).random_share() == pytest.approx(1 / 3)
     assert _misled_sampler(True, misled_random_fraction=0.0).random_share() == 0.0
     assert _misled_sampler(True, random_fraction=0.5).random_share() == 0.5
     assert _misled_sampler(True, min_agreement_pairs=13).random_share() == 0.0  # 12 pairs: too few
-    partial = _misled_sampler(False)  # tau 1 on 12 pairs (1 -> 3), and -1 on nine pairs (1 -> 9)
-    for rank, config in enumerate(_space().sample_configuration(9)):
-        partial.observe(config.get_array(), 1.0, 0.1 * rank)
-        partial.observe(config.get_array(), 9.0, -0.1 * rank)
+    partial = _partly_misled_sampler()
     tau = (12 * 1.0 + 9 * -1.0) / 21
     assert 0.0 < tau < 0.3 and partial.random_share() == pytest.approx(1 / 3)  # misled: the whole share
 
 
 def test_the_ramp_draws_less_at_random_as_agreement_nears_trust() -> None:
-    partial = _misled_sampler(False, misled_ramp=True)  # as above: tau 3 / 21
-    for rank, config in enumerate(_space().sample_configuration(9)):
-        partial.observe(config.get_array(), 1.0, 0.1 * rank)
-        partial.observe(config.get_array(), 9.0, -0.1 * rank)
+    partial = _partly_misled_sampler(misled_ramp=True)
     assert partial.random_share() == pytest.approx(1 / 3 * (1 - (3 / 21) / 0.3))
     assert _misled_sampler(True, misled_ramp=True).random_share() == pytest.approx(1 / 3)  # tau -1
     assert _misled_sampler(False, misled_ramp=True).random_share() == 0.0  # tau 1
-    floored = _misled_sampler(False, misled_ramp=True, random_fraction=0.2)  # the ramp gives 0.17 there
-    for rank, config in enumerate(_space().sample_configuration(9)):
-        floored.observe(config.get_array(), 1.0, 0.1 * rank)
-        floored.observe(config.get_array(), 9.0, -0.1 * rank)
+    floored = _partly_misled_sampler(misled_ramp=True, random_fraction=0.2)  # the ramp gives 0.17 there
     assert floored.random_share() == 0.2
 
 
 def test_agreement_at_the_trusted_level_draws_nothing_at_random() -> None:
     for ramp in (False, True):
-        at_trust = _misled_sampler(False, misled_ramp=ramp, trusted_agreement=3.0 / 21.0)
-        for rank, config in enumerate(_space().sample_configuration(9)):  # tau 3 / 21, as above
-            at_trust.observe(config.get_array(), 1.0, 0.1 * rank)
-            at_trust.observe(config.get_array(), 9.0, -0.1 * rank)
+        at_trust = _partly_misled_sampler(misled_ramp=ramp, trusted_agreement=3.0 / 21.0)
         assert at_trust.agreement.value() == 3.0 / 21.0 and at_trust.random_share() == 0.0
 
 
