@@ -27,6 +27,16 @@ from .brackets import Job
 from .worker import Outcome
 
 DEFAULT_RANK_FAILURE_LIMIT = 3
+MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it is failed
+
+
+def abandoned_job_reason(deaths: int, last: str) -> str:
+    """The error text of a job recorded as failed because its worker rank was seen to die
+    ``deaths`` times while running it (``last``: the latest ``lost`` record's reason); one text
+    whether the live run or a resume decides it."""
+    return (f"AbandonedJob: its worker's process ended {deaths} times while running this job, each time while "
+            "the master was there to see it (a segfault, an out-of-memory kill, os._exit); recorded as failed. "
+            f"The last time: {last}")
 
 
 @dataclass

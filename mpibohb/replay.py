@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .ask_tell import Optimizer
 from .brackets import Job
 from .checkpoints import CheckpointKeeper
+from .health import MAX_EVIDENCED_DEATHS, abandoned_job_reason
 from .journal import JournalError, OpenJob, Record, RunState, fold
 from .loop import RunRecorder, record_outcomes
 from .scheduling.run_times import run_time
@@ -24,7 +25,6 @@ from .worker import Outcome
 logger = logging.getLogger("mpibohb")
 
 MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
-MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it, too
 
 
 @dataclass
@@ -118,9 +118,7 @@ def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer, r
 def _blame(entry: PendingJob) -> str | None:
     """Why ``entry`` is recorded as failed, or ``None`` while the evidence does not blame it."""
     if len(entry.evidence) >= MAX_EVIDENCED_DEATHS:
-        return (f"AbandonedJob: its worker's process ended {len(entry.evidence)} times while running this job, "
-                "each time while the master was there to see it (a segfault, an out-of-memory kill, os._exit); "
-                f"recorded as failed. The last time: {entry.evidence[-1]}")
+        return abandoned_job_reason(len(entry.evidence), entry.evidence[-1])
     if entry.deaths >= MAX_ATTEMPTS:
         return (f"AbandonedJob: the run died {entry.deaths} times while this job ran (e.g. a segfault or an "
                 "out-of-memory kill), the last time with no other such job running; recorded as failed")

@@ -236,6 +236,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             _log_settings(family, n_iterations, n_workers)
             keeper = _checkpoint_keeper(checkpoint_root, family.keep_checkpoints, optimizer, previous)
             alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
+            executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed
+                                          if e.evidence})
             optimizer.start_session(n_iterations, n_workers)
             if previous is not None:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),

@@ -7,6 +7,8 @@ by default the worker ranks would end their process (pytest with them) when the 
 
 from __future__ import annotations
 
+import time
+
 import ConfigSpace as CS
 import pytest
 
@@ -97,3 +99,41 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
         assert not seen_in_model
         assert seen_in_compute and all(seen == {2} for seen in seen_in_compute)
     comm.Barrier()
+
+
+@pytest.mark.mpi(min_size=3)
+def test_a_death_journaled_before_a_resume_counts_toward_giving_up_on_the_job(tmp_path):
+    # Rank 0 plays the watch thread (worker_died) for ranks that stay alive. A job that died once
+    # in an earlier session (note_earlier_deaths) is recorded as failed at its next death; a job
+    # without that history runs again on another rank.
+    from mpi4py import MPI
+
+    from mpibohb.brackets import Job
+    from mpibohb.executors.mpi import MPIExecutor
+    from mpibohb.executors.mpi_protocol import TAG_JOB
+
+    comm = MPI.COMM_WORLD.Dup()
+    resumed, fresh = Job((0, 0, 2), {"x": 0.1}, 1.0), Job((0, 0, 3), {"x": 0.2}, 1.0)
+    try:
+        if comm.Get_rank() == 0:
+            journal: list[dict] = []
+            after_resume = MPIExecutor(comm, str(tmp_path))
+            after_resume.set_journal(journal.append)
+            after_resume.note_earlier_deaths({(resumed.config_id, resumed.budget): 1})
+            after_resume.submit(resumed)  # to rank 1
+            after_resume.worker_died(1, "")
+            [(job, outcome)] = after_resume.drain()
+            assert job == resumed and "ended 2 times while running this job" in (outcome.error or "")
+            assert [r["type"] for r in journal] == ["lost"]
+
+            first_session = MPIExecutor(comm, str(tmp_path))
+            first_session.submit(fresh)  # to rank 1
+            first_session.worker_died(1, "")
+            assert first_session.drain() == []  # it runs again, on rank 2
+    finally:
+        done = comm.Ibarrier()  # the worker ranks take the jobs sent to them until rank 0 is done
+        while not done.Test():
+            if comm.Get_rank() > 0 and comm.Iprobe(source=0, tag=TAG_JOB):
+                comm.recv(source=0, tag=TAG_JOB)
+            time.sleep(0.01)
+        comm.Free()

@@ -186,13 +186,15 @@ def test_worker_ranks_end_when_rank_0_and_their_launcher_are_killed(when, tmp_pa
 def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tmp_path):
     # The evidence is journaled by a thread of rank 0 in the millisecond before the launcher kills
     # it; on a loaded machine it can miss one, and the job then just runs again (never a false
-    # blame). So the run is resumed until it finishes: at least two deaths, each journaled with
-    # the rank and the job, and the job recorded as failed after its second journaled death.
+    # blame). On a slow launcher the job can also run again, and die, in the session it first
+    # died in. So the run is resumed until it finishes, and the journal is what is checked: two
+    # deaths, each journaled with the rank and the job, counted across sessions, and the job
+    # recorded as failed at the second.
     run_dir = tmp_path / "run"
-    deaths = 0
-    while (ended := hostile(4, run_dir, "--mode", mode, timeout=60)).returncode != 0 and deaths < 6:
-        deaths += 1
-    assert ended.returncode == 0 and deaths >= 2, (deaths, ended.stdout, ended.stderr[-3000:])
+    sessions = 1
+    while (ended := hostile(4, run_dir, "--mode", mode, timeout=60)).returncode != 0 and sessions < 7:
+        sessions += 1
+    assert ended.returncode == 0 and sessions >= 2, (sessions, ended.stdout, ended.stderr[-3000:])
     assert f"RUNS {TOTAL_RUNS} FAILED 1" in ended.stdout, ended.stdout + ended.stderr[-3000:]
     lost = [r for r in read_journal(run_dir) if r["type"] == "lost"]
     assert len(lost) == 2 and all(r["config_id"] == [0, 0, 2] and r["worker"].startswith("rank ") for r in lost)

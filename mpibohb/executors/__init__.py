@@ -1,9 +1,10 @@
 """Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks.
 
 Every executor offers the same calls to the event loop in :mod:`mpibohb.loop`: ``idle_count()``,
-``next_worker()``, ``set_journal(journal)``, ``submit(job)``, ``wait(stop)`` (block until at
-least one job finished, or a stop was requested, and return the finished ``(job, outcome)``
-pairs), ``drain()`` (what has finished, without blocking, after a stop) and ``close()``.
+``next_worker()``, ``set_journal(journal)``, ``note_earlier_deaths(deaths)``, ``submit(job)``,
+``wait(stop)`` (block until at least one job finished, or a stop was requested, and return the
+finished ``(job, outcome)`` pairs), ``drain()`` (what has finished, without blocking, after a
+stop) and ``close()``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class Executor(Protocol):
 
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Where to journal what the executor decides itself (e.g. a job run again on another worker)."""
+        ...
+
+    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+        """Jobs a resume hands out again, with how often their worker was seen to die while running
+        them in earlier sessions (the journal's ``lost`` records), so that the rule for giving up on
+        a job counts every session."""
         ...
 
     def next_worker(self) -> str:

@@ -30,7 +30,7 @@ from ..blas import one_blas_thread
 from ..brackets import Job
 from ..checkpoints import directory_for
 from ..files import RunFileError
-from ..health import DEFAULT_RANK_FAILURE_LIMIT, RankHealth, Verdict
+from ..health import DEFAULT_RANK_FAILURE_LIMIT, MAX_EVIDENCED_DEATHS, RankHealth, Verdict, abandoned_job_reason
 from ..journal import (
     JournalError,
     RunDirectoryError,
@@ -98,6 +98,11 @@ class MPIExecutor:
     def set_journal(self, journal: Journal) -> None:
         """Where to journal what the executor decides itself (a job run again, a rank lost)."""
         self.journal = journal
+
+    def note_earlier_deaths(self, deaths: dict[JobKey, int]) -> None:
+        """Count a resumed job's journaled deaths: it is recorded as failed at its
+        :data:`~mpibohb.health.MAX_EVIDENCED_DEATHS`-th, in whichever session that comes."""
+        self._died_running.update(deaths)
 
     def next_worker(self) -> str:
         """The worker the next :meth:`submit` goes to."""
@@ -261,8 +266,8 @@ class MPIExecutor:
         self._deaths.append((rank, reason))
 
     def _take_deaths(self) -> list[tuple[Job, Outcome]]:
-        """The main thread's part of a death: the rank is lost; its job runs again once, and is
-        recorded as failed if its rank dies again."""
+        """The main thread's part of a death: the rank is lost; its job runs again, and is recorded
+        as failed at its :data:`~mpibohb.health.MAX_EVIDENCED_DEATHS`-th death (earlier sessions' count)."""
         recorded = []
         while self._deaths:
             rank, reason = self._deaths.popleft()
@@ -273,8 +278,8 @@ class MPIExecutor:
             key = (task.job.config_id, task.job.budget)
             del self._running[key]
             self._died_running[key] = self._died_running.get(key, 0) + 1
-            if self._died_running[key] >= 2:
-                error = f"AbandonedJob: the worker's process ended twice while running it; the last time: {reason}"
+            if self._died_running[key] >= MAX_EVIDENCED_DEATHS:
+                error = abandoned_job_reason(self._died_running[key], reason)
                 recorded.append((task.job, Outcome(None, None, error, task.sent, time.time(), self.describe(rank))))
             else:
                 self.health.run_once_more(task.job)

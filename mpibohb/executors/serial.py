@@ -38,6 +38,9 @@ class SerialExecutor:
         """Where the watchdog journals an evaluation stuck past its timeout, before the process ends."""
         self._journal = journal
 
+    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+        """Deaths of this process leave no evidence: nothing to count."""
+
     def next_worker(self) -> str:
         """This process."""
         return self.name

@@ -48,6 +48,9 @@ class SimulatedExecutor:
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to journal of its own."""
 
+    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+        """Virtual workers do not die: nothing to count."""
+
     def next_worker(self) -> str:
         """The virtual worker the next job goes to."""
         return f"virtual worker {self._free[0]}" if self._free else ""

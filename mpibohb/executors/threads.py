@@ -82,6 +82,9 @@ class ThreadExecutor:
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to journal of its own."""
 
+    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+        """A thread's death is not a worker's death: nothing to count."""
+
     def next_worker(self) -> str:
         """Some thread of this process."""
         return f"threads@{self._host}"

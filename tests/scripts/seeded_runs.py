@@ -188,6 +188,9 @@ class SimExecutor:
     def set_journal(self, journal: Any) -> None:
         self.journal = journal
 
+    def note_earlier_deaths(self, deaths: Any) -> None:
+        pass  # virtual workers leave no lost records
+
     def next_worker(self) -> str:
         return f"sim-{self.free[0]}"
 
