@@ -98,6 +98,8 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, bandwidth_factor 3": {"bandwidth_factor": 3.0},
         "tpe, num_samples 64": {"num_samples": 64},
         "tpe, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
+        # a run on 32 workers proposes its first wave and more at random: this is that start, serially
+        "tpe, 64 random results first": {"min_points_in_model": 64},
         "tpe, small budgets always trusted": {"misled_random_fraction": 0.0, "misled_budget_rule": None},
         "tpe, misled: random draws, same model": {"misled_budget_rule": None},
         "tpe, misled: share falls as tau nears 0.3": {"misled_ramp": True},
