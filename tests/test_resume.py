@@ -227,3 +227,24 @@ def test_fill_tail_run_stopped_under_mpi_resumes_with_another_number_of_workers(
     refused = run_command(command(run_dir, "--n_iterations", "5", "--resume"), timeout=120)
     assert refused.returncode != 0
     assert "settings differ (fill_tail: True -> False)" in refused.stderr
+
+
+def test_a_resume_hands_the_executor_each_open_jobs_journaled_deaths(tmp_path: Path, monkeypatch) -> None:
+    # The first session's worker rank dies while running (0, 0, 1) at budget 1 (a lost record, then
+    # the launcher ends the job); the resumed session's executor must count that death, so that the
+    # job is recorded as failed at its second death in whichever session it comes.
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import seeded_runs
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    told: list[dict] = []
+    monkeypatch.setattr(seeded_runs.MPIExecutor, "note_earlier_deaths", lambda self, deaths: told.append(deaths))
+    run_dir = tmp_path / "run"
+    dying = seeded_runs.MPIExecutor(3, kills=[((0, 0, 1), 1.0)])
+    seeded_runs.simulated(seeded_runs.optimizer("bohb", run_dir, seed=4), dying, 2, 3)
+    assert [r["config_id"] for r in read_journal(run_dir) if r["type"] == "lost"] == [[0, 0, 1]]
+    seeded_runs.simulated(seeded_runs.optimizer("bohb", run_dir, seed=4), seeded_runs.MPIExecutor(3), 2, 3)
+    assert told[1] == {((0, 0, 1), 1.0): 1}
+    assert told[0] == {}  # a new run: nothing journaled
+    assert load_result(run_dir).get_runs_by_id((0, 0, 1))[0].loss is not None  # one death: it ran again

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..brackets import Job
+from ..brackets import ConfigId, Job
 from ..stopping import StopFlag
 from ..worker import Outcome
 
@@ -26,7 +26,7 @@ class Executor(Protocol):
         """Where to journal what the executor decides itself (e.g. a job run again on another worker)."""
         ...
 
-    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+    def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """Jobs a resume hands out again, with how often their worker was seen to die while running
         them in earlier sessions (the journal's ``lost`` records), so that the rule for giving up on
         a job counts every session."""

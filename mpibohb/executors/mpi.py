@@ -102,7 +102,8 @@ class MPIExecutor:
     def note_earlier_deaths(self, deaths: dict[JobKey, int]) -> None:
         """Count a resumed job's journaled deaths: it is recorded as failed at its
         :data:`~mpibohb.health.MAX_EVIDENCED_DEATHS`-th, in whichever session that comes."""
-        self._died_running.update(deaths)
+        for key, count in deaths.items():
+            self._died_running[key] = self._died_running.get(key, 0) + count
 
     def next_worker(self) -> str:
         """The worker the next :meth:`submit` goes to."""

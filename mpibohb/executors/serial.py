@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..brackets import Job
+from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
 from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
@@ -38,7 +38,7 @@ class SerialExecutor:
         """Where the watchdog journals an evaluation stuck past its timeout, before the process ends."""
         self._journal = journal
 
-    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+    def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """Deaths of this process leave no evidence: nothing to count."""
 
     def next_worker(self) -> str:

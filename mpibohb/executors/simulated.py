@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..brackets import Job
+from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
@@ -48,7 +48,7 @@ class SimulatedExecutor:
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to journal of its own."""
 
-    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+    def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """Virtual workers do not die: nothing to count."""
 
     def next_worker(self) -> str:

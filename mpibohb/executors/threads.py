@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import checks
-from ..brackets import Job
+from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
 from ..stopping import StopFlag
 from ..worker import Outcome, evaluate
@@ -82,7 +82,7 @@ class ThreadExecutor:
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to journal of its own."""
 
-    def note_earlier_deaths(self, deaths: dict[tuple[tuple[int, int, int], float], int]) -> None:
+    def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """A thread's death is not a worker's death: nothing to count."""
 
     def next_worker(self) -> str:
