@@ -84,10 +84,8 @@ settings, the rows and every run's summary. Runs are serial, in one process. ``-
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -97,6 +95,7 @@ import numpy as np
 
 from benchmarks.problems import get_problem, noise_generator, offline_problems
 from benchmarks.quality import incumbent_steps, standard_error, step_values
+from benchmarks.run_times import duration_of
 
 WORKERS = [1, 32]
 SIGMA = 1.0
@@ -107,32 +106,7 @@ GRID = (0.0, 0.25, 0.5, 1.0)  # a fitted run's iterations: N plus these shares o
 SCHEDULES = ("synchronous", "asynchronous")
 LENGTHS = ("own", "long")
 QUICK = {"problems": ["branin"], "seeds": 2, "workers": [1, 8], "n_iterations": 8}
-STANDARD_NORMAL = statistics.NormalDist()
 Runs = dict[str, list[dict[str, Any]]]  # schedule -> one run per seed
-
-
-def _plain(value: Any) -> Any:
-    """A value whose repr is the same whatever type (numpy or Python) carries it."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    return str(value)
-
-
-def standard_normal(config: dict[str, Any]) -> float:
-    """The configuration's z: BLAKE2b of its sorted items' repr, to a uniform, to a standard normal."""
-    text = repr(sorted((str(name), _plain(value)) for name, value in config.items()))
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return STANDARD_NORMAL.inv_cdf((int.from_bytes(digest, "little") + 0.5) / 2**64)
-
-
-def duration_of(sigma: float) -> Any:
-    """``duration(config, budget) = budget * exp(sigma * z(config))``."""
-    def duration(config: dict[str, Any], budget: float) -> float:
-        return budget * math.exp(sigma * standard_normal(config)) if sigma else float(budget)
-
-    return duration
 
 
 def long_iterations(iterations: int, factor: float) -> int:
