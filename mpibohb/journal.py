@@ -16,7 +16,8 @@ function per kind makes its records (:func:`header_record` ... :func:`lost_recor
 * under MPI, what the executor decides itself: ``retry`` (a failure held back and run again on
   another rank), ``interrupted`` (a stop signal reached compute: it runs again), ``retired`` and
   ``reinstated`` (a rank taken out of service, and back), and ``lost`` (a worker rank died, with
-  the job it ran: the evidence a resume needs to blame that job).
+  the job it ran: the evidence a resume needs to blame that job, unless another rank's death came
+  first since the job was handed out: then the launcher's kill of the others may explain it).
 
 A config id is HpBandSter's triple ``[iteration, 0, index]``: the bracket, 0 (HpBandSter's middle
 element, which mpibohb never varies) and the configuration's index in its bracket.
@@ -116,7 +117,8 @@ RECORDS: dict[Kind, Shape] = {
     Kind.INTERRUPTED: Shape(("config_id", "budget", "worker", "signal", "time")),
     Kind.RETIRED: Shape(("worker", "reason", "time")),
     Kind.REINSTATED: Shape(("worker", "time")),
-    Kind.LOST: Shape(("worker", "reason", "time", "config_id", "budget")),  # the job's fields when it ran one
+    # the job's fields when it ran one; blames_job: whether its death counts against the job
+    Kind.LOST: Shape(("worker", "reason", "time", "config_id", "budget", "blames_job")),
 }
 
 
@@ -191,11 +193,13 @@ def reinstated_record(worker: str, when: float | None = None) -> Record:
     return _record(Kind.REINSTATED, worker=worker, time=_now(when))
 
 
-def lost_record(worker: str, reason: str, job: Job | None = None, when: float | None = None) -> Record:
-    """``worker``'s process ended, while running ``job`` (``None``: while idle)."""
+def lost_record(worker: str, reason: str, job: Job | None = None, when: float | None = None,
+                blames_job: bool = True) -> Record:
+    """``worker``'s process ended, while running ``job`` (``None``: while idle); ``blames_job``:
+    the death counts against the job (no other worker was seen to die since it was handed out)."""
     record = _record(Kind.LOST, worker=worker, reason=reason, time=_now(when))
     if job is not None:
-        record.update(config_id=list(job.config_id), budget=job.budget)
+        record.update(config_id=list(job.config_id), budget=job.budget, blames_job=blames_job)
     return record
 
 
@@ -359,10 +363,10 @@ class OpenJob:
     """A job handed out that has no result, with what the journal says against it: ``deaths``,
     how often a single-process session ended without a stop while it ran (nothing there tells an
     outside kill from the job's own), and ``evidence``, the reason of each ``lost`` record that
-    names it (its worker rank was seen to die while running it, under MPI; a kill of the whole
-    job leaves none). ``record`` handed it out first; ``handle`` is what :func:`fold`'s
-    ``on_job`` returned for it (the replay's ``Job``; ``None`` for a job that a ``resubmit``
-    opened, which mpibohb never writes)."""
+    names it and blames it (its worker rank was seen to die while running it, under MPI, before
+    any other rank since it was handed out; a kill of the whole job leaves none). ``record``
+    handed it out first; ``handle`` is what :func:`fold`'s ``on_job`` returned for it (the
+    replay's ``Job``; ``None`` for a job that a ``resubmit`` opened, which mpibohb never writes)."""
 
     record: Record
     deaths: int = 0
@@ -513,7 +517,7 @@ class _Folder:
     def _lost(self, record: Record) -> None:
         self.state.lost.append(record)
         key = (tuple(record.get("config_id", ())), record.get("budget"))
-        if key in self.state.open_jobs:
+        if key in self.state.open_jobs and record.get("blames_job", True):  # journals before 2026-12-04 lack it
             self.state.open_jobs[key].evidence.append(record.get("reason") or "its worker rank died")
 
 

@@ -109,6 +109,15 @@ def test_under_mpi_only_lost_records_count_against_a_job() -> None:
     assert state.lost == []  # the lost records were in the session before the latest
 
 
+def test_a_death_after_another_ranks_death_is_no_evidence() -> None:
+    # rank 2's death came after rank 1's: the launcher's kill of the others may explain it
+    state = fold([header(), session("MPIExecutor"), handed(A), handed(B), lost_record("w1", "rank 1 ended", A),
+                  lost_record("w2", "rank 2 ended after", B, blames_job=False)])
+    a, b = state.open_jobs.values()
+    assert (a.evidence, b.evidence) == (["rank 1 ended"], [])
+    assert [record["blames_job"] for record in state.lost] == [True, False]
+
+
 def test_stop_end_and_spans() -> None:
     records = [header(), session(), handed(A, 3.0), ok(A, when=4.0), stop_record(15, when=6.0),
                session(started=20.0), handed(B, 21.0), session(started=30.0), handed(C, 31.0), end_record(40.0)]

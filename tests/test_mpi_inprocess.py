@@ -137,3 +137,44 @@ def test_a_death_journaled_before_a_resume_counts_toward_giving_up_on_the_job(tm
                 comm.recv(source=0, tag=TAG_JOB)
             time.sleep(0.01)
         comm.Free()
+
+
+@pytest.mark.mpi(min_size=3)
+def test_a_death_after_another_ranks_death_does_not_count_against_its_job(tmp_path):
+    # When one rank dies the launcher kills the others; a death seen after another since its job
+    # was sent blames nothing. A job sent again after a death and dying again is blamed twice.
+    from mpi4py import MPI
+
+    from mpibohb.brackets import Job
+    from mpibohb.executors.mpi import MPIExecutor
+    from mpibohb.executors.mpi_protocol import TAG_JOB
+
+    comm = MPI.COMM_WORLD.Dup()
+    culprit, bystander = Job((0, 0, 2), {"x": 0.1}, 1.0), Job((0, 0, 3), {"x": 0.2}, 1.0)
+    try:
+        if comm.Get_rank() == 0:
+            journal: list[dict] = []
+            both_running = MPIExecutor(comm, str(tmp_path))
+            both_running.set_journal(journal.append)
+            both_running.submit(culprit)  # to rank 1
+            both_running.submit(bystander)  # to rank 2
+            both_running.worker_died(1, "")
+            both_running.worker_died(2, "")
+            assert both_running.drain() == []  # each runs again (no rank is left to run them)
+            assert [(r["config_id"], r["blames_job"]) for r in journal] == [([0, 0, 2], True), ([0, 0, 3], False)]
+            assert "not counted against the job" in journal[1]["reason"]
+
+            sent_again = MPIExecutor(comm, str(tmp_path))
+            sent_again.submit(culprit)  # to rank 1
+            sent_again.worker_died(1, "")
+            assert sent_again.drain() == []  # sent again, to rank 2, after the first death
+            sent_again.worker_died(2, "")
+            [(job, outcome)] = sent_again.drain()
+            assert job == culprit and "ended 2 times while running this job" in (outcome.error or "")
+    finally:
+        done = comm.Ibarrier()  # the worker ranks take the jobs sent to them until rank 0 is done
+        while not done.Test():
+            if comm.Get_rank() > 0 and comm.Iprobe(source=0, tag=TAG_JOB):
+                comm.recv(source=0, tag=TAG_JOB)
+            time.sleep(0.01)
+        comm.Free()

@@ -196,7 +196,8 @@ def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tm
         sessions += 1
     assert ended.returncode == 0 and sessions >= 2, (sessions, ended.stdout, ended.stderr[-3000:])
     assert f"RUNS {TOTAL_RUNS} FAILED 1" in ended.stdout, ended.stdout + ended.stderr[-3000:]
-    lost = [r for r in read_journal(run_dir) if r["type"] == "lost"]
+    # a bystander killed by the launcher before rank 0 may be journaled too, blaming nothing
+    lost = [r for r in read_journal(run_dir) if r["type"] == "lost" and r.get("blames_job", True)]
     assert len(lost) == 2 and all(r["config_id"] == [0, 0, 2] and r["worker"].startswith("rank ") for r in lost)
     assert all("ended while running (0, 0, 2) at budget 1" in r["reason"] for r in lost)
     failed = load_result(run_dir).failed_runs()

@@ -62,6 +62,7 @@ class _Task:
     rank: int
     sent: float  # time.time()
     deadline: float | None  # time.monotonic() by which the rank must answer
+    deaths_before: int  # worker deaths seen when it was sent: a later one's death blames it only if the first
 
 
 class MPIExecutor:
@@ -85,7 +86,8 @@ class MPIExecutor:
         self._running: dict[JobKey, _Task] = {}
         self._again: deque[tuple[Job, int | None]] = deque()  # jobs to run again, and a rank to avoid
         self._lost: dict[int, str] = {}
-        self._deaths: deque[tuple[int, str]] = deque()  # from the watch thread
+        self._deaths: deque[tuple[int, str, bool]] = deque()  # from the watch thread: rank, reason, blames its job
+        self._deaths_seen = 0  # by the watch thread, this session
         self._died_running: dict[JobKey, int] = {}
         self._backoff = Backoff()
         self._closed = False
@@ -128,7 +130,8 @@ class MPIExecutor:
     def _send(self, job: Job, rank: int) -> None:
         key = (job.config_id, job.budget)
         limit = answer_deadline(self.timeout)
-        self._running[key] = _Task(job, rank, time.time(), None if limit is None else time.monotonic() + limit)
+        self._running[key] = _Task(job, rank, time.time(), None if limit is None else time.monotonic() + limit,
+                                   self._deaths_seen)
         message = (PROTOCOL_VERSION, key, job.config_id, job.config, job.budget, self.working_directory,
                    self.timeout, job.previous_budget, directory_for(self.checkpoint_root, job.config_id))
         self.comm.send(message, dest=rank, tag=TAG_JOB)
@@ -258,28 +261,37 @@ class MPIExecutor:
 
     def worker_died(self, rank: int, text: str) -> None:
         """Called by the watch thread the moment ``rank``'s process ends: journal it first (the
-        launcher may kill this process next), then leave the rest to the main thread."""
+        launcher may kill this process next), then leave the rest to the main thread. The death
+        blames the job the rank ran only if no other worker death was seen since the job was sent:
+        when one rank dies the launcher kills the others, and their deaths are no evidence."""
         task = next((t for t in list(self._running.values()) if t.rank == rank), None)
+        # after another rank's death, this one may be the launcher's kill of the others: no blame
+        blames = task is not None and task.deaths_before == self._deaths_seen
+        self._deaths_seen += 1
         running = f" while running {task.job.config_id} at budget {task.job.budget:g}" if task else " while idle"
+        if task is not None and not blames:
+            running += " (after another rank's death: not counted against the job)"
         reason = f"{self.describe(rank)} ended{running}" + (f":\n{text.strip()}" if text.strip() else "")
-        self.journal(lost_record(self.describe(rank), reason, task.job if task is not None else None))
+        self.journal(lost_record(self.describe(rank), reason, task.job if task is not None else None,
+                                 blames_job=blames))
         print(f"mpibohb: {reason}", file=sys.stderr, flush=True)
-        self._deaths.append((rank, reason))
+        self._deaths.append((rank, reason, blames))
 
     def _take_deaths(self) -> list[tuple[Job, Outcome]]:
         """The main thread's part of a death: the rank is lost; its job runs again, and is recorded
-        as failed at its :data:`~mpibohb.health.MAX_EVIDENCED_DEATHS`-th death (earlier sessions' count)."""
+        as failed at its :data:`~mpibohb.health.MAX_EVIDENCED_DEATHS`-th death (earlier sessions' count),
+        counting only deaths that blame it (see :meth:`worker_died`)."""
         recorded = []
         while self._deaths:
-            rank, reason = self._deaths.popleft()
+            rank, reason, blames = self._deaths.popleft()
             task = next((t for t in self._running.values() if t.rank == rank), None)
             self._lose(rank, reason)
             if task is None:
                 continue
             key = (task.job.config_id, task.job.budget)
             del self._running[key]
-            self._died_running[key] = self._died_running.get(key, 0) + 1
-            if self._died_running[key] >= MAX_EVIDENCED_DEATHS:
+            self._died_running[key] = self._died_running.get(key, 0) + blames
+            if blames and self._died_running[key] >= MAX_EVIDENCED_DEATHS:
                 error = abandoned_job_reason(self._died_running[key], reason)
                 recorded.append((task.job, Outcome(None, None, error, task.sent, time.time(), self.describe(rank))))
             else:
