@@ -94,7 +94,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.problems import get_problem, noise_generator, offline_problems
-from benchmarks.quality import incumbent_steps, standard_error, step_values
+from benchmarks.quality import charges, incumbent_steps, standard_error, step_values
 from benchmarks.run_times import duration_of
 
 WORKERS = [1, 32]
@@ -152,6 +152,7 @@ def one_run(problem_name: str, workers: int, schedule: str, seed: int, sigma: fl
             "failed": sum(run.loss is None for run in runs), "total_budget": float(budgets[-1]),
             "span": float(times[-1]), "work": work, "final": float(values[-1]),
             "budgets": budgets.tolist(), "times": times.tolist(), "scores": values.tolist(),
+            "increments": np.cumsum(charges(records, "increments")).tolist(),
             "starts": sorted(run.time_stamps["started"] for run in runs), "start_budgets":
                 [run.budget for run in sorted(runs, key=lambda run: run.time_stamps["started"])],
             "wall": wall}

@@ -15,10 +15,13 @@ Per problem (default: every one that trains no model), seed and K:
 Every engine gets the same run times (``benchmarks/run_times.py``, sigma ``--sigma``) and noise
 (``problems.noise_generator(seed)``). The score is ``benchmarks/quality.py``'s: after each
 finished evaluation (in order of finishing) the incumbent is the lowest loss on the largest budget
-so far, scored by its regret; each cell is the mean ± s.e. over seeds at mpibohb's total budget.
-Optuna is shown under both accountings (charged only its increments, as it runs, and each rung's
-full budget, as the others). Verdicts: the tpe model, synchronous and asynchronous, against each
-peer cell: better or worse beyond the combined s.e., else equal. Peer runs are kept as JSON under
+so far, scored by its regret; each cell is the mean ± s.e. over seeds at a common budget. Every
+engine is scored under both of ``benchmarks/quality.py``'s accountings, computed from the same runs
+(``quality.charges``): each evaluation charged its full budget, read at mpibohb's total; or only
+its increment over the same configuration's largest earlier budget (as Optuna's pruner runs),
+read per seed at the smallest total of the cells. Verdicts: the tpe model, synchronous and
+asynchronous, against each peer under each accounting: better or worse beyond the combined s.e.,
+else equal. Peer runs are kept as JSON under
 ``--out_dir``, named by a hash of the code they ran, and reused while it is unchanged; mpibohb's
 runs are made anew (seconds each).
 """
@@ -39,13 +42,14 @@ from benchmarks.ablation import verdict
 from benchmarks.asynchronous_quality import one_run
 from benchmarks.problems import Problem, get_problem, offline_problems
 from benchmarks.processes import run_in_group
+from benchmarks.quality import ACCOUNTINGS, charges, incumbent_steps, standard_error, step_values, total_budget
 from benchmarks.quality import ENGINES as PYTHONS
-from benchmarks.quality import incumbent_steps, standard_error, step_values, total_budget
 
 HERE = Path(__file__).resolve().parent
 MPIBOHB_CELLS = {"tpe, synchronous": ("tpe", "synchronous"), "tpe, asynchronous": ("tpe", "asynchronous"),
                  "HpBandSter's model, synchronous": ("hpbandster", "synchronous")}
 PEERS = {"optuna": "optuna_tpe_hb", "dehb": "dehb"}
+PEER_LABELS = {"Optuna": "optuna", "DEHB": "dehb"}
 PEER_SECONDS = 600  # a peer run that takes longer is killed and named
 
 
@@ -72,64 +76,82 @@ def peer_run(problem: Problem, engine: str, seed: int, workers: int, sigma: floa
     return json.loads(path.read_text())
 
 
-def peer_scores(problem: Problem, record: dict[str, Any], budget: float) -> dict[str, float]:
-    """The peer's score at ``budget``, per accounting (Optuna: increments and full budgets)."""
-    accountings = {"": record["runs"]}
-    if any(run["charged"] != run["budget"] for run in record["runs"]):
-        accountings = {", increments": record["runs"],
-                       ", full budgets": [dict(run, charged=run["budget"]) for run in record["runs"]]}
-    scores = {}
-    for suffix, runs in accountings.items():
+Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # accounting -> (cumulative budget, score) per evaluation
+
+
+def peer_curves(problem: Problem, record: dict[str, Any]) -> Curves:
+    """The peer's incumbent score against cumulative budget, under each accounting."""
+    curves = {}
+    for accounting in ACCOUNTINGS:
+        runs = [dict(run, charged=charge) for run, charge in zip(record["runs"], charges(record["runs"], accounting))]
         budgets, _, values = incumbent_steps(runs, problem.score)
-        scores[record["engine"] + suffix] = float(step_values(budgets, values, np.array([budget]))[0])
+        curves[accounting] = (budgets, values)
+    return curves
+
+
+def mpibohb_curves(run: dict[str, Any]) -> Curves:
+    """``one_run``'s scores against its cumulative budget, under each accounting."""
+    scores = np.array(run["scores"])
+    return {"full budgets": (np.array(run["budgets"]), scores), "increments": (np.array(run["increments"]), scores)}
+
+
+def seed_scores(name: str, seed: int, workers: int, sigma: float, out_dir: Path) -> dict[str, dict[str, float]]:
+    """Per accounting, every cell's score at the common budget of one seed: mpibohb's total with
+    full budgets; with increments the smallest total of the cells (mpibohb's schedules spend less)."""
+    problem = get_problem(name)
+    curves: dict[str, Curves] = {label: mpibohb_curves(one_run(name, workers, schedule, seed, sigma, None, model))
+                                 for label, (model, schedule) in MPIBOHB_CELLS.items()}
+    for label, engine in PEER_LABELS.items():
+        curves[label] = peer_curves(problem, peer_run(problem, engine, seed, workers, sigma, out_dir))
+    scores: dict[str, dict[str, float]] = {}
+    for accounting in ACCOUNTINGS:
+        common = total_budget(problem, problem.n_iterations)
+        if accounting == "increments":
+            common = min(float(budgets[-1]) for budgets, _ in (cell[accounting] for cell in curves.values()))
+        reading = np.array([common * (1 + 1e-12)])  # a total reached up to float rounding counts
+        scores[accounting] = {label: float(step_values(*cell[accounting], reading)[0])
+                              for label, cell in curves.items()}
     return scores
 
 
-def problem_scores(name: str, seeds: int, workers: int, sigma: float, out_dir: Path) -> dict[str, np.ndarray]:
-    """Every cell's scores over seeds on one problem."""
-    problem = get_problem(name)
-    budget = total_budget(problem, problem.n_iterations)
-    cells: dict[str, list[float]] = {}
-    for seed in range(seeds):
-        for label, (model, schedule) in MPIBOHB_CELLS.items():
-            run = one_run(name, workers, schedule, seed, sigma, None, model)
-            cells.setdefault(label, []).append(float(step_values(np.array(run["budgets"]), np.array(run["scores"]),
-                                                                 np.array([budget]))[0]))
-        for engine in PEERS:
-            for label, score in peer_scores(problem, peer_run(problem, engine, seed, workers, sigma, out_dir),
-                                            budget).items():
-                cells.setdefault(label, []).append(score)
-    return {label: np.array(values) for label, values in cells.items()}
+def problem_scores(name: str, seeds: int, workers: int, sigma: float,
+                   out_dir: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Per accounting, every cell's scores over seeds on one problem."""
+    per_seed = [seed_scores(name, seed, workers, sigma, out_dir) for seed in range(seeds)]
+    return {accounting: {label: np.array([scores[accounting][label] for scores in per_seed])
+                         for label in per_seed[0][accounting]} for accounting in ACCOUNTINGS}
 
 
 def _cell(values: np.ndarray) -> str:
     return f"{np.mean(values):.4g} ± {standard_error(values):.2g}"
 
 
-def print_table(rows: dict[str, dict[str, np.ndarray]], workers: int) -> None:
-    """The scores, then the tpe model's verdicts against each peer cell."""
-    labels = list(next(iter(rows.values())))
-    peers = [label for label in labels if label not in MPIBOHB_CELLS]
-    print(f"\nRegret at mpibohb's total budget, {workers} simulated workers, mean ± s.e. over seeds\n")
-    print("| problem | " + " | ".join(labels) + " |")
-    print("| --- |" + " ---: |" * len(labels))
-    for name, cells in rows.items():
-        print(f"| {name} | " + " | ".join(_cell(cells[label]) for label in labels) + " |")
+def print_table(rows: dict[str, dict[str, dict[str, np.ndarray]]], workers: int) -> None:
+    """Per accounting the scores, then the tpe model's verdicts against each peer."""
+    for accounting in ACCOUNTINGS:
+        labels = list(next(iter(rows.values()))[accounting])
+        print(f"\nRegret at the common budget, {accounting}, {workers} simulated workers, mean ± s.e. over seeds\n")
+        print("| problem | " + " | ".join(labels) + " |")
+        print("| --- |" + " ---: |" * len(labels))
+        for name, by_accounting in rows.items():
+            print(f"| {name} | " + " | ".join(_cell(by_accounting[accounting][label]) for label in labels) + " |")
+    columns = [(peer, accounting) for peer in PEER_LABELS for accounting in ACCOUNTINGS]
     print("\nThe tpe model (synchronous / asynchronous) against each peer: + better beyond the combined s.e., "
           "- worse, = within it\n")
-    print("| problem | " + " | ".join(peers) + " |")
-    print("| --- |" + " --- |" * len(peers))
-    tally = {label: [0, 0, 0] for label in peers}
-    for name, cells in rows.items():
+    print("| problem | " + " | ".join(f"{peer}, {accounting}" for peer, accounting in columns) + " |")
+    print("| --- |" + " --- |" * len(columns))
+    tally = {column: [0, 0, 0] for column in columns}
+    for name, by_accounting in rows.items():
         marks = []
-        for peer in peers:
+        for peer, accounting in columns:
+            cells = by_accounting[accounting]
             pair = [verdict(cells[f"tpe, {schedule}"], cells[peer]) for schedule in ("synchronous", "asynchronous")]
             for mark in pair:
-                tally[peer]["+=-".index(mark)] += 1
+                tally[(peer, accounting)]["+=-".index(mark)] += 1
             marks.append(" / ".join(pair))
         print(f"| {name} | " + " | ".join(marks) + " |")
     print("| better / equal / worse (both schedules) | "
-          + " | ".join("{} / {} / {}".format(*tally[peer]) for peer in peers) + " |")
+          + " | ".join("{} / {} / {}".format(*tally[column]) for column in columns) + " |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,7 +41,11 @@ def test_jobs_end_in_simulated_time_order_with_at_most_k_out(workers):
     parallel_peers._drive_dehb(engine, parallel_peers.dehb_objective(recorder, ladder), recorder, pool, budget,
                                duration_of(1.0))
     finished = [run["finished"] for run in recorder.runs]
-    assert finished == sorted(finished) and finished[-1] == recorder.now
+    took = [duration_of(1.0)(run["config"], run["budget"]) for run in recorder.runs]
+    assert finished == sorted(finished) and finished[-1] == recorder.now > 0
+    assert all(end >= seconds for end, seconds in zip(finished, took))  # no job ends before its run time
+    if workers == 1:  # each job starts when the one before ends
+        assert finished == pytest.approx([sum(took[: i + 1]) for i in range(len(took))])
     assert engine.most_out == workers and engine.out == 0  # every job asked was told
     assert len(engine.told) == engine.asked == len(recorder.runs)
     # asking stops once the finished evaluations' charge reaches the budget; the running ones finish
