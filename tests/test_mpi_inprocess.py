@@ -7,6 +7,7 @@ by default the worker ranks would end their process (pytest with them) when the 
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import ConfigSpace as CS
@@ -101,20 +102,36 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
     comm.Barrier()
 
 
-@pytest.mark.mpi(min_size=3)
-def test_a_death_journaled_before_a_resume_counts_toward_giving_up_on_the_job(tmp_path):
-    # Rank 0 plays the watch thread (worker_died) for ranks that stay alive. A job that died once
-    # in an earlier session (note_earlier_deaths) is recorded as failed at its next death; a job
-    # without that history runs again on another rank.
+@contextlib.contextmanager
+def _rank_zero_plays_the_watch():
+    """A communicator of its own; rank 0 runs the body (calling ``worker_died`` as the watch
+    thread would, for ranks that stay alive), the worker ranks take the jobs sent to them until
+    rank 0 is done, so a failed assertion ends the test instead of hanging it."""
     from mpi4py import MPI
 
-    from mpibohb.brackets import Job
-    from mpibohb.executors.mpi import MPIExecutor
     from mpibohb.executors.mpi_protocol import TAG_JOB
 
     comm = MPI.COMM_WORLD.Dup()
-    resumed, fresh = Job((0, 0, 2), {"x": 0.1}, 1.0), Job((0, 0, 3), {"x": 0.2}, 1.0)
     try:
+        yield comm
+    finally:
+        done = comm.Ibarrier()
+        while not done.Test():
+            if comm.Get_rank() > 0 and comm.Iprobe(source=0, tag=TAG_JOB):
+                comm.recv(source=0, tag=TAG_JOB)
+            time.sleep(0.01)
+        comm.Free()
+
+
+@pytest.mark.mpi(min_size=3)
+def test_a_death_journaled_before_a_resume_counts_toward_giving_up_on_the_job(tmp_path):
+    # A job that died once in an earlier session (note_earlier_deaths) is recorded as failed at
+    # its next death; a job without that history runs again on another rank.
+    from mpibohb.brackets import Job
+    from mpibohb.executors.mpi import MPIExecutor
+
+    resumed, fresh = Job((0, 0, 2), {"x": 0.1}, 1.0), Job((0, 0, 3), {"x": 0.2}, 1.0)
+    with _rank_zero_plays_the_watch() as comm:
         if comm.Get_rank() == 0:
             journal: list[dict] = []
             after_resume = MPIExecutor(comm, str(tmp_path))
@@ -130,28 +147,17 @@ def test_a_death_journaled_before_a_resume_counts_toward_giving_up_on_the_job(tm
             first_session.submit(fresh)  # to rank 1
             first_session.worker_died(1, "")
             assert first_session.drain() == []  # it runs again, on rank 2
-    finally:
-        done = comm.Ibarrier()  # the worker ranks take the jobs sent to them until rank 0 is done
-        while not done.Test():
-            if comm.Get_rank() > 0 and comm.Iprobe(source=0, tag=TAG_JOB):
-                comm.recv(source=0, tag=TAG_JOB)
-            time.sleep(0.01)
-        comm.Free()
 
 
 @pytest.mark.mpi(min_size=3)
 def test_a_death_after_another_ranks_death_does_not_count_against_its_job(tmp_path):
     # When one rank dies the launcher kills the others; a death seen after another since its job
     # was sent blames nothing. A job sent again after a death and dying again is blamed twice.
-    from mpi4py import MPI
-
     from mpibohb.brackets import Job
     from mpibohb.executors.mpi import MPIExecutor
-    from mpibohb.executors.mpi_protocol import TAG_JOB
 
-    comm = MPI.COMM_WORLD.Dup()
     culprit, bystander = Job((0, 0, 2), {"x": 0.1}, 1.0), Job((0, 0, 3), {"x": 0.2}, 1.0)
-    try:
+    with _rank_zero_plays_the_watch() as comm:
         if comm.Get_rank() == 0:
             journal: list[dict] = []
             both_running = MPIExecutor(comm, str(tmp_path))
@@ -171,10 +177,3 @@ def test_a_death_after_another_ranks_death_does_not_count_against_its_job(tmp_pa
             sent_again.worker_died(2, "")
             [(job, outcome)] = sent_again.drain()
             assert job == culprit and "ended 2 times while running this job" in (outcome.error or "")
-    finally:
-        done = comm.Ibarrier()  # the worker ranks take the jobs sent to them until rank 0 is done
-        while not done.Test():
-            if comm.Get_rank() > 0 and comm.Iprobe(source=0, tag=TAG_JOB):
-                comm.recv(source=0, tag=TAG_JOB)
-            time.sleep(0.01)
-        comm.Free()
