@@ -34,11 +34,12 @@ _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of wo
 
 
 class DeathWatch:
-    """Rank 0's side: a daemon thread that calls ``on_death(rank, text)`` when a worker rank's
-    socket closes (``text``: what the rank wrote before, e.g. a traceback), unless ``close`` was
-    called first (the normal end)."""
+    """Rank 0's side: a daemon thread that calls ``on_death(rank, text, alone)`` when a worker
+    rank's socket closes (``text``: what the rank wrote before, e.g. a traceback; ``alone``: no
+    other rank's socket closed in the same wake-up, so the order of those deaths is known), unless
+    ``close`` was called first (the normal end)."""
 
-    def __init__(self, on_death: Callable[[int, str], None]) -> None:
+    def __init__(self, on_death: Callable[[int, str, bool], None]) -> None:
         self.on_death = on_death
         self.token = secrets.token_hex(16)
         self._listener = socket.create_server(("", 0))
@@ -80,11 +81,14 @@ class DeathWatch:
                 events = self._selector.select(timeout=0.5)
             except (OSError, ValueError):  # closed under us at the end
                 return
+            ended = []
             for key, _ in events:
                 if key.data is None:
                     self._accept()
-                else:
-                    self._read(key.fileobj, key.data)  # type: ignore[arg-type]
+                elif (death := self._read(key.fileobj, key.data)) is not None:  # type: ignore[arg-type]
+                    ended.append(death)
+            for rank, text in ended:  # seen together (a busy rank 0): which came first is unknown
+                self.on_death(rank, text, len(ended) == 1)
 
     def _accept(self) -> None:
         try:
@@ -101,20 +105,21 @@ class DeathWatch:
         self._texts[rank] = bytearray()
         self._selector.register(connection, selectors.EVENT_READ, data=rank)
 
-    def _read(self, connection: socket.socket, rank: int) -> None:
+    def _read(self, connection: socket.socket, rank: int) -> tuple[int, str] | None:
+        """Take what ``rank`` wrote; ``(rank, its text)`` once its socket closed (not at the normal end)."""
         try:
             data = connection.recv(1 << 16)
         except BlockingIOError:
-            return
+            return None
         except OSError:
             data = b""
         if data:
             self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
-            return
+            return None
         self._selector.unregister(connection)
         connection.close()
-        if not self._closing.is_set():
-            self.on_death(rank, self._texts.pop(rank, bytearray()).decode(errors="replace"))
+        text = self._texts.pop(rank, bytearray()).decode(errors="replace")
+        return None if self._closing.is_set() else (rank, text)
 
 
 class WatchedRank:
