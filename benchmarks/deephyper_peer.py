@@ -50,16 +50,13 @@ the optimiser's overhead included.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from benchmarks.engines import Recorder
+from benchmarks.engines import Recorder, write_record
 from benchmarks.peers import conditions, hyperparameters, rungs
 from benchmarks.problems import Problem, get_problem
 
@@ -211,8 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"engine": ENGINE, "optimizer": OPTIMIZER if args.acq_optimizer == ACQ_OPTIMIZER
               else f"{OPTIMIZER}_{args.acq_optimizer}", "problem": problem.name, "seed": args.seed,
               "wall": recorder.wall, "runs": recorder.runs}
-    Path(args.out + ".part").write_text(json.dumps(record))
-    os.replace(args.out + ".part", args.out)
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def write_record(out: str, record: dict[str, Any]) -> None:
+    """Write a run's JSON to ``out`` whole or not at all (a reader never sees half of it)."""
+    Path(out + ".part").write_text(json.dumps(record))
+    os.replace(out + ".part", out)
+
+
 class Recorder:
     """The worker function: evaluates the problem and records each evaluation, with the budget it is
     charged (its own budget unless said otherwise), as it returns."""
@@ -133,8 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     recorder = engine(problem, args.optimizer, args.seed, args.n_iterations)
     record = {"engine": args.engine, "optimizer": args.optimizer, "problem": problem.name, "seed": args.seed,
               "wall": recorder.wall, "runs": recorder.runs}
-    Path(args.out + ".part").write_text(json.dumps(record))
-    os.replace(args.out + ".part", args.out)
+    write_record(args.out, record)
     sys.stdout.flush()
     os._exit(0)  # HpBandSter's Pyro4 threads may linger; the record is written
 

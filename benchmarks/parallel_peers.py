@@ -32,16 +32,13 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
-import json
-import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from benchmarks.engines import Recorder
+from benchmarks.engines import Recorder, write_record
 from benchmarks.peers import ENGINES, dehb_objective, rungs, suggest_config
 from benchmarks.problems import Problem, get_problem
 from benchmarks.run_times import duration_of
@@ -172,8 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"engine": ENGINES[args.optimizer], "optimizer": args.optimizer, "problem": problem.name,
               "seed": args.seed, "workers": args.workers, "sigma": args.sigma,
               "wall": time.perf_counter() - started, "runs": recorder.runs}
-    Path(args.out + ".part").write_text(json.dumps(record))
-    os.replace(args.out + ".part", args.out)
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":

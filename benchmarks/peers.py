@@ -50,17 +50,14 @@ constructed), optimiser overhead included.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from benchmarks.engines import Recorder, plain
+from benchmarks.engines import Recorder, plain, write_record
 from benchmarks.problems import Problem, get_problem
 
 ENGINES = {"optuna_tpe_hb": "optuna", "dehb": "dehb"}
@@ -256,8 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - recorder.start
     record = {"engine": ENGINES[args.optimizer], "optimizer": args.optimizer, "problem": problem.name,
               "seed": args.seed, "wall": wall, "runs": recorder.runs}
-    Path(args.out + ".part").write_text(json.dumps(record))
-    os.replace(args.out + ".part", args.out)
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":
