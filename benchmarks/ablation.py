@@ -60,7 +60,7 @@ TPE = "tpe"
 AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64, "random_fraction": 1 / 3,
                  "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
                  "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster",
-                 "misled_budget_rule": None}
+                 "misled_budget_rule": None, "multivariate": True}
 
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -81,6 +81,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + all budgets": {"budget_rule": "all"},
         "  + all budgets, promotable first": {"budget_rule": "promoted"},
         "  + TPE split (10%, at most 25)": {"split": "tpe", "top_n_percent": 10, "max_good_points": 25},
+        "  + product of marginals": {"multivariate": False},
     }
     tpe = {
         "tpe": {},
@@ -103,6 +104,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, small budgets always trusted": {"misled_random_fraction": 0.0, "misled_budget_rule": None},
         "tpe, misled: random draws, same model": {"misled_budget_rule": None},
         "tpe, misled: share falls as tau nears 0.3": {"misled_ramp": True},
+        "tpe, joint densities (multivariate)": {"multivariate": True},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

@@ -21,6 +21,7 @@ from mpibohb.samplers.bohb import KDESettings
 from mpibohb.samplers.parzen import (
     Components,
     ParzenMixture,
+    ProductOfMarginals,
     count_bandwidth,
     discrete_log_rows,
     neighbour_bandwidths,
@@ -107,6 +108,90 @@ def test_samples_follow_the_density() -> None:
         expected = weights @ np.exp(rows)
         counts = np.bincount(samples[:, column].astype(int), minlength=len(expected))
         assert stats.chisquare(counts, expected * len(samples)).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+def test_product_of_marginals_matches_scipy_dimension_by_dimension(truncated: bool) -> None:
+    """Each marginal against the weighted sum of scipy's (truncated) normal pdfs or of the rows'
+    probabilities; the product's log is the sum of theirs."""
+    mixture, parts = _mixture(truncated)
+    product = ProductOfMarginals(mixture)
+    weights = parts.weights / parts.weights.sum()
+    rng = np.random.default_rng(5)
+    points = np.column_stack([rng.random(50), rng.integers(0, 3, 50), rng.random(50), rng.integers(0, 4, 50)])
+    marginals = np.exp(product.log_marginals(points))
+    for k, column in enumerate((0, 2)):
+        expected = np.zeros(len(points))
+        for w, mu, sigma in zip(weights, parts.centers[:, column], parts.sigmas[:, k]):
+            if truncated:
+                expected += w * stats.truncnorm.pdf(points[:, column], -mu / sigma, (1 - mu) / sigma, mu, sigma)
+            else:
+                expected += w * stats.norm.pdf(points[:, column], mu, sigma)
+        np.testing.assert_allclose(marginals[:, column], expected, rtol=1e-9)
+    for rows, column in zip(parts.log_rows, (1, 3)):
+        probabilities = weights @ (np.exp(rows) / np.exp(rows).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(marginals[:, column], probabilities[points[:, column].astype(int)], rtol=1e-9)
+    np.testing.assert_allclose(product.log_pdf(points), np.log(marginals).sum(axis=1), rtol=1e-12)
+
+
+def test_product_of_marginals_forgets_what_the_dimensions_share() -> None:
+    """Two components at (0.1, level 0) and (0.9, level 1): the joint density keeps them apart,
+    the product puts as much at (0.1, level 1) as at (0.1, level 0)."""
+    parts = Components(np.array([[0.1, 0.0], [0.9, 1.0]]), np.array([[0.05], [0.05]]),
+                       (np.log([[0.98, 0.02], [0.02, 0.98]]),), np.ones(2), np.array([True, False]), True)
+    mixture = ParzenMixture(parts)
+    product = ProductOfMarginals(mixture)
+    mixed, matched = np.array([[0.1, 1.0]]), np.array([[0.1, 0.0]])
+    assert mixture.log_pdf(mixed)[0] < mixture.log_pdf(matched)[0] - 3
+    assert product.log_pdf(mixed)[0] == pytest.approx(product.log_pdf(matched)[0], abs=1e-9)
+    with pytest.raises(ValueError, match="every component"):
+        product.log_pdf(mixed, data_rows=slice(0, 1))
+    assert not product.splittable and mixture.splittable
+
+
+def test_independent_draws_follow_the_product_of_marginals() -> None:
+    """Same marginals as the joint draws (the tests above), but the dimensions drawn apart: on the
+    two-component mixture, as many draws near 0.1 take level 1 as take level 0."""
+    mixture, parts = _mixture()
+    samples = mixture.sample(np.random.default_rng(3), 40_000, independent=True)
+    weights = parts.weights / parts.weights.sum()
+    for rows, column in zip(parts.log_rows, (1, 3)):
+        expected = weights @ np.exp(rows)
+        counts = np.bincount(samples[:, column].astype(int), minlength=len(expected))
+        assert stats.chisquare(counts, expected * len(samples)).pvalue > 1e-3
+    split = Components(np.array([[0.1, 0.0], [0.9, 1.0]]), np.array([[0.05], [0.05]]),
+                       (np.log([[0.98, 0.02], [0.02, 0.98]]),), np.ones(2), np.array([True, False]), True)
+    joint = ParzenMixture(split).sample(np.random.default_rng(4), 4000)
+    apart = ParzenMixture(split).sample(np.random.default_rng(4), 4000, independent=True)
+    near = joint[:, 0] < 0.5
+    assert np.mean(joint[near, 1] == 1) < 0.05
+    assert np.mean(apart[apart[:, 0] < 0.5, 1] == 1) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_univariate_model_tries_a_level_that_no_result_has() -> None:
+    """The lock-in seen with 32 workers, built by hand: every result has level "a", the good ones
+    close together, the bad ones spread out. Near the good points the joint bad density is flat,
+    the joint ratio is the good density alone and never proposes "b"; in the product of marginals
+    "b" is as rare among the bad points as among the good ones, and its factor does not lose."""
+    cs = CS.ConfigurationSpace(seed=1)
+    cs.add([CS.UniformFloatHyperparameter(name, 0.0, 1.0) for name in "wxyz"]
+           + [CS.CategoricalHyperparameter("c", ["a", "b"])])
+    space = SearchSpace(cs)
+    rng = np.random.default_rng(0)
+    proposed_b = {}
+    for multivariate in (True, False):
+        sampler = ParzenSampler(space, ParzenSettings(multivariate=multivariate, misled_random_fraction=0.0))
+        for i in range(60):
+            good = i < 6
+            config = {name: float(0.5 + 0.02 * rng.standard_normal()) if good else float(rng.random())
+                      for name in "wxyz"}
+            config["c"] = "a"
+            sampler.observe(space.vector_of(config), 1.0, (0.0 if good else 1.0) + 0.001 * i)
+        draws = np.random.default_rng(1)
+        picks = [sampler.propose(1.0, draws).config["c"] for _ in range(200)]
+        proposed_b[multivariate] = picks.count("b")
+    assert proposed_b[True] == 0
+    assert proposed_b[False] > 20
 
 
 def test_bandwidth_factor_widens_only_continuous_draws() -> None:
@@ -401,6 +486,7 @@ def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
     ("max_good_points", 2.5, "max_good_points must be a whole number"),
     ("truncated", "yes", "truncated must be True or False"),
     ("magic_clip", 1, "magic_clip must be True or False"),
+    ("multivariate", "no", "multivariate must be True or False"),
 ])
 def test_settings_name_the_bad_value(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):

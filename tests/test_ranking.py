@@ -149,8 +149,9 @@ class _FakeKDE:
     """A stand-in with designed log-densities: candidate ``i`` (its point is ``[i]``) has
     ``head[i]`` over the first ``num_points // 8`` points and ``tail[i]`` over the rest."""
 
-    def __init__(self, num_points: int, head: list[float], tail: list[float]) -> None:
+    def __init__(self, num_points: int, head: list[float], tail: list[float], splittable: bool = True) -> None:
         self.num_points, self.head, self.tail = num_points, np.array(head), np.array(tail)
+        self.splittable = splittable
         self.calls: list[tuple[list[int], slice | None]] = []
 
     def log_pdf(self, points: np.ndarray, precise: bool = True, data_rows: slice | None = None) -> np.ndarray:
@@ -186,9 +187,12 @@ def test_head_and_tail_split_the_bad_points_without_gap_or_overlap() -> None:
     assert slices[0] == slice(0, n // 8) and all(rows == slice(n // 8, n) for rows in slices[1:])
 
 
-@pytest.mark.parametrize(("num_points", "splits"), [(SPLIT_MIN_POINTS - 1, False), (SPLIT_MIN_POINTS, True)])
-def test_the_bad_kde_is_split_from_split_min_points_on(num_points: int, splits: bool) -> None:
-    bad = _FakeKDE(num_points, [-1.0, -3.0], [-1.0, -1.0])
+@pytest.mark.parametrize(("num_points", "splittable", "splits"),
+                         [(SPLIT_MIN_POINTS - 1, True, False), (SPLIT_MIN_POINTS, True, True),
+                          (SPLIT_MIN_POINTS * 4, False, False)])
+def test_the_bad_kde_is_split_from_split_min_points_on_if_it_can_be(num_points: int, splittable: bool,
+                                                                    splits: bool) -> None:
+    bad = _FakeKDE(num_points, [-1.0, -3.0], [-1.0, -1.0], splittable)
     first_legal(_candidates(2), _FakeKDE(10, [0.0, 0.0], [-np.inf] * 2), bad, _Recorder(set()))
     assert bad.calls[0][1] == slice(0, num_points // 8 if splits else num_points)
     assert (len(bad.calls) > 1) == splits

@@ -71,6 +71,8 @@ def bounded_bandwidths(
 class MixedKDE:
     """An immutable kernel density estimator; build it with :meth:`fit` or from explicit bandwidths."""
 
+    splittable = True  # log_pdf over disjoint data row ranges adds up with logaddexp
+
     def __init__(self, params: KDEParameters) -> None:
         self.params = params
         data, bw = params.data, params.bandwidths

@@ -30,6 +30,7 @@ from .kde import _truncated_normal
 
 MIN_SIGMA = 1e-3
 _LOG_2PI = math.log(2.0 * math.pi)
+_EXP_FLOOR = -700.0  # exp(-700) is about 1e-304, above the smallest normal float64
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Components:
 class ParzenMixture:
     """An immutable mixture density on the model dimensions (continuous in ``[0, 1]``, discrete as
     level indices), with exact sampling."""
+
+    splittable = True  # log_pdf over disjoint component ranges adds up with logaddexp
 
     def __init__(self, parts: Components) -> None:
         centers = np.ascontiguousarray(parts.centers, dtype=float)
@@ -118,18 +121,85 @@ class ParzenMixture:
         """The density at each row of ``points``."""
         return np.exp(self.log_pdf(points))
 
-    def sample(self, rng: np.random.Generator, size: int, bandwidth_factor: float = 1.0) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, size: int, bandwidth_factor: float = 1.0,
+               independent: bool = False) -> np.ndarray:
         """``size`` draws: a component by weight, then each dimension from its kernel (continuous
-        ones with their bandwidth times ``bandwidth_factor``, truncated to ``[0, 1]``)."""
-        chosen = rng.choice(self.num_points, size=size, p=self.weights)
-        samples = np.empty((size, len(self.continuous)))
-        samples[:, self.continuous] = _truncated_normal(rng, self.means[chosen],
-                                                        self.sigmas[chosen] * bandwidth_factor)
+        ones with their bandwidth times ``bandwidth_factor``, truncated to ``[0, 1]``). With
+        ``independent``, each dimension picks its own component: draws from the product of the
+        marginals (:class:`ProductOfMarginals`), as a univariate TPE samples."""
+        num_columns = len(self.continuous)
+        if independent:
+            chosen = rng.choice(self.num_points, size=(size, num_columns), p=self.weights)
+        else:
+            chosen = np.repeat(rng.choice(self.num_points, size=size, p=self.weights)[:, None], num_columns, axis=1)
+        samples = np.empty((size, num_columns))
+        picks = chosen[:, self.continuous]
+        dimension = np.arange(picks.shape[1])
+        samples[:, self.continuous] = _truncated_normal(rng, self.means[picks, dimension],
+                                                        self.sigmas[picks, dimension] * bandwidth_factor)
         for column, rows in zip(np.flatnonzero(~self.continuous), self.log_rows):
-            cumulative = np.cumsum(np.exp(rows[chosen]), axis=1)
+            cumulative = np.cumsum(np.exp(rows[chosen[:, column]]), axis=1)
             draws = rng.random(size)[:, None] * cumulative[:, -1:]
             samples[:, column] = np.minimum((cumulative <= draws).sum(axis=1), rows.shape[1] - 1)
         return samples
+
+
+class ProductOfMarginals:
+    """The product of a mixture's one-dimensional marginals, ``prod_d sum_j w_j k_jd(x_d)``: the
+    density a univariate TPE (Optuna's default) scores with.
+
+    Its ratio good / bad is the product of one ratio per dimension, so a level that the bad points
+    hold more often than the good ones loses in its own factor, wherever the other dimensions put
+    the candidate. The joint density has no such factor: away from the bad points it is flat (their
+    kernels are narrow, and the prior component dominates), and the ratio is the good density
+    alone, which never proposes a level absent from a small good set (measured with 32 workers on
+    counting ones; BENCHMARKS.md).
+    """
+
+    splittable = False  # a partial sum per dimension is no partial sum of the product
+
+    def __init__(self, mixture: ParzenMixture) -> None:
+        self.mixture = mixture
+        log_weights = np.log(mixture.weights)
+        mass = np.ones_like(mixture.means)
+        if mixture.parts.truncated:
+            mass = special.ndtr((1.0 - mixture.means) / mixture.sigmas) - special.ndtr(-mixture.means / mixture.sigmas)
+        # per continuous dimension, the log-kernels as a product (see the module docstring):
+        # (x**2, x, 1) against (-1 / (2 s**2), mu / s**2, log(w / normaliser) - mu**2 / (2 s**2))
+        inverse = 1.0 / mixture.sigmas ** 2
+        constant = (log_weights[:, None] - np.log(mixture.sigmas) - np.log(mass) - 0.5 * _LOG_2PI
+                    - 0.5 * mixture.means ** 2 * inverse)
+        self._features = np.ascontiguousarray(np.stack([-0.5 * inverse.T, (mixture.means * inverse).T, constant.T],
+                                                       axis=1))  # (dimensions, 3, components)
+        self._log_levels = tuple(_log_sum_exp((rows + log_weights[:, None]).T) for rows in mixture.log_rows)
+
+    @property
+    def num_points(self) -> int:
+        """Number of components (the prior's included)."""
+        return self.mixture.num_points
+
+    def log_marginals(self, points: np.ndarray) -> np.ndarray:
+        """Per row of ``points`` and model dimension, the log of that dimension's marginal density."""
+        mixture = self.mixture
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        result = np.empty(points.shape)
+        values = np.ascontiguousarray(points[:, mixture.continuous].T)
+        if len(values):
+            terms = np.stack([values ** 2, values, np.ones_like(values)], axis=2) @ self._features
+            peak = terms.max(axis=2, keepdims=True)  # terms: (dimensions, points, components)
+            # exp is 0 below the floor anyway, and far slower on the way there
+            shifted = np.maximum(terms - peak, _EXP_FLOOR)
+            result[:, mixture.continuous] = (peak[:, :, 0] + np.log(np.exp(shifted).sum(axis=2))).T
+        for column, log_levels in zip(np.flatnonzero(~mixture.continuous), self._log_levels):
+            result[:, column] = log_levels[points[:, column].astype(int)]
+        return result
+
+    def log_pdf(self, points: np.ndarray, precise: bool = True, data_rows: slice | None = None) -> np.ndarray:
+        """Natural log of the product of the marginals at each row of ``points``; ``data_rows``
+        must be every component (the ranking does not split this density: ``splittable``)."""
+        if data_rows is not None and data_rows.indices(self.num_points) != (0, self.num_points, 1):
+            raise ValueError(f"a product of marginals sums every component, got data_rows={data_rows!r}")
+        return self.log_marginals(points).sum(axis=1)
 
 
 def _log_sum_exp(values: np.ndarray) -> np.ndarray:

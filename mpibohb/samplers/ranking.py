@@ -38,6 +38,11 @@ class Density(Protocol):
     @property
     def num_points(self) -> int: ...
 
+    @property
+    def splittable(self) -> bool:
+        """Whether ``log_pdf`` over a head and a tail of the components adds up to the whole."""
+        ...
+
     def log_pdf(self, points: np.ndarray, precise: bool = True, data_rows: slice | None = None) -> np.ndarray: ...
 
 LOG_FLOOR = math.log(1e-32)  # HpBandSter floors both densities at 1e-32 before taking the ratio
@@ -51,7 +56,7 @@ def first_legal(candidates: np.ndarray, good: Density, bad: Density,
     (returns not ``None``); ``None`` when it accepts none. A NaN score counts as +inf."""
     log_good = np.maximum(good.log_pdf(candidates, precise=False), LOG_FLOOR)
     n = bad.num_points
-    head = n // HEAD_SHARE if n >= SPLIT_MIN_POINTS else n
+    head = n // HEAD_SHARE if n >= SPLIT_MIN_POINTS and bad.splittable else n
     log_bad = bad.log_pdf(candidates, precise=False, data_rows=slice(0, head))
     score = _score(log_bad, log_good)  # a lower bound until ``exact``
     exact = np.full(len(candidates), head == n)
