@@ -102,7 +102,7 @@ def final_score(problem_name: str, workers: int, fill_tail: bool, seed: int) -> 
 
     problem = all_problems()[problem_name]
     family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
-                  eta=problem.eta, seed=seed, fill_tail=fill_tail)
+                  eta=problem.eta, seed=seed, fill_tail=fill_tail, model="hpbandster")  # as measured
     noise = noise_generator(seed)
     run = simulated_run(family, problem.n_iterations, workers,
                         lambda config, budget: problem.evaluate(config, budget, noise), lambda config, budget: budget)

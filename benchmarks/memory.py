@@ -154,8 +154,9 @@ def mpibohb_run_child(optimizer: str, target: int, with_run_dir: bool) -> dict[s
     cls = {"bohb": BOHB, "rs": RandomSearch}[optimizer]
 
     def make(run_dir: Path | None) -> Any:
+        model = {"model": "hpbandster"} if optimizer == "bohb" else {}  # like for like with HpBandSter's BOHB
         return cls(benchmark_space(SEED), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=SEED,
-                   run_dir=run_dir)
+                   run_dir=run_dir, **model)
 
     run_dir = tempfile.mkdtemp(prefix="mpibohb-memory-", dir="/tmp") if with_run_dir else None
     try:

@@ -41,7 +41,8 @@ def child(optimizer: str, n_iterations: int, idle_probe: bool, out_dir: str) -> 
         n_iterations = 1
     else:
         cls = {"bohb": BOHB, "rs": RandomSearch}[optimizer]
-        opt = cls(cs, min_budget=9, max_budget=243, eta=3, seed=0)
+        model = {"model": "hpbandster"} if optimizer == "bohb" else {}  # like for like with HpBandSter's BOHB
+        opt = cls(cs, min_budget=9, max_budget=243, eta=3, seed=0, **model)
         worker = lambda c, b: c["x"]  # noqa: E731 - zero-cost worker
     comm.Barrier()
     wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)

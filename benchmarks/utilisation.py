@@ -99,7 +99,8 @@ def mpibohb_bohb(fill_tail: bool = False) -> Any:
     """mpibohb's BOHB on the toy space, as the mpibohb runs and ``schedule_bound`` use it."""
     from mpibohb import BOHB
 
-    return BOHB(toy_space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail)
+    return BOHB(toy_space(), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=0, fill_tail=fill_tail,
+                model="hpbandster")  # like for like with HpBandSter's BOHB
 
 
 def schedule_bound(workers: int, n_iterations: int, scale: float, fill_tail: bool = False) -> dict[str, float]:

@@ -376,10 +376,10 @@ class RandomSearch(_HyperbandFamily):
 class BOHB(_HyperbandFamily):
     """BOHB (Falkner et al., 2018): Hyperband whose configurations come from a density-ratio model.
 
-    ``model="hpbandster"``: HpBandSter's KDE (the BOHB paper's); ``model="tpe"``: a TPE-style
-    Parzen estimator (``mpibohb/samplers/tpe.py``). The model's parameters left ``None`` take that
-    model's defaults (HpBandSter's: ``top_n_percent=15, num_samples=64, random_fraction=1/3,
-    bandwidth_factor=3``).
+    ``model="tpe"`` (the default): a TPE-style Parzen estimator (``mpibohb/samplers/tpe.py``);
+    ``model="hpbandster"``: HpBandSter's KDE (the BOHB paper's), for runs that reproduce or compare
+    with HpBandSter. The model's parameters left ``None`` take that model's defaults (HpBandSter's:
+    ``top_n_percent=15, num_samples=64, random_fraction=1/3, bandwidth_factor=3``).
     """
 
     name = "bohb"
@@ -388,7 +388,7 @@ class BOHB(_HyperbandFamily):
                  max_budget: float = 1, min_points_in_model: int | None = None, top_n_percent: float | None = None,
                  num_samples: int | None = None, random_fraction: float | None = None,
                  bandwidth_factor: float | None = None, min_bandwidth: float = 1e-3,
-                 max_points_in_model: int | None = 512, model: str = "hpbandster", **kwargs: Any) -> None:
+                 max_points_in_model: int | None = 512, model: str = "tpe", **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
         # the tpe model ranks first what successive halving would promote: the best 1 / eta of a budget
         promotion = {"promotion_fraction": 1.0 / self.eta} if model == "tpe" else {}

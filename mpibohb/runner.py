@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``run`` subcommand's options."""
     parser.add_argument("--worker", required=True, help="module:Name or path/to/file.py:Name of the worker")
     parser.add_argument("--optimizer", default="bohb", choices=sorted(OPTIMIZERS), help="default: bohb")
+    parser.add_argument("--model", choices=["tpe", "hpbandster"], default=None,
+                        help="BOHB's model (default: tpe); hpbandster: HpBandSter's KDE, as the BOHB paper's")
     parser.add_argument("--configspace", help="ConfigSpace JSON file (default: the worker's get_configspace())")
     parser.add_argument("--min-budget", type=float, required=True)
     parser.add_argument("--max-budget", type=float, required=True)
@@ -122,11 +124,21 @@ def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
     return getter()
 
 
+def _model_argument(args: argparse.Namespace) -> dict[str, str]:
+    """``{"model": ...}`` for BOHB when ``--model`` is given; the other optimisers have no model."""
+    if args.model is None:
+        return {}
+    if OPTIMIZERS[args.optimizer] != "BOHB":
+        raise ValueError(f"--model is BOHB's; --optimizer {args.optimizer} draws configurations at random")
+    return {"model": args.model}
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run the optimisation the arguments describe; 0 when it finished, :data:`EXIT_NO_SUCCESS`
     when it finished without a successful evaluation (99 comes as SystemExit)."""
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    model = _model_argument(args)
     from . import optimizers
 
     try:
@@ -137,7 +149,8 @@ def run_command(args: argparse.Namespace) -> int:
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
-        asynchronous=args.asynchronous, checkpoint_root=args.checkpoint_root, keep_checkpoints=args.keep_checkpoints)
+        asynchronous=args.asynchronous, checkpoint_root=args.checkpoint_root, keep_checkpoints=args.keep_checkpoints,
+        **model)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
     if result is None:  # a worker rank

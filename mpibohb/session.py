@@ -48,7 +48,7 @@ logger = logging.getLogger("mpibohb")
 # where checkpoints go and which stay may change on resume (a moved scratch directory, less disk)
 _RESUME_INSENSITIVE = {"n_workers", "time_ref", "checkpoint_root", "keep_checkpoints"}
 # a journal written before a setting existed had its default
-_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster",
+_SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster",  # BOHB's default then
                          "checkpoint_root": None, "keep_checkpoints": "incumbent"}
 _KIND_SETTINGS = ("optimizer", "model")  # named first; with another, the parameters only one has are left out
 
@@ -115,14 +115,24 @@ def _refuse_or_replace_foreign_logs(path: Path, overwrite: bool) -> None:
 
 def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
     """Raise :class:`RunDirectoryError` naming what differs between a journaled run and this one."""
-    old_settings, new_settings = ({k: v for k, v in {**_SETTINGS_ADDED_LATER, **header["settings"]}.items()
+    old_settings, new_settings = ({k: v for k, v in _with_later_settings(header["settings"]).items()
                                    if k not in _RESUME_INSENSITIVE} for header in (old, new))
     differ = _differing_settings(old_settings, new_settings)
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
-        raise RunDirectoryError(f"cannot resume the run in {path}: its settings differ ({shown})")
+        hint = ""
+        if differ[0] == "model" and old_settings.get("model") == "hpbandster":
+            hint = ("; BOHB's default model is 'tpe' since 2026-12-04: pass BOHB(model='hpbandster')"
+                    " (python -m mpibohb run --model hpbandster) to resume a run of HpBandSter's model")
+        raise RunDirectoryError(f"cannot resume the run in {path}: its settings differ ({shown}){hint}")
     if json.loads(old["configspace"]) != json.loads(new["configspace"]):
         raise RunDirectoryError(f"cannot resume the run in {path}: its search space differs")
+
+
+def _with_later_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the defaults of those added later; ``model`` only for BOHB, the one optimizer with one."""
+    later = {k: v for k, v in _SETTINGS_ADDED_LATER.items() if k != "model" or settings.get("optimizer") == "bohb"}
+    return {**later, **settings}
 
 
 def _differing_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -566,7 +566,7 @@ def test_a_resume_with_another_optimizer_names_that_first_and_only_what_else_dif
              "(optimizer: 'bohb' -> 'hyperband')"),
             (RandomSearch(configspace=space(), min_budget=1, max_budget=9, eta=3, seed=4, run_dir=tmp_path),
              "(optimizer: 'bohb' -> 'randomsearch', seed: 0 -> 4)"),
-            (small_bohb(run_dir=tmp_path, num_samples=8), "(num_samples: 64 -> 8)")]:
+            (small_bohb(run_dir=tmp_path, num_samples=8), "(num_samples: 24 -> 8)")]:
         with pytest.raises(RunDirectoryError) as refused:
             optimizer.run(n_iterations=1, worker=toy_loss, resume=True)
         assert str(refused.value) == f"cannot resume the run in {tmp_path}: its settings differ {shown}"

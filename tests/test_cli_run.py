@@ -60,6 +60,23 @@ def test_fill_tail_from_the_command_line(tmp_path):
     assert refused.returncode != 0 and "fill_tail: True -> False" in refused.stderr
 
 
+def test_the_model_from_the_command_line(tmp_path):
+    """BOHB's default model is tpe; ``--model hpbandster`` gives HpBandSter's, and a run resumes
+    only with the model it started with; the random optimisers refuse ``--model``."""
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "1", "--quiet"]
+    default = run_cli("run", *base, "--run-dir", str(tmp_path / "tpe"))
+    chosen = run_cli("run", *base, "--run-dir", str(tmp_path / "hp"), "--model", "hpbandster")
+    assert default.returncode == 0 and chosen.returncode == 0, default.stderr[-3000:] + chosen.stderr[-3000:]
+    assert load_result(tmp_path / "tpe").HB_config["model"] == "tpe"
+    assert "model" not in load_result(tmp_path / "hp").HB_config  # HpBandSter's keys, as before there was a choice
+    assert load_result(tmp_path / "hp").HB_config["random_fraction"] == pytest.approx(1 / 3)
+    refused = run_cli("run", *base, "--run-dir", str(tmp_path / "hp"))
+    assert refused.returncode != 0 and "model: 'hpbandster' -> 'tpe'" in refused.stderr
+    random = run_cli("run", *base, "--run-dir", str(tmp_path / "rs"), "--optimizer", "rs", "--model", "tpe")
+    assert random.returncode != 0 and "--model is BOHB's" in random.stderr
+    assert not (tmp_path / "rs").exists()
+
+
 def test_running_again_resumes_and_extends(tmp_path):
     run_dir = tmp_path / "run"
     base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir), "--quiet"]

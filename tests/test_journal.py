@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import ConfigSpace as CS
 import pytest
@@ -17,6 +18,7 @@ from mpibohb.journal import (
     RECORDS,
     JournalError,
     Kind,
+    RunDirectoryError,
     dumps,
     end_record,
     fold,
@@ -184,9 +186,19 @@ def test_unknown_kinds_and_old_records_without_the_newer_fields_are_read() -> No
 # ---------------------------------------------------------------- a journal of mpibohb 0.1.0
 
 
-def v1_optimizer(run_dir: Path) -> BOHB:
+def v1_optimizer(run_dir: Path, **kwargs: Any) -> BOHB:
+    """The optimizer of the ``run_v1`` fixture, made when HpBandSter's model was BOHB's default."""
     space = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]})
-    return BOHB(space, min_budget=1, max_budget=9, eta=3, seed=8, run_dir=run_dir)
+    return BOHB(space, min_budget=1, max_budget=9, eta=3, seed=8, run_dir=run_dir, **{"model": "hpbandster", **kwargs})
+
+
+def test_a_run_of_the_old_default_model_is_refused_by_the_new_default_with_a_hint(tmp_path: Path) -> None:
+    old = shutil.copytree(FIXTURE_V1, tmp_path / "v1")
+    with pytest.raises(RunDirectoryError, match=r"its settings differ \(model: 'hpbandster' -> 'tpe', .*\); BOHB's "
+                                                r"default model is 'tpe' since .*pass BOHB\(model='hpbandster'\)"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]}), min_budget=1, max_budget=9, eta=3, seed=8,
+             run_dir=old).run(n_iterations=4, worker=evaluate, resume=True)
+    assert read_journal(old) == read_journal(FIXTURE_V1)  # nothing written
 
 
 def test_a_v1_journal_resumes_like_a_run_that_was_never_interrupted(tmp_path: Path) -> None:

@@ -151,7 +151,8 @@ def arguments(n_iterations: int, min_budget: float, max_budget: float, sleep_int
 @pytest.mark.timeout(240)
 def test_job_script_runs_bohb_over_several_ranks(submit, tmp_path):
     run_dir = tmp_path / "run"
-    job = submit("basic", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(3, 9, 81, 0.1)},
+    job = submit("basic", {"VENV": str(VENV), "RUN_DIR": str(run_dir),
+                           "SCRIPT_ARGS": arguments(3, 9, 81, 0.1) + " --model hpbandster"},
                  "--ntasks=4", "--overcommit", "--time=5")
     state = wait_for(job, tmp_path, timeout=180)
     output = output_of(tmp_path, job)
@@ -161,6 +162,8 @@ def test_job_script_runs_bohb_over_several_ranks(submit, tmp_path):
     assert [r["type"] for r in records].count("session") == 1
     ranks = {r["worker"].split("@")[0] for r in records if r["type"] == "result"}
     assert len(ranks) > 1 and ranks <= {"rank 1", "rank 2", "rank 3"}, ranks
+    settings = load_result(run_dir).HB_config  # SCRIPT_ARGS reached the script: HpBandSter's model
+    assert "model" not in settings and settings["num_samples"] == 64
 
 
 @pytest.mark.timeout(240)

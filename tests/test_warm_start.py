@@ -18,23 +18,26 @@ def loss(config, budget):
     return (config["x"] - 0.2) ** 2 + (config["y"] - 0.4) ** 2 + 0.5 / budget
 
 
-def early_model_picks(result, first: int = 6) -> int:
-    """Model-based picks among the first configurations: a cold model needs 2 x (d + 1) = 6 results."""
+def early_model_picks(result, first: int) -> int:
+    """Model-based picks among a run's first configurations."""
     mapping = result.get_id2config_mapping()
     return sum(mapping[(0, 0, index)]["config_info"]["model_based_pick"] for index in range(first))
 
 
-def test_previous_result_feeds_the_model_from_the_first_bracket(tmp_path):
+# a cold model needs this many results in 2 dimensions: 2 (d + 1) for HpBandSter's, d + 1 for tpe
+@pytest.mark.parametrize(("model", "cold_start"), [("hpbandster", 6), ("tpe", 3)])
+def test_previous_result_feeds_the_model_from_the_first_bracket(tmp_path, model, cold_start):
     old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "old").run(6, loss)
     assert old.failed_runs(), "the old run should contain failed evaluations"
 
-    cold = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(n_iterations=1, worker=loss)
-    warm = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(n_iterations=1, worker=loss,
-                                                                       previous_result=old)
-    from_dir = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(
-        n_iterations=1, worker=loss, previous_result=tmp_path / "old")
-    assert early_model_picks(cold) == 0
-    assert early_model_picks(warm) >= 2
+    def bohb():
+        return BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2, model=model)
+
+    cold = bohb().run(n_iterations=1, worker=loss)
+    warm = bohb().run(n_iterations=1, worker=loss, previous_result=old)
+    from_dir = bohb().run(n_iterations=1, worker=loss, previous_result=tmp_path / "old")
+    assert early_model_picks(cold, cold_start) == 0
+    assert early_model_picks(warm, cold_start) >= 2
     assert [r.loss for r in warm.get_all_runs()] == [r.loss for r in from_dir.get_all_runs()]
 
 
@@ -68,7 +71,7 @@ def test_previous_result_given_to_the_optimizer_as_in_hpbandster(tmp_path):
     ported = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2, previous_result=old).run(1, loss)
     key = [(r.config_id, r.loss) for r in warm.get_all_runs()]
     assert [(r.config_id, r.loss) for r in ported.get_all_runs()] == key
-    assert early_model_picks(ported) >= 2
+    assert early_model_picks(ported, 6) >= 2
     other = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(1, loss)
     with pytest.raises(ValueError, match="previous_result was given to the optimizer and to run"):
         BOHB(space(), min_budget=1, max_budget=9, previous_result=old).run(1, loss, previous_result=other)
