@@ -145,7 +145,7 @@ def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int
     from mpibohb import BOHB
 
     family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
-                  eta=problem.eta, seed=seed)
+                  eta=problem.eta, seed=seed, model=model)
     if model == TPE:  # as BOHB(model="tpe") sets it
         changes = {"promotion_fraction": 1.0 / problem.eta, **changes}
     family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model

@@ -441,7 +441,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--problem", action="append", required=True,
                         help=f"a problem name, repeatable, or 'all' ({', '.join(all_problems())})")
     parser.add_argument("--optimizers", default="bohb,hb,rs",
-                        help="of bohb, bohb_tpe (mpibohb's opt-in model), hb, rs (default: bohb,hb,rs)")
+                        help="of bohb (model hpbandster), bohb_tpe (model tpe), hb, rs (default: bohb,hb,rs)")
     parser.add_argument("--engines", default="mpibohb,hpbandster",
                         help="of mpibohb, hpbandster, optuna, dehb, deephyper (default: mpibohb,hpbandster)")
     parser.add_argument("--seeds", type=int, default=10)

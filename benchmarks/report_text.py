@@ -243,9 +243,9 @@ CONTINUATION_INTRO = [
 ]
 
 TPE_INTRO = [
-    "#### The opt-in model, `BOHB(model=\"tpe\")`, against the same peers",
+    "#### The default model, `BOHB(model=\"tpe\")`, against the same peers",
     "",
-    "The same runs of the peers and the same scoring; mpibohb's BOHB with `model=\"tpe\"` (issue 22's"
-    " candidate, `python -m benchmarks.quality --optimizers bohb,bohb_tpe`), serial like the others.",
+    "The same runs of the peers and the same scoring; mpibohb's BOHB with `model=\"tpe\"` (BOHB's default"
+    " since 2026-12-04, `python -m benchmarks.quality --optimizers bohb,bohb_tpe`), serial like the others.",
     "",
 ]

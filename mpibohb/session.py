@@ -121,6 +121,9 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
     if differ:
         shown = ", ".join(f"{k}: {old_settings.get(k)!r} -> {new_settings.get(k)!r}" for k in differ)
         hint = ""
+        if old_settings.get("model") == "tpe" and "multivariate" in differ and "multivariate" not in old_settings:
+            hint = ("; the run was journaled before the tpe model's products of marginals (2026-12-04): resume it"
+                    " with the mpibohb version that started it")
         if differ[0] == "model" and old_settings.get("model") == "hpbandster":
             hint = ("; BOHB's default model is 'tpe' since 2026-12-04: pass BOHB(model='hpbandster')"
                     " (python -m mpibohb run --model hpbandster) to resume a run of HpBandSter's model")

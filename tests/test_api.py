@@ -607,9 +607,10 @@ def test_a_hung_evaluation_in_threads_is_a_timeout_and_the_run_goes_on() -> None
     assert "timeouts" in finished.stdout
 
 
-def test_a_min_bandwidth_above_the_categorical_cap_runs_with_the_model() -> None:
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_a_min_bandwidth_above_the_categorical_cap_runs_with_the_model(model: str) -> None:
     cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]})
-    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0, min_bandwidth=1.0).run(
+    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0, min_bandwidth=1.0, model=model).run(
         n_iterations=6, worker=lambda config, budget: config["x"] + (config["c"] == "b"))
     picks = [entry["config_info"]["model_based_pick"] for entry in result.get_id2config_mapping().values()]
     assert any(picks) and len(result.get_all_runs()) == 13 + 6 + 3 + 13 + 6 + 3

@@ -442,13 +442,14 @@ def test_report_speed_targets_say_plainly_when_they_are_missed():
                             {"workers": 32, "engine": "HpBandSter", "busy": 0.75, "busy_before_last": 0.83}]}
     rows = sections.speed_target_rows(data)
     assert "300x (512 points in the KDE); 75x (every point in the KDE)" in rows[0]
-    assert "yes with the default model; **no** with every point kept" in rows[0]
+    assert "yes with HpBandSter's model at 512 points; **no** with every point kept" in rows[0]
     assert "15x with 1 worker" in rows[1] and rows[1].endswith("| **no** |")
     assert "K=32: 85.0% vs 75.0%" in rows[2] and rows[2].endswith("| yes |")
     assert "85.0% over the whole run" in rows[3] and rows[3].endswith("| **no** |")
     data["overhead"]["rows"][1]["proposal"] = 0.002
     row = sections.speed_target_rows(data)[0]
-    assert "150x (every point in the KDE) | yes with the default model and with every point kept |" in row
+    assert ("150x (every point in the KDE) | yes with HpBandSter's model at 512 points and with every point kept |"
+            in row)
 
 
 def test_schedule_bound_of_one_worker_is_the_whole_sleep_without_a_gap():

@@ -75,7 +75,7 @@ def test_report_counts_runs_per_budget(finished: dict[str, Any]) -> None:
     text = finished["report"]
     assert text.splitlines()[0] == f"run {finished['run_dir']}: finished"
     assert line_starting(text, "runs:") == f"runs: {len(result.runs)} ({len(result.failed_runs())} failed)"
-    assert "optimizer: bohb, budgets 1, 3, 9 (eta 3), seed 8, 1 worker" in text
+    assert "optimizer: bohb (model hpbandster), budgets 1, 3, 9 (eta 3), seed 8, 1 worker" in text
     for budget in (1.0, 3.0, 9.0):
         runs = [r for r in result.runs if r.budget == budget]
         failed = sum(r.loss is None for r in runs)

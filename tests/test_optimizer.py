@@ -180,23 +180,26 @@ def test_n_iterations_is_validated() -> None:
             family.make_optimizer(bad)  # type: ignore[arg-type]
 
 
-def _bohb_history(seed: int) -> list[tuple]:
-    optimizer = BOHB(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=seed).make_optimizer(4)
+def _bohb_history(seed: int, model: str) -> list[tuple]:
+    optimizer = BOHB(configspace=space(), min_budget=9, max_budget=243, eta=3, seed=seed,
+                     model=model).make_optimizer(4)
     return [(job.config_id, job.budget, job.config, job.config_info, loss) for job, loss in run_serially(optimizer)]
 
 
-def test_seeded_bohb_runs_repeat_exactly() -> None:
-    first = _bohb_history(seed=3)
-    assert first == _bohb_history(seed=3)
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_seeded_bohb_runs_repeat_exactly(model: str) -> None:
+    first = _bohb_history(seed=3, model=model)
+    assert first == _bohb_history(seed=3, model=model)
     assert any(info["model_based_pick"] for *_, info, _ in first)  # the model was used
-    other = _bohb_history(seed=4)
+    other = _bohb_history(seed=4, model=model)
     assert [entry[2] for entry in other] != [entry[2] for entry in first]
     schedule = [(entry[0][0], entry[1]) for entry in first]
     assert [(entry[0][0], entry[1]) for entry in other] == schedule  # same brackets and budgets
 
 
-def test_model_is_used_by_bohb_but_not_by_hyperband() -> None:
-    bohb = BOHB(configspace=space(), min_budget=9, max_budget=243, seed=1).make_optimizer(4)
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_model_is_used_by_bohb_but_not_by_hyperband(model: str) -> None:
+    bohb = BOHB(configspace=space(), min_budget=9, max_budget=243, seed=1, model=model).make_optimizer(4)
     hb = hyperband(4, seed=1)
     bohb_picks = [job.config_info["model_based_pick"] for job, _ in run_serially(bohb)]
     hb_picks = [job.config_info["model_based_pick"] for job, _ in run_serially(hb)]

@@ -15,9 +15,10 @@ from scipy import stats
 
 from mpibohb import BOHB, load_result
 from mpibohb.journal import RunDirectoryError
-from mpibohb.samplers import ranking
+from mpibohb.samplers import parzen, ranking
 from mpibohb.samplers.agreement import RankAgreement
 from mpibohb.samplers.bohb import KDESettings
+from mpibohb.samplers.kde import _truncated_normal
 from mpibohb.samplers.parzen import (
     Components,
     ParzenMixture,
@@ -134,6 +135,14 @@ def test_product_of_marginals_matches_scipy_dimension_by_dimension(truncated: bo
     np.testing.assert_allclose(product.log_pdf(points), np.log(marginals).sum(axis=1), rtol=1e-12)
 
 
+def test_product_of_marginals_in_blocks_of_dimensions_gives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    mixture, _ = _mixture()
+    points = mixture.sample(np.random.default_rng(6), 30)
+    whole = ProductOfMarginals(mixture).log_marginals(points)
+    monkeypatch.setattr(parzen, "_BLOCK_ELEMENTS", 30 * mixture.num_points)  # one dimension per block
+    np.testing.assert_array_equal(ProductOfMarginals(mixture).log_marginals(points), whole)
+
+
 def test_product_of_marginals_forgets_what_the_dimensions_share() -> None:
     """Two components at (0.1, level 0) and (0.9, level 1): the joint density keeps them apart,
     the product puts as much at (0.1, level 1) as at (0.1, level 0)."""
@@ -147,6 +156,57 @@ def test_product_of_marginals_forgets_what_the_dimensions_share() -> None:
     with pytest.raises(ValueError, match="every component"):
         product.log_pdf(mixed, data_rows=slice(0, 1))
     assert not product.splittable and mixture.splittable
+
+
+def test_joint_draws_repeat_the_draws_made_before_independent_ones_existed() -> None:
+    """``sample`` without ``independent`` consumes the generator as it did before 410f856, so runs
+    with ``multivariate=True`` repeat the tpe model's earlier runs; the old code, copied here."""
+    mixture, _ = _mixture()
+
+    def before(rng: np.random.Generator, size: int, bandwidth_factor: float) -> np.ndarray:
+        chosen = rng.choice(mixture.num_points, size=size, p=mixture.weights)
+        samples = np.empty((size, len(mixture.continuous)))
+        samples[:, mixture.continuous] = _truncated_normal(rng, mixture.means[chosen],
+                                                           mixture.sigmas[chosen] * bandwidth_factor)
+        for column, rows in zip(np.flatnonzero(~mixture.continuous), mixture.log_rows):
+            cumulative = np.cumsum(np.exp(rows[chosen]), axis=1)
+            draws = rng.random(size)[:, None] * cumulative[:, -1:]
+            samples[:, column] = np.minimum((cumulative <= draws).sum(axis=1), rows.shape[1] - 1)
+        return samples
+
+    now, then = np.random.default_rng(11), np.random.default_rng(11)
+    np.testing.assert_array_equal(mixture.sample(now, 50, 2.0), before(then, 50, 2.0))
+    assert now.random() == then.random()
+
+
+def test_the_default_model_ranks_by_products_of_marginals_summed_in_one_go() -> None:
+    """Default settings: ``scored`` holds products of marginals, never split by the ranking, even
+    with every point kept past ``ranking.SPLIT_MIN_POINTS``; ``multivariate=True``: the mixtures."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_points_in_model=None))
+    for config in _space().sample_configuration(5000):
+        sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
+    model = sampler.current_model(np.random.default_rng(0))
+    good, bad = model.scored
+    assert isinstance(good, ProductOfMarginals) and isinstance(bad, ProductOfMarginals)
+    assert bad.num_points > ranking.SPLIT_MIN_POINTS
+    calls = []
+    original = ProductOfMarginals.log_pdf
+
+    def counted(self, points, precise=True, data_rows=None):  # type: ignore[no-untyped-def]
+        calls.append(data_rows)
+        return original(self, points, precise, data_rows)
+
+    ProductOfMarginals.log_pdf = counted  # type: ignore[method-assign]
+    try:
+        sampler.propose(1.0, np.random.default_rng(1))
+    finally:
+        ProductOfMarginals.log_pdf = original  # type: ignore[method-assign]
+    assert len(calls) == 2 and all(rows in (None, slice(0, bad.num_points)) for rows in calls)
+    joint = ParzenSampler(SearchSpace(_space()), ParzenSettings(multivariate=True))
+    for config in _space().sample_configuration(50):
+        joint.observe(config.get_array(), 1.0, _loss(dict(config)))
+    joint_model = joint.current_model(np.random.default_rng(0))
+    assert joint_model.scored == (joint_model.good, joint_model.bad)
 
 
 def test_independent_draws_follow_the_product_of_marginals() -> None:
@@ -555,6 +615,18 @@ def test_a_run_with_one_model_does_not_resume_with_the_other(tmp_path: Path) -> 
             n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
 
 
+def test_a_tpe_run_journaled_before_the_products_of_marginals_is_refused_with_a_hint(tmp_path: Path) -> None:
+    _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
+    journal = tmp_path / "run" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["multivariate"]  # as an older mpibohb wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(RunDirectoryError, match=r"\(multivariate: None -> False\); the run was journaled before"):
+        BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
+            n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+
+
 def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:
     # the tpe model's settings once overwrote the run's budgets in its settings, and report failed
     _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
@@ -568,7 +640,7 @@ def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:
 def test_a_large_bad_density_is_ranked_lazily_and_picks_what_the_full_ranking_picks() -> None:
     """With every point kept (``max_points_in_model=None``) and 6,000 results, the bad density is
     summed over its head first (``ranking.first_legal``); the pick must be the full ranking's."""
-    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_points_in_model=None))
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_points_in_model=None, multivariate=True))
     rng = np.random.default_rng(7)
     for config in _space().sample_configuration(6000):
         sampler.observe(config.get_array(), 1.0, _loss(dict(config)))

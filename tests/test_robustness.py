@@ -117,7 +117,8 @@ def test_info_that_json_cannot_hold_is_journaled_as_a_note(tmp_path):
                for r in loaded.get_all_runs()), texts
 
 
-def test_a_conditional_constant_does_not_break_model_proposals():
+@pytest.mark.parametrize("model", ["hpbandster", "tpe"])
+def test_a_conditional_constant_does_not_break_model_proposals(model):
     cs = CS.ConfigurationSpace()
     a = CS.CategoricalHyperparameter("a", ["x", "y"], default_value="x")
     c = CS.Constant("c", 5)
@@ -127,7 +128,8 @@ def test_a_conditional_constant_does_not_break_model_proposals():
     def objective(config, budget):
         return config["u"] + (0.0 if config["a"] == "y" else 0.5) + 1 / budget
 
-    res = BOHB(cs, min_budget=1, max_budget=9, seed=0, random_fraction=0.0).run(n_iterations=4, worker=objective)
+    res = BOHB(cs, min_budget=1, max_budget=9, seed=0, random_fraction=0.0, model=model).run(
+        n_iterations=4, worker=objective)
     assert not res.failed_runs()
     model_picks = [e for e in res.get_id2config_mapping().values() if e["config_info"]["model_based_pick"]]
     assert model_picks and any(e["config"].get("c") == 5 for e in model_picks)

@@ -31,6 +31,7 @@ from .kde import _truncated_normal
 MIN_SIGMA = 1e-3
 _LOG_2PI = math.log(2.0 * math.pi)
 _EXP_FLOOR = -700.0  # exp(-700) is about 1e-304, above the smallest normal float64
+_BLOCK_ELEMENTS = 1 << 22  # 32 MB of float64 per block of dimensions in ProductOfMarginals
 
 
 @dataclass(frozen=True)
@@ -184,12 +185,17 @@ class ProductOfMarginals:
         points = np.atleast_2d(np.asarray(points, dtype=float))
         result = np.empty(points.shape)
         values = np.ascontiguousarray(points[:, mixture.continuous].T)
-        if len(values):
-            terms = np.stack([values ** 2, values, np.ones_like(values)], axis=2) @ self._features
-            peak = terms.max(axis=2, keepdims=True)  # terms: (dimensions, points, components)
-            # exp is 0 below the floor anyway, and far slower on the way there
-            shifted = np.maximum(terms - peak, _EXP_FLOOR)
-            result[:, mixture.continuous] = (peak[:, :, 0] + np.log(np.exp(shifted).sum(axis=2))).T
+        sums = np.empty(values.shape)
+        features = np.stack([values ** 2, values, np.ones_like(values)], axis=2)
+        step = max(1, _BLOCK_ELEMENTS // max(1, values.shape[1] * self.num_points))  # bounds the memory
+        for start in range(0, len(values), step):
+            block = slice(start, start + step)
+            terms = features[block] @ self._features[block]  # (dimensions, points, components)
+            peak = terms.max(axis=2, keepdims=True)
+            terms -= peak
+            np.maximum(terms, _EXP_FLOOR, out=terms)  # exp is 0 below the floor anyway, and slower there
+            sums[block] = peak[:, :, 0] + np.log(np.exp(terms, out=terms).sum(axis=2))
+        result[:, mixture.continuous] = sums.T
         for column, log_levels in zip(np.flatnonzero(~mixture.continuous), self._log_levels):
             result[:, column] = log_levels[points[:, column].astype(int)]
         return result
