@@ -68,7 +68,7 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
     from mpi4py import MPI
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
-    from mpibohb.samplers import bohb
+    from mpibohb.samplers import bohb, tpe
 
     def blas_threads() -> set:
         return {lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()}
@@ -79,7 +79,7 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
     seen_in_model, seen_in_compute = [], []
     original = bohb.first_legal
 
-    def first_legal(*args, **kwargs):
+    def first_legal(*args, **kwargs):  # both models rank their candidates with it
         seen_in_model.append(blas_threads())
         return original(*args, **kwargs)
 
@@ -88,18 +88,21 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
         return loss(config, budget)
 
     monkeypatch.setattr(bohb, "first_legal", first_legal)
+    monkeypatch.setattr(tpe, "first_legal", first_legal)
     with threadpool_limits(limits=2, user_api="blas"):
         BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=6, worker=compute,
                                                                      workers_return=True)
         after = blas_threads()
-    assert after == {2}
-    if comm.Get_rank() == 0:
-        assert seen_in_model and all(seen == {1} for seen in seen_in_model)
-        assert not seen_in_compute
-    else:
-        assert not seen_in_model
-        assert seen_in_compute and all(seen == {2} for seen in seen_in_compute)
-    comm.Barrier()
+    try:  # every rank reaches the barrier, so a failed assertion ends the test instead of hanging it
+        assert after == {2}
+        if comm.Get_rank() == 0:
+            assert seen_in_model and all(seen == {1} for seen in seen_in_model)
+            assert not seen_in_compute
+        else:
+            assert not seen_in_model
+            assert seen_in_compute and all(seen == {2} for seen in seen_in_compute)
+    finally:
+        comm.Barrier()
 
 
 @contextlib.contextmanager
