@@ -80,13 +80,16 @@ class ParzenMixture:
         """Number of components (the prior's included)."""
         return len(self.weights)
 
-    def _log_normalisers(self) -> np.ndarray:
-        """Per component, the log of its continuous kernels' normalising constants (and its weight)."""
+    def log_kernel_normalisers(self) -> np.ndarray:
+        """Per component and continuous dimension, the log of its kernel's normalising constant."""
         mass = np.ones_like(self.means)
         if self.parts.truncated:
             mass = special.ndtr((1.0 - self.means) / self.sigmas) - special.ndtr(-self.means / self.sigmas)
-        per_dimension = np.log(self.sigmas) + np.log(mass) + 0.5 * _LOG_2PI
-        return np.log(self.weights) - per_dimension.sum(axis=1)
+        return np.log(self.sigmas) + np.log(mass) + 0.5 * _LOG_2PI
+
+    def _log_normalisers(self) -> np.ndarray:
+        """Per component, the log of its continuous kernels' normalising constants (and its weight)."""
+        return np.log(self.weights) - self.log_kernel_normalisers().sum(axis=1)
 
     def _features_of_components(self) -> np.ndarray:
         inverse = 1.0 / self.sigmas ** 2
@@ -162,14 +165,10 @@ class ProductOfMarginals:
     def __init__(self, mixture: ParzenMixture) -> None:
         self.mixture = mixture
         log_weights = np.log(mixture.weights)
-        mass = np.ones_like(mixture.means)
-        if mixture.parts.truncated:
-            mass = special.ndtr((1.0 - mixture.means) / mixture.sigmas) - special.ndtr(-mixture.means / mixture.sigmas)
         # per continuous dimension, the log-kernels as a product (see the module docstring):
         # (x**2, x, 1) against (-1 / (2 s**2), mu / s**2, log(w / normaliser) - mu**2 / (2 s**2))
         inverse = 1.0 / mixture.sigmas ** 2
-        constant = (log_weights[:, None] - np.log(mixture.sigmas) - np.log(mass) - 0.5 * _LOG_2PI
-                    - 0.5 * mixture.means ** 2 * inverse)
+        constant = (log_weights[:, None] - mixture.log_kernel_normalisers() - 0.5 * mixture.means ** 2 * inverse)
         self._features = np.ascontiguousarray(np.stack([-0.5 * inverse.T, (mixture.means * inverse).T, constant.T],
                                                        axis=1))  # (dimensions, 3, components)
         self._log_levels = tuple(_log_sum_exp((rows + log_weights[:, None]).T) for rows in mixture.log_rows)
