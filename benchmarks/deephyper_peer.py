@@ -133,10 +133,14 @@ def next_halting_budget(stopper: Any) -> float:
     return float(compute())
 
 
+Wait = Callable[[dict[str, Any], float], Awaitable[None]]  # (configuration, increment): a rung's run time
+
+
 def run_function(recorder: Recorder, ladder: list[float], total_budget: float, step: float = 1.0,
-                 space: Any = None) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+                 space: Any = None, wait: Wait | None = None) -> Callable[[Any], Awaitable[dict[str, Any]]]:
     """DeepHyper's run function: climbs the rungs (budgets; the stopper counts in units of ``step``)
-    while the stopper lets the job go on. With ``space``, inactive hyperparameters are dropped."""
+    while the stopper lets the job go on. With ``space``, inactive hyperparameters are dropped; with
+    ``wait``, each rung first awaits ``wait(config, increment)`` (a simulated run time)."""
 
     async def run(job: Any) -> dict[str, Any]:
         config = dict(job.parameters) if space is None else active_config(dict(job.parameters), space)
@@ -145,6 +149,8 @@ def run_function(recorder: Recorder, ladder: list[float], total_budget: float, s
             expected = next_halting_budget(job.stopper)
             if not math.isclose(expected, rung / step, rel_tol=1e-9):
                 raise RungMismatchError(f"the stopper halts next at step {expected}, the rung is step {rung / step}")
+            if wait is not None:
+                await wait(config, rung - previous)
             loss = recorder(config, rung, charged=rung - previous)
             previous = rung
             job.record(rung / step, -loss)
@@ -155,8 +161,11 @@ def run_function(recorder: Recorder, ladder: list[float], total_budget: float, s
     return run
 
 
-def run_deephyper(problem: Problem, seed: int, total_budget: float, acq_optimizer: str = ACQ_OPTIMIZER) -> Recorder:
-    """CBO with the successive-halving stopper, one serial worker, until the budget is spent."""
+def run_deephyper(problem: Problem, seed: int, total_budget: float, acq_optimizer: str = ACQ_OPTIMIZER,
+                  workers: int = 1, into: Recorder | None = None, wait: Wait | None = None) -> Recorder:
+    """CBO with the successive-halving stopper until the budget is spent: one serial worker, or
+    ``workers`` jobs at once in DeepHyper's serial evaluator (coroutines; ``wait`` gives them run
+    times, ``benchmarks.deephyper_parallel``). ``into``: where the runs go (default: a new recorder)."""
     from deephyper.evaluator import Evaluator
     from deephyper.evaluator.callback import Callback
     from deephyper.evaluator.storage import MemoryStorage
@@ -184,10 +193,10 @@ def run_deephyper(problem: Problem, seed: int, total_budget: float, acq_optimize
         search = CBO(hp_problem, random_state=seed, log_dir=log_dir, verbose=0,
                      stopper=SuccessiveHalvingStopper(**settings), checkpoint_history_to_csv=False,
                      acq_optimizer=acq_optimizer)
-        recorder = Recorder(problem, seed)
-        run = run_function(recorder, ladder, total_budget, step, space if by_child else None)
+        recorder = into if into is not None else Recorder(problem, seed)
+        run = run_function(recorder, ladder, total_budget, step, space if by_child else None, wait)
         evaluator = Evaluator.create(run, method="serial",
-                                     method_kwargs={"num_workers": 1, "callbacks": [BudgetSpent()],
+                                     method_kwargs={"num_workers": workers, "callbacks": [BudgetSpent()],
                                                     "storage": MemoryStorage()})
         search.search(evaluator, max_evals=-1)
         recorder.stop_clock()

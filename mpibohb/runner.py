@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # only when a run starts, so that ``--help`` and the other subcommands start quickly
 EXIT_NO_SUCCESS = 3
 """``run``'s exit code when the run finished but no evaluation succeeded (no incumbent)."""
+MODEL_CHOICES = ("tpe", "hpbandster")  # samplers.models.MODELS, kept here for a quick --help (a test compares them)
 OPTIMIZERS = {"bohb": "BOHB", "hyperband": "HyperBand", "hb": "HyperBand", "randomsearch": "RandomSearch",
               "rs": "RandomSearch"}
 
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``run`` subcommand's options."""
     parser.add_argument("--worker", required=True, help="module:Name or path/to/file.py:Name of the worker")
     parser.add_argument("--optimizer", default="bohb", choices=sorted(OPTIMIZERS), help="default: bohb")
-    parser.add_argument("--model", choices=["tpe", "hpbandster"], default=None,
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
                         help="BOHB's model (default: tpe); hpbandster: HpBandSter's KDE, as the BOHB paper's")
     parser.add_argument("--configspace", help="ConfigSpace JSON file (default: the worker's get_configspace())")
     parser.add_argument("--min-budget", type=float, required=True)

@@ -60,6 +60,13 @@ def test_fill_tail_from_the_command_line(tmp_path):
     assert refused.returncode != 0 and "fill_tail: True -> False" in refused.stderr
 
 
+def test_the_command_line_offers_every_model():
+    """``--model``'s choices are the library's models (the runner keeps its own copy to start quickly)."""
+    from mpibohb.runner import MODEL_CHOICES
+    from mpibohb.samplers.models import MODELS
+    assert sorted(MODEL_CHOICES) == sorted(MODELS)
+
+
 def test_the_model_from_the_command_line(tmp_path):
     """BOHB's default model is tpe; ``--model hpbandster`` gives HpBandSter's, and a run resumes
     only with the model it started with; the random optimisers refuse ``--model``."""

@@ -1,0 +1,118 @@
+"""DeepHyper's CBO with its successive-halving stopper on K simulated workers, in its own
+asynchronous mode, as JSON (``benchmarks/parallel_peers.py`` does the same for Optuna and DEHB).
+
+    benchmarks/.deephyper-venv/bin/python -m benchmarks.deephyper_parallel --problem NAME --seed S \\
+        --total_budget B --workers K [--sigma 1.0] --out FILE.json
+
+Runs inside benchmarks/.deephyper-venv; it does not import mpibohb. The search is
+``benchmarks.deephyper_peer.run_deephyper``'s (CBO, the stopper placed at the problem's rungs,
+``acq_optimizer="sampling"``) with ``num_workers=K`` in DeepHyper's serial evaluator, which keeps K
+jobs (coroutines of the run function) going at once and asks CBO for a new configuration as each
+one ends: DeepHyper's asynchronous search, as its MPI evaluator runs it, with K workers.
+
+Each rung of a job first sleeps ``increment * exp(sigma * z(config))`` seconds (``run_times.py``:
+the run times every engine gets in ``benchmarks/parallel_quality.py``) on a virtual clock: an
+asyncio event loop whose ``time()`` jumps to the next timer when nothing else is ready
+(:class:`VirtualClockLoop`), so the K jobs end in the order a cluster would end them, in no real
+time. As for the other peers no engine's own compute time is simulated: CBO's fitting and asking
+happen between turns of the loop, with the clock stopped. The search stops once the increments
+charged reach ``--total_budget``; the jobs still sleeping then are cancelled (their rungs were not
+evaluated and are not charged).
+
+The output is ``benchmarks/deephyper_peer.py``'s, with ``finished`` the simulated time and
+``workers`` and ``sigma`` added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import selectors
+import sys
+import time
+from typing import Any
+
+from benchmarks.deephyper_peer import ACQ_OPTIMIZER, ENGINE, OPTIMIZER, run_deephyper
+from benchmarks.engines import Recorder, write_record
+from benchmarks.parallel_peers import SimulatedRecorder
+from benchmarks.problems import Problem, get_problem
+from benchmarks.run_times import duration_of
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """A selector that, when nothing is ready, moves its loop's clock on by the timeout instead of
+    waiting for it."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout is not None and timeout <= 0:
+            return ready
+        if timeout is None:  # no timer pending: only another thread can wake the loop, in real time
+            return super().select(None)
+        self._loop.now += timeout
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on simulated time: ``time()`` is ``now``, which jumps to the next timer when no
+    callback is ready, so ``asyncio.sleep(t)`` takes ``t`` simulated seconds and no real ones."""
+
+    def __init__(self) -> None:
+        self.now = 0.0  # before the base class's __init__, which may read time()
+        super().__init__(_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+class VirtualClockPolicy(asyncio.DefaultEventLoopPolicy):
+    """Hands out :class:`VirtualClockLoop` s (DeepHyper's evaluator makes its loop with
+    ``asyncio.new_event_loop()``)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return VirtualClockLoop()
+
+
+def run_parallel(problem: Problem, seed: int, total_budget: float, workers: int, sigma: float,
+                 acq_optimizer: str = ACQ_OPTIMIZER) -> Recorder:
+    """DeepHyper's asynchronous CBO with ``workers`` simulated workers, until the budget is spent."""
+    duration, recorder = duration_of(sigma), SimulatedRecorder(problem, seed)
+
+    async def wait(config: dict[str, Any], increment: float) -> None:
+        await asyncio.sleep(duration(config, increment))
+        recorder.now = asyncio.get_running_loop().time()  # the rung is evaluated (and recorded) now
+
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(VirtualClockPolicy())
+    try:
+        return run_deephyper(problem, seed, total_budget, acq_optimizer, workers=workers, into=recorder, wait=wait)
+    finally:
+        asyncio.set_event_loop_policy(previous)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--total_budget", type=float, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--sigma", type=float, default=1.0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.sigma < 0:
+        parser.error(f"--workers must be at least 1 and --sigma at least 0, got {args.workers} and {args.sigma}")
+    problem = get_problem(args.problem)
+    started = time.perf_counter()
+    recorder = run_parallel(problem, args.seed, args.total_budget, args.workers, args.sigma)
+    record = {"engine": ENGINE, "optimizer": OPTIMIZER, "problem": problem.name, "seed": args.seed,
+              "workers": args.workers, "sigma": args.sigma, "wall": time.perf_counter() - started,
+              "runs": recorder.runs}
+    write_record(args.out, record)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
