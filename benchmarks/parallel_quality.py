@@ -46,7 +46,15 @@ from benchmarks.ablation import verdict
 from benchmarks.asynchronous_quality import one_run
 from benchmarks.problems import Problem, get_problem, offline_problems
 from benchmarks.processes import run_in_group
-from benchmarks.quality import ACCOUNTINGS, charges, incumbent_steps, standard_error, step_values, total_budget
+from benchmarks.quality import (
+    ACCOUNTINGS,
+    charges,
+    incumbent_steps,
+    one_thread_environment,
+    standard_error,
+    step_values,
+    total_budget,
+)
 from benchmarks.quality import ENGINES as PYTHONS
 
 HERE = Path(__file__).resolve().parent
@@ -86,7 +94,7 @@ def peer_run(problem: Problem, engine: str, seed: int, workers: int, sigma: floa
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         command = peer_command(problem, engine, seed, workers, sigma, path)
-        finished = run_in_group(command, PEER_SECONDS[engine], cwd=HERE.parent)
+        finished = run_in_group(command, PEER_SECONDS[engine], cwd=HERE.parent, env=one_thread_environment())
         if finished.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed ({finished.returncode}): {finished.stderr[-2000:]}")
     return json.loads(path.read_text())
@@ -182,11 +190,11 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"of {', '.join(PEERS)} (default: {','.join(DEFAULT_PEERS)}; deephyper is slow)")
     parser.add_argument("--out_dir", default=str(HERE / "results" / "parallel"))
     args = parser.parse_args(argv)
-    peers = tuple(dict.fromkeys(args.peers.split(",")))
+    peers = tuple(dict.fromkeys(peer.strip() for peer in args.peers.split(",") if peer.strip()))
     unknown = [peer for peer in peers if peer not in PEERS]
     if unknown or not peers:
-        named = ', '.join(map(repr, unknown)) or 'empty list'
-        parser.error(f"--peers: unknown {named}; choose from {', '.join(PEERS)}")
+        named = f"unknown {', '.join(map(repr, unknown))}" if unknown else "no peer named"
+        parser.error(f"--peers: {named}; choose from {', '.join(PEERS)}")
     names = args.problems or offline_problems()
     for name in names:
         get_problem(name)

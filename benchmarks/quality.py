@@ -130,12 +130,17 @@ def command(spec: RunSpec) -> list[str]:
             spec.optimizer, "--n_iterations", str(spec.n_iterations), *common]
 
 
+def one_thread_environment() -> dict[str, str]:
+    """The environment of a run's subprocess: one BLAS/OpenMP thread (runs go side by side on few
+    cores), and this repository on the path."""
+    return dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                PYTHONPATH=str(ROOT))
+
+
 def execute(spec: RunSpec) -> str | None:
     """Make one run in a subprocess (own process group, timeout); the reason if it failed."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT))
     spec.path.parent.mkdir(parents=True, exist_ok=True)
-    finished = run_in_group(command(spec), RUN_TIMEOUT, cwd=ROOT, env=env)
+    finished = run_in_group(command(spec), RUN_TIMEOUT, cwd=ROOT, env=one_thread_environment())
     if finished.timed_out:
         return f"timed out after {RUN_TIMEOUT:.0f} s"
     if finished.returncode != 0 or not spec.path.exists():

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 # only when a run starts, so that ``--help`` and the other subcommands start quickly
 EXIT_NO_SUCCESS = 3
 """``run``'s exit code when the run finished but no evaluation succeeded (no incumbent)."""
-MODEL_CHOICES = ("tpe", "hpbandster")  # samplers.models.MODELS, kept here for a quick --help (a test compares them)
 OPTIMIZERS = {"bohb": "BOHB", "hyperband": "HyperBand", "hb": "HyperBand", "randomsearch": "RandomSearch",
               "rs": "RandomSearch"}
+MODEL_CHOICES = ("tpe", "hpbandster")  # samplers.models.MODELS, kept here for a quick --help (a test compares them)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

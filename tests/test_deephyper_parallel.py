@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +18,8 @@ import pytest
 from benchmarks import deephyper_parallel, deephyper_peer, problems
 from benchmarks.parallel_peers import SimulatedRecorder
 from benchmarks.run_times import duration_of
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def on_virtual_clock(main: Any) -> Any:
@@ -39,12 +46,50 @@ def test_sleepers_wake_in_simulated_time_order_at_their_simulated_times():
     assert woke[-1][1] == pytest.approx(86_400.0 * 7)
 
 
-def test_the_policy_hands_out_virtual_clock_loops_and_a_ready_callback_does_not_move_the_clock():
+def test_the_policy_hands_out_virtual_clock_loops_and_a_wake_from_a_thread_does_not_move_the_clock():
     loop = deephyper_parallel.VirtualClockPolicy().new_event_loop()
+    assert isinstance(loop, deephyper_parallel.VirtualClockLoop)
+
+    async def main() -> tuple[str, float]:
+        running = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = running.create_future()
+        threading.Timer(0.05, running.call_soon_threadsafe, (answer.set_result, "woken")).start()
+        result = await answer  # no timer pending: the loop waits in real time for the thread
+        return result, running.time()
+
     try:
-        assert isinstance(loop, deephyper_parallel.VirtualClockLoop)
-        assert loop.run_until_complete(asyncio.sleep(0, result=loop.time())) == 0.0
-        assert loop.time() == 0.0
+        result, at = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert result == "woken" and at == 0.0
+
+
+LATE_SLEEP = """
+import asyncio
+from benchmarks.deephyper_parallel import VirtualClockLoop
+loop = VirtualClockLoop()
+loop.now = 1.7e7
+loop.run_until_complete(asyncio.sleep(0.3))
+print(loop.time())
+"""
+
+
+@pytest.mark.processes
+def test_timers_late_in_a_long_simulation_still_fire():
+    """Past 2**24 s a clock resolution of 1e-9 vanishes in the sum now + resolution, and a timer
+    due now never ran: the loop spun (found in review). In a subprocess, so that a spin ends."""
+    finished = subprocess.run([sys.executable, "-c", LATE_SLEEP], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert finished.returncode == 0, finished.stderr
+    assert float(finished.stdout) == pytest.approx(1.7e7 + 0.3)
+
+
+def test_a_simulation_past_the_latest_time_is_refused():
+    loop = deephyper_parallel.VirtualClockLoop()
+    loop.now = deephyper_parallel.LATEST - 1.0
+    try:
+        with pytest.raises(OverflowError, match="simulated time past"):
+            loop.run_until_complete(asyncio.sleep(2.0))
     finally:
         loop.close()
 
@@ -72,12 +117,7 @@ def test_each_rung_is_evaluated_when_its_simulated_run_time_has_passed():
     problem = problems.branin()
     ladder = [1.0, 3.0, 9.0, 27.0]
     recorder, duration = SimulatedRecorder(problem, 0), duration_of(1.0)
-
-    async def wait(config: dict[str, Any], increment: float) -> None:
-        await asyncio.sleep(duration(config, increment))
-        recorder.now = asyncio.get_running_loop().time()
-
-    run = deephyper_peer.run_function(recorder, ladder, math.inf, wait=wait)
+    run = deephyper_peer.run_function(recorder, ladder, math.inf, wait=deephyper_parallel.simulated_wait(recorder, 1.0))
     configs = [{"x1": 0.1, "x2": 0.2}, {"x1": 0.7, "x2": 0.4}]
     jobs = [StandInJob(configs[0], ladder, 3), StandInJob(configs[1], ladder, 2)]
 
