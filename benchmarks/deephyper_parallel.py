@@ -27,7 +27,6 @@ The output is ``benchmarks/deephyper_peer.py``'s, with ``finished`` the simulate
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import selectors
@@ -38,7 +37,7 @@ from typing import Any
 
 from benchmarks.deephyper_peer import ACQ_OPTIMIZER, ENGINE, OPTIMIZER, run_deephyper
 from benchmarks.engines import Recorder, write_record
-from benchmarks.parallel_peers import SimulatedRecorder
+from benchmarks.parallel_peers import SimulatedRecorder, simulated_run_parser
 from benchmarks.problems import Problem, get_problem
 from benchmarks.run_times import duration_of
 
@@ -115,13 +114,7 @@ def run_parallel(problem: Problem, seed: int, total_budget: float, workers: int,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problem", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--total_budget", type=float, required=True)
-    parser.add_argument("--workers", type=int, required=True)
-    parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--out", required=True)
+    parser = simulated_run_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
     if args.workers < 1 or args.sigma < 0:
         parser.error(f"--workers must be at least 1 and --sigma at least 0, got {args.workers} and {args.sigma}")

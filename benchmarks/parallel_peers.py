@@ -150,15 +150,21 @@ def _drive_dehb(optimizer: Any, objective: Callable[..., dict[str, float]], reco
         fill()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def simulated_run_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of one simulated parallel run (here and ``benchmarks.deephyper_parallel``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--problem", required=True)
-    parser.add_argument("--optimizer", choices=sorted(ENGINES), required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--total_budget", type=float, required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--sigma", type=float, default=1.0)
     parser.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = simulated_run_parser(__doc__.splitlines()[0])
+    parser.add_argument("--optimizer", choices=sorted(ENGINES), required=True)
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")

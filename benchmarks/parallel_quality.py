@@ -67,7 +67,7 @@ PEER_SECONDS = {"optuna": 600, "dehb": 600, "deephyper": 3600}  # a peer run tha
 _RUNNER_FILES = {"deephyper": ("deephyper_parallel.py", "deephyper_peer.py")}  # besides parallel_peers.py's
 
 
-def peer_fingerprint(engine: str = "optuna") -> str:
+def peer_fingerprint(engine: str) -> str:
     """A hash of the code a run of the peer ``engine`` depends on."""
     digest = hashlib.sha256()
     for name in ("parallel_peers.py", "peers.py", "engines.py", "problems.py", "run_times.py",
