@@ -3,6 +3,7 @@
     python -m benchmarks.ablation                       # every variant, the offline problems, 10 seeds
     python -m benchmarks.ablation --seeds 3 --variants "HpBandSter (baseline)" "tpe"
     python -m benchmarks.ablation --peers optuna,dehb   # with the peers' rows (benchmarks/.peers-venv)
+    python -m benchmarks.ablation --workers 32 --variants tpe "tpe, no constant liar" --seeds 20
 
 Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterations``, one worker,
 simulated by ``mpibohb.simulate`` with one worker: the same evaluations as a serial run) with another
@@ -20,6 +21,11 @@ increments between rungs (as it runs), and charged each rung's full budget like 
 (then it has spent more than the total, and is read at the total). The problems that train
 models (``trains_models``: the MLP, the SVM, gradient boosting) are left out unless named
 (``--problem mlp_digits``): one of their runs trains hundreds of models.
+
+With ``--workers K`` (K > 1) the runs are synchronous on K simulated workers, each evaluation
+lasting ``budget x exp(sigma z(config))`` (``benchmarks/run_times.py``, ``--sigma``, default 1.0, as
+``benchmarks.parallel_quality``): what the model does with results that come back while others run
+(the constant liar's rows). Peers are not run then (``benchmarks.parallel_quality`` runs theirs).
 
 Runs are kept as JSON under ``--out_dir`` (default ``benchmarks/results/ablation``), named by a
 hash of the code they ran, and reused while it is unchanged.
@@ -52,6 +58,7 @@ from benchmarks.quality import (
     step_values,
     total_budget,
 )
+from benchmarks.run_times import duration_of
 from benchmarks.simulated import simulated_run
 
 HPBANDSTER = "hpbandster"
@@ -80,7 +87,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + truncated kernels": {"truncated": True},
         "  + all budgets": {"budget_rule": "all"},
         "  + all budgets, promotable first": {"budget_rule": "promoted"},
-        "  + TPE split (10%, at most 25)": {"split": "tpe", "top_n_percent": 10, "max_good_points": 25},
+        "  + TPE split (10%)": {"split": "tpe", "top_n_percent": 10},
         "  + product of marginals": {"multivariate": False},
     }
     tpe = {
@@ -105,6 +112,9 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, misled: random draws, same model": {"misled_budget_rule": None},
         "tpe, misled: share falls as tau nears 0.3": {"misled_ramp": True},
         "tpe, joint densities (multivariate)": {"multivariate": True},
+        # on one worker nothing is running at a proposal: these rows differ from "tpe" with --workers only
+        "tpe, no constant liar": {"constant_liar": False},
+        "tpe, good set at most 25 (Optuna's cap)": {"max_good_points": 25},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}
@@ -140,8 +150,10 @@ def code_hash(model: str) -> str:
     return digest.hexdigest()[:10]
 
 
-def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int) -> dict[str, list[float]]:
-    """One serial BOHB run with the variant's model: cumulative budget and score after each evaluation."""
+def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int, workers: int = 1,
+                sigma: float = 1.0) -> dict[str, list[float]]:
+    """One BOHB run with the variant's model, serial or on ``workers`` simulated workers (run times
+    spread by ``sigma``): cumulative budget and score after each evaluation."""
     from mpibohb import BOHB
 
     family = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
@@ -151,8 +163,9 @@ def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int
     family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model
     noise = noise_generator(seed)
     started = time.perf_counter()
-    run = simulated_run(family, problem.n_iterations, 1, lambda config, budget: problem.evaluate(config, budget, noise),
-                        lambda config, budget: budget)
+    duration = duration_of(sigma) if workers > 1 else (lambda config, budget: budget)
+    run = simulated_run(family, problem.n_iterations, workers,
+                        lambda config, budget: problem.evaluate(config, budget, noise), duration)
     budgets, _, scores = incumbent_steps(run.runs, problem.score)
     return {"budgets": budgets.tolist(), "scores": scores.tolist(), "seconds": time.perf_counter() - started}
 
@@ -161,16 +174,18 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
 
 
-def variant_runs(problem: Problem, label: str, seeds: int, out_dir: Path) -> list[dict[str, list[float]]]:
+def variant_runs(problem: Problem, label: str, seeds: int, out_dir: Path, workers: int = 1,
+                 sigma: float = 1.0) -> list[dict[str, list[float]]]:
     """The variant's runs on ``problem``, made now or read from an earlier call with the same code."""
     model, changes = VARIANTS[label]
     spec = hashlib.sha256(json.dumps([model, changes], sort_keys=True).encode()).hexdigest()[:6]
+    parallel = f"-K{workers}-s{sigma:g}" if workers > 1 else ""  # serial runs keep their earlier names
     runs = []
     for seed in range(seeds):
-        path = out_dir / problem.name / f"{slug(label)}-{spec}-seed{seed}-{code_hash(model)}.json"
+        path = out_dir / problem.name / f"{slug(label)}-{spec}{parallel}-seed{seed}-{code_hash(model)}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(run_variant(problem, model, changes, seed)))
+            path.write_text(json.dumps(run_variant(problem, model, changes, seed, workers, sigma)))
         runs.append(json.loads(path.read_text()))
     return runs
 
@@ -249,6 +264,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--problem", nargs="+", default=offline, help=f"default: {' '.join(offline)}")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="labels of VARIANTS (default: all)")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="simulated workers (default 1: serial)")
+    parser.add_argument("--sigma", type=float, default=1.0, help="spread of run times with --workers above 1")
     parser.add_argument("--peers", default="", help="of optuna, dehb, comma-separated (default: none)")
     parser.add_argument("--out_dir", default=str(ROOT / "benchmarks" / "results" / "ablation"))
     parser.add_argument("--quality_dir", default=str(ROOT / "benchmarks" / "results"),
@@ -261,6 +278,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
     if unknown or set(args.peers) - set(PEER_OPTIMIZER) or args.seeds < 1:
         parser.error(f"unknown variants {unknown} or peers {args.peers}, or --seeds below 1")
+    if args.workers < 1 or not 0 <= args.sigma < math.inf:
+        parser.error(f"--workers must be at least 1 and --sigma finite and >= 0, got {args.workers}, {args.sigma}")
+    if args.workers > 1 and args.peers:
+        parser.error("--peers runs serially; with --workers, python -m benchmarks.parallel_quality runs the peers")
     if BASELINE not in args.variants:
         args.variants.insert(0, BASELINE)
     return args
@@ -280,7 +301,8 @@ def main(argv: list[str] | None = None) -> None:
         columns[name] = {}
         for label in args.variants:
             started = time.monotonic()
-            columns[name][label] = final_scores(variant_runs(problem, label, args.seeds, out_dir), budget)
+            runs = variant_runs(problem, label, args.seeds, out_dir, args.workers, args.sigma)
+            columns[name][label] = final_scores(runs, budget)
             print(f"  {name} {label.strip()}: {np.mean(columns[name][label]):.4g} ({time.monotonic() - started:.0f} s)",
                   file=sys.stderr, flush=True)
         if peers:
@@ -288,8 +310,9 @@ def main(argv: list[str] | None = None) -> None:
             peer_labels += [label for label in columns[name] if label not in VARIANTS and label not in peer_labels]
     labels = args.variants + peer_labels
     references = {label: reference_of(label) for label in labels}
-    print(f"Regret at the problems' total budget, mean ± s.e. over {args.seeds} seeds; after each figure + better"
-          f" than the row it is compared with beyond the combined s.e., - worse, = within it.\n")
+    where = "serially" if args.workers == 1 else f"on {args.workers} simulated workers (sigma {args.sigma:g})"
+    print(f"Regret at the problems' total budget, {where}, mean ± s.e. over {args.seeds} seeds; after each figure"
+          f" + better than the row it is compared with beyond the combined s.e., - worse, = within it.\n")
     print(table(columns, labels, references))
     if args.json:
         scores = {name: {label: values.tolist() for label, values in cells.items()} for name, cells in columns.items()}

@@ -95,7 +95,7 @@ ABLATION_INTRO = [
     " renormalised, a model of *all budgets* (every configuration at the largest budget it reached; those in"
     " the best 1/eta of that budget's results, which successive halving would promote, ranked first, then by"
     " budget and loss; or ranked by budget alone, as Optuna's TPE ranks a pruner's trials) against the"
-    " *largest budget* with enough results, the *TPE split* (the best 10%, at most 25, against HpBandSter's"
+    " *largest budget* with enough results, the *TPE split* (the best 10%, against HpBandSter's"
     " 15% with at least d+1 per set), the candidates' number and widening, and the share of random"
     " configurations. The peers' rows are"
     " Optuna's TPE with its Hyperband pruner and DEHB from the quality runs, read at the same total budget,"

@@ -990,3 +990,24 @@ def test_the_report_runs_every_engine_and_optimiser_that_quality_knows():
     assert sorted(engines) == sorted(quality.ENGINES) and "deephyper" in engines
     # every optimiser quality can name, but the peers' own (each peer runs its one optimiser)
     assert sorted(optimizers) == sorted(set(quality.OPTIMIZER_NAMES) - set(quality.PEER_OPTIMIZER.values()))
+
+
+def test_the_ablation_runs_variants_on_simulated_workers_where_the_constant_liar_matters(tmp_path, capsys):
+    from benchmarks import ablation
+
+    def scores(workers: int) -> dict[str, list[float]]:
+        out = tmp_path / f"K{workers}"
+        ablation.main(["--problem", "branin", "--variants", "tpe", "tpe, no constant liar", "--seeds", "1",
+                       "--workers", str(workers), "--out_dir", str(out)])
+        runs = {path.name.split("-seed")[0]: json.loads(path.read_text()) for path in (out / "branin").glob("tpe*")}
+        assert len(runs) == 2 and all(("-K4-s1" in name) == (workers == 4) for name in runs)
+        return {name.split("-K")[0]: run["scores"] for name, run in runs.items()}
+
+    serial = scores(1)
+    assert "serially" in capsys.readouterr().out
+    assert len(set(map(tuple, serial.values()))) == 1  # nothing runs at a proposal: the same run
+    parallel = scores(4)
+    assert "on 4 simulated workers (sigma 1)" in capsys.readouterr().out
+    assert len(set(map(tuple, parallel.values()))) == 2
+    with pytest.raises(SystemExit):
+        ablation.main(["--workers", "4", "--peers", "optuna"])
