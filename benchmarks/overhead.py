@@ -16,6 +16,11 @@ HpBandSter does) it prints
 * per refit: the median time of ``fit`` (split by loss, subsample, build both densities; the tpe
   model fits on every budget at once, which here is the one budget).
 
+A proposal is timed with nothing running (its configuration is taken back from the running ones at
+once, as in a serial run). With ``--running``, the tpe model's proposals are also timed with that
+many configurations running (default 32 and 1,024; 512 points in the model): its constant liar
+refits the bad density with them at every proposal.
+
 Both run on one BLAS thread, as rank 0 runs them under ``mpiexec`` (``mpibohb/blas.py``). Times come
 from ``time.perf_counter``; nothing is asserted.
 """
@@ -26,6 +31,7 @@ import argparse
 import json
 import platform
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -43,15 +49,32 @@ from mpibohb.space import SearchSpace
 BUDGET = 1.0
 
 
-def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,
-            seed: int, model_name: str = "hpbandster") -> dict[str, float]:
-    """Per-proposal and per-refit medians for one setting, in seconds, and the densities' sizes."""
+def fitted_sampler(num_observations: int, max_points: int | None, seed: int, model_name: str) -> tuple[Any, Any]:
+    """A sampler of ``model_name`` with ``num_observations`` results on one budget, and its settings."""
     cs = benchmark_space(seed)
     settings = model_settings(model_name, random_fraction=0.0, max_points_in_model=max_points)
     sampler: Any = model_sampler(SearchSpace(cs), settings)
-    configs = cs.sample_configuration(num_observations)
-    for config in configs:
+    for config in cs.sample_configuration(num_observations):
         sampler.observe(config.get_array(), BUDGET, smooth_loss(dict(config)))
+    return sampler, settings
+
+
+def timed_proposal(sampler: Any, rng: np.random.Generator) -> Callable[[], None]:
+    """One model-based proposal, whose configuration then stops running (the tpe model's constant
+    liar): the number of running configurations stays what it was."""
+    def propose() -> None:
+        proposal = sampler.propose(BUDGET, rng)
+        assert proposal.info["model_based_pick"], "a proposal fell back to random sampling"
+        if hasattr(sampler, "running"):
+            sampler.running.remove(np.asarray(proposal.vector, dtype=float)[sampler.space.model_indices])
+
+    return propose
+
+
+def measure(num_observations: int, max_points: int | None, proposals: int, fits: int,
+            seed: int, model_name: str = "hpbandster") -> dict[str, float]:
+    """Per-proposal and per-refit medians for one setting, in seconds, and the densities' sizes."""
+    sampler, settings = fitted_sampler(num_observations, max_points, seed, model_name)
     rng = np.random.default_rng(seed)
     fitted_budget = None if getattr(settings, "budget_rule", None) in EVERY_BUDGET_RULES else BUDGET
 
@@ -60,14 +83,20 @@ def measure(num_observations: int, max_points: int | None, proposals: int, fits:
     model = sampler.current_model(rng)  # fit once; propose() reuses it from here on
     assert model is not None and model.budget == fitted_budget
 
-    def propose() -> None:
-        proposal = sampler.propose(BUDGET, rng)
-        assert proposal.info["model_based_pick"], "a proposal fell back to random sampling"
-
-    per_proposal = median_seconds(propose, proposals)
+    per_proposal = median_seconds(timed_proposal(sampler, rng), proposals)
     assert sampler.current_model(rng) is model, "the model was refit between proposals"
     return {"proposal": per_proposal, "refit": per_refit,
             "good": model.good.num_points, "bad": model.bad.num_points}
+
+
+def measure_running(num_observations: int, num_running: int, proposals: int, seed: int) -> float:
+    """The tpe model's median seconds per proposal with ``num_running`` configurations running."""
+    sampler, _ = fitted_sampler(num_observations, 512, seed, "tpe")
+    rng = np.random.default_rng(seed)
+    for config in benchmark_space(seed + 1).sample_configuration(num_running) if num_running else []:
+        sampler.running.add(config.get_array()[sampler.space.model_indices])
+    sampler.current_model(rng)
+    return median_seconds(timed_proposal(sampler, rng), proposals)
 
 
 def machine_description() -> str:
@@ -87,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="20 proposals and 3 refits per setting")
     parser.add_argument("--models", nargs="+", default=["hpbandster", "tpe"], choices=["hpbandster", "tpe"])
+    parser.add_argument("--running", type=int, nargs="*", default=[32, 1024],
+                        help="running configurations for the tpe model's second table (default: 32 1024)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -108,8 +139,19 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(dict(row, model=name, observations=size, max_points_in_model=max_points))
                 print(f"| {name} | {size:,} | {max_points if max_points else 'None (all)'} | {row['good']:,} +"
                       f" {row['bad']:,} | {1e3 * row['proposal']:.2f} | {1e3 * row['refit']:.2f} |", flush=True)
+    running_rows = []
+    if "tpe" in args.models and args.running:
+        size = max(args.sizes)
+        print(f"\nThe tpe model with configurations running (constant liar), {size:,} observations, 512 points\n")
+        print("| running | per proposal (ms) |\n| ---: | ---: |")
+        for num_running in [0, *args.running]:
+            with one_blas_thread():
+                seconds = measure_running(size, num_running, args.proposals, args.seed)
+            running_rows.append({"observations": size, "running": num_running, "proposal": seconds})
+            print(f"| {num_running:,} | {1e3 * seconds:.2f} |", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine_description(), "rows": rows}))
+        Path(args.json).write_text(json.dumps({"machine": machine_description(), "rows": rows,
+                                               "running": running_rows}))
 
 
 if __name__ == "__main__":

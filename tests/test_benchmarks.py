@@ -979,6 +979,19 @@ def test_overhead_measures_both_models_on_a_fitted_model(model):
     assert row["good"] + row["bad"] >= 60 and row["proposal"] > 0 and row["refit"] > 0
 
 
+def test_overhead_times_tpe_proposals_with_a_constant_number_running():
+    from benchmarks import overhead
+
+    sampler, _ = overhead.fitted_sampler(60, 512, 0, "tpe")
+    for config in overhead.benchmark_space(1).sample_configuration(5):
+        sampler.running.add(config.get_array()[sampler.space.model_indices])
+    propose = overhead.timed_proposal(sampler, np.random.default_rng(0))
+    for _ in range(3):
+        propose()
+    assert len(sampler.running) == 5  # each timed proposal's configuration came back
+    assert overhead.measure_running(60, 5, proposals=2, seed=0) > 0
+
+
 def test_the_report_runs_every_engine_and_optimiser_that_quality_knows():
     # one command renders every quality table: a new engine or optimiser must reach the report too
     from benchmarks import quality, report
