@@ -351,8 +351,12 @@ def test_tpe_split_sizes_and_the_wait_for_enough_results() -> None:
         sampler.observe(config.get_array(), 1.0, _loss(dict(config)))
     model = sampler.current_model(rng)
     assert model.budget is None
-    assert model.good.num_points == 30 + 1  # ceil(10% of 300) = 30, plus the prior
+    assert model.good.num_points == 30 + 1  # ceil(10% of 300) = 30, below max_good_points; plus the prior
     assert model.bad.num_points == 270 + 1
+    capped = ParzenSampler(sampler.space, ParzenSettings(max_good_points=20))
+    for config in configs:
+        capped.observe(config.get_array(), 1.0, _loss(dict(config)))
+    assert capped.current_model(rng).good.num_points == 20 + 1
     best = sorted(configs, key=lambda c: _loss(dict(c)))[:30]
     x = _continuous_column(sampler.space, "x")
     good_x = np.sort(model.good.means[:-1, x])
