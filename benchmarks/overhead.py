@@ -66,7 +66,7 @@ def timed_proposal(sampler: Any, rng: np.random.Generator) -> Callable[[], None]
         proposal = sampler.propose(BUDGET, rng)
         assert proposal.info["model_based_pick"], "a proposal fell back to random sampling"
         if hasattr(sampler, "running"):
-            sampler.running.remove(np.asarray(proposal.vector, dtype=float)[sampler.space.model_indices])
+            sampler.running.remove(np.asarray(proposal.vector, dtype=float)[sampler.space.model_indices], BUDGET)
 
     return propose
 
@@ -94,7 +94,7 @@ def measure_running(num_observations: int, num_running: int, proposals: int, see
     sampler, _ = fitted_sampler(num_observations, 512, seed, "tpe")
     rng = np.random.default_rng(seed)
     for config in benchmark_space(seed + 1).sample_configuration(num_running) if num_running else []:
-        sampler.running.add(config.get_array()[sampler.space.model_indices])
+        sampler.running.add(config.get_array()[sampler.space.model_indices], BUDGET)
     sampler.current_model(rng)
     return median_seconds(timed_proposal(sampler, rng), proposals)
 

@@ -22,7 +22,7 @@ from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .result import Result
 from .samplers import Sampler
-from .samplers.models import model_sampler, model_settings, settings_record
+from .samplers.models import model_sampler, model_settings, resumed_settings, settings_record
 from .samplers.random import RandomSampler
 from .scheduling import make_schedule
 from .session import run_master
@@ -97,6 +97,10 @@ class _HyperbandFamily:
     def plan(self, iteration: int) -> schedule.BracketPlan:
         """The bracket this optimizer runs as iteration ``iteration``."""
         return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta)
+
+    def keep_journaled_model(self, journaled: dict[str, Any]) -> dict[str, Any]:
+        """Before a resume: keep model settings as journaled (BOHB's; the others have no model)."""
+        return {}
 
     def settings(self) -> dict[str, Any]:
         """The run's settings, with HpBandSter's ``HB_config`` keys."""
@@ -399,6 +403,12 @@ class BOHB(_HyperbandFamily):
 
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)
+
+    def keep_journaled_model(self, journaled: dict[str, Any]) -> dict[str, Any]:
+        """Before a resume: keep the model settings the run was journaled with where only their
+        default changed since (``samplers.models.TPE_KEPT_ON_RESUME``); return those changed."""
+        self.kde_settings, kept = resumed_settings(self.kde_settings, journaled)
+        return kept
 
     def settings(self) -> dict[str, Any]:
         """The run's settings, with the model's parameters."""

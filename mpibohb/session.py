@@ -41,6 +41,7 @@ from .loop import RunRecorder, record_outcomes, run_loop
 from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_interrupted_jobs, replay
 from .result import Result, load_result, result_from_state
 from .run_directory import LOCK, RunDirectory, lock_run_directory
+from .samplers.models import TPE_KEPT_ON_RESUME
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 
 logger = logging.getLogger("mpibohb")
@@ -133,8 +134,11 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
 
 
 def _with_later_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with the defaults of those added later; ``model`` only for BOHB, the one optimizer with one."""
+    """``settings`` with the defaults of those added later; ``model`` only for BOHB, the one optimizer with
+    one, and the tpe model's settings only for it."""
     later = {k: v for k, v in _SETTINGS_ADDED_LATER.items() if k != "model" or settings.get("optimizer") == "bohb"}
+    if settings.get("model") == "tpe":
+        later.update(TPE_KEPT_ON_RESUME)
     return {**later, **settings}
 
 
@@ -194,6 +198,11 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         records = open_run_directory(family.run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
+        if records is not None:
+            kept = family.keep_journaled_model(records[0]["settings"])
+            if kept:
+                logger.info("resuming with the model settings the run started with: %s (new runs: other defaults)",
+                            ", ".join(f"{name}={value!r}" for name, value in kept.items()))
         header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
                                warm_start, now)
         if records is not None:

@@ -984,7 +984,7 @@ def test_overhead_times_tpe_proposals_with_a_constant_number_running():
 
     sampler, _ = overhead.fitted_sampler(60, 512, 0, "tpe")
     for config in overhead.benchmark_space(1).sample_configuration(5):
-        sampler.running.add(config.get_array()[sampler.space.model_indices])
+        sampler.running.add(config.get_array()[sampler.space.model_indices], overhead.BUDGET)
     propose = overhead.timed_proposal(sampler, np.random.default_rng(0))
     for _ in range(3):
         propose()

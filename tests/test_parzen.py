@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import ConfigSpace as CS
@@ -364,7 +365,6 @@ def test_tpe_split_sizes_and_the_wait_for_enough_results() -> None:
     np.testing.assert_allclose(good_x, np.sort([c.get_array()[sampler.space.model_indices][column] for c in best]))
 
 
-
 def _fitted_sampler(**settings: object) -> tuple[ParzenSampler, np.random.Generator]:
     sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(**settings))
     for config in _space().sample_configuration(60):
@@ -384,6 +384,45 @@ def test_a_running_configuration_is_a_bad_point_until_its_result_comes() -> None
     sampler.observe(proposal.vector, 1.0, _loss(proposal.config))
     assert len(sampler.running) == 0 and sampler.current_model(rng) is not model  # refit with the result
     assert sampler.ranking_bad_density(sampler.current_model(rng), rng) is sampler.current_model(rng).scored[1]
+
+
+
+def test_running_configurations_count_each_run_at_its_budget() -> None:
+    running = RunningConfigurations(2)
+    a, b = np.array([0.1, 0.2]), np.array([0.3, np.nan])  # NaN: an inactive value, kept as proposed
+    running.add(a, 1.0)
+    running.add(b, 1.0)
+    running.add(a, 1.0)  # proposed again before its first result came
+    running.add(a, 3.0)
+    assert len(running) == 4
+    np.testing.assert_array_equal(running.points(), [a, a, b, a])
+    running.remove(a, 9.0)  # a promotion's result: no proposal runs there
+    running.remove(a.copy(), 1.0)
+    assert len(running) == 3
+    np.testing.assert_array_equal(running.points(), [a, b, a])
+    running.remove(b.copy(), 1.0)
+    running.remove(a, 1.0)
+    running.remove(a, 1.0)  # none left at that budget: nothing happens
+    assert len(running) == 1 and running.points().shape == (1, 2)
+    running.remove(a, 3.0)
+    assert len(running) == 0 and running.points().shape == (0, 2)
+
+
+def test_running_configurations_of_a_conditional_space_enter_the_bad_density_imputed() -> None:
+    cs = CS.ConfigurationSpace(seed=1)
+    kind = CS.CategoricalHyperparameter("kind", ["a", "b"])
+    width = CS.UniformFloatHyperparameter("width", 0.0, 1.0)
+    cs.add([kind, width, CS.UniformFloatHyperparameter("x", 0.0, 1.0), CS.EqualsCondition(width, kind, "a")])
+    sampler = ParzenSampler(SearchSpace(cs))
+    for config in cs.sample_configuration(40):
+        values = dict(config)
+        sampler.observe(config.get_array(), 1.0, values["x"] + values.get("width", 0.5))
+    rng = np.random.default_rng(0)
+    proposals = [sampler.propose(1.0, rng) for _ in range(12)]
+    assert any(np.isnan(p.vector).any() for p in proposals)  # some run without an active width
+    density = sampler.ranking_bad_density(sampler.current_model(rng), rng)
+    assert np.isfinite(density.mixture.parts.centers).all()
+    assert np.isfinite(density.log_pdf(sampler.current_model(rng).bad_data)).all()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -424,7 +463,7 @@ def test_a_run_on_many_workers_replays_with_its_running_configurations(tmp_path:
     optimizer = make().make_optimizer(8)
     replay(optimizer, records)
     assert optimizer.finished and len(optimizer.sampler.running) == 0
-    monkeypatch.setattr(RunningConfigurations, "add", lambda self, vector: None)
+    monkeypatch.setattr(RunningConfigurations, "add", lambda self, vector, budget: None)
     with pytest.raises(JournalError, match="does not replay"):
         replay(make().make_optimizer(8), records)
 
@@ -696,6 +735,36 @@ def test_a_tpe_run_journaled_before_the_products_of_marginals_is_refused_with_a_
     with pytest.raises(RunDirectoryError, match=r"\(multivariate: None -> False\); the run was journaled before"):
         BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
             n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+
+
+def test_a_tpe_run_journaled_before_the_constant_liar_resumes_as_it_started(tmp_path: Path, caplog) -> None:
+    """Journals written before 2026-12-05 have no ``constant_liar`` (the run had none) and the good
+    set's cap of then; a resume keeps both and continues as the run started, instead of refusing."""
+    def make(run_dir: Path, **settings: object) -> BOHB:
+        family = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=run_dir)
+        family.kde_settings = replace(family.kde_settings, **settings)
+        return family
+
+    def worker(config: dict, budget: float) -> float:
+        return _loss(config) + 0.1 / budget
+
+    then = {"constant_liar": False, "max_good_points": 3}  # a cap that binds in so short a run
+    whole = make(tmp_path / "whole", **then).run(n_iterations=6, worker=worker)
+    make(tmp_path / "part", **then).run(n_iterations=3, worker=worker)
+    journal = tmp_path / "part" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["constant_liar"]  # as the earlier mpibohb wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    resumed_family = make(tmp_path / "part")  # today's defaults
+    with caplog.at_level("INFO", logger="mpibohb"):
+        resumed = resumed_family.run(n_iterations=6, worker=worker, resume=True)
+    assert "constant_liar=False, max_good_points=3" in caplog.text
+    assert (resumed_family.kde_settings.constant_liar, resumed_family.kde_settings.max_good_points) == (False, 3)
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
+    today = make(tmp_path / "today")
+    assert today.keep_journaled_model(dict(today.settings())) == {}  # today's journal: nothing to keep
 
 
 def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:

@@ -46,6 +46,22 @@ def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
     return KDESampler(space, settings)
 
 
+# tpe settings that BOHB's arguments do not set and whose default changed after runs were journaled
+# with the earlier one (2026-12-05): the value a journal without the key had
+TPE_KEPT_ON_RESUME = {"constant_liar": False, "max_good_points": 25}
+
+
+def resumed_settings(settings: ModelSettings, journaled: dict[str, Any]) -> tuple[ModelSettings, dict[str, Any]]:
+    """The settings a resumed run of the tpe model goes on with: ``settings``, with the values of
+    :data:`TPE_KEPT_ON_RESUME` that the run was journaled with, so that it replays and continues
+    as it started; and those kept values that differ from ``settings``."""
+    if not isinstance(settings, ParzenSettings) or journaled.get("model") != "tpe":
+        return settings, {}
+    kept = {name: journaled.get(name, absent) for name, absent in TPE_KEPT_ON_RESUME.items()}
+    changed = {name: value for name, value in kept.items() if getattr(settings, name) != value}
+    return replace(settings, **changed), changed
+
+
 def settings_record(settings: ModelSettings) -> dict[str, Any]:
     """The settings as a run records them; HpBandSter's model without a ``model`` key, as before it had one."""
     if isinstance(settings, ParzenSettings):

@@ -184,9 +184,10 @@ def _real(value: Any) -> bool:
 class ParzenModel:
     """The two densities; ``budget`` is the budget they were fitted on (``None``: every budget).
 
-    ``scored``: the good and the bad density that candidates are ranked by, the two densities
-    themselves or, not ``multivariate``, the products of their marginals; ``bad_data``: the bad
-    density's points (subsampled, inactive values imputed), which the constant liar adds to."""
+    ``scored``: the good and the bad density that candidates are ranked by while nothing is
+    running (else :meth:`ParzenSampler.ranking_bad_density`), the two densities themselves or, not
+    ``multivariate``, the products of their marginals; ``bad_data``: the bad density's points
+    (subsampled, inactive values imputed), which the constant liar adds to."""
 
     budget: float | None
     good: ParzenMixture
@@ -247,7 +248,7 @@ class ParzenSampler:
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Record a result; the model is refit lazily at the next proposal."""
         model_vector = np.asarray(vector, dtype=float)[self._model_indices]
-        self.running.remove(model_vector)
+        self.running.remove(model_vector, budget)
         self._by_budget.setdefault(budget, _Results(self.num_dims)).add(model_vector, budget, loss)
         self._record_latest(model_vector, budget, loss)
         if self.settings.budget_rule != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
@@ -270,7 +271,7 @@ class ParzenSampler:
         :meth:`random_share`; with ``constant_liar`` it counts as running until it is observed."""
         proposal = self._propose(budget, rng)
         if self.settings.constant_liar:
-            self.running.add(np.asarray(proposal.vector, dtype=float)[self._model_indices])
+            self.running.add(np.asarray(proposal.vector, dtype=float)[self._model_indices], budget)
         return proposal
 
     def _propose(self, budget: float, rng: np.random.Generator) -> Proposal:
