@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -22,7 +22,7 @@ from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .result import Result
 from .samplers import Sampler
-from .samplers.models import model_sampler, model_settings, resumed_settings, settings_record
+from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
 from .samplers.random import RandomSampler
 from .scheduling import make_schedule
 from .session import run_master
@@ -98,9 +98,14 @@ class _HyperbandFamily:
         """The bracket this optimizer runs as iteration ``iteration``."""
         return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta)
 
-    def keep_journaled_model(self, journaled: dict[str, Any]) -> dict[str, Any]:
-        """Before a resume: keep model settings as journaled (BOHB's; the others have no model)."""
+    def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]:
+        """The model settings a resume keeps as journaled (BOHB's; the others have no model)."""
         return {}
+
+    @contextlib.contextmanager
+    def resumed_with(self, kept: dict[str, Any]) -> Iterator[None]:
+        """Model settings kept for a resume (BOHB's; the others have none)."""
+        yield
 
     def settings(self) -> dict[str, Any]:
         """The run's settings, with HpBandSter's ``HB_config`` keys."""
@@ -404,11 +409,21 @@ class BOHB(_HyperbandFamily):
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)
 
-    def keep_journaled_model(self, journaled: dict[str, Any]) -> dict[str, Any]:
-        """Before a resume: keep the model settings the run was journaled with where only their
-        default changed since (``samplers.models.TPE_KEPT_ON_RESUME``); return those changed."""
-        self.kde_settings, kept = resumed_settings(self.kde_settings, journaled)
-        return kept
+    def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]:
+        """The model settings a resume keeps as journaled, where they differ from this optimizer's:
+        those whose default changed since (``samplers.models.kept_on_resume``)."""
+        return kept_on_resume(self.kde_settings, journaled)
+
+    @contextlib.contextmanager
+    def resumed_with(self, kept: dict[str, Any]) -> Iterator[None]:
+        """Within the block, the model settings ``kept`` (:meth:`kept_on_resume`) replace this
+        optimizer's; after it (a later fresh run of the same object included) they are its own again."""
+        own = self.kde_settings
+        self.kde_settings = replace(own, **kept)
+        try:
+            yield
+        finally:
+            self.kde_settings = own
 
     def settings(self) -> dict[str, Any]:
         """The run's settings, with the model's parameters."""

@@ -187,10 +187,12 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool, warm_start: list[list[Any]],
-                       now: float, checkpoint_root: str | None) -> tuple[list[Record] | None, RunDirectory, Record]:
+                       now: float, checkpoint_root: str | None
+                       ) -> tuple[list[Record] | None, RunDirectory, Record, dict[str, Any]]:
     """Lock the run directory, check it (and, for a new run, that ``checkpoint_root`` holds no
     other run's checkpoints), and open it for writing; return the records to replay (``None`` for
-    a new run), the directory, and the run's header."""
+    a new run), the directory, the run's header, and the model settings a resume keeps as
+    journaled (``family.kept_on_resume``)."""
     lock_file = Path(family.run_dir) / LOCK
     lock_was_there = lock_file.exists()
     lock = lock_run_directory(family.run_dir)
@@ -198,16 +200,15 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         records = open_run_directory(family.run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
-        if records is not None:
-            kept = family.keep_journaled_model(records[0]["settings"])
-            if kept:
-                logger.info("resuming with the model settings the run started with: %s (new runs: other defaults)",
-                            ", ".join(f"{name}={value!r}" for name, value in kept.items()))
-        header = header_record(dict(family.settings(), n_workers=n_workers), configspace_text(family.configspace),
-                               warm_start, now)
+        kept = family.kept_on_resume(records[0]["settings"]) if records is not None else {}
+        header = header_record(dict(family.settings(), **kept, n_workers=n_workers),
+                               configspace_text(family.configspace), warm_start, now)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             header = records[0]
+            if kept:
+                logger.info("resuming with the model settings the run was journaled with, from before their "
+                            "defaults changed: %s", ", ".join(f"{name}={value!r}" for name, value in kept.items()))
         if checkpoint_root is not None:
             _claim_checkpoint_root(checkpoint_root, header, records, family.run_dir, overwrite)
         directory = RunDirectory(family.run_dir, fold(records) if records is not None else None, lock)
@@ -222,7 +223,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         except BaseException:
             directory.close()  # releases the lock; quiet after a failed write
             raise
-    return records, directory, header
+    return records, directory, header, kept
 
 
 def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
@@ -238,14 +239,15 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     """
     warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
+    kept: dict[str, Any] = {}
     if family.run_dir is not None:
-        records, directory, header = _prepare_directory(family, n_workers, resume, overwrite, warm_start, clock(),
-                                                        checkpoint_root)
+        records, directory, header, kept = _prepare_directory(family, n_workers, resume, overwrite, warm_start,
+                                                              clock(), checkpoint_root)
         warm_start, created = header["warm_start"], header["created"]
     elif checkpoint_root is not None:
         claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)
     stop = StopFlag()
-    with stop_on_signals(stop, enabled=directory is not None):
+    with stop_on_signals(stop, enabled=directory is not None), family.resumed_with(kept):
         try:
             optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
             previous = result_from_state(state) if state is not None else None

@@ -725,16 +725,20 @@ def test_a_run_with_one_model_does_not_resume_with_the_other(tmp_path: Path) -> 
             n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
 
 
-def test_a_tpe_run_journaled_before_the_products_of_marginals_is_refused_with_a_hint(tmp_path: Path) -> None:
+def test_a_tpe_run_journaled_before_the_products_of_marginals_is_refused_with_a_hint(tmp_path: Path, caplog) -> None:
     _bohb_run(model="tpe", seed=1, run_dir=tmp_path / "run")
     journal = tmp_path / "run" / "journal.jsonl"
     lines = journal.read_text().splitlines()
     header = json.loads(lines[0])
-    del header["settings"]["multivariate"]  # as an older mpibohb wrote it
+    for name in ("multivariate", "constant_liar"):  # as an older mpibohb wrote it
+        del header["settings"][name]
+    header["settings"]["max_good_points"] = 25
     journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    with pytest.raises(RunDirectoryError, match=r"\(multivariate: None -> False\); the run was journaled before"):
-        BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
-            n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+    with caplog.at_level("INFO", logger="mpibohb"):
+        with pytest.raises(RunDirectoryError, match=r"\(multivariate: None -> False\); the run was journaled before"):
+            BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
+                n_iterations=5, worker=lambda config, budget: 0.0, resume=True)
+    assert "journaled with, from before" not in caplog.text  # said only of a resume that goes on
 
 
 def test_a_tpe_run_journaled_before_the_constant_liar_resumes_as_it_started(tmp_path: Path, caplog) -> None:
@@ -759,12 +763,31 @@ def test_a_tpe_run_journaled_before_the_constant_liar_resumes_as_it_started(tmp_
     resumed_family = make(tmp_path / "part")  # today's defaults
     with caplog.at_level("INFO", logger="mpibohb"):
         resumed = resumed_family.run(n_iterations=6, worker=worker, resume=True)
-    assert "constant_liar=False, max_good_points=3" in caplog.text
-    assert (resumed_family.kde_settings.constant_liar, resumed_family.kde_settings.max_good_points) == (False, 3)
+    assert "journaled with, from before their defaults changed: constant_liar=False, max_good_points=3" in caplog.text
     assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
         [(r.config_id, r.budget, r.loss) for r in whole.get_all_runs()]
-    today = make(tmp_path / "today")
-    assert today.keep_journaled_model(dict(today.settings())) == {}  # today's journal: nothing to keep
+    # the kept settings were the resumed run's only: the same object's fresh run has today's
+    assert (resumed_family.kde_settings.constant_liar, resumed_family.kde_settings.max_good_points) == (True, 100)
+    resumed_family.run(n_iterations=1, worker=worker, overwrite=True)
+    fresh = json.loads(journal.read_text().splitlines()[0])["settings"]
+    assert (fresh["constant_liar"], fresh["max_good_points"]) == (True, 100)
+
+
+def test_a_tpe_run_journaled_with_the_constant_liar_resumes_only_with_its_own_settings(tmp_path: Path) -> None:
+    """Since the constant liar exists its settings are the run's like any others: another value is refused."""
+    def make(**settings: object) -> BOHB:
+        family = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run")
+        family.kde_settings = replace(family.kde_settings, **settings)
+        return family
+
+    make().run(n_iterations=2, worker=lambda config, budget: _loss(config))
+    for changed, shown in (({"constant_liar": False}, "constant_liar: True -> False"),
+                           ({"max_good_points": 25}, "max_good_points: 100 -> 25")):
+        family = make(**changed)
+        with pytest.raises(RunDirectoryError, match=shown):
+            family.run(n_iterations=3, worker=lambda config, budget: _loss(config), resume=True)
+        assert family.kept_on_resume(json.loads((tmp_path / "run" / "journal.jsonl").read_text().splitlines()[0])
+                                     ["settings"]) == {}
 
 
 def test_report_and_the_result_read_a_tpe_run(tmp_path: Path) -> None:

@@ -51,15 +51,24 @@ def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
 TPE_KEPT_ON_RESUME = {"constant_liar": False, "max_good_points": 25}
 
 
-def resumed_settings(settings: ModelSettings, journaled: dict[str, Any]) -> tuple[ModelSettings, dict[str, Any]]:
-    """The settings a resumed run of the tpe model goes on with: ``settings``, with the values of
-    :data:`TPE_KEPT_ON_RESUME` that the run was journaled with, so that it replays and continues
-    as it started; and those kept values that differ from ``settings``."""
-    if not isinstance(settings, ParzenSettings) or journaled.get("model") != "tpe":
-        return settings, {}
+def kept_on_resume(settings: ModelSettings, journaled: dict[str, Any]) -> dict[str, Any]:
+    """The tpe model's settings that a run journaled before 2026-12-05 (no ``constant_liar`` in its
+    journal) goes on with where they differ from ``settings``: those of :data:`TPE_KEPT_ON_RESUME`
+    as journaled, so that it replays and continues as it started. Empty for any other run: a
+    later journal's settings are compared with the resumed run's like any others.
+
+    Raises:
+        ValueError: the journal holds a value the model refuses (named).
+    """
+    if not isinstance(settings, ParzenSettings) or journaled.get("model") != "tpe" or "constant_liar" in journaled:
+        return {}
     kept = {name: journaled.get(name, absent) for name, absent in TPE_KEPT_ON_RESUME.items()}
     changed = {name: value for name, value in kept.items() if getattr(settings, name) != value}
-    return replace(settings, **changed), changed
+    try:
+        replace(settings, **changed).validate()
+    except ValueError as error:
+        raise ValueError(f"the journal's tpe settings: {error}") from None
+    return changed
 
 
 def settings_record(settings: ModelSettings) -> dict[str, Any]:
