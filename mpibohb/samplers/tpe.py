@@ -39,7 +39,7 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   ``max_good_points`` (100; Optuna caps it at 25, which from 250 configurations on made Branin
   worse, serially and on 32 workers, and with the constant liar also Hartmann 6 in 20 dimensions;
   100 binds from 1,000 configurations on and keeps a proposal at 10,000 observations within twice
-  the cost of HpBandSter's model: 0.59 against 0.34 ms, uncapped 0.78; BENCHMARKS.md), the bad set
+  the cost of HpBandSter's model: 0.57 against 0.34 ms, uncapped 0.78; BENCHMARKS.md), the bad set
   all the rest; ``"hpbandster"``: HpBandSter's sizes, each set
   at least ``min_points_in_model``;
 * ``constant_liar=True``: while configurations it proposed are running, the bad density that ranks
