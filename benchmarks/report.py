@@ -21,7 +21,9 @@ the repository root) that prints its own table:
 Quality runs are kept in benchmarks/results/ and reused, so an interrupted report resumes; the
 plots are copied to docs/benchmarks/. The figures in BENCHMARKS.md are read from the JSON the
 scripts write; nothing is typed in by hand. ``--output`` names another file than BENCHMARKS.md;
-``--only PART ...`` re-runs only those parts and takes the others from their last run.
+``--only PART ...`` re-runs only those parts and takes the others from their last run. Where the
+output holds sections the report does not make (measurements written by hand), it is left as it
+is and the new document goes beside it, ``BENCHMARKS.report.md``, with a warning naming them.
 """
 
 from __future__ import annotations
@@ -156,8 +158,31 @@ def main(argv: list[str] | None = None) -> None:
                          "ablation", "heterogeneous", "heterogeneous_mpi", "asynchronous_quality", "continuation")}
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
-    Path(args.output).write_text(sections.document(context, data))
-    print(f"wrote {args.output}; its parts took {context['minutes']:.0f} min", file=sys.stderr)
+    written = write_document(Path(args.output), sections.document(context, data))
+    print(f"wrote {written}; its parts took {context['minutes']:.0f} min", file=sys.stderr)
+
+
+def headings(text: str) -> list[str]:
+    """The Markdown heading lines of ``text``, in order."""
+    return [line.strip() for line in text.splitlines() if line.startswith("#")]
+
+
+def write_document(output: Path, text: str) -> Path:
+    """Write ``text`` to ``output``, unless that would lose sections the report does not make
+    (measurements written by hand into BENCHMARKS.md): then beside it, as ``<stem>.report.md``,
+    with a warning naming them. Returns the path written."""
+    if output.exists():
+        made = set(headings(text))
+        lost = [heading for heading in headings(output.read_text()) if heading not in made]
+        if lost:
+            beside = output.with_name(output.stem + ".report.md")
+            beside.write_text(text)
+            print(f"warning: {output} has {len(lost)} sections that the report does not make, which it would lose "
+                  f"({'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}); wrote {beside} instead: merge by "
+                  "hand, or move those sections out and run again", file=sys.stderr)
+            return beside
+    output.write_text(text)
+    return output
 
 
 if __name__ == "__main__":

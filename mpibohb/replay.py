@@ -87,12 +87,30 @@ def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
     if job is None:
         raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
                            f"it hands out {record['config_id']}; resume with at least as many n_iterations")
-    if list(job.config_id) != record["config_id"] or job.budget != record["budget"] or job.config != record["config"] \
-            or record.get("previous_budget", job.previous_budget) != job.previous_budget:
-        raise JournalError(f"the journal does not replay: it hands out {record['config_id']} at budget "
-                           f"{record['budget']} (previous_budget {record.get('previous_budget')}), this optimizer "
-                           f"{job.config_id} at {job.budget} (previous_budget {job.previous_budget})")
+    difference = _difference(job, record)
+    if difference:
+        raise JournalError(f"the journal does not replay: where it hands out {record['config_id']} at budget "
+                           f"{record['budget']}, this optimizer asks otherwise ({difference}); the run was made by "
+                           "another version of mpibohb or with other settings, or its journal was edited")
     return job
+
+
+def _difference(job: Job, record: Record) -> str:
+    """What differs between the replay's job and the journaled one, named; empty when nothing does."""
+    if list(job.config_id) != record["config_id"]:
+        return f"config id {job.config_id} instead of {tuple(record['config_id'])}"
+    if job.budget != record["budget"]:
+        return f"budget {job.budget} instead of {record['budget']}"
+    if record.get("previous_budget", job.previous_budget) != job.previous_budget:
+        return f"previous budget {job.previous_budget} instead of {record.get('previous_budget')}"
+    names = sorted(set(job.config) | set(record["config"]))
+    differing = [name for name in names if job.config.get(name) != record["config"].get(name)]
+    if differing:
+        shown = ", ".join(f"{name}={job.config.get(name)!r} instead of {record['config'].get(name)!r}"
+                          for name in differing[:3])
+        more = f" and {len(differing) - 3} more" if len(differing) > 3 else ""
+        return f"the configuration has {shown}{more}"
+    return ""
 
 
 def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer, recorder: RunRecorder,

@@ -1024,3 +1024,17 @@ def test_the_ablation_runs_variants_on_simulated_workers_where_the_constant_liar
     assert len(set(map(tuple, parallel.values()))) == 2
     with pytest.raises(SystemExit):
         ablation.main(["--workers", "4", "--peers", "optuna"])
+
+
+def test_the_report_does_not_overwrite_sections_written_by_hand(tmp_path, capsys):
+    from benchmarks import report
+
+    output = tmp_path / "BENCHMARKS.md"
+    made = "# Benchmarks\n\n## Quality\n\ntable\n"
+    assert report.write_document(output, made) == output and output.read_text() == made
+    output.write_text(made + "\n#### Measured by hand\n\nfigures\n")
+    kept = output.read_text()
+    beside = report.write_document(output, made.replace("table", "new table"))
+    assert beside == tmp_path / "BENCHMARKS.report.md" and "new table" in beside.read_text()
+    assert output.read_text() == kept
+    assert "1 sections that the report does not make" in capsys.readouterr().err

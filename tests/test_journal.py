@@ -157,6 +157,23 @@ def test_a_resume_refuses_a_journal_that_hands_out_a_finished_job_again(tmp_path
         v1_optimizer(run_dir).run(n_iterations=4, worker=evaluate, resume=True)
 
 
+def test_a_journal_that_does_not_replay_names_what_differs(tmp_path: Path) -> None:
+    """An edited configuration keeps its config id: the error names the hyperparameter, not two
+    equal-looking ids. Nothing is written."""
+    run_dir = shutil.copytree(FIXTURE_V1, tmp_path / "v1")
+    lines = (run_dir / "journal.jsonl").read_text().splitlines()
+    third_job = [i for i, line in enumerate(lines) if json.loads(line)["type"] == "job"][2]
+    edited = json.loads(lines[third_job])
+    edited["config"]["x"] = 0.5
+    lines[third_job] = json.dumps(edited)
+    (run_dir / "journal.jsonl").write_text("\n".join(lines) + "\n")
+    before = read_journal(run_dir)
+    with pytest.raises(JournalError, match=r"hands out \[0, 0, 2\] at budget 1.0, this optimizer asks otherwise "
+                                           r"\(the configuration has x=\S+ instead of 0.5\); the run was made"):
+        v1_optimizer(run_dir).run(n_iterations=4, worker=evaluate, resume=True)
+    assert read_journal(run_dir) == before
+
+
 def test_hooks_run_in_journal_order_and_the_job_hook_gives_the_handle() -> None:
     calls = []
     state = fold([header(), session(), handed(A), handed(B), ok(A)],
