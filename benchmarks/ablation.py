@@ -67,7 +67,8 @@ TPE = "tpe"
 AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64, "random_fraction": 1 / 3,
                  "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
                  "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster",
-                 "misled_budget_rule": None, "multivariate": True, "constant_liar": False}
+                 "misled_budget_rule": None, "multivariate": True, "constant_liar": False,
+                 "running_budget_rule": None}
 
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -90,15 +91,17 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + TPE split (10%)": {"split": "tpe", "top_n_percent": 10},
         "  + product of marginals": {"multivariate": False},
     }
+    # rows that change budget_rule keep it on many workers too (running_budget_rule None)
     tpe = {
         "tpe": {},
         "tpe, normal_reference bandwidths": {"bandwidth_rule": "normal_reference"},
         "tpe, no magic clip": {"magic_clip": False},
         "tpe, no prior": {"prior_weight": 0.0},
         "tpe, untruncated kernels": {"truncated": False},
-        "tpe, all budgets, by budget alone": {"budget_rule": "all"},
-        "tpe, largest budget only": {"budget_rule": "largest"},
-        "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped"},
+        "tpe, all budgets, by budget alone": {"budget_rule": "all", "running_budget_rule": None},
+        "tpe, largest budget only": {"budget_rule": "largest", "running_budget_rule": None},
+        "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped",
+                                                            "running_budget_rule": None},
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
         "tpe, top_n_percent 15": {"top_n_percent": 15},
         "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},
@@ -116,6 +119,10 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, no constant liar": {"constant_liar": False},
         # differs from "tpe" from 250 configurations on (10% of them above 25), serially too
         "tpe, good set at most 25 (Optuna's cap)": {"max_good_points": 25},
+        # ranked by the quantile of a loss among its budget's results instead of budget first, serially too
+        "tpe, ranked by quantile within the budget": {"budget_rule": "quantile", "running_budget_rule": None},
+        # the same runs as "tpe" unless --workers: the promoted ranking while configurations run too
+        "tpe, promoted ranking while configurations run": {"running_budget_rule": None},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

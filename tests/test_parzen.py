@@ -508,6 +508,66 @@ def test_promoted_rule_ranks_first_what_successive_halving_would_promote(budget_
     assert set(model.good.means[:, x].tolist()) == {float(vectors[name][space.model_indices][column]) for name in good}
 
 
+@pytest.mark.parametrize("budget_rule, good", [("promoted", "AE"), ("quantile", "AB")])
+def test_quantile_rule_ranks_a_result_against_its_own_budgets_field(budget_rule: str, good: str) -> None:
+    """A..H at budget 1 with losses 0.1..0.8; E and F at budget 3 with 0.85 and 0.9, the only two
+    there (as from a random start). "promoted" ranks E first, the better of two at the larger budget;
+    "quantile" ranks by the share of its budget's results a loss is behind: A 1/16, B 3/16, E 1/4."""
+    space = SearchSpace(_space())
+    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=25, prior_weight=0.0,
+                                                  budget_rule=budget_rule))
+    vectors = dict(zip("ABCDEFGH", (c.get_array() for c in _space().sample_configuration(8))))
+    for name, loss in zip("ABCDEFGH", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]):
+        sampler.observe(vectors[name], 1.0, loss)
+    for name, loss in zip("EF", [0.85, 0.9]):
+        sampler.observe(vectors[name], 3.0, loss)
+    model = sampler.current_model(np.random.default_rng(0))
+    assert model.budget is None  # one model of every configuration, as "promoted"
+    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
+    assert set(model.good.means[:, x].tolist()) == {float(vectors[name][space.model_indices][column]) for name in good}
+
+
+def _two_budgets_sampler(**settings: object) -> tuple[ParzenSampler, dict[str, np.ndarray]]:
+    """The results of the quantile test: A..H at budget 1 (0.1..0.8), E and F at budget 3 (0.85, 0.9)."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(max_good_points=2, top_n_percent=25,
+                                                                  prior_weight=0.0, **settings))
+    vectors = dict(zip("ABCDEFGH", (c.get_array() for c in _space().sample_configuration(8))))
+    for name, loss in zip("ABCDEFGH", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]):
+        sampler.observe(vectors[name], 1.0, loss)
+    for name, loss in zip("EF", [0.85, 0.9]):
+        sampler.observe(vectors[name], 3.0, loss)
+    return sampler, vectors
+
+
+def test_while_its_proposals_run_the_model_ranks_by_quantile() -> None:
+    """On several workers (proposals running) the model is fitted by ``running_budget_rule``; once
+    nothing it proposed runs, by ``budget_rule`` again."""
+    sampler, vectors = _two_budgets_sampler()
+    rng = np.random.default_rng(0)
+    assert sampler.budget_rule() == "promoted"
+    proposal = sampler.propose(1.0, rng)  # ranked by the promoted rule: nothing was running
+    assert sampler.budget_rule() == "quantile"
+    space = sampler.space
+    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
+    good = set(sampler.current_model(rng).good.means[:, x].tolist())
+    assert good == {float(vectors[name][space.model_indices][column]) for name in "AB"}
+    sampler.observe(proposal.vector, 1.0, 0.95)
+    assert sampler.budget_rule() == "promoted"
+    good = set(sampler.current_model(rng).good.means[:, x].tolist())
+    assert good == {float(vectors[name][space.model_indices][column]) for name in "AE"}
+    assert ParzenSampler(SearchSpace(_space()), ParzenSettings(running_budget_rule=None)).budget_rule() == "promoted"
+
+
+def test_serially_the_running_rule_changes_nothing() -> None:
+    default = _run(ParzenSampler(SearchSpace(_space())), 60, seed=3, budgets=(1.0, 3.0))
+    without = _run(ParzenSampler(SearchSpace(_space()), ParzenSettings(running_budget_rule=None)), 60, seed=3,
+                   budgets=(1.0, 3.0))
+    assert default == without
+    always = _run(ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule="quantile")), 60, seed=3,
+                  budgets=(1.0, 3.0))
+    assert always != default  # the rules differ on these runs: the equality above is the trigger's
+
+
 def test_largest_budget_rule_uses_that_budget_only() -> None:
     sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule="largest"))
     rng = np.random.default_rng(2)
@@ -771,6 +831,39 @@ def test_a_tpe_run_journaled_before_the_constant_liar_resumes_as_it_started(tmp_
     resumed_family.run(n_iterations=1, worker=worker, overwrite=True)
     fresh = json.loads(journal.read_text().splitlines()[0])["settings"]
     assert (fresh["constant_liar"], fresh["max_good_points"]) == (True, 100)
+
+
+def test_a_tpe_run_journaled_before_the_running_rule_resumes_with_the_promoted_ranking(tmp_path: Path, caplog) -> None:
+    """A journal with the constant liar but without ``running_budget_rule`` was written when the
+    promoted ranking held on many workers too: a resume on many workers keeps it, and goes on as
+    the same run resumed with that rule given does."""
+    def make(run_dir: Path, **settings: object) -> BOHB:
+        family = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=run_dir)
+        family.kde_settings = replace(family.kde_settings, **settings)
+        return family
+
+    def run(family: BOHB, n_iterations: int, **kwargs: object):
+        return simulate(family, n_iterations=n_iterations, worker=lambda config, budget: _loss(config) + 1 / budget,
+                        n_workers=4, duration=lambda config, budget: budget * (1 + config["x"]), **kwargs)
+
+    run(make(tmp_path / "given", running_budget_rule=None), 4)
+    given = run(make(tmp_path / "given", running_budget_rule=None), 8, resume=True)
+    run(make(tmp_path / "part", running_budget_rule=None), 4)
+    journal = tmp_path / "part" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["running_budget_rule"]  # as the mpibohb of the constant liar wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with caplog.at_level("INFO", logger="mpibohb"):
+        resumed = run(make(tmp_path / "part"), 8, resume=True)
+    assert "from before their defaults changed: running_budget_rule=None" in caplog.text
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in given.get_all_runs()]
+    # on this workload the rules differ, so the equality above is the kept setting's
+    promoted, today = (run(make(tmp_path / name, **settings), 8) for name, settings in
+                       (("promoted", {"running_budget_rule": None}), ("today", {})))
+    assert [(r.config_id, r.loss) for r in today.get_all_runs()] != \
+        [(r.config_id, r.loss) for r in promoted.get_all_runs()]
 
 
 def test_a_tpe_run_journaled_with_the_constant_liar_resumes_only_with_its_own_settings(tmp_path: Path) -> None:

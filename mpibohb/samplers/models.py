@@ -47,22 +47,28 @@ def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
 
 
 # tpe settings that BOHB's arguments do not set and whose default changed after runs were journaled
-# with the earlier one (2026-12-05): the value a journal without the key had
-TPE_KEPT_ON_RESUME = {"constant_liar": False, "max_good_points": 25}
+# with the earlier one: per change, the setting whose absence from a journal marks a run from before
+# it, and the settings such a run keeps (as journaled, or the value a journal without them had)
+TPE_CHANGES = (
+    ("constant_liar", {"constant_liar": False, "max_good_points": 25}),  # 2026-12-05
+    ("running_budget_rule", {"running_budget_rule": None}),  # 2026-12-05, later
+)
+TPE_KEPT_ON_RESUME = {name: value for _, kept in TPE_CHANGES for name, value in kept.items()}
 
 
 def kept_on_resume(settings: ModelSettings, journaled: dict[str, Any]) -> dict[str, Any]:
-    """The tpe model's settings that a run journaled before 2026-12-05 (no ``constant_liar`` in its
-    journal) goes on with where they differ from ``settings``: those of :data:`TPE_KEPT_ON_RESUME`
-    as journaled, so that it replays and continues as it started. Empty for any other run: a
-    later journal's settings are compared with the resumed run's like any others.
+    """The tpe model's settings that a run journaled before a change of their defaults
+    (:data:`TPE_CHANGES`) goes on with where they differ from ``settings``: as journaled, so that
+    it replays and continues as it started. Empty for any other run: a later journal's settings
+    are compared with the resumed run's like any others.
 
     Raises:
         ValueError: the journal holds a value the model refuses (named).
     """
-    if not isinstance(settings, ParzenSettings) or journaled.get("model") != "tpe" or "constant_liar" in journaled:
+    if not isinstance(settings, ParzenSettings) or journaled.get("model") != "tpe":
         return {}
-    kept = {name: journaled.get(name, absent) for name, absent in TPE_KEPT_ON_RESUME.items()}
+    kept = {name: journaled.get(name, absent) for marker, names in TPE_CHANGES if marker not in journaled
+            for name, absent in names.items()}
     changed = {name: value for name, value in kept.items() if getattr(settings, name) != value}
     try:
         replace(settings, **changed).validate()
