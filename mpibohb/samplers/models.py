@@ -49,11 +49,11 @@ def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
 # tpe settings that BOHB's arguments do not set and whose default changed after runs were journaled
 # with the earlier one: per change, the setting whose absence from a journal marks a run from before
 # it, and the settings such a run keeps (as journaled, or the value a journal without them had)
-TPE_CHANGES = (
+TPE_CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("constant_liar", {"constant_liar": False, "max_good_points": 25}),  # 2026-12-05
     ("running_budget_rule", {"running_budget_rule": None}),  # 2026-12-05, later
 )
-TPE_KEPT_ON_RESUME = {name: value for _, kept in TPE_CHANGES for name, value in kept.items()}
+TPE_KEPT_ON_RESUME: dict[str, Any] = {name: value for _, kept in TPE_CHANGES for name, value in kept.items()}
 
 
 def kept_on_resume(settings: ModelSettings, journaled: dict[str, Any]) -> dict[str, Any]:
