@@ -144,9 +144,6 @@ def main(argv: list[str] | None = None) -> None:
     recorded = read_json(work / "parts.json") or {}
     failures = {name: part["failure"] for name, part in recorded.items() if part["failure"]}
     figures = Path(args.output).resolve().parent / "docs" / "benchmarks"
-    figures.mkdir(parents=True, exist_ok=True)
-    for png in args.results.glob("*.png"):
-        shutil.copy(png, figures / png.name)
     context = {"command": "python -m benchmarks.report" + (" --quick" if args.quick else ""),
                "date": max(part["date"] for part in recorded.values()),
                "minutes": sum(part["seconds"] for part in recorded.values()) / 60,
@@ -159,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     data["quality"] = sections.load_quality(args.results)
     data["versions"] = (work / "versions.txt").read_text() if (work / "versions.txt").exists() else ""
     written = write_document(Path(args.output), sections.document(context, data))
+    if written == Path(args.output):  # else the kept document keeps its own figures too
+        figures.mkdir(parents=True, exist_ok=True)
+        for png in args.results.glob("*.png"):
+            shutil.copy(png, figures / png.name)
     print(f"wrote {written}; its parts took {context['minutes']:.0f} min", file=sys.stderr)
 
 
@@ -170,7 +171,9 @@ def headings(text: str) -> list[str]:
 def write_document(output: Path, text: str) -> Path:
     """Write ``text`` to ``output``, unless that would lose sections the report does not make
     (measurements written by hand into BENCHMARKS.md): then beside it, as ``<stem>.report.md``,
-    with a warning naming them. Returns the path written."""
+    with a warning naming them, and the figures in ``docs/benchmarks`` are not replaced. Returns
+    the path written. Only whole sections (their headings) are compared: text added by hand
+    inside a section the report makes is not detected."""
     if output.exists():
         made = set(headings(text))
         lost = [heading for heading in headings(output.read_text()) if heading not in made]
@@ -178,8 +181,9 @@ def write_document(output: Path, text: str) -> Path:
             beside = output.with_name(output.stem + ".report.md")
             beside.write_text(text)
             print(f"warning: {output} has {len(lost)} sections that the report does not make, which it would lose "
-                  f"({'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}); wrote {beside} instead: merge by "
-                  "hand, or move those sections out and run again", file=sys.stderr)
+                  f"({'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}); wrote {beside} instead and left the "
+                  "figures in docs/benchmarks as they were: merge by hand, or move those sections out and run again",
+                  file=sys.stderr)
             return beside
     output.write_text(text)
     return output

@@ -558,6 +558,21 @@ def test_while_its_proposals_run_the_model_ranks_by_quantile() -> None:
     assert ParzenSampler(SearchSpace(_space()), ParzenSettings(running_budget_rule=None)).budget_rule() == "promoted"
 
 
+def test_the_running_rule_acts_without_the_constant_liar_and_the_liar_alone_refits() -> None:
+    """The two settings are measured one at a time (benchmarks.ablation): without the liar the
+    running configurations still choose the rule, but do not enter the bad density."""
+    sampler, _ = _two_budgets_sampler(constant_liar=False)
+    rng = np.random.default_rng(0)
+    sampler.propose(1.0, rng)
+    assert sampler.budget_rule() == "quantile"
+    model = sampler.current_model(rng)
+    assert sampler.ranking_bad_density(model, rng) is model.scored[1]
+    with_liar, _ = _two_budgets_sampler()
+    with_liar.propose(1.0, rng)
+    model = with_liar.current_model(rng)
+    assert with_liar.ranking_bad_density(model, rng) is not model.scored[1]
+
+
 def test_serially_the_running_rule_changes_nothing() -> None:
     default = _run(ParzenSampler(SearchSpace(_space())), 60, seed=3, budgets=(1.0, 3.0))
     without = _run(ParzenSampler(SearchSpace(_space()), ParzenSettings(running_budget_rule=None)), 60, seed=3,

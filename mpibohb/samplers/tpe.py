@@ -36,7 +36,8 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   against 0.236), equal on Branin; on Hartmann 3 worse in the mean by one run of the hundred
   that ended in the other basin (medians 0.0030 and 0.0033). Serially the quantile ranking was
   worse on counting ones N = 8, 16 and 32 (BENCHMARKS.md, "Ranked by quantile while
-  configurations run");
+  configurations run"). It overrides ``budget_rule`` while configurations run; ``None`` keeps
+  ``budget_rule`` throughout;
 * ``multivariate=False``: candidates are drawn from, and ranked by, the product of each density's
   one-dimensional marginals (``parzen.ProductOfMarginals``), as Optuna's TPE does by default, so the
   ratio is a product of one ratio per dimension; ``True``: the joint densities, as BOHB's KDE. Near
@@ -284,10 +285,10 @@ class ParzenSampler:
 
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability
-        :meth:`random_share`; with ``constant_liar`` it counts as running until it is observed."""
+        :meth:`random_share`; it counts as running until it is observed (``constant_liar`` and
+        ``running_budget_rule`` act on the running ones)."""
         proposal = self._propose(budget, rng)
-        if self.settings.constant_liar:
-            self.running.add(np.asarray(proposal.vector, dtype=float)[self._model_indices], budget)
+        self.running.add(np.asarray(proposal.vector, dtype=float)[self._model_indices], budget)
         return proposal
 
     def _propose(self, budget: float, rng: np.random.Generator) -> Proposal:
@@ -309,7 +310,7 @@ class ParzenSampler:
         its points, as Optuna's TPE refits its "above" set with the running trials. (Adding them as
         components beside the model's, as fitted, was cheaper and worse: with 32 workers Hartmann 6
         in 20 dimensions read 0.18 instead of 0.12.)"""
-        if not len(self.running):
+        if not (self.settings.constant_liar and len(self.running)):
             return model.scored[1]
         data = impute_inactive(np.vstack([model.bad_data, self.running.points()]), self.space.dimensions, rng)
         mixture = ParzenMixture(self._components(data))
