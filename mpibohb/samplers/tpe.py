@@ -229,15 +229,13 @@ class _Results:
         self.count += 1
         return self.count - 1
 
-    def ranked(self, first: np.ndarray | None = None, quantiles: np.ndarray | None = None) -> np.ndarray:
-        """Row indices, best first: finite losses before failures, then the rows marked in ``first``
-        before the others, or by ``quantiles`` (smaller first), then larger budgets, then loss."""
+    def ranked(self, key: np.ndarray | None = None) -> np.ndarray:
+        """Row indices, best first: finite losses before failures, then by ``key`` (smaller first;
+        none: no such step), then larger budgets, then loss."""
         n = self.count
         losses, budgets = self.losses[:n], self.budgets[:n]
-        if quantiles is not None:
-            return np.lexsort((np.arange(n), losses, -budgets, quantiles, ~np.isfinite(losses)))
-        first = np.ones(n, dtype=bool) if first is None else first
-        return np.lexsort((np.arange(n), losses, -budgets, ~first, ~np.isfinite(losses)))
+        key = np.zeros(n) if key is None else key
+        return np.lexsort((np.arange(n), losses, -budgets, key, ~np.isfinite(losses)))
 
 
 class ParzenSampler:
@@ -397,11 +395,12 @@ class ParzenSampler:
 
     def _split(self, results: _Results, rule: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Rows of the good and the bad set, each in rank order, or ``None`` (too few results)."""
-        every_budget = results is self._latest
-        if rule == "quantile" and every_budget:
-            order = results.ranked(quantiles=self._quantiles())
-        else:
-            order = results.ranked(self._promotable() if rule == "promoted" and every_budget else None)
+        key = None
+        if results is self._latest and rule == "promoted":
+            key = ~self._promotable()  # what successive halving would promote first
+        elif results is self._latest and rule == "quantile":
+            key = self._quantiles()
+        order = results.ranked(key)
         n = results.count
         num_finite = int(np.isfinite(results.losses[:n]).sum())
         top = self.settings.top_n_percent
