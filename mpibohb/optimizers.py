@@ -389,6 +389,9 @@ class BOHB(_HyperbandFamily):
     ``model="hpbandster"``: HpBandSter's KDE (the BOHB paper's), for runs that reproduce or compare
     with HpBandSter. The model's parameters left ``None`` take that model's defaults (HpBandSter's:
     ``top_n_percent=15, num_samples=64, random_fraction=1/3, bandwidth_factor=3``).
+    ``model_options`` sets any other of the model's settings by name (``ParzenSettings`` in
+    ``samplers/tpe.py``, ``KDESettings`` in ``samplers/bohb.py``), e.g. ``{"constant_liar": False}``;
+    a name the model does not have, or one of the arguments above, raises ``ValueError``.
     """
 
     name = "bohb"
@@ -397,14 +400,17 @@ class BOHB(_HyperbandFamily):
                  max_budget: float = 1, min_points_in_model: int | None = None, top_n_percent: float | None = None,
                  num_samples: int | None = None, random_fraction: float | None = None,
                  bandwidth_factor: float | None = None, min_bandwidth: float = 1e-3,
-                 max_points_in_model: int | None = 512, model: str = "tpe", **kwargs: Any) -> None:
+                 max_points_in_model: int | None = 512, model: str = "tpe",
+                 model_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
         # the tpe model ranks first what successive halving would promote: the best 1 / eta of a budget
         promotion = {"promotion_fraction": 1.0 / self.eta} if model == "tpe" else {}
+        if model_options and "promotion_fraction" in model_options:
+            promotion = {}  # the user's value, not eta's
         self.kde_settings = model_settings(
-            model, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent, num_samples=num_samples,
-            random_fraction=random_fraction, bandwidth_factor=bandwidth_factor, min_bandwidth=min_bandwidth,
-            max_points_in_model=max_points_in_model, **promotion)
+            model, model_options, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
+            num_samples=num_samples, random_fraction=random_fraction, bandwidth_factor=bandwidth_factor,
+            min_bandwidth=min_bandwidth, max_points_in_model=max_points_in_model, **promotion)
 
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)

@@ -781,6 +781,38 @@ def test_each_model_has_its_defaults_and_takes_the_given_arguments() -> None:
         BOHB(_space(), min_budget=1, max_budget=9, model="tpe", random_fraction=1.5)
 
 
+def test_model_options_set_any_setting_of_the_model_and_refuse_others_by_name(tmp_path: Path) -> None:
+    """``BOHB(model_options=...)`` reaches the settings that BOHB's HpBandSter arguments do not,
+    the run uses them, and they are the run's settings on resume; a mistake is named."""
+    def make(**kwargs: object) -> BOHB:
+        return BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, **kwargs)
+
+    settings = make(model_options={"constant_liar": False, "prior_weight": 0.5}).kde_settings
+    assert (settings.constant_liar, settings.prior_weight) == (False, 0.5)
+    assert settings == replace(ParzenSettings(), constant_liar=False, prior_weight=0.5)
+    assert make(model_options={"promotion_fraction": 0.5}).kde_settings.promotion_fraction == 0.5  # not 1 / eta
+    assert make(model="hpbandster", model_options={}).kde_settings == KDESettings()
+    given = make(model_options={"budget_rule": "largest"}, run_dir=tmp_path / "run")
+    given.run(n_iterations=3, worker=lambda config, budget: _loss(config))
+    header = json.loads((tmp_path / "run" / "journal.jsonl").read_text().splitlines()[0])
+    assert header["settings"]["budget_rule"] == "largest"
+    replaced = make()  # the way before model_options: the same settings, the same run
+    replaced.kde_settings = replace(replaced.kde_settings, budget_rule="largest")
+    assert [(r.config_id, r.loss) for r in replaced.run(n_iterations=3, worker=lambda c, b: _loss(c)).get_all_runs()] \
+        == [(r.config_id, r.loss) for r in load_result(tmp_path / "run").get_all_runs()]
+    with pytest.raises(RunDirectoryError, match=r"budget_rule: 'largest' -> 'promoted'"):
+        make(run_dir=tmp_path / "run").run(n_iterations=4, worker=lambda config, budget: 0.0, resume=True)
+    for options, message in (({"constant_lier": False}, r"model 'tpe' has no setting 'constant_lier'; its settings: "
+                                                          r"min_points_in_model, .*constant_liar"),
+                             ({"top_n_percent": 5}, r"sets 'top_n_percent', an argument of BOHB's own"),
+                             ({"constant_liar": "yes"}, r"constant_liar must be True or False, got 'yes'"),
+                             (["constant_liar"], r"model_options must be a dict")):
+        with pytest.raises(ValueError, match=message):
+            make(model_options=options)
+    with pytest.raises(ValueError, match=r"model 'hpbandster' has no setting 'constant_liar'"):
+        make(model="hpbandster", model_options={"constant_liar": False})
+
+
 def test_settings_record_the_model_and_keep_hpbandsters_keys() -> None:
     """HpBandSter's model records the keys it always did (so earlier runs resume); tpe records its own."""
     old_keys = {"min_points_in_model", "top_n_percent", "num_samples", "random_fraction", "bandwidth_factor",

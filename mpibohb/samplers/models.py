@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from typing import Any, Union
 
 import numpy as np
@@ -18,12 +19,14 @@ MODEL_DEFAULT_WHEN_NONE = ("top_n_percent", "num_samples", "random_fraction", "b
 ModelSettings = Union[KDESettings, ParzenSettings]
 
 
-def model_settings(model: Any, **arguments: Any) -> ModelSettings:
+def model_settings(model: Any, options: Mapping[str, Any] | None = None, **arguments: Any) -> ModelSettings:
     """The settings of ``model``: its defaults, with the arguments in their place (those of
-    ``MODEL_DEFAULT_WHEN_NONE`` only when they are not ``None``).
+    ``MODEL_DEFAULT_WHEN_NONE`` only when they are not ``None``), then ``options`` (any of the
+    model's settings by name: ``ParzenSettings``' or ``KDESettings``' fields).
 
     Raises:
-        ValueError: an unknown model, or an argument out of range (named).
+        ValueError: an unknown model, an option the model does not have or that is one of the
+            arguments, or a value out of range (named).
     """
     if not isinstance(model, str) or model not in MODELS:
         raise ValueError(f"model must be 'hpbandster' (HpBandSter's KDE, the BOHB paper's) or 'tpe' (a TPE-style"
@@ -31,12 +34,31 @@ def model_settings(model: Any, **arguments: Any) -> ModelSettings:
     defaults = KDESettings() if model == "hpbandster" else ParzenSettings()
     given = {name: value for name, value in arguments.items()
              if value is not None or name not in MODEL_DEFAULT_WHEN_NONE}
-    settings = replace(defaults, **given)
+    settings = replace(defaults, **given, **_checked_options(model, options, arguments))
     if isinstance(settings, KDESettings):
         return settings.checked()  # numpy scalars become Python numbers, as everywhere else
     settings.validate()
     return replace(settings, **{name: value.item() for name, value in settings.as_dict().items()
                                 if isinstance(value, np.generic)})  # Python numbers, as JSON needs
+
+
+def _checked_options(model: str, options: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as a dict of the model's settings; ``ValueError`` naming a name it does not know
+    or one of the ``arguments`` (BOHB's own arguments are the way to set those)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(name, str) for name in options):
+        raise ValueError(f"model_options must be a dict of setting names to values, got {options!r}")
+    known = [f.name for f in fields(KDESettings if model == "hpbandster" else ParzenSettings)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"model_options: model {model!r} has no setting {', '.join(map(repr, unknown))};"
+                         f" its settings: {', '.join(known)}")
+    twice = sorted(name for name in options if name in arguments)
+    if twice:
+        raise ValueError(f"model_options sets {', '.join(map(repr, twice))}, an argument of BOHB's own:"
+                         f" give it as that argument")
+    return dict(options)
 
 
 def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
