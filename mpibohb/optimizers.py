@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from .executors import Executor, launched_communicator
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
+from .journal import RunDirectoryError
 from .result import Result
 from .samplers import Sampler
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
@@ -389,9 +390,9 @@ class BOHB(_HyperbandFamily):
     ``model="hpbandster"``: HpBandSter's KDE (the BOHB paper's), for runs that reproduce or compare
     with HpBandSter. The model's parameters left ``None`` take that model's defaults (HpBandSter's:
     ``top_n_percent=15, num_samples=64, random_fraction=1/3, bandwidth_factor=3``).
-    ``model_options`` sets any other of the model's settings by name (``ParzenSettings`` in
-    ``samplers/tpe.py``, ``KDESettings`` in ``samplers/bohb.py``), e.g. ``{"constant_liar": False}``;
-    a name the model does not have, or one of the arguments above, raises ``ValueError``.
+    ``model_options`` sets the tpe model's other settings by name (``ParzenSettings`` in
+    ``samplers/tpe.py``), e.g. ``{"constant_liar": False}``; HpBandSter's model has none beyond the
+    arguments above. A name the model does not have, or one of the arguments, raises ``ValueError``.
     """
 
     name = "bohb"
@@ -403,22 +404,37 @@ class BOHB(_HyperbandFamily):
                  max_points_in_model: int | None = 512, model: str = "tpe",
                  model_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
-        # the tpe model ranks first what successive halving would promote: the best 1 / eta of a budget
-        promotion = {"promotion_fraction": 1.0 / self.eta} if model == "tpe" else {}
-        if model_options and "promotion_fraction" in model_options:
-            promotion = {}  # the user's value, not eta's
+        self.model_options = dict(model_options) if isinstance(model_options, Mapping) else {}
+        options: Any = model_options
+        if model == "tpe" and (model_options is None or isinstance(model_options, Mapping)):
+            # the tpe model ranks first what successive halving would promote: the best 1 / eta of a budget
+            options = {"promotion_fraction": 1.0 / self.eta, **self.model_options}
         self.kde_settings = model_settings(
-            model, model_options, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
+            model, options, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
             num_samples=num_samples, random_fraction=random_fraction, bandwidth_factor=bandwidth_factor,
-            min_bandwidth=min_bandwidth, max_points_in_model=max_points_in_model, **promotion)
+            min_bandwidth=min_bandwidth, max_points_in_model=max_points_in_model)
 
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)
 
     def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]:
         """The model settings a resume keeps as journaled, where they differ from this optimizer's:
-        those whose default changed since (``samplers.models.kept_on_resume``)."""
-        return kept_on_resume(self.kde_settings, journaled)
+        those whose default changed since (``samplers.models.kept_on_resume``).
+
+        Raises:
+            RunDirectoryError: one of them is a setting that ``model_options`` asks for: the run
+                would not have it (named, with both values).
+        """
+        kept = kept_on_resume(self.kde_settings, journaled)
+        asked = sorted(name for name in kept if name in self.model_options)
+        if asked:
+            journaled_values = ", ".join(f"{name}={kept[name]!r}" for name in asked)
+            asked_values = ", ".join(f"{name}={self.model_options[name]!r}" for name in asked)
+            raise RunDirectoryError(
+                f"the run in {self.run_dir} was journaled before the defaults of its model settings changed"
+                f" and goes on with {journaled_values}, where model_options asks for {asked_values}: resume it"
+                f" without those options, or start a new run in another run_dir")
+        return kept
 
     @contextlib.contextmanager
     def resumed_with(self, kept: dict[str, Any]) -> Iterator[None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import ConfigSpace as CS
@@ -802,15 +803,47 @@ def test_model_options_set_any_setting_of_the_model_and_refuse_others_by_name(tm
         == [(r.config_id, r.loss) for r in load_result(tmp_path / "run").get_all_runs()]
     with pytest.raises(RunDirectoryError, match=r"budget_rule: 'largest' -> 'promoted'"):
         make(run_dir=tmp_path / "run").run(n_iterations=4, worker=lambda config, budget: 0.0, resume=True)
-    for options, message in (({"constant_lier": False}, r"model 'tpe' has no setting 'constant_lier'; its settings: "
-                                                          r"min_points_in_model, .*constant_liar"),
+    unknown = r"model 'tpe' has no setting 'constant_lier'; its other settings: max_good_points, .*promotion_fraction"
+    for options, message in (({"constant_lier": False}, unknown + r", .*constant_liar"),
                              ({"top_n_percent": 5}, r"sets 'top_n_percent', an argument of BOHB's own"),
                              ({"constant_liar": "yes"}, r"constant_liar must be True or False, got 'yes'"),
-                             (["constant_liar"], r"model_options must be a dict")):
+                             (["constant_liar"], r"model_options must be a dict"),
+                             (5, r"model_options must be a dict")):
         with pytest.raises(ValueError, match=message):
             make(model_options=options)
-    with pytest.raises(ValueError, match=r"model 'hpbandster' has no setting 'constant_liar'"):
+    with pytest.raises(ValueError, match=r"model 'hpbandster' has no setting 'constant_liar'; it has none beyond"):
         make(model="hpbandster", model_options={"constant_liar": False})
+
+
+def test_a_fraction_given_for_a_model_setting_is_journaled_as_a_number_and_resumes(tmp_path: Path) -> None:
+    def make() -> BOHB:
+        return BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run",
+                    random_fraction=Fraction(1, 4), model_options={"promotion_fraction": Fraction(1, 2)})
+
+    make().run(n_iterations=2, worker=lambda config, budget: _loss(config))
+    settings = json.loads((tmp_path / "run" / "journal.jsonl").read_text().splitlines()[0])["settings"]
+    assert (settings["random_fraction"], settings["promotion_fraction"]) == (0.25, 0.5)
+    assert len(make().run(n_iterations=3, worker=lambda config, budget: _loss(config), resume=True).get_all_runs()) > 0
+
+
+def test_a_resume_that_would_drop_a_model_option_is_refused_by_name(tmp_path: Path) -> None:
+    """A run journaled before ``running_budget_rule`` existed goes on without it; asked for in
+    ``model_options``, the resume says so instead of dropping the option unseen."""
+    first = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run").run(
+        n_iterations=2, worker=lambda config, budget: _loss(config))
+    journal = tmp_path / "run" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["running_budget_rule"]  # as the mpibohb of the constant liar wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    asking = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run",
+                  model_options={"running_budget_rule": "quantile"})
+    with pytest.raises(RunDirectoryError, match=r"goes on with running_budget_rule=None, where model_options asks"
+                                                 r" for running_budget_rule='quantile'"):
+        asking.run(n_iterations=3, worker=lambda config, budget: _loss(config), resume=True)
+    resumed = BOHB(_space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=tmp_path / "run").run(
+        n_iterations=3, worker=lambda config, budget: _loss(config), resume=True)
+    assert len(resumed.get_all_runs()) > len(first.get_all_runs())  # without the option it resumes
 
 
 def test_settings_record_the_model_and_keep_hpbandsters_keys() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any, Union
@@ -32,7 +33,7 @@ def model_settings(model: Any, options: Mapping[str, Any] | None = None, **argum
         raise ValueError(f"model must be 'hpbandster' (HpBandSter's KDE, the BOHB paper's) or 'tpe' (a TPE-style"
                          f" Parzen estimator), got {model!r}")
     defaults = KDESettings() if model == "hpbandster" else ParzenSettings()
-    given = {name: value for name, value in arguments.items()
+    given = {name: _plain_number(value) for name, value in arguments.items()
              if value is not None or name not in MODEL_DEFAULT_WHEN_NONE}
     settings = replace(defaults, **given, **_checked_options(model, options, arguments))
     if isinstance(settings, KDESettings):
@@ -49,16 +50,25 @@ def _checked_options(model: str, options: Mapping[str, Any] | None, arguments: M
         return {}
     if not isinstance(options, Mapping) or not all(isinstance(name, str) for name in options):
         raise ValueError(f"model_options must be a dict of setting names to values, got {options!r}")
-    known = [f.name for f in fields(KDESettings if model == "hpbandster" else ParzenSettings)]
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(f"model_options: model {model!r} has no setting {', '.join(map(repr, unknown))};"
-                         f" its settings: {', '.join(known)}")
     twice = sorted(name for name in options if name in arguments)
     if twice:
         raise ValueError(f"model_options sets {', '.join(map(repr, twice))}, an argument of BOHB's own:"
                          f" give it as that argument")
-    return dict(options)
+    settable = [f.name for f in fields(KDESettings if model == "hpbandster" else ParzenSettings)
+                if f.name not in arguments]
+    unknown = sorted(set(options) - set(settable))
+    if unknown:
+        offer = f"its other settings: {', '.join(settable)}" if settable else "it has none beyond BOHB's arguments"
+        raise ValueError(f"model_options: model {model!r} has no setting {', '.join(map(repr, unknown))}; {offer}")
+    return {name: _plain_number(value) for name, value in options.items()}
+
+
+def _plain_number(value: Any) -> Any:
+    """A real number that is not a Python or numpy one (``Fraction``) as a float, so that the
+    journal records a number and a resume with the same options compares equal."""
+    if isinstance(value, (bool, int, float, np.generic)) or not isinstance(value, numbers.Real):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def model_sampler(space: SearchSpace, settings: ModelSettings) -> Sampler:
