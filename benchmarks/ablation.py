@@ -68,7 +68,7 @@ AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64
                  "bandwidth_factor": 3.0, "bandwidth_rule": "normal_reference", "magic_clip": False,
                  "prior_weight": 0.0, "truncated": False, "budget_rule": "largest", "split": "hpbandster",
                  "misled_budget_rule": None, "multivariate": True, "constant_liar": False,
-                 "running_budget_rule": None}
+                 "running_budget_rule": None, "running_trend_share": 0.0}
 
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -101,7 +101,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, all budgets, by budget alone": {"budget_rule": "all", "running_budget_rule": None},
         "tpe, largest budget only": {"budget_rule": "largest", "running_budget_rule": None},
         "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped",
-                                                            "running_budget_rule": None},
+                                                            "running_budget_rule": None, "running_trend_share": 0.0},
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
         "tpe, top_n_percent 15": {"top_n_percent": 15},
         "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},
@@ -123,6 +123,8 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, ranked by quantile within the budget": {"budget_rule": "quantile", "running_budget_rule": None},
         # the same runs as "tpe" unless --workers: the promoted ranking while configurations run too
         "tpe, promoted ranking while configurations run": {"running_budget_rule": None},
+        # the same runs as "tpe" unless --workers: no candidates moved along the good set's trend
+        "tpe, no trend while configurations run": {"running_trend_share": 0.0},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

@@ -22,6 +22,7 @@ from mpibohb.samplers import parzen, ranking
 from mpibohb.samplers.agreement import RankAgreement
 from mpibohb.samplers.bohb import KDESettings
 from mpibohb.samplers.kde import _truncated_normal
+from mpibohb.samplers.models import kept_on_resume, settings_record
 from mpibohb.samplers.parzen import (
     Components,
     ParzenMixture,
@@ -31,7 +32,7 @@ from mpibohb.samplers.parzen import (
     neighbour_bandwidths,
 )
 from mpibohb.samplers.running import RunningConfigurations
-from mpibohb.samplers.tpe import ParzenSampler, ParzenSettings
+from mpibohb.samplers.tpe import ParzenSampler, ParzenSettings, good_set_trend, shifted_along
 from mpibohb.space import SearchSpace
 
 
@@ -429,8 +430,9 @@ def test_running_configurations_of_a_conditional_space_enter_the_bad_density_imp
 @pytest.mark.parametrize("seed", range(4))
 def test_with_the_constant_liar_proposals_made_before_any_result_keep_apart(seed: int) -> None:
     def nearest(constant_liar: bool) -> float:
-        """The mean distance of a proposal to the nearest other one (continuous dimensions)."""
-        sampler, _ = _fitted_sampler(constant_liar=constant_liar)
+        """The mean distance of a proposal to the nearest other one (continuous dimensions), the
+        liar alone (the trend's shift also moves proposals made while others run)."""
+        sampler, _ = _fitted_sampler(constant_liar=constant_liar, running_trend_share=0.0)
         rng = np.random.default_rng(seed)
         points = np.array([sampler.propose(1.0, rng).vector[sampler.space.model_indices] for _ in range(24)])
         continuous = points[:, [_continuous_column(sampler.space, "x"), _continuous_column(sampler.space, "y")]]
@@ -438,7 +440,7 @@ def test_with_the_constant_liar_proposals_made_before_any_result_keep_apart(seed
         np.fill_diagonal(distances, np.inf)
         return float(distances.min(axis=1).mean())
 
-    assert nearest(True) > 1.3 * nearest(False)  # measured: 1.4 to 1.8 times
+    assert nearest(True) > 1.3 * nearest(False)  # measured: 1.4 to 1.9 times
 
 
 def test_serially_the_constant_liar_changes_nothing() -> None:
@@ -582,6 +584,44 @@ def test_serially_the_running_rule_changes_nothing() -> None:
     always = _run(ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule="quantile")), 60, seed=3,
                   budgets=(1.0, 3.0))
     assert always != default  # the rules differ on these runs: the equality above is the trigger's
+
+
+def test_the_good_sets_trend_is_its_best_quarter_less_its_mean() -> None:
+    good = np.array([[0.1, np.nan], [0.2, 0.4], [0.5, np.nan], [0.6, 0.8], [0.7, 0.9]])  # rank order
+    trend = good_set_trend(good)  # best quarter: ceil(5 / 4) = 2 rows
+    assert trend == pytest.approx([0.15 - 0.42, 0.4 - 0.7])  # NaN (inactive) left out
+    assert good_set_trend(good[:3]) is None
+    assert good_set_trend(np.full((4, 1), np.nan)).tolist() == [0.0]
+    candidates = np.array([[0.5, 1.0, 0.5], [0.95, 0.0, 0.5], [0.5, 0.0, 0.5], [0.2, 0.0, 0.2]])
+    shifted = shifted_along(candidates, np.array([True, False, True]), np.array([0.1, -0.3]), 0.5)
+    assert shifted.tolist() == [[0.6, 1.0, 0.2], [1.0, 0.0, 0.2], [0.5, 0.0, 0.5], [0.2, 0.0, 0.2]]
+
+
+def test_while_its_proposals_run_part_of_the_candidates_move_along_the_trend() -> None:
+    """``running_trend_share`` acts only while configurations it proposed run: serially the runs
+    are those without it, on workers the proposals differ."""
+    def sampler(**settings: object) -> ParzenSampler:
+        return ParzenSampler(SearchSpace(_space()), ParzenSettings(**settings))
+
+    assert _run(sampler(), 60, seed=3, budgets=(1.0, 3.0)) == _run(sampler(running_trend_share=0.0), 60, seed=3,
+                                                                    budgets=(1.0, 3.0))
+
+    def batch(candidate_sampler: ParzenSampler) -> list[dict]:
+        _run(candidate_sampler, 60, seed=5)  # 6 good points: a trend (4 needed)
+        rng = np.random.default_rng(7)
+        return [candidate_sampler.propose(1.0, rng).config for _ in range(8)]  # after the first, while others run
+
+    with_trend, without = batch(sampler()), batch(sampler(running_trend_share=0.0))
+    assert with_trend[0] == without[0] and with_trend[1:] != without[1:]
+    model = sampler().current_model(np.random.default_rng(0))
+    assert model is None  # no results, no trend; the fitted one is checked above through its effect
+
+
+def test_a_tpe_journal_without_the_trend_setting_resumes_without_the_trend() -> None:
+    journaled = settings_record(ParzenSettings())
+    del journaled["running_trend_share"]  # as the mpibohb before it wrote it
+    assert kept_on_resume(ParzenSettings(), journaled) == {"running_trend_share": 0.0}
+    assert kept_on_resume(ParzenSettings(), settings_record(ParzenSettings())) == {}
 
 
 def test_largest_budget_rule_uses_that_budget_only() -> None:
