@@ -101,7 +101,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, all budgets, by budget alone": {"budget_rule": "all", "running_budget_rule": None},
         "tpe, largest budget only": {"budget_rule": "largest", "running_budget_rule": None},
         "tpe, largest budget, stopped configurations bad": {"budget_rule": "stopped",
-                                                            "running_budget_rule": None, "running_trend_share": 0.0},
+                                                            "running_budget_rule": None},
         "tpe, HpBandSter split (15%, sets >= d+1)": {"split": "hpbandster", "top_n_percent": 15},
         "tpe, top_n_percent 15": {"top_n_percent": 15},
         "tpe, random_fraction 1/3": {"random_fraction": 1 / 3},

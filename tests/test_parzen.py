@@ -18,7 +18,7 @@ from scipy import stats
 from mpibohb import BOHB, load_result, simulate
 from mpibohb.journal import JournalError, RunDirectoryError, read_journal
 from mpibohb.replay import replay
-from mpibohb.samplers import parzen, ranking
+from mpibohb.samplers import parzen, ranking, tpe
 from mpibohb.samplers.agreement import RankAgreement
 from mpibohb.samplers.bohb import KDESettings
 from mpibohb.samplers.kde import _truncated_normal
@@ -613,8 +613,30 @@ def test_while_its_proposals_run_part_of_the_candidates_move_along_the_trend() -
 
     with_trend, without = batch(sampler()), batch(sampler(running_trend_share=0.0))
     assert with_trend[0] == without[0] and with_trend[1:] != without[1:]
-    model = sampler().current_model(np.random.default_rng(0))
-    assert model is None  # no results, no trend; the fitted one is checked above through its effect
+
+
+@pytest.mark.parametrize("rule", ["largest", "promoted", "quantile"])
+def test_the_model_keeps_the_trend_of_its_good_set_in_rank_order(rule: str, monkeypatch) -> None:
+    """Losses rise with x: the trend points to smaller x, by the best quarter's mean less the good
+    set's mean; the first proposal made while one configuration runs moves candidates by it."""
+    sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule=rule, running_budget_rule=rule))
+    space, column = sampler.space, _continuous_column(sampler.space, "x")
+    x_of = [d.name for d in space.dimensions].index("x")
+    points = [config.get_array() for config in _space().sample_configuration(80)]
+    for vector in points:
+        sampler.observe(vector, 1.0, float(vector[space.model_indices][x_of]))
+    model = sampler.current_model(np.random.default_rng(0))
+    good = np.sort([float(v[space.model_indices][x_of]) for v in points])[:8]  # the best 10%, by loss = x
+    assert model.trend[column] == pytest.approx(good[:2].mean() - good.mean())
+    assert model.trend[column] < 0
+    moves = []
+    original = tpe.shifted_along
+    monkeypatch.setattr(tpe, "shifted_along", lambda *args: moves.append(args[2]) or original(*args))
+    rng = np.random.default_rng(1)
+    sampler.propose(1.0, rng)  # nothing running: no move
+    assert moves == []
+    sampler.propose(1.0, rng)  # one running
+    assert len(moves) == 1 and moves[0][column] == pytest.approx(model.trend[column])
 
 
 def test_a_tpe_journal_without_the_trend_setting_resumes_without_the_trend() -> None:
