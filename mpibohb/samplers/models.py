@@ -22,8 +22,8 @@ ModelSettings = Union[KDESettings, ParzenSettings]
 
 def model_settings(model: Any, options: Mapping[str, Any] | None = None, **arguments: Any) -> ModelSettings:
     """The settings of ``model``: its defaults, with the arguments in their place (those of
-    ``MODEL_DEFAULT_WHEN_NONE`` only when they are not ``None``), then ``options`` (any of the
-    model's settings by name: ``ParzenSettings``' or ``KDESettings``' fields).
+    ``MODEL_DEFAULT_WHEN_NONE`` only when they are not ``None``), then ``options``: the model's
+    other settings by name (``ParzenSettings``' fields that are not arguments; ``KDESettings`` has none).
 
     Raises:
         ValueError: an unknown model, an option the model does not have or that is one of the
