@@ -499,7 +499,7 @@ def good_set_trend(good: np.ndarray) -> np.ndarray | None:
     if len(good) < 4 or good.shape[1] == 0:
         return None
     best = good[: math.ceil(len(good) / 4)]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-inactive column: its mean is NaN
         trend = np.nanmean(best, axis=0) - np.nanmean(good, axis=0)
     return np.nan_to_num(trend, nan=0.0)
