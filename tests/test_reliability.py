@@ -194,7 +194,9 @@ def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tm
     sessions = 1
     while (ended := hostile(4, run_dir, "--mode", mode, timeout=60)).returncode != 0 and sessions < 7:
         sessions += 1
-    assert ended.returncode == 0 and sessions >= 2, (sessions, ended.stdout, ended.stderr[-3000:])
+    # on failure, the deaths journaled and whether each blamed its job show why the run never ended
+    deaths = [(r.get("config_id"), r.get("blames_job")) for r in read_journal(run_dir) if r["type"] == "lost"]
+    assert ended.returncode == 0 and sessions >= 2, (sessions, deaths, ended.stderr[-1500:])
     assert f"RUNS {TOTAL_RUNS} FAILED 1" in ended.stdout, ended.stdout + ended.stderr[-3000:]
     # a bystander killed by the launcher before rank 0 may be journaled too, blaming nothing
     lost = [r for r in read_journal(run_dir) if r["type"] == "lost" and r.get("blames_job", True)]
