@@ -174,13 +174,13 @@ def test_a_death_after_another_ranks_death_does_not_count_against_its_job(tmp_pa
             assert [(r["config_id"], r["blames_job"]) for r in journal] == [([0, 0, 2], True), ([0, 0, 3], False)]
             assert "not counted against the job" in journal[1]["reason"]
 
-            together: list[dict] = []  # seen in one wake-up of the watch: which came first is unknown
+            together: list[dict] = []  # seen in one wake-up of a watch that lost their order
             seen_together = MPIExecutor(comm, str(tmp_path))
             seen_together.set_journal(together.append)
             seen_together.submit(culprit)  # to rank 1
             seen_together.submit(bystander)  # to rank 2
-            seen_together.worker_died(1, "", alone=False)
-            seen_together.worker_died(2, "", alone=False)
+            seen_together.worker_died(1, "", in_order=False)
+            seen_together.worker_died(2, "", in_order=False)
             assert [r["blames_job"] for r in together] == [False, False]
 
             sent_again = MPIExecutor(comm, str(tmp_path))

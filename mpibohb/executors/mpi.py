@@ -259,15 +259,15 @@ class MPIExecutor:
         for job, failure, avoid in self.health.lost(rank, why):
             self._run_again(job, failure, avoid)
 
-    def worker_died(self, rank: int, text: str, alone: bool = True) -> None:
+    def worker_died(self, rank: int, text: str, in_order: bool = True) -> None:
         """Called by the watch thread the moment ``rank``'s process ends: journal it first (the
         launcher may kill this process next), then leave the rest to the main thread. The death
         blames the job the rank ran only if no other worker death was seen since the job was sent,
-        nor with it (``alone``): when one rank dies the launcher kills the others, and their deaths
-        are no evidence."""
+        and the watch knows it came first (``in_order``): when one rank dies the launcher kills the
+        others, and their deaths are no evidence."""
         task = next((t for t in list(self._running.values()) if t.rank == rank), None)
         # after another rank's death, this one may be the launcher's kill of the others: no blame
-        blames = task is not None and alone and task.deaths_before == self._deaths_seen
+        blames = task is not None and in_order and task.deaths_before == self._deaths_seen
         self._deaths_seen += 1
         running = f" while running {task.job.config_id} at budget {task.job.budget:g}" if task else " while idle"
         if task is not None and not blames:

@@ -11,6 +11,10 @@ traceback into the socket (``faulthandler``), which the record keeps.
 Best effort by design: a worker rank that cannot connect (a firewall between nodes) runs without
 a watch, and its deaths carry no evidence. Measured on one host: a worker's ``os._exit`` was
 journaled in 10 of 10 tries, a kill of rank 0 or of ``mpiexec`` in 0 of 10.
+
+The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
+rank 0 can wake once for several closed sockets; epoll (Linux) then still lists them in the order
+they closed, because the kernel queues ready sockets in that order; ``select`` and ``poll`` do not.
 """
 
 from __future__ import annotations
@@ -31,13 +35,14 @@ Address = tuple[str, int, str]  # rank 0's host, port, and a token that a worker
 CONNECT_SECONDS = 5.0
 ORPHAN_GRACE_SECONDS = 3.0  # a closed socket, then no word from rank 0 for this long: rank 0 is gone
 _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of worker ranks that end with the run
+_IN_ORDER_SELECTORS = tuple(getattr(selectors, name) for name in ("EpollSelector",) if hasattr(selectors, name))
 
 
 class DeathWatch:
-    """Rank 0's side: a daemon thread that calls ``on_death(rank, text, alone)`` when a worker
-    rank's socket closes (``text``: what the rank wrote before, e.g. a traceback; ``alone``: no
-    other rank's socket closed in the same wake-up, so the order of those deaths is known), unless
-    ``close`` was called first (the normal end)."""
+    """Rank 0's side: a daemon thread that calls ``on_death(rank, text, in_order)`` when a worker
+    rank's socket closes, unless ``close`` was called first (the normal end). ``text``: what the
+    rank wrote before, e.g. a traceback; ``in_order``: the deaths come in the order they happened
+    (false only for several in one wake-up of a selector that does not keep that order)."""
 
     def __init__(self, on_death: Callable[[int, str, bool], None]) -> None:
         self.on_death = on_death
@@ -87,8 +92,9 @@ class DeathWatch:
                     self._accept()
                 elif (death := self._read(key.fileobj, key.data)) is not None:  # type: ignore[arg-type]
                     ended.append(death)
-            for rank, text in ended:  # seen together (a busy rank 0): which came first is unknown
-                self.on_death(rank, text, len(ended) == 1)
+            in_order = len(ended) == 1 or isinstance(self._selector, _IN_ORDER_SELECTORS)
+            for rank, text in ended:
+                self.on_death(rank, text, in_order)
 
     def _accept(self) -> None:
         try:
