@@ -13,8 +13,9 @@ a watch, and its deaths carry no evidence. Measured on one host: a worker's ``os
 journaled in 10 of 10 tries, a kill of rank 0 or of ``mpiexec`` in 0 of 10.
 
 The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
-rank 0 can wake once for several closed sockets; epoll (Linux) then still lists them in the order
-they closed, because the kernel queues ready sockets in that order; ``select`` and ``poll`` do not.
+rank 0 can wake once for several closed sockets; Linux's epoll then still lists them in the order
+they became ready (its ready list is a queue), which this module checks once per process on
+sockets of its own (:func:`epoll_keeps_order`); other selectors are taken to lose the order.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ Address = tuple[str, int, str]  # rank 0's host, port, and a token that a worker
 CONNECT_SECONDS = 5.0
 ORPHAN_GRACE_SECONDS = 3.0  # a closed socket, then no word from rank 0 for this long: rank 0 is gone
 _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of worker ranks that end with the run
-_IN_ORDER_SELECTORS = tuple(getattr(selectors, name) for name in ("EpollSelector",) if hasattr(selectors, name))
+_KEEPS_ORDER: list[bool] = []  # epoll_keeps_order's answer, once per process
 
 
 class DeathWatch:
@@ -52,6 +53,7 @@ class DeathWatch:
         self._selector.register(self._listener, selectors.EVENT_READ, data=None)
         self._texts: dict[int, bytearray] = {}
         self._closing = threading.Event()
+        self._in_order = epoll_keeps_order() and isinstance(self._selector, getattr(selectors, "EpollSelector", ()))
         self._thread = threading.Thread(target=self._watch, name="mpibohb-death-watch", daemon=True)
         self._thread.start()
 
@@ -92,7 +94,7 @@ class DeathWatch:
                     self._accept()
                 elif (death := self._read(key.fileobj, key.data)) is not None:  # type: ignore[arg-type]
                     ended.append(death)
-            in_order = len(ended) == 1 or isinstance(self._selector, _IN_ORDER_SELECTORS)
+            in_order = len(ended) == 1 or self._in_order
             for rank, text in ended:
                 self.on_death(rank, text, in_order)
 
@@ -112,20 +114,54 @@ class DeathWatch:
         self._selector.register(connection, selectors.EVENT_READ, data=rank)
 
     def _read(self, connection: socket.socket, rank: int) -> tuple[int, str] | None:
-        """Take what ``rank`` wrote; ``(rank, its text)`` once its socket closed (not at the normal end)."""
-        try:
-            data = connection.recv(1 << 16)
-        except BlockingIOError:
-            return None
-        except OSError:
-            data = b""
-        if data:
+        """Take what ``rank`` wrote; ``(rank, its text)`` once its socket closed (not at the normal end).
+        Reads to the end: a traceback and the close behind it are one death, in the place of its
+        first byte among this wake-up's deaths."""
+        while True:
+            try:
+                data = connection.recv(1 << 16)
+            except BlockingIOError:
+                return None
+            except OSError:
+                data = b""
+            if not data:
+                break
             self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
-            return None
         self._selector.unregister(connection)
         connection.close()
         text = self._texts.pop(rank, bytearray()).decode(errors="replace")
         return None if self._closing.is_set() else (rank, text)
+
+
+def epoll_keeps_order() -> bool:
+    """Whether this kernel's epoll reports sockets closed one after another in that order: tried
+    once per process on loopback sockets (a few milliseconds), since the kernel does not promise it."""
+    if not _KEEPS_ORDER:
+        _KEEPS_ORDER.append(_try_epoll_order())
+    return _KEEPS_ORDER[0]
+
+
+def _try_epoll_order(order: tuple[int, ...] = (3, 0, 5, 1, 4, 2)) -> bool:
+    """Close sockets in ``order`` (not their order of creation) and see whether epoll reports them so."""
+    if not hasattr(selectors, "EpollSelector"):
+        return False
+    opened: list[socket.socket] = []
+    try:
+        with selectors.EpollSelector() as selector, socket.create_server(("127.0.0.1", 0)) as listener:
+            for index in range(len(order)):
+                client = socket.create_connection(listener.getsockname(), timeout=CONNECT_SECONDS)
+                server, _ = listener.accept()
+                opened += [client, server]
+                selector.register(server, selectors.EVENT_READ, data=index)
+            for index in order:
+                opened[2 * index].close()
+            time.sleep(0.01)
+            return tuple(key.data for key, _ in selector.select(timeout=1.0)) == order
+    except OSError:
+        return False
+    finally:
+        for each in opened:
+            each.close()
 
 
 class WatchedRank:
