@@ -15,7 +15,9 @@ journaled in 10 of 10 tries, a kill of rank 0 or of ``mpiexec`` in 0 of 10.
 The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
 rank 0 can wake once for several closed sockets; Linux's epoll then still lists them in the order
 they became ready (its ready list is a queue), which this module checks once per process on
-sockets of its own (:func:`epoll_keeps_order`); other selectors are taken to lose the order.
+sockets of its own (:func:`epoll_keeps_order`); other selectors are taken to lose the order. A
+socket read in the wake-up before keeps its earlier place in that queue; only a dying rank writes
+(its traceback), so that place is its death's.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class DeathWatch:
         """Take what ``rank`` wrote; ``(rank, its text)`` once its socket closed (not at the normal end).
         Reads to the end: a traceback and the close behind it are one death, in the place of its
         first byte among this wake-up's deaths."""
-        while True:
+        for _ in range(32):  # 2 MiB at most per wake-up: a rank that keeps writing delays no other death
             try:
                 data = connection.recv(1 << 16)
             except BlockingIOError:
@@ -127,6 +129,8 @@ class DeathWatch:
             if not data:
                 break
             self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
+        else:
+            return None
         self._selector.unregister(connection)
         connection.close()
         text = self._texts.pop(rank, bytearray()).decode(errors="replace")
@@ -148,11 +152,11 @@ def _try_epoll_order(order: tuple[int, ...] = (3, 0, 5, 1, 4, 2)) -> bool:
     opened: list[socket.socket] = []
     try:
         with selectors.EpollSelector() as selector, socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(1.0)
             for index in range(len(order)):
-                client = socket.create_connection(listener.getsockname(), timeout=CONNECT_SECONDS)
-                server, _ = listener.accept()
-                opened += [client, server]
-                selector.register(server, selectors.EVENT_READ, data=index)
+                opened.append(socket.create_connection(listener.getsockname(), timeout=1.0))
+                opened.append(listener.accept()[0])
+                selector.register(opened[-1], selectors.EVENT_READ, data=index)
             for index in order:
                 opened[2 * index].close()
             time.sleep(0.01)
