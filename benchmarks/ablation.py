@@ -73,7 +73,7 @@ AS_HPBANDSTER = {"top_n_percent": 15, "max_good_points": None, "num_samples": 64
 
 def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
     """Label -> (model, changed settings). The first row is the baseline every row is compared with."""
-    hp = {
+    hp: dict[str, dict[str, Any]] = {
         "HpBandSter (baseline)": {},
         "HpBandSter, random_fraction 0": {"random_fraction": 0.0},
         "HpBandSter, bandwidth_factor 1": {"bandwidth_factor": 1.0},
@@ -81,7 +81,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "HpBandSter, num_samples 24": {"num_samples": 24},
         "HpBandSter, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
     }
-    as_hp = {
+    as_hp: dict[str, dict[str, Any]] = {
         "tpe code as HpBandSter": {},
         "  + neighbour bandwidths, magic clip": {"bandwidth_rule": "neighbours", "magic_clip": True},
         "  + prior component": {"prior_weight": 1.0},
@@ -92,7 +92,7 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "  + product of marginals": {"multivariate": False},
     }
     # rows that change budget_rule keep it on many workers too (running_budget_rule None)
-    tpe = {
+    tpe: dict[str, dict[str, Any]] = {
         "tpe": {},
         "tpe, normal_reference bandwidths": {"bandwidth_rule": "normal_reference"},
         "tpe, no magic clip": {"magic_clip": False},
@@ -173,7 +173,7 @@ def run_variant(problem: Problem, model: str, changes: dict[str, Any], seed: int
                   eta=problem.eta, seed=seed, model=model)
     if model == TPE:  # as BOHB(model="tpe") sets it
         changes = {"promotion_fraction": 1.0 / problem.eta, **changes}
-    family._make_sampler = lambda: make_sampler(model, changes, family.space)  # the variant's model
+    family._make_sampler = lambda: make_sampler(model, changes, family.space)  # type: ignore[method-assign]  # the variant's model
     noise = noise_generator(seed)
     started = time.perf_counter()
     duration = duration_of(sigma) if workers > 1 else (lambda config, budget: budget)

@@ -66,8 +66,9 @@ def schedule_cell(cell: tuple[Any, int, int, float, float]) -> tuple[float, floa
     """(default, fill_tail) busy fraction of one cell, averaged over the draws when noisy."""
     ladder, n_iterations, workers, sigma, fixed = cell
     draws = range(NOISY_DRAWS if sigma else 1)
-    return tuple(float(np.mean([schedule_busy(ladder, n_iterations, workers, fill, sigma, d, fixed) for d in draws]))
-                 for fill in (False, True))
+    default, fill_tail = (float(np.mean([schedule_busy(ladder, n_iterations, workers, fill, sigma, d, fixed)
+                                         for d in draws])) for fill in (False, True))
+    return default, fill_tail
 
 
 SCHEDULE_HEADER = ["| run time | cells | busy, default | busy, fill_tail | cells worse | largest loss | largest gain |",

@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def throughput_child(workers: int, n_iterations: int) -> None:
     logging.basicConfig(level=logging.ERROR)
 
     class ZeroCostWorker(Worker):
-        def compute(self, config, budget, **kwargs):
+        def compute(self, config: Any, budget: float, **kwargs: Any) -> dict[str, Any]:
             return {"loss": config["x"], "info": {}}
 
     cs = CS.ConfigurationSpace(seed=0)
@@ -184,12 +185,13 @@ def main(argv: list[str] | None = None) -> None:
         print("| workers | evaluations | seconds | evaluations/s |")
         print("| ---: | ---: | ---: | ---: |")
         for workers in args.workers:
-            row = run_throughput(workers, args.n_iterations, args.timeout)
-            report["throughput"].append({"workers": workers, "status": row} if isinstance(row, str) else row)
-            if isinstance(row, str):
-                print(f"| {workers} | {row} | | |", flush=True)
+            ran = run_throughput(workers, args.n_iterations, args.timeout)
+            if isinstance(ran, str):
+                report["throughput"].append({"workers": workers, "status": ran})
+                print(f"| {workers} | {ran} | | |", flush=True)
             else:
-                print(f"| {workers} | {row['runs']} | {row['wall']:.2f} | {row['runs'] / row['wall']:,.0f} |",
+                report["throughput"].append(ran)
+                print(f"| {workers} | {ran['runs']} | {ran['wall']:.2f} | {ran['runs'] / ran['wall']:,.0f} |",
                       flush=True)
     if args.json:
         with open(args.json, "w") as fh:

@@ -17,7 +17,7 @@ def benchmark_space(seed: int) -> Any:
     import ConfigSpace as CS
 
     cs = CS.ConfigurationSpace(seed=seed)
-    hyperparameters = [CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)]
+    hyperparameters: list[Any] = [CS.UniformFloatHyperparameter(f"x{i}", 0.0, 1.0) for i in range(8)]
     hyperparameters += [CS.CategoricalHyperparameter("c3", ["a", "b", "c"]),
                         CS.CategoricalHyperparameter("c2", ["p", "q"])]
     if hasattr(cs, "add"):  # ConfigSpace >= 1.0

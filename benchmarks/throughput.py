@@ -36,14 +36,21 @@ def child(optimizer: str, n_iterations: int, idle_probe: bool, out_dir: str) -> 
     cs = CS.ConfigurationSpace()
     cs.add(CS.UniformFloatHyperparameter("x", lower=0, upper=1))
     comm = MPI.COMM_WORLD
+    def slow_worker(config: dict[str, float], budget: float) -> float:
+        time.sleep(3)
+        return config["x"]
+
+    def zero_cost_worker(config: dict[str, float], budget: float) -> float:
+        return config["x"]
+
     if idle_probe:  # one configuration, one evaluation of 3 s; every other worker idles
-        opt, worker = RandomSearch(cs, min_budget=1, max_budget=1, seed=0), lambda c, b: time.sleep(3) or c["x"]
+        opt, worker = RandomSearch(cs, min_budget=1, max_budget=1, seed=0), slow_worker
         n_iterations = 1
     else:
         cls = {"bohb": BOHB, "rs": RandomSearch}[optimizer]
         model = {"model": "hpbandster"} if optimizer == "bohb" else {}  # like for like with HpBandSter's BOHB
         opt = cls(cs, min_budget=9, max_budget=243, eta=3, seed=0, **model)
-        worker = lambda c, b: c["x"]  # noqa: E731 - zero-cost worker
+        worker = zero_cost_worker
     comm.Barrier()
     wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     # worker ranks would end their process with the run; they must come back to write their CPU time

@@ -172,7 +172,7 @@ def hpbandster_child(workers: int, n_iterations: int, scale: float, out: str) ->
     logging.basicConfig(level=logging.ERROR)
 
     class SleepWorker(Worker):
-        def compute(self, config, budget, **kwargs):
+        def compute(self, config: Any, budget: float, **kwargs: Any) -> Any:
             return evaluate(config, budget, scale)
 
     cs = CS.ConfigurationSpace(seed=0)
