@@ -63,7 +63,7 @@ class _HyperbandFamily:
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
                  fill_tail: bool = False, asynchronous: bool = False,
                  checkpoint_root: str | os.PathLike[str] | None = None, keep_checkpoints: str = "incumbent",
-                 **hpbandster_arguments: Any) -> None:
+                 brackets: int | None = None, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
@@ -75,6 +75,7 @@ class _HyperbandFamily:
         self.configspace = configspace
         self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
         self.budgets = schedule.rung_budgets(min_budget, max_budget, eta)
+        self.brackets = schedule.checked_brackets(brackets, min_budget, max_budget, eta)
         given_seed = checks.optional_integer("seed", seed, minimum=0)
         self.seed_given = given_seed is not None
         self.seed = secrets.randbits(63) if given_seed is None else given_seed
@@ -97,7 +98,12 @@ class _HyperbandFamily:
 
     def plan(self, iteration: int) -> schedule.BracketPlan:
         """The bracket this optimizer runs as iteration ``iteration``."""
-        return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta)
+        return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta, self.brackets)
+
+    @property
+    def plan_period(self) -> int:
+        """Plans repeat every this many iterations."""
+        return self.brackets or len(self.budgets)
 
     def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]:
         """The model settings a resume keeps as journaled (BOHB's; the others have no model)."""
@@ -113,7 +119,7 @@ class _HyperbandFamily:
         return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
                 "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail,
-                "asynchronous": self.asynchronous, "checkpoint_root": self.checkpoint_root,
+                "asynchronous": self.asynchronous, "brackets": self.brackets, "checkpoint_root": self.checkpoint_root,
                 "keep_checkpoints": self.keep_checkpoints}
 
     def checkpoints_of(self, compute: Callable[..., Any]) -> str | None:
@@ -265,8 +271,7 @@ class _HyperbandFamily:
         n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
         sampler = self._make_sampler()
         kind = "asynchronous" if self.asynchronous else "fill_tail" if self.fill_tail else "synchronous"
-        # Hyperband's brackets repeat every len(budgets) iterations; RandomSearch's plan is constant
-        return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta, len(self.budgets)),
+        return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta, self.plan_period),
                          rng)
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
@@ -376,6 +381,9 @@ class RandomSearch(_HyperbandFamily):
 
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 1,
                  max_budget: float = 1, **kwargs: Any) -> None:
+        if kwargs.get("brackets") is not None:
+            raise ValueError(f"brackets={kwargs['brackets']!r}: RandomSearch runs every configuration at max_budget "
+                             "and has no brackets to choose; use HyperBand or BOHB")
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
 
     def plan(self, iteration: int) -> schedule.BracketPlan:

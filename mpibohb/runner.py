@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--asynchronous", action="store_true",
                         help="promote configurations without stage barriers: no worker waits for a straggler")
+    parser.add_argument("--brackets", type=int, default=None,
+                        help="cycle through this many of Hyperband's brackets, the most aggressive first "
+                             "(default: all; 1: every configuration starts at the smallest budget)")
     parser.add_argument("--checkpoint-root", default=None,
                         help="where the checkpoint directories of a worker that takes checkpoint_dir go "
                              "(default RUN_DIR/checkpoints)")
@@ -151,7 +154,7 @@ def run_command(args: argparse.Namespace) -> int:
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
         asynchronous=args.asynchronous, checkpoint_root=args.checkpoint_root, keep_checkpoints=args.keep_checkpoints,
-        **model)
+        brackets=args.brackets, **model)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)
     if result is None:  # a worker rank

@@ -7,7 +7,8 @@ Bracket sizes follow the Hyperband paper (Li et al., 2018, Algorithm 1):
 ``n = ceil((s_max + 1) / (s + 1) * eta**s)`` configurations enter bracket ``s`` and
 ``n_i = floor(n * eta**-i)`` of them reach its stage ``i``. Brackets cycle from the most
 aggressive (``s = s_max``, starting at the smallest budget) to the least (``s = 0``, all configs
-at ``max_budget``).
+at ``max_budget``); ``brackets=k`` cycles through the ``k`` most aggressive only (``k = 1``:
+successive halving from the smallest budget in every iteration, as ASHA's default).
 """
 
 from __future__ import annotations
@@ -89,12 +90,28 @@ class BracketPlan:
         return len(self.budgets)
 
 
-def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: float) -> BracketPlan:
-    """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based)."""
+def checked_brackets(brackets: object, min_budget: float, max_budget: float, eta: float) -> int | None:
+    """``brackets`` as the number of Hyperband's brackets a run cycles through (``None``: all of
+    them, Hyperband's; so is their full number); ``ValueError`` naming a bad one."""
+    if brackets is None:
+        return None
+    most = max_stages(min_budget, max_budget, eta) + 1
+    value = checks.integer("brackets", brackets, minimum=1)
+    if value > most:
+        raise ValueError(f"brackets={value}: budgets {min_budget:g} to {max_budget:g} with eta {eta:g} make {most} "
+                         f"bracket{'' if most == 1 else 's'}; give 1 to {most}, or None for all of them")
+    return None if value == most else value
+
+
+def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: float,
+                 brackets: int | None = None) -> BracketPlan:
+    """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based), cycling
+    through the ``brackets`` most aggressive brackets (``None``: all, Hyperband's)."""
     if iteration < 0:
         raise ValueError(f"iteration must be >= 0, got {iteration!r}")
     validate_budgets(min_budget, max_budget, eta)
     cycle = _bracket_cycle(float(min_budget), float(max_budget), float(eta))  # one cache entry per value
+    cycle = cycle if brackets is None else cycle[:brackets]
     return cycle[iteration % len(cycle)]
 
 
@@ -111,11 +128,12 @@ def _bracket_cycle(min_budget: float, max_budget: float, eta: float) -> tuple[Br
     return tuple(plans)
 
 
-def runs_per_budget(n_iterations: int, min_budget: float, max_budget: float, eta: float) -> dict[float, int]:
+def runs_per_budget(n_iterations: int, min_budget: float, max_budget: float, eta: float,
+                    brackets: int | None = None) -> dict[float, int]:
     """Total number of evaluations per budget over ``n_iterations`` brackets."""
     totals: dict[float, int] = {b: 0 for b in rung_budgets(min_budget, max_budget, eta)}
     for iteration in range(n_iterations):
-        plan = bracket_plan(iteration, min_budget, max_budget, eta)
+        plan = bracket_plan(iteration, min_budget, max_budget, eta, brackets)
         for n, budget in zip(plan.num_configs, plan.budgets):
             totals[budget] += n
     return totals

@@ -50,7 +50,7 @@ logger = logging.getLogger("mpibohb")
 _RESUME_INSENSITIVE = {"n_workers", "time_ref", "checkpoint_root", "keep_checkpoints"}
 # a journal written before a setting existed had its default
 _SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster",  # BOHB's default then
-                         "checkpoint_root": None, "keep_checkpoints": "incumbent"}
+                         "checkpoint_root": None, "keep_checkpoints": "incumbent", "brackets": None}
 _KIND_SETTINGS = ("optimizer", "model")  # named first; with another, the parameters only one has are left out
 
 
@@ -310,8 +310,9 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
         return f"{n} {noun}{'' if n == 1 else 's'}"
 
     budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
-    logger.info("%s: %s, budgets %s (eta %g), %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
-                budgets, family.eta, count(n_workers, "worker"), family.seed,
+    brackets = "" if family.brackets is None else f", {count(family.brackets, 'bracket')} (the most aggressive)"
+    logger.info("%s: %s, budgets %s (eta %g)%s, %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
+                budgets, family.eta, brackets, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",
                 ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
 

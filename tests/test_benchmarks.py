@@ -1026,6 +1026,21 @@ def test_the_ablation_runs_variants_on_simulated_workers_where_the_constant_liar
         ablation.main(["--workers", "4", "--peers", "optuna"])
 
 
+def test_the_ablation_runs_one_bracket_in_either_schedule(tmp_path, capsys):
+    """The "one bracket" rows run BOHB(brackets=1): it spends the most aggressive bracket's budget,
+    27 x 4 per iteration on branin (four rungs), where Hyperband's brackets spend 3,384 in 32 iterations."""
+    from benchmarks import ablation
+
+    ablation.main(["--problem", "branin", "--variants", "tpe", "tpe, one bracket", "--seeds", "1",
+                   "--workers", "4", "--asynchronous", "--out_dir", str(tmp_path)])
+    assert "on 4 simulated workers (sigma 1, asynchronous)" in capsys.readouterr().out
+    spent = {path.name.startswith("tpe-one-bracket-"): json.loads(path.read_text())["budgets"][-1]
+             for path in (tmp_path / "branin").glob("tpe*-K4-s1-async-seed0-*.json")}
+    assert spent == {True: 32 * 27 * 4, False: 3384}
+    with pytest.raises(SystemExit):
+        ablation.main(["--variants", "tpe", "--asynchronous"])  # one worker: nothing asynchronous
+
+
 def test_the_report_does_not_overwrite_sections_written_by_hand(tmp_path, capsys):
     from benchmarks import report
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from collections import Counter
 
 import pytest
 from cli_in_process import run_cli
@@ -58,6 +59,24 @@ def test_fill_tail_from_the_command_line(tmp_path):
     assert ", fill_tail" in finished.stderr  # the settings line
     refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
     assert refused.returncode != 0 and "fill_tail: True -> False" in refused.stderr
+
+
+def test_brackets_from_the_command_line(tmp_path):
+    run_dir = tmp_path / "run"
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir)]
+    finished = run_cli("run", *base, "--n-iterations", "2", "--brackets", "1")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = load_result(run_dir)
+    assert result.HB_config["brackets"] == 1
+    runs = result.get_all_runs()
+    assert Counter(run.budget for run in runs) == {9: 54, 27: 18, 81: 6, 243: 2}
+    assert "1 bracket (the most aggressive)" in finished.stderr  # the settings line
+    refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
+    assert refused.returncode != 0 and "brackets: 1 -> None" in refused.stderr
+    random_search = run_cli("run", *base[:-1], str(tmp_path / "rs"), "--optimizer", "rs", "--n-iterations", "1",
+                            "--brackets", "1", "--quiet")
+    assert random_search.returncode != 0 and "RandomSearch runs every configuration at max_budget" \
+        in random_search.stderr
 
 
 def test_the_command_line_offers_every_model():

@@ -296,6 +296,30 @@ def test_fill_tail_with_one_worker_changes_nothing() -> None:
                                                                      for j in default_jobs]
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_one_bracket_starts_every_configuration_at_the_smallest_budget(asynchronous: bool) -> None:
+    """``brackets=1``: every iteration is Hyperband's most aggressive bracket, in either schedule,
+    and the run evaluates what its plans say, each configuration once per budget."""
+    optimizer = BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=0, brackets=1,
+                     asynchronous=asynchronous).make_optimizer(6)
+    jobs, _ = run_with_workers(optimizer, 8)
+    first_budgets = {}
+    for job in jobs:
+        first_budgets.setdefault(job.config_id, job.budget)
+    assert set(first_budgets.values()) == {1.0}
+    assert Counter(job.budget for job in jobs) == {1.0: 6 * 27, 3.0: 6 * 9, 9.0: 6 * 3, 27.0: 6 * 1}
+    assert len({(job.config_id, job.budget) for job in jobs}) == len(jobs)
+
+
+def test_brackets_is_kept_in_the_settings_and_refused_on_random_search() -> None:
+    assert HyperBand(configspace=space(), min_budget=1, max_budget=27, brackets=2).settings()["brackets"] == 2
+    assert BOHB(configspace=space(), min_budget=1, max_budget=27, brackets=4).settings()["brackets"] is None  # all
+    with pytest.raises(ValueError, match="RandomSearch runs every configuration at max_budget and has no brackets"):
+        RandomSearch(configspace=space(), brackets=1)
+    with pytest.raises(ValueError, match="brackets=5: budgets 1 to 27 with eta 3 make 4 brackets"):
+        BOHB(configspace=space(), min_budget=1, max_budget=27, brackets=5)
+
+
 def test_fill_tail_must_be_a_boolean() -> None:
     with pytest.raises(ValueError, match="fill_tail must be True or False, got 'yes'"):
         HyperBand(configspace=space(), min_budget=1, max_budget=27, fill_tail="yes")

@@ -130,6 +130,32 @@ def test_brackets_cycle_after_s_max_plus_one_iterations() -> None:
         assert bracket_plan(i, 1, 243, 3) == first_cycle[i % (s_max + 1)]
 
 
+def test_fewer_brackets_cycle_through_the_most_aggressive_ones() -> None:
+    hyperband = [bracket_plan(i, 1, 243, 3) for i in range(6)]
+    for k in range(1, 6):
+        plans = [bracket_plan(i, 1, 243, 3, brackets=k) for i in range(3 * k + 1)]
+        assert plans == [hyperband[i % k] for i in range(3 * k + 1)]
+    assert {p.s for p in (bracket_plan(i, 1, 243, 3, brackets=1) for i in range(7))} == {5}
+    assert runs_per_budget(2, 9, 243, 3, brackets=1) == {9.0: 54, 27.0: 18, 81.0: 6, 243.0: 2}
+
+
+@pytest.mark.parametrize(("brackets", "expected"), [(None, None), (1, 1), (3, 3), (4, None), (np.int64(2), 2)])
+def test_checked_brackets_keeps_a_number_below_all_and_takes_all_as_none(brackets, expected) -> None:
+    assert schedule.checked_brackets(brackets, 9, 243, 3) == expected  # (9, 243, 3): four brackets
+
+
+@pytest.mark.parametrize(("brackets", "message"), [
+    (0, "brackets must be an integer >= 1, got 0"),
+    (5, r"brackets=5: budgets 9 to 243 with eta 3 make 4 brackets; give 1 to 4, or None for all of them"),
+    (1.5, "brackets must be an integer >= 1, got 1.5"),
+    (True, "brackets must be an integer >= 1, got True"),
+    ("2", "brackets must be an integer >= 1, got '2'"),
+])
+def test_bad_brackets_are_refused_by_name(brackets, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        schedule.checked_brackets(brackets, 9, 243, 3)
+
+
 def test_runs_per_budget_is_the_sum_of_the_plans() -> None:
     totals = runs_per_budget(11, 1, 100, 3)
     expected: dict[float, int] = {}
