@@ -9,17 +9,18 @@ Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterati
 simulated by ``mpibohb.simulate`` with one worker: the same evaluations as a serial run) with another
 model: HpBandSter's (``KDESampler``, ``samplers/bohb.py``) with one of its parameters changed, or
 the "tpe" model (``ParzenSampler``, ``samplers/tpe.py``) with one of its components changed back
-to HpBandSter's; two rows change the schedule instead (``brackets=1``: "one bracket"). Two rows
-check the machinery: the tpe code set up as HpBandSter's model should
-score like the baseline.
+to HpBandSter's. The two rows "one bracket" change the schedule instead (``brackets=1``: every
+configuration starts at the smallest budget), and spend a little more. Two rows check the
+machinery: the tpe code set up as HpBandSter's model should score like the baseline.
 
 Scoring is benchmarks/quality.py's: after each evaluation the incumbent is the lowest loss on the
 largest budget so far, scored by its regret (noise-free, full fidelity); each cell is the mean ±
 standard error over seeds at the same cumulative budget, the total of the problem's brackets
-(every variant spends exactly that). Peers (``--peers``) are run by benchmarks/quality.py's
-machinery, given that total budget, and shown under both accountings: Optuna charged only the
-increments between rungs (as it runs), and charged each rung's full budget like the others
-(then it has spent more than the total, and is read at the total). The problems that train
+(every variant spends exactly that, the "one bracket" rows a little more). Peers (``--peers``) are
+run by benchmarks/quality.py's machinery, given that total budget, and shown under both
+accountings: Optuna charged only the increments between rungs (as it runs), and charged each
+rung's full budget like the others (then it has spent more than the total, and is read at the
+total). The problems that train
 models (``trains_models``: the MLP, the SVM, gradient boosting) are left out unless named
 (``--problem mlp_digits``): one of their runs trains hundreds of models.
 

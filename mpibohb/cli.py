@@ -91,7 +91,7 @@ def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[s
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
     schedule = "".join(f", {name}" for name in ("asynchronous", "fill_tail") if settings.get(name))
     if settings.get("brackets") is not None:
-        schedule += f", {_plural(settings['brackets'], 'bracket')}"
+        schedule += f", brackets={settings['brackets']} (the most aggressive)"
     if settings.get("optimizer") == "bohb":  # a journal without the key is of HpBandSter's model
         schedule = f" (model {settings.get('model', 'hpbandster')}){schedule}"
     return [f"optimizer: {settings.get('optimizer')}{schedule}, budgets {budgets} (eta {settings.get('eta')}), "

@@ -99,7 +99,7 @@ def checked_brackets(brackets: object, min_budget: float, max_budget: float, eta
     value = checks.integer("brackets", brackets, minimum=1)
     if value > most:
         raise ValueError(f"brackets={value}: budgets {min_budget:g} to {max_budget:g} with eta {eta:g} make {most} "
-                         f"bracket{'' if most == 1 else 's'}; give 1 to {most}, or None for all of them")
+                         f"bracket{'' if most == 1 else 's'}; give 1 to {most} (by default, all of them run)")
     return None if value == most else value
 
 
@@ -111,7 +111,8 @@ def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: floa
         raise ValueError(f"iteration must be >= 0, got {iteration!r}")
     validate_budgets(min_budget, max_budget, eta)
     cycle = _bracket_cycle(float(min_budget), float(max_budget), float(eta))  # one cache entry per value
-    cycle = cycle if brackets is None else cycle[:brackets]
+    if brackets is not None:
+        cycle = cycle[:checked_brackets(brackets, min_budget, max_budget, eta) or len(cycle)]
     return cycle[iteration % len(cycle)]
 
 

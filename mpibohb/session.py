@@ -310,7 +310,7 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
         return f"{n} {noun}{'' if n == 1 else 's'}"
 
     budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
-    brackets = "" if family.brackets is None else f", {count(family.brackets, 'bracket')} (the most aggressive)"
+    brackets = "" if family.brackets is None else f", brackets={family.brackets} (the most aggressive)"
     logger.info("%s: %s, budgets %s (eta %g)%s, %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
                 budgets, family.eta, brackets, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",

@@ -70,7 +70,7 @@ def test_brackets_from_the_command_line(tmp_path):
     assert result.HB_config["brackets"] == 1
     runs = result.get_all_runs()
     assert Counter(run.budget for run in runs) == {9: 54, 27: 18, 81: 6, 243: 2}
-    assert "1 bracket (the most aggressive)" in finished.stderr  # the settings line
+    assert "brackets=1 (the most aggressive)" in finished.stderr  # the settings line
     refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
     assert refused.returncode != 0 and "brackets: 1 -> None" in refused.stderr
     random_search = run_cli("run", *base[:-1], str(tmp_path / "rs"), "--optimizer", "rs", "--n-iterations", "1",

@@ -311,6 +311,20 @@ def test_one_bracket_starts_every_configuration_at_the_smallest_budget(asynchron
     assert len({(job.config_id, job.budget) for job in jobs}) == len(jobs)
 
 
+@pytest.mark.parametrize("kind", ["fill_tail", "asynchronous"])
+def test_the_tail_plans_the_budget_of_the_brackets_run(kind: str) -> None:
+    """The tail rules plan from one cycle of plans: with 3 of 4 brackets the cycle is 3 long (a
+    cycle of 4 would count the fourth bracket's budget in, from 5 iterations on)."""
+    from mpibohb.schedule import runs_per_budget
+
+    optimizer = HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=0, brackets=3,
+                          **{kind: True}).make_optimizer(5)
+    optimizer.start_session(5, 8)
+    optimizer.ask()
+    planned = sum(budget * runs for budget, runs in runs_per_budget(5, 1, 27, 3, brackets=3).items())
+    assert optimizer.schedule._tail.budget == planned == 108 * 3 + 99 * 2  # brackets s = 3, 2, 1, 3, 2
+
+
 def test_brackets_is_kept_in_the_settings_and_refused_on_random_search() -> None:
     assert HyperBand(configspace=space(), min_budget=1, max_budget=27, brackets=2).settings()["brackets"] == 2
     assert BOHB(configspace=space(), min_budget=1, max_budget=27, brackets=4).settings()["brackets"] is None  # all

@@ -146,7 +146,7 @@ def test_checked_brackets_keeps_a_number_below_all_and_takes_all_as_none(bracket
 
 @pytest.mark.parametrize(("brackets", "message"), [
     (0, "brackets must be an integer >= 1, got 0"),
-    (5, r"brackets=5: budgets 9 to 243 with eta 3 make 4 brackets; give 1 to 4, or None for all of them"),
+    (5, r"brackets=5: budgets 9 to 243 with eta 3 make 4 brackets; give 1 to 4 \(by default, all of them run\)"),
     (1.5, "brackets must be an integer >= 1, got 1.5"),
     (True, "brackets must be an integer >= 1, got True"),
     ("2", "brackets must be an integer >= 1, got '2'"),
