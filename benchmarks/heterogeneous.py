@@ -2,7 +2,7 @@
 asynchronous Hyperband side by side, each against the best any schedule could do on its run.
 
     python -m benchmarks.heterogeneous [--quick] [--seeds 3] [--workers 32 128 512 1024] [--sigmas 0 0.5 1]
-                                       [--work-per-worker 20] [--json OUT]
+                                       [--work-per-worker 20] [--brackets K] [--json OUT]
 
 Everything runs through the public simulator, ``mpibohb.simulate``: the real run loop, optimizer
 and ``Result`` against K virtual workers on a simulated clock (no master or communication cost is
@@ -23,7 +23,8 @@ deterministic, independent of f. ``n_iterations`` gives each worker about ``--wo
     n_iterations = ceil(20 * 81 * K / (E[work of one iteration] * exp(s**2 / 2)))
 
 with E[work of one iteration] = (sum of n * b over one cycle of the 5 brackets) / 5 = 1902 / 5
-budget units (``mpibohb.schedule.runs_per_budget``) and exp(s**2 / 2) = E[f].
+budget units (``mpibohb.schedule.runs_per_budget``) and exp(s**2 / 2) = E[f]. ``--brackets 1`` runs
+``HyperBand(..., brackets=1)`` instead (every iteration the most aggressive bracket, 405 budget units).
 
 Cells: K x s x schedule, schedule one of ``HyperBand(...)`` (synchronous: a new bracket only when
 every open one waits), ``HyperBand(..., fill_tail=True)`` and ``HyperBand(..., asynchronous=True)``.
@@ -104,26 +105,27 @@ def duration_of(sigma: float, seed: int = SEED) -> Any:
     return duration
 
 
-def cycle() -> tuple[int, float, int]:
-    """(iterations in one cycle of brackets, its work in budget units, its evaluations)."""
+def cycle(brackets: int | None = None) -> tuple[int, float, int]:
+    """(iterations in one cycle of brackets, its work in budget units, its evaluations); ``brackets``
+    as ``HyperBand``'s (``None``: all five)."""
     from mpibohb.schedule import rung_budgets, runs_per_budget
 
-    length = len(rung_budgets(MIN_BUDGET, MAX_BUDGET, ETA))
-    runs = runs_per_budget(length, MIN_BUDGET, MAX_BUDGET, ETA)
+    length = brackets or len(rung_budgets(MIN_BUDGET, MAX_BUDGET, ETA))
+    runs = runs_per_budget(length, MIN_BUDGET, MAX_BUDGET, ETA, brackets)
     return length, sum(n * b for b, n in runs.items()), sum(runs.values())
 
 
-def iterations_for(workers: int, sigma: float, work_per_worker: float) -> int:
+def iterations_for(workers: int, sigma: float, work_per_worker: float, brackets: int | None = None) -> int:
     """n_iterations whose expected work is ``work_per_worker * max_budget`` per worker."""
-    length, work, _ = cycle()
+    length, work, _ = cycle(brackets)
     return max(1, math.ceil(work_per_worker * MAX_BUDGET * workers / (work / length * math.exp(sigma**2 / 2))))
 
 
-def evaluations_of(n_iterations: int) -> int:
+def evaluations_of(n_iterations: int, brackets: int | None = None) -> int:
     """Evaluations that ``n_iterations`` Hyperband iterations make."""
     from mpibohb.schedule import runs_per_budget
 
-    return sum(runs_per_budget(n_iterations, MIN_BUDGET, MAX_BUDGET, ETA).values())
+    return sum(runs_per_budget(n_iterations, MIN_BUDGET, MAX_BUDGET, ETA, brackets).values())
 
 
 def all_busy_until(runs: list[Any], workers: int) -> float:
@@ -141,13 +143,14 @@ def all_busy_until(runs: list[Any], workers: int) -> float:
     return last
 
 
-def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: int = SEED) -> dict[str, Any]:
-    """One run of a cell: simulate it with ``seed`` and measure it."""
+def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: int = SEED,
+            brackets: int | None = None) -> dict[str, Any]:
+    """One run of a cell: simulate it with ``seed`` (and ``HyperBand``'s ``brackets``) and measure it."""
     from mpibohb import HyperBand, simulate
     from mpibohb.simulation import busy_fraction
 
     optimizer = HyperBand(space(seed), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=seed,
-                          fill_tail=schedule == "fill_tail", asynchronous=schedule == "asynchronous")
+                          fill_tail=schedule == "fill_tail", asynchronous=schedule == "asynchronous", brackets=brackets)
     wall, cpu = time.perf_counter(), time.process_time()
     result = simulate(optimizer, n_iterations=n_iterations, worker=loss, n_workers=workers,
                       duration=duration_of(sigma, seed))
@@ -241,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-evaluations", type=int,
                         help="evaluations of the extra cell at the largest K if its cells have fewer (default 100,000;"
                              " with --quick 0: no extra cell)")
+    parser.add_argument("--brackets", type=int, help="HyperBand's brackets (default: all five; 1: the most aggressive)")
     parser.add_argument("--json", help="write the settings, the rows of every seed and the cells as JSON")
     args = parser.parse_args(argv)
     workers = args.workers or ([32, 128] if args.quick else WORKERS)
@@ -250,24 +254,26 @@ def main(argv: list[str] | None = None) -> None:
     if len(seeds) < 1:
         parser.error("--seeds must be at least 1")
     per_worker = args.work_per_worker or (5 if args.quick else WORK_PER_WORKER)
-    cells = [(k, s, schedule, iterations_for(k, s, per_worker))
+    cells = [(k, s, schedule, iterations_for(k, s, per_worker, args.brackets))
              for k in workers for s in sigmas for schedule in schedules]
     largest = max(workers)
     min_evaluations = args.min_evaluations if args.min_evaluations is not None else 0 if args.quick else MIN_EVALUATIONS
-    if min_evaluations and max(evaluations_of(c[3]) for c in cells if c[0] == largest) < min_evaluations:
-        n = iterations_for(largest, max(sigmas), per_worker)
-        while evaluations_of(n) < min_evaluations:
+    if min_evaluations and max(evaluations_of(c[3], args.brackets) for c in cells if c[0] == largest) < min_evaluations:
+        n = iterations_for(largest, max(sigmas), per_worker, args.brackets)
+        while evaluations_of(n, args.brackets) < min_evaluations:
             n = math.ceil(n * 1.05)
         cells.append((largest, max(sigmas), "asynchronous", n))
-    length, work, evaluations = cycle()
-    print(f"HyperBand, budgets {MIN_BUDGET}..{MAX_BUDGET}, eta {ETA}, seeds {', '.join(map(str, seeds))}; run time ="
+    length, work, evaluations = cycle(args.brackets)
+    which = "" if args.brackets is None else f" (brackets={args.brackets})"
+    print(f"HyperBand{which}, budgets {MIN_BUDGET}..{MAX_BUDGET}, eta {ETA}, seeds {', '.join(map(str, seeds))};"
+          " run time ="
           f" budget x f, f log-normal (sigma s) per configuration; n_iterations = ceil({per_worker:g} x {MAX_BUDGET}"
           f" x K / ({work:g} / {length} x exp(s^2/2))) ({evaluations} evaluations per {length} iterations). Times in"
           " simulated seconds (budget units x f); each cell the mean over its seeds, ± the standard error.\n")
     rows = []
     for cell in cells:
         for seed in seeds:
-            rows.append(measure(*cell, seed=seed))
+            rows.append(measure(*cell, seed=seed, brackets=args.brackets))
             print(progress(rows[-1], len(rows), len(cells) * len(seeds)), file=sys.stderr, flush=True)
     means = aggregate(rows)
     print("\n".join(HEADER + [line(cell) for cell in means]))
@@ -278,7 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nSweep: {len(rows)} runs ({len(means)} cells x {len(seeds)} seeds), {evaluations_run:,} evaluations,"
           f" {sum(r['wall'] for r in rows):.0f} s wall in simulate.")
     if args.json:
-        settings = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA, "seeds": seeds, "workers": workers,
+        settings = {"min_budget": MIN_BUDGET, "max_budget": MAX_BUDGET, "eta": ETA, "brackets": args.brackets,
+                    "seeds": seeds, "workers": workers,
                     "sigmas": sigmas, "schedules": schedules, "work_per_worker": per_worker,
                     "cycle_work": work, "cycle_iterations": length, "cycle_evaluations": evaluations}
         Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows, "cells": means}, indent=1))

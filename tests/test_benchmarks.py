@@ -823,6 +823,20 @@ def test_heterogeneous_benchmark_measures_every_cell_and_its_bound(tmp_path):
     assert lines[-1].startswith("Real mpiexec run: not run")
 
 
+def test_heterogeneous_benchmark_runs_one_bracket(tmp_path, capsys):
+    """--brackets 1: iterations sized by the most aggressive bracket's work (405 budget units), and
+    every iteration runs that bracket: 81 + 27 + 9 + 3 + 1 evaluations."""
+    from benchmarks import heterogeneous
+
+    out = tmp_path / "one.json"
+    heterogeneous.main(["--quick", "--workers", "32", "--sigmas", "0", "--schedules", "asynchronous",
+                        "--brackets", "1", "--json", str(out)])
+    assert "HyperBand (brackets=1)" in capsys.readouterr().out
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["n_iterations"] == math.ceil(5 * 81 * 32 / 405) == 32
+    assert row["evaluations"] == 32 * 121
+
+
 def test_heterogeneous_cells_average_their_seeds():
     """aggregate: mean ± standard error of busy and busy / bound over seeds, means of the rest; rows of an
     older single-seed JSON (no seed key) are cells of one seed, rendered without a standard error."""
