@@ -280,7 +280,7 @@ def cli_json(*args: str) -> Any:
 
 # fields that the report got after the digests were recorded; the guard compares what both have
 REPORT_FIELDS_ADDED_LATER = ("budget_used_increments",)  # issue 21
-SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints")  # issue 21
+SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets")  # issue 21; brackets: 2026-12-06
 
 
 def without_later_fields(report: dict[str, Any]) -> dict[str, Any]:
