@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -168,24 +170,40 @@ def headings(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.startswith("#")]
 
 
+STAMP = re.compile(r"\n<!-- written by python -m benchmarks\.report, sha256 ([0-9a-f]{64}) -->\n\Z")
+
+
+def stamped(text: str) -> str:
+    """``text`` with a trailing comment holding its hash: a later report can tell whether the file
+    is still as it wrote it."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{text}\n<!-- written by python -m benchmarks.report, sha256 {digest} -->\n"
+
+
+def edited_by_hand(existing: str) -> bool:
+    """Whether ``existing`` differs from what a report wrote (its stamp's hash), or has no stamp."""
+    match = STAMP.search(existing)
+    return match is None or hashlib.sha256(existing[: match.start()].encode()).hexdigest() != match.group(1)
+
+
 def write_document(output: Path, text: str) -> Path:
-    """Write ``text`` to ``output``, unless that would lose sections the report does not make
-    (measurements written by hand into BENCHMARKS.md): then beside it, as ``<stem>.report.md``,
-    with a warning naming them, and the figures in ``docs/benchmarks`` are not replaced. Returns
-    the path written. Only whole sections (their headings) are compared: text added by hand
-    inside a section the report makes is not detected."""
-    if output.exists():
+    """Write ``text`` to ``output`` (stamped with its hash), unless ``output`` was changed since a
+    report wrote it, or has no stamp (measurements written by hand into BENCHMARKS.md, in a section
+    of their own or inside one the report makes): then beside it, as ``<stem>.report.md``, with a
+    warning naming the sections the report does not make, and the figures in ``docs/benchmarks``
+    are not replaced. Returns the path written."""
+    if output.exists() and edited_by_hand(existing := output.read_text()):
         made = set(headings(text))
-        lost = [heading for heading in headings(output.read_text()) if heading not in made]
-        if lost:
-            beside = output.with_name(output.stem + ".report.md")
-            beside.write_text(text)
-            print(f"warning: {output} has {len(lost)} sections that the report does not make, which it would lose "
-                  f"({'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}); wrote {beside} instead and left the "
-                  "figures in docs/benchmarks as they were: merge by hand, or move those sections out and run again",
-                  file=sys.stderr)
-            return beside
-    output.write_text(text)
+        lost = [heading for heading in headings(existing) if heading not in made]
+        beside = output.with_name(output.stem + ".report.md")
+        beside.write_text(stamped(text))
+        own = f"{len(lost)} sections that the report does not make ({'; '.join(lost[:5])}" \
+              f"{' ...' if len(lost) > 5 else ''})" if lost else "text that the report did not write"
+        print(f"warning: {output} has {own}, which it would lose; wrote {beside} instead and left the figures in "
+              "docs/benchmarks as they were: merge by hand, or move that text out (or the file away) and run again",
+              file=sys.stderr)
+        return beside
+    output.write_text(stamped(text))
     return output
 
 

@@ -1065,10 +1065,15 @@ def test_the_report_does_not_overwrite_sections_written_by_hand(tmp_path, capsys
 
     output = tmp_path / "BENCHMARKS.md"
     made = "# Benchmarks\n\n## Quality\n\ntable\n"
-    assert report.write_document(output, made) == output and output.read_text() == made
-    output.write_text(made + "\n#### Measured by hand\n\nfigures\n")
+    assert report.write_document(output, made) == output and output.read_text().startswith(made)
+    assert report.write_document(output, made.replace("table", "table 2")) == output  # as the report left it
+    output.write_text(output.read_text().replace("table 2", "table 2\n\nA sentence written by hand."))
     kept = output.read_text()
     beside = report.write_document(output, made.replace("table", "new table"))
     assert beside == tmp_path / "BENCHMARKS.report.md" and "new table" in beside.read_text()
-    assert output.read_text() == kept
-    assert "1 sections that the report does not make" in capsys.readouterr().err
+    assert output.read_text() == kept  # text added inside a section the report makes is not lost
+    assert "text that the report did not write" in capsys.readouterr().err
+    output.write_text(made + "\n#### Measured by hand\n\nfigures\n")  # no stamp, and a section of its own
+    kept = output.read_text()
+    assert report.write_document(output, made) == beside and output.read_text() == kept
+    assert "1 sections that the report does not make (#### Measured by hand)" in capsys.readouterr().err
