@@ -745,6 +745,16 @@ def test_every_benchmark_script_runs_as_a_module(module):
 
 
 @pytest.mark.mpiexec  # through the benchmark's own mpiexec
+def test_watch_latency_measures_the_launcher_and_both_switch_intervals():
+    returncode, stdout, stderr = _run_module("watch_latency", "--launcher-trials", "1", "--trials", "2", timeout=120)
+    assert returncode == 0, stderr[-3000:]
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("launcher: rank 0 lived ") and "1 runs of mpiexec -n 2" in lines[0]
+    assert "the watch's 0.05 ms" in lines[1] and "Python's default 5 ms" in lines[2]
+    assert all(" ms after the death (median; max " in line for line in lines[1:])
+
+
+@pytest.mark.mpiexec  # through the benchmark's own mpiexec
 def test_throughput_runs_as_a_module_and_every_rank_reports(tmp_path):
     """Its ranks run ``-m benchmarks.throughput --child`` under mpiexec; the idle probe needs the
     CPU time of every rank, so the worker ranks must come back from ``run`` to write it."""

@@ -66,3 +66,17 @@ def test_deaths_seen_in_one_wake_up_come_in_the_order_they_happened():
     if in_order:
         assert [rank for rank, _, _ in deaths[1:]] == order
     assert deaths[1 + order.index(5)][1] == "Fatal Python error: Aborted\n"
+
+
+def test_an_open_watch_gets_the_gil_quickly_and_gives_the_interval_back():
+    # The launcher kills rank 0 about 3 ms after a worker dies; with Python's default 5 ms switch
+    # interval the watch thread could not journal in time while the main thread ran Python.
+    from mpibohb.executors.watch import SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    watch = DeathWatch(lambda rank, text, in_order: None)
+    try:
+        assert abs(sys.getswitchinterval() - min(before, SWITCH_INTERVAL)) < 1e-9 and SWITCH_INTERVAL <= 1e-3
+    finally:
+        watch.close()
+    assert sys.getswitchinterval() == before

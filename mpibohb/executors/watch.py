@@ -12,6 +12,16 @@ Best effort by design: a worker rank that cannot connect (a firewall between nod
 a watch, and its deaths carry no evidence. Measured on one host: a worker's ``os._exit`` was
 journaled in 10 of 10 tries, a kill of rank 0 or of ``mpiexec`` in 0 of 10.
 
+The race is short: the launcher (MPICH's hydra) kills rank 0 about 2.6 ms after a worker's
+``os._exit``. The watch thread needs the GIL several times on its way to the journal (after
+``select``, each ``recv``, the write), and while rank 0's main thread runs Python (sampling,
+journaling, a resume's replay) each of those waits up to Python's switch interval, 5 ms by
+default: 11 ms in all (median), so a death at a busy moment, such as the start of a session,
+left no record. While a watch is open, rank 0 runs with a switch interval of
+:data:`SWITCH_INTERVAL`: 1.4 ms (median; at most 3.2 in 30 trials), so a death at a busy
+moment is mostly journaled in time (``python -m benchmarks.watch_latency``). It costs nothing
+while the watch thread sleeps in ``select``; the previous interval comes back when it closes.
+
 The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
 rank 0 can wake once for several closed sockets; Linux's epoll then still lists them in the order
 they became ready (its ready list is a queue), which this module checks once per process on
@@ -39,6 +49,7 @@ CONNECT_SECONDS = 5.0
 ORPHAN_GRACE_SECONDS = 3.0  # a closed socket, then no word from rank 0 for this long: rank 0 is gone
 _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of worker ranks that end with the run
 _KEEPS_ORDER: list[bool] = []  # epoll_keeps_order's answer, once per process
+SWITCH_INTERVAL = 5e-5  # seconds: how long the watch thread may wait for the GIL (see above)
 
 
 class DeathWatch:
@@ -56,6 +67,8 @@ class DeathWatch:
         self._texts: dict[int, bytearray] = {}
         self._closing = threading.Event()
         self._in_order = epoll_keeps_order() and isinstance(self._selector, getattr(selectors, "EpollSelector", ()))
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._watch, name="mpibohb-death-watch", daemon=True)
         self._thread.start()
 
@@ -76,6 +89,7 @@ class DeathWatch:
         :meth:`WatchedRank.orphaned`)."""
         self._closing.set()
         self._thread.join(timeout=2)
+        sys.setswitchinterval(self._switch_interval)
         for key in list(self._selector.get_map().values()):
             connection: socket.socket = key.fileobj  # type: ignore[assignment]
             if keep_connections and key.data is not None:
