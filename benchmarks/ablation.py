@@ -20,9 +20,8 @@ standard error over seeds at the same cumulative budget, the total of the proble
 run by benchmarks/quality.py's machinery, given that total budget, and shown under both
 accountings: Optuna charged only the increments between rungs (as it runs), and charged each
 rung's full budget like the others (then it has spent more than the total, and is read at the
-total). The problems that train
-models (``trains_models``: the MLP, the SVM, gradient boosting) are left out unless named
-(``--problem mlp_digits``): one of their runs trains hundreds of models.
+total). The problems that train models (``trains_models``: the MLP, the SVM, gradient boosting)
+are left out unless named (``--problem mlp_digits``): one of their runs trains hundreds of models.
 
 With ``--workers K`` (K > 1) the runs are synchronous (``--asynchronous``: asynchronous) on K
 simulated workers, each evaluation lasting ``budget x exp(sigma z(config))``
@@ -345,8 +344,8 @@ def main(argv: list[str] | None = None) -> None:
             peer_labels += [label for label in columns[name] if label not in VARIANTS and label not in peer_labels]
     labels = args.variants + peer_labels
     references = {label: reference_of(label) for label in labels}
-    where = "serially" if args.workers == 1 else f"on {args.workers} simulated workers (sigma {args.sigma:g}" \
-        + (", asynchronous)" if args.asynchronous else ")")
+    schedule = ", asynchronous" if args.asynchronous else ""
+    where = "serially" if args.workers == 1 else f"on {args.workers} simulated workers (sigma {args.sigma:g}{schedule})"
     print(f"Regret at the problems' total budget, {where}, mean ± s.e. over {args.seeds} seeds; after each figure"
           f" + better than the row it is compared with beyond the combined s.e., - worse, = within it.\n")
     print(table(columns, labels, references))
