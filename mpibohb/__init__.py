@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from .launcher import abort_job_on_uncaught_exceptions
+
 if TYPE_CHECKING:
     from .checkpoints import atomic_path
     from .optimizers import BOHB, HyperBand, RandomSearch, json_result_logger
@@ -28,6 +30,9 @@ _HOMES = {"BOHB": "mpibohb.optimizers", "HyperBand": "mpibohb.optimizers", "Rand
 __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "atomic_path",
            "json_result_logger", "load_result", "simulate"]
 __version__ = "0.1.0"
+
+# Under mpiexec, an error that ends one rank ends the job: the other ranks would wait for it for ever.
+abort_job_on_uncaught_exceptions()
 
 # No NullHandler on purpose: without any logging configuration Python prints WARNING and above to
 # stderr, so that failing evaluations and refused directories show; progress (INFO) needs basicConfig.

@@ -33,6 +33,8 @@ from typing import Any
 
 from . import liveness
 from .journal import JournalError
+from .launcher import end_shared_job
+from .schedule import brackets_phrase
 from .summary import load_run, load_run_or_logs, run_status, summarize, summarize_logs
 
 EXIT_ERROR = 2
@@ -90,8 +92,7 @@ def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[s
     started_with = "" if workers == at_start else f" (started with {at_start})"
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
     schedule = "".join(f", {name}" for name in ("asynchronous", "fill_tail") if settings.get(name))
-    if settings.get("brackets") is not None:
-        schedule += f", brackets={settings['brackets']} (the most aggressive)"
+    schedule += brackets_phrase(settings.get("brackets"))
     if settings.get("optimizer") == "bohb":  # a journal without the key is of HpBandSter's model
         schedule = f" (model {settings.get('model', 'hpbandster')}){schedule}"
     return [f"optimizer: {settings.get('optimizer')}{schedule}, budgets {budgets} (eta {settings.get('eta')}), "
@@ -286,21 +287,41 @@ def plot_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot_for_files()
+    kept = []
     for name in visualization.PLOTS:
+        path = out / f"{name}.png"
+        if path.exists() and not _plotted_here(path):
+            kept.append(path)
+            continue
         try:
             figure = getattr(visualization, name)(result)
         except ValueError as exc:
             print(f"skipped {name}: {exc}")
             continue
-        path = out / f"{name}.png"
         partial = out / f".{name}.png.partial"  # a viewer watching the folder never sees half a file
         try:
-            figure.savefig(partial, dpi=100, format="png")
+            figure.savefig(partial, dpi=100, format="png", metadata={"Software": PLOT_STAMP})
         finally:
             plt.close(figure)  # pyplot keeps every figure until it is closed
         os.replace(partial, path)
         print(path)
-    return 0
+    for path in kept:
+        print(f"mpibohb: kept {path}: a file that mpibohb plot did not write; move it, or give another --out",
+              file=sys.stderr)
+    return EXIT_ERROR if kept else 0
+
+
+PLOT_STAMP = "mpibohb plot"  # in each PNG's Software field: plot replaces only files that carry it
+
+
+def _plotted_here(path: Path) -> bool:
+    """Whether ``path`` is a PNG that ``plot`` wrote (its text chunks come before the image data)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(65536)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and b"Software\x00" + PLOT_STAMP.encode() in head
 
 
 def _pyplot_for_files() -> Any:
@@ -360,5 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (JournalError, OSError, ValueError) as exc:
         message = " ".join(str(exc).split())
-        print(f"mpibohb: {message}", file=sys.stderr)
+        print(f"mpibohb: {message}", file=sys.stderr, flush=True)
+        if args.command == "run":  # under mpiexec the other ranks may wait for this one in run()
+            end_shared_job(EXIT_ERROR, "the error above")
         return EXIT_ERROR

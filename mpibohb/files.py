@@ -57,6 +57,10 @@ def make_run_directory(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         return
+    in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:
+        where = "" if in_the_way == path else f": {in_the_way}"
+        raise RunFileError(f"run_dir {path}{where} is a file, not a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = directory_mode(file_mode())
     try:

@@ -16,11 +16,12 @@ import numpy as np
 from . import checks, schedule
 from .ask_tell import Optimizer
 from .checkpoints import CHECKPOINTS, checked_keep
-from .executors import Executor, launched_communicator
+from .executors import Executor
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .journal import RunDirectoryError
+from .launcher import launched_communicator
 from .result import Result
 from .samplers import Sampler
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
@@ -67,6 +68,9 @@ class _HyperbandFamily:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
+        # HpBandSter's master passed its working_directory on to compute, and so does this one
+        given_directory = hpbandster_arguments.pop("working_directory", None)
+        self.working_directory = None if given_directory is None else os.fspath(given_directory)
         if hpbandster_arguments:
             logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
                         sorted(hpbandster_arguments))
@@ -216,6 +220,10 @@ class _HyperbandFamily:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other; pick one")
+        if (resume or overwrite) and self.run_dir is None:
+            raise ValueError(f"{'resume' if resume else 'overwrite'}=True needs the optimizer's run_dir: without "
+                             "one nothing is kept to resume from (a kill loses the run); give run_dir=... to "
+                             f"{type(self).__name__}")
         if comm is not None and not callable(getattr(comm, "Get_size", None)):
             raise ValueError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD) or None, got {comm!r}")
         if self._has_run and self.run_dir is None:
@@ -228,7 +236,9 @@ class _HyperbandFamily:
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
         max_info_bytes(), file_mode()  # a bad MPIBOHB_MAX_INFO_BYTES or MPIBOHB_FILE_MODE: the same
-        working_directory = os.path.abspath(self.run_dir or os.getcwd())
+        working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())
+        if self.working_directory:
+            os.makedirs(working_directory, exist_ok=True)
         checkpoint_root = self.checkpoints_of(compute)
         comm = comm if comm is not None else launched_communicator()
         _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
@@ -281,6 +291,9 @@ class _HyperbandFamily:
 def _run_dir_and_overwrite(run_dir: Any, result_logger: Any) -> tuple[str | None, bool]:
     """The run directory, from ``run_dir`` or HpBandSter's ``result_logger=json_result_logger(...)``,
     and whether that logger asked to overwrite."""
+    if run_dir is not None and not os.fspath(run_dir):
+        raise ValueError("run_dir is empty; give a directory (\".\" for the current one), or None for a run "
+                         "without one")
     if result_logger is None:
         return (None if run_dir is None else os.fspath(run_dir)), False
     if not isinstance(result_logger, json_result_logger):

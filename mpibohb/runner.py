@@ -16,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import json
 import logging
 import sys
 from pathlib import Path
@@ -119,6 +120,11 @@ def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
         import ConfigSpace as CS
 
         try:
+            with open(path, encoding="utf-8") as file:
+                fields = json.load(file)
+            if not isinstance(fields, dict) or "hyperparameters" not in fields:
+                raise ValueError("not a ConfigSpace JSON file (it has no 'hyperparameters'; space.to_json(path) "
+                                 "writes one)")
             return CS.ConfigurationSpace.from_json(path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"--configspace: cannot read {path}: {exc}") from None

@@ -103,6 +103,11 @@ def checked_brackets(brackets: object, min_budget: float, max_budget: float, eta
     return None if value == most else value
 
 
+def brackets_phrase(brackets: int | None) -> str:
+    """The words the settings line and ``report`` add for ``brackets`` (nothing for all of them)."""
+    return "" if brackets is None else f", brackets={brackets} (the most aggressive)"
+
+
 def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: float,
                  brackets: int | None = None) -> BracketPlan:
     """Return the plan of the bracket run as Hyperband iteration ``iteration`` (0-based), cycling

@@ -42,6 +42,7 @@ from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_in
 from .result import Result, load_result, result_from_state
 from .run_directory import LOCK, RunDirectory, lock_run_directory
 from .samplers.models import TPE_KEPT_ON_RESUME
+from .schedule import brackets_phrase
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 
 logger = logging.getLogger("mpibohb")
@@ -310,7 +311,7 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
         return f"{n} {noun}{'' if n == 1 else 's'}"
 
     budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
-    brackets = "" if family.brackets is None else f", brackets={family.brackets} (the most aggressive)"
+    brackets = brackets_phrase(family.brackets)
     logger.info("%s: %s, budgets %s (eta %g)%s, %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
                 budgets, family.eta, brackets, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -52,6 +53,7 @@ class StopFlag:
         self.interruptible = False
         self.watching = False  # its handler is installed: the stop signals stop the run gracefully
         self._first_at = 0.0  # time.monotonic() of the first signal
+        self._escort_first_at: float | None = None  # of the first the escort saw, before the handler ran
 
     @property
     def requested(self) -> bool:
@@ -72,6 +74,16 @@ class StopFlag:
             yield
         finally:
             self.interruptible = False
+
+    def seen_by_escort(self, signum: int) -> None:
+        """A stop signal, as the escort thread saw it arrive (at once, while the main thread may be
+        stuck in a C call where the handler cannot run): a repeat after the window exits now."""
+        now = time.monotonic()
+        first = self._first_at if self.signum is not None else self._escort_first_at
+        if first is None:
+            self._escort_first_at = now
+        elif now - first >= REPEAT_WINDOW:
+            exit_at_once(signum)
 
     def handle(self, signum: int, frame: Any = None) -> None:
         """The signal handler: the first signal asks to stop; another, after the window, exits."""
@@ -149,7 +161,8 @@ class SignalWitness:
     signal that reaches one of its handlers to the wakeup fd, whichever handler runs.
 
     ``with SignalWitness() as witness: ...; witness.arrived()``; outside the main thread, where
-    Python keeps no wakeup fd, it sees nothing.
+    Python keeps no wakeup fd, it sees nothing. :meth:`escort` adds a thread that reads the
+    signals as they arrive, for a main thread that may be stuck in a C call.
     """
 
     def __init__(self) -> None:
@@ -158,6 +171,9 @@ class SignalWitness:
         for fd in (self._read, self._write):
             os.set_blocking(fd, False)
         self._previous: int | None = None
+        self._lock = threading.Lock()
+        self._seen = bytearray()  # what the escort read and arrived() has not yet reported
+        self._escort_wake: tuple[int, int] | None = None
 
     def __enter__(self) -> SignalWitness:
         self.rearm()
@@ -165,9 +181,16 @@ class SignalWitness:
 
     def __exit__(self, *exc_info: object) -> None:
         if self.active and self._previous is not None:
-            signal.set_wakeup_fd(self._previous)
-        os.close(self._read)
-        os.close(self._write)
+            signal.set_wakeup_fd(self._previous)  # first: no signal may write to a pipe being closed
+        if self._escort_wake is not None:
+            os.write(self._escort_wake[1], b"x")  # ends the escort, which closes the pipes
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        for fd in (self._read, self._write, *(self._escort_wake or ())):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def rearm(self) -> None:
         """Watch again (user code may have set a wakeup fd of its own); forget what came before."""
@@ -178,8 +201,8 @@ class SignalWitness:
             self._previous = previous
         self.arrived()
 
-    def arrived(self) -> int | None:
-        """The first stop signal that arrived since the last call, else ``None``."""
+    def _drain(self) -> bytes:
+        """What the wakeup fd holds now (the caller holds the lock)."""
         received = b""
         while True:
             try:
@@ -189,8 +212,40 @@ class SignalWitness:
             if not chunk:
                 break
             received += chunk
+        return received
+
+    def arrived(self) -> int | None:
+        """The first stop signal that arrived since the last call, else ``None``."""
+        with self._lock:
+            received = bytes(self._seen) + self._drain()
+            self._seen.clear()
         stops = [number for number in received if number in STOP_SIGNALS]
         return stops[0] if stops else None
+
+    def escort(self, flag: StopFlag) -> None:
+        """Start a thread that hands every stop signal to ``flag`` as it arrives
+        (:meth:`StopFlag.seen_by_escort`), while ``flag`` watches the stop signals: so a repeated
+        stop ends the process even while the main thread is stuck in a C call. It sleeps in
+        ``select`` in between, and ends with the witness."""
+        if not self.active or self._escort_wake is not None:
+            return
+        self._escort_wake = os.pipe()
+        threading.Thread(target=self._escort, args=(flag,), name="mpibohb-stop-escort", daemon=True).start()
+
+    def _escort(self, flag: StopFlag) -> None:
+        assert self._escort_wake is not None
+        wake = self._escort_wake[0]
+        while True:
+            ready, _, _ = select.select([self._read, wake], [], [])
+            if wake in ready:
+                self._close()
+                return
+            with self._lock:
+                received = self._drain()
+                self._seen += received
+            for number in received:
+                if number in STOP_SIGNALS and flag.watching:
+                    flag.seen_by_escort(number)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ too large to send and store (:func:`max_info_bytes`) is replaced by a note; the 
 from __future__ import annotations
 
 import contextlib
+import decimal
 import inspect
 import logging
 import math
@@ -90,6 +91,23 @@ class Worker:
         and ``checkpoint_dir`` (a directory of this configuration for the whole run, the same on
         every rank, created before the call), to continue training from a checkpoint."""
         raise NotImplementedError("subclasses of Worker must implement compute()")
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """HpBandSter's worker loop, which mpibohb does not have: raises ``RuntimeError`` saying
+        what takes its place."""
+        raise RuntimeError(_NO_WORKER_LOOP.format(call="Worker.run()"))
+
+    def load_nameserver_credentials(self, *args: Any, **kwargs: Any) -> None:
+        """HpBandSter's nameserver lookup, which mpibohb does not need: raises ``RuntimeError``."""
+        raise RuntimeError(_NO_WORKER_LOOP.format(call="Worker.load_nameserver_credentials()"))
+
+
+_NO_WORKER_LOOP = (
+    "{call} is HpBandSter's: mpibohb has no nameserver and no worker loop of its own. Give the worker to "
+    "the optimizer, opt.run(n_iterations=..., worker=w), and run the same script on every process "
+    "(under mpiexec rank 0 runs the optimizer and the other ranks evaluate inside run()); docs/porting.md "
+    "shows the four ways of running"
+)
 
 
 @dataclass
@@ -182,8 +200,9 @@ def _unfilled(signature: inspect.Signature, given: Iterable[str]) -> list[str]:
 def _wants_keywords(signature: inspect.Signature) -> bool:
     """Is this a function in compute's names that ``f(config, budget)`` would call wrongly?
 
-    Yes when every parameter has one of compute's names, one is ``config``, and the first two are
-    not ``config, budget`` (``f(config_id, config, budget)``, ``f(budget, config)``, ``f(config)``);
+    Yes when every parameter has one of compute's names, one is ``config``, and they are not just
+    ``config, budget`` in that order (``f(config_id, config, budget)``, ``f(budget, config)``,
+    ``f(config)``, ``f(config, budget, working_directory)``);
     never with ``*args`` or positional-only parameters, which only the positional call serves. (A
     function that names a checkpoint argument is called by keyword anyway.)
     """
@@ -192,7 +211,8 @@ def _wants_keywords(signature: inspect.Signature) -> bool:
         return False
     named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
     positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
-    return "config" in named and set(named) <= set(_COMPUTE_ARGUMENTS) and positional[:2] != ["config", "budget"]
+    return ("config" in named and set(named) <= set(_COMPUTE_ARGUMENTS)
+            and (positional[:2] != ["config", "budget"] or len(named) > 2))
 
 
 def _keyword_caller(compute: Callable[..., Any]) -> Callable[..., Any]:
@@ -418,6 +438,8 @@ def _real_loss(loss: Any) -> float:
             shape = getattr(loss, "shape", "?")
             raise InvalidResultError(f"the loss must be one real number, got {type(loss).__name__} "
                                      f"of shape {tuple(shape) if shape != '?' else shape}: {loss!r:.200}") from None
+    if isinstance(value, decimal.Decimal):  # a real number that numbers.Real leaves out
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
     return float(value)

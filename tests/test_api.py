@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import decimal
 import importlib
 import logging
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -409,8 +411,10 @@ def test_a_worker_that_fails_sometimes() -> None:
 
 
 @pytest.mark.parametrize("wrap", [lambda loss: {"loss": np.array(loss)}, lambda loss: np.array([loss]),
-                                  lambda loss: {"loss": np.array([[loss]])}], ids=["0-d", "bare (1,)", "(1, 1)"])
-def test_a_loss_in_a_one_element_array_is_read_as_its_number(wrap: Any) -> None:
+                                  lambda loss: {"loss": np.array([[loss]])},
+                                  lambda loss: {"loss": decimal.Decimal(loss)}],
+                         ids=["0-d", "bare (1,)", "(1, 1)", "Decimal"])
+def test_a_loss_in_a_one_element_array_or_a_decimal_is_read_as_its_number(wrap: Any) -> None:
     plain = small_bohb().run(n_iterations=2, worker=toy_loss)
     wrapped = small_bohb().run(n_iterations=2, worker=lambda config, budget: wrap(toy_loss(config, budget)))
     assert all(type(run.loss) is float for run in wrapped.get_all_runs())
@@ -577,6 +581,8 @@ def test_a_resume_with_another_optimizer_names_that_first_and_only_what_else_dif
     (dict(overwrite=2), "overwrite must be True or False"),
     (dict(comm="x"), "comm must be an mpi4py communicator"),
     (dict(workers_return="yes"), "workers_return must be True or False"),
+    (dict(resume=True), "resume=True needs the optimizer's run_dir: without one nothing is kept"),
+    (dict(overwrite=True), "overwrite=True needs the optimizer's run_dir"),
 ])
 def test_bad_run_flags_raise_value_error(arguments: dict, shown: str) -> None:
     with pytest.raises(ValueError, match=shown):
@@ -688,3 +694,46 @@ def test_a_min_n_workers_the_run_cannot_meet_is_a_warning(caplog, arguments: dic
 def test_workers_return_changes_nothing_in_one_process() -> None:
     runs = [small_bohb().run(n_iterations=1, worker=toy_loss, workers_return=flag).get_all_runs() for flag in (0, 1)]
     assert [(r.config_id, r.budget, r.loss) for r in runs[0]] == [(r.config_id, r.budget, r.loss) for r in runs[1]]
+
+
+def test_an_empty_run_dir_is_refused_not_taken_as_the_current_directory(tmp_path: Path) -> None:
+    """``run_dir=os.environ.get("RUN_DIR", "")`` would write the run's files where the script runs."""
+    with pytest.raises(ValueError, match=r'run_dir is empty; give a directory \("\." for the current one\)'):
+        small_bohb(run_dir="")
+
+
+def test_hpbandster_s_worker_loop_calls_say_what_takes_their_place() -> None:
+    worker = Worker(run_id="x", nameserver="127.0.0.1")
+    calls = (lambda: worker.run(background=True), lambda: worker.load_nameserver_credentials(working_directory="."))
+    for call in calls:
+        with pytest.raises(RuntimeError, match=r"is HpBandSter's: mpibohb has no nameserver and no worker loop .* "
+                                               r"opt\.run\(n_iterations=\.\.\., worker=w\)"):
+            call()
+
+
+def test_a_function_naming_working_directory_gets_the_optimizer_s(tmp_path: Path) -> None:
+    """HpBandSter's compute(config, budget, working_directory) as a plain function; its master's
+    working_directory reached compute, and so does the optimizer's here."""
+    seen: set[str] = set()
+
+    def f(config: dict, budget: float, working_directory: str) -> float:
+        seen.add(working_directory)
+        return toy_loss(config, budget)
+
+    small_bohb(working_directory=tmp_path / "shared").run(n_iterations=1, worker=f)
+    assert seen == {str(tmp_path / "shared")} and (tmp_path / "shared").is_dir()
+    seen.clear()
+    small_bohb(run_dir=tmp_path / "run").run(n_iterations=1, worker=f)
+    assert seen == {str(tmp_path / "run")}
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_run_dir_in_the_place_of_a_file_is_refused_naming_it(tmp_path: Path, below: str) -> None:
+    from mpibohb.files import RunFileError
+
+    (tmp_path / "notes.txt").write_text("a user's file")
+    run_dir = tmp_path / "notes.txt" / below if below else tmp_path / "notes.txt"
+    shown = f"{tmp_path / 'notes.txt'} is a file" if not below else f"{run_dir}: {tmp_path / 'notes.txt'} is a file"
+    with pytest.raises(RunFileError, match=re.escape(f"run_dir {shown}, not a directory")):
+        small_bohb(run_dir=run_dir).run(n_iterations=1, worker=toy_loss)
+    assert (tmp_path / "notes.txt").read_text() == "a user's file"

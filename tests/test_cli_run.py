@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import runpy
+import shutil
 import sys
 from collections import Counter
 
@@ -126,6 +127,17 @@ def test_bad_worker_specs_give_one_line_errors(tmp_path):
         assert message in finished.stderr and "Traceback" not in finished.stderr, finished.stderr[-2000:]
 
 
+def test_a_configspace_file_that_is_not_one_is_refused_saying_so(tmp_path):
+    (tmp_path / "space.json").write_text('{"a": 1}')
+    finished = run_cli("run", "--worker", f"{SCRIPTS / 'spmd_run.py'}:toy", "--configspace",
+                       str(tmp_path / "space.json"), "--min-budget", "1", "--max-budget", "9", "--n-iterations",
+                       "1", "--run-dir", str(tmp_path / "run"))
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (f"mpibohb: --configspace: cannot read {tmp_path / 'space.json'}: not a "
+                                       "ConfigSpace JSON file (it has no 'hyperparameters'; space.to_json(path) "
+                                       "writes one)")
+
+
 def readme_run_py() -> str:
     """The ``run.py`` of README.md's "Use" section."""
     text = (ROOT / "README.md").read_text()
@@ -144,6 +156,23 @@ def test_the_readme_run_py_runs_as_a_script_and_as_a_worker_file(tmp_path, capsy
                         "--max-budget", "243", "--n-iterations", "1", "--run-dir", "run", "--quiet", cwd=tmp_path)
     assert as_worker.returncode == 0, as_worker.stderr[-3000:]
     assert as_worker.stdout.startswith("finished: 40 runs") and as_worker.stdout.count("\n") == 1  # no run of its own
+
+
+@pytest.mark.mpiexec
+def test_a_worker_file_missing_on_one_rank_ends_the_job_instead_of_a_hang(tmp_path):
+    """Rank 2 starts in another directory (a file not on a shared file system): it cannot load the
+    worker, so it ends the job rather than leave ranks 0 and 1 waiting for it in run()."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(ROOT / "examples" / "toy_worker.py", tmp_path / "work" / "toy_worker.py")
+    args = cli("--worker", "toy_worker.py:MyWorker", "--min-budget", "9", "--max-budget", "243", "--n-iterations",
+               "1", "--run-dir", str(tmp_path / "run"), "--quiet")
+    command = [mpiexec(), "-n", "2", *args, ":", "-n", "1", "-wdir", str(tmp_path / "elsewhere"), *args]
+    finished = run_command(command, timeout=60, cwd=tmp_path / "work")
+    assert finished.returncode == 2, finished.stderr[-3000:]
+    assert "mpibohb: --worker: no file toy_worker.py" in finished.stderr
+    assert "the error above on rank 2: ending the whole MPI job" in finished.stderr
+    assert "finished:" not in finished.stdout
 
 
 @pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.mpiexec)])

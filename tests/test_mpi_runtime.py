@@ -67,9 +67,12 @@ def test_user_failures_become_failed_runs_and_the_run_completes(tmp_path):
     assert len(runs) == 22
     errors = [r["error"] for r in runs if r["error"]]
     assert all(r["loss"] is None for r in runs if r["error"])
-    for reason in ["RuntimeError on rank", "compute must return a dict", "the loss must be finite",
-                   "cannot pickle", "timeout"]:
+    for reason in ["RuntimeError on rank", "compute must return a dict", "the loss must be finite", "timeout"]:
         assert any(reason in e for e in errors), f"no failure mentions {reason!r}: {errors}"
+    assert not any("pickle" in e for e in errors), errors
+    # an info that cannot be pickled travels as a note with its repr; the run keeps its loss (1.0)
+    noted = [r for r in runs if (r["info"] or "").startswith("<info dropped: it cannot be pickled")]
+    assert noted and all(r["loss"] == 1.0 and "<unlocked _thread.lock object" in r["info"] for r in noted), runs
     assert any(r["loss"] is not None for r in runs)
 
 
@@ -183,3 +186,24 @@ def test_ignored_worker_counts_are_warned_about_once_on_rank_0(tmp_path):
                                  "workers): this MPI job has 2 worker ranks") == 1
     matching = run_mpi(3, AFTER, "--n_workers", "2", "--min_n_workers", "2", timeout=60, cwd=tmp_path)
     assert matching.returncode == 0 and "WARNING" not in matching.stderr, matching.stderr[-3000:]
+
+
+def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path):
+    """Ranks 0 and 1 wait in run() for rank 2, which raised: the job ends, saying why."""
+    finished = run_mpi(3, AFTER, "--before", "raise", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    assert "RuntimeError: rank 2 has no GPU" in finished.stderr
+    assert "an uncaught RuntimeError on rank 2: ending the whole MPI job" in finished.stderr
+    assert "AFTER RUN" not in finished.stdout
+
+
+def test_a_rank_that_comes_late_to_run_is_waited_for_asleep_with_a_warning(tmp_path):
+    """The worker ranks call run() 4 s after rank 0: rank 0 says why it waits, sleeps meanwhile
+    (a rank blocked in an MPI collective would spin a core for those 4 s), and the run goes on."""
+    finished = run_mpi(3, AFTER, "--before", "late", timeout=90, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stderr.count("has waited 1 s in run() for the other ranks of its communicator: under mpiexec "
+                                 "every process must call run()") == 1, finished.stderr[-3000:]
+    assert finished.stdout.count("RESULT 19") == 1
+    cpu = float(finished.stdout.split("RUN CPU ")[1].split()[0])
+    assert cpu < 2.0, f"rank 0 used {cpu} s of CPU in run(), 4 s of which it waited"

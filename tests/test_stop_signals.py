@@ -97,6 +97,24 @@ def test_a_second_signal_ends_a_stop_that_does_not_come(tmp_path, signum):
 
 
 @pytest.mark.processes
+def test_a_second_signal_ends_a_serial_evaluation_stuck_in_a_c_call(tmp_path):
+    # no Python handler runs inside the C call: a thread sees the signals on the wakeup fd
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, "--c_call", "30", "--announce"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    time.sleep(1)  # COMPUTING comes a few bytecodes before the C call, where the handler would still run
+    os.kill(running.pid, signal.SIGTERM)
+    time.sleep(REPEAT_WINDOW + 0.5)  # not an assertion on time: a signal sooner is a copy of the first
+    assert running.poll() is None
+    os.kill(running.pid, signal.SIGTERM)
+    code, out, err = finish(running, timeout=20)
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    assert "C CALL DONE" not in out
+    assert "SIGTERM again while stopping: exiting at once (exit code 143)" in err
+    assert all(record["type"] != "result" for record in read_journal(run_dir))
+
+
+@pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     running = start(toy(run_dir, "--sleep", "60", "--announce"))

@@ -230,6 +230,19 @@ def test_the_plot_command_closes_its_figures(runs: dict[str, Path], tmp_path: Pa
         assert plt.get_fignums() == [mine.number]
 
 
+def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(runs: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    mine = tmp_path / "losses_over_time.png"
+    mine.write_text("my precious")
+    plotted = run_cli("plot", runs["full"], "--out", tmp_path)
+    assert plotted.returncode == 2
+    assert plotted.stderr.strip() == (f"mpibohb: kept {mine}: a file that mpibohb plot did not write; move it, "
+                                      "or give another --out")
+    assert mine.read_text() == "my precious"
+    assert len(plotted.stdout.splitlines()) == len(visualization.PLOTS) - 1  # the others are written
+    assert run_cli("plot", runs["full"], "--out", tmp_path).returncode == 2  # and replaced when run again
+
+
 @pytest.mark.slow  # 18 PNG files
 def test_plot_command(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"

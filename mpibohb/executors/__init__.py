@@ -9,8 +9,6 @@ stop) and ``close()``.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -55,18 +53,3 @@ class Executor(Protocol):
     def close(self) -> None:
         """Stop the workers."""
         ...
-
-
-# Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
-# Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers such as srun --mpi=pmix (PMIX_RANK).
-_LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
-
-
-def launched_communicator() -> Any:
-    """``MPI.COMM_WORLD`` when this process was started by an MPI launcher (or mpi4py is already
-    imported), else ``None``; mpi4py is not imported otherwise."""
-    if "mpi4py.MPI" in sys.modules or any(name in os.environ for name in _LAUNCHER_VARIABLES):
-        from mpi4py import MPI
-
-        return MPI.COMM_WORLD
-    return None

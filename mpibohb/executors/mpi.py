@@ -2,7 +2,7 @@
 :func:`~mpibohb.executors.mpi_worker.serve`.
 
 mpi4py is imported by this module and by ``mpi_protocol``, ``mpi_worker`` and ``exit_gate``
-beside it, and nowhere else but :func:`mpibohb.executors.launched_communicator`. The master keeps a
+beside it, and nowhere else but :func:`mpibohb.launcher.launched_communicator`. The master keeps a
 deadline per job when there is a ``timeout``, takes ranks that keep failing out of service
 (:mod:`mpibohb.health`), and learns at once of a worker rank's death (:mod:`.watch`).
 
@@ -43,7 +43,17 @@ from ..journal import (
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
-from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, probe, unpack_outcome, worker_name
+from .mpi_protocol import (
+    PROTOCOL_VERSION,
+    TAG_JOB,
+    TAG_OUTCOME,
+    Backoff,
+    JobKey,
+    meet_in_run,
+    probe,
+    unpack_outcome,
+    worker_name,
+)
 from .mpi_worker import RankZeroGoneError, serve
 from .watch import Address, DeathWatch, WatchedRank
 
@@ -359,6 +369,7 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
         RuntimeError: ranks of ``comm`` ended their process when an earlier run ended.
     """
     refuse_ranks_that_ended(comm)
+    meet_in_run(comm)  # before the collectives below, which would spin while a rank is late
     if not workers_return:
         hold_at_exit(comm)
     comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours

@@ -15,6 +15,9 @@ Both sides poll with ``Iprobe`` and a capped exponential backoff sleep, because 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import pickle
 import socket
 import time
@@ -22,12 +25,17 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ..worker import Outcome
+from ..worker import INFO_DROPPED, Outcome
 
 PROTOCOL_VERSION = 3
 TAG_JOB = 11
 TAG_OUTCOME = 12
 JobKey = tuple[tuple[int, int, int], float]
+_INFO_REPR_CHARS = 1000  # of an info that cannot be pickled, this much of its repr travels instead
+_WARNED_UNPICKLABLE: list[bool] = []
+START_WARNING_SECONDS = 30.0  # a rank still alone in run() after this long says why it waits
+
+logger = logging.getLogger(__name__)
 
 
 class Backoff:
@@ -67,14 +75,35 @@ def worker_name(comm: MPI.Comm) -> str:
 
 
 def pack_outcome(outcome: Outcome) -> bytes:
-    """The outcome's fields, pickled; a result that cannot be pickled becomes a failed run."""
+    """The outcome's fields, pickled. An ``info`` that cannot be pickled is replaced by a note with
+    its ``repr`` (the loss stays, as a serial run keeps it); any other part that cannot be pickled
+    makes the run a failed one."""
     try:
         return pickle.dumps(_fields(outcome), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - any pickling failure of user data
-        reason = f"the result of compute cannot be pickled: {type(exc).__name__}: {exc}"
-        failed = Outcome(None, None, f"UnpicklableResult on {outcome.worker}: {reason}", outcome.started,
-                         outcome.finished, outcome.worker, outcome.interrupted)
-        return pickle.dumps(_fields(failed))
+        reason = f"{type(exc).__name__}: {exc}"
+    if outcome.info is not None:
+        kept = dataclasses.replace(outcome, info=_unpicklable_info_note(outcome.info, reason))
+        with contextlib.suppress(Exception):
+            return pickle.dumps(_fields(kept), protocol=pickle.HIGHEST_PROTOCOL)
+    failed = Outcome(None, None, f"UnpicklableResult on {outcome.worker}: the result of compute cannot be pickled: "
+                     f"{reason}", outcome.started, outcome.finished, outcome.worker, outcome.interrupted)
+    return pickle.dumps(_fields(failed))
+
+
+def _unpicklable_info_note(info: Any, reason: str) -> str:
+    """What travels instead of an ``info`` that cannot be pickled; said once per rank as a warning."""
+    try:
+        shown = repr(info)
+    except Exception as exc:  # noqa: BLE001 - a user's __repr__
+        shown = f"<repr failed: {type(exc).__name__}>"
+    if len(shown) > _INFO_REPR_CHARS:
+        shown = shown[:_INFO_REPR_CHARS] + "..."
+    if not _WARNED_UNPICKLABLE:
+        _WARNED_UNPICKLABLE.append(True)
+        logger.warning("an info returned by compute cannot be pickled to travel to rank 0 (%s): it is replaced "
+                       "by a note with its repr, and the loss is kept (said once per rank)", reason)
+    return f"{INFO_DROPPED} it cannot be pickled ({reason}); its repr: {shown}>"
 
 
 def _fields(outcome: Outcome) -> tuple[Any, ...]:
@@ -90,3 +119,23 @@ def unpack_outcome(fields: bytes, rank: int) -> Outcome:
         now = time.time()
         return Outcome(None, None, f"UnpicklableResult from rank {rank}: the master cannot unpickle the result: "
                        f"{type(exc).__name__}: {exc}", now, now, f"rank {rank}")
+
+
+def meet_in_run(comm: MPI.Comm) -> None:
+    """Wait, sleeping, until every rank of ``comm`` has called ``run()``: a non-blocking barrier,
+    since a rank blocked in a collective spins a core. A rank that waits past
+    :data:`START_WARNING_SECONDS` warns (then every ten minutes): a script that calls ``run()``
+    on some ranks only would otherwise wait without a word."""
+    request = comm.Ibarrier()
+    backoff = Backoff(start=1e-3, cap=5e-2, yields=0)
+    started = time.monotonic()
+    warn_at = START_WARNING_SECONDS
+    while not request.Test():
+        backoff.sleep()
+        waited = time.monotonic() - started
+        if waited >= warn_at:
+            warn_at += 600.0
+            logger.warning("%s has waited %.0f s in run() for the other ranks of its communicator: under "
+                           "mpiexec every process must call run() (rank 0 runs the optimizer in it, the "
+                           "others evaluate); a rank that raised an error before says so above",
+                           worker_name(comm), waited)

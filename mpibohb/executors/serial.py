@@ -63,6 +63,7 @@ class SerialExecutor:
         try:
             with stop.interruptible_section(), handlers_restored():
                 self._witness.rearm()
+                self._witness.escort(stop)  # a second stop ends the process even inside a C call
                 outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
                                    self.name, self.timeout, job.previous_budget,
                                    directory_for(self.checkpoint_root, job.config_id))

@@ -2,6 +2,7 @@
 
     mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
+                                     [--before raise|late]
 
 Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
@@ -9,7 +10,9 @@ script) before it prints ``RESULT <runs>``. ``raise``: rank 0 raises. ``run_agai
 ``run`` follows the first; ``run_again_returning`` passes ``workers_return=True`` to the first.
 ``--pid_dir``: each rank writes its pid into DIR/<rank>, then ``ended`` into DIR/<rank>.run
 when its run has ended. ``--n_workers`` and ``--min_n_workers`` go to ``run``; mpibohb's
-warnings go to stderr.
+warnings go to stderr. ``--before raise``: rank 2 raises before ``run`` (a user's mistake on one
+rank). ``--before late``: the worker ranks call ``run`` 4 s after rank 0, which warns after 1 s
+and prints ``RUN CPU <seconds>``, the CPU time its ``run`` took.
 """
 
 import argparse
@@ -39,6 +42,7 @@ def main():
     parser.add_argument("--pid_dir")
     parser.add_argument("--n_workers", type=int)
     parser.add_argument("--min_n_workers", type=int)
+    parser.add_argument("--before", choices=["raise", "late"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     extra = {} if args.min_n_workers is None else {"min_n_workers": args.min_n_workers}
@@ -48,8 +52,19 @@ def main():
     cs = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     opt = HyperBand(cs, min_budget=1, max_budget=9, eta=3, seed=3)
     first_returns = args.workers_return or args.then == "run_again_returning"
+    if args.before == "raise" and rank() == "2":
+        raise RuntimeError("rank 2 has no GPU")
+    if args.before == "late":
+        from mpibohb.executors import mpi_protocol
+
+        mpi_protocol.START_WARNING_SECONDS = 1.0
+        if rank() != "0":
+            time.sleep(4)
+    cpu = time.process_time()
     res = opt.run(n_iterations=2, worker=loss, workers_return=first_returns, n_workers=args.n_workers, **extra)
     print(f"AFTER RUN rank {rank()}: {type(res).__name__}", flush=True)
+    if args.before == "late" and res is not None:
+        print(f"RUN CPU {time.process_time() - cpu:.2f}", flush=True)
     if args.pid_dir:
         (Path(args.pid_dir) / f"{rank()}.run").write_text("ended")
     if args.then.startswith("run_again"):

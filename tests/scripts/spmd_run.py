@@ -4,8 +4,8 @@
 
 Workers:
   toy      deterministic smooth loss of x, y, c and the budget
-  faulty   by config index: raises, returns a string, a NaN loss, an unpicklable info, runs past
-           the timeout; every other config succeeds
+  faulty   by config index: raises, returns a string, a NaN loss, an unpicklable info (which
+           succeeds with a note for its info), runs past the timeout; every other config succeeds
   exit     rank 2 ends its process with os._exit(3) on its first job
   internal the master's own code raises after 5 results (a simulated mpibohb bug)
   worker_internal  the worker loop's own code raises on rank 1 (a simulated mpibohb bug)
@@ -104,7 +104,8 @@ def main():
         return
     runs = [{"config_id": list(r.config_id), "budget": r.budget, "loss": r.loss, "worker": r.worker,
              "config": res.get_id2config_mapping()[r.config_id]["config"],
-             "error": (r.error_logs or "").splitlines()[0] if r.error_logs else None}
+             "error": (r.error_logs or "").splitlines()[0] if r.error_logs else None,
+             "info": r.info if isinstance(r.info, str) else None}
             for r in res.get_all_runs()]
     print("RESULT " + json.dumps({"runs": runs, "incumbent": list(res.get_incumbent_id() or [])}))
 

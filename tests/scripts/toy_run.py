@@ -1,18 +1,20 @@
 """The toy run of the reliability tests: x in [0, 1], BOHB on budgets 1..27 (eta 3), seeded.
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
-        [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce]
+        [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
 bytes; ``--swallow_stop`` makes compute catch whatever interrupts it and go on sleeping, as code
 that catches ``BaseException`` does; ``--announce`` prints ``COMPUTING`` as each evaluation
-starts. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
+starts. ``--c_call S``: compute spends about S seconds in one C call (a key derivation), where
+no Python signal handler runs, then prints ``C CALL DONE``. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory.
 """
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import time
 
@@ -21,7 +23,19 @@ import ConfigSpace as CS
 from mpibohb import BOHB
 
 
+def rounds_for(seconds):
+    """pbkdf2 rounds that take about ``seconds`` on this machine."""
+    fastest = float("inf")
+    for _ in range(3):  # the fastest of three: a busy moment would make the call too short
+        started = time.perf_counter()
+        hashlib.pbkdf2_hmac("sha256", b"x", b"y", 50_000)
+        fastest = min(fastest, time.perf_counter() - started)
+    return int(50_000 * seconds / max(fastest, 1e-6))
+
+
 def make_compute(args):
+    rounds = rounds_for(args.c_call) if args.c_call else 0
+
     def compute(config_id, config, budget):
         if args.raise_ and config_id[2] % 3 == 1:
             raise {"interrupt": KeyboardInterrupt, "cancel": asyncio.CancelledError}[args.raise_]()
@@ -29,6 +43,9 @@ def make_compute(args):
             if args.announce:
                 print("COMPUTING", config_id, budget, flush=True)
             time.sleep(args.sleep)
+            if rounds:
+                hashlib.pbkdf2_hmac("sha256", b"x", b"y", rounds)
+                print("C CALL DONE", flush=True)
         except BaseException:  # noqa: BLE001 - the point: code that swallows the stop
             if not args.swallow_stop:
                 raise
@@ -50,6 +67,7 @@ def main():
     parser.add_argument("--info_bytes", type=int, default=0)
     parser.add_argument("--swallow_stop", action="store_true")
     parser.add_argument("--announce", action="store_true")
+    parser.add_argument("--c_call", type=float, default=0.0)
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
