@@ -7,7 +7,9 @@ recorded, until the evidence decides:
 * the rank's next evaluation succeeds: the rank works, so the held failure is the configuration's
   and is recorded;
 * the rank fails ``limit`` evaluations in a row while another rank succeeded since the first of
-  them: the rank is taken out of service and its held failures run again on other ranks;
+  them (more where configurations often fail on the other ranks: as many as a healthy rank shows
+  in a row with a chance of :data:`HEALTHY_STREAK_CHANCE`, at most :data:`MOST_FAILURES_IN_A_ROW`):
+  the rank is taken out of service and its held failures run again on other ranks;
 * nothing else can run (every open bracket waits) and failures are held: a failure on a rank that
   has succeeded before and failed only once since is recorded, any other runs again on another
   rank. A job that runs again is recorded with that second outcome, whatever it is;
@@ -20,6 +22,7 @@ the verdicts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +30,8 @@ from .brackets import Job
 from .worker import Outcome
 
 DEFAULT_RANK_FAILURE_LIMIT = 3
+HEALTHY_STREAK_CHANCE = 0.01  # how rarely a healthy rank may fail as often in a row as retires it
+MOST_FAILURES_IN_A_ROW = 10
 MAX_EVIDENCED_DEATHS = 2  # MPI: a job whose worker rank was seen to die this often while running it is failed
 
 
@@ -71,6 +76,7 @@ class RankHealth:
         self._retried_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job -> the retired rank it left
         self._settled_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job run again -> rank it left
         self._trials: dict[int, list[int]] = {}  # retired rank -> [jobs run again, of those failed again]
+        self._outcomes: dict[int, list[int]] = {}  # rank -> [outcomes, of those failed]
 
     @property
     def holding(self) -> int:
@@ -80,6 +86,9 @@ class RankHealth:
     def observe(self, rank: int, job: Job, outcome: Outcome) -> Verdict:
         """The outcome of ``job`` on ``rank``."""
         key = (job.config_id, job.budget)
+        counts = self._outcomes.setdefault(rank, [0, 0])
+        counts[0] += 1
+        counts[1] += outcome.failed
         verdict = Verdict(reinstated=self._judge_retirement(key, outcome.failed))
         if not outcome.failed:
             self._successes += 1
@@ -102,10 +111,20 @@ class RankHealth:
             streak.last_error = outcome.error
         for failing in list(self._streaks):  # a success elsewhere may be what convicts a fast-failing rank
             streak = self._streaks[failing]
-            if self.limit is not None and streak.failures >= self.limit \
+            if self.limit is not None and streak.failures >= self._streak_limit(failing, self.limit) \
                     and self._successes > streak.successes_at_start and len(self.in_service) > 1:
                 self._retire(failing, verdict)
         return verdict
+
+    def _streak_limit(self, rank: int, limit: int) -> int:
+        """Failures in a row that retire ``rank``: ``limit``, or more where configurations fail often
+        on the other ranks (their failure rate, with a prior of 1 in 10 worth 5 outcomes), so that a
+        healthy rank reaches it with a chance of :data:`HEALTHY_STREAK_CHANCE`."""
+        seen = sum(counts[0] for other, counts in self._outcomes.items() if other != rank)
+        failed = sum(counts[1] for other, counts in self._outcomes.items() if other != rank)
+        rate = (failed + 0.5) / (seen + 5)
+        needed = math.ceil(math.log(HEALTHY_STREAK_CHANCE) / math.log(rate)) if rate < 1 else MOST_FAILURES_IN_A_ROW
+        return max(limit, min(MOST_FAILURES_IN_A_ROW, needed))
 
     def _judge_retirement(self, key: tuple[tuple[int, int, int], float], failed: bool) -> int | None:
         """A job that a retired rank had failed ran again: return the rank if it is back in service."""

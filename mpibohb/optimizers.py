@@ -183,8 +183,9 @@ class _HyperbandFamily:
                 script but its last); rank 0 returns the ``Result`` either way.
             max_rank_failures: under MPI, a worker rank whose last this many evaluations failed
                 while other ranks succeeded is taken out of service, and those evaluations run
-                again on other ranks; until its next result decides, a failure is held back, not
-                recorded. ``None``: record every failure at once and keep every rank.
+                again on other ranks (more than this many where configurations often fail on the
+                other ranks: see docs/reliability.md); until its next result decides, a failure
+                is held back, not recorded. ``None``: record every failure at once and keep every rank.
 
         HpBandSter's ``min_n_workers`` and ``iteration_kwargs`` are accepted and ignored; a
         ``min_n_workers`` larger than the run's workers is logged as a warning that says how to

@@ -132,3 +132,30 @@ def test_failures_run_again_that_fail_elsewhere_too_do_not_convict_the_rank_they
     for (failed_job, _, _), rank in zip(again, (1, 3, 1)):  # the configurations fail on other ranks too
         assert health.observe(rank, failed_job, FAIL).record[0][0] is failed_job
     assert health.observe(3, job(9), OK).retired == [] and 2 in health.in_service
+
+
+def test_where_configurations_often_fail_a_rank_needs_a_longer_streak_to_be_retired():
+    """Half the configurations fail on rank 1: three failures in a row on rank 2 are then a 1 in 8
+    chance for a healthy rank, so they do not retire it; a streak as rare as 1 in 100 does."""
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(20):
+        health.observe(1, job(index), OK if index % 2 else FAIL)
+    streak = []
+    for index in range(10):
+        streak.append(health.observe(2, job(100 + index), FAIL).retired)
+        health.observe(1, job(200 + 2 * index), OK)  # a success elsewhere, and a failure: still half
+        health.observe(1, job(201 + 2 * index), FAIL)
+    first = next(index for index, retired in enumerate(streak) if retired)
+    # rank 1's failure rate with the prior, (10 + k + 0.5) / (20 + 2k + 5) after k pairs, is about 0.45:
+    # 0.45 ** 5 > 0.01 > 0.45 ** 6
+    assert first + 1 == 6, streak
+    assert health.in_service == {1, 3}
+
+
+def test_where_configurations_rarely_fail_three_in_a_row_retire_a_rank():
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(20):
+        health.observe(1, job(index), OK)
+    retired = [health.observe(2, job(100 + index), FAIL).retired or health.observe(1, job(200 + index), OK).retired
+               for index in range(3)]
+    assert [bool(r) for r in retired] == [False, False, True]
