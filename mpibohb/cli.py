@@ -271,7 +271,8 @@ def add_run_command(subparsers: Any) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> int:
-    """``plot RUN_DIR [--out DIR]``: every plot of :mod:`mpibohb.visualization` as a PNG file.
+    """``plot RUN_DIR [--out DIR]``: every plot of :mod:`mpibohb.visualization` as a PNG file. In
+    ``--out``, a file of a plot's name that ``plot`` did not write is kept (exit code 2).
 
     A plot that cannot be drawn from the run (e.g. one budget only) is skipped with a line saying
     why. Without matplotlib: a one-line error and exit code 2.
@@ -290,7 +291,7 @@ def plot_command(args: argparse.Namespace) -> int:
     kept = []
     for name in visualization.PLOTS:
         path = out / f"{name}.png"
-        if path.exists() and not _plotted_here(path):
+        if args.out is not None and path.exists() and not _plotted_here(path):  # RUN_DIR/plots is plot's own
             kept.append(path)
             continue
         try:
@@ -306,8 +307,8 @@ def plot_command(args: argparse.Namespace) -> int:
         os.replace(partial, path)
         print(path)
     for path in kept:
-        print(f"mpibohb: kept {path}: a file that mpibohb plot did not write; move it, or give another --out",
-              file=sys.stderr)
+        print(f"mpibohb: kept {path}: a file that mpibohb plot did not write (it lacks the PNG stamp "
+              f"'Software: {PLOT_STAMP}'); move it, or give another --out", file=sys.stderr)
     return EXIT_ERROR if kept else 0
 
 

@@ -8,7 +8,9 @@ one process, an error that ends a rank ends the job (``MPI_Abort``), as ``python
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from types import TracebackType
@@ -19,6 +21,10 @@ from typing import Any
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _FORWARD_SECONDS = 0.3  # lets the launcher forward the message before Abort tears the job down
+_INIT_SECONDS = 10  # MPI_Init waits for every rank: if the others have ended without MPI, exit anyway
+# The pid of the rank that armed the hook. Processes a rank starts inherit the launcher's variables,
+# and with them this one: they are not ranks, and starting MPI there would use the rank's own PMI socket.
+_RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
 
 
 def launched() -> bool:
@@ -47,9 +53,16 @@ def _launched_with_others() -> bool:
 def end_shared_job(exit_code: int, why: str) -> None:
     """Under MPI with more than one process, end every rank with ``exit_code`` (``MPI_Abort``),
     saying ``why`` first; otherwise return, and the caller ends this process as usual."""
-    if not _launched_with_others():
+    if not _launched_with_others() or not _a_rank():
         return
-    from mpi4py import MPI  # initialises MPI if this rank had not: Abort needs it to reach the launcher
+    loaded = sys.modules.get("mpi4py.MPI")
+    if loaded is None or not loaded.Is_initialized():
+        # Abort needs MPI, and MPI_Init waits for every rank: ranks that ended without MPI never come.
+        # MPI_Init holds the GIL, so only the kernel can end the wait: SIGALRM's default action.
+        with contextlib.suppress(ValueError):  # not the main thread: no alarm, as before
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(_INIT_SECONDS)
+    from mpi4py import MPI
 
     if MPI.Is_finalized():
         return
@@ -57,26 +70,34 @@ def end_shared_job(exit_code: int, why: str) -> None:
     if world.Get_size() < 2:
         return
     try:
-        print(f"mpibohb: {why} on rank {world.Get_rank()}: ending the whole MPI job, so that the other "
-              "ranks do not wait for this one for ever", file=sys.stderr, flush=True)
+        print(f"mpibohb: {why} on rank {world.Get_rank()}: ending the whole MPI job (other ranks may wait for "
+              "this one)", file=sys.stderr, flush=True)
         time.sleep(_FORWARD_SECONDS)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's own "application called MPI_Abort" says less
     finally:
         world.Abort(exit_code)
 
 
+def _a_rank() -> bool:
+    """Whether this process is the one the launcher started (not a process a rank started)."""
+    return os.environ.get(_RANK_PID_VARIABLE, str(os.getpid())) == str(os.getpid())
+
+
 def abort_job_on_uncaught_exceptions() -> None:
     """Under an MPI launcher with more than one process, make an exception that ends this process
     (in the user's script too, before or after ``run``) end the whole job with exit code 1, after
     Python has printed it. Installed when :mod:`mpibohb` is imported; chains to the hook before it."""
-    if not _launched_with_others() or getattr(sys.excepthook, "ends_mpi_job", False):
+    if not _launched_with_others() or not _a_rank() or getattr(sys.excepthook, "ends_mpi_job", False):
         return
+    os.environ[_RANK_PID_VARIABLE] = str(os.getpid())
     previous = sys.excepthook
 
     def print_then_end_job(kind: type[BaseException], error: BaseException,
                            trace: TracebackType | None) -> None:
-        previous(kind, error, trace)
-        end_shared_job(1, f"an uncaught {kind.__name__}")
+        try:
+            previous(kind, error, trace)
+        finally:
+            end_shared_job(1, f"an uncaught {kind.__name__}")
 
     print_then_end_job.ends_mpi_job = True  # type: ignore[attr-defined]
     sys.excepthook = print_then_end_job

@@ -19,7 +19,7 @@ from .result import Result, Run, error_headline
 from .run_directory import RunDirectory
 from .scheduling.run_times import run_time
 from .stopping import NEVER, StopFlag
-from .worker import INFO_DROPPED, Outcome
+from .worker import INFO_DROPPED, INFO_UNPICKLABLE, Outcome
 
 logger = logging.getLogger("mpibohb")
 
@@ -145,7 +145,8 @@ class RunRecorder:
         """Journal an outcome and turn it into a :class:`Run`; log a new best loss, and an ``info``
         dropped for its size (see :func:`mpibohb.worker.bounded_info`)."""
         info = storable_info(outcome.info)
-        if isinstance(info, str) and info.startswith(INFO_DROPPED):
+        # an info that could not travel: its rank warned once, so no line per run here
+        if isinstance(info, str) and info.startswith(INFO_DROPPED) and not info.startswith(INFO_UNPICKLABLE):
             logger.warning("run %s at budget %g: %s", job.config_id, job.budget, info)
         self.journal(result_record(job, outcome, info))
         stamps = {

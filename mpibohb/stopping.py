@@ -116,6 +116,24 @@ def exit_at_once(signum: int) -> NoReturn:
 
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
+_WAKEUP_PIPES: set[int] = set()  # the write ends that a SignalWitness made Python's wakeup fd
+
+
+def _forget_stop_handling_in_child() -> None:
+    """In a child that ``os.fork`` made (a multiprocessing worker of ``compute``): a signal sent to
+    it is not the run's. So its stop signals get their default action back, and Python's wakeup fd,
+    if it is a witness's pipe shared with the parent, is cleared."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        if isinstance(getattr(signal.getsignal(sig), "__self__", None), StopFlag):
+            signal.signal(sig, signal.SIG_DFL)
+    previous = signal.set_wakeup_fd(-1)
+    if previous != -1 and previous not in _WAKEUP_PIPES:
+        signal.set_wakeup_fd(previous)  # a wakeup fd of the user's own (asyncio's, say): left as it was
+
+
+os.register_at_fork(after_in_child=_forget_stop_handling_in_child)
 
 
 @contextlib.contextmanager
@@ -188,6 +206,7 @@ class SignalWitness:
             self._close()
 
     def _close(self) -> None:
+        _WAKEUP_PIPES.discard(self._write)
         for fd in (self._read, self._write, *(self._escort_wake or ())):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -197,6 +216,7 @@ class SignalWitness:
         if not self.active:
             return
         previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        _WAKEUP_PIPES.add(self._write)
         if self._previous is None:
             self._previous = previous
         self.arrived()

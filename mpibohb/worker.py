@@ -42,6 +42,7 @@ HPBANDSTER_CONNECTION_ARGUMENTS = frozenset(
 MAX_INFO_VARIABLE = "MPIBOHB_MAX_INFO_BYTES"
 DEFAULT_MAX_INFO_BYTES = 1_000_000
 INFO_DROPPED = "<info dropped:"  # how the note that replaces a too large info starts
+INFO_UNPICKLABLE = f"{INFO_DROPPED} it cannot be pickled"  # ... and one that could not travel (MPI)
 
 
 # HpBandSter's Worker(run_id, nameserver, nameserver_port, logger, host, id, timeout), by position

@@ -73,6 +73,8 @@ def test_user_failures_become_failed_runs_and_the_run_completes(tmp_path):
     # an info that cannot be pickled travels as a note with its repr; the run keeps its loss (1.0)
     noted = [r for r in runs if (r["info"] or "").startswith("<info dropped: it cannot be pickled")]
     assert noted and all(r["loss"] == 1.0 and "<unlocked _thread.lock object" in r["info"] for r in noted), runs
+    warned = finished.stderr.count("cannot be pickled to travel to rank 0")
+    assert 1 <= warned <= 3 and finished.stderr.count("<info dropped: it cannot be pickled") == 0  # once per rank
     assert any(r["loss"] is not None for r in runs)
 
 
@@ -207,3 +209,23 @@ def test_a_rank_that_comes_late_to_run_is_waited_for_asleep_with_a_warning(tmp_p
     assert finished.stdout.count("RESULT 19") == 1
     cpu = float(finished.stdout.split("RUN CPU ")[1].split()[0])
     assert cpu < 2.0, f"rank 0 used {cpu} s of CPU in run(), 4 s of which it waited"
+
+
+def test_a_process_that_a_rank_starts_is_not_a_rank_an_error_there_ends_only_it(tmp_path):
+    """compute runs a Python child through the shell (it inherits the rank's launcher variables
+    and file descriptors); the child imports mpibohb and fails: only the child ends."""
+    (tmp_path / "run.py").write_text(
+        "import os, sys\n"
+        "import ConfigSpace as CS\n"
+        "from mpibohb import HyperBand\n"
+        "def loss(config, budget):\n"
+        "    code = os.system(f'{sys.executable} -c \"import mpibohb; raise RuntimeError(1)\" 2>/dev/null')\n"
+        "    return 1.0 if code else 0.5\n"
+        "res = HyperBand(CS.ConfigurationSpace({'x': (0.0, 1.0)}), min_budget=1, max_budget=9, seed=3).run(\n"
+        "    n_iterations=1, worker=loss)\n"
+        "if res is not None:\n"
+        "    print('RESULT', sorted({r.loss for r in res.get_all_runs()}), flush=True)\n")
+    finished = run_mpi(2, tmp_path / "run.py", timeout=90, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT [1.0]" in finished.stdout  # every child failed, and said so by its exit code only
+    assert "ending the whole MPI job" not in finished.stderr

@@ -115,6 +115,15 @@ def test_a_second_signal_ends_a_serial_evaluation_stuck_in_a_c_call(tmp_path):
 
 
 @pytest.mark.processes
+def test_a_sigterm_to_a_process_that_compute_forked_is_not_a_stop_of_the_run(tmp_path):
+    # the forked child shares the parent's wakeup fd and handlers unless mpibohb resets them
+    finished = run_command(toy(tmp_path / "run", "--fork_helpers", "--n_iterations", "1"), timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count(f"HELPER {-signal.SIGTERM}") == 2
+    assert "RUNS 40 FAILED 0" in finished.stdout  # the whole run, not stopped
+
+
+@pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     running = start(toy(run_dir, "--sleep", "60", "--announce"))

@@ -236,11 +236,17 @@ def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(ru
     mine.write_text("my precious")
     plotted = run_cli("plot", runs["full"], "--out", tmp_path)
     assert plotted.returncode == 2
-    assert plotted.stderr.strip() == (f"mpibohb: kept {mine}: a file that mpibohb plot did not write; move it, "
-                                      "or give another --out")
+    assert plotted.stderr.strip() == (f"mpibohb: kept {mine}: a file that mpibohb plot did not write (it lacks "
+                                      "the PNG stamp 'Software: mpibohb plot'); move it, or give another --out")
     assert mine.read_text() == "my precious"
-    assert len(plotted.stdout.splitlines()) == len(visualization.PLOTS) - 1  # the others are written
-    assert run_cli("plot", runs["full"], "--out", tmp_path).returncode == 2  # and replaced when run again
+    written = [str(tmp_path / f"{name}.png") for name in visualization.PLOTS if name != "losses_over_time"]
+    assert plotted.stdout.splitlines() == written
+    again = run_cli("plot", runs["full"], "--out", tmp_path)  # its own files it replaces
+    assert again.returncode == 2 and again.stdout.splitlines() == written
+    mine.unlink()
+    (runs["full"] / "plots").mkdir(exist_ok=True)
+    (runs["full"] / "plots" / "losses_over_time.png").write_text("an older version's plot, without the stamp")
+    assert run_cli("plot", runs["full"]).returncode == 0  # RUN_DIR/plots is plot's own folder
 
 
 @pytest.mark.slow  # 18 PNG files

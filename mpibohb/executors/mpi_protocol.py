@@ -25,7 +25,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ..worker import INFO_DROPPED, Outcome
+from ..worker import INFO_UNPICKLABLE, Outcome
 
 PROTOCOL_VERSION = 3
 TAG_JOB = 11
@@ -103,7 +103,7 @@ def _unpicklable_info_note(info: Any, reason: str) -> str:
         _WARNED_UNPICKLABLE.append(True)
         logger.warning("an info returned by compute cannot be pickled to travel to rank 0 (%s): it is replaced "
                        "by a note with its repr, and the loss is kept (said once per rank)", reason)
-    return f"{INFO_DROPPED} it cannot be pickled ({reason}); its repr: {shown}>"
+    return f"{INFO_UNPICKLABLE} ({reason}); its repr: {shown}>"
 
 
 def _fields(outcome: Outcome) -> tuple[Any, ...]:

@@ -31,7 +31,7 @@ class SerialExecutor:
         self.working_directory, self.checkpoint_root = working_directory, checkpoint_root
         self.name = f"serial@{socket.gethostname()}"
         self._pending: Job | None = None
-        self._witness = SignalWitness().__enter__()
+        self._witness: SignalWitness | None = None  # made at the first evaluation: a refused run leaks no pipe
         self._journal: Callable[[dict[str, Any]], None] = lambda record: None
 
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
@@ -61,6 +61,8 @@ class SerialExecutor:
             return []
         watchdog = self._watchdog(job)
         try:
+            if self._witness is None:
+                self._witness = SignalWitness().__enter__()
             with stop.interruptible_section(), handlers_restored():
                 self._witness.rearm()
                 self._witness.escort(stop)  # a second stop ends the process even inside a C call
@@ -104,4 +106,6 @@ class SerialExecutor:
 
     def close(self) -> None:
         """Give back the wakeup fd."""
-        self._witness.__exit__(None, None, None)
+        if self._witness is not None:
+            self._witness.__exit__(None, None, None)
+            self._witness = None

@@ -1,14 +1,16 @@
 """The toy run of the reliability tests: x in [0, 1], BOHB on budgets 1..27 (eta 3), seeded.
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
-        [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S]
+        [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
 bytes; ``--swallow_stop`` makes compute catch whatever interrupts it and go on sleeping, as code
 that catches ``BaseException`` does; ``--announce`` prints ``COMPUTING`` as each evaluation
 starts. ``--c_call S``: compute spends about S seconds in one C call (a key derivation), where
-no Python signal handler runs, then prints ``C CALL DONE``. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
+no Python signal handler runs, then prints ``C CALL DONE``. ``--fork_helpers``: the first
+evaluation forks a helper process twice, 2.2 s apart, ends it with ``terminate()`` (SIGTERM) and
+prints ``HELPER <exit code>``. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory.
 """
 
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import hashlib
 import logging
+import multiprocessing
 import time
 
 import ConfigSpace as CS
@@ -37,6 +40,15 @@ def make_compute(args):
     rounds = rounds_for(args.c_call) if args.c_call else 0
 
     def compute(config_id, config, budget):
+        if args.fork_helpers and tuple(config_id) == (0, 0, 0) and budget == 1:
+            for _ in range(2):  # e.g. a data loader per epoch; its SIGTERM is not the run's
+                helper = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+                helper.start()
+                time.sleep(0.3)
+                helper.terminate()
+                helper.join()
+                print("HELPER", helper.exitcode, flush=True)
+                time.sleep(2.2)
         if args.raise_ and config_id[2] % 3 == 1:
             raise {"interrupt": KeyboardInterrupt, "cancel": asyncio.CancelledError}[args.raise_]()
         try:
@@ -68,6 +80,7 @@ def main():
     parser.add_argument("--swallow_stop", action="store_true")
     parser.add_argument("--announce", action="store_true")
     parser.add_argument("--c_call", type=float, default=0.0)
+    parser.add_argument("--fork_helpers", action="store_true")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
