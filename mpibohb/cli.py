@@ -285,13 +285,15 @@ def plot_command(args: argparse.Namespace) -> int:
         print(f"mpibohb: {exc}", file=sys.stderr)
         return EXIT_ERROR
     _state, result = load_run_or_logs(args.run_dir)
-    out = Path(args.out) if args.out is not None else Path(args.run_dir) / "plots"
+    own = Path(args.run_dir) / "plots"  # plot's own folder: what is there is replaced
+    out = Path(args.out) if args.out is not None else own
+    checked = out.resolve() != own.resolve()
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot_for_files()
     kept = []
     for name in visualization.PLOTS:
         path = out / f"{name}.png"
-        if args.out is not None and path.exists() and not _plotted_here(path):  # RUN_DIR/plots is plot's own
+        if checked and path.exists() and not _plotted_here(path):
             kept.append(path)
             continue
         try:
@@ -308,7 +310,8 @@ def plot_command(args: argparse.Namespace) -> int:
         print(path)
     for path in kept:
         print(f"mpibohb: kept {path}: a file that mpibohb plot did not write (it lacks the PNG stamp "
-              f"'Software: {PLOT_STAMP}'); move it, or give another --out", file=sys.stderr)
+              f"'Software: {PLOT_STAMP}', which versions before 2026-12-06 did not set); move it, or give "
+              "another --out", file=sys.stderr)
     return EXIT_ERROR if kept else 0
 
 

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -21,10 +22,14 @@ from typing import Any
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _FORWARD_SECONDS = 0.3  # lets the launcher forward the message before Abort tears the job down
-_INIT_SECONDS = 10  # MPI_Init waits for every rank: if the others have ended without MPI, exit anyway
+_INIT_SECONDS = 60  # MPI_Init waits for every rank: if the others have ended without MPI, exit anyway
 # The pid of the rank that armed the hook. Processes a rank starts inherit the launcher's variables,
 # and with them this one: they are not ranks, and starting MPI there would use the rank's own PMI socket.
 _RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
+# Processes between a rank and a process it started that make the latter a rank of a nested job
+_LAUNCHER_PROCESSES = frozenset({"mpiexec", "mpirun", "mpiexec.hydra", "hydra_pmi_proxy", "srun", "slurmstepd",
+                                 "orted", "prted", "prterun"})
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 
 
 def launched() -> bool:
@@ -56,6 +61,11 @@ def end_shared_job(exit_code: int, why: str) -> None:
     if not _launched_with_others() or not _a_rank():
         return
     loaded = sys.modules.get("mpi4py.MPI")
+    if loaded is not None and loaded.Is_finalized():
+        return
+    rank = next((os.environ[name] for name in _RANK_VARIABLES if name in os.environ), "?")
+    print(f"mpibohb: {why} on rank {rank}: ending the whole MPI job (other ranks may wait for this one)",
+          file=sys.stderr, flush=True)
     if loaded is None or not loaded.Is_initialized():
         # Abort needs MPI, and MPI_Init waits for every rank: ranks that ended without MPI never come.
         # MPI_Init holds the GIL, so only the kernel can end the wait: SIGALRM's default action.
@@ -64,14 +74,11 @@ def end_shared_job(exit_code: int, why: str) -> None:
             signal.alarm(_INIT_SECONDS)
     from mpi4py import MPI
 
-    if MPI.Is_finalized():
-        return
     world = MPI.COMM_WORLD
     if world.Get_size() < 2:
+        signal.alarm(0)
         return
     try:
-        print(f"mpibohb: {why} on rank {world.Get_rank()}: ending the whole MPI job (other ranks may wait for "
-              "this one)", file=sys.stderr, flush=True)
         time.sleep(_FORWARD_SECONDS)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's own "application called MPI_Abort" says less
     finally:
@@ -79,8 +86,27 @@ def end_shared_job(exit_code: int, why: str) -> None:
 
 
 def _a_rank() -> bool:
-    """Whether this process is the one the launcher started (not a process a rank started)."""
-    return os.environ.get(_RANK_PID_VARIABLE, str(os.getpid())) == str(os.getpid())
+    """Whether a launcher started this process: not a process that a rank started (it inherits the
+    rank's variables), unless a launcher stands between them (a nested job's rank). Without
+    ``/proc`` to follow the parents, anything under a launcher is taken for a rank."""
+    marker = os.environ.get(_RANK_PID_VARIABLE)
+    if marker is None or marker == str(os.getpid()):
+        return True
+    pid = os.getppid()
+    for _ in range(64):  # the parents, up to the rank that armed the hook
+        if str(pid) == marker:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name in _LAUNCHER_PROCESSES:
+            return True
+        pid = int(fields[1])
+        if pid <= 1:
+            return True
+    return True
 
 
 def abort_job_on_uncaught_exceptions() -> None:

@@ -117,17 +117,23 @@ def exit_at_once(signum: int) -> NoReturn:
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
 _WAKEUP_PIPES: set[int] = set()  # the write ends that a SignalWitness made Python's wakeup fd
+_OURS: dict[int, tuple[Any, Any]] = {}  # stop signal -> (the handler mpibohb set, the one before it)
+
+
+def _note_ours(sig: int, ours: Any, before: Any) -> None:
+    _OURS[sig] = (ours, _OURS[sig][1] if sig in _OURS and _OURS[sig][0] == before else before)
 
 
 def _forget_stop_handling_in_child() -> None:
     """In a child that ``os.fork`` made (a multiprocessing worker of ``compute``): a signal sent to
-    it is not the run's. So its stop signals get their default action back, and Python's wakeup fd,
-    if it is a witness's pipe shared with the parent, is cleared."""
+    it is not the run's. So its stop signals get back the handlers they had before mpibohb set its
+    own (the run's flag, or "ignore" on worker ranks), and Python's wakeup fd, if it is a witness's
+    pipe shared with the parent, is cleared."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for sig in STOP_SIGNALS:
-        if isinstance(getattr(signal.getsignal(sig), "__self__", None), StopFlag):
-            signal.signal(sig, signal.SIG_DFL)
+    for sig, (ours, before) in _OURS.items():
+        if signal.getsignal(sig) == ours:
+            signal.signal(sig, before if before is not None else signal.SIG_DFL)
     previous = signal.set_wakeup_fd(-1)
     if previous != -1 and previous not in _WAKEUP_PIPES:
         signal.set_wakeup_fd(previous)  # a wakeup fd of the user's own (asyncio's, say): left as it was
@@ -147,6 +153,8 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.signal(sig, flag.handle) for sig in STOP_SIGNALS}
+    for sig, before in previous.items():
+        _note_ours(sig, flag.handle, before)
     flag.watching = True
     try:
         yield
@@ -165,6 +173,8 @@ def ignore_stop_signals() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    for sig, before in previous.items():
+        _note_ours(sig, signal.SIG_IGN, before)
 
     def restore() -> None:
         for sig, handler in previous.items():

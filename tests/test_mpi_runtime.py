@@ -219,13 +219,14 @@ def test_a_process_that_a_rank_starts_is_not_a_rank_an_error_there_ends_only_it(
         "import ConfigSpace as CS\n"
         "from mpibohb import HyperBand\n"
         "def loss(config, budget):\n"
-        "    code = os.system(f'{sys.executable} -c \"import mpibohb; raise RuntimeError(1)\" 2>/dev/null')\n"
+        "    code = os.system(f'{sys.executable} child.py')\n"
         "    return 1.0 if code else 0.5\n"
         "res = HyperBand(CS.ConfigurationSpace({'x': (0.0, 1.0)}), min_budget=1, max_budget=9, seed=3).run(\n"
         "    n_iterations=1, worker=loss)\n"
         "if res is not None:\n"
         "    print('RESULT', sorted({r.loss for r in res.get_all_runs()}), flush=True)\n")
+    (tmp_path / "child.py").write_text("import mpibohb\nraise RuntimeError('child failed')\n")
     finished = run_mpi(2, tmp_path / "run.py", timeout=90, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "RESULT [1.0]" in finished.stdout  # every child failed, and said so by its exit code only
-    assert "ending the whole MPI job" not in finished.stderr
+    assert "RESULT [1.0]" in finished.stdout  # every child failed, and said so by its exit code
+    assert "RuntimeError: child failed" in finished.stderr and "ending the whole MPI job" not in finished.stderr

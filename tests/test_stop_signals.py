@@ -114,12 +114,16 @@ def test_a_second_signal_ends_a_serial_evaluation_stuck_in_a_c_call(tmp_path):
     assert all(record["type"] != "result" for record in read_journal(run_dir))
 
 
+@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.mpiexec)])
 @pytest.mark.processes
-def test_a_sigterm_to_a_process_that_compute_forked_is_not_a_stop_of_the_run(tmp_path):
-    # the forked child shares the parent's wakeup fd and handlers unless mpibohb resets them
-    finished = run_command(toy(tmp_path / "run", "--fork_helpers", "--n_iterations", "1"), timeout=120)
+def test_a_sigterm_to_a_process_that_compute_forked_is_not_a_stop_of_the_run(tmp_path, ranks):
+    # the forked child shares the parent's wakeup fd and stop handling (the run's flag serially,
+    # "ignore" on worker ranks) unless mpibohb gives it back the handlers from before
+    finished = run_command(toy(tmp_path / "run", "--fork_helpers", "--n_iterations", "1", ranks=ranks), timeout=120)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert finished.stdout.count(f"HELPER {-signal.SIGTERM}") == 2
+    assert finished.stdout.count("HELPER ") == 2
+    assert "HELPER 0" in finished.stdout  # its own handler ran, and its wakeup byte did not reach the run
+    assert f"HELPER {-signal.SIGTERM}" in finished.stdout  # no handler of its own: SIGTERM's default action
     assert "RUNS 40 FAILED 0" in finished.stdout  # the whole run, not stopped
 
 

@@ -237,7 +237,8 @@ def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(ru
     plotted = run_cli("plot", runs["full"], "--out", tmp_path)
     assert plotted.returncode == 2
     assert plotted.stderr.strip() == (f"mpibohb: kept {mine}: a file that mpibohb plot did not write (it lacks "
-                                      "the PNG stamp 'Software: mpibohb plot'); move it, or give another --out")
+                                      "the PNG stamp 'Software: mpibohb plot', which versions before 2026-12-06 did "
+                                      "not set); move it, or give another --out")
     assert mine.read_text() == "my precious"
     written = [str(tmp_path / f"{name}.png") for name in visualization.PLOTS if name != "losses_over_time"]
     assert plotted.stdout.splitlines() == written
@@ -247,6 +248,8 @@ def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(ru
     (runs["full"] / "plots").mkdir(exist_ok=True)
     (runs["full"] / "plots" / "losses_over_time.png").write_text("an older version's plot, without the stamp")
     assert run_cli("plot", runs["full"]).returncode == 0  # RUN_DIR/plots is plot's own folder
+    (runs["full"] / "plots" / "losses_over_time.png").write_text("an older version's plot, without the stamp")
+    assert run_cli("plot", runs["full"], "--out", runs["full"] / "plots").returncode == 0  # named as --out too
 
 
 @pytest.mark.slow  # 18 PNG files

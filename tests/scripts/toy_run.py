@@ -9,8 +9,9 @@ bytes; ``--swallow_stop`` makes compute catch whatever interrupts it and go on s
 that catches ``BaseException`` does; ``--announce`` prints ``COMPUTING`` as each evaluation
 starts. ``--c_call S``: compute spends about S seconds in one C call (a key derivation), where
 no Python signal handler runs, then prints ``C CALL DONE``. ``--fork_helpers``: the first
-evaluation forks a helper process twice, 2.2 s apart, ends it with ``terminate()`` (SIGTERM) and
-prints ``HELPER <exit code>``. Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
+evaluation forks a helper process twice, 2.2 s apart (the first with a SIGTERM handler of its
+own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER <exit code>``.
+Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory.
 """
 
@@ -19,6 +20,8 @@ import asyncio
 import hashlib
 import logging
 import multiprocessing
+import signal
+import sys
 import time
 
 import ConfigSpace as CS
@@ -36,13 +39,19 @@ def rounds_for(seconds):
     return int(50_000 * seconds / max(fastest, 1e-6))
 
 
+def sleep_handling_sigterm(seconds):
+    """A helper process with a SIGTERM handler of its own (Python then writes to its wakeup fd)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    time.sleep(seconds)
+
+
 def make_compute(args):
     rounds = rounds_for(args.c_call) if args.c_call else 0
 
     def compute(config_id, config, budget):
         if args.fork_helpers and tuple(config_id) == (0, 0, 0) and budget == 1:
-            for _ in range(2):  # e.g. a data loader per epoch; its SIGTERM is not the run's
-                helper = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+            for target in (sleep_handling_sigterm, time.sleep):  # e.g. a data loader per epoch
+                helper = multiprocessing.get_context("fork").Process(target=target, args=(30,))
                 helper.start()
                 time.sleep(0.3)
                 helper.terminate()
