@@ -11,6 +11,7 @@ can no longer be promoted (:class:`CheckpointKeeper`), keeping the incumbent's b
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import math
 import os
@@ -121,6 +122,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     Raises:
         IsADirectoryError: the block wrote a directory (a saver of several files): save into a
             directory of your own, or one file.
+        FileNotFoundError: the block wrote nothing under the temporary name (e.g. ``numpy.save``
+            to a name without ``.npy``, which it saves as ``<name>.npy``); what it wrote beside is removed.
     """
     target = os.fspath(path)
     stem, suffix = os.path.splitext(target)
@@ -130,6 +133,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
         if os.path.isdir(temporary):
             raise IsADirectoryError(f"atomic_path is for one file, but {temporary} is a directory: save a "
                                     "directory of files into a directory of your own, then rename it")
+        if not os.path.exists(temporary):
+            elsewhere = sorted(glob.glob(glob.escape(temporary) + "*"))
+            for stray in elsewhere:
+                with contextlib.suppress(OSError):
+                    os.unlink(stray)
+            raise FileNotFoundError(
+                f"atomic_path: nothing was written to {temporary}"
+                + (f" (the saver wrote {', '.join(os.path.basename(name) for name in elsewhere)} instead: it adds "
+                   f"a suffix of its own; give {os.path.basename(target)!r} that suffix, e.g. 'weights.npy' for "
+                   "numpy.save)" if elsewhere else ""))
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)

@@ -178,6 +178,11 @@ class RunLock:
         pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
         return f"{pid}@{socket.gethostname()}" if pid is not None and pid > 0 else "unknown"
 
+    def adopt(self, other: RunLock) -> None:
+        """Hold ``other``'s locks too, until :meth:`close`."""
+        self._fds.extend(other._fds)
+        other._fds = []
+
     def close(self) -> None:
         """Release the locks."""
         fds, self._fds = self._fds, []

@@ -6,6 +6,7 @@ jobs left open before any new one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -40,7 +41,7 @@ from .journal import (
 from .loop import RunRecorder, record_outcomes, run_loop
 from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_interrupted_jobs, replay
 from .result import Result, load_result, result_from_state
-from .run_directory import LOCK, RunDirectory, lock_run_directory
+from .run_directory import LOCK, RunDirectory, RunLock, lock_run_directory
 from .samplers.models import TPE_KEPT_ON_RESUME
 from .schedule import brackets_phrase
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
@@ -211,6 +212,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
                 logger.info("resuming with the model settings the run was journaled with, from before their "
                             "defaults changed: %s", ", ".join(f"{name}={value!r}" for name, value in kept.items()))
         if checkpoint_root is not None:
+            if not _same_directory(checkpoint_root, family.run_dir):
+                lock.adopt(lock_checkpoint_root(checkpoint_root))
             _claim_checkpoint_root(checkpoint_root, header, records, family.run_dir, overwrite)
         directory = RunDirectory(family.run_dir, fold(records) if records is not None else None, lock)
     except BaseException:
@@ -240,13 +243,19 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     """
     warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
+    root_lock: RunLock | None = None  # a checkpoint root of a run without run_dir (else the directory holds it)
     kept: dict[str, Any] = {}
     if family.run_dir is not None:
         records, directory, header, kept = _prepare_directory(family, n_workers, resume, overwrite, warm_start,
                                                               clock(), checkpoint_root)
         warm_start, created = header["warm_start"], header["created"]
     elif checkpoint_root is not None:
-        claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)
+        root_lock = lock_checkpoint_root(checkpoint_root)
+        try:
+            claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)
+        except BaseException:
+            root_lock.close()
+            raise
     stop = StopFlag()
     with stop_on_signals(stop, enabled=directory is not None), family.resumed_with(kept):
         try:
@@ -275,6 +284,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             executor.close()
             if directory is not None:
                 directory.close()
+            if root_lock is not None:
+                root_lock.close()
     return recorder.result()
 
 
@@ -316,6 +327,28 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
                 budgets, family.eta, brackets, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",
                 ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
+
+
+def lock_checkpoint_root(root: str) -> RunLock:
+    """Hold ``root`` for this session, as a run directory is held: two new runs that start together
+    on one root would both find it without checkpoints and claim it.
+
+    Raises:
+        FileExistsError: another run holds it.
+        ValueError: ``root`` cannot be made a directory.
+    """
+    try:
+        return lock_run_directory(root)
+    except FileExistsError as exc:
+        raise FileExistsError(f"checkpoint_root {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"checkpoint_root {root} cannot be made a directory: {exc}") from None
+
+
+def _same_directory(one: str, other: str) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samefile(one, other)
+    return False
 
 
 def _claim_checkpoint_root(root: str, header: Record, records: list[Record] | None, run_dir: str,

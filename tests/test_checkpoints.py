@@ -16,6 +16,7 @@ from mpibohb import BOHB, HyperBand, Worker, atomic_path, load_result, simulate
 from mpibohb.checkpoints import OWNER, IncumbentTracker, config_directories
 from mpibohb.journal import read_journal
 from mpibohb.result import Result, Run
+from mpibohb.run_directory import LOCK, lock_run_directory
 
 
 def space() -> CS.ConfigurationSpace:
@@ -106,7 +107,7 @@ def test_a_promoted_configuration_continues_from_its_checkpoint_and_the_disk_hol
     for count, present in training.snapshots:
         retired = {config for config, end in ends.items() if end <= count}
         allowed = (set(ends) - retired) | {incumbent_after(run_dir, count), incumbent_after(run_dir, count, retired)}
-        assert present - {OWNER} <= allowed, (count, present - allowed)
+        assert present - {OWNER, LOCK} <= allowed, (count, present - allowed)
     assert on_disk(run_dir / "checkpoints") == [name(res.get_incumbent_id())]
 
 
@@ -311,6 +312,11 @@ def test_atomic_path_keeps_the_suffix_for_savers_that_add_one_and_refuses_a_dire
         os.mkdir(temporary)
         Path(temporary, "part").write_text("1")
     assert sorted(os.listdir(tmp_path)) == ["weights.npy"]
+    with pytest.raises(FileNotFoundError, match=r"atomic_path: nothing was written to .*\.dat \(the saver wrote "
+                                                r".*\.dat\.npy instead: it adds a suffix of its own"), \
+            atomic_path(tmp_path / "weights.dat") as temporary:
+        np.save(temporary, np.arange(3))  # saved as <temporary>.npy
+    assert sorted(os.listdir(tmp_path)) == ["weights.npy"]  # nothing left beside
 
 
 def test_the_command_line_takes_the_checkpoint_settings(tmp_path):
@@ -482,3 +488,21 @@ def test_a_new_run_never_continues_from_another_runs_checkpoints(tmp_path, caplo
     HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, checkpoint_root=root).run(1, Training())
     with pytest.raises(FileExistsError, match="holds the checkpoints of another run"):
         HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, checkpoint_root=root).run(1, Training())
+
+
+@pytest.mark.parametrize("with_run_dir", [True, False])
+def test_a_checkpoint_root_in_use_by_a_running_run_is_refused(tmp_path, with_run_dir):
+    """Two new runs that start together on one root would both find it empty and claim it (a
+    hostile test saw them continue from each other's checkpoints): the running one holds it."""
+    root = tmp_path / "shared"
+    running = lock_run_directory(root)  # as a run that has started on it holds it
+    run_dir = {"run_dir": tmp_path / "run"} if with_run_dir else {}
+    second = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=4, checkpoint_root=root, **run_dir)
+    try:
+        with pytest.raises(FileExistsError, match=f"checkpoint_root {root} is in use by another mpibohb run "
+                                                  rf"\(pid {os.getpid()}@"):
+            second.run(n_iterations=1, worker=Training())
+    finally:
+        running.close()
+    second.run(n_iterations=1, worker=Training())  # once it has ended, the root is free
+    assert config_directories(str(root)) != []
