@@ -77,6 +77,7 @@ class RankHealth:
         self._settled_from: dict[tuple[tuple[int, int, int], float], int] = {}  # job run again -> rank it left
         self._trials: dict[int, list[int]] = {}  # retired rank -> [jobs run again, of those failed again]
         self._outcomes: dict[int, list[int]] = {}  # rank -> [outcomes, of those failed]
+        self._all_outcomes = [0, 0]  # the sums over ranks: another rank's are these minus its own
 
     @property
     def holding(self) -> int:
@@ -86,9 +87,9 @@ class RankHealth:
     def observe(self, rank: int, job: Job, outcome: Outcome) -> Verdict:
         """The outcome of ``job`` on ``rank``."""
         key = (job.config_id, job.budget)
-        counts = self._outcomes.setdefault(rank, [0, 0])
-        counts[0] += 1
-        counts[1] += outcome.failed
+        for counts in (self._outcomes.setdefault(rank, [0, 0]), self._all_outcomes):
+            counts[0] += 1
+            counts[1] += outcome.failed
         verdict = Verdict(reinstated=self._judge_retirement(key, outcome.failed))
         if not outcome.failed:
             self._successes += 1
@@ -111,7 +112,8 @@ class RankHealth:
             streak.last_error = outcome.error
         for failing in list(self._streaks):  # a success elsewhere may be what convicts a fast-failing rank
             streak = self._streaks[failing]
-            if self.limit is not None and streak.failures >= self._streak_limit(failing, self.limit) \
+            if self.limit is not None and streak.failures >= self.limit \
+                    and streak.failures >= self._streak_limit(failing, self.limit) \
                     and self._successes > streak.successes_at_start and len(self.in_service) > 1:
                 self._retire(failing, verdict)
         return verdict
@@ -120,8 +122,8 @@ class RankHealth:
         """Failures in a row that retire ``rank``: ``limit``, or more where configurations fail often
         on the other ranks (their failure rate, with a prior of 1 in 10 worth 5 outcomes), so that a
         healthy rank reaches it with a chance of :data:`HEALTHY_STREAK_CHANCE`."""
-        seen = sum(counts[0] for other, counts in self._outcomes.items() if other != rank)
-        failed = sum(counts[1] for other, counts in self._outcomes.items() if other != rank)
+        own = self._outcomes.get(rank, [0, 0])
+        seen, failed = self._all_outcomes[0] - own[0], self._all_outcomes[1] - own[1]
         rate = (failed + 0.5) / (seen + 5)
         needed = math.ceil(math.log(HEALTHY_STREAK_CHANCE) / math.log(rate)) if rate < 1 else MOST_FAILURES_IN_A_ROW
         return max(limit, min(MOST_FAILURES_IN_A_ROW, needed))
