@@ -115,15 +115,16 @@ def long_iterations(iterations: int, factor: float) -> int:
 
 
 def one_run(problem_name: str, workers: int, schedule: str, seed: int, sigma: float,
-            n_iterations: int | None, model: str = "hpbandster") -> dict[str, Any]:
+            n_iterations: int | None, model: str = "hpbandster", keep_busy: bool = False) -> dict[str, Any]:
     """One simulated BOHB run: cumulative budget, start and finish times and incumbent score after
-    each evaluation (in order of finishing)."""
+    each evaluation (in order of finishing); ``keep_busy``: the asynchronous schedule with it."""
     from mpibohb import BOHB, simulate
 
     problem = get_problem(problem_name)
     iterations = n_iterations or problem.n_iterations
     optimizer = BOHB(problem.space(seed), min_budget=problem.min_budget, max_budget=problem.max_budget,
-                     eta=problem.eta, seed=seed, asynchronous=schedule == "asynchronous", model=model)
+                     eta=problem.eta, seed=seed, asynchronous=schedule == "asynchronous", model=model,
+                     keep_busy=keep_busy and schedule == "asynchronous")
     noise = noise_generator(seed)
 
     def evaluate(config: dict[str, Any], budget: float) -> float:
@@ -364,7 +365,7 @@ def shortfalls(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def cell_runs(name: str, k: int, seeds: int, sigma: float, iterations: int | None, factor: float,
-              model: str, progress: Any) -> dict[str, Runs]:
+              model: str, progress: Any, keep_busy: bool = False) -> dict[str, Runs]:
     """The own, long and fitted runs of both schedules for one model, problem and K, over the seeds."""
     own_iterations = iterations or get_problem(name).n_iterations
     lengths = {"own": own_iterations, "long": long_iterations(own_iterations, factor)}
@@ -374,14 +375,14 @@ def cell_runs(name: str, k: int, seeds: int, sigma: float, iterations: int | Non
     for seed in range(seeds):
         for length in LENGTHS:
             for schedule in SCHEDULES:
-                run = one_run(name, k, schedule, seed, sigma, lengths[length], model)
+                run = one_run(name, k, schedule, seed, sigma, lengths[length], model, keep_busy)
                 run["length"] = length
                 runs[length][schedule].append(run)
                 progress(run)
         moment = runs["own"]["synchronous"][-1]["span"]
         for schedule in SCHEDULES:
             def run_of(n: int, schedule: str = schedule, seed: int = seed) -> dict[str, Any]:
-                run = one_run(name, k, schedule, seed, sigma, n, model)
+                run = one_run(name, k, schedule, seed, sigma, n, model, keep_busy)
                 run["length"] = "search"
                 progress(run)
                 return run
@@ -407,6 +408,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              f" (default {TIME_ITERATIONS:g})")
     parser.add_argument("--quick", action="store_true",
                         help="branin, 2 seeds, K 1 and 8, 8 iterations (each unless given): a few seconds")
+    parser.add_argument("--keep-busy", action="store_true",
+                        help="the asynchronous schedule with keep_busy=True (extra jobs for idle workers)")
     parser.add_argument("--json", help="write the settings, rows and runs to this file as JSON")
     args = parser.parse_args(argv)
     quick = QUICK if args.quick else {}
@@ -470,7 +473,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.problems:
             for k in args.workers:
                 runs = cell_runs(name, k, args.seeds, args.sigma, args.n_iterations, args.time_iterations,
-                                 model, progress)
+                                 model, progress, args.keep_busy)
                 rows.append(summarise(name, k, runs, model))
                 all_runs += [{key: value for key, value in run.items()
                               if key not in ("budgets", "times", "scores", "starts", "start_budgets")}
@@ -482,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "problems": args.problems,
                     "models": args.model, "seeds": args.seeds, "workers": args.workers, "sigma": args.sigma,
                     "n_iterations": args.n_iterations, "time_iterations": args.time_iterations,
-                    "schedules": list(SCHEDULES), "wall": wall,
+                    "schedules": list(SCHEDULES), "keep_busy": args.keep_busy, "wall": wall,
                     "command": "python -m benchmarks.asynchronous_quality" + "".join(
                         f" {arg}" for arg in (sys.argv[1:] if argv is None else argv))}
         Path(args.json).write_text(json.dumps({"settings": settings, "rows": rows, "runs": all_runs}, indent=1))

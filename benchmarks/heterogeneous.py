@@ -65,7 +65,7 @@ from typing import Any
 
 MIN_BUDGET, MAX_BUDGET, ETA, SEED = 1, 81, 3, 0  # SEED: the first seed
 SEEDS = 3  # seeds per cell (--seeds)
-SCHEDULES = ("synchronous", "fill_tail", "asynchronous")
+SCHEDULES = ("synchronous", "fill_tail", "asynchronous", "keep_busy")
 WORKERS = [32, 128, 512, 1024]
 SIGMAS = [0.0, 0.5, 1.0]
 WORK_PER_WORKER = 20  # expected work per worker, in units of max_budget
@@ -150,7 +150,8 @@ def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: 
     from mpibohb.simulation import busy_fraction
 
     optimizer = HyperBand(space(seed), min_budget=MIN_BUDGET, max_budget=MAX_BUDGET, eta=ETA, seed=seed,
-                          fill_tail=schedule == "fill_tail", asynchronous=schedule == "asynchronous", brackets=brackets)
+                          fill_tail=schedule == "fill_tail", asynchronous=schedule in ("asynchronous", "keep_busy"),
+                          keep_busy=schedule == "keep_busy", brackets=brackets)
     wall, cpu = time.perf_counter(), time.process_time()
     result = simulate(optimizer, n_iterations=n_iterations, worker=loss, n_workers=workers,
                       duration=duration_of(sigma, seed))
@@ -160,19 +161,20 @@ def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: 
     for run in runs:
         chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
     work, chain = sum(chains.values()), max(chains.values())
+    extra = sum(seconds for config_id, seconds in chains.items() if config_id[0] >= n_iterations)
     span = max(run.time_stamps["finished"] for run in runs)
     return {"workers": workers, "sigma": sigma, "schedule": schedule, "n_iterations": n_iterations, "seed": seed,
             "evaluations": len(runs), "failed": sum(run.loss is None for run in runs), "work": work,
-            "chain": chain, "span": span, "busy": busy_fraction(result, workers),
+            "chain": chain, "span": span, "extra": extra / work, "busy": busy_fraction(result, workers),
             "bound": work / (workers * max(work / workers, chain)),
             "all_busy_until": all_busy_until(runs, workers) / span, "wall": wall, "cpu": cpu}
 
 
-HEADER = ["| K | s | schedule | seeds | iterations | evaluations | work W / K | chain C | span | busy | bound"
-          " | busy / bound | all busy until | wall (s) | wall per evaluation (µs) |",
-          "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+HEADER = ["| K | s | schedule | seeds | iterations | evaluations | work W / K | extra work | chain C | span | busy"
+          " | bound | busy / bound | all busy until | wall (s) | wall per evaluation (µs) |",
+          "| ---: | ---: | --- " + "| ---: " * 13 + "|"]
 MEANS = ("n_iterations", "evaluations", "failed", "work", "chain", "span", "busy", "bound", "ratio", "all_busy_until",
-         "wall", "cpu")  # averaged over a cell's seeds
+         "wall", "cpu", "extra")  # averaged over a cell's seeds
 SPREADS = ("busy", "ratio")  # ... with their standard error
 
 
@@ -188,7 +190,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (workers, sigma, schedule, _), same in cells.items():
         runs = [dict(row, ratio=row["busy"] / row["bound"]) for row in same]
         cell: dict[str, Any] = {"workers": workers, "sigma": sigma, "schedule": schedule, "seeds": len(runs)}
-        cell.update({key: statistics.fmean(run[key] for run in runs) for key in MEANS})
+        cell.update({key: statistics.fmean(run.get(key, 0.0) for run in runs) for key in MEANS})
         cell.update({f"{key}_se": statistics.stdev(run[key] for run in runs) / math.sqrt(len(runs))
                      if len(runs) > 1 else None for key in SPREADS})
         out.append(cell)
@@ -205,7 +207,8 @@ def line(cell: dict[str, Any]) -> str:
     """A cell of :func:`aggregate` (means over seeds) as a row of :data:`HEADER`."""
     return (f"| {cell['workers']} | {cell['sigma']:g} | {cell['schedule']} | {cell['seeds']}"
             f" | {cell['n_iterations']:,.0f} | {cell['evaluations']:,.0f} | {cell['work'] / cell['workers']:,.0f}"
-            f" | {cell['chain']:,.0f} | {cell['span']:,.0f} | {_share(cell, 'busy')} | {cell['bound']:.1%}"
+            f" | {cell.get('extra', 0.0):.0%} | {cell['chain']:,.0f} | {cell['span']:,.0f} | {_share(cell, 'busy')}"
+            f" | {cell['bound']:.1%}"
             f" | {_share(cell, 'ratio')} | {cell['all_busy_until']:.1%} | {cell['wall']:.1f}"
             f" | {cell['wall'] / cell['evaluations'] * 1e6:,.0f} |")
 

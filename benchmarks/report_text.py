@@ -228,6 +228,11 @@ HETEROGENEOUS_INTRO = [
     " is nowhere worse than synchronous at equal budget below; it is the default because a schedule that finds"
     " worse configurations wastes more than idle workers do.",
     "",
+    "The keep_busy rows: `asynchronous=True, keep_busy=True`, which gives workers that would idle while the run's"
+    " own last jobs run extra jobs (promotions in extra brackets, else new configurations at the smallest budget),"
+    " each only when it is predicted, from the run times of the finished jobs, to end before the run's own jobs do;"
+    " \"extra work\" is their share of the work W. Its bound counts the extra work too.",
+    "",
 ]
 
 CONTINUATION_INTRO = [

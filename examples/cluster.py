@@ -27,6 +27,8 @@ def main():
                         help="Start the last brackets early, so that many workers stay busy to the end of the run.")
     parser.add_argument("--asynchronous", action="store_true",
                         help="Promote configurations as soon as they are due: no worker waits for a straggler.")
+    parser.add_argument("--keep_busy", action="store_true",
+                        help="With --asynchronous: idle workers at the end get extra configurations.")
     parser.add_argument("--brackets", type=int, default=None,
                         help="Cycle through this many of Hyperband's brackets, most aggressive first (default: all).")
     parser.add_argument("--model", choices=["tpe", "hpbandster"], default="tpe",
@@ -36,7 +38,7 @@ def main():
 
     bohb = BOHB(configspace=MyWorker.get_configspace(), min_budget=args.min_budget,
                 max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
-                asynchronous=args.asynchronous, brackets=args.brackets, model=args.model)
+                asynchronous=args.asynchronous, keep_busy=args.keep_busy, brackets=args.brackets, model=args.model)
     res = bohb.run(n_iterations=args.n_iterations, worker=MyWorker(sleep_interval=args.sleep_interval),
                    resume=True)
     print_summary(res, args.max_budget)

@@ -43,18 +43,25 @@ class Optimizer:
         """True once every bracket of every iteration has all its results."""
         return self.schedule.finished
 
-    def start_session(self, n_iterations: int, workers: int) -> None:
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
         """The next jobs go to ``workers`` workers of a session that runs ``n_iterations`` iterations
         in all (at most this optimizer's). A resumed run replays each earlier session with its own
         figures, so that a policy that depends on them hands out what it handed out then."""
-        self.schedule.start_session(n_iterations, workers)
+        self.schedule.start_session(n_iterations, workers, now)
 
-    def ask(self) -> Job | None:
-        """The next job, or ``None`` when nothing can be handed out now."""
-        job = self.schedule.next_job(self.rng)
+    def ask(self, now: float | None = None) -> Job | None:
+        """The next job, or ``None`` when nothing can be handed out now. ``now``: the time stamp the
+        journal gives the hand-out, which a policy may decide by (a replay passes the journaled one)."""
+        job = self.schedule.next_job(self.rng, now)
         if job is not None:
             self.num_running += 1
         return job
+
+    @property
+    def wake_at(self) -> float | None:
+        """After ``ask()`` gave ``None``: the moment to ask again even if no result comes (``None``:
+        only a result changes the answer)."""
+        return self.schedule.wake_at
 
     def tell(self, job: Job, loss: float, duration: float | None = None) -> int | None:
         """Feed back the loss of ``job`` (``inf`` or NaN: failed, treated as +inf) and the seconds it

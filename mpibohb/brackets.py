@@ -179,14 +179,16 @@ class AsyncBracket:
         """Every configuration of the plan has started."""
         return self.started >= self.plan.num_configs[0]
 
-    def promotion(self, complete_only: bool = False) -> tuple[int, int] | None:
+    def promotion(self, complete_only: bool = False,
+                  accept: Callable[[int, int], bool] | None = None) -> tuple[int, int] | None:
         """``(index, rung)`` of the next promotion due, highest rung first (``complete_only``: only
-        from rungs that have all their planned results); it counts as handed out."""
+        from rungs that have all their planned results; ``accept(index, rung)``: only one it
+        accepts); it counts as handed out."""
         for rung in range(len(self.rungs) - 2, -1, -1):
             if complete_only and not self.complete(rung):
                 continue
             index = self.rungs[rung].promotable(self.eta, self.plan.num_configs[rung + 1], self.plan.num_configs[rung])
-            if index is not None:
+            if index is not None and (accept is None or accept(index, rung + 1)):
                 self.rungs[rung].take()
                 self._running.add((index, self.plan.budgets[rung + 1]))
                 self._close(rung)

@@ -104,8 +104,9 @@ def prepare(directory: str, previous_budget: float | None, worker: str = "") -> 
         os.makedirs(directory, exist_ok=True)  # the root is gone (deleted by hand?): make it again
     if previous_budget is not None:
         logger.warning("%s: the checkpoint directory %s was missing although this configuration ran before at "
-                       "budget %g: is the checkpoint root on a file system that every node sees? Its training "
-                       "starts from zero", worker or "this worker", directory, previous_budget)
+                       "budget %g: is the checkpoint root on a file system that every node sees (or did an earlier "
+                       "session end and delete it)? Its training starts from zero", worker or "this worker",
+                       directory, previous_budget)
 
 
 @contextlib.contextmanager

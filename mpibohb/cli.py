@@ -56,12 +56,18 @@ def _elsewhere_phrase(writer: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- report
 
 
+def _extra_brackets(summary: dict[str, Any]) -> str:
+    """``; the others are keep_busy's extra brackets`` where a keep_busy run has more iterations than asked."""
+    more = summary["iterations"] > summary["n_iterations"] and summary["settings"].get("keep_busy")
+    return "; the others are keep_busy's extra brackets" if more else ""
+
+
 def format_report(summary: dict[str, Any]) -> str:
     """``summary`` (see :func:`mpibohb.summary.summarize`) as text for a person."""
     settings = summary["settings"]
     lines = [f"run {summary['run_dir']}: {_report_state(summary)}", *_settings_lines(summary, settings),
              f"configurations: {summary['configurations']} sampled in {_plural(summary['iterations'], 'iteration')} "
-             f"(of {summary['n_iterations']} asked for)",
+             f"(of {summary['n_iterations']} asked for{_extra_brackets(summary)})",
              f"runs: {summary['runs']} ({summary['failed']} failed)", *_budget_lines(summary["budgets"])]
     lines += _failure_lines(summary["failures"])
     in_max = summary["budget_used_in_max_budget"]
@@ -91,7 +97,7 @@ def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[s
     workers, at_start = summary["n_workers"], settings.get("n_workers")
     started_with = "" if workers == at_start else f" (started with {at_start})"
     created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
-    schedule = "".join(f", {name}" for name in ("asynchronous", "fill_tail") if settings.get(name))
+    schedule = "".join(f", {name}" for name in ("asynchronous", "keep_busy", "fill_tail") if settings.get(name))
     schedule += brackets_phrase(settings.get("brackets"))
     if settings.get("optimizer") == "bohb":  # a journal without the key is of HpBandSter's model
         schedule = f" (model {settings.get('model', 'hpbandster')}){schedule}"

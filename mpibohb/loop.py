@@ -134,9 +134,10 @@ class RunRecorder:
         if self.directory is not None:
             self.directory.append(record)
 
-    def submitted(self, job: Job, resubmit: bool = False, worker: str = "") -> None:
-        """Journal a job handed out (``resubmit``: again, after a resume) to ``worker``."""
-        now = self.clock()
+    def submitted(self, job: Job, resubmit: bool = False, worker: str = "", now: float | None = None) -> None:
+        """Journal a job handed out (``resubmit``: again, after a resume) to ``worker`` at ``now``
+        (``None``: the clock's time now)."""
+        now = self.clock() if now is None else now
         self.id2config.setdefault(job.config_id, {"config": job.config, "config_info": job.config_info})
         self._submitted[(job.config_id, job.budget)] = now - self.time_ref
         self.journal(job_record(job, worker, resubmit=resubmit, submitted=now))
@@ -202,24 +203,26 @@ def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pe
     suspect: tuple[ConfigId, float] | None = None  # the suspect running now
     while not optimizer.finished:
         stop.check()
+        wake_at = None  # when the optimizer, which has nothing now, may have a job without a result
         while executor.idle_count() > 0:
-            resubmit, job = True, None
+            resubmit, job, now = True, None, recorder.clock()
             if suspects and suspect is None:
                 job = suspects.popleft()
                 suspect = (job.config_id, job.budget)
             elif pending:
                 job = pending.popleft()
             else:
-                job, resubmit = optimizer.ask(), False
+                job, resubmit = optimizer.ask(now), False
                 for notice in optimizer.pop_notices():
                     logger.info("%s", notice)
                 if job is None:
+                    wake_at = optimizer.wake_at
                     break
-            recorder.submitted(job, resubmit=resubmit, worker=executor.next_worker())
+            recorder.submitted(job, resubmit=resubmit, worker=executor.next_worker(), now=now)
             executor.submit(job)
         if optimizer.num_running == 0:
             raise RuntimeError("internal error: the optimizer waits for results but no job is running")
-        finished = executor.wait(stop)
+        finished = executor.wait(stop, until=wake_at)
         if any((job.config_id, job.budget) == suspect for job, _ in finished):
             suspect = None
         record_outcomes(optimizer, recorder, finished, keeper)

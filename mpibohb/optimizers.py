@@ -62,7 +62,7 @@ class _HyperbandFamily:
     def __init__(self, configspace: Any = None, eta: float = 3, min_budget: float = 0.01,
                  max_budget: float = 1, seed: int | None = None, run_dir: str | os.PathLike[str] | None = None,
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
-                 fill_tail: bool = False, asynchronous: bool = False,
+                 fill_tail: bool = False, asynchronous: bool = False, keep_busy: bool = False,
                  checkpoint_root: str | os.PathLike[str] | None = None, keep_checkpoints: str = "incumbent",
                  brackets: int | None = None, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
@@ -90,6 +90,10 @@ class _HyperbandFamily:
         if self.fill_tail and self.asynchronous:
             raise ValueError("fill_tail and asynchronous exclude each other: an asynchronous run has no stages to "
                              "wait for, so no tail of brackets to fill; pick one")
+        self.keep_busy = checks.flag("keep_busy", keep_busy)
+        if self.keep_busy and not self.asynchronous:
+            raise ValueError("keep_busy=True needs asynchronous=True: it gives extra jobs to workers that the "
+                             "asynchronous schedule would leave idle at the end of a run")
         if checkpoint_root is not None and not os.fspath(checkpoint_root).strip():
             raise ValueError(f"checkpoint_root={checkpoint_root!r} is empty: give a directory, or None for "
                              "<run_dir>/checkpoints")
@@ -123,7 +127,8 @@ class _HyperbandFamily:
         return {"optimizer": self.name, "eta": self.eta, "min_budget": self.min_budget,
                 "max_budget": self.max_budget, "budgets": list(self.budgets),
                 "max_SH_iter": len(self.budgets), "seed": self.seed, "fill_tail": self.fill_tail,
-                "asynchronous": self.asynchronous, "brackets": self.brackets, "checkpoint_root": self.checkpoint_root,
+                "asynchronous": self.asynchronous, "keep_busy": self.keep_busy, "brackets": self.brackets,
+                "checkpoint_root": self.checkpoint_root,
                 "keep_checkpoints": self.keep_checkpoints}
 
     def checkpoints_of(self, compute: Callable[..., Any]) -> str | None:
@@ -281,7 +286,8 @@ class _HyperbandFamily:
         rng = np.random.default_rng(self.seed)
         n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
         sampler = self._make_sampler()
-        kind = "asynchronous" if self.asynchronous else "fill_tail" if self.fill_tail else "synchronous"
+        kind = ("keep_busy" if self.keep_busy else "asynchronous") if self.asynchronous \
+            else "fill_tail" if self.fill_tail else "synchronous"
         return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta, self.plan_period),
                          rng)
 

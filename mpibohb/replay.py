@@ -79,11 +79,11 @@ def _start_replayed_session(optimizer: Optimizer, record: Record) -> None:
         raise JournalError(f"this run ran with n_iterations={n_iterations} before: resume it with at least that many "
                            f"(not {optimizer.n_iterations}); its schedule's choices (fill_tail, asynchronous) depend "
                            "on it")
-    optimizer.start_session(n_iterations, record.get("n_workers", 1))
+    optimizer.start_session(n_iterations, record.get("n_workers", 1), record.get("started"))
 
 
 def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
-    job = optimizer.ask()
+    job = optimizer.ask(record.get("submitted"))
     if job is None:
         raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
                            f"it hands out {record['config_id']}; resume with at least as many n_iterations")

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--asynchronous", action="store_true",
                         help="promote configurations without stage barriers: no worker waits for a straggler")
+    parser.add_argument("--keep-busy", action="store_true",
+                        help="with --asynchronous: while the run's last jobs run, idle workers evaluate extra "
+                             "configurations predicted to end before them")
     parser.add_argument("--brackets", type=int, default=None,
                         help="cycle through this many of Hyperband's brackets, the most aggressive first "
                              "(default: all; 1: every configuration starts at the smallest budget)")
@@ -159,7 +162,8 @@ def run_command(args: argparse.Namespace) -> int:
     optimizer = getattr(optimizers, OPTIMIZERS[args.optimizer])(
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
-        asynchronous=args.asynchronous, checkpoint_root=args.checkpoint_root, keep_checkpoints=args.keep_checkpoints,
+        asynchronous=args.asynchronous, keep_busy=args.keep_busy, checkpoint_root=args.checkpoint_root,
+        keep_checkpoints=args.keep_checkpoints,
         brackets=args.brackets, **model)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)

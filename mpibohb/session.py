@@ -52,7 +52,7 @@ logger = logging.getLogger("mpibohb")
 _RESUME_INSENSITIVE = {"n_workers", "time_ref", "checkpoint_root", "keep_checkpoints"}
 # a journal written before a setting existed had its default
 _SETTINGS_ADDED_LATER = {"fill_tail": False, "asynchronous": False, "model": "hpbandster",  # BOHB's default then
-                         "checkpoint_root": None, "keep_checkpoints": "incumbent", "brackets": None}
+                         "keep_busy": False, "checkpoint_root": None, "keep_checkpoints": "incumbent", "brackets": None}
 _KIND_SETTINGS = ("optimizer", "model")  # named first; with another, the parameters only one has are left out
 
 
@@ -262,7 +262,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
             previous = result_from_state(state) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous, clock)
-            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, clock(),
+            session_started = clock()
+            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, session_started,
                                             checkpoint_root))
             executor.set_journal(recorder.journal)
             if state is not None:
@@ -272,7 +273,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
             executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed
                                           if e.evidence})
-            optimizer.start_session(n_iterations, n_workers)
+            optimizer.start_session(n_iterations, n_workers, session_started)
             if previous is not None:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                             len(alone) + len(pending))
@@ -323,10 +324,11 @@ def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
 
     budgets = ", ".join(f"{budget:g}" for budget in family.budgets)
     brackets = brackets_phrase(family.brackets)
-    logger.info("%s: %s, budgets %s (eta %g)%s, %s, seed %d, %s%s", family.name, count(n_iterations, "iteration"),
+    logger.info("%s: %s, budgets %s (eta %g)%s, %s, seed %d, %s%s%s", family.name, count(n_iterations, "iteration"),
                 budgets, family.eta, brackets, count(n_workers, "worker"), family.seed,
                 f"run_dir {family.run_dir}" if family.run_dir is not None else "no run_dir",
-                ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "")
+                ", fill_tail" if family.fill_tail else ", asynchronous" if family.asynchronous else "",
+                ", keep_busy" if family.keep_busy else "")
 
 
 def lock_checkpoint_root(root: str) -> RunLock:

@@ -821,7 +821,13 @@ def test_heterogeneous_benchmark_measures_every_cell_and_its_bound(tmp_path):
         assert row["span"] >= max(row["work"] / row["workers"], row["chain"]) - 1e-6, row
     cells = {(r["workers"], r["sigma"], r["seed"]): [x for x in rows if (x["workers"], x["sigma"], x["seed"])
                                                     == (r["workers"], r["sigma"], r["seed"])] for r in rows}
-    assert all(len({r["evaluations"] for r in same}) == 1 for same in cells.values())  # equal work per schedule
+    # equal work per schedule, but keep_busy's extra jobs
+    assert all(len({r["evaluations"] for r in same if r["schedule"] != "keep_busy"}) == 1 for same in cells.values())
+    for same in cells.values():
+        [plain] = [r for r in same if r["schedule"] == "asynchronous"]
+        [busy] = [r for r in same if r["schedule"] == "keep_busy"]
+        assert busy["evaluations"] >= plain["evaluations"] and plain["extra"] == 0
+        assert busy["extra"] > 0 if plain["sigma"] == 1.0 else busy["extra"] >= 0
     one_seed = {(r["workers"], r["sigma"]): r["chain"] for r in rows if r["seed"] == 0 and r["sigma"] == 1.0}
     other = {(r["workers"], r["sigma"]): r["chain"] for r in rows if r["seed"] == 1 and r["sigma"] == 1.0}
     assert one_seed != other  # a seed brings its own configurations and run-time factors
@@ -862,10 +868,10 @@ def test_heterogeneous_cells_average_their_seeds():
     assert cell["busy_se"] == pytest.approx(statistics.stdev([0.90, 0.94, 0.40]) / math.sqrt(3))
     assert cell["ratio"] == pytest.approx((0.90 + 0.94 + 0.80) / 3)
     assert cell["ratio_se"] == pytest.approx(statistics.stdev([0.90, 0.94, 0.80]) / math.sqrt(3))
-    assert heterogeneous.line(cell).startswith("| 32 | 0.5 | asynchronous | 3 | 121 | 5,065 | 100 | 100 | 110"
-                                               " | 74.7% ± ")
+    assert heterogeneous.line(cell).startswith("| 32 | 0.5 | asynchronous | 3 | 121 | 5,065 | 100 | 0% | 100 | 110"
+                                               " | 74.7% ± ")  # rows without "extra" (before keep_busy): none
     old = {"rows": [dict(base, busy=0.9, bound=1.0)]}
-    assert "| 32 | 0.5 | asynchronous | 1 | 121 | 5,065 | 100 | 100 | 110 | 90.0% | 100.0% | 90.0% |" in \
+    assert "| 32 | 0.5 | asynchronous | 1 | 121 | 5,065 | 100 | 0% | 100 | 110 | 90.0% | 100.0% | 90.0% |" in \
         sections.heterogeneous(old, None)[2]
     assert "| 0 of 1 cells: 90.0% (each cell's bound" in sections.heterogeneous_target_rows(old)[0]
     assert "| 0 of 1 cells: 74.7% (means over 3 seeds; each" in sections.heterogeneous_target_rows({"rows": rows})[0]
@@ -878,8 +884,9 @@ def test_heterogeneous_mpi_benchmark_measures_a_real_run(tmp_path):
                                         "--json", str(out), timeout=240)
     assert returncode == 0, stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
-    assert [row["schedule"] for row in rows] == ["synchronous", "asynchronous"]
-    assert all(row["evaluations"] == 121 and row["failed"] == 0 and 0 < row["busy"] <= 1 for row in rows)
+    assert [row["schedule"] for row in rows] == ["synchronous", "asynchronous", "keep_busy"]
+    assert all(row["evaluations"] >= 121 and row["failed"] == 0 and 0 < row["busy"] <= 1 for row in rows)
+    assert all((row["evaluations"] == 121) == (row["extra"] == 0) for row in rows)  # 121: the run's own
 
 
 @pytest.mark.slow

@@ -248,3 +248,30 @@ def test_a_resume_hands_the_executor_each_open_jobs_journaled_deaths(tmp_path: P
     assert told[1] == {((0, 0, 1), 1.0): 1}
     assert told[0] == {}  # a new run: nothing journaled
     assert load_result(run_dir).get_runs_by_id((0, 0, 1))[0].loss is not None  # one death: it ran again
+
+
+@pytest.mark.parametrize("kill_after", [15, 40])
+@pytest.mark.mpiexec
+def test_mpi_keep_busy_run_killed_and_resumed_runs_its_own_evaluations_once(tmp_path, kill_after):
+    """keep_busy under mpiexec: run times grow with the budget, so workers would idle while the last
+    promotions run and get extra jobs; killed and resumed (the resume replays every decision, extra
+    ones included, or it fails), the run's own brackets end with every evaluation exactly once, and a
+    second resume replays the whole journal."""
+    run_dir = tmp_path / "run"
+    flags = ("--asynchronous", "--keep_busy", "--budget_sleep", "0.02", "--n_iterations", "4")
+    process = start(run_dir, *flags, ranks=4)
+    wait_for_results(run_dir, kill_after, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    finish(process)
+    resumed = run_command(command(run_dir, "--resume", *flags, ranks=4), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = read_journal(run_dir)
+    results = [(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "result"]
+    assert len(results) == len(set(results)), "an evaluation ran twice"
+    own = Counter(budget for config_id, budget in results if config_id[0] < 4)
+    assert own == runs_per_budget(4, 1, 27, 3)
+    assert any(config_id[0] >= 4 for config_id, _ in results), "no extra job: the test proves nothing"
+    assert records[-1]["type"] == "end"
+    again = run_command(command(run_dir, "--resume", *flags, ranks=4), timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len([r for r in read_journal(run_dir) if r["type"] == "result"]) == len(results)

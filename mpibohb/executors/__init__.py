@@ -42,8 +42,9 @@ class Executor(Protocol):
         """Hand ``job`` to an idle worker."""
         ...
 
-    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Block until at least one job has finished or ``stop`` is requested; return every finished one."""
+    def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
+        """Block until at least one job has finished, ``stop`` is requested, or the clock (the
+        recorder's: ``time.time()`` but in a simulation) reaches ``until``; return every finished one."""
         ...
 
     def drain(self) -> list[tuple[Job, Outcome]]:

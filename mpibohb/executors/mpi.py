@@ -147,16 +147,18 @@ class MPIExecutor:
         self.comm.send(message, dest=rank, tag=TAG_JOB)
         self._backoff.reset()
 
-    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+    def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
         """Poll until at least one outcome can be recorded, a rank is free for a new job (after a
-        failure held back: see :mod:`mpibohb.health`), or a stop is requested; return the outcomes.
+        failure held back: see :mod:`mpibohb.health`), a stop is requested, or ``time.time()``
+        reaches ``until``; return the outcomes.
 
         Called with a rank idle, the loop has nothing to hand out: held failures are settled.
         """
         finished = self._act(self.health.settle()) if self._idle and self.health.holding else []
         idle = len(self._idle)
         finished += self.drain()
-        while not finished and not stop.requested and len(self._idle) <= idle:
+        while not finished and not stop.requested and len(self._idle) <= idle \
+                and (until is None or time.time() < until):
             self.idle_count()  # raises when no rank is left
             self._backoff.sleep()
             finished = self.drain()

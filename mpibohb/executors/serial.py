@@ -53,9 +53,10 @@ class SerialExecutor:
         """Remember ``job``; it runs in :meth:`wait`."""
         self._pending = job
 
-    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
+    def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
         """Run the pending job now; a stop signal interrupts it (it then runs again on resume),
-        also when ``compute`` caught the signal with a handler of its own."""
+        also when ``compute`` caught the signal with a handler of its own. ``until``: one worker has
+        nothing to wait for besides its job."""
         job, self._pending = self._pending, None
         if job is None:
             return []

@@ -76,9 +76,13 @@ class SimulatedExecutor:
         outcome = dataclasses.replace(outcome, started=start, finished=start + seconds)
         heapq.heappush(self._running, (start + seconds, next(self._order), worker, job, outcome))
 
-    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Move the clock to the next end; return every job that ends then."""
+    def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
+        """Move the clock to the next end, or to ``until`` if that comes first (and is ahead);
+        return every job that ends then."""
         if not self._running:
+            return []
+        if until is not None and self.clock.now < until < self._running[0][0]:
+            self.clock.now = until
             return []
         self.clock.now = self._running[0][0]
         finished = []

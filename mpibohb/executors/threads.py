@@ -107,13 +107,16 @@ class ThreadExecutor:
         return evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
                         self.timeout, job.previous_budget, directory_for(self.checkpoint_root, job.config_id))
 
-    def wait(self, stop: StopFlag) -> list[tuple[Job, Outcome]]:
-        """Block until a job finishes (or runs past its time limit) or a stop is requested; return
-        all finished ones, oldest submission first."""
+    def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
+        """Block until a job finishes (or runs past its time limit), a stop is requested, or
+        ``time.time()`` reaches ``until``; return all finished ones, oldest submission first."""
         while not stop.requested:
-            done, _ = wait(list(self._running), timeout=self._time_to_next_limit(), return_when=FIRST_COMPLETED)
+            timeout = self._time_to_next_limit()
+            if until is not None:
+                timeout = max(0.0, min(timeout, until - time.time()))
+            done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
             finished = self.drain()
-            if finished:
+            if finished or (until is not None and time.time() >= until):
                 return finished
         return []
 

@@ -7,7 +7,9 @@ decides.
 * :class:`~.synchronous.FillTail`: the same until the tail of a run is near, then every remaining
   bracket at once (``fill_tail=True``);
 * :class:`~.asynchronous.Asynchronous`: promotions without stage barriers, no worker waits for a
-  straggler (``asynchronous=True``).
+  straggler (``asynchronous=True``);
+* :class:`~.keep_busy.KeepBusy`: the same, and extra jobs for workers that would idle while the
+  run's last jobs run (``asynchronous=True, keep_busy=True``).
 
 Every policy decides only from the seed and the order of results (with their run times, which the
 journal keeps), so a resume replays it.
@@ -25,7 +27,7 @@ from ..samplers import Sampler
 from ..schedule import BracketPlan
 
 PlanFunction = Callable[[int], BracketPlan]
-KINDS = ("synchronous", "fill_tail", "asynchronous")
+KINDS = ("synchronous", "fill_tail", "asynchronous", "keep_busy")
 
 
 class Schedule(Protocol):
@@ -33,18 +35,22 @@ class Schedule(Protocol):
 
     n_iterations: int
     replays_sessions: bool  # its choices depend on each session's iterations and workers
+    wake_at: float | None  # after next_job gave None: when to ask again even without a result
 
     @property
     def finished(self) -> bool:
         """Every bracket of every iteration has all its results."""
         ...
 
-    def start_session(self, n_iterations: int, workers: int) -> None:
-        """The next jobs go to ``workers`` workers of a session of ``n_iterations`` iterations."""
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
+        """The next jobs go to ``workers`` workers of a session of ``n_iterations`` iterations that
+        started at ``now`` (the journal's time stamp)."""
         ...
 
-    def next_job(self, rng: np.random.Generator) -> Job | None:
-        """The next job, or ``None`` while nothing can be handed out (wait for a result)."""
+    def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
+        """The next job, or ``None`` while nothing can be handed out (wait for a result). ``now``:
+        the time stamp the journal gives the hand-out (``None``: unknown), so a replay asks at the
+        same moment."""
         ...
 
     def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
@@ -69,6 +75,7 @@ def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iteratio
     """The policy ``kind`` (one of :data:`KINDS`) for ``n_iterations`` brackets; iteration ``i`` runs
     ``plan_of(i)``, which repeats every ``plan_period`` iterations."""
     from .asynchronous import Asynchronous
+    from .keep_busy import KeepBusy
     from .synchronous import FillTail, Synchronous
 
     if kind == "synchronous":
@@ -77,4 +84,6 @@ def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iteratio
         return FillTail(sampler, plan_of, n_iterations, plan_period)
     if kind == "asynchronous":
         return Asynchronous(sampler, plan_of, n_iterations, eta, plan_period)
+    if kind == "keep_busy":
+        return KeepBusy(sampler, plan_of, n_iterations, eta, plan_period)
     raise ValueError(f"no schedule {kind!r}; one of {', '.join(KINDS)}")

@@ -46,7 +46,8 @@ them, so a resume replays the choice.
 With spread run times (s = 0.5) the idle time left comes after the last new configuration: the
 run ends on the top-rung job of a configuration promoted late, whose run time is known only once
 its lower rung has run, so no order of the tail removes it (traced, and five other orders measured
-and rejected: BENCHMARKS.md, "Heterogeneous run times").
+and rejected: BENCHMARKS.md, "Heterogeneous run times"). :class:`.keep_busy.KeepBusy` gives that
+idle time extra jobs instead.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Asynchronous:
     order of results, and each session's workers and iterations (the tail rule)."""
 
     replays_sessions = True
+    wake_at: float | None = None
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
                  plan_period: int = 1) -> None:
@@ -112,7 +114,7 @@ class Asynchronous:
         """Every bracket of every iteration has ended."""
         return len(self.brackets) >= self.n_iterations and self._open == 0
 
-    def start_session(self, n_iterations: int, workers: int) -> None:
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
         """New brackets start up to the session's iterations, on ``workers`` workers."""
         iterations = min(int(n_iterations), self.n_iterations)
         if iterations != self.session_iterations:
@@ -121,7 +123,7 @@ class Asynchronous:
         if self._tail is not None:
             self._tail.plan_up_to(self.session_iterations)
 
-    def next_job(self, rng: np.random.Generator) -> Job | None:
+    def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """A promotion from a complete rung, else a new configuration, else an early promotion (a
         worker would idle otherwise), else ``None`` (wait for a result)."""
         if self._in_tail:
@@ -162,10 +164,13 @@ class Asynchronous:
             self._in_tail = True
             priority = self._choose_tail_order()
             for iteration in range(self._next, self.session_iterations):
-                heapq.heappush(self._pending, (priority(self.plan_of(iteration).budgets), iteration))
+                if iteration not in self.brackets:  # an extra bracket adopted by this session has started
+                    heapq.heappush(self._pending, (priority(self.plan_of(iteration).budgets), iteration))
             self._next = self.session_iterations
         if self._pending:
             return heapq.heappop(self._pending)[1]
+        while self._next < self.session_iterations and self._next in self.brackets:
+            self._next += 1
         if self._next < self.session_iterations:
             self._next += 1
             return self._next - 1
@@ -205,15 +210,22 @@ class Asynchronous:
         vector = bracket.proposals[index].vector
         self._take_retired(bracket)
         if not bracket.finished:
-            heapq.heappush(self._due, iteration)  # the new result may make a promotion due
-            if completed_rung:
-                heapq.heappush(self._complete_due, iteration)
+            self._note_due(iteration, completed_rung)
             return vector, None
-        self._open -= 1
+        self._bracket_ended(iteration)
         bracket.retire_the_rest()
         self._take_retired(bracket)
         bracket.release()
         return vector, iteration
+
+    def _note_due(self, iteration: int, completed_rung: bool) -> None:
+        """A new result of ``iteration``'s bracket may make a promotion due (from a complete rung)."""
+        heapq.heappush(self._due, iteration)
+        if completed_rung:
+            heapq.heappush(self._complete_due, iteration)
+
+    def _bracket_ended(self, iteration: int) -> None:
+        self._open -= 1
 
     def pop_notices(self) -> list[str]:
         """Progress lines for the log since the last call: the start of a tail, in which order."""

@@ -44,3 +44,14 @@ class RunTimeSpread:
                 squares += sum_of_squares / mean**2
                 degrees += int(count) - 1
         return math.sqrt(squares / degrees) if degrees >= max(1, min_degrees) else None
+
+    def mean(self, budget: float, previous_budget: float | None) -> float | None:
+        """The mean run time of the finished jobs at ``budget`` continued from ``previous_budget``;
+        without any yet, the mean seconds per budget unit of every group times the budget it runs
+        (``budget - previous_budget``); ``None`` before any job has finished."""
+        group = self._groups.get((budget, previous_budget))
+        if group is not None:
+            return group[1]
+        rates = [mean / (key[0] - (key[1] or 0.0)) for key, (_, mean, _) in self._groups.items()
+                 if key[0] > (key[1] or 0.0)]
+        return sum(rates) / len(rates) * (budget - (previous_budget or 0.0)) if rates else None

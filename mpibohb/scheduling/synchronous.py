@@ -17,6 +17,7 @@ class Synchronous:
     open one waits for results (up to the session's iterations)."""
 
     replays_sessions = False
+    wake_at: float | None = None  # only a result changes what it hands out
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int) -> None:
         self.sampler, self.plan_of = sampler, plan_of
@@ -32,11 +33,11 @@ class Synchronous:
         """Every bracket of every iteration has all its results."""
         return len(self.brackets) == self.n_iterations and not self._open
 
-    def start_session(self, n_iterations: int, workers: int) -> None:
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
         """The next jobs go to ``workers`` workers of a session of ``n_iterations`` iterations."""
         self.workers, self.session_iterations = max(1, int(workers)), min(int(n_iterations), self.n_iterations)
 
-    def next_job(self, rng: np.random.Generator) -> Job | None:
+    def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """The next job of the first open bracket that has one; a new bracket when none has."""
         while True:
             for bracket in self._open:
@@ -119,17 +120,17 @@ class FillTail(Synchronous):
         """Every remaining bracket of the session has started."""
         return self.brackets_before_tail is not None
 
-    def start_session(self, n_iterations: int, workers: int) -> None:
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
         """As :meth:`Synchronous.start_session`; a run extended has its own tail still ahead."""
         iterations = min(int(n_iterations), self.n_iterations)
         if iterations != self.session_iterations and self.tail_started:
             self.brackets_before_tail = None
             self._open.sort(key=lambda bracket: bracket.iteration)
-        super().start_session(n_iterations, workers)
+        super().start_session(n_iterations, workers, now)
         if self._tail is not None:
             self._tail.plan_up_to(self.session_iterations)
 
-    def next_job(self, rng: np.random.Generator) -> Job | None:
+    def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """Start the tail when it is near; in the tail, the longest chain of stages first."""
         if self._tail is None:
             self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
@@ -143,7 +144,7 @@ class FillTail(Synchronous):
         if self.tail_started and self._reorder:
             self._open.sort(key=lambda b: (-sum(b.plan.budgets[b.stage:]), b.iteration))
             self._reorder = False
-        return super().next_job(rng)
+        return super().next_job(rng, now)
 
     def _start_bracket(self) -> None:
         super()._start_bracket()

@@ -203,7 +203,7 @@ class SimExecutor:
         worker = self.free.pop(0)
         heapq.heappush(self.running, (self.now + job.budget, next(self.order), job, worker))
 
-    def wait(self, stop: Any) -> list:
+    def wait(self, stop: Any, until: float | None = None) -> list:  # until: no policy here names one
         if self.stop_after is not None and self.results >= self.stop_after:
             raise StopRequested(signal.SIGTERM)
         self.now, _, job, worker = heapq.heappop(self.running)
@@ -280,7 +280,8 @@ def cli_json(*args: str) -> Any:
 
 # fields that the report got after the digests were recorded; the guard compares what both have
 REPORT_FIELDS_ADDED_LATER = ("budget_used_increments",)  # issue 21
-SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets")  # issue 21; brackets: 2026-12-06
+# issue 21; brackets and keep_busy: 2026-12-06
+SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets", "keep_busy")
 
 
 def without_later_fields(report: dict[str, Any]) -> dict[str, Any]:

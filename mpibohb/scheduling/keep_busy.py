@@ -1,0 +1,330 @@
+"""Asynchronous successive halving that keeps the workers busy to the end (``keep_busy=True``).
+
+An asynchronous run ends on the chains of promotions of its last configurations: one
+configuration's evaluations run one after another, and with run times that differ per
+configuration the slowest chain can outlast the rest of the run's work many times (BENCHMARKS.md,
+"Heterogeneous run times": at s = 1 and 512 workers no schedule of the run's own evaluations can
+be more than 34% to 61% busy). This policy hands out what :class:`.Asynchronous` does, and while
+nothing of the run's own is left to hand out but some of it still runs, a free worker gets an
+*extra* job: a promotion in an extra bracket, else a new configuration at the smallest budget.
+Extra brackets are those of the iterations after the run's whose bracket starts at the smallest
+budget (a new configuration's run time is the least known, so it starts where it is shortest). An
+extra job is handed out only when it is predicted to end before the run's own jobs do, so extras
+use idle time and hardly make the run longer; the run ends when its own brackets have ended and
+no extra job runs.
+
+Predictions come from the run times of the finished jobs (which the journal keeps, so a replay
+sees the same): a job's group (its budget, and the budget it continues from) has a mean run time,
+and a configuration its factor (its latest run time over its group's mean). A running job of the
+run's own ends, predicted, at its hand-out plus its group's mean times its configuration's factor
+(the median factor for a configuration without a result); an extra job must end, predicted, before
+the latest of those, with a pessimistic factor (:data:`EXTRA_QUANTILE`) for a new configuration.
+When all of them are past their predicted ends, the one longest past it is taken to run as long
+again as it has overrun (:data:`OVERRUN_SHARE`), for new configurations only: a wrong guess then
+costs one short job. With nothing to hand out, the policy names the moment to ask again
+(:attr:`KeepBusy.wake_at`), so that the loop does not wait for a result that may be far away.
+Hand-out moments are the journal's, so a resume replays every decision; an ask that hands out
+nothing is not journaled, so it leaves no trace.
+
+Extra brackets keep their iteration numbers; a resume with more iterations adopts them as its
+own, so an extended run continues them where they stand.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Callable
+
+import numpy as np
+
+from ..brackets import AsyncBracket, ConfigId, Job
+from ..samplers import Sampler
+from . import PlanFunction
+from .asynchronous import Asynchronous
+
+# The factor (run time over its group's mean) a new extra configuration is predicted with: a high
+# quantile of the factors seen, so that an extra job rarely outlasts the run's own jobs.
+EXTRA_QUANTILE = 0.9
+# ... and a running configuration of the run's own without a result: the median (an estimate of
+# the run's end that is late would let extras outlast it).
+OWN_QUANTILE = 0.5
+# The quantiles come from the first factors of at most this many configurations: enough for a
+# 90th percentile, and an insertion into a sorted list of a million would cost more than a decision.
+MAX_FACTORS = 4096
+
+# A running job of the run's own past its predicted end is taken to run this share of its overrun
+# longer, for the shortest extra jobs. 0.5 and 0.25 left the worst overrun of the run as it was
+# (one new configuration's own run time decides it) and cost up to 1 point of busy fraction.
+OVERRUN_SHARE = 1.0
+
+JobKey = tuple[ConfigId, float]
+
+
+class KeepBusy(Asynchronous):
+    """:class:`.Asynchronous`, and extra jobs for workers that would idle while the run's own last
+    jobs run (see the module's text)."""
+
+    def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
+                 plan_period: int = 1) -> None:
+        super().__init__(sampler, plan_of, n_iterations, eta, plan_period)
+        self._extra: set[int] = set()  # iterations of the extra brackets
+        self._last_extra = -1  # the highest iteration an extra bracket was started at
+        self._open_extra: set[int] = set()  # ... not ended
+        self._due_extra = _DueBrackets()
+        self._extra_budget: dict[int, float] = {}  # extra iteration -> the budget of its jobs handed out
+        self._extra_filling: AsyncBracket | None = None
+        self._ends: dict[JobKey, float] = {}  # running jobs of the run's own -> predicted end
+        self._latest: list[tuple[float, JobKey]] = []  # heap of (-predicted end, job) of those
+        self._soonest: list[tuple[float, JobKey]] = []  # heap of (predicted end, job) of those
+        self.wake_at: float | None = None  # after a None from next_job: when to ask again, without a result
+        self._extra_running: dict[JobKey, float | None] = {}  # running extra jobs -> predicted end
+        self._seconds: dict[JobKey, float] = {}  # every running job -> its predicted run time
+        self._factor: dict[ConfigId, float] = {}  # a configuration's latest run time / its group's mean
+        self._factors: list[float] = []  # sorted: the first factor of each configuration
+        self.extra_jobs = 0
+
+    @property
+    def finished(self) -> bool:
+        """Every bracket of the run's iterations has ended, and no extra job runs."""
+        return len(self.brackets) - len(self._extra) >= self.n_iterations and self._open == 0 \
+            and not self._extra_running
+
+    def start_session(self, n_iterations: int, workers: int, now: float | None = None) -> None:
+        """As :class:`.Asynchronous`; extra brackets within the session's iterations become its own,
+        and the jobs that ran when the last session ended (they run again now) are predicted anew."""
+        super().start_session(n_iterations, workers, now)
+        for iteration in sorted(i for i in self._extra if i < self.session_iterations):
+            self._adopt(iteration)
+        self._latest.clear()
+        self._soonest.clear()
+        self._due_extra.unblock()  # whatever the order of a resume's first results and this call, as in its replay
+        for key, seconds in list(self._seconds.items()):
+            if key in self._ends:
+                del self._ends[key]
+                if now is not None:
+                    self._own_running(key, now + seconds)
+            elif key in self._extra_running:
+                self._extra_running[key] = None if now is None else now + seconds
+
+    def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
+        """The run's own next job; else, while its own jobs run, an extra one predicted to end before
+        they do; else ``None`` (then :attr:`wake_at` may say when to ask again)."""
+        self.wake_at = None
+        job = super().next_job(rng, now)
+        if job is not None:
+            self._started(job, now, extra=False)
+            return job
+        if now is None or self.workers < 2:
+            return None
+        saved = self._due_extra.copy()  # an ask that hands out nothing is not journaled: it leaves no trace
+        ahead, guess = self._run_end(now)
+        job = None if ahead is None else self._extra_promotion(now, ahead)
+        if job is None and (ahead is not None or guess is not None):
+            job = self._extra_configuration(rng, now, max(ahead or now, guess or now))
+        if job is None:
+            self._due_extra = saved
+            self._wake_when_overdue(now)
+            return None
+        if not self.extra_jobs:
+            self._notices.append("asynchronous: the run's own jobs are all handed out; idle workers get extra "
+                                 "configurations predicted to end before them (keep_busy)")
+        self.extra_jobs += 1
+        self._extra_budget[job.config_id[0]] = self._extra_budget.get(job.config_id[0], 0.0) + job.budget
+        self._started(job, now, extra=True)
+        return job
+
+    def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
+        """As :class:`.Asynchronous`; the run time also gives the configuration's factor."""
+        key = (job.config_id, job.budget)
+        self._ends.pop(key, None)
+        self._extra_running.pop(key, None)
+        self._seconds.pop(key, None)
+        mean = self.run_times.mean(job.budget, job.previous_budget)  # before this result: the next line retires
+        if duration is not None and mean:
+            factor = duration / mean
+            if job.config_id not in self._factor and len(self._factors) < MAX_FACTORS:
+                bisect.insort(self._factors, factor)
+            self._factor[job.config_id] = factor
+        return super().record(job, loss, duration)
+
+    def _started(self, job: Job, now: float | None, extra: bool) -> None:
+        key = (job.config_id, job.budget)
+        self._seconds[key] = seconds = self._predict(job, EXTRA_QUANTILE if extra else OWN_QUANTILE) or 0.0
+        end = None if now is None else now + seconds  # unpredicted: overdue from the start
+        if extra:
+            self._extra_running[key] = end
+        elif end is not None:
+            self._own_running(key, end)
+
+    def _own_running(self, key: JobKey, end: float) -> None:
+        while self._latest and self._latest[0][1] not in self._ends:
+            heapq.heappop(self._latest)  # compare with a running job, whatever the asks before cleaned
+        if not self._latest or end > -self._latest[0][0]:
+            self._due_extra.unblock()  # the run's end moved later: promotions that did not fit may fit
+        self._ends[key] = end
+        heapq.heappush(self._latest, (-end, key))
+        heapq.heappush(self._soonest, (end, key))
+
+    def _run_end(self, now: float) -> tuple[float | None, float | None]:
+        """When the run's own running jobs are predicted to end: the latest predicted end still
+        ahead (``None``: none is), and a later guess when a job is past its predicted end: it is
+        taken to run as long again as it has overrun it (``None``: none has). The guess is for new
+        configurations at the smallest budget only, the shortest extra jobs, so that a wrong one
+        costs little."""
+        for heap in (self._latest, self._soonest):
+            while heap and heap[0][1] not in self._ends:
+                heapq.heappop(heap)
+        ahead = -self._latest[0][0] if self._latest and -self._latest[0][0] > now else None
+        overdue = self._soonest[0][0] if self._soonest and self._soonest[0][0] <= now else None
+        return ahead, None if overdue is None else now + OVERRUN_SHARE * (now - overdue)
+
+    def _wake_when_overdue(self, now: float) -> None:
+        """No extra job fits now, and none may until a result comes, or until the soonest predicted
+        end of the run's own jobs lies the shortest extra job's run time behind: then ask again."""
+        mean = self.run_times.mean(self._smallest_budget(), None)
+        if mean is not None and self._soonest:
+            moment = self._soonest[0][0] + mean * self._quantile(EXTRA_QUANTILE)
+            self.wake_at = moment if moment > now else None
+
+    def _predict(self, job: Job, quantile: float) -> float | None:
+        """Seconds ``job`` is predicted to run: its group's mean times its configuration's factor
+        (``quantile`` of the factors seen for a configuration without one)."""
+        mean = self.run_times.mean(job.budget, job.previous_budget)
+        if mean is None:
+            return None
+        factor = self._factor.get(job.config_id)
+        if factor is None:
+            factor = self._quantile(quantile)
+        return mean * factor
+
+    def _quantile(self, quantile: float) -> float:
+        if not self._factors:
+            return 1.0
+        return self._factors[min(len(self._factors) - 1, int(quantile * len(self._factors)))]
+
+    def _extra_promotion(self, now: float, end: float) -> Job | None:
+        """A promotion due in an extra bracket (oldest bracket, highest rung first) that fits before
+        ``end``."""
+        def fits(bracket: AsyncBracket) -> Callable[[int, int], bool]:
+            def accept(index: int, rung: int) -> bool:
+                seconds = self._predict(bracket.job(index, rung), EXTRA_QUANTILE)
+                return seconds is not None and now + seconds <= end
+            return accept
+
+        due = self._due_extra
+        while due.heap:
+            iteration = due.heap[0]
+            bracket = self.brackets[iteration]
+            promotion = None if bracket.ended else bracket.promotion(accept=fits(bracket))
+            self._take_retired(bracket)
+            if promotion is not None:
+                return bracket.job(*promotion)
+            due.pop(blocked=not bracket.ended and self._has_promotion(bracket))  # due, but too long for now
+        return None
+
+    @staticmethod
+    def _has_promotion(bracket: AsyncBracket) -> bool:
+        return any(rung.promotable(bracket.eta, room, planned) is not None for rung, room, planned
+                   in zip(bracket.rungs[:-1], bracket.plan.num_configs[1:], bracket.plan.num_configs))
+
+    def _extra_configuration(self, rng: np.random.Generator, now: float, end: float) -> Job | None:
+        """A new configuration in the extra bracket being filled (the next one once it is full), at
+        its smallest budget, if it fits before ``end``."""
+        bracket = self._extra_filling
+        iteration = self._next_extra_iteration() if bracket is None or bracket.full else bracket.iteration
+        plan = self.plan_of(iteration) if bracket is None or bracket.full else bracket.plan
+        mean = self.run_times.mean(plan.budgets[0], None)
+        if mean is None or now + mean * self._quantile(EXTRA_QUANTILE) > end:
+            return None
+        if bracket is None or bracket.full:
+            bracket = self._extra_filling = self.brackets[iteration] = AsyncBracket(iteration, plan, self.eta)
+            self._extra.add(iteration)
+            self._open_extra.add(iteration)
+            self._last_extra = max(self._last_extra, iteration)
+        index = bracket.start(self.sampler.propose(plan.budgets[0], rng))
+        return bracket.job(index, 0)
+
+    def _next_extra_iteration(self) -> int:
+        """The next iteration after the run's and the extra ones whose bracket starts at the smallest
+        budget: a new configuration's run time is the least known, so it starts where it is shortest."""
+        smallest = self._smallest_budget()
+        iteration = max(self.session_iterations, self._last_extra + 1)
+        while iteration in self.brackets or self.plan_of(iteration).budgets[0] > smallest:
+            iteration += 1
+        return iteration
+
+    def _smallest_budget(self) -> float:
+        return min(self.plan_of(i).budgets[0] for i in range(self.plan_period))
+
+    def _note_due(self, iteration: int, completed_rung: bool) -> None:
+        if iteration in self._extra:
+            self._due_extra.push(iteration)
+        else:
+            super()._note_due(iteration, completed_rung)
+
+    def _bracket_ended(self, iteration: int) -> None:
+        if iteration in self._extra:
+            self._open_extra.discard(iteration)
+        else:
+            super()._bracket_ended(iteration)
+
+    def _take_retired(self, bracket: AsyncBracket) -> None:
+        for index in bracket.retired:
+            self._factor.pop((bracket.iteration, 0, index), None)
+        super()._take_retired(bracket)
+
+    def _adopt(self, iteration: int) -> None:
+        """Extra bracket ``iteration`` becomes one of the run's own (a resume with more iterations)."""
+        self._extra.discard(iteration)
+        bracket = self.brackets[iteration]
+        if iteration in self._open_extra:
+            self._open_extra.discard(iteration)
+            self._open += 1
+            heapq.heappush(self._due, iteration)
+            heapq.heappush(self._complete_due, iteration)
+        if self._tail is not None:
+            self._tail.handed_out += self._extra_budget.pop(iteration, 0.0)  # its tail counts what ran
+        if self._extra_filling is bracket:
+            self._extra_filling = None
+            if not bracket.full and (self._filling is None or self._filling.full):
+                self._filling = bracket
+        for key in [key for key in self._extra_running if key[0][0] == iteration]:
+            end = self._extra_running.pop(key)
+            if end is not None:
+                self._own_running(key, end)
+
+
+class _DueBrackets:
+    """The extra brackets that may have a promotion due (a heap, oldest first), and those whose due
+    promotion did not fit before the run's end (looked at again once that end moves later)."""
+
+    def __init__(self) -> None:
+        self.heap: list[int] = []
+        self._queued: set[int] = set()
+        self._blocked: set[int] = set()
+
+    def push(self, iteration: int) -> None:
+        """``iteration`` may have a promotion due."""
+        if iteration not in self._queued:
+            self._queued.add(iteration)
+            heapq.heappush(self.heap, iteration)
+
+    def pop(self, blocked: bool) -> None:
+        """The oldest has no promotion due (``blocked``: none that fits now)."""
+        iteration = heapq.heappop(self.heap)
+        self._queued.discard(iteration)
+        if blocked:
+            self._blocked.add(iteration)
+
+    def unblock(self) -> None:
+        """The run's end moved later: look at the blocked ones again."""
+        for iteration in sorted(self._blocked):
+            self.push(iteration)
+        self._blocked.clear()
+
+    def copy(self) -> _DueBrackets:
+        """A copy to restore after an ask that hands out nothing."""
+        copied = _DueBrackets()
+        copied.heap, copied._queued, copied._blocked = list(self.heap), set(self._queued), set(self._blocked)
+        return copied
