@@ -160,17 +160,17 @@ class Asynchronous:
         """The next bracket to start: in order, or in the tail the longest chain first."""
         if self._tail is None:
             self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
+        while self._next < self.session_iterations and self._next in self.brackets:
+            self._next += 1  # adopted by this session (keep_busy's extra brackets): started already
         if not self._in_tail and self._tail_is_near():
             self._in_tail = True
             priority = self._choose_tail_order()
             for iteration in range(self._next, self.session_iterations):
-                if iteration not in self.brackets:  # an extra bracket adopted by this session has started
+                if iteration not in self.brackets:  # adopted ones have started
                     heapq.heappush(self._pending, (priority(self.plan_of(iteration).budgets), iteration))
             self._next = self.session_iterations
         if self._pending:
             return heapq.heappop(self._pending)[1]
-        while self._next < self.session_iterations and self._next in self.brackets:
-            self._next += 1
         if self._next < self.session_iterations:
             self._next += 1
             return self._next - 1

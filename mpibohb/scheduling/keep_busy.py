@@ -19,9 +19,9 @@ and a configuration its factor (its latest run time over its group's mean). A ru
 run's own ends, predicted, at its hand-out plus its group's mean times its configuration's factor
 (the median factor for a configuration without a result); an extra job must end, predicted, before
 the latest of those, with a pessimistic factor (:data:`EXTRA_QUANTILE`) for a new configuration.
-When all of them are past their predicted ends, the one longest past it is taken to run as long
-again as it has overrun (:data:`OVERRUN_SHARE`), for new configurations only: a wrong guess then
-costs one short job. With nothing to hand out, the policy names the moment to ask again
+When one of them is past its predicted end, the one longest past it is taken to run as long again
+as it has overrun (:data:`OVERRUN_SHARE`), for new configurations only: a wrong guess then costs
+one short job. With nothing to hand out, the policy names the moment to ask again
 (:attr:`KeepBusy.wake_at`), so that the loop does not wait for a result that may be far away.
 Hand-out moments are the journal's, so a resume replays every decision; an ask that hands out
 nothing is not journaled, so it leaves no trace.
@@ -146,7 +146,17 @@ class KeepBusy(Asynchronous):
             if job.config_id not in self._factor and len(self._factors) < MAX_FACTORS:
                 bisect.insort(self._factors, factor)
             self._factor[job.config_id] = factor
+        if len(self._soonest) > 2 * len(self._ends) + 64:
+            self._compact()
         return super().record(job, loss, duration)
+
+    def _compact(self) -> None:
+        """Rebuild the heaps of predicted ends from the running jobs: finished ones leave them only
+        when they reach the top, so they would grow with the run (their tops stay the same)."""
+        self._latest = [(-end, key) for key, end in self._ends.items()]
+        self._soonest = [(end, key) for key, end in self._ends.items()]
+        heapq.heapify(self._latest)
+        heapq.heapify(self._soonest)
 
     def _started(self, job: Job, now: float | None, extra: bool) -> None:
         key = (job.config_id, job.budget)
