@@ -7,6 +7,7 @@ import random
 import shutil
 import time
 from collections import Counter
+from pathlib import Path
 
 import ConfigSpace as CS
 import pytest
@@ -181,3 +182,15 @@ def test_the_predicted_ends_of_finished_jobs_do_not_pile_up(tmp_path):
     schedule = replayed.schedule
     assert len(schedule._soonest) <= 2 * len(schedule._ends) + 64 + 1
     assert len(schedule._latest) <= 2 * len(schedule._ends) + 64 + 1
+
+
+def test_the_command_line_keeps_workers_busy_or_names_the_missing_flag(tmp_path):
+    toy = f"{Path(__file__).resolve().parent.parent / 'examples' / 'toy_worker.py'}:MyWorker"
+    base = ["--worker", toy, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "2", "--n-workers", "4"]
+    refused = run_cli("run", *base, "--run-dir", str(tmp_path / "refused"), "--keep-busy")
+    assert refused.returncode == 2 and "keep_busy=True needs asynchronous=True" in refused.stderr, refused.stderr
+    finished = run_cli("run", *base, "--run-dir", str(tmp_path / "run"), "--asynchronous", "--keep-busy")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert ", asynchronous, keep_busy" in finished.stderr  # the settings line
+    report = run_cli("report", str(tmp_path / "run"))
+    assert report.returncode == 0 and "asynchronous, keep_busy" in report.stdout, report.stdout
