@@ -143,6 +143,18 @@ def all_busy_until(runs: list[Any], workers: int) -> float:
     return last
 
 
+def work_of(runs: list[Any], n_iterations: int) -> tuple[float, float, float]:
+    """The runs' work W (seconds), the longest chain C of one configuration's evaluations (they run
+    one after another), and the share of W in extra brackets (keep_busy's: iterations from
+    ``n_iterations`` on)."""
+    chains: dict[Any, float] = defaultdict(float)
+    for run in runs:
+        chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
+    work = sum(chains.values())
+    extra = sum(seconds for config_id, seconds in chains.items() if config_id[0] >= n_iterations)
+    return work, max(chains.values()), extra / work
+
+
 def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: int = SEED,
             brackets: int | None = None) -> dict[str, Any]:
     """One run of a cell: simulate it with ``seed`` (and ``HyperBand``'s ``brackets``) and measure it."""
@@ -157,15 +169,11 @@ def measure(workers: int, sigma: float, schedule: str, n_iterations: int, seed: 
                       duration=duration_of(sigma, seed))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     runs = result.get_all_runs()
-    chains: dict[Any, float] = defaultdict(float)
-    for run in runs:
-        chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
-    work, chain = sum(chains.values()), max(chains.values())
-    extra = sum(seconds for config_id, seconds in chains.items() if config_id[0] >= n_iterations)
+    work, chain, extra = work_of(runs, n_iterations)
     span = max(run.time_stamps["finished"] for run in runs)
     return {"workers": workers, "sigma": sigma, "schedule": schedule, "n_iterations": n_iterations, "seed": seed,
             "evaluations": len(runs), "failed": sum(run.loss is None for run in runs), "work": work,
-            "chain": chain, "span": span, "extra": extra / work, "busy": busy_fraction(result, workers),
+            "chain": chain, "span": span, "extra": extra, "busy": busy_fraction(result, workers),
             "bound": work / (workers * max(work / workers, chain)),
             "all_busy_until": all_busy_until(runs, workers) / span, "wall": wall, "cpu": cpu}
 

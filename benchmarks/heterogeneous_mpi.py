@@ -23,11 +23,10 @@ import os
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.heterogeneous import ETA, MAX_BUDGET, MIN_BUDGET, SEED, loss, space, standard_normal
+from benchmarks.heterogeneous import ETA, MAX_BUDGET, MIN_BUDGET, SEED, loss, space, standard_normal, work_of
 from benchmarks.processes import run_in_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,13 +54,9 @@ def measure(run_dir: str, workers: int, n_iterations: int) -> dict[str, Any]:
     runs = load_result(run_dir).get_all_runs()
     start = min(run.time_stamps["started"] for run in runs)
     span = max(run.time_stamps["finished"] for run in runs) - start
-    chains: dict[Any, float] = defaultdict(float)
-    for run in runs:
-        chains[run.config_id] += run.time_stamps["finished"] - run.time_stamps["started"]
-    work, chain = sum(chains.values()), max(chains.values())
-    extra = sum(seconds for config_id, seconds in chains.items() if config_id[0] >= n_iterations)
+    work, chain, extra = work_of(runs, n_iterations)
     return {"evaluations": len(runs), "failed": sum(run.loss is None for run in runs), "span": span,
-            "extra": extra / work,
+            "extra": extra,
             "work": work, "chain": chain, "busy": work / (workers * span),
             "bound": work / (workers * max(work / workers, chain))}
 

@@ -231,9 +231,12 @@ class AsyncBracket:
     @property
     def finished(self) -> bool:
         """Full, nothing running, and nothing left to promote."""
-        return self.ended or (self.full and not self._running and not any(
-            rung.promotable(self.eta, room, planned) is not None
-            for rung, room, planned in zip(self.rungs[:-1], self.plan.num_configs[1:], self.plan.num_configs)))
+        return self.ended or (self.full and not self._running and not self.has_promotion())
+
+    def has_promotion(self) -> bool:
+        """Some rung has a configuration that may be promoted now (without taking it)."""
+        return any(rung.promotable(self.eta, room, planned) is not None
+                   for rung, room, planned in zip(self.rungs[:-1], self.plan.num_configs[1:], self.plan.num_configs))
 
     def _close(self, rung: int) -> None:
         self._retire(self.rungs[rung].close(self.plan.num_configs[rung + 1], self.plan.num_configs[rung]))

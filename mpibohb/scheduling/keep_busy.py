@@ -70,6 +70,7 @@ class KeepBusy(Asynchronous):
         super().__init__(sampler, plan_of, n_iterations, eta, plan_period)
         self._extra: set[int] = set()  # iterations of the extra brackets
         self._last_extra = -1  # the highest iteration an extra bracket was started at
+        self._smallest = min(plan_of(i).budgets[0] for i in range(plan_period))  # where extra brackets start
         self._open_extra: set[int] = set()  # ... not ended
         self._due_extra = _DueBrackets()
         self._extra_budget: dict[int, float] = {}  # extra iteration -> the budget of its jobs handed out
@@ -192,10 +193,16 @@ class KeepBusy(Asynchronous):
     def _wake_when_overdue(self, now: float) -> None:
         """No extra job fits now, and none may until a result comes, or until the soonest predicted
         end of the run's own jobs lies the shortest extra job's run time behind: then ask again."""
-        mean = self.run_times.mean(self._smallest_budget(), None)
-        if mean is not None and self._soonest:
-            moment = self._soonest[0][0] + mean * self._quantile(EXTRA_QUANTILE)
+        seconds = self._new_configuration_seconds()
+        if seconds is not None and self._soonest:
+            moment = self._soonest[0][0] + seconds
             self.wake_at = moment if moment > now else None
+
+    def _new_configuration_seconds(self) -> float | None:
+        """The predicted run time of an extra new configuration (at the smallest budget, with the
+        pessimistic factor), ``None`` before any job at that budget has finished."""
+        mean = self.run_times.mean(self._smallest, None)
+        return None if mean is None else mean * self._quantile(EXTRA_QUANTILE)
 
     def _predict(self, job: Job, quantile: float) -> float | None:
         """Seconds ``job`` is predicted to run: its group's mean times its configuration's factor
@@ -230,42 +237,33 @@ class KeepBusy(Asynchronous):
             self._take_retired(bracket)
             if promotion is not None:
                 return bracket.job(*promotion)
-            due.pop(blocked=not bracket.ended and self._has_promotion(bracket))  # due, but too long for now
+            due.pop(blocked=not bracket.ended and bracket.has_promotion())  # due, but too long for now
         return None
-
-    @staticmethod
-    def _has_promotion(bracket: AsyncBracket) -> bool:
-        return any(rung.promotable(bracket.eta, room, planned) is not None for rung, room, planned
-                   in zip(bracket.rungs[:-1], bracket.plan.num_configs[1:], bracket.plan.num_configs))
 
     def _extra_configuration(self, rng: np.random.Generator, now: float, end: float) -> Job | None:
         """A new configuration in the extra bracket being filled (the next one once it is full), at
         its smallest budget, if it fits before ``end``."""
-        bracket = self._extra_filling
-        iteration = self._next_extra_iteration() if bracket is None or bracket.full else bracket.iteration
-        plan = self.plan_of(iteration) if bracket is None or bracket.full else bracket.plan
-        mean = self.run_times.mean(plan.budgets[0], None)
-        if mean is None or now + mean * self._quantile(EXTRA_QUANTILE) > end:
+        seconds = self._new_configuration_seconds()
+        if seconds is None or now + seconds > end:
             return None
+        bracket = self._extra_filling
         if bracket is None or bracket.full:
-            bracket = self._extra_filling = self.brackets[iteration] = AsyncBracket(iteration, plan, self.eta)
+            iteration = self._next_extra_iteration()
+            bracket = self.brackets[iteration] = AsyncBracket(iteration, self.plan_of(iteration), self.eta)
+            self._extra_filling = bracket
             self._extra.add(iteration)
             self._open_extra.add(iteration)
             self._last_extra = max(self._last_extra, iteration)
-        index = bracket.start(self.sampler.propose(plan.budgets[0], rng))
+        index = bracket.start(self.sampler.propose(self._smallest, rng))
         return bracket.job(index, 0)
 
     def _next_extra_iteration(self) -> int:
         """The next iteration after the run's and the extra ones whose bracket starts at the smallest
         budget: a new configuration's run time is the least known, so it starts where it is shortest."""
-        smallest = self._smallest_budget()
         iteration = max(self.session_iterations, self._last_extra + 1)
-        while iteration in self.brackets or self.plan_of(iteration).budgets[0] > smallest:
+        while iteration in self.brackets or self.plan_of(iteration).budgets[0] > self._smallest:
             iteration += 1
         return iteration
-
-    def _smallest_budget(self) -> float:
-        return min(self.plan_of(i).budgets[0] for i in range(self.plan_period))
 
     def _note_due(self, iteration: int, completed_rung: bool) -> None:
         if iteration in self._extra:
