@@ -27,6 +27,7 @@ logger = logging.getLogger("mpibohb")
 ConfigId = tuple[int, int, int]
 CHECKPOINTS = "checkpoints"  # under the run directory, by default
 _CONFIG_DIRECTORY = re.compile(r"\d+_\d+_\d+")
+_UNFINISHED_WRITE = re.compile(r"\.tmp-\d+-[0-9a-f]{8}(\.|$)")  # atomic_path's temporary names
 OWNER = ".mpibohb-run"  # in a checkpoint root: the run_id (journal header) of the run whose checkpoints it holds
 KEEP_CHOICES = ("incumbent", "all", "none")
 
@@ -67,12 +68,12 @@ def claim_root(root: str, run: str, new_run: bool, overwrite: bool) -> None:
 
     Raises:
         FileExistsError: ``root`` holds another run's checkpoints.
-        ValueError: ``root`` cannot be made a directory.
+        ValueError: ``root`` cannot be made a directory or written.
     """
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"checkpoint_root {root} cannot be made a directory: {exc}") from None
+        raise ValueError(f"checkpoint_root {root} cannot be made or written: {exc}") from None
     owner_file = os.path.join(root, OWNER)
     owner = Path(owner_file).read_text().strip() if os.path.isfile(owner_file) else None
     found = config_directories(root)
@@ -99,6 +100,7 @@ def prepare(directory: str, previous_budget: float | None, worker: str = "") -> 
     try:
         os.mkdir(directory)  # the file server answers whether it exists, not a local cache
     except FileExistsError:
+        remove_unfinished_writes(directory)
         return
     except FileNotFoundError:
         os.makedirs(directory, exist_ok=True)  # the root is gone (deleted by hand?): make it again
@@ -107,6 +109,20 @@ def prepare(directory: str, previous_budget: float | None, worker: str = "") -> 
                        "budget %g: is the checkpoint root on a file system that every node sees (or did an earlier "
                        "session end and delete it)? Its training starts from zero", worker or "this worker",
                        directory, previous_budget)
+
+
+def remove_unfinished_writes(directory: str) -> None:
+    """Delete what :func:`atomic_path` blocks that never ended (a killed process) left in
+    ``directory``: a configuration runs one job at a time, so none is being written now."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if _UNFINISHED_WRITE.search(name):
+                path = os.path.join(directory, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -235,14 +251,14 @@ class CheckpointKeeper:
 
     def finish(self) -> None:
         """The run ended: delete what is left that should not be, directories that a job abandoned
-        at its timeout made again included."""
-        if self.keep == "all":
-            return
+        at its timeout made again included, and in those kept, the files of unfinished writes."""
         protected = self._protected()
         for name in config_directories(self.root):
-            config_id = tuple(int(part) for part in name.split("_"))
-            if config_id not in protected:
-                self._delete(cast(ConfigId, config_id))
+            config_id = cast(ConfigId, tuple(int(part) for part in name.split("_")))
+            if self.keep != "all" and config_id not in protected:
+                self._delete(config_id)
+            else:
+                remove_unfinished_writes(os.path.join(self.root, name))
 
     def _protected(self) -> set[ConfigId | None]:
         return {self.incumbent.config_id, self.best_retired.config_id} if self.keep == "incumbent" else set()

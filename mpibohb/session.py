@@ -196,7 +196,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     a new run), the directory, the run's header, and the model settings a resume keeps as
     journaled (``family.kept_on_resume``)."""
     lock_file = Path(family.run_dir) / LOCK
-    lock_was_there = lock_file.exists()
+    lock_was_there, directory_was_there = lock_file.exists(), Path(family.run_dir).exists()
     lock = lock_run_directory(family.run_dir)
     try:
         records = open_run_directory(family.run_dir, resume, overwrite)
@@ -220,6 +220,9 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
             lock_file.unlink(missing_ok=True)
         lock.close()
+        if not directory_was_there:  # a run refused before its first record leaves no empty directory
+            with contextlib.suppress(OSError):
+                Path(family.run_dir).rmdir()
         raise
     if records is None:
         try:
@@ -337,14 +340,14 @@ def lock_checkpoint_root(root: str) -> RunLock:
 
     Raises:
         FileExistsError: another run holds it.
-        ValueError: ``root`` cannot be made a directory.
+        ValueError: ``root`` cannot be made a directory or written.
     """
     try:
         return lock_run_directory(root)
     except FileExistsError as exc:
         raise FileExistsError(f"checkpoint_root {exc}") from None
     except OSError as exc:
-        raise ValueError(f"checkpoint_root {root} cannot be made a directory: {exc}") from None
+        raise ValueError(f"checkpoint_root {root} cannot be made or written: {exc}") from None
 
 
 def _same_directory(one: str, other: str) -> bool:

@@ -232,6 +232,37 @@ def test_atomic_path_replaces_the_file_whole_or_not_at_all(tmp_path):
     assert target.read_text() == "first" and os.listdir(tmp_path) == ["model.pt"]
 
 
+KILLED_WHILE_SAVING = """
+import os, sys
+from mpibohb import atomic_path
+with atomic_path(os.path.join(sys.argv[1], "state.json")) as temporary:
+    open(temporary, "w").write("half")
+    os._exit(1)
+"""
+
+
+@pytest.mark.processes
+def test_what_a_process_killed_while_saving_left_is_gone_by_the_next_job_and_the_runs_end(tmp_path):
+    import subprocess
+    import sys
+
+    def killed_while_saving(config, budget, previous_budget, checkpoint_dir):
+        stray = [name for name in os.listdir(checkpoint_dir) if name != "state.json"]
+        subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, checkpoint_dir], timeout=60, check=False)
+        assert len(os.listdir(checkpoint_dir)) == 1 + ("state.json" in os.listdir(checkpoint_dir))  # it left one
+        with atomic_path(Path(checkpoint_dir, "state.json")) as temporary:
+            Path(temporary).write_text(json.dumps({"budget": budget}))
+        return {"loss": loss_of(config, budget), "info": {"stray": stray}}
+
+    res = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run").run(
+        n_iterations=2, worker=killed_while_saving)
+    runs = res.get_all_runs()
+    assert any(run.budget > 1 for run in runs) and all(run.info["stray"] == [] for run in runs)
+    root = tmp_path / "run" / "checkpoints"
+    assert on_disk(root) == [name(res.get_incumbent_id())]
+    assert os.listdir(root / name(res.get_incumbent_id())) == ["state.json"]
+
+
 def test_a_resume_never_takes_over_another_runs_checkpoint_root(tmp_path):
     kwargs = dict(min_budget=1, max_budget=9, eta=3, seed=1)
     HyperBand(space(), run_dir=tmp_path / "b", checkpoint_root=tmp_path / "root_b", keep_checkpoints="all",
@@ -266,7 +297,8 @@ def test_the_incumbents_directory_stays_when_its_successor_fails_on_a_larger_bud
 
 
 @pytest.mark.parametrize("root, message", [("a_file", "checkpoint_root .*a_file is a file, not a directory"),
-                                           ("", "checkpoint_root='' is empty")])
+                                           ("", "checkpoint_root='' is empty"),
+                                           ("a_file/root", "checkpoint_root .*a_file/root cannot be made or written")])
 def test_an_unusable_checkpoint_root_is_refused_before_the_run_directory_is_written(tmp_path, root, message):
     (tmp_path / "a_file").write_text("not a directory")
     with pytest.raises(ValueError, match=message):
