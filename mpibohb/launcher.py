@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 # Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
 # Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers such as srun --mpi=pmix (PMIX_RANK).
@@ -55,6 +55,16 @@ def _launched_with_others() -> bool:
     return not sizes or any(size != "1" for size in sizes)
 
 
+def abort_world(world: Any, exit_code: int) -> NoReturn:
+    """``MPI_Abort`` on ``world`` with ``exit_code``, and this process ends with it at once: with
+    some MPI libraries (MPICH's wheel) Abort returns on the calling rank until the launcher kills it,
+    and the user's code after ``run`` must not run meanwhile (on a ``None`` result)."""
+    try:
+        world.Abort(exit_code)
+    finally:
+        os._exit(exit_code)
+
+
 def end_shared_job(exit_code: int, why: str) -> None:
     """Under MPI with more than one process, end every rank with ``exit_code`` (``MPI_Abort``),
     saying ``why`` first; otherwise return, and the caller ends this process as usual."""
@@ -82,7 +92,7 @@ def end_shared_job(exit_code: int, why: str) -> None:
         time.sleep(_FORWARD_SECONDS)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's own "application called MPI_Abort" says less
     finally:
-        world.Abort(exit_code)
+        abort_world(world, exit_code)
 
 
 def _a_rank() -> bool:

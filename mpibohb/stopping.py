@@ -111,7 +111,8 @@ def exit_at_once(signum: int) -> NoReturn:
     # mpi4py is looked up, not imported: only a process running under MPI has it loaded
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
-        mpi.COMM_WORLD.Abort(code)
+        with contextlib.suppress(Exception):
+            mpi.COMM_WORLD.Abort(code)  # may return on this rank (MPICH): the process ends below all the same
     os._exit(code)
 
 

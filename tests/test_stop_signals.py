@@ -186,9 +186,32 @@ def test_a_real_sigint_still_stops_a_run_without_a_run_directory():
 @pytest.mark.parametrize("ranks", [None, 3])
 def test_a_real_sigint_stops_a_run_with_a_run_directory_cleanly(tmp_path, ranks):
     run_dir = tmp_path / "run"
-    running = start(toy(run_dir, "--sleep", "60", "--announce", ranks=ranks))
+    after_run = tmp_path / "after_run"
+    running = start(toy(run_dir, "--sleep", "60", "--announce", "--mark_after_run", str(after_run), ranks=ranks))
     wait_for_line(running.stdout, "COMPUTING", running)
     os.kill(running.pid, signal.SIGINT)  # to mpiexec under MPI: it passes it on to every rank
     code, _, err = finish(running, timeout=30)
     assert code == EXIT_STOPPED, err[-3000:]
     assert read_journal(run_dir)[-1]["type"] == "stop"
+    assert not after_run.exists()  # the script's code after run() never runs on a stopped run's result
+
+
+ABORTING = """
+import sys, time
+from mpi4py import MPI
+from mpibohb.launcher import abort_world
+if MPI.COMM_WORLD.Get_rank() == 0:
+    abort_world(MPI.COMM_WORLD, 3)
+    open(sys.argv[1], "w").write("ran")  # MPICH's MPI_Abort returns on the calling rank
+else:
+    time.sleep(30)
+"""
+
+
+@pytest.mark.mpiexec
+def test_a_rank_that_aborts_the_job_runs_nothing_after_the_abort(tmp_path):
+    marker = tmp_path / "after_abort"
+    running = start([mpiexec(), "-n", "2", sys.executable, "-c", ABORTING, str(marker)])
+    code, _, err = finish(running, timeout=60)
+    assert code == 3, err[-3000:]
+    assert not marker.exists()

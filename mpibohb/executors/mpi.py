@@ -40,6 +40,7 @@ from ..journal import (
     retired_record,
     retry_record,
 )
+from ..launcher import abort_world
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
@@ -336,7 +337,7 @@ def _abort_at_exit(message: str) -> None:
     sys.stdout.flush()
     print(message, file=sys.stderr, flush=True)
     time.sleep(0.5)  # let the launcher forward what this process printed before Abort tears the job down
-    MPI.COMM_WORLD.Abort(1)
+    abort_world(MPI.COMM_WORLD, 1)
 
 
 def abort_on_error(comm: MPI.Comm, where: str) -> None:
@@ -352,7 +353,7 @@ def abort_on_error(comm: MPI.Comm, where: str) -> None:
         text = f"mpibohb: fatal error on {worker_name(comm)} in {where}:\n{traceback.format_exc()}"
     print(text, file=sys.stderr, flush=True)
     time.sleep(0.5)  # let the launcher forward the message before Abort tears the job down
-    MPI.COMM_WORLD.Abort(1)
+    abort_world(MPI.COMM_WORLD, 1)
 
 
 def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: Callable[..., Any],
@@ -423,6 +424,6 @@ def _master(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], executor: 
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # MPICH's "application called MPI_Abort" is no error here
-        MPI.COMM_WORLD.Abort(EXIT_STOPPED)
+        abort_world(MPI.COMM_WORLD, EXIT_STOPPED)
     except BaseException:
         abort_on_error(comm, "the master")

@@ -2,6 +2,7 @@
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
+        [--mark_after_run FILE]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -11,7 +12,8 @@ starts. ``--c_call S``: compute spends about S seconds in one C call (a key deri
 no Python signal handler runs, then prints ``C CALL DONE``. ``--fork_helpers``: the first
 evaluation forks a helper process twice, 2.2 s apart (the first with a SIGTERM handler of its
 own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER <exit code>``.
-Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
+``--mark_after_run FILE``: the code after ``run`` writes ``FILE`` (a file, not the output, which
+the launcher may drop when it ends the job). Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory.
 """
 
@@ -23,6 +25,7 @@ import multiprocessing
 import signal
 import sys
 import time
+from pathlib import Path
 
 import ConfigSpace as CS
 
@@ -90,6 +93,7 @@ def main():
     parser.add_argument("--announce", action="store_true")
     parser.add_argument("--c_call", type=float, default=0.0)
     parser.add_argument("--fork_helpers", action="store_true")
+    parser.add_argument("--mark_after_run")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
@@ -97,6 +101,8 @@ def main():
     run_dir = None if args.run_dir == "none" else args.run_dir
     result = BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
         n_iterations=args.n_iterations, worker=make_compute(args), resume=args.resume)
+    if args.mark_after_run:  # on rank 0 only, and never after a stop or an error (the job has ended)
+        Path(args.mark_after_run).write_text(repr(result))
     if result is not None:
         print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
 
