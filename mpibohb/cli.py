@@ -96,7 +96,8 @@ def _settings_lines(summary: dict[str, Any], settings: dict[str, Any]) -> list[s
                 "or worker count"]
     workers, at_start = summary["n_workers"], settings.get("n_workers")
     started_with = "" if workers == at_start else f" (started with {at_start})"
-    created = datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
+    created = "by mpibohb.simulate (time stamps in simulated seconds)" if summary.get("simulated") else \
+        datetime.datetime.fromtimestamp(summary["created"]).strftime("%Y-%m-%d %H:%M:%S")
     schedule = "".join(f", {name}" for name in ("asynchronous", "keep_busy", "fill_tail") if settings.get(name))
     schedule += brackets_phrase(settings.get("brackets"))
     if settings.get("optimizer") == "bohb":  # a journal without the key is of HpBandSter's model

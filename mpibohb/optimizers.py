@@ -54,6 +54,22 @@ class json_result_logger:  # noqa: N801 - HpBandSter's name, so ported scripts k
         object.__setattr__(self, "overwrite", checks.flag("overwrite", self.overwrite))  # frozen: set it once here
 
 
+@dataclass(frozen=True)
+class RunSetup:
+    """A run's checked arguments (see :meth:`_HyperbandFamily.prepare_run`): ``compute`` is the
+    worker as a function, ``timeout`` ``None`` for no limit, ``overwrite`` includes HpBandSter's
+    ``json_result_logger(overwrite=True)``, ``checkpoint_root`` ``None`` when compute keeps none."""
+
+    n_iterations: int
+    compute: Callable[..., Any]
+    timeout: float | None
+    resume: bool
+    overwrite: bool
+    previous_result: Any
+    working_directory: str
+    checkpoint_root: str | None
+
+
 class _HyperbandFamily:
     """What the three optimizers share: budgets, seed, search space, and ``run``."""
 
@@ -208,28 +224,12 @@ class _HyperbandFamily:
         """
         _refuse_run_while_importing_worker()
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
-        n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
         n_workers = checks.optional_integer("n_workers", n_workers, minimum=1)
-        timeout = _checked_timeout(timeout)
         max_rank_failures = checks.optional_integer("max_rank_failures", max_rank_failures, minimum=1)
-        resume, overwrite = checks.flag("resume", resume), checks.flag("overwrite", overwrite)
         workers_return = checks.flag("workers_return", workers_return)
-        if previous_result is not None and self.previous_result is not None \
-                and previous_result is not self.previous_result:
-            raise ValueError("previous_result was given to the optimizer and to run(); give it once")
-        previous_result = self.previous_result if previous_result is None else previous_result
-        overwrite = overwrite or (self._logger_overwrites and not resume and not self._has_run)  # once, as HpBandSter
         unknown = sorted(set(hpbandster_run_arguments) - {"min_n_workers", "iteration_kwargs"})
         if unknown:
             raise TypeError(f"run() got unexpected keyword arguments {unknown}")
-        if worker is None:
-            raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
-        if resume and overwrite:
-            raise ValueError("resume=True and overwrite=True contradict each other; pick one")
-        if (resume or overwrite) and self.run_dir is None:
-            raise ValueError(f"{'resume' if resume else 'overwrite'}=True needs the optimizer's run_dir: without "
-                             "one nothing is kept to resume from (a kill loses the run); give run_dir=... to "
-                             f"{type(self).__name__}")
         if comm is not None and not callable(getattr(comm, "Get_size", None)):
             raise ValueError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD) or None, got {comm!r}")
         if self._has_run and self.run_dir is None:
@@ -238,6 +238,46 @@ class _HyperbandFamily:
                 "the same evaluations (HpBandSter's run() continued instead). To run more iterations, give "
                 "the optimizer a run_dir and call run() again with the new total and resume=True; or make a "
                 "new optimizer with another seed")
+        setup = self.prepare_run(n_iterations, worker, timeout, resume, overwrite, previous_result)
+        comm = comm if comm is not None else launched_communicator()
+        _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
+
+        def master(executor: Executor, workers: int) -> Result:
+            return run_master(self, executor, setup.n_iterations, workers, setup.resume, setup.overwrite,
+                              setup.previous_result, checkpoint_root=setup.checkpoint_root)
+
+        _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
+        with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
+            result = self._execute(master, setup.compute, setup.working_directory, setup.timeout, n_workers, comm,
+                                   workers_return, max_rank_failures, setup.checkpoint_root)
+        self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
+        return result
+
+    def prepare_run(self, n_iterations: Any, worker: Any, timeout: Any, resume: Any, overwrite: Any,
+                    previous_result: Any) -> RunSetup:
+        """The arguments that ``run`` and :func:`mpibohb.simulate` share, checked as ``run``
+        documents them, and what follows from them (see :class:`RunSetup`).
+
+        Raises:
+            ValueError: a bad argument, or ``resume`` and ``overwrite`` that contradict each other
+                or lack a run_dir (see ``run``).
+        """
+        n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
+        timeout = _checked_timeout(timeout)
+        resume, overwrite = checks.flag("resume", resume), checks.flag("overwrite", overwrite)
+        if previous_result is not None and self.previous_result is not None \
+                and previous_result is not self.previous_result:
+            raise ValueError("previous_result was given to the optimizer and to run(); give it once")
+        previous_result = self.previous_result if previous_result is None else previous_result
+        overwrite = overwrite or (self._logger_overwrites and not resume and not self._has_run)  # once, as HpBandSter
+        if worker is None:
+            raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")
+        if resume and overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other; pick one")
+        if (resume or overwrite) and self.run_dir is None:
+            raise ValueError(f"{'resume' if resume else 'overwrite'}=True needs the optimizer's run_dir: without "
+                             "one nothing is kept to resume from (a kill loses the run); give run_dir=... to "
+                             f"{type(self).__name__}")
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
@@ -245,20 +285,8 @@ class _HyperbandFamily:
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())
         if self.working_directory:
             os.makedirs(working_directory, exist_ok=True)
-        checkpoint_root = self.checkpoints_of(compute)
-        comm = comm if comm is not None else launched_communicator()
-        _warn_about_worker_counts(comm, n_workers, hpbandster_run_arguments.get("min_n_workers"))
-
-        def master(executor: Executor, workers: int) -> Result:
-            return run_master(self, executor, n_iterations, workers, resume, overwrite, previous_result,
-                              checkpoint_root=checkpoint_root)
-
-        _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
-            result = self._execute(master, compute, working_directory, timeout, n_workers, comm, workers_return,
-                                   max_rank_failures, checkpoint_root)
-        self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
-        return result
+        return RunSetup(n_iterations, compute, timeout, resume, overwrite, previous_result, working_directory,
+                        self.checkpoints_of(compute))
 
     def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
                  working_directory: str, timeout: float | None, n_workers: int | None, comm: Any,

@@ -22,6 +22,7 @@ from .ask_tell import Optimizer
 from .brackets import Job
 from .checkpoints import CHECKPOINTS, CheckpointKeeper, claim_root, config_directories
 from .executors import Executor
+from .executors.simulated import SimulatedClock, SimulatedExecutor
 from .files import refuse_link
 from .journal import (
     CONFIGS,
@@ -189,7 +190,7 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
 
 
 def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool, warm_start: list[list[Any]],
-                       now: float, checkpoint_root: str | None
+                       now: float, checkpoint_root: str | None, executor: str
                        ) -> tuple[list[Record] | None, RunDirectory, Record, dict[str, Any]]:
     """Lock the run directory, check it (and, for a new run, that ``checkpoint_root`` holds no
     other run's checkpoints), and open it for writing; return the records to replay (``None`` for
@@ -207,6 +208,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
                                configspace_text(family.configspace), warm_start, now)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
+            _refuse_another_clock(records, executor, Path(family.run_dir))
             header = records[0]
             if kept:
                 logger.info("resuming with the model settings the run was journaled with, from before their "
@@ -250,7 +252,7 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     kept: dict[str, Any] = {}
     if family.run_dir is not None:
         records, directory, header, kept = _prepare_directory(family, n_workers, resume, overwrite, warm_start,
-                                                              clock(), checkpoint_root)
+                                                              clock(), checkpoint_root, type(executor).__name__)
         warm_start, created = header["warm_start"], header["created"]
     elif checkpoint_root is not None:
         root_lock = lock_checkpoint_root(checkpoint_root)
@@ -263,6 +265,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     with stop_on_signals(stop, enabled=directory is not None), family.resumed_with(kept):
         try:
             optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
+            if state is not None and isinstance(clock, SimulatedClock):
+                clock.continue_from(state.last_time)  # simulated seconds go on from the journal's, not from 0
             previous = result_from_state(state) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous, clock)
             session_started = clock()
@@ -291,6 +295,18 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
             if root_lock is not None:
                 root_lock.close()
     return recorder.result()
+
+
+def _refuse_another_clock(records: list[Record], executor: str, path: Path) -> None:
+    """Raise :class:`RunDirectoryError` if a simulated session would continue a real run, or a
+    real one a simulated run: their time stamps (simulated seconds from 0, or Unix time) do not mix."""
+    simulated = executor == SimulatedExecutor.__name__
+    before = {record.get("executor") == SimulatedExecutor.__name__ for record in records if record["type"] == "session"}
+    if before and before != {simulated}:
+        made = "mpibohb.simulate" if simulated else "run"
+        raise RunDirectoryError(f"cannot resume the run in {path} with {made}: it was "
+                                f"{'run for real' if simulated else 'simulated'}, and simulated seconds and real "
+                                "time stamps do not mix in one journal; give this run another run_dir")
 
 
 def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], records: list[Record] | None,

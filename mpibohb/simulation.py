@@ -14,7 +14,6 @@ span (``max`` of the runs' ``finished``), for each ``n_workers`` tried.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from . import checks
 from .executors.simulated import Duration, SimulatedClock, SimulatedExecutor
 from .result import Result
 from .session import run_master
-from .worker import as_compute_function
+from .worker import sigint_watch
 
 
 def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, duration: Duration,
@@ -35,26 +34,27 @@ def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, dur
     Args:
         worker: what ``run`` takes: a :class:`~mpibohb.Worker` or a function; it gives the losses.
         duration: ``duration(config, budget)``: the simulated seconds of one evaluation (>= 0).
-        timeout: an evaluation whose duration exceeds it fails with a timeout, at the limit.
-        resume, overwrite, previous_result: as for ``run`` (with the optimizer's ``run_dir``).
+        timeout: an evaluation whose duration exceeds it fails with a timeout, at the limit
+            (``None``, ``inf`` or more than 10**8 s: no limit, as for ``run``).
+        resume, overwrite, previous_result: as for ``run`` (with the optimizer's ``run_dir``); a
+            resume's simulated clock goes on from the journal's latest time stamp.
 
     Raises:
-        ValueError: a bad ``n_workers``, ``n_iterations`` or ``timeout``, or a ``duration`` that is
-            not a finite number of seconds >= 0.
+        ValueError: an argument ``run`` would refuse (see ``run``), a bad ``n_workers``, or a
+            ``duration`` that is not a finite number of seconds >= 0.
+        RuntimeError: ``duration`` raised (the message names the job; the error is chained).
+        RunDirectoryError: ``run_dir`` holds a run made by ``run``, not simulated.
     """
     n_workers = checks.integer("n_workers", n_workers, minimum=1)
-    n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
-    timeout = checks.optional_real("timeout", timeout, above=0, unit="seconds")
     if not callable(duration):
         raise ValueError(f"duration must be a function duration(config, budget) -> seconds, got {duration!r}")
-    compute = as_compute_function(worker)
-    clock = SimulatedClock()
-    working_directory = os.path.abspath(optimizer.run_dir or os.getcwd())
-    checkpoint_root = optimizer.checkpoints_of(compute)
-    executor = SimulatedExecutor(compute, n_workers, duration, clock, working_directory, timeout, checkpoint_root)
-    return run_master(optimizer, executor, n_iterations, n_workers, resume, overwrite,
-                      previous_result if previous_result is not None else optimizer.previous_result, clock,
-                      checkpoint_root)
+    setup = optimizer.prepare_run(n_iterations, worker, timeout, resume, overwrite, previous_result)
+    clock = SimulatedClock()  # a resume moves it on to the journal's latest time stamp
+    executor = SimulatedExecutor(setup.compute, n_workers, duration, clock, setup.working_directory, setup.timeout,
+                                 setup.checkpoint_root)
+    with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
+        return run_master(optimizer, executor, setup.n_iterations, n_workers, setup.resume, setup.overwrite,
+                          setup.previous_result, clock, setup.checkpoint_root)
 
 
 def busy_fraction(result: Result, n_workers: int, until: Callable[[Result], float] | None = None) -> float:

@@ -84,6 +84,7 @@ def summarize(state: RunState, result: Result, run_dir: str) -> dict[str, Any]:
         "state": state.state,
         **writer_status(run_dir, state),
         "created": state.header["created"],
+        "simulated": any(session.get("executor") == "SimulatedExecutor" for session in state.sessions),
         "sessions": len(state.sessions),
         "n_iterations": max((session.get("n_iterations", 0) for session in state.sessions), default=0),
         "settings": settings,
@@ -97,8 +98,9 @@ def summarize_logs(result: Result, run_dir: str) -> dict[str, Any]:
     logs do not hold (optimizer, seed, workers, sessions) ``None``."""
     settings = dict(result.settings)
     return {"run_dir": str(run_dir), "state": "logged by HpBandSter (no journal)", **_NO_WRITER,
-            "created": settings.get("time_ref") or 0.0, "sessions": None, "n_iterations": result.num_iterations(),
-            "settings": settings, "n_workers": None, **_runs_summary(result, settings)}
+            "created": settings.get("time_ref") or 0.0, "simulated": False, "sessions": None,
+            "n_iterations": result.num_iterations(), "settings": settings, "n_workers": None,
+            **_runs_summary(result, settings)}
 
 
 def _runs_summary(result: Result, settings: dict[str, Any]) -> dict[str, Any]:

@@ -247,3 +247,93 @@ def test_the_command_line_runs_asynchronously(tmp_path):
     assert status.returncode == 0 and "finished" in status.stdout, status.stdout + status.stderr
     refused = run_cli("run", *base, "--n-iterations", "2", "--quiet")
     assert refused.returncode != 0 and "asynchronous: True -> False" in refused.stderr
+
+
+def simulated(run_dir=None, n_iterations: int = 2, **kwargs):
+    optimizer = HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                          run_dir=run_dir, **kwargs.pop("optimizer", {}))
+    return simulate(optimizer, n_iterations=n_iterations, worker=lambda c, b: loss_of(c, b), n_workers=4,
+                    duration=kwargs.pop("duration", lambda c, b: b * (1 + c["x"])), **kwargs)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"resume": True, "overwrite": True}, "contradict each other"),
+    ({"resume": True, "overwrite": "False"}, "overwrite must be True or False"),
+    ({"resume": "no"}, "resume must be True or False"),
+])
+def test_simulate_refuses_what_run_refuses_and_the_run_it_was_to_continue_stays(tmp_path, arguments, message):
+    simulated(tmp_path / "run")
+    before = (tmp_path / "run" / "journal.jsonl").read_bytes()
+    with pytest.raises(ValueError, match=message):
+        simulated(tmp_path / "run", n_iterations=3, **arguments)
+    assert (tmp_path / "run" / "journal.jsonl").read_bytes() == before
+    with pytest.raises(ValueError, match="resume=True needs the optimizer's run_dir"):
+        simulated(None, resume=True)
+
+
+def test_a_resumed_simulation_goes_on_from_the_journals_clock(tmp_path):
+    first = simulated(tmp_path / "run")
+    end = max(run.time_stamps["finished"] for run in first.get_all_runs())
+    resumed = simulated(tmp_path / "run", n_iterations=4, resume=True)
+    new = [run for run in resumed.get_all_runs() if run.config_id[0] >= 2]
+    assert new and min(run.time_stamps["started"] for run in new) >= end
+    assert busy_fraction(resumed, 4) <= 1.0
+    report = run_cli("report", str(tmp_path / "run"))
+    assert report.returncode == 0 and "created: by mpibohb.simulate (time stamps in simulated seconds)" in report.stdout
+
+
+def test_simulated_and_real_sessions_never_share_a_run_dir(tmp_path):
+    simulated(tmp_path / "simulated")
+    with pytest.raises(mpibohb.journal.RunDirectoryError, match="it was simulated"):
+        HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                  run_dir=tmp_path / "simulated").run(n_iterations=3, worker=lambda c, b: loss_of(c, b), resume=True)
+    HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+              run_dir=tmp_path / "real").run(n_iterations=1, worker=lambda c, b: loss_of(c, b))
+    before = (tmp_path / "real" / "journal.jsonl").read_bytes()
+    with pytest.raises(mpibohb.journal.RunDirectoryError, match="it was run for real"):
+        simulated(tmp_path / "real", n_iterations=3, resume=True)
+    assert (tmp_path / "real" / "journal.jsonl").read_bytes() == before
+
+
+def test_simulate_takes_runs_working_directory_and_timeout(tmp_path):
+    seen = set()
+
+    def compute(config, budget, working_directory):
+        seen.add(working_directory)
+        return loss_of(config, budget)
+
+    optimizer = HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4,
+                          working_directory=tmp_path / "work")
+    result = simulate(optimizer, n_iterations=1, worker=compute, n_workers=2, duration=lambda c, b: b,
+                      timeout=math.inf)  # no limit, as for run
+    assert seen == {str(tmp_path / "work")} and not result.failed_runs()
+
+
+@pytest.mark.parametrize("duration, error, message", [
+    (lambda c, b: c["absent"], RuntimeError, r"duration\(config, budget\) raised KeyError: 'absent' for \(0, 0, 0\) "
+                                             r"at budget 1"),
+    (lambda c, b: True, ValueError, "must be a finite number of seconds >= 0, got True"),
+    (lambda c, b: "5", ValueError, "must be a finite number of seconds >= 0, got '5'"),
+    (lambda c, b: 1e308, ValueError, r"the simulated clock \(1e\+308 s\) would pass every finite time"),
+])
+def test_a_bad_duration_is_named_with_its_job(duration, error, message):
+    with pytest.raises(error, match=message):
+        simulated(duration=duration)
+
+
+def test_a_real_ctrl_c_stops_a_simulation_without_run_dir_and_records_no_failure():
+    import os
+    import signal
+
+    evaluations = []
+
+    def compute(config, budget):
+        evaluations.append(budget)
+        if len(evaluations) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+        return loss_of(config, budget)
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4), n_iterations=4,
+                 worker=compute, n_workers=4, duration=lambda c, b: b)
+    assert len(evaluations) == 3

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from .. import checks
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
 from ..stopping import StopFlag
@@ -31,6 +32,10 @@ class SimulatedClock:
 
     def __call__(self) -> float:
         return self.now
+
+    def continue_from(self, moment: float) -> None:
+        """A resumed run's clock goes on from ``moment``, the journal's latest time stamp."""
+        self.now = max(self.now, moment)
 
 
 class SimulatedExecutor:
@@ -63,7 +68,12 @@ class SimulatedExecutor:
         """Evaluate ``job`` now; it ends ``duration`` simulated seconds from now."""
         worker = heapq.heappop(self._free)
         name = f"virtual worker {worker}"
-        seconds = _checked(self.duration(dict(job.config), job.budget), job)
+        try:
+            seconds = self.duration(dict(job.config), job.budget)
+        except Exception as exc:
+            raise RuntimeError(f"duration(config, budget) raised {type(exc).__name__}: {exc} for {job.config_id} "
+                               f"at budget {job.budget:g}, config {dict(job.config)}") from exc
+        seconds = _checked(seconds, job, self.clock.now)
         if self.timeout is not None and seconds > self.timeout:
             seconds = self.timeout
             outcome = Outcome(None, None, f"JobTimeoutError on {name}: timeout: the simulated evaluation takes "
@@ -100,12 +110,17 @@ class SimulatedExecutor:
         """Nothing to stop."""
 
 
-def _checked(seconds: Any, job: Job) -> float:
+def _checked(seconds: Any, job: Job, now: float) -> float:
+    """``seconds`` as a float, if it is a finite number >= 0 (bools and strings are not) that keeps
+    the clock finite."""
     try:
-        value = float(seconds)
-    except (TypeError, ValueError):
+        value = float(checks.real("duration", seconds, minimum=0))
+    except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"duration(config, budget) must be a finite number of seconds >= 0, got {seconds!r} "
+    if not math.isfinite(value):
+        raise ValueError(f"duration(config, budget) must be a finite number of seconds >= 0, got {seconds!r:.100} "
                          f"for {job.config_id} at budget {job.budget:g}")
+    if not math.isfinite(now + value):
+        raise ValueError(f"duration(config, budget) gave {value:g} s for {job.config_id} at budget {job.budget:g}: "
+                         f"the simulated clock ({now:g} s) would pass every finite time")
     return value

@@ -279,7 +279,7 @@ def cli_json(*args: str) -> Any:
 
 
 # fields that the report got after the digests were recorded; the guard compares what both have
-REPORT_FIELDS_ADDED_LATER = ("budget_used_increments",)  # issue 21
+REPORT_FIELDS_ADDED_LATER = ("budget_used_increments", "simulated")  # issue 21; simulated: 2026-12-06
 # issue 21; brackets and keep_busy: 2026-12-06
 SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets", "keep_busy")
 
