@@ -22,11 +22,13 @@ append it to :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -179,6 +181,8 @@ def format_status(status: dict[str, Any]) -> str:
     elif state == "running":
         state = f"running (last record {_duration(status['last_record_age'])} ago)"
         state += f" {_elsewhere_phrase(status)}" if writer == liveness.WRITER_ELSEWHERE else ""
+        state += " (no .lock names its process, so whether it is alive cannot be told: it may have been " \
+            "killed, or the directory copied)" if writer == liveness.WRITER_UNKNOWN else ""
     successful = status["finished"] - status["failed"]
     running = "running" if status["state"] == "running" and writer != liveness.WRITER_GONE else "unfinished"
     lines = [f"run {status['run_dir']}: {state}", _run_time_line(status),
@@ -295,6 +299,9 @@ def plot_command(args: argparse.Namespace) -> int:
     own = Path(args.run_dir) / "plots"  # plot's own folder: what is there is replaced
     out = Path(args.out) if args.out is not None else own
     checked = out.resolve() != own.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"mpibohb: {'--out ' if checked else ''}{out} is a file, not a directory", file=sys.stderr)
+        return EXIT_ERROR
     out.mkdir(parents=True, exist_ok=True)
     plt = _pyplot_for_files()
     kept = []
@@ -308,12 +315,10 @@ def plot_command(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"skipped {name}: {exc}")
             continue
-        partial = out / f".{name}.png.partial"  # a viewer watching the folder never sees half a file
         try:
-            figure.savefig(partial, dpi=100, format="png", metadata={"Software": PLOT_STAMP})
+            _save_in_one_step(figure, path)
         finally:
             plt.close(figure)  # pyplot keeps every figure until it is closed
-        os.replace(partial, path)
         print(path)
     for path in kept:
         print(f"mpibohb: kept {path}: a file that mpibohb plot did not write (it lacks the PNG stamp "
@@ -323,6 +328,24 @@ def plot_command(args: argparse.Namespace) -> int:
 
 
 PLOT_STAMP = "mpibohb plot"  # in each PNG's Software field: plot replaces only files that carry it
+
+
+def _save_in_one_step(figure: Any, path: Path) -> None:
+    """Save ``figure`` as a PNG under a new temporary name beside ``path`` (created exclusively: a
+    link planted there is never followed, and two plots at once never share it), then rename it to
+    ``path``: a viewer watching the folder never sees half a file."""
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.partial")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the mode savefig would have given it
+        with os.fdopen(fd, "wb") as file:
+            figure.savefig(file, dpi=100, format="png", metadata={"Software": PLOT_STAMP})
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def _plotted_here(path: Path) -> bool:

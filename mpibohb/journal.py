@@ -421,6 +421,13 @@ def record_times(record: Record) -> list[float]:
     return [value for key in _TIME_KEYS if isinstance(value := record.get(key), (int, float))]
 
 
+def _check_numbers(record: Record, number: int) -> None:
+    """A result's budget is a number and its loss a number or null: readers compute with them."""
+    for name, value in (("budget", record["budget"]), ("loss", record["loss"])):
+        if (value is not None or name == "budget") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise JournalError(f"record {number} (result) has a {name} that is not a number: {value!r:.100}")
+
+
 class _Folder:
     """Applies records one at a time to a :class:`RunState` (see :func:`fold`)."""
 
@@ -446,6 +453,8 @@ class _Folder:
         missing = [name for name in RECORDS[kind].required if name not in record]
         if missing:
             raise JournalError(f"record {number} ({kind.value}) lacks {', '.join(missing)}")
+        if kind is Kind.RESULT:
+            _check_numbers(record, number)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import shlex
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -126,7 +127,7 @@ class RunRecorder:
         successful = [r.loss for r in self.runs if r.loss is not None]
         self.best_loss = min(successful, default=math.inf)
         self.num_failed = sum(r.loss is None for r in self.runs)
-        report = f" or python -m mpibohb report {directory.path}" if directory is not None else ""
+        report = f" or python -m mpibohb report {shlex.quote(str(directory.path))}" if directory is not None else ""
         self.failures = FailureLog(self.runs, f"res.failed_runs(){report}")
 
     def journal(self, record: Record) -> None:

@@ -390,8 +390,10 @@ def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:
     from .journal import CONFIGS, RESULTS, JournalError
 
     path = Path(run_dir)
-    id2config = dict(entry for _, entry in _read_logged_lines(path / CONFIGS, _logged_config))
+    # results first: a writer adds a configuration before its result, so every result read has its
+    # configuration in configs.json when that is read after it, also while a run writes them
     logged = _read_logged_lines(path / RESULTS, _logged_run)
+    id2config = dict(entry for _, entry in _read_logged_lines(path / CONFIGS, _logged_config))
     runs: dict[tuple[ConfigId, float], Run] = {}
     for number, run in logged:
         if run.config_id not in id2config:

@@ -130,6 +130,8 @@ class RunLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fds: list[int] = []  # closing them releases the locks
+        self._lock_fd = -1  # .lock's, once acquired
+        self._previous_holder = b""
 
     def acquire(self) -> None:
         """Lock the directory, then ``.lock``, and write this process's ``pid@host`` into it."""
@@ -144,11 +146,23 @@ class RunLock:
         self._fds.append(open_fd(self.path / LOCK, os.O_RDWR | os.O_CREAT))
         if not self._flock(self._fds[-1]) and not locked_directory:
             logger.warning("%s: this file system cannot lock; make sure one run at a time uses it", self.path)
+        self._lock_fd = self._fds[-1]
         try:
-            os.ftruncate(self._fds[-1], 0)
-            os.pwrite(self._fds[-1], f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
+            self._previous_holder = os.pread(self._lock_fd, 4096, 0)
+            self._write_holder(f"{os.getpid()}@{socket.gethostname()}\n".encode())
         except OSError as exc:
             raise file_error(exc, self.path / LOCK, "write") from None
+
+    def _write_holder(self, holder: bytes) -> None:
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, holder, 0)
+
+    def restore_holder(self) -> None:
+        """Put back the ``pid@host`` that ``.lock`` named before :meth:`acquire` (a run that was
+        refused leaves ``status`` naming the run's own last process, not the refused one)."""
+        if self._previous_holder and self._lock_fd in self._fds:
+            with contextlib.suppress(OSError):
+                self._write_holder(self._previous_holder)
 
     def _flock(self, fd: int) -> bool:
         """Lock ``fd``; False where the file system cannot.

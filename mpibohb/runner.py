@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,10 +172,10 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     runs, incumbent = result.get_all_runs(), result.get_incumbent_id()
     if incumbent is None:
-        print(f"finished: {len(runs)} runs, none succeeded; see python -m mpibohb report {args.run_dir}",
-              file=sys.stderr)
+        print(f"finished: {len(runs)} runs, none succeeded; see python -m mpibohb report "
+              f"{shlex.quote(str(args.run_dir))}", file=sys.stderr)
         return EXIT_NO_SUCCESS
     config = result.get_id2config_mapping()[incumbent]["config"]
     print(f"finished: {len(runs)} runs, incumbent {incumbent} {config}; "
-          f"see python -m mpibohb report {args.run_dir}")
+          f"see python -m mpibohb report {shlex.quote(str(args.run_dir))}")
     return 0

@@ -132,8 +132,25 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
             hint = ("; BOHB's default model is 'tpe' since 2026-12-04: pass BOHB(model='hpbandster')"
                     " (python -m mpibohb run --model hpbandster) to resume a run of HpBandSter's model")
         raise RunDirectoryError(f"cannot resume the run in {path}: its settings differ ({shown}){hint}")
-    if json.loads(old["configspace"]) != json.loads(new["configspace"]):
-        raise RunDirectoryError(f"cannot resume the run in {path}: its search space differs")
+    old_space, new_space = json.loads(old["configspace"]), json.loads(new["configspace"])
+    if old_space != new_space:
+        raise RunDirectoryError(f"cannot resume the run in {path}: its search space differs "
+                                f"({space_differences(old_space, new_space)})")
+
+
+def space_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What differs between two ConfigSpace JSON serialisations, in words (the run's, then this one's)."""
+    if not all(isinstance(space.get("hyperparameters"), list) for space in (old, new)):
+        return "not a ConfigSpace serialisation"
+    before, after = ({h.get("name"): h for h in space["hyperparameters"]} for space in (old, new))
+    said = [f"{name} is gone" for name in before if name not in after]
+    said += [f"{name} is new" for name in after if name not in before]
+    for name in (n for n in before if n in after and before[n] != after[n]):
+        keys = [k for k in {**before[name], **after[name]} if before[name].get(k) != after[name].get(k)]
+        said.append(f"{name}: " + ", ".join(f"{k} {before[name].get(k)!r:.40} -> {after[name].get(k)!r:.40}"
+                                            for k in keys))
+    said += [f"its {key} changed" for key in ("conditions", "forbiddens", "name") if old.get(key) != new.get(key)]
+    return "; ".join(said[:6] + ([f"and {len(said) - 6} more"] if len(said) > 6 else [])) or "its serialisation"
 
 
 def _with_later_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +238,8 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     except BaseException:
         if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
             lock_file.unlink(missing_ok=True)
+        else:
+            lock.restore_holder()
         lock.close()
         if not directory_was_there:  # a run refused before its first record leaves no empty directory
             with contextlib.suppress(OSError):

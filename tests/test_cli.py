@@ -454,8 +454,8 @@ def test_status_when_the_writer_cannot_be_checked_or_holds_the_lock(killed: dict
     held = copy_run(killed["run_dir"], tmp_path / "held", dead)
     with open(held / ".lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        elsewhere_json, elsewhere_text, stale_json, held_json, held_text = run_cli_many(
-            ["status", "--json", elsewhere], ["status", elsewhere], ["status", "--json", stale],
+        elsewhere_json, elsewhere_text, stale_json, stale_text, held_json, held_text = run_cli_many(
+            ["status", "--json", elsewhere], ["status", elsewhere], ["status", "--json", stale], ["status", stale],
             ["status", "--json", held], ["status", held])
     elsewhere_status = json.loads(ok(elsewhere_json))
     assert (elsewhere_status["writer"], elsewhere_status["writer_host"]) == ("elsewhere", host)
@@ -463,6 +463,8 @@ def test_status_when_the_writer_cannot_be_checked_or_holds_the_lock(killed: dict
     assert re.fullmatch(rf"run {re.escape(str(elsewhere))}: running \(last record .+ ago\) on {host} "
                         rf"\(pid {killed['pid']}; this host cannot check that it is alive\)", first), first
     assert json.loads(ok(stale_json))["writer"] == "unknown"
+    assert ok(stale_text).splitlines()[0].endswith(" ago) (no .lock names its process, so whether it is alive "
+                                                   "cannot be told: it may have been killed, or the directory copied)")
     if Path("/proc/locks").exists():
         assert json.loads(ok(held_json))["writer"] == "alive"
         assert ok(held_text).splitlines()[0].startswith(f"run {held}: running (last record ")

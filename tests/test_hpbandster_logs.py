@@ -121,6 +121,28 @@ def test_a_bad_line_is_named_by_file_and_line(copied, name, number, line, messag
         load_result(copied)
 
 
+def test_logs_that_a_run_writes_while_they_are_read_read_whole(copied, monkeypatch):
+    """A writer adds a configuration, then its result. Between the reader's two files it adds both:
+    results.json read first misses the result; read second, the result would lack its configuration."""
+    import mpibohb.result
+
+    read = mpibohb.result._read_logged_lines
+    writes = iter([True])
+
+    def read_while_a_run_writes(path, parse):
+        lines = read(path, parse)
+        if next(writes, False):
+            with open(copied / "configs.json", "a") as configs:
+                configs.write('[[9, 0, 0], {"x": 0.5}, {"model_based_pick": false}]\n')
+            with open(copied / "results.json", "a") as results:
+                results.write('[[9, 0, 0], 1.0, {"submitted": 1795864500.0, "started": 1795864500.0, '
+                              '"finished": 1795864501.0}, {"loss": 1.0, "info": {}}, null]\n')
+        return lines
+
+    monkeypatch.setattr(mpibohb.result, "_read_logged_lines", read_while_a_run_writes)
+    assert len(load_result(copied).get_all_runs()) == EXPECTED["n_runs"]
+
+
 def test_neither_journal_nor_hpbandster_logs(tmp_path):
     (tmp_path / "configs.json").write_text("")  # one of the two is not enough
     with pytest.raises(JournalError, match=r"no journal at .*journal\.jsonl .*configs\.json and results\.json"):

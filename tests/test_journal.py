@@ -193,6 +193,14 @@ def test_a_record_without_a_required_field_is_refused_by_number() -> None:
         fold([session()])
 
 
+@pytest.mark.parametrize("field, value", [("loss", "abc"), ("loss", True), ("budget", None), ("budget", "1")])
+def test_a_result_whose_loss_or_budget_is_not_a_number_is_refused_by_number(field, value) -> None:
+    broken = dict(ok(A), **{field: value})
+    with pytest.raises(JournalError, match=rf"record 4 \(result\) has a {field} that is not a number: {value!r}"):
+        fold([header(), session(), handed(A), broken])
+    fold([header(), session(), handed(A), dict(ok(A), loss=None)])  # a failed run
+
+
 def test_unknown_kinds_and_old_records_without_the_newer_fields_are_read() -> None:
     old_session = {"type": "session", "n_iterations": 3, "started": 2.0}  # before n_workers and executor
     old_job = {key: value for key, value in handed(A).items() if key != "worker"}

@@ -111,6 +111,24 @@ def test_the_lock_is_on_the_directory_and_the_lock_file_names_its_holder(tmp_pat
     lock_run_directory(tmp_path / "run").close()
 
 
+def test_a_refused_resume_leaves_the_lock_file_naming_the_runs_own_last_process(tmp_path):
+    small_run(tmp_path / "run")
+    (tmp_path / "run" / ".lock").write_text("12345@a-node\n")  # as a killed run leaves it
+    with pytest.raises(ValueError, match="settings differ"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, eta=3, seed=8,
+             run_dir=tmp_path / "run").run(n_iterations=2, worker=loss, resume=True)
+    assert (tmp_path / "run" / ".lock").read_text() == "12345@a-node\n"
+
+
+def test_a_resume_with_another_search_space_says_what_differs(tmp_path):
+    small_run(tmp_path / "run")
+    other = CS.ConfigurationSpace(name="other", space={"x": (0.1, 1.0), "d": [1, 2]})
+    with pytest.raises(ValueError, match=r"its search space differs \(d is new; x: lower 0\.0 -> 0\.1, "
+                                         r"default_value 0\.5 -> 0\.55; its name changed\)"):
+        BOHB(other, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=tmp_path / "run").run(
+            n_iterations=2, worker=loss, resume=True)
+
+
 # ---------------------------------------------------------------- symbolic links and modes
 
 

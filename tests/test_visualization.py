@@ -252,6 +252,23 @@ def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(ru
     assert run_cli("plot", runs["full"], "--out", runs["full"] / "plots").returncode == 0  # named as --out too
 
 
+def test_the_plot_command_never_writes_through_a_link_and_leaves_no_temporary_file(runs: dict[str, Path],
+                                                                                  tmp_path: Path) -> None:
+    out, precious = tmp_path / "shared", tmp_path / "precious.txt"
+    out.mkdir()
+    precious.write_text("my precious")
+    (out / ".losses_over_time.png.partial").symlink_to(precious)  # planted by someone else in a shared folder
+    plotted = run_cli("plot", runs["full"], "--out", out)
+    assert plotted.returncode == 0, plotted.stderr
+    assert precious.read_text() == "my precious" and not (out / "losses_over_time.png").is_symlink()
+    assert sorted(path.name for path in out.iterdir()) == sorted(
+        [".losses_over_time.png.partial"] + [f"{name}.png" for name in visualization.PLOTS])
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    refused = run_cli("plot", runs["full"], "--out", a_file)
+    assert refused.returncode == 2 and refused.stderr.strip() == f"mpibohb: --out {a_file} is a file, not a directory"
+
+
 @pytest.mark.slow  # 18 PNG files
 def test_plot_command(runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
