@@ -40,11 +40,13 @@ def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, dur
             resume's simulated clock goes on from the journal's latest time stamp.
 
     Raises:
-        ValueError: an argument ``run`` would refuse (see ``run``), a bad ``n_workers``, or a
-            ``duration`` that is not a finite number of seconds >= 0.
+        ValueError: an argument ``run`` would refuse (see ``run``), a bad ``optimizer`` or
+            ``n_workers``, or a ``duration`` that is not a finite number of seconds >= 0.
         RuntimeError: ``duration`` raised (the message names the job; the error is chained).
         RunDirectoryError: ``run_dir`` holds a run made by ``run``, not simulated.
     """
+    if not callable(getattr(optimizer, "prepare_run", None)):
+        raise ValueError(f"optimizer must be a BOHB, HyperBand or RandomSearch, got {optimizer!r:.100}")
     n_workers = checks.integer("n_workers", n_workers, minimum=1)
     if not callable(duration):
         raise ValueError(f"duration must be a function duration(config, budget) -> seconds, got {duration!r}")

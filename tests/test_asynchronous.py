@@ -269,6 +269,8 @@ def test_simulate_refuses_what_run_refuses_and_the_run_it_was_to_continue_stays(
     assert (tmp_path / "run" / "journal.jsonl").read_bytes() == before
     with pytest.raises(ValueError, match="resume=True needs the optimizer's run_dir"):
         simulated(None, resume=True)
+    with pytest.raises(ValueError, match="optimizer must be a BOHB, HyperBand or RandomSearch, got None"):
+        simulate(None, n_iterations=1, worker=lambda c, b: 0.0, n_workers=1, duration=lambda c, b: b)
 
 
 def test_a_resumed_simulation_goes_on_from_the_journals_clock(tmp_path):
