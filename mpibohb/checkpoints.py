@@ -113,7 +113,9 @@ def prepare(directory: str, previous_budget: float | None, worker: str = "") -> 
 
 def remove_unfinished_writes(directory: str) -> None:
     """Delete what :func:`atomic_path` blocks that never ended (a killed process) left in
-    ``directory``: a configuration runs one job at a time, so none is being written now."""
+    ``directory``. Called before a configuration's job and at the end of the run, when its earlier
+    jobs have ended or were given up (a job abandoned at its timeout, a rank taken for lost): only
+    such a job's write can be lost, and its result no longer counts."""
     with contextlib.suppress(OSError):
         for name in os.listdir(directory):
             if _UNFINISHED_WRITE.search(name):

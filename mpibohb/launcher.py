@@ -59,6 +59,9 @@ def abort_world(world: Any, exit_code: int) -> NoReturn:
     """``MPI_Abort`` on ``world`` with ``exit_code``, and this process ends with it at once: with
     some MPI libraries (MPICH's wheel) Abort returns on the calling rank until the launcher kills it,
     and the user's code after ``run`` must not run meanwhile (on a ``None`` result)."""
+    with contextlib.suppress(Exception):  # os._exit does not flush what the script printed
+        sys.stdout.flush()
+        sys.stderr.flush()
     try:
         world.Abort(exit_code)
     finally:

@@ -132,6 +132,7 @@ class RunLock:
         self._fds: list[int] = []  # closing them releases the locks
         self._lock_fd = -1  # .lock's, once acquired
         self._previous_holder = b""
+        self._adopted: list[RunLock] = []
 
     def acquire(self) -> None:
         """Lock the directory, then ``.lock``, and write this process's ``pid@host`` into it."""
@@ -158,11 +159,13 @@ class RunLock:
         os.pwrite(self._lock_fd, holder, 0)
 
     def restore_holder(self) -> None:
-        """Put back the ``pid@host`` that ``.lock`` named before :meth:`acquire` (a run that was
-        refused leaves ``status`` naming the run's own last process, not the refused one)."""
-        if self._previous_holder and self._lock_fd in self._fds:
-            with contextlib.suppress(OSError):
-                self._write_holder(self._previous_holder)
+        """Put back the ``pid@host`` that ``.lock`` named before :meth:`acquire`, here and in the
+        locks adopted (a run that was refused leaves ``status`` naming the run's own last process,
+        not the refused one); before :meth:`close`."""
+        for lock in (self, *self._adopted):
+            if lock._previous_holder and lock._lock_fd in self._fds:
+                with contextlib.suppress(OSError):
+                    lock._write_holder(lock._previous_holder)
 
     def _flock(self, fd: int) -> bool:
         """Lock ``fd``; False where the file system cannot.
@@ -196,6 +199,7 @@ class RunLock:
         """Hold ``other``'s locks too, until :meth:`close`."""
         self._fds.extend(other._fds)
         other._fds = []
+        self._adopted.append(other)
 
     def close(self) -> None:
         """Release the locks."""

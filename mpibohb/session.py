@@ -140,7 +140,8 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
 
 def space_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     """What differs between two ConfigSpace JSON serialisations, in words (the run's, then this one's)."""
-    if not all(isinstance(space.get("hyperparameters"), list) for space in (old, new)):
+    if not all(isinstance(space.get("hyperparameters"), list) and all(isinstance(h, dict) for h in
+                                                                     space["hyperparameters"]) for space in (old, new)):
         return "not a ConfigSpace serialisation"
     before, after = ({h.get("name"): h for h in space["hyperparameters"]} for space in (old, new))
     said = [f"{name} is gone" for name in before if name not in after]

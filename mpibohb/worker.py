@@ -23,7 +23,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
 
@@ -428,19 +428,31 @@ def _describe(exc: BaseException, worker_name: str) -> str:
     return f"{type(exc).__name__}{where}: {exc}\n{trace}"
 
 
-def _real_loss(loss: Any) -> float:
-    """``loss`` as a float: a real number, or a one-element array or tensor (numpy, torch, jax...),
-    read with its ``item()``; anything else is an :class:`InvalidResultError`."""
-    value = loss
-    if not isinstance(loss, numbers.Real) and callable(getattr(loss, "item", None)):
+def real_number(value: Any) -> float | None:
+    """``value`` as a float if it is one real number (not a bool): a number, a ``Decimal``, or a
+    one-element array or tensor (numpy, torch, jax...) read with its ``item()``; else ``None``."""
+    if not isinstance(value, numbers.Real) and callable(getattr(value, "item", None)):
         try:
-            value = loss.item()
+            value = value.item()
         except Exception:  # noqa: BLE001 - numpy says ValueError, torch RuntimeError: both mean not one number
-            shape = getattr(loss, "shape", "?")
-            raise InvalidResultError(f"the loss must be one real number, got {type(loss).__name__} "
-                                     f"of shape {tuple(shape) if shape != '?' else shape}: {loss!r:.200}") from None
+            return None
     if isinstance(value, decimal.Decimal):  # a real number that numbers.Real leaves out
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
-    return float(value)
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int (or Fraction) beyond float's range
+        return math.inf if cast(Any, value) > 0 else -math.inf
+
+
+def _real_loss(loss: Any) -> float:
+    """``loss`` as a float (see :func:`real_number`); anything else is an :class:`InvalidResultError`."""
+    value = real_number(loss)
+    if value is not None:
+        return value
+    if not isinstance(loss, numbers.Real) and callable(getattr(loss, "item", None)):
+        shape = getattr(loss, "shape", "?")
+        raise InvalidResultError(f"the loss must be one real number, got {type(loss).__name__} "
+                                 f"of shape {tuple(shape) if shape != '?' else shape}: {loss!r:.200}")
+    raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")

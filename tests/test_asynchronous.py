@@ -317,10 +317,23 @@ def test_simulate_takes_runs_working_directory_and_timeout(tmp_path):
     (lambda c, b: True, ValueError, "must be a finite number of seconds >= 0, got True"),
     (lambda c, b: "5", ValueError, "must be a finite number of seconds >= 0, got '5'"),
     (lambda c, b: 1e308, ValueError, r"the simulated clock \(1e\+308 s\) would pass every finite time"),
+    (lambda c, b: 10**400, ValueError, "must be a finite number of seconds >= 0, got 1000"),
+    (lambda c, b: np.array([1.0, 2.0]), ValueError,
+     r"must be a finite number of seconds >= 0, got array\(\[1\., 2\.\]\)"),
 ])
 def test_a_bad_duration_is_named_with_its_job(duration, error, message):
     with pytest.raises(error, match=message):
         simulated(duration=duration)
+
+
+def test_a_duration_may_be_any_one_real_number():
+    import decimal
+
+    plain = simulated(duration=lambda c, b: 2.5 * b)
+    for kind in (np.float32, np.array, decimal.Decimal, lambda seconds: np.array([seconds])):
+        other = simulated(duration=lambda c, b, kind=kind: kind(str(2.5 * b)) if kind is decimal.Decimal
+                          else kind(2.5 * b))
+        assert [run.time_stamps for run in other.get_all_runs()] == [run.time_stamps for run in plain.get_all_runs()]
 
 
 def test_a_real_ctrl_c_stops_a_simulation_without_run_dir_and_records_no_failure():

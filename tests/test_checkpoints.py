@@ -269,10 +269,13 @@ def test_a_resume_never_takes_over_another_runs_checkpoint_root(tmp_path):
               **kwargs).run(n_iterations=2, worker=Training())
     theirs = on_disk(tmp_path / "root_b")
     HyperBand(space(), run_dir=tmp_path / "a", **kwargs).run(n_iterations=1, worker=Training())
+    for holder in (tmp_path / "a" / LOCK, tmp_path / "root_b" / LOCK):
+        holder.write_text("12345@a-node\n")  # as killed runs leave them
     with pytest.raises(FileExistsError, match="holds the checkpoints of another run"):
         HyperBand(space(), run_dir=tmp_path / "a", checkpoint_root=tmp_path / "root_b", **kwargs).run(
             n_iterations=2, worker=Training(), resume=True)
     assert on_disk(tmp_path / "root_b") == theirs
+    assert [(path / LOCK).read_text() for path in (tmp_path / "a", tmp_path / "root_b")] == ["12345@a-node\n"] * 2
 
 
 def test_a_resume_with_another_checkpoint_root_says_where_the_checkpoints_are(tmp_path, caplog):

@@ -15,11 +15,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .. import checks
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
 from ..stopping import StopFlag
-from ..worker import Outcome, evaluate
+from ..worker import Outcome, evaluate, real_number
 
 Duration = Callable[[dict[str, Any], float], float]
 
@@ -111,13 +110,10 @@ class SimulatedExecutor:
 
 
 def _checked(seconds: Any, job: Job, now: float) -> float:
-    """``seconds`` as a float, if it is a finite number >= 0 (bools and strings are not) that keeps
-    the clock finite."""
-    try:
-        value = float(checks.real("duration", seconds, minimum=0))
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
+    """``seconds`` as a float, if it is one finite real number >= 0 (see
+    :func:`~mpibohb.worker.real_number`: not a bool nor a string) that keeps the clock finite."""
+    value = real_number(seconds)
+    if value is None or not math.isfinite(value) or value < 0:
         raise ValueError(f"duration(config, budget) must be a finite number of seconds >= 0, got {seconds!r:.100} "
                          f"for {job.config_id} at budget {job.budget:g}")
     if not math.isfinite(now + value):
