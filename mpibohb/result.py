@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -105,8 +107,9 @@ class Result:
         return self.settings
 
     def get_id2config_mapping(self) -> dict[ConfigId, dict[str, Any]]:
-        """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration."""
-        return _ConfigMapping((cid, dict(entry)) for cid, entry in self.id2config.items())
+        """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration: a
+        copy (as HpBandSter's), so that editing it leaves the ``Result`` as it was."""
+        return _ConfigMapping((cid, copy.deepcopy(entry)) for cid, entry in self.id2config.items())
 
     def get_all_runs(self, only_largest_budget: bool = False) -> list[Run]:
         """Every run in the order they finished; or, per configuration, only its largest budget."""
@@ -258,38 +261,47 @@ class Result:
     def get_fANOVA_data(self, config_space: Any, budgets: Sequence[float] | None = None,  # noqa: N802
                         loss_fn: Callable[[Run], float] = _loss,
                         failed_loss: float | None = None) -> tuple[Any, Any, Any]:
-        """The runs as arrays for fANOVA, as HpBandSter's method of this name gives them.
+        """The runs as arrays for fANOVA (automl's ``fanova.fANOVA(X, y, space)``), as HpBandSter's
+        method of this name gives them.
 
         Args:
             config_space: the run's ``ConfigurationSpace``; it is not changed.
             budgets: the budgets whose runs to include; default ``settings["budgets"]``.
             loss_fn: the value of ``y`` for a successful run.
-            failed_loss: the value of ``y`` for a failed run; default the largest successful one.
+            failed_loss: the value of ``y`` for a failed run; default ``None``: failed runs are left out.
 
         Returns:
-            ``(X, y, space)``: ``X`` one row per run, the configuration as ConfigSpace's vector
-            of ``space`` (NaN for inactive parameters); ``space`` is a copy of ``config_space``,
-            with a log-scaled parameter ``budget`` added when more than one budget is included
-            (the space fANOVA needs for ``X``; its order of parameters is that of the columns).
+            ``(X, y, space)``: ``X`` one row per run, each parameter's value (a categorical or
+            ordinal one as the index of its value; NaN where a condition makes it inactive), in the
+            order of ``space``'s parameters; ``space`` is a copy of ``config_space``, with a
+            log-scaled parameter ``budget`` added when more than one budget is included.
         """
-        import copy
-
         import ConfigSpace
         import numpy
 
         budgets = self._budgets_or_all(budgets)
-        runs = [r for r in self.runs if r.budget in budgets]
-        if failed_loss is None:
-            failed_loss = max((loss_fn(r) for r in runs if r.loss is not None), default=math.nan)
+        runs = [r for r in self.runs if r.budget in budgets and (r.loss is not None or failed_loss is not None)]
         space = copy.deepcopy(config_space)
         if len(budgets) > 1:
             space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
         rows, losses = [], []
         for run in runs:
             values = self._config_row(run, len(budgets) > 1)
-            rows.append(ConfigSpace.Configuration(space, values=values).get_array())
+            rows.append([_fanova_value(parameter, values.get(parameter.name)) for parameter in space.values()])
             losses.append(failed_loss if run.loss is None else loss_fn(run))
-        return numpy.array(rows), numpy.array(losses, dtype=float), space
+        return numpy.array(rows, dtype=float).reshape(len(rows), len(space)), numpy.array(losses, dtype=float), space
+
+
+def _fanova_value(parameter: Any, value: Any) -> float:
+    """A parameter's value as fanova reads it: the index of a categorical or ordinal value (a
+    constant's is 0), the number otherwise, NaN for an inactive parameter."""
+    if value is None:
+        return math.nan
+    for attribute in ("choices", "sequence"):
+        options = getattr(parameter, attribute, None)
+        if options is not None:
+            return float(list(options).index(value))
+    return float(value) if isinstance(value, numbers.Real) else 0.0  # a bool is a Real: 0 or 1
 
 
 def _import_pandas() -> Any:

@@ -44,6 +44,7 @@ from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_in
 from .result import Result, load_result, result_from_state
 from .run_directory import LOCK, RunDirectory, RunLock, lock_run_directory
 from .samplers.models import TPE_KEPT_ON_RESUME
+from .samplers.random import RandomSampler
 from .schedule import brackets_phrase
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 
@@ -185,6 +186,8 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
     if previous_result is None:
         return []
     if not callable(getattr(previous_result, "get_all_runs", None)):  # a Result, mpibohb's or HpBandSter's
+        if not isinstance(previous_result, (str, os.PathLike)):
+            raise ValueError(f"previous_result must be a Result or a run directory, got {previous_result!r:.100}")
         previous_result = load_result(previous_result)
     configs = previous_result.get_id2config_mapping()
     return [[configs[run.config_id]["config"], run.budget, run.loss]
@@ -203,11 +206,13 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
         optimizer.sampler.observe(vector, float(budget), math.inf if loss is None else float(loss))
     if observations:
         log = logger.warning if skipped else logger.info
-        log("warm start: %d earlier runs fed to the model, %d skipped (not in this search space)",
-            len(observations) - skipped, skipped)
+        log("warm start: %d earlier runs fed to the %s, %d skipped (not in this search space)",
+            len(observations) - skipped, "sampler, which samples at random and does not use them"
+            if isinstance(optimizer.sampler, RandomSampler) else "model", skipped)
 
 
-def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool, warm_start: list[list[Any]],
+def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
+                       warm_start: Callable[[], list[list[Any]]],
                        now: float, checkpoint_root: str | None, executor: str
                        ) -> tuple[list[Record] | None, RunDirectory, Record, dict[str, Any]]:
     """Lock the run directory, check it (and, for a new run, that ``checkpoint_root`` holds no
@@ -218,12 +223,15 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     lock_was_there, directory_was_there = lock_file.exists(), Path(family.run_dir).exists()
     lock = lock_run_directory(family.run_dir)
     try:
+        # a new run's warm start is read before overwrite deletes anything (it may be this directory's run)
+        early = None if resume else warm_start()
         records = open_run_directory(family.run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         kept = family.kept_on_resume(records[0]["settings"]) if records is not None else {}
         header = header_record(dict(family.settings(), **kept, n_workers=n_workers),
-                               configspace_text(family.configspace), warm_start, now)
+                               configspace_text(family.configspace),
+                               [] if records is not None else early if early is not None else warm_start(), now)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             _refuse_another_clock(records, executor, Path(family.run_dir))
@@ -266,15 +274,20 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     Raises:
         RunStopped: a stop signal arrived (only with a run_dir); everything received is recorded.
     """
-    warm_start = warm_start_observations(previous_result)
     records, directory, created = None, None, None
     root_lock: RunLock | None = None  # a checkpoint root of a run without run_dir (else the directory holds it)
     kept: dict[str, Any] = {}
-    if family.run_dir is not None:
-        records, directory, header, kept = _prepare_directory(family, n_workers, resume, overwrite, warm_start,
-                                                              clock(), checkpoint_root, type(executor).__name__)
+    if family.run_dir is not None:  # a resume keeps the warm start journaled: previous_result is not read
+        records, directory, header, kept = _prepare_directory(
+            family, n_workers, resume, overwrite, lambda: warm_start_observations(previous_result), clock(),
+            checkpoint_root, type(executor).__name__)
         warm_start, created = header["warm_start"], header["created"]
-    elif checkpoint_root is not None:
+        if records is not None and previous_result is not None:
+            logger.info("resuming: the run keeps the warm start it started with (%d earlier runs); "
+                        "previous_result is not read again", len(warm_start))
+    else:
+        warm_start = warm_start_observations(previous_result)
+    if family.run_dir is None and checkpoint_root is not None:
         root_lock = lock_checkpoint_root(checkpoint_root)
         try:
             claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)

@@ -629,24 +629,44 @@ def test_run_fields_by_key_as_in_hpbandster() -> None:
         run["colour"]
 
 
-def test_fanova_data() -> None:
+def test_fanova_data_is_hpbandsters_values_that_fanova_reads() -> None:
     cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"]})
+    cs.add(CS.UniformIntegerHyperparameter("n", 1, 64, log=True))
     result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0).run(
         n_iterations=2, worker=lambda config, budget: config["x"] if config["c"] == "a" else float("nan"))
     runs = result.get_all_runs()
-    rows, losses, with_budget = result.get_fANOVA_data(cs)
-    assert len(cs) == 2 and list(with_budget) == ["budget", "c", "x"]  # the space given is not changed
-    assert rows.shape == (len(runs), 3)
-    successes = [run.loss for run in runs if run.loss is not None]
+    successes = [run for run in runs if run.loss is not None]
     assert 0 < len(successes) < len(runs)
-    np.testing.assert_allclose(losses, [max(successes) if run.loss is None else run.loss for run in runs])
-    config = result.get_id2config_mapping()[runs[0].config_id]["config"]
-    expected = CS.Configuration(with_budget, values=dict(config, budget=runs[0].budget)).get_array()
-    np.testing.assert_allclose(rows[0], expected)
+    rows, losses, with_budget = result.get_fANOVA_data(cs)
+    assert len(cs) == 3 and sorted(with_budget) == ["budget", "c", "n", "x"]  # the space given is not changed
+    assert rows.shape == (len(successes), 4)  # failed runs are left out, as HpBandSter does
+    np.testing.assert_allclose(losses, [run.loss for run in successes])
+    columns = list(with_budget)
+    for row, run in zip(rows, successes):
+        config = result.get_id2config_mapping()[run.config_id]["config"]
+        assert row[columns.index("c")] == ["a", "b"].index(config["c"])  # a categorical's index
+        assert (row[columns.index("x")], row[columns.index("n")], row[columns.index("budget")]) == \
+            (config["x"], config["n"], run.budget)
+    for parameter, column in zip(with_budget.values(), rows.T):  # what fanova checks: values within bounds
+        upper = len(parameter.choices) - 1 if hasattr(parameter, "choices") else parameter.upper
+        lower = 0 if hasattr(parameter, "choices") else parameter.lower
+        assert lower <= column.min() and column.max() <= upper, parameter.name
     at_one = [run for run in runs if run.budget == 1.0]
     rows, losses, same = result.get_fANOVA_data(cs, budgets=[1.0], failed_loss=5.0)
-    assert len(same) == 2 and rows.shape == (len(at_one), 2)
+    assert len(same) == 3 and rows.shape == (len(at_one), 3)
     np.testing.assert_allclose(losses, [5.0 if run.loss is None else run.loss for run in at_one])
+
+
+def test_editing_the_id2config_mapping_leaves_the_result_as_it_was() -> None:
+    result = BOHB(configspace=CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=9, seed=0).run(
+        n_iterations=1, worker=lambda config, budget: config["x"])
+    mapping = result.get_id2config_mapping()
+    config_id = result.get_incumbent_id()
+    before = mapping[config_id]["config"]["x"]
+    mapping[config_id]["config"]["x"] = 123.0
+    mapping[config_id]["config_info"]["note"] = "mine"
+    again = result.get_id2config_mapping()[config_id]
+    assert again["config"]["x"] == before and "note" not in again["config_info"]
 
 
 def test_functions_that_only_the_positional_call_serves_keep_it() -> None:

@@ -86,3 +86,45 @@ def test_earlier_runs_outside_the_search_space_are_skipped_with_a_warning(caplog
     assert [(r.levelname, r.getMessage()) for r in skipped] == [
         ("WARNING", f"warm start: 0 earlier runs fed to the model, {len(old.get_all_runs())} skipped "
                     "(not in this search space)")]
+
+
+def test_a_resume_keeps_its_warm_start_and_never_reads_previous_result_again(tmp_path, caplog):
+    import shutil
+
+    BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=5, run_dir=tmp_path / "old").run(n_iterations=2, worker=loss)
+    BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "run").run(
+        n_iterations=1, worker=loss, previous_result=tmp_path / "old")
+    shutil.rmtree(tmp_path / "old")  # as a job script's requeue may find it: gone, or not mounted on this node
+    with caplog.at_level("INFO", logger="mpibohb"):
+        resumed = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "run").run(
+            n_iterations=2, worker=loss, resume=True, previous_result=tmp_path / "old")
+    assert resumed.num_iterations() == 2
+    assert "resuming: the run keeps the warm start it started with" in caplog.text
+
+
+def test_a_run_warm_started_from_the_run_it_overwrites_reads_it_first(tmp_path):
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=5, run_dir=tmp_path / "run").run(
+        n_iterations=2, worker=loss)
+    BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=6, run_dir=tmp_path / "run").run(
+        n_iterations=1, worker=loss, overwrite=True, previous_result=tmp_path / "run")
+    journal = load_result(tmp_path / "run")
+    assert journal.num_iterations() == 1
+    from mpibohb.journal import read_journal
+    assert len(read_journal(tmp_path / "run")[0]["warm_start"]) == len(old.get_all_runs())
+
+
+@pytest.mark.parametrize("previous", [{}, [], 3])
+def test_a_previous_result_that_is_neither_a_result_nor_a_directory_is_named(previous):
+    with pytest.raises(ValueError, match="previous_result must be a Result or a run directory, got"):
+        BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=5).run(
+            n_iterations=1, worker=loss, previous_result=previous)
+
+
+def test_a_warm_start_of_hyperband_says_its_sampler_does_not_use_it(caplog):
+    from mpibohb import HyperBand
+
+    old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=5).run(n_iterations=1, worker=loss)
+    with caplog.at_level("INFO", logger="mpibohb"):
+        HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=5).run(n_iterations=1, worker=loss,
+                                                                          previous_result=old)
+    assert "fed to the sampler, which samples at random and does not use them" in caplog.text
