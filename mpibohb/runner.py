@@ -18,8 +18,10 @@ import importlib.util
 import inspect
 import json
 import logging
+import re
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,12 +85,7 @@ def load_attribute(spec: str) -> Any:
         path = Path(where)
         if not path.is_file():
             raise ValueError(f"--worker: no file {where}")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None:
-            raise ValueError(f"--worker: Python cannot load {where} as a module")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
+        module = _import_file(path)
     else:
         try:
             module = importlib.import_module(where)
@@ -98,6 +95,47 @@ def load_attribute(spec: str) -> Any:
         return getattr(module, name)
     except AttributeError:
         raise ValueError(f"--worker: {where} has no {name!r}") from None
+
+
+def _import_file(path: Path) -> Any:
+    """The module of the Python file ``path``, run as ``python path`` would find its imports (its
+    directory first on ``sys.path``), under a name pickle can import again (a worker rank's
+    results may hold its classes).
+
+    Raises:
+        ValueError: importing it failed or ended the process (a script's own command line).
+    """
+    name = re.sub(r"\W", "_", path.stem)
+    name = f"_{name}" if name[:1].isdigit() else name
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"--worker: Python cannot load {path} as a module")
+    directory = str(path.resolve().parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # its neighbours import as under python path/to/file.py
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SystemExit as exit_:
+        raise ValueError(f"--worker: importing {path} ended the process (exit code {exit_.code}): the file runs "
+                         "a script of its own when imported (argparse's parse_args(), sys.exit()); put that "
+                         "under if __name__ == \"__main__\":") from None
+    except Exception as exc:
+        from .optimizers import RunAtImportError
+
+        if isinstance(exc, RunAtImportError):  # said in its own words by the caller
+            raise
+        raise ValueError(_import_failure(path, exc)) from None
+    return module
+
+
+def _import_failure(path: Path, exc: Exception) -> str:
+    """What went wrong importing ``path``, in a line, with the file and line where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f"{exc.filename}, line {exc.lineno}" if isinstance(exc, SyntaxError) else \
+        f"{frame.filename}, line {frame.lineno}" if frame else str(path)
+    return f"--worker: importing {path} raised {type(exc).__name__}: {exc} ({at})"
 
 
 def make_worker(target: Any) -> Any:
@@ -132,10 +170,19 @@ def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
             return CS.ConfigurationSpace.from_json(path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"--configspace: cannot read {path}: {exc}") from None
+        except (KeyError, TypeError, AttributeError) as exc:  # what ConfigSpace raises on a malformed file
+            raise ValueError(f"--configspace: cannot read {path}: not a ConfigSpace JSON file "
+                             f"({type(exc).__name__}: {exc})") from None
     getter = getattr(worker, "get_configspace", None)
     if getter is None:
         raise ValueError("the worker has no get_configspace(); pass --configspace FILE")
-    return getter()
+    try:
+        return getter()
+    except Exception as exc:  # the user's code: one line, where it was raised
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        raise ValueError(f"the worker's get_configspace() raised {type(exc).__name__}: {exc}"
+                         + (f" ({frame.filename}, line {frame.lineno})" if frame else "")
+                         + "; pass --configspace FILE, or make it take no arguments") from None
 
 
 def _model_argument(args: argparse.Namespace) -> dict[str, str]:

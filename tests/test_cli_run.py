@@ -138,6 +138,51 @@ def test_a_configspace_file_that_is_not_one_is_refused_saying_so(tmp_path):
                                        "writes one)")
 
 
+def test_a_malformed_configspace_file_is_one_line_too(tmp_path):
+    (tmp_path / "space.json").write_text('{"hyperparameters": [{"name": "x"}]}')
+    finished = run_cli("run", "--worker", f"{SCRIPTS / 'spmd_run.py'}:toy", "--configspace",
+                       str(tmp_path / "space.json"), "--min-budget", "1", "--max-budget", "9", "--n-iterations",
+                       "1", "--run-dir", str(tmp_path / "run"))
+    assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
+    assert finished.stderr.startswith(f"mpibohb: --configspace: cannot read {tmp_path / 'space.json'}: not a "
+                                      "ConfigSpace JSON file (KeyError: ")
+
+
+WORKER_FILES = {
+    # a worker beside a module of its own, as README's porting step 1 has it
+    "sibling": ("from neighbour import W\n", "class W:\n    def compute(self, config, budget, **kwargs):\n"
+                "        return {'loss': 1.0 / budget, 'info': {}}\n    @staticmethod\n"
+                "    def get_configspace():\n        import ConfigSpace as CS\n"
+                "        return CS.ConfigurationSpace({'x': (0.0, 1.0)})\n"),
+    # an HpBandSter example: its command line parsed at import (here one it refuses, as it refuses mpibohb's)
+    "argparse": ("import argparse\nargparse.ArgumentParser().parse_args(['--run-dir', 'x'])\nclass W: pass\n", None),
+    "syntax": ("class W\n    pass\n", None),
+    "missing": ("import a_module_that_is_not_there\n", None),
+}
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("sibling", None),
+    ("argparse", "ended the process (exit code 2): the file runs a script of its own when imported"),
+    ("syntax", "raised SyntaxError"),
+    ("missing", "raised ModuleNotFoundError: No module named 'a_module_that_is_not_there'"),
+])
+def test_a_worker_file_imports_its_neighbours_and_its_mistakes_are_one_line(tmp_path, kind, message):
+    source, neighbour = WORKER_FILES[kind]
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / f"my.worker-{kind}.py").write_text(source)  # a name that is no module name
+    if neighbour:
+        (tmp_path / "elsewhere" / "neighbour.py").write_text(neighbour)
+    finished = run_cli("run", "--worker", f"elsewhere/my.worker-{kind}.py:W", "--min-budget", "1", "--max-budget",
+                       "9", "--n-iterations", "1", "--run-dir", "run", "--quiet", cwd=tmp_path)
+    if message is None:
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        return
+    assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
+    assert f"mpibohb: --worker: importing elsewhere/my.worker-{kind}.py " in finished.stderr
+    assert message in finished.stderr
+
+
 def readme_run_py() -> str:
     """The ``run.py`` of README.md's "Use" section."""
     text = (ROOT / "README.md").read_text()
