@@ -293,15 +293,28 @@ class Result:
 
 
 def _fanova_value(parameter: Any, value: Any) -> float:
-    """A parameter's value as fanova reads it: the index of a categorical or ordinal value (a
-    constant's is 0), the number otherwise, NaN for an inactive parameter."""
+    """A parameter's value as fanova reads it: the index of a categorical or ordinal value, 0 for
+    a constant (fanova takes it for a category of one value), the number otherwise, NaN for an
+    inactive parameter.
+
+    Raises:
+        ValueError: ``value`` is not among the parameter's values in this space (a space changed
+            since the run).
+    """
+    import ConfigSpace
+
     if value is None:
         return math.nan
+    if isinstance(parameter, ConfigSpace.Constant):
+        return 0.0
     for attribute in ("choices", "sequence"):
         options = getattr(parameter, attribute, None)
         if options is not None:
+            if value not in list(options):
+                raise ValueError(f"get_fANOVA_data: {value!r} is not a value of {parameter.name} in the space given "
+                                 f"({list(options)!r:.200}); give the space the run used")
             return float(list(options).index(value))
-    return float(value) if isinstance(value, numbers.Real) else 0.0  # a bool is a Real: 0 or 1
+    return float(value) if isinstance(value, numbers.Real) else math.nan
 
 
 def _import_pandas() -> Any:

@@ -105,14 +105,15 @@ def _import_file(path: Path) -> Any:
     Raises:
         ValueError: importing it failed or ended the process (a script's own command line).
     """
-    name = re.sub(r"\W", "_", path.stem)
-    name = f"_{name}" if name[:1].isdigit() else name
+    # the stem, as before, when it is a module name (other code may import it by that name); else
+    # a name of our own that no neighbour can have
+    name = path.stem if path.stem.isidentifier() else "_mpibohb_worker_" + re.sub(r"\W", "_", path.stem)
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
         raise ValueError(f"--worker: Python cannot load {path} as a module")
     directory = str(path.resolve().parent)
     if directory not in sys.path:
-        sys.path.insert(0, directory)  # its neighbours import as under python path/to/file.py
+        sys.path.append(directory)  # its neighbours import; last, so that they never shadow a library module
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
     try:
@@ -131,11 +132,19 @@ def _import_file(path: Path) -> Any:
 
 
 def _import_failure(path: Path, exc: Exception) -> str:
-    """What went wrong importing ``path``, in a line, with the file and line where it was raised."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    at = f"{exc.filename}, line {exc.lineno}" if isinstance(exc, SyntaxError) else \
-        f"{frame.filename}, line {frame.lineno}" if frame else str(path)
-    return f"--worker: importing {path} raised {type(exc).__name__}: {exc} ({at})"
+    """What went wrong importing ``path``, in a line, with the user's file and line where it was
+    raised (a SyntaxError's message names them itself)."""
+    at = "" if isinstance(exc, SyntaxError) else f" ({_user_line(exc, path.resolve().parent)})"
+    return f"--worker: importing {path} raised {type(exc).__name__}: {exc}{at}"
+
+
+def _user_line(exc: BaseException, directory: Path) -> str:
+    """``file, line N`` of the innermost frame of ``exc`` in a file under ``directory`` (the
+    user's code), else of its innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [frame for frame in frames if Path(frame.filename).resolve().is_relative_to(directory)]
+    chosen = ours or list(frames)
+    return f"{chosen[-1].filename}, line {chosen[-1].lineno}" if chosen else str(directory)
 
 
 def make_worker(target: Any) -> Any:
@@ -179,10 +188,10 @@ def configspace_of(worker: Any, path: str | None) -> CS.ConfigurationSpace:
     try:
         return getter()
     except Exception as exc:  # the user's code: one line, where it was raised
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        raise ValueError(f"the worker's get_configspace() raised {type(exc).__name__}: {exc}"
-                         + (f" ({frame.filename}, line {frame.lineno})" if frame else "")
-                         + "; pass --configspace FILE, or make it take no arguments") from None
+        module = sys.modules.get(getattr(worker, "__module__", None) or type(worker).__module__)
+        home = Path(getattr(module, "__file__", None) or ".").resolve().parent
+        raise ValueError(f"the worker's get_configspace() raised {type(exc).__name__}: {exc} "
+                         f"({_user_line(exc, home)}); pass --configspace FILE, or make it take no arguments") from None
 
 
 def _model_argument(args: argparse.Namespace) -> dict[str, str]:

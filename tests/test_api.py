@@ -657,6 +657,16 @@ def test_fanova_data_is_hpbandsters_values_that_fanova_reads() -> None:
     np.testing.assert_allclose(losses, [5.0 if run.loss is None else run.loss for run in at_one])
 
 
+def test_fanova_data_of_a_constant_is_a_category_of_one_and_a_changed_space_is_named() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b"], "k": 7})
+    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0).run(
+        n_iterations=1, worker=lambda config, budget: config["x"])
+    rows, _, space = result.get_fANOVA_data(cs, budgets=[1.0])
+    assert (rows[:, list(space).index("k")] == 0).all()  # fanova takes a constant for a category of one value
+    with pytest.raises(ValueError, match="'a' is not a value of c in the space given|'b' is not a value of c"):
+        result.get_fANOVA_data(CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["z"], "k": 7}), budgets=[1.0])
+
+
 def test_editing_the_id2config_mapping_leaves_the_result_as_it_was() -> None:
     result = BOHB(configspace=CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=9, seed=0).run(
         n_iterations=1, worker=lambda config, budget: config["x"])

@@ -183,6 +183,38 @@ def test_a_worker_file_imports_its_neighbours_and_its_mistakes_are_one_line(tmp_
     assert message in finished.stderr
 
 
+@pytest.mark.processes
+def test_a_worker_files_neighbours_never_shadow_a_library_module_nor_the_worker_itself(tmp_path):
+    """``fractions`` is first imported after the worker file is loaded (mpibohb's schedules need it);
+    a neighbour of that name must not replace it, and a dashed worker name must not take its
+    neighbour's module name."""
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "fractions.py").write_text("raise RuntimeError('the neighbour was imported')\n")
+    (tmp_path / "w" / "my_worker.py").write_text("def helper():\n    return 1.0\n")
+    (tmp_path / "w" / "my-worker.py").write_text(
+        "from my_worker import helper\n"
+        "class W:\n    def compute(self, config, budget, **kwargs):\n        return helper() / budget\n"
+        "    @staticmethod\n    def get_configspace():\n        import ConfigSpace as CS\n"
+        "        return CS.ConfigurationSpace({'x': (0.0, 1.0)})\n")
+    finished = run_command([sys.executable, "-m", "mpibohb", "run", "--worker", "w/my-worker.py:W",
+                            "--min-budget", "1", "--max-budget", "9", "--n-iterations", "1", "--run-dir", "run",
+                            "--quiet"], timeout=120, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+
+def test_a_get_configspace_that_raises_names_the_users_line(tmp_path):
+    (tmp_path / "space_worker.py").write_text(
+        "import ConfigSpace as CS\n"
+        "class W:\n    def compute(self, config, budget, **kwargs):\n        return 1.0\n"
+        "    @staticmethod\n    def get_configspace():\n"
+        "        return CS.ConfigurationSpace({'lr': CS.UniformFloatHyperparameter('lr', 1e-1, 1e-6, log=True)})\n")
+    finished = run_cli("run", "--worker", "space_worker.py:W", "--min-budget", "1", "--max-budget", "9",
+                       "--n-iterations", "1", "--run-dir", "run", cwd=tmp_path)
+    assert finished.returncode == 2 and "Traceback" not in finished.stderr, finished.stderr[-2000:]
+    assert "the worker's get_configspace() raised ValueError" in finished.stderr
+    assert f"({tmp_path / 'space_worker.py'}, line 7)" in finished.stderr
+
+
 def readme_run_py() -> str:
     """The ``run.py`` of README.md's "Use" section."""
     text = (ROOT / "README.md").read_text()
