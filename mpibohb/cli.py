@@ -175,7 +175,8 @@ def format_status(status: dict[str, Any]) -> str:
     """``status`` (see :func:`mpibohb.summary.run_status`) as text for a person."""
     state, writer = status["state"], status.get("writer")
     if state == "stopped":
-        state = f"stopped by {status['signal_name']}; run again with resume=True to continue"
+        state = (f"stopped by {status['signal_name']}; run again with resume=True (or the same command line) "
+                 "to continue")
     elif writer == liveness.WRITER_GONE:
         state = _gone_phrase(status)
     elif state == "running":

@@ -363,8 +363,8 @@ def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], record
             state, replayed = replay(optimizer, records) if records else (None, [])
             optimizer.pop_notices()  # progress lines of the past, said when they happened
     except StopRequested as stopped:
-        logger.warning("%s while the run resumed: nothing new was recorded; run again with resume=True to "
-                       "continue (exit code %d)", stopped, EXIT_STOPPED)
+        logger.warning("%s while the run resumed: nothing new was recorded; run again with resume=True (or the "
+                       "same command line) to continue (exit code %d)", stopped, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
     return optimizer, state, replayed
 
@@ -445,8 +445,8 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
         record_outcomes(optimizer, recorder, executor.drain(), keeper)
         recorder.session_ended()
         recorder.journal(stop_record(stopped.signum, recorder.clock()))
-        logger.warning("%s: everything so far is in %s; run again with resume=True to continue (exit code %d)",
-                       stopped, run_dir, EXIT_STOPPED)
+        logger.warning("%s: everything so far is in %s; run again with resume=True (or the same command line) to "
+                       "continue (exit code %d)", stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
     if keeper is not None:
         keeper.finish()

@@ -320,7 +320,7 @@ def test_status_of_a_live_run_then_stopped(tmp_path: Path) -> None:
     assert (stopped["state"], stopped["signal"], stopped["finished"], stopped["running"]) == \
            ("stopped", signal.SIGTERM, 3, 1)
     assert ok(stopped_text).splitlines()[0] == \
-           f"run {run_dir}: stopped by SIGTERM; run again with resume=True to continue"
+           f"run {run_dir}: stopped by SIGTERM; run again with resume=True (or the same command line) to continue"
     assert "1 unfinished" in stopped_text.stdout
     assert ok(report).splitlines()[0] == f"run {run_dir}: stopped"
 

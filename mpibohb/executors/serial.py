@@ -97,7 +97,8 @@ class SerialExecutor:
                  "the process ends so that the run does not wait for ever")
         self._journal(result_record(job, Outcome(None, None, error, started, time.time(), self.name), None))
         print(f"mpibohb: {job.config_id} at budget {job.budget:g}: {error}; it is recorded as failed: run again "
-              f"with resume=True to continue (exit code {EXIT_STUCK})", file=sys.stderr, flush=True)
+              f"with resume=True (or the same command line) to continue (exit code {EXIT_STUCK})", file=sys.stderr,
+              flush=True)
         logging.shutdown()
         os._exit(EXIT_STUCK)
 
