@@ -269,6 +269,9 @@ class _HyperbandFamily:
                 and previous_result is not self.previous_result:
             raise ValueError("previous_result was given to the optimizer and to run(); give it once")
         previous_result = self.previous_result if previous_result is None else previous_result
+        if previous_result is not None and not callable(getattr(previous_result, "get_all_runs", None)) \
+                and not isinstance(previous_result, (str, os.PathLike)):  # checked also when a resume will not read it
+            raise ValueError(f"previous_result must be a Result or a run directory, got {previous_result!r:.100}")
         overwrite = overwrite or (self._logger_overwrites and not resume and not self._has_run)  # once, as HpBandSter
         if worker is None:
             raise ValueError("run() needs a worker: run(n_iterations=..., worker=MyWorker())")

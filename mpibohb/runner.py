@@ -98,9 +98,9 @@ def load_attribute(spec: str) -> Any:
 
 
 def _import_file(path: Path) -> Any:
-    """The module of the Python file ``path``, run as ``python path`` would find its imports (its
-    directory first on ``sys.path``), under a name pickle can import again (a worker rank's
-    results may hold its classes).
+    """The module of the Python file ``path``, able to import the modules beside it (its directory
+    is added to ``sys.path``), under a name pickle can import again (a worker rank's results may
+    hold its classes).
 
     Raises:
         ValueError: importing it failed or ended the process (a script's own command line).

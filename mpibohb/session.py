@@ -141,8 +141,7 @@ def check_same_run(old: dict[str, Any], new: dict[str, Any], path: Path) -> None
 
 def space_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     """What differs between two ConfigSpace JSON serialisations, in words (the run's, then this one's)."""
-    if not all(isinstance(space.get("hyperparameters"), list) and all(isinstance(h, dict) for h in
-                                                                     space["hyperparameters"]) for space in (old, new)):
+    if not all(_hyperparameters_listed(space) for space in (old, new)):
         return "not a ConfigSpace serialisation"
     before, after = ({h.get("name"): h for h in space["hyperparameters"]} for space in (old, new))
     said = [f"{name} is gone" for name in before if name not in after]
@@ -153,6 +152,11 @@ def space_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
                                             for k in keys))
     said += [f"its {key} changed" for key in ("conditions", "forbiddens", "name") if old.get(key) != new.get(key)]
     return "; ".join(said[:6] + ([f"and {len(said) - 6} more"] if len(said) > 6 else [])) or "its serialisation"
+
+
+def _hyperparameters_listed(space: dict[str, Any]) -> bool:
+    hyperparameters = space.get("hyperparameters")
+    return isinstance(hyperparameters, list) and all(isinstance(h, dict) for h in hyperparameters)
 
 
 def _with_later_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +190,6 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
     if previous_result is None:
         return []
     if not callable(getattr(previous_result, "get_all_runs", None)):  # a Result, mpibohb's or HpBandSter's
-        if not isinstance(previous_result, (str, os.PathLike)):
-            raise ValueError(f"previous_result must be a Result or a run directory, got {previous_result!r:.100}")
         previous_result = load_result(previous_result)
     configs = previous_result.get_id2config_mapping()
     return [[configs[run.config_id]["config"], run.budget, run.loss]
@@ -229,9 +231,12 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         kept = family.kept_on_resume(records[0]["settings"]) if records is not None else {}
+        if records is not None:
+            observations: list[list[Any]] = []  # a resume keeps the journaled warm start
+        else:  # a new run (also resume=True on a directory without one)
+            observations = early if early is not None else warm_start()
         header = header_record(dict(family.settings(), **kept, n_workers=n_workers),
-                               configspace_text(family.configspace),
-                               [] if records is not None else early if early is not None else warm_start(), now)
+                               configspace_text(family.configspace), observations, now)
         if records is not None:
             check_same_run(records[0], header, Path(family.run_dir))
             _refuse_another_clock(records, executor, Path(family.run_dir))
