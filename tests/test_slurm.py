@@ -188,17 +188,26 @@ def test_second_submission_waits_then_extends_the_run_in_the_default_run_dir(sub
 
 
 @pytest.mark.timeout(420)
-def test_time_limit_stops_requeues_and_resumes(submit, tmp_path):
+@pytest.mark.parametrize("launcher", ["mpiexec", "srun"])
+def test_time_limit_stops_requeues_and_resumes(submit, tmp_path, launcher):
     """--time=1 with USR1 59 s before the limit: slurmctld checks time limits every 30 s, so the
     warning comes 1-31 s after the start, and the job script passes it on 10 s after the run
     started at the earliest. The run has about 40 s of work (109 evaluations of 1 s on 3 workers,
     brackets of up to 4 rungs), so its first start cannot finish it: it stops, is requeued, and
-    resumes (each start makes at least 10 s of progress) until it is complete."""
+    resumes (each start makes at least 10 s of progress) until it is complete. Under srun,
+    --kill-on-bad-exit kills the workers once rank 0 has exited with 99, and srun returns 137:
+    the journal's stop record says the run stopped cleanly, and the job ends with 99, not requeued."""
     run_dir = tmp_path / "run"
-    job = submit("limit", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(5, 1, 27, 1)},
+    job = submit("limit", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(5, 1, 27, 1),
+                           "MPI_LAUNCHER": launcher},
                  "--ntasks=4", "--overcommit", "--time=1", "--signal=B:USR1@59")
     state = wait_for(job, tmp_path, timeout=360)
     output = output_of(tmp_path, job)
+    if launcher == "srun":  # a clean stop, not requeued (a requeued srun start hangs here): submitting again resumes
+        assert (state["JobState"], state["ExitCode"]) == ("FAILED", "99:0"), output[-4000:]
+        assert "the run stopped cleanly (SIGUSR1; srun returned" in output and "not requeued under srun" in output
+        assert read_journal(run_dir)[-1]["type"] == "stop"
+        return
     assert (state["JobState"], state["ExitCode"]) == ("COMPLETED", "0:0"), output[-4000:]
     assert int(state["Restarts"]) >= 1, state
     assert "requeueing job" in output and "(restart 1)" in output, output[-4000:]
