@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+from .launcher import abort_world
+
 EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 REPEAT_WINDOW = 2.0  # seconds; e.g. scancel's SIGTERM reaches rank 0 directly and through mpiexec
@@ -111,8 +113,7 @@ def exit_at_once(signum: int) -> NoReturn:
     # mpi4py is looked up, not imported: only a process running under MPI has it loaded
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
-        with contextlib.suppress(Exception):
-            mpi.COMM_WORLD.Abort(code)  # may return on this rank (MPICH): the process ends below all the same
+        abort_world(mpi.COMM_WORLD, code)
     os._exit(code)
 
 
