@@ -318,6 +318,25 @@ def test_bad_submission_fails_with_message(qsub, tmp_path, knob, message):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.timeout(180)
+def test_args_are_split_as_a_shell_splits_a_command_line(qsub, tmp_path):
+    # ARGS last: SGE's -v reads a double-quoted part of a value past the commas that follow it.
+    node_run = str(ROOT / "tests" / "scripts" / "node_run.py")
+    note = "two words * 'quoted'"
+    job = qsub({"VENV": str(VENV), "SCRIPT": node_run, "RUN_DIR": str(tmp_path / "run"),
+                "ARGS": '--note "two words * \'quoted\'"'}, timeout=120)
+    assert job.returncode == 0, job.output
+    records = read_journal(tmp_path / "run")
+    assert records[-1]["type"] == "end"
+    check_results(records, None)
+    assert {r["info"]["note"] for r in records if r["type"] == "result"} == {note}
+    bad = qsub({"VENV": str(VENV), "SCRIPT": node_run, "RUN_DIR": str(tmp_path / "bad"),
+                "ARGS": '--note "two words'}, timeout=60)
+    assert bad.returncode == 1, bad.output
+    assert 'sge.qsub: error: ARGS=--note "two words has an unmatched quote' in bad.output
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.timeout(120)
 def test_an_exception_outside_run_on_one_rank_ends_the_job(qsub, tmp_path):
     # The job script starts the script with python -m mpi4py: rank 2's exception before run()

@@ -222,7 +222,8 @@ def test_time_limit_stops_requeues_and_resumes(submit, tmp_path, launcher):
 @pytest.mark.parametrize("variables, message", [
     ({"SCRIPT": "examples/no_such_script.py"}, "SCRIPT=examples/no_such_script.py not found"),
     ({"VENV": "/nonexistent/venv"}, "VENV=/nonexistent/venv is not a Python virtualenv"),
-], ids=["missing-script", "missing-venv"])
+    ({"SCRIPT_ARGS": '--note "two words'}, 'SCRIPT_ARGS=--note "two words has an unmatched quote'),
+], ids=["missing-script", "missing-venv", "unmatched-quote"])
 def test_bad_submission_fails_with_its_reason_in_the_output(submit, tmp_path, variables, message):
     job = submit("bad", dict({"VENV": str(VENV), "RUN_DIR": str(tmp_path / "run")}, **variables),
                  "--ntasks=2", "--overcommit", "--time=2")
@@ -237,6 +238,9 @@ def test_bad_submission_fails_with_its_reason_in_the_output(submit, tmp_path, va
 # mpich wheel's default network layer (UCX) sends such requests now and then when the ranks are on
 # more than one node, and MPI then hangs at its start. The job script avoids it (see its srun branch).
 PMI2_REJECTED = "mpi/pmi2: value not properly terminated in client request"
+# SCRIPT_ARGS with quotes, a space and a glob: the script must get the words a shell would give it.
+NOTE = "two words, *, 'quoted'"
+NOTE_ARGUMENT = '--note "two words, *, \'quoted\'"'
 
 
 @pytest.mark.timeout(300)
@@ -246,7 +250,8 @@ def test_job_spans_two_nodes(submit, tmp_path, launcher):
     ranks 2 and 3 on node2, and the optimizer on node1 gets results from both nodes' workers."""
     run_dir = tmp_path / "run"
     job = submit(f"nodes-{launcher}", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "MPI_LAUNCHER": launcher,
-                                       "SCRIPT": str(ROOT / "tests" / "scripts" / "node_run.py")},
+                                       "SCRIPT": str(ROOT / "tests" / "scripts" / "node_run.py"),
+                                       "SCRIPT_ARGS": NOTE_ARGUMENT},
                  "--nodes=2", "--ntasks-per-node=2", "--overcommit", "--time=5")
     state = wait_for(job, tmp_path, timeout=150, give_up_on=PMI2_REJECTED)
     output = output_of(tmp_path, job)
@@ -257,6 +262,7 @@ def test_job_spans_two_nodes(submit, tmp_path, launcher):
     records = check_run(run_dir, 2, 1, 9)
     nodes = {(r["worker"].split("@")[0], r["info"]["node"]) for r in records if r["type"] == "result"}
     assert nodes == {("rank 1", "node1"), ("rank 2", "node2"), ("rank 3", "node2")}, nodes
+    assert {r["info"]["note"] for r in records if r["type"] == "result"} == {NOTE}  # split as a shell would
 
 
 @pytest.mark.timeout(200)
@@ -278,3 +284,31 @@ def test_a_rank_that_dies_under_srun_ends_the_job(submit, tmp_path):
             or "without a signal to this script (a rank that died" in output), output
     records = read_journal(run_dir)
     assert records[-1]["type"] == "stop" and not any(r["type"] == "end" for r in records), records[-3:]
+
+
+@pytest.mark.timeout(300)
+def test_an_admins_requeue_resumes_the_run_and_says_so(submit, tmp_path):
+    """``scontrol requeue`` (an admin, or SLURM after a node failure) sends SIGTERM and queues the
+    job again itself: the script says so instead of asking for a new submission, and the requeued
+    job resumes the run to its end, every evaluation once."""
+    run_dir = tmp_path / "run"
+    job = submit("admin", {"VENV": str(VENV), "RUN_DIR": str(run_dir), "SCRIPT_ARGS": arguments(3, 1, 9, 0.5)},
+                 "--ntasks=2", "--overcommit", "--time=5")
+    deadline = time.monotonic() + 120
+    while sum(r["type"] == "result" for r in read_journal_if_any(run_dir)) < 2:
+        assert time.monotonic() < deadline, output_of(tmp_path, job)[-4000:]
+        time.sleep(0.5)
+    subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True, timeout=60)
+    state = wait_for(job, tmp_path, timeout=240)
+    output = output_of(tmp_path, job)
+    assert (state["JobState"], state["ExitCode"], state["Restarts"]) == ("COMPLETED", "0:0", "1"), output[-4000:]
+    assert "SLURM requeued the job" in output and "submit again" not in output, output[-4000:]
+    records = check_run(run_dir, 3, 1, 9)
+    assert [r["type"] for r in records].count("session") == 2
+
+
+def read_journal_if_any(run_dir: Path) -> list[dict]:
+    try:
+        return read_journal(run_dir)
+    except (OSError, ValueError):
+        return []
