@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 
 from .ask_tell import Optimizer
@@ -127,7 +126,7 @@ def give_up_on_repeat_crashes(pending: list[PendingJob], optimizer: Optimizer, r
         if reason is None:
             (alone if entry.deaths == MAX_ATTEMPTS - 1 else again).append(entry.job)
             continue
-        now = time.time()
+        now = recorder.clock()  # simulated seconds in a simulated run
         logger.warning("%s at budget %g: %s", entry.job.config_id, entry.job.budget, reason.splitlines()[0])
         record_outcomes(optimizer, recorder, [(entry.job, Outcome(None, None, reason, now, now, "resume"))], keeper)
     return alone, again

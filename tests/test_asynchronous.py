@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 
 import ConfigSpace as CS
 import numpy as np
 import pytest
 from cli_in_process import run_cli
-from mpi_launch import ROOT
+from mpi_launch import ROOT, run_command
 
 import mpibohb.replay
 from mpibohb import BOHB, HyperBand, RandomSearch, load_result, simulate
@@ -352,3 +353,19 @@ def test_a_real_ctrl_c_stops_a_simulation_without_run_dir_and_records_no_failure
         simulate(HyperBand(configspace=space(), min_budget=1, max_budget=27, seed=4), n_iterations=4,
                  worker=compute, n_workers=4, duration=lambda c, b: b)
     assert len(evaluations) == 3
+
+
+@pytest.mark.processes
+@pytest.mark.timeout(120)
+def test_a_job_that_kills_a_simulation_is_recorded_failed_at_a_simulated_time(tmp_path):
+    """Three deaths while the job at budget 27 ran, then a resume records it as failed: its time
+    stamps are simulated seconds, like the rest of the journal (a real time would mix clocks)."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "tests" / "scripts" / "dying_simulation.py"), str(run_dir)]
+    ends = [run_command(command, timeout=60) for _ in range(4)]
+    assert [end.returncode for end in ends] == [7, 7, 7, 0], [end.stderr[-2000:] for end in ends]
+    records = read_journal(run_dir)
+    failed = [r for r in records if r["type"] == "result" and r["error"]]
+    assert len(failed) == 1 and failed[0]["budget"] == 27 and "AbandonedJob" in failed[0]["error"]
+    latest = max(r["finished"] for r in records if r["type"] == "result" and not r["error"])
+    assert latest <= failed[0]["started"] == failed[0]["finished"] < 10 * latest
