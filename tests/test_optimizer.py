@@ -15,7 +15,7 @@ from mpibohb.ask_tell import Optimizer
 from mpibohb.brackets import Job
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.scheduling import synchronous as synchronous_module
-from mpibohb.scheduling.synchronous import EXACT_SUM_TERMS, FillTail, _TailPlan, budget_of
+from mpibohb.scheduling.synchronous import EXACT_SUM_TERMS, FillTail, TailPlan, budget_of
 from mpibohb.space import SearchSpace
 
 LADDER = (9.0, 27.0, 81.0, 243.0)
@@ -372,7 +372,7 @@ def test_fill_tail_plans_what_it_planned_before_to_the_last_bit(min_budget, max_
     period = optimizer.schedule.plan_period
     for iterations in [*range(1, 3 * period + 3), 97, 1000]:
         plan_of = optimizer.schedule.plan_of
-        old, new = OldTailPlan(plan_of, period, iterations), _TailPlan(plan_of, period, iterations)
+        old, new = OldTailPlan(plan_of, period, iterations), TailPlan(plan_of, period, iterations)
         assert new.budget == old.budget, iterations
         assert [new.longest_chain_from(i) for i in range(iterations + 1)] == old.longest, iterations
 
@@ -389,7 +389,7 @@ def test_fill_tail_hands_out_what_it_handed_out_before(monkeypatch, ladder, work
         return [(job.config_id, job.budget) for job in handed_out], optimizer.schedule.brackets_before_tail
 
     new = jobs()
-    monkeypatch.setattr(synchronous_module, "_TailPlan", OldTailPlan)
+    monkeypatch.setattr(synchronous_module, "TailPlan", OldTailPlan)
     assert new == jobs()
     assert new[1] is not None  # the tail started: the decision was made
 

@@ -21,7 +21,7 @@ from mpibohb.replay import replay
 from mpibohb.samplers import parzen, ranking, tpe
 from mpibohb.samplers.agreement import RankAgreement
 from mpibohb.samplers.bohb import KDESettings
-from mpibohb.samplers.kde import _truncated_normal
+from mpibohb.samplers.kde import truncated_normal
 from mpibohb.samplers.models import kept_on_resume, settings_record
 from mpibohb.samplers.parzen import (
     Components,
@@ -171,7 +171,7 @@ def test_joint_draws_repeat_the_draws_made_before_independent_ones_existed() -> 
     def before(rng: np.random.Generator, size: int, bandwidth_factor: float) -> np.ndarray:
         chosen = rng.choice(mixture.num_points, size=size, p=mixture.weights)
         samples = np.empty((size, len(mixture.continuous)))
-        samples[:, mixture.continuous] = _truncated_normal(rng, mixture.means[chosen],
+        samples[:, mixture.continuous] = truncated_normal(rng, mixture.means[chosen],
                                                            mixture.sigmas[chosen] * bandwidth_factor)
         for column, rows in zip(np.flatnonzero(~mixture.continuous), mixture.log_rows):
             cumulative = np.cumsum(np.exp(rows[chosen]), axis=1)

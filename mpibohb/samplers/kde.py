@@ -211,14 +211,14 @@ class MixedKDE:
         samples = centers.copy()
         cont = self._continuous
         if cont.any():
-            samples[:, cont] = _truncated_normal(rng, centers[:, cont], bw[cont] * bandwidth_factor)
+            samples[:, cont] = truncated_normal(rng, centers[:, cont], bw[cont] * bandwidth_factor)
         for column in np.flatnonzero(~cont):
             resample = rng.random(size) >= 1.0 - bw[column]
             samples[resample, column] = rng.integers(0, self.params.num_levels[column], size=int(resample.sum()))
         return samples
 
 
-def _truncated_normal(rng: np.random.Generator, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def truncated_normal(rng: np.random.Generator, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Normal(mean, scale) truncated to [0, 1], by inverting the CDF.
 
     ``mean`` lies in [0, 1], so the interval always holds the mode and the CDF inversion stays

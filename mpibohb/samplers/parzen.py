@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .kde import _truncated_normal
+from .kde import truncated_normal
 
 MIN_SIGMA = 1e-3
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -139,7 +139,7 @@ class ParzenMixture:
         samples = np.empty((size, num_columns))
         picks = chosen[:, self.continuous]
         dimension = np.arange(picks.shape[1])
-        samples[:, self.continuous] = _truncated_normal(rng, self.means[picks, dimension],
+        samples[:, self.continuous] = truncated_normal(rng, self.means[picks, dimension],
                                                         self.sigmas[picks, dimension] * bandwidth_factor)
         for column, rows in zip(np.flatnonzero(~self.continuous), self.log_rows):
             cumulative = np.cumsum(np.exp(rows[chosen[:, column]]), axis=1)

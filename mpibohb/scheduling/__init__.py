@@ -17,16 +17,16 @@ journal keeps), so a resume replays it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
-from ..brackets import ConfigId, Job
+from ..brackets import ConfigId, Job, PlanFunction
 from ..samplers import Sampler
-from ..schedule import BracketPlan
+from .asynchronous import Asynchronous
+from .keep_busy import KeepBusy
+from .synchronous import FillTail, Synchronous
 
-PlanFunction = Callable[[int], BracketPlan]
 KINDS = ("synchronous", "fill_tail", "asynchronous", "keep_busy")
 
 
@@ -74,10 +74,6 @@ def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iteratio
                   plan_period: int) -> Schedule:
     """The policy ``kind`` (one of :data:`KINDS`) for ``n_iterations`` brackets; iteration ``i`` runs
     ``plan_of(i)``, which repeats every ``plan_period`` iterations."""
-    from .asynchronous import Asynchronous
-    from .keep_busy import KeepBusy
-    from .synchronous import FillTail, Synchronous
-
     if kind == "synchronous":
         return Synchronous(sampler, plan_of, n_iterations)
     if kind == "fill_tail":

@@ -58,11 +58,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..brackets import AsyncBracket, ConfigId, Job
+from ..brackets import AsyncBracket, ConfigId, Job, PlanFunction
 from ..samplers import Sampler
-from . import PlanFunction
 from .run_times import RunTimeSpread
-from .synchronous import _TailPlan
+from .synchronous import TailPlan
 
 # The tail starts once the budget left per worker no longer covers this many longest chains: budget
 # stands in for run time, and with run times spread per configuration the single jobs at the
@@ -99,7 +98,7 @@ class Asynchronous:
         self._filling: AsyncBracket | None = None  # the bracket new configurations go to
         self._next = 0  # the next iteration in order; those below it are started or pending
         self._pending: list[tuple[float, int]] = []  # in the tail: heap of (priority, iteration) to start
-        self._tail: _TailPlan | None = None  # built at the first ask
+        self._tail: TailPlan | None = None  # built at the first ask
         self._in_tail = False
         self._due: list[int] = []  # heap of iterations whose bracket may have a promotion due
         self._complete_due: list[int] = []  # heap of those that may have one from a complete rung
@@ -159,7 +158,7 @@ class Asynchronous:
     def _next_iteration(self) -> int | None:
         """The next bracket to start: in order, or in the tail the longest chain first."""
         if self._tail is None:
-            self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
+            self._tail = TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         while self._next < self.session_iterations and self._next in self.brackets:
             self._next += 1  # adopted by this session (keep_busy's extra brackets): started already
         if not self._in_tail and self._tail_is_near():

@@ -38,9 +38,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..brackets import AsyncBracket, ConfigId, Job
+from ..brackets import AsyncBracket, ConfigId, Job, PlanFunction
 from ..samplers import Sampler
-from . import PlanFunction
 from .asynchronous import Asynchronous
 
 # The factor (run time over its group's mean) a new extra configuration is predicted with: a high

@@ -7,9 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..brackets import Bracket, ConfigId, Job
+from ..brackets import Bracket, ConfigId, Job, PlanFunction
 from ..samplers import Sampler
-from . import PlanFunction
 
 
 class Synchronous:
@@ -112,7 +111,7 @@ class FillTail(Synchronous):
             raise ValueError(f"fill_tail needs the period of the bracket plans, got plan_period={plan_period!r}")
         self.plan_period = plan_period
         self.brackets_before_tail: int | None = None  # brackets started when the tail started the rest
-        self._tail: _TailPlan | None = None  # built at the first ask
+        self._tail: TailPlan | None = None  # built at the first ask
         self._reorder = False  # in the tail: a bracket changed stage since the last sort
 
     @property
@@ -133,7 +132,7 @@ class FillTail(Synchronous):
     def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """Start the tail when it is near; in the tail, the longest chain of stages first."""
         if self._tail is None:
-            self._tail = _TailPlan(self.plan_of, self.plan_period, self.session_iterations)
+            self._tail = TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         started = len(self.brackets)
         if not self.tail_started and started < self.session_iterations and self._tail.is_near(started, self.workers):
             self.brackets_before_tail = started
@@ -158,7 +157,7 @@ class FillTail(Synchronous):
         self._reorder = True
 
 
-class _TailPlan:
+class TailPlan:
     """What fill_tail needs to know of the brackets of a session: the budget not yet handed out and
     the longest chain of stages among the brackets from a given iteration on.
 
