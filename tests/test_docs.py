@@ -91,3 +91,13 @@ if __name__ == "__main__":
     print("\n".join(broken) or f"{len(markdown_files())} markdown files: every local link resolves")
     print(f"README.md: {len((ROOT / 'README.md').read_bytes())} characters (limit {README_LIMIT})")
     sys.exit(1 if broken else 0)
+
+
+def test_the_design_page_names_every_module_of_the_package():
+    """docs/design.md is where a newcomer learns the modules; a module it does not name is one
+    nobody told them about."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    modules = sorted(path.relative_to(ROOT / "mpibohb") for path in (ROOT / "mpibohb").rglob("*.py")
+                     if path.name not in ("__init__.py", "__main__.py"))
+    unnamed = [str(module) for module in modules if f"`{module.name}`" not in text]
+    assert not unnamed, f"docs/design.md does not name: {', '.join(unnamed)}"
