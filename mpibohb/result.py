@@ -134,6 +134,12 @@ class Result:
         ``max_budget``, and otherwise falls back to the largest budget reached instead of
         returning ``None``. ``None`` only when no usable run succeeded.
         """
+        run = self.get_incumbent_run()
+        return None if run is None else run.config_id
+
+    def get_incumbent_run(self) -> Run | None:
+        """The run that makes :meth:`get_incumbent_id`'s choice: the incumbent's lowest loss on the
+        budget it was chosen on. ``None`` when no usable run succeeded."""
         failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on
         for run in self.runs:
             if run.loss is None:
@@ -142,7 +148,7 @@ class Result:
         if not usable:
             return None
         top_budget = max(r.budget for r in usable)
-        return min((r.loss, r.config_id) for r in usable if r.budget == top_budget)[1]
+        return min((r for r in usable if r.budget == top_budget), key=lambda r: (r.loss, r.config_id))
 
     def get_incumbent_trajectory(self, all_budgets: bool = True, bigger_is_better: bool = True,
                                  non_decreasing_budget: bool = True) -> dict[str, list[Any]]:

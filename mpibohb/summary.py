@@ -146,13 +146,11 @@ def _budget_table(result: Result) -> list[dict[str, Any]]:
 
 def _incumbent(result: Result) -> dict[str, Any] | None:
     """The incumbent's id, loss, budget and config (``None`` before any run succeeded)."""
-    config_id = result.get_incumbent_id()
-    if config_id is None:
+    best = result.get_incumbent_run()
+    if best is None:
         return None
-    best = max((r for r in result.get_runs_by_id(config_id) if r.loss is not None), key=lambda r: r.budget)
-    budget, loss = best.budget, best.loss  # the budget it was chosen on: its largest successful run
-    return {"config_id": list(config_id), "loss": loss, "budget": budget,
-            "config": result.id2config[config_id]["config"]}
+    return {"config_id": list(best.config_id), "loss": best.loss, "budget": best.budget,
+            "config": result.id2config[best.config_id]["config"]}
 
 
 def _trajectory(result: Result) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import pytest
 
 from mpibohb import BOHB, HyperBand, RandomSearch, Result, Run, Worker
 from mpibohb.journal import RunDirectoryError
+from mpibohb.summary import summarize_logs
 
 
 def space() -> CS.ConfigurationSpace:
@@ -185,6 +186,11 @@ def test_the_incumbent_is_never_a_configuration_that_failed_on_a_larger_budget()
     assert Result(runs + [run(6, 9, None)], {}).get_incumbent_id() == (0, 0, 7)  # budget 1 is all that is left
     assert Result(runs + [run(6, 9, None), run(7, 3, None)], {}).get_incumbent_id() is None
     assert Result(runs + [run(6, 9, 0.9)], {}).get_incumbent_id() == (0, 0, 6)  # HpBandSter's answer
+    configs = {(0, 0, index): {"config": {"x": index}} for index in (5, 6, 7)}
+    twice = Result(runs + [run(6, 9, 0.9), run(6, 9, 0.8)], configs)  # e.g. a log with a run repeated
+    assert (twice.get_incumbent_run().budget, twice.get_incumbent_run().loss) == (9, 0.8)
+    shown = summarize_logs(twice, "logs")["incumbent"]  # what report shows is that run
+    assert (shown["config_id"], shown["budget"], shown["loss"]) == ([0, 0, 6], 9, 0.8)
 
 
 def test_settings_have_hpbandster_keys() -> None:
