@@ -15,8 +15,9 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .ask_tell import Optimizer
 from .brackets import Job
@@ -46,9 +47,37 @@ from .run_directory import LOCK, RunDirectory, RunLock, lock_run_directory
 from .samplers.models import TPE_KEPT_ON_RESUME
 from .samplers.random import RandomSampler
 from .schedule import brackets_phrase
+from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 
 logger = logging.getLogger("mpibohb")
+
+
+class RunFamily(Protocol):
+    """What a run needs of the optimizer a user made (:class:`mpibohb.BOHB` and its kin, a floor
+    above this module): its settings, its search space, and a fresh ask/tell core."""
+
+    name: str
+    run_dir: str | None
+    seed: int
+    seed_given: bool
+    configspace: Any
+    space: SearchSpace
+    eta: float
+    budgets: list[float]
+    brackets: int | None
+    fill_tail: bool
+    asynchronous: bool
+    keep_busy: bool
+    keep_checkpoints: str
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]: ...
+
+    def resumed_with(self, kept: dict[str, Any]) -> AbstractContextManager[None]: ...
+
+    def make_optimizer(self, n_iterations: int) -> Optimizer: ...
 
 # where checkpoints go and which stay may change on resume (a moved scratch directory, less disk)
 _RESUME_INSENSITIVE = {"n_workers", "time_ref", "checkpoint_root", "keep_checkpoints"}
@@ -213,7 +242,7 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
             if isinstance(optimizer.sampler, RandomSampler) else "model", skipped)
 
 
-def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: bool,
+def _prepare_directory(family: RunFamily, run_dir: str, n_workers: int, resume: bool, overwrite: bool,
                        warm_start: Callable[[], list[list[Any]]],
                        now: float, checkpoint_root: str | None, executor: str
                        ) -> tuple[list[Record] | None, RunDirectory, Record, dict[str, Any]]:
@@ -221,13 +250,13 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     other run's checkpoints), and open it for writing; return the records to replay (``None`` for
     a new run), the directory, the run's header, and the model settings a resume keeps as
     journaled (``family.kept_on_resume``)."""
-    lock_file = Path(family.run_dir) / LOCK
-    lock_was_there, directory_was_there = lock_file.exists(), Path(family.run_dir).exists()
-    lock = lock_run_directory(family.run_dir)
+    lock_file = Path(run_dir) / LOCK
+    lock_was_there, directory_was_there = lock_file.exists(), Path(run_dir).exists()
+    lock = lock_run_directory(run_dir)
     try:
         # a new run's warm start is read before overwrite deletes anything (it may be this directory's run)
         early = None if resume else warm_start()
-        records = open_run_directory(family.run_dir, resume, overwrite)
+        records = open_run_directory(run_dir, resume, overwrite)
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         kept = family.kept_on_resume(records[0]["settings"]) if records is not None else {}
@@ -238,17 +267,17 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         header = header_record(dict(family.settings(), **kept, n_workers=n_workers),
                                configspace_text(family.configspace), observations, now)
         if records is not None:
-            check_same_run(records[0], header, Path(family.run_dir))
-            _refuse_another_clock(records, executor, Path(family.run_dir))
+            check_same_run(records[0], header, Path(run_dir))
+            _refuse_another_clock(records, executor, Path(run_dir))
             header = records[0]
             if kept:
                 logger.info("resuming with the model settings the run was journaled with, from before their "
                             "defaults changed: %s", ", ".join(f"{name}={value!r}" for name, value in kept.items()))
         if checkpoint_root is not None:
-            if not _same_directory(checkpoint_root, family.run_dir):
+            if not _same_directory(checkpoint_root, run_dir):
                 lock.adopt(lock_checkpoint_root(checkpoint_root))
-            _claim_checkpoint_root(checkpoint_root, header, records, family.run_dir, overwrite)
-        directory = RunDirectory(family.run_dir, fold(records) if records is not None else None, lock)
+            _claim_checkpoint_root(checkpoint_root, header, records, run_dir, overwrite)
+        directory = RunDirectory(run_dir, fold(records) if records is not None else None, lock)
     except BaseException:
         if not lock_was_there:  # a refused directory (e.g. HpBandSter's logs) is left as it was
             lock_file.unlink(missing_ok=True)
@@ -257,7 +286,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
         lock.close()
         if not directory_was_there:  # a run refused before its first record leaves no empty directory
             with contextlib.suppress(OSError):
-                Path(family.run_dir).rmdir()
+                Path(run_dir).rmdir()
         raise
     if records is None:
         try:
@@ -268,7 +297,7 @@ def _prepare_directory(family: Any, n_workers: int, resume: bool, overwrite: boo
     return records, directory, header, kept
 
 
-def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
+def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_workers: int, resume: bool,
                overwrite: bool, previous_result: Any, clock: Callable[[], float] = time.time,
                checkpoint_root: str | None = None) -> Result:
     """Run the optimisation on this process with ``executor``; journal it when there is a run_dir.
@@ -284,8 +313,8 @@ def run_master(family: Any, executor: Executor, n_iterations: int, n_workers: in
     kept: dict[str, Any] = {}
     if family.run_dir is not None:  # a resume keeps the warm start journaled: previous_result is not read
         records, directory, header, kept = _prepare_directory(
-            family, n_workers, resume, overwrite, lambda: warm_start_observations(previous_result), clock(),
-            checkpoint_root, type(executor).__name__)
+            family, family.run_dir, n_workers, resume, overwrite, lambda: warm_start_observations(previous_result),
+            clock(), checkpoint_root, type(executor).__name__)
         warm_start, created = header["warm_start"], header["created"]
         if records is not None and previous_result is not None:
             logger.info("resuming: the run keeps the warm start it started with (%d earlier runs); "
@@ -347,7 +376,7 @@ def _refuse_another_clock(records: list[Record], executor: str, path: Path) -> N
                                 "time stamps do not mix in one journal; give this run another run_dir")
 
 
-def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], records: list[Record] | None,
+def _rebuild(family: RunFamily, n_iterations: int, warm_start: list[list[Any]], records: list[Record] | None,
              stop: StopFlag) -> tuple[Optimizer, RunState | None, list[PendingJob]]:
     """A fresh optimizer, warm-started and brought to the journaled state (see
     :func:`~mpibohb.replay.replay`); the journal's state (``None`` for a new run); the jobs to
@@ -374,7 +403,7 @@ def _rebuild(family: Any, n_iterations: int, warm_start: list[list[Any]], record
     return optimizer, state, replayed
 
 
-def _log_settings(family: Any, n_iterations: int, n_workers: int) -> None:
+def _log_settings(family: RunFamily, n_iterations: int, n_workers: int) -> None:
     """One line at the start: what runs, on how many workers, where."""
     def count(n: int, noun: str) -> str:
         return f"{n} {noun}{'' if n == 1 else 's'}"
