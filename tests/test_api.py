@@ -518,6 +518,7 @@ def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:
 
 
 
+@pytest.mark.slow  # a few seconds: out of the fast lane
 def test_a_fill_tail_run_extends_on_resume_after_its_tail_started(tmp_path: os.PathLike, caplog) -> None:
     """The replay gives each session its own iterations and workers: the first run's tail started
     with 5 iterations on 4 workers, and its journal still replays when 6 are asked for."""

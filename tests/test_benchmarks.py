@@ -1036,6 +1036,7 @@ def test_the_report_runs_every_engine_and_optimiser_that_quality_knows():
     assert sorted(optimizers) == sorted(set(quality.OPTIMIZER_NAMES) - set(quality.PEER_OPTIMIZER.values()))
 
 
+@pytest.mark.slow  # a few seconds: out of the fast lane
 def test_the_ablation_runs_variants_on_simulated_workers_where_the_constant_liar_matters(tmp_path, capsys):
     from benchmarks import ablation
 
@@ -1057,6 +1058,7 @@ def test_the_ablation_runs_variants_on_simulated_workers_where_the_constant_liar
         ablation.main(["--workers", "4", "--peers", "optuna"])
 
 
+@pytest.mark.slow  # a few seconds: out of the fast lane
 def test_the_ablation_runs_one_bracket_in_either_schedule(tmp_path, capsys):
     """The "one bracket" rows run BOHB(brackets=1): it spends the most aggressive bracket's budget,
     27 x 4 per iteration on branin (four rungs), where Hyperband's brackets spend 3,384 in 32 iterations."""

@@ -230,6 +230,7 @@ def test_the_plot_command_closes_its_figures(runs: dict[str, Path], tmp_path: Pa
         assert plt.get_fignums() == [mine.number]
 
 
+@pytest.mark.slow  # a few seconds: out of the fast lane
 def test_the_plot_command_keeps_a_file_of_the_same_name_that_it_did_not_write(runs: dict[str, Path],
                                                                               tmp_path: Path) -> None:
     mine = tmp_path / "losses_over_time.png"
