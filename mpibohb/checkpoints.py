@@ -80,10 +80,11 @@ def claim_root(root: str, run: str, new_run: bool, overwrite: bool) -> None:
     foreign = bool(found) and (new_run or owner != run)
     if foreign and not overwrite:
         whose = "another run" if new_run or owner is not None else "an unknown run (no owner file)"
-        resume = "" if owner is None else ", resume=True with the run directory of the run they belong to"
+        resume = "" if owner is None else (", resume=True with the run directory of the run they belong to (the "
+                                           "command line resumes its --run-dir)")
         raise FileExistsError(f"{root} holds the checkpoints of {whose} ({len(found)} directories: "
                               f"{', '.join(found[:3])}{', ...' if len(found) > 3 else ''}); this run would "
-                              f"continue from them and delete them: pass overwrite=True to delete them{resume}, "
+                              f"continue from them and delete them: delete them or pass overwrite=True{resume}, "
                               "or choose another checkpoint_root")
     if foreign:
         logger.warning("overwrite=True: deleting the %d checkpoint directories in %s", len(found), root)

@@ -250,7 +250,7 @@ _LOGS_TOO = "a run directory (holding journal.jsonl), or one of HpBandSter's log
 def _add_run_dir_command(subparsers: Any, name: str, summary: str, description: str,
                          handler: Callable[[argparse.Namespace], int],
                          run_dir_help: str = "a run directory (holding journal.jsonl)") -> None:
-    parser = subparsers.add_parser(name, help=summary, description=description)
+    parser = subparsers.add_parser(name, help=summary, description=description, allow_abbrev=False)
     parser.add_argument("run_dir", metavar="RUN_DIR", help=run_dir_help)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handler)
@@ -277,6 +277,7 @@ def add_run_command(subparsers: Any) -> None:
                   "report); 2 bad arguments or run directory; 99 stopped by a signal: run the same command again "
                   "to resume.")
     parser = subparsers.add_parser("run", help="run an optimisation (on every rank under mpiexec/srun)",
+                                   allow_abbrev=False,
                                    description=runner.__doc__.split("\n\n")[0], epilog=exit_codes)
     runner.add_arguments(parser)
     parser.set_defaults(handler=runner.run_command)
@@ -375,7 +376,8 @@ def add_plot_command(subparsers: Any) -> None:
     """Register ``plot`` (needs matplotlib, the ``plot`` extra)."""
     parser = subparsers.add_parser("plot", help="draw the plots of a run as PNG files (needs matplotlib)",
                                    description="Draw the plots of the run in RUN_DIR (finished or running) "
-                                               "as PNG files, print their paths and the plots skipped.")
+                                               "as PNG files, print their paths and the plots skipped.",
+                                   allow_abbrev=False)
     parser.add_argument("run_dir", metavar="RUN_DIR", help=_LOGS_TOO)
     parser.add_argument("--out", metavar="DIR", default=None, help="where to write the PNG files "
                         "(default: RUN_DIR/plots)")
@@ -390,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command of :data:`COMMANDS`."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="mpibohb", description="BOHB, HyperBand and RandomSearch over MPI.")
+    # allow_abbrev=False everywhere: a job script's --max-b must fail, not pass for --max-budget
+    parser = argparse.ArgumentParser(prog="mpibohb", description="BOHB, HyperBand and RandomSearch over MPI.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"mpibohb {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     subparsers.required = True

@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default RUN_DIR/checkpoints)")
     parser.add_argument("--keep-checkpoints", choices=KEEP_CHOICES, default="incumbent",
                         help="which checkpoint directories stay once their configurations can no longer be promoted")
+    parser.add_argument("--previous-result", default=None, metavar="DIR",
+                        help="warm start a new run from an earlier one: its run directory, or HpBandSter's logs "
+                             "(configs.json, results.json); a resume keeps the warm start it began with")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -220,7 +223,7 @@ def run_command(args: argparse.Namespace) -> int:
         configspace=configspace_of(worker, args.configspace), eta=args.eta, min_budget=args.min_budget,
         max_budget=args.max_budget, seed=args.seed, run_dir=args.run_dir, fill_tail=args.fill_tail,
         asynchronous=args.asynchronous, keep_busy=args.keep_busy, checkpoint_root=args.checkpoint_root,
-        keep_checkpoints=args.keep_checkpoints,
+        keep_checkpoints=args.keep_checkpoints, previous_result=args.previous_result,
         brackets=args.brackets, **model)
     result = optimizer.run(n_iterations=args.n_iterations, worker=worker, timeout=args.timeout,
                            n_workers=args.n_workers, resume=True)

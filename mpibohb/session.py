@@ -29,6 +29,7 @@ from .journal import (
     CONFIGS,
     JOURNAL,
     RESULTS,
+    JournalError,
     Record,
     RunDirectoryError,
     RunState,
@@ -143,7 +144,8 @@ def _refuse_or_replace_foreign_logs(path: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f"{path} holds {names} of another run (HpBandSter's json_result_logger?) but no mpibohb journal; "
             f"a run there would replace them, and resume=True cannot continue them. To warm-start from them, "
-            f"pass previous_result={str(path)!r} and choose another run_dir; to replace them, pass overwrite=True")
+            f"pass previous_result={str(path)!r} (--previous-result on the command line) and choose another run_dir; "
+            "to replace them, delete them or pass overwrite=True")
     logger.warning("overwrite=True: replacing %s in %s (another run's logs, no mpibohb journal)", names, path)
 
 
@@ -219,7 +221,10 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
     if previous_result is None:
         return []
     if not callable(getattr(previous_result, "get_all_runs", None)):  # a Result, mpibohb's or HpBandSter's
-        previous_result = load_result(previous_result)
+        try:
+            previous_result = load_result(previous_result)
+        except JournalError as exc:  # "no journal at DIR" alone would read as if about run_dir
+            raise JournalError(f"previous_result: {exc}") from None
     configs = previous_result.get_id2config_mapping()
     return [[configs[run.config_id]["config"], run.budget, run.loss]
             for run in previous_result.get_all_runs() if run.config_id in configs]

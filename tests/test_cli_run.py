@@ -113,6 +113,26 @@ def test_running_again_resumes_and_extends(tmp_path):
     assert len(load_result(run_dir).get_all_runs()) == 57
 
 
+def test_a_warm_start_from_the_command_line_and_its_mistake(tmp_path):
+    base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--n-iterations", "1"]
+    assert run_cli("run", *base, "--run-dir", str(tmp_path / "first"), "--quiet").returncode == 0
+    warm = run_cli("run", *base, "--run-dir", str(tmp_path / "second"), "--previous-result", str(tmp_path / "first"))
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    assert "warm start: 40 earlier runs fed to the model" in warm.stderr  # one iteration of budgets 9..243
+    assert len(load_result(tmp_path / "second").get_all_runs()) == 40
+    missing = run_cli("run", *base, "--run-dir", str(tmp_path / "third"), "--previous-result", str(tmp_path / "none"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"mpibohb: previous_result: no journal at {tmp_path / 'none'}"
+    assert not (tmp_path / "third").exists()
+
+
+def test_an_abbreviated_option_is_refused_not_guessed(tmp_path):
+    abbreviated = run_cli("run", "--worker", TOY, "--min-b", "9", "--max-budget", "243", "--n-iterations", "1",
+                          "--run-dir", str(tmp_path / "run"))
+    assert abbreviated.returncode == 2 and "the following arguments are required: --min-budget" in abbreviated.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_worker_specs_give_one_line_errors(tmp_path):
     for spec, message in [("no_such_module:X", "cannot import"), ("nocolon", "must look like module:Name"),
                           (f"{ROOT / 'examples' / 'toy_worker.py'}:Missing", "has no 'Missing'"),
