@@ -7,7 +7,7 @@
 
 Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterations``, one worker,
 simulated by ``mpibohb.simulate`` with one worker: the same evaluations as a serial run) with another
-model: HpBandSter's (``KDESampler``, ``samplers/bohb.py``) with one of its parameters changed, or
+model: HpBandSter's (``KDESampler``, ``samplers/hpbandster_kde.py``) with one of its parameters changed, or
 the "tpe" model (``ParzenSampler``, ``samplers/tpe.py``) with one of its components changed back
 to HpBandSter's. The two rows "one bracket" change the schedule instead (``brackets=1``: every
 configuration starts at the smallest budget), and spend a little more. Two rows check the
@@ -145,7 +145,7 @@ AS_HPBANDSTER_LABEL, TPE_LABEL = "tpe code as HpBandSter", "tpe"
 
 def make_sampler(model: str, changes: dict[str, Any], space: Any) -> Any:
     """The sampler of a variant on ``space`` (an ``mpibohb.space.SearchSpace``)."""
-    from mpibohb.samplers.bohb import KDESampler, KDESettings
+    from mpibohb.samplers.hpbandster_kde import KDESampler, KDESettings
     from mpibohb.samplers.tpe import ParzenSampler, ParzenSettings
 
     changes = dict(changes)
@@ -159,7 +159,7 @@ def make_sampler(model: str, changes: dict[str, Any], space: Any) -> Any:
 def code_hash(model: str, workers: int = 1) -> str:
     """A hash of the code a variant's run depends on: mpibohb but the other model's files, the
     problems, and on several workers the run times."""
-    other = {"tpe.py", "parzen.py", "running.py"} if model == HPBANDSTER else {"bohb.py"}
+    other = {"tpe.py", "parzen.py", "running.py"} if model == HPBANDSTER else {"hpbandster_kde.py"}
     files = [p for p in sorted((ROOT / "mpibohb").rglob("*.py")) if p.name not in other]
     files += [ROOT / "benchmarks" / "problems.py", ROOT / "benchmarks" / "simulated.py"]
     if workers > 1:

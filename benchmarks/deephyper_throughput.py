@@ -85,11 +85,11 @@ def run_deephyper(workers: int, evaluations: int, acq_optimizer: str) -> dict[st
 
 def run_mpibohb(workers: int, evaluations: int) -> dict[str, Any]:
     from benchmarks import throughput
-    from mpibohb import schedule
+    from mpibohb import bracket_plans
 
     n_iterations, planned = 0, 0
     while planned < evaluations:
-        plan = schedule.bracket_plan(n_iterations, 9, 243, 3)
+        plan = bracket_plans.bracket_plan(n_iterations, 9, 243, 3)
         planned += sum(plan.num_configs)
         n_iterations += 1
     master = throughput.launch(workers + 1, "--optimizer", "bohb", "--n_iterations", str(n_iterations),

@@ -23,7 +23,7 @@ deterministic, independent of f. ``n_iterations`` gives each worker about ``--wo
     n_iterations = ceil(20 * 81 * K / (E[work of one iteration] * exp(s**2 / 2)))
 
 with E[work of one iteration] = (sum of n * b over one cycle of the 5 brackets) / 5 = 1902 / 5
-budget units (``mpibohb.schedule.runs_per_budget``) and exp(s**2 / 2) = E[f]. ``--brackets 1`` runs
+budget units (``mpibohb.bracket_plans.runs_per_budget``) and exp(s**2 / 2) = E[f]. ``--brackets 1`` runs
 ``HyperBand(..., brackets=1)`` instead (every iteration the most aggressive bracket, 405 budget units).
 
 Cells: K x s x schedule, schedule one of ``HyperBand(...)`` (synchronous: a new bracket only when
@@ -108,7 +108,7 @@ def duration_of(sigma: float, seed: int = SEED) -> Any:
 def cycle(brackets: int | None = None) -> tuple[int, float, int]:
     """(iterations in one cycle of brackets, its work in budget units, its evaluations); ``brackets``
     as ``HyperBand``'s (``None``: all five)."""
-    from mpibohb.schedule import rung_budgets, runs_per_budget
+    from mpibohb.bracket_plans import rung_budgets, runs_per_budget
 
     length = brackets or len(rung_budgets(MIN_BUDGET, MAX_BUDGET, ETA))
     runs = runs_per_budget(length, MIN_BUDGET, MAX_BUDGET, ETA, brackets)
@@ -123,7 +123,7 @@ def iterations_for(workers: int, sigma: float, work_per_worker: float, brackets:
 
 def evaluations_of(n_iterations: int, brackets: int | None = None) -> int:
     """Evaluations that ``n_iterations`` Hyperband iterations make."""
-    from mpibohb.schedule import runs_per_budget
+    from mpibohb.bracket_plans import runs_per_budget
 
     return sum(runs_per_budget(n_iterations, MIN_BUDGET, MAX_BUDGET, ETA, brackets).values())
 

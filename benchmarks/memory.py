@@ -188,7 +188,7 @@ def mpibohb_kde_child(target: int) -> dict[str, Any]:
     """mpibohb's KDESampler fed ``target`` results at one budget, then fit once."""
     import numpy as np
 
-    from mpibohb.samplers.bohb import KDESampler
+    from mpibohb.samplers.hpbandster_kde import KDESampler
     from mpibohb.space import SearchSpace
 
     cs = benchmark_space(SEED)

@@ -57,7 +57,7 @@ import numpy as np
 
 from benchmarks.problems import Problem, all_problems, get_problem
 from benchmarks.processes import run_in_group
-from mpibohb import schedule
+from mpibohb import bracket_plans
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -111,7 +111,7 @@ def fingerprint(engine: str) -> str:
 
 def total_budget(problem: Problem, n_iterations: int) -> float:
     """The budget that mpibohb's BOHB and HyperBand spend in ``n_iterations`` brackets."""
-    plans = (schedule.bracket_plan(i, problem.min_budget, problem.max_budget, problem.eta)
+    plans = (bracket_plans.bracket_plan(i, problem.min_budget, problem.max_budget, problem.eta)
              for i in range(n_iterations))
     return float(sum(n * b for plan in plans for n, b in zip(plan.num_configs, plan.budgets)))
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .bracket_plans import BracketPlan
 from .samplers import Proposal, Sampler
-from .schedule import BracketPlan
 
 _SLACK = 1e-9  # ranks compared with len / eta, float-safely
 

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from . import liveness
+from .bracket_plans import brackets_phrase
 from .journal import JournalError
 from .launcher import end_shared_job
-from .schedule import brackets_phrase
 from .summary import load_run, load_run_or_logs, run_status, summarize, summarize_logs
 
 EXIT_ERROR = 2

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import checks, schedule
+from . import bracket_plans, checks
 from .ask_tell import Optimizer
 from .checkpoints import CHECKPOINTS, checked_keep
 from .executors import Executor
@@ -90,12 +90,12 @@ class _HyperbandFamily:
         if hpbandster_arguments:
             logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
                         sorted(hpbandster_arguments))
-        min_budget, max_budget, eta = schedule.validate_budgets(min_budget, max_budget, eta)
+        min_budget, max_budget, eta = bracket_plans.validate_budgets(min_budget, max_budget, eta)
         self.space = SearchSpace(configspace)
         self.configspace = configspace
         self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
-        self.budgets = schedule.rung_budgets(min_budget, max_budget, eta)
-        self.brackets = schedule.checked_brackets(brackets, min_budget, max_budget, eta)
+        self.budgets = bracket_plans.rung_budgets(min_budget, max_budget, eta)
+        self.brackets = bracket_plans.checked_brackets(brackets, min_budget, max_budget, eta)
         given_seed = checks.optional_integer("seed", seed, minimum=0)
         self.seed_given = given_seed is not None
         self.seed = secrets.randbits(63) if given_seed is None else given_seed
@@ -120,9 +120,9 @@ class _HyperbandFamily:
     def _make_sampler(self) -> Sampler:
         return RandomSampler(self.space)
 
-    def plan(self, iteration: int) -> schedule.BracketPlan:
+    def plan(self, iteration: int) -> bracket_plans.BracketPlan:
         """The bracket this optimizer runs as iteration ``iteration``."""
-        return schedule.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta, self.brackets)
+        return bracket_plans.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta, self.brackets)
 
     @property
     def plan_period(self) -> int:
@@ -437,9 +437,9 @@ class RandomSearch(_HyperbandFamily):
                              "and has no brackets to choose; use HyperBand or BOHB")
         super().__init__(configspace, eta, min_budget, max_budget, **kwargs)
 
-    def plan(self, iteration: int) -> schedule.BracketPlan:
+    def plan(self, iteration: int) -> bracket_plans.BracketPlan:
         """Every iteration: ``len(budgets)`` configurations at ``max_budget``."""
-        return schedule.BracketPlan(0, (len(self.budgets),), (float(self.max_budget),))
+        return bracket_plans.BracketPlan(0, (len(self.budgets),), (float(self.max_budget),))
 
 
 class BOHB(_HyperbandFamily):

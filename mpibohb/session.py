@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .ask_tell import Optimizer
+from .bracket_plans import brackets_phrase
 from .brackets import Job
 from .checkpoints import CHECKPOINTS, CheckpointKeeper, claim_root, config_directories
 from .executors import Executor
@@ -47,7 +48,6 @@ from .result import Result, load_result, result_from_state
 from .run_directory import LOCK, RunDirectory, RunLock, lock_run_directory
 from .samplers.models import TPE_KEPT_ON_RESUME
 from .samplers.random import RandomSampler
-from .schedule import brackets_phrase
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped, StopFlag, StopRequested, stop_on_signals
 

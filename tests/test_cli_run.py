@@ -13,7 +13,7 @@ from cli_in_process import run_cli
 from mpi_launch import ROOT, SCRIPTS, mpiexec, run_command
 
 from mpibohb import load_result
-from mpibohb.schedule import runs_per_budget
+from mpibohb.bracket_plans import runs_per_budget
 
 TOY = f"{ROOT / 'examples' / 'toy_worker.py'}:MyWorker"
 

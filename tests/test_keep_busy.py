@@ -15,9 +15,9 @@ from cli_in_process import run_cli
 
 import mpibohb.replay
 from mpibohb import HyperBand, simulate
+from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.executors.threads import ThreadExecutor
 from mpibohb.journal import JournalError, read_journal
-from mpibohb.schedule import runs_per_budget
 from mpibohb.simulation import busy_fraction
 from mpibohb.stopping import StopFlag
 from mpibohb.worker import as_compute_function

@@ -68,7 +68,7 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
     from mpi4py import MPI
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
-    from mpibohb.samplers import bohb, tpe
+    from mpibohb.samplers import hpbandster_kde, tpe
 
     def blas_threads() -> set:
         return {lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()}
@@ -77,7 +77,7 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
     if not ThreadpoolController().select(user_api="blas"):
         pytest.skip("numpy here uses no BLAS library that threadpoolctl knows")
     seen_in_model, seen_in_compute = [], []
-    original = bohb.first_legal
+    original = hpbandster_kde.first_legal
 
     def first_legal(*args, **kwargs):  # both models rank their candidates with it
         seen_in_model.append(blas_threads())
@@ -87,7 +87,7 @@ def test_rank_zero_models_on_one_blas_thread_and_workers_keep_their_threads(monk
         seen_in_compute.append(blas_threads())
         return loss(config, budget)
 
-    monkeypatch.setattr(bohb, "first_legal", first_legal)
+    monkeypatch.setattr(hpbandster_kde, "first_legal", first_legal)
     monkeypatch.setattr(tpe, "first_legal", first_legal)
     with threadpool_limits(limits=2, user_api="blas"):
         BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=3).run(n_iterations=6, worker=compute,

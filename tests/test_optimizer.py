@@ -315,7 +315,7 @@ def test_one_bracket_starts_every_configuration_at_the_smallest_budget(asynchron
 def test_the_tail_plans_the_budget_of_the_brackets_run(kind: str) -> None:
     """The tail rules plan from one cycle of plans: with 3 of 4 brackets the cycle is 3 long (a
     cycle of 4 would count the fourth bracket's budget in, from 5 iterations on)."""
-    from mpibohb.schedule import runs_per_budget
+    from mpibohb.bracket_plans import runs_per_budget
 
     optimizer = HyperBand(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=0, brackets=3,
                           **{kind: True}).make_optimizer(5)

@@ -20,7 +20,7 @@ from mpibohb.journal import JournalError, RunDirectoryError, read_journal
 from mpibohb.replay import replay
 from mpibohb.samplers import parzen, ranking, tpe
 from mpibohb.samplers.agreement import RankAgreement
-from mpibohb.samplers.bohb import KDESettings
+from mpibohb.samplers.hpbandster_kde import KDESettings
 from mpibohb.samplers.kde import truncated_normal
 from mpibohb.samplers.models import kept_on_resume, settings_record
 from mpibohb.samplers.parzen import (

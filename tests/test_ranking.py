@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mpibohb.samplers import ranking
-from mpibohb.samplers.bohb import KDESampler, KDESettings
+from mpibohb.samplers.hpbandster_kde import KDESampler, KDESettings
 from mpibohb.samplers.kde import KDEParameters, MixedKDE
 from mpibohb.samplers.ranking import LOG_FLOOR, SPLIT_MIN_POINTS, first_legal
 from mpibohb.space import SearchSpace

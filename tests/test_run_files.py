@@ -22,10 +22,10 @@ import pytest
 from mpi_launch import SCRIPTS, mpi_environment, run_command, run_mpi
 
 from mpibohb import BOHB, load_result
+from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.files import RunFileError
 from mpibohb.journal import read_journal
 from mpibohb.run_directory import lock_run_directory
-from mpibohb.schedule import runs_per_budget
 
 TOY = SCRIPTS / "toy_run.py"
 TOY_RUNS = sum(runs_per_budget(4, 1, 27, 3).values())  # the toy run's 4 iterations: 69 evaluations

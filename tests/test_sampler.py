@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mpibohb.samplers import ranking
-from mpibohb.samplers.bohb import KDESampler, KDESettings
+from mpibohb.samplers.hpbandster_kde import KDESampler, KDESettings
 from mpibohb.samplers.random import RandomSampler
 from mpibohb.space import NoLegalConfigurationError, SearchSpace, plain_config
 

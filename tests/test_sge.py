@@ -25,8 +25,8 @@ from typing import Callable
 
 import pytest
 
+from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.journal import read_journal
-from mpibohb.schedule import runs_per_budget
 
 pytestmark = pytest.mark.scheduler
 ROOT = Path(__file__).parent.parent

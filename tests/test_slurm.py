@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from mpibohb import load_result
+from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.journal import read_journal
-from mpibohb.schedule import runs_per_budget
 
 ROOT = Path(__file__).parent.parent
 JOB_SCRIPT = ROOT / "jobscripts" / "slurm.sbatch"

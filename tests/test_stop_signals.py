@@ -14,8 +14,8 @@ import pytest
 from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command
 
 from mpibohb import EXIT_STOPPED, load_result
+from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.journal import read_journal
-from mpibohb.schedule import runs_per_budget
 from mpibohb.stopping import REPEAT_WINDOW
 
 TOY = SCRIPTS / "toy_run.py"

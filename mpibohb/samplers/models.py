@@ -1,4 +1,4 @@
-"""BOHB's two models by name: ``"hpbandster"`` (``bohb.py``) and ``"tpe"`` (``tpe.py``)."""
+"""BOHB's two models by name: ``"hpbandster"`` (``hpbandster_kde.py``) and ``"tpe"`` (``tpe.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..space import SearchSpace
 from . import Sampler
-from .bohb import KDESampler, KDESettings
+from .hpbandster_kde import KDESampler, KDESettings
 from .tpe import ParzenSampler, ParzenSettings
 
 MODELS = ("hpbandster", "tpe")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from mpibohb import schedule
-from mpibohb.schedule import BracketPlan, bracket_plan, max_stages, rung_budgets, runs_per_budget
+from mpibohb import bracket_plans
+from mpibohb.bracket_plans import BracketPlan, bracket_plan, max_stages, rung_budgets, runs_per_budget
 
 
 def test_ladder_1_243_3_has_six_rungs_including_the_minimum() -> None:
@@ -141,7 +141,7 @@ def test_fewer_brackets_cycle_through_the_most_aggressive_ones() -> None:
 
 @pytest.mark.parametrize(("brackets", "expected"), [(None, None), (1, 1), (3, 3), (4, None), (np.int64(2), 2)])
 def test_checked_brackets_keeps_a_number_below_all_and_takes_all_as_none(brackets, expected) -> None:
-    assert schedule.checked_brackets(brackets, 9, 243, 3) == expected  # (9, 243, 3): four brackets
+    assert bracket_plans.checked_brackets(brackets, 9, 243, 3) == expected  # (9, 243, 3): four brackets
 
 
 @pytest.mark.parametrize(("brackets", "message"), [
@@ -153,7 +153,7 @@ def test_checked_brackets_keeps_a_number_below_all_and_takes_all_as_none(bracket
 ])
 def test_bad_brackets_are_refused_by_name(brackets, message) -> None:
     with pytest.raises(ValueError, match=message):
-        schedule.checked_brackets(brackets, 9, 243, 3)
+        bracket_plans.checked_brackets(brackets, 9, 243, 3)
 
 
 def test_runs_per_budget_is_the_sum_of_the_plans() -> None:
@@ -186,7 +186,7 @@ def test_runs_per_budget_is_the_sum_of_the_plans() -> None:
 def test_bad_budgets_raise_value_error_naming_the_value(
     min_budget: object, max_budget: object, eta: object, name: str, shown: str
 ) -> None:
-    for function in (schedule.validate_budgets, rung_budgets, max_stages):
+    for function in (bracket_plans.validate_budgets, rung_budgets, max_stages):
         with pytest.raises(ValueError) as error:
             function(min_budget, max_budget, eta)
         assert name in str(error.value)
@@ -213,18 +213,18 @@ def test_numpy_numbers_are_accepted_as_budgets() -> None:
 ])
 def test_a_ladder_that_could_never_run_is_refused(min_budget, max_budget, eta, shown) -> None:
     with pytest.raises(ValueError, match=shown):
-        schedule.rung_budgets(min_budget, max_budget, eta)
+        bracket_plans.rung_budgets(min_budget, max_budget, eta)
 
 
 def test_long_ladders_that_can_run_are_accepted() -> None:
-    assert len(schedule.rung_budgets(1, 10, 1.01)) == 232
-    assert len(schedule.rung_budgets(1, 3 ** 18, 3)) == 19
+    assert len(bracket_plans.rung_budgets(1, 10, 1.01)) == 232
+    assert len(bracket_plans.rung_budgets(1, 3 ** 18, 3)) == 19
 
 
 @pytest.mark.parametrize("eta", [np.float32(3), np.int64(3), np.float64(3), 3.0])
 def test_numpy_numbers_give_the_plans_of_python_numbers(eta) -> None:
     """Plans are cached by value: a numpy eta gives what eta=3 gives, whichever was asked first."""
-    schedule._bracket_cycle.cache_clear()
+    bracket_plans._bracket_cycle.cache_clear()
     numpy_first = bracket_plan(0, 1e-6, 243, eta)
     assert numpy_first == bracket_plan(0, 1e-6, 243, 3)
     assert numpy_first.num_configs[8] == 19683
