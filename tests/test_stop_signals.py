@@ -77,6 +77,22 @@ def test_a_stop_signal_interrupts_the_replay_of_a_long_journal(tmp_path):
     assert "resuming" not in err  # logged after the replay: it was interrupted
 
 
+@pytest.mark.processes
+@pytest.mark.parametrize("how", ["own_handler", "swallow_stop"])
+def test_an_evaluation_a_stop_reached_is_not_recorded_whatever_compute_returns(tmp_path, how):
+    # compute takes the SIGTERM itself and returns a partly trained model's loss (own_handler), or
+    # catches the interruption and goes on (swallow_stop): either way the stop reached it, so its
+    # result is not the evaluation's; it runs again on resume
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, f"--{how}", "--sleep", "3", "--announce"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signal.SIGTERM)
+    code, _, err = finish(running, timeout=60)
+    assert code == EXIT_STOPPED, err[-3000:]
+    records = read_journal(run_dir)
+    assert records[-1]["type"] == "stop" and not [r for r in records if r["type"] == "result"], records[-3:]
+
+
 # ---------------------------------------------------------------- a second signal
 
 

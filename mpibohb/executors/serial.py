@@ -55,8 +55,10 @@ class SerialExecutor:
 
     def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
         """Run the pending job now; a stop signal interrupts it (it then runs again on resume),
-        also when ``compute`` caught the signal with a handler of its own. ``until``: one worker has
-        nothing to wait for besides its job."""
+        also when ``compute`` caught the signal with a handler of its own and returned: what it
+        returned after a stop reached it (a partly trained model's loss, a penalty from an
+        ``except``) is not the evaluation's result. ``until``: one worker has nothing to wait for
+        besides its job."""
         job, self._pending = self._pending, None
         if job is None:
             return []
@@ -76,8 +78,7 @@ class SerialExecutor:
         signum = self._witness.arrived()
         if signum is not None and stop is not None and stop.watching:
             stop.signum = signum
-            if outcome.failed:
-                raise StopRequested(signum)
+            raise StopRequested(signum)
         return [(job, outcome)]
 
     def _watchdog(self, job: Job) -> threading.Timer | None:

@@ -2,7 +2,7 @@
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
-        [--mark_after_run FILE]
+        [--mark_after_run FILE] [--own_handler]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -14,7 +14,8 @@ evaluation forks a helper process twice, 2.2 s apart (the first with a SIGTERM h
 own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER <exit code>``.
 ``--mark_after_run FILE``: the code after ``run`` writes ``FILE`` (a file, not the output, which
 the launcher may drop when it ends the job). Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
-RUN_DIR ``none`` runs without a run directory.
+RUN_DIR ``none`` runs without a run directory. ``--own_handler``: compute takes SIGTERM with a
+handler of its own, as training frameworks do, and returns early with ``info`` ``{"stopped_early": True}``.
 """
 
 import argparse
@@ -48,6 +49,19 @@ def sleep_handling_sigterm(seconds):
     time.sleep(seconds)
 
 
+def stop_early_on_sigterm(seconds):
+    """Train for ``seconds``; a SIGTERM ends the training early, and the partly trained model's
+    loss is returned (what a framework's own handler does)."""
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    print("COMPUTING", flush=True)
+    for _ in range(int(seconds * 10)):
+        if stopped:
+            return {"loss": 1.0, "info": {"stopped_early": True}}
+        time.sleep(0.1)
+    return {"loss": 0.5, "info": {"stopped_early": False}}
+
+
 def make_compute(args):
     rounds = rounds_for(args.c_call) if args.c_call else 0
 
@@ -61,6 +75,8 @@ def make_compute(args):
                 helper.join()
                 print("HELPER", helper.exitcode, flush=True)
                 time.sleep(2.2)
+        if args.own_handler:
+            return stop_early_on_sigterm(args.sleep)
         if args.raise_ and config_id[2] % 3 == 1:
             raise {"interrupt": KeyboardInterrupt, "cancel": asyncio.CancelledError}[args.raise_]()
         try:
@@ -94,6 +110,7 @@ def main():
     parser.add_argument("--c_call", type=float, default=0.0)
     parser.add_argument("--fork_helpers", action="store_true")
     parser.add_argument("--mark_after_run")
+    parser.add_argument("--own_handler", action="store_true")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
