@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import socket
@@ -318,7 +319,13 @@ def dumps_hpbandster_result(record: Record, submitted: float) -> str:
     with absolute time stamps, as HpBandSter's ``json_result_logger`` writes them."""
     stamps = {"submitted": submitted, "started": record["started"], "finished": record["finished"]}
     result = None if record["loss"] is None else {"loss": record["loss"], "info": record["info"]}
-    return dumps([record["config_id"], record["budget"], stamps, result, record["error"]])
+    line = [record["config_id"], record["budget"], stamps, result, record["error"]]
+    try:
+        return dumps(line)
+    except (ValueError, TypeError, RecursionError):  # an info no JSON can hold: the journal's note for it
+        assert result is not None
+        result["info"] = json.loads(dumps({"info": record["info"]}))["info"]
+        return dumps(line)
 
 def rewrite_hpbandster_files(path: Path, state: RunState | None) -> None:
     """Rewrite ``configs.json`` and ``results.json`` from the journal's state (atomically); empty

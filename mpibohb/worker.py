@@ -416,7 +416,9 @@ def check_returned(returned: Any) -> tuple[float, Any]:
         raise InvalidResultError(f"compute returned a dict without 'loss': keys {sorted(map(str, returned))}")
     loss = _real_loss(returned["loss"])
     if not math.isfinite(loss):
-        raise InvalidResultError(f"the loss must be finite, got {loss!r}")
+        given = returned["loss"]
+        beyond = "" if isinstance(given, float) or math.isnan(loss) else f" ({given!r:.60} is beyond a float's range)"
+        raise InvalidResultError(f"the loss must be finite, got {loss!r}{beyond}")
     return loss, returned.get("info")
 
 
@@ -437,7 +439,7 @@ def real_number(value: Any) -> float | None:
         except Exception:  # noqa: BLE001 - numpy says ValueError, torch RuntimeError: both mean not one number
             return None
     if isinstance(value, decimal.Decimal):  # a real number that numbers.Real leaves out
-        value = float(value)
+        value = math.nan if value.is_nan() else float(value)  # float() refuses a signalling NaN
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     try:

@@ -428,6 +428,18 @@ def test_a_loss_in_a_one_element_array_or_a_decimal_is_read_as_its_number(wrap: 
     assert len(key) == 19 and [(run.config_id, run.budget, run.loss) for run in wrapped.get_all_runs()] == key
 
 
+@pytest.mark.parametrize("loss, message", [
+    (decimal.Decimal("sNaN"), "the loss must be finite, got nan"),
+    (10 ** 400, "the loss must be finite, got inf (1000"),
+    (float("inf"), "the loss must be finite, got inf"),
+], ids=["signalling NaN", "int beyond float", "inf"])
+def test_a_loss_that_is_no_finite_float_is_a_failed_run_saying_so(loss: Any, message: str) -> None:
+    result = RandomSearch(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=1, seed=1).run(
+        n_iterations=1, worker=lambda config, budget: {"loss": loss})
+    errors = [run.error_logs for run in result.get_all_runs()]
+    assert errors and all(error and message in error for error in errors), errors[:1]
+
+
 # --- found by trying to break it as a user -----------------------------------------------------
 
 @pytest.mark.parametrize("n_workers", [None, 2])

@@ -98,10 +98,11 @@ def test_info_that_json_cannot_hold_is_journaled_as_a_note(tmp_path):
         def __repr__(self):
             raise RuntimeError("no repr")
 
-    infos = [cyclic, Unprintable(), {"nan": float("nan"), "lock": threading.Lock()}]
+    # 10 ** 5000: Python writes no int of over 4,300 digits (results.json then crashed the run)
+    infos = [cyclic, Unprintable(), {"nan": float("nan"), "lock": threading.Lock()}, {"n": 10 ** 5000}]
 
     def worker(config_id, config, budget, working_directory):
-        return {"loss": loss(config, budget), "info": infos[config_id[2] % 3]}
+        return {"loss": loss(config, budget), "info": infos[config_id[2] % 4]}
 
     class W:
         compute = staticmethod(worker)
