@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -302,8 +303,11 @@ class _HyperbandFamily:
                             working_directory, timeout, graceful_stop=self.run_dir is not None,
                             workers_return=workers_return, rank_failure_limit=max_rank_failures,
                             checkpoint_root=checkpoint_root)
-        if n_workers is None:
+        if n_workers is None and (timeout is None or threading.current_thread() is threading.main_thread()):
             return master(SerialExecutor(compute, working_directory, timeout, checkpoint_root), 1)
+        # outside the main thread no SIGALRM interrupts a job past its timeout: one worker thread
+        # runs the jobs, and one past its limit is recorded at it, instead of ending the process
+        n_workers = n_workers or 1
         try:
             return master(ThreadExecutor(compute, working_directory, n_workers, timeout, checkpoint_root), n_workers)
         except RunStopped:

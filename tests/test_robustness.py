@@ -134,3 +134,28 @@ def test_a_conditional_constant_does_not_break_model_proposals(model):
     assert not res.failed_runs()
     model_picks = [e for e in res.get_id2config_mapping().values() if e["config_info"]["model_based_pick"]]
     assert model_picks and any(e["config"].get("c") == 5 for e in model_picks)
+
+
+def test_a_run_in_another_thread_records_a_job_past_its_timeout_and_returns():
+    """Outside the main thread no SIGALRM interrupts a job (a Dask or Ray task, a web handler): the
+    job past its timeout is recorded failed at its limit, and run returns to its caller; before, the
+    watchdog ended the whole process, the caller's application with it."""
+    release = threading.Event()
+
+    def compute(config_id, config, budget):
+        if tuple(config_id) == (0, 0, 1) and budget == 1:
+            release.wait(30)  # past the timeout: a job stuck where nothing can interrupt it
+        return loss(config, budget)
+
+    returned: list = []
+    caller = threading.Thread(target=lambda: returned.append(
+        BOHB(space(), min_budget=1, max_budget=9, seed=1).run(n_iterations=1, worker=compute, timeout=0.5)))
+    caller.start()
+    caller.join(timeout=60)
+    release.set()
+    assert not caller.is_alive() and returned, "run did not return"
+    failed = returned[0].failed_runs()
+    assert [(run.config_id, run.budget) for run in failed] == [((0, 0, 1), 1.0)]
+    assert "JobTimeoutError" in failed[0].error_logs
+    serial = BOHB(space(), min_budget=1, max_budget=9, seed=1).run(n_iterations=1, worker=compute)
+    assert len(returned[0].get_all_runs()) == len(serial.get_all_runs())
