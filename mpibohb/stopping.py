@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from .launcher import abort_world
@@ -148,8 +148,10 @@ os.register_at_fork(after_in_child=_forget_stop_handling_in_child)
 def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
     """While active (and ``enabled``, in the main thread), the stop signals set ``flag``.
 
-    After a stop the handler stays: the process is on its way out with exit code 99, which copies
-    of the signal (within :data:`REPEAT_WINDOW`) do not change, and a later signal ends it at once.
+    After a stop, copies of the signal (within :data:`REPEAT_WINDOW`) are still ignored: the
+    process is on its way out with exit code 99, which they must not change. A later signal goes
+    to the handler from before the run (Python's: ``KeyboardInterrupt`` for SIGINT), so a session
+    that caught the stop (a notebook) gets its Ctrl-C back; under MPI it ends the job at once.
     """
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
@@ -162,8 +164,32 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
         yield
     finally:
         flag.watching = False
+        after = _after_stop(flag, previous) if flag.requested else None
         for sig, handler in previous.items():
-            signal.signal(sig, flag.handle if flag.requested else handler)
+            signal.signal(sig, after or handler)
+            if after is not None:
+                _note_ours(sig, after, flag.handle)
+
+
+def _after_stop(flag: StopFlag, previous: Mapping[Any, Any]) -> Callable[[int, Any], None]:
+    """The stop signals' handler once a stopped run has left: see :func:`stop_on_signals`."""
+
+    def handle(signum: int, frame: Any) -> None:
+        if time.monotonic() - flag._first_at < REPEAT_WINDOW:
+            return  # a copy of the stop's signal (a launcher, a scheduler)
+        mpi = sys.modules.get("mpi4py.MPI")
+        if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+            exit_at_once(signum)
+        outside = {sig: getattr(handler, "handler_outside_run", handler) for sig, handler in previous.items()}
+        for sig, handler in outside.items():  # a handler of the run's own (its Ctrl-C counter) names its own
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        before = outside.get(signum)
+        if callable(before):
+            before(signum, frame)
+        elif before in (None, signal.SIG_DFL):
+            signal.raise_signal(signum)
+
+    return handle
 
 
 def ignore_stop_signals() -> Callable[[], None]:

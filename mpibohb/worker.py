@@ -331,6 +331,8 @@ def sigint_watch() -> Iterator[None]:
         _SigintCount.count += 1
         signal.default_int_handler(signum, frame)
 
+    # a stopped run's handler gives this back after the run (see mpibohb.stopping): Python's instead
+    interrupted.handler_outside_run = signal.default_int_handler  # type: ignore[attr-defined]
     signal.signal(signal.SIGINT, interrupted)
     try:
         yield

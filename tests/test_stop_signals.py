@@ -231,3 +231,13 @@ def test_a_rank_that_aborts_the_job_runs_nothing_after_the_abort(tmp_path):
     code, _, err = finish(running, timeout=60)
     assert code == 3, err[-3000:]
     assert not marker.exists()
+
+
+@pytest.mark.processes
+def test_after_a_caught_stop_ctrl_c_is_pythons_again(tmp_path):
+    # a session that goes on after the stop (a notebook catches SystemExit): a copy of the stop's
+    # signal is still ignored, a later Ctrl-C is a KeyboardInterrupt, not an exit at once
+    finished = run_command([sys.executable, str(SCRIPTS / "after_stop.py"), str(tmp_path / "run")], timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.split("\n")[:4] == ["STOPPED 99", "COPY IGNORED", "KEYBOARDINTERRUPT",
+                                               "HANDLER IS PYTHON'S True"], finished.stdout + finished.stderr[-2000:]
