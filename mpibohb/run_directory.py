@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,7 @@ class RunLock:
         self._lock_fd = -1  # .lock's, once acquired
         self._previous_holder = b""
         self._adopted: list[RunLock] = []
+        _LOCKS.add(self)
 
     def acquire(self) -> None:
         """Lock the directory, then ``.lock``, and write this process's ``pid@host`` into it."""
@@ -183,8 +185,11 @@ class RunLock:
         return True
 
     def _holder(self) -> str:
-        """``pid@host`` of the process that holds the lock: from ``.lock``, else (when it was
-        deleted) from the kernel's table of locks, else ``unknown``."""
+        """``pid@host`` of the process that holds the lock: from the kernel's table of locks where
+        it tells (this host), else from ``.lock``, else ``unknown``."""
+        pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
+        if pid is not None and pid > 0:
+            return f"{pid}@{socket.gethostname()}"
         with contextlib.suppress(OSError):
             fd = os.open(self.path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
@@ -193,8 +198,7 @@ class RunLock:
                 os.close(fd)
             if holder:
                 return holder
-        pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
-        return f"{pid}@{socket.gethostname()}" if pid is not None and pid > 0 else "unknown"
+        return "unknown"
 
     def adopt(self, other: RunLock) -> None:
         """Hold ``other``'s locks too, until :meth:`close`."""
@@ -207,6 +211,26 @@ class RunLock:
         fds, self._fds = self._fds, []
         for fd in fds:
             os.close(fd)
+
+    def forget_in_child(self) -> None:
+        """In a process that ``os.fork`` made (a multiprocessing worker of ``compute``): drop this
+        process's copies of the locked descriptors, so that a child outliving the run does not
+        hold its lock (an ``flock`` lasts while any copy is open); the parent's stay locked."""
+        fds, self._fds, self._lock_fd = self._fds, [], -1
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_LOCKS: weakref.WeakSet[RunLock] = weakref.WeakSet()  # every RunLock of this process
+
+
+def _forget_locks_in_child() -> None:
+    for lock in list(_LOCKS):
+        lock.forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
 
 
 def flock_holder(path: Path) -> int | None:

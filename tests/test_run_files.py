@@ -111,6 +111,14 @@ def test_the_lock_is_on_the_directory_and_the_lock_file_names_its_holder(tmp_pat
     lock_run_directory(tmp_path / "run").close()
 
 
+@pytest.mark.processes
+def test_a_process_that_compute_forked_does_not_hold_the_runs_lock(tmp_path):
+    # the helper outlives the run (a data loader left running); a resume while it lives is let in
+    finished = run_command([sys.executable, str(SCRIPTS / "forking_run.py"), str(tmp_path / "run")], timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESUMED 19" in finished.stdout, finished.stdout + finished.stderr[-2000:]
+
+
 def test_a_refused_resume_leaves_the_lock_file_naming_the_runs_own_last_process(tmp_path):
     small_run(tmp_path / "run")
     (tmp_path / "run" / ".lock").write_text("12345@a-node\n")  # as a killed run leaves it
