@@ -344,7 +344,8 @@ def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_worke
             session_started = clock()
             recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, session_started,
                                             checkpoint_root))
-            executor.set_journal(recorder.journal)
+            if directory is not None:  # without one, nothing is kept (the executors' default)
+                executor.set_journal(recorder.journal)
             if state is not None:
                 name_interrupted_jobs(replayed, state)
             _log_settings(family, n_iterations, n_workers)

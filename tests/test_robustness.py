@@ -159,3 +159,22 @@ def test_a_run_in_another_thread_records_a_job_past_its_timeout_and_returns():
     assert "JobTimeoutError" in failed[0].error_logs
     serial = BOHB(space(), min_budget=1, max_budget=9, seed=1).run(n_iterations=1, worker=compute)
     assert len(returned[0].get_all_runs()) == len(serial.get_all_runs())
+
+
+@pytest.mark.processes
+@pytest.mark.timeout(120)
+def test_an_evaluation_stuck_past_its_timeout_ends_a_serial_run_and_says_what_is_kept(tmp_path):
+    """Stuck where SIGALRM cannot reach (the watchdog thread ends the process), or in a C call that
+    holds the GIL, where no thread of Python's runs (faulthandler's C thread ends it): never a hang.
+    Without a run_dir the message says the results are lost instead of offering a resume."""
+    script = str(SCRIPTS / "stuck_run.py")
+    lost = run_command([sys.executable, script, "none", "nogil"], timeout=50)
+    assert lost.returncode == 1 and "STUCK" in lost.stdout and "FINISHED" not in lost.stdout
+    assert "the run had no run_dir, so its results are lost" in lost.stderr, lost.stderr[-2000:]
+    assert "resume=True" not in lost.stderr
+    held = run_command([sys.executable, script, str(tmp_path / "run"), "gil"], timeout=50)
+    assert held.returncode == 1 and "STUCK" in held.stdout and "FINISHED" not in held.stdout
+    assert "Timeout (" in held.stderr and "stuck_run.py" in held.stderr, held.stderr[-2000:]
+    assert "C CALL RETURNED" not in held.stdout  # within run_command's 50 s: the backstop ended it
+    records = read_journal(tmp_path / "run")
+    assert records[-1]["type"] == "job"  # open: the resume counts it as a job the run died in

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
 import socket
@@ -19,6 +21,7 @@ from ..worker import Outcome, answer_deadline, evaluate
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
+GIL_BACKSTOP_SECONDS = 60.0  # after the watchdog's moment, when a C call holding the GIL kept it from running
 
 
 class SerialExecutor:
@@ -32,10 +35,11 @@ class SerialExecutor:
         self.name = f"serial@{socket.gethostname()}"
         self._pending: Job | None = None
         self._witness: SignalWitness | None = None  # made at the first evaluation: a refused run leaks no pipe
-        self._journal: Callable[[dict[str, Any]], None] = lambda record: None
+        self._journal: Callable[[dict[str, Any]], None] | None = None
 
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
-        """Where the watchdog journals an evaluation stuck past its timeout, before the process ends."""
+        """Where the watchdog journals an evaluation stuck past its timeout, before the process ends
+        (never set in a run without a run directory, which keeps nothing)."""
         self._journal = journal
 
     def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
@@ -75,6 +79,8 @@ class SerialExecutor:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+                with contextlib.suppress(Exception):
+                    faulthandler.cancel_dump_traceback_later()
         signum = self._witness.arrived()
         if signum is not None and stop is not None and stop.watching:
             stop.signum = signum
@@ -87,19 +93,26 @@ class SerialExecutor:
         limit = answer_deadline(self.timeout)
         if limit is None:
             return None
-        timer = threading.Timer(limit, self._stuck, args=(job, time.time(), limit))
+        timer = threading.Timer(limit, self._stuck, args=(job, time.time()))
         timer.daemon = True
         timer.start()
+        # A C call that holds the GIL keeps the timer from running: a C thread ends the process later
+        # (the job then counts as one that killed the run, see mpibohb.replay). Needs a real stderr.
+        with contextlib.suppress(Exception):
+            faulthandler.dump_traceback_later(limit + GIL_BACKSTOP_SECONDS, exit=True, file=sys.__stderr__)  # type: ignore[arg-type]
         return timer
 
-    def _stuck(self, job: Job, started: float, limit: float) -> None:
-        error = (f"JobTimeoutError on {self.name}: still running {limit:.0f} s after it started (timeout "
-                 f"{self.timeout:g} s plus grace), stuck where the timeout cannot interrupt it (a blocking C call); "
-                 "the process ends so that the run does not wait for ever")
-        self._journal(result_record(job, Outcome(None, None, error, started, time.time(), self.name), None))
-        print(f"mpibohb: {job.config_id} at budget {job.budget:g}: {error}; it is recorded as failed: run again "
-              f"with resume=True (or the same command line) to continue (exit code {EXIT_STUCK})", file=sys.stderr,
-              flush=True)
+    def _stuck(self, job: Job, started: float) -> None:
+        error = (f"JobTimeoutError on {self.name}: still running {time.time() - started:.0f} s after it started "
+                 f"(timeout {self.timeout:g} s plus grace), stuck where the timeout cannot interrupt it (a blocking "
+                 "C call); the process ends so that the run does not wait for ever")
+        if self._journal is not None:
+            self._journal(result_record(job, Outcome(None, None, error, started, time.time(), self.name), None))
+            after = "it is recorded as failed: run again with resume=True (or the same command line) to continue"
+        else:
+            after = "the run had no run_dir, so its results are lost: give it one to keep them through such an end"
+        print(f"mpibohb: {job.config_id} at budget {job.budget:g}: {error}; {after} (exit code {EXIT_STUCK})",
+              file=sys.stderr, flush=True)
         logging.shutdown()
         os._exit(EXIT_STUCK)
 
