@@ -1,7 +1,7 @@
 """Pictures of a run, HpBandSter's ``hpbandster.visualization`` redone on a :class:`Result`.
 
 Each function takes a :class:`~mpibohb.result.Result` (e.g. ``mpibohb.load_result(run_dir)``, of a
-finished or a running run) and returns a :class:`matplotlib.figure.Figure` made by pyplot, as
+finished or a running run), or HpBandSter's argument, its ``get_all_runs()``, and returns a :class:`matplotlib.figure.Figure` made by pyplot, as
 HpBandSter's were, so that ``plt.show()`` shows it; without a display matplotlib picks a backend
 that only draws to files. pyplot keeps every figure until it is closed: close the ones you are
 done with (``plt.close(fig)``) when making many::
@@ -29,10 +29,22 @@ MIN_PAIRS = 3
 """Fewest configurations evaluated on both budgets for a correlation to be shown."""
 
 __all__ = ["PLOTS", "budget_correlations", "concurrent_runs_over_time", "correlation_across_budgets",
-           "finished_runs_over_time", "learning_curves", "losses_over_time", "model_vs_random", "require_matplotlib"]
+           "finished_runs_over_time", "learning_curves", "losses_over_time", "model_vs_random",
+           "performance_histogram_model_vs_random", "require_matplotlib"]
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _result_of(given: Any, plot: str, id2config: dict[ConfigId, Any] | None = None) -> Result:
+    """The :class:`Result` a plot draws: ``given`` itself, or one made of HpBandSter's form of
+    the argument, a list of runs (``res.get_all_runs()``); anything else is a TypeError naming it."""
+    if isinstance(given, Result):
+        return given
+    if isinstance(given, (list, tuple)) and all(isinstance(run, Run) for run in given):
+        return Result(list(given), dict(id2config or {}))
+    raise TypeError(f"{plot} takes the Result (what run() returns, or mpibohb.load_result(run_dir)) or its "
+                    f"get_all_runs(); got {type(given).__name__}")
 
 
 def require_matplotlib() -> Any:
@@ -113,13 +125,14 @@ def _title(fig: Any, result: Result, what: str) -> None:
 # ---------------------------------------------------------------- losses over time
 
 
-def losses_over_time(result: Result) -> Any:
+def losses_over_time(result: Result | Sequence[Run]) -> Any:
     """The loss of every successful run against the time it finished, one colour per budget, and
     the incumbent trajectory (:meth:`Result.get_incumbent_trajectory`) as a step line.
 
     Raises:
         ValueError: no run has succeeded.
     """
+    result = _result_of(result, "losses_over_time")
     runs = _successful(result)
     fig = _figure()
     ax = fig.add_subplot()
@@ -158,7 +171,7 @@ def _mark_budget_changes(ax: Any, trajectory: dict[str, list[Any]]) -> None:
 # ---------------------------------------------------------------- runs over time
 
 
-def concurrent_runs_over_time(result: Result) -> Any:
+def concurrent_runs_over_time(result: Result | Sequence[Run]) -> Any:
     """How many runs were in progress (between ``started`` and ``finished``) over time.
 
     Only finished runs are counted (failed ones included): the journal gives a start time with
@@ -167,6 +180,7 @@ def concurrent_runs_over_time(result: Result) -> Any:
     Raises:
         ValueError: no run has finished.
     """
+    result = _result_of(result, "concurrent_runs_over_time")
     runs = _finished(result)
     events = sorted([(r.time_stamps["started"], 1) for r in runs] + [(r.time_stamps["finished"], -1) for r in runs])
     times, counts, running = [0.0], [0], 0
@@ -192,12 +206,13 @@ def concurrent_runs_over_time(result: Result) -> Any:
     return fig
 
 
-def finished_runs_over_time(result: Result) -> Any:
+def finished_runs_over_time(result: Result | Sequence[Run]) -> Any:
     """The cumulative number of finished runs (failed ones included) per budget, and in total.
 
     Raises:
         ValueError: no run has finished.
     """
+    result = _result_of(result, "finished_runs_over_time")
     runs = sorted(_finished(result), key=lambda r: r.time_stamps["finished"])
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot()
@@ -222,7 +237,7 @@ def finished_runs_over_time(result: Result) -> Any:
 # ---------------------------------------------------------------- correlation across budgets
 
 
-def budget_correlations(result: Result) -> tuple[list[float], Any, Any]:
+def budget_correlations(result: Result | Sequence[Run]) -> tuple[list[float], Any, Any]:
     """Spearman's rank correlation between the losses of the same configurations on two budgets.
 
     Returns:
@@ -233,6 +248,7 @@ def budget_correlations(result: Result) -> tuple[list[float], Any, Any]:
     Raises:
         ValueError: fewer than two budgets have a successful run.
     """
+    result = _result_of(result, "budget_correlations")
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -261,7 +277,7 @@ def budget_correlations(result: Result) -> tuple[list[float], Any, Any]:
     return budgets, rho, pairs
 
 
-def correlation_across_budgets(result: Result) -> Any:
+def correlation_across_budgets(result: Result | Sequence[Run]) -> Any:
     """A matrix of Spearman's rho between the losses of the same configurations on each pair of
     budgets, each cell annotated with rho and the number of configurations it is computed from;
     blank where fewer than :data:`MIN_PAIRS` configurations were evaluated on both budgets.
@@ -269,6 +285,7 @@ def correlation_across_budgets(result: Result) -> Any:
     Raises:
         ValueError: fewer than two budgets have a successful run.
     """
+    result = _result_of(result, "correlation_across_budgets")
     import numpy as np
     from matplotlib import colormaps
 
@@ -314,13 +331,14 @@ def _grid(fig: Any, n: int, sharey: bool = False) -> list[Any]:
     return list(axes[:n])
 
 
-def model_vs_random(result: Result) -> Any:
+def model_vs_random(result: Result | Sequence[Run]) -> Any:
     """Per budget, histograms of the losses of configurations picked by the model and of those
     picked at random (``config_info["model_based_pick"]``; missing means random).
 
     Raises:
         ValueError: no run has succeeded.
     """
+    result = _result_of(result, "model_vs_random")
     import numpy as np
 
     runs = _successful(result)
@@ -350,16 +368,23 @@ def model_vs_random(result: Result) -> Any:
     return fig
 
 
+
+def performance_histogram_model_vs_random(all_runs: Sequence[Run], id2conf: dict[ConfigId, Any]) -> Any:
+    """HpBandSter's name and arguments for :func:`model_vs_random`: ``res.get_all_runs()`` and
+    ``res.get_id2config_mapping()``."""
+    return model_vs_random(_result_of(all_runs, "performance_histogram_model_vs_random", id2conf))
+
 # ---------------------------------------------------------------- learning curves
 
 
-def learning_curves(result: Result) -> Any:
+def learning_curves(result: Result | Sequence[Run]) -> Any:
     """Per configuration, its loss against the budget (:meth:`Result.get_learning_curves`),
     coloured by the largest budget the configuration reached; failed runs are left out.
 
     Raises:
         ValueError: no run has succeeded, or the run has one budget only.
     """
+    result = _result_of(result, "learning_curves")
     _successful(result)
     budgets = _budgets(result)
     if len(budgets) < 2:

@@ -93,6 +93,23 @@ def assert_png(path: Path) -> None:
 # ---------------------------------------------------------------- the plots' data
 
 
+def test_hpbandsters_example_6_calls_work_as_written(full: Result) -> None:
+    """HpBandSter's analysis example passes get_all_runs() (and the id2config mapping); ported by
+    its imports alone, it draws the same pictures as from the Result."""
+    all_runs, id2conf = full.get_all_runs(), full.get_id2config_mapping()
+    figures = [visualization.losses_over_time(all_runs), visualization.concurrent_runs_over_time(all_runs),
+               visualization.finished_runs_over_time(all_runs), visualization.correlation_across_budgets(full),
+               visualization.performance_histogram_model_vs_random(all_runs, id2conf)]
+    assert len(figures) == len(plt.get_fignums()) == 5
+    from_runs = [c for c in figures[0].axes[0].collections if c.get_gid() == "runs"]
+    from_result = [c for c in visualization.losses_over_time(full).axes[0].collections if c.get_gid() == "runs"]
+    assert [c.get_offsets().tolist() for c in from_runs] == [c.get_offsets().tolist() for c in from_result]
+    bars = [len(ax.patches) for ax in figures[4].axes]
+    assert bars == [len(ax.patches) for ax in visualization.model_vs_random(full).axes]
+    with pytest.raises(TypeError, match="losses_over_time takes the Result .* or its get_all_runs\\(\\); got dict"):
+        visualization.losses_over_time({"runs": all_runs})
+
+
 def test_losses_over_time_matches_run(full: Result) -> None:
     fig = visualization.losses_over_time(full)
     ax = fig.axes[0]
