@@ -275,10 +275,11 @@ def add_run_command(subparsers: Any) -> None:
 
     exit_codes = (f"Exit codes: 0 finished; {runner.EXIT_NO_SUCCESS} finished, but no evaluation succeeded (see "
                   "report); 2 bad arguments or run directory; 99 stopped by a signal: run the same command again "
-                  "to resume.")
+                  "to resume; 1 an evaluation stuck past --timeout where it cannot be interrupted (serial), or an "
+                  "error under mpiexec.")
     parser = subparsers.add_parser("run", help="run an optimisation (on every rank under mpiexec/srun)",
                                    allow_abbrev=False,
-                                   description=runner.__doc__.split("\n\n")[0], epilog=exit_codes)
+                                   description=runner.__doc__.split("\n\n")[0].replace("``", ""), epilog=exit_codes)
     runner.add_arguments(parser)
     parser.set_defaults(handler=runner.run_command)
 

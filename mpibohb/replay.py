@@ -50,8 +50,9 @@ def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[
         optimizer.tell(_asked(opened, record), math.inf if record["loss"] is None else record["loss"],
                        run_time(record["loss"], record["started"], record["finished"]))
 
+    iterations = 1 + max((r["config_id"][0] for r in records if r["type"] == "job"), default=-1)
     state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
-                 on_job=lambda record: _replay_ask(optimizer, record), on_result=tell)
+                 on_job=lambda record: _replay_ask(optimizer, record, iterations), on_result=tell)
     return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence))
                    for opened in state.open_jobs.values()]
 
@@ -81,11 +82,14 @@ def _start_replayed_session(optimizer: Optimizer, record: Record) -> None:
     optimizer.start_session(n_iterations, record.get("n_workers", 1), record.get("started"))
 
 
-def _replay_ask(optimizer: Optimizer, record: Record) -> Job:
+def _replay_ask(optimizer: Optimizer, record: Record, iterations: int) -> Job:
+    """The job the optimizer hands out where the journal handed out ``record``'s; ``iterations``:
+    how many the journal's jobs span."""
     job = optimizer.ask(record.get("submitted"))
     if job is None:
-        raise JournalError(f"the journal holds more than this call's {optimizer.n_iterations} iterations: "
-                           f"it hands out {record['config_id']}; resume with at least as many n_iterations")
+        raise JournalError(f"this run already has {iterations} iterations, more than the {optimizer.n_iterations} "
+                           f"asked for now: resume with n_iterations={iterations} or more (--n-iterations "
+                           f"{iterations} on the command line)")
     difference = _difference(job, record)
     if difference:
         raise JournalError(f"the journal does not replay: where it hands out {record['config_id']} at budget "

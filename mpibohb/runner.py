@@ -40,36 +40,37 @@ MODEL_CHOICES = ("tpe", "hpbandster")  # samplers.models.MODELS, kept here for a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``run`` subcommand's options."""
+    """The ``run`` subcommand's options; each also under its underscore spelling (``--min_budget``),
+    as HpBandSter's examples and the scripts of ``examples/`` write them."""
     parser.add_argument("--worker", required=True, help="module:Name or path/to/file.py:Name of the worker")
     parser.add_argument("--optimizer", default="bohb", choices=sorted(OPTIMIZERS), help="default: bohb")
     parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
                         help="BOHB's model (default: tpe); hpbandster: HpBandSter's KDE, as the BOHB paper's")
     parser.add_argument("--configspace", help="ConfigSpace JSON file (default: the worker's get_configspace())")
-    parser.add_argument("--min-budget", type=float, required=True)
-    parser.add_argument("--max-budget", type=float, required=True)
+    parser.add_argument("--min-budget", "--min_budget", type=float, required=True)
+    parser.add_argument("--max-budget", "--max_budget", type=float, required=True)
     parser.add_argument("--eta", type=float, default=3)
-    parser.add_argument("--n-iterations", type=int, required=True)
-    parser.add_argument("--run-dir", required=True, help="where the run is journaled and resumed from")
+    parser.add_argument("--n-iterations", "--n_iterations", type=int, required=True)
+    parser.add_argument("--run-dir", "--run_dir", required=True, help="where the run is journaled and resumed from")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per evaluation")
-    parser.add_argument("--n-workers", type=int, default=None, help="threads, when not under MPI")
-    parser.add_argument("--fill-tail", action="store_true",
+    parser.add_argument("--n-workers", "--n_workers", type=int, default=None, help="threads, when not under MPI")
+    parser.add_argument("--fill-tail", "--fill_tail", action="store_true",
                         help="start the last brackets early so that many workers stay busy to the end (fill_tail)")
     parser.add_argument("--asynchronous", action="store_true",
                         help="promote configurations without stage barriers: no worker waits for a straggler")
-    parser.add_argument("--keep-busy", action="store_true",
+    parser.add_argument("--keep-busy", "--keep_busy", action="store_true",
                         help="with --asynchronous: while the run's last jobs run, idle workers evaluate extra "
                              "configurations predicted to end before them")
     parser.add_argument("--brackets", type=int, default=None,
                         help="cycle through this many of Hyperband's brackets, the most aggressive first "
                              "(default: all; 1: every configuration starts at the smallest budget)")
-    parser.add_argument("--checkpoint-root", default=None,
+    parser.add_argument("--checkpoint-root", "--checkpoint_root", default=None,
                         help="where the checkpoint directories of a worker that takes checkpoint_dir go "
                              "(default RUN_DIR/checkpoints)")
-    parser.add_argument("--keep-checkpoints", choices=KEEP_CHOICES, default="incumbent",
+    parser.add_argument("--keep-checkpoints", "--keep_checkpoints", choices=KEEP_CHOICES, default="incumbent",
                         help="which checkpoint directories stay once their configurations can no longer be promoted")
-    parser.add_argument("--previous-result", default=None, metavar="DIR",
+    parser.add_argument("--previous-result", "--previous_result", default=None, metavar="DIR",
                         help="warm start a new run from an earlier one: its run directory, or HpBandSter's logs "
                              "(configs.json, results.json); a resume keeps the warm start it began with")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

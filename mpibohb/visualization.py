@@ -1,10 +1,11 @@
 """Pictures of a run, HpBandSter's ``hpbandster.visualization`` redone on a :class:`Result`.
 
 Each function takes a :class:`~mpibohb.result.Result` (e.g. ``mpibohb.load_result(run_dir)``, of a
-finished or a running run), or HpBandSter's argument, its ``get_all_runs()``, and returns a :class:`matplotlib.figure.Figure` made by pyplot, as
-HpBandSter's were, so that ``plt.show()`` shows it; without a display matplotlib picks a backend
-that only draws to files. pyplot keeps every figure until it is closed: close the ones you are
-done with (``plt.close(fig)``) when making many::
+finished or a running run), or HpBandSter's argument, its ``get_all_runs()``, and returns a
+:class:`matplotlib.figure.Figure` made by pyplot, as HpBandSter's were, so that ``plt.show()``
+shows it; without a display matplotlib picks a backend that only draws to files. pyplot keeps
+every figure until it is closed: close the ones you are done with (``plt.close(fig)``) when
+making many::
 
     fig = losses_over_time(load_result("runs/a"))
     fig.savefig("losses.png", dpi=100)

@@ -554,6 +554,15 @@ def test_a_fill_tail_run_extends_on_resume_after_its_tail_started(tmp_path: os.P
     assert "fill_tail: starting every remaining bracket now (1 of 6)" in caplog.text  # the extension's own tail
 
 
+def test_a_resume_with_fewer_iterations_says_how_many_the_run_has(tmp_path: os.PathLike) -> None:
+    from mpibohb.journal import JournalError
+
+    small_bohb(run_dir=tmp_path).run(n_iterations=3, worker=toy_loss)
+    with pytest.raises(JournalError, match=r"this run already has 3 iterations, more than the 1 asked for now: "
+                                           r"resume with n_iterations=3 or more \(--n-iterations 3 on the"):
+        small_bohb(run_dir=tmp_path).run(n_iterations=1, worker=toy_loss, resume=True)
+
+
 def test_a_fill_tail_run_is_not_resumed_with_fewer_iterations_than_it_ran_with(tmp_path: os.PathLike) -> None:
     """Its replay depends on each session's iteration count, so a smaller one would leave a journal that
     no later resume could replay; the refused attempt leaves no session record behind."""

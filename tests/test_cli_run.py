@@ -131,6 +131,10 @@ def test_an_abbreviated_option_is_refused_not_guessed(tmp_path):
                           "--run-dir", str(tmp_path / "run"))
     assert abbreviated.returncode == 2 and "the following arguments are required: --min-budget" in abbreviated.stderr
     assert not (tmp_path / "run").exists()
+    underscores = run_cli("run", "--worker", TOY, "--min_budget", "9", "--max_budget", "243", "--n_iterations", "1",
+                          "--run_dir", str(tmp_path / "run"), "--quiet")  # as HpBandSter's examples spell them
+    assert underscores.returncode == 0, underscores.stderr[-2000:]
+    assert len(load_result(tmp_path / "run").get_all_runs()) == 40
 
 
 def test_bad_worker_specs_give_one_line_errors(tmp_path):
