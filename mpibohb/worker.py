@@ -150,6 +150,9 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
         raise ValueError(f"worker must be an object with a compute() method or a function, got the class "
                          f"{worker.__name__}; pass an instance: {worker.__name__}()")
     compute = getattr(worker, "compute", None)
+    if isinstance(worker, Worker) and type(worker).compute is Worker.compute:  # a subclass that forgot it
+        raise ValueError(f"worker {type(worker).__name__} does not define compute(config_id, config, budget, "
+                         "working_directory), which mpibohb calls; Worker's own only raises NotImplementedError")
     if callable(compute):
         return _keyword_caller(compute)
     if callable(worker):

@@ -442,6 +442,14 @@ def test_a_loss_that_is_no_finite_float_is_a_failed_run_saying_so(loss: Any, mes
 
 # --- found by trying to break it as a user -----------------------------------------------------
 
+def test_a_worker_subclass_without_compute_is_refused_before_the_run() -> None:
+    class Misnamed(Worker):  # HpBandSter's users know compute; a slip names it otherwise
+        def evaluate(self, config: dict, budget: float) -> float:
+            return 0.0
+
+    with pytest.raises(ValueError, match="worker Misnamed does not define compute"):
+        small_bohb().run(n_iterations=1, worker=Misnamed())
+
 @pytest.mark.parametrize("n_workers", [None, 2])
 def test_compute_gets_its_own_copy_of_the_config(n_workers: int | None) -> None:
     """A compute that changes its config must not change what later budgets get, nor the Result."""
