@@ -37,6 +37,16 @@ def launched() -> bool:
     return "mpi4py.MPI" in sys.modules or any(name in os.environ for name in _LAUNCHER_VARIABLES)
 
 
+def launched_rank() -> int | None:
+    """This process's rank as its launcher's variables give it (``None`` without them); mpi4py is
+    not imported."""
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return None
+
+
 def launched_communicator() -> Any:
     """``MPI.COMM_WORLD`` when this process was started by an MPI launcher (or mpi4py is already
     imported), else ``None``; mpi4py is not imported otherwise."""

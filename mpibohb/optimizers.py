@@ -22,7 +22,7 @@ from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .journal import RunDirectoryError
-from .launcher import launched_communicator
+from .launcher import launched_communicator, launched_rank
 from .result import Result
 from .samplers import Sampler
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
@@ -88,7 +88,7 @@ class _HyperbandFamily:
         # HpBandSter's master passed its working_directory on to compute, and so does this one
         given_directory = hpbandster_arguments.pop("working_directory", None)
         self.working_directory = None if given_directory is None else os.fspath(given_directory)
-        if hpbandster_arguments:
+        if hpbandster_arguments and launched_rank() in (None, 0):  # said once, not by every rank
             logger.info("ignoring HpBandSter arguments %s: mpibohb needs no nameserver or host",
                         sorted(hpbandster_arguments))
         min_budget, max_budget, eta = bracket_plans.validate_budgets(min_budget, max_budget, eta)

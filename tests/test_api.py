@@ -803,3 +803,14 @@ def test_a_run_dir_in_the_place_of_a_file_is_refused_naming_it(tmp_path: Path, b
     with pytest.raises(RunFileError, match=re.escape(f"run_dir {shown}, not a directory")):
         small_bohb(run_dir=run_dir).run(n_iterations=1, worker=toy_loss)
     assert (tmp_path / "notes.txt").read_text() == "a user's file"
+
+
+@pytest.mark.parametrize("rank, said", [(None, True), ("0", True), ("2", False)])
+def test_hpbandsters_connection_arguments_are_said_to_be_ignored_once_per_job(rank: str | None, said: bool,
+                                                                               monkeypatch, caplog) -> None:
+    monkeypatch.delenv("PMI_RANK", raising=False)
+    if rank is not None:
+        monkeypatch.setenv("PMI_RANK", rank)  # as MPICH's mpiexec sets it on every rank
+    with caplog.at_level(logging.INFO, logger="mpibohb"):
+        small_bohb(run_id="exp", nameserver="127.0.0.1")
+    assert ("ignoring HpBandSter arguments ['nameserver', 'run_id']" in caplog.text) is said
