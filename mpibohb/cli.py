@@ -47,8 +47,10 @@ MAX_FAILURES_SHOWN = 10
 
 
 def _gone_phrase(writer: dict[str, Any]) -> str:
-    return (f"not running: its process (pid {writer['writer_pid']} on {writer['writer_host']}) is gone "
-            "without a stop record (killed?); resume=True continues it")
+    why = ("was ended by its watchdog: a serial evaluation was stuck past its timeout (exit code 1)"
+           if writer.get("ended_by_watchdog") else "gone without a stop record (killed?)")
+    return (f"not running: its process (pid {writer['writer_pid']} on {writer['writer_host']}) {why}; "
+            "resume=True continues it")
 
 
 def _elsewhere_phrase(writer: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import liveness
+from .executors.serial import STUCK_ENDS_PROCESS
 from .journal import JOURNAL, JournalError, RunState, fold, read_journal
 from .result import (
     Result,
@@ -19,7 +20,7 @@ from .result import (
     result_from_state,
 )
 
-_NO_WRITER = {"writer": None, "writer_pid": None, "writer_host": None}
+_NO_WRITER = {"writer": None, "writer_pid": None, "writer_host": None, "ended_by_watchdog": False}
 
 
 def load_run(run_dir: str | Path) -> tuple[RunState, Result]:
@@ -70,7 +71,11 @@ def writer_status(run_dir: str | Path, state: RunState) -> dict[str, Any]:
     """
     if state.state != "running":
         return dict(_NO_WRITER)
-    return liveness.writer_of(run_dir, [session.get("started") for session in state.sessions])
+    writer = liveness.writer_of(run_dir, [session.get("started") for session in state.sessions])
+    last_error = state.results[-1][0].get("error") if state.results else None
+    writer["ended_by_watchdog"] = (writer["writer"] == liveness.WRITER_GONE and isinstance(last_error, str)
+                                   and STUCK_ENDS_PROCESS in last_error)
+    return writer
 
 
 # ---------------------------------------------------------------- report

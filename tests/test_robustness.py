@@ -7,6 +7,7 @@ import threading
 
 import ConfigSpace as CS
 import pytest
+from cli_in_process import run_cli
 from mpi_launch import SCRIPTS, run_command
 
 from mpibohb import BOHB, load_result
@@ -172,6 +173,10 @@ def test_an_evaluation_stuck_past_its_timeout_ends_a_serial_run_and_says_what_is
     assert lost.returncode == 1 and "STUCK" in lost.stdout and "FINISHED" not in lost.stdout
     assert "the run had no run_dir, so its results are lost" in lost.stderr, lost.stderr[-2000:]
     assert "resume=True" not in lost.stderr
+    kept = run_command([sys.executable, script, str(tmp_path / "kept"), "nogil"], timeout=50)
+    assert kept.returncode == 1 and "it is recorded as failed: run again with resume=True" in kept.stderr
+    status = run_cli("status", str(tmp_path / "kept"))
+    assert "was ended by its watchdog: a serial evaluation was stuck past its timeout" in status.stdout, status.stdout
     held = run_command([sys.executable, script, str(tmp_path / "run"), "gil"], timeout=50)
     assert held.returncode == 1 and "STUCK" in held.stdout and "FINISHED" not in held.stdout
     assert "Timeout (" in held.stderr and "stuck_run.py" in held.stderr, held.stderr[-2000:]

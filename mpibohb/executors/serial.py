@@ -21,6 +21,7 @@ from ..worker import Outcome, answer_deadline, evaluate
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
+STUCK_ENDS_PROCESS = "the process ends so that the run does not wait for ever"  # status looks for it
 GIL_BACKSTOP_SECONDS = 60.0  # after the watchdog's moment, when a C call holding the GIL kept it from running
 
 
@@ -105,7 +106,7 @@ class SerialExecutor:
     def _stuck(self, job: Job, started: float) -> None:
         error = (f"JobTimeoutError on {self.name}: still running {time.time() - started:.0f} s after it started "
                  f"(timeout {self.timeout:g} s plus grace), stuck where the timeout cannot interrupt it (a blocking "
-                 "C call); the process ends so that the run does not wait for ever")
+                 f"C call); {STUCK_ENDS_PROCESS}")
         if self._journal is not None:
             self._journal(result_record(job, Outcome(None, None, error, started, time.time(), self.name), None))
             after = "it is recorded as failed: run again with resume=True (or the same command line) to continue"
