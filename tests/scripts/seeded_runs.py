@@ -279,7 +279,8 @@ def cli_json(*args: str) -> Any:
 
 
 # fields that the report got after the digests were recorded; the guard compares what both have
-REPORT_FIELDS_ADDED_LATER = ("budget_used_increments", "simulated")  # issue 21; simulated: 2026-12-06
+# issue 21; simulated and ended_by_watchdog (report and status): 2026-12-06
+REPORT_FIELDS_ADDED_LATER = ("budget_used_increments", "simulated", "ended_by_watchdog")
 # issue 21; brackets and keep_busy: 2026-12-06
 SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets", "keep_busy")
 
@@ -306,7 +307,7 @@ def describe(run_dir: Path) -> dict[str, Any]:
         "configs_json": [line[:2] for line in lines_of(run_dir / "configs.json")],
         "results_json": results,
         "report": without_later_fields(cli_json("report", str(run_dir))),
-        "status": cli_json("status", str(run_dir)),
+        "status": without_later_fields(cli_json("status", str(run_dir))),
     }
 
 
