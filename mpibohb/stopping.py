@@ -87,6 +87,13 @@ class StopFlag:
         elif now - first >= REPEAT_WINDOW:
             exit_at_once(signum)
 
+    def note(self, signum: int) -> None:
+        """A stop signal that a handler of compute's own took (the witness saw it): the run stops as
+        if this flag's handler had seen it, and copies of it within the window are copies."""
+        if self.signum is None:
+            self.signum = signum
+            self._first_at = self._escort_first_at if self._escort_first_at is not None else time.monotonic()
+
     def handle(self, signum: int, frame: Any = None) -> None:
         """The signal handler: the first signal asks to stop; another, after the window, exits."""
         if self.signum is not None:
@@ -156,6 +163,7 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
+    restore_outside_handlers()  # a stopped run's handlers from before: this run starts from the process's own
     previous = {sig: signal.signal(sig, flag.handle) for sig in STOP_SIGNALS}
     for sig, before in previous.items():
         _note_ours(sig, flag.handle, before)
@@ -173,6 +181,13 @@ def stop_on_signals(flag: StopFlag, enabled: bool) -> Iterator[None]:
 
 def _after_stop(flag: StopFlag, previous: Mapping[Any, Any]) -> Callable[[int, Any], None]:
     """The stop signals' handler once a stopped run has left: see :func:`stop_on_signals`."""
+    # a handler of the run's own (its Ctrl-C counter) names the one it stands in for
+    outside = {sig: getattr(handler, "handler_outside_run", handler) for sig, handler in previous.items()}
+
+    def restore() -> None:
+        for sig, handler in outside.items():
+            if signal.getsignal(sig) is handle:
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
     def handle(signum: int, frame: Any) -> None:
         if time.monotonic() - flag._first_at < REPEAT_WINDOW:
@@ -180,16 +195,24 @@ def _after_stop(flag: StopFlag, previous: Mapping[Any, Any]) -> Callable[[int, A
         mpi = sys.modules.get("mpi4py.MPI")
         if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
             exit_at_once(signum)
-        outside = {sig: getattr(handler, "handler_outside_run", handler) for sig, handler in previous.items()}
-        for sig, handler in outside.items():  # a handler of the run's own (its Ctrl-C counter) names its own
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        restore()
         before = outside.get(signum)
         if callable(before):
             before(signum, frame)
         elif before in (None, signal.SIG_DFL):
             signal.raise_signal(signum)
 
+    handle.restore_outside_handlers = restore  # type: ignore[attr-defined]
     return handle
+
+
+def restore_outside_handlers() -> None:
+    """Give the stop signals back the handlers they had before a stopped run (see :func:`_after_stop`),
+    where that run's handlers are still in place: a new run (or a Ctrl-C counter) starts from them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in STOP_SIGNALS:
+        getattr(signal.getsignal(sig), "restore_outside_handlers", lambda: None)()
 
 
 def ignore_stop_signals() -> Callable[[], None]:

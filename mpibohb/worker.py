@@ -325,8 +325,12 @@ def sigint_watch() -> Iterator[None]:
     (in the main thread, where that handler is in place: no run directory's stop handler), so that
     :func:`evaluate` tells a real Ctrl-C, which stops the run, from compute's own ``raise``. Once
     per run: swapping a signal handler costs a system call."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # after a stopped run in this process (a notebook), its handler gives back Python's first
+    getattr(signal.getsignal(signal.SIGINT), "restore_outside_handlers", lambda: None)()
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
 

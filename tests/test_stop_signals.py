@@ -234,10 +234,14 @@ def test_a_rank_that_aborts_the_job_runs_nothing_after_the_abort(tmp_path):
 
 
 @pytest.mark.processes
-def test_after_a_caught_stop_ctrl_c_is_pythons_again(tmp_path):
+@pytest.mark.parametrize("how", ["ours", "own_handler"])
+def test_after_a_caught_stop_ctrl_c_is_pythons_again(tmp_path, how):
     # a session that goes on after the stop (a notebook catches SystemExit): a copy of the stop's
-    # signal is still ignored, a later Ctrl-C is a KeyboardInterrupt, not an exit at once
-    finished = run_command([sys.executable, str(SCRIPTS / "after_stop.py"), str(tmp_path / "run")], timeout=60)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert finished.stdout.split("\n")[:4] == ["STOPPED 99", "COPY IGNORED", "KEYBOARDINTERRUPT",
-                                               "HANDLER IS PYTHON'S True"], finished.stdout + finished.stderr[-2000:]
+    # signal is still ignored (also when compute's own handler took the stop), a later Ctrl-C is
+    # a KeyboardInterrupt, not an exit at once, and it stops a second run as a real Ctrl-C
+    command = [sys.executable, str(SCRIPTS / "after_stop.py"), str(tmp_path / "run")]
+    finished = run_command(command + (["--own_handler"] if how == "own_handler" else []), timeout=60)
+    assert finished.returncode == 0, finished.stdout + finished.stderr[-3000:]
+    assert finished.stdout.split("\n")[:5] == ["STOPPED 99", "COPY IGNORED", "SECOND RUN INTERRUPTED",
+                                               "KEYBOARDINTERRUPT", "HANDLER IS PYTHON'S True"], \
+        finished.stdout + finished.stderr[-2000:]

@@ -84,7 +84,7 @@ class SerialExecutor:
                     faulthandler.cancel_dump_traceback_later()
         signum = self._witness.arrived()
         if signum is not None and stop is not None and stop.watching:
-            stop.signum = signum
+            stop.note(signum)
             raise StopRequested(signum)
         return [(job, outcome)]
 
