@@ -143,12 +143,12 @@ class RunLock:
             self._fds.append(os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
         except OSError as exc:
             raise file_error(exc, self.path, "open") from None
-        locked_directory = self._flock(self._fds[-1])
+        locked_directory = self._flock(self._fds[-1], self.path)
         if not locked_directory:
             logger.info("%s: this file system cannot lock a directory; the run is locked through %s only "
                         "(deleting it while the run goes on would let a second run in)", self.path, LOCK)
         self._fds.append(open_fd(self.path / LOCK, os.O_RDWR | os.O_CREAT))
-        if not self._flock(self._fds[-1]) and not locked_directory:
+        if not self._flock(self._fds[-1], self.path / LOCK) and not locked_directory:
             logger.warning("%s: this file system cannot lock; make sure one run at a time uses it", self.path)
         self._lock_fd = self._fds[-1]
         try:
@@ -170,8 +170,8 @@ class RunLock:
                 with contextlib.suppress(OSError):
                     lock._write_holder(lock._previous_holder)
 
-    def _flock(self, fd: int) -> bool:
-        """Lock ``fd``; False where the file system cannot.
+    def _flock(self, fd: int, path: Path) -> bool:
+        """Lock ``fd``, opened on ``path``; False where the file system cannot.
 
         Raises:
             FileExistsError: another process holds the lock.
@@ -180,14 +180,15 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise FileExistsError(f"{self.path} is in use by another mpibohb run (pid {self._holder()})") from None
+                raise FileExistsError(f"{self.path} is in use by another mpibohb run (pid {self._holder(path)})") \
+                    from None
             return False
         return True
 
-    def _holder(self) -> str:
-        """``pid@host`` of the process that holds the lock: from the kernel's table of locks where
-        it tells (this host), else from ``.lock``, else ``unknown``."""
-        pid = flock_holder(self.path) or flock_holder(self.path / LOCK)
+    def _holder(self, path: Path) -> str:
+        """``pid@host`` of the process that holds the lock on ``path``: from the kernel's table of
+        locks where it tells (this host), else from ``.lock``, else ``unknown``."""
+        pid = flock_holder(path)
         if pid is not None and pid > 0:
             return f"{pid}@{socket.gethostname()}"
         with contextlib.suppress(OSError):

@@ -112,6 +112,25 @@ def test_the_lock_is_on_the_directory_and_the_lock_file_names_its_holder(tmp_pat
 
 
 @pytest.mark.processes
+def test_a_refusal_names_the_process_that_holds_the_lock_it_met(tmp_path):
+    # the other process holds .lock only (an older mpibohb, or a directory its file system would not
+    # lock): this one takes the directory's lock, then meets .lock's; it must name the other one
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               f"fd = os.open({str(run_dir / '.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('HELD', flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        with pytest.raises(FileExistsError, match=f"in use by another mpibohb run \\(pid {holder.pid}@"):
+            lock_run_directory(run_dir)
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+@pytest.mark.processes
 def test_a_process_that_compute_forked_does_not_hold_the_runs_lock(tmp_path):
     # the helper outlives the run (a data loader left running); a resume while it lives is let in
     finished = run_command([sys.executable, str(SCRIPTS / "forking_run.py"), str(tmp_path / "run")], timeout=60)
