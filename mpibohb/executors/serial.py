@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import faulthandler
 import logging
 import os
 import socket
@@ -22,7 +20,6 @@ from ..worker import Outcome, answer_deadline, evaluate
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
 STUCK_ENDS_PROCESS = "the process ends so that the run does not wait for ever"  # status looks for it
-GIL_BACKSTOP_SECONDS = 60.0  # after the watchdog's moment, when a C call holding the GIL kept it from running
 
 
 class SerialExecutor:
@@ -80,8 +77,6 @@ class SerialExecutor:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-                with contextlib.suppress(Exception):
-                    faulthandler.cancel_dump_traceback_later()
         signum = self._witness.arrived()
         if signum is not None and stop is not None and stop.watching:
             stop.note(signum)
@@ -97,10 +92,6 @@ class SerialExecutor:
         timer = threading.Timer(limit, self._stuck, args=(job, time.time()))
         timer.daemon = True
         timer.start()
-        # A C call that holds the GIL keeps the timer from running: a C thread ends the process later
-        # (the job then counts as one that killed the run, see mpibohb.replay). Needs a real stderr.
-        with contextlib.suppress(Exception):
-            faulthandler.dump_traceback_later(limit + GIL_BACKSTOP_SECONDS, exit=True, file=sys.__stderr__)  # type: ignore[arg-type]
         return timer
 
     def _stuck(self, job: Job, started: float) -> None:
