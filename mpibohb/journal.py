@@ -372,6 +372,7 @@ class OpenJob:
     deaths: int = 0
     evidence: list[str] = field(default_factory=list)
     handle: Any = None
+    stops: int = 0  # sessions that a stop ended while it ran
 
 
 @dataclass
@@ -517,6 +518,9 @@ class _Folder:
             self.on_result(record, opened)
 
     def _ending(self, record: Record) -> None:
+        if record["type"] == Kind.STOP.value:
+            for key in self._running & self.state.open_jobs.keys():
+                self.state.open_jobs[key].stops += 1
         self._running = set()  # a clean stop interrupted its jobs on purpose
         self.state.ending = record
         if self._span_start is not None:

@@ -30,11 +30,13 @@ MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often
 class PendingJob:
     """A job handed out before a resume that never finished, with what the journal says of it
     (see :class:`~mpibohb.journal.OpenJob`): ``deaths``, how often a single-process session died
-    while it ran, and ``evidence``, each time its worker rank was seen to die while running it."""
+    while it ran, ``evidence``, each time its worker rank was seen to die while running it, and
+    ``stops``, how many sessions a stop ended while it ran."""
 
     job: Job
     deaths: int = 0
     evidence: list[str] = field(default_factory=list)
+    stops: int = 0
 
 
 def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[PendingJob]]:
@@ -53,7 +55,7 @@ def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[
     iterations = 1 + max((r["config_id"][0] for r in records if r["type"] == "job"), default=-1)
     state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
                  on_job=lambda record: _replay_ask(optimizer, record, iterations), on_result=tell)
-    return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence))
+    return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence), opened.stops)
                    for opened in state.open_jobs.values()]
 
 

@@ -353,6 +353,7 @@ def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_worke
             alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
             executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed
                                           if e.evidence})
+            executor.note_earlier_stops({(e.job.config_id, e.job.budget): e.stops for e in replayed if e.stops})
             optimizer.start_session(n_iterations, n_workers, session_started)
             if previous is not None:
                 logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),

@@ -1,7 +1,8 @@
 """Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks.
 
 Every executor offers the same calls to the event loop in :mod:`mpibohb.loop`: ``idle_count()``,
-``next_worker()``, ``set_journal(journal)``, ``note_earlier_deaths(deaths)``, ``submit(job)``,
+``next_worker()``, ``set_journal(journal)``, ``note_earlier_deaths(deaths)``,
+``note_earlier_stops(stops)``, ``submit(job)``,
 ``wait(stop)`` (block until at least one job finished, or a stop was requested, and return the
 finished ``(job, outcome)`` pairs), ``drain()`` (what has finished, without blocking, after a
 stop) and ``close()``.
@@ -28,6 +29,11 @@ class Executor(Protocol):
         """Jobs a resume hands out again, with how often their worker was seen to die while running
         them in earlier sessions (the journal's ``lost`` records), so that the rule for giving up on
         a job counts every session."""
+        ...
+
+    def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
+        """Jobs a resume hands out again, with how many earlier sessions a stop ended while they
+        ran (a serial run keeps what such a job returns once it has been stopped this often)."""
         ...
 
     def next_worker(self) -> str:

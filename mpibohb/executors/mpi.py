@@ -118,6 +118,10 @@ class MPIExecutor:
         for key, count in deaths.items():
             self._died_running[key] = self._died_running.get(key, 0) + count
 
+
+    def note_earlier_stops(self, stops: dict[JobKey, int]) -> None:
+        """Only a serial run treats a job that stops keep reaching differently."""
+
     def next_worker(self) -> str:
         """The worker the next :meth:`submit` goes to."""
         return self.describe(self._idle[0]) if self._idle else ""

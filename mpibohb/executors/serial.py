@@ -19,6 +19,7 @@ from ..worker import Outcome, answer_deadline, evaluate
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
+KEPT_AFTER_STOPS = 2  # earlier sessions a stop ended while a job ran, before what it returns is kept
 STUCK_ENDS_PROCESS = "the process ends so that the run does not wait for ever"  # status looks for it
 
 
@@ -34,6 +35,7 @@ class SerialExecutor:
         self._pending: Job | None = None
         self._witness: SignalWitness | None = None  # made at the first evaluation: a refused run leaks no pipe
         self._journal: Callable[[dict[str, Any]], None] | None = None
+        self._earlier_stops: dict[tuple[ConfigId, float], int] = {}
 
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Where the watchdog journals an evaluation stuck past its timeout, before the process ends
@@ -42,6 +44,10 @@ class SerialExecutor:
 
     def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """Deaths of this process leave no evidence: nothing to count."""
+
+    def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
+        """Jobs that earlier sessions' stops ended while they ran (see :meth:`wait`)."""
+        self._earlier_stops = dict(stops)
 
     def next_worker(self) -> str:
         """This process."""
@@ -59,8 +65,10 @@ class SerialExecutor:
         """Run the pending job now; a stop signal interrupts it (it then runs again on resume),
         also when ``compute`` caught the signal with a handler of its own and returned: what it
         returned after a stop reached it (a partly trained model's loss, a penalty from an
-        ``except``) is not the evaluation's result. ``until``: one worker has nothing to wait for
-        besides its job."""
+        ``except``) is not the evaluation's result. Unless stops ended :data:`KEPT_AFTER_STOPS`
+        earlier sessions while this job ran: then what it returns is kept, so that a run still goes
+        on when compute uses a stop signal for itself (a helper's SIGUSR1) or every allocation
+        ends inside this job. ``until``: one worker has nothing to wait for besides its job."""
         job, self._pending = self._pending, None
         if job is None:
             return []
@@ -80,7 +88,12 @@ class SerialExecutor:
         signum = self._witness.arrived()
         if signum is not None and stop is not None and stop.watching:
             stop.note(signum)
-            raise StopRequested(signum)
+            stopped_before = self._earlier_stops.get((job.config_id, job.budget), 0)
+            if outcome.failed or stopped_before < KEPT_AFTER_STOPS:
+                raise StopRequested(signum)
+            logger.warning("%s at budget %g: a stop signal reached it in %d sessions in a row; what compute "
+                           "returned is kept this time, so that the run goes on", job.config_id, job.budget,
+                           stopped_before + 1)
         return [(job, outcome)]
 
     def _watchdog(self, job: Job) -> threading.Timer | None:

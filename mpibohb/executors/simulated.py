@@ -55,6 +55,10 @@ class SimulatedExecutor:
     def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """Virtual workers do not die: nothing to count."""
 
+
+    def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
+        """Only a serial run treats a job that stops keep reaching differently."""
+
     def next_worker(self) -> str:
         """The virtual worker the next job goes to."""
         return f"virtual worker {self._free[0]}" if self._free else ""

@@ -85,6 +85,10 @@ class ThreadExecutor:
     def note_earlier_deaths(self, deaths: dict[tuple[ConfigId, float], int]) -> None:
         """A thread's death is not a worker's death: nothing to count."""
 
+
+    def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
+        """Only a serial run treats a job that stops keep reaching differently."""
+
     def next_worker(self) -> str:
         """Some thread of this process."""
         return f"threads@{self._host}"
