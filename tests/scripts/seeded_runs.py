@@ -193,6 +193,9 @@ class SimExecutor:
     def note_earlier_deaths(self, deaths: Any) -> None:
         pass  # virtual workers leave no lost records
 
+    def note_earlier_stops(self, stops: Any) -> None:
+        pass  # nor stops inside a job
+
     def next_worker(self) -> str:
         return f"sim-{self.free[0]}"
 
