@@ -48,7 +48,7 @@ MAX_FAILURES_SHOWN = 10
 
 def _gone_phrase(writer: dict[str, Any]) -> str:
     why = ("was ended by its watchdog: a serial evaluation was stuck past its timeout (exit code 1)"
-           if writer.get("ended_by_watchdog") else "gone without a stop record (killed?)")
+           if writer.get("ended_by_watchdog") else "is gone without a stop record (killed?)")
     return (f"not running: its process (pid {writer['writer_pid']} on {writer['writer_host']}) {why}; "
             "resume=True continues it")
 

@@ -93,9 +93,9 @@ def test_a_killed_run_replays_its_extra_decisions_and_resumes(tmp_path, monkeypa
     assert replayed.finished and replayed.schedule.extra_jobs > 0
     if share == 0.3:  # without the journaled moments the replay asks otherwise
         with monkeypatch.context() as patched:
-            patched.setattr(mpibohb.replay, "_replay_ask", lambda optimizer, record: original(optimizer, dict(
-                record, submitted=None)))
-            with pytest.raises(JournalError, match="journal holds more|does not replay"):
+            patched.setattr(mpibohb.replay, "_replay_ask", lambda optimizer, record, *rest: original(
+                optimizer, dict(record, submitted=None), *rest))
+            with pytest.raises(JournalError, match="this run already has|does not replay"):
                 mpibohb.replay.replay(make(tmp_path / "whole").make_optimizer(ITERATIONS), records)
 
     results = [i for i, record in enumerate(records) if record["type"] == "result"]
