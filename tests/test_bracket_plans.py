@@ -1,4 +1,4 @@
-"""The budget ladder and the bracket table of Hyperband (``mpibohb.schedule``)."""
+"""The budget ladder and the bracket table of Hyperband (``mpibohb.bracket_plans``)."""
 
 from __future__ import annotations
 
