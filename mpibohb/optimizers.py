@@ -72,7 +72,29 @@ class RunSetup:
 
 
 class _HyperbandFamily:
-    """What the three optimizers share: budgets, seed, search space, and ``run``."""
+    """What the three optimizers share: budgets, seed, search space, and ``run``.
+
+    Args:
+        configspace: the search space, a ``ConfigSpace.ConfigurationSpace``.
+        eta: the successive-halving rate: 1/eta of a rung is promoted; budgets grow by eta.
+        min_budget, max_budget: the smallest and largest budget a configuration is evaluated on.
+        seed: makes the run repeatable (``None``: a random one, journaled for a resume).
+        run_dir: where the run is journaled and resumed from (``None``: nothing is kept).
+        previous_result: a warm start: an earlier ``Result`` or run directory (HpBandSter's logs too).
+        result_logger: HpBandSter's ``json_result_logger(directory, overwrite)``, for ``run_dir``.
+        fill_tail: start the last brackets early, so that many workers stay busy to the end.
+        asynchronous: promotions without stage barriers: no worker waits for a straggler.
+        keep_busy: with ``asynchronous``, idle workers get extra jobs while the run's last ones run.
+        checkpoint_root: where a ``compute`` that takes ``checkpoint_dir`` keeps its checkpoints
+            (``None``: ``<run_dir>/checkpoints``).
+        keep_checkpoints: which checkpoint directories stay: ``"incumbent"``, ``"all"``, ``"none"``.
+        brackets: cycle through Hyperband's ``brackets`` most aggressive brackets (``None``: all).
+        **hpbandster_arguments: HpBandSter's connection arguments (``run_id``, ``nameserver``,
+            ``host``, ...), accepted and ignored; ``working_directory`` is passed on to ``compute``.
+
+    Raises:
+        ValueError: an argument out of its range (the message names it); TypeError: an unknown one.
+    """
 
     name = "hyperband"
 
@@ -222,6 +244,8 @@ class _HyperbandFamily:
                 ``run`` after one whose worker ranks ended; a ``run`` while ``python -m mpibohb
                 run`` imports the worker's file (:class:`RunAtImportError`).
             FileExistsError: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite``.
+            TypeError: an unknown keyword argument, more than two positional ones, or
+                ``n_iterations`` or ``worker`` given twice.
         """
         _refuse_run_while_importing_worker()
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)

@@ -183,7 +183,8 @@ class Result:
         return trajectory
 
     def num_iterations(self) -> int:
-        """Number of Hyperband iterations (brackets) that sampled a configuration."""
+        """One more than the highest iteration (bracket) index that sampled a configuration, as
+        HpBandSter counts: a bracket in between that sampled none counts too."""
         return 1 + max((cid[0] for cid in self.id2config), default=-1)
 
     def failed_runs(self) -> list[Run]:

@@ -1,4 +1,5 @@
-"""Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks.
+"""Executors evaluate jobs: ``serial`` in this process, ``threads`` in a pool, ``mpi`` on ranks,
+``simulated`` on virtual workers with a simulated clock (:func:`mpibohb.simulate`).
 
 Every executor offers the same calls to the event loop in :mod:`mpibohb.loop`: ``idle_count()``,
 ``next_worker()``, ``set_journal(journal)``, ``note_earlier_deaths(deaths)``,
