@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -313,62 +314,91 @@ def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_worke
     Raises:
         RunStopped: a stop signal arrived (only with a run_dir); everything received is recorded.
     """
-    records, directory, created = None, None, None
-    root_lock: RunLock | None = None  # a checkpoint root of a run without run_dir (else the directory holds it)
-    kept: dict[str, Any] = {}
-    if family.run_dir is not None:  # a resume keeps the warm start journaled: previous_result is not read
+    opened = _open_run(family, executor, n_workers, resume, overwrite, previous_result, clock, checkpoint_root)
+    stop = StopFlag()
+    with stop_on_signals(stop, enabled=opened.directory is not None), family.resumed_with(opened.kept):
+        try:
+            optimizer, state, replayed = _rebuild(family, n_iterations, opened.warm_start, opened.records, stop)
+            if state is not None and isinstance(clock, SimulatedClock):
+                clock.continue_from(state.last_time)  # simulated seconds go on from the journal's, not from 0
+            previous = result_from_state(state) if state is not None else None
+            recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), opened.directory, opened.created,
+                                   previous, clock)
+            keeper, alone, pending = _start_session(family, executor, optimizer, recorder, state, replayed, previous,
+                                                    n_iterations, n_workers, checkpoint_root)
+            _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir, keeper)
+        finally:
+            executor.close()
+            if opened.directory is not None:
+                opened.directory.close()
+            if opened.root_lock is not None:
+                opened.root_lock.close()
+    return recorder.result()
+
+
+@dataclass
+class _OpenedRun:
+    """A run's directory opened (or none), and what its journal gives the new session."""
+
+    records: list[Record] | None  # to replay; None for a new run
+    directory: RunDirectory | None
+    created: float | None
+    warm_start: list[list[Any]]
+    kept: dict[str, Any]  # model settings a resume keeps as journaled
+    root_lock: RunLock | None  # a checkpoint root of a run without run_dir (else the directory holds it)
+
+
+def _open_run(family: RunFamily, executor: Executor, n_workers: int, resume: bool, overwrite: bool,
+              previous_result: Any, clock: Callable[[], float], checkpoint_root: str | None) -> _OpenedRun:
+    """Lock and open the run directory (a resume keeps the warm start journaled: previous_result is
+    not read), or, without one, claim ``checkpoint_root`` for this run."""
+    if family.run_dir is not None:
         records, directory, header, kept = _prepare_directory(
             family, family.run_dir, n_workers, resume, overwrite, lambda: warm_start_observations(previous_result),
             clock(), checkpoint_root, type(executor).__name__)
-        warm_start, created = header["warm_start"], header["created"]
         if records is not None and previous_result is not None:
             logger.info("resuming: the run keeps the warm start it started with (%d earlier runs); "
-                        "previous_result is not read again", len(warm_start))
-    else:
-        warm_start = warm_start_observations(previous_result)
-    if family.run_dir is None and checkpoint_root is not None:
+                        "previous_result is not read again", len(header["warm_start"]))
+        return _OpenedRun(records, directory, header["created"], header["warm_start"], kept, None)
+    warm_start = warm_start_observations(previous_result)
+    root_lock = None
+    if checkpoint_root is not None:
         root_lock = lock_checkpoint_root(checkpoint_root)
         try:
             claim_root(checkpoint_root, secrets.token_hex(8), new_run=True, overwrite=overwrite)
         except BaseException:
             root_lock.close()
             raise
-    stop = StopFlag()
-    with stop_on_signals(stop, enabled=directory is not None), family.resumed_with(kept):
-        try:
-            optimizer, state, replayed = _rebuild(family, n_iterations, warm_start, records, stop)
-            if state is not None and isinstance(clock, SimulatedClock):
-                clock.continue_from(state.last_time)  # simulated seconds go on from the journal's, not from 0
-            previous = result_from_state(state) if state is not None else None
-            recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), directory, created, previous, clock)
-            session_started = clock()
-            recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, session_started,
-                                            checkpoint_root))
-            if directory is not None:  # without one, nothing is kept (the executors' default)
-                executor.set_journal(recorder.journal)
-            if state is not None:
-                name_interrupted_jobs(replayed, state)
-            _log_settings(family, n_iterations, n_workers)
-            keeper = _checkpoint_keeper(checkpoint_root, family.keep_checkpoints, optimizer, previous)
-            alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
-            executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed
-                                          if e.evidence})
-            executor.note_earlier_stops({(e.job.config_id, e.job.budget): e.stops for e in replayed if e.stops})
-            optimizer.start_session(n_iterations, n_workers, session_started)
-            if previous is not None:
-                logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
-                            len(alone) + len(pending))
-            if alone:
-                logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
-                               "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
-            _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir, keeper)
-        finally:
-            executor.close()
-            if directory is not None:
-                directory.close()
-            if root_lock is not None:
-                root_lock.close()
-    return recorder.result()
+    return _OpenedRun(None, None, None, warm_start, {}, root_lock)
+
+
+def _start_session(family: RunFamily, executor: Executor, optimizer: Optimizer, recorder: RunRecorder,
+                   state: RunState | None, replayed: list[PendingJob], previous: Result | None, n_iterations: int,
+                   n_workers: int, checkpoint_root: str | None
+                   ) -> tuple[CheckpointKeeper | None, list[Job], list[Job]]:
+    """Journal the session, settle the jobs a resume found open (give up on those that kept killing
+    the run), tell the executor their history; the checkpoint keeper and the jobs to run first
+    (one at a time) and again."""
+    session_started = recorder.clock()
+    recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, session_started,
+                                    checkpoint_root))
+    if recorder.directory is not None:  # without one, nothing is kept (the executors' default)
+        executor.set_journal(recorder.journal)
+    if state is not None:
+        name_interrupted_jobs(replayed, state)
+    _log_settings(family, n_iterations, n_workers)
+    keeper = _checkpoint_keeper(checkpoint_root, family.keep_checkpoints, optimizer, previous)
+    alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
+    executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed if e.evidence})
+    executor.note_earlier_stops({(e.job.config_id, e.job.budget): e.stops for e in replayed if e.stops})
+    optimizer.start_session(n_iterations, n_workers, session_started)
+    if previous is not None:
+        logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
+                    len(alone) + len(pending))
+    if alone:
+        logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
+                       "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
+    return keeper, alone, pending
 
 
 def _refuse_another_clock(records: list[Record], executor: str, path: Path) -> None:
