@@ -36,7 +36,7 @@ from typing import Any
 from . import liveness
 from .bracket_plans import brackets_phrase
 from .journal import JournalError
-from .launcher import end_shared_job
+from .launcher import end_shared_job, launched_rank
 from .summary import load_run, load_run_or_logs, run_status, summarize, summarize_logs
 
 EXIT_ERROR = 2
@@ -396,14 +396,23 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     # allow_abbrev=False everywhere: a job script's --max-b must fail, not pass for --max-budget
-    parser = argparse.ArgumentParser(prog="mpibohb", description="BOHB, HyperBand and RandomSearch over MPI.",
-                                     allow_abbrev=False)
+    parser = _OneRankParser(prog="mpibohb", description="BOHB, HyperBand and RandomSearch over MPI.",
+                            allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"mpibohb {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     subparsers.required = True
     for add_command in COMMANDS:
         add_command(subparsers)
     return parser
+
+
+class _OneRankParser(argparse.ArgumentParser):
+    """Under ``mpiexec`` every rank parses the same arguments: only rank 0 prints a mistake (or the
+    help), once instead of once per rank; every rank exits with argparse's code."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if launched_rank() in (None, 0):
+            super()._print_message(message, file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,6 +51,15 @@ def test_run_under_mpiexec_with_a_configspace_file_and_a_function(tmp_path):
     assert {r.worker.split("@")[0] for r in runs} == {"rank 1", "rank 2"}
 
 
+@pytest.mark.mpiexec
+def test_a_mistake_on_the_command_line_under_mpiexec_is_said_once(tmp_path):
+    command = [mpiexec(), "-n", "3", *cli("--worker", TOY, "--min-b", "9", "--run-dir", str(tmp_path / "run"))]
+    refused = run_command(command, timeout=60)
+    assert refused.returncode == 2
+    assert refused.stderr.count("error: the following arguments are required") == 1, refused.stderr
+    assert refused.stderr.count("usage: mpibohb run") == 1
+
+
 def test_fill_tail_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     base = ["--worker", TOY, "--min-budget", "9", "--max-budget", "243", "--run-dir", str(run_dir)]
