@@ -352,6 +352,7 @@ def dumps_hpbandster_result(record: Record, submitted: float) -> str:
         result["info"] = json.loads(dumps({"info": record["info"]}))["info"]
         return dumps(line)
 
+
 def rewrite_hpbandster_files(path: Path, state: RunState | None) -> None:
     """Rewrite ``configs.json`` and ``results.json`` from the journal's state (atomically); empty
     files for a new run (``None``)."""

@@ -56,7 +56,9 @@ def load_run_or_logs(run_dir: str | Path) -> tuple[RunState | None, Result]:
 def writer_status(run_dir: str | Path, state: RunState) -> dict[str, Any]:
     """Whether the process writing a running run is still there, without touching the run.
 
-    Returns ``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None}``; ``writer``
+    Returns ``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None,
+    "ended_by_watchdog": bool}`` (the last record is a serial job its watchdog failed before it
+    ended the process, :data:`~mpibohb.executors.serial.STUCK_ENDS_PROCESS`); ``writer``
     is ``None`` unless the journal says the run is running (:attr:`RunState.state`), else one of
     (see :mod:`mpibohb.liveness`)
 

@@ -91,9 +91,8 @@ class SerialExecutor:
             stopped_before = self._earlier_stops.get((job.config_id, job.budget), 0)
             if outcome.failed or stopped_before < KEPT_AFTER_STOPS:
                 raise StopRequested(signum)
-            logger.warning("%s at budget %g: a stop signal reached it in %d sessions in a row; what compute "
-                           "returned is kept this time, so that the run goes on", job.config_id, job.budget,
-                           stopped_before + 1)
+            logger.warning("%s at budget %g: a stop signal reached it in %d sessions; what compute returned is "
+                           "kept this time, so that the run goes on", job.config_id, job.budget, stopped_before + 1)
         return [(job, outcome)]
 
     def _watchdog(self, job: Job) -> threading.Timer | None:
