@@ -78,6 +78,15 @@ def abort_world(world: Any, exit_code: int) -> NoReturn:
         os._exit(exit_code)
 
 
+def shared_world() -> Any:
+    """``MPI.COMM_WORLD`` when MPI is running in this process with more than one rank (initialized,
+    not finalized), else ``None``; mpi4py is looked up, not imported: only an MPI process has it."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        return mpi.COMM_WORLD
+    return None
+
+
 def end_shared_job(exit_code: int, why: str) -> None:
     """Under MPI with more than one process, end every rank with ``exit_code`` (``MPI_Abort``),
     saying ``why`` first; otherwise return, and the caller ends this process as usual."""
@@ -86,9 +95,9 @@ def end_shared_job(exit_code: int, why: str) -> None:
     loaded = sys.modules.get("mpi4py.MPI")
     if loaded is not None and loaded.Is_finalized():
         return
-    rank = next((os.environ[name] for name in _RANK_VARIABLES if name in os.environ), "?")
-    print(f"mpibohb: {why} on rank {rank}: ending the whole MPI job (other ranks may wait for this one)",
-          file=sys.stderr, flush=True)
+    rank = launched_rank()
+    print(f"mpibohb: {why} on rank {'?' if rank is None else rank}: ending the whole MPI job (other ranks may "
+          "wait for this one)", file=sys.stderr, flush=True)
     if loaded is None or not loaded.Is_initialized():
         # Abort needs MPI, and MPI_Init waits for every rank: ranks that ended without MPI never come.
         # MPI_Init holds the GIL, so only the kernel can end the wait: SIGALRM's default action.

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
-from .launcher import abort_world
+from .launcher import abort_world, shared_world
 
 EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -117,10 +117,9 @@ def exit_at_once(signum: int) -> NoReturn:
         sys.stderr.flush()
     with contextlib.suppress(OSError):
         os.write(2, message.encode())
-    # mpi4py is looked up, not imported: only a process running under MPI has it loaded
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
-        abort_world(mpi.COMM_WORLD, code)
+    world = shared_world()
+    if world is not None:
+        abort_world(world, code)
     os._exit(code)
 
 
@@ -192,8 +191,7 @@ def _after_stop(flag: StopFlag, previous: Mapping[Any, Any]) -> Callable[[int, A
     def handle(signum: int, frame: Any) -> None:
         if time.monotonic() - flag._first_at < REPEAT_WINDOW:
             return  # a copy of the stop's signal (a launcher, a scheduler)
-        mpi = sys.modules.get("mpi4py.MPI")
-        if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        if shared_world() is not None:
             exit_at_once(signum)
         restore()
         before = outside.get(signum)
