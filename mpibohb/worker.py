@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
+from .stopping import restore_outside_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -328,8 +329,7 @@ def sigint_watch() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    # after a stopped run in this process (a notebook), its handler gives back Python's first
-    getattr(signal.getsignal(signal.SIGINT), "restore_outside_handlers", lambda: None)()
+    restore_outside_handlers()  # after a stopped run in this process (a notebook): Python's handler first
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
