@@ -49,6 +49,23 @@ class Optimizer:
         figures, so that a policy that depends on them hands out what it handed out then."""
         self.schedule.start_session(n_iterations, workers, now)
 
+    def drop_unneeded(self) -> list[Job]:
+        """Drop the jobs handed out and not finished that the run no longer needs (``keep_busy``'s
+        extra jobs, at a session's start: see :meth:`.Schedule.unneeded_jobs`); return them."""
+        jobs = self.schedule.unneeded_jobs()
+        for job in jobs:
+            self.drop(job)
+        return jobs
+
+    def drop(self, job: Job) -> None:
+        """``job``, handed out and not finished, will not run (a replay repeats a journaled drop).
+
+        Raises:
+            ValueError: the policy needs ``job``'s result.
+        """
+        self.schedule.drop(job)
+        self.num_running -= 1
+
     def ask(self, now: float | None = None) -> Job | None:
         """The next job, or ``None`` when nothing can be handed out now. ``now``: the time stamp the
         journal gives the hand-out, which a policy may decide by (a replay passes the journaled one)."""

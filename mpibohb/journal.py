@@ -13,6 +13,9 @@ function per kind makes its records (:func:`header_record` ... :func:`lost_recor
 * ``result``: what came of a job: loss (``null`` when it failed), info, error, times, worker,
   ``previous_budget``;
 * ``stop`` (a stop signal: the session ended cleanly) and ``end`` (the run finished);
+* ``dropped``: a job open since before a resume that the new session does not run again
+  (``keep_busy``'s extra jobs: they used idle time of the session that ended, and the run does
+  not need them); it has no result and is no longer open;
 * under MPI, what the executor decides itself: ``retry`` (a failure held back and run again on
   another rank), ``interrupted`` (a stop signal reached compute: it runs again), ``retired`` and
   ``reinstated`` (a rank taken out of service, and back), and ``lost`` (a worker rank died, with
@@ -90,6 +93,7 @@ class Kind(str, enum.Enum):
     RETIRED = "retired"
     REINSTATED = "reinstated"
     LOST = "lost"
+    DROPPED = "dropped"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ RECORDS: dict[Kind, Shape] = {
     Kind.REINSTATED: Shape(("worker", "time")),
     # the job's fields when it ran one; blames_job: whether its death counts against the job
     Kind.LOST: Shape(("worker", "reason", "time", "config_id", "budget", "blames_job")),
+    Kind.DROPPED: Shape(("config_id", "budget", "reason", "time"), ("config_id", "budget")),
 }
 
 
@@ -201,6 +206,11 @@ def lost_record(worker: str, reason: str, job: Job | None = None, when: float | 
     if job is not None:
         record.update(config_id=list(job.config_id), budget=job.budget, blames_job=blames_job)
     return record
+
+
+def dropped_record(job: Job, reason: str, when: float | None = None) -> Record:
+    """``job``, open since before a resume, is not run again, for ``reason``."""
+    return _record(Kind.DROPPED, config_id=list(job.config_id), budget=job.budget, reason=reason, time=_now(when))
 
 
 def kind_of(record: Record) -> Kind | None:
@@ -434,9 +444,10 @@ class _Folder:
 
     def __init__(self, header: Record, on_session: Callable[[Record], None] | None,
                  on_job: Callable[[Record], Any] | None,
-                 on_result: Callable[[Record, OpenJob | None], None] | None) -> None:
+                 on_result: Callable[[Record, OpenJob | None], None] | None,
+                 on_dropped: Callable[[Record, OpenJob | None], None] | None = None) -> None:
         self.state = RunState(header)
-        self.on_session, self.on_job, self.on_result = on_session, on_job, on_result
+        self.on_session, self.on_job, self.on_result, self.on_dropped = on_session, on_job, on_result, on_dropped
         self._running: set[JobKey] = set()  # handed out since the latest session record, unless it stopped
         self._one_process = True  # sessions journaled before the executor was named counted every death
         self._span_start: float | None = None
@@ -444,7 +455,7 @@ class _Folder:
         self._handlers: dict[Kind, Callable[[Record], None]] = {
             Kind.HEADER: self._header, Kind.SESSION: self._session, Kind.JOB: self._job,
             Kind.RESUBMIT: self._resubmit, Kind.RESULT: self._result, Kind.STOP: self._ending,
-            Kind.END: self._ending, Kind.LOST: self._lost}
+            Kind.END: self._ending, Kind.LOST: self._lost, Kind.DROPPED: self._dropped}
 
     def apply(self, record: Record, number: int) -> None:
         """Apply the journal's ``number``-th record (1 is the header)."""
@@ -517,6 +528,13 @@ class _Folder:
         if self.on_result is not None:
             self.on_result(record, opened)
 
+    def _dropped(self, record: Record) -> None:
+        key = job_key(record)
+        opened = self.state.open_jobs.pop(key, None)
+        self._running.discard(key)
+        if self.on_dropped is not None:
+            self.on_dropped(record, opened)
+
     def _ending(self, record: Record) -> None:
         if record["type"] == Kind.STOP.value:
             for key in self._running & self.state.open_jobs.keys():
@@ -536,12 +554,14 @@ class _Folder:
 
 def fold(records: Iterable[Record], on_session: Callable[[Record], None] | None = None,
          on_job: Callable[[Record], Any] | None = None,
-         on_result: Callable[[Record, OpenJob | None], None] | None = None) -> RunState:
+         on_result: Callable[[Record, OpenJob | None], None] | None = None,
+         on_dropped: Callable[[Record, OpenJob | None], None] | None = None) -> RunState:
     """Read journal records (the header first, as :func:`read_journal` gives them) into a
     :class:`RunState`, calling the hooks in journal order: ``on_session(record)`` at each
     ``session``, ``on_job(record)`` at each ``job`` (what it returns becomes the open job's
-    ``handle``) and ``on_result(record, its open job or None)`` at each ``result`` (``None``:
-    its job was not open). Records of a kind this version does not know are skipped.
+    ``handle``), ``on_result(record, its open job or None)`` at each ``result`` (``None``:
+    its job was not open) and ``on_dropped`` likewise at each ``dropped``. Records of a kind
+    this version does not know are skipped.
 
     Raises:
         JournalError: the first record is not a header, or a record lacks a field its kind
@@ -551,7 +571,7 @@ def fold(records: Iterable[Record], on_session: Callable[[Record], None] | None 
     _, header = next(numbered, (1, None))
     if not isinstance(header, dict) or kind_of(header) is not Kind.HEADER:
         raise JournalError(f"the first record is not a header: {str(header)[:200]}")
-    folder = _Folder(header, on_session, on_job, on_result)
+    folder = _Folder(header, on_session, on_job, on_result, on_dropped)
     folder.apply(header, 1)
     for number, record in numbered:
         folder.apply(record, number)

@@ -1,9 +1,10 @@
 """A resume: a fresh optimizer brought to the journaled state, and the jobs to hand out again.
 
 The replay asks a fresh optimizer (with the journaled seed) for jobs and tells it results in
-exactly the journaled order, which restores every bracket and the random generator; jobs handed
-out but never finished are handed out again. A job that the journal blames for killing the run
-(:func:`give_up_on_repeat_crashes`) is recorded as failed instead.
+exactly the journaled order, which restores every bracket and the random generator, and drops
+the jobs a session dropped at its start; jobs handed out but never finished are handed out
+again. A job that the journal blames for killing the run (:func:`give_up_on_repeat_crashes`) is
+recorded as failed instead.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[
 
     iterations = 1 + max((r["config_id"][0] for r in records if r["type"] == "job"), default=-1)
     state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
-                 on_job=lambda record: _replay_ask(optimizer, record, iterations), on_result=tell)
+                 on_job=lambda record: _replay_ask(optimizer, record, iterations), on_result=tell,
+                 on_dropped=lambda record, opened: _replay_drop(optimizer, record, opened))
     return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence), opened.stops)
                    for opened in state.open_jobs.values()]
 
@@ -98,6 +100,21 @@ def _replay_ask(optimizer: Optimizer, record: Record, iterations: int) -> Job:
                            f"{record['budget']}, this optimizer asks otherwise ({difference}); the run was made by "
                            "another version of mpibohb or with other settings, or its journal was edited")
     return job
+
+
+def _replay_drop(optimizer: Optimizer, record: Record, opened: OpenJob | None) -> None:
+    """Drop the job that ``record`` dropped, as the session did at its start.
+
+    Raises:
+        JournalError: the job was not open, or this optimizer needs it (another version or settings).
+    """
+    job = _asked(opened, record)
+    try:
+        optimizer.drop(job)
+    except ValueError as exc:
+        raise JournalError(f"the journal does not replay: it drops {record['config_id']} at budget {record['budget']},"
+                           f" which this optimizer needs ({exc}); the run was made by another version of mpibohb or "
+                           "with other settings, or its journal was edited") from None
 
 
 def _difference(job: Job, record: Record) -> str:

@@ -298,6 +298,8 @@ class RunDirectory:
         elif kind is Kind.RESULT:
             submitted = self._submitted.pop(job_key(record), record["started"])  # one result per job
             self._results.write_line(dumps_hpbandster_result(record, submitted))
+        elif kind is Kind.DROPPED:
+            self._submitted.pop(job_key(record), None)
 
     def close(self) -> None:
         """Flush, fsync and close every file, then release the lock, also when a file fails.

@@ -35,6 +35,7 @@ from .journal import (
     Record,
     RunDirectoryError,
     RunState,
+    dropped_record,
     end_record,
     fold,
     has_complete_line,
@@ -376,22 +377,23 @@ def _start_session(family: RunFamily, executor: Executor, optimizer: Optimizer, 
                    state: RunState | None, replayed: list[PendingJob], previous: Result | None, n_iterations: int,
                    n_workers: int, checkpoint_root: str | None
                    ) -> tuple[CheckpointKeeper | None, list[Job], list[Job]]:
-    """Journal the session, settle the jobs a resume found open (give up on those that kept killing
-    the run), tell the executor their history; the checkpoint keeper and the jobs to run first
-    (one at a time) and again."""
+    """Journal the session, settle the jobs a resume found open (drop those the run no longer
+    needs, give up on those that kept killing the run), tell the executor their history; the
+    checkpoint keeper and the jobs to run first (one at a time) and again."""
     session_started = recorder.clock()
     recorder.journal(session_record(n_iterations, n_workers, type(executor).__name__, session_started,
                                     checkpoint_root))
     if recorder.directory is not None:  # without one, nothing is kept (the executors' default)
         executor.set_journal(recorder.journal)
+    optimizer.start_session(n_iterations, n_workers, session_started)  # where a replay starts it: at its record
     if state is not None:
         name_interrupted_jobs(replayed, state)
+    replayed = _drop_unneeded(optimizer, recorder, replayed)
     _log_settings(family, n_iterations, n_workers)
     keeper = _checkpoint_keeper(checkpoint_root, family.keep_checkpoints, optimizer, previous)
     alone, pending = give_up_on_repeat_crashes(replayed, optimizer, recorder, keeper)
     executor.note_earlier_deaths({(e.job.config_id, e.job.budget): len(e.evidence) for e in replayed if e.evidence})
     executor.note_earlier_stops({(e.job.config_id, e.job.budget): e.stops for e in replayed if e.stops})
-    optimizer.start_session(n_iterations, n_workers, session_started)
     if previous is not None:
         logger.info("resuming %s: %d runs done, %d to run again", family.run_dir, len(previous.runs),
                     len(alone) + len(pending))
@@ -399,6 +401,22 @@ def _start_session(family: RunFamily, executor: Executor, optimizer: Optimizer, 
         logger.warning("%d jobs were running each time the run died (%d times): they run again one at "
                        "a time, beside other jobs, to find the one that kills it", len(alone), MAX_ATTEMPTS - 1)
     return keeper, alone, pending
+
+
+def _drop_unneeded(optimizer: Optimizer, recorder: RunRecorder, replayed: list[PendingJob]) -> list[PendingJob]:
+    """Drop the open jobs the run no longer needs (``keep_busy``'s extra jobs that ran when the last
+    session ended), journaled so that a replay drops them too; the open jobs left."""
+    dropped = optimizer.drop_unneeded()
+    if not dropped:
+        return replayed
+    now = recorder.clock()
+    for job in dropped:
+        recorder.journal(dropped_record(job, "an extra job (keep_busy) that ran when the last session ended: the "
+                                             "run does not need it", now))
+    logger.info("%d extra jobs (keep_busy) that ran when the last session ended are not run again: they used idle "
+                "time of that session, and the run does not need them", len(dropped))
+    keys = {(job.config_id, job.budget) for job in dropped}
+    return [entry for entry in replayed if (entry.job.config_id, entry.job.budget) not in keys]
 
 
 def _refuse_another_clock(records: list[Record], executor: str, path: Path) -> None:

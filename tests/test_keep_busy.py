@@ -194,3 +194,74 @@ def test_the_command_line_keeps_workers_busy_or_names_the_missing_flag(tmp_path)
     assert ", asynchronous, keep_busy" in finished.stderr  # the settings line
     report = run_cli("report", str(tmp_path / "run"))
     assert report.returncode == 0 and "asynchronous, keep_busy" in report.stdout, report.stdout
+
+
+def _cut_where_extras_run(source: Path, target: Path) -> set[tuple]:
+    """Copy the run at ``source`` to ``target`` with its journal cut after the first result at
+    which extra jobs run (a kill then); the extra jobs open at the cut."""
+    shutil.copytree(source, target)
+    journal = target / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    records = read_journal(source)
+    open_jobs: dict[tuple, dict] = {}
+    for number, record in enumerate(records):
+        key = (tuple(record.get("config_id", ())), record.get("budget"))
+        if record["type"] == "job":
+            open_jobs[key] = record
+        elif record["type"] == "result":
+            open_jobs.pop(key, None)
+            extras = {k for k in open_jobs if k[0][0] >= ITERATIONS}
+            if len(extras) >= 2:
+                journal.write_text("".join(lines[:number + 1]))
+                return extras
+    raise AssertionError("no moment with two extra jobs running")
+
+
+@pytest.mark.parametrize("workers", [WORKERS, 1])
+def test_a_resume_drops_the_extra_jobs_that_ran_at_the_kill(tmp_path, workers):
+    """The extra jobs running at a kill only used idle time of the session that ended: a resume,
+    on as many workers or on one, drops them (journaled, so a replay drops them too) instead of
+    running them first (helper-61 measured 4 such jobs taking 29% of a serial resume). The run's
+    own evaluations are still the uninterrupted run's, each once."""
+    whole = run(make(tmp_path / "whole"))
+    extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
+    resumed = simulate(make(tmp_path / "cut"), n_iterations=ITERATIONS, worker=loss, n_workers=workers,
+                       duration=duration, resume=True)
+    records = read_journal(tmp_path / "cut")
+    last_session = max(i for i, record in enumerate(records) if record["type"] == "session")
+    after = records[last_session:]
+    dropped = {(tuple(r["config_id"]), r["budget"]) for r in after if r["type"] == "dropped"}
+    assert dropped == extras
+    assert not [r for r in after if r["type"] in ("resubmit", "job", "result")
+                and (tuple(r["config_id"]), r["budget"]) in extras]
+    done = evaluations(resumed)
+    assert len(set(done)) == len(done) and not extras & set(done)
+    assert sorted(evaluations(resumed, ITERATIONS)) == sorted(evaluations(whole, ITERATIONS))
+    again = make(tmp_path / "cut").make_optimizer(ITERATIONS)
+    state, pending = mpibohb.replay.replay(again, records)
+    assert again.finished and not pending and state.state == "finished"
+    status = run_cli("status", str(tmp_path / "cut"))
+    assert status.returncode == 0 and "running" not in status.stdout.split("\n", 1)[0], status.stdout
+
+
+def test_a_longer_resume_runs_the_open_jobs_of_the_brackets_it_adopts(tmp_path):
+    """A resume with more iterations adopts the extra brackets as its own: their open jobs are the
+    run's own now, so they run again instead of being dropped."""
+    run(make(tmp_path / "whole"))
+    extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
+    longer = 1 + max(key[0][0] for key in extras)
+    resumed = run(make(tmp_path / "cut"), n_iterations=longer, resume=True)
+    records = read_journal(tmp_path / "cut")
+    assert not [r for r in records if r["type"] == "dropped"]
+    assert extras <= set(evaluations(resumed))
+
+
+def test_a_replay_refuses_a_drop_of_a_job_the_run_needs(tmp_path):
+    run(make(tmp_path / "run", keep_busy=False), n_iterations=2)
+    records = read_journal(tmp_path / "run")
+    job = next(record for record in records if record["type"] == "job")
+    cut = records[:records.index(job) + 1]
+    cut.append({"type": "dropped", "config_id": job["config_id"], "budget": job["budget"], "reason": "edited",
+                "time": job["submitted"]})
+    with pytest.raises(JournalError, match="drops .* which this optimizer needs"):
+        mpibohb.replay.replay(make(tmp_path / "run", keep_busy=False).make_optimizer(2), cut)

@@ -60,6 +60,21 @@ class Schedule(Protocol):
         gives it the same figures."""
         ...
 
+    def unneeded_jobs(self) -> list[Job]:
+        """The jobs handed out and not finished that the run no longer needs (``keep_busy``'s extra
+        jobs, asked for at a session's start, after it adopted the extra brackets within its
+        iterations): a resume drops them instead of running them again."""
+        ...
+
+    def drop(self, job: Job) -> None:
+        """``job``, one of :meth:`unneeded_jobs`, will not run: its configuration is not promoted
+        from there, and the policy does not wait for it.
+
+        Raises:
+            ValueError: ``job`` is not one of :meth:`unneeded_jobs`.
+        """
+        ...
+
     def pop_notices(self) -> list[str]:
         """Progress lines the policy has for the log since the last call."""
         ...

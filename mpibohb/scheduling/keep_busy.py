@@ -27,13 +27,17 @@ Hand-out moments are the journal's, so a resume replays every decision; an ask t
 nothing is not journaled, so it leaves no trace.
 
 Extra brackets keep their iteration numbers; a resume with more iterations adopts them as its
-own, so an extended run continues them where they stand.
+own, so an extended run continues them where they stand. The extra jobs that ran when a session
+ended and are not adopted are dropped at the next session's start (:meth:`KeepBusy.unneeded_jobs`;
+the journal records each drop, so that a replay drops the same): running them again would delay
+the resumed run's own jobs for work the run does not need.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -106,6 +110,29 @@ class KeepBusy(Asynchronous):
                     self._own_running(key, now + seconds)
             elif key in self._extra_running:
                 self._extra_running[key] = None if now is None else now + seconds
+
+    def unneeded_jobs(self) -> list[Job]:
+        """The extra jobs that run (at a session's start: those that ran when the last session
+        ended, and are not of a bracket this session adopted): a resume drops them, since they
+        only used the idle time of a session that has ended."""
+        return [self._job_of(key) for key in self._extra_running]
+
+    def drop(self, job: Job) -> None:
+        """``job``, an extra job that runs, will not: its configuration counts as failed in its extra
+        bracket (never promoted from there), and the model does not see it.
+
+        Raises:
+            ValueError: ``job`` is not an extra job that runs.
+        """
+        if (job.config_id, job.budget) not in self._extra_running:
+            raise ValueError(f"{job.config_id} at budget {job.budget:g} is not an extra job that runs: it cannot be "
+                             "dropped")
+        self.record(job, math.inf)
+
+    def _job_of(self, key: JobKey) -> Job:
+        config_id, budget = key
+        bracket = self.brackets[config_id[0]]
+        return bracket.job(config_id[2], bracket.plan.budgets.index(budget))
 
     def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """The run's own next job; else, while its own jobs run, an extra one predicted to end before

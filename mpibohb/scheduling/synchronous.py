@@ -80,6 +80,18 @@ class Synchronous:
     def _stage_changed(self) -> None:
         """Hook: a bracket moved to its next stage."""
 
+    def unneeded_jobs(self) -> list[Job]:
+        """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
+        return []
+
+    def drop(self, job: Job) -> None:
+        """Refused: the run needs every job it handed out.
+
+        Raises:
+            ValueError: always.
+        """
+        raise ValueError(f"{job.config_id} at budget {job.budget:g} is one of the run's own jobs: it cannot be dropped")
+
     def pop_notices(self) -> list[str]:
         """Progress lines for the log since the last call."""
         notices, self._notices = self._notices, []
