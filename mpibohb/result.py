@@ -160,13 +160,12 @@ class Result:
             non_decreasing_budget: a run on a smaller budget never replaces the incumbent.
 
         Returns:
-            ``{"config_ids", "times_finished", "budgets", "losses"}``, one entry per change, the
-            last incumbent repeated at the time of the last finished run.
+            ``{"config_ids", "times_finished", "budgets", "losses"}``, one entry per change, and
+            the last incumbent repeated at the time of the last finished run, failed ones
+            included, unless that run's loss is the incumbent's (HpBandSter's closing point).
         """
-        runs = [r for r in self.runs if r.loss is not None]
-        if not all_budgets:
-            runs = [r for r in runs if r.budget == self.settings.get("max_budget")]
-        runs.sort(key=lambda r: r.time_stamps["finished"])
+        runs = sorted((r for r in self.runs if all_budgets or r.budget == self.settings.get("max_budget")),
+                      key=lambda r: r.time_stamps["finished"])
         trajectory: dict[str, list[Any]] = {"config_ids": [], "times_finished": [], "budgets": [], "losses": []}
         best_loss, best_budget = math.inf, -math.inf
         for run, loss in ((r, r.loss) for r in runs if r.loss is not None):
@@ -176,7 +175,7 @@ class Result:
             if better:
                 best_loss, best_budget = loss, run.budget
                 _append(trajectory, run.config_id, run.time_stamps["finished"], run.budget, loss)
-        if runs and trajectory["times_finished"][-1] != runs[-1].time_stamps["finished"]:
+        if trajectory["losses"] and runs[-1].loss != best_loss:
             last = trajectory
             _append(trajectory, last["config_ids"][-1], runs[-1].time_stamps["finished"],
                     last["budgets"][-1], last["losses"][-1])

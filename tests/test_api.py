@@ -814,3 +814,33 @@ def test_hpbandsters_connection_arguments_are_said_to_be_ignored_once_per_job(ra
     with caplog.at_level(logging.INFO, logger="mpibohb"):
         small_bohb(run_id="exp", nameserver="127.0.0.1")
     assert ("ignoring HpBandSter arguments ['nameserver', 'run_id']" in caplog.text) is said
+
+
+def _runs(*rows: tuple) -> Result:
+    """A Result of ``(config_id index, budget, loss or None, finished)`` rows."""
+    runs = [Run((0, 0, index), budget, loss, None, {"submitted": finished - 1, "started": finished - 1,
+                                                    "finished": finished}, None if loss is not None else "failed")
+            for index, budget, loss, finished in rows]
+    id2config = {run.config_id: {"config": {"x": run.config_id[2]}, "config_info": {}} for run in runs}
+    return Result(runs, id2config, {"min_budget": 1, "max_budget": 9, "eta": 3})
+
+
+@pytest.mark.parametrize("rows, times, losses", [
+    # the last run failed after the incumbent: its time closes the trajectory
+    (((0, 1, 0.5, 1.0), (1, 9, 0.3, 2.0), (2, 9, None, 3.0)), [1.0, 2.0, 3.0], [0.5, 0.3, 0.3]),
+    # the last run has the incumbent's loss (another configuration): no closing point
+    (((0, 1, 0.5, 1.0), (1, 9, 0.3, 2.0), (2, 9, 0.3, 3.0)), [1.0, 2.0], [0.5, 0.3]),
+    # the last run is the incumbent
+    (((0, 1, 0.5, 1.0), (1, 9, 0.7, 2.0), (2, 9, 0.2, 3.0)), [1.0, 2.0, 3.0], [0.5, 0.7, 0.2]),
+    # a worse run last, then a failed one: HpBandSter closes at the failed one's time
+    (((0, 9, 0.2, 1.0), (1, 9, 0.6, 2.0), (2, 1, None, 3.0)), [1.0, 3.0], [0.2, 0.2]),
+    # nothing succeeded
+    (((0, 1, None, 1.0), (1, 9, None, 2.0)), [], []),
+])
+def test_the_incumbent_trajectory_closes_as_hpbandsters(rows, times, losses):
+    """HpBandSter's ``get_incumbent_trajectory`` closes with the last incumbent at the time of the
+    last run, failed ones included, unless that run's loss is the incumbent's; it crashes when
+    nothing succeeded, where this returns empty lists. (The expected lists were checked against
+    HpBandSter 0.7.4's own function on the same runs.)"""
+    trajectory = _runs(*rows).get_incumbent_trajectory()
+    assert trajectory["times_finished"] == times and trajectory["losses"] == losses
