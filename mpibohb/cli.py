@@ -186,6 +186,9 @@ def format_status(status: dict[str, Any]) -> str:
         state += f" {_elsewhere_phrase(status)}" if writer == liveness.WRITER_ELSEWHERE else ""
         state += " (no .lock names its process, so whether it is alive cannot be told: it may have been " \
             "killed, or the directory copied)" if writer == liveness.WRITER_UNKNOWN else ""
+    if status.get("resuming_pid") is not None:
+        holder = "a process" if status["resuming_pid"] < 0 else f"process {status['resuming_pid']}"
+        state += f"; {holder} holds its lock now: a resume is starting (it replays the journal first)"
     successful = status["finished"] - status["failed"]
     running = "running" if status["state"] == "running" and writer != liveness.WRITER_GONE else "unfinished"
     lines = [f"run {status['run_dir']}: {state}", _run_time_line(status),

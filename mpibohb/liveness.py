@@ -35,8 +35,18 @@ def writer_of(run_dir: str | Path, session_starts: list[Any]) -> dict[str, Any]:
     return {"writer": _writer(path, pid, host), "writer_pid": pid, "writer_host": host}
 
 
+def locking_pid(run_dir: str | Path) -> int | None:
+    """The pid of a process of this host that holds the run directory's lock now (-1: one that
+    ``/proc/locks`` does not name), ``None`` when none does or this cannot be told: for a run the
+    journal says has stopped or finished, a resume that is starting (it replays the journal before
+    it writes anything)."""
+    path = Path(run_dir) / LOCK
+    holder = flock_holder(path.parent)
+    return holder if holder is not None else flock_holder(path)
+
+
 def _writer(path: Path, pid: int | None, host: str | None) -> str:
-    if flock_holder(path.parent) is not None or flock_holder(path) is not None:  # the run directory or .lock
+    if locking_pid(path.parent) is not None:
         return WRITER_ALIVE
     if pid is None:
         return WRITER_UNKNOWN

@@ -20,7 +20,8 @@ from .result import (
     result_from_state,
 )
 
-_NO_WRITER = {"writer": None, "writer_pid": None, "writer_host": None, "ended_by_watchdog": False}
+_NO_WRITER = {"writer": None, "writer_pid": None, "writer_host": None, "ended_by_watchdog": False,
+              "resuming_pid": None}
 
 
 def load_run(run_dir: str | Path) -> tuple[RunState, Result]:
@@ -57,10 +58,12 @@ def writer_status(run_dir: str | Path, state: RunState) -> dict[str, Any]:
     """Whether the process writing a running run is still there, without touching the run.
 
     Returns ``{"writer": ..., "writer_pid": pid or None, "writer_host": host or None,
-    "ended_by_watchdog": bool}`` (the last record is a serial job its watchdog failed before it
-    ended the process, :data:`~mpibohb.executors.serial.STUCK_ENDS_PROCESS`); ``writer``
-    is ``None`` unless the journal says the run is running (:attr:`RunState.state`), else one of
-    (see :mod:`mpibohb.liveness`)
+    "ended_by_watchdog": bool, "resuming_pid": pid or None}``: ``ended_by_watchdog``, the last
+    record is a serial job its watchdog failed before it ended the process
+    (:data:`~mpibohb.executors.serial.STUCK_ENDS_PROCESS`); ``resuming_pid``, for a run the journal
+    says has stopped or finished, a process of this host that holds its lock (a resume replaying
+    the journal; -1 when ``/proc/locks`` names no pid); ``writer`` is ``None`` unless the journal
+    says the run is running (:attr:`RunState.state`), else one of (see :mod:`mpibohb.liveness`)
 
     * ``"alive"``: its process exists on this host, or a process here holds the lock;
     * ``"gone"``: the lock file names a process of this host that no longer exists (or is a
@@ -72,8 +75,9 @@ def writer_status(run_dir: str | Path, state: RunState) -> dict[str, Any]:
     It only reads, never takes the run's lock (:mod:`mpibohb.liveness` says why and how).
     """
     if state.state != "running":
-        return dict(_NO_WRITER)
+        return dict(_NO_WRITER, resuming_pid=liveness.locking_pid(run_dir))
     writer = liveness.writer_of(run_dir, [session.get("started") for session in state.sessions])
+    writer["resuming_pid"] = None
     last_error = state.results[-1][0].get("error") if state.results else None
     writer["ended_by_watchdog"] = (writer["writer"] == liveness.WRITER_GONE and isinstance(last_error, str)
                                    and STUCK_ENDS_PROCESS in last_error)

@@ -217,6 +217,21 @@ def resumed_copy(run_dir: Path, to: Path, pause: float, stopped: bool) -> list[d
     return records
 
 
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="tells a lock's holder from /proc/locks (Linux)")
+def test_status_of_a_finished_run_that_a_resume_is_replaying(finished: dict[str, Any], tmp_path: Path) -> None:
+    """A resume replays the journal before it writes anything, so the journal still ends with the
+    run's ``end``: status names the process that holds the lock, instead of only "finished"."""
+    replaying = copy_run(finished["run_dir"], tmp_path / "replaying", f"{os.getpid()}@{socket.gethostname()}")
+    with open(replaying / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        as_json, text = run_cli_many(["status", "--json", replaying], ["status", replaying])
+    status = json.loads(ok(as_json))
+    assert (status["state"], status["resuming_pid"]) == ("finished", os.getpid())
+    assert ok(text).splitlines()[0] == f"run {replaying}: finished; process {os.getpid()} holds its lock now: a " \
+                                       "resume is starting (it replays the journal first)"
+    assert finished["status_json"]["resuming_pid"] is None
+
+
 def test_status_run_time_leaves_out_the_pause_between_sessions(finished: dict[str, Any], tmp_path: Path) -> None:
     runs = {"single": finished["run_dir"]}
     for name, stopped in (("stopped", True), ("killed", False)):
