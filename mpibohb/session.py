@@ -413,8 +413,8 @@ def _drop_unneeded(optimizer: Optimizer, recorder: RunRecorder, replayed: list[P
     for job in dropped:
         recorder.journal(dropped_record(job, "an extra job (keep_busy) that ran when the last session ended: the "
                                              "run does not need it", now))
-    logger.info("%d extra jobs (keep_busy) that ran when the last session ended are not run again: they used idle "
-                "time of that session, and the run does not need them", len(dropped))
+    logger.info("keep_busy: the extra jobs that ran when the last session ended are not run again (%d; they used "
+                "its idle time, and the run does not need them)", len(dropped))
     keys = {(job.config_id, job.budget) for job in dropped}
     return [entry for entry in replayed if (entry.job.config_id, entry.job.budget) not in keys]
 

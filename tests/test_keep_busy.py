@@ -14,7 +14,7 @@ import pytest
 from cli_in_process import run_cli
 
 import mpibohb.replay
-from mpibohb import HyperBand, simulate
+from mpibohb import BOHB, HyperBand, simulate
 from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.executors.threads import ThreadExecutor
 from mpibohb.journal import JournalError, read_journal
@@ -254,6 +254,41 @@ def test_a_longer_resume_runs_the_open_jobs_of_the_brackets_it_adopts(tmp_path):
     records = read_journal(tmp_path / "cut")
     assert not [r for r in records if r["type"] == "dropped"]
     assert extras <= set(evaluations(resumed))
+
+
+def test_a_later_resume_that_adopts_a_dropped_job_runs_it(tmp_path):
+    """A drop at one resume, then a resume with more iterations that adopts the dropped jobs'
+    bracket: they are the run's own now and run, so the run has Hyperband's numbers per budget
+    (a review found them left out: one fewer at budgets 1 and 3)."""
+    run(make(tmp_path / "whole"))
+    extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
+    run(make(tmp_path / "cut"), resume=True)
+    assert {(tuple(r["config_id"]), r["budget"]) for r in read_journal(tmp_path / "cut") if r["type"] == "dropped"} \
+        == extras
+    longer = 1 + max(key[0][0] for key in extras)
+    extended = run(make(tmp_path / "cut"), n_iterations=longer, resume=True)
+    done = evaluations(extended)
+    assert len(set(done)) == len(done) and extras <= set(done)
+    assert Counter(budget for _, budget in evaluations(extended, longer)) == runs_per_budget(longer, 1, 27, 3)
+    again = make(tmp_path / "cut").make_optimizer(longer)
+    state, pending = mpibohb.replay.replay(again, read_journal(tmp_path / "cut"))
+    assert again.finished and not pending
+
+
+def test_a_dropped_configuration_no_longer_counts_as_running_in_the_model(tmp_path):
+    """BOHB's model counts its proposals as running until their results come (the constant liar);
+    a dropped one has no result to come, so the drop ends it: a finished run holds none."""
+    def bohb(run_dir: Path) -> BOHB:
+        return BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                    keep_busy=True, run_dir=run_dir)
+
+    run(bohb(tmp_path / "whole"))
+    extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
+    assert any(key[1] == 1 for key in extras)  # a new configuration among them, which the model proposed
+    run(bohb(tmp_path / "cut"), resume=True)
+    replayed = bohb(tmp_path / "cut").make_optimizer(ITERATIONS)
+    mpibohb.replay.replay(replayed, read_journal(tmp_path / "cut"))
+    assert replayed.finished and replayed.num_running == 0 and len(replayed.sampler.running) == 0
 
 
 def test_a_replay_refuses_a_drop_of_a_job_the_run_needs(tmp_path):

@@ -27,3 +27,8 @@ class Sampler(Protocol):
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Learn that the configuration ``vector`` scored ``loss`` at ``budget`` (inf: failed)."""
         ...
+
+    def withdraw(self, vector: np.ndarray, budget: float) -> None:
+        """The configuration ``vector`` will not run at ``budget`` after all (a job dropped at a
+        resume): if it was proposed there, it no longer counts as running."""
+        ...

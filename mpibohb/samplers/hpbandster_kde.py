@@ -111,6 +111,9 @@ class KDESampler:
         if self._model is None or budget >= self._model.budget:
             self._stale_budgets.add(budget)
 
+    def withdraw(self, vector: np.ndarray, budget: float) -> None:
+        """HpBandSter's model keeps no running configurations."""
+
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
         model = self.current_model(rng)

@@ -31,3 +31,6 @@ class RandomSampler:
 
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Random search learns nothing."""
+
+    def withdraw(self, vector: np.ndarray, budget: float) -> None:
+        """Random search keeps no running configurations."""

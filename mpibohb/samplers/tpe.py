@@ -283,6 +283,10 @@ class ParzenSampler:
         if self.settings.budget_rule != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
             self._stale_budgets.add(budget)
 
+    def withdraw(self, vector: np.ndarray, budget: float) -> None:
+        """A proposal for ``budget`` will not run after all: it no longer counts as running."""
+        self.running.remove(np.asarray(vector, dtype=float)[self._model_indices], budget)
+
     def _record_latest(self, model_vector: np.ndarray, budget: float, loss: float) -> None:
         """Keep, per configuration, its result on the largest budget (the latest of equal budgets)."""
         key = model_vector.tobytes()

@@ -66,9 +66,9 @@ class Schedule(Protocol):
         iterations): a resume drops them instead of running them again."""
         ...
 
-    def drop(self, job: Job) -> None:
-        """``job``, one of :meth:`unneeded_jobs`, will not run: its configuration is not promoted
-        from there, and the policy does not wait for it.
+    def drop(self, job: Job) -> np.ndarray:
+        """``job``, one of :meth:`unneeded_jobs`, will not run (the policy does not wait for it);
+        its configuration's vector.
 
         Raises:
             ValueError: ``job`` is not one of :meth:`unneeded_jobs`.

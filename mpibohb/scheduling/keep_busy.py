@@ -30,14 +30,15 @@ Extra brackets keep their iteration numbers; a resume with more iterations adopt
 own, so an extended run continues them where they stand. The extra jobs that ran when a session
 ended and are not adopted are dropped at the next session's start (:meth:`KeepBusy.unneeded_jobs`;
 the journal records each drop, so that a replay drops the same): running them again would delay
-the resumed run's own jobs for work the run does not need.
+the resumed run's own jobs for work the run does not need. A session that adopts the bracket of a
+dropped job later hands it out again first, as one of the run's own.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-import math
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -87,6 +88,8 @@ class KeepBusy(Asynchronous):
         self._factor: dict[ConfigId, float] = {}  # a configuration's latest run time / its group's mean
         self._factors: list[float] = []  # sorted: the first factor of each configuration
         self.extra_jobs = 0
+        self._dropped: dict[int, list[Job]] = {}  # extra iteration -> its jobs dropped at a session's start
+        self._again: deque[Job] = deque()  # dropped jobs of adopted brackets: handed out first
 
     @property
     def finished(self) -> bool:
@@ -117,17 +120,24 @@ class KeepBusy(Asynchronous):
         only used the idle time of a session that has ended."""
         return [self._job_of(key) for key in self._extra_running]
 
-    def drop(self, job: Job) -> None:
-        """``job``, an extra job that runs, will not: its configuration counts as failed in its extra
-        bracket (never promoted from there), and the model does not see it.
+    def drop(self, job: Job) -> np.ndarray:
+        """``job``, an extra job that runs, will not; its configuration's vector. Its extra bracket
+        keeps it as handed out, unfinished: a session that adopts the bracket hands it out again
+        first (as the run's own), and until then nothing waits for it.
 
         Raises:
             ValueError: ``job`` is not an extra job that runs.
         """
-        if (job.config_id, job.budget) not in self._extra_running:
+        key = (job.config_id, job.budget)
+        if key not in self._extra_running:
             raise ValueError(f"{job.config_id} at budget {job.budget:g} is not an extra job that runs: it cannot be "
                              "dropped")
-        self.record(job, math.inf)
+        del self._extra_running[key]
+        self._seconds.pop(key, None)
+        iteration = job.config_id[0]
+        self._extra_budget[iteration] -= job.budget  # handed out no more: an adoption counts it when it runs
+        self._dropped.setdefault(iteration, []).append(job)
+        return self.brackets[iteration].proposals[job.config_id[2]].vector
 
     def _job_of(self, key: JobKey) -> Job:
         config_id, budget = key
@@ -138,6 +148,12 @@ class KeepBusy(Asynchronous):
         """The run's own next job; else, while its own jobs run, an extra one predicted to end before
         they do; else ``None`` (then :attr:`wake_at` may say when to ask again)."""
         self.wake_at = None
+        if self._again:
+            again = self._again.popleft()
+            if self._tail is not None:
+                self._tail.handed_out += again.budget
+            self._started(again, now, extra=False)
+            return again
         job = super().next_job(rng, now)
         if job is not None:
             self._started(job, now, extra=False)
@@ -327,6 +343,7 @@ class KeepBusy(Asynchronous):
             end = self._extra_running.pop(key)
             if end is not None:
                 self._own_running(key, end)
+        self._again.extend(self._dropped.pop(iteration, []))
 
 
 class _DueBrackets:

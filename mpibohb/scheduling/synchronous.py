@@ -84,7 +84,7 @@ class Synchronous:
         """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
         return []
 
-    def drop(self, job: Job) -> None:
+    def drop(self, job: Job) -> np.ndarray:
         """Refused: the run needs every job it handed out.
 
         Raises:
