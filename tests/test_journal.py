@@ -26,6 +26,7 @@ from mpibohb.journal import (
     interrupted_record,
     job_record,
     kind_of,
+    dropped_record,
     lost_record,
     read_journal,
     reinstated_record,
@@ -65,7 +66,7 @@ def handed(job: Job, when: float = 3.0, worker: str = "w1", resubmit: bool = Fal
 
 def test_the_kinds_keep_the_strings_old_journals_hold() -> None:
     assert [kind.value for kind in Kind] == ["header", "session", "job", "resubmit", "result", "stop", "end",
-                                              "retry", "interrupted", "retired", "reinstated", "lost"]
+                                              "retry", "interrupted", "retired", "reinstated", "lost", "dropped"]
     assert set(RECORDS) == set(Kind)
     assert kind_of({"type": "result"}) is Kind.RESULT and kind_of({"type": "later"}) is None
 
@@ -73,7 +74,7 @@ def test_the_kinds_keep_the_strings_old_journals_hold() -> None:
 def test_each_constructor_writes_the_fields_of_its_kind_in_the_table() -> None:
     records = [header(), session(), handed(A), handed(A, resubmit=True), ok(A), stop_record(15), end_record(),
                retry_record(A, "w1", "ValueError"), interrupted_record(A, "w1", 15), retired_record("w1", "why"),
-               reinstated_record("w1"), lost_record("w1", "ended", A)]
+               reinstated_record("w1"), lost_record("w1", "ended", A), dropped_record(A, "not needed")]
     assert [kind_of(record) for record in records] == list(Kind)
     for record in records:
         kind = kind_of(record)
@@ -94,6 +95,15 @@ def test_fold_pairs_results_with_hand_outs_and_keeps_open_jobs_in_hand_out_order
     assert state.handed_out[((0, 0, 2), 1.0)].submitted == 10.0 and state.handed_out[((0, 0, 2), 1.0)].worker == "w3"
     assert list(state.configs) == [(0, 0, 0), (0, 0, 1), (0, 0, 2)]
     assert state.state == "running" and len(state.sessions) == 2
+
+
+def test_a_dropped_job_is_no_longer_open_and_its_session_death_is_not_counted() -> None:
+    seen = []
+    state = fold([header(), session(), handed(A), handed(B), session(), dropped_record(A, "not needed"),
+                  handed(B, resubmit=True), session()],
+                 on_dropped=lambda record, opened: seen.append((record["config_id"], opened is not None)))
+    assert list(state.open_jobs) == [((0, 0, 1), 1.0)] and state.open_jobs[((0, 0, 1), 1.0)].deaths == 2
+    assert seen == [([0, 0, 0], True)] and not state.results
 
 
 def test_deaths_count_single_process_sessions_that_ended_without_a_stop() -> None:
