@@ -61,7 +61,7 @@ import numpy as np
 from ..brackets import AsyncBracket, ConfigId, Job, PlanFunction
 from ..samplers import Sampler
 from .run_times import RunTimeSpread
-from .synchronous import TailPlan
+from .synchronous import EveryJobNeeded, TailPlan
 
 # The tail starts once the budget left per worker no longer covers this many longest chains: budget
 # stands in for run time, and with run times spread per configuration the single jobs at the
@@ -81,7 +81,7 @@ PREDICTABLE_SPREAD = 0.35
 MIN_TIMED = 20
 
 
-class Asynchronous:
+class Asynchronous(EveryJobNeeded):
     """Which job next, asynchronously (see the module's text). Its choices depend on the seed, the
     order of results, and each session's workers and iterations (the tail rule)."""
 
@@ -225,18 +225,6 @@ class Asynchronous:
 
     def _bracket_ended(self, iteration: int) -> None:
         self._open -= 1
-
-    def unneeded_jobs(self) -> list[Job]:
-        """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
-        return []
-
-    def drop(self, job: Job) -> np.ndarray:
-        """Refused: the run needs every job it handed out.
-
-        Raises:
-            ValueError: always.
-        """
-        raise ValueError(f"{job.config_id} at budget {job.budget:g} is one of the run's own jobs: it cannot be dropped")
 
     def pop_notices(self) -> list[str]:
         """Progress lines for the log since the last call: the start of a tail, in which order."""

@@ -11,7 +11,23 @@ from ..brackets import Bracket, ConfigId, Job, PlanFunction
 from ..samplers import Sampler
 
 
-class Synchronous:
+class EveryJobNeeded:
+    """A policy whose every job handed out is the run's own: none is dropped at a resume."""
+
+    def unneeded_jobs(self) -> list[Job]:
+        """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
+        return []
+
+    def drop(self, job: Job) -> np.ndarray:
+        """Refused: the run needs every job it handed out.
+
+        Raises:
+            ValueError: always.
+        """
+        raise ValueError(f"{job.config_id} at budget {job.budget:g} is one of the run's own jobs: it cannot be dropped")
+
+
+class Synchronous(EveryJobNeeded):
     """HpBandSter's rule: the oldest open bracket's next job; a new bracket starts only when every
     open one waits for results (up to the session's iterations)."""
 
@@ -79,18 +95,6 @@ class Synchronous:
 
     def _stage_changed(self) -> None:
         """Hook: a bracket moved to its next stage."""
-
-    def unneeded_jobs(self) -> list[Job]:
-        """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
-        return []
-
-    def drop(self, job: Job) -> np.ndarray:
-        """Refused: the run needs every job it handed out.
-
-        Raises:
-            ValueError: always.
-        """
-        raise ValueError(f"{job.config_id} at budget {job.budget:g} is one of the run's own jobs: it cannot be dropped")
 
     def pop_notices(self) -> list[str]:
         """Progress lines for the log since the last call."""
