@@ -35,16 +35,17 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   eight problems that train no model (Hartmann 6 0.077 against 0.122, counting ones N = 32 0.187
   against 0.236), equal on Branin; on Hartmann 3 worse in the mean by one run of the hundred
   that ended in the other basin (medians 0.0030 and 0.0033). Serially the quantile ranking was
-  worse on counting ones N = 8, 16 and 32 (BENCHMARKS.md, "Ranked by quantile while
-  configurations run"). It overrides ``budget_rule`` while configurations run; ``None`` keeps
+  worse on counting ones N = 8, 16 and 32 (docs/benchmarks/experiments.md, "Ranked by quantile
+  while configurations run"). It overrides ``budget_rule`` while configurations run; ``None`` keeps
   ``budget_rule`` throughout;
 * ``running_trend_share=0.25``: while configurations it proposed are running (never serially), that
   share of the candidates is moved by the good set's trend, the mean of its best quarter less the
   mean of all of it, per continuous dimension (``good_set_trend``), before the ratio ranks them:
   on many workers the good set follows a slope more slowly than its spread shrinks (Hartmann 3 on
-  32 workers, BENCHMARKS.md), and the moved candidates reach ahead of it. Measured with 32
-  simulated workers, 100 seeds, against no moved candidates: see BENCHMARKS.md, "The good set's
-  trend while configurations run" (a share of 0.5 was worse on Branin);
+  32 workers, docs/benchmarks/experiments.md), and the moved candidates reach ahead of it. Measured
+  with 32 simulated workers, 100 seeds, against no moved candidates: see
+  docs/benchmarks/experiments.md, "The good set's trend while configurations run" (a share of 0.5
+  was worse on Branin);
 * ``multivariate=False``: candidates are drawn from, and ranked by, the product of each density's
   one-dimensional marginals (``parzen.ProductOfMarginals``), as Optuna's TPE does by default, so the
   ratio is a product of one ratio per dimension; ``True``: the joint densities, as BOHB's KDE. Near
@@ -59,7 +60,8 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   ``max_good_points`` (100; Optuna caps it at 25, which from 250 configurations on made Branin
   worse, serially and on 32 workers, and with the constant liar also Hartmann 6 in 20 dimensions;
   100 binds from 1,000 configurations on and keeps a proposal at 10,000 observations within twice
-  the cost of HpBandSter's model: 0.57 against 0.34 ms, uncapped 0.78; BENCHMARKS.md), the bad set
+  the cost of HpBandSter's model: 0.57 against 0.34 ms, uncapped 0.78; docs/benchmarks/experiments.md,
+  "The constant liar and a larger good set"), the bad set
   all the rest; ``"hpbandster"``: HpBandSter's sizes, each set
   at least ``min_points_in_model``;
 * ``constant_liar=True``: while configurations it proposed are running, the bad density that ranks
