@@ -63,9 +63,8 @@ class Optimizer:
         Raises:
             ValueError: the policy needs ``job``'s result.
         """
-        vector = self.schedule.drop(job)
+        self.schedule.drop(job)
         self.num_running -= 1
-        self.sampler.withdraw(vector, job.budget)
 
     def ask(self, now: float | None = None) -> Job | None:
         """The next job, or ``None`` when nothing can be handed out now. ``now``: the time stamp the

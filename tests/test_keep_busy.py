@@ -291,6 +291,59 @@ def test_a_dropped_configuration_no_longer_counts_as_running_in_the_model(tmp_pa
     assert replayed.finished and replayed.num_running == 0 and len(replayed.sampler.running) == 0
 
 
+def test_a_rerun_dropped_proposal_counts_as_running_in_the_model_again(tmp_path):
+    """A dropped proposal that an adoption hands out again runs: the model counts it as running
+    again until its result comes (a review found it left out of the constant liar)."""
+    def bohb(run_dir: Path) -> BOHB:
+        return BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                    keep_busy=True, run_dir=run_dir)
+
+    run(bohb(tmp_path / "whole"))
+    extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
+    run(bohb(tmp_path / "cut"), resume=True)
+    longer = 1 + max(key[0][0] for key in extras)
+    run(bohb(tmp_path / "cut"), n_iterations=longer, resume=True)
+    records = read_journal(tmp_path / "cut")
+    last_session = max(i for i, record in enumerate(records) if record["type"] == "session")
+    rerun = [i for i, r in enumerate(records) if i > last_session and r["type"] == "job"
+             and (tuple(r["config_id"]), r["budget"]) in extras]
+    assert len(rerun) == len(extras)
+    optimizer = bohb(tmp_path / "cut").make_optimizer(longer)
+    state, _ = mpibohb.replay.replay(optimizer, records[:max(rerun) + 1])
+    proposals = [key for key in state.open_jobs if key[1] == 1.0]
+    assert any(key in extras for key in proposals) and len(optimizer.sampler.running) == len(proposals)
+
+
+def test_an_adopted_bracket_that_is_not_full_is_filled(tmp_path):
+    """An extension adopts the extra bracket being filled while its own bracket being filled is not
+    full (the session before, an extension too, was killed while it filled it): the adopted
+    bracket is filled next. A review found it left unfilled and the run waiting for it for ever
+    ("the optimizer waits for results but no job is running")."""
+    run_dir = tmp_path / "run"
+
+    def session(n_iterations: int, resume: bool = True):
+        return simulate(make(run_dir), n_iterations=n_iterations, worker=loss, n_workers=16, duration=duration,
+                        resume=resume)
+
+    session(4, resume=False)
+    replayed = make(run_dir).make_optimizer(200)
+    mpibohb.replay.replay(replayed, read_journal(run_dir))
+    filling = replayed.schedule._extra_filling
+    assert filling is not None and not filling.full
+    session(4 + 1 + (filling.iteration - 5) // 2)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    records = read_journal(run_dir)
+    last_session = max(i for i, record in enumerate(records) if record["type"] == "session")
+    before = {r["config_id"][0] for r in records[:last_session] if r["type"] == "job"}
+    cut = next(i for i, r in enumerate(records) if i > last_session and r["type"] == "job"
+               and r["config_id"][0] not in before and r["config_id"][0] % 4 != 3)  # a bracket of several
+    journal.write_text("".join(lines[:cut + 1]))  # killed while it filled its own bracket
+    longer = filling.iteration + 1
+    extended = session(longer)
+    assert Counter(budget for _, budget in evaluations(extended, longer)) == runs_per_budget(longer, 1, 27, 3)
+
+
 def test_a_replay_refuses_a_drop_of_a_job_the_run_needs(tmp_path):
     run(make(tmp_path / "run", keep_busy=False), n_iterations=2)
     records = read_journal(tmp_path / "run")

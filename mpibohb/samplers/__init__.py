@@ -29,6 +29,11 @@ class Sampler(Protocol):
         ...
 
     def withdraw(self, vector: np.ndarray, budget: float) -> None:
-        """The configuration ``vector`` will not run at ``budget`` after all (a job dropped at a
-        resume): if it was proposed there, it no longer counts as running."""
+        """The configuration ``vector``, proposed for ``budget``, will not run there after all (a
+        job dropped at a resume): it no longer counts as running."""
+        ...
+
+    def restore(self, vector: np.ndarray, budget: float) -> None:
+        """The configuration ``vector``, proposed for ``budget`` and withdrawn, runs there after all
+        (a dropped job handed out again): it counts as running again."""
         ...

@@ -114,6 +114,9 @@ class KDESampler:
     def withdraw(self, vector: np.ndarray, budget: float) -> None:
         """HpBandSter's model keeps no running configurations."""
 
+    def restore(self, vector: np.ndarray, budget: float) -> None:
+        """HpBandSter's model keeps no running configurations."""
+
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability ``random_fraction``."""
         model = self.current_model(rng)

@@ -34,3 +34,6 @@ class RandomSampler:
 
     def withdraw(self, vector: np.ndarray, budget: float) -> None:
         """Random search keeps no running configurations."""
+
+    def restore(self, vector: np.ndarray, budget: float) -> None:
+        """Random search keeps no running configurations."""

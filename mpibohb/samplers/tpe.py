@@ -289,6 +289,10 @@ class ParzenSampler:
         """A proposal for ``budget`` will not run after all: it no longer counts as running."""
         self.running.remove(np.asarray(vector, dtype=float)[self._model_indices], budget)
 
+    def restore(self, vector: np.ndarray, budget: float) -> None:
+        """A withdrawn proposal for ``budget`` runs after all: it counts as running again."""
+        self.running.add(np.asarray(vector, dtype=float)[self._model_indices], budget)
+
     def _record_latest(self, model_vector: np.ndarray, budget: float, loss: float) -> None:
         """Keep, per configuration, its result on the largest budget (the latest of equal budgets)."""
         key = model_vector.tobytes()

@@ -66,9 +66,9 @@ class Schedule(Protocol):
         iterations): a resume drops them instead of running them again."""
         ...
 
-    def drop(self, job: Job) -> np.ndarray:
-        """``job``, one of :meth:`unneeded_jobs`, will not run (the policy does not wait for it);
-        its configuration's vector.
+    def drop(self, job: Job) -> None:
+        """``job``, one of :meth:`unneeded_jobs`, will not run: the policy does not wait for it, and
+        the sampler no longer counts it as running.
 
         Raises:
             ValueError: ``job`` is not one of :meth:`unneeded_jobs`.

@@ -90,6 +90,7 @@ class KeepBusy(Asynchronous):
         self.extra_jobs = 0
         self._dropped: dict[int, list[Job]] = {}  # extra iteration -> its jobs dropped at a session's start
         self._again: deque[Job] = deque()  # dropped jobs of adopted brackets: handed out first
+        self._unfilled: deque[AsyncBracket] = deque()  # adopted brackets not full, to be filled next
 
     @property
     def finished(self) -> bool:
@@ -120,10 +121,10 @@ class KeepBusy(Asynchronous):
         only used the idle time of a session that has ended."""
         return [self._job_of(key) for key in self._extra_running]
 
-    def drop(self, job: Job) -> np.ndarray:
-        """``job``, an extra job that runs, will not; its configuration's vector. Its extra bracket
-        keeps it as handed out, unfinished: a session that adopts the bracket hands it out again
-        first (as the run's own), and until then nothing waits for it.
+    def drop(self, job: Job) -> None:
+        """``job``, an extra job that runs, will not, and the sampler no longer counts it as
+        running. Its extra bracket keeps it as handed out, unfinished: a session that adopts the
+        bracket hands it out again first (as the run's own), and until then nothing waits for it.
 
         Raises:
             ValueError: ``job`` is not an extra job that runs.
@@ -137,7 +138,14 @@ class KeepBusy(Asynchronous):
         iteration = job.config_id[0]
         self._extra_budget[iteration] -= job.budget  # handed out no more: an adoption counts it when it runs
         self._dropped.setdefault(iteration, []).append(job)
-        return self.brackets[iteration].proposals[job.config_id[2]].vector
+        vector, proposed_for = self._proposed(job)
+        if job.budget == proposed_for:  # the proposal itself, which the sampler counts as running
+            self.sampler.withdraw(vector, job.budget)
+
+    def _proposed(self, job: Job) -> tuple[np.ndarray, float]:
+        """The vector of ``job``'s configuration and the budget it was proposed for."""
+        bracket = self.brackets[job.config_id[0]]
+        return bracket.proposals[job.config_id[2]].vector, bracket.plan.budgets[0]
 
     def _job_of(self, key: JobKey) -> Job:
         config_id, budget = key
@@ -152,6 +160,9 @@ class KeepBusy(Asynchronous):
             again = self._again.popleft()
             if self._tail is not None:
                 self._tail.handed_out += again.budget
+            vector, proposed_for = self._proposed(again)
+            if again.budget == proposed_for:  # the proposal itself runs again
+                self.sampler.restore(vector, again.budget)
             self._started(again, now, extra=False)
             return again
         job = super().next_job(rng, now)
@@ -282,6 +293,14 @@ class KeepBusy(Asynchronous):
             due.pop(blocked=not bracket.ended and bracket.has_promotion())  # due, but too long for now
         return None
 
+    def _new_configuration(self, rng: np.random.Generator) -> Job | None:
+        """As :class:`.Asynchronous`; an adopted extra bracket that is not full is filled next (a
+        review found one left unfilled, and the run waiting for it for ever, when the bracket being
+        filled at its adoption was not full)."""
+        if (self._filling is None or self._filling.full) and self._unfilled:
+            self._filling = self._unfilled.popleft()
+        return super()._new_configuration(rng)
+
     def _extra_configuration(self, rng: np.random.Generator, now: float, end: float) -> Job | None:
         """A new configuration in the extra bracket being filled (the next one once it is full), at
         its smallest budget, if it fits before ``end``."""
@@ -337,8 +356,8 @@ class KeepBusy(Asynchronous):
             self._tail.handed_out += self._extra_budget.pop(iteration, 0.0)  # its tail counts what ran
         if self._extra_filling is bracket:
             self._extra_filling = None
-            if not bracket.full and (self._filling is None or self._filling.full):
-                self._filling = bracket
+            if not bracket.full:
+                self._unfilled.append(bracket)  # filled once the bracket being filled is full
         for key in [key for key in self._extra_running if key[0][0] == iteration]:
             end = self._extra_running.pop(key)
             if end is not None:

@@ -18,7 +18,7 @@ class EveryJobNeeded:
         """None: every job handed out is the run's own (see :meth:`.Schedule.unneeded_jobs`)."""
         return []
 
-    def drop(self, job: Job) -> np.ndarray:
+    def drop(self, job: Job) -> None:
         """Refused: the run needs every job it handed out.
 
         Raises:
