@@ -25,6 +25,8 @@ from .worker import Outcome
 logger = logging.getLogger("mpibohb")
 
 MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
+# why a journal does not replay, when the optimizer decides otherwise than the journal says
+NOT_THIS_RUN = "the run was made by another version of mpibohb or with other settings, or its journal was edited"
 
 
 @dataclass
@@ -97,8 +99,7 @@ def _replay_ask(optimizer: Optimizer, record: Record, iterations: int) -> Job:
     difference = _difference(job, record)
     if difference:
         raise JournalError(f"the journal does not replay: where it hands out {record['config_id']} at budget "
-                           f"{record['budget']}, this optimizer asks otherwise ({difference}); the run was made by "
-                           "another version of mpibohb or with other settings, or its journal was edited")
+                           f"{record['budget']}, this optimizer asks otherwise ({difference}); {NOT_THIS_RUN}")
     return job
 
 
@@ -113,8 +114,7 @@ def _replay_drop(optimizer: Optimizer, record: Record, opened: OpenJob | None) -
         optimizer.drop(job)
     except ValueError as exc:
         raise JournalError(f"the journal does not replay: it drops {record['config_id']} at budget {record['budget']},"
-                           f" which this optimizer needs ({exc}); the run was made by another version of mpibohb or "
-                           "with other settings, or its journal was edited") from None
+                           f" which this optimizer needs ({exc}); {NOT_THIS_RUN}") from None
 
 
 def _difference(job: Job, record: Record) -> str:

@@ -43,6 +43,12 @@ def make(run_dir=None, keep_busy: bool = True, seed: int = 4) -> HyperBand:
                      keep_busy=keep_busy, run_dir=run_dir)
 
 
+def bohb(run_dir: Path) -> BOHB:
+    """BOHB with its default model, which counts its proposals as running (the constant liar)."""
+    return BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
+                keep_busy=True, run_dir=run_dir)
+
+
 def run(optimizer: HyperBand, n_iterations: int = ITERATIONS, **kwargs):
     return simulate(optimizer, n_iterations=n_iterations, worker=loss, n_workers=WORKERS, duration=duration, **kwargs)
 
@@ -278,10 +284,6 @@ def test_a_later_resume_that_adopts_a_dropped_job_runs_it(tmp_path):
 def test_a_dropped_configuration_no_longer_counts_as_running_in_the_model(tmp_path):
     """BOHB's model counts its proposals as running until their results come (the constant liar);
     a dropped one has no result to come, so the drop ends it: a finished run holds none."""
-    def bohb(run_dir: Path) -> BOHB:
-        return BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
-                    keep_busy=True, run_dir=run_dir)
-
     run(bohb(tmp_path / "whole"))
     extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
     assert any(key[1] == 1 for key in extras)  # a new configuration among them, which the model proposed
@@ -294,10 +296,6 @@ def test_a_dropped_configuration_no_longer_counts_as_running_in_the_model(tmp_pa
 def test_a_rerun_dropped_proposal_counts_as_running_in_the_model_again(tmp_path):
     """A dropped proposal that an adoption hands out again runs: the model counts it as running
     again until its result comes (a review found it left out of the constant liar)."""
-    def bohb(run_dir: Path) -> BOHB:
-        return BOHB(configspace=space(), min_budget=1, max_budget=27, eta=3, seed=4, asynchronous=True,
-                    keep_busy=True, run_dir=run_dir)
-
     run(bohb(tmp_path / "whole"))
     extras = _cut_where_extras_run(tmp_path / "whole", tmp_path / "cut")
     run(bohb(tmp_path / "cut"), resume=True)
