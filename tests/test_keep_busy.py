@@ -185,9 +185,9 @@ def test_the_predicted_ends_of_finished_jobs_do_not_pile_up(tmp_path):
     assert len(run(make(tmp_path / "run"), n_iterations=40).get_all_runs()) > 500
     replayed = make(tmp_path / "run").make_optimizer(40)
     mpibohb.replay.replay(replayed, read_journal(tmp_path / "run"))
-    schedule = replayed.schedule
-    assert len(schedule._soonest) <= 2 * len(schedule._ends) + 64 + 1
-    assert len(schedule._latest) <= 2 * len(schedule._ends) + 64 + 1
+    forecast = replayed.schedule._forecast
+    assert len(forecast._soonest) <= 2 * len(forecast._ends) + 64 + 1
+    assert len(forecast._latest) <= 2 * len(forecast._ends) + 64 + 1
 
 
 def test_the_command_line_keeps_workers_busy_or_names_the_missing_flag(tmp_path):

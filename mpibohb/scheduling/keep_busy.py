@@ -13,18 +13,13 @@ extra job is handed out only when it is predicted to end before the run's own jo
 use idle time and hardly make the run longer; the run ends when its own brackets have ended and
 no extra job runs.
 
-Predictions come from the run times of the finished jobs (which the journal keeps, so a replay
-sees the same): a job's group (its budget, and the budget it continues from) has a mean run time,
-and a configuration its factor (its latest run time over its group's mean). A running job of the
-run's own ends, predicted, at its hand-out plus its group's mean times its configuration's factor
-(the median factor for a configuration without a result); an extra job must end, predicted, before
-the latest of those, with a pessimistic factor (:data:`EXTRA_QUANTILE`) for a new configuration.
-When one of them is past its predicted end, the one longest past it is taken to run as long again
-as it has overrun (:data:`OVERRUN_SHARE`), for new configurations only: a wrong guess then costs
-one short job. With nothing to hand out, the policy names the moment to ask again
-(:attr:`KeepBusy.wake_at`), so that the loop does not wait for a result that may be far away.
-Hand-out moments are the journal's, so a resume replays every decision; an ask that hands out
-nothing is not journaled, so it leaves no trace.
+Predictions come from the run times of the finished jobs (:mod:`.forecast`): an extra job must end,
+predicted, before the latest predicted end of the run's own running jobs, with a pessimistic factor
+for a new configuration; when one of them is past its predicted end, a guess of how long it still
+runs is used for new configurations only, so that a wrong guess costs one short job. With nothing
+to hand out, the policy names the moment to ask again (:attr:`KeepBusy.wake_at`), so that the loop
+does not wait for a result that may be far away. Hand-out moments are the journal's, so a resume
+replays every decision; an ask that hands out nothing is not journaled, so it leaves no trace.
 
 Extra brackets keep their iteration numbers; a resume with more iterations adopts them as its
 own, so an extended run continues them where they stand. The extra jobs that ran when a session
@@ -36,33 +31,16 @@ dropped job later hands it out again first, as one of the run's own.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
-from ..brackets import AsyncBracket, ConfigId, Job, PlanFunction
+from ..brackets import AsyncBracket, Job, PlanFunction
 from ..samplers import Sampler
 from .asynchronous import Asynchronous
-
-# The factor (run time over its group's mean) a new extra configuration is predicted with: a high
-# quantile of the factors seen, so that an extra job rarely outlasts the run's own jobs.
-EXTRA_QUANTILE = 0.9
-# ... and a running configuration of the run's own without a result: the median (an estimate of
-# the run's end that is late would let extras outlast it).
-OWN_QUANTILE = 0.5
-# The quantiles come from the first factors of at most this many configurations: enough for a
-# 90th percentile, and an insertion into a sorted list of a million would cost more than a decision.
-MAX_FACTORS = 4096
-
-# A running job of the run's own past its predicted end is taken to run this share of its overrun
-# longer, for the shortest extra jobs. 0.5 and 0.25 left the worst overrun of the run as it was
-# (one new configuration's own run time decides it) and cost up to 1 point of busy fraction.
-OVERRUN_SHARE = 1.0
-
-JobKey = tuple[ConfigId, float]
+from .forecast import EXTRA_QUANTILE, OWN_QUANTILE, JobKey, RunEndForecast
 
 
 class KeepBusy(Asynchronous):
@@ -79,14 +57,10 @@ class KeepBusy(Asynchronous):
         self._due_extra = _DueBrackets()
         self._extra_budget: dict[int, float] = {}  # extra iteration -> the budget of its jobs handed out
         self._extra_filling: AsyncBracket | None = None
-        self._ends: dict[JobKey, float] = {}  # running jobs of the run's own -> predicted end
-        self._latest: list[tuple[float, JobKey]] = []  # heap of (-predicted end, job) of those
-        self._soonest: list[tuple[float, JobKey]] = []  # heap of (predicted end, job) of those
+        self._forecast = RunEndForecast(self.run_times, self._smallest)
         self.wake_at: float | None = None  # after a None from next_job: when to ask again, without a result
         self._extra_running: dict[JobKey, float | None] = {}  # running extra jobs -> predicted end
         self._seconds: dict[JobKey, float] = {}  # every running job -> its predicted run time
-        self._factor: dict[ConfigId, float] = {}  # a configuration's latest run time / its group's mean
-        self._factors: list[float] = []  # sorted: the first factor of each configuration
         self.extra_jobs = 0
         self._dropped: dict[int, list[Job]] = {}  # extra iteration -> its jobs dropped at a session's start
         self._again: deque[Job] = deque()  # dropped jobs of adopted brackets: handed out first
@@ -104,12 +78,10 @@ class KeepBusy(Asynchronous):
         super().start_session(n_iterations, workers, now)
         for iteration in sorted(i for i in self._extra if i < self.session_iterations):
             self._adopt(iteration)
-        self._latest.clear()
-        self._soonest.clear()
+        own = self._forecast.restart()
         self._due_extra.unblock()  # whatever the order of a resume's first results and this call, as in its replay
         for key, seconds in list(self._seconds.items()):
-            if key in self._ends:
-                del self._ends[key]
+            if key in own:
                 if now is not None:
                     self._own_running(key, now + seconds)
             elif key in self._extra_running:
@@ -172,13 +144,13 @@ class KeepBusy(Asynchronous):
         if now is None or self.workers < 2:
             return None
         saved = self._due_extra.copy()  # an ask that hands out nothing is not journaled: it leaves no trace
-        ahead, guess = self._run_end(now)
+        ahead, guess = self._forecast.run_end(now)
         job = None if ahead is None else self._extra_promotion(now, ahead)
         if job is None and (ahead is not None or guess is not None):
             job = self._extra_configuration(rng, now, max(ahead or now, guess or now))
         if job is None:
             self._due_extra = saved
-            self._wake_when_overdue(now)
+            self.wake_at = self._forecast.wake_at(now)  # none may fit until a result comes, or until then
             return None
         if not self.extra_jobs:
             self._notices.append("asynchronous: the run's own jobs are all handed out; idle workers get extra "
@@ -191,30 +163,15 @@ class KeepBusy(Asynchronous):
     def record(self, job: Job, loss: float, duration: float | None = None) -> tuple[np.ndarray, int | None]:
         """As :class:`.Asynchronous`; the run time also gives the configuration's factor."""
         key = (job.config_id, job.budget)
-        self._ends.pop(key, None)
+        self._forecast.own_ended(key)
         self._extra_running.pop(key, None)
         self._seconds.pop(key, None)
-        mean = self.run_times.mean(job.budget, job.previous_budget)  # before this result: the next line retires
-        if duration is not None and mean:
-            factor = duration / mean
-            if job.config_id not in self._factor and len(self._factors) < MAX_FACTORS:
-                bisect.insort(self._factors, factor)
-            self._factor[job.config_id] = factor
-        if len(self._soonest) > 2 * len(self._ends) + 64:
-            self._compact()
+        self._forecast.learn(job, duration)  # before this result joins the run times, in the next line
         return super().record(job, loss, duration)
-
-    def _compact(self) -> None:
-        """Rebuild the heaps of predicted ends from the running jobs: finished ones leave them only
-        when they reach the top, so they would grow with the run (their tops stay the same)."""
-        self._latest = [(-end, key) for key, end in self._ends.items()]
-        self._soonest = [(end, key) for key, end in self._ends.items()]
-        heapq.heapify(self._latest)
-        heapq.heapify(self._soonest)
 
     def _started(self, job: Job, now: float | None, extra: bool) -> None:
         key = (job.config_id, job.budget)
-        self._seconds[key] = seconds = self._predict(job, EXTRA_QUANTILE if extra else OWN_QUANTILE) or 0.0
+        self._seconds[key] = seconds = self._forecast.seconds(job, EXTRA_QUANTILE if extra else OWN_QUANTILE) or 0.0
         end = None if now is None else now + seconds  # unpredicted: overdue from the start
         if extra:
             self._extra_running[key] = end
@@ -222,63 +179,15 @@ class KeepBusy(Asynchronous):
             self._own_running(key, end)
 
     def _own_running(self, key: JobKey, end: float) -> None:
-        while self._latest and self._latest[0][1] not in self._ends:
-            heapq.heappop(self._latest)  # compare with a running job, whatever the asks before cleaned
-        if not self._latest or end > -self._latest[0][0]:
+        if self._forecast.own_started(key, end):
             self._due_extra.unblock()  # the run's end moved later: promotions that did not fit may fit
-        self._ends[key] = end
-        heapq.heappush(self._latest, (-end, key))
-        heapq.heappush(self._soonest, (end, key))
-
-    def _run_end(self, now: float) -> tuple[float | None, float | None]:
-        """When the run's own running jobs are predicted to end: the latest predicted end still
-        ahead (``None``: none is), and a later guess when a job is past its predicted end: it is
-        taken to run as long again as it has overrun it (``None``: none has). The guess is for new
-        configurations at the smallest budget only, the shortest extra jobs, so that a wrong one
-        costs little."""
-        for heap in (self._latest, self._soonest):
-            while heap and heap[0][1] not in self._ends:
-                heapq.heappop(heap)
-        ahead = -self._latest[0][0] if self._latest and -self._latest[0][0] > now else None
-        overdue = self._soonest[0][0] if self._soonest and self._soonest[0][0] <= now else None
-        return ahead, None if overdue is None else now + OVERRUN_SHARE * (now - overdue)
-
-    def _wake_when_overdue(self, now: float) -> None:
-        """No extra job fits now, and none may until a result comes, or until the soonest predicted
-        end of the run's own jobs lies the shortest extra job's run time behind: then ask again."""
-        seconds = self._new_configuration_seconds()
-        if seconds is not None and self._soonest:
-            moment = self._soonest[0][0] + seconds
-            self.wake_at = moment if moment > now else None
-
-    def _new_configuration_seconds(self) -> float | None:
-        """The predicted run time of an extra new configuration (at the smallest budget, with the
-        pessimistic factor), ``None`` before any job at that budget has finished."""
-        mean = self.run_times.mean(self._smallest, None)
-        return None if mean is None else mean * self._quantile(EXTRA_QUANTILE)
-
-    def _predict(self, job: Job, quantile: float) -> float | None:
-        """Seconds ``job`` is predicted to run: its group's mean times its configuration's factor
-        (``quantile`` of the factors seen for a configuration without one)."""
-        mean = self.run_times.mean(job.budget, job.previous_budget)
-        if mean is None:
-            return None
-        factor = self._factor.get(job.config_id)
-        if factor is None:
-            factor = self._quantile(quantile)
-        return mean * factor
-
-    def _quantile(self, quantile: float) -> float:
-        if not self._factors:
-            return 1.0
-        return self._factors[min(len(self._factors) - 1, int(quantile * len(self._factors)))]
 
     def _extra_promotion(self, now: float, end: float) -> Job | None:
         """A promotion due in an extra bracket (oldest bracket, highest rung first) that fits before
         ``end``."""
         def fits(bracket: AsyncBracket) -> Callable[[int, int], bool]:
             def accept(index: int, rung: int) -> bool:
-                seconds = self._predict(bracket.job(index, rung), EXTRA_QUANTILE)
+                seconds = self._forecast.seconds(bracket.job(index, rung), EXTRA_QUANTILE)
                 return seconds is not None and now + seconds <= end
             return accept
 
@@ -304,7 +213,7 @@ class KeepBusy(Asynchronous):
     def _extra_configuration(self, rng: np.random.Generator, now: float, end: float) -> Job | None:
         """A new configuration in the extra bracket being filled (the next one once it is full), at
         its smallest budget, if it fits before ``end``."""
-        seconds = self._new_configuration_seconds()
+        seconds = self._forecast.new_configuration_seconds()
         if seconds is None or now + seconds > end:
             return None
         bracket = self._extra_filling
@@ -340,7 +249,7 @@ class KeepBusy(Asynchronous):
 
     def _take_retired(self, bracket: AsyncBracket) -> None:
         for index in bracket.retired:
-            self._factor.pop((bracket.iteration, 0, index), None)
+            self._forecast.forget((bracket.iteration, 0, index))
         super()._take_retired(bracket)
 
     def _adopt(self, iteration: int) -> None:
