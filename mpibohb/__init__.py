@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from .launcher import abort_job_on_uncaught_exceptions
+from .launcher import abort_job_on_uncaught_exceptions, tell_rank_zero_of_an_exit_without_run
 
 if TYPE_CHECKING:
     from .checkpoints import atomic_path
@@ -33,6 +33,8 @@ __version__ = "0.1.0"
 
 # Under mpiexec, an error that ends one rank ends the job: the other ranks would wait for it for ever.
 abort_job_on_uncaught_exceptions()
+# ... and a rank that ends its script without calling run() says so to rank 0, which waits for it there.
+tell_rank_zero_of_an_exit_without_run()
 
 # No NullHandler on purpose: without any logging configuration Python prints WARNING and above to
 # stderr, so that failing evaluations and refused directories show; progress (INFO) needs basicConfig.

@@ -8,6 +8,7 @@ one process, an error that ends a rank ends the job (``MPI_Abort``), as ``python
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -30,6 +31,12 @@ _RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
 _LAUNCHER_PROCESSES = frozenset({"mpiexec", "mpirun", "mpiexec.hydra", "hydra_pmi_proxy", "srun", "slurmstepd",
                                  "orted", "prted", "prterun"})
 _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+# A rank that reaches its exit without having called run() tells world rank 0 with this tag on
+# COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a rank 0 waiting for
+# it in run() fails saying why instead of waiting for ever. Every MPI allows tags up to 32767.
+LEFT_WITHOUT_RUN_TAG = 32_123
+_SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
+_ran = False  # whether this process has called run() under MPI
 
 
 def launched() -> bool:
@@ -159,3 +166,27 @@ def abort_job_on_uncaught_exceptions() -> None:
 
     print_then_end_job.ends_mpi_job = True  # type: ignore[attr-defined]
     sys.excepthook = print_then_end_job
+
+
+def note_run() -> None:
+    """This rank has called ``run()`` under MPI: at its exit it does not tell rank 0 otherwise."""
+    global _ran
+    _ran = True
+
+
+def tell_rank_zero_of_an_exit_without_run() -> None:
+    """Under an MPI launcher with more than one process, make a rank other than 0 that reaches its
+    interpreter exit without having called ``run()`` tell world rank 0 (a message with
+    :data:`LEFT_WITHOUT_RUN_TAG`). Installed when :mod:`mpibohb` is imported."""
+    if _launched_with_others() and _a_rank():
+        atexit.register(_tell_rank_zero)
+
+
+def _tell_rank_zero() -> None:
+    world = shared_world()
+    if _ran or world is None or world.Get_rank() == 0:
+        return
+    request = world.isend(None, dest=0, tag=LEFT_WITHOUT_RUN_TAG)
+    deadline = time.monotonic() + _SEND_SECONDS
+    while not request.Test() and time.monotonic() < deadline:
+        time.sleep(0.01)

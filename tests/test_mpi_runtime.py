@@ -199,6 +199,17 @@ def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path
     assert "AFTER RUN" not in finished.stdout
 
 
+def test_a_rank_that_ends_its_script_without_run_ends_the_job_instead_of_a_hang(tmp_path):
+    """Rank 2 ends its script without calling run() (a run guarded by ``if rank == 0:``): rank 0
+    and 1 would wait for it for ever; rank 2 tells rank 0 at its exit, and the job ends saying why."""
+    finished = run_mpi(3, AFTER, "--before", "skip", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    assert "SKIPPED RUN on rank 2" in finished.stdout
+    assert "RuntimeError: rank 2 has ended its script without calling run(), so this run would wait for it for " \
+           "ever" in finished.stderr, finished.stderr[-3000:]
+    assert "AFTER RUN" not in finished.stdout
+
+
 def test_a_rank_that_comes_late_to_run_is_waited_for_asleep_with_a_warning(tmp_path):
     """The worker ranks call run() 4 s after rank 0: rank 0 says why it waits, sleeps meanwhile
     (a rank blocked in an MPI collective would spin a core for those 4 s), and the run goes on."""

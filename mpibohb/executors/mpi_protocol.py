@@ -25,6 +25,7 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..launcher import LEFT_WITHOUT_RUN_TAG, note_run
 from ..worker import INFO_UNPICKLABLE, Outcome
 
 PROTOCOL_VERSION = 3
@@ -125,12 +126,21 @@ def meet_in_run(comm: MPI.Comm) -> None:
     """Wait, sleeping, until every rank of ``comm`` has called ``run()``: a non-blocking barrier,
     since a rank blocked in a collective spins a core. A rank that waits past
     :data:`START_WARNING_SECONDS` warns (then every ten minutes): a script that calls ``run()``
-    on some ranks only would otherwise wait without a word."""
+    on some ranks only would otherwise wait without a word.
+
+    Raises:
+        RuntimeError: on rank 0 of ``MPI.COMM_WORLD``, a rank ended its script without calling
+            ``run()`` (it says so at its exit: :func:`~mpibohb.launcher.tell_rank_zero_of_an_exit_without_run`).
+    """
+    note_run()
     request = comm.Ibarrier()
     backoff = Backoff(start=1e-3, cap=5e-2, yields=0)
     started = time.monotonic()
     warn_at = START_WARNING_SECONDS
+    hears_exits = comm.Get_rank() == 0 and comm.Compare(MPI.COMM_WORLD) in (MPI.IDENT, MPI.CONGRUENT)
     while not request.Test():
+        if hears_exits:
+            _refuse_a_rank_that_left()
         backoff.sleep()
         waited = time.monotonic() - started
         if waited >= warn_at:
@@ -139,3 +149,14 @@ def meet_in_run(comm: MPI.Comm) -> None:
                            "mpiexec every process must call run() (rank 0 runs the optimizer in it, the "
                            "others evaluate); a rank that raised an error before says so above",
                            worker_name(comm), waited)
+
+
+def _refuse_a_rank_that_left() -> None:
+    status = MPI.Status()
+    if MPI.COMM_WORLD.iprobe(source=MPI.ANY_SOURCE, tag=LEFT_WITHOUT_RUN_TAG, status=status):
+        rank = status.Get_source()
+        MPI.COMM_WORLD.recv(source=rank, tag=LEFT_WITHOUT_RUN_TAG)
+        raise RuntimeError(
+            f"rank {rank} has ended its script without calling run(), so this run would wait for it for ever: "
+            "under mpiexec every process must call run() (rank 0 runs the optimizer in it, the others evaluate "
+            "and end there); call it on every rank, not under `if rank == 0:`")

@@ -2,7 +2,7 @@
 
     mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
-                                     [--before raise|late]
+                                     [--before raise|late|skip]
 
 Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
@@ -12,7 +12,8 @@ script) before it prints ``RESULT <runs>``. ``raise``: rank 0 raises. ``run_agai
 when its run has ended. ``--n_workers`` and ``--min_n_workers`` go to ``run``; mpibohb's
 warnings go to stderr. ``--before raise``: rank 2 raises before ``run`` (a user's mistake on one
 rank). ``--before late``: the worker ranks call ``run`` 4 s after rank 0, which warns after 1 s
-and prints ``RUN CPU <seconds>``, the CPU time its ``run`` took.
+and prints ``RUN CPU <seconds>``, the CPU time its ``run`` took. ``--before skip``: rank 2 starts
+MPI and ends its script without calling ``run`` (a run guarded by ``if rank == 0:``).
 """
 
 import argparse
@@ -42,7 +43,7 @@ def main():
     parser.add_argument("--pid_dir")
     parser.add_argument("--n_workers", type=int)
     parser.add_argument("--min_n_workers", type=int)
-    parser.add_argument("--before", choices=["raise", "late"])
+    parser.add_argument("--before", choices=["raise", "late", "skip"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     extra = {} if args.min_n_workers is None else {"min_n_workers": args.min_n_workers}
@@ -54,6 +55,11 @@ def main():
     first_returns = args.workers_return or args.then == "run_again_returning"
     if args.before == "raise" and rank() == "2":
         raise RuntimeError("rank 2 has no GPU")
+    if args.before == "skip" and rank() == "2":
+        from mpi4py import MPI
+
+        print(f"SKIPPED RUN on rank {MPI.COMM_WORLD.Get_rank()}", flush=True)
+        return
     if args.before == "late":
         from mpibohb.executors import mpi_protocol
 
