@@ -37,6 +37,7 @@ _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 LEFT_WITHOUT_RUN_TAG = 32_123
 _SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
 _ran = False  # whether this process has called run() under MPI
+_returned_none = False  # whether run() returned None here, on a worker rank (workers_return=True)
 
 
 def launched() -> bool:
@@ -162,16 +163,29 @@ def abort_job_on_uncaught_exceptions() -> None:
         try:
             previous(kind, error, trace)
         finally:
+            hint = _hint(error)
+            if hint and _launched_with_others():
+                print(f"mpibohb: {hint}", file=sys.stderr, flush=True)
             end_shared_job(1, f"an uncaught {kind.__name__}")
 
     print_then_end_job.ends_mpi_job = True  # type: ignore[attr-defined]
     sys.excepthook = print_then_end_job
 
 
-def note_run() -> None:
-    """This rank has called ``run()`` under MPI: at its exit it does not tell rank 0 otherwise."""
-    global _ran
+def note_run(returned_none: bool = False) -> None:
+    """This rank has called ``run()`` under MPI (at its exit it does not tell rank 0 otherwise);
+    ``returned_none``: it returned ``None`` there, on a worker rank."""
+    global _ran, _returned_none
     _ran = True
+    _returned_none = _returned_none or returned_none
+
+
+def _hint(error: BaseException) -> str:
+    """What the user's script likely did, where an error tells."""
+    if _returned_none and "NoneType" in str(error):
+        return ("run() returned None on this worker rank (workers_return=True): keep the analysis after run() "
+                "under `if res is not None:`")
+    return ""
 
 
 def tell_rank_zero_of_an_exit_without_run() -> None:

@@ -362,9 +362,11 @@ def _run_dir_and_overwrite(run_dir: Any, result_logger: Any) -> tuple[str | None
                          "without one")
     if result_logger is None:
         return (None if run_dir is None else os.fspath(run_dir)), False
-    if not isinstance(result_logger, json_result_logger):
+    if type(result_logger) is not json_result_logger:  # a subclass's own methods would never be called
         raise ValueError(f"result_logger must be mpibohb.json_result_logger(directory) or None, got {result_logger!r}:"
-                         " mpibohb writes configs.json and results.json live into the optimizer's run_dir")
+                         " mpibohb writes configs.json and results.json live into the optimizer's run_dir, and "
+                         "calls no logger of yours (read the results as they come with `python -m mpibohb "
+                         "status` or mpibohb.load_result(run_dir))")
     directory = os.fspath(result_logger.directory)
     if run_dir is not None and os.path.abspath(os.fspath(run_dir)) != os.path.abspath(directory):
         raise ValueError(f"run_dir={os.fspath(run_dir)!r} and result_logger's directory {directory!r} differ;"
@@ -435,12 +437,17 @@ def _iterations_and_worker(positional: tuple[Any, ...], n_iterations: Any, worke
     """Sort ``run``'s positional arguments into the iteration count (an integer) and the worker."""
     if len(positional) > 2:
         raise TypeError(f"run() takes at most 2 positional arguments (n_iterations, worker), got {len(positional)}")
+    counts = [value for value in positional if checks.is_integer(value)]
     for value in positional:
         is_count = checks.is_integer(value)
         if is_count and n_iterations is None:
             n_iterations = value
         elif not is_count and worker is None:
             worker = value
+        elif len(counts) == 2:  # HpBandSter's run(n_iterations, min_n_workers)
+            raise TypeError(f"run() got two counts, {counts[0]!r} and {counts[1]!r}: HpBandSter's second positional "
+                            "argument, min_n_workers, goes by keyword here (min_n_workers=...), and the worker "
+                            "as run(n_iterations, worker)")
         else:
             raise TypeError(f"run() got {'n_iterations' if is_count else 'worker'} twice")
     return (1 if n_iterations is None else n_iterations), worker

@@ -127,6 +127,13 @@ def test_run_with_the_worker_first_and_n_iterations_by_keyword() -> None:
     assert len(result.get_all_runs()) == 13 + 6
 
 
+def test_hpbandsters_positional_min_n_workers_is_named() -> None:
+    with pytest.raises(TypeError, match=r"two counts, 2 and 1: HpBandSter's second positional argument, min_n_workers"):
+        small_bohb().run(2, 1, worker=toy_loss)
+    with pytest.raises(TypeError, match="n_iterations twice"):
+        small_bohb().run(2, toy_loss, n_iterations=2)
+
+
 def test_result_api() -> None:
     result = small_bohb().run(n_iterations=4, worker=toy_loss)
     runs = result.get_all_runs()
@@ -351,6 +358,12 @@ def test_hpbandsters_json_result_logger_makes_the_run_dir(tmp_path: os.PathLike)
 
     with pytest.raises(ValueError, match="result_logger must be mpibohb.json_result_logger"):
         small_bohb(result_logger=CustomLogger())
+
+    class SubclassedLogger(json_result_logger):  # a port's own logger on HpBandSter's: its methods never run
+        def __call__(self, job: Any) -> None: ...
+
+    with pytest.raises(ValueError, match="calls no logger of yours"):
+        small_bohb(result_logger=SubclassedLogger(os.path.join(tmp_path, "sub")))
 
 
 def test_bad_model_settings_raise_value_error() -> None:

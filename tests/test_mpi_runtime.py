@@ -199,6 +199,16 @@ def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path
     assert "AFTER RUN" not in finished.stdout
 
 
+def test_an_unguarded_analysis_after_workers_return_names_the_guard(tmp_path):
+    """With workers_return=True the worker ranks get None; a script that reads it on every rank
+    ends the job (an error on a rank), and the message says what to write."""
+    finished = run_mpi(3, AFTER, "--workers_return", "--then", "unguarded", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    assert "AttributeError: 'NoneType' object has no attribute 'get_all_runs'" in finished.stderr
+    assert "mpibohb: run() returned None on this worker rank (workers_return=True): keep the analysis after " \
+           "run() under `if res is not None:`" in finished.stderr, finished.stderr[-3000:]
+
+
 def test_a_rank_that_ends_its_script_without_run_ends_the_job_instead_of_a_hang(tmp_path):
     """Rank 2 ends its script without calling run() (a run guarded by ``if rank == 0:``): rank 0
     and 1 would wait for it for ever; rank 2 tells rank 0 at its exit, and the job ends saying why."""

@@ -40,7 +40,7 @@ from ..journal import (
     retired_record,
     retry_record,
 )
-from ..launcher import abort_world
+from ..launcher import abort_world, note_run
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from ..worker import Outcome, answer_deadline
 from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
@@ -405,6 +405,7 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
         comm.Free()
     if workers_return:
         watched.close()
+        note_run(returned_none=True)  # an error about None after this is likely the script's unguarded analysis
         return None
     watch_rank_zero_at_exit(watched)
     logger.debug("%s: the run has ended; this process ends (run(..., workers_return=True) keeps it)",

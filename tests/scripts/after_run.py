@@ -1,6 +1,6 @@
 """What the ranks of an MPI job do after ``run``; every rank runs this.
 
-    mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning]
+    mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning|unguarded]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
                                      [--before raise|late|skip]
 
@@ -8,6 +8,7 @@ Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
 script) before it prints ``RESULT <runs>``. ``raise``: rank 0 raises. ``run_again``: a second
 ``run`` follows the first; ``run_again_returning`` passes ``workers_return=True`` to the first.
+``unguarded``: every rank reads the result, without ``if res is not None``.
 ``--pid_dir``: each rank writes its pid into DIR/<rank>, then ``ended`` into DIR/<rank>.run
 when its run has ended. ``--n_workers`` and ``--min_n_workers`` go to ``run``; mpibohb's
 warnings go to stderr. ``--before raise``: rank 2 raises before ``run`` (a user's mistake on one
@@ -38,7 +39,8 @@ def rank():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers_return", action="store_true")
-    parser.add_argument("--then", default="sleep", choices=["sleep", "raise", "run_again", "run_again_returning"])
+    parser.add_argument("--then", default="sleep", choices=["sleep", "raise", "run_again", "run_again_returning",
+                                                          "unguarded"])
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--pid_dir")
     parser.add_argument("--n_workers", type=int)
@@ -77,6 +79,8 @@ def main():
         res = HyperBand(cs, min_budget=1, max_budget=9, eta=3, seed=4).run(
             n_iterations=1, worker=loss, workers_return=args.workers_return)
         print(f"AFTER SECOND RUN rank {rank()}: {type(res).__name__}", flush=True)
+    if args.then == "unguarded":  # every rank analyses, also those that got None
+        print(f"RESULT {len(res.get_all_runs())}", flush=True)
     if res is None:
         return
     if args.then == "raise":
