@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import numbers
 import os
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from .journal import RunState
+
+logger = logging.getLogger(__name__)
 
 ConfigId = tuple[int, int, int]
 LearningCurve = list[tuple[float, Any]]
@@ -414,11 +417,14 @@ def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:
     ``configs.json`` line without ``config_info`` (older HpBandSter) gets ``{}`` (HpBandSter: "N/A").
     A torn last line (HpBandSter killed mid-write) is dropped, as in a journal.
 
+    A result of a configuration that ``configs.json`` lacks (HpBandSter's logger can leave such,
+    its issue #68) is left out, with a warning that counts them.
+
     Raises:
-        JournalError: another line is not JSON, not of HpBandSter's format, or a result of a
-            configuration that ``configs.json`` lacks; the message names ``file:line``.
+        JournalError: another line is not JSON or not of HpBandSter's format; the message names
+            ``file:line``.
     """
-    from .journal import CONFIGS, RESULTS, JournalError
+    from .journal import CONFIGS, RESULTS
 
     path = Path(run_dir)
     # results first: a writer adds a configuration before its result, so every result read has its
@@ -426,10 +432,12 @@ def result_from_hpbandster_logs(run_dir: str | os.PathLike) -> Result:
     logged = _read_logged_lines(path / RESULTS, _logged_run)
     id2config = dict(entry for _, entry in _read_logged_lines(path / CONFIGS, _logged_config))
     runs: dict[tuple[ConfigId, float], Run] = {}
-    for number, run in logged:
-        if run.config_id not in id2config:
-            raise JournalError(f"{path / RESULTS}:{number}: a result of {list(run.config_id)}, which {CONFIGS} "
-                               "does not hold")
+    orphans = [(number, run.config_id) for number, run in logged if run.config_id not in id2config]
+    if orphans:  # HpBandSter's logger can leave such results (its issue #68); the rest still reads
+        logger.warning("%s: %d results of configurations that %s does not hold were left out (the first at line "
+                       "%d, of %s)", path / RESULTS, len(orphans), CONFIGS, orphans[0][0], list(orphans[0][1]))
+    logged = [(number, run) for number, run in logged if run.config_id in id2config]
+    for _, run in logged:
         runs[(run.config_id, run.budget)] = run
     time_ref = min((run.time_stamps["submitted"] for _, run in logged), default=None)
     relative = [replace(run, time_stamps={key: stamp - time_ref for key, stamp in run.time_stamps.items()})
