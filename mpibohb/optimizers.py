@@ -272,9 +272,15 @@ class _HyperbandFamily:
                               setup.previous_result, checkpoint_root=setup.checkpoint_root)
 
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
-        with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
-            result = self._execute(master, setup.compute, setup.working_directory, setup.timeout, n_workers, comm,
-                                   workers_return, max_rank_failures, setup.checkpoint_root)
+        try:
+            with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
+                result = self._execute(master, setup.compute, setup.working_directory, setup.timeout, n_workers,
+                                       comm, workers_return, max_rank_failures, setup.checkpoint_root)
+        except KeyboardInterrupt:
+            if self.run_dir is None:  # with one, a Ctrl-C stops the run cleanly and keeps every result
+                logger.warning("interrupted: this run has no run_dir, so its results end with it; give the optimizer "
+                               "run_dir=... to keep every result and resume=True to continue after a stop")
+            raise
         self._has_run = True  # on every rank, once the run has ended (a failed start may be retried)
         return result
 

@@ -196,6 +196,7 @@ def test_a_real_sigint_still_stops_a_run_without_a_run_directory():
     code, out, err = finish(running, timeout=30)
     assert code != 0 and "RUNS" not in out, out
     assert "KeyboardInterrupt" in err
+    assert "interrupted: this run has no run_dir, so its results end with it; give the optimizer run_dir=" in err
 
 
 @pytest.mark.mpiexec
