@@ -27,6 +27,13 @@ _HOMES = {"BOHB": "mpibohb.optimizers", "HyperBand": "mpibohb.optimizers", "Rand
           "EXIT_STOPPED": "mpibohb.stopping", "Worker": "mpibohb.worker", "json_result_logger": "mpibohb.optimizers",
           "simulate": "mpibohb.simulation", "atomic_path": "mpibohb.checkpoints"}
 
+# HpBandSter's names that a ported script may still use, and what stands for them here
+_HPBANDSTER_NAMES = {
+    "logged_results_to_HBS_result": "HpBandSter's; here mpibohb.load_result(directory) reads HpBandSter's logs too",
+    "core": "HpBandSter's package layout; import BOHB, HyperBand, RandomSearch, Worker, json_result_logger and "
+            "load_result from mpibohb itself (README, 'Porting an HpBandSter script')",
+}
+
 __all__ = ["BOHB", "EXIT_STOPPED", "HyperBand", "RandomSearch", "Result", "Run", "Worker", "atomic_path",
            "json_result_logger", "load_result", "simulate"]
 __version__ = "0.1.0"
@@ -48,7 +55,8 @@ def __getattr__(name: str) -> Any:
     elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         value = importlib.import_module(f".{name}", __name__)
     else:
-        raise AttributeError(f"module 'mpibohb' has no attribute {name!r}")
+        hint = _HPBANDSTER_NAMES.get(name, "")
+        raise AttributeError(f"module 'mpibohb' has no attribute {name!r}{hint and ': '}{hint}")
     globals()[name] = value
     return value
 

@@ -118,6 +118,12 @@ class _HyperbandFamily:
         self.configspace = configspace
         self.eta, self.min_budget, self.max_budget = eta, min_budget, max_budget
         self.budgets = bracket_plans.rung_budgets(min_budget, max_budget, eta)
+        if len(self.budgets) == 1 and min_budget < max_budget and self.name != "randomsearch" \
+                and launched_rank() in (None, 0):
+            logger.warning("min_budget=%g, max_budget=%g and eta=%g leave one budget, %g (the ladder max_budget * "
+                           "eta**-k stops before it reaches min_budget): every configuration runs on max_budget "
+                           "alone, without successive halving; min_budget <= max_budget / eta gives two budgets",
+                           min_budget, max_budget, eta, max_budget)
         self.brackets = bracket_plans.checked_brackets(brackets, min_budget, max_budget, eta)
         given_seed = checks.optional_integer("seed", seed, minimum=0)
         self.seed_given = given_seed is not None

@@ -104,6 +104,13 @@ class Result:
     id2config: dict[ConfigId, dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "data":  # HpBandSter's internal dict, which analysis scripts sometimes read
+            raise AttributeError("Result.data is HpBandSter's internal dict of its Datum objects; here read the runs "
+                                 "with get_all_runs() or get_runs_by_id(config_id), the configurations with "
+                                 "get_id2config_mapping()")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def HB_config(self) -> dict[str, Any]:  # noqa: N802 - HpBandSter's name
         """HpBandSter's name for :attr:`settings`."""

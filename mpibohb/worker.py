@@ -107,8 +107,8 @@ class Worker:
 _NO_WORKER_LOOP = (
     "{call} is HpBandSter's: mpibohb has no nameserver and no worker loop of its own. Give the worker to "
     "the optimizer, opt.run(n_iterations=..., worker=w), and run the same script on every process "
-    "(under mpiexec rank 0 runs the optimizer and the other ranks evaluate inside run()); docs/porting.md "
-    "shows the four ways of running"
+    "(under mpiexec rank 0 runs the optimizer and the other ranks evaluate inside run()); the README shows "
+    "the four ways of running and the porting steps"
 )
 
 

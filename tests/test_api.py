@@ -18,6 +18,7 @@ import ConfigSpace as CS
 import numpy as np
 import pytest
 
+import mpibohb
 from mpibohb import BOHB, HyperBand, RandomSearch, Result, Run, Worker
 from mpibohb.journal import RunDirectoryError
 from mpibohb.summary import summarize_logs
@@ -788,6 +789,24 @@ def test_hpbandster_s_worker_loop_calls_say_what_takes_their_place() -> None:
         with pytest.raises(RuntimeError, match=r"is HpBandSter's: mpibohb has no nameserver and no worker loop .* "
                                                r"opt\.run\(n_iterations=\.\.\., worker=w\)"):
             call()
+
+
+def test_budgets_that_leave_one_rung_are_said_to(caplog: pytest.LogCaptureFixture) -> None:
+    """(1, 2, eta 3) is a ladder of one budget, 2: no successive halving, and min_budget never runs."""
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        BOHB(space(), min_budget=1, max_budget=2, eta=3)
+        RandomSearch(space(), min_budget=1, max_budget=2, eta=3)  # one budget is what RandomSearch runs
+        HyperBand(space(), min_budget=1, max_budget=3, eta=3)
+    assert caplog.text.count("leave one budget, 2 (the ladder") == 1, caplog.text
+
+
+def test_hpbandster_names_a_port_may_keep_say_what_stands_for_them() -> None:
+    with pytest.raises(AttributeError, match=r"logged_results_to_HBS_result'.*mpibohb\.load_result\(directory\)"):
+        mpibohb.logged_results_to_HBS_result  # noqa: B018 - the attribute access is the test
+    with pytest.raises(AttributeError, match="Result.data is HpBandSter's internal dict.*get_all_runs"):
+        small_bohb().run(1, toy_loss).data  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'$"):
+        mpibohb.nothing  # noqa: B018
 
 
 def test_a_function_naming_working_directory_gets_the_optimizer_s(tmp_path: Path) -> None:

@@ -83,6 +83,9 @@ class _Observations:
         self.count += 1
 
 
+_SAID: set[tuple[int, int]] = set()  # (min_points_in_model, dimensions) warned about in this process
+
+
 class KDESampler:
     """Proposes configurations from BOHB's density-ratio model, or at random while it has none."""
 
@@ -92,8 +95,10 @@ class KDESampler:
         self.num_dims = len(space.dimensions)
         self.min_points = self.settings.min_points_in_model or self.num_dims + 1
         if self.min_points < self.num_dims + 1:
-            logger.warning("min_points_in_model=%d is below the %d dimensions + 1 a KDE needs; using %d",
-                           self.min_points, self.num_dims, self.num_dims + 1)
+            if (self.min_points, self.num_dims) not in _SAID:  # a run builds its sampler twice: say it once
+                _SAID.add((self.min_points, self.num_dims))
+                logger.warning("min_points_in_model=%d is below the %d dimensions + 1 a KDE needs; using %d",
+                               self.min_points, self.num_dims, self.num_dims + 1)
             self.min_points = self.num_dims + 1
         self._kinds = tuple(d.kind for d in space.dimensions)
         self._levels = tuple(d.num_levels for d in space.dimensions)
