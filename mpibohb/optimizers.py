@@ -34,6 +34,7 @@ from .stopping import EXIT_STOPPED, RunStopped
 from .worker import (
     HPBANDSTER_CONNECTION_ARGUMENTS,
     as_compute_function,
+    compute_per_thread,
     declares_checkpoint_dir,
     max_info_bytes,
     sigint_watch,
@@ -63,6 +64,7 @@ class RunSetup:
 
     n_iterations: int
     compute: Callable[..., Any]
+    compute_per_thread: Callable[[], Callable[..., Any]]
     timeout: float | None
     resume: bool
     overwrite: bool
@@ -280,8 +282,7 @@ class _HyperbandFamily:
         _refuse_lone_ranks_sharing_a_run_dir(comm, self.run_dir)
         try:
             with sigint_watch():  # a KeyboardInterrupt raised by compute is a failed run, a real Ctrl-C is not
-                result = self._execute(master, setup.compute, setup.working_directory, setup.timeout, n_workers,
-                                       comm, workers_return, max_rank_failures, setup.checkpoint_root)
+                result = self._execute(master, setup, n_workers, comm, workers_return, max_rank_failures)
         except KeyboardInterrupt:
             if self.run_dir is None:  # with one, a Ctrl-C stops the run cleanly and keeps every result
                 logger.warning("interrupted: this run has no run_dir, so its results end with it; give the optimizer "
@@ -325,27 +326,28 @@ class _HyperbandFamily:
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())
         if self.working_directory:
             os.makedirs(working_directory, exist_ok=True)
-        return RunSetup(n_iterations, compute, timeout, resume, overwrite, previous_result, working_directory,
-                        self.checkpoints_of(compute))
+        return RunSetup(n_iterations, compute, compute_per_thread(worker, compute), timeout, resume, overwrite,
+                        previous_result, working_directory, self.checkpoints_of(compute))
 
-    def _execute(self, master: Callable[[Executor, int], Result], compute: Callable[..., Any],
-                 working_directory: str, timeout: float | None, n_workers: int | None, comm: Any,
-                 workers_return: bool, max_rank_failures: int | None = 3, checkpoint_root: str | None = None) -> Result:
+    def _execute(self, master: Callable[[Executor, int], Result], setup: RunSetup, n_workers: int | None, comm: Any,
+                 workers_return: bool, max_rank_failures: int | None = 3) -> Result:
         """Run ``master`` over MPI ranks (``comm`` of more than one rank), threads or in this process."""
+        compute, directory, timeout, root = setup.compute, setup.working_directory, setup.timeout, setup.checkpoint_root
         if comm is not None and comm.Get_size() > 1:
             from .executors.mpi import run_spmd
 
             return run_spmd(comm, lambda executor: master(executor, comm.Get_size() - 1), compute,
-                            working_directory, timeout, graceful_stop=self.run_dir is not None,
+                            directory, timeout, graceful_stop=self.run_dir is not None,
                             workers_return=workers_return, rank_failure_limit=max_rank_failures,
-                            checkpoint_root=checkpoint_root)
+                            checkpoint_root=root)
         if n_workers is None and (timeout is None or threading.current_thread() is threading.main_thread()):
-            return master(SerialExecutor(compute, working_directory, timeout, checkpoint_root), 1)
+            return master(SerialExecutor(compute, directory, timeout, root), 1)
         # outside the main thread no SIGALRM interrupts a job past its timeout: one worker thread
         # runs the jobs, and one past its limit is recorded at it, instead of ending the process
         n_workers = n_workers or 1
         try:
-            return master(ThreadExecutor(compute, working_directory, n_workers, timeout, checkpoint_root), n_workers)
+            return master(ThreadExecutor(compute, directory, n_workers, timeout, root, setup.compute_per_thread),
+                          n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
             sys.stdout.flush()

@@ -8,6 +8,7 @@ too large to send and store (:func:`max_info_bytes`) is replaced by a note; the 
 from __future__ import annotations
 
 import contextlib
+import copy
 import decimal
 import inspect
 import logging
@@ -147,6 +148,10 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
         ValueError: ``worker`` has no ``compute`` method and is not callable, or is a function
             that can be called neither way.
     """
+    if isinstance(worker, (list, tuple)) and worker and all(callable(getattr(w, "compute", None)) for w in worker):
+        raise ValueError(f"worker got a list of workers: pass one, and n_workers={len(worker)} to run() for as "
+                         "many threads (each thread gets its own copy of it), or run under mpiexec (each rank builds "
+                         "its own)")
     if isinstance(worker, type):
         raise ValueError(f"worker must be an object with a compute() method or a function, got the class "
                          f"{worker.__name__}; pass an instance: {worker.__name__}()")
@@ -161,6 +166,27 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     raise ValueError(
         f"worker must have a compute() method or be a function f(config, budget); got {worker!r}"
     )
+
+
+def compute_per_thread(worker: Any, compute: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
+    """For each thread after the first, its own compute function: a worker object's is bound to a
+    shallow copy of it (``copy.copy``), as each rank under MPI builds its own worker and each
+    thread had its own in HpBandSter, so that what ``compute`` sets on ``self`` stays its thread's
+    (the objects it refers to, a dataset or a cache, stay shared). ``compute`` (the first thread's,
+    from :func:`as_compute_function`) serves a plain function and an object that cannot be copied
+    (with a warning)."""
+    if not callable(getattr(worker, "compute", None)):
+        return lambda: compute
+
+    def own_copy() -> Callable[..., Any]:
+        try:
+            return as_compute_function(copy.copy(worker))
+        except Exception as exc:  # noqa: BLE001 - any copy that fails: share the object, and say so
+            logger.warning("the worker could not be copied for another thread (%s: %s): every thread calls the "
+                           "same object, so keep per-evaluation state out of self", type(exc).__name__, exc)
+            return compute
+
+    return own_copy
 
 
 def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +544,35 @@ def test_a_failed_threaded_start_leaves_no_threads(tmp_path: os.PathLike) -> Non
             small_bohb().run(n_iterations=1, worker=toy_loss, n_workers=4,
                              previous_result=str(tmp_path / "nonexistent"))
     assert [t for t in threading.enumerate() if t not in before] == []
+
+
+class StateOnSelf(Worker):
+    """Keeps the evaluation's configuration on ``self``, as HpBandSter workers (one per thread)
+    could. Its first two evaluations wait for each other after setting it, so that with one object
+    shared by two threads one of them would read the other's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meeting = threading.Barrier(2, timeout=30)
+        self.calls: list[int] = []  # shared by every copy: appended to, never replaced
+
+    def compute(self, config: dict, budget: float, **kwargs: Any) -> dict:
+        self.x = config["x"]
+        self.calls.append(1)
+        if len(self.calls) <= 2:
+            self.meeting.wait()
+        return {"loss": self.x, "info": {}}
+
+
+def test_each_thread_has_its_own_copy_of_the_worker() -> None:
+    worker = StateOnSelf()
+    result = small_bohb().run(n_iterations=1, worker=worker, n_workers=2)
+    configs = result.get_id2config_mapping()
+    assert [run.loss for run in result.get_all_runs()] == \
+        [configs[run.config_id]["config"]["x"] for run in result.get_all_runs()]
+    assert len(worker.calls) == len(result.get_all_runs())  # what the copies share is the worker's own
+    with pytest.raises(ValueError, match=r"got a list of workers: pass one, and n_workers=2 to run\(\)"):
+        small_bohb().run(n_iterations=1, worker=[StateOnSelf(), StateOnSelf()], n_workers=2)
 
 
 def test_a_second_run_with_run_dir_extends_it(tmp_path: os.PathLike) -> None:

@@ -42,10 +42,12 @@ class _Task:
 class _WorkerThread(threading.Thread):
     """Takes tasks from the queue until it gets ``None`` or is retired (abandoned after a timeout)."""
 
-    def __init__(self, name: str, tasks: queue.Queue[_Task | None], run: Callable[[_Task], Outcome]) -> None:
+    def __init__(self, name: str, tasks: queue.Queue[_Task | None], run: Callable[[_Task], Outcome],
+                 compute: Callable[..., Any]) -> None:
         super().__init__(name=name, daemon=True)
         self.tasks = tasks
         self.run_task = run
+        self.compute = compute  # this thread's own
         self.retired = False
 
     def run(self) -> None:
@@ -61,12 +63,16 @@ class _WorkerThread(threading.Thread):
 
 
 class ThreadExecutor:
-    """``n_workers`` threads, each evaluating one job at a time."""
+    """``n_workers`` threads, each evaluating one job at a time: the first with ``compute``, each
+    later one (a replacement of a thread past its time limit too) with what ``new_compute()`` gives
+    (:func:`~mpibohb.worker.compute_per_thread`; ``None``: ``compute`` again)."""
 
     def __init__(self, compute: Callable[..., Any], working_directory: str, n_workers: int,
-                 timeout: float | None = None, checkpoint_root: str | None = None) -> None:
+                 timeout: float | None = None, checkpoint_root: str | None = None,
+                 new_compute: Callable[[], Callable[..., Any]] | None = None) -> None:
         self.n_workers = checks.integer("n_workers", n_workers, minimum=1)
         self.compute = compute
+        self._new_compute = new_compute
         self.working_directory, self.checkpoint_root = working_directory, checkpoint_root
         self.timeout = timeout
         self._host = socket.gethostname()
@@ -75,7 +81,8 @@ class ThreadExecutor:
         self._threads: list[_WorkerThread] = []  # every thread started, retired ones too
 
     def _start_thread(self) -> None:
-        thread = _WorkerThread(f"mpibohb-worker_{len(self._threads)}", self._tasks, self._evaluate)
+        compute = self.compute if not self._threads or self._new_compute is None else self._new_compute()
+        thread = _WorkerThread(f"mpibohb-worker_{len(self._threads)}", self._tasks, self._evaluate, compute)
         self._threads.append(thread)
         thread.start()
 
@@ -106,9 +113,11 @@ class ThreadExecutor:
         self._tasks.put(task)
 
     def _evaluate(self, task: _Task) -> Outcome:
-        name = f"{threading.current_thread().name}@{self._host}"
+        thread = threading.current_thread()
+        name = f"{thread.name}@{self._host}"
         job = task.job
-        return evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
+        compute = thread.compute if isinstance(thread, _WorkerThread) else self.compute
+        return evaluate(compute, job.config_id, job.config, job.budget, self.working_directory, name,
                         self.timeout, job.previous_budget, directory_for(self.checkpoint_root, job.config_id))
 
     def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
