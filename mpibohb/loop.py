@@ -112,16 +112,19 @@ class FailureLog:
 
 class RunRecorder:
     """Collects the runs of an optimisation into a :class:`Result`, journals every event before
-    the optimizer acts on it (when there is a run directory), and logs progress."""
+    the optimizer acts on it (when there is a run directory), and logs progress. ``previous``: the
+    journaled runs of a resumed run; ``warm_start``: the earlier runs fed to the model, which the
+    ``Result`` keeps."""
 
     def __init__(self, settings: dict[str, Any], directory: RunDirectory | None = None,
                  time_ref: float | None = None, previous: Result | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, warm_start: list[list[Any]] | None = None) -> None:
         self.clock = clock  # a simulated clock in mpibohb.simulate
         self.time_ref = clock() if time_ref is None else time_ref
         self.settings = dict(settings, time_ref=self.time_ref)
         self.directory = directory
         self.runs: list[Run] = list(previous.runs) if previous else []
+        self.warm_start = list(warm_start or [])  # the earlier runs fed to the model: the Result passes them on
         self.id2config: dict[ConfigId, dict[str, Any]] = dict(previous.id2config) if previous else {}
         self._submitted: dict[tuple[ConfigId, float], float] = {}
         successful = [r.loss for r in self.runs if r.loss is not None]
@@ -185,7 +188,7 @@ class RunRecorder:
 
     def result(self) -> Result:
         """The runs so far as a :class:`Result`."""
-        return Result(list(self.runs), dict(self.id2config), dict(self.settings))
+        return Result(list(self.runs), dict(self.id2config), dict(self.settings), list(self.warm_start))
 
 
 def run_loop(optimizer: Optimizer, executor: Executor, recorder: RunRecorder, pending: Iterable[Job] = (),

@@ -98,11 +98,14 @@ class Result:
 
     ``settings`` holds HpBandSter's ``HB_config`` keys (``eta``, ``min_budget``, ``max_budget``,
     ``budgets``, ``max_SH_iter``, ``time_ref``) and mpibohb's own (``seed``, ``optimizer``).
+    ``warm_start`` holds the earlier runs the run was warm-started with, ``[config, budget, loss
+    or None]``: a warm start from this ``Result`` passes them on with its own runs.
     """
 
     runs: list[Run]
     id2config: dict[ConfigId, dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
+    warm_start: list[list[Any]] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
         if name == "data":  # HpBandSter's internal dict, which analysis scripts sometimes read
@@ -373,7 +376,8 @@ def result_from_state(state: RunState) -> Result:
                   "finished": record["finished"] - time_ref}
         runs.append(Run(tuple(record["config_id"]), record["budget"], record["loss"], record["info"], stamps,
                         record["error"], record.get("worker", ""), record.get("previous_budget")))
-    return Result(runs, cast("dict[ConfigId, dict[str, Any]]", dict(state.configs)), settings)
+    return Result(runs, cast("dict[ConfigId, dict[str, Any]]", dict(state.configs)), settings,
+                  list(state.header["warm_start"]))
 
 
 def load_result(run_dir: Any) -> Result:

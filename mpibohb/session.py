@@ -219,7 +219,9 @@ def configspace_text(configspace: Any) -> str:
 
 
 def warm_start_observations(previous_result: Any) -> list[list[Any]]:
-    """``[config, budget, loss or None]`` of every run of an earlier ``Result`` or run directory."""
+    """``[config, budget, loss or None]`` of every run of an earlier ``Result`` or run directory,
+    after those of the runs that it was warm-started with (``Result.warm_start``): a chain of warm
+    starts carries every earlier run, as HpBandSter's, whose ``Result`` holds them as iteration -1."""
     if previous_result is None:
         return []
     if not callable(getattr(previous_result, "get_all_runs", None)):  # a Result, mpibohb's or HpBandSter's
@@ -228,8 +230,10 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
         except JournalError as exc:  # "no journal at DIR" alone would read as if about run_dir
             raise JournalError(f"previous_result: {exc}") from None
     configs = previous_result.get_id2config_mapping()
-    return [[configs[run.config_id]["config"], run.budget, run.loss]
-            for run in previous_result.get_all_runs() if run.config_id in configs]
+    earlier = getattr(previous_result, "warm_start", None) or []  # HpBandSter's Result has none: its runs hold them
+    return [list(observation) for observation in earlier] + [
+        [configs[run.config_id]["config"], run.budget, run.loss]
+        for run in previous_result.get_all_runs() if run.config_id in configs]
 
 
 def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[Any]]) -> None:
@@ -324,7 +328,7 @@ def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_worke
                 clock.continue_from(state.last_time)  # simulated seconds go on from the journal's, not from 0
             previous = result_from_state(state) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), opened.directory, opened.created,
-                                   previous, clock)
+                                   previous, clock, opened.warm_start)
             keeper, alone, pending = _start_session(family, executor, optimizer, recorder, state, replayed, previous,
                                                     n_iterations, n_workers, checkpoint_root)
             _run_until_done_or_stopped(optimizer, executor, recorder, alone, pending, stop, family.run_dir, keeper)

@@ -65,6 +65,27 @@ def test_a_warm_started_run_resumes_identically(tmp_path):
     assert [(r.config_id, r.budget, r.loss) for r in load_result(tmp_path / "parts").get_all_runs()] == key
 
 
+def test_a_chain_of_warm_starts_carries_every_earlier_run(tmp_path):
+    """HpBandSter's issue #92: warm starts chained through Results keep run 0's evaluations in run
+    2's model (HpBandSter's Result holds them as iteration -1; here Result.warm_start)."""
+    def bohb(seed, **kwargs):
+        return BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=seed, **kwargs)
+
+    def observations(result):
+        configs = result.get_id2config_mapping()
+        return [[configs[r.config_id]["config"], r.budget, r.loss] for r in result.get_all_runs()]
+
+    first = bohb(1).run(2, loss)
+    second = bohb(2, run_dir=tmp_path / "second").run(2, loss, previous_result=first)
+    assert second.warm_start == observations(first)
+    third = bohb(3).run(1, loss, previous_result=second)
+    assert third.warm_start == observations(first) + observations(second)
+    from_directory = bohb(3, run_dir=tmp_path / "third").run(1, loss, previous_result=tmp_path / "second")
+    assert load_result(tmp_path / "third").warm_start == third.warm_start == from_directory.warm_start
+    assert [r.loss for r in from_directory.get_all_runs()] == [r.loss for r in third.get_all_runs()]
+    assert len(third.get_all_runs()) == 13  # the Result's runs are its own run's
+
+
 def test_previous_result_given_to_the_optimizer_as_in_hpbandster(tmp_path):
     old = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=1).run(6, loss)
     warm = BOHB(space(), min_budget=1, max_budget=9, eta=3, seed=2).run(1, loss, previous_result=old)
