@@ -209,11 +209,13 @@ class MPIExecutor:
         for rank, why in verdict.retired:
             if rank in self._idle:
                 self._idle.remove(rank)
-            logger.warning("taking %s out of service: %s", self.describe(rank), why)
+            logger.warning("taking %s out of service: %s (its failed jobs run again on other ranks; if they fail "
+                           "there too, they were the configurations' failures and it comes back)",
+                           self.describe(rank), why)
             self.journal(retired_record(self.describe(rank), why))
         if verdict.reinstated is not None and verdict.reinstated not in self._lost:
-            logger.warning("%s is back in service: most jobs it had failed failed on other ranks too",
-                           self.describe(verdict.reinstated))
+            logger.warning("%s is back in service: most jobs it had failed failed on other ranks too, so they were "
+                           "the configurations' failures, not the rank's", self.describe(verdict.reinstated))
             self.journal(reinstated_record(self.describe(verdict.reinstated)))
             self._idle.append(verdict.reinstated)
         for job, failure, avoid in verdict.again:
