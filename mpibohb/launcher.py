@@ -36,7 +36,7 @@ _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 # it in run() fails saying why instead of waiting for ever. Every MPI allows tags up to 32767.
 LEFT_WITHOUT_RUN_TAG = 32_123
 _SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
-_ran = False  # whether this process has called run() under MPI
+_ran = False  # whether this process has called run()
 _returned_none = False  # whether run() returned None here, on a worker rank (workers_return=True)
 
 
@@ -173,8 +173,8 @@ def abort_job_on_uncaught_exceptions() -> None:
 
 
 def note_run(returned_none: bool = False) -> None:
-    """This rank has called ``run()`` under MPI (at its exit it does not tell rank 0 otherwise);
-    ``returned_none``: it returned ``None`` there, on a worker rank."""
+    """This process has called ``run()`` (on any communicator: at its exit it does not tell rank 0
+    otherwise); ``returned_none``: it returned ``None`` there, on a worker rank."""
     global _ran, _returned_none
     _ran = True
     _returned_none = _returned_none or returned_none
@@ -189,16 +189,17 @@ def _hint(error: BaseException) -> str:
 
 
 def tell_rank_zero_of_an_exit_without_run() -> None:
-    """Under an MPI launcher with more than one process, make a rank other than 0 that reaches its
-    interpreter exit without having called ``run()`` tell world rank 0 (a message with
-    :data:`LEFT_WITHOUT_RUN_TAG`). Installed when :mod:`mpibohb` is imported."""
+    """Under an MPI launcher with more than one process, make a rank other than 0 that imported the
+    optimizers (``from mpibohb import BOHB``) and reaches its interpreter exit without having called
+    ``run()`` tell world rank 0 (a message with :data:`LEFT_WITHOUT_RUN_TAG`): a script that only
+    imports mpibohb, for ``load_result`` say, sends nothing. Installed when :mod:`mpibohb` is imported."""
     if _launched_with_others() and _a_rank():
         atexit.register(_tell_rank_zero)
 
 
 def _tell_rank_zero() -> None:
     world = shared_world()
-    if _ran or world is None or world.Get_rank() == 0:
+    if _ran or "mpibohb.optimizers" not in sys.modules or world is None or world.Get_rank() == 0:
         return
     request = world.isend(None, dest=0, tag=LEFT_WITHOUT_RUN_TAG)
     deadline = time.monotonic() + _SEND_SECONDS

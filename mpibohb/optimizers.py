@@ -22,7 +22,7 @@ from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .journal import RunDirectoryError
-from .launcher import launched_communicator, launched_rank
+from .launcher import launched_communicator, launched_rank, note_run
 from .result import Result
 from .samplers import Sampler
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
@@ -34,10 +34,10 @@ from .stopping import EXIT_STOPPED, RunStopped
 from .worker import (
     HPBANDSTER_CONNECTION_ARGUMENTS,
     as_compute_function,
-    compute_per_thread,
     declares_checkpoint_dir,
     max_info_bytes,
     sigint_watch,
+    thread_copies,
 )
 
 logger = logging.getLogger("mpibohb")
@@ -64,7 +64,7 @@ class RunSetup:
 
     n_iterations: int
     compute: Callable[..., Any]
-    compute_per_thread: Callable[[], Callable[..., Any]]
+    worker: Any  # as given: threads evaluate with copies of it (worker.thread_copies)
     timeout: float | None
     resume: bool
     overwrite: bool
@@ -255,6 +255,7 @@ class _HyperbandFamily:
             TypeError: an unknown keyword argument, more than two positional ones, or
                 ``n_iterations`` or ``worker`` given twice.
         """
+        note_run()  # on any communicator: this rank does not tell rank 0 at its exit that it left without run()
         _refuse_run_while_importing_worker()
         n_iterations, worker = _iterations_and_worker(positional, n_iterations, worker)
         n_workers = checks.optional_integer("n_workers", n_workers, minimum=1)
@@ -326,7 +327,7 @@ class _HyperbandFamily:
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())
         if self.working_directory:
             os.makedirs(working_directory, exist_ok=True)
-        return RunSetup(n_iterations, compute, compute_per_thread(worker, compute), timeout, resume, overwrite,
+        return RunSetup(n_iterations, compute, worker, timeout, resume, overwrite,
                         previous_result, working_directory, self.checkpoints_of(compute))
 
     def _execute(self, master: Callable[[Executor, int], Result], setup: RunSetup, n_workers: int | None, comm: Any,
@@ -346,8 +347,8 @@ class _HyperbandFamily:
         # runs the jobs, and one past its limit is recorded at it, instead of ending the process
         n_workers = n_workers or 1
         try:
-            return master(ThreadExecutor(compute, directory, n_workers, timeout, root, setup.compute_per_thread),
-                          n_workers)
+            copies = thread_copies(setup.worker, compute)  # before any evaluation changes the worker
+            return master(ThreadExecutor(compute, directory, n_workers, timeout, root, copies), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
             sys.stdout.flush()

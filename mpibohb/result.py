@@ -107,6 +107,10 @@ class Result:
     settings: dict[str, Any] = field(default_factory=dict)
     warm_start: list[list[Any]] = field(default_factory=list)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("warm_start", [])  # a Result pickled before it had one
+
     def __getattr__(self, name: str) -> Any:
         if name == "data":  # HpBandSter's internal dict, which analysis scripts sometimes read
             raise AttributeError("Result.data is HpBandSter's internal dict of its Datum objects; here read the runs "

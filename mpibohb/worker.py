@@ -168,25 +168,41 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
     )
 
 
-def compute_per_thread(worker: Any, compute: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
-    """For each thread after the first, its own compute function: a worker object's is bound to a
-    shallow copy of it (``copy.copy``), as each rank under MPI builds its own worker and each
-    thread had its own in HpBandSter, so that what ``compute`` sets on ``self`` stays its thread's
-    (the objects it refers to, a dataset or a cache, stay shared). ``compute`` (the first thread's,
-    from :func:`as_compute_function`) serves a plain function and an object that cannot be copied
-    (with a warning)."""
-    if not callable(getattr(worker, "compute", None)):
+def thread_copies(worker: Any, compute: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
+    """Call it before any evaluation: a function that gives each thread after the first its own
+    compute. A worker object's is bound to a shallow copy of the object as it is now (its
+    ``__dict__`` and slots, or its class's ``__copy__``), as each rank under MPI builds its own
+    worker and each thread had its own in HpBandSter: what ``compute`` sets on ``self`` stays its
+    thread's, and the objects its attributes refer to (a dataset, a cache, a lock) are shared.
+    ``compute`` (the first thread's, from :func:`as_compute_function`) serves a plain function, a
+    module, and an object that cannot be copied (with one warning)."""
+    template = _shallow_copy(worker)
+    if template is None:
         return lambda: compute
+    return lambda: as_compute_function(_shallow_copy(template) or template)
 
-    def own_copy() -> Callable[..., Any]:
-        try:
-            return as_compute_function(copy.copy(worker))
-        except Exception as exc:  # noqa: BLE001 - any copy that fails: share the object, and say so
-            logger.warning("the worker could not be copied for another thread (%s: %s): every thread calls the "
-                           "same object, so keep per-evaluation state out of self", type(exc).__name__, exc)
-            return compute
 
-    return own_copy
+def _shallow_copy(worker: Any) -> Any:
+    """A new object with ``worker``'s attributes (not through ``__getstate__``, which may leave
+    some out for pickling); ``None`` for what is not an object to copy, or cannot be copied."""
+    if not callable(getattr(worker, "compute", None)) or inspect.ismodule(worker) or isinstance(worker, type):
+        return None
+    cls = type(worker)
+    try:
+        if getattr(cls, "__copy__", None) is not None:
+            return copy.copy(worker)
+        copied = object.__new__(cls)
+        if hasattr(worker, "__dict__"):
+            copied.__dict__.update(vars(worker))
+        for name in {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())} - {"__dict__",
+                                                                                                     "__weakref__"}:
+            if hasattr(worker, name):
+                object.__setattr__(copied, name, getattr(worker, name))
+        return copied
+    except Exception as exc:  # noqa: BLE001 - any copy that fails: share the object, and say so
+        logger.warning("the worker could not be copied for each thread (%s: %s): every thread calls the same "
+                       "object, so keep per-evaluation state out of self", type(exc).__name__, exc)
+        return None
 
 
 def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -564,6 +564,26 @@ class StateOnSelf(Worker):
         return {"loss": self.x, "info": {}}
 
 
+class PicklesWithoutItsLock(Worker):
+    """Leaves its lock out when pickled (__getstate__), as objects sent to other processes do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in self.__dict__.items() if name != "lock"}
+
+    def compute(self, config: dict, budget: float, **kwargs: Any) -> float:
+        with self.lock:
+            return toy_loss(config, budget)
+
+
+def test_a_thread_s_copy_of_the_worker_has_all_its_attributes() -> None:
+    result = small_bohb().run(n_iterations=1, worker=PicklesWithoutItsLock(), n_workers=3)
+    assert not result.failed_runs(), result.failed_runs()[0].error_logs
+
+
 def test_each_thread_has_its_own_copy_of_the_worker() -> None:
     worker = StateOnSelf()
     result = small_bohb().run(n_iterations=1, worker=worker, n_workers=2)

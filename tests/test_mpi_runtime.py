@@ -199,6 +199,33 @@ def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path
     assert "AFTER RUN" not in finished.stdout
 
 
+def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script(tmp_path):
+    """Each rank runs a study of its own on COMM_SELF, then rank 0 collects the others' results
+    with ANY_SOURCE and ANY_TAG: only theirs arrive (a rank that leaves without run() tells rank 0,
+    and these ranks did call it). A script that imports mpibohb without its optimizers sends
+    nothing either."""
+    (tmp_path / "own.py").write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "import mpibohb\n"
+        "world = MPI.COMM_WORLD\n"
+        "rank = world.Get_rank()\n"
+        "if sys.argv[1] == 'run':\n"
+        "    import ConfigSpace as CS\n"
+        "    from mpibohb import RandomSearch\n"
+        "    res = RandomSearch(CS.ConfigurationSpace({'x': (0.0, 1.0)}), seed=rank).run(\n"
+        "        n_iterations=1 + 20 * rank, worker=lambda config, budget: config['x'], comm=MPI.COMM_SELF)\n"
+        "if rank == 0:\n"
+        "    got = sorted(world.recv(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG) for _ in range(world.Get_size() - 1))\n"
+        "    print('GOT', got, flush=True)\n"
+        "else:\n"
+        "    world.send(f'from {rank}', dest=0, tag=1)\n")
+    for how in ("run", "import"):
+        finished = run_mpi(3, tmp_path / "own.py", how, timeout=60, cwd=tmp_path)
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        assert "GOT ['from 1', 'from 2']" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+
+
 def test_an_unguarded_analysis_after_workers_return_names_the_guard(tmp_path):
     """With workers_return=True the worker ranks get None; a script that reads it on every rank
     ends the job (an error on a rank), and the message says what to write."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -320,3 +321,10 @@ def test_saved_v1_run_reads_like_hpbandster() -> None:
 
 def test_saved_v1_fixture_stays_small() -> None:
     assert sum(path.stat().st_size for path in FIXTURE_V1.iterdir()) < 50_000
+
+
+def test_a_result_pickled_before_it_had_a_warm_start_reads_with_an_empty_one() -> None:
+    older = Result([], {}, {"eta": 3})
+    del older.__dict__["warm_start"]  # as a Result of 7406269 or before was pickled
+    unpickled = pickle.loads(pickle.dumps(older))
+    assert unpickled == Result([], {}, {"eta": 3}) and "warm_start=[]" in repr(unpickled)

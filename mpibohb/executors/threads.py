@@ -65,7 +65,7 @@ class _WorkerThread(threading.Thread):
 class ThreadExecutor:
     """``n_workers`` threads, each evaluating one job at a time: the first with ``compute``, each
     later one (a replacement of a thread past its time limit too) with what ``new_compute()`` gives
-    (:func:`~mpibohb.worker.compute_per_thread`; ``None``: ``compute`` again)."""
+    (:func:`~mpibohb.worker.thread_copies`; ``None``: ``compute`` again)."""
 
     def __init__(self, compute: Callable[..., Any], working_directory: str, n_workers: int,
                  timeout: float | None = None, checkpoint_root: str | None = None,
