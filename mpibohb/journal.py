@@ -283,6 +283,12 @@ def dumps(value: Any) -> str:
 
 
 
+def as_journaled(value: Any) -> Any:
+    """``value`` as a journal reads it back (tuples as lists, non-finite floats as strings, numpy
+    scalars as numbers): what to compare a journaled value with."""
+    return json.loads(dumps(value))
+
+
 def storable_info(info: Any) -> Any:
     """``info``, or a note when its JSON text (as the journal and ``results.json`` each store it) is
     over :func:`~mpibohb.worker.max_info_bytes`."""

@@ -17,7 +17,7 @@ from .ask_tell import Optimizer
 from .brackets import Job
 from .checkpoints import CheckpointKeeper
 from .health import MAX_EVIDENCED_DEATHS, abandoned_job_reason
-from .journal import JournalError, OpenJob, Record, RunState, fold
+from .journal import JournalError, OpenJob, Record, RunState, as_journaled, fold
 from .loop import RunRecorder, record_outcomes
 from .scheduling.run_times import run_time
 from .worker import Outcome
@@ -126,7 +126,8 @@ def _difference(job: Job, record: Record) -> str:
     if record.get("previous_budget", job.previous_budget) != job.previous_budget:
         return f"previous budget {job.previous_budget} instead of {record.get('previous_budget')}"
     names = sorted(set(job.config) | set(record["config"]))
-    differing = [name for name in names if job.config.get(name) != record["config"].get(name)]
+    journaled = as_journaled(job.config)  # a tuple or an infinite float as the journal holds it
+    differing = [name for name in names if journaled.get(name) != record["config"].get(name)]
     if differing:
         shown = ", ".join(f"{name}={job.config.get(name)!r} instead of {record['config'].get(name)!r}"
                           for name in differing[:3])

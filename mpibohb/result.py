@@ -305,14 +305,21 @@ class Result:
         budgets = self._budgets_or_all(budgets)
         runs = [r for r in self.runs if r.budget in budgets and (r.loss is not None or failed_loss is not None)]
         space = copy.deepcopy(config_space)
+        if len(budgets) > 1 and "budget" in space:
+            raise ValueError("get_fANOVA_data: the space has a hyperparameter named 'budget', the name of the column "
+                             "it adds for the budgets of the runs; pass budgets=[one budget] to leave that column out")
         if len(budgets) > 1:
             space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
         rows, losses = [], []
         for run in runs:
             values = self._config_row(run, len(budgets) > 1)
-            rows.append([_fanova_value(parameter, values.get(parameter.name)) for parameter in space.values()])
+            rows.append([_fanova_value(parameter, values.get(parameter.name, _INACTIVE))
+                         for parameter in space.values()])
             losses.append(failed_loss if run.loss is None else loss_fn(run))
         return numpy.array(rows, dtype=float).reshape(len(rows), len(space)), numpy.array(losses, dtype=float), space
+
+
+_INACTIVE = object()  # a parameter absent from a configuration (None may be one of its values)
 
 
 def _fanova_value(parameter: Any, value: Any) -> float:
@@ -326,7 +333,7 @@ def _fanova_value(parameter: Any, value: Any) -> float:
     """
     import ConfigSpace
 
-    if value is None:
+    if value is _INACTIVE:
         return math.nan
     if isinstance(parameter, ConfigSpace.Constant):
         return 0.0

@@ -35,6 +35,7 @@ from .journal import (
     Record,
     RunDirectoryError,
     RunState,
+    as_journaled,
     dropped_record,
     end_record,
     fold,
@@ -43,6 +44,7 @@ from .journal import (
     read_journal,
     session_record,
     stop_record,
+    to_json,
 )
 from .loop import RunRecorder, record_outcomes, run_loop
 from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_interrupted_jobs, replay
@@ -212,9 +214,10 @@ def _differing_settings(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def configspace_text(configspace: Any) -> str:
-    """The search space as ConfigSpace's JSON text."""
+    """The search space as ConfigSpace's JSON text (numpy values, which it cannot write itself, as
+    the journal writes them)."""
     buffer = io.StringIO()
-    configspace.to_json(buffer)
+    configspace.to_json(buffer, default=to_json)
     return buffer.getvalue()
 
 
@@ -237,11 +240,13 @@ def warm_start_observations(previous_result: Any) -> list[list[Any]]:
 
 
 def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[Any]]) -> None:
-    """Give the sampler the earlier runs, failed ones as loss +inf; skip configs not in this space."""
+    """Give the sampler the earlier runs, failed ones as loss +inf; skip configs not in this space.
+    Values as a journal holds them (a choice that is a tuple, as a list) are the space's own again."""
     skipped = 0
+    choices = _journaled_choices(space.configspace)
     for config, budget, loss in observations:
         try:
-            vector = space.vector_of(config)
+            vector = space.vector_of({name: _from_journal(choices.get(name), value) for name, value in config.items()})
         except Exception:  # noqa: BLE001 - any config the space rejects
             skipped += 1
             continue
@@ -251,6 +256,24 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
         log("warm start: %d earlier runs fed to the %s, %d skipped (not in this search space)",
             len(observations) - skipped, "sampler, which samples at random and does not use them"
             if isinstance(optimizer.sampler, RandomSampler) else "model", skipped)
+
+
+def _journaled_choices(configspace: Any) -> dict[str, dict[str, Any]]:
+    """Per categorical, ordinal or constant hyperparameter: each value's journaled JSON text -> the value."""
+    choices: dict[str, dict[str, Any]] = {}
+    for hyperparameter in configspace.values():
+        values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None)
+        if values is None and hasattr(hyperparameter, "value"):
+            values = (hyperparameter.value,)
+        if values is not None:
+            choices[hyperparameter.name] = {json.dumps(as_journaled(value)): value for value in reversed(values)}
+    return choices
+
+
+def _from_journal(choices: dict[str, Any] | None, value: Any) -> Any:
+    if choices is None or not isinstance(value, (list, str)):  # others read back as they were written
+        return value
+    return choices.get(json.dumps(as_journaled(value)), value)
 
 
 def _prepare_directory(family: RunFamily, run_dir: str, n_workers: int, resume: bool, overwrite: bool,

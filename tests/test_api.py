@@ -767,6 +767,21 @@ def test_fanova_data_of_a_constant_is_a_category_of_one_and_a_changed_space_is_n
         result.get_fANOVA_data(CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["z"], "k": 7}), budgets=[1.0])
 
 
+def test_fanova_data_takes_none_for_a_value_and_names_a_parameter_called_budget() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    cs.add(CS.CategoricalHyperparameter("max_depth", [None, 3, 10]))  # None is a value, not "inactive"
+    result = BOHB(configspace=cs, min_budget=1, max_budget=9, seed=0).run(
+        n_iterations=2, worker=lambda config, budget: config["x"])
+    rows, _, space = result.get_fANOVA_data(cs, budgets=[1.0])
+    column = rows[:, list(space).index("max_depth")]
+    assert not np.isnan(column).any() and set(column) == {0.0, 1.0, 2.0}
+    named = CS.ConfigurationSpace({"x": (0.0, 1.0), "budget": (1, 100)})
+    runs = BOHB(configspace=named, min_budget=1, max_budget=9, seed=0).run(
+        n_iterations=1, worker=lambda config, budget: config["x"])
+    with pytest.raises(ValueError, match="hyperparameter named 'budget'.*pass budgets=\\[one budget\\]"):
+        runs.get_fANOVA_data(named)
+
+
 def test_editing_the_id2config_mapping_leaves_the_result_as_it_was() -> None:
     result = BOHB(configspace=CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=9, seed=0).run(
         n_iterations=1, worker=lambda config, budget: config["x"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ConfigSpace as CS
+import numpy as np
 import pytest
 
 from mpibohb import BOHB, load_result
@@ -149,3 +150,32 @@ def test_a_warm_start_of_hyperband_says_its_sampler_does_not_use_it(caplog):
         HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=5).run(n_iterations=1, worker=loss,
                                                                           previous_result=old)
     assert "fed to the sampler, which samples at random and does not use them" in caplog.text
+
+
+def test_choices_json_writes_otherwise_replay_and_warm_start(tmp_path, caplog):
+    """A categorical of tuples (scikit-learn's hidden_layer_sizes), one with an infinite float and
+    one of numpy integers: the journal holds them as lists, strings and numbers; the replay of an
+    extension and a warm start from the run directory still take them for the space's own values."""
+    def choices_space():
+        cs = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+        cs.add(CS.CategoricalHyperparameter("layers", [(64,), (64, 64), (128, 64)]),
+               CS.CategoricalHyperparameter("clip", [1.0, 10.0, float("inf")]),
+               CS.CategoricalHyperparameter("batch", list(np.arange(1, 4))))  # ConfigSpace's to_json fails on these
+        return cs
+
+    seen = set()
+
+    def compute(config, budget):
+        seen.add((config["layers"], config["clip"]))
+        return config["x"] + len(config["layers"]) + 1 / budget
+
+    def bohb(seed, run_dir):
+        return BOHB(choices_space(), min_budget=1, max_budget=9, eta=3, seed=seed, run_dir=run_dir)
+
+    bohb(1, tmp_path / "run").run(n_iterations=1, worker=compute)
+    extended = bohb(1, tmp_path / "run").run(n_iterations=2, worker=compute, resume=True)  # replays the journal
+    assert len(extended.get_all_runs()) == 13 + 6
+    assert {type(layers) for layers, _ in seen} == {tuple} and float("inf") in {clip for _, clip in seen}
+    with caplog.at_level("INFO", logger="mpibohb"):
+        bohb(2, None).run(n_iterations=1, worker=compute, previous_result=tmp_path / "run")
+    assert "warm start: 19 earlier runs fed to the model, 0 skipped" in caplog.text
