@@ -161,3 +161,29 @@ def test_sampler_copy_is_private_and_seeded(mixed_space: CS.ConfigurationSpace) 
     assert first == second
     assert first != other
     assert space.sampler_copy(5) is not cs
+
+
+def test_random_draws_never_set_a_parameter_their_conditions_leave_inactive() -> None:
+    """ConfigSpace 1.2 sets ``leaf`` in about one draw in five here although p2 is inactive (a
+    chain p0 -> p1 -> p2, and ``leaf`` under p2 == on AND sel != b); compute must not get that."""
+    from ConfigSpace.conditions import AndConjunction, EqualsCondition, NotEqualsCondition
+
+    from mpibohb import HyperBand
+
+    cs = CS.ConfigurationSpace(seed=1)
+    chain = [CS.CategoricalHyperparameter(f"p{i}", ["on", "off"]) for i in range(3)]
+    selector, leaf = CS.CategoricalHyperparameter("sel", ["a", "b"]), CS.UniformFloatHyperparameter("leaf", 0, 1)
+    cs.add([*chain, selector, leaf])
+    cs.add(EqualsCondition(chain[1], chain[0], "on"), EqualsCondition(chain[2], chain[1], "on"))
+    cs.add(AndConjunction(EqualsCondition(leaf, chain[2], "on"), NotEqualsCondition(leaf, selector, "b")))
+    illegal = []
+
+    def compute(config: dict, budget: float) -> float:
+        try:
+            cs.check_configuration(CS.Configuration(cs, values=config))
+        except ValueError as exc:
+            illegal.append((config, exc))
+        return 0.0
+
+    result = HyperBand(cs, min_budget=1, max_budget=9, seed=1).run(n_iterations=4, worker=compute)
+    assert len(result.get_all_runs()) == 35 and illegal == []
