@@ -23,6 +23,7 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
 MAX_SAMPLING_ROUNDS = 5_000  # ConfigSpace draws a batch of at least 5 configurations a round
+RUN_SAMPLING_ATTEMPTS = 20  # a run's draws: 20 times the start check's, which a space passed
 logger = logging.getLogger(__name__)
 
 
@@ -104,6 +105,7 @@ class SearchSpace:
             i for i, hp in enumerate(self.hyperparameters) if isinstance(hp, IntegerHyperparameter)
         ]
         self._index_kinds = [d.index for d in self.dimensions if d.kind != CONTINUOUS]
+        self._said_few_legal = False
 
     @property
     def model_indices(self) -> np.ndarray:
@@ -117,21 +119,31 @@ class SearchSpace:
         private.random = _CountingRandomState(private.random.get_state())
         return private
 
-    def sample(self, private: CS.ConfigurationSpace) -> CS.Configuration:
-        """A random configuration from ``private`` (a :meth:`sampler_copy`), as ConfigSpace draws it.
+    def sample(self, private: CS.ConfigurationSpace, attempts: int = RUN_SAMPLING_ATTEMPTS) -> CS.Configuration:
+        """A random configuration from ``private`` (a :meth:`sampler_copy`), as ConfigSpace draws it:
+        up to ``attempts`` times :data:`MAX_SAMPLING_ROUNDS` batches (their number bounds the time
+        this takes). A run's draws have more attempts than the check at its start
+        (:meth:`check_samplable`, one), so that a space that passed the check, with few legal
+        configurations, does not end the run later (a fuzz found 1 legal value in 8,000 ending 5
+        of 6 runs mid-way, and their every resume); a draw past the first attempt warns.
 
         Raises:
-            NoLegalConfigurationError: ConfigSpace drew :data:`MAX_SAMPLING_ROUNDS` batches and none
-                passed the forbidden clauses (their number bounds the time this takes: seconds).
+            NoLegalConfigurationError: no attempt drew a configuration that passed the forbidden clauses.
         """
         counting = private.random
         if not isinstance(counting, _CountingRandomState):
             return self._legal(private.sample_configuration())
-        try:
-            with counting.limited(MAX_SAMPLING_ROUNDS * len(self.hyperparameters)):
-                return self._legal(private.sample_configuration())
-        except _TooManyRoundsError:
-            raise NoLegalConfigurationError(self._no_legal_configuration()) from None
+        for attempt in range(attempts):
+            try:
+                with counting.limited(MAX_SAMPLING_ROUNDS * len(self.hyperparameters)):
+                    return self._legal(private.sample_configuration())
+            except _TooManyRoundsError:
+                if attempt == 0 and attempts > 1 and not self._said_few_legal:
+                    self._said_few_legal = True
+                    logger.warning("the search space's forbidden clauses leave few legal configurations: a random "
+                                   "draw took over %s batches of ConfigSpace's; drawing on (up to %d times as many)",
+                                   f"{MAX_SAMPLING_ROUNDS:,}", attempts)
+        raise NoLegalConfigurationError(self._no_legal_configuration(attempts))
 
     def _legal(self, config: CS.Configuration) -> CS.Configuration:
         """``config`` without the values of parameters its conditions leave inactive: ConfigSpace 1.2
@@ -155,14 +167,15 @@ class SearchSpace:
             NoLegalConfigurationError: see :meth:`sample`.
         """
         if self.configspace.forbidden_clauses:
-            self.sample(self.sampler_copy(0))
+            self.sample(self.sampler_copy(0), attempts=1)
 
-    def _no_legal_configuration(self) -> str:
+    def _no_legal_configuration(self, attempts: int) -> str:
         clauses = "; ".join(str(clause) for clause in self.configspace.forbidden_clauses)
         return (f"the search space leaves (almost) no legal configuration to sample: ConfigSpace drew "
-                f"{MAX_SAMPLING_ROUNDS:,} batches of random configurations and none passed its forbidden clauses "
-                f"({clauses}). Clauses that leave a float a single value (x < y and x > y) do that: loosen "
-                "them, or make such a parameter a constant")
+                f"{attempts * MAX_SAMPLING_ROUNDS:,} batches of random configurations and none passed its "
+                f"forbidden clauses ({clauses}). Clauses that leave a parameter one value in thousands (x < y and "
+                "x > y on floats, a clause on all but one value of an integer) do that: loosen them, or make such a "
+                "parameter a constant")
 
     def constant_template(self) -> np.ndarray:
         """A full vector with every constant at its value (also a conditional constant, which the

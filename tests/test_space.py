@@ -187,3 +187,19 @@ def test_random_draws_never_set_a_parameter_their_conditions_leave_inactive() ->
 
     result = HyperBand(cs, min_budget=1, max_budget=9, seed=1).run(n_iterations=4, worker=compute)
     assert len(result.get_all_runs()) == 35 and illegal == []
+
+
+def test_a_space_with_few_legal_configurations_that_passed_the_check_does_not_end_the_run(caplog) -> None:
+    """1 legal value in 8,000 passes the check at the start; the run's draws take longer than
+    the check's limit now and then, and must draw on (a fuzz saw 5 of 6 runs end mid-way)."""
+    from ConfigSpace.forbidden import ForbiddenGreaterThanClause
+
+    from mpibohb import HyperBand
+
+    cs = CS.ConfigurationSpace(seed=1)
+    cs.add(CS.UniformIntegerHyperparameter("n", 0, 7999, default_value=0))
+    cs.add(ForbiddenGreaterThanClause(cs["n"], 0))  # only n == 0 is legal
+    for seed in (0, 1):
+        result = HyperBand(cs, min_budget=1, max_budget=27, seed=seed).run(n_iterations=4, worker=lambda c, b: 0.0)
+        assert len(result.get_all_runs()) == 69
+    assert "leave few legal configurations: a random draw took over 5,000 batches" in caplog.text
