@@ -35,6 +35,8 @@ _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 # COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a rank 0 waiting for
 # it in run() fails saying why instead of waiting for ever. Every MPI allows tags up to 32767.
 LEFT_WITHOUT_RUN_TAG = 32_123
+# a rank that imported one of these meant to take part in a run (load_result, say, imports neither)
+_USED_FOR_RUNS = frozenset({"mpibohb.optimizers", "mpibohb.worker"})
 _SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
 _ran = False  # whether this process has called run()
 _returned_none = False  # whether run() returned None here, on a worker rank (workers_return=True)
@@ -190,16 +192,17 @@ def _hint(error: BaseException) -> str:
 
 def tell_rank_zero_of_an_exit_without_run() -> None:
     """Under an MPI launcher with more than one process, make a rank other than 0 that imported the
-    optimizers (``from mpibohb import BOHB``) and reaches its interpreter exit without having called
-    ``run()`` tell world rank 0 (a message with :data:`LEFT_WITHOUT_RUN_TAG`): a script that only
-    imports mpibohb, for ``load_result`` say, sends nothing. Installed when :mod:`mpibohb` is imported."""
+    optimizers or ``Worker`` (``from mpibohb import BOHB, Worker``) and reaches its interpreter exit
+    without having called ``run()`` tell world rank 0 (a message with :data:`LEFT_WITHOUT_RUN_TAG`):
+    a script that imports mpibohb for ``load_result`` alone sends nothing. Installed when
+    :mod:`mpibohb` is imported."""
     if _launched_with_others() and _a_rank():
         atexit.register(_tell_rank_zero)
 
 
 def _tell_rank_zero() -> None:
     world = shared_world()
-    if _ran or "mpibohb.optimizers" not in sys.modules or world is None or world.Get_rank() == 0:
+    if _ran or not _USED_FOR_RUNS & set(sys.modules) or world is None or world.Get_rank() == 0:
         return
     request = world.isend(None, dest=0, tag=LEFT_WITHOUT_RUN_TAG)
     deadline = time.monotonic() + _SEND_SECONDS

@@ -347,7 +347,7 @@ class _HyperbandFamily:
         # runs the jobs, and one past its limit is recorded at it, instead of ending the process
         n_workers = n_workers or 1
         try:
-            copies = thread_copies(setup.worker, compute)  # before any evaluation changes the worker
+            copies = thread_copies(setup.worker, compute) if n_workers > 1 else None  # before any evaluation
             return master(ThreadExecutor(compute, directory, n_workers, timeout, root, copies), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them

@@ -340,11 +340,21 @@ def _fanova_value(parameter: Any, value: Any) -> float:
     for attribute in ("choices", "sequence"):
         options = getattr(parameter, attribute, None)
         if options is not None:
+            if value not in list(options):  # a tuple read back from a journal as a list, say
+                value = _option_journaled_as(list(options), value)
             if value not in list(options):
                 raise ValueError(f"get_fANOVA_data: {value!r} is not a value of {parameter.name} in the space given "
                                  f"({list(options)!r:.200}); give the space the run used")
             return float(list(options).index(value))
     return float(value) if isinstance(value, numbers.Real) else math.nan
+
+
+def _option_journaled_as(options: list[Any], value: Any) -> Any:
+    """The option that a journal holds as ``value`` (JSON writes a tuple as a list, an infinite
+    float as a string), else ``value``."""
+    from .journal import as_journaled
+
+    return next((option for option in options if as_journaled(option) == value), value)
 
 
 def _import_pandas() -> Any:

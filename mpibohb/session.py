@@ -270,6 +270,15 @@ def _journaled_choices(configspace: Any) -> dict[str, dict[str, Any]]:
     return choices
 
 
+def _native(result: Result, space: Any) -> Result:
+    """``result`` (read from the journal) with the space's own values where JSON changed them (a
+    tuple read back as a list), as the runs of this session will have them."""
+    choices = _journaled_choices(space.configspace)
+    for entry in result.id2config.values():
+        entry["config"] = {name: _from_journal(choices.get(name), value) for name, value in entry["config"].items()}
+    return result
+
+
 def _from_journal(choices: dict[str, Any] | None, value: Any) -> Any:
     if choices is None or not isinstance(value, (list, str)):  # others read back as they were written
         return value
@@ -349,7 +358,7 @@ def run_master(family: RunFamily, executor: Executor, n_iterations: int, n_worke
             optimizer, state, replayed = _rebuild(family, n_iterations, opened.warm_start, opened.records, stop)
             if state is not None and isinstance(clock, SimulatedClock):
                 clock.continue_from(state.last_time)  # simulated seconds go on from the journal's, not from 0
-            previous = result_from_state(state) if state is not None else None
+            previous = _native(result_from_state(state), family.space) if state is not None else None
             recorder = RunRecorder(dict(family.settings(), n_workers=n_workers), opened.directory, opened.created,
                                    previous, clock, opened.warm_start)
             keeper, alone, pending = _start_session(family, executor, optimizer, recorder, state, replayed, previous,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import copyreg
 import decimal
 import inspect
 import logging
@@ -171,31 +172,40 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
 def thread_copies(worker: Any, compute: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
     """Call it before any evaluation: a function that gives each thread after the first its own
     compute. A worker object's is bound to a shallow copy of the object as it is now (its
-    ``__dict__`` and slots, or its class's ``__copy__``), as each rank under MPI builds its own
-    worker and each thread had its own in HpBandSter: what ``compute`` sets on ``self`` stays its
+    ``__dict__`` and slots, or ``copy.copy`` where its class defines how it copies or pickles:
+    ``__copy__``, ``__setstate__``, ``__reduce__``), as each rank under MPI builds its own worker
+    and each thread had its own in HpBandSter: what ``compute`` sets on ``self`` stays its
     thread's, and the objects its attributes refer to (a dataset, a cache, a lock) are shared.
     ``compute`` (the first thread's, from :func:`as_compute_function`) serves a plain function, a
     module, and an object that cannot be copied (with one warning)."""
     template = _shallow_copy(worker)
     if template is None:
         return lambda: compute
-    return lambda: as_compute_function(_shallow_copy(template) or template)
+
+    def own_copy() -> Callable[..., Any]:
+        copied = _shallow_copy(template)
+        return as_compute_function(template if copied is None else copied)
+
+    return own_copy
 
 
 def _shallow_copy(worker: Any) -> Any:
-    """A new object with ``worker``'s attributes (not through ``__getstate__``, which may leave
-    some out for pickling); ``None`` for what is not an object to copy, or cannot be copied."""
+    """A new object with ``worker``'s attributes (not through a ``__getstate__`` alone, which may
+    leave some out for pickling); ``None`` for what is not an object to copy, or cannot be copied."""
     if not callable(getattr(worker, "compute", None)) or inspect.ismodule(worker) or isinstance(worker, type):
         return None
     cls = type(worker)
     try:
-        if getattr(cls, "__copy__", None) is not None:
+        if any(getattr(cls, name, None) is not getattr(object, name, None)
+               for name in ("__copy__", "__setstate__", "__reduce__", "__reduce_ex__")):
+            return copy.copy(worker)  # the class says how it copies
+        try:
+            copied = object.__new__(cls)
+        except TypeError:  # a subclass of a builtin (dict, list): its own machinery copies it
             return copy.copy(worker)
-        copied = object.__new__(cls)
         if hasattr(worker, "__dict__"):
             copied.__dict__.update(vars(worker))
-        for name in {slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())} - {"__dict__",
-                                                                                                     "__weakref__"}:
+        for name in copyreg._slotnames(cls):  # type: ignore[attr-defined]  # the names copy itself uses
             if hasattr(worker, name):
                 object.__setattr__(copied, name, getattr(worker, name))
         return copied

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -582,6 +583,33 @@ class PicklesWithoutItsLock(Worker):
 def test_a_thread_s_copy_of_the_worker_has_all_its_attributes() -> None:
     result = small_bohb().run(n_iterations=1, worker=PicklesWithoutItsLock(), n_workers=3)
     assert not result.failed_runs(), result.failed_runs()[0].error_logs
+
+
+class SlotsAndNoLength(Worker):
+    """A worker with a string ``__slots__`` (one slot, name-mangled) that is falsy (``len`` 0)."""
+
+    __slots__ = "__data"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.__data = {"scale": 1.0}
+
+    def __len__(self) -> int:
+        return 0
+
+    def compute(self, config: dict, budget: float, **kwargs: Any) -> dict:
+        self.current = config["x"]  # the per-thread state, in the worker's __dict__
+        time.sleep(0.002)
+        return {"loss": self.current * self.__data["scale"], "info": {"worker": id(self)}}
+
+
+def test_thread_copies_keep_slots_and_falsy_workers_get_their_own() -> None:
+    result = small_bohb().run(n_iterations=1, worker=SlotsAndNoLength(), n_workers=3)
+    configs = result.get_id2config_mapping()
+    assert not result.failed_runs(), result.failed_runs()[0].error_logs
+    assert [run.loss for run in result.get_all_runs()] == \
+        [configs[run.config_id]["config"]["x"] for run in result.get_all_runs()]
+    assert len({run.info["worker"] for run in result.get_all_runs()}) == 3
 
 
 def test_each_thread_has_its_own_copy_of_the_worker() -> None:

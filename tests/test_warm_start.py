@@ -175,6 +175,11 @@ def test_choices_json_writes_otherwise_replay_and_warm_start(tmp_path, caplog):
     bohb(1, tmp_path / "run").run(n_iterations=1, worker=compute)
     extended = bohb(1, tmp_path / "run").run(n_iterations=2, worker=compute, resume=True)  # replays the journal
     assert len(extended.get_all_runs()) == 13 + 6
+    mapping = extended.get_id2config_mapping()  # the replayed configurations too, as compute got them
+    assert {type(entry["config"]["layers"]) for entry in mapping.values()} == {tuple}
+    for result in (extended, load_result(tmp_path / "run")):  # the journal's lists read as the space's tuples
+        rows, _, _ = result.get_fANOVA_data(choices_space())
+        assert len(rows) == 19
     assert {type(layers) for layers, _ in seen} == {tuple} and float("inf") in {clip for _, clip in seen}
     with caplog.at_level("INFO", logger="mpibohb"):
         bohb(2, None).run(n_iterations=1, worker=compute, previous_result=tmp_path / "run")
