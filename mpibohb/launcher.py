@@ -35,10 +35,9 @@ _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 # COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a rank 0 waiting for
 # it in run() fails saying why instead of waiting for ever. Every MPI allows tags up to 32767.
 LEFT_WITHOUT_RUN_TAG = 32_123
-# a rank that imported one of these meant to take part in a run (load_result, say, imports neither)
-_USED_FOR_RUNS = frozenset({"mpibohb.optimizers", "mpibohb.worker"})
 _SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
 _ran = False  # whether this process has called run()
+_worker_class = False  # whether this process defined a Worker subclass (meant to take part in a run)
 _returned_none = False  # whether run() returned None here, on a worker rank (workers_return=True)
 
 
@@ -174,6 +173,12 @@ def abort_job_on_uncaught_exceptions() -> None:
     sys.excepthook = print_then_end_job
 
 
+def note_worker_class() -> None:
+    """This process defined a subclass of ``Worker``: it means to take part in a run."""
+    global _worker_class
+    _worker_class = True
+
+
 def note_run(returned_none: bool = False) -> None:
     """This process has called ``run()`` (on any communicator: at its exit it does not tell rank 0
     otherwise); ``returned_none``: it returned ``None`` there, on a worker rank."""
@@ -192,17 +197,18 @@ def _hint(error: BaseException) -> str:
 
 def tell_rank_zero_of_an_exit_without_run() -> None:
     """Under an MPI launcher with more than one process, make a rank other than 0 that imported the
-    optimizers or ``Worker`` (``from mpibohb import BOHB, Worker``) and reaches its interpreter exit
-    without having called ``run()`` tell world rank 0 (a message with :data:`LEFT_WITHOUT_RUN_TAG`):
-    a script that imports mpibohb for ``load_result`` alone sends nothing. Installed when
-    :mod:`mpibohb` is imported."""
+    optimizers (``from mpibohb import BOHB``) or defined a ``Worker`` subclass, and reaches its
+    interpreter exit without having called ``run()``, tell world rank 0 (a message with
+    :data:`LEFT_WITHOUT_RUN_TAG`): a script that uses mpibohb for ``load_result`` alone sends
+    nothing. Installed when :mod:`mpibohb` is imported."""
     if _launched_with_others() and _a_rank():
         atexit.register(_tell_rank_zero)
 
 
 def _tell_rank_zero() -> None:
     world = shared_world()
-    if _ran or not _USED_FOR_RUNS & set(sys.modules) or world is None or world.Get_rank() == 0:
+    meant_to_run = _worker_class or "mpibohb.optimizers" in sys.modules  # load_result alone imports neither
+    if _ran or not meant_to_run or world is None or world.Get_rank() == 0:
         return
     request = world.isend(None, dest=0, tag=LEFT_WITHOUT_RUN_TAG)
     deadline = time.monotonic() + _SEND_SECONDS

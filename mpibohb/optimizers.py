@@ -301,6 +301,7 @@ class _HyperbandFamily:
             ValueError: a bad argument, or ``resume`` and ``overwrite`` that contradict each other
                 or lack a run_dir (see ``run``).
         """
+        note_run()  # run() and simulate(): this rank does not tell rank 0 at its exit that it left without run()
         n_iterations = checks.integer("n_iterations", n_iterations, minimum=1)
         timeout = _checked_timeout(timeout)
         resume, overwrite = checks.flag("resume", resume), checks.flag("overwrite", overwrite)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import numbers
@@ -311,9 +312,10 @@ class Result:
         if len(budgets) > 1:
             space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
         rows, losses = [], []
+        journaled = {parameter.name: _options_journaled(parameter) for parameter in space.values()}
         for run in runs:
             values = self._config_row(run, len(budgets) > 1)
-            rows.append([_fanova_value(parameter, values.get(parameter.name, _INACTIVE))
+            rows.append([_fanova_value(parameter, values.get(parameter.name, _INACTIVE), journaled[parameter.name])
                          for parameter in space.values()])
             losses.append(failed_loss if run.loss is None else loss_fn(run))
         return numpy.array(rows, dtype=float).reshape(len(rows), len(space)), numpy.array(losses, dtype=float), space
@@ -322,10 +324,11 @@ class Result:
 _INACTIVE = object()  # a parameter absent from a configuration (None may be one of its values)
 
 
-def _fanova_value(parameter: Any, value: Any) -> float:
+def _fanova_value(parameter: Any, value: Any, journaled: dict[str, Any]) -> float:
     """A parameter's value as fanova reads it: the index of a categorical or ordinal value, 0 for
     a constant (fanova takes it for a category of one value), the number otherwise, NaN for an
-    inactive parameter.
+    inactive parameter; ``journaled`` (:func:`_options_journaled`) maps a value as a journal
+    holds it back to the parameter's own.
 
     Raises:
         ValueError: ``value`` is not among the parameter's values in this space (a space changed
@@ -340,8 +343,8 @@ def _fanova_value(parameter: Any, value: Any) -> float:
     for attribute in ("choices", "sequence"):
         options = getattr(parameter, attribute, None)
         if options is not None:
-            if value not in list(options):  # a tuple read back from a journal as a list, say
-                value = _option_journaled_as(list(options), value)
+            if isinstance(value, (list, str)) and value not in list(options):  # a tuple read back as a list, say
+                value = journaled.get(json.dumps(value), value)
             if value not in list(options):
                 raise ValueError(f"get_fANOVA_data: {value!r} is not a value of {parameter.name} in the space given "
                                  f"({list(options)!r:.200}); give the space the run used")
@@ -349,12 +352,13 @@ def _fanova_value(parameter: Any, value: Any) -> float:
     return float(value) if isinstance(value, numbers.Real) else math.nan
 
 
-def _option_journaled_as(options: list[Any], value: Any) -> Any:
-    """The option that a journal holds as ``value`` (JSON writes a tuple as a list, an infinite
-    float as a string), else ``value``."""
+def _options_journaled(parameter: Any) -> dict[str, Any]:
+    """A categorical or ordinal parameter's values by the JSON text a journal holds them as (JSON
+    writes a tuple as a list, an infinite float as a string); the first of equal texts wins."""
     from .journal import as_journaled
 
-    return next((option for option in options if as_journaled(option) == value), value)
+    options = getattr(parameter, "choices", None) or getattr(parameter, "sequence", None) or ()
+    return {json.dumps(as_journaled(option)): option for option in reversed(list(options))}
 
 
 def _import_pandas() -> Any:

@@ -160,7 +160,7 @@ class SearchSpace:
             logger.warning("ConfigSpace drew a configuration that its own check refuses (%s: %s); compute gets it "
                            "as drawn, as HpBandSter's did (ConfigSpace's sampler and its check disagree on some "
                            "conjunctions of conditions; said once per run)",
-                           type(exc).__name__, str(exc).splitlines()[0][:200])
+                           type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
         return config
 
     def check_samplable(self) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
+from .launcher import note_worker_class
 from .stopping import restore_outside_handlers
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class Worker:
     worker_id: Any = None
     host: str = socket.gethostname()
     logger: logging.Logger = logging.getLogger("mpibohb.worker")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        note_worker_class()  # under MPI, a rank that defines a worker and never calls run() tells rank 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - HPBANDSTER_CONNECTION_ARGUMENTS)
@@ -172,12 +177,12 @@ def as_compute_function(worker: Any) -> Callable[..., Any]:
 def thread_copies(worker: Any, compute: Callable[..., Any]) -> Callable[[], Callable[..., Any]]:
     """Call it before any evaluation: a function that gives each thread after the first its own
     compute. A worker object's is bound to a shallow copy of the object as it is now (its
-    ``__dict__`` and slots, or ``copy.copy`` where its class defines how it copies or pickles:
-    ``__copy__``, ``__setstate__``, ``__reduce__``), as each rank under MPI builds its own worker
-    and each thread had its own in HpBandSter: what ``compute`` sets on ``self`` stays its
-    thread's, and the objects its attributes refer to (a dataset, a cache, a lock) are shared.
-    ``compute`` (the first thread's, from :func:`as_compute_function`) serves a plain function, a
-    module, and an object that cannot be copied (with one warning)."""
+    ``__dict__`` and slots, not pickling's hooks, which may drop attributes; its class's
+    ``__copy__`` if it has one), as each rank under MPI builds its own worker and each thread had
+    its own in HpBandSter: what ``compute`` sets on ``self`` stays its thread's, and the objects
+    its attributes refer to (a dataset, a cache, a lock) are shared. ``compute`` (the first
+    thread's, from :func:`as_compute_function`) serves a plain function, a module, and an object
+    that cannot be copied or whose class defines ``__del__`` (with one warning)."""
     template = _shallow_copy(worker)
     if template is None:
         return lambda: compute
@@ -195,10 +200,12 @@ def _shallow_copy(worker: Any) -> Any:
     if not callable(getattr(worker, "compute", None)) or inspect.ismodule(worker) or isinstance(worker, type):
         return None
     cls = type(worker)
+    if getattr(cls, "__del__", None) is not None:
+        _say_shared(f"its class {cls.__name__} defines __del__, which a copy would run on what the worker holds")
+        return None
     try:
-        if any(getattr(cls, name, None) is not getattr(object, name, None)
-               for name in ("__copy__", "__setstate__", "__reduce__", "__reduce_ex__")):
-            return copy.copy(worker)  # the class says how it copies
+        if getattr(cls, "__copy__", None) is not None:
+            return copy.copy(worker)  # the class says how it copies (pickling's hooks may drop attributes)
         try:
             copied = object.__new__(cls)
         except TypeError:  # a subclass of a builtin (dict, list): its own machinery copies it
@@ -210,9 +217,13 @@ def _shallow_copy(worker: Any) -> Any:
                 object.__setattr__(copied, name, getattr(worker, name))
         return copied
     except Exception as exc:  # noqa: BLE001 - any copy that fails: share the object, and say so
-        logger.warning("the worker could not be copied for each thread (%s: %s): every thread calls the same "
-                       "object, so keep per-evaluation state out of self", type(exc).__name__, exc)
+        _say_shared(f"it could not be copied ({type(exc).__name__}: {exc})")
         return None
+
+
+def _say_shared(why: str) -> None:
+    logger.warning("every thread calls the same worker object, since %s: keep per-evaluation state out of self "
+                   "(a class that defines __copy__ says how to copy it)", why)
 
 
 def _function_caller(function: Callable[..., Any]) -> Callable[..., Any]:

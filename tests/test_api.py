@@ -566,18 +566,49 @@ class StateOnSelf(Worker):
 
 
 class PicklesWithoutItsLock(Worker):
-    """Leaves its lock out when pickled (__getstate__), as objects sent to other processes do."""
+    """Leaves its lock and model out when pickled, as objects sent to other processes do: thread
+    copies must not go through pickling's hooks."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lock = threading.Lock()
+        self.model: Any = toy_loss
 
     def __getstate__(self) -> dict:
-        return {name: value for name, value in self.__dict__.items() if name != "lock"}
+        return {name: value for name, value in self.__dict__.items() if name not in ("lock", "model")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, lock=threading.Lock(), model=None)
 
     def compute(self, config: dict, budget: float, **kwargs: Any) -> float:
         with self.lock:
-            return toy_loss(config, budget)
+            return self.model(config, budget)
+
+
+class ReleasesAtDeletion(Worker):
+    """Deletes what it holds in __del__: a copy would delete the original's."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        path.write_text("scratch")
+
+    def __del__(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def compute(self, config: dict, budget: float, **kwargs: Any) -> float:
+        return toy_loss(config, budget) + len(self.path.read_text())
+
+
+def test_a_worker_that_releases_in_del_is_shared_with_a_warning(tmp_path: Path, caplog) -> None:
+    import gc
+
+    worker = ReleasesAtDeletion(tmp_path / "scratch")
+    for _ in range(2):
+        result = small_bohb().run(n_iterations=1, worker=worker, n_workers=3)
+        gc.collect()
+        assert not result.failed_runs() and worker.path.exists()
+    assert "the same worker object, since its class ReleasesAtDeletion defines __del__" in caplog.text
 
 
 def test_a_thread_s_copy_of_the_worker_has_all_its_attributes() -> None:

@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import ConfigSpace as CS
 import pytest
 from mpi_launch import ROOT, SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
+
+from mpibohb import HyperBand
 
 pytestmark = pytest.mark.mpiexec  # all but the single-process import check
 SPMD = SCRIPTS / "spmd_run.py"
@@ -202,14 +205,16 @@ def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path
 def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script(tmp_path):
     """Each rank runs a study of its own on COMM_SELF, then rank 0 collects the others' results
     with ANY_SOURCE and ANY_TAG: only theirs arrive (a rank that leaves without run() tells rank 0,
-    and these ranks did call it). A script that imports mpibohb without its optimizers sends
-    nothing either."""
+    and these ranks did call it). A script that imports mpibohb without its optimizers, or only
+    reads a run with load_result, sends nothing either."""
     (tmp_path / "own.py").write_text(
         "import sys\n"
         "from mpi4py import MPI\n"
         "import mpibohb\n"
         "world = MPI.COMM_WORLD\n"
         "rank = world.Get_rank()\n"
+        "if sys.argv[1] == 'load':\n"
+        "    mpibohb.load_result(sys.argv[2])\n"
         "if sys.argv[1] == 'run':\n"
         "    import ConfigSpace as CS\n"
         "    from mpibohb import RandomSearch\n"
@@ -220,8 +225,10 @@ def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script
         "    print('GOT', got, flush=True)\n"
         "else:\n"
         "    world.send(f'from {rank}', dest=0, tag=1)\n")
-    for how in ("run", "import"):
-        finished = run_mpi(3, tmp_path / "own.py", how, timeout=60, cwd=tmp_path)
+    HyperBand(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=9, seed=1,
+              run_dir=tmp_path / "done").run(n_iterations=1, worker=lambda config, budget: config["x"])
+    for how in ("run", "import", "load"):
+        finished = run_mpi(3, tmp_path / "own.py", how, str(tmp_path / "done"), timeout=60, cwd=tmp_path)
         assert finished.returncode == 0, finished.stderr[-3000:]
         assert "GOT ['from 1', 'from 2']" in finished.stdout, finished.stdout + finished.stderr[-3000:]
 
