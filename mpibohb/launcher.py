@@ -3,7 +3,8 @@
 Nothing here imports mpi4py until it is needed: a process outside any launcher never loads MPI.
 A rank whose process ends on an error while the others wait for it in a collective leaves the job
 hanging for ever, spinning a core per rank (MPICH busy-polls); so under a launcher with more than
-one process, an error that ends a rank ends the job (``MPI_Abort``), as ``python -m mpi4py`` does.
+one process, an error that ends a rank ends the job (``MPI_Abort``), as ``python -m mpi4py`` does;
+and a rank that leaves its script without calling ``run()`` tells rank 0, which waits for it there.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ _RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
 _LAUNCHER_PROCESSES = frozenset({"mpiexec", "mpirun", "mpiexec.hydra", "hydra_pmi_proxy", "srun", "slurmstepd",
                                  "orted", "prted", "prterun"})
 _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-# A rank that reaches its exit without having called run() tells world rank 0 with this tag on
-# COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a rank 0 waiting for
-# it in run() fails saying why instead of waiting for ever. Every MPI allows tags up to 32767.
+# A rank meant to take part in a run that reaches its exit without calling run() tells world rank 0
+# with this tag on COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a
+# rank 0 waiting for it in run() fails saying why instead of waiting for ever. Tags go to 32767.
 LEFT_WITHOUT_RUN_TAG = 32_123
 _SEND_SECONDS = 2.0  # a message this small leaves at once; never hold an exit longer
 _ran = False  # whether this process has called run()
