@@ -289,6 +289,16 @@ def as_journaled(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
+def journaled_values(hyperparameter: Any) -> dict[str, Any]:
+    """A categorical, ordinal or constant ConfigSpace parameter's values by the JSON text of each
+    as a journal holds it (:func:`as_journaled`), the first of equal texts winning; ``{}`` for
+    another parameter. It maps a value read back from a journal to the parameter's own."""
+    values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None)
+    if values is None and hasattr(hyperparameter, "value"):
+        values = (hyperparameter.value,)
+    return {json.dumps(as_journaled(value)): value for value in reversed(list(values or ()))}
+
+
 def storable_info(info: Any) -> Any:
     """``info``, or a note when its JSON text (as the journal and ``results.json`` each store it) is
     over :func:`~mpibohb.worker.max_info_bytes`."""

@@ -312,7 +312,9 @@ class Result:
         if len(budgets) > 1:
             space.add(ConfigSpace.UniformFloatHyperparameter("budget", min(budgets), max(budgets), log=True))
         rows, losses = [], []
-        journaled = {parameter.name: _options_journaled(parameter) for parameter in space.values()}
+        from .journal import journaled_values
+
+        journaled = {parameter.name: journaled_values(parameter) for parameter in space.values()}
         for run in runs:
             values = self._config_row(run, len(budgets) > 1)
             rows.append([_fanova_value(parameter, values.get(parameter.name, _INACTIVE), journaled[parameter.name])
@@ -327,8 +329,8 @@ _INACTIVE = object()  # a parameter absent from a configuration (None may be one
 def _fanova_value(parameter: Any, value: Any, journaled: dict[str, Any]) -> float:
     """A parameter's value as fanova reads it: the index of a categorical or ordinal value, 0 for
     a constant (fanova takes it for a category of one value), the number otherwise, NaN for an
-    inactive parameter; ``journaled`` (:func:`_options_journaled`) maps a value as a journal
-    holds it back to the parameter's own.
+    inactive parameter; ``journaled`` (:func:`~mpibohb.journal.journaled_values`) maps a value as
+    a journal holds it back to the parameter's own.
 
     Raises:
         ValueError: ``value`` is not among the parameter's values in this space (a space changed
@@ -350,15 +352,6 @@ def _fanova_value(parameter: Any, value: Any, journaled: dict[str, Any]) -> floa
                                  f"({list(options)!r:.200}); give the space the run used")
             return float(list(options).index(value))
     return float(value) if isinstance(value, numbers.Real) else math.nan
-
-
-def _options_journaled(parameter: Any) -> dict[str, Any]:
-    """A categorical or ordinal parameter's values by the JSON text a journal holds them as (JSON
-    writes a tuple as a list, an infinite float as a string); the first of equal texts wins."""
-    from .journal import as_journaled
-
-    options = getattr(parameter, "choices", None) or getattr(parameter, "sequence", None) or ()
-    return {json.dumps(as_journaled(option)): option for option in reversed(list(options))}
 
 
 def _import_pandas() -> Any:

@@ -35,12 +35,12 @@ from .journal import (
     Record,
     RunDirectoryError,
     RunState,
-    as_journaled,
     dropped_record,
     end_record,
     fold,
     has_complete_line,
     header_record,
+    journaled_values,
     read_journal,
     session_record,
     stop_record,
@@ -259,15 +259,8 @@ def feed_warm_start(optimizer: Optimizer, space: Any, observations: list[list[An
 
 
 def _journaled_choices(configspace: Any) -> dict[str, dict[str, Any]]:
-    """Per categorical, ordinal or constant hyperparameter: each value's journaled JSON text -> the value."""
-    choices: dict[str, dict[str, Any]] = {}
-    for hyperparameter in configspace.values():
-        values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None)
-        if values is None and hasattr(hyperparameter, "value"):
-            values = (hyperparameter.value,)
-        if values is not None:
-            choices[hyperparameter.name] = {json.dumps(as_journaled(value)): value for value in reversed(values)}
-    return choices
+    """Per hyperparameter: its values by their journaled JSON text (:func:`journaled_values`)."""
+    return {hyperparameter.name: journaled_values(hyperparameter) for hyperparameter in configspace.values()}
 
 
 def _native(result: Result, space: Any) -> Result:
@@ -280,9 +273,9 @@ def _native(result: Result, space: Any) -> Result:
 
 
 def _from_journal(choices: dict[str, Any] | None, value: Any) -> Any:
-    if choices is None or not isinstance(value, (list, str)):  # others read back as they were written
+    if not choices or not isinstance(value, (list, str)):  # others read back as they were written
         return value
-    return choices.get(json.dumps(as_journaled(value)), value)
+    return choices.get(json.dumps(value), value)
 
 
 def _prepare_directory(family: RunFamily, run_dir: str, n_workers: int, resume: bool, overwrite: bool,
