@@ -126,8 +126,10 @@ def _difference(job: Job, record: Record) -> str:
     if record.get("previous_budget", job.previous_budget) != job.previous_budget:
         return f"previous budget {job.previous_budget} instead of {record.get('previous_budget')}"
     names = sorted(set(job.config) | set(record["config"]))
-    journaled = as_journaled(job.config)  # a tuple or an infinite float as the journal holds it
-    differing = [name for name in names if journaled.get(name) != record["config"].get(name)]
+    differing = [name for name in names if job.config.get(name) != record["config"].get(name)]
+    if differing:  # a tuple or an infinite float differs only as the journal holds it: compare that
+        journaled = as_journaled(job.config)
+        differing = [name for name in differing if journaled.get(name) != record["config"].get(name)]
     if differing:
         shown = ", ".join(f"{name}={job.config.get(name)!r} instead of {record['config'].get(name)!r}"
                           for name in differing[:3])
