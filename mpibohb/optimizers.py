@@ -25,6 +25,7 @@ from .journal import RunDirectoryError
 from .launcher import launched_communicator, launched_rank, note_run
 from .result import Result
 from .samplers import Sampler
+from .samplers.hpbandster_kde import KDESettings, warn_about_min_points
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
 from .samplers.random import RandomSampler
 from .scheduling import make_schedule
@@ -523,6 +524,8 @@ class BOHB(_HyperbandFamily):
             model, options, min_points_in_model=min_points_in_model, top_n_percent=top_n_percent,
             num_samples=num_samples, random_fraction=random_fraction, bandwidth_factor=bandwidth_factor,
             min_bandwidth=min_bandwidth, max_points_in_model=max_points_in_model)
+        if isinstance(self.kde_settings, KDESettings):
+            warn_about_min_points(self.kde_settings, len(self.space.dimensions))
 
     def _make_sampler(self) -> Sampler:
         return model_sampler(self.space, self.kde_settings)

@@ -915,6 +915,12 @@ def test_hpbandster_s_worker_loop_calls_say_what_takes_their_place() -> None:
             call()
 
 
+def test_too_few_min_points_for_hpbandsters_kde_are_said_once_per_optimizer(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        small_bohb(model="hpbandster", min_points_in_model=1).run(n_iterations=2, worker=toy_loss)
+    assert caplog.text.count("min_points_in_model=1 is below the 2 dimensions + 1 a KDE needs; using 3") == 1
+
+
 def test_budgets_that_leave_one_rung_are_said_to(caplog: pytest.LogCaptureFixture) -> None:
     """(1, 2, eta 3) is a ladder of one budget, 2: no successive halving, and min_budget never runs."""
     with caplog.at_level(logging.WARNING, logger="mpibohb"):

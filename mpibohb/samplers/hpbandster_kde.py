@@ -83,7 +83,12 @@ class _Observations:
         self.count += 1
 
 
-_SAID: set[tuple[int, int]] = set()  # (min_points_in_model, dimensions) warned about in this process
+def warn_about_min_points(settings: KDESettings, num_dims: int) -> None:
+    """Say when ``min_points_in_model`` is below the ``num_dims + 1`` points a KDE needs, which
+    :class:`KDESampler` then uses (once per optimizer: a run builds its sampler more than once)."""
+    if settings.min_points_in_model is not None and settings.min_points_in_model < num_dims + 1:
+        logger.warning("min_points_in_model=%d is below the %d dimensions + 1 a KDE needs; using %d",
+                       settings.min_points_in_model, num_dims, num_dims + 1)
 
 
 class KDESampler:
@@ -93,13 +98,7 @@ class KDESampler:
         self.space = space
         self.settings = (settings or KDESettings()).checked()
         self.num_dims = len(space.dimensions)
-        self.min_points = self.settings.min_points_in_model or self.num_dims + 1
-        if self.min_points < self.num_dims + 1:
-            if (self.min_points, self.num_dims) not in _SAID:  # a run builds its sampler twice: say it once
-                _SAID.add((self.min_points, self.num_dims))
-                logger.warning("min_points_in_model=%d is below the %d dimensions + 1 a KDE needs; using %d",
-                               self.min_points, self.num_dims, self.num_dims + 1)
-            self.min_points = self.num_dims + 1
+        self.min_points = max(self.settings.min_points_in_model or 0, self.num_dims + 1)  # see warn_about_min_points
         self._kinds = tuple(d.kind for d in space.dimensions)
         self._levels = tuple(d.num_levels for d in space.dimensions)
         self._model_indices = space.model_indices
