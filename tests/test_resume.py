@@ -250,14 +250,28 @@ def test_a_resume_hands_the_executor_each_open_jobs_journaled_deaths(tmp_path: P
     assert load_result(run_dir).get_runs_by_id((0, 0, 1))[0].loss is not None  # one death: it ran again
 
 
+# Attempts at a run with extra jobs: whether a worker idles at the end depends on timing. When the
+# last own jobs start within milliseconds of each other (as after a resume, whose re-run jobs all
+# start together and keep step), no extra job fits; CI saw that in about one run of 40.
+KEEP_BUSY_ATTEMPTS = 3
+
+
 @pytest.mark.parametrize("kill_after", [15, 40])
 @pytest.mark.mpiexec
 def test_mpi_keep_busy_run_killed_and_resumed_runs_its_own_evaluations_once(tmp_path, kill_after):
     """keep_busy under mpiexec: run times grow with the budget, so workers would idle while the last
     promotions run and get extra jobs; killed and resumed (the resume replays every decision, extra
     ones included, or it fails), the run's own brackets end with every evaluation exactly once, and a
-    second resume replays the whole journal."""
-    run_dir = tmp_path / "run"
+    second resume replays the whole journal. Every attempt is checked in full; a run without an extra
+    job proves nothing about them and is made again."""
+    for attempt in range(KEEP_BUSY_ATTEMPTS):
+        if kill_and_resume_keep_busy(tmp_path / f"run{attempt}", kill_after):
+            return
+    raise AssertionError(f"no extra job in {KEEP_BUSY_ATTEMPTS} runs: the test proves nothing")
+
+
+def kill_and_resume_keep_busy(run_dir: Path, kill_after: int) -> bool:
+    """One killed and resumed keep_busy run, checked; whether it ran an extra job."""
     flags = ("--asynchronous", "--keep_busy", "--budget_sleep", "0.02", "--n_iterations", "4")
     process = start(run_dir, *flags, ranks=4)
     wait_for_results(run_dir, kill_after, process)
@@ -270,8 +284,8 @@ def test_mpi_keep_busy_run_killed_and_resumed_runs_its_own_evaluations_once(tmp_
     assert len(results) == len(set(results)), "an evaluation ran twice"
     own = Counter(budget for config_id, budget in results if config_id[0] < 4)
     assert own == runs_per_budget(4, 1, 27, 3)
-    assert any(config_id[0] >= 4 for config_id, _ in results), "no extra job: the test proves nothing"
     assert records[-1]["type"] == "end"
     again = run_command(command(run_dir, "--resume", *flags, ranks=4), timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len([r for r in read_journal(run_dir) if r["type"] == "result"]) == len(results)
+    return any(config_id[0] >= 4 for config_id, _ in results)
