@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .brackets import Job
-from .worker import Outcome
+from .evaluation import Outcome
 
 DEFAULT_RANK_FAILURE_LIMIT = 3
 HEALTHY_STREAK_CHANCE = 0.01  # how rarely a healthy rank may fail as often in a row as retires it

@@ -50,11 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .worker import info_note, max_info_bytes
+from .evaluation import info_note, max_info_bytes
 
 if TYPE_CHECKING:
     from .brackets import Job
-    from .worker import Outcome
+    from .evaluation import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ def journaled_values(hyperparameter: Any) -> dict[str, Any]:
 
 def storable_info(info: Any) -> Any:
     """``info``, or a note when its JSON text (as the journal and ``results.json`` each store it) is
-    over :func:`~mpibohb.worker.max_info_bytes`."""
+    over :func:`~mpibohb.evaluation.max_info_bytes`."""
     if info is None:
         return None
     try:

@@ -14,13 +14,13 @@ from typing import Any
 from .ask_tell import Optimizer
 from .brackets import ConfigId, Job
 from .checkpoints import CheckpointKeeper
+from .evaluation import INFO_DROPPED, INFO_UNPICKLABLE, Outcome
 from .executors import Executor
 from .journal import Record, job_record, result_record, storable_info
 from .result import Result, Run, error_headline
 from .run_directory import RunDirectory
 from .scheduling.run_times import run_time
 from .stopping import NEVER, StopFlag
-from .worker import INFO_DROPPED, INFO_UNPICKLABLE, Outcome
 
 logger = logging.getLogger("mpibohb")
 
@@ -148,7 +148,7 @@ class RunRecorder:
 
     def finished(self, job: Job, outcome: Outcome) -> Run:
         """Journal an outcome and turn it into a :class:`Run`; log a new best loss, and an ``info``
-        dropped for its size (see :func:`mpibohb.worker.bounded_info`)."""
+        dropped for its size (see :func:`mpibohb.evaluation.bounded_info`)."""
         info = storable_info(outcome.info)
         # an info that could not travel: its rank warned once, so no line per run here
         if isinstance(info, str) and info.startswith(INFO_DROPPED) and not info.startswith(INFO_UNPICKLABLE):

@@ -17,6 +17,7 @@ import numpy as np
 from . import bracket_plans, checks
 from .ask_tell import Optimizer
 from .checkpoints import CHECKPOINTS, checked_keep
+from .evaluation import max_info_bytes, sigint_watch
 from .executors import Executor
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
@@ -32,14 +33,7 @@ from .scheduling import make_schedule
 from .session import run_master
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped
-from .worker import (
-    HPBANDSTER_CONNECTION_ARGUMENTS,
-    as_compute_function,
-    declares_checkpoint_dir,
-    max_info_bytes,
-    sigint_watch,
-    thread_copies,
-)
+from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function, declares_checkpoint_dir, thread_copies
 
 logger = logging.getLogger("mpibohb")
 

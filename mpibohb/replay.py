@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from .ask_tell import Optimizer
 from .brackets import Job
 from .checkpoints import CheckpointKeeper
+from .evaluation import Outcome
 from .health import MAX_EVIDENCED_DEATHS, abandoned_job_reason
 from .journal import JournalError, OpenJob, Record, RunState, as_journaled, fold
 from .loop import RunRecorder, record_outcomes
 from .scheduling.run_times import run_time
-from .worker import Outcome
 
 logger = logging.getLogger("mpibohb")
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import checks
+from .evaluation import sigint_watch
 from .executors.simulated import Duration, SimulatedClock, SimulatedExecutor
 from .result import Result
 from .session import run_master
-from .worker import sigint_watch
 
 
 def simulate(optimizer: Any, n_iterations: int, worker: Any, n_workers: int, duration: Duration,

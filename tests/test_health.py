@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mpibohb.brackets import Job
+from mpibohb.evaluation import Outcome
 from mpibohb.health import RankHealth
-from mpibohb.worker import Outcome
 
 
 def job(index: int) -> Job:

@@ -14,6 +14,7 @@ import pytest
 
 from mpibohb import BOHB, load_result
 from mpibohb.brackets import Job
+from mpibohb.evaluation import Outcome
 from mpibohb.journal import (
     RECORDS,
     JournalError,
@@ -36,7 +37,6 @@ from mpibohb.journal import (
     session_record,
     stop_record,
 )
-from mpibohb.worker import Outcome
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_run_v1 import evaluate  # noqa: E402  the worker that made the fixture

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..brackets import ConfigId, Job
+from ..evaluation import Outcome
 from ..stopping import StopFlag
-from ..worker import Outcome
 
 
 class Executor(Protocol):

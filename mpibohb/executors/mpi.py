@@ -29,6 +29,7 @@ from mpi4py import MPI
 from ..blas import one_blas_thread
 from ..brackets import Job
 from ..checkpoints import directory_for
+from ..evaluation import Outcome, answer_deadline
 from ..files import RunFileError
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, MAX_EVIDENCED_DEATHS, RankHealth, Verdict, abandoned_job_reason
 from ..journal import (
@@ -42,7 +43,6 @@ from ..journal import (
 )
 from ..launcher import abort_world, note_run
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
-from ..worker import Outcome, answer_deadline
 from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
 from .mpi_protocol import (
     PROTOCOL_VERSION,

@@ -25,8 +25,8 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..evaluation import INFO_UNPICKLABLE, Outcome
 from ..launcher import LEFT_WITHOUT_RUN_TAG, note_run
-from ..worker import INFO_UNPICKLABLE, Outcome
 
 PROTOCOL_VERSION = 3
 TAG_JOB = 11

@@ -13,8 +13,8 @@ from typing import Any
 
 from mpi4py import MPI
 
+from ..evaluation import evaluate
 from ..stopping import SignalWitness, handlers_restored
-from ..worker import evaluate
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
 from .watch import WatchedRank
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
+from ..evaluation import Outcome, answer_deadline, evaluate
 from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
-from ..worker import Outcome, answer_deadline, evaluate
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
+from ..evaluation import Outcome, evaluate, real_number
 from ..stopping import StopFlag
-from ..worker import Outcome, evaluate, real_number
 
 Duration = Callable[[dict[str, Any], float], float]
 
@@ -115,7 +115,7 @@ class SimulatedExecutor:
 
 def _checked(seconds: Any, job: Job, now: float) -> float:
     """``seconds`` as a float, if it is one finite real number >= 0 (see
-    :func:`~mpibohb.worker.real_number`: not a bool nor a string) that keeps the clock finite."""
+    :func:`~mpibohb.evaluation.real_number`: not a bool nor a string) that keeps the clock finite."""
     value = real_number(seconds)
     if value is None or not math.isfinite(value) or value < 0:
         raise ValueError(f"duration(config, budget) must be a finite number of seconds >= 0, got {seconds!r:.100} "

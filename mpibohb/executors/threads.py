@@ -21,8 +21,8 @@ from typing import Any
 from .. import checks
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
+from ..evaluation import Outcome, evaluate
 from ..stopping import StopFlag
-from ..worker import Outcome, evaluate
 
 logger = logging.getLogger(__name__)
 

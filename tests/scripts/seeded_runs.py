@@ -45,9 +45,9 @@ import ConfigSpace as CS
 
 from mpibohb import BOHB, EXIT_STOPPED, HyperBand, RandomSearch, load_result
 from mpibohb.cli import main as cli_main
+from mpibohb.evaluation import evaluate as evaluate_job
 from mpibohb.session import run_master
 from mpibohb.stopping import RunStopped, StopRequested
-from mpibohb.worker import evaluate as evaluate_job
 
 CLASSES = {"bohb": BOHB, "hyperband": HyperBand, "randomsearch": RandomSearch}
 HOST = socket.gethostname()

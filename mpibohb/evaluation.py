@@ -1,0 +1,273 @@
+"""One evaluation, checked: :func:`evaluate` calls a compute function and turns what comes of it
+into an :class:`Outcome`; it never raises for the user's faults.
+
+User code failing is data: an exception or an invalid return value becomes an :class:`Outcome`
+with ``loss=None`` and the reason in ``error``; the run goes on. An ``info`` too large to send and
+store (:func:`max_info_bytes`) is replaced by a note; the loss stays. A time limit interrupts
+``compute`` in the main thread (``SIGALRM``); :func:`sigint_watch` tells a real Ctrl-C, which
+stops the run, from ``compute``'s own ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import decimal
+import math
+import numbers
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .checkpoints import prepare as prepare_checkpoint_dir
+from .stopping import restore_outside_handlers
+
+# passed only when compute names them (not through **kwargs): a directory per configuration costs disk
+CHECKPOINT_ARGUMENTS = ("previous_budget", "checkpoint_dir")
+
+MAX_INFO_VARIABLE = "MPIBOHB_MAX_INFO_BYTES"
+DEFAULT_MAX_INFO_BYTES = 1_000_000
+INFO_DROPPED = "<info dropped:"  # how the note that replaces a too large info starts
+INFO_UNPICKLABLE = f"{INFO_DROPPED} it cannot be pickled"  # ... and one that could not travel (MPI)
+
+
+@dataclass
+class Outcome:
+    """What came of one evaluation. ``loss is None`` means it failed; ``error`` says why."""
+
+    loss: float | None
+    info: Any = None
+    error: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    worker: str = ""
+    interrupted: int | None = None  # a stop signal that reached compute: run it again, do not record it
+
+    @property
+    def failed(self) -> bool:
+        """True when the evaluation produced no usable loss."""
+        return self.loss is None
+
+    def loss_for_model(self) -> float:
+        """The loss as the optimizer sees it: failed runs count as +inf."""
+        return math.inf if self.loss is None else self.loss
+
+
+
+class JobTimeoutError(Exception):
+    """The evaluation ran past its time limit."""
+
+
+GRACE_SECONDS = 5.0  # beyond ``timeout``, for the evaluation's own timeout to fire and its answer to arrive
+GRACE_FRACTION = 0.1
+
+
+def answer_deadline(timeout: float | None) -> float | None:
+    """Seconds after an evaluation starts by which it must have answered, or be taken for stuck
+    where its ``timeout`` cannot interrupt it (a blocking C call, a stopped process); ``None``: never."""
+    return None if timeout is None else timeout * (1 + GRACE_FRACTION) + GRACE_SECONDS
+
+
+def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], config: dict[str, Any],
+             budget: float, working_directory: str, worker_name: str = "",
+             timeout: float | None = None, previous_budget: float | None = None,
+             checkpoint_dir: str | None = None) -> Outcome:
+    """Call ``compute`` and check what it returns; never raises for the user's faults.
+
+    ``checkpoint_dir`` (when compute gets one) is created first; failing that is the run's failure.
+
+    With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
+    "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
+    (which cannot be interrupted) a late result is recorded as a timeout when it returns (the
+    thread executor records it at the limit already, and discards the late result).
+    """
+    started, sigints = time.time(), _SigintCount.count
+    try:
+        if checkpoint_dir is not None:
+            prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
+        given = {name: value for name, value in zip(CHECKPOINT_ARGUMENTS, (previous_budget, checkpoint_dir))
+                 if value is not None}  # a first evaluation, or a compute without checkpoints: as before
+        with _time_limit(timeout):
+            returned = compute(config_id, dict(config), budget, working_directory, **given)  # its own config
+        if timeout is not None and time.time() - started > timeout:
+            raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
+        loss, info = check_returned(returned)
+        error = None
+    except BaseException as exc:  # noqa: BLE001 - user code failing is data, not a crash
+        if not _failure_of_compute(exc, real_sigint=_SigintCount.count != sigints):
+            raise
+        loss, info = None, None
+        error = _describe(exc, worker_name)
+    return Outcome(loss, bounded_info(info), error, started, time.time(), worker_name)
+
+
+def _failure_of_compute(exc: BaseException, real_sigint: bool) -> bool:
+    """Is ``exc`` the evaluation's failure, to be recorded? Any ``Exception``, ``SystemExit``, an
+    ``asyncio.CancelledError``, and a ``KeyboardInterrupt`` that no real SIGINT caused (compute's
+    own ``raise``). Not mpibohb's own stop (``StopRequested``) nor a real Ctrl-C: they stop the run."""
+    if isinstance(exc, KeyboardInterrupt):
+        return not real_sigint
+    asyncio = sys.modules.get("asyncio")  # compute cannot raise its CancelledError without importing it
+    cancelled = asyncio is not None and isinstance(exc, asyncio.CancelledError)
+    return isinstance(exc, (Exception, SystemExit)) or cancelled
+
+
+class _SigintCount:
+    """How many SIGINTs Python's default handler raised as KeyboardInterrupt under :func:`sigint_watch`."""
+
+    count = 0
+
+
+@contextlib.contextmanager
+def sigint_watch() -> Iterator[None]:
+    """While inside, count the SIGINTs that Python's default handler turns into ``KeyboardInterrupt``
+    (in the main thread, where that handler is in place: no run directory's stop handler), so that
+    :func:`evaluate` tells a real Ctrl-C, which stops the run, from compute's own ``raise``. Once
+    per run: swapping a signal handler costs a system call."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    restore_outside_handlers()  # after a stopped run in this process (a notebook): Python's handler first
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        _SigintCount.count += 1
+        signal.default_int_handler(signum, frame)
+
+    # a stopped run's handler gives this back after the run (see mpibohb.stopping): Python's instead
+    interrupted.handler_outside_run = signal.default_int_handler  # type: ignore[attr-defined]
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def max_info_bytes() -> int:
+    """The largest ``info`` a run keeps, in bytes: ``MPIBOHB_MAX_INFO_BYTES`` or 1,000,000.
+
+    Raises:
+        ValueError: the variable is not a whole number of bytes >= 1.
+    """
+    text = os.environ.get(MAX_INFO_VARIABLE, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_INFO_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_INFO_VARIABLE}={text!r} is not a number of bytes (a whole number >= 1, "
+                         f"default {DEFAULT_MAX_INFO_BYTES})")
+    return int(text)
+
+
+def info_note(size: str, limit: int) -> str:
+    """The note that stands for an ``info`` over the limit."""
+    return f"{INFO_DROPPED} {size}, over the limit of {limit:,} bytes (set {MAX_INFO_VARIABLE} to keep larger ones)>"
+
+
+class _ByteCounter:
+    """A file for ``pickle`` that keeps nothing and counts the bytes written to it."""
+
+    size = 0
+
+    def write(self, data: Any) -> None:
+        self.size += memoryview(data).nbytes
+
+
+def bounded_info(info: Any) -> Any:
+    """``info``, or a note when its pickle (as it travels to the master) is over :func:`max_info_bytes`;
+    measured without keeping the pickle. An info that cannot be pickled is left alone (the MPI
+    executor records that as a failure; the others do not pickle it)."""
+    if info is None:
+        return None
+    limit, counter = max_info_bytes(), _ByteCounter()
+    try:
+        pickle.Pickler(counter, protocol=pickle.HIGHEST_PROTOCOL).dump(info)
+    except Exception:  # noqa: BLE001 - any pickling failure of user data
+        return info
+    return info_note(f"{counter.size:,} bytes pickled", limit) if counter.size > limit else info
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise JobTimeoutError(f"timeout: interrupted after the limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class InvalidResultError(ValueError):
+    """``compute`` returned something that is not a usable result."""
+
+
+def check_returned(returned: Any) -> tuple[float, Any]:
+    """``(loss, info)`` from what ``compute`` returned, or :class:`InvalidResultError` saying why not."""
+    if not isinstance(returned, dict) and (isinstance(returned, numbers.Real) or hasattr(returned, "item")):
+        returned = {"loss": returned}  # a bare loss; _real_loss refuses bools and arrays of many numbers
+    if not isinstance(returned, dict):
+        kind = type(returned).__name__
+        raise InvalidResultError(f"compute must return a dict with a 'loss', got {kind}: {returned!r:.200}")
+    if "loss" not in returned:
+        raise InvalidResultError(f"compute returned a dict without 'loss': keys {sorted(map(str, returned))}")
+    loss = _real_loss(returned["loss"])
+    if not math.isfinite(loss):
+        given = returned["loss"]
+        beyond = "" if isinstance(given, float) or math.isnan(loss) else f" ({given!r:.60} is beyond a float's range)"
+        raise InvalidResultError(f"the loss must be finite, got {loss!r}{beyond}")
+    return loss, returned.get("info")
+
+
+def _describe(exc: BaseException, worker_name: str) -> str:
+    where = f" on {worker_name}" if worker_name else ""
+    if isinstance(exc, (InvalidResultError, JobTimeoutError)):
+        return f"{type(exc).__name__}{where}: {exc}"
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"{type(exc).__name__}{where}: {exc}\n{trace}"
+
+
+def real_number(value: Any) -> float | None:
+    """``value`` as a float if it is one real number (not a bool): a number, a ``Decimal``, or a
+    one-element array or tensor (numpy, torch, jax...) read with its ``item()``; else ``None``."""
+    if not isinstance(value, numbers.Real) and callable(getattr(value, "item", None)):
+        try:
+            value = value.item()
+        except Exception:  # noqa: BLE001 - numpy says ValueError, torch RuntimeError: both mean not one number
+            return None
+    if isinstance(value, decimal.Decimal):  # a real number that numbers.Real leaves out
+        value = math.nan if value.is_nan() else float(value)  # float() refuses a signalling NaN
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int (or Fraction) beyond float's range
+        return math.inf if cast(Any, value) > 0 else -math.inf
+
+
+def _real_loss(loss: Any) -> float:
+    """``loss`` as a float (see :func:`real_number`); anything else is an :class:`InvalidResultError`."""
+    value = real_number(loss)
+    if value is not None:
+        return value
+    if not isinstance(loss, numbers.Real) and callable(getattr(loss, "item", None)):
+        shape = getattr(loss, "shape", "?")
+        raise InvalidResultError(f"the loss must be one real number, got {type(loss).__name__} "
+                                 f"of shape {tuple(shape) if shape != '?' else shape}: {loss!r:.200}")
+    raise InvalidResultError(f"the loss must be a real number, got {type(loss).__name__}: {loss!r:.200}")
