@@ -54,9 +54,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(home), name)
     elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         value = importlib.import_module(f".{name}", __name__)
+    elif name in _HPBANDSTER_NAMES:
+        # ImportError, not AttributeError: ``from mpibohb import name`` replaces an AttributeError
+        # with its own "cannot import name", and the hint would be lost
+        raise ImportError(f"module 'mpibohb' has no attribute {name!r}: {_HPBANDSTER_NAMES[name]}", name=name)
     else:
-        hint = _HPBANDSTER_NAMES.get(name, "")
-        raise AttributeError(f"module 'mpibohb' has no attribute {name!r}{hint and ': '}{hint}")
+        raise AttributeError(f"module 'mpibohb' has no attribute {name!r}")
     globals()[name] = value
     return value
 

@@ -931,8 +931,12 @@ def test_budgets_that_leave_one_rung_are_said_to(caplog: pytest.LogCaptureFixtur
 
 
 def test_hpbandster_names_a_port_may_keep_say_what_stands_for_them() -> None:
-    with pytest.raises(AttributeError, match=r"logged_results_to_HBS_result'.*mpibohb\.load_result\(directory\)"):
+    with pytest.raises(ImportError, match=r"logged_results_to_HBS_result'.*mpibohb\.load_result\(directory\)"):
         mpibohb.logged_results_to_HBS_result  # noqa: B018 - the attribute access is the test
+    with pytest.raises(ImportError, match=r"logged_results_to_HBS_result'.*mpibohb\.load_result\(directory\)"):
+        from mpibohb import logged_results_to_HBS_result  # noqa: F401 - the import is the test
+    with pytest.raises(ImportError, match="HpBandSter's package layout"):
+        from mpibohb import core  # noqa: F401
     with pytest.raises(AttributeError, match="Result.data is HpBandSter's internal dict.*get_all_runs"):
         small_bohb().run(1, toy_loss).data  # noqa: B018
     with pytest.raises(AttributeError, match="has no attribute 'nothing'$"):
