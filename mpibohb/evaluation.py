@@ -10,6 +10,7 @@ stops the run, from ``compute``'s own ``KeyboardInterrupt``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import decimal
 import math
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
-from .stopping import restore_outside_handlers
+from .stopping import StopRequested, restore_outside_handlers
 
 # passed only when compute names them (not through **kwargs): a directory per configuration costs disk
 CHECKPOINT_ARGUMENTS = ("previous_budget", "checkpoint_dir")
@@ -60,8 +61,9 @@ class Outcome:
 
 
 
-class JobTimeoutError(Exception):
-    """The evaluation ran past its time limit."""
+class JobTimeoutError(BaseException):
+    """The evaluation ran past its time limit. A ``BaseException``, as ``StopRequested`` is: a
+    training loop's ``except Exception`` (skipping a bad batch) would swallow it and run on."""
 
 
 GRACE_SECONDS = 5.0  # beyond ``timeout``, for the evaluation's own timeout to fire and its answer to arrive
@@ -87,7 +89,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
     (which cannot be interrupted) a late result is recorded as a timeout when it returns (the
     thread executor records it at the limit already, and discards the late result).
     """
-    started, sigints = time.time(), _SigintCount.count
+    started, sigints, pid = time.time(), _SigintCount.count, os.getpid()
     try:
         if checkpoint_dir is not None:
             prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
@@ -100,22 +102,44 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
         loss, info = check_returned(returned)
         error = None
     except BaseException as exc:  # noqa: BLE001 - user code failing is data, not a crash
+        _end_a_forked_child(pid, exc)
         if not _failure_of_compute(exc, real_sigint=_SigintCount.count != sigints):
             raise
         loss, info = None, None
         error = _describe(exc, worker_name)
+    _end_a_forked_child(pid)
     return Outcome(loss, bounded_info(info), error, started, time.time(), worker_name)
 
 
+def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:
+    """A process that ``compute`` forked and that came back here (``sys.exit`` or a ``return`` in
+    the child) ends at once, with the exit code it asked for (0 after a return, 1 after an error):
+    it would go on as a second optimizer, writing the same journal."""
+    if os.getpid() == pid:
+        return
+    code = 0 if exc is None else 1
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"mpibohb: a process forked by compute (pid {os.getpid()}) returned from it; it ends "
+                         f"here with exit code {code} (end a forked child with os._exit)\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+_EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11 and later
+
+
 def _failure_of_compute(exc: BaseException, real_sigint: bool) -> bool:
-    """Is ``exc`` the evaluation's failure, to be recorded? Any ``Exception``, ``SystemExit``, an
-    ``asyncio.CancelledError``, and a ``KeyboardInterrupt`` that no real SIGINT caused (compute's
-    own ``raise``). Not mpibohb's own stop (``StopRequested``) nor a real Ctrl-C: they stop the run."""
+    """Is ``exc`` the evaluation's failure, to be recorded? Anything ``compute`` raised (``SystemExit``,
+    ``GeneratorExit``, an exception group, a ``KeyboardInterrupt`` of its own ``raise``) but what stops
+    the run: mpibohb's own stop (``StopRequested``) and a real Ctrl-C, alone or in a group."""
+    if isinstance(exc, _EXCEPTION_GROUP):
+        return all(_failure_of_compute(inner, real_sigint) for inner in exc.exceptions)
     if isinstance(exc, KeyboardInterrupt):
         return not real_sigint
-    asyncio = sys.modules.get("asyncio")  # compute cannot raise its CancelledError without importing it
-    cancelled = asyncio is not None and isinstance(exc, asyncio.CancelledError)
-    return isinstance(exc, (Exception, SystemExit)) or cancelled
+    return not isinstance(exc, StopRequested)
 
 
 class _SigintCount:
@@ -197,7 +221,9 @@ def bounded_info(info: Any) -> Any:
 
 @contextlib.contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``."""
+    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``, and again every second
+    while ``compute`` swallows it; the caller's own ``ITIMER_REAL`` (a script's ``alarm``) is armed
+    again afterwards, with the time it had left."""
     if seconds is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -205,13 +231,32 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
         raise JobTimeoutError(f"timeout: interrupted after the limit of {seconds:g} s")
 
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    callers_delay, callers_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _disarm(previous)
+        if callers_delay > 0:  # due during the evaluation: at once
+            left = max(callers_delay - (time.monotonic() - started), 1e-6)
+            signal.setitimer(signal.ITIMER_REAL, left, callers_interval)
+
+
+REPEAT_SECONDS = 1.0  # the time limit fires again this often while compute catches it
+
+
+def _disarm(previous: Any) -> None:
+    """Stop the time limit and give ``SIGALRM`` back to ``previous``. An expiry can still be raised
+    on the way out (a signal's handler runs between any two steps): it is dropped, since the job is
+    past its limit anyway, so that no ``JobTimeoutError`` reaches the optimizer later."""
+    while True:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            return
+        except JobTimeoutError:
+            continue
 
 
 class InvalidResultError(ValueError):
@@ -236,11 +281,35 @@ def check_returned(returned: Any) -> tuple[float, Any]:
 
 
 def _describe(exc: BaseException, worker_name: str) -> str:
+    """The failure's text: its type, where, its message and (not for ours) its traceback, at most
+    :data:`MAX_ERROR_CHARS` (a 10 MB message was stored twice in every record and printed)."""
     where = f" on {worker_name}" if worker_name else ""
+    message = _safe_str(exc)
     if isinstance(exc, (InvalidResultError, JobTimeoutError)):
-        return f"{type(exc).__name__}{where}: {exc}"
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"{type(exc).__name__}{where}: {exc}\n{trace}"
+        return _shortened(f"{type(exc).__name__}{where}: {message}")
+    try:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception as unformatted:  # noqa: BLE001 - an exception whose __str__ raises, in a chain or group
+        trace = f"(its traceback could not be formatted: {type(unformatted).__name__})"
+    return _shortened(f"{type(exc).__name__}{where}: {message}\n{trace}")
+
+
+MAX_ERROR_CHARS = 20_000
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception as failed:  # noqa: BLE001 - the user's __str__ raised
+        return f"<its message could not be read: {type(failed).__name__} in {type(exc).__name__}.__str__>"
+
+
+def _shortened(text: str) -> str:
+    """``text``, or its beginning and end around a note when it is over :data:`MAX_ERROR_CHARS`."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    half = MAX_ERROR_CHARS // 2
+    return f"{text[:half]}\n... <{len(text) - 2 * half:,} characters left out> ...\n{text[-half:]}"
 
 
 def real_number(value: Any) -> float | None:

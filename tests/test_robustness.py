@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+import os
+import signal
 import sys
 import threading
+import time
 
 import ConfigSpace as CS
 import pytest
@@ -177,3 +181,102 @@ def test_an_evaluation_stuck_past_its_timeout_ends_a_serial_run_and_says_what_is
     assert kept.returncode == 1 and "it is recorded as failed: run again with resume=True" in kept.stderr
     status = run_cli("status", str(tmp_path / "kept"))
     assert "was ended by its watchdog: a serial evaluation was stuck past its timeout" in status.stdout, status.stdout
+
+
+EXCEPTION_GROUP = getattr(builtins, "BaseExceptionGroup", None)  # Python 3.11 and later
+
+
+class UnreadableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str exploded")
+
+
+def raise_odd(kind: str):
+    """A compute raising what odd code raises: an exception whose ``__str__`` raises, a
+    ``GeneratorExit``, an exception group (anyio/trio wrap a cancellation in one)."""
+    def compute(config, budget):
+        if config["x"] < 0.5:
+            if kind == "unreadable":
+                raise UnreadableError()
+            if kind == "generator_exit":
+                raise GeneratorExit()
+            raise EXCEPTION_GROUP("task group", [KeyboardInterrupt(), ValueError("bad batch")])
+        return config["x"]
+    return compute
+
+
+@pytest.mark.parametrize("kind", ["unreadable", "generator_exit", pytest.param(
+    "group", marks=pytest.mark.skipif(EXCEPTION_GROUP is None, reason="exception groups need Python 3.11"))])
+def test_odd_exceptions_of_compute_are_failed_runs_and_a_resume_goes_on(tmp_path, kind):
+    """They crashed the optimizer, and every resume crashed again on the same job (helper-71)."""
+    run_dir = tmp_path / "run"
+    first = BOHB(space(), min_budget=1, max_budget=9, seed=2, run_dir=run_dir).run(1, raise_odd(kind))
+    failed = [r for r in first.get_all_runs() if r.loss is None]
+    assert failed and len(failed) < len(first.get_all_runs())
+    assert all(r.error_logs.split(" ")[0] in ("UnreadableError", "GeneratorExit", "BaseExceptionGroup")
+               for r in failed), failed[0].error_logs
+    again = BOHB(space(), min_budget=1, max_budget=9, seed=2, run_dir=run_dir).run(2, raise_odd(kind), resume=True)
+    assert len(again.get_all_runs()) > len(first.get_all_runs())
+
+
+def test_a_huge_error_message_is_stored_shortened(tmp_path):
+    def compute(config, budget):
+        raise ValueError("x" * 3_000_000)
+    result = BOHB(space(), min_budget=1, max_budget=9, seed=2, run_dir=tmp_path / "run").run(1, compute)
+    errors = [r.error_logs for r in result.get_all_runs()]
+    assert errors and all(20_000 <= len(e) < 21_000 and "characters left out" in e for e in errors)
+    assert (tmp_path / "run" / "journal.jsonl").stat().st_size < 2_000_000
+
+
+def test_a_timeout_that_compute_s_except_exception_catches_still_ends_the_evaluation():
+    """A training loop that skips failing batches (``except Exception``) swallowed the timeout and
+    ran on, until the serial watchdog ended the whole process."""
+    steps: list[int] = []
+
+    def compute(config, budget):
+        steps.append(0)
+        for _ in range(100 if config["x"] > 0.5 else 1):
+            steps[-1] += 1
+            try:
+                time.sleep(0.05)
+            except Exception:  # noqa: BLE001, S110 - the user's code under test
+                pass
+        return config["x"]
+    result = BOHB(space(), min_budget=1, max_budget=9, seed=2).run(1, compute, timeout=0.5)
+    slow = [r for r in result.get_all_runs() if r.loss is None]
+    assert slow and all("JobTimeoutError" in r.error_logs for r in slow)
+    assert len(slow) < len(result.get_all_runs())
+    assert max(steps) < 100, "the slow evaluations ran all their steps: the timeout did not end them"
+
+
+def test_the_caller_s_own_timer_survives_a_run_with_a_timeout():
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: None)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 300)
+        BOHB(space(), min_budget=1, max_budget=9, seed=2).run(1, loss, timeout=5)
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 250 < left <= 300
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def fork_a_helper(config, budget):
+    """A helper process that ends with ``sys.exit`` (not ``os._exit``): it came back into mpibohb."""
+    child = os.fork()
+    if child == 0:
+        sys.exit(0)
+    _, status = os.waitpid(child, 0)
+    return {"loss": config["x"], "info": {"child_exit": os.waitstatus_to_exitcode(status)}}
+
+
+@pytest.mark.processes
+def test_a_forked_child_that_returns_from_compute_ends_there(tmp_path):
+    """It went on as a second optimizer writing the same journal, which no resume could read."""
+    run_dir = tmp_path / "run"
+    result = BOHB(space(), min_budget=1, max_budget=9, seed=2, run_dir=run_dir).run(1, fork_a_helper)
+    records = [r for r in read_journal(run_dir) if r["type"] == "result"]
+    assert len(records) == len(result.get_all_runs()) == len({(tuple(r["config_id"]), r["budget"]) for r in records})
+    assert [r["type"] for r in read_journal(run_dir)].count("end") == 1
+    assert all(r.info["child_exit"] == 0 for r in result.get_all_runs())
+    BOHB(space(), min_budget=1, max_budget=9, seed=2, run_dir=run_dir).run(2, fork_a_helper, resume=True)
