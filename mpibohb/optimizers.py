@@ -347,8 +347,9 @@ class _HyperbandFamily:
             return master(ThreadExecutor(compute, directory, n_workers, timeout, root, copies), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):  # compute may have closed or replaced it
+                    stream.flush()
             os._exit(EXIT_STOPPED)
 
     def make_optimizer(self, n_iterations: int) -> Optimizer:

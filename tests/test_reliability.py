@@ -3,6 +3,7 @@ hangs, a broken rank does not fail the run, and no healthy evaluation is recorde
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -271,3 +272,34 @@ def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):
     records = read_journal(tmp_path / "mpi")
     assert {r["worker"].split("@")[0] for r in records if r["type"] == "job"} <= {"rank 1", "rank 2"}
     assert [r["executor"] for r in records if r["type"] == "session"] == ["MPIExecutor"]
+
+
+@pytest.mark.parametrize("mode", ["once", "always"])
+def test_a_loss_returned_after_a_stop_reached_compute_on_its_rank_is_not_kept_at_first(tmp_path, mode):
+    """compute's own handler ended training early when a stop reached its rank only: the partly
+    trained loss was recorded as a healthy result (a serial run discarded it). It runs again;
+    a compute that signals itself every time has its loss kept at the third evaluation."""
+    run_dir = tmp_path / "run"
+    finished = run_mpi(3, SCRIPTS / "self_signal.py", str(run_dir), mode, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    [line] = [x for x in finished.stdout.splitlines() if x.startswith("RESULT ")]
+    runs = json.loads(line[len("RESULT "):])
+    interrupted = [r for r in read_journal(run_dir) if r["type"] == "interrupted"]
+    assert len(runs) == 4
+    if mode == "once":
+        assert not any(stopped for _, stopped in runs) and len(interrupted) == 4
+    else:
+        assert all(stopped for _, stopped in runs) and len(interrupted) == 8
+        assert "a stop signal reached it 3 times; what compute returned is kept" in finished.stderr
+
+
+def test_an_info_that_rank_0_cannot_unpickle_is_a_note_and_the_loss_is_kept(tmp_path):
+    """The whole outcome was one pickle, so the healthy run was recorded as failed (helper-71)."""
+    finished = run_mpi(3, SCRIPTS / "info_rank0_cannot_unpickle.py", str(tmp_path / "run"), timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    [line] = [x for x in finished.stdout.splitlines() if x.startswith("RESULT ")]
+    runs = json.loads(line[len("RESULT "):])
+    assert len(runs) == 4 and all(loss is not None for loss, _ in runs)
+    note = "<info dropped: it cannot be pickled and rebuilt on rank 0 (RuntimeError"
+    assert all(info.startswith(note) for _, info in runs)
+    assert "rank 0 cannot unpickle an info" in finished.stderr

@@ -258,3 +258,14 @@ def test_a_compute_that_signals_itself_still_gets_its_job_recorded(tmp_path):
     assert "RUNS 1" in ends[2].stdout and "a stop signal reached it in 3 sessions" in ends[2].stderr
     kinds = [record["type"] for record in read_journal(tmp_path / "run")]
     assert kinds.count("stop") == 2 and kinds.count("result") == 1 and kinds[-1] == "end"
+
+
+@pytest.mark.processes
+def test_a_threads_run_stops_with_99_when_compute_left_sys_stdout_closed(tmp_path):
+    """The stop's flush of sys.stdout raised, so the run ended with a traceback and exit code 1,
+    which a job script does not requeue (helper-71)."""
+    running = start(toy(tmp_path / "run", "--threads", "2", "--close_stdout", "--announce", "--sleep", "30"))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    os.kill(running.pid, signal.SIGTERM)
+    code, _, err = finish(running, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]

@@ -18,6 +18,10 @@ from ..brackets import ConfigId, Job
 from ..evaluation import Outcome
 from ..stopping import StopFlag
 
+# Stops that reached a job while it ran (sessions ended, or runs again under MPI) before what
+# compute returns after one is kept: a compute that uses a stop signal for itself would run for ever.
+KEPT_AFTER_STOPS = 2
+
 
 class Executor(Protocol):
     """How jobs get evaluated."""

@@ -13,6 +13,7 @@ given ``workers_return=True``; they then wait at an exit gate (:mod:`.exit_gate`
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import socket
@@ -43,6 +44,7 @@ from ..journal import (
 )
 from ..launcher import abort_world, note_run
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
+from . import KEPT_AFTER_STOPS
 from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
 from .mpi_protocol import (
     PROTOCOL_VERSION,
@@ -100,6 +102,7 @@ class MPIExecutor:
         self._deaths: deque[tuple[int, str, bool]] = deque()  # from the watch thread: rank, reason, blames its job
         self._deaths_seen = 0  # by the watch thread, this session
         self._died_running: dict[JobKey, int] = {}
+        self._stops: dict[JobKey, int] = {}  # job -> stops that reached it while it ran
         self._backoff = Backoff()
         self._closed = False
 
@@ -120,7 +123,9 @@ class MPIExecutor:
 
 
     def note_earlier_stops(self, stops: dict[JobKey, int]) -> None:
-        """Only a serial run treats a job that stops keep reaching differently."""
+        """Jobs that stops reached while they ran in earlier sessions (see :meth:`_interrupted`)."""
+        for key, count in stops.items():
+            self._stops[key] = self._stops.get(key, 0) + count
 
     def next_worker(self) -> str:
         """The worker the next :meth:`submit` goes to."""
@@ -192,17 +197,29 @@ class MPIExecutor:
         del self._running[key]
         if rank in self.health.in_service:
             self._idle.append(rank)
-        outcome = unpack_outcome(fields, rank)
-        if outcome.interrupted is not None:
-            self._interrupted(task, outcome)
+        outcome: Outcome | None = unpack_outcome(fields, rank)
+        if outcome is not None and outcome.interrupted is not None:
+            outcome = self._interrupted(task, outcome)
+        if outcome is None:
             return []
         return self._act(self.health.observe(rank, task.job, outcome))
 
-    def _interrupted(self, task: _Task, outcome: Outcome) -> None:
+    def _interrupted(self, task: _Task, outcome: Outcome) -> Outcome | None:
+        """A stop signal reached ``compute`` on its rank: it runs again (``None``), as what it returned
+        may be a model trained part of the way; after :data:`KEPT_AFTER_STOPS` such stops, a loss it
+        returned is kept (the outcome to record)."""
+        key = (task.job.config_id, task.job.budget)
+        stops = self._stops.get(key, 0)
+        if not outcome.failed and stops >= KEPT_AFTER_STOPS:
+            logger.warning("%s at budget %g: a stop signal reached it %d times; what compute returned is kept this "
+                           "time, so that the run goes on", task.job.config_id, task.job.budget, stops + 1)
+            return dataclasses.replace(outcome, interrupted=None)
+        self._stops[key] = stops + 1
         logger.warning("%s at budget %g on %s: a stop signal reached compute, which ended; it will run again (not "
-                       "recorded as failed)", task.job.config_id, task.job.budget, self.describe(task.rank))
+                       "recorded)", task.job.config_id, task.job.budget, self.describe(task.rank))
         self.journal(interrupted_record(task.job, self.describe(task.rank), outcome.interrupted))
         self._again.append((task.job, None))
+        return None
 
     def _act(self, verdict: Verdict) -> list[tuple[Job, Outcome]]:
         """Carry out what :class:`RankHealth` decided; return the outcomes to record."""

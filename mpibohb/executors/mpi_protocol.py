@@ -15,7 +15,6 @@ Both sides poll with ``Iprobe`` and a capped exponential backoff sleep, because 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import pickle
@@ -28,7 +27,7 @@ from mpi4py import MPI
 from ..evaluation import INFO_UNPICKLABLE, Outcome
 from ..launcher import LEFT_WITHOUT_RUN_TAG, note_run
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4  # 4: an outcome's info pickled apart
 TAG_JOB = 11
 TAG_OUTCOME = 12
 JobKey = tuple[tuple[int, int, int], float]
@@ -76,17 +75,20 @@ def worker_name(comm: MPI.Comm) -> str:
 
 
 def pack_outcome(outcome: Outcome) -> bytes:
-    """The outcome's fields, pickled. An ``info`` that cannot be pickled is replaced by a note with
-    its ``repr`` (the loss stays, as a serial run keeps it); any other part that cannot be pickled
-    makes the run a failed one."""
+    """The outcome's fields, pickled; its ``info`` pickled apart, so that rank 0 keeps the loss when
+    it cannot unpickle the info (a class only the workers import, a GPU tensor). An ``info`` that
+    cannot be pickled is replaced by a note with its ``repr`` (the loss stays, as a serial run keeps
+    it); any other part that cannot be pickled makes the run a failed one."""
+    info = None
+    if outcome.info is not None:
+        try:
+            info = pickle.dumps(outcome.info, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure of user data
+            info = pickle.dumps(_unpicklable_info_note(outcome.info, f"{type(exc).__name__}: {exc}"))
     try:
-        return pickle.dumps(_fields(outcome), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(_fields(dataclasses.replace(outcome, info=info)), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # noqa: BLE001 - any pickling failure of user data
         reason = f"{type(exc).__name__}: {exc}"
-    if outcome.info is not None:
-        kept = dataclasses.replace(outcome, info=_unpicklable_info_note(outcome.info, reason))
-        with contextlib.suppress(Exception):
-            return pickle.dumps(_fields(kept), protocol=pickle.HIGHEST_PROTOCOL)
     failed = Outcome(None, None, f"UnpicklableResult on {outcome.worker}: the result of compute cannot be pickled: "
                      f"{reason}", outcome.started, outcome.finished, outcome.worker, outcome.interrupted)
     return pickle.dumps(_fields(failed))
@@ -113,13 +115,25 @@ def _fields(outcome: Outcome) -> tuple[Any, ...]:
 
 
 def unpack_outcome(fields: bytes, rank: int) -> Outcome:
-    """The outcome a worker rank sent; one the master cannot unpickle becomes a failed run."""
+    """The outcome a worker rank sent; one the master cannot unpickle becomes a failed run, an
+    ``info`` alone that it cannot unpickle a note (the loss stays)."""
     try:
-        return Outcome(*pickle.loads(fields))
+        outcome = Outcome(*pickle.loads(fields))
     except Exception as exc:  # noqa: BLE001 - user data the master cannot rebuild
         now = time.time()
         return Outcome(None, None, f"UnpicklableResult from rank {rank}: the master cannot unpickle the result: "
                        f"{type(exc).__name__}: {exc}", now, now, f"rank {rank}")
+    if outcome.info is None:
+        return outcome
+    try:
+        return dataclasses.replace(outcome, info=pickle.loads(outcome.info))
+    except Exception as exc:  # noqa: BLE001 - an info of a class that rank 0 cannot import or rebuild
+        reason = f"{type(exc).__name__}: {exc}"
+    if not _WARNED_UNPICKLABLE:
+        _WARNED_UNPICKLABLE.append(True)
+        logger.warning("rank 0 cannot unpickle an info that compute returned on rank %d (%s): it is replaced by a "
+                       "note, and the loss is kept (said once)", rank, reason)
+    return dataclasses.replace(outcome, info=f"{INFO_UNPICKLABLE} and rebuilt on rank 0 ({reason})>")
 
 
 def meet_in_run(comm: MPI.Comm) -> None:

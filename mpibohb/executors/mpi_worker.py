@@ -69,7 +69,7 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout, previous_budget,
                                checkpoint_dir)
         stop = witness.arrived()
-        if stop is not None and outcome.failed:
+        if stop is not None:  # a handler of compute's own may have ended it early: the master judges its return
             outcome = dataclasses.replace(outcome, interrupted=stop)
         _send_outcome(comm, key, outcome)
         backoff.reset()

@@ -16,10 +16,10 @@ from ..checkpoints import directory_for
 from ..evaluation import Outcome, answer_deadline, evaluate
 from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
+from . import KEPT_AFTER_STOPS
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
-KEPT_AFTER_STOPS = 2  # earlier sessions a stop ended while a job ran, before what it returns is kept
 STUCK_ENDS_PROCESS = "the process ends so that the run does not wait for ever"  # status looks for it
 
 

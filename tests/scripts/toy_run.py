@@ -2,7 +2,7 @@
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
-        [--mark_after_run FILE] [--own_handler]
+        [--mark_after_run FILE] [--own_handler] [--threads T] [--close_stdout]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -16,6 +16,8 @@ own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER 
 the launcher may drop when it ends the job). Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory. ``--own_handler``: compute takes SIGTERM with a
 handler of its own, as training frameworks do, and returns early with ``info`` ``{"stopped_early": True}``.
+``--threads T`` runs with ``n_workers=T`` threads; ``--close_stdout``: compute puts a file in the
+place of ``sys.stdout`` and closes it.
 """
 
 import argparse
@@ -23,6 +25,7 @@ import asyncio
 import hashlib
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -82,6 +85,9 @@ def make_compute(args):
         try:
             if args.announce:
                 print("COMPUTING", config_id, budget, flush=True)
+            if args.close_stdout:  # a log file put in its place, closed, and never given back
+                with open(os.devnull, "w") as log:
+                    sys.stdout = log
             time.sleep(args.sleep)
             if rounds:
                 hashlib.pbkdf2_hmac("sha256", b"x", b"y", rounds)
@@ -111,13 +117,15 @@ def main():
     parser.add_argument("--fork_helpers", action="store_true")
     parser.add_argument("--mark_after_run")
     parser.add_argument("--own_handler", action="store_true")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--close_stdout", action="store_true", help="compute leaves sys.stdout closed")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     run_dir = None if args.run_dir == "none" else args.run_dir
     result = BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
-        n_iterations=args.n_iterations, worker=make_compute(args), resume=args.resume)
+        n_iterations=args.n_iterations, worker=make_compute(args), resume=args.resume, n_workers=args.threads)
     if args.mark_after_run:  # on rank 0 only, and never after a stop or an error (the job has ended)
         Path(args.mark_after_run).write_text(repr(result))
     if result is not None:
