@@ -221,9 +221,9 @@ def bounded_info(info: Any) -> Any:
 
 @contextlib.contextmanager
 def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``, and again every second
-    while ``compute`` swallows it; the caller's own ``ITIMER_REAL`` (a script's ``alarm``) is armed
-    again afterwards, with the time it had left."""
+    """Raise :class:`JobTimeoutError` in the main thread after ``seconds``, once (a ``finally`` of
+    compute's that saves a checkpoint may take its time); the caller's own ``ITIMER_REAL`` (a
+    script's ``alarm``) is armed again afterwards, with the time it had left."""
     if seconds is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -233,7 +233,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
-    callers_delay, callers_interval = signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    callers_delay, callers_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
@@ -241,9 +241,6 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         if callers_delay > 0:  # due during the evaluation: at once
             left = max(callers_delay - (time.monotonic() - started), 1e-6)
             signal.setitimer(signal.ITIMER_REAL, left, callers_interval)
-
-
-REPEAT_SECONDS = 1.0  # the time limit fires again this often while compute catches it
 
 
 def _disarm(previous: Any) -> None:
