@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
+from .launcher import flush_standard_streams
 from .stopping import StopRequested, restore_outside_handlers
 
 # passed only when compute names them (not through **kwargs): a directory per configuration costs disk
@@ -58,7 +59,6 @@ class Outcome:
     def loss_for_model(self) -> float:
         """The loss as the optimizer sees it: failed runs count as +inf."""
         return math.inf if self.loss is None else self.loss
-
 
 
 class JobTimeoutError(BaseException):
@@ -123,8 +123,7 @@ def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:
     with contextlib.suppress(Exception):
         sys.stderr.write(f"mpibohb: a process forked by compute (pid {os.getpid()}) returned from it; it ends "
                          f"here with exit code {code} (end a forked child with os._exit)\n")
-        sys.stdout.flush()
-        sys.stderr.flush()
+    flush_standard_streams()
     os._exit(code)
 
 
@@ -208,7 +207,7 @@ class _ByteCounter:
 def bounded_info(info: Any) -> Any:
     """``info``, or a note when its pickle (as it travels to the master) is over :func:`max_info_bytes`;
     measured without keeping the pickle. An info that cannot be pickled is left alone (the MPI
-    executor records that as a failure; the others do not pickle it)."""
+    executor sends a note in its place; the others do not pickle it)."""
     if info is None:
         return None
     limit, counter = max_info_bytes(), _ByteCounter()

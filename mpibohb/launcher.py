@@ -75,13 +75,19 @@ def _launched_with_others() -> bool:
     return not sizes or any(size != "1" for size in sizes)
 
 
+def flush_standard_streams() -> None:
+    """Flush ``sys.stdout`` and ``sys.stderr`` before an ``os._exit``, each even when the other (or
+    itself) fails: user code may have closed or replaced them, and a signal handler may re-enter."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
 def abort_world(world: Any, exit_code: int) -> NoReturn:
     """``MPI_Abort`` on ``world`` with ``exit_code``, and this process ends with it at once: with
     some MPI libraries (MPICH's wheel) Abort returns on the calling rank until the launcher kills it,
     and the user's code after ``run`` must not run meanwhile (on a ``None`` result)."""
-    with contextlib.suppress(Exception):  # os._exit does not flush what the script printed
-        sys.stdout.flush()
-        sys.stderr.flush()
+    flush_standard_streams()  # os._exit does not flush what the script printed
     try:
         world.Abort(exit_code)
     finally:

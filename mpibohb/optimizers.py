@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import secrets
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .journal import RunDirectoryError
-from .launcher import launched_communicator, launched_rank, note_run
+from .launcher import flush_standard_streams, launched_communicator, launched_rank, note_run
 from .result import Result
 from .samplers import Sampler
 from .samplers.hpbandster_kde import KDESettings, warn_about_min_points
@@ -347,9 +346,7 @@ class _HyperbandFamily:
             return master(ThreadExecutor(compute, directory, n_workers, timeout, root, copies), n_workers)
         except RunStopped:
             logging.shutdown()  # threads cannot be interrupted: leave without waiting for them
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):  # compute may have closed or replaced it
-                    stream.flush()
+            flush_standard_streams()  # compute may have closed or replaced them
             os._exit(EXIT_STOPPED)
 
     def make_optimizer(self, n_iterations: int) -> Optimizer:

@@ -18,13 +18,12 @@ import contextlib
 import os
 import select
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
-from .launcher import abort_world, shared_world
+from .launcher import abort_world, flush_standard_streams, shared_world
 
 EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -112,9 +111,7 @@ def exit_at_once(signum: int) -> NoReturn:
     code = 128 + signum
     message = (f"mpibohb: {signal.Signals(signum).name} again while stopping: exiting at once (exit code {code}); "
                "what was recorded before is kept\n")
-    with contextlib.suppress(Exception):  # a handler must not fail on a closed or reentrant stream
-        sys.stdout.flush()
-        sys.stderr.flush()
+    flush_standard_streams()
     with contextlib.suppress(OSError):
         os.write(2, message.encode())
     world = shared_world()

@@ -197,11 +197,12 @@ class MPIExecutor:
         del self._running[key]
         if rank in self.health.in_service:
             self._idle.append(rank)
-        outcome: Outcome | None = unpack_outcome(fields, rank)
-        if outcome is not None and outcome.interrupted is not None:
-            outcome = self._interrupted(task, outcome)
-        if outcome is None:
-            return []
+        outcome = unpack_outcome(fields, rank)
+        if outcome.interrupted is not None:
+            kept = self._interrupted(task, outcome)
+            if kept is None:
+                return []
+            outcome = kept
         return self._act(self.health.observe(rank, task.job, outcome))
 
     def _interrupted(self, task: _Task, outcome: Outcome) -> Outcome | None:
