@@ -14,6 +14,7 @@ copies of the first, since launchers and schedulers often deliver one request mo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import select
@@ -122,6 +123,7 @@ def exit_at_once(signum: int) -> NoReturn:
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
 _WAKEUP_PIPES: set[int] = set()  # the write ends that a SignalWitness made Python's wakeup fd
+_ABSORBED: collections.Counter[int] = collections.Counter()  # see _absorb
 _OURS: dict[int, tuple[Any, Any]] = {}  # stop signal -> (the handler mpibohb set, the one before it)
 
 
@@ -132,19 +134,40 @@ def _note_ours(sig: int, ours: Any, before: Any) -> None:
 def _forget_stop_handling_in_child() -> None:
     """In a child that ``os.fork`` made (a multiprocessing worker of ``compute``): a signal sent to
     it is not the run's. So its stop signals get back the handlers they had before mpibohb set its
-    own (the run's flag, or "ignore" on worker ranks), and Python's wakeup fd, if it is a witness's
-    pipe shared with the parent, is cleared."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig, (ours, before) in _OURS.items():
-        if signal.getsignal(sig) == ours:
-            signal.signal(sig, before if before is not None else signal.SIG_DFL)
-    previous = signal.set_wakeup_fd(-1)
-    if previous != -1 and previous not in _WAKEUP_PIPES:
-        signal.set_wakeup_fd(previous)  # a wakeup fd of the user's own (asyncio's, say): left as it was
+    own (the run's flag, or the do-nothing one of worker ranks), and Python's wakeup fd, if it is a
+    witness's pipe shared with the parent, is cleared. Then the signals that arrived meanwhile are
+    let in (:func:`_hold_stop_signals_over_fork`)."""
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, (ours, before) in _OURS.items():
+            if signal.getsignal(sig) == ours:
+                signal.signal(sig, before if before is not None else signal.SIG_DFL)
+        previous = signal.set_wakeup_fd(-1)
+        if previous != -1 and previous not in _WAKEUP_PIPES:
+            signal.set_wakeup_fd(previous)  # a wakeup fd of the user's own (asyncio's, say): left as it was
+    finally:
+        _release_stop_signals_after_fork()
 
 
-os.register_at_fork(after_in_child=_forget_stop_handling_in_child)
+def _hold_stop_signals_over_fork() -> None:
+    """Before ``os.fork``: the stop signals wait, in this thread and so in the child, until the child
+    has its own handlers. Else a ``terminate()`` right after the child's start reached the run's
+    handler in the child, which told the parent's witness, and a serial run stopped."""
+    if _OURS:
+        _HELD_OVER_FORK.mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _release_stop_signals_after_fork() -> None:
+    mask = getattr(_HELD_OVER_FORK, "mask", None)
+    if mask is not None:
+        _HELD_OVER_FORK.mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+_HELD_OVER_FORK = threading.local()  # the signal mask from before the fork, per forking thread
+os.register_at_fork(before=_hold_stop_signals_over_fork, after_in_parent=_release_stop_signals_after_fork,
+                    after_in_child=_forget_stop_handling_in_child)
 
 
 @contextlib.contextmanager
@@ -213,20 +236,37 @@ def restore_outside_handlers() -> None:
 def ignore_stop_signals() -> Callable[[], None]:
     """For worker ranks: leave stopping to the master, which ends the job once it has recorded.
 
+    The stop signals go to a handler that does nothing (:func:`_absorb`) rather than to ``SIG_IGN``:
+    an ignored signal stays ignored through ``exec``, so every subprocess or spawned pool worker
+    that ``compute`` starts would ignore SIGTERM, and its ``terminate()`` would end nothing.
+
     Returns a function that restores the previous handlers (call it when the worker loop ends,
     so that user code after ``run`` and later child processes get the signals again).
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, _absorb) for sig in STOP_SIGNALS}
     for sig, before in previous.items():
-        _note_ours(sig, signal.SIG_IGN, before)
+        _note_ours(sig, _absorb, before)
 
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
     return restore
+
+
+def _absorb(signum: int, frame: Any) -> None:
+    """A worker rank's stop-signal handler: counted, so that a witness knows the signal reached no
+    handler of compute's own, and otherwise ignored."""
+    _ABSORBED[signum] += 1
+
+
+def _take_absorbed() -> collections.Counter[int]:
+    """The stop signals :func:`_absorb` took since the last call."""
+    taken = _ABSORBED.copy()
+    _ABSORBED.clear()
+    return taken
 
 
 class SignalWitness:
@@ -291,12 +331,18 @@ class SignalWitness:
         return received
 
     def arrived(self) -> int | None:
-        """The first stop signal that arrived since the last call, else ``None``."""
+        """The first stop signal that arrived since the last call, else ``None``; signals that a
+        worker rank's own handler took (:func:`ignore_stop_signals`) reached no code of the user's."""
         with self._lock:
             received = bytes(self._seen) + self._drain()
             self._seen.clear()
-        stops = [number for number in received if number in STOP_SIGNALS]
-        return stops[0] if stops else None
+        absorbed = _take_absorbed()
+        for number in received:
+            if absorbed[number] > 0:
+                absorbed[number] -= 1
+            elif number in STOP_SIGNALS:
+                return number
+        return None
 
     def escort(self, flag: StopFlag) -> None:
         """Start a thread that hands every stop signal to ``flag`` as it arrives

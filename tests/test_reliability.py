@@ -20,6 +20,7 @@ from mpibohb.journal import JournalError, read_journal
 pytestmark = pytest.mark.mpiexec  # all but the two serial tests
 HOSTILE = SCRIPTS / "hostile_run.py"
 TOTAL_RUNS = 69  # HyperBand, budgets 1..27, eta 3, 4 iterations
+ONE_ITERATION_RUNS = 40  # its first bracket: 27 + 9 + 3 + 1
 
 
 def hostile(ranks: int, run_dir: Path, *args: str, timeout: float = 120):
@@ -259,6 +260,16 @@ def test_a_child_process_left_by_compute_does_not_hold_up_the_end(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "processes that compute started and left running" in finished.stderr
     assert finished.seconds < 45
+
+
+@pytest.mark.parametrize("mode", ["pool", "spawn_pool"])
+def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode):
+    # killed by mpibohb before multiprocessing's exit handler ran, a pool worker holding the
+    # pool's queue lock hung that handler, and the job
+    finished = hostile(3, tmp_path / "run", "--mode", mode, "--n_iterations", "1", "--sleep", "0", timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    assert "left running" not in finished.stderr  # multiprocessing's own processes are its to end
 
 
 def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):

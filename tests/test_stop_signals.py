@@ -143,6 +143,19 @@ def test_a_sigterm_to_a_process_that_compute_forked_is_not_a_stop_of_the_run(tmp
     assert "RUNS 40 FAILED 0" in finished.stdout  # the whole run, not stopped
 
 
+@pytest.mark.parametrize("ranks", [None, pytest.param(2, marks=pytest.mark.mpiexec)])
+@pytest.mark.processes
+def test_helpers_that_compute_ends_with_sigterm_at_once_end_and_the_run_goes_on(tmp_path, ranks):
+    # serially a SIGTERM before the forked child had its handlers back stopped the whole run;
+    # under MPI every subprocess and spawned helper of compute ignored SIGTERM (SIG_IGN is inherited)
+    finished = run_command(toy(tmp_path / "run", "--end_helpers_at_once", "--n_iterations", "1", ranks=ranks),
+                           timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    ended = sorted(line for line in finished.stdout.splitlines() if line.startswith("ENDED "))
+    assert ended == [f"ENDED {how} {-signal.SIGTERM}" for how in ("exec", "fork", "spawn")], finished.stdout
+    assert "RUNS 40 FAILED 0" in finished.stdout
+
+
 @pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,9 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
     them during a run with a run directory) marks a failed outcome as interrupted, so that the
     master runs the job again instead of recording a failure; the handlers ``compute`` installs do
     not outlive it. Processes that ``compute`` started and left running are ended when the loop
-    ends: they would keep the launcher waiting for their output.
+    ends: they would keep the launcher waiting for their output. Daemonic ``multiprocessing``
+    children (a ``Pool``'s workers) are left to ``multiprocessing``'s own exit handler, which ends
+    them in order: killed here first, one holding its pool's queue lock would hang that handler.
 
     Raises:
         RankZeroGoneError: ``watched`` saw rank 0's process end while this rank waited for a job.
@@ -45,7 +48,7 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
         with SignalWitness() as witness:
             _serve(comm, compute, name, witness, watched or WatchedRank(None, comm.Get_rank()))
     finally:
-        end_children(_children() - children_before, name)
+        end_children(_children() - children_before - _ended_by_multiprocessing(), name)
 
 
 def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness,
@@ -88,6 +91,21 @@ def _children() -> set[int]:
             found.update(int(child) for child in task.read_text().split())
         except OSError:
             continue
+    return found
+
+
+def _ended_by_multiprocessing() -> set[int]:
+    """The pids of the children that ``multiprocessing`` ends itself: its daemonic processes (ended
+    by its exit handler) and its resource tracker and fork server (they end when this process does)."""
+    if "multiprocessing" not in sys.modules:  # never imported: none, and no import for nothing
+        return set()
+    import multiprocessing
+    found = {child.pid for child in multiprocessing.active_children() if child.daemon and child.pid is not None}
+    for module, holder, attribute in (("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
+                                      ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid")):
+        pid = getattr(getattr(sys.modules.get(module), holder, None), attribute, None)  # private: may change
+        if isinstance(pid, int):
+            found.add(pid)
     return found
 
 

@@ -14,6 +14,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   broken     every evaluation on rank 2 raises OSError at once (a full local disk, a bad GPU)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
+  pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
+  spawn_pool the same with the spawn start method (which also starts multiprocessing's resource tracker)
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
   segfault   job (0, 0, 2) at budget 1 gets SIGSEGV (like a crash in a C library)
 
@@ -33,6 +35,11 @@ import ConfigSpace as CS
 from mpibohb import HyperBand
 
 JOBS_DONE = 0
+POOLS = []
+
+
+def square(value: float) -> float:
+    return value * value
 
 
 def rank() -> str:
@@ -58,6 +65,12 @@ def make_compute(mode: str, sleep: float):
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
         if mode == "child" and JOBS_DONE == 1:
             subprocess.Popen(["sleep", "600"])
+        if mode in ("pool", "spawn_pool"):
+            if not POOLS:
+                import multiprocessing
+
+                POOLS.append(multiprocessing.get_context("fork" if mode == "pool" else "spawn").Pool(2))
+            POOLS[0].map(square, [config["x"]] * 4)
         if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "exit":
             time.sleep(0.3)
             os._exit(9)

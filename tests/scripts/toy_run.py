@@ -2,7 +2,7 @@
 
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
-        [--mark_after_run FILE] [--own_handler] [--threads T] [--close_stdout]
+        [--mark_after_run FILE] [--own_handler] [--threads T] [--close_stdout] [--end_helpers_at_once]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -12,6 +12,9 @@ starts. ``--c_call S``: compute spends about S seconds in one C call (a key deri
 no Python signal handler runs, then prints ``C CALL DONE``. ``--fork_helpers``: the first
 evaluation forks a helper process twice, 2.2 s apart (the first with a SIGTERM handler of its
 own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER <exit code>``.
+``--end_helpers_at_once``: the first evaluation starts a helper by fork, by spawn and as a
+subprocess, ends each with ``terminate()`` as soon as it started, and prints ``ENDED <how> <exit
+code>`` (``IGNORED`` if it still ran 20 s later).
 ``--mark_after_run FILE``: the code after ``run`` writes ``FILE`` (a file, not the output, which
 the launcher may drop when it ends the job). Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory. ``--own_handler``: compute takes SIGTERM with a
@@ -27,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -65,6 +69,30 @@ def stop_early_on_sigterm(seconds):
     return {"loss": 0.5, "info": {"stopped_early": False}}
 
 
+def end_helpers_at_once():
+    """Start a helper process three ways and end each at once with SIGTERM, as cleanup code does."""
+    started = {
+        "fork": multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,)),
+        "spawn": multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,)),
+        "exec": subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]),
+    }
+    for how, helper in started.items():
+        if how != "exec":
+            helper.start()
+        helper.terminate()
+    for how, helper in started.items():
+        if how == "exec":
+            try:
+                code = helper.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                code = "IGNORED"
+        else:
+            helper.join(20)
+            code = "IGNORED" if helper.exitcode is None else helper.exitcode
+        helper.kill()
+        print("ENDED", how, code, flush=True)
+
+
 def make_compute(args):
     rounds = rounds_for(args.c_call) if args.c_call else 0
 
@@ -78,6 +106,8 @@ def make_compute(args):
                 helper.join()
                 print("HELPER", helper.exitcode, flush=True)
                 time.sleep(2.2)
+        if args.end_helpers_at_once and tuple(config_id) == (0, 0, 0) and budget == 1:
+            end_helpers_at_once()
         if args.own_handler:
             return stop_early_on_sigterm(args.sleep)
         if args.raise_ and config_id[2] % 3 == 1:
@@ -119,6 +149,7 @@ def main():
     parser.add_argument("--own_handler", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--close_stdout", action="store_true", help="compute leaves sys.stdout closed")
+    parser.add_argument("--end_helpers_at_once", action="store_true")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
