@@ -157,10 +157,22 @@ def _a_rank() -> bool:
     return True
 
 
+def _end_job_after_an_uncaught_exception() -> None:
+    """At exit: an exception ended the script, and :func:`abort_job_on_uncaught_exceptions`'s hook
+    did not end the job (a ``sys.excepthook`` of the script's own, set after ``import mpibohb``, took
+    its place): end it now, or the other ranks would wait for this one for ever."""
+    uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)  # set before any excepthook
+    if uncaught is not None:
+        end_shared_job(1, f"an uncaught {type(uncaught).__name__} (the script's own sys.excepthook did not end "
+                          "the job)")
+
+
 def abort_job_on_uncaught_exceptions() -> None:
     """Under an MPI launcher with more than one process, make an exception that ends this process
     (in the user's script too, before or after ``run``) end the whole job with exit code 1, after
-    Python has printed it. Installed when :mod:`mpibohb` is imported; chains to the hook before it."""
+    Python has printed it. Installed when :mod:`mpibohb` is imported; chains to the hook before it.
+    A hook that the script sets later takes its place: the job then ends at this process's exit
+    (:func:`tell_rank_zero_of_an_exit_without_run`)."""
     if not _launched_with_others() or not _a_rank() or getattr(sys.excepthook, "ends_mpi_job", False):
         return
     os.environ[_RANK_PID_VARIABLE] = str(os.getpid())
@@ -207,12 +219,14 @@ def tell_rank_zero_of_an_exit_without_run() -> None:
     optimizers (``from mpibohb import BOHB``) or defined a ``Worker`` subclass, and reaches its
     interpreter exit without having called ``run()``, tell world rank 0 (a message with
     :data:`LEFT_WITHOUT_RUN_TAG`): a script that uses mpibohb for ``load_result`` alone sends
-    nothing. Installed when :mod:`mpibohb` is imported."""
+    nothing. At that exit an uncaught exception ends the job instead, as the hook of
+    :func:`abort_job_on_uncaught_exceptions` would have. Installed when :mod:`mpibohb` is imported."""
     if _launched_with_others() and _a_rank():
         atexit.register(_tell_rank_zero)
 
 
 def _tell_rank_zero() -> None:
+    _end_job_after_an_uncaught_exception()
     world = shared_world()
     meant_to_run = _worker_class or "mpibohb.optimizers" in sys.modules  # load_result alone imports neither
     if _ran or not meant_to_run or world is None or world.Get_rank() == 0:

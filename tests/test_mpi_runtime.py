@@ -129,8 +129,9 @@ def test_workers_return_keeps_the_worker_ranks_going_with_none(tmp_path):
     assert finished.stdout.count("RESULT 19") == 1
 
 
-def test_an_exception_on_rank_0_after_the_run_ends_the_job_with_its_code(tmp_path):
-    finished = run_mpi(3, AFTER, "--then", "raise", timeout=60, cwd=tmp_path)
+@pytest.mark.parametrize("hook", [[], ["--own_excepthook"]])
+def test_an_exception_on_rank_0_after_the_run_ends_the_job_with_its_code(tmp_path, hook):
+    finished = run_mpi(3, AFTER, "--then", "raise", *hook, timeout=60, cwd=tmp_path)
     assert finished.returncode == 1, finished.stderr[-3000:]
     assert "KeyError: 'the analysis on rank 0 failed'" in finished.stderr
 
@@ -193,13 +194,16 @@ def test_ignored_worker_counts_are_warned_about_once_on_rank_0(tmp_path):
     assert matching.returncode == 0 and "WARNING" not in matching.stderr, matching.stderr[-3000:]
 
 
-def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path):
-    """Ranks 0 and 1 wait in run() for rank 2, which raised: the job ends, saying why."""
-    finished = run_mpi(3, AFTER, "--before", "raise", timeout=60, cwd=tmp_path)
+@pytest.mark.parametrize("hook", [[], ["--own_excepthook"]])
+def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path, hook):
+    """Ranks 0 and 1 wait in run() for rank 2, which raised: the job ends, saying why. With the
+    script's own sys.excepthook in place of mpibohb's, rank 2's exit told rank 0 that it had not
+    called run(), rank 0 raised that, and rank 1 waited for ever."""
+    finished = run_mpi(3, AFTER, "--before", "raise", *hook, timeout=60, cwd=tmp_path)
     assert finished.returncode == 1, finished.stderr[-3000:]
     assert "RuntimeError: rank 2 has no GPU" in finished.stderr
-    assert "an uncaught RuntimeError on rank 2: ending the whole MPI job" in finished.stderr
-    assert "AFTER RUN" not in finished.stdout
+    assert "an uncaught RuntimeError" in finished.stderr and "on rank 2: ending the whole MPI job" in finished.stderr
+    assert "AFTER RUN" not in finished.stdout and "without calling run()" not in finished.stderr
 
 
 def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script(tmp_path):

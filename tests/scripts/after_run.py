@@ -2,7 +2,7 @@
 
     mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning|unguarded]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
-                                     [--before raise|late|skip]
+                                     [--before raise|late|skip] [--own_excepthook]
 
 Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
@@ -15,11 +15,14 @@ warnings go to stderr. ``--before raise``: rank 2 raises before ``run`` (a user'
 rank). ``--before late``: the worker ranks call ``run`` 4 s after rank 0, which warns after 1 s
 and prints ``RUN CPU <seconds>``, the CPU time its ``run`` took. ``--before skip``: rank 2 starts
 MPI and ends its script without calling ``run`` (a run guarded by ``if rank == 0:``).
+``--own_excepthook``: the script, after importing mpibohb, logs uncaught exceptions with a
+``sys.excepthook`` of its own (as ``rich.traceback.install()`` or a logging recipe does).
 """
 
 import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -46,7 +49,10 @@ def main():
     parser.add_argument("--n_workers", type=int)
     parser.add_argument("--min_n_workers", type=int)
     parser.add_argument("--before", choices=["raise", "late", "skip"])
+    parser.add_argument("--own_excepthook", action="store_true")
     args = parser.parse_args()
+    if args.own_excepthook:
+        sys.excepthook = lambda kind, error, trace: logging.critical("uncaught", exc_info=(kind, error, trace))
     logging.basicConfig(level=logging.WARNING)
     extra = {} if args.min_n_workers is None else {"min_n_workers": args.min_n_workers}
     if args.pid_dir:
