@@ -399,6 +399,7 @@ class OpenJob:
     evidence: list[str] = field(default_factory=list)
     handle: Any = None
     stops: int = 0  # sessions that a stop ended while it ran
+    kills: int = 0  # MPI sessions that ended without a stop or evidence while it ran: not counted against it
 
 
 @dataclass
@@ -513,10 +514,13 @@ class _Folder:
             self.on_session(record)
 
     def _count_deaths(self) -> None:
-        """The session ended (died) while ``_running`` ran: count it where nothing tells why."""
-        if self._one_process:
-            for key in self._running & self.state.open_jobs.keys():
+        """The session ended (died) while ``_running`` ran: count it where nothing tells why (under
+        MPI apart, as ``kills``: a kill of the whole job, which blames nothing)."""
+        for key in self._running & self.state.open_jobs.keys():
+            if self._one_process:
                 self.state.open_jobs[key].deaths += 1
+            else:
+                self.state.open_jobs[key].kills += 1
 
     def _hand_out(self, record: Record) -> JobKey:
         key = job_key(record)

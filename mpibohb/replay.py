@@ -25,6 +25,7 @@ from .scheduling.run_times import run_time
 logger = logging.getLogger("mpibohb")
 
 MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
+REPEATED_KILLS = 3  # MPI: a job running each time the job was killed this often is named (never failed)
 # why a journal does not replay, when the optimizer decides otherwise than the journal says
 NOT_THIS_RUN = "the run was made by another version of mpibohb or with other settings, or its journal was edited"
 
@@ -34,12 +35,14 @@ class PendingJob:
     """A job handed out before a resume that never finished, with what the journal says of it
     (see :class:`~mpibohb.journal.OpenJob`): ``deaths``, how often a single-process session died
     while it ran, ``evidence``, each time its worker rank was seen to die while running it, and
-    ``stops``, how many sessions a stop ended while it ran."""
+    ``stops``, how many sessions a stop ended while it ran, ``kills``, how many MPI sessions ended
+    without either while it ran."""
 
     job: Job
     deaths: int = 0
     evidence: list[str] = field(default_factory=list)
     stops: int = 0
+    kills: int = 0
 
 
 def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[PendingJob]]:
@@ -59,8 +62,8 @@ def replay(optimizer: Optimizer, records: list[Record]) -> tuple[RunState, list[
     state = fold(records, on_session=lambda record: _start_replayed_session(optimizer, record),
                  on_job=lambda record: _replay_ask(optimizer, record, iterations), on_result=tell,
                  on_dropped=lambda record, opened: _replay_drop(optimizer, record, opened))
-    return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence), opened.stops)
-                   for opened in state.open_jobs.values()]
+    return state, [PendingJob(_asked(opened, opened.record), opened.deaths, list(opened.evidence), opened.stops,
+                              opened.kills) for opened in state.open_jobs.values()]
 
 
 def _asked(opened: OpenJob | None, record: Record) -> Job:
@@ -179,6 +182,12 @@ def name_interrupted_jobs(pending: list[PendingJob], state: RunState) -> None:
              for entry in pending[:10]]
     logger.warning("the last session ended without a stop record (killed, or a process died) while %d jobs ran: %s%s",
                    len(pending), "; ".join(shown), "; ..." if len(pending) > 10 else "")
+    for entry in pending:
+        if entry.kills >= REPEATED_KILLS and not entry.evidence:
+            logger.warning("%s at budget %g was running each of the %d times the MPI job ended without a stop "
+                           "record: if its compute ends the whole job (MPI_Abort, a library's fatal-error path), "
+                           "catch that in compute, since mpibohb cannot tell it from a kill of the job and runs "
+                           "it again at every resume", entry.job.config_id, entry.job.budget, entry.kills)
 
 
 def _on_worker(state: RunState, job: Job) -> str:

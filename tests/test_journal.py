@@ -4,6 +4,7 @@ and on a journal written by mpibohb 0.1.0 (``tests/data/run_v1``), which must st
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ from mpibohb.journal import (
     session_record,
     stop_record,
 )
+from mpibohb.replay import PendingJob, name_interrupted_jobs
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_run_v1 import evaluate  # noqa: E402  the worker that made the fixture
@@ -119,6 +121,21 @@ def test_under_mpi_only_lost_records_count_against_a_job() -> None:
     a, b = state.open_jobs.values()
     assert (a.deaths, a.evidence, b.deaths, b.evidence) == (0, ["rank 1 ended"], 0, [])
     assert state.lost == []  # the lost records were in the session before the latest
+
+
+def test_under_mpi_kills_of_the_job_are_counted_apart_and_named_never_blamed(caplog) -> None:
+    # three MPI sessions die without a record while A runs (B runs in the first only): a compute
+    # calling MPI_Abort looks so, as does a kill from outside; the resume names A and blames nothing
+    state = fold([header(), session("MPIExecutor"), handed(A), handed(B), session("MPIExecutor"),
+                  handed(A, resubmit=True), session("MPIExecutor"), handed(A, resubmit=True)])
+    a, b = state.open_jobs.values()
+    assert (a.deaths, a.kills, b.deaths, b.kills) == (0, 3, 0, 1)
+    pending = [PendingJob(A, kills=3), PendingJob(B, kills=1)]
+    with caplog.at_level(logging.WARNING, logger="mpibohb"):
+        name_interrupted_jobs(pending, state)
+    named = [r.getMessage() for r in caplog.records if "was running each of the" in r.getMessage()]
+    assert len(named) == 1 and named[0].startswith("(0, 0, 0) at budget 1 was running each of the 3 times")
+    assert "MPI_Abort" in named[0]
 
 
 def test_a_death_after_another_ranks_death_is_no_evidence() -> None:
