@@ -248,6 +248,7 @@ def ignore_stop_signals() -> Callable[[], None]:
     previous = {sig: signal.signal(sig, _absorb) for sig in STOP_SIGNALS}
     for sig, before in previous.items():
         _note_ours(sig, _absorb, before)
+        signal.siginterrupt(sig, False)  # system calls in compute's C code restart, as under SIG_IGN
 
     def restore() -> None:
         for sig, handler in previous.items():

@@ -272,6 +272,15 @@ def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode):
     assert "left running" not in finished.stderr  # multiprocessing's own processes are its to end
 
 
+def test_a_stop_signal_that_reaches_a_worker_rank_alone_interrupts_no_call_of_compute(tmp_path):
+    # worker ranks ignore stop signals with a handler of their own: without SA_RESTART it made a
+    # blocking call in compute's C code fail with EINTR (SIG_IGN never did), and the run failed
+    finished = hostile(3, tmp_path / "run", "--mode", "eintr", "--n_iterations", "1", "--sleep", "0", timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    assert "interrupted" not in kinds(tmp_path / "run")  # the signal reached no handler of compute's own
+
+
 def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):
     finished = run_command([sys.executable, str(HOSTILE), str(tmp_path / "serial"), "--n_iterations", "1",
                             "--sleep", "0"], timeout=60)

@@ -16,6 +16,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
   spawn_pool the same with the spawn start method (which also starts multiprocessing's resource tracker)
+  eintr      in its job 1, a worker rank's compute blocks in C's read() (through ctypes: C code that
+             does not retry an interrupted call) while a SIGTERM reaches that rank alone
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
   segfault   job (0, 0, 2) at budget 1 gets SIGSEGV (like a crash in a C library)
 
@@ -46,6 +48,22 @@ def rank() -> str:
     return os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
 
 
+def read_in_c_through_a_sigterm() -> None:
+    """Block in libc's read() of a pipe; SIGTERM reaches this (main) thread 0.2 s in, the byte 0.4 s in."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    read_end, write_end = os.pipe()
+    main = threading.main_thread().ident
+    threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGTERM)).start()
+    threading.Timer(0.4, os.write, (write_end, b"x")).start()
+    if libc.read(read_end, ctypes.create_string_buffer(1), 1) < 0:
+        raise OSError(ctypes.get_errno(), "read() in C was interrupted by a signal")
+    os.close(read_end)
+    os.close(write_end)
+
+
 def make_compute(mode: str, sleep: float):
     def compute(config_id, config, budget):
         global JOBS_DONE
@@ -65,6 +83,8 @@ def make_compute(mode: str, sleep: float):
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
         if mode == "child" and JOBS_DONE == 1:
             subprocess.Popen(["sleep", "600"])
+        if mode == "eintr" and JOBS_DONE == 1 and rank() != "0":
+            read_in_c_through_a_sigterm()
         if mode in ("pool", "spawn_pool"):
             if not POOLS:
                 import multiprocessing
