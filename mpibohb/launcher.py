@@ -14,7 +14,9 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -158,13 +160,28 @@ def _a_rank() -> bool:
 
 
 def _end_job_after_an_uncaught_exception() -> None:
-    """At exit: an exception ended the script, and :func:`abort_job_on_uncaught_exceptions`'s hook
-    did not end the job (a ``sys.excepthook`` of the script's own, set after ``import mpibohb``, took
-    its place): end it now, or the other ranks would wait for this one for ever."""
+    """At exit, before the interpreter waits for the script's threads: an exception ended the script,
+    and :func:`abort_job_on_uncaught_exceptions`'s hook did not end the job (a ``sys.excepthook`` of
+    the script's own, set after ``import mpibohb``, took its place): end it now, or the other ranks
+    would wait for this one for ever."""
+    if getattr(sys.excepthook, "ends_mpi_job", False):
+        return  # mpibohb's hook is in place: it has ended the job, if an exception ended the script
     uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)  # set before any excepthook
-    if uncaught is not None:
-        end_shared_job(1, f"an uncaught {type(uncaught).__name__} (the script's own sys.excepthook did not end "
-                          "the job)")
+    trace = getattr(sys, "last_traceback", None) or getattr(uncaught, "__traceback__", None)
+    if uncaught is None or trace is None or trace.tb_frame.f_back is not None:
+        return  # none, or one that a caller caught and kept (pytest does, for a post-mortem): not the script's end
+    end_shared_job(1, f"an uncaught {type(uncaught).__name__} (the script's own sys.excepthook did not end "
+                      "the job)")
+
+
+def _before_the_threads_are_joined(function: Callable[[], None]) -> None:
+    """Run ``function`` at the interpreter's exit before it waits for non-daemonic threads (which
+    may never end): through ``threading``'s own hook where it has one, else with ``atexit``."""
+    register = getattr(threading, "_register_atexit", None)  # private, since Python 3.9
+    try:
+        (register or atexit.register)(function)
+    except RuntimeError:  # too late for threading's hook: the interpreter is shutting down
+        atexit.register(function)
 
 
 def abort_job_on_uncaught_exceptions() -> None:
@@ -223,10 +240,10 @@ def tell_rank_zero_of_an_exit_without_run() -> None:
     :func:`abort_job_on_uncaught_exceptions` would have. Installed when :mod:`mpibohb` is imported."""
     if _launched_with_others() and _a_rank():
         atexit.register(_tell_rank_zero)
+        _before_the_threads_are_joined(_end_job_after_an_uncaught_exception)
 
 
 def _tell_rank_zero() -> None:
-    _end_job_after_an_uncaught_exception()
     world = shared_world()
     meant_to_run = _worker_class or "mpibohb.optimizers" in sys.modules  # load_result alone imports neither
     if _ran or not meant_to_run or world is None or world.Get_rank() == 0:

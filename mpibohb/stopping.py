@@ -14,7 +14,6 @@ copies of the first, since launchers and schedulers often deliver one request mo
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import select
@@ -123,7 +122,6 @@ def exit_at_once(signum: int) -> NoReturn:
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
 _WAKEUP_PIPES: set[int] = set()  # the write ends that a SignalWitness made Python's wakeup fd
-_ABSORBED: collections.Counter[int] = collections.Counter()  # see _absorb
 _OURS: dict[int, tuple[Any, Any]] = {}  # stop signal -> (the handler mpibohb set, the one before it)
 
 
@@ -238,7 +236,9 @@ def ignore_stop_signals() -> Callable[[], None]:
 
     The stop signals go to a handler that does nothing (:func:`_absorb`) rather than to ``SIG_IGN``:
     an ignored signal stays ignored through ``exec``, so every subprocess or spawned pool worker
-    that ``compute`` starts would ignore SIGTERM, and its ``terminate()`` would end nothing.
+    that ``compute`` starts would ignore SIGTERM, and its ``terminate()`` would end nothing. Such
+    children now die of a stop signal sent to the process group: so a :class:`SignalWitness` takes
+    every stop signal that reached the rank during ``compute`` for one that reached ``compute``.
 
     Returns a function that restores the previous handlers (call it when the worker loop ends,
     so that user code after ``run`` and later child processes get the signals again).
@@ -258,16 +258,7 @@ def ignore_stop_signals() -> Callable[[], None]:
 
 
 def _absorb(signum: int, frame: Any) -> None:
-    """A worker rank's stop-signal handler: counted, so that a witness knows the signal reached no
-    handler of compute's own, and otherwise ignored."""
-    _ABSORBED[signum] += 1
-
-
-def _take_absorbed() -> collections.Counter[int]:
-    """The stop signals :func:`_absorb` took since the last call."""
-    taken = _ABSORBED.copy()
-    _ABSORBED.clear()
-    return taken
+    """A worker rank's stop-signal handler: does nothing (a witness still sees the signal arrive)."""
 
 
 class SignalWitness:
@@ -332,18 +323,12 @@ class SignalWitness:
         return received
 
     def arrived(self) -> int | None:
-        """The first stop signal that arrived since the last call, else ``None``; signals that a
-        worker rank's own handler took (:func:`ignore_stop_signals`) reached no code of the user's."""
+        """The first stop signal that arrived since the last call, else ``None``."""
         with self._lock:
             received = bytes(self._seen) + self._drain()
             self._seen.clear()
-        absorbed = _take_absorbed()
-        for number in received:
-            if absorbed[number] > 0:
-                absorbed[number] -= 1
-            elif number in STOP_SIGNALS:
-                return number
-        return None
+        stops = [number for number in received if number in STOP_SIGNALS]
+        return stops[0] if stops else None
 
     def escort(self, flag: StopFlag) -> None:
         """Start a thread that hands every stop signal to ``flag`` as it arrives

@@ -194,7 +194,7 @@ def test_ignored_worker_counts_are_warned_about_once_on_rank_0(tmp_path):
     assert matching.returncode == 0 and "WARNING" not in matching.stderr, matching.stderr[-3000:]
 
 
-@pytest.mark.parametrize("hook", [[], ["--own_excepthook"]])
+@pytest.mark.parametrize("hook", [[], ["--own_excepthook"], ["--own_excepthook", "--linger_thread"]])
 def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path, hook):
     """Ranks 0 and 1 wait in run() for rank 2, which raised: the job ends, saying why. With the
     script's own sys.excepthook in place of mpibohb's, rank 2's exit told rank 0 that it had not
@@ -204,6 +204,21 @@ def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path
     assert "RuntimeError: rank 2 has no GPU" in finished.stderr
     assert "an uncaught RuntimeError" in finished.stderr and "on rank 2: ending the whole MPI job" in finished.stderr
     assert "AFTER RUN" not in finished.stdout and "without calling run()" not in finished.stderr
+
+
+def test_a_test_suite_with_a_failing_test_under_mpiexec_is_not_an_uncaught_error(tmp_path):
+    """pytest keeps a failed test's exception in sys.last_value (for a post-mortem), where the check
+    for an uncaught exception at exit read it as the script's own end, and aborted the job."""
+    (tmp_path / "test_it.py").write_text(
+        "import pytest\n"
+        "import mpibohb  # noqa: F401\n"
+        "@pytest.mark.xfail(strict=True)\n"
+        "def test_expected_to_fail():\n"
+        "    assert False\n")
+    finished = run_command([mpiexec(), "-n", "2", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "test_it.py"], timeout=120, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert finished.stdout.count("1 xfailed") == 2 and "uncaught" not in finished.stderr
 
 
 def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script(tmp_path):

@@ -272,13 +272,22 @@ def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode):
     assert "left running" not in finished.stderr  # multiprocessing's own processes are its to end
 
 
+def test_a_daemonic_helper_of_compute_that_ignores_sigterm_does_not_hold_the_end(tmp_path):
+    # multiprocessing's exit handler, to which such helpers are left, waits for them without a limit
+    finished = hostile(3, tmp_path / "run", "--mode", "stubborn_daemon", "--n_iterations", "1", "--sleep", "0",
+                       timeout=60)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    assert "that outlived multiprocessing's exit" in finished.stderr
+
+
 def test_a_stop_signal_that_reaches_a_worker_rank_alone_interrupts_no_call_of_compute(tmp_path):
     # worker ranks ignore stop signals with a handler of their own: without SA_RESTART it made a
     # blocking call in compute's C code fail with EINTR (SIG_IGN never did), and the run failed
     finished = hostile(3, tmp_path / "run", "--mode", "eintr", "--n_iterations", "1", "--sleep", "0", timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
-    assert "interrupted" not in kinds(tmp_path / "run")  # the signal reached no handler of compute's own
+    assert kinds(tmp_path / "run").count("interrupted") == 2  # each rank's job 1, which a stop reached: run again
 
 
 def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):
@@ -294,7 +303,7 @@ def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):
     assert [r["executor"] for r in records if r["type"] == "session"] == ["MPIExecutor"]
 
 
-@pytest.mark.parametrize("mode", ["once", "always"])
+@pytest.mark.parametrize("mode", ["once", "always", "chained"])
 def test_a_loss_returned_after_a_stop_reached_compute_on_its_rank_is_not_kept_at_first(tmp_path, mode):
     """compute's own handler ended training early when a stop reached its rank only: the partly
     trained loss was recorded as a healthy result (a serial run discarded it). It runs again;
@@ -306,7 +315,7 @@ def test_a_loss_returned_after_a_stop_reached_compute_on_its_rank_is_not_kept_at
     runs = json.loads(line[len("RESULT "):])
     interrupted = [r for r in read_journal(run_dir) if r["type"] == "interrupted"]
     assert len(runs) == 4
-    if mode == "once":
+    if mode in ("once", "chained"):
         assert not any(stopped for _, stopped in runs) and len(interrupted) == 4
     else:
         assert all(stopped for _, stopped in runs) and len(interrupted) == 8

@@ -156,6 +156,20 @@ def test_helpers_that_compute_ends_with_sigterm_at_once_end_and_the_run_goes_on(
     assert "RUNS 40 FAILED 0" in finished.stdout
 
 
+@pytest.mark.mpiexec
+def test_a_stop_to_the_process_group_records_no_failure_of_a_subprocess_it_killed(tmp_path):
+    # a scheduler's SIGTERM reaches compute's subprocess too, which no longer inherits the worker
+    # rank's SIG_IGN: its death (CalledProcessError) was recorded as the configuration's failure
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, "--announce", "--subprocess", "5", ranks=2))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    time.sleep(0.5)
+    os.killpg(running.pid, signal.SIGTERM)
+    code, _, err = finish(running, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    assert load_result(run_dir).failed_runs() == [], err[-3000:]
+
+
 @pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"

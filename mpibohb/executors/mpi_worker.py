@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from .watch import WatchedRank
 logger = logging.getLogger(__name__)
 
 CHILDREN_GRACE_SECONDS = 2.0
+EXIT_GRACE_SECONDS = 5.0  # multiprocessing's exit handler gets this long to end its own processes
 
 
 class RankZeroGoneError(Exception):
@@ -31,13 +34,15 @@ class RankZeroGoneError(Exception):
 def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | None = None) -> None:
     """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops.
 
-    A stop signal that reaches ``compute`` through a handler of its own (the rank itself ignores
-    them during a run with a run directory) marks a failed outcome as interrupted, so that the
-    master runs the job again instead of recording a failure; the handlers ``compute`` installs do
-    not outlive it. Processes that ``compute`` started and left running are ended when the loop
-    ends: they would keep the launcher waiting for their output. Daemonic ``multiprocessing``
-    children (a ``Pool``'s workers) are left to ``multiprocessing``'s own exit handler, which ends
-    them in order: killed here first, one holding its pool's queue lock would hang that handler.
+    A stop signal that reaches the rank while ``compute`` runs (the rank itself ignores them during
+    a run with a run directory, but a handler of compute's own, or the processes it started, may
+    not) marks the outcome as interrupted, so that the master runs the job again instead of
+    recording what a stop made of it; the handlers ``compute`` installs do not outlive it.
+
+    Processes that ``compute`` started and left running are ended when the loop ends: they would
+    keep the launcher waiting for their output. Daemonic ``multiprocessing`` children (a ``Pool``'s
+    workers) are left to ``multiprocessing``'s own exit handler, which ends them in order (killed
+    here first, one holding its pool's queue lock would hang that handler), with a backstop.
 
     Raises:
         RankZeroGoneError: ``watched`` saw rank 0's process end while this rank waited for a job.
@@ -48,7 +53,11 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
         with SignalWitness() as witness:
             _serve(comm, compute, name, witness, watched or WatchedRank(None, comm.Get_rank()))
     finally:
-        end_children(_children() - children_before - _ended_by_multiprocessing(), name)
+        left = _children() - children_before
+        by_multiprocessing = left & _ended_by_multiprocessing()
+        end_children(left - by_multiprocessing, name)
+        if by_multiprocessing:
+            atexit.register(_kill_at_exit_if_they_outlive, by_multiprocessing, name)
 
 
 def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness,
@@ -72,7 +81,7 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout, previous_budget,
                                checkpoint_dir)
         stop = witness.arrived()
-        if stop is not None:  # a handler of compute's own may have ended it early: the master judges its return
+        if stop is not None:  # compute's handler or its killed children may have cut it short: the master judges
             outcome = dataclasses.replace(outcome, interrupted=stop)
         _send_outcome(comm, key, outcome)
         backoff.reset()
@@ -107,6 +116,21 @@ def _ended_by_multiprocessing() -> set[int]:
         if isinstance(pid, int):
             found.add(pid)
     return found
+
+
+def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
+    """At exit, before ``multiprocessing``'s own exit handler (registered earlier, so run later):
+    a thread that kills ``pids`` still there after :data:`EXIT_GRACE_SECONDS`. That handler sends
+    SIGTERM and waits without a limit: a daemonic helper that ignores SIGTERM would hold the job."""
+    def kill_the_rest() -> None:
+        time.sleep(EXIT_GRACE_SECONDS)
+        left = pids & _children()
+        if left:
+            logger.warning("%s: killing %d processes that compute started and that outlived multiprocessing's exit "
+                           "(pids %s)", name, len(left), ", ".join(map(str, sorted(left))))
+            _signal_all(left, signal.SIGKILL)
+
+    threading.Thread(target=kill_the_rest, name="mpibohb-exit-backstop", daemon=True).start()
 
 
 def end_children(pids: set[int], name: str) -> None:

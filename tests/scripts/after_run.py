@@ -2,7 +2,7 @@
 
     mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning|unguarded]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
-                                     [--before raise|late|skip] [--own_excepthook]
+                                     [--before raise|late|skip] [--own_excepthook] [--linger_thread]
 
 Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
@@ -17,12 +17,14 @@ and prints ``RUN CPU <seconds>``, the CPU time its ``run`` took. ``--before skip
 MPI and ends its script without calling ``run`` (a run guarded by ``if rank == 0:``).
 ``--own_excepthook``: the script, after importing mpibohb, logs uncaught exceptions with a
 ``sys.excepthook`` of its own (as ``rich.traceback.install()`` or a logging recipe does).
+``--linger_thread``: a non-daemonic thread sleeps 600 s from the start (a data loader's thread).
 """
 
 import argparse
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,7 +52,10 @@ def main():
     parser.add_argument("--min_n_workers", type=int)
     parser.add_argument("--before", choices=["raise", "late", "skip"])
     parser.add_argument("--own_excepthook", action="store_true")
+    parser.add_argument("--linger_thread", action="store_true")
     args = parser.parse_args()
+    if args.linger_thread:
+        threading.Thread(target=time.sleep, args=(600,)).start()
     if args.own_excepthook:
         sys.excepthook = lambda kind, error, trace: logging.critical("uncaught", exc_info=(kind, error, trace))
     logging.basicConfig(level=logging.WARNING)

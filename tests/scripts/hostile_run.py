@@ -16,6 +16,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
   spawn_pool the same with the spawn start method (which also starts multiprocessing's resource tracker)
+  stubborn_daemon  each worker rank's job 1 leaves a daemonic multiprocessing helper running that
+             ignores SIGTERM
   eintr      in its job 1, a worker rank's compute blocks in C's read() (through ctypes: C code that
              does not retry an interrupted call) while a SIGTERM reaches that rank alone
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
@@ -46,6 +48,11 @@ def square(value: float) -> float:
 
 def rank() -> str:
     return os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+
+
+def sleep_ignoring_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
 
 
 def read_in_c_through_a_sigterm() -> None:
@@ -83,6 +90,12 @@ def make_compute(mode: str, sleep: float):
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
         if mode == "child" and JOBS_DONE == 1:
             subprocess.Popen(["sleep", "600"])
+        if mode == "stubborn_daemon" and JOBS_DONE == 1:
+            import multiprocessing
+
+            helper = multiprocessing.get_context("fork").Process(target=sleep_ignoring_sigterm, daemon=True)
+            helper.start()
+            POOLS.append(helper)
         if mode == "eintr" and JOBS_DONE == 1 and rank() != "0":
             read_in_c_through_a_sigterm()
         if mode in ("pool", "spawn_pool"):

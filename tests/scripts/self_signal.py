@@ -2,7 +2,8 @@
 signals itself; every rank runs this: ``mpiexec -n 3 python self_signal.py RUN_DIR MODE``.
 
 MODE ``once``: the signal comes in the first evaluation of each configuration only (a stop that
-reached one rank); ``always``: in every evaluation (a compute that uses the signal for itself).
+reached one rank); ``always``: in every evaluation (a compute that uses the signal for itself);
+``chained``: as ``once``, with a handler that then calls the one it replaced (PyTorch Lightning's do).
 Rank 0 prints ``RESULT <json>``: each run's config id and whether it stopped early.
 """
 
@@ -21,7 +22,14 @@ RUN_DIR, MODE = sys.argv[1], sys.argv[2]
 
 def compute(config, budget):
     stopped = []
-    signal.signal(signal.SIGUSR1, lambda signum, frame: stopped.append(signum))
+    before = signal.getsignal(signal.SIGUSR1)
+
+    def handler(signum, frame):
+        stopped.append(signum)
+        if MODE == "chained" and callable(before):
+            before(signum, frame)
+
+    signal.signal(signal.SIGUSR1, handler)
     marker = Path(RUN_DIR).parent / f"signalled-{config['x']:.6f}"
     if MODE == "always" or not marker.exists():
         marker.touch()

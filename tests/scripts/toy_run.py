@@ -3,6 +3,7 @@
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
         [--mark_after_run FILE] [--own_handler] [--threads T] [--close_stdout] [--end_helpers_at_once]
+        [--subprocess S]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -14,7 +15,8 @@ evaluation forks a helper process twice, 2.2 s apart (the first with a SIGTERM h
 own, which exits 0), ends it with ``terminate()`` (SIGTERM) and prints ``HELPER <exit code>``.
 ``--end_helpers_at_once``: the first evaluation starts a helper by fork, by spawn and as a
 subprocess, ends each with ``terminate()`` as soon as it started, and prints ``ENDED <how> <exit
-code>`` (``IGNORED`` if it still ran 20 s later).
+code>`` (``IGNORED`` if it still ran 20 s later). ``--subprocess S``: compute runs ``sleep S`` as a
+subprocess and fails if it does not end well (``check=True``), as a training launched as a command does.
 ``--mark_after_run FILE``: the code after ``run`` writes ``FILE`` (a file, not the output, which
 the launcher may drop when it ends the job). Rank 0 prints ``RUNS <runs> FAILED <failed>`` at the end.
 RUN_DIR ``none`` runs without a run directory. ``--own_handler``: compute takes SIGTERM with a
@@ -119,6 +121,8 @@ def make_compute(args):
                 with open(os.devnull, "w") as log:
                     sys.stdout = log
             time.sleep(args.sleep)
+            if args.subprocess:
+                subprocess.run(["sleep", str(args.subprocess)], check=True)
             if rounds:
                 hashlib.pbkdf2_hmac("sha256", b"x", b"y", rounds)
                 print("C CALL DONE", flush=True)
@@ -150,6 +154,7 @@ def main():
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--close_stdout", action="store_true", help="compute leaves sys.stdout closed")
     parser.add_argument("--end_helpers_at_once", action="store_true")
+    parser.add_argument("--subprocess", type=float, default=0.0)
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
