@@ -15,6 +15,7 @@ copies of the first, since launchers and schedulers often deliver one request mo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import signal
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from .launcher import abort_world, flush_standard_streams, shared_world
+
+logger = logging.getLogger("mpibohb")
 
 EXIT_STOPPED = 99  # also what SGE takes as "requeue this job"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -359,7 +362,8 @@ class SignalWitness:
 @contextlib.contextmanager
 def handlers_restored() -> Iterator[None]:
     """Whatever stop-signal handlers user code installs inside this block do not outlive it (in
-    the main thread; elsewhere Python cannot change handlers)."""
+    the main thread; elsewhere Python cannot change handlers). A default action left there is
+    warned about, once per signal: a stop signal during that code killed the process."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -369,4 +373,13 @@ def handlers_restored() -> Iterator[None]:
     finally:
         for sig, handler in before.items():
             if handler is not None and signal.getsignal(sig) != handler:
+                if signal.getsignal(sig) == signal.SIG_DFL and sig not in _WARNED_DEFAULT_ACTION:
+                    _WARNED_DEFAULT_ACTION.add(sig)
+                    logger.warning("compute gave %s its default action (signal.SIG_DFL): a stop signal while it runs "
+                                   "kills this process instead of stopping the run cleanly (exit code 99, a requeue); "
+                                   "mpibohb gives the handler back after each evaluation",
+                                   signal.Signals(sig).name)
                 signal.signal(sig, handler)
+
+
+_WARNED_DEFAULT_ACTION: set[int] = set()

@@ -16,7 +16,7 @@ from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command
 from mpibohb import EXIT_STOPPED, load_result
 from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.journal import read_journal
-from mpibohb.stopping import REPEAT_WINDOW
+from mpibohb.stopping import REPEAT_WINDOW, handlers_restored
 
 TOY = SCRIPTS / "toy_run.py"
 TOY_RUNS = sum(runs_per_budget(4, 1, 27, 3).values())
@@ -296,3 +296,23 @@ def test_a_threads_run_stops_with_99_when_compute_left_sys_stdout_closed(tmp_pat
     os.kill(running.pid, signal.SIGTERM)
     code, _, err = finish(running, timeout=30)
     assert code == EXIT_STOPPED, err[-3000:]
+
+
+def test_a_default_action_that_compute_leaves_is_warned_about_once_and_undone(caplog):
+    """compute that gives SIGTERM its default action is killed by a stop (no stop record, no
+    requeue, and under MPI exit code 15): the user is told so, once."""
+    def the_runs(signum, frame):  # stands for the run's handler (a worker rank's, the run's flag)
+        pass
+
+    outside = signal.signal(signal.SIGTERM, the_runs)
+    try:
+        with caplog.at_level("WARNING", logger="mpibohb"):
+            for _ in range(2):
+                with handlers_restored():
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                assert signal.getsignal(signal.SIGTERM) is the_runs
+    finally:
+        signal.signal(signal.SIGTERM, outside)
+    warned = [r.getMessage() for r in caplog.records if "its default action" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("compute gave SIGTERM its default action")
+
