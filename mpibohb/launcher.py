@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import signal
 import sys
@@ -159,6 +160,10 @@ def _a_rank() -> bool:
     return True
 
 
+# a generator's or coroutine's frame has no caller while it is not running: no top of a script
+_SUSPENDABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def _end_job_after_an_uncaught_exception() -> None:
     """At exit, before the interpreter waits for the script's threads: an exception ended the script,
     and :func:`abort_job_on_uncaught_exceptions`'s hook did not end the job (a ``sys.excepthook`` of
@@ -168,8 +173,9 @@ def _end_job_after_an_uncaught_exception() -> None:
         return  # mpibohb's hook is in place: it has ended the job, if an exception ended the script
     uncaught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)  # set before any excepthook
     trace = getattr(sys, "last_traceback", None) or getattr(uncaught, "__traceback__", None)
-    if uncaught is None or trace is None or trace.tb_frame.f_back is not None:
-        return  # none, or one that a caller caught and kept (pytest does, for a post-mortem): not the script's end
+    if uncaught is None or trace is None or trace.tb_frame.f_back is not None or \
+            trace.tb_frame.f_code.co_flags & _SUSPENDABLE:
+        return  # none, or one that a caller caught and kept (pytest, IPython's coroutine): not the script's end
     end_shared_job(1, f"an uncaught {type(uncaught).__name__} (the script's own sys.excepthook did not end "
                       "the job)")
 

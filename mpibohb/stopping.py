@@ -14,15 +14,17 @@ copies of the first, since launchers and schedulers often deliver one request mo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .launcher import abort_world, flush_standard_streams, shared_world
 
@@ -125,6 +127,7 @@ def exit_at_once(signum: int) -> NoReturn:
 
 NEVER = StopFlag()  # for callers without signal handling: never requested
 _WAKEUP_PIPES: set[int] = set()  # the write ends that a SignalWitness made Python's wakeup fd
+_ABSORBED: collections.Counter[int] = collections.Counter()  # see _absorb
 _OURS: dict[int, tuple[Any, Any]] = {}  # stop signal -> (the handler mpibohb set, the one before it)
 
 
@@ -240,8 +243,7 @@ def ignore_stop_signals() -> Callable[[], None]:
     The stop signals go to a handler that does nothing (:func:`_absorb`) rather than to ``SIG_IGN``:
     an ignored signal stays ignored through ``exec``, so every subprocess or spawned pool worker
     that ``compute`` starts would ignore SIGTERM, and its ``terminate()`` would end nothing. Such
-    children now die of a stop signal sent to the process group: so a :class:`SignalWitness` takes
-    every stop signal that reached the rank during ``compute`` for one that reached ``compute``.
+    children now die of a stop signal sent to the process group (see :class:`Arrival`).
 
     Returns a function that restores the previous handlers (call it when the worker loop ends,
     so that user code after ``run`` and later child processes get the signals again).
@@ -261,7 +263,27 @@ def ignore_stop_signals() -> Callable[[], None]:
 
 
 def _absorb(signum: int, frame: Any) -> None:
-    """A worker rank's stop-signal handler: does nothing (a witness still sees the signal arrive)."""
+    """A worker rank's stop-signal handler: ignores the signal, and counts it for a witness (see
+    :attr:`Arrival.past_the_rank`), unless a handler of compute's own called it (PyTorch
+    Lightning's chain to the handler before theirs): then the signal reached compute's code."""
+    if frame is None or sys._getframe(1) is frame:  # called by Python's signal dispatch itself
+        _ABSORBED[signum] += 1
+
+
+def _take_absorbed() -> collections.Counter[int]:
+    """The stop signals :func:`_absorb` took since the last call."""
+    taken = _ABSORBED.copy()
+    _ABSORBED.clear()
+    return taken
+
+
+class Arrival(NamedTuple):
+    """A stop signal that a :class:`SignalWitness` saw arrive: ``signum``, the first; ``past_the_rank``,
+    whether one reached code of the user's (a handler of compute's own), not only a worker rank's
+    do-nothing handler (which, like the process group, may still have killed compute's children)."""
+
+    signum: int
+    past_the_rank: bool
 
 
 class SignalWitness:
@@ -325,13 +347,19 @@ class SignalWitness:
             received += chunk
         return received
 
-    def arrived(self) -> int | None:
-        """The first stop signal that arrived since the last call, else ``None``."""
+    def arrived(self) -> Arrival | None:
+        """The stop signals that arrived since the last call (``None``: none did)."""
         with self._lock:
             received = bytes(self._seen) + self._drain()
             self._seen.clear()
+        absorbed = _take_absorbed()
         stops = [number for number in received if number in STOP_SIGNALS]
-        return stops[0] if stops else None
+        if not stops:
+            return None
+        # more arrivals than the rank's own handler took: one reached a handler of the user's (two
+        # signals within one C call write two bytes for one call: a stop too many, never one too few)
+        past = any(stops.count(number) > absorbed[number] for number in set(stops))
+        return Arrival(stops[0], past)
 
     def escort(self, flag: StopFlag) -> None:
         """Start a thread that hands every stop signal to ``flag`` as it arrives
@@ -380,6 +408,8 @@ def handlers_restored() -> Iterator[None]:
                                    "mpibohb gives the handler back after each evaluation",
                                    signal.Signals(sig).name)
                 signal.signal(sig, handler)
+                if handler is _absorb:
+                    signal.siginterrupt(sig, False)  # as ignore_stop_signals set it
 
 
 _WARNED_DEFAULT_ACTION: set[int] = set()

@@ -221,6 +221,14 @@ def test_a_test_suite_with_a_failing_test_under_mpiexec_is_not_an_uncaught_error
     assert finished.stdout.count("1 xfailed") == 2 and "uncaught" not in finished.stderr
 
 
+def test_an_error_kept_by_a_coroutine_for_a_post_mortem_is_not_an_uncaught_one(tmp_path):
+    """A coroutine's frame has no caller once it ends, as the top of a script has none: IPython's
+    shown errors aborted the job at exit (with the script's own excepthook, as IPython installs)."""
+    finished = run_mpi(3, AFTER, "--own_excepthook", "--kept_error", "--sleep", "1", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT 19" in finished.stdout and "uncaught" not in finished.stderr
+
+
 def test_runs_on_one_rank_communicators_leave_the_world_s_messages_to_the_script(tmp_path):
     """Each rank runs a study of its own on COMM_SELF, then rank 0 collects the others' results
     with ANY_SOURCE and ANY_TAG: only theirs arrive (a rank that leaves without run() tells rank 0,

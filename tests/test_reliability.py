@@ -262,14 +262,16 @@ def test_a_child_process_left_by_compute_does_not_hold_up_the_end(tmp_path):
     assert finished.seconds < 45
 
 
-@pytest.mark.parametrize("mode", ["pool", "spawn_pool"])
-def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode):
+@pytest.mark.parametrize("mode, linger", [("pool", "0"), ("spawn_pool", "0"), ("pool", "7")])
+def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode, linger):
     # killed by mpibohb before multiprocessing's exit handler ran, a pool worker holding the
-    # pool's queue lock hung that handler, and the job
-    finished = hostile(3, tmp_path / "run", "--mode", mode, "--n_iterations", "1", "--sleep", "0", timeout=60)
+    # pool's queue lock hung that handler, and the job; also when the backstop's grace passed
+    # while the worker ranks waited for rank 0's analysis (--linger) at the exit gate
+    finished = hostile(3, tmp_path / "run", "--mode", mode, "--n_iterations", "1", "--sleep", "0", "--linger", linger,
+                       timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
-    assert "left running" not in finished.stderr  # multiprocessing's own processes are its to end
+    assert "left running" not in finished.stderr and "outlived" not in finished.stderr  # multiprocessing's to end
 
 
 def test_a_daemonic_helper_of_compute_that_ignores_sigterm_does_not_hold_the_end(tmp_path):
@@ -287,7 +289,18 @@ def test_a_stop_signal_that_reaches_a_worker_rank_alone_interrupts_no_call_of_co
     finished = hostile(3, tmp_path / "run", "--mode", "eintr", "--n_iterations", "1", "--sleep", "0", timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
-    assert kinds(tmp_path / "run").count("interrupted") == 2  # each rank's job 1, which a stop reached: run again
+    assert "interrupted" not in kinds(tmp_path / "run")  # the signal reached no code of the user's
+
+
+def test_a_compute_whose_script_signals_its_process_group_neither_loops_nor_runs_healthy_jobs_again(tmp_path):
+    # `trap "kill 0" EXIT` reaches the worker rank: a failure then ran again for ever (a stop may
+    # have caused it), and every healthy job ran three times
+    finished = hostile(3, tmp_path / "run", "--mode", "kill0", "--n_iterations", "1", "--sleep", "0", timeout=90)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {ONE_ITERATION_RUNS} FAILED 1" in finished.stdout, finished.stdout + finished.stderr[-3000:]
+    records = read_journal(tmp_path / "run")
+    interrupted = [(tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "interrupted"]
+    assert interrupted == [((0, 0, 1), 1)] * 2  # then kept, as the configuration's failure
 
 
 def test_a_run_without_trouble_names_the_worker_of_every_job(tmp_path):

@@ -207,11 +207,12 @@ class MPIExecutor:
 
     def _interrupted(self, task: _Task, outcome: Outcome) -> Outcome | None:
         """A stop signal reached ``compute`` on its rank: it runs again (``None``), as what it returned
-        may be a model trained part of the way; after :data:`KEPT_AFTER_STOPS` such stops, a loss it
-        returned is kept (the outcome to record)."""
+        may be a model trained part of the way; after :data:`KEPT_AFTER_STOPS` such stops, what it
+        returned is kept (the outcome to record), a failure too: else a compute that fails and
+        signals its own process group (a script's ``trap "kill 0" EXIT``) would run for ever."""
         key = (task.job.config_id, task.job.budget)
         stops = self._stops.get(key, 0)
-        if not outcome.failed and stops >= KEPT_AFTER_STOPS:
+        if stops >= KEPT_AFTER_STOPS:
             logger.warning("%s at budget %g: a stop signal reached it %d times; what compute returned is kept this "
                            "time, so that the run goes on", task.job.config_id, task.job.budget, stops + 1)
             return dataclasses.replace(outcome, interrupted=None)

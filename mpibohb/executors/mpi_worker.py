@@ -18,6 +18,7 @@ from mpi4py import MPI
 
 from ..evaluation import evaluate
 from ..stopping import SignalWitness, handlers_restored
+from .exit_gate import waiting_at_exit_gate
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
 from .watch import WatchedRank
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 CHILDREN_GRACE_SECONDS = 2.0
 EXIT_GRACE_SECONDS = 5.0  # multiprocessing's exit handler gets this long to end its own processes
+_BACKSTOP_TICK = 0.1
 
 
 class RankZeroGoneError(Exception):
@@ -35,9 +37,10 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
     """The worker loop: receive a job, evaluate it, send the outcome; ``None`` stops.
 
     A stop signal that reaches the rank while ``compute`` runs (the rank itself ignores them during
-    a run with a run directory, but a handler of compute's own, or the processes it started, may
-    not) marks the outcome as interrupted, so that the master runs the job again instead of
-    recording what a stop made of it; the handlers ``compute`` installs do not outlive it.
+    a run with a run directory) marks the outcome as interrupted, so that the master runs the job
+    again instead of recording what a stop made of it, when a handler of compute's own took it, or
+    when the evaluation failed (the signal may have killed a process compute started); the handlers
+    ``compute`` installs do not outlive it.
 
     Processes that ``compute`` started and left running are ended when the loop ends: they would
     keep the launcher waiting for their output. Daemonic ``multiprocessing`` children (a ``Pool``'s
@@ -81,8 +84,8 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout, previous_budget,
                                checkpoint_dir)
         stop = witness.arrived()
-        if stop is not None:  # compute's handler or its killed children may have cut it short: the master judges
-            outcome = dataclasses.replace(outcome, interrupted=stop)
+        if stop is not None and (stop.past_the_rank or outcome.failed):  # cut short by its handler or killed children
+            outcome = dataclasses.replace(outcome, interrupted=stop.signum)
         _send_outcome(comm, key, outcome)
         backoff.reset()
 
@@ -120,10 +123,14 @@ def _ended_by_multiprocessing() -> set[int]:
 
 def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
     """At exit, before ``multiprocessing``'s own exit handler (registered earlier, so run later):
-    a thread that kills ``pids`` still there after :data:`EXIT_GRACE_SECONDS`. That handler sends
-    SIGTERM and waits without a limit: a daemonic helper that ignores SIGTERM would hold the job."""
+    a thread that kills ``pids`` still there after :data:`EXIT_GRACE_SECONDS` of the exit, not
+    counting the wait at the exit gate (rank 0's analysis). That handler sends SIGTERM and waits
+    without a limit: a daemonic helper that ignores SIGTERM would hold the job."""
     def kill_the_rest() -> None:
-        time.sleep(EXIT_GRACE_SECONDS)
+        spent = 0.0
+        while spent < EXIT_GRACE_SECONDS:
+            time.sleep(_BACKSTOP_TICK)
+            spent += 0.0 if waiting_at_exit_gate() else _BACKSTOP_TICK
         left = pids & _children()
         if left:
             logger.warning("%s: killing %d processes that compute started and that outlived multiprocessing's exit "

@@ -66,7 +66,7 @@ class SerialExecutor:
         also when ``compute`` caught the signal with a handler of its own and returned: what it
         returned after a stop reached it (a partly trained model's loss, a penalty from an
         ``except``) is not the evaluation's result. Unless stops ended :data:`KEPT_AFTER_STOPS`
-        earlier sessions while this job ran: then what it returns is kept, so that a run still goes
+        earlier sessions while this job ran: then what it returns is kept (a failure too), so that a run still goes
         on when compute uses a stop signal for itself (a helper's SIGUSR1) or every allocation
         ends inside this job. ``until``: one worker has nothing to wait for besides its job."""
         job, self._pending = self._pending, None
@@ -85,11 +85,12 @@ class SerialExecutor:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-        signum = self._witness.arrived()
-        if signum is not None and stop is not None and stop.watching:
+        arrival = self._witness.arrived()
+        if arrival is not None and stop is not None and stop.watching:
+            signum = arrival.signum
             stop.note(signum)
             stopped_before = self._earlier_stops.get((job.config_id, job.budget), 0)
-            if outcome.failed or stopped_before < KEPT_AFTER_STOPS:
+            if stopped_before < KEPT_AFTER_STOPS:
                 raise StopRequested(signum)
             logger.warning("%s at budget %g: a stop signal reached it in %d sessions; what compute returned is "
                            "kept this time, so that the run goes on", job.config_id, job.budget, stopped_before + 1)

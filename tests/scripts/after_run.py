@@ -2,7 +2,7 @@
 
     mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning|unguarded]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
-                                     [--before raise|late|skip] [--own_excepthook] [--linger_thread]
+                                     [--before raise|late|skip] [--own_excepthook] [--linger_thread] [--kept_error]
 
 Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>``.
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
@@ -18,9 +18,12 @@ MPI and ends its script without calling ``run`` (a run guarded by ``if rank == 0
 ``--own_excepthook``: the script, after importing mpibohb, logs uncaught exceptions with a
 ``sys.excepthook`` of its own (as ``rich.traceback.install()`` or a logging recipe does).
 ``--linger_thread``: a non-daemonic thread sleeps 600 s from the start (a data loader's thread).
+``--kept_error``: after the run, every rank shows an error that a coroutine caught and kept in
+``sys.last_value`` for a post-mortem, as IPython's ``run_code`` does.
 """
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -35,6 +38,13 @@ from mpibohb import HyperBand
 
 def loss(config, budget):
     return (config["x"] - 0.3) ** 2 + 1.0 / budget
+
+
+async def show_an_error():
+    try:
+        raise ZeroDivisionError("a cell's error")
+    except ZeroDivisionError:
+        sys.last_type, sys.last_value, sys.last_traceback = sys.exc_info()
 
 
 def rank():
@@ -53,6 +63,7 @@ def main():
     parser.add_argument("--before", choices=["raise", "late", "skip"])
     parser.add_argument("--own_excepthook", action="store_true")
     parser.add_argument("--linger_thread", action="store_true")
+    parser.add_argument("--kept_error", action="store_true")
     args = parser.parse_args()
     if args.linger_thread:
         threading.Thread(target=time.sleep, args=(600,)).start()
@@ -82,6 +93,8 @@ def main():
     cpu = time.process_time()
     res = opt.run(n_iterations=2, worker=loss, workers_return=first_returns, n_workers=args.n_workers, **extra)
     print(f"AFTER RUN rank {rank()}: {type(res).__name__}", flush=True)
+    if args.kept_error:
+        asyncio.run(show_an_error())
     if args.before == "late" and res is not None:
         print(f"RUN CPU {time.process_time() - cpu:.2f}", flush=True)
     if args.pid_dir:

@@ -18,6 +18,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   spawn_pool the same with the spawn start method (which also starts multiprocessing's resource tracker)
   stubborn_daemon  each worker rank's job 1 leaves a daemonic multiprocessing helper running that
              ignores SIGTERM
+  kill0      every job runs a shell script with the cleanup ``trap "kill 0" EXIT`` (its SIGTERM reaches
+             the worker rank too); job (0, 0, 1) at budget 1 exits 1, so compute fails
   eintr      in its job 1, a worker rank's compute blocks in C's read() (through ctypes: C code that
              does not retry an interrupted call) while a SIGTERM reaches that rank alone
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
@@ -28,6 +30,7 @@ Prints ``RUNS n FAILED f`` on rank 0 at the end.
 
 import argparse
 import logging
+import multiprocessing.pool  # noqa: F401 - before run, as sklearn or torch import it: its exit handler then runs last
 import os
 import signal
 import subprocess
@@ -91,17 +94,18 @@ def make_compute(mode: str, sleep: float):
         if mode == "child" and JOBS_DONE == 1:
             subprocess.Popen(["sleep", "600"])
         if mode == "stubborn_daemon" and JOBS_DONE == 1:
-            import multiprocessing
-
             helper = multiprocessing.get_context("fork").Process(target=sleep_ignoring_sigterm, daemon=True)
             helper.start()
             POOLS.append(helper)
+        if mode == "kill0":  # the script's own SIGTERM ends it too: only its designated failure counts
+            failing = tuple(config_id) == (0, 0, 1) and budget == 1
+            subprocess.run(["sh", "-c", f"trap 'kill 0' EXIT; exit {int(failing)}"])
+            if failing:
+                raise RuntimeError("the training script failed")
         if mode == "eintr" and JOBS_DONE == 1 and rank() != "0":
             read_in_c_through_a_sigterm()
         if mode in ("pool", "spawn_pool"):
             if not POOLS:
-                import multiprocessing
-
                 POOLS.append(multiprocessing.get_context("fork" if mode == "pool" else "spawn").Pool(2))
             POOLS[0].map(square, [config["x"]] * 4)
         if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "exit":
