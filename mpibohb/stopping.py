@@ -403,10 +403,10 @@ def handlers_restored() -> Iterator[None]:
             if handler is not None and signal.getsignal(sig) != handler:
                 if signal.getsignal(sig) == signal.SIG_DFL and sig not in _WARNED_DEFAULT_ACTION:
                     _WARNED_DEFAULT_ACTION.add(sig)
-                    logger.warning("compute gave %s its default action (signal.SIG_DFL): a stop signal while it runs "
-                                   "kills this process instead of stopping the run cleanly (exit code 99, a requeue); "
-                                   "mpibohb gives the handler back after each evaluation",
-                                   signal.Signals(sig).name)
+                    logger.warning("compute left %s at its default action (signal.SIG_DFL; asyncio's "
+                                   "remove_signal_handler does so too): a stop signal while it runs kills this "
+                                   "process instead of stopping the run cleanly (exit code 99, a requeue); mpibohb "
+                                   "gives the handler back after each evaluation", signal.Signals(sig).name)
                 signal.signal(sig, handler)
                 if handler is _absorb:
                     signal.siginterrupt(sig, False)  # as ignore_stop_signals set it

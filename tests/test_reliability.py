@@ -262,13 +262,13 @@ def test_a_child_process_left_by_compute_does_not_hold_up_the_end(tmp_path):
     assert finished.seconds < 45
 
 
-@pytest.mark.parametrize("mode, linger", [("pool", "0"), ("spawn_pool", "0"), ("pool", "7")])
-def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode, linger):
+@pytest.mark.parametrize("mode, after", [("pool", []), ("spawn_pool", []), ("pool", ["--linger", "7"]),
+                                         ("pool", ["--slow_atexit", "7"])])
+def test_a_pool_kept_by_compute_ends_with_the_run(tmp_path, mode, after):
     # killed by mpibohb before multiprocessing's exit handler ran, a pool worker holding the
     # pool's queue lock hung that handler, and the job; also when the backstop's grace passed
-    # while the worker ranks waited for rank 0's analysis (--linger) at the exit gate
-    finished = hostile(3, tmp_path / "run", "--mode", mode, "--n_iterations", "1", "--sleep", "0", "--linger", linger,
-                       timeout=60)
+    # while the worker ranks waited for rank 0's analysis at the exit gate, or in a slow atexit
+    finished = hostile(3, tmp_path / "run", "--mode", mode, "--n_iterations", "1", "--sleep", "0", *after, timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"RUNS {ONE_ITERATION_RUNS} FAILED 0" in finished.stdout, finished.stdout + finished.stderr[-3000:]
     assert "left running" not in finished.stderr and "outlived" not in finished.stderr  # multiprocessing's to end

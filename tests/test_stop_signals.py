@@ -314,5 +314,5 @@ def test_a_default_action_that_compute_leaves_is_warned_about_once_and_undone(ca
     finally:
         signal.signal(signal.SIGTERM, outside)
     warned = [r.getMessage() for r in caplog.records if "its default action" in r.getMessage()]
-    assert len(warned) == 1 and warned[0].startswith("compute gave SIGTERM its default action")
+    assert len(warned) == 1 and warned[0].startswith("compute left SIGTERM at its default action")
 

@@ -45,7 +45,8 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
     Processes that ``compute`` started and left running are ended when the loop ends: they would
     keep the launcher waiting for their output. Daemonic ``multiprocessing`` children (a ``Pool``'s
     workers) are left to ``multiprocessing``'s own exit handler, which ends them in order (killed
-    here first, one holding its pool's queue lock would hang that handler), with a backstop.
+    here first, one holding its pool's queue lock would hang that handler), with a backstop; its
+    resource tracker and fork server end with this process.
 
     Raises:
         RankZeroGoneError: ``watched`` saw rank 0's process end while this rank waited for a job.
@@ -57,10 +58,10 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
             _serve(comm, compute, name, witness, watched or WatchedRank(None, comm.Get_rank()))
     finally:
         left = _children() - children_before
-        by_multiprocessing = left & _ended_by_multiprocessing()
-        end_children(left - by_multiprocessing, name)
-        if by_multiprocessing:
-            atexit.register(_kill_at_exit_if_they_outlive, by_multiprocessing, name)
+        daemons = left & _multiprocessing_daemons()
+        end_children(left - daemons - _multiprocessing_servers(), name)
+        if daemons:
+            atexit.register(_kill_at_exit_if_they_outlive, daemons, name)
 
 
 def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness,
@@ -106,13 +107,18 @@ def _children() -> set[int]:
     return found
 
 
-def _ended_by_multiprocessing() -> set[int]:
-    """The pids of the children that ``multiprocessing`` ends itself: its daemonic processes (ended
-    by its exit handler) and its resource tracker and fork server (they end when this process does)."""
+def _multiprocessing_daemons() -> set[int]:
+    """The pids of this process's daemonic ``multiprocessing`` children, which its exit handler ends."""
     if "multiprocessing" not in sys.modules:  # never imported: none, and no import for nothing
         return set()
     import multiprocessing
-    found = {child.pid for child in multiprocessing.active_children() if child.daemon and child.pid is not None}
+    return {child.pid for child in multiprocessing.active_children() if child.daemon and child.pid is not None}
+
+
+def _multiprocessing_servers() -> set[int]:
+    """The pids of ``multiprocessing``'s resource tracker and fork server: they end when this
+    process does (the tracker cleans up after it first)."""
+    found = set()
     for module, holder, attribute in (("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
                                       ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid")):
         pid = getattr(getattr(sys.modules.get(module), holder, None), attribute, None)  # private: may change
@@ -123,14 +129,14 @@ def _ended_by_multiprocessing() -> set[int]:
 
 def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
     """At exit, before ``multiprocessing``'s own exit handler (registered earlier, so run later):
-    a thread that kills ``pids`` still there after :data:`EXIT_GRACE_SECONDS` of the exit, not
-    counting the wait at the exit gate (rank 0's analysis). That handler sends SIGTERM and waits
-    without a limit: a daemonic helper that ignores SIGTERM would hold the job."""
+    a thread that kills ``pids`` still there :data:`EXIT_GRACE_SECONDS` after that handler began.
+    It sends SIGTERM and waits without a limit: a daemonic helper that ignores SIGTERM would hold
+    the job. Time before it (rank 0's analysis at the exit gate, a logger's flush) is not counted."""
     def kill_the_rest() -> None:
         spent = 0.0
         while spent < EXIT_GRACE_SECONDS:
             time.sleep(_BACKSTOP_TICK)
-            spent += 0.0 if waiting_at_exit_gate() else _BACKSTOP_TICK
+            spent += _BACKSTOP_TICK if _multiprocessing_exiting() else 0.0
         left = pids & _children()
         if left:
             logger.warning("%s: killing %d processes that compute started and that outlived multiprocessing's exit "
@@ -138,6 +144,13 @@ def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
             _signal_all(left, signal.SIGKILL)
 
     threading.Thread(target=kill_the_rest, name="mpibohb-exit-backstop", daemon=True).start()
+
+
+def _multiprocessing_exiting() -> bool:
+    """Whether ``multiprocessing``'s exit handler has begun (its private flag; where it has none:
+    whether this rank is past its exit gate)."""
+    exiting = getattr(sys.modules.get("multiprocessing.util"), "_exiting", None)
+    return not waiting_at_exit_gate() if exiting is None else bool(exiting)
 
 
 def end_children(pids: set[int], name: str) -> None:

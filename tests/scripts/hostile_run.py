@@ -29,6 +29,7 @@ Prints ``RUNS n FAILED f`` on rank 0 at the end.
 """
 
 import argparse
+import atexit
 import logging
 import multiprocessing.pool  # noqa: F401 - before run, as sklearn or torch import it: its exit handler then runs last
 import os
@@ -129,7 +130,11 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.05)
     parser.add_argument("--max_rank_failures", default="3")
     parser.add_argument("--linger", type=float, default=0.0, help="rank 0 sleeps this long after the run")
+    parser.add_argument("--slow_atexit", type=float, default=0.0,
+                        help="every rank's exit takes this long (a logger's flush at exit)")
     args = parser.parse_args()
+    if args.slow_atexit:
+        atexit.register(time.sleep, args.slow_atexit)
     logging.basicConfig(level=logging.WARNING)
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     limit = None if args.max_rank_failures == "none" else int(args.max_rank_failures)
