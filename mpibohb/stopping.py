@@ -159,7 +159,9 @@ def _hold_stop_signals_over_fork() -> None:
     has its own handlers. Else a ``terminate()`` right after the child's start reached the run's
     handler in the child, which told the parent's witness, and a serial run stopped."""
     if _OURS:
-        _HELD_OVER_FORK.mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        # read first: a pending handler may raise inside the call that blocks, after the change
+        _HELD_OVER_FORK.mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def _release_stop_signals_after_fork() -> None:
