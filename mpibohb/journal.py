@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 JOURNAL = "journal.jsonl"
-DIED_OF_THE_STOP_SECONDS = 2.0  # a worker rank's death this soon before a stop record: the stop's signal killed it
 CONFIGS = "configs.json"
 RESULTS = "results.json"
 
@@ -560,25 +559,11 @@ class _Folder:
         if record["type"] == Kind.STOP.value:
             for key in self._running & self.state.open_jobs.keys():
                 self.state.open_jobs[key].stops += 1
-            self._pardon_deaths_at_the_stop(record)
         self._running = set()  # a clean stop interrupted its jobs on purpose
         self.state.ending = record
         if self._span_start is not None:
             self.state.spans.append((self._span_start, record.get("time", self.state.last_time)))
             self._span_start = None
-
-    def _pardon_deaths_at_the_stop(self, stop: Record) -> None:
-        """A worker rank seen to die just before the stop record died of the stop's signal (compute
-        had given it its default action): that death is no evidence against its job."""
-        for lost in self.state.lost:
-            died, stopped = lost.get("time"), stop.get("time")
-            if not (isinstance(died, (int, float)) and isinstance(stopped, (int, float))) or \
-                    "config_id" not in lost or not lost.get("blames_job", True):
-                continue
-            opened = self.state.open_jobs.get(job_key(lost))
-            reason = lost.get("reason") or "its worker rank died"
-            if 0 <= stopped - died <= DIED_OF_THE_STOP_SECONDS and opened is not None and reason in opened.evidence:
-                opened.evidence.remove(reason)
 
     def _lost(self, record: Record) -> None:
         self.state.lost.append(record)

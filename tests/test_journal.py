@@ -138,16 +138,6 @@ def test_under_mpi_kills_of_the_job_are_counted_apart_and_named_never_blamed(cap
     assert "MPI_Abort" in named[0]
 
 
-def test_a_death_just_before_a_stop_is_no_evidence() -> None:
-    # compute had given SIGTERM its default action: the scheduler's stop signal killed the rank,
-    # which rank 0 journaled 0.4 ms before its stop; a death 3 s before the stop still counts
-    state = fold([header(), session("MPIExecutor"), handed(A), handed(B),
-                  lost_record("w2", "rank 2 ended", B, when=7.0),
-                  lost_record("w1", "rank 1 ended", A, when=10.0), stop_record(15, when=10.0004)])
-    a, b = state.open_jobs.values()
-    assert (a.evidence, b.evidence) == ([], ["rank 2 ended"])
-
-
 def test_a_death_after_another_ranks_death_is_no_evidence() -> None:
     # rank 2's death came after rank 1's: the launcher's kill of the others may explain it
     state = fold([header(), session("MPIExecutor"), handed(A), handed(B), lost_record("w1", "rank 1 ended", A),
