@@ -399,7 +399,7 @@ class OpenJob:
     evidence: list[str] = field(default_factory=list)
     handle: Any = None
     stops: int = 0  # sessions that a stop ended while it ran
-    kills: int = 0  # MPI sessions that ended without a stop or evidence while it ran: not counted against it
+    kills: int = 0  # MPI sessions that ended without a stop record while it ran: never counted against it
 
 
 @dataclass

@@ -182,7 +182,9 @@ def _end_job_after_an_uncaught_exception() -> None:
 
 def _before_the_threads_are_joined(function: Callable[[], None]) -> None:
     """Run ``function`` at the interpreter's exit before it waits for non-daemonic threads (which
-    may never end): through ``threading``'s own hook where it has one, else with ``atexit``."""
+    may never end): through ``threading``'s own hook where it has one, else with ``atexit`` (after
+    that wait). Hooks registered there later run first: a ``ThreadPoolExecutor`` imported after
+    mpibohb still waits for its threads before ``function`` runs."""
     register = getattr(threading, "_register_atexit", None)  # private, since Python 3.9
     try:
         (register or atexit.register)(function)

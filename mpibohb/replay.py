@@ -25,7 +25,7 @@ from .scheduling.run_times import run_time
 logger = logging.getLogger("mpibohb")
 
 MAX_ATTEMPTS = 3  # one process: a job running each time the run died this often is recorded as failed
-REPEATED_KILLS = 3  # MPI: a job running each time the job was killed this often is named (never failed)
+REPEATED_KILLS = 3  # MPI: a job running when the job was killed this often is named (never failed)
 # why a journal does not replay, when the optimizer decides otherwise than the journal says
 NOT_THIS_RUN = "the run was made by another version of mpibohb or with other settings, or its journal was edited"
 
@@ -36,7 +36,7 @@ class PendingJob:
     (see :class:`~mpibohb.journal.OpenJob`): ``deaths``, how often a single-process session died
     while it ran, ``evidence``, each time its worker rank was seen to die while running it, and
     ``stops``, how many sessions a stop ended while it ran, ``kills``, how many MPI sessions ended
-    without either while it ran."""
+    without a stop record while it ran."""
 
     job: Job
     deaths: int = 0
@@ -184,8 +184,8 @@ def name_interrupted_jobs(pending: list[PendingJob], state: RunState) -> None:
                    len(pending), "; ".join(shown), "; ..." if len(pending) > 10 else "")
     for entry in pending:
         if entry.kills >= REPEATED_KILLS and not entry.evidence:
-            logger.warning("%s at budget %g was running each of the %d times the MPI job ended without a stop "
-                           "record: if its compute ends the whole job (MPI_Abort, a library's fatal-error path), "
+            logger.warning("%s at budget %g was running when the MPI job ended without a stop record, %d times: "
+                           "if its compute ends the whole job (MPI_Abort, a library's fatal-error path), "
                            "catch that in compute, since mpibohb cannot tell it from a kill of the job and runs "
                            "it again at every resume", entry.job.config_id, entry.job.budget, entry.kills)
 

@@ -267,15 +267,17 @@ def ignore_stop_signals() -> Callable[[], None]:
 def _absorb(signum: int, frame: Any) -> None:
     """A worker rank's stop-signal handler: ignores the signal, and counts it for a witness (see
     :attr:`Arrival.past_the_rank`), unless a handler of compute's own called it (PyTorch
-    Lightning's chain to the handler before theirs): then the signal reached compute's code."""
+    Lightning's chain to the handler before theirs): then the signal reached compute's code. A
+    chain through C (a ``functools.partial`` of this handler) is not told apart."""
     if frame is None or sys._getframe(1) is frame:  # called by Python's signal dispatch itself
         _ABSORBED[signum] += 1
 
 
 def _take_absorbed() -> collections.Counter[int]:
-    """The stop signals :func:`_absorb` took since the last call."""
-    taken = _ABSORBED.copy()
-    _ABSORBED.clear()
+    """The stop signals :func:`_absorb` took since the last call (swapped in one step: a handler may
+    run between any two lines)."""
+    global _ABSORBED
+    taken, _ABSORBED = _ABSORBED, collections.Counter()
     return taken
 
 
@@ -351,10 +353,10 @@ class SignalWitness:
 
     def arrived(self) -> Arrival | None:
         """The stop signals that arrived since the last call (``None``: none did)."""
+        absorbed = _take_absorbed()  # before the drain: a signal between the two then errs towards a stop
         with self._lock:
             received = bytes(self._seen) + self._drain()
             self._seen.clear()
-        absorbed = _take_absorbed()
         stops = [number for number in received if number in STOP_SIGNALS]
         if not stops:
             return None

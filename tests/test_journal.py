@@ -133,8 +133,8 @@ def test_under_mpi_kills_of_the_job_are_counted_apart_and_named_never_blamed(cap
     pending = [PendingJob(A, kills=3), PendingJob(B, kills=1)]
     with caplog.at_level(logging.WARNING, logger="mpibohb"):
         name_interrupted_jobs(pending, state)
-    named = [r.getMessage() for r in caplog.records if "was running each of the" in r.getMessage()]
-    assert len(named) == 1 and named[0].startswith("(0, 0, 0) at budget 1 was running each of the 3 times")
+    named = [r.getMessage() for r in caplog.records if "without a stop record, 3 times" in r.getMessage()]
+    assert len(named) == 1 and named[0].startswith("(0, 0, 0) at budget 1 was running when the MPI job ended")
     assert "MPI_Abort" in named[0]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import threading
 
 from mpi4py import MPI
 
@@ -20,7 +19,6 @@ from .watch import WatchedRank
 
 _EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
 _RANK_ZERO: list[WatchedRank] = []  # this worker rank's watch on rank 0, while it waits at the gate
-_WAITING = threading.Event()  # set while this rank waits at the gates
 
 
 def hold_at_exit(comm: MPI.Comm) -> None:
@@ -46,22 +44,13 @@ def pass_exit_gates() -> None:
         return
     requests = [gate.Ibarrier() for gate in _EXIT_GATES]
     backoff = Backoff(start=1e-3, cap=5e-2, yields=0)  # the wait may last hours: 20 polls a second
-    _WAITING.set()
-    try:
-        while not MPI.Request.Testall(requests):
-            if _RANK_ZERO and _RANK_ZERO[0].orphaned():
-                end_orphan(f"{worker_name(MPI.COMM_WORLD)}: rank 0 has ended without passing the exit gate")
-            backoff.sleep()
-    finally:
-        _WAITING.clear()
+    while not MPI.Request.Testall(requests):
+        if _RANK_ZERO and _RANK_ZERO[0].orphaned():
+            end_orphan(f"{worker_name(MPI.COMM_WORLD)}: rank 0 has ended without passing the exit gate")
+        backoff.sleep()
     for gate in _EXIT_GATES:
         gate.Free()
     _EXIT_GATES.clear()
-
-
-def waiting_at_exit_gate() -> bool:
-    """Whether this rank waits at its exit gates now: time spent there is rank 0's, not its own exit's."""
-    return _WAITING.is_set()
 
 
 def refuse_ranks_that_ended(comm: MPI.Comm) -> None:

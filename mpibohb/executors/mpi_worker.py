@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import logging
 import os
@@ -18,7 +17,6 @@ from mpi4py import MPI
 
 from ..evaluation import evaluate
 from ..stopping import SignalWitness, handlers_restored
-from .exit_gate import waiting_at_exit_gate
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
 from .watch import WatchedRank
 
@@ -26,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 CHILDREN_GRACE_SECONDS = 2.0
 EXIT_GRACE_SECONDS = 5.0  # multiprocessing's exit handler gets this long to end its own processes
-_BACKSTOP_TICK = 0.1
+_BACKSTOP_TICK = 0.2  # the backstop's polls while it waits, for the whole life of the process
 
 
 class RankZeroGoneError(Exception):
@@ -61,7 +59,7 @@ def serve(comm: MPI.Comm, compute: Callable[..., Any], watched: WatchedRank | No
         daemons = left & _multiprocessing_daemons()
         end_children(left - daemons - _multiprocessing_servers(), name)
         if daemons:
-            atexit.register(_kill_at_exit_if_they_outlive, daemons, name)
+            _kill_at_exit_if_they_outlive(daemons, name)
 
 
 def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: SignalWitness,
@@ -128,10 +126,11 @@ def _multiprocessing_servers() -> set[int]:
 
 
 def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
-    """At exit, before ``multiprocessing``'s own exit handler (registered earlier, so run later):
-    a thread that kills ``pids`` still there :data:`EXIT_GRACE_SECONDS` after that handler began.
-    It sends SIGTERM and waits without a limit: a daemonic helper that ignores SIGTERM would hold
-    the job. Time before it (rank 0's analysis at the exit gate, a logger's flush) is not counted."""
+    """Start a thread that kills ``pids`` still there :data:`EXIT_GRACE_SECONDS` after
+    ``multiprocessing``'s exit handler began: that handler sends them SIGTERM and waits for them
+    without a limit, so a daemonic helper that ignores SIGTERM would hold the job. Time before it
+    (rank 0's analysis at the exit gate, a logger's flush) is not counted. Started now, not at exit:
+    Python 3.12 refuses to start a thread while the interpreter shuts down."""
     def kill_the_rest() -> None:
         spent = 0.0
         while spent < EXIT_GRACE_SECONDS:
@@ -147,10 +146,9 @@ def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
 
 
 def _multiprocessing_exiting() -> bool:
-    """Whether ``multiprocessing``'s exit handler has begun (its private flag; where it has none:
-    whether this rank is past its exit gate)."""
-    exiting = getattr(sys.modules.get("multiprocessing.util"), "_exiting", None)
-    return not waiting_at_exit_gate() if exiting is None else bool(exiting)
+    """Whether ``multiprocessing``'s exit handler has begun (its private flag, in Python 3.9 to 3.13;
+    without it the backstop never fires)."""
+    return bool(getattr(sys.modules.get("multiprocessing.util"), "_exiting", False))
 
 
 def end_children(pids: set[int], name: str) -> None:
