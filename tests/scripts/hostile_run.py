@@ -43,7 +43,7 @@ import ConfigSpace as CS
 from mpibohb import HyperBand
 
 JOBS_DONE = 0
-POOLS = []
+KEPT = []  # what compute keeps for its next jobs: a pool, a helper process
 
 
 def square(value: float) -> float:
@@ -97,7 +97,7 @@ def make_compute(mode: str, sleep: float):
         if mode == "stubborn_daemon" and JOBS_DONE == 1:
             helper = multiprocessing.get_context("fork").Process(target=sleep_ignoring_sigterm, daemon=True)
             helper.start()
-            POOLS.append(helper)
+            KEPT.append(helper)
         if mode == "kill0":  # the script's own SIGTERM ends it too: only its designated failure counts
             failing = tuple(config_id) == (0, 0, 1) and budget == 1
             subprocess.run(["sh", "-c", f"trap 'kill 0' EXIT; exit {int(failing)}"])
@@ -106,9 +106,9 @@ def make_compute(mode: str, sleep: float):
         if mode == "eintr" and JOBS_DONE == 1 and rank() != "0":
             read_in_c_through_a_sigterm()
         if mode in ("pool", "spawn_pool"):
-            if not POOLS:
-                POOLS.append(multiprocessing.get_context("fork" if mode == "pool" else "spawn").Pool(2))
-            POOLS[0].map(square, [config["x"]] * 4)
+            if not KEPT:
+                KEPT.append(multiprocessing.get_context("fork" if mode == "pool" else "spawn").Pool(2))
+            KEPT[0].map(square, [config["x"]] * 4)
         if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "exit":
             time.sleep(0.3)
             os._exit(9)
