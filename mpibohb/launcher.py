@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
+from .mpi_start import start_mpi
+
 # Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
 # Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers such as srun --mpi=pmix (PMIX_RANK).
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
@@ -64,9 +66,7 @@ def launched_communicator() -> Any:
     """``MPI.COMM_WORLD`` when this process was started by an MPI launcher (or mpi4py is already
     imported), else ``None``; mpi4py is not imported otherwise."""
     if launched():
-        from mpi4py import MPI
-
-        return MPI.COMM_WORLD
+        return start_mpi().COMM_WORLD
     return None
 
 

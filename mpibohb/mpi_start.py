@@ -1,0 +1,111 @@
+"""Starting MPI in a rank, with a sentry for the ranks that will never start it.
+
+``MPI_Init`` waits until every rank of the job has called it, and MPICH's launcher (hydra) does not
+end the job when a rank exits before (MPICH issue 6124, closed as "wontfix"): a rank whose script
+failed before it reached ``run()`` on one node (an import error, a file or a GPU missing there) left
+the others waiting in ``MPI_Init`` until the allocation's time limit, each spinning a core.
+``MPI_Init`` holds the GIL, so no thread of the rank can look meanwhile: a small process of its own
+(:mod:`mpibohb.mpi_start_sentry`) does, and ends the rank if a sibling rank has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("mpibohb")
+
+_HYDRA_PROXY = "hydra_pmi_proxy"  # the process of MPICH's launcher that starts a node's ranks
+_ANCESTORS = 8  # wrappers between the launcher and the rank (a shell script, a profiler)
+NOTICE_VARIABLE = "MPIBOHB_START_NOTICE_SECONDS"
+DEFAULT_NOTICE_SECONDS = 60.0  # rank 0 says why it still waits, once: MPI normally starts in seconds
+_SENTRY = Path(__file__).with_name("mpi_start_sentry.py")
+
+
+def start_mpi() -> Any:
+    """Import ``mpi4py.MPI`` (which starts MPI), with a sentry beside it on Linux under MPICH's
+    launcher; returns the module."""
+    if "mpi4py.MPI" in sys.modules:
+        return sys.modules["mpi4py.MPI"]
+    sentry = _start_sentry()
+    try:
+        from mpi4py import MPI
+    finally:
+        if sentry is not None:
+            _end_sentry(*sentry)
+    return MPI
+
+
+def notice_seconds() -> float:
+    """How long rank 0 waits in ``MPI_Init`` before it says why: ``MPIBOHB_START_NOTICE_SECONDS``
+    or 60 (a job whose ranks load data before ``run()`` may want more).
+
+    Raises:
+        ValueError: the variable is not a number of seconds > 0.
+    """
+    text = os.environ.get(NOTICE_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_NOTICE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"{NOTICE_VARIABLE}={text!r} is not a number of seconds > 0 (default "
+                         f"{DEFAULT_NOTICE_SECONDS:.0f})")
+    return seconds
+
+
+def _start_sentry() -> tuple[subprocess.Popen, int] | None:
+    """The sentry process and the write end of its pipe, or ``None`` where there is nothing to watch."""
+    wait = notice_seconds()
+    launcher = _hydra_proxy()
+    if launcher is None or not sys.executable:
+        return None
+    world_rank, world_size = os.environ.get("PMI_RANK", ""), os.environ.get("PMI_SIZE", "")
+    local_ranks = os.environ.get("MPI_LOCALNRANKS", "0")
+    if not (world_rank.isdigit() and world_size.isdigit() and local_ranks.isdigit()):
+        return None
+    read_end, write_end = os.pipe()  # not inherited by what the rank starts later (PEP 446)
+    command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), str(launcher), local_ranks,
+               world_rank, world_size, str(wait)]
+    try:
+        # close_fds: the sentry must not hold the rank's PMI socket, which tells the launcher it died
+        sentry = subprocess.Popen(command, stdin=read_end, stdout=subprocess.DEVNULL, close_fds=True)
+    except OSError as error:
+        logger.debug("no sentry for the start of MPI: %s", error)
+        os.close(write_end)
+        return None
+    finally:
+        os.close(read_end)
+    return sentry, write_end
+
+
+def _end_sentry(sentry: subprocess.Popen, write_end: int) -> None:
+    os.close(write_end)  # the sentry ends when it sees the pipe closed
+    try:
+        sentry.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        sentry.kill()
+        sentry.wait()
+
+
+def _hydra_proxy() -> int | None:
+    """The pid of the MPICH launcher process that started this rank (through at most a few
+    wrappers), or ``None``: another launcher, or no ``/proc`` to tell."""
+    pid = os.getppid()
+    for _ in range(_ANCESTORS):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if stat[stat.index("(") + 1:stat.rindex(")")] == _HYDRA_PROXY:
+            return pid
+        pid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if pid <= 1:
+            return None
+    return None

@@ -1,0 +1,102 @@
+"""The sentry of one rank while it starts MPI: a process of its own, standard library only.
+
+Run as ``python -I -S mpi_start_sentry.py RANK_PID LAUNCHER_PID LOCAL_RANKS WORLD_RANK WORLD_SIZE
+NOTICE_SECONDS`` by :mod:`mpibohb.mpi_start`, with the read end of a pipe as its standard input:
+the rank closes the write end once ``MPI_Init`` has returned (or the rank has died), and the
+sentry ends. Meanwhile, once a second, it looks at the rank's siblings, the processes that the
+same MPICH launcher process (``hydra_pmi_proxy``) started on this node. If one has ended, it can
+no longer start MPI, and MPICH's launcher would leave every other rank waiting in ``MPI_Init`` for
+ever (MPICH issue 6124, closed as "wontfix"): the sentry says so and kills its rank, which the
+launcher then sees as a failed process, so it ends the whole job. On world rank 0 it also says,
+once, that the start has taken ``NOTICE_SECONDS``: a rank on another node is out of its sight.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+
+_LOOK_SECONDS = 1.0  # between two looks at the siblings: a wait in MPI_Init lasts seconds at least
+# Siblings fewer than the launcher's count when the sentry starts may still be on their way (the
+# launcher starts them one by one): counted short only after this long
+_MISSING_GRACE_SECONDS = 10.0
+_LAST_LOOK_SECONDS = 0.2  # before the kill: the rank may have left MPI_Init meanwhile
+
+
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """``(state, parent pid, start time)`` of a process, or ``None`` when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
+def _children(parent: int) -> dict[int, str]:
+    """The live children of ``parent``, each with its start time (which tells a reused pid apart)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = _stat(int(name))
+            if stat is not None and stat[1] == parent and stat[0] not in "ZX":
+                children[int(name)] = stat[2]
+    return children
+
+
+def _alive(pid: int, parent: int, started: str) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[1] == parent and stat[2] == started and stat[0] not in "ZX"
+
+
+def _say(text: str) -> None:
+    os.write(2, f"mpibohb: {text}\n".encode())
+
+
+def _started(timeout: float) -> bool:
+    """Whether the rank has left MPI_Init (or died) within ``timeout`` seconds: its pipe is closed."""
+    ready, _, _ = select.select([0], [], [], timeout)
+    return bool(ready)
+
+
+def watch(rank_pid: int, launcher: int, local_ranks: int, world_rank: int, world_size: int,
+          notice_seconds: float) -> None:
+    """Look at the siblings until the rank has started MPI; kill the rank if one has ended.
+    ``local_ranks``: how many the launcher started on this node (0: unknown, none counted missing)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a Ctrl-C to the job ends this process without a traceback
+    began = time.monotonic()
+    siblings = _children(launcher)
+    noticed = False
+    while not _started(_LOOK_SECONDS):
+        waited = time.monotonic() - began
+        if len(siblings) < local_ranks and waited < _MISSING_GRACE_SECONDS:
+            siblings.update(_children(launcher))
+        alive = sum(_alive(pid, launcher, started) for pid, started in siblings.items())
+        ended = len(siblings) - alive
+        missing = local_ranks - len(siblings) if waited >= _MISSING_GRACE_SECONDS else 0
+        if ended > 0 or missing > 0:
+            if _started(_LAST_LOOK_SECONDS):
+                return
+            _say(f"rank {world_rank}: {ended + missing} of the {local_ranks} ranks on this node ended before "
+                 "starting MPI (their output above says why), and MPICH's mpiexec would leave the others "
+                 "waiting for them for ever; ending this rank so that the whole job ends")
+            os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
+            return
+        if world_rank == 0 and not noticed and waited >= notice_seconds:
+            noticed = True
+            _say(f"rank 0 has waited {waited:.0f} s for the job's {world_size} ranks to start MPI (each starts it "
+                 "in run()). Ranks still getting there are fine, but a rank that ended before (an error in its "
+                 "output, or a lost node) leaves the others waiting for ever under MPICH's mpiexec: end the job "
+                 "then. `mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and an error "
+                 "on one then ends the job (docs/reliability.md)")
+        if os.getppid() != rank_pid:
+            return  # the rank has died, and this process was handed to another parent
+
+
+if __name__ == "__main__":
+    rank, launcher_pid, ranks, world_rank, world_size = (int(value) for value in sys.argv[1:6])
+    watch(rank, launcher_pid, ranks, world_rank, world_size, float(sys.argv[6]))

@@ -1,0 +1,108 @@
+"""A rank that ends before it starts MPI, under MPICH's real ``mpiexec``: the others, waiting for it
+in ``MPI_Init``, end the job instead of waiting for ever (MPICH issue 6124)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
+
+from mpibohb import mpi_start
+
+EARLY = SCRIPTS / "early_exit_run.py"
+ENDED = "ranks on this node ended before starting MPI (their output above says why)"
+
+
+def hydra() -> bool:
+    version = subprocess.run([mpiexec(), "--version"], capture_output=True, text=True, timeout=30).stdout
+    return "HYDRA" in version
+
+
+needs_hydra = pytest.mark.skipif(not hydra(), reason="the sentry watches MPICH's launcher (hydra) only")
+
+
+def two_nodes(hosts: str, *args: str) -> list[str]:
+    """``mpiexec`` with one launcher process per host in ``hosts`` (``a:2,b:2``), all on this machine."""
+    ranks = sum(int(host.split(":")[1]) for host in hosts.split(","))
+    return [mpiexec(), "-launcher", "ssh", "-launcher-exec", str(SCRIPTS / "local_ssh"), "-hosts", hosts,
+            "-n", str(ranks), sys.executable, str(EARLY), *args]
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+@pytest.mark.parametrize("end, after", [("exit1", 0), ("exit0", 3)])
+def test_a_rank_that_ends_before_starting_mpi_ends_the_job(end, after, tmp_path):
+    """Rank 2 ends before it imports mpibohb, at once or after the others started waiting for it:
+    before, ranks 0 and 1 waited in MPI_Init for ever. (MPICH's launcher sees a rank killed by a
+    signal, and ends the job itself.)"""
+    finished = run_mpi(3, EARLY, str(tmp_path / "run"), "--rank", "2", "--end", end, "--after", str(after),
+                       timeout=90)
+    assert f"RANK 2 ENDS BEFORE MPI ({end})" in finished.stderr
+    assert ENDED in finished.stderr, finished.stderr[-3000:]
+    assert finished.returncode != 0
+    assert "RESULT" not in finished.stdout
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+def test_a_rank_that_ends_before_mpi_on_another_node_ends_the_job(tmp_path):
+    """Two launcher processes, as on two nodes: rank 2 ends on the second; rank 3 beside it sees it
+    and ends, and the launcher then ends ranks 0 and 1 on the first."""
+    finished = run_command(two_nodes("a:2,b:2", str(tmp_path / "run"), "--rank", "2", "--after", "2"), timeout=90)
+    assert "mpibohb: rank 3: 1 of the 2 " + ENDED in finished.stderr, finished.stderr[-3000:]
+    assert finished.returncode != 0
+    assert "RESULT" not in finished.stdout
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+def test_rank_0_says_why_it_waits_when_the_rank_that_ended_was_alone_on_its_node(tmp_path):
+    """Rank 2, alone on the second node, ends before MPI: nobody on its node can see it, MPICH's
+    launcher waits for ever, and rank 0 says so after MPIBOHB_START_NOTICE_SECONDS (the test ends the job)."""
+    command = two_nodes("a:2,b:1", str(tmp_path / "run"), "--rank", "2")
+    env = dict(mpi_environment(), MPIBOHB_START_NOTICE_SECONDS="3")
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                               start_new_session=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert process.stderr is not None
+        os.set_blocking(process.stderr.fileno(), False)
+        while time.monotonic() < deadline and not any("rank 0 has waited" in line for line in lines):
+            lines.extend(process.stderr.readlines())
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    said = "".join(lines)
+    assert "mpibohb: rank 0 has waited 3 s for the job's 3 ranks to start MPI" in said, said[-3000:]
+    assert "python -m mpi4py script.py" in said
+    assert ENDED not in said
+
+
+@pytest.mark.mpiexec
+def test_the_sentry_is_gone_once_mpi_has_started(tmp_path):
+    """A healthy run: every rank's sentry ended when MPI had started; no rank has a process left."""
+    finished = run_mpi(3, EARLY, str(tmp_path / "run"), timeout=90)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("CHILDREN 0") == 3 and "RESULT 13" in finished.stdout
+    assert ENDED not in finished.stderr and "has waited" not in finished.stderr
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "soon", "nan"])
+def test_a_bad_notice_time_is_an_error_naming_the_variable(text, monkeypatch):
+    monkeypatch.setenv(mpi_start.NOTICE_VARIABLE, text)
+    with pytest.raises(ValueError, match="MPIBOHB_START_NOTICE_SECONDS=.* is not a number of seconds > 0"):
+        mpi_start.notice_seconds()
+
+
+def test_the_notice_time_defaults_to_a_minute_and_reads_the_variable(monkeypatch):
+    monkeypatch.delenv(mpi_start.NOTICE_VARIABLE, raising=False)
+    assert mpi_start.notice_seconds() == 60
+    monkeypatch.setenv(mpi_start.NOTICE_VARIABLE, " 600 ")
+    assert mpi_start.notice_seconds() == 600
