@@ -25,8 +25,9 @@ from typing import Any, NoReturn
 from .mpi_start import start_mpi
 
 # Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
-# Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers such as srun --mpi=pmix (PMIX_RANK).
-_LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+# hydra with -pmi-port (PMI_PORT, and the rank in PMI_ID), Open MPI (OMPI_COMM_WORLD_SIZE), PMIx
+# launchers such as srun --mpi=pmix (PMIX_RANK).
+_LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_PORT", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _FORWARD_SECONDS = 0.3  # lets the launcher forward the message before Abort tears the job down
 _INIT_SECONDS = 60  # MPI_Init waits for every rank: if the others have ended without MPI, exit anyway
@@ -36,7 +37,7 @@ _RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
 # Processes between a rank and a process it started that make the latter a rank of a nested job
 _LAUNCHER_PROCESSES = frozenset({"mpiexec", "mpirun", "mpiexec.hydra", "hydra_pmi_proxy", "srun", "slurmstepd",
                                  "orted", "prted", "prterun"})
-_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+_RANK_VARIABLES = ("PMI_RANK", "PMI_ID", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 # A rank meant to take part in a run that reaches its exit without calling run() tells world rank 0
 # with this tag on COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a
 # rank 0 waiting for it in run() fails saying why instead of waiting for ever. Tags go to 32767.

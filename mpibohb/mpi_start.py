@@ -28,7 +28,11 @@ _SENTRY = Path(__file__).with_name("mpi_start_sentry.py")
 
 def start_mpi() -> Any:
     """Import ``mpi4py.MPI`` (which starts MPI), with a sentry beside it on Linux under MPICH's
-    launcher; returns the module."""
+    launcher (hydra); returns the module.
+
+    Raises:
+        ValueError: a bad ``MPIBOHB_START_NOTICE_SECONDS`` (see :func:`notice_seconds`).
+    """
     if "mpi4py.MPI" in sys.modules:
         return sys.modules["mpi4py.MPI"]
     sentry = _start_sentry()
@@ -61,17 +65,20 @@ def notice_seconds() -> float:
 
 
 def _start_sentry() -> tuple[subprocess.Popen, int] | None:
-    """The sentry process and the write end of its pipe, or ``None`` where there is nothing to watch."""
+    """The sentry process and the write end of its pipe, or ``None`` where there is nothing to watch
+    or no sentry can run: a frozen application's ``sys.executable`` is the application, and a
+    package in a zip file has no sentry file to run."""
     wait = notice_seconds()
     launcher = _hydra_proxy()
-    if launcher is None or not sys.executable:
+    if launcher is None or not sys.executable or getattr(sys, "frozen", False) or not _SENTRY.is_file():
         return None
-    world_rank, world_size = os.environ.get("PMI_RANK", ""), os.environ.get("PMI_SIZE", "")
-    local_ranks = os.environ.get("MPI_LOCALNRANKS", "0")
-    if not (world_rank.isdigit() and world_size.isdigit() and local_ranks.isdigit()):
+    world_rank = os.environ.get("PMI_RANK", os.environ.get("PMI_ID", ""))  # PMI_ID under -pmi-port
+    world_size = os.environ.get("PMI_SIZE", "0")  # 0: not told
+    local_ranks, local_rank = os.environ.get("MPI_LOCALNRANKS", "0"), os.environ.get("MPI_LOCALRANKID", "")
+    if not all(value.isdigit() for value in (world_rank, world_size, local_ranks, local_rank)):
         return None
     read_end, write_end = os.pipe()  # not inherited by what the rank starts later (PEP 446)
-    command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), str(launcher), local_ranks,
+    command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), str(launcher), local_ranks, local_rank,
                world_rank, world_size, str(wait)]
     try:
         # close_fds: the sentry must not hold the rank's PMI socket, which tells the launcher it died

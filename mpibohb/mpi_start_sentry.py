@@ -1,14 +1,15 @@
 """The sentry of one rank while it starts MPI: a process of its own, standard library only.
 
-Run as ``python -I -S mpi_start_sentry.py RANK_PID LAUNCHER_PID LOCAL_RANKS WORLD_RANK WORLD_SIZE
-NOTICE_SECONDS`` by :mod:`mpibohb.mpi_start`, with the read end of a pipe as its standard input:
+Run as ``python -I -S mpi_start_sentry.py RANK_PID LAUNCHER_PID LOCAL_RANKS LOCAL_RANK WORLD_RANK
+WORLD_SIZE NOTICE_SECONDS`` by :mod:`mpibohb.mpi_start`, with the read end of a pipe as its standard input:
 the rank closes the write end once ``MPI_Init`` has returned (or the rank has died), and the
 sentry ends. Meanwhile, once a second, it looks at the rank's siblings, the processes that the
 same MPICH launcher process (``hydra_pmi_proxy``) started on this node. If one has ended, it can
 no longer start MPI, and MPICH's launcher would leave every other rank waiting in ``MPI_Init`` for
 ever (MPICH issue 6124, closed as "wontfix"): the sentry says so and kills its rank, which the
-launcher then sees as a failed process, so it ends the whole job. On world rank 0 it also says,
-once, that the start has taken ``NOTICE_SECONDS``: a rank on another node is out of its sight.
+launcher then sees as a failed process, so it ends the whole job. On the first rank of each node
+it also says, once, that the start has taken ``NOTICE_SECONDS``: a rank on another node is out of
+its sight.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def _alive(pid: int, parent: int, started: str) -> bool:
 
 
 def _say(text: str) -> None:
-    os.write(2, f"mpibohb: {text}\n".encode())
+    """Write ``text`` to the rank's standard error, if it can be written (a full disk must not keep
+    the sentry from its kill)."""
+    try:
+        os.write(2, f"mpibohb: {text}\n".encode())
+    except OSError:
+        pass
 
 
 def _started(timeout: float) -> bool:
@@ -63,10 +69,12 @@ def _started(timeout: float) -> bool:
     return bool(ready)
 
 
-def watch(rank_pid: int, launcher: int, local_ranks: int, world_rank: int, world_size: int,
+def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world_rank: int, world_size: int,
           notice_seconds: float) -> None:
     """Look at the siblings until the rank has started MPI; kill the rank if one has ended.
-    ``local_ranks``: how many the launcher started on this node (0: unknown, none counted missing)."""
+    ``local_ranks``: how many the launcher started on this node (0: unknown, none counted missing);
+    ``local_rank``: this rank's place among them (the first one on each node gives the notice);
+    ``world_size``: 0 when the launcher does not tell."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a Ctrl-C to the job ends this process without a traceback
     began = time.monotonic()
     siblings = _children(launcher)
@@ -81,22 +89,23 @@ def watch(rank_pid: int, launcher: int, local_ranks: int, world_rank: int, world
         if ended > 0 or missing > 0:
             if _started(_LAST_LOOK_SECONDS):
                 return
-            _say(f"rank {world_rank}: {ended + missing} of the {local_ranks} ranks on this node ended before "
-                 "starting MPI (their output above says why), and MPICH's mpiexec would leave the others "
+            _say(f"rank {world_rank}: {ended + missing} of the {local_ranks or len(siblings)} ranks on this node ended "
+                 "before starting MPI (their output above says why), and MPICH's mpiexec would leave the others "
                  "waiting for them for ever; ending this rank so that the whole job ends")
             os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
             return
-        if world_rank == 0 and not noticed and waited >= notice_seconds:
+        if local_rank == 0 and not noticed and waited >= notice_seconds:
             noticed = True
-            _say(f"rank 0 has waited {waited:.0f} s for the job's {world_size} ranks to start MPI (each starts it "
-                 "in run()). Ranks still getting there are fine, but a rank that ended before (an error in its "
-                 "output, or a lost node) leaves the others waiting for ever under MPICH's mpiexec: end the job "
-                 "then. `mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and an error "
-                 "on one then ends the job (docs/reliability.md)")
+            ranks = f"{world_size} ranks" if world_size else "ranks"
+            _say(f"rank {world_rank} has waited {waited:.0f} s for the job's {ranks} to start MPI "
+                 "(each starts it in run()). Ranks still getting there are fine, but a rank that ended before (an "
+                 "error in its output, or a lost node) leaves the others waiting for ever under MPICH's mpiexec: "
+                 "end the job then. `mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and "
+                 "an error on one then ends the job (docs/reliability.md)")
         if os.getppid() != rank_pid:
             return  # the rank has died, and this process was handed to another parent
 
 
 if __name__ == "__main__":
-    rank, launcher_pid, ranks, world_rank, world_size = (int(value) for value in sys.argv[1:6])
-    watch(rank, launcher_pid, ranks, world_rank, world_size, float(sys.argv[6]))
+    rank, launcher_pid, ranks_here, rank_here, world_rank, world_size = (int(value) for value in sys.argv[1:7])
+    watch(rank, launcher_pid, ranks_here, rank_here, world_rank, world_size, float(sys.argv[7]))

@@ -4,6 +4,7 @@ in ``MPI_Init``, end the job instead of waiting for ever (MPICH issue 6124)."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -61,26 +62,42 @@ def test_a_rank_that_ends_before_mpi_on_another_node_ends_the_job(tmp_path):
 
 @pytest.mark.mpiexec
 @needs_hydra
-def test_rank_0_says_why_it_waits_when_the_rank_that_ended_was_alone_on_its_node(tmp_path):
-    """Rank 2, alone on the second node, ends before MPI: nobody on its node can see it, MPICH's
-    launcher waits for ever, and rank 0 says so after MPIBOHB_START_NOTICE_SECONDS (the test ends the job)."""
-    command = two_nodes("a:2,b:1", str(tmp_path / "run"), "--rank", "2")
+def test_a_sentry_that_cannot_write_its_message_still_ends_the_job(tmp_path):
+    """The ranks' standard error is a full disk: the sentry's message fails, and it kills its rank
+    all the same (it died of the failed write, and the job waited for ever)."""
+    script = f"exec {sys.executable} {EARLY} {tmp_path / 'run'} --rank 2 --after 3 2>/dev/full"
+    finished = run_command([mpiexec(), "-n", "3", "sh", "-c", script], timeout=90)
+    assert finished.returncode != 0
+    assert "RESULT" not in finished.stdout
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+@pytest.mark.parametrize("hosts, ended, says", [("a:2,b:1", 2, 0), ("a:1,b:2", 0, 1)])
+def test_a_node_s_first_rank_says_why_it_waits_when_the_rank_that_ended_was_alone_on_its_node(hosts, ended, says,
+                                                                                              tmp_path):
+    """A rank alone on its node ends before MPI: nobody on its node can see it, MPICH's launcher
+    waits for ever, and the first rank of each other node says why after MPIBOHB_START_NOTICE_SECONDS
+    (the test ends the job). When rank 0 was the one, nobody said anything."""
+    command = two_nodes(hosts, str(tmp_path / "run"), "--rank", str(ended))
     env = dict(mpi_environment(), MPIBOHB_START_NOTICE_SECONDS="3")
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
                                start_new_session=True)
-    lines: list[str] = []
+    said = ""
     try:
         deadline = time.monotonic() + 60
         assert process.stderr is not None
-        os.set_blocking(process.stderr.fileno(), False)
-        while time.monotonic() < deadline and not any("rank 0 has waited" in line for line in lines):
-            lines.extend(process.stderr.readlines())
-            time.sleep(0.2)
+        while time.monotonic() < deadline and "has waited" not in said:
+            if select.select([process.stderr], [], [], 0.2)[0]:
+                said += os.read(process.stderr.fileno(), 65536).decode(errors="replace")
+        time.sleep(1.5)  # a second notice, if one came, would come now
+        while select.select([process.stderr], [], [], 0)[0] and (chunk := os.read(process.stderr.fileno(), 65536)):
+            said += chunk.decode(errors="replace")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    said = "".join(lines)
-    assert "mpibohb: rank 0 has waited 3 s for the job's 3 ranks to start MPI" in said, said[-3000:]
+    assert f"mpibohb: rank {says} has waited 3 s for the job's 3 ranks to start MPI" in said, said[-3000:]
+    assert said.count("has waited") == 1
     assert "python -m mpi4py script.py" in said
     assert ENDED not in said
 
@@ -92,6 +109,31 @@ def test_the_sentry_is_gone_once_mpi_has_started(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert finished.stdout.count("CHILDREN 0") == 3 and "RESULT 13" in finished.stdout
     assert ENDED not in finished.stderr and "has waited" not in finished.stderr
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+def test_mpiexec_with_a_pmi_port_starts_one_run_over_mpi(tmp_path):
+    """``mpiexec -pmi-port`` tells a rank its rank in PMI_ID and no size: each rank ran a run of
+    its own, and the second failed on the first's run directory."""
+    finished = run_command([mpiexec(), "-pmi-port", "-n", "3", sys.executable, str(EARLY), str(tmp_path / "run")],
+                           timeout=90)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("RESULT 13") == 1 and finished.stdout.count("CHILDREN 0") == 3
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+def test_a_frozen_application_is_not_started_again_as_the_sentry(tmp_path):
+    """In an application that PyInstaller made, ``sys.executable`` is the application: run as the
+    sentry, it ran the user's script again, twice on each rank."""
+    app, mark = tmp_path / "app", tmp_path / "app_ran"
+    app.write_text(f"#!/bin/sh\ntouch {mark}\n")
+    app.chmod(0o755)
+    finished = run_mpi(3, EARLY, str(tmp_path / "run"), "--frozen", str(app), timeout=90)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT 13" in finished.stdout
+    assert not mark.exists()
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "soon", "nan"])

@@ -1,12 +1,14 @@
 """A run in which one rank ends before it starts MPI, as a rank whose script fails before ``run()``
 on one node does (an import error, a missing file or GPU there).
 
-    mpiexec -n K python early_exit_run.py RUN_DIR [--rank R] [--end exit0|exit1] [--after S]
+    mpiexec -n K python early_exit_run.py RUN_DIR [--rank R] [--end exit0|exit1] [--after S] [--frozen APP]
 
 Rank ``R`` (the launcher's ``PMI_RANK``; default none) waits ``S`` seconds (default 0), then ends
 before importing mpibohb, with exit code 0 (``exit0``) or 1 (``exit1``). The other ranks run
 HyperBand on x in [0, 1]. Rank 0 prints ``RESULT <runs>`` after the run and, after ``run()`` on
-every rank, ``CHILDREN <n>``: the processes this rank still has.
+every rank, ``CHILDREN <n>``: the processes this rank still has. ``--frozen APP``: the script
+sets ``sys.frozen`` and makes ``APP`` its ``sys.executable``, as an application that PyInstaller
+made has them.
 """
 
 import argparse
@@ -19,7 +21,11 @@ parser.add_argument("run_dir")
 parser.add_argument("--rank", type=int, default=-1)
 parser.add_argument("--end", choices=["exit0", "exit1"], default="exit1")
 parser.add_argument("--after", type=float, default=0.0)
+parser.add_argument("--frozen", metavar="APP")
 args = parser.parse_args()
+if args.frozen:
+    sys.frozen = True  # type: ignore[attr-defined]
+    sys.executable = args.frozen
 
 if os.environ.get("PMI_RANK") == str(args.rank):
     time.sleep(args.after)
