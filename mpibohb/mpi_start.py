@@ -1,25 +1,28 @@
 """Starting MPI in a rank, with a sentry for the ranks that will never start it.
 
 ``MPI_Init`` waits until every rank of the job has called it, and MPICH's launcher (hydra) does not
-end the job when a rank exits before (MPICH issue 6124, closed as "wontfix"): a rank whose script
-failed before it reached ``run()`` on one node (an import error, a file or a GPU missing there) left
-the others waiting in ``MPI_Init`` until the allocation's time limit, each spinning a core.
-``MPI_Init`` holds the GIL, so no thread of the rank can look meanwhile: a small process of its own
-(:mod:`mpibohb.mpi_start_sentry`) does, and ends the rank if a sibling rank has ended.
+end the job when a rank exits before (MPICH issue 6124, closed as "wontfix"), nor does srun without
+``--kill-on-bad-exit``: a rank whose script failed before it reached ``run()`` on one node (an
+import error, a file or a GPU missing there) left the others waiting in ``MPI_Init`` until the
+allocation's time limit, each spinning a core. ``MPI_Init`` holds the GIL, so no thread of the rank
+can look meanwhile: a small process of its own (:mod:`mpibohb.mpi_start_sentry`) does, and ends the
+rank (under srun, its job step) if a sibling rank has ended.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 logger = logging.getLogger("mpibohb")
 
 _HYDRA_PROXY = "hydra_pmi_proxy"  # the process of MPICH's launcher that starts a node's ranks
+_SLURM_STEP = "slurmstepd"  # the process of SLURM that starts a node's tasks of a job step (srun)
 _ANCESTORS = 8  # wrappers between the launcher and the rank (a shell script, a profiler)
 NOTICE_VARIABLE = "MPIBOHB_START_NOTICE_SECONDS"
 DEFAULT_NOTICE_SECONDS = 60.0  # rank 0 says why it still waits, once: MPI normally starts in seconds
@@ -28,7 +31,7 @@ _SENTRY = Path(__file__).with_name("mpi_start_sentry.py")
 
 def start_mpi() -> Any:
     """Import ``mpi4py.MPI`` (which starts MPI), with a sentry beside it on Linux under MPICH's
-    launcher (hydra); returns the module.
+    launcher (hydra) or srun; returns the module.
 
     Raises:
         ValueError: a bad ``MPIBOHB_START_NOTICE_SECONDS`` (see :func:`notice_seconds`).
@@ -64,22 +67,27 @@ def notice_seconds() -> float:
     return seconds
 
 
+class Watched(NamedTuple):
+    """What a sentry watches: the launcher process that started this rank, and where the rank is."""
+
+    launcher_pid: int
+    local_ranks: int  # how many ranks the launcher process started on this node (0: not told)
+    local_rank: int  # this rank's place among them
+    world_rank: int
+    world_size: int  # 0: not told
+    step: str  # under srun, the job step (JOB.STEP) that the sentry cancels; "-" under hydra
+
+
 def _start_sentry() -> tuple[subprocess.Popen, int] | None:
     """The sentry process and the write end of its pipe, or ``None`` where there is nothing to watch
     or no sentry can run: a frozen application's ``sys.executable`` is the application, and a
     package in a zip file has no sentry file to run."""
     wait = notice_seconds()
-    launcher = _hydra_proxy()
-    if launcher is None or not sys.executable or getattr(sys, "frozen", False) or not _SENTRY.is_file():
-        return None
-    world_rank = os.environ.get("PMI_RANK", os.environ.get("PMI_ID", ""))  # PMI_ID under -pmi-port
-    world_size = os.environ.get("PMI_SIZE", "0")  # 0: not told
-    local_ranks, local_rank = os.environ.get("MPI_LOCALNRANKS", "0"), os.environ.get("MPI_LOCALRANKID", "")
-    if not all(value.isdigit() for value in (world_rank, world_size, local_ranks, local_rank)):
+    watched = _watched()
+    if watched is None or not sys.executable or getattr(sys, "frozen", False) or not _SENTRY.is_file():
         return None
     read_end, write_end = os.pipe()  # not inherited by what the rank starts later (PEP 446)
-    command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), str(launcher), local_ranks, local_rank,
-               world_rank, world_size, str(wait)]
+    command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), *map(str, watched), str(wait)]
     try:
         # close_fds: the sentry must not hold the rank's PMI socket, which tells the launcher it died
         sentry = subprocess.Popen(command, stdin=read_end, stdout=subprocess.DEVNULL, close_fds=True)
@@ -101,17 +109,53 @@ def _end_sentry(sentry: subprocess.Popen, write_end: int) -> None:
         sentry.wait()
 
 
-def _hydra_proxy() -> int | None:
-    """The pid of the MPICH launcher process that started this rank (through at most a few
-    wrappers), or ``None``: another launcher, or no ``/proc`` to tell."""
+def _watched() -> Watched | None:
+    """What this rank's sentry watches, or ``None``: another launcher, variables missing, no ``/proc``."""
+    launcher = _launcher_process()
+    if launcher is None:
+        return None
+    pid, name = launcher
+    env = os.environ
+    if name == _HYDRA_PROXY:  # -pmi-port gives the rank in PMI_ID and no size
+        values = (env.get("MPI_LOCALNRANKS", "0"), env.get("MPI_LOCALRANKID", ""),
+                  env.get("PMI_RANK", env.get("PMI_ID", "")), env.get("PMI_SIZE", "0"))
+        step = "-"
+    else:
+        values = (str(_slurm_tasks_here()), env.get("SLURM_LOCALID", ""), env.get("SLURM_PROCID", ""),
+                  env.get("SLURM_STEP_NUM_TASKS", env.get("SLURM_NTASKS", "0")))
+        step = f"{env.get('SLURM_JOB_ID', '')}.{env.get('SLURM_STEP_ID', '')}"
+    if not all(value.isdigit() for value in values) or not re.fullmatch(r"-|\d+\.\d+", step):
+        return None
+    local_ranks, local_rank, world_rank, world_size = map(int, values)
+    return Watched(pid, local_ranks, local_rank, world_rank, world_size, step)
+
+
+def _slurm_tasks_here() -> int:
+    """How many tasks of this job step srun started on this node (``SLURM_STEP_TASKS_PER_NODE``,
+    such as ``2(x3),1``, at ``SLURM_NODEID``), or 0 when the variables do not tell."""
+    counts: list[int] = []
+    for item in os.environ.get("SLURM_STEP_TASKS_PER_NODE", "").split(","):
+        match = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", item.strip())
+        if match is None:
+            return 0
+        counts += [int(match[1])] * int(match[2] or 1)
+    node = os.environ.get("SLURM_NODEID", "")
+    return counts[int(node)] if node.isdigit() and int(node) < len(counts) else 0
+
+
+def _launcher_process() -> tuple[int, str] | None:
+    """The pid and name of the launcher process that started this rank (through at most a few
+    wrappers): MPICH's ``hydra_pmi_proxy`` or SLURM's ``slurmstepd``; ``None`` for another
+    launcher, or without ``/proc`` to tell."""
     pid = os.getppid()
     for _ in range(_ANCESTORS):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return None
-        if stat[stat.index("(") + 1:stat.rindex(")")] == _HYDRA_PROXY:
-            return pid
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name in (_HYDRA_PROXY, _SLURM_STEP):
+            return pid, name
         pid = int(stat[stat.rindex(")") + 2:].split()[1])
         if pid <= 1:
             return None

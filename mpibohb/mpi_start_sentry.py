@@ -1,15 +1,16 @@
 """The sentry of one rank while it starts MPI: a process of its own, standard library only.
 
 Run as ``python -I -S mpi_start_sentry.py RANK_PID LAUNCHER_PID LOCAL_RANKS LOCAL_RANK WORLD_RANK
-WORLD_SIZE NOTICE_SECONDS`` by :mod:`mpibohb.mpi_start`, with the read end of a pipe as its standard input:
-the rank closes the write end once ``MPI_Init`` has returned (or the rank has died), and the
-sentry ends. Meanwhile, once a second, it looks at the rank's siblings, the processes that the
-same MPICH launcher process (``hydra_pmi_proxy``) started on this node. If one has ended, it can
-no longer start MPI, and MPICH's launcher would leave every other rank waiting in ``MPI_Init`` for
-ever (MPICH issue 6124, closed as "wontfix"): the sentry says so and kills its rank, which the
-launcher then sees as a failed process, so it ends the whole job. On the first rank of each node
-it also says, once, that the start has taken ``NOTICE_SECONDS``: a rank on another node is out of
-its sight.
+WORLD_SIZE STEP NOTICE_SECONDS`` by :mod:`mpibohb.mpi_start`, with the read end of a pipe as its
+standard input: the rank closes the write end once ``MPI_Init`` has returned (or the rank has
+died), and the sentry ends. Meanwhile, once a second, it looks at the rank's siblings, the
+processes that the same launcher process started on this node (MPICH's ``hydra_pmi_proxy``, or
+SLURM's ``slurmstepd`` under srun). If one has ended, it can no longer start MPI, and the launcher
+would leave every other rank waiting in ``MPI_Init`` for ever (MPICH issue 6124, closed as
+"wontfix"; srun without ``--kill-on-bad-exit``): the sentry says so and kills its rank, which
+MPICH's launcher then sees as a failed process, so it ends the whole job; under srun it cancels
+the job step first. On the first rank of each node it also says, once, that the start has taken
+``NOTICE_SECONDS``: a rank on another node is out of its sight.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 
@@ -25,6 +27,7 @@ _LOOK_SECONDS = 1.0  # between two looks at the siblings: a wait in MPI_Init las
 # launcher starts them one by one): counted short only after this long
 _MISSING_GRACE_SECONDS = 10.0
 _LAST_LOOK_SECONDS = 0.2  # before the kill: the rank may have left MPI_Init meanwhile
+_SCANCEL_SECONDS = 30.0  # SLURM's controller answers in well under a second when it is well
 
 
 def _stat(pid: int) -> tuple[str, int, str] | None:
@@ -70,11 +73,12 @@ def _started(timeout: float) -> bool:
 
 
 def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world_rank: int, world_size: int,
-          notice_seconds: float) -> None:
-    """Look at the siblings until the rank has started MPI; kill the rank if one has ended.
-    ``local_ranks``: how many the launcher started on this node (0: unknown, none counted missing);
-    ``local_rank``: this rank's place among them (the first one on each node gives the notice);
-    ``world_size``: 0 when the launcher does not tell."""
+          step: str, notice_seconds: float) -> None:
+    """Look at the siblings until the rank has started MPI; end the rank (and under srun its job
+    step) if one has ended. ``local_ranks``: how many the launcher started on this node (0: not
+    told, none counted missing); ``local_rank``: this rank's place among them (the first one on
+    each node gives the notice); ``world_size``: 0 when not told; ``step``: ``JOB.STEP`` under
+    srun, ``-`` under MPICH's launcher."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a Ctrl-C to the job ends this process without a traceback
     began = time.monotonic()
     siblings = _children(launcher)
@@ -87,25 +91,38 @@ def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world
         ended = len(siblings) - alive
         missing = local_ranks - len(siblings) if waited >= _MISSING_GRACE_SECONDS else 0
         if ended > 0 or missing > 0:
-            if _started(_LAST_LOOK_SECONDS):
-                return
-            _say(f"rank {world_rank}: {ended + missing} of the {local_ranks or len(siblings)} ranks on this node ended "
-                 "before starting MPI (their output above says why), and MPICH's mpiexec would leave the others "
-                 "waiting for them for ever; ending this rank so that the whole job ends")
-            os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
+            if not _started(_LAST_LOOK_SECONDS):
+                _end(rank_pid, world_rank, step, f"{ended + missing} of the {local_ranks or len(siblings)}")
             return
         if local_rank == 0 and not noticed and waited >= notice_seconds:
             noticed = True
             ranks = f"{world_size} ranks" if world_size else "ranks"
             _say(f"rank {world_rank} has waited {waited:.0f} s for the job's {ranks} to start MPI "
                  "(each starts it in run()). Ranks still getting there are fine, but a rank that ended before (an "
-                 "error in its output, or a lost node) leaves the others waiting for ever under MPICH's mpiexec: "
-                 "end the job then. `mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and "
-                 "an error on one then ends the job (docs/reliability.md)")
+                 "error in its output, or a lost node) leaves the others waiting for ever: end the job then. "
+                 "`mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and an error on one "
+                 "then ends the job (docs/reliability.md)")
         if os.getppid() != rank_pid:
             return  # the rank has died, and this process was handed to another parent
 
 
+def _end(rank_pid: int, world_rank: int, step: str, how_many: str) -> None:
+    """Say why, then end the rank; under srun cancel its job step first: srun (without
+    ``--kill-on-bad-exit``) would not end the step for a killed task."""
+    launcher = "MPICH's mpiexec" if step == "-" else "srun"
+    ending = "this rank" if step == "-" else f"the job step (scancel {step})"
+    _say(f"rank {world_rank}: {how_many} ranks on this node ended before starting MPI (their output above says "
+         f"why), and {launcher} would leave the others waiting for them for ever; ending {ending} so that the "
+         "whole job ends")
+    if step != "-":
+        try:
+            subprocess.run(["scancel", step], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           timeout=_SCANCEL_SECONDS, check=False)
+        except (OSError, subprocess.SubprocessError) as error:
+            _say(f"rank {world_rank}: scancel {step} failed ({error}); ending this rank only")
+    os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
+
+
 if __name__ == "__main__":
     rank, launcher_pid, ranks_here, rank_here, world_rank, world_size = (int(value) for value in sys.argv[1:7])
-    watch(rank, launcher_pid, ranks_here, rank_here, world_rank, world_size, float(sys.argv[7]))
+    watch(rank, launcher_pid, ranks_here, rank_here, world_rank, world_size, sys.argv[7], float(sys.argv[8]))

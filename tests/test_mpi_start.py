@@ -148,3 +148,11 @@ def test_the_notice_time_defaults_to_a_minute_and_reads_the_variable(monkeypatch
     assert mpi_start.notice_seconds() == 60
     monkeypatch.setenv(mpi_start.NOTICE_VARIABLE, " 600 ")
     assert mpi_start.notice_seconds() == 600
+
+
+@pytest.mark.parametrize("tasks, node, count", [("2(x3),1", "1", 2), ("2(x3),1", "3", 1), ("4", "0", 4),
+                                                ("2(x3),1", "4", 0), ("2(x3)", "", 0), ("two", "0", 0), ("", "0", 0)])
+def test_the_tasks_srun_started_on_this_node_are_read_from_its_variables(tasks, node, count, monkeypatch):
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", tasks)
+    monkeypatch.setenv("SLURM_NODEID", node)
+    assert mpi_start._slurm_tasks_here() == count
