@@ -18,11 +18,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
-from .mpi_start import start_mpi
+from .mpi_start import process_parents, start_mpi
 
 # Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
 # hydra with -pmi-port (PMI_PORT, and the rank in PMI_ID), Open MPI (OMPI_COMM_WORLD_SIZE), PMIx
@@ -144,19 +143,10 @@ def _a_rank() -> bool:
     marker = os.environ.get(_RANK_PID_VARIABLE)
     if marker is None or marker == str(os.getpid()):
         return True
-    pid = os.getppid()
-    for _ in range(64):  # the parents, up to the rank that armed the hook
+    for pid, name in process_parents(64):  # up to the rank that armed the hook
         if str(pid) == marker:
             return False
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return True
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        if name in _LAUNCHER_PROCESSES:
-            return True
-        pid = int(fields[1])
-        if pid <= 1:
+        if name is None or name in _LAUNCHER_PROCESSES:
             return True
     return True
 

@@ -2,9 +2,9 @@
 
 ``MPI_Init`` waits until every rank of the job has called it, and MPICH's launcher (hydra) does not
 end the job when a rank exits before (MPICH issue 6124, closed as "wontfix"), nor does srun without
-``--kill-on-bad-exit``: a rank whose script failed before it reached ``run()`` on one node (an
-import error, a file or a GPU missing there) left the others waiting in ``MPI_Init`` until the
-allocation's time limit, each spinning a core. ``MPI_Init`` holds the GIL, so no thread of the rank
+``--kill-on-bad-exit``: a rank whose script failed before it reached ``run()`` (a file or a GPU
+missing for it) left the others waiting in ``MPI_Init`` until the allocation's time limit, each
+spinning a core. ``MPI_Init`` holds the GIL, so no thread of the rank
 can look meanwhile: a small process of its own (:mod:`mpibohb.mpi_start_sentry`) does, and ends the
 rank (under srun, its job step) if a sibling rank has ended.
 """
@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +26,7 @@ _HYDRA_PROXY = "hydra_pmi_proxy"  # the process of MPICH's launcher that starts 
 _SLURM_STEP = "slurmstepd"  # the process of SLURM that starts a node's tasks of a job step (srun)
 _ANCESTORS = 8  # wrappers between the launcher and the rank (a shell script, a profiler)
 NOTICE_VARIABLE = "MPIBOHB_START_NOTICE_SECONDS"
-DEFAULT_NOTICE_SECONDS = 60.0  # rank 0 says why it still waits, once: MPI normally starts in seconds
+DEFAULT_NOTICE_SECONDS = 60.0  # each node's first rank says why it still waits, once: MPI starts in seconds
 _SENTRY = Path(__file__).with_name("mpi_start_sentry.py")
 
 
@@ -48,8 +49,8 @@ def start_mpi() -> Any:
 
 
 def notice_seconds() -> float:
-    """How long rank 0 waits in ``MPI_Init`` before it says why: ``MPIBOHB_START_NOTICE_SECONDS``
-    or 60 (a job whose ranks load data before ``run()`` may want more).
+    """How long the first rank of each node waits in ``MPI_Init`` before it says why:
+    ``MPIBOHB_START_NOTICE_SECONDS`` or 60 (a job whose ranks load data before ``run()`` may want more).
 
     Raises:
         ValueError: the variable is not a number of seconds > 0.
@@ -80,11 +81,11 @@ class Watched(NamedTuple):
 
 def _start_sentry() -> tuple[subprocess.Popen, int] | None:
     """The sentry process and the write end of its pipe, or ``None`` where there is nothing to watch
-    or no sentry can run: a frozen application's ``sys.executable`` is the application, and a
-    package in a zip file has no sentry file to run."""
+    or no sentry can run: the ``sys.executable`` of a frozen application or of a program that
+    embeds Python is that program, and a package in a zip file has no sentry file to run."""
     wait = notice_seconds()
     watched = _watched()
-    if watched is None or not sys.executable or getattr(sys, "frozen", False) or not _SENTRY.is_file():
+    if watched is None or not _a_python(sys.executable) or getattr(sys, "frozen", False) or not _SENTRY.is_file():
         return None
     read_end, write_end = os.pipe()  # not inherited by what the rank starts later (PEP 446)
     command = [sys.executable, "-I", "-S", str(_SENTRY), str(os.getpid()), *map(str, watched), str(wait)]
@@ -101,18 +102,23 @@ def _start_sentry() -> tuple[subprocess.Popen, int] | None:
 
 
 def _end_sentry(sentry: subprocess.Popen, write_end: int) -> None:
-    os.close(write_end)  # the sentry ends when it sees the pipe closed
-    try:
-        sentry.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        sentry.kill()
-        sentry.wait()
+    """End the sentry once MPI has started: it has nothing to clean up, and one still starting
+    (Python from a slow shared file system) would hold the rank."""
+    os.close(write_end)
+    sentry.kill()
+    sentry.wait()
+
+
+def _a_python(executable: str) -> bool:
+    """Whether ``executable`` is named as a Python interpreter is (``python3.11``, ``pypy3``)."""
+    return Path(executable).name.lower().startswith(("python", "pypy"))
 
 
 def _watched() -> Watched | None:
     """What this rank's sentry watches, or ``None``: another launcher, variables missing, no ``/proc``."""
     launcher = _launcher_process()
     if launcher is None:
+        logger.debug("no sentry for the start of MPI: no launcher process of MPICH or SLURM among this rank's parents")
         return None
     pid, name = launcher
     env = os.environ
@@ -146,17 +152,24 @@ def _slurm_tasks_here() -> int:
 def _launcher_process() -> tuple[int, str] | None:
     """The pid and name of the launcher process that started this rank (through at most a few
     wrappers): MPICH's ``hydra_pmi_proxy`` or SLURM's ``slurmstepd``; ``None`` for another
-    launcher, or without ``/proc`` to tell."""
+    launcher, or without ``/proc`` to tell (or where it hides other users' processes: hidepid)."""
+    for pid, name in process_parents(_ANCESTORS):
+        if name in (_HYDRA_PROXY, _SLURM_STEP):
+            return pid, name
+    return None
+
+
+def process_parents(limit: int) -> Iterator[tuple[int, str | None]]:
+    """This process's parent, the parent's parent, and so on up to ``limit`` of them, before pid 1:
+    each as ``(pid, name)``, the name ``None`` where ``/proc`` does not tell, which ends the walk."""
     pid = os.getppid()
-    for _ in range(_ANCESTORS):
+    for _ in range(limit):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
-            return None
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name in (_HYDRA_PROXY, _SLURM_STEP):
-            return pid, name
+            yield pid, None
+            return
+        yield pid, stat[stat.index("(") + 1:stat.rindex(")")]
         pid = int(stat[stat.rindex(")") + 2:].split()[1])
         if pid <= 1:
-            return None
-    return None
+            return

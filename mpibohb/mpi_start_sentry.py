@@ -72,7 +72,7 @@ def _started(timeout: float) -> bool:
     return bool(ready)
 
 
-def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world_rank: int, world_size: int,
+def watch(rank_pid: int, launcher_pid: int, local_ranks: int, local_rank: int, world_rank: int, world_size: int,
           step: str, notice_seconds: float) -> None:
     """Look at the siblings until the rank has started MPI; end the rank (and under srun its job
     step) if one has ended. ``local_ranks``: how many the launcher started on this node (0: not
@@ -81,23 +81,25 @@ def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world
     srun, ``-`` under MPICH's launcher."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a Ctrl-C to the job ends this process without a traceback
     began = time.monotonic()
-    siblings = _children(launcher)
+    siblings = _children(launcher_pid)
     noticed = False
     while not _started(_LOOK_SECONDS):
         waited = time.monotonic() - began
         if len(siblings) < local_ranks and waited < _MISSING_GRACE_SECONDS:
-            siblings.update(_children(launcher))
-        alive = sum(_alive(pid, launcher, started) for pid, started in siblings.items())
+            siblings.update(_children(launcher_pid))
+        alive = sum(_alive(pid, launcher_pid, started) for pid, started in siblings.items())
         ended = len(siblings) - alive
         missing = local_ranks - len(siblings) if waited >= _MISSING_GRACE_SECONDS else 0
-        if ended > 0 or missing > 0:
+        # more children than ranks: the launcher started something else too, and what ended may be that
+        told = local_ranks == 0 or len(siblings) <= local_ranks
+        if told and (ended > 0 or missing > 0):
             if not _started(_LAST_LOOK_SECONDS):
-                _end(rank_pid, world_rank, step, f"{ended + missing} of the {local_ranks or len(siblings)}")
+                _end(rank_pid, world_rank, step, ended + missing, local_ranks or len(siblings))
             return
         if local_rank == 0 and not noticed and waited >= notice_seconds:
             noticed = True
             ranks = f"{world_size} ranks" if world_size else "ranks"
-            _say(f"rank {world_rank} has waited {waited:.0f} s for the job's {ranks} to start MPI "
+            _say(f"rank {world_rank} has waited {notice_seconds:g} s for the job's {ranks} to start MPI "
                  "(each starts it in run()). Ranks still getting there are fine, but a rank that ended before (an "
                  "error in its output, or a lost node) leaves the others waiting for ever: end the job then. "
                  "`mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and an error on one "
@@ -106,23 +108,24 @@ def watch(rank_pid: int, launcher: int, local_ranks: int, local_rank: int, world
             return  # the rank has died, and this process was handed to another parent
 
 
-def _end(rank_pid: int, world_rank: int, step: str, how_many: str) -> None:
+def _end(rank_pid: int, world_rank: int, step: str, ended: int, ranks_here: int) -> None:
     """Say why, then end the rank; under srun cancel its job step first: srun (without
     ``--kill-on-bad-exit``) would not end the step for a killed task."""
     launcher = "MPICH's mpiexec" if step == "-" else "srun"
     ending = "this rank" if step == "-" else f"the job step (scancel {step})"
-    _say(f"rank {world_rank}: {how_many} ranks on this node ended before starting MPI (their output above says "
-         f"why), and {launcher} would leave the others waiting for them for ever; ending {ending} so that the "
-         "whole job ends")
+    _say(f"rank {world_rank}: {ended} of the {ranks_here} ranks on this node ended before starting MPI (their "
+         f"output above says why), and {launcher} would leave the others waiting for them for ever; ending "
+         f"{ending} so that the whole job ends")
     if step != "-":
         try:
             subprocess.run(["scancel", step], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            timeout=_SCANCEL_SECONDS, check=False)
         except (OSError, subprocess.SubprocessError) as error:
             _say(f"rank {world_rank}: scancel {step} failed ({error}); ending this rank only")
-    os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
+    if os.getppid() == rank_pid:  # else the rank is gone (scancel ended it), and its pid may be another's now
+        os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
 
 
 if __name__ == "__main__":
-    rank, launcher_pid, ranks_here, rank_here, world_rank, world_size = (int(value) for value in sys.argv[1:7])
-    watch(rank, launcher_pid, ranks_here, rank_here, world_rank, world_size, sys.argv[7], float(sys.argv[8]))
+    rank_pid, launcher_pid, ranks_here, rank_here, world_rank, world_size = (int(value) for value in sys.argv[1:7])
+    watch(rank_pid, launcher_pid, ranks_here, rank_here, world_rank, world_size, sys.argv[7], float(sys.argv[8]))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
@@ -16,12 +18,13 @@ from mpi_launch import SCRIPTS, mpi_environment, mpiexec, run_command, run_mpi
 from mpibohb import mpi_start
 
 EARLY = SCRIPTS / "early_exit_run.py"
+FAKE_LAUNCHER = SCRIPTS / "fake_launcher.py"
 ENDED = "ranks on this node ended before starting MPI (their output above says why)"
 
 
 def hydra() -> bool:
-    version = subprocess.run([mpiexec(), "--version"], capture_output=True, text=True, timeout=30).stdout
-    return "HYDRA" in version
+    """Whether the tests' ``mpiexec`` is MPICH's hydra (its proxy beside it), told without starting it."""
+    return (Path(mpiexec()).parent / "hydra_pmi_proxy").exists() or shutil.which("hydra_pmi_proxy") is not None
 
 
 needs_hydra = pytest.mark.skipif(not hydra(), reason="the sentry watches MPICH's launcher (hydra) only")
@@ -89,7 +92,10 @@ def test_a_node_s_first_rank_says_why_it_waits_when_the_rank_that_ended_was_alon
         assert process.stderr is not None
         while time.monotonic() < deadline and "has waited" not in said:
             if select.select([process.stderr], [], [], 0.2)[0]:
-                said += os.read(process.stderr.fileno(), 65536).decode(errors="replace")
+                chunk = os.read(process.stderr.fileno(), 65536)
+                if not chunk:
+                    break  # mpiexec has ended
+                said += chunk.decode(errors="replace")
         time.sleep(1.5)  # a second notice, if one came, would come now
         while select.select([process.stderr], [], [], 0)[0] and (chunk := os.read(process.stderr.fileno(), 65536)):
             said += chunk.decode(errors="replace")
@@ -134,6 +140,47 @@ def test_a_frozen_application_is_not_started_again_as_the_sentry(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "RESULT 13" in finished.stdout
     assert not mark.exists()
+
+
+def fake_launcher(*args: str):
+    return run_command([sys.executable, str(FAKE_LAUNCHER), *args], timeout=60)
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("step", ["-", "999999.0"])
+def test_the_sentry_ends_its_rank_when_a_sibling_ends(step):
+    """Under srun (a step) it runs scancel first; here the step does not exist, and the kill comes all the same."""
+    finished = fake_launcher("--sibling_ends", "1", "--step", step)
+    assert "RANK KILLED" in finished.stdout, finished.stdout + finished.stderr
+    launcher = "MPICH's mpiexec" if step == "-" else "srun"
+    ending = "this rank" if step == "-" else "the job step (scancel 999999.0)"
+    said = (f"mpibohb: rank 5: 1 of the 3 ranks on this node ended before starting MPI (their output above says "
+            f"why), and {launcher} would leave the others waiting for them for ever; ending {ending}")
+    assert said in finished.stderr, finished.stderr
+
+
+@pytest.mark.processes
+def test_the_sentry_leaves_a_rank_that_starts_mpi_and_ends_itself():
+    finished = fake_launcher("--rank_starts", "2")
+    assert "SENTRY GONE" in finished.stdout and "RANK ENDED 0" in finished.stdout, finished.stdout + finished.stderr
+    assert "mpibohb" not in finished.stderr
+
+
+@pytest.mark.processes
+def test_the_sentry_does_not_count_more_children_than_ranks():
+    """The launcher started a process that is not a rank (more children than ranks): it may end."""
+    finished = fake_launcher("--sibling_ends", "1", "--local_ranks", "2", "--rank_starts", "3")
+    assert "RANK ENDED 0" in finished.stdout, finished.stdout + finished.stderr
+    assert "ended before starting MPI" not in finished.stderr
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_only_the_first_rank_of_a_node_gives_the_notice_once(local_rank):
+    finished = fake_launcher("--notice", "0.5", "--local_rank", str(local_rank), "--rank_starts", "3.5")
+    assert "RANK ENDED 0" in finished.stdout, finished.stdout + finished.stderr
+    notice = "mpibohb: rank 5 has waited 0.5 s for the job's 8 ranks to start MPI"
+    assert finished.stderr.count(notice) == (1 if local_rank == 0 else 0), finished.stderr
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "soon", "nan"])

@@ -13,6 +13,7 @@ that fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -298,15 +299,20 @@ def test_a_rank_that_exits_before_mpi_under_a_plain_srun_ends_the_step(slurm, tm
     # the job script's reason for ofi: SLURM 22.05's pmi2 cuts UCX's longer start-up messages
     env = dict(os.environ, SLURM_CONF=slurm, MPIR_CVAR_CH4_NETMOD="ofi",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    srun = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
-        finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        stdout, stderr = srun.communicate(timeout=120)
     finally:
         subprocess.run(["scancel", f"--name={name}"], capture_output=True, timeout=60)
-    said = finished.stdout + finished.stderr
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(srun.pid, signal.SIGKILL)
+        srun.wait()
+    said = stdout + stderr
     assert "RANK 2 ENDS BEFORE MPI (exit0)" in said, said[-3000:]
     assert "mpibohb: rank 3: 1 of the 2 ranks on this node ended before starting MPI" in said, said[-3000:]
     assert "ending the job step (scancel" in said and "RESULT" not in said
-    assert finished.returncode != 0
+    assert srun.returncode != 0
 
 
 @pytest.mark.timeout(300)
