@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,10 @@ _LOOK_SECONDS = 1.0  # between two looks at the siblings: a wait in MPI_Init las
 # launcher starts them one by one): counted short only after this long
 _MISSING_GRACE_SECONDS = 10.0
 _LAST_LOOK_SECONDS = 0.2  # before the kill: the rank may have left MPI_Init meanwhile
+# a wrapper ended, its rank lives on: every process's environment is read again only this often
+_CHECK_AGAIN_SECONDS = 10.0
 _SCANCEL_SECONDS = 30.0  # SLURM's controller answers in well under a second when it is well
+_SLURM_PLACES = ("/usr/bin", "/usr/local/bin", "/opt/slurm/bin", "/usr/local/slurm/bin", "/opt/slurm/current/bin")
 
 
 def _stat(pid: int) -> tuple[str, int, str] | None:
@@ -57,6 +61,33 @@ def _alive(pid: int, parent: int, started: str) -> bool:
     return stat is not None and stat[1] == parent and stat[2] == started and stat[0] not in "ZX"
 
 
+def _ranks_alive(step: str) -> set[str]:
+    """The ranks of this job that have a live process on this node, as the processes' environments
+    tell: a rank whose wrapper (a launcher's child) ended, having put it in the background
+    (``setsid`` forks when it leads its process group, as srun's task 0 does), still counts. Only
+    a check before an end: a process of another job that looks the same only keeps a rank alive."""
+    # the job, and the node as the launcher names it (two "nodes" may share one machine's /proc)
+    job = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_NODEID") if step != "-" else (
+        "PMI_HOSTNAME", "PMI_SIZE", "PMI_PORT", "MPI_LOCALNRANKS")
+    ranks = ("SLURM_PROCID",) if step != "-" else ("PMI_RANK", "PMI_ID")
+    mine = {name: os.environ.get(name) for name in job}
+    alive = set()
+    for name in os.listdir("/proc"):
+        stat = _stat(int(name)) if name.isdigit() else None
+        if stat is None or stat[0] in "ZX":
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as environ:
+                items = environ.read().decode(errors="replace").split("\0")
+        except OSError:  # another user's process, or gone
+            continue
+        env = dict(item.split("=", 1) for item in items if "=" in item)
+        rank = next((env[key] for key in ranks if key in env), None)
+        if rank is not None and all(env.get(key) == value for key, value in mine.items()):
+            alive.add(rank)
+    return alive
+
+
 def _say(text: str) -> None:
     """Write ``text`` to the rank's standard error, if it can be written (a full disk must not keep
     the sentry from its kill)."""
@@ -83,6 +114,7 @@ def watch(rank_pid: int, launcher_pid: int, local_ranks: int, local_rank: int, w
     began = time.monotonic()
     siblings = _children(launcher_pid)
     noticed = False
+    checked_again = 0.0  # when the ranks' processes may be looked for again, after a wrapper ended
     while not _started(_LOOK_SECONDS):
         waited = time.monotonic() - began
         if len(siblings) < local_ranks and waited < _MISSING_GRACE_SECONDS:
@@ -92,18 +124,22 @@ def watch(rank_pid: int, launcher_pid: int, local_ranks: int, local_rank: int, w
         missing = local_ranks - len(siblings) if waited >= _MISSING_GRACE_SECONDS else 0
         # more children than ranks: the launcher started something else too, and what ended may be that
         told = local_ranks == 0 or len(siblings) <= local_ranks
-        if told and (ended > 0 or missing > 0):
-            if not _started(_LAST_LOOK_SECONDS):
-                _end(rank_pid, world_rank, step, ended + missing, local_ranks or len(siblings))
-            return
+        if told and (ended > 0 or missing > 0) and time.monotonic() >= checked_again:
+            if len(_ranks_alive(step)) < (local_ranks or len(siblings)):
+                if not _started(_LAST_LOOK_SECONDS):
+                    _end(rank_pid, world_rank, step, ended + missing, local_ranks or len(siblings))
+                return
+            checked_again = time.monotonic() + _CHECK_AGAIN_SECONDS
         if local_rank == 0 and not noticed and waited >= notice_seconds:
             noticed = True
             ranks = f"{world_size} ranks" if world_size else "ranks"
+            first = "`mpiexec ... python -m mpi4py script.py`" if step == "-" else \
+                "`srun --kill-on-bad-exit=1 ... python -m mpi4py script.py` (as the SLURM job script runs)"
             _say(f"rank {world_rank} has waited {notice_seconds:g} s for the job's {ranks} to start MPI "
                  "(each starts it in run()). Ranks still getting there are fine, but a rank that ended before (an "
                  "error in its output, or a lost node) leaves the others waiting for ever: end the job then. "
-                 "`mpiexec ... python -m mpi4py script.py` starts MPI first on every rank, and an error on one "
-                 "then ends the job (docs/reliability.md)")
+                 f"{first} starts MPI first on every rank, and an error on one then ends the job "
+                 "(docs/reliability.md)")
         if os.getppid() != rank_pid:
             return  # the rank has died, and this process was handed to another parent
 
@@ -118,12 +154,22 @@ def _end(rank_pid: int, world_rank: int, step: str, ended: int, ranks_here: int)
          f"{ending} so that the whole job ends")
     if step != "-":
         try:
-            subprocess.run(["scancel", step], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            subprocess.run([_scancel(), step], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            timeout=_SCANCEL_SECONDS, check=False)
         except (OSError, subprocess.SubprocessError) as error:
-            _say(f"rank {world_rank}: scancel {step} failed ({error}); ending this rank only")
+            _say(f"rank {world_rank}: scancel {step} failed ({error}); ending this rank only, and ranks on other "
+                 "nodes may wait until the time limit")
     if os.getppid() == rank_pid:  # else the rank is gone (scancel ended it), and its pid may be another's now
         os.kill(rank_pid, signal.SIGKILL)  # MPI_Init holds the rank's GIL: no Python handler would run
+
+
+def _scancel() -> str:
+    """SLURM's ``scancel``: on the PATH, else where SLURM is commonly installed (``srun
+    --export=NONE`` leaves the tasks a PATH of /bin and /usr/bin)."""
+    for found in (shutil.which("scancel"), *(f"{place}/scancel" for place in _SLURM_PLACES)):
+        if found and os.access(found, os.X_OK):
+            return found
+    return "scancel"  # not found: the error names it
 
 
 if __name__ == "__main__":

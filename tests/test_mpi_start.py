@@ -109,6 +109,19 @@ def test_a_node_s_first_rank_says_why_it_waits_when_the_rank_that_ended_was_alon
 
 
 @pytest.mark.mpiexec
+@needs_hydra
+def test_a_rank_whose_wrapper_put_it_in_the_background_is_not_taken_for_one_that_ended(tmp_path):
+    """Rank 0 runs under ``setsid``, which forks when its process leads its group (as the first task
+    of srun does, and each rank under hydra) and ends; rank 0 lives on, 13 s late to run(). The
+    others' sentries saw their sibling end and killed a healthy job."""
+    run = str(tmp_path / "run")
+    late = [sys.executable, str(EARLY), run, "--rank", "0", "--end", "late", "--after", "13"]
+    finished = run_command([mpiexec(), "-n", "1", "setsid", *late, ":", "-n", "2", *late], timeout=90)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT 13" in finished.stdout and ENDED not in finished.stderr
+
+
+@pytest.mark.mpiexec
 def test_the_sentry_is_gone_once_mpi_has_started(tmp_path):
     """A healthy run: every rank's sentry ended when MPI had started; no rank has a process left."""
     finished = run_mpi(3, EARLY, str(tmp_path / "run"), timeout=90)
