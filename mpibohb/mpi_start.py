@@ -4,9 +4,9 @@
 end the job when a rank exits before (MPICH issue 6124, closed as "wontfix"), nor does srun without
 ``--kill-on-bad-exit``: a rank whose script failed before it reached ``run()`` (a file or a GPU
 missing for it) left the others waiting in ``MPI_Init`` until the allocation's time limit, each
-spinning a core. ``MPI_Init`` holds the GIL, so no thread of the rank
-can look meanwhile: a small process of its own (:mod:`mpibohb.mpi_start_sentry`) does, and ends the
-rank (under srun, its job step) if a sibling rank has ended.
+spinning a core. ``MPI_Init`` holds the GIL, so no thread of the rank can look meanwhile: a small
+process of its own (:mod:`mpibohb.mpi_start_sentry`) does, and ends the rank (under srun, its job
+step) if a sibling rank has ended.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _end_sentry(sentry: subprocess.Popen, write_end: int) -> None:
 
 
 def _a_python(executable: str) -> bool:
-    """Whether ``executable`` is named as a Python interpreter is (``python3.11``, ``pypy3``)."""
+    """Whether ``executable`` has a Python interpreter's name (``python3.11``, ``pypy3``)."""
     return Path(executable).name.lower().startswith(("python", "pypy"))
 
 
