@@ -212,6 +212,20 @@ def test_a_job_whose_process_dies_twice_under_mpi_is_recorded_as_failed(mode, tm
         assert "hostile_run.py" in failed[0].error_logs  # the traceback of the crash
 
 
+def test_a_fatal_signal_is_journaled_before_the_launcher_kills_rank_0(tmp_path):
+    # The kernel closes a dying process's descriptors from the highest number down, and hydra kills
+    # rank 0 as soon as the worker's own launcher descriptor closes. With a low descriptor free
+    # after MPI started (--hole), the watch socket used to take it, close after the launcher's, and
+    # no session journaled the death (0 of 16 by hand). Now the traceback, written before the
+    # process starts to end, is journaled at once: every session journals its death.
+    run_dir = tmp_path / "run"
+    ended = hostile(4, run_dir, "--mode", "segfault", "--hole", timeout=60)
+    lost = [r for r in read_journal(run_dir) if r["type"] == "lost" and r.get("blames_job", True)]
+    assert ended.returncode != 0 and [r["config_id"] for r in lost] == [[0, 0, 2]], ended.stderr[-2000:]
+    assert "Fatal Python error: Segmentation fault" in lost[0]["reason"]
+    assert "hostile_run.py" in lost[0]["reason"]  # the whole traceback, not its first lines
+
+
 def test_a_stop_signal_caught_by_compute_is_not_a_failure(tmp_path):
     # compute installs its own SIGTERM handler, which raises SystemExit: the stop must not turn the
     # evaluations it interrupts into failed runs

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import faulthandler
+import resource
+import signal
 import socket
 import sys
 import threading
 import time
 
-from mpibohb.executors.watch import DeathWatch
+import pytest
+
+from mpibohb.executors.watch import HIGH_FD, DeathWatch, WatchedRank, fatal_signals_kill
+
+TRACEBACK = "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"run.py\""
+MODULES = ", line 7 in compute\n\nExtension modules: numpy, scipy (total: 2)\n"
 
 
-def _connect(watch: DeathWatch, rank: int) -> socket.socket:
+def _connect(watch: DeathWatch, rank: int, dies_on_traceback: bool | None = None) -> socket.socket:
     host, port, token = watch.address()
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
-    client.sendall(f"{rank} {token}\n".encode())
+    flag = "" if dies_on_traceback is None else f" {int(dies_on_traceback)}"
+    client.sendall(f"{rank} {token}{flag}\n".encode())
     return client
 
 
@@ -80,3 +89,85 @@ def test_an_open_watch_gets_the_gil_quickly_and_gives_the_interval_back():
     finally:
         watch.close()
     assert sys.getswitchinterval() == before
+
+
+def test_a_rank_that_dies_on_a_traceback_is_reported_before_its_socket_closes(monkeypatch):
+    # A dying process's socket can close after its launcher descriptor, and the launcher then kills
+    # rank 0 first: the traceback, written before the process starts to end, must be enough.
+    from mpibohb.executors import watch as watch_module
+
+    monkeypatch.setattr(watch_module, "TRACEBACK_QUIET_SECONDS", 3600.0)  # only the last line ends it
+    deaths: list[tuple[int, str, bool]] = []
+    watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
+    try:
+        complete, paused = _connect(watch, 1, True), _connect(watch, 2, True)
+        _until(lambda: len(watch._texts) == 2)
+        complete.sendall(TRACEBACK.encode())
+        paused.sendall(TRACEBACK.encode())  # no module list (Python 3.9)
+        time.sleep(0.1)
+        assert deaths == []  # neither is known complete
+        complete.sendall(MODULES.encode())
+        _until(lambda: len(deaths) == 1)  # at its last line, although the socket is open
+        assert deaths == [(1, TRACEBACK + MODULES, True)]
+        monkeypatch.setattr(watch_module, "TRACEBACK_QUIET_SECONDS", 0.01)
+        _until(lambda: len(deaths) == 2)  # the other, once it has paused that long
+        assert deaths[1] == (2, TRACEBACK, True)
+        complete.close()
+        paused.close()
+        time.sleep(0.1)
+        assert len(deaths) == 2  # each death once
+    finally:
+        watch.close()
+
+
+@pytest.mark.parametrize("flag", [False, None])
+def test_a_rank_whose_traceback_may_not_end_it_is_reported_when_its_socket_closes(flag):
+    # a handler of a library's (a JVM's) may survive the signal after faulthandler's traceback
+    deaths: list[tuple[int, str, bool]] = []
+    watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
+    try:
+        rank = _connect(watch, 3, flag)
+        _until(lambda: len(watch._texts) == 1)
+        rank.sendall((TRACEBACK + MODULES).encode())
+        time.sleep(0.2)
+        assert deaths == []
+        rank.close()
+        _until(lambda: len(deaths) == 1)
+        assert deaths == [(3, TRACEBACK + MODULES, True)]
+    finally:
+        watch.close()
+
+
+def test_a_traceback_proves_a_death_only_while_the_fatal_signals_kill():
+    was_enabled = faulthandler.is_enabled()  # pytest enables it: its handlers are not the default
+    faulthandler.disable()
+    try:
+        assert fatal_signals_kill()
+        previous = signal.signal(signal.SIGFPE, lambda signum, frame: None)  # a handler that survives
+        try:
+            assert not fatal_signals_kill()
+        finally:
+            signal.signal(signal.SIGFPE, previous)
+        faulthandler.enable()
+        assert not fatal_signals_kill()
+    finally:
+        faulthandler.disable()
+        if was_enabled:
+            faulthandler.enable()
+
+
+def test_a_worker_rank_moves_its_socket_high_and_says_whether_a_traceback_ends_it():
+    # descriptors close from the highest number down at a process's end: the socket goes first
+    watch = DeathWatch(lambda rank, text, in_order: None)
+    was_enabled = faulthandler.is_enabled()
+    watched = WatchedRank(watch.address(), 4)
+    try:
+        assert watched.socket is not None
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert watched.socket.fileno() >= min(HIGH_FD, limit - 1)
+        _until(lambda: 4 in watch._texts)
+        assert watch._dies_on_traceback == {4}  # the handlers seen were those under pytest's faulthandler
+    finally:
+        watched.close()
+        watch.close()
+    assert faulthandler.is_enabled() == was_enabled

@@ -22,6 +22,17 @@ left no record. While a watch is open, rank 0 runs with a switch interval of
 moment is mostly journaled in time (``python -m benchmarks.watch_latency``). It costs nothing
 while the watch thread sleeps in ``select``; the previous interval comes back when it closes.
 
+A fatal signal gives an earlier word than the close: faulthandler writes the traceback before
+the process starts to end, and ending takes a while (18 ms measured for a worker rank: its
+threads and memory go first, then its descriptors). The launcher learns of the death only from
+the descriptors, and the kernel closes those from the highest number down, so a watch socket
+below the rank's launcher descriptor (``PMI_FD``) lost the race every time. So a worker rank
+whose fatal-signal handlers are the default ones (nothing would survive the signal after the
+traceback) says so when it connects, and rank 0 journals its death as soon as the traceback is
+complete (its "total" line) or has paused for :data:`TRACEBACK_QUIET_SECONDS`. A worker rank
+also moves its socket to a high descriptor number, so a death without a traceback (``os._exit``,
+the kernel's OOM kill) keeps the head start of the socket's close over the launcher's.
+
 The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
 rank 0 can wake once for several closed sockets; Linux's epoll then still lists them in the order
 they became ready (its ready list is a queue), which this module checks once per process on
@@ -32,10 +43,15 @@ socket read in the wake-up before keeps its earlier place in that queue; only a 
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
+import fcntl
 import logging
+import re
+import resource
 import secrets
 import selectors
+import signal
 import socket
 import sys
 import threading
@@ -50,6 +66,11 @@ ORPHAN_GRACE_SECONDS = 3.0  # a closed socket, then no word from rank 0 for this
 _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of worker ranks that end with the run
 _KEEPS_ORDER: list[bool] = []  # epoll_keeps_order's answer, once per process
 SWITCH_INTERVAL = 5e-5  # seconds: how long the watch thread may wait for the GIL (see above)
+TRACEBACK_QUIET_SECONDS = 0.005  # a dying rank's traceback that pauses this long is taken as complete
+HIGH_FD = 1023  # where a worker rank moves its socket (lower when the descriptor limit is lower)
+FATAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")
+                      if hasattr(signal, name))
+_TRACEBACK_END = re.compile(rb"\(total: \d+\)\n?$")  # faulthandler's last line (Python 3.10+): its module list
 
 
 class DeathWatch:
@@ -65,6 +86,9 @@ class DeathWatch:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ, data=None)
         self._texts: dict[int, bytearray] = {}
+        self._dies_on_traceback: set[int] = set()  # ranks for which a traceback is a death already
+        self._last_text: dict[int, float] = {}  # such a rank's traceback, not yet journaled: when it last grew
+        self._reported: set[int] = set()  # ranks whose death was reported from their traceback
         self._closing = threading.Event()
         self._in_order = epoll_keeps_order() and isinstance(self._selector, getattr(selectors, "EpollSelector", ()))
         self._switch_interval = sys.getswitchinterval()
@@ -100,8 +124,9 @@ class DeathWatch:
 
     def _watch(self) -> None:
         while not self._closing.is_set():
+            wait = min(0.5, TRACEBACK_QUIET_SECONDS / 2) if self._last_text else 0.5  # shorter: a traceback comes in
             try:
-                events = self._selector.select(timeout=0.5)
+                events = self._selector.select(timeout=wait)
             except (OSError, ValueError):  # closed under us at the end
                 return
             ended = []
@@ -110,6 +135,7 @@ class DeathWatch:
                     self._accept()
                 elif (death := self._read(key.fileobj, key.data)) is not None:  # type: ignore[arg-type]
                     ended.append(death)
+            ended += self._tracebacks_complete()
             in_order = len(ended) == 1 or self._in_order
             for rank, text in ended:
                 self.on_death(rank, text, in_order)
@@ -121,12 +147,14 @@ class DeathWatch:
             hello = connection.recv(128).decode(errors="replace").split()
         except OSError:
             return
-        if len(hello) != 2 or hello[1] != self.token or not hello[0].isdigit():
+        if len(hello) not in (2, 3) or hello[1] != self.token or not hello[0].isdigit():
             connection.close()  # not one of ours
             return
         connection.setblocking(False)
         rank = int(hello[0])
         self._texts[rank] = bytearray()
+        if hello[2:] == ["1"]:
+            self._dies_on_traceback.add(rank)
         self._selector.register(connection, selectors.EVENT_READ, data=rank)
 
     def _read(self, connection: socket.socket, rank: int) -> tuple[int, str] | None:
@@ -143,12 +171,27 @@ class DeathWatch:
             if not data:
                 break
             self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
+            if rank in self._dies_on_traceback and rank not in self._reported:
+                self._last_text[rank] = time.monotonic()
         else:
             return None
         self._selector.unregister(connection)
         connection.close()
         text = self._texts.pop(rank, bytearray()).decode(errors="replace")
-        return None if self._closing.is_set() else (rank, text)
+        self._last_text.pop(rank, None)
+        return None if self._closing.is_set() or rank in self._reported else (rank, text)
+
+    def _tracebacks_complete(self) -> list[tuple[int, str]]:
+        """The deaths of ranks whose traceback is complete, or paused, before their socket closed:
+        journaled now, as the launcher may kill this process when the socket closes."""
+        now, complete = time.monotonic(), []
+        for rank, last in list(self._last_text.items()):
+            if now - last >= TRACEBACK_QUIET_SECONDS or _TRACEBACK_END.search(self._texts[rank][-40:]):
+                del self._last_text[rank]
+                self._reported.add(rank)
+                if not self._closing.is_set():
+                    complete.append((rank, self._texts[rank].decode(errors="replace")))
+        return complete
 
 
 def epoll_keeps_order() -> bool:
@@ -193,13 +236,18 @@ class WatchedRank:
             return
         host, port, token = address
         target = "127.0.0.1" if host == socket.gethostname() else host
+        if self._had_faulthandler:
+            faulthandler.disable()  # so the handlers seen below are those it would give back
+        dies = fatal_signals_kill()
         try:
-            self.socket = socket.create_connection((target, port), timeout=CONNECT_SECONDS)
-            self.socket.sendall(f"{rank} {token}\n".encode())
+            self.socket = _moved_high(socket.create_connection((target, port), timeout=CONNECT_SECONDS))
+            self.socket.sendall(f"{rank} {token} {int(dies)}\n".encode())
         except OSError as exc:
             logger.info("rank %d runs without a death watch: cannot reach rank 0 at %s:%d (%s)", rank, target,
                         port, exc)
             self.socket = None
+            if self._had_faulthandler:
+                faulthandler.enable(file=sys.stderr)
             return
         self.socket.setblocking(False)  # orphaned() peeks without waiting (no select: fds may be >= 1024)
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
@@ -240,3 +288,37 @@ class WatchedRank:
         self.socket.close()
         self.socket = None
 
+
+
+def fatal_signals_kill() -> bool:
+    """Whether every fatal signal faulthandler reports has the default action (ending the process)
+    in this process now: then, after faulthandler's traceback, the process ends. A handler of a
+    library's (a JVM's, which recovers from its own faults) makes a traceback no proof of a death.
+    Read with ``sigaction``, since Python sees only the handlers it installed itself."""
+    try:
+        sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+        current = ctypes.create_string_buffer(512)  # larger than any libc's struct sigaction
+        for signum in FATAL_SIGNALS:
+            # the handler is the struct's first member in glibc, musl and macOS
+            if sigaction(signum, None, current) != 0 or ctypes.c_void_p.from_buffer(current).value:
+                return False
+    except (OSError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _moved_high(connection: socket.socket) -> socket.socket:
+    """``connection`` on a descriptor of a high number: at the process's end the kernel closes
+    descriptors from the highest down, so rank 0 sees this one close before the launcher sees its
+    own close (see the module's docstring). Unchanged when no such number is free."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    floor = HIGH_FD if limit == resource.RLIM_INFINITY else min(HIGH_FD, limit - 1)
+    if connection.fileno() >= floor:
+        return connection
+    try:
+        moved = socket.socket(fileno=fcntl.fcntl(connection.fileno(), fcntl.F_DUPFD_CLOEXEC, floor))
+    except OSError:
+        return connection
+    moved.settimeout(connection.gettimeout())
+    connection.close()
+    return moved

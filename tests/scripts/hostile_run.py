@@ -25,6 +25,9 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
   segfault   job (0, 0, 2) at budget 1 gets SIGSEGV (like a crash in a C library)
 
+``--hole``: every rank opens a descriptor before MPI starts and closes it after (as a start
+sentry's pipe or a user's file can), so the sockets it opens later take that low number.
+
 Prints ``RUNS n FAILED f`` on rank 0 at the end.
 """
 
@@ -132,7 +135,13 @@ def main() -> None:
     parser.add_argument("--linger", type=float, default=0.0, help="rank 0 sleeps this long after the run")
     parser.add_argument("--slow_atexit", type=float, default=0.0,
                         help="every rank's exit takes this long (a logger's flush at exit)")
+    parser.add_argument("--hole", action="store_true", help="a low descriptor free after MPI starts (see above)")
     args = parser.parse_args()
+    if args.hole:
+        held = os.open(os.devnull, os.O_RDONLY)
+        from mpi4py import MPI  # noqa: F401 - MPI starts here, below the held descriptor's number
+
+        os.close(held)
     if args.slow_atexit:
         atexit.register(time.sleep, args.slow_atexit)
     logging.basicConfig(level=logging.WARNING)
