@@ -18,13 +18,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
+from .mpi_start import process_parents, start_mpi
+
 # Set in every process started by an MPI launcher: MPICH's hydra and srun --mpi=pmi2 (PMI_SIZE),
-# Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers such as srun --mpi=pmix (PMIX_RANK).
-_LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+# hydra with -pmi-port (PMI_PORT, and the rank in PMI_ID), Open MPI (OMPI_COMM_WORLD_SIZE), PMIx
+# launchers such as srun --mpi=pmix (PMIX_RANK).
+_LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_PORT", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _FORWARD_SECONDS = 0.3  # lets the launcher forward the message before Abort tears the job down
 _INIT_SECONDS = 60  # MPI_Init waits for every rank: if the others have ended without MPI, exit anyway
@@ -34,7 +36,7 @@ _RANK_PID_VARIABLE = "MPIBOHB_RANK_PID"
 # Processes between a rank and a process it started that make the latter a rank of a nested job
 _LAUNCHER_PROCESSES = frozenset({"mpiexec", "mpirun", "mpiexec.hydra", "hydra_pmi_proxy", "srun", "slurmstepd",
                                  "orted", "prted", "prterun"})
-_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+_RANK_VARIABLES = ("PMI_RANK", "PMI_ID", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 # A rank meant to take part in a run that reaches its exit without calling run() tells world rank 0
 # with this tag on COMM_WORLD (mpibohb's own messages use a communicator of their own), so that a
 # rank 0 waiting for it in run() fails saying why instead of waiting for ever. Tags go to 32767.
@@ -64,9 +66,7 @@ def launched_communicator() -> Any:
     """``MPI.COMM_WORLD`` when this process was started by an MPI launcher (or mpi4py is already
     imported), else ``None``; mpi4py is not imported otherwise."""
     if launched():
-        from mpi4py import MPI
-
-        return MPI.COMM_WORLD
+        return start_mpi().COMM_WORLD
     return None
 
 
@@ -143,19 +143,10 @@ def _a_rank() -> bool:
     marker = os.environ.get(_RANK_PID_VARIABLE)
     if marker is None or marker == str(os.getpid()):
         return True
-    pid = os.getppid()
-    for _ in range(64):  # the parents, up to the rank that armed the hook
+    for pid, name in process_parents(64):  # up to the rank that armed the hook
         if str(pid) == marker:
             return False
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return True
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        if name in _LAUNCHER_PROCESSES:
-            return True
-        pid = int(fields[1])
-        if pid <= 1:
+        if name is None or name in _LAUNCHER_PROCESSES:
             return True
     return True
 

@@ -23,6 +23,7 @@ from .executors.threads import ThreadExecutor
 from .files import file_mode
 from .journal import RunDirectoryError
 from .launcher import flush_standard_streams, launched_communicator, launched_rank, note_run
+from .mpi_start import notice_seconds
 from .result import Result
 from .samplers import Sampler
 from .samplers.hpbandster_kde import KDESettings, warn_about_min_points
@@ -318,7 +319,7 @@ class _HyperbandFamily:
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
-        max_info_bytes(), file_mode()  # a bad MPIBOHB_MAX_INFO_BYTES or MPIBOHB_FILE_MODE: the same
+        max_info_bytes(), file_mode(), notice_seconds()  # a bad MPIBOHB_* variable: the same
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())
         if self.working_directory:
             os.makedirs(working_directory, exist_ok=True)

@@ -13,6 +13,7 @@ that fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -284,6 +285,34 @@ def test_a_rank_that_dies_under_srun_ends_the_job(submit, tmp_path):
             or "without a signal to this script (a rank that died" in output), output
     records = read_journal(run_dir)
     assert records[-1]["type"] == "stop" and not any(r["type"] == "end" for r in records), records[-3:]
+
+
+@pytest.mark.timeout(200)
+def test_a_rank_that_exits_before_mpi_under_a_plain_srun_ends_the_step(slurm, tmp_path):
+    """``srun python script.py`` without the job script (so without ``--kill-on-bad-exit`` and
+    ``python -m mpi4py``): rank 2 exits 0 before it starts MPI, and rank 3's sentry on the same node
+    cancels the step; before, ranks 0, 1 and 3 waited in MPI_Init until the time limit."""
+    name = f"{TAG}-plain-srun"
+    command = ["srun", "--mpi=pmi2", "--nodes=2", "--ntasks-per-node=2", "--overcommit", "--time=5",
+               f"--job-name={name}", sys.executable, str(ROOT / "tests" / "scripts" / "early_exit_run.py"),
+               str(tmp_path / "run"), "--rank", "2", "--end", "exit0", "--after", "2"]
+    # the job script's reason for ofi: SLURM 22.05's pmi2 cuts UCX's longer start-up messages
+    env = dict(os.environ, SLURM_CONF=slurm, MPIR_CVAR_CH4_NETMOD="ofi",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    srun = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        stdout, stderr = srun.communicate(timeout=120)
+    finally:
+        subprocess.run(["scancel", f"--name={name}"], capture_output=True, timeout=60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(srun.pid, signal.SIGKILL)
+        srun.wait()
+    said = stdout + stderr
+    assert "RANK 2 ENDS BEFORE MPI (exit0)" in said, said[-3000:]
+    assert "mpibohb: rank 3: 1 of the 2 ranks on this node ended before starting MPI" in said, said[-3000:]
+    assert "ending the job step (scancel" in said and "RESULT" not in said
+    assert srun.returncode != 0
 
 
 @pytest.mark.timeout(300)
