@@ -226,6 +226,15 @@ def test_a_fatal_signal_is_journaled_before_the_launcher_kills_rank_0(tmp_path):
     assert "hostile_run.py" in lost[0]["reason"]  # the whole traceback, not its first lines
 
 
+def test_a_crash_of_a_process_that_compute_forked_is_not_its_ranks_death(tmp_path):
+    # the child inherits the rank's faulthandler and watch socket: its traceback must not reach
+    # rank 0 as the rank's, nor may its copy keep the socket open after the rank's death
+    run_dir = tmp_path / "run"
+    ended = hostile(3, run_dir, "--mode", "fork_crash", timeout=60)
+    assert ended.returncode == 0 and f"RUNS {TOTAL_RUNS} FAILED 0" in ended.stdout, ended.stderr[-2000:]
+    assert "lost" not in kinds(run_dir)
+
+
 def test_a_stop_signal_caught_by_compute_is_not_a_failure(tmp_path):
     # compute installs its own SIGTERM handler, which raises SystemExit: the stop must not turn the
     # evaluations it interrupts into failed runs

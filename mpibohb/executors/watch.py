@@ -47,6 +47,7 @@ import ctypes
 import faulthandler
 import fcntl
 import logging
+import os
 import re
 import resource
 import secrets
@@ -251,6 +252,7 @@ class WatchedRank:
             return
         self.socket.setblocking(False)  # orphaned() peeks without waiting (no select: fds may be >= 1024)
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
+        _CONNECTED.append(self)
 
     def orphaned(self, grace: float = ORPHAN_GRACE_SECONDS) -> bool:
         """True once rank 0's end of the socket has been closed for ``grace`` seconds: rank 0's
@@ -287,6 +289,29 @@ class WatchedRank:
         self.stop_reporting()
         self.socket.close()
         self.socket = None
+        if self in _CONNECTED:
+            _CONNECTED.remove(self)
+
+    def forget_in_child(self) -> None:
+        """In a process that ``os.fork`` made (a multiprocessing worker of ``compute``): that
+        process's crash is not this rank's death, and its copy of the socket must not keep the
+        socket open after this rank ends. Its crashes go where faulthandler wrote before."""
+        if self.socket is None:
+            return
+        self.stop_reporting()
+        os.close(self.socket.detach())
+        self.socket = None
+
+
+_CONNECTED: list[WatchedRank] = []  # this process's connected watches (one, in a worker rank)
+
+
+def _forget_watches_in_child() -> None:
+    while _CONNECTED:
+        _CONNECTED.pop().forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_watches_in_child)
 
 
 

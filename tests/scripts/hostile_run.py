@@ -24,6 +24,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
              does not retry an interrupted call) while a SIGTERM reaches that rank alone
   exit       job (0, 0, 2) at budget 1 ends its process with os._exit(9) (like an out-of-memory kill)
   segfault   job (0, 0, 2) at budget 1 gets SIGSEGV (like a crash in a C library)
+  fork_crash job (0, 0, 2) at budget 1 forks a child that gets SIGSEGV (a data loader's worker),
+             and goes on
 
 ``--hole``: every rank opens a descriptor before MPI starts and closes it after (as a start
 sentry's pipe or a user's file can), so the sockets it opens later take that low number.
@@ -115,6 +117,11 @@ def make_compute(mode: str, sleep: float):
         if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "exit":
             time.sleep(0.3)
             os._exit(9)
+        if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "fork_crash":
+            child = os.fork()
+            if child == 0:
+                os.kill(os.getpid(), signal.SIGSEGV)
+            os.waitpid(child, 0)
         if tuple(config_id) == (0, 0, 2) and budget == 1 and mode == "segfault":
             time.sleep(0.3)
             os.kill(os.getpid(), signal.SIGSEGV)
