@@ -252,16 +252,24 @@ def ignore_stop_signals() -> Callable[[], None]:
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = {sig: signal.signal(sig, _absorb) for sig in STOP_SIGNALS}
+    previous = {sig: _set_handler(sig, _absorb) for sig in STOP_SIGNALS}
     for sig, before in previous.items():
         _note_ours(sig, _absorb, before)
-        signal.siginterrupt(sig, False)  # system calls in compute's C code restart, as under SIG_IGN
 
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
     return restore
+
+
+def _set_handler(sig: int, handler: Any) -> Any:
+    """``signal.signal``; for :func:`_absorb`, system calls it interrupts restart (in compute's C
+    code too), as under ``SIG_IGN``. Returns the previous handler."""
+    previous = signal.signal(sig, handler)
+    if handler is _absorb:
+        signal.siginterrupt(sig, False)
+    return previous
 
 
 def _absorb(signum: int, frame: Any) -> None:
@@ -411,9 +419,7 @@ def handlers_restored() -> Iterator[None]:
                                    "remove_signal_handler does so too): a stop signal while it runs kills this "
                                    "process instead of stopping the run cleanly (exit code 99, a requeue); mpibohb "
                                    "gives the handler back after each evaluation", signal.Signals(sig).name)
-                signal.signal(sig, handler)
-                if handler is _absorb:
-                    signal.siginterrupt(sig, False)  # as ignore_stop_signals set it
+                _set_handler(sig, handler)
 
 
 _WARNED_DEFAULT_ACTION: set[int] = set()
