@@ -126,23 +126,34 @@ def _multiprocessing_servers() -> set[int]:
 
 
 def _kill_at_exit_if_they_outlive(pids: set[int], name: str) -> None:
-    """Start a thread that kills ``pids`` still there :data:`EXIT_GRACE_SECONDS` after
-    ``multiprocessing``'s exit handler began: that handler sends them SIGTERM and waits for them
-    without a limit, so a daemonic helper that ignores SIGTERM would hold the job. Time before it
-    (rank 0's analysis at the exit gate, a logger's flush) is not counted. Started now, not at exit:
-    Python 3.12 refuses to start a thread while the interpreter shuts down."""
-    def kill_the_rest() -> None:
-        spent = 0.0
-        while spent < EXIT_GRACE_SECONDS:
-            time.sleep(_BACKSTOP_TICK)
-            spent += _BACKSTOP_TICK if _multiprocessing_exiting() else 0.0
-        left = pids & _children()
-        if left:
-            logger.warning("%s: killing %d processes that compute started and that outlived multiprocessing's exit "
-                           "(pids %s)", name, len(left), ", ".join(map(str, sorted(left))))
-            _signal_all(left, signal.SIGKILL)
+    """Kill ``pids`` if they are still there :data:`EXIT_GRACE_SECONDS` after ``multiprocessing``'s
+    exit handler began: that handler sends them SIGTERM and waits for them without a limit, so a
+    daemonic helper that ignores SIGTERM would hold the job. Time before it (rank 0's analysis at
+    the exit gate, a logger's flush) is not counted. One thread per process, started at the first
+    call, not at exit: Python 3.12 refuses to start a thread while the interpreter shuts down."""
+    _OUTLIVING.update(pids)
+    _OUTLIVING_NAME[:] = [name]
+    if _BACKSTOP_STARTED:
+        return
+    _BACKSTOP_STARTED.append(True)
+    threading.Thread(target=_kill_the_rest, name="mpibohb-exit-backstop", daemon=True).start()
 
-    threading.Thread(target=kill_the_rest, name="mpibohb-exit-backstop", daemon=True).start()
+
+_OUTLIVING: set[int] = set()  # daemonic children of compute's that the backstop ends if they outlive the exit
+_OUTLIVING_NAME: list[str] = []  # the rank's name, for its warning
+_BACKSTOP_STARTED: list[bool] = []
+
+
+def _kill_the_rest() -> None:
+    spent = 0.0
+    while spent < EXIT_GRACE_SECONDS:
+        time.sleep(_BACKSTOP_TICK)
+        spent += _BACKSTOP_TICK if _multiprocessing_exiting() else 0.0
+    left = _OUTLIVING & _children()
+    if left:
+        logger.warning("%s: killing %d processes that compute started and that outlived multiprocessing's exit "
+                       "(pids %s)", _OUTLIVING_NAME[0], len(left), ", ".join(map(str, sorted(left))))
+        _signal_all(left, signal.SIGKILL)
 
 
 def _multiprocessing_exiting() -> bool:
