@@ -29,7 +29,10 @@ the descriptors, and the kernel closes those from the highest number down, so a 
 below the rank's launcher descriptor (``PMI_FD``) lost the race every time. So a worker rank
 whose fatal-signal handlers are the default ones (nothing would survive the signal after the
 traceback) says so when it connects, and rank 0 journals its death as soon as the traceback is
-complete (its "total" line) or has paused for :data:`TRACEBACK_QUIET_SECONDS`. A worker rank
+complete: at its last line, the list of extension modules ("total"), which Python 3.10 and later
+print when one is loaded (as numpy is), else once it has paused for :data:`TRACEBACK_QUIET_SECONDS`;
+a rank that prints that line may pause for up to :data:`TRACEBACK_STALL_SECONDS` (a dying process
+descheduled on a busy node) without its traceback being cut short. A worker rank
 also moves its socket to a high descriptor number, so a death without a traceback (``os._exit``,
 the kernel's OOM kill) keeps the head start of the socket's close over the launcher's.
 
@@ -68,6 +71,7 @@ _OPEN_UNTIL_EXIT: list[socket.socket] = []  # rank 0's ends of the sockets of wo
 _KEEPS_ORDER: list[bool] = []  # epoll_keeps_order's answer, once per process
 SWITCH_INTERVAL = 5e-5  # seconds: how long the watch thread may wait for the GIL (see above)
 TRACEBACK_QUIET_SECONDS = 0.005  # a dying rank's traceback that pauses this long is taken as complete
+TRACEBACK_STALL_SECONDS = 0.05  # the same, for a traceback that ends with its "total" line
 HIGH_FD = 1023  # where a worker rank moves its socket (lower when the descriptor limit is lower)
 FATAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")
                       if hasattr(signal, name))
@@ -87,7 +91,7 @@ class DeathWatch:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ, data=None)
         self._texts: dict[int, bytearray] = {}
-        self._dies_on_traceback: set[int] = set()  # ranks for which a traceback is a death already
+        self._dies_on_traceback: dict[int, bool] = {}  # ranks for which a traceback is a death: its "total" line?
         self._last_text: dict[int, float] = {}  # such a rank's traceback, not yet journaled: when it last grew
         self._reported: set[int] = set()  # ranks whose death was reported from their traceback
         self._closing = threading.Event()
@@ -130,13 +134,13 @@ class DeathWatch:
                 events = self._selector.select(timeout=wait)
             except (OSError, ValueError):  # closed under us at the end
                 return
-            ended = []
+            closed = []
             for key, _ in events:
                 if key.data is None:
                     self._accept()
                 elif (death := self._read(key.fileobj, key.data)) is not None:  # type: ignore[arg-type]
-                    ended.append(death)
-            ended += self._tracebacks_complete()
+                    closed.append(death)
+            ended = self._tracebacks_complete() + closed  # a traceback comes before any process's end
             in_order = len(ended) == 1 or self._in_order
             for rank, text in ended:
                 self.on_death(rank, text, in_order)
@@ -154,8 +158,8 @@ class DeathWatch:
         connection.setblocking(False)
         rank = int(hello[0])
         self._texts[rank] = bytearray()
-        if hello[2:] == ["1"]:
-            self._dies_on_traceback.add(rank)
+        if hello[2:] in (["1"], ["2"]):
+            self._dies_on_traceback[rank] = hello[2] == "2"
         self._selector.register(connection, selectors.EVENT_READ, data=rank)
 
     def _read(self, connection: socket.socket, rank: int) -> tuple[int, str] | None:
@@ -187,7 +191,8 @@ class DeathWatch:
         journaled now, as the launcher may kill this process when the socket closes."""
         now, complete = time.monotonic(), []
         for rank, last in list(self._last_text.items()):
-            if now - last >= TRACEBACK_QUIET_SECONDS or _TRACEBACK_END.search(self._texts[rank][-40:]):
+            quiet = TRACEBACK_STALL_SECONDS if self._dies_on_traceback[rank] else TRACEBACK_QUIET_SECONDS
+            if now - last >= quiet or _TRACEBACK_END.search(self._texts[rank][-40:]):
                 del self._last_text[rank]
                 self._reported.add(rank)
                 if not self._closing.is_set():
@@ -239,10 +244,10 @@ class WatchedRank:
         target = "127.0.0.1" if host == socket.gethostname() else host
         if self._had_faulthandler:
             faulthandler.disable()  # so the handlers seen below are those it would give back
-        dies = fatal_signals_kill()
+        dies = (1 + _lists_extension_modules()) if fatal_signals_kill() else 0
         try:
             self.socket = _moved_high(socket.create_connection((target, port), timeout=CONNECT_SECONDS))
-            self.socket.sendall(f"{rank} {token} {int(dies)}\n".encode())
+            self.socket.sendall(f"{rank} {token} {dies}\n".encode())
         except OSError as exc:
             logger.info("rank %d runs without a death watch: cannot reach rank 0 at %s:%d (%s)", rank, target,
                         port, exc)
@@ -330,6 +335,16 @@ def fatal_signals_kill() -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     return True
+
+
+def _lists_extension_modules() -> bool:
+    """Whether faulthandler ends a traceback in this process with its list of extension modules
+    (the "total" line): Python 3.10 and later, with one loaded from outside the standard library."""
+    if sys.version_info < (3, 10):
+        return False
+    return any(name.partition(".")[0] not in sys.stdlib_module_names
+               and str(getattr(module, "__file__", None) or "").endswith((".so", ".pyd"))
+               for name, module in list(sys.modules.items()))
 
 
 def _moved_high(connection: socket.socket) -> socket.socket:
