@@ -174,13 +174,26 @@ def _end_job_after_an_uncaught_exception() -> None:
 def _before_the_threads_are_joined(function: Callable[[], None]) -> None:
     """Run ``function`` at the interpreter's exit before it waits for non-daemonic threads (which
     may never end): through ``threading``'s own hook where it has one, else with ``atexit`` (after
-    that wait). Hooks registered there later run first: a ``ThreadPoolExecutor`` imported after
-    mpibohb still waits for its threads before ``function`` runs."""
+    that wait). That hook runs the last registered first, so ``function`` stays last: a
+    ``ThreadPoolExecutor`` made after ``import mpibohb`` registers a hook that waits for its threads."""
     register = getattr(threading, "_register_atexit", None)  # private, since Python 3.9
+    calls = getattr(threading, "_threading_atexits", None)  # private: the hooks, in the order registered
     try:
         (register or atexit.register)(function)
     except RuntimeError:  # too late for threading's hook: the interpreter is shutting down
         atexit.register(function)
+        return
+    if register is None or not isinstance(calls, list) or not calls:
+        return
+    ours = calls[-1]
+
+    def register_before_ours(hook: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        register(hook, *args, **kwargs)
+        if ours in calls:
+            calls.remove(ours)
+            calls.append(ours)
+
+    threading._register_atexit = register_before_ours  # type: ignore[attr-defined]
 
 
 def abort_job_on_uncaught_exceptions() -> None:

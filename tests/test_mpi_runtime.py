@@ -194,7 +194,8 @@ def test_ignored_worker_counts_are_warned_about_once_on_rank_0(tmp_path):
     assert matching.returncode == 0 and "WARNING" not in matching.stderr, matching.stderr[-3000:]
 
 
-@pytest.mark.parametrize("hook", [[], ["--own_excepthook"], ["--own_excepthook", "--linger_thread"]])
+@pytest.mark.parametrize("hook", [[], ["--own_excepthook"], ["--own_excepthook", "--linger_thread"],
+                                  ["--own_excepthook", "--linger_pool"]])
 def test_an_error_on_one_rank_before_run_ends_the_job_instead_of_a_hang(tmp_path, hook):
     """Ranks 0 and 1 wait in run() for rank 2, which raised: the job ends, saying why. With the
     script's own sys.excepthook in place of mpibohb's, rank 2's exit told rank 0 that it had not

@@ -18,6 +18,8 @@ MPI and ends its script without calling ``run`` (a run guarded by ``if rank == 0
 ``--own_excepthook``: the script, after importing mpibohb, logs uncaught exceptions with a
 ``sys.excepthook`` of its own (as ``rich.traceback.install()`` or a logging recipe does).
 ``--linger_thread``: a non-daemonic thread sleeps 600 s from the start (a data loader's thread).
+``--linger_pool``: the same in a ``ThreadPoolExecutor`` made after ``import mpibohb`` (whose exit
+handler, registered after mpibohb's, waits for it).
 ``--kept_error``: after the run, every rank shows an error that a coroutine caught and kept in
 ``sys.last_value`` for a post-mortem, as IPython's ``run_code`` does.
 """
@@ -63,10 +65,15 @@ def main():
     parser.add_argument("--before", choices=["raise", "late", "skip"])
     parser.add_argument("--own_excepthook", action="store_true")
     parser.add_argument("--linger_thread", action="store_true")
+    parser.add_argument("--linger_pool", action="store_true")
     parser.add_argument("--kept_error", action="store_true")
     args = parser.parse_args()
     if args.linger_thread:
         threading.Thread(target=time.sleep, args=(600,)).start()
+    if args.linger_pool:
+        from concurrent.futures import ThreadPoolExecutor  # its module registers its exit handler now
+
+        ThreadPoolExecutor(1).submit(time.sleep, 600)
     if args.own_excepthook:
         sys.excepthook = lambda kind, error, trace: logging.critical("uncaught", exc_info=(kind, error, trace))
     logging.basicConfig(level=logging.WARNING)
