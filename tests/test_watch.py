@@ -33,11 +33,9 @@ def _until(condition, seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_deaths_seen_in_one_wake_up_come_in_the_order_they_happened():
-    # A busy rank 0 wakes once for several deaths; the first is the culprit, so the order must
-    # survive (epoll keeps it; select and poll would not, and then say so).
-    deaths: list[tuple[int, str, bool]] = []
-    watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
+def _gated(watch: DeathWatch) -> tuple[threading.Event, threading.Event]:
+    """While ``gate`` is clear, the watch parks before its next ``select`` and sets ``parked``:
+    what happens meanwhile comes to it in one wake-up, as to a busy rank 0."""
     real_select, gate, parked = watch._selector.select, threading.Event(), threading.Event()
     gate.set()
 
@@ -48,6 +46,15 @@ def test_deaths_seen_in_one_wake_up_come_in_the_order_they_happened():
         return real_select(timeout)
 
     watch._selector.select = gated_select  # type: ignore[method-assign]
+    return gate, parked
+
+
+def test_deaths_seen_in_one_wake_up_come_in_the_order_they_happened():
+    # A busy rank 0 wakes once for several deaths; the first is the culprit, so the order must
+    # survive (epoll keeps it; select and poll would not, and then say so).
+    deaths: list[tuple[int, str, bool]] = []
+    watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
+    gate, parked = _gated(watch)
     try:
         ranks = {rank: _connect(watch, rank) for rank in range(1, 8)}
         _until(lambda: len(watch._texts) == 7)
@@ -180,16 +187,7 @@ def test_a_traceback_comes_before_a_close_seen_in_the_same_wake_up():
     # the crash came first, and only the first death blames its job
     deaths: list[tuple[int, str, bool]] = []
     watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
-    real_select, gate, parked = watch._selector.select, threading.Event(), threading.Event()
-    gate.set()
-
-    def gated_select(timeout=None):
-        if not gate.is_set():
-            parked.set()
-            gate.wait()
-        return real_select(timeout)
-
-    watch._selector.select = gated_select  # type: ignore[method-assign]
+    gate, parked = _gated(watch)
     try:
         crashing, killed = _connect(watch, 1, "2"), _connect(watch, 2, "2")
         _until(lambda: len(watch._texts) == 2)
