@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import io
+import os
 import resource
 import signal
 import socket
@@ -206,3 +209,65 @@ def test_a_traceback_comes_before_a_close_seen_in_the_same_wake_up():
         gate.set()
         watch.close()
     assert [rank for rank, _, _ in deaths] == [1, 2]
+
+
+def test_a_long_traceback_keeps_its_start_and_its_end():
+    # many threads' stacks can pass 1 MiB; the crashing thread's may come last, and the "total" line does
+    from mpibohb.executors.watch import _append_bounded
+
+    text = bytearray()
+    _append_bounded(text, b"Fatal Python error: Segmentation fault\n")
+    for _ in range(3000):
+        _append_bounded(text, b"  File \"loader.py\", line 1 in wait\n" * 20)
+    _append_bounded(text, MODULES.encode())
+    assert len(text) < (1 << 20) + 100
+    assert text.startswith(b"Fatal Python error") and text.endswith(MODULES.encode())
+    assert text.count(b"left out the middle") == 1
+
+
+def test_the_watch_gives_faulthandler_back_where_stderr_has_no_descriptor():
+    # a stream to a logger in place of sys.stderr: the normal end of a run raised there, and failed it
+    watch = DeathWatch(lambda rank, text, in_order: None)
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable()
+    try:
+        watched = WatchedRank(watch.address(), 6)
+        with contextlib.redirect_stderr(io.StringIO()):
+            watched.close()
+        assert faulthandler.is_enabled()
+    finally:
+        watch.close()
+        faulthandler.disable()
+        if was_enabled:
+            faulthandler.enable()
+
+
+@pytest.mark.processes
+def test_a_forked_child_of_a_worker_rank_does_not_hold_its_watch_socket():
+    # were the child (a kept pool worker) to hold a copy, the rank's death would show only when the
+    # child ends; stderr without a descriptor (redirect_stderr) made the child's hook fail before
+    deaths: list[tuple[int, str, bool]] = []
+    watch = DeathWatch(lambda rank, text, in_order: deaths.append((rank, text, in_order)))
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable()  # as PYTHONFAULTHANDLER=1 would: the child's hook gave it back to stderr
+    watched = WatchedRank(watch.address(), 7)
+    child = None
+    try:
+        assert watched.socket is not None
+        _until(lambda: 7 in watch._texts)
+        with contextlib.redirect_stderr(io.StringIO()):
+            child = os.fork()
+            if child == 0:
+                time.sleep(30)
+                os._exit(0)
+        watched.socket.close()  # the rank's death, as its process ends
+        _until(lambda: len(deaths) == 1, seconds=5)
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        watched.socket = None
+        watch.close()
+        faulthandler.disable()
+        if was_enabled:
+            faulthandler.enable()

@@ -46,6 +46,7 @@ socket read in the wake-up before keeps its earlier place in that queue; only a 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import fcntl
@@ -175,7 +176,7 @@ class DeathWatch:
                 data = b""
             if not data:
                 break
-            self._texts[rank] += data[: max(0, (1 << 20) - len(self._texts[rank]))]  # a traceback, bounded
+            _append_bounded(self._texts[rank], data)
             if rank in self._dies_on_traceback and rank not in self._reported:
                 self._last_text[rank] = time.monotonic()
         else:
@@ -198,6 +199,21 @@ class DeathWatch:
                 if not self._closing.is_set():
                     complete.append((rank, self._texts[rank].decode(errors="replace")))
         return complete
+
+
+_TEXT_HALF = 1 << 19  # a traceback keeps this much of its start and of its end
+_LEFT_OUT = b"\n[... mpibohb left out the middle of this text ...]\n"
+
+
+def _append_bounded(text: bytearray, data: bytes) -> None:
+    """``text += data``, keeping the start and the end of a text longer than 1 MiB: the crashing
+    thread's stack may come last among many threads, and the module list's "total" line does."""
+    text += data
+    if len(text) <= 2 * _TEXT_HALF + len(_LEFT_OUT):
+        return
+    if text[_TEXT_HALF:_TEXT_HALF + len(_LEFT_OUT)] != _LEFT_OUT:
+        text[_TEXT_HALF:_TEXT_HALF] = _LEFT_OUT
+    del text[_TEXT_HALF + len(_LEFT_OUT):len(text) - _TEXT_HALF]
 
 
 def epoll_keeps_order() -> bool:
@@ -253,7 +269,7 @@ class WatchedRank:
                         port, exc)
             self.socket = None
             if self._had_faulthandler:
-                faulthandler.enable(file=sys.stderr)
+                _faulthandler_on_stderr()
             return
         self.socket.setblocking(False)  # orphaned() peeks without waiting (no select: fds may be >= 1024)
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
@@ -285,7 +301,7 @@ class WatchedRank:
             return
         faulthandler.disable()
         if self._had_faulthandler:
-            faulthandler.enable(file=sys.stderr)
+            _faulthandler_on_stderr()
 
     def close(self) -> None:
         """The normal end: stop reporting and close the socket."""
@@ -300,12 +316,19 @@ class WatchedRank:
     def forget_in_child(self) -> None:
         """In a process that ``os.fork`` made (a multiprocessing worker of ``compute``): that
         process's crash is not this rank's death, and its copy of the socket must not keep the
-        socket open after this rank ends. Its crashes go where faulthandler wrote before."""
-        if self.socket is None:
+        socket open after this rank ends. The socket's descriptor becomes a copy of stderr, so a
+        faulthandler still writing there writes to stderr; one that the user pointed elsewhere is
+        left alone."""
+        if self.socket is None or self.socket.fileno() < 0:
             return
-        self.stop_reporting()
-        os.close(self.socket.detach())
-        self.socket = None
+        descriptor, self.socket = self.socket.detach(), None
+        try:
+            os.dup2(2, descriptor, inheritable=False)
+        except OSError:  # no stderr: no faulthandler on this descriptor, and no socket
+            if faulthandler.is_enabled():
+                faulthandler.disable()
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
 
 
 _CONNECTED: list[WatchedRank] = []  # this process's connected watches (one, in a worker rank)
@@ -318,6 +341,16 @@ def _forget_watches_in_child() -> None:
 
 os.register_at_fork(after_in_child=_forget_watches_in_child)
 
+
+
+def _faulthandler_on_stderr() -> None:
+    """faulthandler back on stderr, as before the watch: through ``sys.stderr``, or its descriptor
+    where ``sys.stderr`` has none (a stream to a logger, ``contextlib.redirect_stderr``)."""
+    try:
+        faulthandler.enable(file=sys.stderr)
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        with contextlib.suppress(ValueError, OSError, RuntimeError):
+            faulthandler.enable(file=2)
 
 
 def fatal_signals_kill() -> bool:
