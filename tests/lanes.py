@@ -11,8 +11,9 @@ The guard wraps every way this interpreter starts a process (``subprocess``, ``o
 ``os.posix_spawn``, ``os.system``, multiprocessing) while a test's setup, call and teardown run:
 a test that starts a process without the marker for it fails, naming the marker, so that a
 forgotten marker cannot slip a slow test into the fast lane. A fast test that uses more than
-``SLOW_CPU_SECONDS`` of CPU is named at the end of the run, as a candidate for ``slow``.
-See docs/testing.md.
+``SLOW_CPU_SECONDS`` of CPU is named at the end of the run, as a candidate for ``slow``. A test
+that imports ``mpi4py.MPI`` into pytest's own process fails too: MPI would start there, and every
+later test in that process would take itself for a rank under a launcher. See docs/testing.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import _posixsubprocess
 import functools
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -71,6 +73,17 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     used = time.process_time() - started
     if used > SLOW_CPU_SECONDS and item.get_closest_marker("fast") is not None:
         item.config.stash.setdefault(_SLOW_FAST, []).append((used, item.nodeid))
+
+
+@pytest.fixture(autouse=True)
+def _mpi_stays_out_of_this_process(request: pytest.FixtureRequest) -> Generator[None, None, None]:
+    """Fails a test that brought ``mpi4py.MPI`` into pytest's process (outside ``--with-mpi``)."""
+    before = "mpi4py.MPI" in sys.modules
+    yield
+    if not before and "mpi4py.MPI" in sys.modules and not request.config.getoption("with_mpi", False):
+        pytest.fail("this test imported mpi4py.MPI into pytest's own process: MPI started here, and later tests "
+                    "in this process take themselves for ranks under a launcher (launcher.launched()); import "
+                    "what it tests from a module without MPI, or start a process")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
