@@ -26,7 +26,7 @@ A fatal signal gives an earlier word than the close: faulthandler writes the tra
 the process starts to end, and ending takes a while (18 ms measured for a worker rank: its
 threads and memory go first, then its descriptors). The launcher learns of the death only from
 the descriptors, and the kernel closes those from the highest number down, so a watch socket
-below the rank's launcher descriptor (``PMI_FD``) lost the race every time. So a worker rank
+below the rank's launcher descriptor (``PMI_FD``) lost the race (16 sessions of 16). So a worker rank
 whose fatal-signal handlers are the default ones (nothing would survive the signal after the
 traceback) says so when it connects, and rank 0 journals its death as soon as the traceback is
 complete: at its last line, the list of extension modules ("total"), which Python 3.10 and later
@@ -263,6 +263,7 @@ class WatchedRank:
         dies = (1 + _lists_extension_modules()) if fatal_signals_kill() else 0
         try:
             self.socket = _moved_high(socket.create_connection((target, port), timeout=CONNECT_SECONDS))
+            # dies: 0, a traceback proves nothing; 1, it proves a death; 2, and it ends with a "total" line
             self.socket.sendall(f"{rank} {token} {dies}\n".encode())
         except OSError as exc:
             logger.info("rank %d runs without a death watch: cannot reach rank 0 at %s:%d (%s)", rank, target,
@@ -335,6 +336,7 @@ _CONNECTED: list[WatchedRank] = []  # this process's connected watches (one, in 
 
 
 def _forget_watches_in_child() -> None:
+    """After ``os.fork``, in the child: see :meth:`WatchedRank.forget_in_child`."""
     while _CONNECTED:
         _CONNECTED.pop().forget_in_child()
 
