@@ -258,7 +258,7 @@ def ignore_stop_signals() -> Callable[[], None]:
 
     def restore() -> None:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            _set_handler(sig, handler)  # a nested loop's _absorb keeps its restarting system calls
 
     return restore
 

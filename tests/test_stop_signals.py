@@ -316,3 +316,27 @@ def test_a_default_action_that_compute_leaves_is_warned_about_once_and_undone(ca
     warned = [r.getMessage() for r in caplog.records if "its default action" in r.getMessage()]
     assert len(warned) == 1 and warned[0].startswith("compute left SIGTERM at its default action")
 
+
+
+def _restarts_system_calls(signum: int) -> bool:
+    """SA_RESTART in the handler's flags, read with glibc's ``sigaction`` (Linux x86-64 and
+    aarch64: a pointer, a 128-byte mask, then the flags)."""
+    import ctypes
+    current = ctypes.create_string_buffer(512)
+    assert ctypes.CDLL(None, use_errno=True).sigaction(signum, None, current) == 0
+    return bool(ctypes.c_int.from_buffer(current, 8 + 128).value & 0x10000000)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads glibc's struct sigaction")
+def test_the_inner_of_nested_worker_loops_gives_back_restarting_system_calls():
+    # restore() set the outer loop's do-nothing handler back with signal.signal, which drops
+    # SA_RESTART: compute's blocking C calls in the outer loop then failed with EINTR on a stop
+    from mpibohb.stopping import STOP_SIGNALS, ignore_stop_signals
+
+    restore_outer = ignore_stop_signals()
+    try:
+        assert all(_restarts_system_calls(sig) for sig in STOP_SIGNALS)
+        ignore_stop_signals()()
+        assert all(_restarts_system_calls(sig) for sig in STOP_SIGNALS)
+    finally:
+        restore_outer()
