@@ -171,6 +171,24 @@ def test_a_stop_to_the_process_group_records_no_failure_of_a_subprocess_it_kille
 
 
 @pytest.mark.processes
+@pytest.mark.parametrize("swallow", [False, True], ids=["fails", "returns"])
+def test_a_stop_to_the_process_group_records_nothing_that_threads_ran_then(tmp_path, swallow):
+    # with n_workers threads, the jobs that the stop ended were recorded: failed (their subprocess
+    # killed by the SIGTERM) or, when compute caught that, with the loss it returned after the stop
+    run_dir = tmp_path / "run"
+    running = start(toy(run_dir, "--announce", "--subprocess", "5", "--threads", "2",
+                        *(["--swallow_stop"] if swallow else [])))
+    wait_for_line(running.stdout, "COMPUTING", running)
+    time.sleep(0.5)
+    os.killpg(running.pid, signal.SIGTERM)
+    code, _, err = finish(running, timeout=30)
+    assert code == EXIT_STOPPED, err[-3000:]
+    records = read_journal(run_dir)
+    assert [r for r in records if r["type"] == "result"] == [], err[-3000:]
+    assert records[-1]["type"] == "stop"
+
+
+@pytest.mark.processes
 def test_copies_of_one_signal_stop_the_run_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     running = start(toy(run_dir, "--sleep", "60", "--announce"))

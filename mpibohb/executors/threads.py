@@ -79,6 +79,7 @@ class ThreadExecutor:
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._running: dict[Future[Outcome], _Task] = {}
         self._threads: list[_WorkerThread] = []  # every thread started, retired ones too
+        self._stop: StopFlag | None = None  # the run's, from wait()
 
     def _start_thread(self) -> None:
         compute = self.compute if not self._threads or self._new_compute is None else self._new_compute()
@@ -123,6 +124,7 @@ class ThreadExecutor:
     def wait(self, stop: StopFlag, until: float | None = None) -> list[tuple[Job, Outcome]]:
         """Block until a job finishes (or runs past its time limit), a stop is requested, or
         ``time.time()`` reaches ``until``; return all finished ones, oldest submission first."""
+        self._stop = stop
         while not stop.requested:
             timeout = self._time_to_next_limit()
             if until is not None:
@@ -141,13 +143,25 @@ class ThreadExecutor:
         return min(_STOP_CHECK_INTERVAL, max(0.0, min(started) + self.timeout - time.monotonic()))
 
     def drain(self) -> list[tuple[Job, Outcome]]:
-        """The finished jobs and those past their time limit, without blocking."""
-        finished = []
+        """The finished jobs and those past their time limit, without blocking. Once a stop signal
+        has come, jobs that end are not recorded: the signal may have killed what ``compute``
+        started, or ``compute`` caught it and returned a penalty. They run again on resume."""
+        # the signal reached this process before it killed compute's child, and Python runs a pending
+        # handler at a call, so by now a stop that ended a job has set the flag
+        stopped = self._stop is not None and self._stop.requested
+        finished, dropped = [], []
         for future, task in list(self._running.items()):
             if self._past_limit(task) and not future.done():  # one done just now keeps its result
                 finished.append((self._running.pop(future).job, self._abandon(task)))
             elif future.done():
-                finished.append((self._running.pop(future).job, future.result()))
+                job = self._running.pop(future).job
+                if stopped:
+                    dropped.append(job)
+                else:
+                    finished.append((job, future.result()))
+        if dropped:
+            logger.info("not recorded, as a stop signal came while they ran (they run again on resume): %s",
+                        ", ".join(f"{job.config_id} at budget {job.budget:g}" for job in dropped))
         return finished
 
     def _past_limit(self, task: _Task) -> bool:
