@@ -8,7 +8,9 @@ from __future__ import annotations
 import copy
 import copyreg
 import inspect
+import itertools
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,7 +39,9 @@ class Worker:
     ``compute(self, config_id, config, budget, working_directory)``. HpBandSter's connection
     arguments (``run_id``, ``nameserver``, ``host``, ...) are accepted and ignored, apart from
     the attributes a ``compute`` may read, as in HpBandSter: ``self.run_id``, ``self.worker_id``
-    (from ``id``), ``self.host`` (``host``, else this machine's name) and ``self.logger``.
+    (``id``; without one, a name of this process's own, as HpBandSter's, so that files named after it
+    do not collide: ``mpibohb.run_<run_id>.worker.<host>.<pid>``, with ``.<n>`` for each thread's
+    copy after the first), ``self.host`` (``host``, else this machine's name) and ``self.logger``.
     """
 
     run_id: Any = None
@@ -64,6 +68,8 @@ class Worker:
         if given:
             logger.debug("ignoring HpBandSter connection arguments %s", sorted(given))
         self.run_id, self.worker_id = given.get("run_id"), given.get("id")
+        if self.worker_id is None:
+            self.worker_id = _own_worker_id(self.run_id)
         self.host = given.get("host") or Worker.host
         self.logger = given.get("logger") or Worker.logger
 
@@ -140,12 +146,20 @@ def thread_copies(worker: Any, compute: Callable[..., Any]) -> Callable[[], Call
     template = _shallow_copy(worker)
     if template is None:
         return lambda: compute
+    numbers = itertools.count(1)
 
     def own_copy() -> Callable[..., Any]:
         copied = _shallow_copy(template)
+        if copied is not None and isinstance(copied, Worker) and copied.worker_id == _own_worker_id(copied.run_id):
+            copied.worker_id = f"{copied.worker_id}.{next(numbers)}"  # each thread's files its own
         return as_compute_function(template if copied is None else copied)
 
     return own_copy
+
+
+def _own_worker_id(run_id: Any) -> str:
+    """The ``worker_id`` of a :class:`Worker` made without ``id`` in this process (HpBandSter's form)."""
+    return f"mpibohb.run_{run_id}.worker.{socket.gethostname()}.{os.getpid()}"
 
 
 def _shallow_copy(worker: Any) -> Any:

@@ -304,6 +304,25 @@ def test_missing_worker_raises_value_error() -> None:
         small_bohb().run(n_iterations=1)
 
 
+def test_a_worker_without_id_has_a_worker_id_of_its_own_in_each_thread() -> None:
+    # it was None in every process and thread: files named after it collided, and a compute that
+    # read back its scratch file returned another configuration's loss
+    seen: dict[str, set[str]] = {}
+
+    class Scratch(Worker):
+        def compute(self, config: dict, budget: float, **kwargs: Any) -> float:
+            seen.setdefault(threading.current_thread().name, set()).add(self.worker_id)
+            time.sleep(0.005)
+            return toy_loss(config, budget)
+
+    worker = Scratch(run_id="r")
+    assert worker.worker_id == f"mpibohb.run_r.worker.{socket.gethostname()}.{os.getpid()}"
+    small_bohb().run(n_iterations=1, worker=worker, n_workers=3)
+    assert all(len(ids) == 1 for ids in seen.values()) and len(seen) == 3, seen
+    assert sorted(set().union(*seen.values())) == sorted(worker.worker_id + end for end in ("", ".1", ".2"))
+    assert Worker(id=3).worker_id == 3  # an id given is kept as it is (a GPU's number, docs/usage.md)
+
+
 def test_hpbandster_arguments_are_accepted_and_unknown_ones_rejected() -> None:
     for optimizer in (BOHB, HyperBand, RandomSearch):
         optimizer(configspace=space(), min_budget=1, max_budget=9, run_id="x", nameserver="127.0.0.1",
