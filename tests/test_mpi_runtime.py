@@ -121,6 +121,14 @@ def test_worker_ranks_end_with_the_run_so_what_follows_runs_on_rank_0_only(tmp_p
     assert finished.stdout.count("RESULT 19") == 1
 
 
+def test_rank_0_may_end_with_mpi_finalize_after_the_run(tmp_path):
+    # MPI_Finalize on rank 0 waited for the worker ranks, which waited at their exit for rank 0's:
+    # the job hung for ever, silently
+    finished = run_mpi(3, AFTER, "--then", "finalize", timeout=60, cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RESULT 19" in finished.stdout and "FINALIZED" in finished.stdout
+
+
 def test_workers_return_keeps_the_worker_ranks_going_with_none(tmp_path):
     finished = run_mpi(3, AFTER, "--workers_return", timeout=120, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr[-3000:]

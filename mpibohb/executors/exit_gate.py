@@ -9,8 +9,10 @@ there if rank 0 leaves without it).
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sys
+from collections.abc import Callable
 
 from mpi4py import MPI
 
@@ -27,7 +29,23 @@ def hold_at_exit(comm: MPI.Comm) -> None:
     if not _EXIT_GATES:
         # mpi4py finalizes MPI in a C-level exit hook, which runs after every Python atexit handler
         atexit.register(pass_exit_gates)
+        MPI.Finalize = _after_the_exit_gates(MPI.Finalize)
     _EXIT_GATES.append(comm.Dup())
+
+
+def _after_the_exit_gates(finalize: Callable[[], None]) -> Callable[[], None]:
+    """``MPI.Finalize`` for a script that calls it itself (on rank 0 after ``run``): the worker
+    ranks wait at their exit for rank 0 to reach its own, and ``MPI_Finalize`` waited for them."""
+    if getattr(finalize, "_passes_exit_gates", False):
+        return finalize
+
+    @functools.wraps(finalize)
+    def passes_the_gates_first() -> None:
+        pass_exit_gates()
+        finalize()
+
+    passes_the_gates_first._passes_exit_gates = True  # type: ignore[attr-defined]
+    return passes_the_gates_first
 
 
 def watch_rank_zero_at_exit(watched: WatchedRank) -> None:

@@ -1,6 +1,7 @@
 """What the ranks of an MPI job do after ``run``; every rank runs this.
 
-    mpiexec -n K python after_run.py [--workers_return] [--then sleep|raise|run_again|run_again_returning|unguarded]
+    mpiexec -n K python after_run.py [--workers_return]
+                                     [--then sleep|raise|run_again|run_again_returning|unguarded|finalize]
                                      [--sleep S] [--pid_dir DIR] [--n_workers N] [--min_n_workers N]
                                      [--before raise|late|skip] [--own_excepthook] [--linger_thread] [--kept_error]
 
@@ -8,7 +9,8 @@ Every rank that gets past ``run`` prints ``AFTER RUN rank R: <what run returned>
 ``--then sleep``: after the run, rank 0 sleeps ``--sleep`` seconds (the analysis of a user's
 script) before it prints ``RESULT <runs>``. ``raise``: rank 0 raises. ``run_again``: a second
 ``run`` follows the first; ``run_again_returning`` passes ``workers_return=True`` to the first.
-``unguarded``: every rank reads the result, without ``if res is not None``.
+``unguarded``: every rank reads the result, without ``if res is not None``. ``finalize``: rank 0
+ends with ``MPI.Finalize()``.
 ``--pid_dir``: each rank writes its pid into DIR/<rank>, then ``ended`` into DIR/<rank>.run
 when its run has ended. ``--n_workers`` and ``--min_n_workers`` go to ``run``; mpibohb's
 warnings go to stderr. ``--before raise``: rank 2 raises before ``run`` (a user's mistake on one
@@ -57,7 +59,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers_return", action="store_true")
     parser.add_argument("--then", default="sleep", choices=["sleep", "raise", "run_again", "run_again_returning",
-                                                          "unguarded"])
+                                                          "unguarded", "finalize"])
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--pid_dir")
     parser.add_argument("--n_workers", type=int)
@@ -118,6 +120,11 @@ def main():
         raise KeyError("the analysis on rank 0 failed")
     time.sleep(args.sleep)
     print(f"RESULT {len(res.get_all_runs())}", flush=True)
+    if args.then == "finalize":  # as many mpi4py scripts end
+        from mpi4py import MPI
+
+        MPI.Finalize()
+        print("FINALIZED", flush=True)
 
 
 if __name__ == "__main__":
