@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
+from .files import RunFileError
 from .launcher import flush_standard_streams
 from .stopping import StopRequested, restore_outside_handlers
 
@@ -82,17 +83,18 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
              checkpoint_dir: str | None = None) -> Outcome:
     """Call ``compute`` and check what it returns; never raises for the user's faults.
 
-    ``checkpoint_dir`` (when compute gets one) is created first; failing that is the run's failure.
+    ``checkpoint_dir`` (when compute gets one) is created first; failing that is the run's failure
+    (:class:`~mpibohb.files.RunFileError`), not the configuration's.
 
     With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
     "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
     (which cannot be interrupted) a late result is recorded as a timeout when it returns (the
     thread executor records it at the limit already, and discards the late result).
     """
+    if checkpoint_dir is not None:
+        _prepare_or_stop(checkpoint_dir, previous_budget, worker_name, config_id, budget)
     started, sigints, pid = time.time(), _SigintCount.count, os.getpid()
     try:
-        if checkpoint_dir is not None:
-            prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
         given = {name: value for name, value in zip(CHECKPOINT_ARGUMENTS, (previous_budget, checkpoint_dir))
                  if value is not None}  # a first evaluation, or a compute without checkpoints: as before
         with _time_limit(timeout):
@@ -109,6 +111,19 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
         error = _describe(exc, worker_name)
     _end_a_forked_child(pid)
     return Outcome(loss, bounded_info(info), error, started, time.time(), worker_name)
+
+
+def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_name: str,
+                     config_id: tuple[int, int, int], budget: float) -> None:
+    """Create the checkpoint directory; a failure is the run's, not the configuration's (a full disk,
+    a quota, a read-only mount): :class:`~mpibohb.files.RunFileError` ends the run before the job."""
+    try:
+        prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
+    except OSError as exc:
+        raise RunFileError(exc.errno, f"{worker_name or 'this worker'}: cannot create the checkpoint directory "
+                           f"{checkpoint_dir} ({type(exc).__name__}: {exc.strerror or exc}); the run stops before "
+                           f"{config_id} at budget {budget:g} ran, which runs on resume once the checkpoint root is "
+                           "writable again (a full disk, a quota, a read-only mount)") from exc
 
 
 def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:

@@ -541,3 +541,38 @@ def test_a_checkpoint_root_in_use_by_a_running_run_is_refused(tmp_path, with_run
         running.close()
     second.run(n_iterations=1, worker=Training())  # once it has ended, the root is free
     assert config_directories(str(root)) != []
+
+
+def test_a_checkpoint_root_that_cannot_take_a_directory_stops_the_run_and_fails_no_job(tmp_path):
+    # mpibohb's own mkdir failed inside the evaluation: every later job was recorded as failed (11 of
+    # 19), the run returned normally, and a resume could not undo it
+    run_dir = tmp_path / "run"
+    calls = []
+
+    def training(config: dict, budget: float, previous_budget: float | None, checkpoint_dir: str) -> float:
+        calls.append(budget)
+        if len(calls) == 4:  # the root becomes unusable (here a file in its place; a full disk, a quota)
+            root = Path(checkpoint_dir).parent
+            for entry in root.iterdir():
+                if entry.is_dir():
+                    entry.rename(tmp_path / entry.name)
+            (tmp_path / "saved").mkdir()
+            for name in (OWNER, LOCK):
+                if (root / name).exists():
+                    (root / name).rename(tmp_path / "saved" / name)
+            root.rmdir()
+            root.write_text("not a directory")
+        return loss_of(config, budget)
+
+    with pytest.raises(OSError, match="cannot create the checkpoint directory .*the run stops before"):
+        HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=0, run_dir=str(run_dir)).run(
+            n_iterations=2, worker=training)
+    assert [r for r in results(run_dir) if r["loss"] is None] == []
+    root = run_dir / "checkpoints"
+    root.unlink()
+    root.mkdir()
+    for entry in (tmp_path / "saved").iterdir():
+        entry.rename(root / entry.name)
+    finished = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=0, run_dir=str(run_dir)).run(
+        n_iterations=2, worker=training, resume=True)
+    assert finished.failed_runs() == [] and len(finished.get_all_runs()) == 9 + 3 + 1 + 5 + 1
