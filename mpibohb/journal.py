@@ -345,6 +345,16 @@ def read_json_lines(path: Path) -> tuple[list[tuple[int, Any]], bool]:
     return values, bool(torn)
 
 
+def _starts_like_json(path: Path) -> bool:
+    """The file's first byte that is not white space opens a JSON object, as a journal's first record does."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096).lstrip()
+    except OSError:
+        return True  # reading it again says what is wrong
+    return not head or head.startswith(b"{")
+
+
 def read_journal(path: str | os.PathLike) -> list[Record]:
     """The records of a journal; a torn last line is dropped with a warning.
 
@@ -352,10 +362,15 @@ def read_journal(path: str | os.PathLike) -> list[Record]:
         JournalError: the file is missing, empty, of another format, or corrupt before its last line.
     """
     path = Path(path)
+    given_a_file = not path.is_dir()
     if path.is_dir():
         path = path / JOURNAL
     if not path.is_file():
         raise JournalError(f"no journal at {path}")
+    if given_a_file and not _starts_like_json(path):
+        raise JournalError(f"{path} is not a run directory nor its {JOURNAL}: give the directory that "
+                           "run(run_dir=...) or HpBandSter's json_result_logger wrote (a Result pickled by a script "
+                           "is read with pickle.load and given as it is)")
     numbered, torn_tail = read_json_lines(path)
     records = [record for _, record in numbered]
     if not records:

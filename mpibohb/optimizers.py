@@ -101,7 +101,7 @@ class _HyperbandFamily:
                  fill_tail: bool = False, asynchronous: bool = False, keep_busy: bool = False,
                  checkpoint_root: str | os.PathLike[str] | None = None, keep_checkpoints: str = "incumbent",
                  brackets: int | None = None, **hpbandster_arguments: Any) -> None:
-        unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS)
+        unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS - {"shutdown_workers"})
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
         # HpBandSter's master passed its working_directory on to compute, and so does this one

@@ -326,7 +326,7 @@ def test_a_worker_without_id_has_a_worker_id_of_its_own_in_each_thread() -> None
 def test_hpbandster_arguments_are_accepted_and_unknown_ones_rejected() -> None:
     for optimizer in (BOHB, HyperBand, RandomSearch):
         optimizer(configspace=space(), min_budget=1, max_budget=9, run_id="x", nameserver="127.0.0.1",
-                  nameserver_port=None, ping_interval=10, result_logger=None)
+                  nameserver_port=None, ping_interval=10, result_logger=None, shutdown_workers=True)
         with pytest.raises(TypeError, match="colour"):
             optimizer(configspace=space(), min_budget=1, max_budget=9, colour="blue")
     worker = Worker(run_id="x", nameserver="127.0.0.1", id=3)

@@ -502,10 +502,11 @@ def test_report_counts_the_workers_of_the_latest_session(killed: dict[str, Any],
 def _bad_inputs(root: Path) -> dict[str, Path]:
     """Run directories that cannot be read, by name."""
     cases = {name: root / name for name in ("missing", "no_journal", "empty", "garbage", "not_objects",
-                                            "corrupt_middle", "bad_record")}
+                                            "corrupt_middle", "bad_record", "pickled")}
     for name, path in cases.items():
-        if name != "missing":
+        if name not in ("missing", "pickled"):
             path.mkdir()
+    (cases["pickled"]).write_bytes(b"\x80\x04\x95 a Result pickled by a script")
     (cases["empty"] / "journal.jsonl").write_text("")
     (cases["garbage"] / "journal.jsonl").write_bytes(b"\x00\xffnot json at all\nstill not json\n")
     (cases["not_objects"] / "journal.jsonl").write_text("[1, 2, 3]\n42\n")
@@ -531,6 +532,7 @@ def bad_input_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str,
     ("missing", "no such run directory"), ("no_journal", "not a run directory"), ("empty", "empty"),
     ("garbage", "journal.jsonl:1: not a JSON record"), ("not_objects", "record 1 is not a journal record"),
     ("corrupt_middle", "journal.jsonl:5: not a JSON record"), ("bad_record", "record 4 (result) lacks budget"),
+    ("pickled", "is not a run directory nor its journal.jsonl"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(bad_input_calls: dict, case: str, says: str, command: str) -> None:
     process = bad_input_calls[(case, command)]
