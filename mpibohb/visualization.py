@@ -21,7 +21,7 @@ loss plot. matplotlib is an optional dependency: ``pip install matplotlib`` (the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .result import ConfigId, Result, Run
@@ -67,19 +67,32 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Any:
     return plt.figure(figsize=(width, height), layout="constrained")
 
 
+def _shown(fig: Any, show: bool) -> Any:
+    """``fig``, after ``plt.show()`` when HpBandSter's ``show=True`` asks for it."""
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+    return fig
+
+
 def _budgets(result: Result) -> list[float]:
     """Every budget of the run: the settings' ladder and any budget a run used, ascending."""
     return sorted(set(result.settings.get("budgets") or ()) | {r.budget for r in result.runs})
 
 
-def _budget_colors(result: Result) -> dict[float, Any]:
-    """One colour per budget, from dark (small) to light (large), readable on white."""
+def _budget_colors(result: Result, cmap: Any = None) -> dict[float, Any]:
+    """One colour per budget, from dark (small) to light (large), readable on white; with a
+    colour map of the user's (HpBandSter's ``cmap``), its colours in turn."""
     from matplotlib import colormaps
 
     budgets = _budgets(result)
-    cmap = colormaps["viridis"]
+    if cmap is not None:
+        colors = getattr(cmap, "colors", None)  # a listed map (tab10): its own colours, one each
+        return {b: colors[i % len(colors)] if colors is not None else cmap(i / max(len(budgets) - 1, 1))
+                for i, b in enumerate(budgets)}
     steps = max(len(budgets) - 1, 1)
-    return {b: cmap(0.85 * i / steps) for i, b in enumerate(budgets)}
+    return {b: colormaps["viridis"](0.85 * i / steps) for i, b in enumerate(budgets)}
 
 
 def _successful(result: Result) -> list[Run]:
@@ -126,37 +139,44 @@ def _title(fig: Any, result: Result, what: str) -> None:
 # ---------------------------------------------------------------- losses over time
 
 
-def losses_over_time(result: Result | Sequence[Run]) -> Any:
+def losses_over_time(result: Result | Sequence[Run], get_loss_from_run_fn: Callable[[Run], float] | None = None,
+                     cmap: Any = None, show: bool = False) -> Any:
     """The loss of every successful run against the time it finished, one colour per budget, and
     the incumbent trajectory (:meth:`Result.get_incumbent_trajectory`) as a step line.
+
+    HpBandSter's arguments: ``get_loss_from_run_fn`` plots another value of each run (its
+    ``info['test loss']``, say), without the incumbent's line, which is of the loss; ``cmap`` colours
+    the budgets; ``show`` calls ``plt.show()``.
 
     Raises:
         ValueError: no run has succeeded.
     """
     result = _result_of(result, "losses_over_time")
     runs = _successful(result)
+    value = get_loss_from_run_fn or _loss
     fig = _figure()
     ax = fig.add_subplot()
-    colors = _budget_colors(result)
+    colors = _budget_colors(result, cmap)
     for budget in _budgets(result):
         on_budget = [r for r in runs if r.budget == budget]
         if on_budget:
-            ax.scatter([r.time_stamps["finished"] for r in on_budget], [r.loss for r in on_budget], s=18,
+            ax.scatter([r.time_stamps["finished"] for r in on_budget], [value(r) for r in on_budget], s=18,
                        color=colors[budget], alpha=0.8, label=f"{_budget_label(budget)} ({len(on_budget)} runs)",
                        gid="runs")
-    trajectory = result.get_incumbent_trajectory()
-    ax.step(trajectory["times_finished"], trajectory["losses"], where="post", color="black", linewidth=1.5,
-            label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
-    _mark_budget_changes(ax, trajectory)
+    if get_loss_from_run_fn is None:
+        trajectory = result.get_incumbent_trajectory()
+        ax.step(trajectory["times_finished"], trajectory["losses"], where="post", color="black", linewidth=1.5,
+                label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
+        _mark_budget_changes(ax, trajectory)
     ax.set_xlabel("time since the run started (s)")
-    _loss_axis(ax, [_loss(r) for r in runs])
+    _loss_axis(ax, [value(r) for r in runs])
     failed = len(result.failed_runs())
     if failed:
         ax.set_title(f"{failed} failed run{'' if failed == 1 else 's'} not shown", fontsize="small")
     _title(fig, result, "Losses over time")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # outside: no hidden points
-    return fig
+    return _shown(fig, show)
 
 
 def _mark_budget_changes(ax: Any, trajectory: dict[str, list[Any]]) -> None:
@@ -172,8 +192,9 @@ def _mark_budget_changes(ax: Any, trajectory: dict[str, list[Any]]) -> None:
 # ---------------------------------------------------------------- runs over time
 
 
-def concurrent_runs_over_time(result: Result | Sequence[Run]) -> Any:
-    """How many runs were in progress (between ``started`` and ``finished``) over time.
+def concurrent_runs_over_time(result: Result | Sequence[Run], show: bool = False) -> Any:
+    """How many runs were in progress (between ``started`` and ``finished``) over time (``show``:
+    then ``plt.show()``, as in HpBandSter).
 
     Only finished runs are counted (failed ones included): the journal gives a start time with
     the result, so evaluations still running in a live run are not shown.
@@ -204,11 +225,12 @@ def concurrent_runs_over_time(result: Result | Sequence[Run]) -> Any:
     mean = sum(c * (t1 - t0) for c, t0, t1 in zip(counts, times, times[1:])) / span if span > 0 else 0.0
     ax.set_title(f"at most {max(counts)}, on average {mean:.2f} over {span:.3g} s", fontsize="small")
     _title(fig, result, "Runs in progress over time")
-    return fig
+    return _shown(fig, show)
 
 
-def finished_runs_over_time(result: Result | Sequence[Run]) -> Any:
-    """The cumulative number of finished runs (failed ones included) per budget, and in total.
+def finished_runs_over_time(result: Result | Sequence[Run], show: bool = False) -> Any:
+    """The cumulative number of finished runs (failed ones included) per budget, and in total
+    (``show``: then ``plt.show()``, as in HpBandSter).
 
     Raises:
         ValueError: no run has finished.
@@ -232,7 +254,7 @@ def finished_runs_over_time(result: Result | Sequence[Run]) -> Any:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
     _title(fig, result, "Finished runs over time")
-    return fig
+    return _shown(fig, show)
 
 
 # ---------------------------------------------------------------- correlation across budgets
@@ -278,10 +300,11 @@ def budget_correlations(result: Result | Sequence[Run]) -> tuple[list[float], An
     return budgets, rho, pairs
 
 
-def correlation_across_budgets(result: Result | Sequence[Run]) -> Any:
+def correlation_across_budgets(result: Result | Sequence[Run], show: bool = False) -> Any:
     """A matrix of Spearman's rho between the losses of the same configurations on each pair of
     budgets, each cell annotated with rho and the number of configurations it is computed from;
-    blank where fewer than :data:`MIN_PAIRS` configurations were evaluated on both budgets.
+    blank where fewer than :data:`MIN_PAIRS` configurations were evaluated on both budgets
+    (``show``: then ``plt.show()``, as in HpBandSter).
 
     Raises:
         ValueError: fewer than two budgets have a successful run.
@@ -312,7 +335,7 @@ def correlation_across_budgets(result: Result | Sequence[Run]) -> Any:
     fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman's rho of the losses")
     ax.set_title(f"blank: fewer than {MIN_PAIRS} configurations on both budgets", fontsize="small")
     _title(fig, result, "Rank correlation of losses across budgets")
-    return fig
+    return _shown(fig, show)
 
 
 # ---------------------------------------------------------------- model-based vs random picks
@@ -370,10 +393,11 @@ def model_vs_random(result: Result | Sequence[Run]) -> Any:
 
 
 
-def performance_histogram_model_vs_random(all_runs: Sequence[Run], id2conf: dict[ConfigId, Any]) -> Any:
+def performance_histogram_model_vs_random(all_runs: Sequence[Run], id2conf: dict[ConfigId, Any],
+                                          show: bool = False) -> Any:
     """HpBandSter's name and arguments for :func:`model_vs_random`: ``res.get_all_runs()`` and
-    ``res.get_id2config_mapping()``."""
-    return model_vs_random(_result_of(all_runs, "performance_histogram_model_vs_random", id2conf))
+    ``res.get_id2config_mapping()`` (``show``: then ``plt.show()``)."""
+    return _shown(model_vs_random(_result_of(all_runs, "performance_histogram_model_vs_random", id2conf)), show)
 
 # ---------------------------------------------------------------- learning curves
 

@@ -110,6 +110,28 @@ def test_hpbandsters_example_6_calls_work_as_written(full: Result) -> None:
         visualization.losses_over_time({"runs": all_runs})
 
 
+def test_hpbandsters_keyword_arguments_are_taken(full: Result, monkeypatch: pytest.MonkeyPatch) -> None:
+    # show=, get_loss_from_run_fn= and cmap= were TypeErrors: the README says the calls port as written
+    shown: list[int] = []
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(len(plt.get_fignums())))
+    all_runs, id2conf = full.get_all_runs(), full.get_id2config_mapping()
+    visualization.losses_over_time(all_runs, show=True)
+    visualization.concurrent_runs_over_time(all_runs, show=True)
+    visualization.finished_runs_over_time(all_runs, show=True)
+    visualization.correlation_across_budgets(full, show=True)
+    visualization.performance_histogram_model_vs_random(all_runs, id2conf, show=True)
+    assert shown == [1, 2, 3, 4, 5]
+    doubled = visualization.losses_over_time(all_runs, get_loss_from_run_fn=lambda run: 2 * run.loss,
+                                             cmap=plt.get_cmap("tab10"))
+    plain = visualization.losses_over_time(all_runs)
+    points, before = ({c.get_label(): c.get_offsets()[:, 1].tolist() for c in fig.axes[0].collections
+                       if c.get_gid() == "runs"} for fig in (doubled, plain))
+    assert points.keys() == before.keys() and all(points[k] == [2 * y for y in before[k]] for k in points)
+    assert not [line for line in doubled.axes[0].lines if line.get_gid() == "incumbent"]  # of the loss, not shown
+    first = next(c for c in doubled.axes[0].collections if c.get_gid() == "runs")
+    assert tuple(first.get_facecolor()[0][:3]) == plt.get_cmap("tab10").colors[0]
+
+
 def test_losses_over_time_matches_run(full: Result) -> None:
     fig = visualization.losses_over_time(full)
     ax = fig.axes[0]
