@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import decimal
+import logging
 import math
 import numbers
 import os
@@ -30,6 +31,8 @@ from .checkpoints import prepare as prepare_checkpoint_dir
 from .files import RunFileError
 from .launcher import flush_standard_streams
 from .stopping import StopRequested, restore_outside_handlers
+
+logger = logging.getLogger(__name__)
 
 # passed only when compute names them (not through **kwargs): a directory per configuration costs disk
 CHECKPOINT_ARGUMENTS = ("previous_budget", "checkpoint_dir")
@@ -288,7 +291,20 @@ def check_returned(returned: Any) -> tuple[float, Any]:
         given = returned["loss"]
         beyond = "" if isinstance(given, float) or math.isnan(loss) else f" ({given!r:.60} is beyond a float's range)"
         raise InvalidResultError(f"the loss must be finite, got {loss!r}{beyond}")
+    _warn_of_other_keys(returned)
     return loss, returned.get("info")
+
+
+_OTHER_KEYS_WARNED: set[str] = set()
+
+
+def _warn_of_other_keys(returned: dict[Any, Any]) -> None:
+    """Once per key: keys besides ``loss`` and ``info`` are not kept (HpBandSter's logs kept them)."""
+    other = sorted(str(key) for key in returned if key not in ("loss", "info") and str(key) not in _OTHER_KEYS_WARNED)
+    if other:
+        _OTHER_KEYS_WARNED.update(other)
+        logger.warning("compute returned %s besides 'loss' and 'info': mpibohb keeps only those two (HpBandSter's "
+                       "results.json kept the whole dict); put what you want kept in 'info'", other)
 
 
 def _describe(exc: BaseException, worker_name: str) -> str:

@@ -1029,3 +1029,16 @@ def test_the_incumbent_trajectory_closes_as_hpbandsters(rows, times, losses):
     HpBandSter 0.7.4's own function on the same runs.)"""
     trajectory = _runs(*rows).get_incumbent_trajectory()
     assert trajectory["times_finished"] == times and trajectory["losses"] == losses
+
+
+def test_keys_besides_loss_and_info_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
+    # HpBandSter's results.json kept the whole dict; here they were dropped without a word
+    def with_accuracy(config: dict, budget: float) -> dict:
+        return {"loss": toy_loss(config, budget), "info": {}, "accuracy_beside": 0.9}
+
+    with caplog.at_level("WARNING", logger="mpibohb"):
+        result = small_bohb().run(n_iterations=1, worker=with_accuracy)
+    said = [r.getMessage() for r in caplog.records if "besides 'loss' and 'info'" in r.getMessage()]
+    assert said == ["compute returned ['accuracy_beside'] besides 'loss' and 'info': mpibohb keeps only those two "
+                    "(HpBandSter's results.json kept the whole dict); put what you want kept in 'info'"]
+    assert result.failed_runs() == []
