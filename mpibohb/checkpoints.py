@@ -85,7 +85,9 @@ def claim_root(root: str, run: str, new_run: bool, overwrite: bool) -> None:
         raise FileExistsError(f"{root} holds the checkpoints of {whose} ({len(found)} directories: "
                               f"{', '.join(found[:3])}{', ...' if len(found) > 3 else ''}); this run would "
                               f"continue from them and delete them: delete them or pass overwrite=True{resume}, "
-                              "or choose another checkpoint_root")
+                              "or choose another checkpoint_root"
+                              + ("" if new_run or owner is not None else
+                                 f" (if they are this run's, moved here: move {OWNER} with them, a hidden file)"))
     if foreign:
         logger.warning("overwrite=True: deleting the %d checkpoint directories in %s", len(found), root)
         for name in found:

@@ -535,10 +535,13 @@ def _claim_checkpoint_root(root: str, header: Record, records: list[Record] | No
     roots = [r["checkpoint_root"] for r in records if r["type"] == "session" and r.get("checkpoint_root")]
     before = roots[-1] if roots else \
         header["settings"].get("checkpoint_root") or os.path.abspath(os.path.join(run_dir, CHECKPOINTS))
-    if os.path.abspath(before) != root and config_directories(before):
-        logger.warning("the checkpoints of this run are in %s, but this session keeps them in %s: configurations "
-                       "promoted from now on start from zero; move the directories there to continue from them",
-                       before, root)
+    if os.path.abspath(before) == root:
+        return
+    elsewhere = sorted(set(config_directories(before)) - set(config_directories(root)))  # a copy in root counts
+    if elsewhere:
+        logger.warning("%d checkpoint directories of this run are in %s, not in %s where this session keeps them: "
+                       "those configurations start from zero if promoted; move the directories there to continue "
+                       "from them", len(elsewhere), before, root)
 
 
 def _checkpoint_keeper(root: str | None, keep: str, optimizer: Optimizer,

@@ -283,8 +283,21 @@ def test_a_resume_with_another_checkpoint_root_says_where_the_checkpoints_are(tm
     HyperBand(space(), **kwargs).run(n_iterations=1, worker=Training())
     HyperBand(space(), checkpoint_root=tmp_path / "moved", **kwargs).run(n_iterations=2, worker=Training(),
                                                                          resume=True)
-    assert f"the checkpoints of this run are in {tmp_path / 'run' / 'checkpoints'}, but this session keeps them " \
-           f"in {tmp_path / 'moved'}" in caplog.text
+    assert f"checkpoint directories of this run are in {tmp_path / 'run' / 'checkpoints'}, not in " \
+           f"{tmp_path / 'moved'} where this session keeps them" in caplog.text
+
+
+def test_a_copied_run_directory_finds_its_checkpoints_and_says_nothing_about_them(tmp_path, caplog):
+    # its journal names the original's checkpoint root: a resume of the copy warned that promoted
+    # configurations would start from zero, though the copy's own root held their directories
+    import shutil
+
+    kwargs = dict(min_budget=1, max_budget=9, eta=3, seed=1, keep_checkpoints="all")
+    HyperBand(space(), run_dir=tmp_path / "run", **kwargs).run(n_iterations=1, worker=Training())
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    caplog.clear()
+    HyperBand(space(), run_dir=tmp_path / "copy", **kwargs).run(n_iterations=2, worker=Training(), resume=True)
+    assert "start from zero" not in caplog.text, caplog.text
 
 
 def test_the_incumbents_directory_stays_when_its_successor_fails_on_a_larger_budget(tmp_path):
@@ -393,8 +406,8 @@ def test_the_warning_names_the_latest_sessions_checkpoint_root(tmp_path, caplog)
     session(2, tmp_path / "b")
     caplog.clear()
     session(3)
-    assert f"the checkpoints of this run are in {tmp_path / 'b'}, but this session keeps them in " \
-           f"{tmp_path / 'run' / 'checkpoints'}" in caplog.text
+    assert f"checkpoint directories of this run are in {tmp_path / 'b'}, not in " \
+           f"{tmp_path / 'run' / 'checkpoints'} where this session keeps them" in caplog.text
 
 
 @pytest.mark.parametrize("asynchronous", [False, True])
@@ -576,3 +589,20 @@ def test_a_checkpoint_root_that_cannot_take_a_directory_stops_the_run_and_fails_
     finished = HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=0, run_dir=str(run_dir)).run(
         n_iterations=2, worker=training, resume=True)
     assert finished.failed_runs() == [] and len(finished.get_all_runs()) == 9 + 3 + 1 + 5 + 1
+
+
+def test_checkpoint_directories_moved_without_their_owner_file_are_refused_with_the_way_out(tmp_path):
+    # a shell's `mv old/* new/` leaves the hidden owner file behind; the message offered only
+    # deleting them, overwrite=True (which deletes them) or another root
+    kwargs = dict(min_budget=1, max_budget=9, eta=3, seed=1, run_dir=tmp_path / "run", keep_checkpoints="all")
+    HyperBand(space(), **kwargs).run(n_iterations=1, worker=Training())
+    (tmp_path / "new").mkdir()
+    for entry in config_directories(str(tmp_path / "run" / "checkpoints")):
+        (tmp_path / "run" / "checkpoints" / entry).rename(tmp_path / "new" / entry)
+    with pytest.raises(FileExistsError, match=f"move {OWNER} with them"):
+        HyperBand(space(), checkpoint_root=tmp_path / "new", **kwargs).run(n_iterations=2, worker=Training(),
+                                                                           resume=True)
+    (tmp_path / "run" / "checkpoints" / OWNER).rename(tmp_path / "new" / OWNER)
+    resumed = HyperBand(space(), checkpoint_root=tmp_path / "new", **kwargs).run(n_iterations=2, worker=Training(),
+                                                                                 resume=True)
+    assert resumed.failed_runs() == []
