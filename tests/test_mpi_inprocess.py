@@ -15,8 +15,6 @@ import pytest
 
 from mpibohb import BOHB, RandomSearch
 
-pytestmark = pytest.mark.processes  # each worker rank starts a keeper (executors/watch.py) beside it
-
 
 def space() -> CS.ConfigurationSpace:
     return CS.ConfigurationSpace({"x": (0.0, 1.0), "n": (1, 5)})
