@@ -432,9 +432,7 @@ class Keeper:
         return cls(process, write_end)
 
     def release(self) -> None:
-        """The run has ended on this rank: the keeper ends now (and is reaped). Once only."""
-        if self._pipe < 0:
-            return
+        """The run has ended on this rank: the keeper ends now (and is reaped)."""
         with contextlib.suppress(OSError):
             os.write(self._pipe, b"end\n")
         self.forget()
@@ -442,12 +440,9 @@ class Keeper:
             self._process.wait(timeout=1.0)
 
     def forget(self) -> None:
-        """Close this process's end of the pipe (in a forked child: the keeper is its parent's); a
-        second call closes nothing (the number may belong to another file by then)."""
-        pipe, self._pipe = self._pipe, -1
-        if pipe >= 0:
-            with contextlib.suppress(OSError):
-                os.close(pipe)
+        """Close this process's end of the pipe (in a forked child: the keeper is its parent's)."""
+        with contextlib.suppress(OSError):
+            os.close(self._pipe)
 
 
 def _moved_high(connection: socket.socket) -> socket.socket:
