@@ -273,42 +273,41 @@ def test_a_forked_child_of_a_worker_rank_does_not_hold_its_watch_socket():
             faulthandler.enable()
 
 
-@pytest.fixture
-def keeper_and_launcher(monkeypatch):
-    """A keeper of one end of a socket pair, posing as PMI_FD (the rank's own copy closed), and the
-    other end, the launcher's, which reads EOF once no process holds the keeper's copy."""
+@pytest.mark.processes
+def test_the_keeper_holds_the_launcher_descriptor_until_the_rank_has_been_dead_a_while(monkeypatch):
+    # the launcher kills the job when a rank's PMI_FD closes: the keeper's copy makes that come
+    # KEEPER_SECONDS after the rank's death, which rank 0 needs to journal a death without traceback
     launcher, rank_end = socket.socketpair()
     monkeypatch.setenv("PMI_FD", str(rank_end.fileno()))
     keeper = Keeper.start()
-    rank_end.close()
     assert keeper is not None
-    yield keeper, launcher
-    keeper.release()
-    launcher.close()
+    try:
+        rank_end.close()  # the rank's own copy
+        launcher.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            launcher.recv(1)  # still open: the keeper holds a copy
+        died = time.monotonic()
+        keeper.forget()  # the rank's end of the keeper's pipe closes, as at its death
+        launcher.settimeout(10)
+        assert launcher.recv(1) == b""
+        assert time.monotonic() - died >= KEEPER_SECONDS * 0.9
+    finally:
+        keeper.release()
+        launcher.close()
 
 
 @pytest.mark.processes
-def test_the_keeper_holds_the_launcher_descriptor_until_the_rank_has_been_dead_a_while(keeper_and_launcher):
-    # the launcher kills the job when a rank's PMI_FD closes: the keeper's copy makes that come
-    # KEEPER_SECONDS after the rank's death, which rank 0 needs to journal a death without traceback
-    keeper, launcher = keeper_and_launcher
-    launcher.settimeout(0.05)
-    with pytest.raises(TimeoutError):
-        launcher.recv(1)  # still open: the keeper holds a copy
-    died = time.monotonic()
-    keeper.forget()  # the rank's end of the keeper's pipe closes, as at its death
-    launcher.settimeout(10)
-    assert launcher.recv(1) == b""
-    assert time.monotonic() - died >= KEEPER_SECONDS * 0.9
-
-
-@pytest.mark.processes
-def test_a_released_keeper_ends_and_is_reaped(keeper_and_launcher):
-    keeper, launcher = keeper_and_launcher
+def test_a_released_keeper_ends_and_is_reaped(monkeypatch):
+    launcher, rank_end = socket.socketpair()
+    monkeypatch.setenv("PMI_FD", str(rank_end.fileno()))
+    keeper = Keeper.start()
+    assert keeper is not None
+    rank_end.close()
     keeper.release()  # the run ended on this rank: no wait
     assert keeper._process.returncode == 0
     launcher.settimeout(10)
     assert launcher.recv(1) == b""
+    launcher.close()
 
 
 def test_no_keeper_without_a_launcher_descriptor(monkeypatch):
