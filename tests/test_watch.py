@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from mpibohb.executors.watch import HIGH_FD, KEEPER_SECONDS, DeathWatch, Keeper, WatchedRank, fatal_signals_kill
+from mpibohb.executors.watch import HIGH_FD, DeathWatch, WatchedRank, fatal_signals_kill
 
 TRACEBACK = "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"run.py\""
 MODULES = ", line 7 in compute\n\nExtension modules: numpy, scipy (total: 2)\n"
@@ -271,47 +271,3 @@ def test_a_forked_child_of_a_worker_rank_does_not_hold_its_watch_socket():
         faulthandler.disable()
         if was_enabled:
             faulthandler.enable()
-
-
-@pytest.mark.processes
-def test_the_keeper_holds_the_launcher_descriptor_until_the_rank_has_been_dead_a_while(monkeypatch):
-    # the launcher kills the job when a rank's PMI_FD closes: the keeper's copy makes that come
-    # KEEPER_SECONDS after the rank's death, which rank 0 needs to journal a death without traceback
-    launcher, rank_end = socket.socketpair()
-    monkeypatch.setenv("PMI_FD", str(rank_end.fileno()))
-    keeper = Keeper.start()
-    assert keeper is not None
-    try:
-        rank_end.close()  # the rank's own copy
-        launcher.settimeout(0.05)
-        with pytest.raises(TimeoutError):
-            launcher.recv(1)  # still open: the keeper holds a copy
-        died = time.monotonic()
-        keeper.forget()  # the rank's end of the keeper's pipe closes, as at its death
-        launcher.settimeout(10)
-        assert launcher.recv(1) == b""
-        assert time.monotonic() - died >= KEEPER_SECONDS * 0.9
-    finally:
-        keeper.release()
-        launcher.close()
-
-
-@pytest.mark.processes
-def test_a_released_keeper_ends_and_is_reaped(monkeypatch):
-    launcher, rank_end = socket.socketpair()
-    monkeypatch.setenv("PMI_FD", str(rank_end.fileno()))
-    keeper = Keeper.start()
-    assert keeper is not None
-    rank_end.close()
-    keeper.release()  # the run ended on this rank: no wait
-    assert keeper._process.returncode == 0
-    launcher.settimeout(10)
-    assert launcher.recv(1) == b""
-    launcher.close()
-
-
-def test_no_keeper_without_a_launcher_descriptor(monkeypatch):
-    monkeypatch.delenv("PMI_FD", raising=False)
-    assert Keeper.start() is None
-    monkeypatch.setenv("PMI_FD", "1000")  # not open here
-    assert Keeper.start() is None

@@ -34,10 +34,7 @@ print when one is loaded (as numpy is), else once it has paused for :data:`TRACE
 a rank that prints that line may pause for up to :data:`TRACEBACK_STALL_SECONDS` (a dying process
 descheduled on a busy node) without its traceback being cut short. A worker rank
 also moves its socket to a high descriptor number, so a death without a traceback (``os._exit``,
-the kernel's OOM kill) keeps the head start of the socket's close over the launcher's. That head
-start is a fraction of a millisecond, so under MPICH's launcher a small process, the keeper
-(:class:`Keeper`), also holds the rank's launcher descriptor until the rank has been dead for
-:data:`KEEPER_SECONDS`: the launcher learns of the death that much later.
+the kernel's OOM kill) keeps the head start of the socket's close over the launcher's.
 
 The order of deaths matters: the first is the culprit, the launcher's kills follow it. A busy
 rank 0 can wake once for several closed sockets; Linux's epoll then still lists them in the order
@@ -61,7 +58,6 @@ import secrets
 import selectors
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -78,7 +74,6 @@ SWITCH_INTERVAL = 5e-5  # seconds: how long the watch thread may wait for the GI
 TRACEBACK_QUIET_SECONDS = 0.005  # a dying rank's traceback that pauses this long is taken as complete
 TRACEBACK_STALL_SECONDS = 0.05  # the same, for a traceback that ends with its "total" line
 HIGH_FD = 1023  # where a worker rank moves its socket (lower when the descriptor limit is lower)
-KEEPER_SECONDS = 0.2  # how long a dead worker rank's launcher descriptor outlives it (see Keeper)
 FATAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")
                       if hasattr(signal, name))
 _TRACEBACK_END = re.compile(rb"\(total: \d+\)\n?$")  # faulthandler's last line (Python 3.10+): its module list
@@ -259,7 +254,6 @@ class WatchedRank:
         self.socket: socket.socket | None = None
         self._had_faulthandler = faulthandler.is_enabled()
         self._silent_since: float | None = None
-        self._keeper: Keeper | None = None
         if address is None:
             return
         host, port, token = address
@@ -280,7 +274,6 @@ class WatchedRank:
             return
         self.socket.setblocking(False)  # orphaned() peeks without waiting (no select: fds may be >= 1024)
         faulthandler.enable(file=self.socket.fileno(), all_threads=True)
-        self._keeper = Keeper.start()
         _CONNECTED.append(self)
 
     def orphaned(self, grace: float = ORPHAN_GRACE_SECONDS) -> bool:
@@ -304,10 +297,7 @@ class WatchedRank:
         return now - self._silent_since >= grace
 
     def stop_reporting(self) -> None:
-        """Send no more tracebacks, and let the keeper go: give faulthandler back its earlier state."""
-        if self._keeper is not None:
-            self._keeper.release()
-            self._keeper = None
+        """Send no more tracebacks: give faulthandler back its earlier state."""
         if self.socket is None or not faulthandler.is_enabled():
             return
         faulthandler.disable()
@@ -330,9 +320,6 @@ class WatchedRank:
         socket open after this rank ends. The socket's descriptor becomes a copy of stderr, so a
         faulthandler still writing there writes to stderr; one that the user pointed elsewhere is
         left alone."""
-        if self._keeper is not None:  # the child's end of it must not keep the keeper waiting
-            self._keeper.forget()
-            self._keeper = None
         if self.socket is None or self.socket.fileno() < 0:
             return
         descriptor, self.socket = self.socket.detach(), None
@@ -393,56 +380,6 @@ def _lists_extension_modules() -> bool:
     return any(name.partition(".")[0] not in sys.stdlib_module_names
                and str(getattr(module, "__file__", None) or "").endswith((".so", ".pyd"))
                for name, module in list(sys.modules.items()))
-
-
-class Keeper:
-    """A small process that holds this rank's launcher descriptor (MPICH's ``PMI_FD``) until this
-    rank has been dead for :data:`KEEPER_SECONDS`. The launcher kills the job when that descriptor
-    closes, and a death with no traceback (``os._exit``, the OOM killer) would otherwise give rank 0
-    a fraction of a millisecond to journal it. The keeper waits on a pipe from this rank: its
-    close (this rank's death) starts the wait; ``end`` lets the keeper go at once. It ignores the
-    stop signals, which reach the whole job, so that a death during a stop keeps its head start."""
-
-    def __init__(self, process: subprocess.Popen, pipe: int) -> None:
-        self._process, self._pipe = process, pipe
-
-    @classmethod
-    def start(cls) -> Keeper | None:
-        """A keeper for this process's launcher descriptor; ``None`` where there is none (Open MPI,
-        no launcher) or no ``/bin/sh``."""
-        text = os.environ.get("PMI_FD", "")
-        if not text.isdigit():
-            return None
-        descriptor = int(text)
-        try:
-            os.fstat(descriptor)
-            read_end, write_end = os.pipe()
-        except OSError:
-            return None
-        script = f'trap "" HUP INT TERM USR1 USR2; read word; [ "$word" = end ] || exec sleep {KEEPER_SECONDS}'
-        try:
-            process = subprocess.Popen(["/bin/sh", "-c", script], stdin=read_end, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, pass_fds=(descriptor,))
-        except OSError as exc:
-            logger.debug("no keeper for the launcher's descriptor: %s", exc)
-            os.close(write_end)
-            return None
-        finally:
-            os.close(read_end)
-        return cls(process, write_end)
-
-    def release(self) -> None:
-        """The run has ended on this rank: the keeper ends now (and is reaped)."""
-        with contextlib.suppress(OSError):
-            os.write(self._pipe, b"end\n")
-        self.forget()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=1.0)
-
-    def forget(self) -> None:
-        """Close this process's end of the pipe (in a forked child: the keeper is its parent's)."""
-        with contextlib.suppress(OSError):
-            os.close(self._pipe)
 
 
 def _moved_high(connection: socket.socket) -> socket.socket:
