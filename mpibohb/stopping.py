@@ -66,6 +66,11 @@ class StopFlag:
         """True once a stop signal arrived."""
         return self.signum is not None
 
+    @property
+    def requested_at(self) -> float | None:
+        """``time.monotonic()`` when the first stop signal was seen (``None``: none yet)."""
+        return self._first_at if self.signum is not None else None
+
     def check(self) -> None:
         """Raise :class:`StopRequested` if a stop signal arrived."""
         if self.signum is not None:

@@ -358,3 +358,44 @@ def test_the_inner_of_nested_worker_loops_gives_back_restarting_system_calls():
         assert all(_restarts_system_calls(sig) for sig in STOP_SIGNALS)
     finally:
         restore_outer()
+
+
+def test_threads_keep_a_result_that_ended_before_the_stop_and_drop_one_that_ended_after(tmp_path):
+    # drain() dropped every job it found done once a stop was requested, also one that returned
+    # before the signal came and was still waiting to be recorded (the master busy journaling)
+    import threading
+
+    from mpibohb.brackets import Job
+    from mpibohb.executors.threads import ThreadExecutor
+    from mpibohb.stopping import StopFlag
+    from mpibohb.worker import as_compute_function
+
+    release = threading.Event()
+
+    def compute(config: dict, budget: float) -> float:
+        if config["slow"]:
+            release.wait(10)
+        return 1.0
+
+    executor = ThreadExecutor(as_compute_function(compute), str(tmp_path), 2)
+    stop = StopFlag()
+    try:
+        early, late = Job((0, 0, 0), {"slow": False}, 1.0), Job((0, 0, 1), {"slow": True}, 1.0)
+        executor.submit(early)
+        executor.submit(late)
+        deadline = time.monotonic() + 10
+        while not any(future.done() for future in executor._running):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(2 * 0.05)  # past the margin for victims of the stop
+        stop.handle(signal.SIGTERM)  # the stop's handler, as the signal would run it
+        release.set()
+        while not all(future.done() for future in executor._running):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        executor._stop = stop  # as wait(stop) leaves it
+        assert [job.config_id for job, _ in executor.drain()] == [(0, 0, 0)]
+        assert executor._running == {}
+    finally:
+        release.set()
+        executor.close()

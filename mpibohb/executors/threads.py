@@ -27,6 +27,7 @@ from ..stopping import StopFlag
 logger = logging.getLogger(__name__)
 
 _STOP_CHECK_INTERVAL = 0.1  # seconds between looks at the stop flag while threads work
+_STOP_MARGIN = 0.05  # seconds: a job that ended this shortly before the stop's handler ran may be its victim
 
 
 @dataclass
@@ -36,6 +37,7 @@ class _Task:
     job: Job
     future: Future[Outcome] = field(default_factory=Future)
     started: float | None = None  # time.monotonic() when a thread took it
+    ended: float | None = None  # time.monotonic() when its thread finished it
     thread: _WorkerThread | None = None
 
 
@@ -57,9 +59,13 @@ class _WorkerThread(threading.Thread):
                 return
             task.thread, task.started = self, time.monotonic()
             try:
-                task.future.set_result(self.run_task(task))
+                outcome = self.run_task(task)
             except BaseException as exc:  # noqa: BLE001 - handed to the master, which re-raises it
+                task.ended = time.monotonic()
                 task.future.set_exception(exc)
+            else:
+                task.ended = time.monotonic()
+                task.future.set_result(outcome)
 
 
 class ThreadExecutor:
@@ -143,19 +149,19 @@ class ThreadExecutor:
         return min(_STOP_CHECK_INTERVAL, max(0.0, min(started) + self.timeout - time.monotonic()))
 
     def drain(self) -> list[tuple[Job, Outcome]]:
-        """The finished jobs and those past their time limit, without blocking. Once a stop signal
-        has come, jobs that end are not recorded: the signal may have killed what ``compute``
+        """The finished jobs and those past their time limit, without blocking. Jobs that ended
+        after a stop signal came are not recorded: the signal may have killed what ``compute``
         started, or ``compute`` caught it and returned a penalty. They run again on resume."""
-        # the signal reached this process before it killed compute's child, and Python runs a pending
-        # handler at a call, so by now a stop that ended a job has set the flag
-        stopped = self._stop is not None and self._stop.requested
+        # the signal reaches this process before it kills compute's child, and Python runs the handler
+        # (which notes the time) at once in a waiting main thread: a job it ended ends after that time
+        stopped_at = self._stop.requested_at if self._stop is not None else None
         finished, dropped = [], []
         for future, task in list(self._running.items()):
             if self._past_limit(task) and not future.done():  # one done just now keeps its result
                 finished.append((self._running.pop(future).job, self._abandon(task)))
             elif future.done():
                 job = self._running.pop(future).job
-                if stopped:
+                if stopped_at is not None and (task.ended is None or task.ended >= stopped_at - _STOP_MARGIN):
                     dropped.append(job)
                 else:
                     finished.append((job, future.result()))
