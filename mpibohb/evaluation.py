@@ -123,10 +123,12 @@ def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_
     try:
         prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
     except OSError as exc:
-        raise RunFileError(exc.errno, f"{worker_name or 'this worker'}: cannot create the checkpoint directory "
-                           f"{checkpoint_dir} ({type(exc).__name__}: {exc.strerror or exc}); the run stops before "
-                           f"{config_id} at budget {budget:g} ran, which runs on resume once the checkpoint root is "
-                           "writable again (a full disk, a quota, a read-only mount)") from exc
+        error = RunFileError(f"cannot create the checkpoint directory {checkpoint_dir} ({type(exc).__name__}: "
+                             f"{exc.strerror or exc}); the run stops before {config_id} at budget {budget:g} ran, "
+                             "which runs on resume once the checkpoint root is writable again (a full disk, a quota, "
+                             "a read-only mount)")
+        error.errno = exc.errno  # the message alone is printed: one OSError argument
+        raise error from exc
 
 
 def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:

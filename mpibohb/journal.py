@@ -367,7 +367,7 @@ def read_journal(path: str | os.PathLike) -> list[Record]:
         path = path / JOURNAL
     if not path.is_file():
         raise JournalError(f"no journal at {path}")
-    if given_a_file and not _starts_like_json(path):
+    if given_a_file and path.name != JOURNAL and not _starts_like_json(path):  # a damaged journal says where
         raise JournalError(f"{path} is not a run directory nor its {JOURNAL}: give the directory that "
                            "run(run_dir=...) or HpBandSter's json_result_logger wrote (a Result pickled by a script "
                            "is read with pickle.load and given as it is)")
