@@ -21,6 +21,7 @@ from .watch import WatchedRank
 
 _EXIT_GATES: list[MPI.Comm] = []  # duplicates of the communicators of runs whose worker ranks end
 _RANK_ZERO: list[WatchedRank] = []  # this worker rank's watch on rank 0, while it waits at the gate
+ABORTS_AT_EXIT: list[Callable[[], None]] = []  # rank 0's aborts at exit (lost ranks), also run by MPI.Finalize
 
 
 def hold_at_exit(comm: MPI.Comm) -> None:
@@ -33,6 +34,14 @@ def hold_at_exit(comm: MPI.Comm) -> None:
     _EXIT_GATES.append(comm.Dup())
 
 
+def abort_at_exit(abort: Callable[[], None]) -> None:
+    """Run ``abort`` (which ends the job) at interpreter exit, or at an ``MPI.Finalize()`` of the
+    script's, whichever comes first: with a worker rank lost, MPI cannot end the job otherwise."""
+    atexit.register(abort)
+    ABORTS_AT_EXIT.append(abort)
+    MPI.Finalize = _after_the_exit_gates(MPI.Finalize)
+
+
 def _after_the_exit_gates(finalize: Callable[[], None]) -> Callable[[], None]:
     """``MPI.Finalize`` for a script that calls it itself (on rank 0 after ``run``): the worker
     ranks wait at their exit for rank 0 to reach its own, and ``MPI_Finalize`` waited for them."""
@@ -41,6 +50,8 @@ def _after_the_exit_gates(finalize: Callable[[], None]) -> Callable[[], None]:
 
     @functools.wraps(finalize)
     def passes_the_gates_first() -> None:
+        for abort in ABORTS_AT_EXIT:  # lost worker ranks never reach the gate: the job ends here
+            abort()
         pass_exit_gates()
         finalize()
 

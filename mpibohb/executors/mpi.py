@@ -12,8 +12,8 @@ given ``workers_return=True``; they then wait at an exit gate (:mod:`.exit_gate`
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -45,7 +45,7 @@ from ..journal import (
 from ..launcher import abort_world, note_run
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
 from . import KEPT_AFTER_STOPS
-from .exit_gate import end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
+from .exit_gate import abort_at_exit, end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
 from .mpi_protocol import (
     PROTOCOL_VERSION,
     TAG_JOB,
@@ -355,7 +355,8 @@ class MPIExecutor:
             lost = "; ".join(f"{self.describe(rank)}: {why}" for rank, why in sorted(self._lost.items()))
             logger.error("the run went on without lost worker ranks (%s); MPI cannot end a job while one of its "
                          "ranks does not answer, so the job is aborted when this process exits", lost)
-            atexit.register(_abort_at_exit, f"mpibohb: ending the MPI job with MPI_Abort: lost worker ranks ({lost})")
+            abort_at_exit(functools.partial(_abort_at_exit, f"mpibohb: ending the MPI job with MPI_Abort: lost "
+                                                            f"worker ranks ({lost})"))
 
 
 def _abort_at_exit(message: str) -> None:

@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--slow_atexit", type=float, default=0.0,
                         help="every rank's exit takes this long (a logger's flush at exit)")
     parser.add_argument("--hole", action="store_true", help="a low descriptor free after MPI starts (see above)")
+    parser.add_argument("--finalize", action="store_true", help="rank 0 ends with MPI.Finalize() after the run")
     args = parser.parse_args()
     if args.hole:
         held = os.open(os.devnull, os.O_RDONLY)
@@ -160,6 +161,10 @@ def main() -> None:
     if result is not None:
         print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
         time.sleep(args.linger)  # an analysis, while the worker ranks wait at their exit gate
+        if args.finalize:
+            from mpi4py import MPI
+
+            MPI.Finalize()
 
 
 if __name__ == "__main__":
