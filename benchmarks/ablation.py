@@ -9,16 +9,15 @@ Every variant is mpibohb's BOHB (Hyperband's brackets, the problem's ``n_iterati
 simulated by ``mpibohb.simulate`` with one worker: the same evaluations as a serial run) with another
 model: HpBandSter's (``KDESampler``, ``samplers/hpbandster_kde.py``) with one of its parameters changed, or
 the "tpe" model (``ParzenSampler``, ``samplers/tpe.py``) with one of its components changed back
-to HpBandSter's. The rows "one bracket" and "adaptive brackets" change the schedule instead
-(``brackets=1``: every configuration starts at the smallest budget; ``brackets="adaptive"``: so
-while small budgets rank better than chance, else Hyperband's cycle), and spend a little more. Two rows check the
+to HpBandSter's. The two rows "one bracket" change the schedule instead (``brackets=1``: every
+configuration starts at the smallest budget), and spend a little more. Two rows check the
 machinery: the tpe code set up as HpBandSter's model should score like the baseline.
 
 Scoring is benchmarks/quality.py's: after each evaluation the incumbent is the lowest loss on the
 largest budget so far, scored by its regret (noise-free, full fidelity); each cell is the mean ±
 standard error over seeds at the same cumulative budget, the total of the problem's brackets
-(every variant spends exactly that, the "one bracket" and "adaptive brackets" rows a little
-more). Peers (``--peers``) are run by benchmarks/quality.py's machinery, given that total budget, and shown under both
+(every variant spends exactly that, the "one bracket" rows a little more). Peers (``--peers``) are
+run by benchmarks/quality.py's machinery, given that total budget, and shown under both
 accountings: Optuna charged only the increments between rungs (as it runs), and charged each
 rung's full budget like the others (then it has spent more than the total, and is read at the
 total). The problems that train models (``trains_models``: the MLP, the SVM, gradient boosting)
@@ -85,7 +84,6 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "HpBandSter, min_points_in_model 2(d+1)": {"min_points_in_model": "2(d+1)"},
         # not the model: the schedule (BOHB(brackets=1)), every iteration Hyperband's most aggressive bracket
         "HpBandSter, one bracket": {"brackets": 1},
-        "HpBandSter, adaptive brackets": {"brackets": "adaptive"},
     }
     as_hp: dict[str, dict[str, Any]] = {
         "tpe code as HpBandSter": {},
@@ -134,7 +132,6 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         # not the model: the schedule (BOHB(brackets=1)); it spends a little more than Hyperband's brackets
         # (3,456 against 3,384 on branin) and is read at Hyperband's total like every row
         "tpe, one bracket": {"brackets": 1},
-        "tpe, adaptive brackets": {"brackets": "adaptive"},
     }
     return ({label: (HPBANDSTER, changes) for label, changes in hp.items()}
             | {label: (TPE, dict(AS_HPBANDSTER, **changes)) for label, changes in as_hp.items()}

@@ -84,9 +84,8 @@ ACCOUNTINGS_INTRO = [
 ABLATION_INTRO = [
     "### BOHB's model, one change at a time",
     "",
-    "`benchmarks/ablation.py`: mpibohb's BOHB (the same brackets and budget, but in the rows \"one bracket\" and"
-    " \"adaptive brackets\", which run `brackets=1` and `brackets=\"adaptive\"` and are read at Hyperband's"
-    " total) with HpBandSter's model"
+    "`benchmarks/ablation.py`: mpibohb's BOHB (the same brackets and budget, but in the two rows \"one bracket\","
+    " which run `brackets=1` and are read at Hyperband's total) with HpBandSter's model"
     " (`model=\"hpbandster\"`, the first row) changed in one parameter; the tpe code set up as HpBandSter's model"
     " (a check of the machinery: it should score like the first row) with one component of the tpe model added;"
     " and the tpe model (`model=\"tpe\"`) with one component taken back. Runs are simulated serial runs (the"

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 
-from .bracket_choice import AdaptiveBrackets
 from .brackets import ConfigId, Job
 from .samplers import Sampler
 from .scheduling import Schedule
@@ -24,10 +23,8 @@ class Optimizer:
     ``start_session`` says on how many workers, and up to how many iterations, the next jobs run.
     """
 
-    def __init__(self, sampler: Sampler, schedule: Schedule, rng: np.random.Generator,
-                 bracket_choice: AdaptiveBrackets | None = None) -> None:
+    def __init__(self, sampler: Sampler, schedule: Schedule, rng: np.random.Generator) -> None:
         self.sampler, self.schedule, self.rng = sampler, schedule, rng
-        self.bracket_choice = bracket_choice  # brackets="adaptive": the plans the policy runs, told every result
         self.num_running = 0
 
     @property
@@ -94,14 +91,11 @@ class Optimizer:
         vector, finished = self.schedule.record(job, loss, duration)
         self.num_running -= 1
         self.sampler.observe(vector, job.budget, loss)
-        if self.bracket_choice is not None:
-            self.bracket_choice.observe(job.config_id, job.budget, loss)
         return finished
 
     def pop_notices(self) -> list[str]:
         """Progress lines of the policy for the log, since the last call."""
-        notices = self.schedule.pop_notices()
-        return notices + self.bracket_choice.pop_notices() if self.bracket_choice is not None else notices
+        return self.schedule.pop_notices()
 
     def pop_retired(self) -> list[ConfigId]:
         """The configurations that can no longer be promoted, since the last call."""

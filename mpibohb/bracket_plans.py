@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from . import checks
 
 _RELATIVE_SLACK = 1e-9
-ADAPTIVE = "adaptive"  # brackets=: Hyperband's, the most aggressive while small budgets are trusted
 
 
 def validate_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[float, float, float]:
@@ -91,20 +90,11 @@ class BracketPlan:
         return len(self.budgets)
 
 
-def checked_brackets(brackets: object, min_budget: float, max_budget: float,
-                     eta: float) -> int | str | None:
+def checked_brackets(brackets: object, min_budget: float, max_budget: float, eta: float) -> int | None:
     """``brackets`` as the number of Hyperband's brackets a run cycles through (``None``: all of
-    them, Hyperband's; so is their full number), or ``"adaptive"`` (:mod:`mpibohb.bracket_choice`);
-    ``ValueError`` naming a bad one."""
-    if brackets is None or brackets == ADAPTIVE:
-        return ADAPTIVE if brackets == ADAPTIVE else None
-    if isinstance(brackets, str):
-        raise ValueError(f"brackets={brackets!r}: give a number of Hyperband's brackets, {ADAPTIVE!r}, or None "
-                         "(all of them)")
-    return _checked_count(brackets, min_budget, max_budget, eta)
-
-
-def _checked_count(brackets: object, min_budget: float, max_budget: float, eta: float) -> int | None:
+    them, Hyperband's; so is their full number); ``ValueError`` naming a bad one."""
+    if brackets is None:
+        return None
     most = max_stages(min_budget, max_budget, eta) + 1
     value = checks.integer("brackets", brackets, minimum=1)
     if value > most:
@@ -113,10 +103,8 @@ def _checked_count(brackets: object, min_budget: float, max_budget: float, eta: 
     return None if value == most else value
 
 
-def brackets_phrase(brackets: int | str | None) -> str:
+def brackets_phrase(brackets: int | None) -> str:
     """The words the settings line and ``report`` add for ``brackets`` (nothing for all of them)."""
-    if brackets == ADAPTIVE:
-        return ", brackets=adaptive"
     return "" if brackets is None else f", brackets={brackets} (the most aggressive)"
 
 
@@ -129,7 +117,7 @@ def bracket_plan(iteration: int, min_budget: float, max_budget: float, eta: floa
     validate_budgets(min_budget, max_budget, eta)
     cycle = _bracket_cycle(float(min_budget), float(max_budget), float(eta))  # one cache entry per value
     if brackets is not None:
-        cycle = cycle[:_checked_count(brackets, min_budget, max_budget, eta) or len(cycle)]
+        cycle = cycle[:checked_brackets(brackets, min_budget, max_budget, eta) or len(cycle)]
     return cycle[iteration % len(cycle)]
 
 

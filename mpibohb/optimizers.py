@@ -15,7 +15,6 @@ import numpy as np
 
 from . import bracket_plans, checks
 from .ask_tell import Optimizer
-from .bracket_choice import AdaptiveBrackets
 from .checkpoints import CHECKPOINTS, checked_keep
 from .evaluation import max_info_bytes, sigint_watch
 from .executors import Executor
@@ -86,9 +85,7 @@ class _HyperbandFamily:
         checkpoint_root: where a ``compute`` that takes ``checkpoint_dir`` keeps its checkpoints
             (``None``: ``<run_dir>/checkpoints``).
         keep_checkpoints: which checkpoint directories stay: ``"incumbent"``, ``"all"``, ``"none"``.
-        brackets: cycle through Hyperband's ``brackets`` most aggressive brackets (``None``: all), or
-            ``"adaptive"``: the most aggressive while small budgets rank as larger ones do, else
-            Hyperband's cycle (:mod:`mpibohb.bracket_choice`).
+        brackets: cycle through Hyperband's ``brackets`` most aggressive brackets (``None``: all).
         **hpbandster_arguments: HpBandSter's connection arguments (``run_id``, ``nameserver``,
             ``host``, ...), accepted and ignored; ``working_directory`` is passed on to ``compute``.
 
@@ -103,7 +100,7 @@ class _HyperbandFamily:
                  previous_result: Any = None, result_logger: json_result_logger | None = None,
                  fill_tail: bool = False, asynchronous: bool = False, keep_busy: bool = False,
                  checkpoint_root: str | os.PathLike[str] | None = None, keep_checkpoints: str = "incumbent",
-                 brackets: int | str | None = None, **hpbandster_arguments: Any) -> None:
+                 brackets: int | None = None, **hpbandster_arguments: Any) -> None:
         unknown = sorted(set(hpbandster_arguments) - HPBANDSTER_CONNECTION_ARGUMENTS - {"shutdown_workers"})
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}")
@@ -150,15 +147,13 @@ class _HyperbandFamily:
         return RandomSampler(self.space)
 
     def plan(self, iteration: int) -> bracket_plans.BracketPlan:
-        """The bracket this optimizer runs as iteration ``iteration`` (with ``brackets="adaptive"``:
-        Hyperband's cycle, as :meth:`~mpibohb.bracket_choice.AdaptiveBrackets.forecast` before any result)."""
-        fixed = self.brackets if isinstance(self.brackets, int) else None
-        return bracket_plans.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta, fixed)
+        """The bracket this optimizer runs as iteration ``iteration``."""
+        return bracket_plans.bracket_plan(iteration, self.min_budget, self.max_budget, self.eta, self.brackets)
 
     @property
     def plan_period(self) -> int:
-        """Plans repeat every this many iterations (adaptive ones: forecasts do)."""
-        return self.brackets if isinstance(self.brackets, int) else len(self.budgets)
+        """Plans repeat every this many iterations."""
+        return self.brackets or len(self.budgets)
 
     def kept_on_resume(self, journaled: dict[str, Any]) -> dict[str, Any]:
         """The model settings a resume keeps as journaled (BOHB's; the others have no model)."""
@@ -362,12 +357,8 @@ class _HyperbandFamily:
         sampler = self._make_sampler()
         kind = ("keep_busy" if self.keep_busy else "asynchronous") if self.asynchronous \
             else "fill_tail" if self.fill_tail else "synchronous"
-        if self.brackets != bracket_plans.ADAPTIVE:
-            return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta,
-                                                    self.plan_period), rng)
-        plans = AdaptiveBrackets(self.min_budget, self.max_budget, self.eta)
-        schedule = make_schedule(kind, sampler, plans, n_iterations, self.eta, self.plan_period, plans.forecast)
-        return Optimizer(sampler, schedule, rng, bracket_choice=plans)
+        return Optimizer(sampler, make_schedule(kind, sampler, self.plan, n_iterations, self.eta, self.plan_period),
+                         rng)
 
     def shutdown(self, shutdown_workers: bool = False) -> None:
         """HpBandSter compatibility: nothing to shut down, workers stop when ``run`` returns."""

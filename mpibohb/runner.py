@@ -62,10 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-busy", "--keep_busy", action="store_true",
                         help="with --asynchronous: while the run's last jobs run, idle workers evaluate extra "
                              "configurations predicted to end before them")
-    parser.add_argument("--brackets", type=_brackets, default=None,
+    parser.add_argument("--brackets", type=int, default=None,
                         help="cycle through this many of Hyperband's brackets, the most aggressive first "
-                             "(default: all; 1: every configuration starts at the smallest budget), or "
-                             "'adaptive': the most aggressive while small budgets rank as larger ones do")
+                             "(default: all; 1: every configuration starts at the smallest budget)")
     parser.add_argument("--checkpoint-root", "--checkpoint_root", default=None,
                         help="where the checkpoint directories of a worker that takes checkpoint_dir go "
                              "(default RUN_DIR/checkpoints)")
@@ -75,16 +74,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="warm start a new run from an earlier one: its run directory, or HpBandSter's logs "
                              "(configs.json, results.json); a resume keeps the warm start it began with")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-def _brackets(text: str) -> int | str:
-    """``--brackets``: a number, or ``adaptive`` (the library checks the number's range)."""
-    if text == "adaptive":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of brackets or 'adaptive'") from None
 
 
 def load_attribute(spec: str) -> Any:

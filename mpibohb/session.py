@@ -70,7 +70,7 @@ class RunFamily(Protocol):
     space: SearchSpace
     eta: float
     budgets: list[float]
-    brackets: int | str | None
+    brackets: int | None
     fill_tail: bool
     asynchronous: bool
     keep_busy: bool

@@ -149,7 +149,7 @@ def test_checked_brackets_keeps_a_number_below_all_and_takes_all_as_none(bracket
     (5, r"brackets=5: budgets 9 to 243 with eta 3 make 4 brackets; give 1 to 4 \(by default, all of them run\)"),
     (1.5, "brackets must be an integer >= 1, got 1.5"),
     (True, "brackets must be an integer >= 1, got True"),
-    ("2", "brackets='2': give a number of Hyperband's brackets, 'adaptive', or None"),
+    ("2", "brackets must be an integer >= 1, got '2'"),
 ])
 def test_bad_brackets_are_refused_by_name(brackets, message) -> None:
     with pytest.raises(ValueError, match=message):

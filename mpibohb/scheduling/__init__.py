@@ -86,17 +86,15 @@ class Schedule(Protocol):
 
 
 def make_schedule(kind: str, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
-                  plan_period: int, forecast_of: PlanFunction | None = None) -> Schedule:
+                  plan_period: int) -> Schedule:
     """The policy ``kind`` (one of :data:`KINDS`) for ``n_iterations`` brackets; iteration ``i`` runs
-    ``plan_of(i)``, which may decide it then; ``forecast_of(i)`` predicts it without deciding
-    (``None``: ``plan_of`` decides nothing), and repeats every ``plan_period`` iterations."""
-    forecast_of = forecast_of or plan_of
+    ``plan_of(i)``, which repeats every ``plan_period`` iterations."""
     if kind == "synchronous":
         return Synchronous(sampler, plan_of, n_iterations)
     if kind == "fill_tail":
-        return FillTail(sampler, plan_of, n_iterations, plan_period, forecast_of)
+        return FillTail(sampler, plan_of, n_iterations, plan_period)
     if kind == "asynchronous":
-        return Asynchronous(sampler, plan_of, n_iterations, eta, plan_period, forecast_of)
+        return Asynchronous(sampler, plan_of, n_iterations, eta, plan_period)
     if kind == "keep_busy":
-        return KeepBusy(sampler, plan_of, n_iterations, eta, plan_period, forecast_of)
+        return KeepBusy(sampler, plan_of, n_iterations, eta, plan_period)
     raise ValueError(f"no schedule {kind!r}; one of {', '.join(KINDS)}")

@@ -89,9 +89,8 @@ class Asynchronous(EveryJobNeeded):
     wake_at: float | None = None
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
-                 plan_period: int = 1, forecast_of: PlanFunction | None = None) -> None:
+                 plan_period: int = 1) -> None:
         self.sampler, self.plan_of, self.eta = sampler, plan_of, eta
-        self.forecast_of = forecast_of or plan_of  # what the tail plans with: it decides no iteration
         self.n_iterations = self.session_iterations = n_iterations
         self.plan_period = plan_period
         self.workers = 1
@@ -159,7 +158,7 @@ class Asynchronous(EveryJobNeeded):
     def _next_iteration(self) -> int | None:
         """The next bracket to start: in order, or in the tail the longest chain first."""
         if self._tail is None:
-            self._tail = TailPlan(self.forecast_of, self.plan_period, self.session_iterations)
+            self._tail = TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         while self._next < self.session_iterations and self._next in self.brackets:
             self._next += 1  # adopted by this session (keep_busy's extra brackets): started already
         if not self._in_tail and self._tail_is_near():

@@ -48,11 +48,11 @@ class KeepBusy(Asynchronous):
     jobs run (see the module's text)."""
 
     def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, eta: float,
-                 plan_period: int = 1, forecast_of: PlanFunction | None = None) -> None:
-        super().__init__(sampler, plan_of, n_iterations, eta, plan_period, forecast_of)
+                 plan_period: int = 1) -> None:
+        super().__init__(sampler, plan_of, n_iterations, eta, plan_period)
         self._extra: set[int] = set()  # iterations of the extra brackets
         self._last_extra = -1  # the highest iteration an extra bracket was started at
-        self._smallest = min(self.forecast_of(i).budgets[0] for i in range(plan_period))  # where extras start
+        self._smallest = min(plan_of(i).budgets[0] for i in range(plan_period))  # where extra brackets start
         self._open_extra: set[int] = set()  # ... not ended
         self._due_extra = _DueBrackets()
         self._extra_budget: dict[int, float] = {}  # extra iteration -> the budget of its jobs handed out

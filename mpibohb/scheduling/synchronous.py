@@ -121,13 +121,11 @@ class FillTail(Synchronous):
 
     replays_sessions = True
 
-    def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, plan_period: int,
-                 forecast_of: PlanFunction | None = None) -> None:
+    def __init__(self, sampler: Sampler, plan_of: PlanFunction, n_iterations: int, plan_period: int) -> None:
         super().__init__(sampler, plan_of, n_iterations)
         if plan_period < 1:
             raise ValueError(f"fill_tail needs the period of the bracket plans, got plan_period={plan_period!r}")
         self.plan_period = plan_period
-        self.forecast_of = forecast_of or plan_of  # what the tail plans with: it decides no iteration
         self.brackets_before_tail: int | None = None  # brackets started when the tail started the rest
         self._tail: TailPlan | None = None  # built at the first ask
         self._reorder = False  # in the tail: a bracket changed stage since the last sort
@@ -150,7 +148,7 @@ class FillTail(Synchronous):
     def next_job(self, rng: np.random.Generator, now: float | None = None) -> Job | None:
         """Start the tail when it is near; in the tail, the longest chain of stages first."""
         if self._tail is None:
-            self._tail = TailPlan(self.forecast_of, self.plan_period, self.session_iterations)
+            self._tail = TailPlan(self.plan_of, self.plan_period, self.session_iterations)
         started = len(self.brackets)
         if not self.tail_started and started < self.session_iterations and self._tail.is_near(started, self.workers):
             self.brackets_before_tail = started
