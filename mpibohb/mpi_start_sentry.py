@@ -30,6 +30,7 @@ _MISSING_GRACE_SECONDS = 10.0
 _LAST_LOOK_SECONDS = 0.2  # before the kill: the rank may have left MPI_Init meanwhile
 # a wrapper ended, its rank lives on: every process's environment is read again only this often
 _CHECK_AGAIN_SECONDS = 10.0
+_MAX_ANCESTORS = 64  # a process's parents looked at for a launcher: deeper is no job's rank
 _SCANCEL_SECONDS = 30.0  # SLURM's controller answers in well under a second when it is well
 _SLURM_PLACES = ("/usr/bin", "/usr/local/bin", "/opt/slurm/bin", "/usr/local/slurm/bin", "/opt/slurm/current/bin")
 
@@ -61,16 +62,19 @@ def _alive(pid: int, parent: int, started: str) -> bool:
     return stat is not None and stat[1] == parent and stat[2] == started and stat[0] not in "ZX"
 
 
-def _ranks_alive(step: str) -> set[str]:
+def _ranks_alive(step: str, launcher_pid: int) -> set[str]:
     """The ranks of this job that have a live process on this node, as the processes' environments
     tell: a rank whose wrapper (a launcher's child) ended, having put it in the background
     (``setsid`` forks when it leads its process group, as srun's task 0 does), still counts. Only
-    a check before an end: a process of another job that looks the same only keeps a rank alive."""
+    a check before an end: a process of another job that looks the same only keeps a rank alive.
+    MPICH's launcher gives no job identity in the environment, so there a process under another
+    launcher process like ours (another job's ``hydra_pmi_proxy``) is not one of ours."""
     # the job, and the node as the launcher names it (two "nodes" may share one machine's /proc)
     job = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_NODEID") if step != "-" else (
         "PMI_HOSTNAME", "PMI_SIZE", "PMI_PORT", "MPI_LOCALNRANKS")
     ranks = ("SLURM_PROCID",) if step != "-" else ("PMI_RANK", "PMI_ID")
     mine = {name: os.environ.get(name) for name in job}
+    launcher = _command_name(launcher_pid) if step == "-" else None
     alive = set()
     for name in os.listdir("/proc"):
         stat = _stat(int(name)) if name.isdigit() else None
@@ -83,9 +87,33 @@ def _ranks_alive(step: str) -> set[str]:
             continue
         env = dict(item.split("=", 1) for item in items if "=" in item)
         rank = next((env[key] for key in ranks if key in env), None)
-        if rank is not None and all(env.get(key) == value for key, value in mine.items()):
+        if rank is not None and all(env.get(key) == value for key, value in mine.items()) \
+                and (launcher is None or not _under_another(int(name), launcher_pid, launcher)):
             alive.add(rank)
     return alive
+
+
+def _command_name(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None
+
+
+def _under_another(pid: int, launcher_pid: int, launcher: str) -> bool:
+    """Whether ``pid`` descends from a launcher process other than ``launcher_pid`` with its name
+    (a rank of another job); one put in the background by a wrapper hangs below no launcher."""
+    for _ in range(_MAX_ANCESTORS):
+        stat = _stat(pid)
+        if stat is None or stat[1] <= 1:
+            return False
+        pid = stat[1]
+        if pid == launcher_pid:
+            return False
+        if _command_name(pid) == launcher:
+            return True
+    return False
 
 
 def _say(text: str) -> None:
@@ -125,7 +153,7 @@ def watch(rank_pid: int, launcher_pid: int, local_ranks: int, local_rank: int, w
         # more children than ranks: the launcher started something else too, and what ended may be that
         told = local_ranks == 0 or len(siblings) <= local_ranks
         if told and (ended > 0 or missing > 0) and time.monotonic() >= checked_again:
-            if len(_ranks_alive(step)) < (local_ranks or len(siblings)):
+            if len(_ranks_alive(step, launcher_pid)) < (local_ranks or len(siblings)):
                 if not _started(_LAST_LOOK_SECONDS):
                     _end(rank_pid, world_rank, step, ended + missing, local_ranks or len(siblings))
                 return

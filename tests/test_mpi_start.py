@@ -74,6 +74,45 @@ def test_a_sentry_that_cannot_write_its_message_still_ends_the_job(tmp_path):
     assert "RESULT" not in finished.stdout
 
 
+DECOY = "import time; time.sleep(120)  # decoy"
+
+
+@pytest.mark.mpiexec
+@needs_hydra
+def test_another_job_of_as_many_ranks_on_the_node_does_not_keep_an_ended_rank_alive(tmp_path):
+    """MPICH gives a rank no job identity in its environment, so the sentries took the ranks of
+    another 3-rank job on the node for this job's: its rank 2, ended before MPI, counted as alive,
+    and the job waited as long as the other ran (the test suite's own MPI jobs made this test above
+    hang under load)."""
+    decoy = subprocess.Popen([mpiexec(), "-n", "3", sys.executable, "-c", DECOY], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=mpi_environment(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_processes_running(DECOY)) < 3:
+            assert time.monotonic() < deadline and decoy.poll() is None, "the other job did not start"
+            time.sleep(0.1)
+        finished = run_command([mpiexec(), "-n", "3", sys.executable, str(EARLY), str(tmp_path / "run"), "--rank",
+                                "2", "--after", "3"], timeout=60)
+        assert decoy.poll() is None, "the other job ended first: nothing was tested"
+    finally:
+        os.killpg(decoy.pid, signal.SIGKILL)
+        decoy.wait()
+    assert finished.returncode != 0 and "RESULT" not in finished.stdout
+    assert ENDED in finished.stderr, finished.stderr[-3000:]
+
+
+def _processes_running(text: str) -> list[int]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if text.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+                found.append(int(name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.mpiexec
 @needs_hydra
 @pytest.mark.parametrize("hosts, ended, says", [("a:2,b:1", 2, 0), ("a:1,b:2", 0, 1)])
