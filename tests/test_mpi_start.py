@@ -101,12 +101,12 @@ def test_another_job_of_as_many_ranks_on_the_node_does_not_keep_an_ended_rank_al
     assert ENDED in finished.stderr, finished.stderr[-3000:]
 
 
-def _processes_running(text: str) -> list[int]:
-    """The processes whose command line holds ``text``."""
+def _processes_running(code: str) -> list[int]:
+    """The Python processes running ``python -c code`` (not the mpiexec that started them)."""
     found = []
     for name in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if text.encode() in Path(f"/proc/{name}/cmdline").read_bytes():
+            if Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-c", code.encode()]:
                 found.append(int(name))
         except OSError:
             continue
