@@ -68,13 +68,16 @@ def _ranks_alive(step: str, launcher_pid: int) -> set[str]:
     (``setsid`` forks when it leads its process group, as srun's task 0 does), still counts. Only
     a check before an end: a process of another job that looks the same only keeps a rank alive.
     MPICH's launcher gives no job identity in the environment, so there a process under another
-    launcher process like ours (another job's ``hydra_pmi_proxy``) is not one of ours."""
+    launcher process like ours (another job's ``hydra_pmi_proxy``), or one older than ours (another
+    job's rank in the background), is not one of ours."""
     # the job, and the node as the launcher names it (two "nodes" may share one machine's /proc)
     job = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_NODEID") if step != "-" else (
         "PMI_HOSTNAME", "PMI_SIZE", "PMI_PORT", "MPI_LOCALNRANKS")
     ranks = ("SLURM_PROCID",) if step != "-" else ("PMI_RANK", "PMI_ID")
     mine = {name: os.environ.get(name) for name in job}
     launcher = _command_name(launcher_pid) if step == "-" else None
+    launcher_stat = _stat(launcher_pid)
+    launched = int(launcher_stat[2]) if launcher_stat is not None else 0  # start time, in clock ticks
     alive = set()
     for name in os.listdir("/proc"):
         stat = _stat(int(name)) if name.isdigit() else None
@@ -88,7 +91,8 @@ def _ranks_alive(step: str, launcher_pid: int) -> set[str]:
         env = dict(item.split("=", 1) for item in items if "=" in item)
         rank = next((env[key] for key in ranks if key in env), None)
         if rank is not None and all(env.get(key) == value for key, value in mine.items()) \
-                and (launcher is None or not _under_another(int(name), launcher_pid, launcher)):
+                and (launcher is None or (int(stat[2]) >= launched
+                                          and not _under_another(int(name), launcher_pid, launcher))):
             alive.add(rank)
     return alive
 

@@ -3,6 +3,7 @@ in ``MPI_Init``, end the job instead of waiting for ever (MPICH issue 6124)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -79,12 +80,16 @@ DECOY = "import time; time.sleep(120)  # decoy"
 
 @pytest.mark.mpiexec
 @needs_hydra
-def test_another_job_of_as_many_ranks_on_the_node_does_not_keep_an_ended_rank_alive(tmp_path):
+@pytest.mark.parametrize("background", [False, True])
+def test_another_job_of_as_many_ranks_on_the_node_does_not_keep_an_ended_rank_alive(tmp_path, background):
     """MPICH gives a rank no job identity in its environment, so the sentries took the ranks of
     another 3-rank job on the node for this job's: its rank 2, ended before MPI, counted as alive,
     and the job waited as long as the other ran (the test suite's own MPI jobs made this test above
-    hang under load)."""
-    decoy = subprocess.Popen([mpiexec(), "-n", "3", sys.executable, "-c", DECOY], stdout=subprocess.DEVNULL,
+    hang under load). ``background``: the other job's rank 2 runs under ``setsid``, which forks, so
+    no launcher process is its parent any more."""
+    python = [sys.executable, "-c", DECOY]
+    ranks = ["-n", "2", *python, ":", "-n", "1", "setsid", *python] if background else ["-n", "3", *python]
+    decoy = subprocess.Popen([mpiexec(), *ranks], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=mpi_environment(), start_new_session=True)
     try:
         deadline = time.monotonic() + 30
@@ -92,11 +97,14 @@ def test_another_job_of_as_many_ranks_on_the_node_does_not_keep_an_ended_rank_al
             assert time.monotonic() < deadline and decoy.poll() is None, "the other job did not start"
             time.sleep(0.1)
         finished = run_command([mpiexec(), "-n", "3", sys.executable, str(EARLY), str(tmp_path / "run"), "--rank",
-                                "2", "--after", "3"], timeout=60)
+                                "2", "--after", "3"], timeout=90)
         assert decoy.poll() is None, "the other job ended first: nothing was tested"
     finally:
         os.killpg(decoy.pid, signal.SIGKILL)
         decoy.wait()
+        for pid in _processes_running(DECOY):  # a rank in the background has no launcher to end it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert finished.returncode != 0 and "RESULT" not in finished.stdout
     assert ENDED in finished.stderr, finished.stderr[-3000:]
 
