@@ -75,9 +75,7 @@ def _ranks_alive(step: str, launcher_pid: int) -> set[str]:
         "PMI_HOSTNAME", "PMI_SIZE", "PMI_PORT", "MPI_LOCALNRANKS")
     ranks = ("SLURM_PROCID",) if step != "-" else ("PMI_RANK", "PMI_ID")
     mine = {name: os.environ.get(name) for name in job}
-    launcher = _command_name(launcher_pid) if step == "-" else None
-    launcher_stat = _stat(launcher_pid)
-    launched = int(launcher_stat[2]) if launcher_stat is not None else 0  # start time, in clock ticks
+    launcher = _launcher_identity(launcher_pid) if step == "-" else None
     alive = set()
     for name in os.listdir("/proc"):
         stat = _stat(int(name)) if name.isdigit() else None
@@ -91,10 +89,21 @@ def _ranks_alive(step: str, launcher_pid: int) -> set[str]:
         env = dict(item.split("=", 1) for item in items if "=" in item)
         rank = next((env[key] for key in ranks if key in env), None)
         if rank is not None and all(env.get(key) == value for key, value in mine.items()) \
-                and (launcher is None or (int(stat[2]) >= launched
-                                          and not _under_another(int(name), launcher_pid, launcher))):
+                and not (launcher is not None and _of_another_job(int(name), int(stat[2]), launcher_pid, *launcher)):
             alive.add(rank)
     return alive
+
+
+def _launcher_identity(launcher_pid: int) -> tuple[str, int] | None:
+    """The launcher process's command name and start time (clock ticks), ``None`` when unreadable."""
+    stat, name = _stat(launcher_pid), _command_name(launcher_pid)
+    return None if stat is None or name is None else (name, int(stat[2]))
+
+
+def _of_another_job(pid: int, started: int, launcher_pid: int, launcher: str, launched: int) -> bool:
+    """Whether a process that looks like a rank of this job is another job's: it started before
+    this job's launcher process, or it runs below another launcher process of the same name."""
+    return started < launched or _under_another(pid, launcher_pid, launcher)
 
 
 def _command_name(pid: int) -> str | None:
