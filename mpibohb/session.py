@@ -114,7 +114,8 @@ def open_run_directory(run_dir: str, resume: bool, overwrite: bool) -> list[Reco
         journal.unlink()
         return None
     if overwrite:
-        kept = sorted(set(os.listdir(path)) - {JOURNAL, CONFIGS, RESULTS, LOCK})
+        # the checkpoints under it say for themselves whether they go (checkpoints.claim_root)
+        kept = sorted(set(os.listdir(path)) - {JOURNAL, CONFIGS, RESULTS, LOCK, CHECKPOINTS})
         logger.warning("overwriting the run in %s%s", path,
                        f" (only its {JOURNAL}, {CONFIGS} and {RESULTS}; other files stay: {', '.join(kept[:5])}"
                        f"{', ...' if len(kept) > 5 else ''})" if kept else "")

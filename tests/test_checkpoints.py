@@ -606,3 +606,16 @@ def test_checkpoint_directories_moved_without_their_owner_file_are_refused_with_
     resumed = HyperBand(space(), checkpoint_root=tmp_path / "new", **kwargs).run(n_iterations=2, worker=Training(),
                                                                                  resume=True)
     assert resumed.failed_runs() == []
+
+
+def test_overwriting_a_run_does_not_say_its_checkpoints_stay_before_deleting_them(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=1, run_dir=run_dir, keep_checkpoints="all").run(
+        n_iterations=1, worker=Training())
+    (run_dir / "notes.txt").write_text("mine")
+    caplog.clear()
+    HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=2, run_dir=run_dir).run(
+        n_iterations=1, worker=Training(), overwrite=True)
+    said = caplog.text
+    assert "other files stay: notes.txt)" in said and "deleting the 9 checkpoint directories" in said, said
+    assert (run_dir / "notes.txt").read_text() == "mine"
