@@ -647,9 +647,13 @@ class SlotsAndNoLength(Worker):
     def __len__(self) -> int:
         return 0
 
+    started = threading.Semaphore(3)  # the first three jobs meet, so each thread has run one
+    meeting = threading.Barrier(3)
+
     def compute(self, config: dict, budget: float, **kwargs: Any) -> dict:
         self.current = config["x"]  # the per-thread state, in the worker's __dict__
-        time.sleep(0.002)
+        if SlotsAndNoLength.started.acquire(blocking=False):
+            SlotsAndNoLength.meeting.wait(timeout=60)
         return {"loss": self.current * self.__data["scale"], "info": {"worker": id(self)}}
 
 
