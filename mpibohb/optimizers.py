@@ -21,7 +21,7 @@ from .executors import Executor
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
-from .journal import RunDirectoryError
+from .journal import RunDirectoryError, check_journaled_values_differ
 from .launcher import flush_standard_streams, launched_communicator, launched_rank, note_run
 from .mpi_start import notice_seconds
 from .result import Result
@@ -318,6 +318,9 @@ class _HyperbandFamily:
                              f"{type(self).__name__}")
         compute = as_compute_function(worker)
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
+        self.space.check_unchanged()  # the space was changed after the optimizer was made: an error now
+        if self.run_dir is not None:
+            check_journaled_values_differ(self.configspace)
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
         max_info_bytes(), file_mode(), notice_seconds()  # a bad MPIBOHB_* variable: the same
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())

@@ -76,6 +76,12 @@ class ModelDimension:
     num_levels: int  # 0 for continuous
 
 
+def _outline(configspace: CS.ConfigurationSpace) -> list[str]:
+    """The hyperparameters, conditions and forbidden clauses of ``configspace`` as text, to tell a change."""
+    return ([str(hp) for hp in configspace.values()] + [str(c) for c in configspace.conditions]
+            + [str(f) for f in configspace.forbidden_clauses])
+
+
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python scalar it holds (smaller to pickle, JSON-safe)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -107,6 +113,24 @@ class SearchSpace:
         self._index_kinds = [d.index for d in self.dimensions if d.kind != CONTINUOUS]
         self._said_few_legal = False
         self._said_illegal_draw = False
+        self._made_from = _outline(configspace)
+
+    def check_unchanged(self) -> None:
+        """Raise if the ConfigSpace was changed after this view of it was made (the samplers'
+        dimensions were fixed then; its random draws would use the changed space).
+
+        Raises:
+            ValueError: naming the first difference.
+        """
+        now = _outline(self.configspace)
+        if now != self._made_from:
+            added = [item for item in now if item not in self._made_from]
+            removed = [item for item in self._made_from if item not in now]
+            change = "; ".join(f"{what}: {' | '.join(items)}"
+                               for what, items in (("added", added), ("removed", removed)) if items)
+            change = change or "the same items in another order"
+            raise ValueError(f"the search space was changed after the optimizer was made ({change:.400}): make "
+                             "BOHB/HyperBand/RandomSearch after the space is complete")
 
     @property
     def model_indices(self) -> np.ndarray:

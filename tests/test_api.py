@@ -1046,3 +1046,14 @@ def test_keys_besides_loss_and_info_are_named_once(caplog: pytest.LogCaptureFixt
     assert said == ["compute returned ['accuracy_beside'] besides 'loss' and 'info': mpibohb keeps only those two "
                     "(HpBandSter's results.json kept the whole dict); put what you want kept in 'info'"]
     assert result.failed_runs() == []
+
+
+def test_a_space_changed_after_the_optimizer_was_made_is_refused_before_any_evaluation() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)}, seed=1)
+    optimizer = BOHB(cs, min_budget=1, max_budget=9, seed=1)
+    cs.add(CS.CategoricalHyperparameter("c", ["a", "b"]))  # before, an IndexError in the model mid-run
+    evaluated = []
+    with pytest.raises(ValueError, match=r"space was changed after the optimizer was made \(added: c, Type: "
+                                         r"Categorical.*make BOHB/HyperBand/RandomSearch after"):
+        optimizer.run(n_iterations=8, worker=lambda config, budget: evaluated.append(config) or config["x"])
+    assert evaluated == []
