@@ -184,10 +184,17 @@ def space_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     said += [f"{name} is new" for name in after if name not in before]
     for name in (n for n in before if n in after and before[n] != after[n]):
         keys = [k for k in {**before[name], **after[name]} if before[name].get(k) != after[name].get(k)]
-        said.append(f"{name}: " + ", ".join(f"{k} {before[name].get(k)!r:.40} -> {after[name].get(k)!r:.40}"
-                                            for k in keys))
+        said.append(f"{name}: " + ", ".join(f"{k} {_changed(before[name].get(k), after[name].get(k))}" for k in keys))
     said += [f"its {key} changed" for key in ("conditions", "forbiddens", "name") if old.get(key) != new.get(key)]
     return "; ".join(said[:6] + ([f"and {len(said) - 6} more"] if len(said) > 6 else [])) or "its serialisation"
+
+
+def _changed(old: Any, new: Any, width: int = 40) -> str:
+    """``old -> new`` as reprs cut to ``width``, each from a little before where they first differ."""
+    texts = repr(old), repr(new)
+    first = next((i for i, (a, b) in enumerate(zip(*texts)) if a != b), min(map(len, texts)))
+    start = max(0, first - width // 3) if max(map(len, texts)) > width else 0
+    return " -> ".join(("..." if start else "") + text[start:start + width] for text in texts)
 
 
 def _hyperparameters_listed(space: dict[str, Any]) -> bool:

@@ -156,6 +156,40 @@ def test_a_resume_with_another_search_space_says_what_differs(tmp_path):
             n_iterations=2, worker=loss, resume=True)
 
 
+def _activations() -> list:
+    """Two functions, new objects at new addresses on each call, as in a new process."""
+    def relu(x: float) -> float:
+        return max(0.0, x)
+
+    def tanh(x: float) -> float:
+        return x
+
+    return [relu, tanh]
+
+
+def test_a_run_whose_choices_are_functions_resumes_with_the_new_process_own_functions(tmp_path):
+    first, second = _activations(), _activations()  # both kept alive: their addresses differ
+    runs = []
+    for functions, n_iterations, resume in ((first, 1, False), (second, 2, True)):
+        space = CS.ConfigurationSpace({"x": (0.0, 1.0)}, seed=1)
+        space.add(CS.CategoricalHyperparameter("act", functions, meta={"scale": lambda v: v}))
+        runs.append(BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(
+            n_iterations=n_iterations, worker=lambda config, budget: config["act"](config["x"]), resume=resume))
+    configs = runs[1].get_id2config_mapping().values()
+    assert len(runs[1].get_all_runs()) > len(runs[0].get_all_runs()) and all(
+        any(entry["config"]["act"] is f for f in second) for entry in configs)
+
+
+def test_choices_that_a_journal_cannot_tell_apart_are_refused_when_there_is_a_journal(tmp_path):
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["inf", float("inf"), "a"]}, seed=1)
+    assert BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7).run(n_iterations=1, worker=loss)  # no journal
+    with pytest.raises(ValueError, match=r"parameter c: its values 'inf' and inf are both journaled as \"inf\", "
+                                         "so a resume could not tell which one ran"):
+        BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(
+            n_iterations=1, worker=loss)
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------- symbolic links and modes
 
 
