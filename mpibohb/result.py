@@ -126,8 +126,10 @@ class Result:
 
     def get_id2config_mapping(self) -> dict[ConfigId, dict[str, Any]]:
         """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration: a
-        copy (as HpBandSter's), so that editing it leaves the ``Result`` as it was."""
-        return _ConfigMapping((cid, copy.deepcopy(entry)) for cid, entry in self.id2config.items())
+        copy (as HpBandSter's), so that editing it leaves the ``Result`` as it was. A configuration's
+        values are the space's own (an object among a categorical's choices is that object)."""
+        return _ConfigMapping((cid, {key: dict(value) if key == "config" else copy.deepcopy(value)
+                                     for key, value in entry.items()}) for cid, entry in self.id2config.items())
 
     def get_all_runs(self, only_largest_budget: bool = False) -> list[Run]:
         """Every run in the order they finished; or, per configuration, only its largest budget."""

@@ -76,6 +76,13 @@ class ModelDimension:
     num_levels: int  # 0 for continuous
 
 
+def _values_of(hyperparameter: Any) -> tuple[Any, ...]:
+    """A categorical's choices, an ordinal's sequence, a constant's value; ``()`` for the others."""
+    if hasattr(hyperparameter, "choices") or hasattr(hyperparameter, "sequence"):
+        return tuple(getattr(hyperparameter, "choices", None) or hyperparameter.sequence)
+    return (hyperparameter.value,) if isinstance(hyperparameter, CS.Constant) else ()
+
+
 def _outline(configspace: CS.ConfigurationSpace) -> list[str]:
     """The hyperparameters, conditions and forbidden clauses of ``configspace`` as text, to tell a change."""
     return ([str(hp) for hp in configspace.values()] + [str(c) for c in configspace.conditions]
@@ -139,7 +146,9 @@ class SearchSpace:
 
     def sampler_copy(self, seed: int) -> CS.ConfigurationSpace:
         """A private copy of the space whose sampling stream starts at ``seed``, for :meth:`sample`."""
-        private = copy.deepcopy(self.configspace)
+        # the choices themselves are shared, not copied: compute gets the space's own objects
+        shared = {id(value): value for hp in self.hyperparameters for value in _values_of(hp)}
+        private = copy.deepcopy(self.configspace, memo=shared)
         private.seed(seed)
         private.random = _CountingRandomState(private.random.get_state())
         return private

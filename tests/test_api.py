@@ -1057,3 +1057,25 @@ def test_a_space_changed_after_the_optimizer_was_made_is_refused_before_any_eval
                                          r"Categorical.*make BOHB/HyperBand/RandomSearch after"):
         optimizer.run(n_iterations=8, worker=lambda config, budget: evaluated.append(config) or config["x"])
     assert evaluated == []
+
+
+class _Optimiser:
+    """A categorical's choice that is an object of the user's (no ``__eq__``: only itself is equal)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def test_objects_among_a_categorical_s_choices_reach_compute_and_the_result_as_themselves() -> None:
+    choices = [_Optimiser("sgd"), _Optimiser("adam")]
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)}, seed=1)
+    cs.add(CS.CategoricalHyperparameter("opt", choices))
+    given = []
+    result = HyperBand(cs, min_budget=1, max_budget=9, seed=1).run(
+        n_iterations=2, worker=lambda config, budget: given.append(config["opt"]) or config["x"])
+    assert given and all(any(value is choice for choice in choices) for value in given)
+    mapping = result.get_id2config_mapping()
+    incumbent = mapping[result.get_incumbent_id()]["config"]
+    assert CS.Configuration(cs, values=incumbent)["opt"] is incumbent["opt"]  # a configuration of the space
+    incumbent["x"] = 2.0  # editing the copy leaves the Result as it was
+    assert result.get_id2config_mapping()[result.get_incumbent_id()]["config"]["x"] != 2.0
