@@ -225,8 +225,22 @@ def configspace_text(configspace: Any) -> str:
     """The search space as ConfigSpace's JSON text (numpy values, which it cannot write itself, as
     the journal writes them)."""
     buffer = io.StringIO()
-    configspace.to_json(buffer, default=to_json)
+    try:
+        configspace.to_json(buffer, default=to_json)
+    except (TypeError, ValueError) as exc:  # e.g. a meta dict with tuple keys, which JSON cannot hold
+        metas = [hp.name for hp in configspace.values() if getattr(hp, "meta", None) and not _writable(hp.meta)]
+        where = f" (the meta of {', '.join(metas)})" if metas else ""
+        raise ValueError(f"the search space cannot be written to the run's journal as JSON{where}: "
+                         f"{type(exc).__name__}: {exc}") from None
     return buffer.getvalue()
+
+
+def _writable(value: Any) -> bool:
+    try:
+        json.dumps(value, default=to_json)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def warm_start_observations(previous_result: Any) -> list[list[Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -680,6 +681,16 @@ def test_rank_agreement_kept_pair_by_pair_is_scipys_tau_b(seed: int) -> None:
     agreement = RankAgreement(min_pairs=1)
     for x, y in zip(smaller, larger):
         agreement.add(1.0, float(x), 3.0, float(y))
+    assert agreement.value() == pytest.approx(stats.kendalltau(smaller, larger)[0], abs=1e-12)
+
+
+def test_rank_agreement_of_losses_near_the_largest_float_is_scipys_without_a_warning() -> None:
+    smaller, larger = np.array([-1e308, 1e308, 0.0, 1.0, -1e308]), np.array([1e308, -1e308, 2.0, 1e308, 0.0])
+    agreement = RankAgreement(min_pairs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # before, "overflow encountered in subtract"
+        for x, y in zip(smaller, larger):
+            agreement.add(1.0, float(x), 3.0, float(y))
     assert agreement.value() == pytest.approx(stats.kendalltau(smaller, larger)[0], abs=1e-12)
 
 

@@ -190,6 +190,16 @@ def test_choices_that_a_journal_cannot_tell_apart_are_refused_when_there_is_a_jo
     assert not (tmp_path / "run").exists()
 
 
+def test_a_space_json_cannot_hold_is_refused_naming_the_meta_that_holds_what_it_cannot(tmp_path):
+    space = CS.ConfigurationSpace(seed=1)
+    space.add(CS.UniformFloatHyperparameter("x", 0.0, 1.0, meta={("a", "b"): 1}))
+    with pytest.raises(ValueError, match=r"cannot be written to the run's journal as JSON \(the meta of x\): "
+                                         "TypeError: keys must be"):
+        BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(
+            n_iterations=1, worker=loss)
+    assert not (tmp_path / "run").exists()
+
+
 # ---------------------------------------------------------------- symbolic links and modes
 
 

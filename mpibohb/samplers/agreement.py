@@ -35,7 +35,8 @@ class _Step:
     def add(self, smaller: float, larger: float) -> None:
         n = self.count
         xs, ys = self.smaller[:n], self.larger[:n]
-        self.score += int(np.sum(np.sign(smaller - xs) * np.sign(larger - ys)))
+        # signs by comparison: a difference of losses near 1e308 overflows (a numpy warning)
+        self.score += int(np.sum(_signs(smaller, xs) * _signs(larger, ys)))
         self.ties_smaller += int(np.count_nonzero(xs == smaller))
         self.ties_larger += int(np.count_nonzero(ys == larger))
         if n == len(self.smaller):
@@ -78,3 +79,8 @@ class RankAgreement:
             if not math.isnan(tau):
                 total, weight = total + tau * step.count, weight + step.count
         return total / weight if weight >= self.min_pairs else None
+
+
+def _signs(value: float, values: np.ndarray) -> np.ndarray:
+    """``np.sign(value - values)`` without computing the difference."""
+    return (value > values).astype(int) - (value < values)
