@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import ConfigSpace as CS
 import numpy as np
 import pytest
@@ -199,3 +201,17 @@ def test_a_space_with_few_legal_configurations_that_passed_the_check_does_not_en
         result = HyperBand(cs, min_budget=1, max_budget=27, seed=seed).run(n_iterations=4, worker=lambda c, b: 0.0)
         assert len(result.get_all_runs()) == 69
     assert "leave few legal configurations: a random draw took over 1,000 batches" in caplog.text
+
+
+@pytest.mark.parametrize("model", ["tpe", "hpbandster"])
+def test_proposals_whose_model_candidates_are_all_forbidden_are_said_once(model, caplog) -> None:
+    from mpibohb import BOHB
+
+    cs = CS.ConfigurationSpace(seed=1)
+    n, m = CS.UniformIntegerHyperparameter("n", 0, 99), CS.UniformIntegerHyperparameter("m", 0, 99)
+    cs.add([n, m, CS.ForbiddenLessThanRelation(n, m), CS.ForbiddenGreaterThanRelation(n, m)])  # n == m: 1 in 100
+    with caplog.at_level(logging.DEBUG, logger="mpibohb.samplers"):
+        BOHB(cs, min_budget=1, max_budget=9, seed=3, model=model).run(
+            n_iterations=12, worker=lambda config, budget: abs(config["n"] - 40) / 100 + 1 / budget)
+    said = [r for r in caplog.records if "model candidates were forbidden" in r.getMessage()]
+    assert len(said) > 5 and [r.levelno for r in said].count(logging.WARNING) == 1, [r.getMessage() for r in said]

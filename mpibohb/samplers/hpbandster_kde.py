@@ -20,7 +20,7 @@ from ..space import SearchSpace, impute_inactive
 from . import Proposal
 from .kde import MixedKDE
 from .random import RandomSampler
-from .ranking import first_legal
+from .ranking import first_legal, say_all_forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class KDESampler:
         self._model_indices = space.model_indices
         self._template = space.constant_template()
         self._random = RandomSampler(space)
+        self._all_forbidden = 0  # proposals whose model candidates were all forbidden
         self._observations: dict[float, _Observations] = {}
         self._model: KDEPair | None = None
         self._stale_budgets: set[float] = set()
@@ -131,7 +132,8 @@ class KDESampler:
         picked = first_legal(candidates, model.good, model.bad, lambda index: self._legal(candidates[index]))
         if picked is not None:
             return Proposal(picked[0], picked[1], {"model_based_pick": True})
-        logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
+        self._all_forbidden += 1
+        say_all_forbidden(self._all_forbidden, len(candidates))
         return self._random.propose(budget, rng)
 
     def _legal(self, candidate: np.ndarray) -> tuple[dict[str, Any], np.ndarray] | None:

@@ -23,12 +23,14 @@ by ``max_points_in_model`` comes in random order: still exact, with looser bound
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
 Picked = TypeVar("Picked")
 
 
@@ -91,3 +93,16 @@ def _to_complete(score: np.ndarray, exact: np.ndarray, is_open: np.ndarray, best
     if not open_exact.any():
         return np.arange(len(score)) == best
     return ~exact & is_open & (score <= score[open_exact].min())
+
+
+def say_all_forbidden(times: int, candidates: int) -> None:
+    """The ``times``-th proposal whose ``candidates`` model candidates were all forbidden (it samples
+    at random instead): a warning the first time, then at debug level, so that a space whose
+    clauses forbid most of the model's region does not print a line per proposal."""
+    if times == 1:
+        logger.warning(
+            "all %d model candidates were forbidden; sampling at random (said once per run: later such "
+            "proposals are logged at debug level; forbidden clauses that cut most of the space cause it)", candidates)
+    else:
+        logger.debug("all %d model candidates were forbidden (%d times); sampling at random",
+                                          candidates, times)

@@ -117,7 +117,7 @@ from .parzen import (
     neighbour_bandwidths,
 )
 from .random import RandomSampler
-from .ranking import Density, first_legal
+from .ranking import Density, first_legal, say_all_forbidden
 from .running import RunningConfigurations
 
 logger = logging.getLogger(__name__)
@@ -267,6 +267,7 @@ class ParzenSampler:
         self._model_indices = space.model_indices
         self._template = space.constant_template()
         self._random = RandomSampler(space)
+        self._all_forbidden = 0  # proposals whose model candidates were all forbidden
         self._by_budget: dict[float, _Results] = {}
         self._latest = _Results(self.num_dims)  # one row per configuration: its largest budget
         self._rows_of_configs: dict[bytes, int] = {}
@@ -325,7 +326,8 @@ class ParzenSampler:
         picked = first_legal(candidates, good, bad, lambda index: self._legal(candidates[index]))
         if picked is not None:
             return Proposal(picked[0], picked[1], {"model_based_pick": True})
-        logger.warning("all %d model candidates were forbidden; sampling at random", len(candidates))
+        self._all_forbidden += 1
+        say_all_forbidden(self._all_forbidden, len(candidates))
         return self._random.propose(budget, rng)
 
     def ranking_bad_density(self, model: ParzenModel, rng: np.random.Generator) -> Density:
