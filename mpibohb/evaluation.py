@@ -31,6 +31,7 @@ from .checkpoints import prepare as prepare_checkpoint_dir
 from .files import RunFileError
 from .launcher import flush_standard_streams
 from .stopping import StopRequested, restore_outside_handlers
+from .values import own_values
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
         given = {name: value for name, value in zip(CHECKPOINT_ARGUMENTS, (previous_budget, checkpoint_dir))
                  if value is not None}  # a first evaluation, or a compute without checkpoints: as before
         with _time_limit(timeout):
-            returned = compute(config_id, dict(config), budget, working_directory, **given)  # its own config
+            returned = compute(config_id, own_values(config), budget, working_directory, **given)  # its own config
         if timeout is not None and time.time() - started > timeout:
             raise JobTimeoutError(f"timeout: ran {time.time() - started:.1f} s, limit {timeout:g} s")
         loss, info = check_returned(returned)

@@ -41,7 +41,6 @@ import json
 import logging
 import math
 import os
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .evaluation import info_note, max_info_bytes
+from .values import without_addresses
 
 if TYPE_CHECKING:
     from .brackets import Job
@@ -260,12 +260,10 @@ def _safe_repr(value: Any) -> str:
     """``repr(value)`` without memory addresses (``<function relu at 0x7f..>`` as ``<function relu>``):
     they differ in every process, and a space that holds such a value must read the same on resume."""
     try:
-        return _ADDRESS.sub(">", repr(value))
+        return without_addresses(repr(value))
     except Exception as exc:  # noqa: BLE001 - a user object whose repr fails
         return f"<{type(value).__name__} whose repr fails: {type(exc).__name__}>"
 
-
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
 
 
 def _strict_json(value: Any) -> str:
@@ -305,25 +303,22 @@ def journaled_values(hyperparameter: Any) -> dict[str, Any]:
     return {json.dumps(as_journaled(value)): value for value in reversed(list(values or ()))}
 
 
-def check_journaled_values_differ(configspace: Any) -> None:
-    """Raise if two values of a categorical, ordinal or constant parameter read back from a journal
-    as the same value (``"inf"`` and ``float("inf")``, two lambdas): a resume or warm start could
-    not tell which one ran.
-
-    Raises:
-        ValueError: naming the parameter and the two values.
-    """
+def values_journaled_alike(configspace: Any) -> str | None:
+    """What makes a run in ``configspace`` impossible to resume: two values of a categorical, ordinal
+    or constant parameter that read back from a journal as the same value (``"inf"`` and
+    ``float("inf")``, two lambdas, two objects without a ``__repr__`` of their own); ``None`` if none."""
     for hyperparameter in configspace.values():
         values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None) or ()
         seen: dict[str, Any] = {}
         for value in values:
             text = json.dumps(as_journaled(value))
             if text in seen:
-                raise ValueError(f"the search space's parameter {hyperparameter.name}: its values {seen[text]!r:.80} "
-                                 f"and {value!r:.80} are both journaled as {text:.80}, "
-                                 "so a resume could not tell which one ran; make them "
-                                 "differ as text (e.g. strings, or functions with names of their own)")
+                return (f"the search space's parameter {hyperparameter.name}: its values {seen[text]!r:.80} and "
+                        f"{value!r:.80} are both journaled as {text:.80}, so a resume could not tell which one ran "
+                        "(make them differ as text: strings, functions with names of their own, a __repr__ that "
+                        "tells objects apart)")
             seen[text] = value
+    return None
 
 
 def storable_info(info: Any) -> Any:

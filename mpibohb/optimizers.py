@@ -21,7 +21,7 @@ from .executors import Executor
 from .executors.serial import SerialExecutor
 from .executors.threads import ThreadExecutor
 from .files import file_mode
-from .journal import RunDirectoryError, check_journaled_values_differ
+from .journal import RunDirectoryError, values_journaled_alike
 from .launcher import flush_standard_streams, launched_communicator, launched_rank, note_run
 from .mpi_start import notice_seconds
 from .result import Result
@@ -30,7 +30,7 @@ from .samplers.hpbandster_kde import KDESettings, warn_about_min_points
 from .samplers.models import kept_on_resume, model_sampler, model_settings, settings_record
 from .samplers.random import RandomSampler
 from .scheduling import make_schedule
-from .session import run_master
+from .session import configspace_text, run_master
 from .space import SearchSpace
 from .stopping import EXIT_STOPPED, RunStopped
 from .worker import HPBANDSTER_CONNECTION_ARGUMENTS, as_compute_function, declares_checkpoint_dir, thread_copies
@@ -320,7 +320,10 @@ class _HyperbandFamily:
         self.make_optimizer(n_iterations)  # validates n_iterations identically on every rank
         self.space.check_unchanged()  # the space was changed after the optimizer was made: an error now
         if self.run_dir is not None:
-            check_journaled_values_differ(self.configspace)
+            configspace_text(self.configspace)  # a space JSON cannot hold: an error before anything is deleted
+            alike = values_journaled_alike(self.configspace)
+            if alike and launched_rank() in (None, 0):
+                logger.warning("%s; this run cannot be resumed", alike)
         self.space.check_samplable()  # forbidden clauses that leave no legal configuration: an error now, on every rank
         max_info_bytes(), file_mode(), notice_seconds()  # a bad MPIBOHB_* variable: the same
         working_directory = os.path.abspath(self.working_directory or self.run_dir or os.getcwd())

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from .values import own_values
+
 if TYPE_CHECKING:
     from .journal import RunState
 
@@ -128,7 +130,7 @@ class Result:
         """``{config_id: {"config": dict, "config_info": dict}}`` for every sampled configuration: a
         copy (as HpBandSter's), so that editing it leaves the ``Result`` as it was. A configuration's
         values are the space's own (an object among a categorical's choices is that object)."""
-        return _ConfigMapping((cid, {key: dict(value) if key == "config" else copy.deepcopy(value)
+        return _ConfigMapping((cid, {key: own_values(value) if key == "config" else copy.deepcopy(value)
                                      for key, value in entry.items()}) for cid, entry in self.id2config.items())
 
     def get_all_runs(self, only_largest_budget: bool = False) -> list[Run]:
@@ -307,7 +309,9 @@ class Result:
 
         budgets = self._budgets_or_all(budgets)
         runs = [r for r in self.runs if r.budget in budgets and (r.loss is not None or failed_loss is not None)]
-        space = copy.deepcopy(config_space)
+        from .space import shared_choices
+
+        space = copy.deepcopy(config_space, memo=shared_choices(config_space))  # the Result holds its objects
         if len(budgets) > 1 and "budget" in space:
             raise ValueError("get_fANOVA_data: the space has a hyperparameter named 'budget', the name of the column "
                              "it adds for the budgets of the runs; pass budgets=[one budget] to leave that column out")

@@ -45,6 +45,7 @@ from .journal import (
     session_record,
     stop_record,
     to_json,
+    values_journaled_alike,
 )
 from .loop import RunRecorder, record_outcomes, run_loop
 from .replay import MAX_ATTEMPTS, PendingJob, give_up_on_repeat_crashes, name_interrupted_jobs, replay
@@ -236,6 +237,7 @@ def configspace_text(configspace: Any) -> str:
 
 
 def _writable(value: Any) -> bool:
+    """Whether the journal's JSON can hold ``value``."""
     try:
         json.dumps(value, default=to_json)
         return True
@@ -315,6 +317,9 @@ def _prepare_directory(family: RunFamily, run_dir: str, n_workers: int, resume: 
         # a new run's warm start is read before overwrite deletes anything (it may be this directory's run)
         early = None if resume else warm_start()
         records = open_run_directory(run_dir, resume, overwrite)
+        alike = values_journaled_alike(family.configspace) if records is not None else None
+        if alike:
+            raise RunDirectoryError(f"cannot resume the run in {run_dir}: {alike}")
         if records is not None and not family.seed_given:
             family.seed = records[0]["settings"]["seed"]  # a resume continues the journaled stream
         kept = family.kept_on_resume(records[0]["settings"]) if records is not None else {}

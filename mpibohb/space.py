@@ -21,6 +21,8 @@ from ConfigSpace.exceptions import ForbiddenValueError
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
+from .values import without_addresses
+
 CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
 MAX_SAMPLING_ROUNDS = 5_000  # ConfigSpace draws a batch of at least 5 configurations a round
 RUN_SAMPLING_ATTEMPTS = 20  # a run's draws: 20 times the start check's, which a space passed
@@ -76,6 +78,13 @@ class ModelDimension:
     num_levels: int  # 0 for continuous
 
 
+def shared_choices(configspace: CS.ConfigurationSpace) -> dict[int, Any]:
+    """A ``copy.deepcopy`` memo under which a copy of ``configspace`` keeps its choice objects (not
+    their containers, which a copy must own)."""
+    return {id(value): value for hp in configspace.values() for value in _values_of(hp)
+            if not isinstance(value, (dict, list, set))}
+
+
 def _values_of(hyperparameter: Any) -> tuple[Any, ...]:
     """A categorical's choices, an ordinal's sequence, a constant's value; ``()`` for the others."""
     if hasattr(hyperparameter, "choices") or hasattr(hyperparameter, "sequence"):
@@ -84,9 +93,9 @@ def _values_of(hyperparameter: Any) -> tuple[Any, ...]:
 
 
 def _outline(configspace: CS.ConfigurationSpace) -> list[str]:
-    """The hyperparameters, conditions and forbidden clauses of ``configspace`` as text, to tell a change."""
-    return ([str(hp) for hp in configspace.values()] + [str(c) for c in configspace.conditions]
-            + [str(f) for f in configspace.forbidden_clauses])
+    """The hyperparameters and conditions of ``configspace`` as text, to tell a change that the
+    samplers' fixed dimensions cannot follow (forbidden clauses are read live, so they may change)."""
+    return [without_addresses(str(item)) for item in (*configspace.values(), *configspace.conditions)]
 
 
 def _plain(value: Any) -> Any:
@@ -123,11 +132,12 @@ class SearchSpace:
         self._made_from = _outline(configspace)
 
     def check_unchanged(self) -> None:
-        """Raise if the ConfigSpace was changed after this view of it was made (the samplers'
-        dimensions were fixed then; its random draws would use the changed space).
+        """Raise if the ConfigSpace's hyperparameters or conditions were changed after this view of
+        it was made (the samplers' dimensions were fixed then; its random draws would use the changed
+        space).
 
         Raises:
-            ValueError: naming the first difference.
+            ValueError: naming what was added and removed.
         """
         now = _outline(self.configspace)
         if now != self._made_from:
@@ -146,9 +156,8 @@ class SearchSpace:
 
     def sampler_copy(self, seed: int) -> CS.ConfigurationSpace:
         """A private copy of the space whose sampling stream starts at ``seed``, for :meth:`sample`."""
-        # the choices themselves are shared, not copied: compute gets the space's own objects
-        shared = {id(value): value for hp in self.hyperparameters for value in _values_of(hp)}
-        private = copy.deepcopy(self.configspace, memo=shared)
+        # the choice objects are shared, not copied: compute gets the space's own objects
+        private = copy.deepcopy(self.configspace, memo=shared_choices(self.configspace))
         private.seed(seed)
         private.random = _CountingRandomState(private.random.get_state())
         return private

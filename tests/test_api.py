@@ -7,6 +7,7 @@ import importlib
 import logging
 import math
 import os
+import pickle
 import re
 import socket
 import subprocess
@@ -658,6 +659,7 @@ class SlotsAndNoLength(Worker):
 
 
 def test_thread_copies_keep_slots_and_falsy_workers_get_their_own() -> None:
+    SlotsAndNoLength.started, SlotsAndNoLength.meeting = threading.Semaphore(3), threading.Barrier(3)  # each time
     result = small_bohb().run(n_iterations=1, worker=SlotsAndNoLength(), n_workers=3)
     configs = result.get_id2config_mapping()
     assert not result.failed_runs(), result.failed_runs()[0].error_logs
@@ -1079,3 +1081,28 @@ def test_objects_among_a_categorical_s_choices_reach_compute_and_the_result_as_t
     assert CS.Configuration(cs, values=incumbent)["opt"] is incumbent["opt"]  # a configuration of the space
     incumbent["x"] = 2.0  # editing the copy leaves the Result as it was
     assert result.get_id2config_mapping()[result.get_incumbent_id()]["config"]["x"] != 2.0
+    copied = pickle.loads(pickle.dumps(HyperBand(cs, min_budget=1, max_budget=9, seed=1)))  # new addresses
+    assert copied.run(n_iterations=1, worker=lambda config, budget: config["x"])  # not "the space was changed"
+
+
+def test_lists_among_the_choices_stay_the_space_s_when_compute_or_a_user_edits_a_configuration() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)}, seed=1)
+    cs.add(CS.CategoricalHyperparameter("layers", [[64, 64], [128]]))
+
+    def compute(config: dict, budget: float) -> float:
+        config["layers"].append(0)  # compute's config is its own, to its lists
+        return config["x"]
+
+    result = HyperBand(cs, min_budget=1, max_budget=9, seed=1).run(n_iterations=1, worker=compute)
+    for entry in result.get_id2config_mapping().values():
+        entry["config"]["layers"].append(1)
+    assert cs["layers"].choices == ([64, 64], [128])
+    assert {tuple(e["config"]["layers"]) for e in result.get_id2config_mapping().values()} == {(64, 64), (128,)}
+
+
+def test_a_forbidden_clause_added_after_the_optimizer_was_made_is_honoured() -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["a", "b", "z"]}, seed=1)
+    optimizer = HyperBand(cs, min_budget=1, max_budget=9, seed=1)
+    cs.add(CS.ForbiddenEqualsClause(cs["c"], "z"))
+    result = optimizer.run(n_iterations=2, worker=lambda config, budget: config["x"])
+    assert {e["config"]["c"] for e in result.get_id2config_mapping().values()} == {"a", "b"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -180,14 +181,25 @@ def test_a_run_whose_choices_are_functions_resumes_with_the_new_process_own_func
         any(entry["config"]["act"] is f for f in second) for entry in configs)
 
 
-def test_choices_that_a_journal_cannot_tell_apart_are_refused_when_there_is_a_journal(tmp_path):
+def test_choices_that_a_journal_cannot_tell_apart_are_said_at_the_start_and_refuse_a_resume(tmp_path, caplog):
     space = CS.ConfigurationSpace({"x": (0.0, 1.0), "c": ["inf", float("inf"), "a"]}, seed=1)
-    assert BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7).run(n_iterations=1, worker=loss)  # no journal
-    with pytest.raises(ValueError, match=r"parameter c: its values 'inf' and inf are both journaled as \"inf\", "
-                                         "so a resume could not tell which one ran"):
+    said = r"parameter c: its values 'inf' and inf are both journaled as \"inf\", so a resume could not tell"
+    BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(n_iterations=1, worker=loss)
+    assert re.search(said + r".*; this run cannot be resumed", caplog.text), caplog.text
+    with pytest.raises(ValueError, match=said):  # before, the Result read 'inf' back as inf
         BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(
-            n_iterations=1, worker=loss)
-    assert not (tmp_path / "run").exists()
+            n_iterations=2, worker=loss, resume=True)
+
+
+def test_a_space_json_cannot_hold_keeps_the_run_that_overwrite_would_have_replaced(tmp_path):
+    small_run(tmp_path / "run")
+    before = (tmp_path / "run" / "journal.jsonl").read_bytes()
+    space = CS.ConfigurationSpace(seed=1)
+    space.add(CS.UniformFloatHyperparameter("x", 0.0, 1.0, meta={("a", "b"): 1}))
+    with pytest.raises(ValueError, match="cannot be written to the run's journal as JSON"):
+        BOHB(space, min_budget=1, max_budget=9, eta=3, seed=7, run_dir=tmp_path / "run").run(
+            n_iterations=1, worker=loss, overwrite=True)
+    assert (tmp_path / "run" / "journal.jsonl").read_bytes() == before
 
 
 def test_a_space_json_cannot_hold_is_refused_naming_the_meta_that_holds_what_it_cannot(tmp_path):

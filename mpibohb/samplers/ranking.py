@@ -104,5 +104,4 @@ def say_all_forbidden(times: int, candidates: int) -> None:
             "all %d model candidates were forbidden; sampling at random (said once per run: later such "
             "proposals are logged at debug level; forbidden clauses that cut most of the space cause it)", candidates)
     else:
-        logger.debug("all %d model candidates were forbidden (%d times); sampling at random",
-                                          candidates, times)
+        logger.debug("all %d model candidates were forbidden (%d times); sampling at random", candidates, times)
