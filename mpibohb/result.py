@@ -145,8 +145,19 @@ class Result:
 
     def get_runs_by_id(self, config_id: Sequence[int]) -> list[Run]:
         """The runs of one configuration, by increasing budget."""
-        wanted = tuple(config_id)
-        return sorted((r for r in self.runs if r.config_id == wanted), key=lambda r: r.budget)
+        return sorted(self._runs_by_id().get(cast(ConfigId, tuple(config_id)), ()), key=lambda r: r.budget)
+
+    def _runs_by_id(self) -> dict[ConfigId, list[Run]]:
+        """The runs grouped by configuration, made once per list of runs (a scan per configuration
+        made learning curves quadratic: 237 s at 50,000 results)."""
+        key = (id(self.runs), len(self.runs))
+        cached = self.__dict__.get("_grouped")
+        if cached is None or cached[0] != key:
+            grouped: dict[ConfigId, list[Run]] = {}
+            for run in self.runs:
+                grouped.setdefault(run.config_id, []).append(run)
+            cached = self.__dict__["_grouped"] = (key, grouped)
+        return cached[1]
 
     def get_incumbent_id(self) -> ConfigId | None:
         """The configuration with the lowest loss on the largest budget that has a successful run,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import importlib
 import logging
@@ -166,6 +167,10 @@ def test_result_api() -> None:
     assert all(run.config_id == promoted for run in by_id)
     assert result.get_runs_by_id(list(promoted)) == by_id
     assert result.get_runs_by_id((99, 0, 0)) == []
+    result.runs.append(dataclasses.replace(by_id[0], config_id=(99, 0, 0)))  # the grouping follows the runs
+    assert [run.budget for run in result.get_runs_by_id((99, 0, 0))] == [1.0]
+    assert result.get_learning_curves(config_ids=[(99, 0, 0)]) == {(99, 0, 0): [[(1.0, by_id[0].loss)]]}
+    result.runs.pop()
 
     incumbent = result.get_incumbent_id()
     at_max = [run for run in runs if run.budget == 9.0]
