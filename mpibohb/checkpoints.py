@@ -186,33 +186,37 @@ class IncumbentTracker:
         self._failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on
         self._top = -math.inf
         self._at_top: dict[ConfigId, float] = {}  # usable runs on the top budget
+        # kept as runs come, so that a result costs the same at 50,000 results as at 5,000
+        self._best: tuple[float, ConfigId] | None = None  # the lowest (loss, id) in _at_top
+        self._failed_since: list[ConfigId] = []  # failures not yet checked against _at_top
 
     def add(self, config_id: ConfigId, budget: float, loss: float | None) -> None:
         """One more run (``loss is None``: failed)."""
         if loss is None:
             self._failed_at[config_id] = max(budget, self._failed_at.get(config_id, -math.inf))
+            self._failed_since.append(config_id)
             return  # what it makes unusable goes when the incumbent is asked for
         losses = self._succeeded.setdefault(config_id, {})
         losses[budget] = min(loss, losses.get(budget, math.inf))
         if self._failed_at.get(config_id, -math.inf) >= budget:
             return
         if budget > self._top:
-            self._top, self._at_top = budget, {}
+            self._top, self._at_top, self._best = budget, {}, None
         if budget == self._top:
             self._at_top[config_id] = losses[budget]
+            self._best = min(self._best or (math.inf, config_id), (losses[budget], config_id))
 
     @property
     def config_id(self) -> ConfigId | None:
         """The incumbent's id, or ``None`` before a usable run."""
         self._drop_unusable()
-        if not self._at_top:
-            return None
-        return min((loss, config_id) for config_id, loss in self._at_top.items())[1]
+        return None if self._best is None else self._best[1]
 
     def _drop_unusable(self) -> None:
         """A failure on a larger budget than the top makes that configuration's top run unusable;
         when none is left the top falls back to the largest budget that still has one."""
-        gone = [c for c in self._at_top if self._failed_at.get(c, -math.inf) >= self._top]
+        failed, self._failed_since = self._failed_since, []
+        gone = [c for c in set(failed) if c in self._at_top and self._failed_at[c] >= self._top]
         for config_id in gone:
             del self._at_top[config_id]
         if gone and not self._at_top:
@@ -220,6 +224,8 @@ class IncumbentTracker:
                       for budget, loss in losses.items() if self._failed_at.get(config_id, -math.inf) < budget]
             self._top = max((budget for budget, _, _ in usable), default=-math.inf)
             self._at_top = {config_id: loss for budget, config_id, loss in usable if budget == self._top}
+        if gone:
+            self._best = min(((loss, c) for c, loss in self._at_top.items()), default=None)
 
 
 class CheckpointKeeper:

@@ -218,7 +218,9 @@ def test_the_incumbent_tracker_agrees_with_result_get_incumbent_id():
             loss = None if rng.random() < 0.25 else float(rng.integers(0, 5))
             tracker.add(config_id, budget, loss)
             runs.append(Run(config_id, budget, loss, None, {}))
-            assert tracker.config_id == Result(runs, {}, {}).get_incumbent_id(), (trial, runs)
+            if trial % 2 or rng.random() < 0.3:  # asked after every run, or now and then (failures pile up)
+                assert tracker.config_id == Result(runs, {}, {}).get_incumbent_id(), (trial, runs)
+        assert tracker.config_id == Result(runs, {}, {}).get_incumbent_id(), (trial, runs)
 
 
 def test_atomic_path_replaces_the_file_whole_or_not_at_all(tmp_path):
