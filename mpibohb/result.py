@@ -110,6 +110,9 @@ class Result:
     settings: dict[str, Any] = field(default_factory=dict)
     warm_start: list[list[Any]] = field(default_factory=list)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_grouped"}  # a cache
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("warm_start", [])  # a Result pickled before it had one
@@ -148,16 +151,15 @@ class Result:
         return sorted(self._runs_by_id().get(cast(ConfigId, tuple(config_id)), ()), key=lambda r: r.budget)
 
     def _runs_by_id(self) -> dict[ConfigId, list[Run]]:
-        """The runs grouped by configuration, made once per list of runs (a scan per configuration
-        made learning curves quadratic: 237 s at 50,000 results)."""
-        key = (id(self.runs), len(self.runs))
+        """The runs grouped by configuration, made again when ``runs`` is replaced or changes length
+        (a scan per configuration made learning curves quadratic: 237 s at 50,000 results)."""
         cached = self.__dict__.get("_grouped")
-        if cached is None or cached[0] != key:
+        if cached is None or cached[0] is not self.runs or cached[1] != len(self.runs):
             grouped: dict[ConfigId, list[Run]] = {}
             for run in self.runs:
                 grouped.setdefault(run.config_id, []).append(run)
-            cached = self.__dict__["_grouped"] = (key, grouped)
-        return cached[1]
+            cached = self.__dict__["_grouped"] = (self.runs, len(self.runs), grouped)  # the list itself: no id reuse
+        return cached[2]
 
     def get_incumbent_id(self) -> ConfigId | None:
         """The configuration with the lowest loss on the largest budget that has a successful run,
