@@ -265,7 +265,6 @@ def _safe_repr(value: Any) -> str:
         return f"<{type(value).__name__} whose repr fails: {type(exc).__name__}>"
 
 
-
 def _strict_json(value: Any) -> str:
     return json.dumps(value, default=to_json, allow_nan=False, separators=(",", ":"))
 

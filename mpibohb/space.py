@@ -139,10 +139,11 @@ class SearchSpace:
         Raises:
             ValueError: naming what was added and removed.
         """
+        made_from = self.__dict__.get("_made_from")  # None: pickled by a version before this check
         now = _outline(self.configspace)
-        if now != self._made_from:
-            added = [item for item in now if item not in self._made_from]
-            removed = [item for item in self._made_from if item not in now]
+        if made_from is not None and now != made_from:
+            added = [item for item in now if item not in made_from]
+            removed = [item for item in made_from if item not in now]
             change = "; ".join(f"{what}: {' | '.join(items)}"
                                for what, items in (("added", added), ("removed", removed)) if items)
             change = change or "the same items in another order"
