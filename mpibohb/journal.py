@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .evaluation import info_note, max_info_bytes
-from .values import without_addresses
+from .values import choice_values, without_addresses
 
 if TYPE_CHECKING:
     from .brackets import Job
@@ -296,10 +296,7 @@ def journaled_values(hyperparameter: Any) -> dict[str, Any]:
     """A categorical, ordinal or constant ConfigSpace parameter's values by the JSON text of each
     as a journal holds it (:func:`as_journaled`), the first of equal texts winning; ``{}`` for
     another parameter. It maps a value read back from a journal to the parameter's own."""
-    values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None)
-    if values is None and hasattr(hyperparameter, "value"):
-        values = (hyperparameter.value,)
-    return {json.dumps(as_journaled(value)): value for value in reversed(list(values or ()))}
+    return {json.dumps(as_journaled(value)): value for value in reversed(choice_values(hyperparameter))}
 
 
 def values_journaled_alike(configspace: Any) -> str | None:
@@ -307,9 +304,8 @@ def values_journaled_alike(configspace: Any) -> str | None:
     or constant parameter that read back from a journal as the same value (``"inf"`` and
     ``float("inf")``, two lambdas, two objects without a ``__repr__`` of their own); ``None`` if none."""
     for hyperparameter in configspace.values():
-        values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None) or ()
         seen: dict[str, Any] = {}
-        for value in values:
+        for value in choice_values(hyperparameter):
             text = json.dumps(as_journaled(value))
             if text in seen:
                 return (f"the search space's parameter {hyperparameter.name}: its values {seen[text]!r:.80} and "

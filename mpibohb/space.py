@@ -21,7 +21,7 @@ from ConfigSpace.exceptions import ForbiddenValueError
 from ConfigSpace.hyperparameters import IntegerHyperparameter
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
-from .values import without_addresses
+from .values import choice_values, without_addresses
 
 CONTINUOUS, UNORDERED, ORDERED = "c", "u", "o"
 MAX_SAMPLING_ROUNDS = 5_000  # ConfigSpace draws a batch of at least 5 configurations a round
@@ -81,15 +81,8 @@ class ModelDimension:
 def shared_choices(configspace: CS.ConfigurationSpace) -> dict[int, Any]:
     """A ``copy.deepcopy`` memo under which a copy of ``configspace`` keeps its choice objects (not
     their containers, which a copy must own)."""
-    return {id(value): value for hp in configspace.values() for value in _values_of(hp)
+    return {id(value): value for hp in configspace.values() for value in choice_values(hp)
             if not isinstance(value, (dict, list, set))}
-
-
-def _values_of(hyperparameter: Any) -> tuple[Any, ...]:
-    """A categorical's choices, an ordinal's sequence, a constant's value; ``()`` for the others."""
-    if hasattr(hyperparameter, "choices") or hasattr(hyperparameter, "sequence"):
-        return tuple(getattr(hyperparameter, "choices", None) or hyperparameter.sequence)
-    return (hyperparameter.value,) if isinstance(hyperparameter, CS.Constant) else ()
 
 
 def _outline(configspace: CS.ConfigurationSpace) -> list[str]:

@@ -23,3 +23,12 @@ def own_values(value: Any) -> Any:
     if isinstance(value, (list, set)) or type(value) is tuple:
         return type(value)(own_values(item) for item in value)
     return value
+
+
+def choice_values(hyperparameter: Any) -> tuple[Any, ...]:
+    """A categorical's choices, an ordinal's sequence, a constant's value; ``()`` for the others
+    (read by attribute, so that the journal needs no ConfigSpace import)."""
+    values = getattr(hyperparameter, "choices", None) or getattr(hyperparameter, "sequence", None)
+    if values is None and hasattr(hyperparameter, "value"):
+        values = (hyperparameter.value,)
+    return tuple(values or ())
