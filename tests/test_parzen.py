@@ -494,6 +494,19 @@ def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> Non
     assert float(vectors[3][space.model_indices][column]) in model.bad.means[:, x].tolist()
 
 
+@pytest.mark.parametrize("failure", [math.nan, -math.inf])
+def test_a_loss_of_nan_or_minus_infinity_ranks_as_a_failure(failure: float) -> None:
+    space = SearchSpace(_space())
+    sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0,
+                                                  budget_rule="all"))
+    vectors = [c.get_array() for c in _space().sample_configuration(5)]
+    for vector, loss in zip(vectors, [failure, 0.2, 0.3, 0.4, 0.5]):
+        sampler.observe(vector, 1.0, loss)
+    model = sampler.current_model(np.random.default_rng(0))
+    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
+    assert set(model.good.means[:, x].tolist()) == {float(v[space.model_indices][column]) for v in vectors[1:3]}
+
+
 @pytest.mark.parametrize("budget_rule, good", [("promoted", "AB"), ("all", "AE")])
 def test_promoted_rule_ranks_first_what_successive_halving_would_promote(budget_rule: str, good: str) -> None:
     """A..F at budget 1 with losses 0.1..0.6; A, E, F at budget 3 with 0.2, 0.8, 0.9. Within the best

@@ -117,6 +117,7 @@ from .parzen import (
     neighbour_bandwidths,
 )
 from .random import RandomSampler
+from .ranked import ResultTables
 from .ranking import Density, first_legal, say_all_forbidden
 from .running import RunningConfigurations
 
@@ -227,33 +228,6 @@ class ParzenModel:
     trend: np.ndarray | None = None
 
 
-class _Results:
-    """Growable arrays of model-dimension vectors with their budget and loss."""
-
-    def __init__(self, num_dims: int) -> None:
-        self.vectors = np.empty((16, num_dims))
-        self.losses = np.empty(16)
-        self.budgets = np.empty(16)
-        self.count = 0
-
-    def add(self, vector: np.ndarray, budget: float, loss: float) -> int:
-        if self.count == len(self.losses):
-            self.vectors = np.concatenate([self.vectors, np.empty_like(self.vectors)])
-            self.losses = np.concatenate([self.losses, np.empty_like(self.losses)])
-            self.budgets = np.concatenate([self.budgets, np.empty_like(self.budgets)])
-        self.vectors[self.count], self.budgets[self.count], self.losses[self.count] = vector, budget, loss
-        self.count += 1
-        return self.count - 1
-
-    def ranked(self, key: np.ndarray | None = None) -> np.ndarray:
-        """Row indices, best first: finite losses before failures, then by ``key`` (smaller first;
-        none: no such step), then larger budgets, then loss."""
-        n = self.count
-        losses, budgets = self.losses[:n], self.budgets[:n]
-        key = np.zeros(n) if key is None else key
-        return np.lexsort((np.arange(n), losses, -budgets, key, ~np.isfinite(losses)))
-
-
 class ParzenSampler:
     """Proposes configurations from the "tpe" density-ratio model, or at random while it has none."""
 
@@ -268,9 +242,7 @@ class ParzenSampler:
         self._template = space.constant_template()
         self._random = RandomSampler(space)
         self._all_forbidden = 0  # proposals whose model candidates were all forbidden
-        self._by_budget: dict[float, _Results] = {}
-        self._latest = _Results(self.num_dims)  # one row per configuration: its largest budget
-        self._rows_of_configs: dict[bytes, int] = {}
+        self._results = ResultTables(self.num_dims)
         self._model: ParzenModel | None = None
         self._model_rule: str | None = None  # the budget rule the model was fitted by
         self._stale_budgets: set[float] = set()
@@ -278,11 +250,14 @@ class ParzenSampler:
         self.running = RunningConfigurations(self.num_dims)
 
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
-        """Record a result; the model is refit lazily at the next proposal."""
+        """Record a result (a loss that is not finite counts as ``+inf``, a failure); the model is
+        refit lazily at the next proposal."""
         model_vector = np.asarray(vector, dtype=float)[self._model_indices]
+        loss = float(loss) if math.isfinite(loss) else math.inf  # NaN, -inf: failures as +inf, one kind of them
         self.running.remove(model_vector, budget)
-        self._by_budget.setdefault(budget, _Results(self.num_dims)).add(model_vector, budget, loss)
-        self._record_latest(model_vector, budget, loss)
+        before = self._results.add(model_vector, budget, loss)
+        if before is not None and budget > before[0]:
+            self.agreement.add(before[0], before[1], budget, loss)
         if self.settings.budget_rule != "largest" or self._model is None or budget >= (self._model.budget or 0.0):
             self._stale_budgets.add(budget)
 
@@ -293,18 +268,6 @@ class ParzenSampler:
     def restore(self, vector: np.ndarray, budget: float) -> None:
         """A withdrawn proposal for ``budget`` runs after all: it counts as running again."""
         self.running.add(np.asarray(vector, dtype=float)[self._model_indices], budget)
-
-    def _record_latest(self, model_vector: np.ndarray, budget: float, loss: float) -> None:
-        """Keep, per configuration, its result on the largest budget (the latest of equal budgets)."""
-        key = model_vector.tobytes()
-        row = self._rows_of_configs.get(key)
-        if row is None:
-            self._rows_of_configs[key] = self._latest.add(model_vector, budget, loss)
-            return
-        if budget > self._latest.budgets[row]:
-            self.agreement.add(float(self._latest.budgets[row]), float(self._latest.losses[row]), budget, loss)
-        if budget >= self._latest.budgets[row]:
-            self._latest.budgets[row], self._latest.losses[row] = budget, loss
 
     def propose(self, budget: float, rng: np.random.Generator) -> Proposal:
         """A configuration for ``budget``: model-based, or random with probability
@@ -373,7 +336,7 @@ class ParzenSampler:
             # its model is of that rule; "stopped", and a rule taken while small budgets mislead,
             # from every budget
             every = rule == "stopped" or rule != self.settings.budget_rule or rule != self._model_rule
-            for budget in sorted(self._by_budget if every else self._stale_budgets, reverse=True):
+            for budget in sorted(self._results.by_budget if every else self._stale_budgets, reverse=True):
                 fitted = self.fit(budget, rng, rule)
                 if fitted is not None:
                     break
@@ -400,20 +363,27 @@ class ParzenSampler:
         """The good and bad densities of ``budget`` (``None``: of every configuration's largest
         budget) by ``rule`` (default: ``budget_rule``), or ``None`` while there are too few results."""
         rule = rule or self.settings.budget_rule
-        results = self._latest if budget is None else self._by_budget.get(budget)
-        if results is None or self.num_dims == 0:
+        tables = self._results
+        if self.num_dims == 0 or (budget is not None and budget not in tables.by_budget):
             return None
-        split = self._split(results, rule)
+        if budget is None:  # "promoted": what successive halving would promote first; "quantile": see the module's text
+            results = tables.latest
+            order = tables.ranked_latest(rule if rule in ("promoted", "quantile") else None,
+                                         self.settings.promotion_fraction)
+        else:
+            results, order = tables.by_budget[budget][0], tables.ranked_at(budget)
+        split = self._split(results.losses[: results.count], order)
         if split is None:
             return None
         good_rows, bad_rows = split
         vectors = results.vectors[: results.count]
-        good, bad = vectors[good_rows], vectors[bad_rows]
+        good = vectors[good_rows]
         if budget is not None and rule == "stopped":
-            below = self._latest.ranked()
-            below = below[self._latest.budgets[below] < budget]
-            bad = np.vstack([bad, self._latest.vectors[below]])
-        good_data, bad_data = self._model_data(good, rng), self._model_data(bad, rng)
+            below = tables.ranked_latest()
+            below = below[tables.latest.budgets[below] < budget]
+            vectors = np.vstack([vectors[bad_rows], tables.latest.vectors[below]])
+            bad_rows = np.arange(len(vectors))
+        good_data, bad_data = self._model_data(good, None, rng), self._model_data(vectors, bad_rows, rng)
         good_density = ParzenMixture(self._components(good_data))
         bad_density = ParzenMixture(self._components(bad_data))
         scored: tuple[Density, Density] = (good_density, bad_density)
@@ -422,16 +392,11 @@ class ParzenSampler:
         return ParzenModel(budget, good_density, bad_density, scored, bad_data,
                            good_set_trend(good[:, self._continuous]))
 
-    def _split(self, results: _Results, rule: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Rows of the good and the bad set, each in rank order, or ``None`` (too few results)."""
-        key = None
-        if results is self._latest and rule == "promoted":
-            key = ~self._promotable()  # what successive halving would promote first
-        elif results is self._latest and rule == "quantile":
-            key = self._quantiles()
-        order = results.ranked(key)
-        n = results.count
-        num_finite = int(np.isfinite(results.losses[:n]).sum())
+    def _split(self, losses: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Rows of the good and the bad set of results with ``losses`` ranked in ``order``, each set
+        in rank order, or ``None`` (too few results)."""
+        n = len(losses)
+        num_finite = int(np.isfinite(losses).sum())
         top = self.settings.top_n_percent
         if self.settings.split == "hpbandster":
             num_good = min(num_finite, max(self.min_points, math.floor(top * n / 100)))
@@ -443,40 +408,16 @@ class ParzenSampler:
             return None
         return order[:num_good], order[num_good:]
 
-    def _places(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per configuration (row of the latest results): how many results at its largest budget
-        are better than its loss there (ties count for it), and how many results that budget has."""
-        latest, n = self._latest, self._latest.count
-        losses, budgets = latest.losses[:n], latest.budgets[:n]
-        better, counts = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
-        for budget in np.unique(budgets):
-            rows = np.flatnonzero(budgets == budget)
-            results = self._by_budget[float(budget)]
-            better[rows] = np.searchsorted(np.sort(results.losses[: results.count]), losses[rows], side="left")
-            counts[rows] = results.count
-        return better, counts
-
-    def _promotable(self) -> np.ndarray:
-        """Per configuration: whether its loss at its largest budget is within the best
-        ``promotion_fraction`` of all results at that budget (ties count for it)."""
-        better, counts = self._places()
-        places = np.maximum(1, np.ceil(self.settings.promotion_fraction * counts))
-        return (better < places) & np.isfinite(self._latest.losses[: self._latest.count])
-
-    def _quantiles(self) -> np.ndarray:
-        """Per configuration: the quantile of its loss among all results at its largest budget,
-        ``(better + 1/2) / results``, so that a configuration ranks by how it did against its
-        budget's field, and a budget with few results (a random start) does not rank first."""
-        better, counts = self._places()
-        return (better + 0.5) / counts
-
-    def _model_data(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The points a density is made of: ``points`` (a random subset of ``max_points_in_model``
-        when more), inactive values imputed."""
+    def _model_data(self, points: np.ndarray, rows: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """The points a density is made of: ``points[rows]`` (``None``: all of them; a random subset
+        of ``max_points_in_model`` when more), inactive values imputed. Rows are drawn before
+        points are copied: at 50,000 results the copy of them all cost more than the rest of a fit."""
         limit = self.settings.max_points_in_model
-        if limit is not None and len(points) > limit:
-            points = points[rng.choice(len(points), size=limit, replace=False)]
-        return impute_inactive(points, self.space.dimensions, rng)
+        count = len(points) if rows is None else len(rows)
+        if limit is not None and count > limit:
+            drawn = rng.choice(count, size=limit, replace=False)
+            rows = drawn if rows is None else rows[drawn]
+        return impute_inactive(points if rows is None else points[rows], self.space.dimensions, rng)
 
     def _components(self, data: np.ndarray) -> Components:
         """One component per point, with this model's bandwidths, and the prior's when it has weight."""
