@@ -411,6 +411,30 @@ def test_running_configurations_count_each_run_at_its_budget() -> None:
     assert len(running) == 0 and running.points().shape == (0, 2)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_running_configurations_keep_the_order_of_a_dict_of_counts(seed: int) -> None:
+    """The points, in the order they enter the constant liar's density, are those of a dict of
+    (configuration, budget) -> count in insertion order, each repeated count times."""
+    rng = np.random.default_rng(seed)
+    running, counts = RunningConfigurations(2), {}
+    configs = [rng.random(2) for _ in range(12)]
+    for _ in range(400):
+        vector, budget = configs[int(rng.integers(12))], float(rng.choice([1.0, 3.0]))
+        key = (vector.tobytes(), budget)
+        if rng.random() < 0.5:
+            running.add(vector, budget)
+            counts[key] = counts.get(key, 0) + 1
+        else:
+            running.remove(vector, budget)
+            if counts.get(key, 0) > 1:
+                counts[key] -= 1
+            else:
+                counts.pop(key, None)
+        expected = [np.frombuffer(raw) for (raw, _), count in counts.items() for _ in range(count)]
+        assert len(running) == len(expected)
+        np.testing.assert_array_equal(running.points(), np.array(expected).reshape(len(expected), 2))
+
+
 def test_running_configurations_of_a_conditional_space_enter_the_bad_density_imputed() -> None:
     cs = CS.ConfigurationSpace(seed=1)
     kind = CS.CategoricalHyperparameter("kind", ["a", "b"])
