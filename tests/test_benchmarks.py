@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -1022,6 +1023,26 @@ def test_overhead_times_tpe_proposals_with_a_constant_number_running():
         propose()
     assert len(sampler.running) == 5  # each timed proposal's configuration came back
     assert overhead.measure_running(60, 5, proposals=2, seed=0) > 0
+
+
+def test_master_scale_prints_each_optimizers_cost_per_stretch_of_evaluations(capsys):
+    from benchmarks import master_scale
+
+    master_scale.main(["--workers", "16", "--evaluations", "200", "--every", "50"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("16 simulated workers, asynchronous"), lines
+    assert [line.split(":")[0] for line in lines[1:]] == list(master_scale.OPTIMIZERS), lines
+    for line in lines[1:]:
+        evaluations = int(re.search(r": ([\d,]+) evaluations", line).group(1).replace(",", ""))
+        stretches = line.split("per stretch: ")[1].split(" (")[0].split(", ")
+        assert evaluations >= 200 and len(stretches) == evaluations // 50, line
+
+
+def test_master_scale_refuses_a_count_below_one():
+    from benchmarks import master_scale
+
+    with pytest.raises(SystemExit):
+        master_scale.main(["--every", "0"])
 
 
 def test_the_report_runs_every_engine_and_optimiser_that_quality_knows():

@@ -1,8 +1,9 @@
 """The results a "tpe" model is fitted on, kept sorted as they arrive, and ranked without a full sort.
 
 Each refit ranks every configuration. Sorting them all again at each refit (a five-key lexsort, and
-a binary search of each configuration's loss among its budget's losses) cost 8 ms per refit at
-50,000 results, and a master on 1,024 workers refits after nearly every result. Here each budget
+a binary search of each configuration's loss among its budget's losses) cost 23 ms per refit at
+50,000 results (``benchmarks/overhead.py``), and a master on 1,024 workers refits after nearly
+every result. Here each budget
 keeps its rows sorted by (loss, row), and each configuration the number of results at its budget
 better than its own, updated per result by one insertion (a memory move) and one increment of a
 slice; a ranking merges the budgets' sorted rows: the same order, with far fewer operations.
