@@ -518,17 +518,22 @@ def test_all_budgets_rank_by_largest_budget_then_loss_and_failures_last() -> Non
     assert float(vectors[3][space.model_indices][column]) in model.bad.means[:, x].tolist()
 
 
+@pytest.mark.parametrize("budget_rule", ["promoted", "quantile"])
 @pytest.mark.parametrize("failure", [math.nan, -math.inf])
-def test_a_loss_of_nan_or_minus_infinity_ranks_as_a_failure(failure: float) -> None:
+def test_a_loss_of_nan_or_minus_infinity_is_a_failure_not_a_better_result(budget_rule: str, failure: float) -> None:
+    """A at budget 1 fails (NaN or -inf: a warm start can bring them); B at 1 with 0.5; C and D at 3
+    with 0.5 and 0.6. A failure is better than no other result: B leads its budget as C leads its
+    own, and the good set is C and B. (Before, a -inf counted as better than B, and D ranked above B.)"""
     space = SearchSpace(_space())
     sampler = ParzenSampler(space, ParzenSettings(max_good_points=2, top_n_percent=40, prior_weight=0.0,
-                                                  budget_rule="all"))
-    vectors = [c.get_array() for c in _space().sample_configuration(5)]
-    for vector, loss in zip(vectors, [failure, 0.2, 0.3, 0.4, 0.5]):
-        sampler.observe(vector, 1.0, loss)
+                                                  budget_rule=budget_rule, promotion_fraction=0.5,
+                                                  running_budget_rule=None, misled_budget_rule=None))
+    a, b, c, d = (config.get_array() for config in _space().sample_configuration(4))
+    for vector, budget, loss in [(a, 1.0, failure), (b, 1.0, 0.5), (c, 3.0, 0.5), (d, 3.0, 0.6)]:
+        sampler.observe(vector, budget, loss)
     model = sampler.current_model(np.random.default_rng(0))
-    x, column = _continuous_column(space, "x"), [d.name for d in space.dimensions].index("x")
-    assert set(model.good.means[:, x].tolist()) == {float(v[space.model_indices][column]) for v in vectors[1:3]}
+    x, column = _continuous_column(space, "x"), [dim.name for dim in space.dimensions].index("x")
+    assert set(model.good.means[:, x].tolist()) == {float(v[space.model_indices][column]) for v in (b, c)}
 
 
 @pytest.mark.parametrize("budget_rule, good", [("promoted", "AB"), ("all", "AE")])

@@ -3,10 +3,10 @@
 Each refit ranks every configuration. Sorting them all again at each refit (a five-key lexsort, and
 a binary search of each configuration's loss among its budget's losses) cost 23 ms per refit at
 50,000 results (``benchmarks/overhead.py``), and a master on 1,024 workers refits after nearly
-every result. Here each budget
-keeps its rows sorted by (loss, row), and each configuration the number of results at its budget
-better than its own, updated per result by one insertion (a memory move) and one increment of a
-slice; a ranking merges the budgets' sorted rows: the same order, with far fewer operations.
+every result. Here each budget keeps its rows sorted by (loss, row), and each configuration the
+number of results at its budget better than its own, updated per result by at most two insertions
+and a removal (memory moves) and one increment of a slice; a ranking merges the budgets' sorted
+rows: the same order, with far fewer operations.
 
 Losses are finite or ``+inf`` (a failure), one kind of failure, so that sorted losses sort the rows.
 """
@@ -58,7 +58,7 @@ class SortedRows:
         self.count += 1
 
     def remove(self, row: int, loss: float) -> None:
-        """Take out ``row``, which was added with ``loss``."""
+        """Take out ``row``, which was added with ``loss``; ``KeyError`` if it is not here."""
         at, end = self._position(row, loss), self.count
         if at == end or self.rows[at] != row:
             raise KeyError(f"row {row} with loss {loss} is not here")
@@ -136,9 +136,9 @@ class ResultTables:
         """The rows of ``budget``'s results, best first: by loss (failures last), then row."""
         return self.by_budget[budget][1].rows.copy()
 
-    def ranked_latest(self, key: str | None = None, promotion_fraction: float = 1.0) -> np.ndarray:
-        """Rows of ``latest``, best first: finite losses before failures, then by ``key`` (smaller
-        first), then larger budgets, then loss, then row. ``key``: ``None`` (no such step);
+    def ranked_latest(self, rule: str | None = None, promotion_fraction: float = 1.0) -> np.ndarray:
+        """Rows of ``latest``, best first: finite losses before failures, then by the key of
+        ``rule`` (smaller first), then larger budgets, then loss, then row. ``rule``: ``None`` (no key);
         ``"promoted"``: whether successive halving would not promote the row, its loss at its budget
         outside the best ``promotion_fraction`` of the results there (ties count for it);
         ``"quantile"``: the quantile of its loss among the results at its budget,
@@ -146,16 +146,16 @@ class ResultTables:
         runs = []
         for budget in sorted(self.latest_at):
             rows, count = self.latest_at[budget], self.by_budget[budget][0].count
-            keys = np.zeros(rows.count) if key is None else _keys(rows, count, key, promotion_fraction)
+            keys = np.zeros(rows.count) if rule is None else _keys(rows, count, rule, promotion_fraction)
             runs.append((rows.rows, keys, int(np.searchsorted(rows.losses, math.inf))))
         finite = merged([(rows[:cut], keys[:cut]) for rows, keys, cut in runs])
         failed = merged([(rows[cut:], keys[cut:]) for rows, keys, cut in runs])
         return np.concatenate([finite, failed])
 
 
-def _keys(rows: SortedRows, count: int, key: str, promotion_fraction: float) -> np.ndarray:
-    """Per row of one budget, in its order: the ranking key against that budget's ``count`` results."""
-    if key == "quantile":
+def _keys(rows: SortedRows, count: int, rule: str, promotion_fraction: float) -> np.ndarray:
+    """Per row of one budget, in its order: the key of ``rule`` against that budget's ``count`` results."""
+    if rule == "quantile":
         return (rows.better + 0.5) / count
     places = max(1, math.ceil(promotion_fraction * count))
     return (~((rows.better < places) & np.isfinite(rows.losses))).astype(float)
@@ -168,13 +168,16 @@ def merged(runs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     keys, rows = np.empty(0), np.empty(0, dtype=np.intp)
     for run_rows, run_keys in runs:
         places = np.arange(len(run_rows)) + np.searchsorted(keys, run_keys, "left")  # a tie: this budget first
-        earlier = np.ones(len(rows) + len(run_rows), dtype=bool)
-        earlier[places] = False
-        keys, rows = _placed(keys, earlier, run_keys, places), _placed(rows, earlier, run_rows, places)
+        places_of_merged = np.ones(len(rows) + len(run_rows), dtype=bool)
+        places_of_merged[places] = False
+        keys = _together(keys, places_of_merged, run_keys, places)
+        rows = _together(rows, places_of_merged, run_rows, places)
     return rows
 
 
-def _placed(merged_so_far: np.ndarray, earlier: np.ndarray, run: np.ndarray, places: np.ndarray) -> np.ndarray:
-    together = np.empty(len(earlier), dtype=merged_so_far.dtype)
-    together[earlier], together[places] = merged_so_far, run
+def _together(merged_so_far: np.ndarray, places_of_merged: np.ndarray, run: np.ndarray,
+              places: np.ndarray) -> np.ndarray:
+    """``merged_so_far`` at the places marked ``True``, ``run`` at ``places``, in one array."""
+    together = np.empty(len(places_of_merged), dtype=merged_so_far.dtype)
+    together[places_of_merged], together[places] = merged_so_far, run
     return together

@@ -16,9 +16,9 @@ class RunningConfigurations:
 
     def __init__(self, num_dims: int) -> None:
         self.num_dims = num_dims
-        # one row per run, the runs of a configuration side by side, configurations in the order
-        # their first run began (again at the end once none of theirs runs); ``_ids`` names the
-        # configuration of each row: points() is a slice, not 1,024 rows put together per proposal
+        # one row per run, the runs of a (configuration, budget) side by side, in the order their
+        # first run began (again at the end once none of theirs runs); ``_ids`` names the
+        # (configuration, budget) of each row: points() is a slice, not 1,024 rows put together per proposal
         self._points = np.empty((16, num_dims))
         self._ids = np.empty(16, dtype=np.intp)
         self._id_of: dict[tuple[bytes, float], int] = {}

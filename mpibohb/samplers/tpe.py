@@ -377,13 +377,13 @@ class ParzenSampler:
             return None
         good_rows, bad_rows = split
         vectors = results.vectors[: results.count]
-        good = vectors[good_rows]
+        good, bad_points = vectors[good_rows], vectors  # the bad set: bad_points[bad_rows]
         if budget is not None and rule == "stopped":
             below = tables.ranked_latest()
             below = below[tables.latest.budgets[below] < budget]
-            vectors = np.vstack([vectors[bad_rows], tables.latest.vectors[below]])
-            bad_rows = np.arange(len(vectors))
-        good_data, bad_data = self._model_data(good, None, rng), self._model_data(vectors, bad_rows, rng)
+            bad_points = np.vstack([vectors[bad_rows], tables.latest.vectors[below]])
+            bad_rows = np.arange(len(bad_points))
+        good_data, bad_data = self._model_data(good, None, rng), self._model_data(bad_points, bad_rows, rng)
         good_density = ParzenMixture(self._components(good_data))
         bad_density = ParzenMixture(self._components(bad_data))
         scored: tuple[Density, Density] = (good_density, bad_density)
