@@ -17,30 +17,37 @@ import math
 
 import numpy as np
 
+from .columns import Columns
+
 
 class SortedRows:
     """Row numbers with their losses, in order of (loss, row), and with ``counted`` per row a count
     (``better``); insertion and removal keep the order."""
 
     def __init__(self, counted: bool = False) -> None:
-        # losses, rows and, counted, the counts: columns moved together
-        self._columns = [np.empty(16), np.empty(16, dtype=np.intp)] + ([np.empty(16, dtype=np.intp)] if counted else [])
-        self.count = 0
+        self._columns = Columns(np.empty(16), np.empty(16, dtype=np.intp),
+                                *([np.empty(16, dtype=np.intp)] if counted else []))
+        self._counted = counted
+
+    @property
+    def count(self) -> int:
+        """The number of rows."""
+        return self._columns.count
 
     @property
     def losses(self) -> np.ndarray:
         """The losses, ascending."""
-        return self._columns[0][: self.count]
+        return self._columns.column(0)
 
     @property
     def rows(self) -> np.ndarray:
         """The rows, in order of (loss, row)."""
-        return self._columns[1][: self.count]
+        return self._columns.column(1)
 
     @property
     def better(self) -> np.ndarray:
         """Each row's count, in the same order (``counted`` only)."""
-        return self._columns[2][: self.count]
+        return self._columns.column(2)
 
     def _position(self, row: int, loss: float) -> int:
         losses = self.losses
@@ -49,47 +56,49 @@ class SortedRows:
 
     def add(self, row: int, loss: float, better: int = 0) -> None:
         """Insert ``row`` with ``loss`` (and its count) in its place."""
-        if self.count == len(self._columns[0]):
-            self._columns = [np.concatenate([column, np.empty_like(column)]) for column in self._columns]
-        at, end = self._position(row, loss), self.count
-        for column, value in zip(self._columns, (loss, row, better)):
-            column[at + 1: end + 1] = column[at:end]  # numpy copies overlapping slices correctly
-            column[at] = value
-        self.count += 1
+        self._columns.insert(self._position(row, loss), loss, row, *([better] if self._counted else []))
 
     def remove(self, row: int, loss: float) -> None:
         """Take out ``row``, which was added with ``loss``; ``KeyError`` if it is not here."""
-        at, end = self._position(row, loss), self.count
-        if at == end or self.rows[at] != row:
+        at = self._position(row, loss)
+        if at == self.count or self.rows[at] != row:
             raise KeyError(f"row {row} with loss {loss} is not here")
-        for column in self._columns:
-            column[at: end - 1] = column[at + 1: end]
-        self.count -= 1
+        self._columns.remove(at)
 
     def count_result(self, loss: float) -> None:
         """A result with ``loss`` came: it is better than every row with a larger loss."""
-        self._columns[2][np.searchsorted(self.losses, loss, "right"): self.count] += 1
+        self.better[np.searchsorted(self.losses, loss, "right"):] += 1
 
 
 class Table:
-    """Growable arrays of model-dimension vectors with their budget and loss, one row each."""
+    """Model-dimension vectors with their budget and loss, one row each, appended."""
 
     def __init__(self, num_dims: int) -> None:
-        self.vectors = np.empty((16, num_dims))
-        self.losses = np.empty(16)
-        self.budgets = np.empty(16)
-        self.count = 0
+        self._columns = Columns(np.empty((16, num_dims)), np.empty(16), np.empty(16))
+
+    @property
+    def count(self) -> int:
+        """The number of rows."""
+        return self._columns.count
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The vectors, one row each (a view: writes stay)."""
+        return self._columns.column(0)
+
+    @property
+    def budgets(self) -> np.ndarray:
+        """The budgets (a view: writes stay)."""
+        return self._columns.column(1)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The losses (a view: writes stay)."""
+        return self._columns.column(2)
 
     def add(self, vector: np.ndarray, budget: float, loss: float) -> int:
         """Append a row; return its number."""
-        if self.count == len(self.losses):
-            self.vectors = np.concatenate([self.vectors, np.empty_like(self.vectors)])
-            self.losses = np.concatenate([self.losses, np.empty_like(self.losses)])
-            self.budgets = np.concatenate([self.budgets, np.empty_like(self.budgets)])
-        row = self.count
-        self.vectors[row], self.budgets[row], self.losses[row] = vector, budget, loss
-        self.count += 1
-        return row
+        return self._columns.append(vector, budget, loss)
 
 
 class ResultTables:

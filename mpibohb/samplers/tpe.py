@@ -372,11 +372,11 @@ class ParzenSampler:
                                          self.settings.promotion_fraction)
         else:
             results, order = tables.by_budget[budget][0], tables.ranked_at(budget)
-        split = self._split(results.losses[: results.count], order)
+        split = self._split(results.losses, order)
         if split is None:
             return None
         good_rows, bad_rows = split
-        vectors = results.vectors[: results.count]
+        vectors = results.vectors
         good, bad_points = vectors[good_rows], vectors  # the bad set: bad_points[bad_rows]
         if budget is not None and rule == "stopped":
             below = tables.ranked_latest()
