@@ -20,6 +20,7 @@ larger gap to a neighbouring point) and :func:`count_bandwidth` (its categorical
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -73,7 +74,6 @@ class ParzenMixture:
         self.means = centers[:, self.continuous]
         self.levels = centers[:, ~self.continuous].astype(int)
         self.log_rows = tuple(rows - _log_sum_exp(rows)[:, None] for rows in parts.log_rows)
-        self._component_features = self._features_of_components()
 
     @property
     def num_points(self) -> int:
@@ -81,17 +81,26 @@ class ParzenMixture:
         return len(self.weights)
 
     def log_kernel_normalisers(self) -> np.ndarray:
-        """Per component and continuous dimension, the log of its kernel's normalising constant."""
+        """Per component and continuous dimension, the log of its kernel's normalising constant
+        (computed once; read-only)."""
+        return self._log_kernel_normalisers
+
+    @functools.cached_property
+    def _log_kernel_normalisers(self) -> np.ndarray:
         mass = np.ones_like(self.means)
         if self.parts.truncated:
             mass = special.ndtr((1.0 - self.means) / self.sigmas) - special.ndtr(-self.means / self.sigmas)
-        return np.log(self.sigmas) + np.log(mass) + 0.5 * _LOG_2PI
+        normalisers = np.log(self.sigmas) + np.log(mass) + 0.5 * _LOG_2PI
+        normalisers.flags.writeable = False
+        return normalisers
 
     def _log_normalisers(self) -> np.ndarray:
         """Per component, the log of its continuous kernels' normalising constants (and its weight)."""
         return np.log(self.weights) - self.log_kernel_normalisers().sum(axis=1)
 
-    def _features_of_components(self) -> np.ndarray:
+    @functools.cached_property
+    def _component_features(self) -> np.ndarray:
+        # only the joint log_pdf reads them: a ProductOfMarginals (the default) never does
         inverse = 1.0 / self.sigmas ** 2
         constant = self._log_normalisers() - 0.5 * np.einsum("ij,ij->i", self.means ** 2, inverse)
         blocks = [-0.5 * inverse, self.means * inverse, constant[:, None], *self.log_rows]
