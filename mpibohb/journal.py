@@ -316,6 +316,43 @@ def values_journaled_alike(configspace: Any) -> str | None:
     return None
 
 
+_KEYS_LOOKED_AT = 10_000  # containers whose keys json_change checks: it runs per result, on rank 0
+
+
+def json_change(value: Any) -> str | None:
+    """What writing ``value`` as JSON (as the journal does) changes in it besides tuples becoming
+    lists, named; ``None`` when nothing: a NaN or infinite float becomes a string, a value JSON does
+    not know its ``repr``, a key that is not a string a string (keys of the first
+    ``_KEYS_LOOKED_AT`` containers only)."""
+    try:
+        json.dumps(value, allow_nan=False, default=_numbers_only)
+    except ValueError as exc:
+        return "a NaN or infinite float becomes a string" if "Out of range" in str(exc) else str(exc)
+    except TypeError as exc:
+        return f"a key {str(exc).rsplit(' ', 1)[-1]} becomes a string" if str(exc).startswith("keys must") else str(exc)
+    except RecursionError:
+        return "it is nested too deep and becomes a note"
+    stack, looked_at = [value], 0
+    while stack and looked_at < _KEYS_LOOKED_AT:
+        item, looked_at = stack.pop(), looked_at + 1
+        if isinstance(item, dict):
+            key = next((k for k in item if not isinstance(k, str)), None)
+            if key is not None or any(k is None for k in item):
+                return f"the key {key!r:.40} becomes a string"
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list, tuple)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(v for v in item[:1000] if isinstance(v, (dict, list, tuple)))
+    return None
+
+
+def _numbers_only(value: Any) -> Any:
+    """``json.dumps``' fallback for :func:`json_change`: numpy numbers as :func:`to_json` writes
+    them; anything else is a change."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return to_json(value)
+    raise TypeError(f"a {type(value).__name__} becomes its repr")
+
+
 def storable_info(info: Any) -> Any:
     """``info``, or a note when its JSON text (as the journal and ``results.json`` each store it) is
     over :func:`~mpibohb.evaluation.max_info_bytes`."""

@@ -16,7 +16,7 @@ from .brackets import ConfigId, Job
 from .checkpoints import CheckpointKeeper
 from .evaluation import INFO_DROPPED, INFO_UNPICKLABLE, Outcome
 from .executors import Executor
-from .journal import Record, job_record, result_record, storable_info
+from .journal import Record, job_record, json_change, result_record, storable_info
 from .result import Result, Run, error_headline
 from .run_directory import RunDirectory
 from .scheduling.run_times import run_time
@@ -127,6 +127,7 @@ class RunRecorder:
         self.warm_start = list(warm_start or [])  # the earlier runs fed to the model: the Result passes them on
         self.id2config: dict[ConfigId, dict[str, Any]] = dict(previous.id2config) if previous else {}
         self._submitted: dict[tuple[ConfigId, float], float] = {}
+        self._info_change_said = False
         successful = [r.loss for r in self.runs if r.loss is not None]
         self.best_loss = min(successful, default=math.inf)
         self.num_failed = sum(r.loss is None for r in self.runs)
@@ -154,6 +155,8 @@ class RunRecorder:
         if isinstance(info, str) and info.startswith(INFO_DROPPED) and not info.startswith(INFO_UNPICKLABLE):
             logger.warning("run %s at budget %g: %s", job.config_id, job.budget, info)
         self.journal(result_record(job, outcome, info))
+        if self.directory is not None and not self._info_change_said:
+            self._say_info_change(job, info)
         stamps = {
             "submitted": self._submitted.pop((job.config_id, job.budget), outcome.started - self.time_ref),
             "started": outcome.started - self.time_ref,
@@ -169,6 +172,15 @@ class RunRecorder:
             self.best_loss = outcome.loss
             self._progress(f"new best loss {outcome.loss:.6g} by {job.config_id} at budget {job.budget:g}")
         return run
+
+    def _say_info_change(self, job: Job, info: Any) -> None:
+        """Warn, once per run, that the run directory keeps ``info`` changed (a NaN as a string...):
+        ``load_result`` and a resume read it so, while this run's ``Result`` keeps it as it was."""
+        change = json_change(info)
+        if change is not None:
+            self._info_change_said = True
+            logger.warning("run %s at budget %g: its info is kept in the run directory as JSON, where %s; "
+                           "load_result and a resume read it so (said once per run)", job.config_id, job.budget, change)
 
     def bracket_done(self, iteration: int) -> None:
         """Log the end of a bracket."""

@@ -216,6 +216,38 @@ class Result:
                     last["budgets"][-1], last["losses"][-1])
         return trajectory
 
+    def get_incumbent_history(self) -> dict[str, list[Any]]:
+        """How :meth:`get_incumbent_run`'s choice changed as the runs finished, in the format of
+        :meth:`get_incumbent_trajectory`: one entry per change (when it changed, its budget and
+        loss), and the last incumbent again at the time of the last finished run when that run
+        changed nothing. Not in HpBandSter; ``report`` and ``plot`` show it.
+
+        HpBandSter's trajectory keeps a configuration that later failed on a larger budget; here
+        it leaves the incumbency then, as :meth:`get_incumbent_id` leaves it out, and its
+        successor may have a larger loss or a smaller budget.
+        """
+        runs = sorted(self.runs, key=lambda r: r.time_stamps["finished"])
+        history: dict[str, list[Any]] = {"config_ids": [], "times_finished": [], "budgets": [], "losses": []}
+        failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on so far
+        best: dict[float, Run] = {}  # budget -> its usable run with the lowest (loss, config id) so far
+        current: Run | None = None
+        for index, run in enumerate(runs):
+            if run.loss is None:
+                failed_at[run.config_id] = max(run.budget, failed_at.get(run.config_id, -math.inf))
+                for budget in [b for b, r in best.items() if r.config_id == run.config_id and b <= run.budget]:
+                    _best_usable_at(best, budget, runs[: index + 1], failed_at)  # it leaves: rare, so from scratch
+            elif failed_at.get(run.config_id, -math.inf) < run.budget:
+                held = best.get(run.budget)
+                if held is None or (run.loss, run.config_id) < (held.loss, held.config_id):
+                    best[run.budget] = run
+            incumbent = best[max(best)] if best else None
+            if incumbent is not None and (current is None or _key(incumbent) != _key(current)):
+                _append_run(history, incumbent, run.time_stamps["finished"])
+            current = incumbent
+        if current is not None and runs[-1].time_stamps["finished"] > history["times_finished"][-1]:
+            _append_run(history, current, runs[-1].time_stamps["finished"])
+        return history
+
     def num_iterations(self) -> int:
         """One more than the highest iteration (bracket) index that sampled a configuration, as
         HpBandSter counts: a bracket in between that sampled none counts too."""
@@ -381,6 +413,25 @@ def _import_pandas() -> Any:
         raise ImportError("get_pandas_dataframe needs the package pandas, which is not installed: "
                           "pip install pandas", name="pandas") from exc
     return pandas
+
+
+def _best_usable_at(best: dict[float, Run], budget: float, runs: list[Run], failed_at: dict[ConfigId, float]) -> None:
+    """Set ``best[budget]`` to the usable run at ``budget`` with the lowest (loss, config id) among
+    ``runs`` (drop it if none is usable)."""
+    usable = [r for r in runs if r.budget == budget and r.loss is not None
+              and failed_at.get(r.config_id, -math.inf) < budget]
+    if usable:
+        best[budget] = min(usable, key=lambda r: (r.loss, r.config_id))
+    else:
+        del best[budget]
+
+
+def _key(run: Run) -> tuple[ConfigId, float, float | None]:
+    return run.config_id, run.budget, run.loss
+
+
+def _append_run(trajectory: dict[str, list[Any]], run: Run, time: float) -> None:
+    _append(trajectory, run.config_id, time, run.budget, cast(float, run.loss))  # a successful run's
 
 
 def _append(trajectory: dict[str, list[Any]], config_id: ConfigId, time: float, budget: float,

@@ -165,8 +165,8 @@ def _incumbent(result: Result) -> dict[str, Any] | None:
 
 
 def _trajectory(result: Result) -> list[dict[str, Any]]:
-    """The incumbent trajectory (HpBandSter's defaults) as a list of points."""
-    trajectory = result.get_incumbent_trajectory()
+    """How the incumbent changed (:meth:`Result.get_incumbent_history`), as a list of points."""
+    trajectory = result.get_incumbent_history()
     return [{"time": t, "budget": b, "loss": x, "config_id": list(c)}
             for c, t, b, x in zip(trajectory["config_ids"], trajectory["times_finished"],
                                   trajectory["budgets"], trajectory["losses"])]

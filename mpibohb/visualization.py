@@ -142,7 +142,7 @@ def _title(fig: Any, result: Result, what: str) -> None:
 def losses_over_time(result: Result | Sequence[Run], get_loss_from_run_fn: Callable[[Run], float] | None = None,
                      cmap: Any = None, show: bool = False) -> Any:
     """The loss of every successful run against the time it finished, one colour per budget, and
-    the incumbent trajectory (:meth:`Result.get_incumbent_trajectory`) as a step line.
+    how the incumbent changed (:meth:`Result.get_incumbent_history`) as a step line.
 
     HpBandSter's arguments: ``get_loss_from_run_fn`` plots another value of each run (its
     ``info['test loss']``, say), without the incumbent's line, which is of the loss; ``cmap`` colours
@@ -164,7 +164,7 @@ def losses_over_time(result: Result | Sequence[Run], get_loss_from_run_fn: Calla
                        color=colors[budget], alpha=0.8, label=f"{_budget_label(budget)} ({len(on_budget)} runs)",
                        gid="runs")
     if get_loss_from_run_fn is None:
-        trajectory = result.get_incumbent_trajectory()
+        trajectory = result.get_incumbent_history()
         ax.step(trajectory["times_finished"], trajectory["losses"], where="post", color="black", linewidth=1.5,
                 label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
         _mark_budget_changes(ax, trajectory)

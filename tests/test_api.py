@@ -1042,6 +1042,57 @@ def test_the_incumbent_trajectory_closes_as_hpbandsters(rows, times, losses):
     assert trajectory["times_finished"] == times and trajectory["losses"] == losses
 
 
+def test_the_incumbent_history_drops_a_configuration_that_failed_on_a_larger_budget():
+    # (0, 0, 2) is best at budget 3 and fails at 9: get_incumbent_id leaves it out, so must the
+    # history that report and plot show (HpBandSter's trajectory keeps it to the end)
+    result = _runs((1, 3, 0.36, 1.0), (2, 3, 0.19, 2.0), (2, 9, None, 3.0), (3, 1, 0.01, 4.0))
+    history = result.get_incumbent_history()
+    assert [c[2] for c in history["config_ids"]] == [1, 2, 1, 1]
+    assert history["losses"] == [0.36, 0.19, 0.36, 0.36] and history["times_finished"] == [1.0, 2.0, 3.0, 4.0]
+    assert result.get_incumbent_id() == (0, 0, 1)
+    assert result.get_incumbent_trajectory()["config_ids"][-1] == (0, 0, 2)  # HpBandSter's, unchanged
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_incumbent_history_is_the_incumbent_after_every_run(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = [(int(rng.integers(8)), float(rng.choice([1, 3, 9])),
+             None if rng.random() < 0.25 else float(rng.integers(10)) / 10, float(t)) for t in range(1, 40)]
+    history = _runs(*rows).get_incumbent_history()
+    expected = []  # (time, config id, budget, loss) at each change of get_incumbent_run over the prefixes
+    for end in range(1, len(rows) + 1):
+        run = _runs(*rows[:end]).get_incumbent_run()
+        now = None if run is None else (run.config_id, run.budget, run.loss)
+        if now is not None and (not expected or expected[-1][1:] != now):
+            expected.append((rows[end - 1][3], *now))
+    if expected and expected[-1][0] < rows[-1][3]:
+        expected.append((rows[-1][3], *expected[-1][1:]))
+    points = zip(history["times_finished"], history["config_ids"], history["budgets"], history["losses"])
+    assert list(points) == expected
+
+
+@pytest.mark.parametrize("info, change", [
+    ({"val": float("nan")}, "a NaN or infinite float becomes a string"),
+    ({"ids": {1, 2}}, "a set becomes its repr"),
+    ({"per_epoch": {1: 0.5}}, "the key 1 becomes a string"),
+    ({"ok": (1, [np.float32(2.0), np.arange(2)])}, None),  # tuples as lists, numpy as numbers: nothing lost
+])
+def test_an_info_the_run_directory_keeps_changed_is_said_once(info: dict, change: str | None, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    def with_info(config: dict, budget: float) -> dict:
+        return {"loss": toy_loss(config, budget), "info": info}
+
+    with caplog.at_level("WARNING", logger="mpibohb"):
+        result = small_bohb(run_dir=tmp_path / "run").run(n_iterations=1, worker=with_info)
+    said = [r.getMessage() for r in caplog.records if "its info is kept in the run directory" in r.getMessage()]
+    assert len(said) == (change is not None) and all(change in line for line in said)
+    assert result.get_all_runs()[0].info is info  # the run's own Result keeps it as it was
+    from mpibohb import load_result
+
+    stored = load_result(tmp_path / "run").get_all_runs()[0].info
+    assert stored == {"ok": [1, [2.0, [0, 1]]]} if change is None else stored != info
+
+
 def test_keys_besides_loss_and_info_are_named_once(caplog: pytest.LogCaptureFixture) -> None:
     # HpBandSter's results.json kept the whole dict; here they were dropped without a word
     def with_accuracy(config: dict, budget: float) -> dict:

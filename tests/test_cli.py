@@ -102,7 +102,7 @@ TRAJECTORY_HEADING = ("incumbent trajectory (the best on the largest budget reac
 
 
 def test_report_shows_the_trajectory(finished: dict[str, Any]) -> None:
-    trajectory = finished["result"].get_incumbent_trajectory()
+    trajectory = finished["result"].get_incumbent_history()
     points = list(zip(trajectory["config_ids"], trajectory["times_finished"], trajectory["budgets"],
                       trajectory["losses"]))
     *changes, (last_id, last_time, last_budget, last_loss) = points
@@ -557,6 +557,28 @@ def test_report_shows_an_incumbent_chosen_below_the_largest_successful_budget() 
     id2config = {(0, 0, i): {"config": {"x": i / 10}, "config_info": {}} for i in (5, 6, 7)}
     assert _incumbent(Result(runs, id2config)) == {"config_id": [0, 0, 7], "loss": 2.0, "budget": 1,
                                                    "config": {"x": 0.7}}
+
+
+def test_report_and_plot_end_on_the_incumbent_when_the_best_failed_on_a_larger_budget(tmp_path: Path) -> None:
+    """Every configuration fails at budget 9, so the incumbent is the best at 3 among those that did
+    not fail above it; report's trajectory and plot's incumbent line must end there, not on the
+    best loss at 3 (HpBandSter's trajectory)."""
+    from mpibohb import HyperBand
+
+    def fails_at_9(config: dict[str, Any], budget: float) -> float:
+        if budget == 9:
+            raise RuntimeError("out of memory")
+        return float(config["x"])
+
+    run_dir = tmp_path / "run"
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0)}, seed=1)
+    result = HyperBand(cs, min_budget=1, max_budget=9, seed=1, run_dir=run_dir).run(n_iterations=1, worker=fails_at_9)
+    incumbent = result.get_incumbent_run()
+    assert incumbent is not None and incumbent.config_id != result.get_incumbent_trajectory()["config_ids"][-1]
+    report = json.loads(ok(run_cli("report", run_dir, "--json")))
+    assert report["incumbent"]["config_id"] == report["trajectory"][-1]["config_id"] == list(incumbent.config_id)
+    assert report["trajectory"][-1]["loss"] == incumbent.loss
+    assert ok(run_cli("report", run_dir)).splitlines()[-1].endswith(str(incumbent.config_id))
 
 
 def test_report_and_plot_read_hpbandsters_logs_and_status_says_why_not(tmp_path: Path) -> None:

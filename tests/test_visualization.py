@@ -139,7 +139,7 @@ def test_losses_over_time_matches_run(full: Result) -> None:
     assert sum(len(c.get_offsets()) for c in points) == len(successful(full))
     assert len(points) == len({r.budget for r in successful(full)})  # one colour per budget
     (incumbent,) = [line for line in ax.lines if line.get_gid() == "incumbent"]
-    trajectory = full.get_incumbent_trajectory()
+    trajectory = full.get_incumbent_history()
     assert incumbent.get_ydata()[-1] == trajectory["losses"][-1]
     top = max(full.settings["budgets"])
     best = min(r.loss for r in full.get_runs_by_id(full.get_incumbent_id()) if r.budget == top)
@@ -148,11 +148,25 @@ def test_losses_over_time_matches_run(full: Result) -> None:
     assert ax.get_legend() is not None
 
 
+def test_the_incumbent_line_ends_on_the_incumbent_when_the_best_failed_on_a_larger_budget() -> None:
+    from mpibohb.result import Run
+
+    def run(index: int, budget: float, loss: float | None, finished: float) -> Run:
+        return Run((0, 0, index), budget, loss, None, {"submitted": 0.0, "started": 0.0, "finished": finished},
+                   None if loss is not None else "MemoryError")
+
+    result = Result([run(1, 3, 0.36, 1.0), run(2, 3, 0.19, 2.0), run(2, 9, None, 3.0)],
+                    {(0, 0, i): {"config": {"x": i / 10}, "config_info": {}} for i in (1, 2)})
+    (incumbent,) = [line for line in visualization.losses_over_time(result).axes[0].lines
+                    if line.get_gid() == "incumbent"]
+    assert list(incumbent.get_ydata()) == [0.36, 0.19, 0.36]  # (0, 0, 2) leaves when it fails at 9
+
+
 def test_losses_over_time_says_why_the_incumbent_jumps_up(full: Result) -> None:
     ax = visualization.losses_over_time(full).axes[0]
     (incumbent,) = [line for line in ax.lines if line.get_gid() == "incumbent"]
     assert "largest budget reached so far" in incumbent.get_label().replace("\n", " ")
-    trajectory = full.get_incumbent_trajectory()
+    trajectory = full.get_incumbent_history()
     moves = [(t, loss) for t, loss, budget, before in zip(trajectory["times_finished"][1:], trajectory["losses"][1:],
                                                           trajectory["budgets"][1:], trajectory["budgets"])
              if budget > before]
