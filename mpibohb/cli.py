@@ -143,8 +143,9 @@ def _incumbent_lines(incumbent: dict[str, Any] | None, trajectory: list[dict[str
     lines = [f"incumbent: {_config_id(incumbent['config_id'])}, loss {incumbent['loss']:.6g} "
              f"at budget {_number(incumbent['budget'])}",
              f"  config: {json.dumps(incumbent['config'], sort_keys=True)}",
-             "incumbent trajectory (the best on the largest budget reached so far: a larger budget may bring a "
-             "worse loss):", f"  {'time (s)':>10} {'budget':>10} {'loss':>12}  config id"]
+             "incumbent trajectory (the best on the largest budget with a usable result: a larger budget, or the "
+             "incumbent failing on one, may bring a worse loss):",
+             f"  {'time (s)':>10} {'budget':>10} {'loss':>12}  config id"]
     *changes, last = trajectory
     if changes and _same_incumbent(changes[-1], last):  # HpBandSter repeats it at the last run's time
         lines += [_trajectory_line(point, before) for point, before in zip(changes, [None, *changes])]

@@ -37,6 +37,7 @@ Writing the journal is :mod:`mpibohb.run_directory`'s job.
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import logging
 import math
@@ -316,14 +317,14 @@ def values_journaled_alike(configspace: Any) -> str | None:
     return None
 
 
-_KEYS_LOOKED_AT = 10_000  # containers whose keys json_change checks: it runs per result, on rank 0
+_ITEMS_LOOKED_AT = 10_000  # the keys and items json_change looks at in all: it runs on rank 0
 
 
 def json_change(value: Any) -> str | None:
     """What writing ``value`` as JSON (as the journal does) changes in it besides tuples becoming
     lists, named; ``None`` when nothing: a NaN or infinite float becomes a string, a value JSON does
-    not know its ``repr``, a key that is not a string a string (keys of the first
-    ``_KEYS_LOOKED_AT`` containers only)."""
+    not know its ``repr``, a key that is not a string a string (among the first
+    ``_ITEMS_LOOKED_AT`` keys and items only)."""
     try:
         json.dumps(value, allow_nan=False, default=_numbers_only)
     except ValueError as exc:
@@ -332,16 +333,16 @@ def json_change(value: Any) -> str | None:
         return f"a key {str(exc).rsplit(' ', 1)[-1]} becomes a string" if str(exc).startswith("keys must") else str(exc)
     except RecursionError:
         return "it is nested too deep and becomes a note"
-    stack, looked_at = [value], 0
-    while stack and looked_at < _KEYS_LOOKED_AT:
-        item, looked_at = stack.pop(), looked_at + 1
-        if isinstance(item, dict):
-            key = next((k for k in item if not isinstance(k, str)), None)
-            if key is not None or any(k is None for k in item):
-                return f"the key {key!r:.40} becomes a string"
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list, tuple)))
-        elif isinstance(item, (list, tuple)):
-            stack.extend(v for v in item[:1000] if isinstance(v, (dict, list, tuple)))
+    stack, left = [value], _ITEMS_LOOKED_AT
+    while stack and left > 0:
+        item = stack.pop()
+        pairs = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, (list, tuple)) else ()
+        for key, child in itertools.islice(pairs, left):
+            left -= 1
+            if isinstance(item, dict) and not isinstance(key, str):
+                return f"the key {_safe_repr(key)[:40]} becomes a string"
+            if isinstance(child, (dict, list, tuple)):
+                stack.append(child)
     return None
 
 

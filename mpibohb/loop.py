@@ -24,6 +24,8 @@ from .stopping import NEVER, StopFlag
 
 logger = logging.getLogger("mpibohb")
 
+INFO_CHECKS = 20  # the results of a session whose info is checked for what the journal changes
+
 
 FAILURES_IN_FULL = 3
 """The first failed runs of a session are logged one by one, and the first run of each new type of
@@ -127,7 +129,7 @@ class RunRecorder:
         self.warm_start = list(warm_start or [])  # the earlier runs fed to the model: the Result passes them on
         self.id2config: dict[ConfigId, dict[str, Any]] = dict(previous.id2config) if previous else {}
         self._submitted: dict[tuple[ConfigId, float], float] = {}
-        self._info_change_said = False
+        self._info_checks_left = INFO_CHECKS  # a session's first results: the check costs a JSON pass
         successful = [r.loss for r in self.runs if r.loss is not None]
         self.best_loss = min(successful, default=math.inf)
         self.num_failed = sum(r.loss is None for r in self.runs)
@@ -155,7 +157,7 @@ class RunRecorder:
         if isinstance(info, str) and info.startswith(INFO_DROPPED) and not info.startswith(INFO_UNPICKLABLE):
             logger.warning("run %s at budget %g: %s", job.config_id, job.budget, info)
         self.journal(result_record(job, outcome, info))
-        if self.directory is not None and not self._info_change_said:
+        if self.directory is not None and self._info_checks_left > 0:
             self._say_info_change(job, info)
         stamps = {
             "submitted": self._submitted.pop((job.config_id, job.budget), outcome.started - self.time_ref),
@@ -174,13 +176,18 @@ class RunRecorder:
         return run
 
     def _say_info_change(self, job: Job, info: Any) -> None:
-        """Warn, once per run, that the run directory keeps ``info`` changed (a NaN as a string...):
+        """Warn, once per session, if the run directory keeps ``info`` changed (a NaN as a string...):
         ``load_result`` and a resume read it so, while this run's ``Result`` keeps it as it was."""
-        change = json_change(info)
+        self._info_checks_left -= 1
+        try:
+            change = json_change(info)
+        except Exception:  # noqa: BLE001 - a user object that breaks the look must not end the run
+            logger.debug("could not tell whether the journal changes the info of %s", job.config_id, exc_info=True)
+            return
         if change is not None:
-            self._info_change_said = True
+            self._info_checks_left = 0
             logger.warning("run %s at budget %g: its info is kept in the run directory as JSON, where %s; "
-                           "load_result and a resume read it so (said once per run)", job.config_id, job.budget, change)
+                           "load_result and a resume read it so (said once)", job.config_id, job.budget, change)
 
     def bracket_done(self, iteration: int) -> None:
         """Log the end of a bracket."""

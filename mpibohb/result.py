@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import heapq
 import json
 import logging
 import math
@@ -224,26 +225,27 @@ class Result:
 
         HpBandSter's trajectory keeps a configuration that later failed on a larger budget; here
         it leaves the incumbency then, as :meth:`get_incumbent_id` leaves it out, and its
-        successor may have a larger loss or a smaller budget.
+        successor may have a larger loss or a smaller budget. When none is left (every successful
+        configuration failed on a larger budget), the history ends at the last incumbent.
         """
         runs = sorted(self.runs, key=lambda r: r.time_stamps["finished"])
         history: dict[str, list[Any]] = {"config_ids": [], "times_finished": [], "budgets": [], "losses": []}
         failed_at: dict[ConfigId, float] = {}  # config -> the largest budget it failed on so far
-        best: dict[float, Run] = {}  # budget -> its usable run with the lowest (loss, config id) so far
+        # per budget, its successful runs by (loss, config id); a run whose configuration failed
+        # on its budget or above is unusable for good, so it leaves when it comes to the top
+        heaps: dict[float, list[tuple[float, ConfigId, int, Run]]] = {}
         current: Run | None = None
-        for index, run in enumerate(runs):
+        for order, run in enumerate(runs):
             if run.loss is None:
                 failed_at[run.config_id] = max(run.budget, failed_at.get(run.config_id, -math.inf))
-                for budget in [b for b, r in best.items() if r.config_id == run.config_id and b <= run.budget]:
-                    _best_usable_at(best, budget, runs[: index + 1], failed_at)  # it leaves: rare, so from scratch
-            elif failed_at.get(run.config_id, -math.inf) < run.budget:
-                held = best.get(run.budget)
-                if held is None or (run.loss, run.config_id) < (held.loss, held.config_id):
-                    best[run.budget] = run
-            incumbent = best[max(best)] if best else None
-            if incumbent is not None and (current is None or _key(incumbent) != _key(current)):
+            else:
+                heapq.heappush(heaps.setdefault(run.budget, []), (run.loss, run.config_id, order, run))
+            incumbent = _top_usable(heaps, failed_at)
+            if incumbent is None:
+                current = None
+            elif current is None or _key(incumbent) != _key(current):
                 _append_run(history, incumbent, run.time_stamps["finished"])
-            current = incumbent
+                current = incumbent
         if current is not None and runs[-1].time_stamps["finished"] > history["times_finished"][-1]:
             _append_run(history, current, runs[-1].time_stamps["finished"])
         return history
@@ -415,15 +417,17 @@ def _import_pandas() -> Any:
     return pandas
 
 
-def _best_usable_at(best: dict[float, Run], budget: float, runs: list[Run], failed_at: dict[ConfigId, float]) -> None:
-    """Set ``best[budget]`` to the usable run at ``budget`` with the lowest (loss, config id) among
-    ``runs`` (drop it if none is usable)."""
-    usable = [r for r in runs if r.budget == budget and r.loss is not None
-              and failed_at.get(r.config_id, -math.inf) < budget]
-    if usable:
-        best[budget] = min(usable, key=lambda r: (r.loss, r.config_id))
-    else:
-        del best[budget]
+def _top_usable(heaps: dict[float, list[tuple[float, ConfigId, int, Run]]],
+                failed_at: dict[ConfigId, float]) -> Run | None:
+    """The usable run with the lowest (loss, config id) on the largest budget that has one; the
+    unusable runs met on the way leave their heaps (each run leaves at most once)."""
+    for budget in sorted(heaps, reverse=True):
+        heap = heaps[budget]
+        while heap and failed_at.get(heap[0][1], -math.inf) >= budget:
+            heapq.heappop(heap)
+        if heap:
+            return heap[0][3]
+    return None
 
 
 def _key(run: Run) -> tuple[ConfigId, float, float | None]:

@@ -166,7 +166,7 @@ def losses_over_time(result: Result | Sequence[Run], get_loss_from_run_fn: Calla
     if get_loss_from_run_fn is None:
         trajectory = result.get_incumbent_history()
         ax.step(trajectory["times_finished"], trajectory["losses"], where="post", color="black", linewidth=1.5,
-                label="incumbent: the best on the\nlargest budget reached so far", gid="incumbent")
+                label="incumbent: the best on the largest\nbudget with a usable result", gid="incumbent")
         _mark_budget_changes(ax, trajectory)
     ax.set_xlabel("time since the run started (s)")
     _loss_axis(ax, [value(r) for r in runs])

@@ -97,8 +97,8 @@ def test_report_lists_failures_with_their_first_error_line(finished: dict[str, A
     assert "Traceback" not in text
 
 
-TRAJECTORY_HEADING = ("incumbent trajectory (the best on the largest budget reached so far: a larger budget may "
-                      "bring a worse loss):")
+TRAJECTORY_HEADING = ("incumbent trajectory (the best on the largest budget with a usable result: a larger "
+                      "budget, or the incumbent failing on one, may bring a worse loss):")
 
 
 def test_report_shows_the_trajectory(finished: dict[str, Any]) -> None:

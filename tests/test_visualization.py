@@ -165,7 +165,7 @@ def test_the_incumbent_line_ends_on_the_incumbent_when_the_best_failed_on_a_larg
 def test_losses_over_time_says_why_the_incumbent_jumps_up(full: Result) -> None:
     ax = visualization.losses_over_time(full).axes[0]
     (incumbent,) = [line for line in ax.lines if line.get_gid() == "incumbent"]
-    assert "largest budget reached so far" in incumbent.get_label().replace("\n", " ")
+    assert "largest budget with a usable result" in incumbent.get_label().replace("\n", " ")
     trajectory = full.get_incumbent_history()
     moves = [(t, loss) for t, loss, budget, before in zip(trajectory["times_finished"][1:], trajectory["losses"][1:],
                                                           trajectory["budgets"][1:], trajectory["budgets"])

@@ -83,7 +83,7 @@ class ParzenMixture:
     def log_kernel_normalisers(self) -> np.ndarray:
         """Per component and continuous dimension, the log of its kernel's normalising constant
         (computed once; read-only)."""
-        return self._log_kernel_normalisers
+        return self._log_kernel_normalisers.view()  # a view of a read-only array cannot be made writeable
 
     @functools.cached_property
     def _log_kernel_normalisers(self) -> np.ndarray:

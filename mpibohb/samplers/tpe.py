@@ -452,8 +452,8 @@ def good_set_trend(good: np.ndarray) -> np.ndarray | None:
     if len(good) < 4 or good.shape[1] == 0:
         return None
     best = good[: math.ceil(len(good) / 4)]
-    if not np.isnan(good).any():  # the common case, where nanmean's masks and the warning filter cost most
-        return best.mean(axis=0) - good.mean(axis=0)
+    if np.isfinite(good).all():  # the common case, where nanmean's masks and the warning filter cost most
+        return np.nan_to_num(best.mean(axis=0) - good.mean(axis=0), nan=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-inactive column: its mean is NaN
         trend = np.nanmean(best, axis=0) - np.nanmean(good, axis=0)
