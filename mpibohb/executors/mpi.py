@@ -397,34 +397,38 @@ def run_spmd(comm: MPI.Comm, run_master: Callable[[MPIExecutor], Any], compute: 
     Raises:
         RuntimeError: ranks of ``comm`` ended their process when an earlier run ended.
     """
-    refuse_ranks_that_ended(comm)
-    meet_in_run(comm)  # before the collectives below, which would spin while a rank is late
-    if not workers_return:
-        hold_at_exit(comm)
-    comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours
+    # a worker rank leaves stop signals to rank 0 from its first step in run: one that came while
+    # it still met the others or connected its watch ended the job as an uncaught KeyboardInterrupt
+    worker = comm.Get_rank() != 0
+    restore_signals = ignore_stop_signals() if graceful_stop and worker else (lambda: None)
     try:
-        ranks = comm.gather((socket.gethostname(), os.getpid()), root=0)
-        if comm.Get_rank() == 0:
-            assert ranks is not None  # the root gets the list; the other ranks get None
-            executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)), rank_failure_limit,
-                                   checkpoint_root)
-            executor.watch = _start_watch(executor)
-            executor.workers_end_with_run = not workers_return
-            comm.bcast(executor.watch.address() if executor.watch else None, root=0)
-            return _master(comm, run_master, executor)
-        address: Address | None = comm.bcast(None, root=0)
-        watched = WatchedRank(address, comm.Get_rank())
-        restore_signals = ignore_stop_signals() if graceful_stop else (lambda: None)
+        refuse_ranks_that_ended(comm)
+        meet_in_run(comm)  # before the collectives below, which would spin while a rank is late
+        if not workers_return:
+            hold_at_exit(comm)
+        comm = comm.Dup()  # a communicator of our own: the user's messages in compute never meet ours
         try:
-            serve(comm, compute, watched)
-        except RankZeroGoneError as gone:
-            end_orphan(str(gone))
-        except BaseException:
-            abort_on_error(comm, "the worker loop")
+            ranks = comm.gather((socket.gethostname(), os.getpid()), root=0)
+            if not worker:
+                assert ranks is not None  # the root gets the list; the other ranks get None
+                executor = MPIExecutor(comm, working_directory, timeout, dict(enumerate(ranks)),
+                                       rank_failure_limit, checkpoint_root)
+                executor.watch = _start_watch(executor)
+                executor.workers_end_with_run = not workers_return
+                comm.bcast(executor.watch.address() if executor.watch else None, root=0)
+                return _master(comm, run_master, executor)
+            address: Address | None = comm.bcast(None, root=0)
+            watched = WatchedRank(address, comm.Get_rank())
+            try:
+                serve(comm, compute, watched)
+            except RankZeroGoneError as gone:
+                end_orphan(str(gone))
+            except BaseException:
+                abort_on_error(comm, "the worker loop")
         finally:
-            restore_signals()
+            comm.Free()
     finally:
-        comm.Free()
+        restore_signals()
     if workers_return:
         watched.close()
         note_run(returned_none=True)  # an error about None after this is likely the script's unguarded analysis
