@@ -453,10 +453,11 @@ def good_set_trend(good: np.ndarray) -> np.ndarray | None:
         return None
     best = good[: math.ceil(len(good) / 4)]
     if np.isfinite(good).all():  # the common case, where nanmean's masks and the warning filter cost most
-        return np.nan_to_num(best.mean(axis=0) - good.mean(axis=0), nan=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-inactive column: its mean is NaN
-        trend = np.nanmean(best, axis=0) - np.nanmean(good, axis=0)
+        trend = best.mean(axis=0) - good.mean(axis=0)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-inactive column: its mean is NaN
+            trend = np.nanmean(best, axis=0) - np.nanmean(good, axis=0)
     return np.nan_to_num(trend, nan=0.0)
 
 
