@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import decimal
+import errno
 import logging
 import math
 import numbers
@@ -88,7 +89,8 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
     """Call ``compute`` and check what it returns; never raises for the user's faults.
 
     ``checkpoint_dir`` (when compute gets one) is created first; failing that is the run's failure
-    (:class:`~mpibohb.files.RunFileError`), not the configuration's.
+    (:class:`~mpibohb.files.RunFileError`), not the configuration's, and so is a ``compute`` that
+    failed for want of disk space (``ENOSPC``, ``EDQUOT``).
 
     With ``timeout`` (seconds), an evaluation that runs longer is recorded as failed with reason
     "timeout". In the main thread it is interrupted by ``SIGALRM`` at the limit; in other threads
@@ -111,6 +113,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
         _end_a_forked_child(pid, exc)
         if not _failure_of_compute(exc, real_sigint=_SigintCount.count != sigints):
             raise
+        _stop_for_a_full_disk(exc, config_id, budget, worker_name)
         loss, info = None, None
         error = _describe(exc, worker_name)
     _end_a_forked_child(pid)
@@ -130,6 +133,44 @@ def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_
                              "a read-only mount)")
         error.errno = exc.errno  # the message alone is printed: one OSError argument
         raise error from exc
+
+
+def _stop_for_a_full_disk(exc: BaseException, config_id: tuple[int, int, int], budget: float,
+                          worker_name: str) -> None:
+    """Raise :class:`~mpibohb.files.RunFileError` when ``exc`` came of a full disk or quota (``ENOSPC``,
+    ``EDQUOT``, in ``exc`` or the exceptions it was raised from or while handling): the run's
+    failure, not the configuration's. Recorded as failed, every later job would fail the same way."""
+    full = _full_disk_error(exc)
+    if full is None:
+        return
+    where = f" on {worker_name}" if worker_name else ""
+    error = RunFileError(f"{config_id} at budget {budget:g}{where}: compute failed for want of disk space "
+                         f"({type(full).__name__}: {full}); a full disk or quota is the run's failure, not the "
+                         "configuration's: the run stops without recording this job, which runs again on resume "
+                         "once there is space")
+    error.errno = full.errno  # the message alone is printed: one OSError argument
+    raise error from exc
+
+
+FULL_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+_CHAIN_LIMIT = 64  # exceptions looked at in one chain: a chain that long is not a disk's
+
+
+def _full_disk_error(exc: BaseException) -> OSError | None:
+    """The first ``OSError`` of a full disk or quota in ``exc``, its causes and contexts, and the
+    members of exception groups among them; ``None`` when there is none."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < _CHAIN_LIMIT:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in FULL_DISK_ERRNOS:
+            return current
+        pending.extend(getattr(current, "exceptions", ()) if isinstance(current, _EXCEPTION_GROUP) else ())
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
 
 
 def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:

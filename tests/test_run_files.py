@@ -3,6 +3,7 @@ followed, private modes, one clear error when a file cannot be written, a bounde
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -358,6 +359,89 @@ def test_a_full_disk_gives_one_clear_error_and_frees_the_lock(tiny_disk):
     with pytest.raises(RunFileError, match="cannot write .*journal.jsonl: No space left on device"):
         small_run(run_dir)  # the header does not fit
     lock_run_directory(run_dir).close()
+
+
+def filling(budget_calls: list, fail_at: int, error: BaseException):
+    """A compute whose ``fail_at``-th call raises ``error``, the disk's way of failing it."""
+
+    def compute(config, budget):
+        budget_calls.append(budget)
+        if len(budget_calls) == fail_at:
+            raise error
+        return loss(config, budget)
+
+    return compute
+
+
+def full_disk_chained() -> BaseException:
+    try:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", "/scratch/model.pt")
+    except OSError as disk:
+        try:
+            raise RuntimeError("saving the model failed") from disk  # as a framework wraps it
+        except RuntimeError as wrapped:
+            return wrapped
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device", "/scratch/x.bin"),
+                                   full_disk_chained()], ids=["ENOSPC", "EDQUOT wrapped"])
+@pytest.mark.parametrize("threads", [None, 2])
+def test_a_compute_that_runs_out_of_disk_stops_the_run_and_fails_no_job(tmp_path, error, threads):
+    # it was recorded as the configuration's failure, and every later job failed the same way
+    run_dir, calls = tmp_path / "run", []
+    with pytest.raises(RunFileError, match=r"\(0, 0, \d\) at budget \d+ on .*: compute failed for want of disk "
+                                           r"space \(OSError: \[Errno \d+\] .*/scratch/.*the run stops without "
+                                           "recording this job, which runs again on resume") as raised:
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
+            n_iterations=4, worker=filling(calls, 5, error), n_workers=threads)
+    assert raised.value.errno in (errno.ENOSPC, errno.EDQUOT)
+    recorded = read_journal(run_dir)
+    assert 0 < sum(r["type"] == "result" for r in recorded) < 5 and all(
+        r["loss"] is not None for r in recorded if r["type"] == "result")
+    resumed = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
+        n_iterations=4, worker=loss, resume=True, n_workers=threads)
+    assert resumed.failed_runs() == [] and len(resumed.get_all_runs()) == TOY_RUNS
+
+
+def test_other_errors_of_compute_stay_the_configurations_failures(tmp_path):
+    calls = []
+    result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7).run(
+        n_iterations=1, worker=filling(calls, 3, FileNotFoundError(errno.ENOENT, "No such file", "data.csv")))
+    assert len(result.failed_runs()) == 1 and "FileNotFoundError" in result.failed_runs()[0].error_logs
+
+
+@pytest.mark.processes
+def test_a_compute_that_fills_its_scratch_disk_stops_the_run_and_resumes_without_a_failure(tiny_disk, tmp_path):
+    run_dir = tmp_path / "run"  # on another file system than the full one, as $HOME and a scratch disk
+    stopped = run_command(toy(run_dir, "--fill", str(tiny_disk)), timeout=60)
+    assert stopped.returncode == 1, stopped.stderr[-3000:]
+    # compute's own traceback (where the disk filled), then the run's error
+    assert "in compute\n" in stopped.stderr and "The above exception was the direct cause" in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].startswith("mpibohb.files.RunFileError: (")
+    assert "compute failed for want of disk space (OSError: [Errno 28] No space left on device" in stopped.stderr
+    assert all(r["loss"] is not None for r in read_journal(run_dir) if r["type"] == "result")
+    for written in tiny_disk.iterdir():
+        written.unlink()
+    resumed = run_command(toy(run_dir, "--resume", "--fill", str(tmp_path)), timeout=60)
+    assert resumed.returncode == 0 and f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout, resumed.stderr[-3000:]
+
+
+@pytest.mark.mpiexec
+def test_a_compute_that_fills_its_scratch_disk_under_mpi_ends_the_job_with_one_line_and_no_blame(tiny_disk,
+                                                                                                  tmp_path):
+    run_dir = tmp_path / "run"
+    stopped = run_mpi(3, TOY, str(run_dir), "--fill", str(tiny_disk), timeout=120)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    said = [line for line in stopped.stderr.splitlines() if line.startswith("mpibohb: error on rank 0@")]
+    assert len(said) == 1 and ": compute failed for want of disk space (OSError: [Errno 28] No space left on " \
+        "device" in said[0] and re.search(r"\(\d+, \d+, \d+\) at budget \d+ on rank [12]@", said[0]), said
+    recorded = read_journal(run_dir)
+    assert not [r for r in recorded if r["type"] in ("lost", "retired", "retry")], recorded
+    assert all(r["loss"] is not None for r in recorded if r["type"] == "result")
+    for written in tiny_disk.iterdir():
+        written.unlink()
+    resumed = run_mpi(3, TOY, str(run_dir), "--resume", "--fill", str(tmp_path), timeout=120)
+    assert resumed.returncode == 0 and f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout, resumed.stderr[-3000:]
 
 
 # ---------------------------------------------------------------- info

@@ -189,7 +189,11 @@ class MPIExecutor:
         if message[0] != PROTOCOL_VERSION:
             raise RuntimeError(f"rank {rank} speaks protocol {message[0]}, the master {PROTOCOL_VERSION}: "
                                "every rank must run the same mpibohb version")
-        _, key, fields = message
+        _, key, fields, run_failure = message
+        if run_failure is not None:  # a full disk on that rank: the run stops, the job runs again on resume
+            error = RunFileError(run_failure[1])
+            error.errno = run_failure[0]
+            raise error
         task = self._running.get(key)
         if task is None or task.rank != rank:
             self._late_answer(rank, key)

@@ -5,9 +5,11 @@ Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG
 * master -> worker: ``(version, job_key, config_id, config, budget, working_directory, timeout,
   previous_budget, checkpoint_dir)`` (``checkpoint_dir`` ``None`` when compute keeps no checkpoints),
   or ``None``: stop.
-* worker -> master: ``(version, job_key, fields)`` where ``fields`` are the pickled bytes of
+* worker -> master: ``(version, job_key, fields, None)`` where ``fields`` are the pickled bytes of
   ``(loss, info, error, started, finished, worker_name, interrupted)``, pickled apart so that a
-  result that cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash.
+  result that cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash; or
+  ``(version, job_key, None, (errno, message))``: the evaluation hit the run's failure (a full
+  disk: :class:`~mpibohb.files.RunFileError`), and the master stops the run with it.
 
 Both sides poll with ``Iprobe`` and a capped exponential backoff sleep, because a rank blocked in
 ``recv`` spins a full core with MPICH and Open MPI.
@@ -27,7 +29,7 @@ from mpi4py import MPI
 from ..evaluation import INFO_UNPICKLABLE, Outcome
 from ..launcher import LEFT_WITHOUT_RUN_TAG, note_run
 
-PROTOCOL_VERSION = 4  # 4: an outcome's info pickled apart
+PROTOCOL_VERSION = 5  # 4: an outcome's info pickled apart; 5: the run's failures on a worker rank
 TAG_JOB = 11
 TAG_OUTCOME = 12
 JobKey = tuple[tuple[int, int, int], float]

@@ -10,6 +10,7 @@ from typing import Any
 from mpi4py import MPI
 
 from ..evaluation import evaluate
+from ..files import RunFileError
 from ..stopping import SignalWitness, handlers_restored
 from .leftovers import children, end_leftovers
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
@@ -67,9 +68,13 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             raise RuntimeError(f"{name} speaks protocol {PROTOCOL_VERSION}, the master {message[0]}")
         _, key, config_id, config, budget, working_directory, timeout, previous_budget, checkpoint_dir = message
         witness.rearm()
-        with handlers_restored():
-            outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout, previous_budget,
-                               checkpoint_dir)
+        try:
+            with handlers_restored():
+                outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout,
+                                   previous_budget, checkpoint_dir)
+        except RunFileError as exc:  # the run's failure (a full disk): rank 0 stops the run, records nothing of it
+            comm.send((PROTOCOL_VERSION, key, None, (exc.errno, str(exc))), dest=0, tag=TAG_OUTCOME)
+            continue
         stop = witness.arrived()
         if stop is not None and (stop.past_the_rank or outcome.failed):  # cut short by its handler or killed children
             outcome = dataclasses.replace(outcome, interrupted=stop.signum)
@@ -78,4 +83,4 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
 
 
 def _send_outcome(comm: MPI.Comm, key: JobKey, outcome: Any) -> None:
-    comm.send((PROTOCOL_VERSION, key, pack_outcome(outcome)), dest=0, tag=TAG_OUTCOME)
+    comm.send((PROTOCOL_VERSION, key, pack_outcome(outcome), None), dest=0, tag=TAG_OUTCOME)

@@ -3,7 +3,7 @@
     [mpiexec -n K] python toy_run.py RUN_DIR [--resume] [--n_iterations N] [--sleep S] [--verbose]
         [--raise KIND] [--info_bytes N] [--swallow_stop] [--announce] [--c_call S] [--fork_helpers]
         [--mark_after_run FILE] [--own_handler] [--threads T] [--close_stdout] [--end_helpers_at_once]
-        [--subprocess S]
+        [--subprocess S] [--fill DIR]
 
 ``--raise`` makes compute raise ``KeyboardInterrupt`` (``interrupt``) or ``asyncio.CancelledError``
 (``cancel``) for every third configuration; ``--info_bytes`` returns an ``info`` of that many
@@ -130,6 +130,8 @@ def make_compute(args):
             if not args.swallow_stop:
                 raise
             time.sleep(args.sleep)
+        if args.fill:
+            Path(args.fill, f"{'_'.join(map(str, config_id))}_{budget:g}.bin").write_bytes(bytes(8192))
         info = b"x" * args.info_bytes if args.info_bytes else {"budget": budget}
         return {"loss": (config["x"] - 0.3) ** 2 + 1 / budget, "info": info}
 
@@ -155,6 +157,7 @@ def main():
     parser.add_argument("--close_stdout", action="store_true", help="compute leaves sys.stdout closed")
     parser.add_argument("--end_helpers_at_once", action="store_true")
     parser.add_argument("--subprocess", type=float, default=0.0)
+    parser.add_argument("--fill")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO)
