@@ -1105,3 +1105,23 @@ def test_a_large_bad_density_is_ranked_lazily_and_picks_what_the_full_ranking_pi
         picked = ranking.first_legal(candidates, model.good, model.bad,
                                      lambda index, r=refused: None if index in order[:r] else index)
         assert picked == order[refused]
+
+
+@pytest.mark.parametrize("options, workers, warned", [
+    ({"budget_rule": "largest"}, 4, True),
+    ({"budget_rule": "largest"}, 1, False),  # serially nothing runs at a proposal: the rule acts
+    ({"budget_rule": "largest", "running_budget_rule": None}, 4, False),
+    ({"budget_rule": "largest", "running_budget_rule": "largest"}, 4, False),
+    ({}, 4, False),
+])
+def test_a_budget_rule_that_the_running_rule_overrides_is_said_once(caplog, options, workers, warned) -> None:
+    # helper-91 saw budget_rule="stopped" give the default's runs on 32 workers, without a word
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1)
+    optimizer = BOHB(cs, min_budget=1, max_budget=9, eta=3, seed=2, model_options=options)
+    simulate(optimizer, 6, lambda config, budget: config["x"] + config["y"] / budget, workers,
+             lambda config, budget: budget)
+    said = [r.getMessage() for r in caplog.records if "acts only while no configuration is running" in r.getMessage()]
+    assert said == ([
+        "model_options budget_rule='largest' acts only while no configuration is running: with configurations "
+        "running (on several workers nearly always) running_budget_rule='quantile' fits the model; pass "
+        "running_budget_rule=None to keep 'largest' throughout (said once per run)"] if warned else [])

@@ -248,6 +248,7 @@ class ParzenSampler:
         self._stale_budgets: set[float] = set()
         self.agreement = RankAgreement(self.settings.min_agreement_pairs)
         self.running = RunningConfigurations(self.num_dims)
+        self._said_overridden = False  # see _say_overridden
 
     def observe(self, vector: np.ndarray, budget: float, loss: float) -> None:
         """Record a result (a loss that is not finite counts as ``+inf``, a failure); the model is
@@ -356,8 +357,21 @@ class ParzenSampler:
             if tau is not None and tau < settings.trusted_agreement:
                 return settings.misled_budget_rule
         if settings.running_budget_rule is not None and len(self.running):
+            if not self._said_overridden:
+                self._say_overridden()
             return settings.running_budget_rule
         return settings.budget_rule
+
+    def _say_overridden(self) -> None:
+        """Warn, once, that a ``budget_rule`` of the user's own gives way to ``running_budget_rule``
+        (on several workers nearly always: something is running at most proposals)."""
+        self._said_overridden = True
+        rule, running = self.settings.budget_rule, self.settings.running_budget_rule
+        if rule != ParzenSettings.budget_rule and running != rule:
+            logger.warning("model_options budget_rule=%r acts only while no configuration is running: with "
+                           "configurations running (on several workers nearly always) running_budget_rule=%r fits "
+                           "the model; pass running_budget_rule=None to keep %r throughout (said once per run)",
+                           rule, running, rule)
 
     def fit(self, budget: float | None, rng: np.random.Generator, rule: str | None = None) -> ParzenModel | None:
         """The good and bad densities of ``budget`` (``None``: of every configuration's largest
