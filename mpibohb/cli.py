@@ -178,8 +178,8 @@ def format_status(status: dict[str, Any]) -> str:
     """``status`` (see :func:`mpibohb.summary.run_status`) as text for a person."""
     state, writer = status["state"], status.get("writer")
     if state == "stopped":
-        state = (f"stopped by {status['signal_name']}; run again with resume=True (or the same command line) "
-                 "to continue")
+        cause = f"by {status['signal_name']}" if status["signal_name"] else f"({status.get('stop_reason')})"
+        state = f"stopped {cause}; run again with resume=True (or the same command line) to continue"
     elif writer == liveness.WRITER_GONE:
         state = _gone_phrase(status)
     elif state == "running":

@@ -113,7 +113,7 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
         _end_a_forked_child(pid, exc)
         if not _failure_of_compute(exc, real_sigint=_SigintCount.count != sigints):
             raise
-        _stop_for_a_full_disk(exc, config_id, budget, worker_name)
+        _stop_for_a_full_disk(exc, config_id, budget, worker_name, started)
         loss, info = None, None
         error = _describe(exc, worker_name)
     _end_a_forked_child(pid)
@@ -135,42 +135,97 @@ def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_
         raise error from exc
 
 
+class OutOfSpaceError(RunFileError):
+    """``compute`` failed for want of disk space (``ENOSPC``, ``EDQUOT``): the run's failure, not the
+    configuration's, so the run stops and the job runs again on resume. ``config_id``, ``budget``:
+    the job; ``outcome``: the failed outcome it would have been, which is recorded once stops
+    ended :data:`~mpibohb.executors.KEPT_AFTER_STOPS` earlier sessions while it ran (a configuration
+    that fills any disk would otherwise stop every session)."""
+
+    def __init__(self, message: str, config_id: tuple[int, int, int], budget: float, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.config_id, self.budget, self.outcome = config_id, budget, outcome
+
+
 def _stop_for_a_full_disk(exc: BaseException, config_id: tuple[int, int, int], budget: float,
-                          worker_name: str) -> None:
-    """Raise :class:`~mpibohb.files.RunFileError` when ``exc`` came of a full disk or quota (``ENOSPC``,
-    ``EDQUOT``, in ``exc`` or the exceptions it was raised from or while handling): the run's
-    failure, not the configuration's. Recorded as failed, every later job would fail the same way."""
+                          worker_name: str, started: float) -> None:
+    """Raise :class:`OutOfSpaceError` when ``exc`` came of a full disk or quota (``ENOSPC``,
+    ``EDQUOT``, in ``exc`` or the exceptions it was raised from or while handling), unless a stop
+    is among them (a ``finally`` that saved a checkpoint on the way out of a stop: the stop's exit).
+    Recorded as failed, every later job would fail the same way."""
     full = _full_disk_error(exc)
     if full is None:
         return
     where = f" on {worker_name}" if worker_name else ""
-    error = RunFileError(f"{config_id} at budget {budget:g}{where}: compute failed for want of disk space "
-                         f"({type(full).__name__}: {full}); a full disk or quota is the run's failure, not the "
-                         "configuration's: the run stops without recording this job, which runs again on resume "
-                         "once there is space")
-    error.errno = full.errno  # the message alone is printed: one OSError argument
+    code = full.errno if isinstance(full.errno, int) else errno.ENOSPC
+    outcome = Outcome(None, None, _describe(exc, worker_name), started, time.time(), worker_name)
+    error = OutOfSpaceError(f"{config_id} at budget {budget:g}{where}: compute failed for want of disk space "
+                            f"({_disk_error_text(full, code)}); a full disk or quota is the run's failure, not the "
+                            "configuration's: the run stops without recording this job, which runs again on resume "
+                            "once there is space", config_id, budget, outcome)
+    error.errno = code  # the message alone is printed: one OSError argument
     raise error from exc
 
 
+def _disk_error_text(error: OSError, code: int) -> str:
+    """``OSError: [Errno 28] No space left on device: 'path'``, read without trusting the error's
+    attributes (a user's subclass may raise in them)."""
+    try:
+        reason = error.strerror if isinstance(error.strerror, str) else os.strerror(code)
+        name = error.filename if isinstance(error.filename, (str, bytes)) else None
+    except Exception:  # noqa: BLE001 - a user's property
+        reason, name = os.strerror(code), None
+    where = f": {name!r:.300}" if name is not None else ""
+    return f"{type(error).__name__}: [Errno {code}] {reason}{where}"
+
+
 FULL_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
-_CHAIN_LIMIT = 64  # exceptions looked at in one chain: a chain that long is not a disk's
+_CHAIN_LIMIT = 1000  # exceptions looked at in one chain: a longer one is not a disk's
 
 
 def _full_disk_error(exc: BaseException) -> OSError | None:
-    """The first ``OSError`` of a full disk or quota in ``exc``, its causes and contexts, and the
-    members of exception groups among them; ``None`` when there is none."""
+    """The first ``OSError`` of a full disk or quota among ``exc``, its causes and contexts, and the
+    members of exception groups among them; ``None`` when there is none or a stop is among them.
+    Whatever the user's exceptions do (a ``__context__`` that raises, an ``errno`` of any type),
+    this looks and never raises."""
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
+    found: OSError | None = None
     while pending and len(seen) < _CHAIN_LIMIT:
         current = pending.pop(0)
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in FULL_DISK_ERRNOS:
-            return current
-        pending.extend(getattr(current, "exceptions", ()) if isinstance(current, _EXCEPTION_GROUP) else ())
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-    return None
+        if isinstance(current, (StopRequested, KeyboardInterrupt)):
+            return None
+        if found is None and isinstance(current, OSError) and _errno_of(current) in FULL_DISK_ERRNOS:
+            found = current
+        pending.extend(_linked(current))
+    return found
+
+
+def _errno_of(error: OSError) -> object:
+    try:
+        code = error.errno
+    except Exception:  # noqa: BLE001 - a user's property
+        return None
+    return code if isinstance(code, int) else None
+
+
+def _linked(exc: BaseException) -> list[BaseException]:
+    """The exceptions ``exc`` was raised from or while handling, and a group's members."""
+    linked: list[object] = []
+    for name in ("__cause__", "__context__", "exceptions"):
+        try:
+            value = getattr(exc, name, None)
+            if name == "exceptions":
+                value = tuple(value) if isinstance(exc, _EXCEPTION_GROUP) and value is not None else ()
+                linked.extend(value)
+            else:
+                linked.append(value)
+        except Exception:  # noqa: BLE001 - a user's property
+            continue
+    return [value for value in linked if isinstance(value, BaseException)]
 
 
 def _end_a_forked_child(pid: int, exc: BaseException | None = None) -> None:

@@ -117,7 +117,7 @@ RECORDS: dict[Kind, Shape] = {
     Kind.JOB: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
     Kind.RESUBMIT: Shape(_HANDED_OUT, _HANDED_OUT[:-2]),
     Kind.RESULT: Shape(_RESULT, _RESULT[:-2]),
-    Kind.STOP: Shape(("signal", "time")),
+    Kind.STOP: Shape(("signal", "time", "reason")),  # reason: only when no signal stopped it
     Kind.END: Shape(("time",)),
     Kind.RETRY: Shape(("config_id", "budget", "worker", "error", "time")),
     Kind.INTERRUPTED: Shape(("config_id", "budget", "worker", "signal", "time")),
@@ -168,9 +168,13 @@ def result_record(job: Job, outcome: Outcome, info: Any) -> Record:
                    previous_budget=job.previous_budget)
 
 
-def stop_record(signum: int, when: float | None = None) -> Record:
-    """A stop signal ended the session, after everything was recorded."""
-    return _record(Kind.STOP, signal=signum, time=_now(when))
+def stop_record(signum: int | None, when: float | None = None, reason: str | None = None) -> Record:
+    """A stop signal ended the session, after everything was recorded; or (``signum`` ``None``)
+    ``reason`` did: a compute that ran out of disk space."""
+    record = _record(Kind.STOP, signal=signum, time=_now(when))
+    if reason is not None:
+        record["reason"] = reason
+    return record
 
 
 def end_record(when: float | None = None) -> Record:

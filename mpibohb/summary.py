@@ -199,6 +199,7 @@ def run_status(state: RunState, result: Result, run_dir: str, now: float | None 
         "state": state.state,
         "signal": stop_signal,
         "signal_name": _signal_name(stop_signal),
+        "stop_reason": state.ending.get("reason") if state.state == "stopped" and state.ending else None,
         **writer,
         "created": created,
         "elapsed": (end if state.ending is None else state.ending.get("time", now)) - created,

@@ -74,9 +74,10 @@ def test_the_kinds_keep_the_strings_old_journals_hold() -> None:
 
 
 def test_each_constructor_writes_the_fields_of_its_kind_in_the_table() -> None:
-    records = [header(), session(), handed(A), handed(A, resubmit=True), ok(A), stop_record(15), end_record(),
-               retry_record(A, "w1", "ValueError"), interrupted_record(A, "w1", 15), retired_record("w1", "why"),
-               reinstated_record("w1"), lost_record("w1", "ended", A), dropped_record(A, "not needed")]
+    records = [header(), session(), handed(A), handed(A, resubmit=True), ok(A), stop_record(None, reason="full"),
+               end_record(), retry_record(A, "w1", "ValueError"), interrupted_record(A, "w1", 15),
+               retired_record("w1", "why"), reinstated_record("w1"), lost_record("w1", "ended", A),
+               dropped_record(A, "not needed")]
     assert [kind_of(record) for record in records] == list(Kind)
     for record in records:
         kind = kind_of(record)
@@ -84,6 +85,7 @@ def test_each_constructor_writes_the_fields_of_its_kind_in_the_table() -> None:
         assert set(RECORDS[kind].required) <= set(RECORDS[kind].written)
         assert json.loads(dumps(record))["type"] == kind.value  # plain strings in the JSON
     assert list(lost_record("w1", "ended while idle")) == ["type", "worker", "reason", "time"]
+    assert list(stop_record(15)) == ["type", "signal", "time"]  # a signal's stop has no reason
 
 
 # ---------------------------------------------------------------- the fold

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -21,10 +22,14 @@ from pathlib import Path
 import ConfigSpace as CS
 import numpy as np
 import pytest
+from cli_in_process import run_cli
 from mpi_launch import SCRIPTS, mpi_environment, run_command, run_mpi
 
 from mpibohb import BOHB, load_result
 from mpibohb.bracket_plans import runs_per_budget
+from mpibohb.brackets import Job
+from mpibohb.evaluation import OutOfSpaceError
+from mpibohb.executors.threads import ThreadExecutor
 from mpibohb.files import RunFileError
 from mpibohb.journal import read_journal
 from mpibohb.run_directory import lock_run_directory
@@ -396,11 +401,151 @@ def test_a_compute_that_runs_out_of_disk_stops_the_run_and_fails_no_job(tmp_path
             n_iterations=4, worker=filling(calls, 5, error), n_workers=threads)
     assert raised.value.errno in (errno.ENOSPC, errno.EDQUOT)
     recorded = read_journal(run_dir)
-    assert 0 < sum(r["type"] == "result" for r in recorded) < 5 and all(
+    assert 0 < sum(r["type"] == "result" for r in recorded) < 10 and all(
         r["loss"] is not None for r in recorded if r["type"] == "result")
     resumed = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
         n_iterations=4, worker=loss, resume=True, n_workers=threads)
     assert resumed.failed_runs() == [] and len(resumed.get_all_runs()) == TOY_RUNS
+
+
+def disk_filler(full_for: dict, calls: list):
+    """A compute whose configuration (0, 0, 4) runs out of disk space in each of the next
+    ``full_for["sessions"]`` sessions (each session's first try of it counts one)."""
+
+    def compute(config_id, config, budget):
+        calls.append(tuple(config_id))
+        if tuple(config_id) == (0, 0, 4) and budget == 1 and full_for["sessions"] > 0:
+            full_for["sessions"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device", f"/scratch/{config_id}.bin")
+        return loss(config, budget)
+
+    return compute
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+@pytest.mark.parametrize("full_sessions, failed", [(2, 0), (5, 1)])
+def test_a_disk_that_stays_full_stops_each_session_and_a_job_that_fills_it_fails_at_the_third(
+        tmp_path, threads, full_sessions, failed, caplog):
+    # a stop for want of space wrote no stop record: each resume took the session for a crash, and
+    # at the third the job was recorded as failed as if it had killed the run (AbandonedJob)
+    run_dir, full_for, calls = tmp_path / "run", {"sessions": full_sessions}, []
+    optimizer = dict(min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir)
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    for session in range(2):  # then the third session: the disk has space again, or the job fails
+        with pytest.raises(OutOfSpaceError, match=r"\(0, 0, 4\) at budget 1 .*want of disk space"):
+            BOHB(space, **optimizer).run(n_iterations=4, worker=disk_filler(full_for, calls), resume=True,
+                                         n_workers=threads)
+        stops = [r for r in read_journal(run_dir) if r["type"] == "stop"]
+        assert len(stops) == session + 1 and stops[-1]["signal"] is None and "(0, 0, 4)" in stops[-1]["reason"]
+    caplog.clear()
+    finished = BOHB(space, **optimizer).run(n_iterations=4, worker=disk_filler(full_for, calls), resume=True,
+                                            n_workers=threads)
+    assert len(finished.get_all_runs()) == TOY_RUNS
+    assert [run.config_id for run in finished.failed_runs()] == [(0, 0, 4)] * failed
+    if failed:
+        assert "[Errno 28] No space left on device" in finished.failed_runs()[0].error_logs
+        assert "AbandonedJob" not in finished.failed_runs()[0].error_logs
+        assert "ran out of disk space, and stops ended 2 earlier sessions while it ran" in caplog.text
+    assert "without a stop record" not in caplog.text
+
+
+class OddError(Exception):
+    """An exception whose parts misbehave, as a user's may."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+    @property
+    def __context__(self):  # type: ignore[override]
+        if self.how == "context raises":
+            raise RuntimeError("no context")
+        return None
+
+    @__context__.setter
+    def __context__(self, value):
+        pass
+
+    @property
+    def __cause__(self):  # type: ignore[override]
+        return 42 if self.how == "cause not an exception" else None
+
+    @__cause__.setter
+    def __cause__(self, value):
+        pass
+
+
+class OddErrnoError(OSError):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize("error", [OddError("context raises"), OddError("cause not an exception"),
+                                   OSError(["not", "a", "number"], "odd"), OddErrnoError(errno.EIO, "odd")],
+                         ids=["context raises", "cause", "errno list", "str raises"])
+def test_odd_exceptions_of_compute_are_failed_runs_and_the_run_goes_on(error):
+    # the check for a full disk walked into them and ended the run with its own traceback
+    result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7).run(
+        n_iterations=1, worker=filling([], 3, error))
+    assert len(result.failed_runs()) == 1 and len(result.get_all_runs()) > 3
+
+
+def test_a_full_disk_with_an_unreadable_message_still_stops_the_run(tmp_path):
+    with pytest.raises(OutOfSpaceError, match=r"\(OddErrnoError: \[Errno 28\] No space left on device\)"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=tmp_path / "r").run(
+            n_iterations=1, worker=filling([], 3, OddErrnoError(errno.ENOSPC, "No space left on device")))
+
+
+def test_a_checkpoint_that_cannot_be_saved_on_the_way_out_of_a_stop_leaves_a_clean_stop(tmp_path):
+    # compute's finally saved a checkpoint on a full disk while a SIGTERM stopped it: the run ended
+    # with the disk's error (exit 1, no stop record) instead of the stop's exit code 99
+    def compute(config, budget):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            raise OSError(errno.ENOSPC, "No space left on device", "checkpoint.pt")
+
+    with pytest.raises(SystemExit) as stopped:
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+             run_dir=tmp_path / "run").run(n_iterations=1, worker=compute)
+    assert stopped.value.code == 99
+    recorded = read_journal(tmp_path / "run")
+    assert recorded[-1]["type"] == "stop" and recorded[-1]["signal"] == signal.SIGTERM
+    assert not [r for r in recorded if r["type"] == "result"]
+
+
+def test_outcomes_that_finished_beside_a_full_disk_are_recorded_before_the_run_stops(tmp_path):
+    # the thread executor raised at the full disk's future and dropped the results it had taken
+    gate = threading.Barrier(2)
+
+    def compute(config_id, config, budget, working_directory):
+        gate.wait(timeout=10)
+        if config_id[2] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return 1.0
+
+    executor = ThreadExecutor(compute, str(tmp_path), n_workers=2)
+    jobs = [Job((0, 0, i), {"x": 0.5}, 1.0) for i in range(2)]
+    for job in jobs:
+        executor.submit(job)
+    while not all(future.done() for future in executor._running):
+        time.sleep(0.01)
+    finished = executor.drain()
+    assert [(job.config_id, outcome.loss) for job, outcome in finished] == [((0, 0, 0), 1.0)]
+    with pytest.raises(OutOfSpaceError, match=r"\(0, 0, 1\) at budget 1"):
+        executor.idle_count()
+    executor.close()
+
+
+def test_status_says_why_a_full_disk_stopped_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(OutOfSpaceError):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
+            n_iterations=1, worker=filling([], 3, OSError(errno.ENOSPC, "No space left on device")))
+    said = run_cli("status", str(run_dir))
+    assert said.returncode == 0 and "stopped ((0, 0, 2) at budget 1 on serial@" in said.stdout, said.stdout
+    assert "want of disk space" in said.stdout
 
 
 def test_other_errors_of_compute_stay_the_configurations_failures(tmp_path):
@@ -417,9 +562,12 @@ def test_a_compute_that_fills_its_scratch_disk_stops_the_run_and_resumes_without
     assert stopped.returncode == 1, stopped.stderr[-3000:]
     # compute's own traceback (where the disk filled), then the run's error
     assert "in compute\n" in stopped.stderr and "The above exception was the direct cause" in stopped.stderr
-    assert stopped.stderr.strip().splitlines()[-1].startswith("mpibohb.files.RunFileError: (")
+    assert stopped.stderr.strip().splitlines()[-1].startswith("mpibohb.evaluation.OutOfSpaceError: (")
     assert "compute failed for want of disk space (OSError: [Errno 28] No space left on device" in stopped.stderr
-    assert all(r["loss"] is not None for r in read_journal(run_dir) if r["type"] == "result")
+    recorded = read_journal(run_dir)
+    assert all(r["loss"] is not None for r in recorded if r["type"] == "result")
+    assert recorded[-1]["type"] == "stop" and recorded[-1]["signal"] is None \
+        and "compute failed for want of disk space" in recorded[-1]["reason"], recorded[-1]
     for written in tiny_disk.iterdir():
         written.unlink()
     resumed = run_command(toy(run_dir, "--resume", "--fill", str(tmp_path)), timeout=60)
@@ -437,6 +585,7 @@ def test_a_compute_that_fills_its_scratch_disk_under_mpi_ends_the_job_with_one_l
         "device" in said[0] and re.search(r"\(\d+, \d+, \d+\) at budget \d+ on rank [12]@", said[0]), said
     recorded = read_journal(run_dir)
     assert not [r for r in recorded if r["type"] in ("lost", "retired", "retry")], recorded
+    assert recorded[-1]["type"] == "stop" and "compute failed for want of disk space" in recorded[-1]["reason"]
     assert all(r["loss"] is not None for r in recorded if r["type"] == "result")
     for written in tiny_disk.iterdir():
         written.unlink()

@@ -11,16 +11,35 @@ stop) and ``close()``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..brackets import ConfigId, Job
-from ..evaluation import Outcome
+from ..evaluation import Outcome, OutOfSpaceError
 from ..stopping import StopFlag
+
+logger = logging.getLogger(__name__)
 
 # Stops that reached a job while it ran (sessions ended, or runs again under MPI) before what
 # compute returns after one is kept: a compute that uses a stop signal for itself would run for ever.
 KEPT_AFTER_STOPS = 2
+
+
+def kept_despite_full_disk(error: OutOfSpaceError, stopped_before: int) -> Outcome:
+    """The failed outcome of a job whose compute ran out of disk space, to record, once stops (a
+    full disk's or a signal's) ended :data:`KEPT_AFTER_STOPS` earlier sessions while it ran: a
+    configuration that fills any disk would stop every session.
+
+    Raises:
+        OutOfSpaceError: ``error``, before that: the run stops, and the job runs again on resume.
+    """
+    if stopped_before < KEPT_AFTER_STOPS:
+        raise error
+    logger.warning("%s at budget %g ran out of disk space, and stops ended %d earlier sessions while it ran: it is "
+                   "recorded as failed this time, so that the run goes on (a configuration that fills the disk)",
+                   error.config_id, error.budget, stopped_before)
+    return error.outcome
 
 
 class Executor(Protocol):

@@ -30,7 +30,7 @@ from mpi4py import MPI
 from ..blas import one_blas_thread
 from ..brackets import Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, answer_deadline
+from ..evaluation import Outcome, OutOfSpaceError, answer_deadline
 from ..files import RunFileError
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, MAX_EVIDENCED_DEATHS, RankHealth, Verdict, abandoned_job_reason
 from ..journal import (
@@ -44,7 +44,7 @@ from ..journal import (
 )
 from ..launcher import abort_world, note_run
 from ..stopping import EXIT_STOPPED, RunStopped, StopFlag, ignore_stop_signals
-from . import KEPT_AFTER_STOPS
+from . import KEPT_AFTER_STOPS, kept_despite_full_disk
 from .exit_gate import abort_at_exit, end_orphan, hold_at_exit, refuse_ranks_that_ended, watch_rank_zero_at_exit
 from .mpi_protocol import (
     PROTOCOL_VERSION,
@@ -103,6 +103,7 @@ class MPIExecutor:
         self._deaths_seen = 0  # by the watch thread, this session
         self._died_running: dict[JobKey, int] = {}
         self._stops: dict[JobKey, int] = {}  # job -> stops that reached it while it ran
+        self._out_of_space: OutOfSpaceError | None = None  # a compute's full disk: the run stops at the next look
         self._backoff = Backoff()
         self._closed = False
 
@@ -136,7 +137,10 @@ class MPIExecutor:
 
         Raises:
             NoRanksLeftError: no rank is left in service.
+            OutOfSpaceError: a compute ran out of disk space (see :meth:`_receive`): no new job starts.
         """
+        if self._out_of_space is not None:
+            raise self._out_of_space
         if not self.health.in_service:
             reasons = "; ".join(f"{self.describe(r)}: {why}" for r, why in sorted(self.health.retired.items()))
             raise NoRanksLeftError(f"no worker rank is left to run jobs ({reasons}); what was recorded stays in the "
@@ -164,12 +168,13 @@ class MPIExecutor:
 
         Called with a rank idle, the loop has nothing to hand out: held failures are settled.
         """
+        self.idle_count()  # raises when no rank is left, or a compute's disk is full
         finished = self._act(self.health.settle()) if self._idle and self.health.holding else []
         idle = len(self._idle)
         finished += self.drain()
         while not finished and not stop.requested and len(self._idle) <= idle \
                 and (until is None or time.time() < until):
-            self.idle_count()  # raises when no rank is left
+            self.idle_count()  # raises when no rank is left, or a compute's disk is full
             self._backoff.sleep()
             finished = self.drain()
         return finished
@@ -190,7 +195,7 @@ class MPIExecutor:
             raise RuntimeError(f"rank {rank} speaks protocol {message[0]}, the master {PROTOCOL_VERSION}: "
                                "every rank must run the same mpibohb version")
         _, key, fields, run_failure = message
-        if run_failure is not None:  # a full disk on that rank: the run stops, the job runs again on resume
+        if run_failure is not None and fields is None:  # the run's own failure on that rank (its checkpoint root)
             error = RunFileError(run_failure[1])
             error.errno = run_failure[0]
             raise error
@@ -202,6 +207,14 @@ class MPIExecutor:
         if rank in self.health.in_service:
             self._idle.append(rank)
         outcome = unpack_outcome(fields, rank)
+        if run_failure is not None:
+            full = OutOfSpaceError(run_failure[1], task.job.config_id, task.job.budget, outcome)
+            full.errno = run_failure[0]
+            try:
+                outcome = kept_despite_full_disk(full, self._stops.get(key, 0))
+            except OutOfSpaceError:
+                self._out_of_space = self._out_of_space or full  # raised once what came before it is recorded
+                return []
         if outcome.interrupted is not None:
             kept = self._interrupted(task, outcome)
             if kept is None:

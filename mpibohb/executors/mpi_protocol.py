@@ -8,8 +8,10 @@ Protocol (version :data:`PROTOCOL_VERSION`), tags :data:`TAG_JOB` and :data:`TAG
 * worker -> master: ``(version, job_key, fields, None)`` where ``fields`` are the pickled bytes of
   ``(loss, info, error, started, finished, worker_name, interrupted)``, pickled apart so that a
   result that cannot be pickled (or unpickled) becomes a failed run, never a hang or a crash; or
-  ``(version, job_key, None, (errno, message))``: the evaluation hit the run's failure (a full
-  disk: :class:`~mpibohb.files.RunFileError`), and the master stops the run with it.
+  ``(version, job_key, fields, (errno, message))``: compute ran out of disk space
+  (:class:`~mpibohb.evaluation.OutOfSpaceError`; ``fields``: the failure it would be, which the
+  master records after repeated stops, else it stops the run); ``fields`` ``None``: another
+  failure of the run's (:class:`~mpibohb.files.RunFileError`: its checkpoint root), which stops it.
 
 Both sides poll with ``Iprobe`` and a capped exponential backoff sleep, because a rank blocked in
 ``recv`` spins a full core with MPICH and Open MPI.

@@ -9,7 +9,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ..evaluation import evaluate
+from ..evaluation import OutOfSpaceError, evaluate
 from ..files import RunFileError
 from ..stopping import SignalWitness, handlers_restored
 from .leftovers import children, end_leftovers
@@ -72,7 +72,11 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             with handlers_restored():
                 outcome = evaluate(compute, config_id, config, budget, working_directory, name, timeout,
                                    previous_budget, checkpoint_dir)
-        except RunFileError as exc:  # the run's failure (a full disk): rank 0 stops the run, records nothing of it
+        except OutOfSpaceError as full:  # rank 0 decides: stop the run (the job runs again), or record the failure
+            comm.send((PROTOCOL_VERSION, key, pack_outcome(full.outcome), (full.errno, str(full))), dest=0,
+                      tag=TAG_OUTCOME)
+            continue
+        except RunFileError as exc:  # the run's failure (its checkpoint root): rank 0 stops the run with it
             comm.send((PROTOCOL_VERSION, key, None, (exc.errno, str(exc))), dest=0, tag=TAG_OUTCOME)
             continue
         stop = witness.arrived()

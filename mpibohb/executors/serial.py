@@ -13,10 +13,10 @@ from typing import Any
 
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, answer_deadline, evaluate
+from ..evaluation import Outcome, OutOfSpaceError, answer_deadline, evaluate
 from ..journal import result_record
 from ..stopping import SignalWitness, StopFlag, StopRequested, handlers_restored
-from . import KEPT_AFTER_STOPS
+from . import KEPT_AFTER_STOPS, kept_despite_full_disk
 
 logger = logging.getLogger(__name__)
 EXIT_STUCK = 1
@@ -79,9 +79,12 @@ class SerialExecutor:
             with stop.interruptible_section(), handlers_restored():
                 self._witness.rearm()
                 self._witness.escort(stop)  # a second stop ends the process even inside a C call
-                outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
-                                   self.name, self.timeout, job.previous_budget,
-                                   directory_for(self.checkpoint_root, job.config_id))
+                try:
+                    outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory,
+                                       self.name, self.timeout, job.previous_budget,
+                                       directory_for(self.checkpoint_root, job.config_id))
+                except OutOfSpaceError as full:
+                    outcome = kept_despite_full_disk(full, self._earlier_stops.get((job.config_id, job.budget), 0))
         finally:
             if watchdog is not None:
                 watchdog.cancel()

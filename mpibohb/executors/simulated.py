@@ -17,8 +17,9 @@ from typing import Any
 
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, evaluate, real_number
+from ..evaluation import Outcome, OutOfSpaceError, evaluate, real_number
 from ..stopping import StopFlag
+from . import kept_despite_full_disk
 
 Duration = Callable[[dict[str, Any], float], float]
 
@@ -48,6 +49,7 @@ class SimulatedExecutor:
         self._free = list(range(n_workers))  # heap of idle worker numbers: the lowest takes the next job
         self._running: list[tuple[float, int, int, Job, Outcome]] = []  # heap of (end, order, worker, ...)
         self._order = itertools.count()
+        self._earlier_stops: dict[tuple[ConfigId, float], int] = {}
 
     def set_journal(self, journal: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to journal of its own."""
@@ -57,7 +59,9 @@ class SimulatedExecutor:
 
 
     def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
-        """Only a serial run treats a job that stops keep reaching differently."""
+        """Jobs that earlier sessions' stops ended while they ran: one that runs out of disk space
+        again is recorded as failed after :data:`~mpibohb.executors.KEPT_AFTER_STOPS` of them."""
+        self._earlier_stops = dict(stops)
 
     def next_worker(self) -> str:
         """The virtual worker the next job goes to."""
@@ -82,9 +86,12 @@ class SimulatedExecutor:
             outcome = Outcome(None, None, f"JobTimeoutError on {name}: timeout: the simulated evaluation takes "
                               f"longer than the limit of {self.timeout:g} s", worker=name)
         else:
-            outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
-                               previous_budget=job.previous_budget,
-                               checkpoint_dir=directory_for(self.checkpoint_root, job.config_id))
+            try:
+                outcome = evaluate(self.compute, job.config_id, job.config, job.budget, self.working_directory, name,
+                                   previous_budget=job.previous_budget,
+                                   checkpoint_dir=directory_for(self.checkpoint_root, job.config_id))
+            except OutOfSpaceError as full:
+                outcome = kept_despite_full_disk(full, self._earlier_stops.get((job.config_id, job.budget), 0))
         start = self.clock.now
         outcome = dataclasses.replace(outcome, started=start, finished=start + seconds)
         heapq.heappush(self._running, (start + seconds, next(self._order), worker, job, outcome))

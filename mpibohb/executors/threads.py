@@ -21,8 +21,9 @@ from typing import Any
 from .. import checks
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, evaluate
+from ..evaluation import Outcome, OutOfSpaceError, evaluate
 from ..stopping import StopFlag
+from . import kept_despite_full_disk
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class ThreadExecutor:
         self._running: dict[Future[Outcome], _Task] = {}
         self._threads: list[_WorkerThread] = []  # every thread started, retired ones too
         self._stop: StopFlag | None = None  # the run's, from wait()
+        self._earlier_stops: dict[tuple[ConfigId, float], int] = {}
+        self._out_of_space: OutOfSpaceError | None = None  # raised once the outcomes that came with it are recorded
 
     def _start_thread(self) -> None:
         compute = self.compute if not self._threads or self._new_compute is None else self._new_compute()
@@ -101,15 +104,26 @@ class ThreadExecutor:
 
 
     def note_earlier_stops(self, stops: dict[tuple[ConfigId, float], int]) -> None:
-        """Only a serial run treats a job that stops keep reaching differently."""
+        """Jobs that earlier sessions' stops ended while they ran: one that runs out of disk space
+        again is recorded as failed after :data:`~mpibohb.executors.KEPT_AFTER_STOPS` of them."""
+        self._earlier_stops = dict(stops)
 
     def next_worker(self) -> str:
         """Some thread of this process."""
         return f"threads@{self._host}"
 
     def idle_count(self) -> int:
-        """Threads without a job."""
+        """Threads without a job.
+
+        Raises:
+            OutOfSpaceError: a compute ran out of disk space (see :meth:`drain`): no new job starts.
+        """
+        self._raise_out_of_space()
         return self.n_workers - len(self._running)
+
+    def _raise_out_of_space(self) -> None:
+        if self._out_of_space is not None:
+            raise self._out_of_space
 
     def submit(self, job: Job) -> None:
         """Start ``job`` on a free thread."""
@@ -132,6 +146,7 @@ class ThreadExecutor:
         ``time.time()`` reaches ``until``; return all finished ones, oldest submission first."""
         self._stop = stop
         while not stop.requested:
+            self._raise_out_of_space()
             timeout = self._time_to_next_limit()
             if until is not None:
                 timeout = max(0.0, min(timeout, until - time.time()))
@@ -164,11 +179,24 @@ class ThreadExecutor:
                 if stopped_at is not None and (task.ended is None or task.ended >= stopped_at - _STOP_MARGIN):
                     dropped.append(job)
                 else:
-                    finished.append((job, future.result()))
+                    finished.extend((job, outcome) for outcome in self._outcome(job, future))
         if dropped:
             logger.info("not recorded, as a stop signal came while they ran (they run again on resume): %s",
                         ", ".join(f"{job.config_id} at budget {job.budget:g}" for job in dropped))
         return finished
+
+    def _outcome(self, job: Job, future: Future[Outcome]) -> list[Outcome]:
+        """The outcome of a finished job, or none when its compute ran out of disk space: the run
+        then stops at the next :meth:`idle_count` or :meth:`wait`, once the outcomes that came with
+        it are recorded (see :func:`~mpibohb.executors.kept_despite_full_disk`)."""
+        error = future.exception()
+        if not isinstance(error, OutOfSpaceError):
+            return [future.result()]
+        try:
+            return [kept_despite_full_disk(error, self._earlier_stops.get((job.config_id, job.budget), 0))]
+        except OutOfSpaceError:
+            self._out_of_space = self._out_of_space or error
+            return []
 
     def _past_limit(self, task: _Task) -> bool:
         return self.timeout is not None and task.started is not None \
