@@ -104,6 +104,7 @@ class MPIExecutor:
         self._died_running: dict[JobKey, int] = {}
         self._stops: dict[JobKey, int] = {}  # job -> stops that reached it while it ran
         self._out_of_space: OutOfSpaceError | None = None  # a compute's full disk: the run stops at the next look
+        self._out_of_space_jobs: dict[JobKey, OutOfSpaceError] = {}  # failed so, not yet judged by the rank health
         self._backoff = Backoff()
         self._closed = False
 
@@ -207,14 +208,11 @@ class MPIExecutor:
         if rank in self.health.in_service:
             self._idle.append(rank)
         outcome = unpack_outcome(fields, rank)
-        if run_failure is not None:
+        self._out_of_space_jobs.pop(key, None)
+        if run_failure is not None:  # compute ran out of disk space: the rank health judges first (see _kept)
             full = OutOfSpaceError(run_failure[1], task.job.config_id, task.job.budget, outcome)
             full.errno = run_failure[0]
-            try:
-                outcome = kept_despite_full_disk(full, self._stops.get(key, 0))
-            except OutOfSpaceError:
-                self._out_of_space = self._out_of_space or full  # raised once what came before it is recorded
-                return []
+            self._out_of_space_jobs[key] = full
         if outcome.interrupted is not None:
             kept = self._interrupted(task, outcome)
             if kept is None:
@@ -256,9 +254,26 @@ class MPIExecutor:
             self._idle.append(verdict.reinstated)
         for job, failure, avoid in verdict.again:
             self._run_again(job, failure, avoid)
-        return verdict.record
+        return self._kept(verdict.record)
+
+    def _kept(self, record: list[tuple[Job, Outcome]]) -> list[tuple[Job, Outcome]]:
+        """The outcomes to record, less those of a compute out of disk space that the rank health
+        would record as the configuration's failure: one rank's full disk takes it out of service
+        (its failures run again elsewhere), but when the other ranks fail too the disk is theirs as
+        well, and the run stops at the next :meth:`idle_count` instead (the job runs again on resume;
+        see :func:`~mpibohb.executors.kept_despite_full_disk` for a job that fills any disk)."""
+        kept = []
+        for job, outcome in record:
+            key = (job.config_id, job.budget)
+            full = self._out_of_space_jobs.pop(key, None)
+            try:
+                kept.append((job, outcome if full is None else kept_despite_full_disk(full, self._stops.get(key, 0))))
+            except OutOfSpaceError:
+                self._out_of_space = self._out_of_space or full
+        return kept
 
     def _run_again(self, job: Job, failure: Outcome, avoid: int) -> None:
+        self._out_of_space_jobs.pop((job.config_id, job.budget), None)
         first_line = (failure.error or "").splitlines()[0] if failure.error else ""
         logger.info("%s at budget %g failed on %s (%s): it runs again on another rank", job.config_id, job.budget,
                     self.describe(avoid), first_line)

@@ -11,7 +11,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   c_block    rank 2 blocks in an MPI recv that never completes in its job 2 (stuck in C)
   blocked    job (0, 0, 1) at budget 1 blocks SIGALRM and sleeps 120 s (a C call the timeout cannot
              interrupt, in a serial run)
-  broken     every evaluation on rank 2 raises OSError at once (a full local disk, a bad GPU)
+  broken     every evaluation on rank 2 raises OSError at once (a full local disk)
+  bad_gpu    every evaluation on rank 2 raises RuntimeError at once (a bad GPU)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
@@ -95,6 +96,8 @@ def make_compute(mode: str, sleep: float):
             time.sleep(120)
         if mode == "broken" and rank() == "2":
             raise OSError(28, "No space left on device (simulated broken node)")
+        if mode == "bad_gpu" and rank() == "2":
+            raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated broken node)")
         if mode == "sigterm":
             signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
         if mode == "child" and JOBS_DONE == 1:

@@ -282,8 +282,9 @@ def cli_json(*args: str) -> Any:
 
 
 # fields that the report got after the digests were recorded; the guard compares what both have
-# issue 21; simulated and ended_by_watchdog (report and status): 2026-12-06; resuming_pid (status): 2026-12-06
-REPORT_FIELDS_ADDED_LATER = ("budget_used_increments", "simulated", "ended_by_watchdog", "resuming_pid")
+# issue 21; simulated and ended_by_watchdog (report and status): 2026-12-06; resuming_pid (status): 2026-12-06;
+# stop_reason (status): 2026-12-07
+REPORT_FIELDS_ADDED_LATER = ("budget_used_increments", "simulated", "ended_by_watchdog", "resuming_pid", "stop_reason")
 # issue 21; brackets and keep_busy: 2026-12-06
 SETTINGS_ADDED_LATER = ("checkpoint_root", "keep_checkpoints", "brackets", "keep_busy")
 
