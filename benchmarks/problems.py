@@ -73,6 +73,14 @@ conditional hyperparameters, budgets of other kinds, and more dimensions:
   dimensions and more), with Hartmann 6 among others in ALEBO (Letham, Calandra, Rai, Bakshy:
   "Re-Examining Linear Embeddings for High-Dimensional Bayesian Optimization", NeurIPS 2020). It is
   also what hyperparameter optimisation meets in practice: many hyperparameters barely matter.
+* ``shifting_optimum``: small budgets that rank configurations otherwise than the largest, the
+  case Hyperband's brackets that start at larger budgets hedge against (Li, Jamieson, DeSalvo,
+  Rostamizadeh, Talwalkar: "Hyperband", JMLR 2018), as a learning rate or a regularisation that
+  looks best after a few epochs and is not the best after many. Two floats in [0, 1]; the loss is
+  ``||x - c(t)||^2`` with ``t = log(budget) / log(max_budget)`` (0 at budget 1, 1 at the largest)
+  and a centre that moves from ``(0.7, 0.7)`` at budget 1 to ``(0.3, 0.3)`` at the largest,
+  ``c(t) = (0.7 - 0.4 t, 0.7 - 0.4 t)``, plus Gaussian noise of standard deviation
+  ``0.01 (1 - t)``; budgets 1..27 (eta 3) like Branin's; optimum 0 at ``(0.3, 0.3)``.
 """
 
 from __future__ import annotations
@@ -242,6 +250,29 @@ def hartmann(dims: int, noise: float = 0.05, embedded_in: int | None = None) -> 
                    f"multi-fidelity Hartmann {dims} embedded in {total} continuous ({total - dims} without effect)",
                    make_space, evaluate, true_loss, min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
                    optimum=_HARTMANN[dims][2])
+
+
+# --- small budgets that mislead --------------------------------------------------------------------
+
+def shifting_optimum() -> Problem:
+    """A bowl whose centre moves with the budget (see the module's text), budgets 1..27."""
+    max_budget = 27.0
+    names = ["x0", "x1"]
+
+    def make_space(seed: int | None) -> CS.ConfigurationSpace:
+        return _new_space(seed, _floats(names, 0.0, 1.0))
+
+    def value(config: Config, t: float) -> float:
+        centre = 0.7 - 0.4 * t
+        return sum((float(config[name]) - centre) ** 2 for name in names)
+
+    def evaluate(config: Config, budget: float, rng: np.random.Generator) -> float:
+        t = min(1.0, math.log(max(budget, 1.0)) / math.log(max_budget))
+        return value(config, t) + 0.01 * (1 - t) * float(rng.standard_normal())
+
+    return Problem("shifting_optimum", "2 continuous, the optimum moves as the budget grows", make_space, evaluate,
+                   lambda config: value(config, 1.0), min_budget=1, max_budget=max_budget, eta=3, n_iterations=32,
+                   optimum=0.0)
 
 
 # --- a real model: an MLP on scikit-learn's digits -----------------------------------------------
@@ -457,7 +488,7 @@ def noise_generator(seed: int) -> np.random.Generator:
 def all_problems() -> dict[str, Problem]:
     """Every problem by name, in report order."""
     problems = [counting_ones(n) for n in (4, 8, 16, 32)] + [branin(), hartmann(3), hartmann(6), mlp_digits()]
-    problems += [svm_digits(), boosting(), hartmann(6, embedded_in=20)]
+    problems += [svm_digits(), boosting(), hartmann(6, embedded_in=20), shifting_optimum()]
     return {problem.name: problem for problem in problems}
 
 

@@ -65,7 +65,7 @@ def test_mlp_digits_trains_and_scores_a_test_error():
     assert problem.measure == "loss"
 
 
-NEW_PROBLEMS = ["svm_digits", "boosting", "hartmann6_in_20"]
+NEW_PROBLEMS = ["svm_digits", "boosting", "hartmann6_in_20", "shifting_optimum"]
 
 
 def test_the_new_problems_come_after_the_first_eight_in_report_order():
@@ -1118,3 +1118,11 @@ def test_the_report_does_not_overwrite_sections_written_by_hand(tmp_path, capsys
     kept = output.read_text()
     assert report.write_document(output, made) == beside and output.read_text() == kept
     assert "1 sections that the report does not make (#### Measured by hand)" in capsys.readouterr().err
+
+
+def test_the_shifting_optimum_ranks_small_budgets_the_other_way_round():
+    problem = problems.get_problem("shifting_optimum")
+    near_start, near_end = {"x0": 0.7, "x1": 0.7}, {"x0": 0.3, "x1": 0.3}
+    quiet = np.random.default_rng(0)
+    assert problem.evaluate(near_start, 1, quiet) < problem.evaluate(near_end, 1, quiet)
+    assert problem.evaluate(near_end, 27, quiet) == problem.score(near_end) < 1e-12 < 0.3 < problem.score(near_start)
