@@ -123,11 +123,11 @@ def evaluate(compute: Callable[..., Any], config_id: tuple[int, int, int], confi
 def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_name: str,
                      config_id: tuple[int, int, int], budget: float) -> None:
     """Create the checkpoint directory; a failure is the run's, not the configuration's (a full disk,
-    a quota, a read-only mount): :class:`~mpibohb.files.RunFileError` ends the run before the job."""
+    a quota, a read-only mount): :class:`EvaluationFileError` ends the run before the job."""
     try:
         prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
     except OSError as exc:
-        error = RunFileError(f"cannot create the checkpoint directory {checkpoint_dir} ({type(exc).__name__}: "
+        error = EvaluationFileError(f"cannot create the checkpoint directory {checkpoint_dir} ({type(exc).__name__}: "
                              f"{exc.strerror or exc}); the run stops before {config_id} at budget {budget:g} ran, "
                              "which runs on resume once the checkpoint root is writable again (a full disk, a quota, "
                              "a read-only mount)")
@@ -135,7 +135,13 @@ def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_
         raise error from exc
 
 
-class OutOfSpaceError(RunFileError):
+class EvaluationFileError(RunFileError):
+    """An evaluation met a failure of the run's, not the configuration's: its checkpoint directory
+    cannot be made, or compute ran out of disk space (:class:`OutOfSpaceError`). The run stops
+    with a ``stop`` record (a resume counts no crash), and the job runs again on resume."""
+
+
+class OutOfSpaceError(EvaluationFileError):
     """``compute`` failed for want of disk space (``ENOSPC``, ``EDQUOT``): the run's failure, not the
     configuration's, so the run stops and the job runs again on resume. ``config_id``, ``budget``:
     the job; ``outcome``: the failed outcome it would have been, which is recorded once stops

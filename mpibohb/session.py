@@ -24,7 +24,7 @@ from .ask_tell import Optimizer
 from .bracket_plans import brackets_phrase
 from .brackets import Job
 from .checkpoints import CHECKPOINTS, CheckpointKeeper, claim_root, config_directories
-from .evaluation import OutOfSpaceError
+from .evaluation import EvaluationFileError
 from .executors import Executor
 from .executors.simulated import SimulatedClock, SimulatedExecutor
 from .files import refuse_link
@@ -597,11 +597,11 @@ def _run_until_done_or_stopped(optimizer: Optimizer, executor: Executor, recorde
         logger.warning("%s: everything so far is in %s; run again with resume=True (or the same command line) to "
                        "continue (exit code %d)", stopped, run_dir, EXIT_STOPPED)
         raise RunStopped(stopped.signum) from None
-    except OutOfSpaceError as full:  # a stop, not a kill: a resume must not count it against the jobs that ran
+    except EvaluationFileError as failed:  # a stop, not a kill: a resume must not count it against the jobs that ran
         record_outcomes(optimizer, recorder, executor.drain(), keeper)
         recorder.session_ended()
         with contextlib.suppress(OSError):  # the journal's disk may be the full one: the session then reads as killed
-            recorder.journal(stop_record(None, recorder.clock(), reason=str(full)))
+            recorder.journal(stop_record(None, recorder.clock(), reason=str(failed)))
         raise
     if keeper is not None:
         keeper.finish()

@@ -583,6 +583,8 @@ def test_a_checkpoint_root_that_cannot_take_a_directory_stops_the_run_and_fails_
         HyperBand(space(), min_budget=1, max_budget=9, eta=3, seed=0, run_dir=str(run_dir)).run(
             n_iterations=2, worker=training)
     assert [r for r in results(run_dir) if r["loss"] is None] == []
+    last = read_journal(run_dir)[-1]  # a stop, not a kill: a resume counts no crash against the job
+    assert last["type"] == "stop" and last["signal"] is None and "cannot create the checkpoint" in last["reason"]
     root = run_dir / "checkpoints"
     root.unlink()
     root.mkdir()

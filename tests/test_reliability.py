@@ -75,6 +75,17 @@ def test_a_broken_rank_is_taken_out_of_service_and_its_failures_run_again(tmp_pa
     assert results_on_2 == []
 
 
+def test_a_node_whose_disk_is_too_small_for_some_jobs_does_not_stop_the_run(tmp_path):
+    # its first full disk came after successes, so the health check recorded it as the job's own,
+    # and the run stopped (helper-93): such a job now runs again on another rank
+    finished = hostile(3, tmp_path / "run", "--mode", "small_disk")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout
+    records = read_journal(tmp_path / "run")
+    assert [r["type"] for r in records].count("stop") == 0 and records[-1]["type"] == "end"
+    assert all(r["budget"] == 27 for r in records if r["type"] == "retry"), records
+
+
 def test_without_health_checks_a_broken_rank_fails_many_evaluations(tmp_path):
     # the behaviour before: what max_rank_failures=3 (the default) prevents (a full disk, as in
     # the test above, would stop the run instead: with no check, nothing tells one node's disk from all's)

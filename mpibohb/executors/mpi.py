@@ -30,7 +30,7 @@ from mpi4py import MPI
 from ..blas import one_blas_thread
 from ..brackets import Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, OutOfSpaceError, answer_deadline
+from ..evaluation import EvaluationFileError, Outcome, OutOfSpaceError, answer_deadline
 from ..files import RunFileError
 from ..health import DEFAULT_RANK_FAILURE_LIMIT, MAX_EVIDENCED_DEATHS, RankHealth, Verdict, abandoned_job_reason
 from ..journal import (
@@ -103,8 +103,9 @@ class MPIExecutor:
         self._deaths_seen = 0  # by the watch thread, this session
         self._died_running: dict[JobKey, int] = {}
         self._stops: dict[JobKey, int] = {}  # job -> stops that reached it while it ran
-        self._out_of_space: OutOfSpaceError | None = None  # a compute's full disk: the run stops at the next look
-        self._out_of_space_jobs: dict[JobKey, OutOfSpaceError] = {}  # failed so, not yet judged by the rank health
+        self._out_of_space: EvaluationFileError | None = None  # a full disk (or root): the run stops at the next look
+        self._out_of_space_jobs: dict[JobKey, tuple[OutOfSpaceError, int]] = {}  # not yet judged by the rank health
+        self._out_of_space_tries: dict[JobKey, int] = {}  # times a job's compute ran out of space, this session
         self._backoff = Backoff()
         self._closed = False
 
@@ -138,7 +139,8 @@ class MPIExecutor:
 
         Raises:
             NoRanksLeftError: no rank is left in service.
-            OutOfSpaceError: a compute ran out of disk space (see :meth:`_receive`): no new job starts.
+            EvaluationFileError: a compute ran out of disk space, or a checkpoint directory could not be
+                made (see :meth:`_receive`, :meth:`_kept`): no new job starts.
         """
         if self._out_of_space is not None:
             raise self._out_of_space
@@ -169,7 +171,8 @@ class MPIExecutor:
 
         Called with a rank idle, the loop has nothing to hand out: held failures are settled.
         """
-        self.idle_count()  # raises when no rank is left, or a compute's disk is full
+        if self._out_of_space is not None:  # what came with it is recorded: the run stops now
+            raise self._out_of_space
         finished = self._act(self.health.settle()) if self._idle and self.health.holding else []
         idle = len(self._idle)
         finished += self.drain()
@@ -196,10 +199,11 @@ class MPIExecutor:
             raise RuntimeError(f"rank {rank} speaks protocol {message[0]}, the master {PROTOCOL_VERSION}: "
                                "every rank must run the same mpibohb version")
         _, key, fields, run_failure = message
-        if run_failure is not None and fields is None:  # the run's own failure on that rank (its checkpoint root)
-            error = RunFileError(run_failure[1])
+        if run_failure is not None and fields is None:  # the checkpoint root's failure: the run stops at the next look
+            error = EvaluationFileError(run_failure[1])
             error.errno = run_failure[0]
-            raise error
+            self._out_of_space = self._out_of_space or error
+            return []
         task = self._running.get(key)
         if task is None or task.rank != rank:
             self._late_answer(rank, key)
@@ -212,7 +216,7 @@ class MPIExecutor:
         if run_failure is not None:  # compute ran out of disk space: the rank health judges first (see _kept)
             full = OutOfSpaceError(run_failure[1], task.job.config_id, task.job.budget, outcome)
             full.errno = run_failure[0]
-            self._out_of_space_jobs[key] = full
+            self._out_of_space_jobs[key] = (full, rank)
         if outcome.interrupted is not None:
             kept = self._interrupted(task, outcome)
             if kept is None:
@@ -265,9 +269,16 @@ class MPIExecutor:
         kept = []
         for job, outcome in record:
             key = (job.config_id, job.budget)
-            full = self._out_of_space_jobs.pop(key, None)
+            if key not in self._out_of_space_jobs:
+                kept.append((job, outcome))
+                continue
+            full, rank = self._out_of_space_jobs.pop(key)
+            self._out_of_space_tries[key] = tries = self._out_of_space_tries.get(key, 0) + 1
+            if tries < 2:  # its rank's disk may be full alone (the health check records a first failure)
+                self._run_again(job, outcome, rank)
+                continue
             try:
-                kept.append((job, outcome if full is None else kept_despite_full_disk(full, self._stops.get(key, 0))))
+                kept.append((job, kept_despite_full_disk(full, self._stops.get(key, 0))))
             except OutOfSpaceError:
                 self._out_of_space = self._out_of_space or full
         return kept

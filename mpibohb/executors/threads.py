@@ -21,7 +21,7 @@ from typing import Any
 from .. import checks
 from ..brackets import ConfigId, Job
 from ..checkpoints import directory_for
-from ..evaluation import Outcome, OutOfSpaceError, evaluate
+from ..evaluation import EvaluationFileError, Outcome, OutOfSpaceError, evaluate
 from ..stopping import StopFlag
 from . import kept_despite_full_disk
 
@@ -88,7 +88,7 @@ class ThreadExecutor:
         self._threads: list[_WorkerThread] = []  # every thread started, retired ones too
         self._stop: StopFlag | None = None  # the run's, from wait()
         self._earlier_stops: dict[tuple[ConfigId, float], int] = {}
-        self._out_of_space: OutOfSpaceError | None = None  # raised once the outcomes that came with it are recorded
+        self._out_of_space: EvaluationFileError | None = None  # raised once what finished with it is recorded
 
     def _start_thread(self) -> None:
         compute = self.compute if not self._threads or self._new_compute is None else self._new_compute()
@@ -116,7 +116,8 @@ class ThreadExecutor:
         """Threads without a job.
 
         Raises:
-            OutOfSpaceError: a compute ran out of disk space (see :meth:`drain`): no new job starts.
+            EvaluationFileError: a compute ran out of disk space, or a checkpoint directory could not
+                be made (see :meth:`drain`): no new job starts.
         """
         self._raise_out_of_space()
         return self.n_workers - len(self._running)
@@ -190,11 +191,13 @@ class ThreadExecutor:
         then stops at the next :meth:`idle_count` or :meth:`wait`, once the outcomes that came with
         it are recorded (see :func:`~mpibohb.executors.kept_despite_full_disk`)."""
         error = future.exception()
-        if not isinstance(error, OutOfSpaceError):
+        if not isinstance(error, EvaluationFileError):
             return [future.result()]
         try:
-            return [kept_despite_full_disk(error, self._earlier_stops.get((job.config_id, job.budget), 0))]
-        except OutOfSpaceError:
+            if isinstance(error, OutOfSpaceError):
+                return [kept_despite_full_disk(error, self._earlier_stops.get((job.config_id, job.budget), 0))]
+            raise error  # its checkpoint directory: the root's failure, never the job's
+        except EvaluationFileError:
             self._out_of_space = self._out_of_space or error
             return []
 

@@ -13,6 +13,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
              interrupt, in a serial run)
   broken     every evaluation on rank 2 raises OSError at once (a full local disk)
   bad_gpu    every evaluation on rank 2 raises RuntimeError at once (a bad GPU)
+  small_disk every evaluation on rank 1 at budget 27 raises OSError(ENOSPC) (a local disk too small
+             for the largest checkpoints; its smaller ones succeed)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
@@ -96,6 +98,8 @@ def make_compute(mode: str, sleep: float):
             time.sleep(120)
         if mode == "broken" and rank() == "2":
             raise OSError(28, "No space left on device (simulated broken node)")
+        if mode == "small_disk" and rank() == "1" and budget == 27:
+            raise OSError(28, "No space left on device", "/local/checkpoint.pt")
         if mode == "bad_gpu" and rank() == "2":
             raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated broken node)")
         if mode == "sigterm":
