@@ -128,9 +128,9 @@ def _prepare_or_stop(checkpoint_dir: str, previous_budget: float | None, worker_
         prepare_checkpoint_dir(checkpoint_dir, previous_budget, worker_name)
     except OSError as exc:
         error = EvaluationFileError(f"cannot create the checkpoint directory {checkpoint_dir} ({type(exc).__name__}: "
-                             f"{exc.strerror or exc}); the run stops before {config_id} at budget {budget:g} ran, "
-                             "which runs on resume once the checkpoint root is writable again (a full disk, a quota, "
-                             "a read-only mount)")
+                                    f"{exc.strerror or exc}); the run stops before {config_id} at budget {budget:g} "
+                                    "ran, which runs on resume once the checkpoint root is writable again (a full "
+                                    "disk, a quota, a read-only mount)")
         error.errno = exc.errno  # the message alone is printed: one OSError argument
         raise error from exc
 
@@ -163,7 +163,7 @@ def _stop_for_a_full_disk(exc: BaseException, config_id: tuple[int, int, int], b
     if full is None:
         return
     where = f" on {worker_name}" if worker_name else ""
-    code = full.errno if isinstance(full.errno, int) else errno.ENOSPC
+    code = _errno_of(full) or errno.ENOSPC  # found by its code: the fallback never acts
     outcome = Outcome(None, None, _describe(exc, worker_name), started, time.time(), worker_name)
     error = OutOfSpaceError(f"{config_id} at budget {budget:g}{where}: compute failed for want of disk space "
                             f"({_disk_error_text(full, code)}); a full disk or quota is the run's failure, not the "
@@ -210,7 +210,7 @@ def _full_disk_error(exc: BaseException) -> OSError | None:
     return found
 
 
-def _errno_of(error: OSError) -> object:
+def _errno_of(error: OSError) -> int | None:
     try:
         code = error.errno
     except Exception:  # noqa: BLE001 - a user's property
@@ -221,16 +221,12 @@ def _errno_of(error: OSError) -> object:
 def _linked(exc: BaseException) -> list[BaseException]:
     """The exceptions ``exc`` was raised from or while handling, and a group's members."""
     linked: list[object] = []
-    for name in ("__cause__", "__context__", "exceptions"):
-        try:
-            value = getattr(exc, name, None)
-            if name == "exceptions":
-                value = tuple(value) if isinstance(exc, _EXCEPTION_GROUP) and value is not None else ()
-                linked.extend(value)
-            else:
-                linked.append(value)
-        except Exception:  # noqa: BLE001 - a user's property
-            continue
+    for name in ("__cause__", "__context__"):
+        with contextlib.suppress(Exception):  # a user's property
+            linked.append(getattr(exc, name, None))
+    if isinstance(exc, _EXCEPTION_GROUP):
+        with contextlib.suppress(Exception):
+            linked.extend(exc.exceptions)
     return [value for value in linked if isinstance(value, BaseException)]
 
 

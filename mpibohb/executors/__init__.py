@@ -12,7 +12,7 @@ stop) and ``close()``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..brackets import ConfigId, Job
@@ -26,14 +26,15 @@ logger = logging.getLogger(__name__)
 KEPT_AFTER_STOPS = 2
 
 
-def kept_despite_full_disk(error: OutOfSpaceError, stopped_before: int) -> Outcome:
+def kept_despite_full_disk(error: OutOfSpaceError, earlier_stops: Mapping[tuple[ConfigId, float], int]) -> Outcome:
     """The failed outcome of a job whose compute ran out of disk space, to record, once stops (a
-    full disk's or a signal's) ended :data:`KEPT_AFTER_STOPS` earlier sessions while it ran: a
-    configuration that fills any disk would stop every session.
+    full disk's or a signal's) ended :data:`KEPT_AFTER_STOPS` earlier sessions while it ran (by
+    ``earlier_stops``, per job): a configuration that fills any disk would stop every session.
 
     Raises:
         OutOfSpaceError: ``error``, before that: the run stops, and the job runs again on resume.
     """
+    stopped_before = earlier_stops.get((error.config_id, error.budget), 0)
     if stopped_before < KEPT_AFTER_STOPS:
         raise error
     logger.warning("%s at budget %g ran out of disk space, and stops ended %d earlier sessions while it ran: it is "

@@ -278,7 +278,7 @@ class MPIExecutor:
                 self._run_again(job, outcome, rank)
                 continue
             try:
-                kept.append((job, kept_despite_full_disk(full, self._stops.get(key, 0))))
+                kept.append((job, kept_despite_full_disk(full, self._stops)))
             except OutOfSpaceError:
                 self._out_of_space = self._out_of_space or full
         return kept

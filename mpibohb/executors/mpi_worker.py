@@ -9,8 +9,7 @@ from typing import Any
 
 from mpi4py import MPI
 
-from ..evaluation import OutOfSpaceError, evaluate
-from ..files import RunFileError
+from ..evaluation import EvaluationFileError, OutOfSpaceError, evaluate
 from ..stopping import SignalWitness, handlers_restored
 from .leftovers import children, end_leftovers
 from .mpi_protocol import PROTOCOL_VERSION, TAG_JOB, TAG_OUTCOME, Backoff, JobKey, pack_outcome, probe, worker_name
@@ -76,7 +75,7 @@ def _serve(comm: MPI.Comm, compute: Callable[..., Any], name: str, witness: Sign
             comm.send((PROTOCOL_VERSION, key, pack_outcome(full.outcome), (full.errno, str(full))), dest=0,
                       tag=TAG_OUTCOME)
             continue
-        except RunFileError as exc:  # the run's failure (its checkpoint root): rank 0 stops the run with it
+        except EvaluationFileError as exc:  # its checkpoint root's failure: rank 0 stops the run with it
             comm.send((PROTOCOL_VERSION, key, None, (exc.errno, str(exc))), dest=0, tag=TAG_OUTCOME)
             continue
         stop = witness.arrived()

@@ -84,7 +84,7 @@ class SerialExecutor:
                                        self.name, self.timeout, job.previous_budget,
                                        directory_for(self.checkpoint_root, job.config_id))
                 except OutOfSpaceError as full:
-                    outcome = kept_despite_full_disk(full, self._earlier_stops.get((job.config_id, job.budget), 0))
+                    outcome = kept_despite_full_disk(full, self._earlier_stops)
         finally:
             if watchdog is not None:
                 watchdog.cancel()

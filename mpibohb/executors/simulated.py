@@ -91,7 +91,7 @@ class SimulatedExecutor:
                                    previous_budget=job.previous_budget,
                                    checkpoint_dir=directory_for(self.checkpoint_root, job.config_id))
             except OutOfSpaceError as full:
-                outcome = kept_despite_full_disk(full, self._earlier_stops.get((job.config_id, job.budget), 0))
+                outcome = kept_despite_full_disk(full, self._earlier_stops)
         start = self.clock.now
         outcome = dataclasses.replace(outcome, started=start, finished=start + seconds)
         heapq.heappush(self._running, (start + seconds, next(self._order), worker, job, outcome))

@@ -195,7 +195,7 @@ class ThreadExecutor:
             return [future.result()]
         try:
             if isinstance(error, OutOfSpaceError):
-                return [kept_despite_full_disk(error, self._earlier_stops.get((job.config_id, job.budget), 0))]
+                return [kept_despite_full_disk(error, self._earlier_stops)]
             raise error  # its checkpoint directory: the root's failure, never the job's
         except EvaluationFileError:
             self._out_of_space = self._out_of_space or error
