@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,20 @@ def test_a_node_whose_disk_is_too_small_for_some_jobs_does_not_stop_the_run(tmp_
     records = read_journal(tmp_path / "run")
     assert [r["type"] for r in records].count("stop") == 0 and records[-1]["type"] == "end"
     assert all(r["budget"] == 27 for r in records if r["type"] == "retry"), records
+
+
+def test_a_disk_that_fills_for_every_rank_stops_the_run_and_never_hangs(tmp_path):
+    # every rank held its failures and ran them again; when those came back held too, rank 0
+    # waited for a settle that never came (1 in 3 runs hung before the fix; CI caught it)
+    finished = hostile(3, tmp_path / "run", "--mode", "full_disk", timeout=60)
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    said = [line for line in finished.stderr.splitlines() if line.startswith("mpibohb: error on rank 0@")]
+    assert len(said) == 1 and "compute failed for want of disk space" in said[0], finished.stderr[-3000:]
+    records = read_journal(tmp_path / "run")
+    assert all(r["loss"] is not None for r in records if r["type"] == "result")
+    assert records[-1]["type"] == "stop" and "want of disk space" in records[-1]["reason"]
+    retried = Counter((tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "retry")
+    assert max(retried.values()) == 1, retried  # a second full disk stops the run: no job runs a third time
 
 
 def test_without_health_checks_a_broken_rank_fails_many_evaluations(tmp_path):

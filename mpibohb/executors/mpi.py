@@ -178,6 +178,9 @@ class MPIExecutor:
         finished += self.drain()
         while not finished and not stop.requested and len(self._idle) <= idle \
                 and (until is None or time.time() < until):
+            # a rank that runs a job again and comes back is a free rank: else failures held
+            # meanwhile would wait for a settle that comes only with the next call
+            idle = min(idle, len(self._idle))
             self.idle_count()  # raises when no rank is left, or a compute's disk is full
             self._backoff.sleep()
             finished = self.drain()
@@ -272,11 +275,12 @@ class MPIExecutor:
             if key not in self._out_of_space_jobs:
                 kept.append((job, outcome))
                 continue
-            full, rank = self._out_of_space_jobs.pop(key)
-            self._out_of_space_tries[key] = tries = self._out_of_space_tries.get(key, 0) + 1
-            if tries < 2:  # its rank's disk may be full alone (the health check records a first failure)
+            full, rank = self._out_of_space_jobs[key]
+            if not self._out_of_space_tries.get(key):  # its rank's disk may be full alone (the health check
+                self.health.run_once_more(job)  # records a first failure): its outcome elsewhere is final
                 self._run_again(job, outcome, rank)
                 continue
+            del self._out_of_space_jobs[key]
             try:
                 kept.append((job, kept_despite_full_disk(full, self._stops)))
             except OutOfSpaceError:
@@ -284,7 +288,9 @@ class MPIExecutor:
         return kept
 
     def _run_again(self, job: Job, failure: Outcome, avoid: int) -> None:
-        self._out_of_space_jobs.pop((job.config_id, job.budget), None)
+        key = (job.config_id, job.budget)
+        if self._out_of_space_jobs.pop(key, None) is not None:  # a full disk, judged only once it recurs elsewhere
+            self._out_of_space_tries[key] = self._out_of_space_tries.get(key, 0) + 1
         first_line = (failure.error or "").splitlines()[0] if failure.error else ""
         logger.info("%s at budget %g failed on %s (%s): it runs again on another rank", job.config_id, job.budget,
                     self.describe(avoid), first_line)

@@ -15,6 +15,7 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   bad_gpu    every evaluation on rank 2 raises RuntimeError at once (a bad GPU)
   small_disk every evaluation on rank 1 at budget 27 raises OSError(ENOSPC) (a local disk too small
              for the largest checkpoints; its smaller ones succeed)
+  full_disk  every evaluation after a rank's first raises OSError(ENOSPC) (a shared disk that fills up)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
@@ -100,6 +101,8 @@ def make_compute(mode: str, sleep: float):
             raise OSError(28, "No space left on device (simulated broken node)")
         if mode == "small_disk" and rank() == "1" and budget == 27:
             raise OSError(28, "No space left on device", "/local/checkpoint.pt")
+        if mode == "full_disk" and JOBS_DONE > 1:
+            raise OSError(28, "No space left on device", "/shared/checkpoint.pt")
         if mode == "bad_gpu" and rank() == "2":
             raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated broken node)")
         if mode == "sigterm":
