@@ -163,7 +163,7 @@ def _stop_for_a_full_disk(exc: BaseException, config_id: tuple[int, int, int], b
     if full is None:
         return
     where = f" on {worker_name}" if worker_name else ""
-    code = _errno_of(full) or errno.ENOSPC  # found by its code: the fallback never acts
+    code = _full_disk_code(full)
     outcome = Outcome(None, None, _describe(exc, worker_name), started, time.time(), worker_name)
     error = OutOfSpaceError(f"{config_id} at budget {budget:g}{where}: compute failed for want of disk space "
                             f"({_disk_error_text(full, code)}); a full disk or quota is the run's failure, not the "
@@ -173,9 +173,12 @@ def _stop_for_a_full_disk(exc: BaseException, config_id: tuple[int, int, int], b
     raise error from exc
 
 
-def _disk_error_text(error: OSError, code: int) -> str:
+def _disk_error_text(error: BaseException, code: int) -> str:
     """``OSError: [Errno 28] No space left on device: 'path'``, read without trusting the error's
-    attributes (a user's subclass may raise in them)."""
+    attributes (a user's subclass may raise in them); an error known by its text alone as its
+    type and text."""
+    if not isinstance(error, OSError) or _errno_of(error) not in FULL_DISK_ERRNOS:
+        return f"{type(error).__name__}: {_text_of(error):.300}"
     try:
         reason = error.strerror if isinstance(error.strerror, str) else os.strerror(code)
         name = error.filename if isinstance(error.filename, (str, bytes)) else None
@@ -186,17 +189,23 @@ def _disk_error_text(error: OSError, code: int) -> str:
 
 
 FULL_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+# errors that carry no code but say it: the C library's own words (h5py, a framework's RuntimeError,
+# PyTorch's shared memory), and SQLite's SQLITE_FULL
+FULL_DISK_TEXTS = ("no space left on device", "disk quota exceeded", "database or disk is full")
 _CHAIN_LIMIT = 1000  # exceptions looked at in one chain: a longer one is not a disk's
+_TEXT_LIMIT = 100_000  # characters of an error's text looked at (a captured log may be long)
 
 
-def _full_disk_error(exc: BaseException) -> OSError | None:
-    """The first ``OSError`` of a full disk or quota among ``exc``, its causes and contexts, and the
-    members of exception groups among them; ``None`` when there is none or a stop is among them.
-    Whatever the user's exceptions do (a ``__context__`` that raises, an ``errno`` of any type),
-    this looks and never raises."""
+def _full_disk_error(exc: BaseException) -> BaseException | None:
+    """The first error of a full disk or quota among ``exc``, its causes and contexts, and the
+    members of exception groups among them: an ``OSError`` with its code, else one whose text says
+    so (:data:`FULL_DISK_TEXTS`); ``None`` when there is none or a stop is among them. Whatever the
+    user's exceptions do (a ``__context__`` that raises, an ``errno`` of any type, a ``__str__``
+    that raises), this looks and never raises."""
     pending: list[BaseException] = [exc]
     seen: set[int] = set()
-    found: OSError | None = None
+    found: BaseException | None = None
+    said: BaseException | None = None  # the first known by its text
     while pending and len(seen) < _CHAIN_LIMIT:
         current = pending.pop(0)
         if id(current) in seen:
@@ -206,8 +215,28 @@ def _full_disk_error(exc: BaseException) -> OSError | None:
             return None
         if found is None and isinstance(current, OSError) and _errno_of(current) in FULL_DISK_ERRNOS:
             found = current
+        elif said is None and any(text in _text_of(current).lower() for text in FULL_DISK_TEXTS):
+            said = current
         pending.extend(_linked(current))
-    return found
+    return found or said
+
+
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, at most :data:`_TEXT_LIMIT` characters; empty if the user's ``__str__`` raises."""
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a user's __str__
+        return ""
+    return text[:_TEXT_LIMIT] if isinstance(text, str) else ""
+
+
+def _full_disk_code(error: BaseException) -> int:
+    """The error's code (``ENOSPC`` or ``EDQUOT``); for one known by its text, the code its text names."""
+    code = _errno_of(error) if isinstance(error, OSError) else None
+    if code is not None and code in FULL_DISK_ERRNOS:
+        return code
+    quota = getattr(errno, "EDQUOT", None)
+    return quota if quota is not None and "quota" in _text_of(error).lower() else errno.ENOSPC
 
 
 def _errno_of(error: OSError) -> int | None:

@@ -3,6 +3,7 @@ followed, private modes, one clear error when a file cannot be written, a bounde
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -10,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -406,6 +408,32 @@ def test_a_compute_that_runs_out_of_disk_stops_the_run_and_fails_no_job(tmp_path
     resumed = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=run_dir).run(
         n_iterations=4, worker=loss, resume=True, n_workers=threads)
     assert resumed.failed_runs() == [] and len(resumed.get_all_runs()) == TOY_RUNS
+
+
+@pytest.mark.parametrize("error, code", [
+    (RuntimeError("unable to write to file </torch_77_1>: No space left on device (28)"), errno.ENOSPC),
+    (RuntimeError("Can't write data (file write failed: error message = 'Disk quota exceeded')"), errno.EDQUOT)],
+    ids=["shared memory", "quota"])
+def test_an_error_that_only_says_the_disk_is_full_stops_the_run_too(tmp_path, error, code):
+    # no errno: PyTorch's shared memory and h5py say it in words, and were the configurations' failures
+    with pytest.raises(OutOfSpaceError, match=r"compute failed for want of disk space \(RuntimeError: ") as raised:
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+             run_dir=tmp_path / "run").run(n_iterations=1, worker=filling([], 3, error))
+    assert raised.value.errno == code and raised.value.__cause__ is error
+
+
+@pytest.mark.processes
+def test_sqlites_full_disk_stops_the_run(tiny_disk, tmp_path):
+    def compute(config_id, config, budget):  # each evaluation keeps its metrics in a database
+        with contextlib.closing(sqlite3.connect(tiny_disk / "metrics.sqlite")) as db, db:
+            db.execute("create table if not exists metrics (config text, values_ blob)")
+            db.execute("insert into metrics values (?, ?)", (str(config_id), bytes(4096)))
+        return loss(config, budget)
+
+    with pytest.raises(OutOfSpaceError, match=r"want of disk space \(OperationalError: database or disk is full\)"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+             run_dir=tmp_path / "run").run(n_iterations=1, worker=compute)
+    assert all(r["loss"] is not None for r in read_journal(tmp_path / "run") if r["type"] == "result")
 
 
 def disk_filler(full_for: dict, calls: list):
