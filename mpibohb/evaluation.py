@@ -193,7 +193,7 @@ FULL_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQ
 # PyTorch's shared memory), and SQLite's SQLITE_FULL
 FULL_DISK_TEXTS = ("no space left on device", "disk quota exceeded", "database or disk is full")
 _CHAIN_LIMIT = 1000  # exceptions looked at in one chain: a longer one is not a disk's
-_TEXT_LIMIT = 100_000  # characters of an error's text looked at (a captured log may be long)
+_TEXT_LIMIT = 2_000  # characters of an error's text looked at: its message, not a log it quotes
 
 
 def _full_disk_error(exc: BaseException) -> BaseException | None:
@@ -215,19 +215,25 @@ def _full_disk_error(exc: BaseException) -> BaseException | None:
             return None
         if found is None and isinstance(current, OSError) and _errno_of(current) in FULL_DISK_ERRNOS:
             found = current
-        elif said is None and any(text in _text_of(current).lower() for text in FULL_DISK_TEXTS):
+        elif said is None and _says_the_disk_is_full(_text_of(current)):
             said = current
         pending.extend(_linked(current))
-    return found or said
+    return found if found is not None else said  # not `or`: a user's __bool__ may raise
+
+
+def _says_the_disk_is_full(text: str) -> bool:
+    lowered = text.lower()
+    return any(words in lowered for words in FULL_DISK_TEXTS)
 
 
 def _text_of(error: BaseException) -> str:
-    """``str(error)``, at most :data:`_TEXT_LIMIT` characters; empty if the user's ``__str__`` raises."""
+    """``str(error)`` as a plain string, at most :data:`_TEXT_LIMIT` characters; empty if the
+    user's ``__str__`` (or the string it returns) misbehaves."""
     try:
         text = str(error)
+        return str.__str__(text)[:_TEXT_LIMIT] if isinstance(text, str) else ""
     except Exception:  # noqa: BLE001 - a user's __str__
         return ""
-    return text[:_TEXT_LIMIT] if isinstance(text, str) else ""
 
 
 def _full_disk_code(error: BaseException) -> int:

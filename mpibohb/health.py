@@ -23,7 +23,7 @@ the verdicts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .brackets import Job
@@ -42,6 +42,25 @@ def abandoned_job_reason(deaths: int, last: str) -> str:
     return (f"AbandonedJob: its worker's process ended {deaths} times while running this job, each time while "
             "the master was there to see it (a segfault, an out-of-memory kill, os._exit); recorded as failed. "
             f"The last time: {last}")
+
+
+def rank_to_run_again(idle: Sequence[int], avoid: int | None, in_service: Collection[int],
+                      host_of: Callable[[int], str], full_on: Collection[str] = ()) -> int | None:
+    """The idle rank a job runs again on, or ``None`` to wait for one: a rank on another node than
+    ``avoid``'s and than the nodes where the job ran out of disk space (``full_on``), else any
+    other rank, else ``avoid`` when no other rank is in service. A job that ran out of space waits
+    for another node while one serves: a node's ranks share its disk, and a second full disk
+    stops the run."""
+    others = [rank for rank in idle if rank != avoid]
+    shunned = set(full_on) | ({host_of(avoid)} if avoid is not None else set())
+    elsewhere = next((rank for rank in others if host_of(rank) not in shunned), None)
+    if elsewhere is not None:
+        return elsewhere
+    if full_on and any(host_of(rank) not in full_on for rank in in_service):
+        return None
+    if others:
+        return others[0]
+    return avoid if avoid in idle and set(in_service) == {avoid} else None
 
 
 @dataclass
@@ -105,6 +124,10 @@ class RankHealth:
         elif self.limit is None or key in self._final or len(self.in_service) < 2:
             self._final.discard(key)
             verdict.record = [(job, outcome)]
+        elif rank not in self.in_service:
+            # taken out of service while it ran: held, it would wait for a rank that gets no more jobs
+            self.run_once_more(job)
+            verdict.again = [(job, outcome, rank)]
         else:
             streak = self._streaks.setdefault(rank, _Streak(successes_at_start=self._successes))
             streak.held.append((job, outcome))
@@ -182,5 +205,6 @@ class RankHealth:
         again on other ranks (a rank that hangs may well have failed them)."""
         self.in_service.discard(rank)
         self.retired[rank] = why
+        self._trials.pop(rank, None)  # gone: no verdict on its failed jobs brings it back
         streak = self._streaks.pop(rank, None)
         return self._again(rank, streak) if streak else []

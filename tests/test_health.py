@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mpibohb.brackets import Job
 from mpibohb.evaluation import Outcome
-from mpibohb.health import RankHealth
+from mpibohb.health import RankHealth, rank_to_run_again
 
 
 def job(index: int) -> Job:
@@ -159,3 +159,45 @@ def test_where_configurations_rarely_fail_three_in_a_row_retire_a_rank():
     retired = [health.observe(2, job(100 + index), FAIL).retired or health.observe(1, job(200 + index), OK).retired
                for index in range(3)]
     assert [bool(r) for r in retired] == [False, False, True]
+
+
+def test_a_failure_on_a_rank_retired_while_it_ran_runs_again_elsewhere_at_once():
+    # held, it waited for the retired rank's next result, which never came: the run could hang
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(3):
+        health.observe(3, job(index), FAIL)  # rank 3 also runs job 9 meanwhile
+    assert health.observe(1, job(3), OK).retired[0][0] == 3
+    verdict = health.observe(3, job(9), FAIL)
+    assert verdict.record == [] and [(j.config_id, avoid) for j, _, avoid in verdict.again] == [((0, 0, 9), 3)]
+    assert health.holding == 0
+    assert health.observe(1, job(9), FAIL).record[0][1] is FAIL  # its next outcome is recorded
+
+
+def test_a_lost_rank_is_not_brought_back_by_its_failed_jobs_failing_elsewhere():
+    # it was put back in service though it could never run a job again; "no rank left" never came
+    health = RankHealth([1, 2, 3], limit=3)
+    for index in range(3):
+        health.observe(3, job(index), FAIL)
+    retired = health.observe(1, job(3), OK)
+    health.lost(3, "no answer")
+    reinstated = [health.observe(1, again, FAIL).reinstated for again, _, _ in retired.again]
+    assert reinstated == [None, None, None] and health.in_service == {1, 2}
+
+
+NODES = {1: "a", 2: "a", 3: "b", 4: "b"}  # two ranks per node, as with one rank per GPU
+
+
+def test_a_job_runs_again_on_another_node_when_one_is_free():
+    assert rank_to_run_again([2, 3], 1, {1, 2, 3, 4}, NODES.get) == 3
+    assert rank_to_run_again([2], 1, {1, 2, 3, 4}, NODES.get) == 2  # none free there: another rank
+    assert rank_to_run_again([1], 1, {1, 2}, NODES.get) is None  # rank 2 will be free
+    assert rank_to_run_again([1], 1, {1}, NODES.get) == 1  # the only rank left
+
+
+def test_a_job_that_filled_a_nodes_disk_waits_for_another_node():
+    # rank 2 shares rank 1's full disk: there the job would fill it again, and the run would stop
+    assert rank_to_run_again([2], 1, {1, 2, 3, 4}, NODES.get, {"a"}) is None
+    assert rank_to_run_again([2, 4], 1, {1, 2, 3, 4}, NODES.get, {"a"}) == 4
+    assert rank_to_run_again([2], 1, {1, 2}, NODES.get, {"a"}) == 2  # one node: its other rank
+    one_host = {1: "?", 2: "?"}.get  # hosts unknown: every rank counts as one node's
+    assert rank_to_run_again([2], 1, {1, 2}, one_host, {"?"}) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,6 +100,21 @@ def test_a_disk_that_fills_for_every_rank_stops_the_run_and_never_hangs(tmp_path
     assert records[-1]["type"] == "stop" and "want of disk space" in records[-1]["reason"]
     retried = Counter((tuple(r["config_id"]), r["budget"]) for r in records if r["type"] == "retry")
     assert max(retried.values()) == 1, retried  # a second full disk stops the run: no job runs a third time
+
+
+def test_a_nodes_full_disk_shared_by_two_ranks_stops_nothing_and_fails_nothing(tmp_path):
+    # the health check ran rank 2's jobs again on rank 3, on the same full disk, and the run
+    # stopped: a job that ran out of space now waits for another node (ranks 2 and 3 on "nodeb")
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a second node is simulated with unshare -u, which needs root")
+    script = [sys.executable, str(HOSTILE), str(tmp_path / "run"), "--mode", "node_disk"]
+    on_nodeb = ["unshare", "-u", "sh", "-c", 'hostname nodeb && exec "$@"', "sh", *script]
+    finished = run_command([mpiexec(), "-n", "2", *script, ":", "-n", "2", *on_nodeb], timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in finished.stdout, finished.stdout
+    records = read_journal(tmp_path / "run")
+    assert records[-1]["type"] == "end" and not [r for r in records if r["type"] == "stop"]
+    assert sorted(r["worker"].split("@")[0] for r in records if r["type"] == "retired") == ["rank 2", "rank 3"]
 
 
 def test_without_health_checks_a_broken_rank_fails_many_evaluations(tmp_path):

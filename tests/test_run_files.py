@@ -508,14 +508,47 @@ class OddErrnoError(OSError):
         raise RuntimeError("no text")
 
 
+class TrickyText(str):
+    def __getitem__(self, index):
+        raise RuntimeError("no slicing")
+
+    def lower(self):
+        raise RuntimeError("no lower")
+
+
+class TrickyTextError(Exception):
+    def __str__(self):
+        return TrickyText("odd text")
+
+
+class FalseOSError(OSError):
+    def __bool__(self):
+        raise RuntimeError("no truth value")
+
+
 @pytest.mark.parametrize("error", [OddError("context raises"), OddError("cause not an exception"),
-                                   OSError(["not", "a", "number"], "odd"), OddErrnoError(errno.EIO, "odd")],
-                         ids=["context raises", "cause", "errno list", "str raises"])
+                                   OSError(["not", "a", "number"], "odd"), OddErrnoError(errno.EIO, "odd"),
+                                   TrickyTextError()],
+                         ids=["context raises", "cause", "errno list", "str raises", "str subclass"])
 def test_odd_exceptions_of_compute_are_failed_runs_and_the_run_goes_on(error):
     # the check for a full disk walked into them and ended the run with its own traceback
     result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7).run(
         n_iterations=1, worker=filling([], 3, error))
     assert len(result.failed_runs()) == 1 and len(result.get_all_runs()) > 3
+
+
+def test_a_full_disk_error_without_a_truth_value_still_stops_the_run(tmp_path):
+    with pytest.raises(OutOfSpaceError, match=r"\(FalseOSError: \[Errno 28\] No space left on device\)"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7, run_dir=tmp_path / "r").run(
+            n_iterations=1, worker=filling([], 3, FalseOSError(errno.ENOSPC, "No space left on device")))
+
+
+def test_the_words_of_a_full_disk_count_only_in_an_errors_message_not_a_log_it_quotes():
+    log = "epoch 1: warning: cache write skipped (No space left on device)\n" + "x" * 3000
+    error = RuntimeError("training diverged: loss is NaN\n" + "y" * 2500 + log)
+    result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7).run(
+        n_iterations=1, worker=filling([], 3, error))
+    assert len(result.failed_runs()) == 1
 
 
 def test_a_full_disk_with_an_unreadable_message_still_stops_the_run(tmp_path):

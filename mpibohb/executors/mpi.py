@@ -32,7 +32,14 @@ from ..brackets import Job
 from ..checkpoints import directory_for
 from ..evaluation import EvaluationFileError, Outcome, OutOfSpaceError, answer_deadline
 from ..files import RunFileError
-from ..health import DEFAULT_RANK_FAILURE_LIMIT, MAX_EVIDENCED_DEATHS, RankHealth, Verdict, abandoned_job_reason
+from ..health import (
+    DEFAULT_RANK_FAILURE_LIMIT,
+    MAX_EVIDENCED_DEATHS,
+    RankHealth,
+    Verdict,
+    abandoned_job_reason,
+    rank_to_run_again,
+)
 from ..journal import (
     JournalError,
     RunDirectoryError,
@@ -106,6 +113,7 @@ class MPIExecutor:
         self._out_of_space: EvaluationFileError | None = None  # a full disk (or root): the run stops at the next look
         self._out_of_space_jobs: dict[JobKey, tuple[OutOfSpaceError, int]] = {}  # not yet judged by the rank health
         self._out_of_space_tries: dict[JobKey, int] = {}  # times a job's compute ran out of space, this session
+        self._out_of_space_hosts: dict[JobKey, set[str]] = {}  # the nodes where it did
         self._backoff = Backoff()
         self._closed = False
 
@@ -182,8 +190,10 @@ class MPIExecutor:
             # meanwhile would wait for a settle that comes only with the next call
             idle = min(idle, len(self._idle))
             self.idle_count()  # raises when no rank is left, or a compute's disk is full
+            if self.health.holding and not self._running and not self._again:
+                finished = self._act(self.health.settle())  # nothing that runs could decide them
             self._backoff.sleep()
-            finished = self.drain()
+            finished += self.drain()
         return finished
 
     def drain(self) -> list[tuple[Job, Outcome]]:
@@ -220,6 +230,7 @@ class MPIExecutor:
             full = OutOfSpaceError(run_failure[1], task.job.config_id, task.job.budget, outcome)
             full.errno = run_failure[0]
             self._out_of_space_jobs[key] = (full, rank)
+            self._out_of_space_hosts.setdefault(key, set()).add(self._host(rank))
         if outcome.interrupted is not None:
             kept = self._interrupted(task, outcome)
             if kept is None:
@@ -254,11 +265,13 @@ class MPIExecutor:
                            "there too, they were the configurations' failures and it comes back)",
                            self.describe(rank), why)
             self.journal(retired_record(self.describe(rank), why))
-        if verdict.reinstated is not None and verdict.reinstated not in self._lost:
+        back = verdict.reinstated
+        if back is not None and back not in self._lost:
             logger.warning("%s is back in service: most jobs it had failed failed on other ranks too, so they were "
-                           "the configurations' failures, not the rank's", self.describe(verdict.reinstated))
-            self.journal(reinstated_record(self.describe(verdict.reinstated)))
-            self._idle.append(verdict.reinstated)
+                           "the configurations' failures, not the rank's", self.describe(back))
+            self.journal(reinstated_record(self.describe(back)))
+            if back not in self._idle and all(task.rank != back for task in self._running.values()):
+                self._idle.append(back)  # else it comes back to the idle ranks when its job ends
         for job, failure, avoid in verdict.again:
             self._run_again(job, failure, avoid)
         return self._kept(verdict.record)
@@ -273,6 +286,7 @@ class MPIExecutor:
         for job, outcome in record:
             key = (job.config_id, job.budget)
             if key not in self._out_of_space_jobs:
+                self._out_of_space_hosts.pop(key, None)
                 kept.append((job, outcome))
                 continue
             full, rank = self._out_of_space_jobs[key]
@@ -281,6 +295,7 @@ class MPIExecutor:
                 self._run_again(job, outcome, rank)
                 continue
             del self._out_of_space_jobs[key]
+            self._out_of_space_hosts.pop(key, None)
             try:
                 kept.append((job, kept_despite_full_disk(full, self._stops)))
             except OutOfSpaceError:
@@ -297,14 +312,16 @@ class MPIExecutor:
         self.journal(retry_record(job, self.describe(avoid), failure.error))
         self._again.append((job, avoid))
 
+    def _host(self, rank: int) -> str:
+        return self.ranks.get(rank, ("?", None))[0]
+
     def _dispatch_again(self) -> None:
-        """Jobs to run again go first, to an idle rank other than the one to avoid (unless it is
-        the only rank left)."""
+        """Jobs to run again go first, to an idle rank on another node if one is free (see
+        :func:`~mpibohb.health.rank_to_run_again`)."""
         for _ in range(len(self._again)):
             job, avoid = self._again.popleft()
-            rank = next((r for r in self._idle if r != avoid), None)
-            if rank is None and avoid in self._idle and self.health.in_service == {avoid}:
-                rank = avoid
+            full_on = self._out_of_space_hosts.get((job.config_id, job.budget), set())
+            rank = rank_to_run_again(self._idle, avoid, self.health.in_service, self._host, full_on)
             if rank is None:
                 self._again.append((job, avoid))
                 continue

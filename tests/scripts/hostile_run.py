@@ -16,6 +16,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   small_disk every evaluation on rank 1 at budget 27 raises OSError(ENOSPC) (a local disk too small
              for the largest checkpoints; its smaller ones succeed)
   full_disk  every evaluation after a rank's first raises OSError(ENOSPC) (a shared disk that fills up)
+  node_disk  every evaluation on a host named ``nodeb`` raises OSError(ENOSPC) at its end (a node's full
+             local disk; the test starts two ranks there, in UTS namespaces of their own)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
@@ -43,6 +45,7 @@ import logging
 import multiprocessing.pool  # noqa: F401 - before run, as sklearn or torch import it: its exit handler then runs last
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +103,9 @@ def make_compute(mode: str, sleep: float):
         if mode == "broken" and rank() == "2":
             raise OSError(28, "No space left on device (simulated broken node)")
         if mode == "small_disk" and rank() == "1" and budget == 27:
+            raise OSError(28, "No space left on device", "/local/checkpoint.pt")
+        if mode == "node_disk" and socket.gethostname() == "nodeb":  # trains, then saves its checkpoint
+            time.sleep(sleep * budget)
             raise OSError(28, "No space left on device", "/local/checkpoint.pt")
         if mode == "full_disk" and JOBS_DONE > 1:
             raise OSError(28, "No space left on device", "/shared/checkpoint.pt")
