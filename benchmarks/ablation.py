@@ -118,6 +118,10 @@ def _variants() -> dict[str, tuple[str, dict[str, Any]]]:
         "tpe, small budgets always trusted": {"misled_random_fraction": 0.0, "misled_budget_rule": None},
         "tpe, misled: random draws, same model": {"misled_budget_rule": None},
         "tpe, misled: share falls as tau nears 0.3": {"misled_ramp": True},
+        "tpe, misled below tau 0.4": {"trusted_agreement": 0.4},
+        # the same runs as "tpe" unless --workers: while configurations run, the model of the largest
+        # budget only below tau 0.3 (trusted_agreement), as serially (the default before 2026-12-08)
+        "tpe, largest budget below tau 0.3 while running": {"running_misled_agreement": None},
         "tpe, joint densities (multivariate)": {"multivariate": True},
         # on one worker nothing is running at a proposal: the same runs as "tpe" unless --workers
         "tpe, no constant liar": {"constant_liar": False},

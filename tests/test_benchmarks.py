@@ -1094,7 +1094,7 @@ def test_the_ablation_runs_one_bracket_in_either_schedule(tmp_path, capsys):
     assert spent == {True: 32 * 27 * 4, False: 3384}
     ablation.main(["--problem", "branin", "--variants", "tpe, one bracket", "--seeds", "1", "--workers", "4",
                    "--out_dir", str(tmp_path)])  # synchronous: its own files, another order of results
-    runs = {"-async-" in path.name: json.loads(path.read_text())["scores"]
+    runs = {"-async-" in path.name: json.loads(path.read_text())["budgets"]  # the order of results
             for path in (tmp_path / "branin").glob("tpe-one-bracket-*-K4-s1-*seed0-*.json")}
     assert len(runs) == 2 and runs[True] != runs[False]
     with pytest.raises(SystemExit):

@@ -689,6 +689,12 @@ def test_a_tpe_journal_without_the_trend_setting_resumes_without_the_trend() -> 
     assert kept_on_resume(ParzenSettings(), settings_record(ParzenSettings())) == {}
 
 
+def test_a_tpe_journal_without_the_running_misled_agreement_resumes_with_trusted_agreement() -> None:
+    journaled = settings_record(ParzenSettings())
+    del journaled["running_misled_agreement"]  # as the mpibohb before it wrote it
+    assert kept_on_resume(ParzenSettings(), journaled) == {"running_misled_agreement": None}
+
+
 def test_largest_budget_rule_uses_that_budget_only() -> None:
     sampler = ParzenSampler(SearchSpace(_space()), ParzenSettings(budget_rule="largest"))
     rng = np.random.default_rng(2)
@@ -809,6 +815,20 @@ def test_while_small_budgets_mislead_the_model_is_of_the_largest_budget() -> Non
     assert misled.budget_rule() == "promoted" and misled.current_model(rng).budget is None
 
 
+def test_while_configurations_run_the_budget_rule_has_a_trust_level_of_its_own() -> None:
+    # tau 3 / 21 (about 0.14): above trusted_agreement, below running_misled_agreement
+    rng = np.random.default_rng(2)
+    sampler = _partly_misled_sampler(trusted_agreement=0.1, running_misled_agreement=0.2)
+    assert sampler.budget_rule() == "promoted"  # serially: nothing is running
+    sampler.propose(1.0, rng)
+    assert len(sampler.running) == 1 and sampler.budget_rule() == "largest"
+    assert sampler.current_model(rng).budget == 9.0
+    assert sampler.random_share() == 0.0  # the random share keeps trusted_agreement
+    lower = _partly_misled_sampler(running_misled_agreement=0.1)  # tau under 0.3, not under 0.1
+    lower.propose(1.0, rng)
+    assert lower.budget_rule() == "quantile" and lower.random_share() == pytest.approx(1 / 3)
+
+
 def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
     # budget_rule "largest" refits only budgets with new results, once its model is of that rule:
     # coming back from another rule's model it must look at every budget again
@@ -838,6 +858,8 @@ def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
     ("random_fraction", 1.5, "random_fraction must be between 0 and 1"),
     ("misled_random_fraction", -0.1, "misled_random_fraction must be between 0 and 1"),
     ("trusted_agreement", 0.0, "trusted_agreement must be above 0 and at most 1"),
+    ("running_misled_agreement", 1.5, "running_misled_agreement must be None or above 0 and at most 1"),
+    ("running_misled_agreement", "0.4", "running_misled_agreement must be None or above 0"),
     ("misled_ramp", "yes", "misled_ramp must be True or False"),
     ("min_agreement_pairs", 0, "min_agreement_pairs must be a whole number >= 1"),
     ("bandwidth_factor", 0, "bandwidth_factor must be above 0"),

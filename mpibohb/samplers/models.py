@@ -85,6 +85,7 @@ TPE_CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("constant_liar", {"constant_liar": False, "max_good_points": 25}),  # 2026-12-05
     ("running_budget_rule", {"running_budget_rule": None}),  # 2026-12-05, later
     ("running_trend_share", {"running_trend_share": 0.0}),  # 2026-12-05, fourth session
+    ("running_misled_agreement", {"running_misled_agreement": None}),  # 2026-12-08
 )
 TPE_KEPT_ON_RESUME: dict[str, Any] = {name: value for _, kept in TPE_CHANGES for name, value in kept.items()}
 
