@@ -824,9 +824,9 @@ def test_while_configurations_run_the_budget_rule_has_a_trust_level_of_its_own()
     assert len(sampler.running) == 1 and sampler.budget_rule() == "largest"
     assert sampler.current_model(rng).budget == 9.0
     assert sampler.random_share() == 0.0  # the random share keeps trusted_agreement
-    lower = _partly_misled_sampler(running_misled_agreement=0.1)  # tau under 0.3, not under 0.1
+    lower = _partly_misled_sampler(running_misled_agreement=0.1)  # never lowers trusted_agreement's 0.3
     lower.propose(1.0, rng)
-    assert lower.budget_rule() == "quantile" and lower.random_share() == pytest.approx(1 / 3)
+    assert lower.budget_rule() == "largest" and lower.random_share() == pytest.approx(1 / 3)
 
 
 def test_back_from_the_misled_rule_largest_refits_from_every_budget() -> None:
@@ -1083,6 +1083,47 @@ def test_a_tpe_run_journaled_before_the_running_rule_resumes_with_the_promoted_r
         [(r.config_id, r.loss) for r in promoted.get_all_runs()]
 
 
+def test_a_tpe_run_journaled_before_the_running_misled_agreement_resumes_with_the_old_rule(tmp_path: Path,
+                                                                                             caplog) -> None:
+    """A journal without ``running_misled_agreement`` was written when the largest budget's model
+    acted below ``trusted_agreement`` alone: a resume keeps that rule, and refuses another."""
+    def make(run_dir: Path, **settings: object) -> BOHB:
+        family = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1), min_budget=1,
+                      max_budget=9, eta=3, seed=3, run_dir=run_dir)
+        family.kde_settings = replace(family.kde_settings, **settings)
+        return family
+
+    def shifting(config: dict, budget: float) -> float:  # the best region moves as the budget grows
+        t = math.log(budget) / math.log(9)
+        return (config["x"] - 0.7 + 0.4 * t) ** 2 + (config["y"] - 0.7 + 0.4 * t) ** 2
+
+    def run(family: BOHB, n_iterations: int, **kwargs: object):
+        return simulate(family, n_iterations=n_iterations, worker=shifting, n_workers=4,
+                        duration=lambda config, budget: budget * (1 + config["x"]), **kwargs)
+
+    run(make(tmp_path / "given", running_misled_agreement=None), 4)
+    given = run(make(tmp_path / "given", running_misled_agreement=None), 8, resume=True)
+    run(make(tmp_path / "part", running_misled_agreement=None), 4)
+    journal = tmp_path / "part" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"]["running_misled_agreement"]  # as the mpibohb before it wrote it
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    asking = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1), min_budget=1, max_budget=9,
+                  eta=3, seed=3, run_dir=tmp_path / "part", model_options={"running_misled_agreement": 0.4})
+    with pytest.raises(RunDirectoryError, match="running_misled_agreement"):
+        run(asking, 8, resume=True)
+    with caplog.at_level("INFO", logger="mpibohb"):
+        resumed = run(make(tmp_path / "part"), 8, resume=True)
+    assert "from before their defaults changed: running_misled_agreement=None" in caplog.text
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in given.get_all_runs()]
+    # on this workload the rules differ, so the equality above is the kept setting's
+    old, today = (run(make(tmp_path / name, **settings), 8) for name, settings in
+                  (("old", {"running_misled_agreement": None}), ("today", {})))
+    assert [(r.config_id, r.loss) for r in today.get_all_runs()] != [(r.config_id, r.loss) for r in old.get_all_runs()]
+
+
 def test_a_tpe_run_journaled_with_the_constant_liar_resumes_only_with_its_own_settings(tmp_path: Path) -> None:
     """Since the constant liar exists its settings are the run's like any others: another value is refused."""
     def make(**settings: object) -> BOHB:
@@ -1146,4 +1187,5 @@ def test_a_budget_rule_that_the_running_rule_overrides_is_said_once(caplog, opti
     assert said == ([
         "model_options budget_rule='largest' acts only while no configuration is running: with configurations "
         "running (on several workers nearly always) running_budget_rule='quantile' fits the model; pass "
-        "running_budget_rule=None to keep 'largest' throughout (said once per run)"] if warned else [])
+        "running_budget_rule=None to keep 'largest' throughout, but while small budgets mislead (tau below "
+        "running_misled_agreement) misled_budget_rule='largest' fits it (said once per run)"] if warned else [])

@@ -87,7 +87,8 @@ Performance", 2023); each difference is a setting, so ``benchmarks/ablation.py``
   ``misled_random_fraction * (1 - tau / trusted_agreement)``, which fell to almost nothing where
   tau hovers near 0.3, as on some SVM runs: there the model settled on a poor kernel.
   While configurations it proposed are running (never serially), ``misled_budget_rule`` acts
-  below ``running_misled_agreement`` (0.4) instead (the random share keeps ``trusted_agreement``):
+  below ``running_misled_agreement`` (0.4) where that is the larger (the random share keeps
+  ``trusted_agreement``):
   on many workers the ranking across budgets puts configurations good at small budgets beside
   those good at the largest, and where the best region moves with the budget tau stays near 0.3
   (``shifting_optimum``, 32 simulated workers, 30 seeds: 0.0040 -> 0.0011 synchronous, 0.0036 ->
@@ -362,14 +363,15 @@ class ParzenSampler:
 
     def budget_rule(self) -> str:
         """The rule the model is fitted by now: ``misled_budget_rule`` while small budgets mislead
-        (the agreement below ``trusted_agreement``), else ``running_budget_rule`` while
-        configurations it proposed are running (never serially), else ``budget_rule``."""
+        (the agreement below ``trusted_agreement``, or below ``running_misled_agreement`` if that is
+        larger while configurations it proposed are running), else ``running_budget_rule`` while
+        configurations run (never serially), else ``budget_rule``."""
         settings = self.settings
         if settings.misled_budget_rule is not None:
             tau = self.agreement.value()
             trusted = settings.trusted_agreement
             if settings.running_misled_agreement is not None and len(self.running):
-                trusted = settings.running_misled_agreement
+                trusted = max(trusted, settings.running_misled_agreement)  # raises a user's, never lowers it
             if tau is not None and tau < trusted:
                 return settings.misled_budget_rule
         if settings.running_budget_rule is not None and len(self.running):
@@ -386,8 +388,9 @@ class ParzenSampler:
         if rule != ParzenSettings.budget_rule and running != rule:
             logger.warning("model_options budget_rule=%r acts only while no configuration is running: with "
                            "configurations running (on several workers nearly always) running_budget_rule=%r fits "
-                           "the model; pass running_budget_rule=None to keep %r throughout (said once per run)",
-                           rule, running, rule)
+                           "the model; pass running_budget_rule=None to keep %r throughout, but while small "
+                           "budgets mislead (tau below running_misled_agreement) misled_budget_rule=%r fits it "
+                           "(said once per run)", rule, running, rule, self.settings.misled_budget_rule)
 
     def fit(self, budget: float | None, rng: np.random.Generator, rule: str | None = None) -> ParzenModel | None:
         """The good and bad densities of ``budget`` (``None``: of every configuration's largest
