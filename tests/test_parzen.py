@@ -1050,6 +1050,28 @@ def test_a_tpe_run_journaled_before_the_constant_liar_resumes_as_it_started(tmp_
     assert (fresh["constant_liar"], fresh["max_good_points"]) == (True, 100)
 
 
+def _resumes_as_journaled_before(tmp_path: Path, caplog, make, run, setting: str, before: object) -> None:
+    """A run journaled without ``setting`` (as the mpibohb before it wrote it) resumes with
+    ``before`` and goes on as the same run given it does; on the workload of ``run`` the two
+    values give other runs, so the equality is the kept setting's."""
+    run(make(tmp_path / "given", **{setting: before}), 4)
+    given = run(make(tmp_path / "given", **{setting: before}), 8, resume=True)
+    run(make(tmp_path / "part", **{setting: before}), 4)
+    journal = tmp_path / "part" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["settings"][setting]
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with caplog.at_level("INFO", logger="mpibohb"):
+        resumed = run(make(tmp_path / "part"), 8, resume=True)
+    assert f"from before their defaults changed: {setting}={before!r}" in caplog.text
+    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
+        [(r.config_id, r.budget, r.loss) for r in given.get_all_runs()]
+    old, today = (run(make(tmp_path / name, **settings), 8) for name, settings in
+                  (("old", {setting: before}), ("today", {})))
+    assert [(r.config_id, r.loss) for r in today.get_all_runs()] != [(r.config_id, r.loss) for r in old.get_all_runs()]
+
+
 def test_a_tpe_run_journaled_before_the_running_rule_resumes_with_the_promoted_ranking(tmp_path: Path, caplog) -> None:
     """A journal with the constant liar but without ``running_budget_rule`` was written when the
     promoted ranking held on many workers too: a resume on many workers keeps it, and goes on as
@@ -1063,33 +1085,17 @@ def test_a_tpe_run_journaled_before_the_running_rule_resumes_with_the_promoted_r
         return simulate(family, n_iterations=n_iterations, worker=lambda config, budget: _loss(config) + 1 / budget,
                         n_workers=4, duration=lambda config, budget: budget * (1 + config["x"]), **kwargs)
 
-    run(make(tmp_path / "given", running_budget_rule=None), 4)
-    given = run(make(tmp_path / "given", running_budget_rule=None), 8, resume=True)
-    run(make(tmp_path / "part", running_budget_rule=None), 4)
-    journal = tmp_path / "part" / "journal.jsonl"
-    lines = journal.read_text().splitlines()
-    header = json.loads(lines[0])
-    del header["settings"]["running_budget_rule"]  # as the mpibohb of the constant liar wrote it
-    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    with caplog.at_level("INFO", logger="mpibohb"):
-        resumed = run(make(tmp_path / "part"), 8, resume=True)
-    assert "from before their defaults changed: running_budget_rule=None" in caplog.text
-    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
-        [(r.config_id, r.budget, r.loss) for r in given.get_all_runs()]
-    # on this workload the rules differ, so the equality above is the kept setting's
-    promoted, today = (run(make(tmp_path / name, **settings), 8) for name, settings in
-                       (("promoted", {"running_budget_rule": None}), ("today", {})))
-    assert [(r.config_id, r.loss) for r in today.get_all_runs()] != \
-        [(r.config_id, r.loss) for r in promoted.get_all_runs()]
+    _resumes_as_journaled_before(tmp_path, caplog, make, run, "running_budget_rule", None)
 
 
 def test_a_tpe_run_journaled_before_the_running_misled_agreement_resumes_with_the_old_rule(tmp_path: Path,
                                                                                              caplog) -> None:
     """A journal without ``running_misled_agreement`` was written when the largest budget's model
     acted below ``trusted_agreement`` alone: a resume keeps that rule, and refuses another."""
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1)
+
     def make(run_dir: Path, **settings: object) -> BOHB:
-        family = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1), min_budget=1,
-                      max_budget=9, eta=3, seed=3, run_dir=run_dir)
+        family = BOHB(space, min_budget=1, max_budget=9, eta=3, seed=3, run_dir=run_dir)
         family.kde_settings = replace(family.kde_settings, **settings)
         return family
 
@@ -1101,27 +1107,11 @@ def test_a_tpe_run_journaled_before_the_running_misled_agreement_resumes_with_th
         return simulate(family, n_iterations=n_iterations, worker=shifting, n_workers=4,
                         duration=lambda config, budget: budget * (1 + config["x"]), **kwargs)
 
-    run(make(tmp_path / "given", running_misled_agreement=None), 4)
-    given = run(make(tmp_path / "given", running_misled_agreement=None), 8, resume=True)
-    run(make(tmp_path / "part", running_misled_agreement=None), 4)
-    journal = tmp_path / "part" / "journal.jsonl"
-    lines = journal.read_text().splitlines()
-    header = json.loads(lines[0])
-    del header["settings"]["running_misled_agreement"]  # as the mpibohb before it wrote it
-    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    asking = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1), min_budget=1, max_budget=9,
-                  eta=3, seed=3, run_dir=tmp_path / "part", model_options={"running_misled_agreement": 0.4})
+    _resumes_as_journaled_before(tmp_path, caplog, make, run, "running_misled_agreement", None)
+    asking = BOHB(space, min_budget=1, max_budget=9, eta=3, seed=3, run_dir=tmp_path / "part",
+                  model_options={"running_misled_agreement": 0.4})
     with pytest.raises(RunDirectoryError, match="running_misled_agreement"):
         run(asking, 8, resume=True)
-    with caplog.at_level("INFO", logger="mpibohb"):
-        resumed = run(make(tmp_path / "part"), 8, resume=True)
-    assert "from before their defaults changed: running_misled_agreement=None" in caplog.text
-    assert [(r.config_id, r.budget, r.loss) for r in resumed.get_all_runs()] == \
-        [(r.config_id, r.budget, r.loss) for r in given.get_all_runs()]
-    # on this workload the rules differ, so the equality above is the kept setting's
-    old, today = (run(make(tmp_path / name, **settings), 8) for name, settings in
-                  (("old", {"running_misled_agreement": None}), ("today", {})))
-    assert [(r.config_id, r.loss) for r in today.get_all_runs()] != [(r.config_id, r.loss) for r in old.get_all_runs()]
 
 
 def test_a_tpe_run_journaled_with_the_constant_liar_resumes_only_with_its_own_settings(tmp_path: Path) -> None:
