@@ -26,7 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 from .checkpoints import prepare as prepare_checkpoint_dir
 from .files import RunFileError
@@ -177,7 +177,7 @@ def _disk_error_text(error: BaseException, code: int) -> str:
     """``OSError: [Errno 28] No space left on device: 'path'``, read without trusting the error's
     attributes (a user's subclass may raise in them); an error known by its text alone as its
     type and text."""
-    if not isinstance(error, OSError) or _errno_of(error) not in FULL_DISK_ERRNOS:
+    if not _has_full_disk_code(error):
         return f"{type(error).__name__}: {_text_of(error):.300}"
     try:
         reason = error.strerror if isinstance(error.strerror, str) else os.strerror(code)
@@ -213,7 +213,7 @@ def _full_disk_error(exc: BaseException) -> BaseException | None:
         seen.add(id(current))
         if isinstance(current, (StopRequested, KeyboardInterrupt)):
             return None
-        if found is None and isinstance(current, OSError) and _errno_of(current) in FULL_DISK_ERRNOS:
+        if found is None and _has_full_disk_code(current):
             found = current
         elif said is None and _says_the_disk_is_full(_text_of(current)):
             said = current
@@ -234,6 +234,10 @@ def _text_of(error: BaseException) -> str:
         return str.__str__(text)[:_TEXT_LIMIT] if isinstance(text, str) else ""
     except Exception:  # noqa: BLE001 - a user's __str__
         return ""
+
+
+def _has_full_disk_code(error: BaseException) -> TypeGuard[OSError]:
+    return isinstance(error, OSError) and _errno_of(error) in FULL_DISK_ERRNOS
 
 
 def _full_disk_code(error: BaseException) -> int:

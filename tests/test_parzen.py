@@ -1179,3 +1179,12 @@ def test_a_budget_rule_that_the_running_rule_overrides_is_said_once(caplog, opti
         "running (on several workers nearly always) running_budget_rule='quantile' fits the model; pass "
         "running_budget_rule=None to keep 'largest' throughout, but while small budgets mislead (tau below "
         "running_misled_agreement) misled_budget_rule='largest' fits it (said once per run)"] if warned else [])
+
+
+def test_the_overridden_rule_warning_names_no_misled_rule_when_there_is_none(caplog) -> None:
+    cs = CS.ConfigurationSpace({"x": (0.0, 1.0), "y": (0.0, 1.0)}, seed=1)
+    optimizer = BOHB(cs, min_budget=1, max_budget=9, eta=3, seed=2,
+                     model_options={"budget_rule": "largest", "misled_budget_rule": None})
+    simulate(optimizer, 6, lambda config, budget: config["x"] + config["y"] / budget, 4, lambda config, budget: budget)
+    said = [r.getMessage() for r in caplog.records if "acts only while no configuration is running" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith("to keep 'largest' throughout (said once per run)"), said

@@ -112,7 +112,7 @@ class MPIExecutor:
         self._stops: dict[JobKey, int] = {}  # job -> stops that reached it while it ran
         self._out_of_space: EvaluationFileError | None = None  # a full disk (or root): the run stops at the next look
         self._out_of_space_jobs: dict[JobKey, tuple[OutOfSpaceError, int]] = {}  # not yet judged by the rank health
-        self._out_of_space_tries: dict[JobKey, int] = {}  # times a job's compute ran out of space, this session
+        self._ran_out_before: set[JobKey] = set()  # jobs run again after their compute ran out of space, this session
         self._out_of_space_hosts: dict[JobKey, set[str]] = {}  # the nodes where it did
         self._backoff = Backoff()
         self._closed = False
@@ -290,7 +290,7 @@ class MPIExecutor:
                 kept.append((job, outcome))
                 continue
             full, rank = self._out_of_space_jobs[key]
-            if not self._out_of_space_tries.get(key):  # its rank's disk may be full alone (the health check
+            if key not in self._ran_out_before:  # its rank's disk may be full alone (the health check
                 self.health.run_once_more(job)  # records a first failure): its outcome elsewhere is final
                 self._run_again(job, outcome, rank)
                 continue
@@ -305,7 +305,7 @@ class MPIExecutor:
     def _run_again(self, job: Job, failure: Outcome, avoid: int) -> None:
         key = (job.config_id, job.budget)
         if self._out_of_space_jobs.pop(key, None) is not None:  # a full disk, judged only once it recurs elsewhere
-            self._out_of_space_tries[key] = self._out_of_space_tries.get(key, 0) + 1
+            self._ran_out_before.add(key)
         first_line = (failure.error or "").splitlines()[0] if failure.error else ""
         logger.info("%s at budget %g failed on %s (%s): it runs again on another rank", job.config_id, job.budget,
                     self.describe(avoid), first_line)

@@ -386,11 +386,13 @@ class ParzenSampler:
         self._said_overridden = True
         rule, running = self.settings.budget_rule, self.settings.running_budget_rule
         if rule != ParzenSettings.budget_rule and running != rule:
+            misled = self.settings.misled_budget_rule
+            but = "" if misled is None else (f", but while small budgets mislead (tau below running_misled_agreement) "
+                                             f"misled_budget_rule={misled!r} fits it")
             logger.warning("model_options budget_rule=%r acts only while no configuration is running: with "
                            "configurations running (on several workers nearly always) running_budget_rule=%r fits "
-                           "the model; pass running_budget_rule=None to keep %r throughout, but while small "
-                           "budgets mislead (tau below running_misled_agreement) misled_budget_rule=%r fits it "
-                           "(said once per run)", rule, running, rule, self.settings.misled_budget_rule)
+                           "the model; pass running_budget_rule=None to keep %r throughout%s (said once per run)",
+                           rule, running, rule, but)
 
     def fit(self, budget: float | None, rng: np.random.Generator, rule: str | None = None) -> ParzenModel | None:
         """The good and bad densities of ``budget`` (``None``: of every configuration's largest
