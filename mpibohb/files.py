@@ -102,8 +102,9 @@ def file_error(exc: OSError, path: Path, doing: str, hint: str = "") -> RunFileE
 
 
 def open_append(path: Path) -> TextIO:
-    """``path`` opened for appending text (created if missing), not through a symbolic link."""
-    fd = open_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    """``path`` opened for appending text (created if missing), not through a symbolic link; the
+    descriptor reads too, so a file deleted while open can be written back (``os.pread``)."""
+    fd = open_fd(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     return os.fdopen(fd, "a", encoding="utf-8")
 
 
@@ -118,8 +119,8 @@ def refuse_link(path: Path) -> None:
         raise file_error(OSError(errno.ELOOP, os.strerror(errno.ELOOP)), path, "use")
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to a new file and put it in place of ``path`` in one step: a reader sees the
+def replace_file(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (bytes as they are) to a new file and put it in place of ``path`` in one step: a reader sees the
     old or the new file, and a symbolic link at ``path`` is replaced, never followed. The file
     keeps the mode it had (a new one gets :func:`file_mode`).
 
@@ -136,9 +137,9 @@ def replace_file(path: Path, text: str) -> None:
     except OSError as exc:
         raise file_error(exc, path.parent / f".{path.name}.tmp", "create") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
+        with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), mode)
-            file.write(text)
+            file.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.replace(temporary, path)
     except OSError as exc:
         raise file_error(exc, path, "write") from None

@@ -102,6 +102,23 @@ def test_a_disk_that_fills_for_every_rank_stops_the_run_and_never_hangs(tmp_path
     assert max(retried.values()) == 1, retried  # a second full disk stops the run: no job runs a third time
 
 
+def test_a_run_directory_purged_mid_run_ends_the_job_with_one_line_and_resumes_to_the_end(tmp_path):
+    # a purge deleted the journal under rank 0, which wrote on into the deleted file: every
+    # result after it was lost when the job ended
+    run_dir = tmp_path / "run"
+    purged = hostile(3, run_dir, "--mode", "purge", timeout=60)
+    assert purged.returncode == 1, purged.stderr[-3000:]
+    said = [line for line in purged.stderr.splitlines() if line.startswith("mpibohb: error on rank 0@")]
+    assert len(said) == 1 and "it was deleted while the run wrote it; its records were written back to " \
+        f"{run_dir}/journal.jsonl" in said[0], purged.stderr[-3000:]
+    assert "Traceback" not in purged.stderr, purged.stderr[-3000:]
+    written_back = read_journal(run_dir)
+    assert sum(r["type"] == "result" for r in written_back) >= 4, kinds(run_dir)
+    resumed = hostile(3, run_dir, "--mode", "none")
+    assert f"RUNS {TOTAL_RUNS} FAILED 0" in resumed.stdout, resumed.stdout + resumed.stderr[-3000:]
+    assert kinds(run_dir)[-1] == "end"
+
+
 def test_a_nodes_full_disk_shared_by_two_ranks_stops_nothing_and_fails_nothing(tmp_path):
     # the health check ran rank 2's jobs again on rank 3, on the same full disk, and the run
     # stopped: a job that ran out of space now waits for another node (ranks 2 and 3 on "nodeb")

@@ -654,6 +654,87 @@ def test_a_compute_that_fills_the_ranks_shared_disk_under_mpi_ends_the_job_with_
     assert resumed.returncode == 0 and f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout, resumed.stderr[-3000:]
 
 
+# ---------------------------------------------------------------- a run directory taken away
+
+
+def taking_away(run_dir: Path, at_call: int, take_away) -> object:
+    """A compute that calls ``take_away(run_dir)`` at its ``at_call``-th call (a scratch purge, a
+    user's ``rm -r`` or ``mv`` while the run goes on)."""
+    calls = []
+
+    def compute(config, budget):
+        calls.append(budget)
+        if len(calls) == at_call:
+            take_away(run_dir)
+        return loss(config, budget)
+
+    return compute
+
+
+def whole_run_losses(tmp_path: Path) -> list[float]:
+    small_run(tmp_path / "whole")
+    return [r["loss"] for r in read_journal(tmp_path / "whole") if r["type"] == "result"]
+
+
+def test_a_run_directory_deleted_mid_run_is_written_back_and_the_run_resumes_to_the_same_end(tmp_path, monkeypatch):
+    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)  # check at every write, not once a second
+    run_dir = tmp_path / "run"
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    with pytest.raises(RunFileError, match=r"journal.jsonl: it was deleted while the run wrote it; its records were "
+                                           rf"written back to {run_dir}/journal.jsonl: resume the run") as raised:
+        BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
+            n_iterations=1, worker=taking_away(run_dir, 5, shutil.rmtree))
+    assert raised.value.errno == errno.ENOENT
+    written_back = read_journal(run_dir)
+    assert written_back[0]["type"] == "header" and results_in(run_dir) == 5  # the fifth's result too
+    assert len((run_dir / "results.json").read_text().splitlines()) == 4  # the fifth's line never came
+    lock_run_directory(run_dir).close()  # the lock went with the deleted directory
+    small_run(run_dir, resume=True)
+    assert [r["loss"] for r in read_journal(run_dir) if r["type"] == "result"] == whole_run_losses(tmp_path)
+    assert len((run_dir / "results.json").read_text().splitlines()) == results_in(run_dir)
+
+
+def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back(tmp_path, monkeypatch):
+    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)
+    run_dir, moved = tmp_path / "run", tmp_path / "moved"
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    with pytest.raises(RunFileError, match=r"it was moved, replaced or its file system unmounted while the run "
+                                           rf"wrote it \(now {moved}/journal.jsonl\); its records are in that file"):
+        BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
+            n_iterations=1, worker=taking_away(run_dir, 5, lambda path: path.rename(moved)))
+    assert not run_dir.exists() and results_in(moved) == 5
+    moved.rename(run_dir)
+    small_run(run_dir, resume=True)
+    assert [r["loss"] for r in read_journal(run_dir) if r["type"] == "result"] == whole_run_losses(tmp_path)
+
+
+def test_a_deleted_journal_is_written_back_beside_a_file_that_took_its_place(tmp_path, monkeypatch):
+    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)
+    run_dir = tmp_path / "run"
+
+    def replace_the_journal(path: Path) -> None:
+        (path / "journal.jsonl").unlink()
+        (path / "journal.jsonl").write_text("someone else's\n")
+
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    beside = run_dir / f"journal.jsonl.written-back-{os.getpid()}"
+    with pytest.raises(RunFileError, match=f"written back to {beside}"):
+        BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
+            n_iterations=1, worker=taking_away(run_dir, 3, replace_the_journal))
+    assert (run_dir / "journal.jsonl").read_text() == "someone else's\n"
+    assert read_journal(beside)[0]["type"] == "header" and beside.read_text().count('"type":"result"') == 3
+
+
+def test_a_run_directory_deleted_after_the_last_check_is_written_back_at_the_end(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 1e9)  # no check before the end
+    run_dir = tmp_path / "run"
+    space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
+    optimizer = BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir)
+    result = optimizer.run(n_iterations=1, worker=taking_away(run_dir, 1, shutil.rmtree))
+    assert "was deleted while the run wrote it; its records were written back" in caplog.text
+    assert results_in(run_dir) == len(result.get_all_runs()) and read_journal(run_dir)[-1]["type"] == "end"
+
+
 # ---------------------------------------------------------------- info
 
 

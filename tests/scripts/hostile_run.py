@@ -18,6 +18,8 @@ Modes (``rank R`` is the MPI rank; the first job of a rank is its job 1):
   full_disk  every evaluation after a rank's first raises OSError(ENOSPC) (a shared disk that fills up)
   node_disk  every evaluation on a host named ``nodeb`` raises OSError(ENOSPC) at its end (a node's full
              local disk; the test starts two ranks there, in UTS namespaces of their own)
+  purge      job (0, 0, 3) at budget 1 deletes the run directory, then takes 1.5 s (a scratch purge or a
+             user's ``rm -r`` while the run goes on)
   sigterm    compute installs its own SIGTERM handler (raising SystemExit, as training scripts do)
   child      compute starts a child process that outlives it, holding the output pipes
   pool       compute keeps a multiprocessing Pool (fork) for its next jobs, never closed (a data loader)
@@ -44,6 +46,7 @@ import atexit
 import logging
 import multiprocessing.pool  # noqa: F401 - before run, as sklearn or torch import it: its exit handler then runs last
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -87,7 +90,7 @@ def read_in_c_through_a_sigterm() -> None:
     os.close(write_end)
 
 
-def make_compute(mode: str, sleep: float):
+def make_compute(mode: str, sleep: float, run_dir: str):
     def compute(config_id, config, budget):
         global JOBS_DONE
         JOBS_DONE += 1
@@ -109,6 +112,9 @@ def make_compute(mode: str, sleep: float):
             raise OSError(28, "No space left on device", "/local/checkpoint.pt")
         if mode == "full_disk" and JOBS_DONE > 1:
             raise OSError(28, "No space left on device", "/shared/checkpoint.pt")
+        if mode == "purge" and tuple(config_id) == (0, 0, 3) and budget == 1:
+            shutil.rmtree(run_dir)
+            time.sleep(1.5)
         if mode == "bad_gpu" and rank() == "2":
             raise RuntimeError("CUDA error: an illegal memory access was encountered (simulated broken node)")
         if mode == "sigterm":
@@ -172,7 +178,7 @@ def main() -> None:
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     limit = None if args.max_rank_failures == "none" else int(args.max_rank_failures)
     result = HyperBand(space, min_budget=1, max_budget=27, eta=3, seed=3, run_dir=args.run_dir).run(
-        n_iterations=args.n_iterations, worker=make_compute(args.mode, args.sleep), timeout=args.timeout,
+        n_iterations=args.n_iterations, worker=make_compute(args.mode, args.sleep, args.run_dir), timeout=args.timeout,
         resume=True, max_rank_failures=limit)
     if result is not None:
         print("RUNS", len(result.get_all_runs()), "FAILED", len(result.failed_runs()), flush=True)
