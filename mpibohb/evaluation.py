@@ -19,6 +19,7 @@ import math
 import numbers
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -192,6 +193,8 @@ FULL_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQ
 # errors that carry no code but say it: the C library's own words (h5py, a framework's RuntimeError,
 # PyTorch's shared memory), and SQLite's SQLITE_FULL
 FULL_DISK_TEXTS = ("no space left on device", "disk quota exceeded", "database or disk is full")
+# numpy's tofile reports a short fwrite so, without a code; to a file, that is a full disk or quota
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 _CHAIN_LIMIT = 1000  # exceptions looked at in one chain: a longer one is not a disk's
 _TEXT_LIMIT = 2_000  # characters of an error's text looked at: its message, not a log it quotes
 
@@ -215,15 +218,20 @@ def _full_disk_error(exc: BaseException) -> BaseException | None:
             return None
         if found is None and _has_full_disk_code(current):
             found = current
-        elif said is None and _says_the_disk_is_full(_text_of(current)):
+        elif said is None and _says_the_disk_is_full(current):
             said = current
         pending.extend(_linked(current))
     return found if found is not None else said  # not `or`: a user's __bool__ may raise
 
 
-def _says_the_disk_is_full(text: str) -> bool:
+def _says_the_disk_is_full(error: BaseException) -> bool:
+    """Its text says so (:data:`FULL_DISK_TEXTS`), or it is an ``OSError`` without a code whose
+    whole text is numpy's short write (:data:`SHORT_WRITE`)."""
+    text = _text_of(error)
     lowered = text.lower()
-    return any(words in lowered for words in FULL_DISK_TEXTS)
+    if any(words in lowered for words in FULL_DISK_TEXTS):
+        return True
+    return isinstance(error, OSError) and _errno_of(error) is None and SHORT_WRITE.fullmatch(text) is not None
 
 
 def _text_of(error: BaseException) -> str:

@@ -412,11 +412,13 @@ def test_a_compute_that_runs_out_of_disk_stops_the_run_and_fails_no_job(tmp_path
 
 @pytest.mark.parametrize("error, code", [
     (RuntimeError("unable to write to file </torch_77_1>: No space left on device (28)"), errno.ENOSPC),
-    (RuntimeError("Can't write data (file write failed: error message = 'Disk quota exceeded')"), errno.EDQUOT)],
-    ids=["shared memory", "quota"])
+    (RuntimeError("Can't write data (file write failed: error message = 'Disk quota exceeded')"), errno.EDQUOT),
+    (OSError("1000000 requested and 6144 written"), errno.ENOSPC)],
+    ids=["shared memory", "quota", "numpy's short write"])
 def test_an_error_that_only_says_the_disk_is_full_stops_the_run_too(tmp_path, error, code):
     # no errno: PyTorch's shared memory and h5py say it in words, and were the configurations' failures
-    with pytest.raises(OutOfSpaceError, match=r"compute failed for want of disk space \(RuntimeError: ") as raised:
+    with pytest.raises(OutOfSpaceError, match=rf"compute failed for want of disk space \({type(error).__name__}: ") \
+            as raised:
         BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
              run_dir=tmp_path / "run").run(n_iterations=1, worker=filling([], 3, error))
     assert raised.value.errno == code and raised.value.__cause__ is error
@@ -434,6 +436,28 @@ def test_sqlites_full_disk_stops_the_run(tiny_disk, tmp_path):
         BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
              run_dir=tmp_path / "run").run(n_iterations=1, worker=compute)
     assert all(r["loss"] is not None for r in read_journal(tmp_path / "run") if r["type"] == "result")
+
+
+@pytest.mark.processes
+def test_numpys_short_write_to_a_full_disk_stops_the_run(tiny_disk, tmp_path):
+    def compute(config_id, config, budget):  # numpy says "N requested and M written", with no errno
+        np.full(4096, config["x"]).tofile(tiny_disk / f"{'-'.join(map(str, config_id))}-{budget:g}.bin")
+        return loss(config, budget)
+
+    with pytest.raises(OutOfSpaceError, match=r"want of disk space \(OSError: \d+ requested and \d+ written\)"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+             run_dir=tmp_path / "run").run(n_iterations=1, worker=compute)
+    assert all(r["loss"] is not None for r in read_journal(tmp_path / "run") if r["type"] == "result")
+
+
+@pytest.mark.parametrize("error", [OSError("8 requested and 0 written; see the log"),
+                                   OSError(errno.EIO, "8 requested and 0 written"),
+                                   ValueError("8 requested and 0 written")],
+                         ids=["more words", "another code", "not an OSError"])
+def test_only_numpys_own_short_write_counts_as_a_full_disk(tmp_path, error):
+    result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+                  run_dir=tmp_path / "run").run(n_iterations=1, worker=filling([], 3, error))
+    assert len(result.failed_runs()) == 1
 
 
 def disk_filler(full_for: dict, calls: list):
