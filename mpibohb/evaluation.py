@@ -20,6 +20,7 @@ import numbers
 import os
 import pickle
 import re
+import resource
 import signal
 import sys
 import threading
@@ -231,7 +232,13 @@ def _says_the_disk_is_full(error: BaseException) -> bool:
     lowered = text.lower()
     if any(words in lowered for words in FULL_DISK_TEXTS):
         return True
-    return isinstance(error, OSError) and _errno_of(error) is None and SHORT_WRITE.fullmatch(text) is not None
+    return (isinstance(error, OSError) and _errno_of(error) is None and SHORT_WRITE.fullmatch(text) is not None
+            and not _file_size_limited())
+
+
+def _file_size_limited() -> bool:
+    """A limit on the size of files (``ulimit -f``): a short write may then be a file too large."""
+    return resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
 
 
 def _text_of(error: BaseException) -> str:

@@ -119,8 +119,8 @@ def refuse_link(path: Path) -> None:
         raise file_error(OSError(errno.ELOOP, os.strerror(errno.ELOOP)), path, "use")
 
 
-def replace_file(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (bytes as they are) to a new file and put it in place of ``path`` in one step: a reader sees the
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to a new file and put it in place of ``path`` in one step: a reader sees the
     old or the new file, and a symbolic link at ``path`` is replaced, never followed. The file
     keeps the mode it had (a new one gets :func:`file_mode`).
 
@@ -137,12 +137,49 @@ def replace_file(path: Path, text: str | bytes) -> None:
     except OSError as exc:
         raise file_error(exc, path.parent / f".{path.name}.tmp", "create") from None
     try:
-        with os.fdopen(fd, "wb") as file:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
             os.fchmod(file.fileno(), mode)
-            file.write(text.encode("utf-8") if isinstance(text, str) else text)
+            file.write(text)
         os.replace(temporary, path)
     except OSError as exc:
         raise file_error(exc, path, "write") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def write_copy(source_fd: int, path: Path) -> None:
+    """Copy what the file open as ``source_fd`` holds (read with ``os.pread``, so also a deleted
+    file) to a new file ``path``, a chunk at a time, on disk before it appears, and never in the
+    place of another: :class:`FileExistsError` if ``path`` exists."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+        offset = 0
+        while chunk := os.pread(source_fd, 1 << 20, offset):
+            offset += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+        try:
+            os.link(temporary, path)  # fails if a file took the place, where a rename would replace it
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP) or os.path.lexists(path):
+                raise
+            os.rename(temporary, path)  # a file system without hard links
+        _sync_directory(path.parent)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _sync_directory(path: Path) -> None:
+    """fsync a directory, so that a file just put in it stays after a crash (where it can be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

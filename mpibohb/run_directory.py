@@ -2,7 +2,8 @@
 ``results.json`` beside it.
 
 Every record is written and flushed before the master acts on it, and fsync'd at least once a
-second and at the end (what the records hold: :mod:`mpibohb.journal`). ``configs.json`` and
+second and at the end (:mod:`mpibohb.append_file`, which also finds a file taken away while the
+run goes on; what the records hold: :mod:`mpibohb.journal`). ``configs.json`` and
 ``results.json`` follow HpBandSter's ``json_result_logger`` line format, so
 ``hpbandster.core.result.logged_results_to_HBS_result(run_dir)`` reads them; they are derived
 from the journal and rewritten from it on resume.
@@ -18,168 +19,17 @@ import logging
 import os
 import socket
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Any
 
-from .files import RunFileError, file_error, make_run_directory, open_append, open_fd, open_update, replace_file
+from .append_file import AppendFile
+from .files import RunFileError, file_error, make_run_directory, open_fd, open_update, replace_file
 from .journal import CONFIGS, JOURNAL, RESULTS, Kind, Record, RunState, dumps, job_key, kind_of
 
 logger = logging.getLogger(__name__)
 
 LOCK = ".lock"
-FSYNC_INTERVAL = 1.0
-_RESUME_HINT = "what was recorded before is kept; once the file can be written, resume the run (resume=True)"
-
-
-class _AppendFile:
-    """A text file opened for appending whole lines, each flushed to the OS at once.
-
-    The data reach the disk (fsync) at most a second after they were written: at once when the
-    last fsync is older than that, else by a one-shot timer, so a quiet spell after a write does
-    not leave it unsynced. A write that fails (a full disk, a file made read-only) raises
-    :class:`RunFileError` saying so, and the file takes no more writes. So does a file that its
-    path no longer names, checked at a write at most once a second (:meth:`_check_in_place`): a
-    deleted file is first written back in place, so no record is lost.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = open_append(path)
-        self._last_sync = self._last_check = time.monotonic()
-        self._timer: threading.Timer | None = None
-        self._timer_error: OSError | None = None
-        self._lock = threading.Lock()
-        self.failed = False
-        self.written_back: Path | None = None  # where a deleted file's lines were written back
-
-    def write_line(self, line: str) -> None:
-        if self.failed:
-            raise RunFileError(errno.EIO, f"cannot write {self.path}: an earlier write failed")
-        try:
-            if self._timer_error is not None:
-                error, self._timer_error = self._timer_error, None
-                raise error
-            self.handle.write(line + "\n")
-            self.handle.flush()
-            if time.monotonic() - self._last_check >= FSYNC_INTERVAL:
-                self._last_check = time.monotonic()
-                self._check_in_place()
-            if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
-                self.sync()
-            elif self._timer is None:
-                self._timer = threading.Timer(FSYNC_INTERVAL, self._timed_sync)
-                self._timer.daemon = True
-                self._timer.start()
-        except _DetachedError as exc:
-            self.failed = True
-            raise RunFileError(exc.errno, f"cannot write {self.path}: {exc.strerror}") from None
-        except OSError as exc:
-            self.failed = True
-            raise file_error(exc, self.path, "write", _RESUME_HINT) from None
-
-    def _timed_sync(self) -> None:
-        try:
-            self.sync()
-        except OSError as exc:  # e.g. a full disk or quota on a network file system
-            self._timer_error = exc
-
-    def sync(self) -> None:
-        with self._lock:
-            self._timer = None
-            if not self.handle.closed:
-                os.fsync(self.handle.fileno())
-            self._last_sync = time.monotonic()
-
-    def _check_in_place(self) -> None:
-        """Raise :class:`_DetachedError` if ``path`` no longer names the open file: deleted (a
-        scratch purge, an ``rm -r``; its lines are written back first), moved, replaced or
-        unmounted. In the writing thread, once a second at most: two ``stat`` calls."""
-        if self.written_back is not None:
-            return
-        here = os.fstat(self.handle.fileno())
-        try:
-            there = os.stat(self.path)
-            if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
-                return
-        except OSError:  # gone, or a stale handle of a network file system
-            pass
-        if here.st_nlink > 0:
-            moved = _now_at(self.handle.fileno())
-            raise _DetachedError(errno.ENOENT, f"it was moved, replaced or its file system unmounted while the run "
-                                 f"wrote it{moved}; its records are in that file: put it back in place, then resume "
-                                 "the run (resume=True)")
-        try:
-            where = self.write_back()
-        except OSError as exc:
-            raise _DetachedError(errno.ENOENT, f"it was deleted while the run wrote it, and writing its records back "
-                                 f"failed ({exc}); they are lost when this process ends") from None
-        raise _DetachedError(errno.ENOENT, f"it was deleted while the run wrote it; its records were written back "
-                             f"to {where}: resume the run (resume=True) to go on")
-
-    def _write_back_if_deleted(self) -> None:
-        """At close: a file deleted since the last sync is written back, and the run told so."""
-        if self.written_back is None and os.fstat(self.handle.fileno()).st_nlink == 0:
-            logger.error("%s was deleted while the run wrote it; its records were written back to %s",
-                         self.path, self.write_back())
-
-    def write_back(self) -> Path:
-        """Write what the (deleted) open file holds to ``path``, recreating its directory, or beside
-        it when another file stands there now; where it went."""
-        self.handle.flush()
-        data = _read_all(self.handle.fileno())
-        make_run_directory(self.path.parent)
-        target = self.path
-        if os.path.lexists(target):  # another file stands there now: keep it
-            target = self.path.with_name(f"{self.path.name}.written-back-{os.getpid()}")
-        replace_file(target, data)
-        self.written_back = target
-        return target
-
-    def close(self) -> None:
-        """Flush, fsync and close; the file is closed also when that fails (after a failed write,
-        quietly: that error has been raised already)."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            if self.handle.closed:
-                return
-            try:
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
-                self._write_back_if_deleted()
-            except OSError as exc:
-                if not self.failed:
-                    self.failed = True
-                    raise file_error(exc, self.path, "write", _RESUME_HINT) from None
-            finally:
-                with contextlib.suppress(OSError):  # the data that could not be flushed are lost either way
-                    self.handle.close()
-
-
-class _DetachedError(OSError):
-    """The path of a file being appended to no longer names it; ``strerror`` says how."""
-
-
-def _read_all(fd: int) -> bytes:
-    """What the file open as ``fd`` holds, also when it was deleted."""
-    size = os.fstat(fd).st_size
-    data = bytearray()
-    while len(data) < size:
-        chunk = os.pread(fd, size - len(data), len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
-def _now_at(fd: int) -> str:
-    """`` (now PATH)`` where Linux tells where the file open as ``fd`` is now, else ``""``."""
-    try:
-        return f" (now {os.readlink(f'/proc/self/fd/{fd}')})"
-    except OSError:
-        return ""
 
 
 def lock_run_directory(path: str | os.PathLike) -> RunLock:
@@ -350,10 +200,10 @@ class RunDirectory:
         self._submitted = {key: resumed.handed_out[key].submitted for key in resumed.open_jobs} if resumed else {}
         self._logged_configs = set(resumed.configs) if resumed else set()
         cut_torn_tail(self.path / JOURNAL)
-        self._files: list[_AppendFile] = []
+        self._files: list[AppendFile] = []
         try:
             for name in (JOURNAL, CONFIGS, RESULTS):
-                self._files.append(_AppendFile(self.path / name))
+                self._files.append(AppendFile(self.path / name))
         except BaseException:
             self.close()
             raise

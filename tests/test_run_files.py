@@ -8,6 +8,7 @@ import errno
 import os
 import pickle
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ from cli_in_process import run_cli
 from mpi_launch import SCRIPTS, mpi_environment, run_command, run_mpi
 
 from mpibohb import BOHB, load_result
+from mpibohb.append_file import AppendFile
 from mpibohb.bracket_plans import runs_per_budget
 from mpibohb.brackets import Job
 from mpibohb.evaluation import OutOfSpaceError
@@ -460,6 +462,19 @@ def test_only_numpys_own_short_write_counts_as_a_full_disk(tmp_path, error):
     assert len(result.failed_runs()) == 1
 
 
+def test_a_short_write_under_a_file_size_limit_stays_the_configurations_failure(tmp_path):
+    # with `ulimit -f` a short write may be a file too large for the limit: the configuration's (helper-96)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, hard))
+    try:
+        result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, seed=7,
+                      run_dir=tmp_path / "run").run(n_iterations=1, worker=filling(
+                          [], 3, OSError("1000000 requested and 6144 written")))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert len(result.failed_runs()) == 1
+
+
 def disk_filler(full_for: dict, calls: list):
     """A compute whose configuration (0, 0, 4) runs out of disk space in each of the next
     ``full_for["sessions"]`` sessions (each session's first try of it counts one)."""
@@ -701,11 +716,12 @@ def whole_run_losses(tmp_path: Path) -> list[float]:
 
 
 def test_a_run_directory_deleted_mid_run_is_written_back_and_the_run_resumes_to_the_same_end(tmp_path, monkeypatch):
-    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)  # check at every write, not once a second
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)  # check at every write, not once a second
     run_dir = tmp_path / "run"
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
-    with pytest.raises(RunFileError, match=r"journal.jsonl: it was deleted while the run wrote it; its records were "
-                                           rf"written back to {run_dir}/journal.jsonl: resume the run") as raised:
+    with pytest.raises(RunFileError, match=r"journal.jsonl: it was deleted, or its file system unmounted, while the "
+                                           rf"run wrote it; its records were written back to {run_dir}/journal.jsonl: "
+                                           r"resume the run") as raised:
         BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
             n_iterations=1, worker=taking_away(run_dir, 5, shutil.rmtree))
     assert raised.value.errno == errno.ENOENT
@@ -719,11 +735,11 @@ def test_a_run_directory_deleted_mid_run_is_written_back_and_the_run_resumes_to_
 
 
 def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back(tmp_path, monkeypatch):
-    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
     run_dir, moved = tmp_path / "run", tmp_path / "moved"
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
-    with pytest.raises(RunFileError, match=r"it was moved, replaced or its file system unmounted while the run "
-                                           rf"wrote it \(now {moved}/journal.jsonl\); its records are in that file"):
+    with pytest.raises(RunFileError, match=r"it was moved or replaced while the run wrote it "
+                                           rf"\(it is now {moved}/journal.jsonl\); its records are in that file"):
         BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
             n_iterations=1, worker=taking_away(run_dir, 5, lambda path: path.rename(moved)))
     assert not run_dir.exists() and results_in(moved) == 5
@@ -733,7 +749,7 @@ def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back
 
 
 def test_a_deleted_journal_is_written_back_beside_a_file_that_took_its_place(tmp_path, monkeypatch):
-    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 0.0)
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
     run_dir = tmp_path / "run"
 
     def replace_the_journal(path: Path) -> None:
@@ -741,8 +757,10 @@ def test_a_deleted_journal_is_written_back_beside_a_file_that_took_its_place(tmp
         (path / "journal.jsonl").write_text("someone else's\n")
 
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
-    beside = run_dir / f"journal.jsonl.written-back-{os.getpid()}"
-    with pytest.raises(RunFileError, match=f"written back to {beside}"):
+    beside = run_dir / f"journal.jsonl.written-back-{socket.gethostname()}-{os.getpid()}"
+    with pytest.raises(RunFileError, match=f"written back to {beside}, as another file stands at "
+                                           f"{run_dir}/journal.jsonl now: put it as journal.jsonl in a run directory "
+                                           "of its own"):
         BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
             n_iterations=1, worker=taking_away(run_dir, 3, replace_the_journal))
     assert (run_dir / "journal.jsonl").read_text() == "someone else's\n"
@@ -750,13 +768,77 @@ def test_a_deleted_journal_is_written_back_beside_a_file_that_took_its_place(tmp
 
 
 def test_a_run_directory_deleted_after_the_last_check_is_written_back_at_the_end(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("mpibohb.run_directory.FSYNC_INTERVAL", 1e9)  # no check before the end
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 1e9)  # no check before the end
     run_dir = tmp_path / "run"
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
     optimizer = BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir)
     result = optimizer.run(n_iterations=1, worker=taking_away(run_dir, 1, shutil.rmtree))
-    assert "was deleted while the run wrote it; its records were written back" in caplog.text
+    assert "was deleted, or its file system unmounted, while the run wrote it; its records were written back" \
+        in caplog.text
     assert results_in(run_dir) == len(result.get_all_runs()) and read_journal(run_dir)[-1]["type"] == "end"
+
+
+def test_a_compute_that_changes_directory_does_not_move_a_relative_run_directory(tmp_path, monkeypatch):
+    # the path was looked up again at each check, from the new working directory (helper-96)
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    result = BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, eta=3, seed=7,
+                  run_dir="run").run(n_iterations=1, worker=taking_away(tmp_path / "elsewhere", 3, os.chdir))
+    assert results_in(tmp_path / "run") == len(result.get_all_runs()) and not (tmp_path / "elsewhere" / "run").exists()
+
+
+def test_a_linked_run_directory_whose_target_is_purged_is_written_back_to_the_target(tmp_path, monkeypatch):
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
+    (tmp_path / "scratch").mkdir()
+    target, link = tmp_path / "scratch" / "run", tmp_path / "latest"
+    target.mkdir()
+    link.symlink_to(target)
+    with pytest.raises(RunFileError, match=f"written back to {target}/journal.jsonl: resume the run"):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, eta=3, seed=7, run_dir=link).run(
+            n_iterations=1, worker=taking_away(target, 4, shutil.rmtree))
+    small_run(link, resume=True)
+    assert [r["loss"] for r in read_journal(target) if r["type"] == "result"] == whole_run_losses(tmp_path)
+
+
+def test_a_failed_write_repeats_its_first_words_to_every_later_writer(tmp_path, monkeypatch):
+    # the MPI death watch's thread may meet the failure first; rank 0's main thread said only
+    # "an earlier write failed" (helper-96)
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
+    journal = AppendFile(tmp_path / "journal.jsonl")
+    journal.write_line("{}")
+    (tmp_path / "journal.jsonl").unlink()
+    with pytest.raises(RunFileError, match="it was deleted") as first:
+        journal.write_line("{}")
+    with pytest.raises(RunFileError) as later:
+        journal.write_line("{}")
+    assert str(later.value) == str(first.value)
+    journal.close()
+    assert (tmp_path / "journal.jsonl").read_text() == "{}\n{}\n"
+
+
+@pytest.mark.processes
+def test_a_run_directory_on_a_file_system_unmounted_mid_run_is_written_back(tmp_path, monkeypatch):
+    # Linux named the detached file's place as "/run/journal.jsonl", the system's /run (helper-96)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a file system to unmount is a tmpfs, which needs root")
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    run_dir = disk / "run"
+    try:
+        with pytest.raises(RunFileError, match=f"unmounted, while the run wrote it; its records were written back to "
+                                               f"{run_dir}/journal.jsonl"):
+            BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, eta=3, seed=7,
+                 run_dir=run_dir).run(n_iterations=1, worker=taking_away(disk, 5, lambda path: subprocess.run(
+                     ["umount", "-l", str(path)], check=True)))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    assert results_in(run_dir) == 5  # on the directory under the mount point, which is what the path names now
 
 
 # ---------------------------------------------------------------- info

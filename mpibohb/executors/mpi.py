@@ -12,6 +12,7 @@ given ``workers_return=True``; they then wait at an exit gate (:mod:`.exit_gate`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -377,8 +378,9 @@ class MPIExecutor:
         if task is not None and not blames:
             running += " (after or with another rank's death: not counted against the job)"
         reason = f"{self.describe(rank)} ended{running}" + (f":\n{text.strip()}" if text.strip() else "")
-        self.journal(lost_record(self.describe(rank), reason, task.job if task is not None else None,
-                                 blames_job=blames))
+        with contextlib.suppress(OSError):  # a journal that fails here fails the main thread's next write too
+            self.journal(lost_record(self.describe(rank), reason, task.job if task is not None else None,
+                                     blames_job=blames))
         print(f"mpibohb: {reason}", file=sys.stderr, flush=True)
         self._deaths.append((rank, reason, blames))
 
