@@ -26,12 +26,16 @@ logger = logging.getLogger(__name__)
 
 FSYNC_INTERVAL = 1.0  # seconds between fsyncs, and between checks that the file is in place
 RESUME_HINT = "what was recorded before is kept; once the file can be written, resume the run (resume=True)"
-STALE_HINT = ("a network file system says the file was deleted from another host: its records cannot be read back; "
-              "start the run anew")
+STALE_HINT = ("a network file system no longer knows the file (deleted from another host, or its server failed "
+              "over): if the file is still there, resume the run (resume=True); else its records are lost")
 
 
 def _hint(error: OSError) -> str:
     return STALE_HINT if error.errno == errno.ESTALE else RESUME_HINT
+
+
+class WriteBackError(OSError):
+    """No place could take the copy of a file taken away; the message names each one's reason."""
 
 
 class DetachedError(OSError):
@@ -57,6 +61,7 @@ class AppendFile:
         self._lock = threading.Lock()
         self._failure: RunFileError | None = None
         self.written_back: Path | None = None  # where a deleted file's lines were written back
+        self._detached = False  # a check found it taken away, and said so
 
     @property
     def failed(self) -> bool:
@@ -106,18 +111,19 @@ class AppendFile:
         a network file system's ``.nfs`` rename), after writing it back. In the writing thread."""
         if self.written_back is not None or self._in_place():
             return
+        self._detached = True
         now = self._now_at()
         if now is not None:
             raise DetachedError(errno.ENOENT, f"it was moved or replaced while the run wrote it (it is now {now}); its "
                                 "records are in that file: put it back in place, then resume the run (resume=True)")
         try:
-            where = self.write_back()
-        except OSError as exc:
+            where, missed = self.write_back()
+        except WriteBackError as exc:
             raise DetachedError(errno.ENOENT, f"it was deleted, or its file system unmounted, while the run wrote it, "
                                 f"and writing its records back failed ({exc}); they are lost when this process "
                                 "ends") from None
         raise DetachedError(errno.ENOENT, f"it was deleted, or its file system unmounted, while the run wrote it; "
-                            f"its records were written back to {where}{self._what_next(where)}")
+                            f"its records were written back to {where}{self._what_next(where, missed)}")
 
     def _in_place(self) -> bool:
         here = os.fstat(self.handle.fileno())
@@ -140,30 +146,34 @@ class AppendFile:
             return None  # an unmounted file system's path names another file, or none
         return place
 
-    def _what_next(self, where: Path) -> str:
+    def _what_next(self, where: Path, missed: str) -> str:
         if where == self._real:
             return ": resume the run (resume=True) to go on"
-        return (f", as another file stands at {self._real} now: put it as {self._real.name} in a run directory of its"
-                " own, then resume that run (resume=True)")
+        return (f" ({missed}): put it as {self._real.name} in a run directory of its own, then resume that run "
+                "(resume=True)")
 
-    def write_back(self) -> Path:
+    def write_back(self) -> tuple[Path, str]:
         """Copy what the open file holds (read through its descriptor, also when deleted) to its
         path, the directory made again, or beside a file that took its place, or at last to the
-        temporary directory; where it went."""
+        temporary directory; where it went, and why the places before it could not take it.
+
+        Raises:
+            WriteBackError: no place could, each one's reason in the message.
+        """
         self.handle.flush()
-        name = f"{self._real.name}.written-back-{socket.gethostname()}-{os.getpid()}"
-        places = [self._real, self._real.with_name(name), Path(tempfile.gettempdir()) / name]
-        for place in places:
+        name = f"{self._real.name}.written-back-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        missed: list[str] = []
+        for place in (self._real, self._real.with_name(name), Path(tempfile.gettempdir()) / name):
             try:
                 make_run_directory(place.parent)
                 write_copy(self.handle.fileno(), place)
-            except OSError:
-                if place == places[-1]:
-                    raise
+            except OSError as exc:
+                reason = "another file stands there" if isinstance(exc, FileExistsError) else str(exc)
+                missed.append(f"not at {place}: {reason}")
                 continue
             self.written_back = place
-            return place
-        raise AssertionError("unreachable")
+            return place, "; ".join(missed)
+        raise WriteBackError("; ".join(missed))
 
     def close(self) -> None:
         """Flush, fsync and close; the file is closed also when that fails (after a failed write,
@@ -187,15 +197,16 @@ class AppendFile:
                     self.handle.close()
 
     def _write_back_if_taken(self) -> None:
-        if self.written_back is not None or self._in_place():
-            return
+        if self.written_back is not None or self._detached or self._in_place():
+            return  # written back, or its move said already
         now = self._now_at()
         if now is not None:
             logger.error("%s was moved or replaced while the run wrote it; it is now %s", self.path, now)
             return
         try:
+            where, missed = self.write_back()
             logger.error("%s was deleted, or its file system unmounted, while the run wrote it; its records were "
-                         "written back to %s", self.path, self.write_back())
-        except OSError as exc:  # logged, not raised: the run's own error, if any, is the one to see
+                         "written back to %s%s", self.path, where, f" ({missed})" if missed else "")
+        except WriteBackError as exc:  # logged, not raised: the run's own error, if any, is the one to see
             logger.error("%s was deleted while the run wrote it, and writing its records back failed: %s",
                          self.path, exc)

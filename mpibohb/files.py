@@ -170,7 +170,8 @@ def write_copy(source_fd: int, path: Path) -> None:
             os.rename(temporary, path)  # a file system without hard links
         _sync_directory(path.parent)
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):  # a copy linked in place stays a copy
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
 

@@ -16,6 +16,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -734,7 +735,7 @@ def test_a_run_directory_deleted_mid_run_is_written_back_and_the_run_resumes_to_
     assert len((run_dir / "results.json").read_text().splitlines()) == results_in(run_dir)
 
 
-def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back(tmp_path, monkeypatch):
+def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
     run_dir, moved = tmp_path / "run", tmp_path / "moved"
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
@@ -743,6 +744,7 @@ def test_a_run_directory_moved_mid_run_stops_the_run_and_resumes_once_moved_back
         BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
             n_iterations=1, worker=taking_away(run_dir, 5, lambda path: path.rename(moved)))
     assert not run_dir.exists() and results_in(moved) == 5
+    assert caplog.text.count("journal.jsonl was moved") == 0  # the error said it, once
     moved.rename(run_dir)
     small_run(run_dir, resume=True)
     assert [r["loss"] for r in read_journal(run_dir) if r["type"] == "result"] == whole_run_losses(tmp_path)
@@ -757,14 +759,34 @@ def test_a_deleted_journal_is_written_back_beside_a_file_that_took_its_place(tmp
         (path / "journal.jsonl").write_text("someone else's\n")
 
     space = CS.ConfigurationSpace({"x": (0.0, 1.0)})
-    beside = run_dir / f"journal.jsonl.written-back-{socket.gethostname()}-{os.getpid()}"
-    with pytest.raises(RunFileError, match=f"written back to {beside}, as another file stands at "
-                                           f"{run_dir}/journal.jsonl now: put it as journal.jsonl in a run directory "
-                                           "of its own"):
+    beside = rf"{run_dir}/journal.jsonl.written-back-{socket.gethostname()}-{os.getpid()}-\d+"
+    with pytest.raises(RunFileError, match=f"written back to {beside} \\(not at {run_dir}/journal.jsonl: another file "
+                                           "stands there\\): put it as journal.jsonl in a run directory of its own"):
         BOHB(space, min_budget=1, max_budget=27, eta=3, seed=7, run_dir=run_dir).run(
             n_iterations=1, worker=taking_away(run_dir, 3, replace_the_journal))
     assert (run_dir / "journal.jsonl").read_text() == "someone else's\n"
-    assert read_journal(beside)[0]["type"] == "header" and beside.read_text().count('"type":"result"') == 3
+    [copy] = run_dir.glob("journal.jsonl.written-back-*")
+    assert read_journal(copy)[0]["type"] == "header" and copy.read_text().count('"type":"result"') == 3
+
+
+def test_a_journal_with_no_place_left_in_its_run_directory_is_written_back_to_the_temporary_one(tmp_path, monkeypatch):
+    # the copy went there, and the message blamed "another file" at a path where none stood (helper-97)
+    monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    run_dir = tmp_path / "run"
+
+    def a_file_in_its_place(path: Path) -> None:
+        shutil.rmtree(path)
+        path.write_text("not a directory")
+
+    with pytest.raises(RunFileError, match=rf"written back to {tmp_path}/tmp/journal.jsonl.written-back-\S+ \(not at "
+                                           rf"{run_dir}/journal.jsonl: run_dir {run_dir} is a file, not a directory; "):
+        BOHB(CS.ConfigurationSpace({"x": (0.0, 1.0)}), min_budget=1, max_budget=27, eta=3, seed=7,
+             run_dir=run_dir).run(n_iterations=1, worker=taking_away(run_dir, 4, a_file_in_its_place))
+    copies = {path.name.split(".written-back-")[0]: path for path in (tmp_path / "tmp").iterdir()}
+    assert sorted(copies) == ["configs.json", "journal.jsonl", "results.json"]
+    assert copies["journal.jsonl"].read_text().count('"type":"result"') == 4
 
 
 def test_a_run_directory_deleted_after_the_last_check_is_written_back_at_the_end(tmp_path, monkeypatch, caplog):
