@@ -61,7 +61,7 @@ class AppendFile:
         self._lock = threading.Lock()
         self._failure: RunFileError | None = None
         self.written_back: Path | None = None  # where a deleted file's lines were written back
-        self._detached = False  # a check found it taken away, and said so
+        self._said_moved = False  # a check found it moved, and said where
 
     @property
     def failed(self) -> bool:
@@ -111,17 +111,17 @@ class AppendFile:
         a network file system's ``.nfs`` rename), after writing it back. In the writing thread."""
         if self.written_back is not None or self._in_place():
             return
-        self._detached = True
         now = self._now_at()
         if now is not None:
+            self._said_moved = True
             raise DetachedError(errno.ENOENT, f"it was moved or replaced while the run wrote it (it is now {now}); its "
                                 "records are in that file: put it back in place, then resume the run (resume=True)")
         try:
             where, missed = self.write_back()
         except WriteBackError as exc:
             raise DetachedError(errno.ENOENT, f"it was deleted, or its file system unmounted, while the run wrote it, "
-                                f"and writing its records back failed ({exc}); they are lost when this process "
-                                "ends") from None
+                                f"and writing its records back failed ({exc}); it is tried once more as the run "
+                                "closes, else they are lost when this process ends") from None
         raise DetachedError(errno.ENOENT, f"it was deleted, or its file system unmounted, while the run wrote it; "
                             f"its records were written back to {where}{self._what_next(where, missed)}")
 
@@ -197,8 +197,8 @@ class AppendFile:
                     self.handle.close()
 
     def _write_back_if_taken(self) -> None:
-        if self.written_back is not None or self._detached or self._in_place():
-            return  # written back, or its move said already
+        if self.written_back is not None or self._said_moved or self._in_place():
+            return  # written back, or its move said already (a copy that failed is tried once more)
         now = self._now_at()
         if now is not None:
             logger.error("%s was moved or replaced while the run wrote it; it is now %s", self.path, now)
