@@ -332,17 +332,24 @@ def test_a_read_only_journal_gives_one_clear_error_and_frees_the_lock(tmp_path):
     assert resumed.returncode == 0 and f"RUNS {TOY_RUNS} FAILED 0" in resumed.stdout, resumed.stderr[-3000:]
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 48 KiB file system (tmpfs; root only): a run on it fills it within one iteration."""
+def mount_tmpfs(tmp_path: Path, size: str) -> Path:
+    """A tmpfs of ``size`` at ``tmp_path / "disk"``; the test is skipped where it cannot be mounted
+    (it needs root)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a full disk is simulated with a tiny tmpfs, which needs root")
+        pytest.skip("a full or vanishing disk is simulated with a tmpfs, which needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(disk)], capture_output=True,
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True,
                              text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    return disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 48 KiB file system (tmpfs; root only): a run on it fills it within one iteration."""
+    disk = mount_tmpfs(tmp_path, "48k")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=True)
 
@@ -842,15 +849,8 @@ def test_a_failed_write_repeats_its_first_words_to_every_later_writer(tmp_path, 
 @pytest.mark.processes
 def test_a_run_directory_on_a_file_system_unmounted_mid_run_is_written_back(tmp_path, monkeypatch):
     # Linux named the detached file's place as "/run/journal.jsonl", the system's /run (helper-96)
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a file system to unmount is a tmpfs, which needs root")
     monkeypatch.setattr("mpibohb.append_file.FSYNC_INTERVAL", 0.0)
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
-                             text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    disk = mount_tmpfs(tmp_path, "4m")
     run_dir = disk / "run"
     try:
         with pytest.raises(RunFileError, match=f"unmounted, while the run wrote it; its records were written back to "
