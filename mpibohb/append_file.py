@@ -131,7 +131,7 @@ class AppendFile:
             there = os.stat(self._real)
         except OSError:  # gone, or a stale handle of a network file system
             return False
-        return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
+        return os.path.samestat(here, there)
 
     def _now_at(self) -> Path | None:
         """Where the open file is now, if Linux names a place that is the same file, and not a
@@ -142,7 +142,7 @@ class AppendFile:
             here, there = os.fstat(fd), os.stat(place)
         except OSError:
             return None
-        if (there.st_dev, there.st_ino) != (here.st_dev, here.st_ino) or place.name.startswith(".nfs"):
+        if not os.path.samestat(here, there) or place.name.startswith(".nfs"):
             return None  # an unmounted file system's path names another file, or none
         return place
 
